@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Wire protocol v1 between the RMR client (the nbdkit plugin, or a sync
+ * pool inside rmr-storaged) and rmr-storaged.  docs/protocol.md describes
+ * the exchanges; this header is the byte-exact definition.
+ *
+ * Every message is a fixed 64-byte little-endian header, followed by
+ * payload_len bytes of payload:
+ *
+ *   off size field
+ *   0   4    magic        RMR_PROTO_MAGIC ("RMR1" on the wire)
+ *   4   1    version      RMR_PROTO_VERSION
+ *   5   1    type         enum rmr_msg_type
+ *   6   2    flags        RMR_HF_*
+ *   8   4    group_id     jhash of the pool name (0 for KEEPALIVE)
+ *   12  4    member_id    sender's member id (RMR_MEMBER_NONE: a client)
+ *   16  8    generation   pool generation the sender believes in
+ *   24  8    tag          chosen by the requester, echoed in the reply
+ *   32  8    offset       IO: byte offset in the device
+ *   40  4    length       IO: byte count
+ *   44  4    payload_len  bytes following the header
+ *   48  4    status       replies: 0 or a positive errno
+ *   52  4    dirty_mask   writes: member slots that are not normal
+ *   56  8    reserved     must be 0
+ *
+ * A reply carries RMR_HF_REPLY, the request's type and tag.  A reply with
+ * status != 0 may carry a one-line message (at most RMR_ERRMSG_MAX bytes,
+ * no NUL) as payload.
+ *
+ * rmr_hdr_decode () checks everything that can be checked without knowing
+ * the pool: magic, version, type, flags allowed for the type, reserved
+ * bits, payload length rules per type, offset + length overflow.  The
+ * receiver checks the rest (group_id known, generation, offset + length
+ * within mapped_size).
+ */
+#ifndef RMR_PROTO_H
+#define RMR_PROTO_H
+
+#include <stdint.h>
+
+#include "rmr/rmr.h"
+
+#define RMR_PROTO_MAGIC 0x31524d52U /* 'R' 'M' 'R' '1' little-endian */
+#define RMR_PROTO_VERSION 1
+#define RMR_HDR_SIZE 64
+#define RMR_ERRMSG_MAX 256
+#define RMR_MAX_PAYLOAD RMR_MAX_IO_SIZE
+
+enum rmr_msg_type {
+  RMR_MSG_JOIN = 1,             /* join a pool: rmr_join_req/rmr_join_rep */
+  RMR_MSG_ENABLE = 2,           /* pool enable: rmr_enable_req */
+  RMR_MSG_LEAVE = 3,            /* leave the pool (offset: leave mode) */
+  RMR_MSG_READ = 4,
+  RMR_MSG_WRITE = 5,
+  RMR_MSG_FLUSH = 6,
+  RMR_MSG_TRIM = 7,
+  RMR_MSG_ZERO = 8,
+  RMR_MSG_KEEPALIVE = 9,
+  RMR_MSG_TYPE_MAX = 9,
+};
+
+/* Header flags. */
+#define RMR_HF_REPLY 0x0001
+#define RMR_HF_FUA 0x0002       /* write, trim, zero */
+#define RMR_HF_MAY_TRIM 0x0004  /* zero */
+#define RMR_HF_FAST_ZERO 0x0008 /* zero */
+#define RMR_HF_ALL 0x000f
+
+/* Leave modes (the header's offset field of a LEAVE). */
+enum rmr_leave_mode {
+  RMR_LEAVE_DISASSEMBLE = 0,    /* keep the store and its metadata */
+  RMR_LEAVE_DELETE = 1,         /* expect a delete_store */
+};
+
+struct rmr_hdr {
+  uint8_t type;
+  uint16_t flags;
+  uint32_t group_id;
+  uint32_t member_id;
+  uint64_t generation;
+  uint64_t tag;
+  uint64_t offset;
+  uint32_t length;
+  uint32_t payload_len;
+  uint32_t status;
+  uint32_t dirty_mask;
+};
+
+void rmr_hdr_encode (const struct rmr_hdr *h, uint8_t *buf);
+/* 0, or -EPROTO with a message naming the bad field. */
+int rmr_hdr_decode (const uint8_t *buf, struct rmr_hdr *h);
+
+const char *rmr_msg_type_name (unsigned type);
+
+/* JOIN request payload (RMR_JOIN_REQ_SIZE bytes):
+ *   0   u8[64] pool_name (NUL padded)
+ *   64  u8[64] sessname (NUL padded)
+ *   128 u8     mode (enum rmr_pool_mode; AUTO: either)
+ *   129 u8     sync (1: a sync pool session from a peer member)
+ *   130 u16    reserved (0)
+ *   132 u32    chunk_size (0: any)
+ *   136 u32    queue_depth
+ *   140 u32    reserved (0)
+ *   144 u64    mapped_size (0: any)
+ */
+#define RMR_JOIN_REQ_SIZE 152
+struct rmr_join_req {
+  char pool_name[RMR_POOL_NAME_MAX + 1];
+  char sessname[RMR_SESS_NAME_MAX + 1];
+  uint8_t mode;
+  uint8_t sync;
+  uint32_t chunk_size;
+  uint32_t queue_depth;
+  uint64_t mapped_size;
+};
+
+/* JOIN reply payload (RMR_JOIN_REP_SIZE bytes):
+ *   0   u32    member_id
+ *   4   u8     pool state (enum rmr_srv_pool_state)
+ *   5   u8     fresh (1: the store never was in an enabled pool)
+ *   6   u16    reserved (0)
+ *   8   u32    chunk_size (0 if fresh)
+ *   12  u32    queue_depth
+ *   16  u64    mapped_size
+ *   24  u64    generation (persisted; 0 if fresh)
+ *   32  u32    block_size (the store's logical block size)
+ *   36  u32    reserved (0)
+ *   40  8 x u32 members (slot table: member ids, RMR_MEMBER_NONE = empty)
+ */
+#define RMR_JOIN_REP_SIZE 72
+struct rmr_join_rep {
+  uint32_t member_id;
+  uint8_t state;
+  uint8_t fresh;
+  uint32_t chunk_size;
+  uint32_t queue_depth;
+  uint64_t mapped_size;
+  uint64_t generation;
+  uint32_t block_size;
+  uint32_t members[RMR_MAX_MEMBERS];
+};
+
+/* ENABLE request payload (RMR_ENABLE_REQ_SIZE bytes): the pool_md the
+ * client decided on, persisted by every member before it serves IO.
+ *   0   u64    generation (new)
+ *   8   u64    mapped_size
+ *   16  u32    chunk_size
+ *   20  u32    queue_depth
+ *   24  u8     mode (CREATE or ASSEMBLE)
+ *   25  u8[7]  reserved (0)
+ *   32  8 x u32 members (slot table)
+ */
+#define RMR_ENABLE_REQ_SIZE 64
+struct rmr_enable_req {
+  uint64_t generation;
+  uint64_t mapped_size;
+  uint32_t chunk_size;
+  uint32_t queue_depth;
+  uint8_t mode;
+  uint32_t members[RMR_MAX_MEMBERS];
+};
+
+/* Server pool states (DESIGN 3), as carried in rmr_join_rep.state. */
+enum rmr_srv_pool_state {
+  RMR_POOL_EMPTY = 0,
+  RMR_POOL_REGISTERED = 1,
+  RMR_POOL_CREATED = 2,
+  RMR_POOL_NORMAL = 3,
+  RMR_POOL_NO_IO = 4,
+};
+const char *rmr_srv_pool_state_name (unsigned state);
+
+void rmr_join_req_encode (const struct rmr_join_req *r, uint8_t *buf);
+int rmr_join_req_decode (const uint8_t *buf, struct rmr_join_req *r);
+void rmr_join_rep_encode (const struct rmr_join_rep *r, uint8_t *buf);
+int rmr_join_rep_decode (const uint8_t *buf, struct rmr_join_rep *r);
+void rmr_enable_req_encode (const struct rmr_enable_req *r, uint8_t *buf);
+int rmr_enable_req_decode (const uint8_t *buf, struct rmr_enable_req *r);
+
+#endif /* RMR_PROTO_H */

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* librmr: the public C API of the RMR client.
+ *
+ * A pool is a group of storage nodes (members, at most RMR_MAX_MEMBERS)
+ * that mirror one device.  rmr_pool_open () connects one leg to every
+ * member, joins the pool (creating it on fresh stores, or assembling it
+ * from stores that already know it) and enables IO.  Every write then goes
+ * straight to every leg (one network hop); a read is served by one leg.
+ *
+ * Errors: functions returning int return 0 on success and -errno on
+ * failure; functions returning a pointer return NULL with errno set.  In
+ * both cases rmr_get_error () gives a one-line message naming what was
+ * wrong.  librmr never prints.
+ *
+ * Threads: every function may be called from any thread, concurrently,
+ * except rmr_pool_close (), which the caller must not race with IO on the
+ * same pool.  Connections to the same storage node are shared by all pools
+ * of the process and multiplexed by group_id.
+ */
+#ifndef RMR_RMR_H
+#define RMR_RMR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RMR_MAX_MEMBERS 8
+#define RMR_POOL_NAME_MAX 63
+#define RMR_SESS_NAME_MAX 63
+#define RMR_MEMBER_ID_MAX 0xfffffffeU
+#define RMR_MEMBER_NONE 0xffffffffU
+#define RMR_DEFAULT_PORT 7700
+#define RMR_DEFAULT_CHUNK_SIZE (128U * 1024)
+#define RMR_MIN_CHUNK_SIZE 4096U
+#define RMR_MAX_CHUNK_SIZE (64U * 1024 * 1024)
+#define RMR_DEFAULT_QUEUE_DEPTH 128U
+#define RMR_MAX_QUEUE_DEPTH 4096U
+/* The largest single IO, and so the transport's largest payload. */
+#define RMR_MAX_IO_SIZE (32U * 1024 * 1024)
+#define RMR_DEFAULT_TIMEOUT_MS 30000U
+
+/* Last error of the calling thread: a one-line message (NULL if none) and
+ * its errno.  Valid until the next librmr call on the same thread.
+ */
+const char *rmr_get_error (void);
+int rmr_get_errno (void);
+
+enum rmr_transport_kind {
+  RMR_TRANSPORT_TCP = 0,
+  RMR_TRANSPORT_UCX = 1,
+};
+
+/* A storage node's address: "tcp:HOST:PORT", "tcp:[V6]:PORT". */
+struct rmr_addr {
+  enum rmr_transport_kind kind;
+  char host[256];               /* no brackets around IPv6 addresses */
+  uint16_t port;
+};
+
+enum rmr_pool_mode {
+  RMR_MODE_AUTO = 0,            /* create on fresh stores, else assemble */
+  RMR_MODE_CREATE = 1,
+  RMR_MODE_ASSEMBLE = 2,
+};
+
+enum rmr_read_policy {
+  RMR_READ_ROUND_ROBIN = 0,
+  RMR_READ_LEAST_BUSY = 1,
+  RMR_READ_MEMBER = 2,          /* always read_member while it is normal */
+};
+
+struct rmr_leg_config {
+  struct rmr_addr addr;
+  char sessname[RMR_SESS_NAME_MAX + 1]; /* "" = derived from the address */
+};
+
+struct rmr_pool_config {
+  char pool_name[RMR_POOL_NAME_MAX + 1];
+  uint32_t chunk_size;          /* 0 = the stores' or the default */
+  uint64_t size;                /* bytes; 0 = the stores' mapped_size */
+  enum rmr_pool_mode mode;
+  enum rmr_read_policy read_policy;
+  uint32_t read_member;         /* with RMR_READ_MEMBER */
+  unsigned min_legs;            /* 0 = 1 */
+  unsigned queue_depth;         /* 0 = RMR_DEFAULT_QUEUE_DEPTH */
+  uint64_t timeout_ms;          /* request deadline; 0 = default */
+  unsigned nlegs;
+  struct rmr_leg_config legs[RMR_MAX_MEMBERS];
+};
+
+/* Fill a configuration with the defaults (no pool name, no legs). */
+void rmr_pool_config_init (struct rmr_pool_config *cfg);
+
+struct rmr_pool;
+
+/* Connect every leg, join, create or assemble, and enable the pool.  On
+ * failure every leg that joined is left again and NULL is returned.  The
+ * caller owns the pool and frees it with rmr_pool_close ().
+ */
+struct rmr_pool *rmr_pool_open (const struct rmr_pool_config *cfg);
+
+/* Leave the pool gracefully (the stores keep their data and metadata) and
+ * free it.  No IO may be in flight.  NULL is allowed.
+ */
+void rmr_pool_close (struct rmr_pool *pool);
+
+const char *rmr_pool_name (const struct rmr_pool *pool);
+uint64_t rmr_pool_size (const struct rmr_pool *pool);
+uint32_t rmr_pool_chunk_size (const struct rmr_pool *pool);
+/* The largest logical block size of the stores (a good minimum IO). */
+uint32_t rmr_pool_block_size (const struct rmr_pool *pool);
+
+/* IO flags. */
+#define RMR_IO_FUA 0x1          /* durable on every leg before completion */
+#define RMR_IO_MAY_TRIM 0x2     /* zero: the range may be deallocated */
+#define RMR_IO_FAST_ZERO 0x4    /* zero: fail with -ENOTSUP unless fast */
+
+/* IO on the pool.  count is at most RMR_MAX_IO_SIZE, offset + count at
+ * most the pool size (else -EINVAL).  buf must stay valid until return.
+ * Return 0 or -errno (-EIO when fewer than min_legs legs completed).
+ */
+int rmr_pool_pread (struct rmr_pool *pool, void *buf, uint32_t count,
+                    uint64_t offset, unsigned flags);
+int rmr_pool_pwrite (struct rmr_pool *pool, const void *buf, uint32_t count,
+                     uint64_t offset, unsigned flags);
+int rmr_pool_flush (struct rmr_pool *pool, unsigned flags);
+int rmr_pool_trim (struct rmr_pool *pool, uint32_t count, uint64_t offset,
+                   unsigned flags);
+int rmr_pool_zero (struct rmr_pool *pool, uint32_t count, uint64_t offset,
+                   unsigned flags);
+
+/* What a leg looks like now, for status displays. */
+struct rmr_leg_info {
+  char sessname[RMR_SESS_NAME_MAX + 1];
+  char addr[300];
+  uint32_t member_id;
+  const char *state;            /* "created", "normal", "failed", ... */
+  uint64_t bytes_sent;          /* of the shared transport connection */
+  uint64_t bytes_received;
+  uint64_t reads, writes;       /* requests of this leg */
+  unsigned inflight;
+};
+
+unsigned rmr_pool_nlegs (const struct rmr_pool *pool);
+/* -ENOENT if i >= rmr_pool_nlegs (). */
+int rmr_pool_leg_info (struct rmr_pool *pool, unsigned i,
+                       struct rmr_leg_info *info);
+/* The pool's generation (a new one per create or assemble). */
+uint64_t rmr_pool_generation (const struct rmr_pool *pool);
+
+/* Process-wide: stop every background thread of librmr (no IO may be in
+ * flight) so the process can fork, and start them again in the process
+ * that goes on.  Connections survive.
+ */
+int rmr_threads_suspend (void);
+int rmr_threads_resume (void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RMR_RMR_H */
