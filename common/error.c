@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "util.h"
 
 static __thread char last_msg[512];
 static __thread int last_errno;
@@ -36,6 +37,7 @@ void
 rmr_err_prefix (const char *fmt, ...)
 {
   char prefix[256], old[sizeof last_msg];
+  size_t n, m;
   va_list ap;
   int saved = errno;
 
@@ -43,7 +45,11 @@ rmr_err_prefix (const char *fmt, ...)
   vsnprintf (prefix, sizeof prefix, fmt, ap);
   va_end (ap);
   memcpy (old, last_msg, sizeof old);
-  snprintf (last_msg, sizeof last_msg, "%s%s", prefix, old);
+  n = strlen (prefix);
+  memcpy (last_msg, prefix, n);
+  m = MIN (strlen (old), sizeof last_msg - 1 - n);
+  memcpy (last_msg + n, old, m);
+  last_msg[n + m] = '\0';
   errno = saved;
 }
 

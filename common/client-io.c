@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The client IO path (DESIGN 4).
+ *
+ * Writes, trims and zeroes go to every leg in state normal from the
+ * caller's buffer (the same iovec is sent to every leg: no copy), and
+ * complete when every one of those legs answered.  A leg that fails is
+ * marked failed; the request succeeds when at least min_legs legs did it.
+ *
+ * Overlapping writes are ordered: a write waits while an overlapping one
+ * is in flight, so every leg applies overlapping writes in the same order
+ * and the legs never diverge silently.  The in-flight ranges are a short
+ * list (bounded by the number of concurrent requests) on the writers'
+ * stacks.
+ *
+ * Reads go to one normal leg chosen by the read policy; a leg that fails
+ * a read is marked failed and the read is retried on another leg, so the
+ * NBD client does not see the failure.
+ *
+ * Nothing on this path allocates: requests live on the caller's stack.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client.h"
+#include "error.h"
+#include "util.h"
+
+static int
+check_range (struct rmr_pool *pool, const char *what, uint32_t count,
+             uint64_t offset)
+{
+  uint64_t end;
+
+  if (count == 0)
+    return rmr_err (EINVAL, "%s: count 0", what);
+  if ((!strcmp (what, "pread") || !strcmp (what, "pwrite")) &&
+      count > RMR_MAX_IO_SIZE)
+    return rmr_err (EINVAL, "%s: count %" PRIu32 " exceeds %u", what, count,
+                    RMR_MAX_IO_SIZE);
+  if (ADD_OVERFLOW (offset, (uint64_t) count, &end) || end > pool->size)
+    return rmr_err (EINVAL,
+                    "%s: offset %" PRIu64 " + count %" PRIu32
+                    " beyond the device size %" PRIu64,
+                    what, offset, count, pool->size);
+  return 0;
+}
+
+static void
+leg_fail (struct clt_leg *leg, const struct clt_sub *sub)
+{
+  int old = LEG_NORMAL;
+
+  atomic_compare_exchange_strong (&leg->state, &old, LEG_FAILED);
+}
+
+static int64_t
+deadline (const struct rmr_pool *pool)
+{
+  return g_get_monotonic_time () + (int64_t) pool->cfg.timeout_ms * 1000;
+}
+
+/* Wait while range overlaps a write in flight, then add it. */
+static void
+ov_enter (struct rmr_pool *pool, struct clt_range *r)
+{
+  struct clt_range *p;
+
+  g_mutex_lock (&pool->ov_lock);
+again:
+  for (p = pool->ov_head; p; p = p->next)
+    if (p->start < r->end && r->start < p->end) {
+      g_cond_wait (&pool->ov_cond, &pool->ov_lock);
+      goto again;
+    }
+  r->next = pool->ov_head;
+  pool->ov_head = r;
+  g_mutex_unlock (&pool->ov_lock);
+}
+
+static void
+ov_leave (struct rmr_pool *pool, struct clt_range *r)
+{
+  struct clt_range **pp;
+
+  g_mutex_lock (&pool->ov_lock);
+  for (pp = &pool->ov_head; *pp != r; pp = &(*pp)->next)
+    ;
+  *pp = r->next;
+  g_cond_broadcast (&pool->ov_cond);
+  g_mutex_unlock (&pool->ov_lock);
+}
+
+static bool
+leg_normal (struct clt_leg *leg)
+{
+  return atomic_load (&leg->state) == LEG_NORMAL;
+}
+
+/* The leg to read from, among normal legs not in `tried`; NULL if none. */
+static struct clt_leg *
+pick_read_leg (struct rmr_pool *pool, unsigned tried)
+{
+  struct clt_leg *best = NULL;
+  unsigned i, start, n = pool->nlegs, best_inflight = UINT32_MAX;
+
+  if (pool->cfg.read_policy == RMR_READ_MEMBER)
+    for (i = 0; i < n; i++)
+      if (pool->legs[i].member_id == pool->cfg.read_member &&
+          !(tried & 1u << i) && leg_normal (&pool->legs[i]))
+        return &pool->legs[i];
+
+  if (pool->cfg.read_policy == RMR_READ_LEAST_BUSY) {
+    for (i = 0; i < n; i++) {
+      struct clt_leg *leg = &pool->legs[i];
+      unsigned inflight;
+      if ((tried & 1u << i) || !leg_normal (leg))
+        continue;
+      /* A racy read is fine: it is only a hint. */
+      inflight = __atomic_load_n (&leg->inflight, __ATOMIC_RELAXED);
+      if (inflight < best_inflight) {
+        best = leg;
+        best_inflight = inflight;
+      }
+    }
+    return best;
+  }
+
+  start = atomic_fetch_add (&pool->rr, 1);
+  for (i = 0; i < n; i++) {
+    unsigned j = (start + i) % n;
+    if (!(tried & 1u << j) && leg_normal (&pool->legs[j]))
+      return &pool->legs[j];
+  }
+  return NULL;
+}
+
+int
+rmr_pool_pread (struct rmr_pool *pool, void *buf, uint32_t count,
+                uint64_t offset, unsigned flags)
+{
+  char last[RMR_ERRMSG_MAX + 400] = "no leg is in state normal";
+  struct clt_leg *leg;
+  struct clt_req req;
+  struct clt_sub *sub;
+  unsigned tried = 0;
+  int r;
+
+  if (check_range (pool, "pread", count, offset) < 0)
+    return -EINVAL;
+  while ((leg = pick_read_leg (pool, tried)) != NULL) {
+    struct rmr_hdr hdr = { .type = RMR_MSG_READ,
+                           .group_id = pool->group_id,
+                           .member_id = RMR_MEMBER_NONE,
+                           .generation = pool->generation,
+                           .offset = offset,
+                           .length = count };
+    tried |= 1u << (leg - pool->legs);
+    clt_req_init (&req);
+    sub = clt_req_add (&req, 0, leg);
+    sub->rbuf = buf;
+    sub->rlen = count;
+    clt_sess_submit (sub, &hdr, NULL, 0);
+    clt_req_wait (&req, deadline (pool));
+    r = sub->status;
+    if (r == 0) {
+      atomic_fetch_add (&leg->reads, 1);
+      clt_req_clear (&req);
+      return 0;
+    }
+    snprintf (last, sizeof last, "%s: %s", leg->addr_name,
+              sub->errmsg[0] ? sub->errmsg : strerror (-r));
+    leg_fail (leg, sub);
+    clt_req_clear (&req);
+  }
+  return rmr_err (EIO, "pread: no leg could serve the read (last: %s)", last);
+}
+
+/* Send hdr (+ iov) to every normal leg and wait.  Returns the number of
+ * legs that did it, fills *fast_refused with the legs that refused a fast
+ * zero, and records the last failure in last.
+ */
+static unsigned
+fanout (struct rmr_pool *pool, struct rmr_hdr *tmpl, const struct iovec *iov,
+        int iovcnt, unsigned legmask, unsigned *fast_refused, char *last,
+        size_t lastlen)
+{
+  struct clt_req req;
+  unsigned i, ok = 0;
+
+  clt_req_init (&req);
+  for (i = 0; i < pool->nlegs; i++)
+    if ((legmask & 1u << i) && leg_normal (&pool->legs[i]))
+      clt_req_add (&req, i, &pool->legs[i]);
+  for (i = 0; i < pool->nlegs; i++)
+    if (req.sub[i].req) {
+      struct rmr_hdr hdr = *tmpl;
+      clt_sess_submit (&req.sub[i], &hdr, iov, iovcnt);
+    }
+  clt_req_wait (&req, deadline (pool));
+
+  for (i = 0; i < pool->nlegs; i++) {
+    struct clt_sub *sub = &req.sub[i];
+    if (!sub->req)
+      continue;
+    if (sub->status == 0) {
+      ok++;
+      atomic_fetch_add (&sub->leg->writes, 1);
+    }
+    else if (sub->status == -ENOTSUP && (tmpl->flags & RMR_HF_FAST_ZERO))
+      *fast_refused |= 1u << i;
+    else {
+      snprintf (last, lastlen, "%s: %s", sub->leg->addr_name,
+                sub->errmsg[0] ? sub->errmsg : strerror (-sub->status));
+      leg_fail (sub->leg, sub);
+    }
+  }
+  clt_req_clear (&req);
+  return ok;
+}
+
+static int
+replicate (struct rmr_pool *pool, const char *what, uint8_t type,
+           const void *buf, uint32_t count, uint64_t offset, unsigned flags)
+{
+  struct rmr_hdr hdr = { .type = type,
+                         .group_id = pool->group_id,
+                         .member_id = RMR_MEMBER_NONE,
+                         .generation = pool->generation,
+                         .offset = offset,
+                         .length = count };
+  struct iovec iov = { .iov_base = (void *) buf, .iov_len = count };
+  struct clt_range range = { .start = offset,
+                             .end = offset + count };
+  char last[RMR_ERRMSG_MAX + 400] = "no leg is in state normal";
+  unsigned ok, refused = 0, all = (1u << pool->nlegs) - 1;
+
+  if (type != RMR_MSG_FLUSH && check_range (pool, what, count, offset) < 0)
+    return -EINVAL;
+  if (flags & RMR_IO_FUA)
+    hdr.flags |= RMR_HF_FUA;
+  if (flags & RMR_IO_MAY_TRIM)
+    hdr.flags |= RMR_HF_MAY_TRIM;
+  if (flags & RMR_IO_FAST_ZERO)
+    hdr.flags |= RMR_HF_FAST_ZERO;
+  if (type == RMR_MSG_WRITE)
+    hdr.payload_len = count;
+
+  if (type != RMR_MSG_FLUSH)
+    ov_enter (pool, &range);
+  ok = fanout (pool, &hdr, &iov, type == RMR_MSG_WRITE ? 1 : 0, all, &refused,
+               last, sizeof last);
+  if (refused && ok == 0) {
+    ov_leave (pool, &range);
+    return rmr_err (ENOTSUP, "zero: the stores cannot zero fast");
+  }
+  if (refused) {
+    /* Some legs zeroed, others refused to do it fast: the legs must not
+     * differ, so the refusing ones zero the slow way.
+     */
+    hdr.flags &= ~RMR_HF_FAST_ZERO;
+    ok += fanout (pool, &hdr, NULL, 0, refused, &refused, last, sizeof last);
+  }
+  if (type != RMR_MSG_FLUSH)
+    ov_leave (pool, &range);
+
+  if (ok < pool->cfg.min_legs)
+    return rmr_err (EIO, "%s: %u of %u legs completed, min-legs is %u "
+                    "(last failure: %s)", what, ok, pool->nlegs,
+                    pool->cfg.min_legs, last);
+  return 0;
+}
+
+int
+rmr_pool_pwrite (struct rmr_pool *pool, const void *buf, uint32_t count,
+                 uint64_t offset, unsigned flags)
+{
+  return replicate (pool, "pwrite", RMR_MSG_WRITE, buf, count, offset,
+                    flags & RMR_IO_FUA);
+}
+
+int
+rmr_pool_flush (struct rmr_pool *pool, unsigned flags)
+{
+  return replicate (pool, "flush", RMR_MSG_FLUSH, NULL, 0, 0, 0);
+}
+
+int
+rmr_pool_trim (struct rmr_pool *pool, uint32_t count, uint64_t offset,
+               unsigned flags)
+{
+  return replicate (pool, "trim", RMR_MSG_TRIM, NULL, count, offset,
+                    flags & RMR_IO_FUA);
+}
+
+int
+rmr_pool_zero (struct rmr_pool *pool, uint32_t count, uint64_t offset,
+               unsigned flags)
+{
+  return replicate (pool, "zero", RMR_MSG_ZERO, NULL, count, offset, flags);
+}

@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Client pools [rmr_clt_pool]: opening a pool (connect every leg, join,
+ * decide between create and assemble, enable), leaving it, and what a
+ * status display reads of it.
+ *
+ * Opening, in order:
+ *   1. check the configuration (every bad field named);
+ *   2. take a shared session to every member and JOIN the pool on it; the
+ *      reply says whether the member's store is fresh or already holds the
+ *      pool, with its generation, sizes and member table;
+ *   3. decide: mode=create needs every store fresh, mode=assemble every
+ *      store in the pool, mode=auto takes whichever holds for all of them
+ *      and refuses a mix; sizes and chunk sizes must agree;
+ *   4. ENABLE with the new pool_md (a new generation, the member slots),
+ *      which every member persists before it serves IO.
+ * Any failure leaves every joined leg again, so nothing is half-applied.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client.h"
+#include "error.h"
+#include "jhash.h"
+#include "parse.h"
+#include "util.h"
+
+void
+rmr_pool_config_init (struct rmr_pool_config *cfg)
+{
+  memset (cfg, 0, sizeof *cfg);
+  cfg->mode = RMR_MODE_AUTO;
+  cfg->read_policy = RMR_READ_ROUND_ROBIN;
+  cfg->read_member = RMR_MEMBER_NONE;
+  cfg->min_legs = 1;
+  cfg->queue_depth = RMR_DEFAULT_QUEUE_DEPTH;
+  cfg->timeout_ms = RMR_DEFAULT_TIMEOUT_MS;
+}
+
+static int
+check_config (const struct rmr_pool_config *cfg)
+{
+  char a[300], b[300];
+  unsigned i, j;
+
+  if (rmr_check_pool_name ("pool", cfg->pool_name) < 0)
+    return -EINVAL;
+  if (cfg->nlegs == 0)
+    return rmr_err (EINVAL, "server: no server given (one per leg, 1-%u)",
+                    RMR_MAX_MEMBERS);
+  if (cfg->nlegs > RMR_MAX_MEMBERS)
+    return rmr_err (EINVAL, "server: %u servers given, at most %u",
+                    cfg->nlegs, RMR_MAX_MEMBERS);
+  for (i = 0; i < cfg->nlegs; i++) {
+    rmr_addr_format (&cfg->legs[i].addr, a, sizeof a);
+    if (cfg->legs[i].sessname[0] &&
+        rmr_check_sess_name ("sessname", cfg->legs[i].sessname) < 0)
+      return -EINVAL;
+    for (j = 0; j < i; j++) {
+      rmr_addr_format (&cfg->legs[j].addr, b, sizeof b);
+      if (strcmp (a, b) == 0)
+        return rmr_err (EINVAL,
+                        "server: %s given twice (one session per storage "
+                        "node and pool)", a);
+    }
+  }
+  if (cfg->chunk_size &&
+      (!is_power_of_2 (cfg->chunk_size) ||
+       cfg->chunk_size < RMR_MIN_CHUNK_SIZE ||
+       cfg->chunk_size > RMR_MAX_CHUNK_SIZE))
+    return rmr_err (EINVAL,
+                    "chunk-size: %" PRIu32 " is not a power of two from "
+                    "4K to 64M", cfg->chunk_size);
+  if (cfg->size % 512)
+    return rmr_err (EINVAL, "size: %" PRIu64 " is not a multiple of 512",
+                    cfg->size);
+  if (cfg->min_legs > cfg->nlegs)
+    return rmr_err (EINVAL, "min-legs: %u, but only %u servers", cfg->min_legs,
+                    cfg->nlegs);
+  if (cfg->queue_depth == 0 || cfg->queue_depth > RMR_MAX_QUEUE_DEPTH)
+    return rmr_err (EINVAL, "queue-depth: %u not in 1-%u", cfg->queue_depth,
+                    RMR_MAX_QUEUE_DEPTH);
+  return 0;
+}
+
+/* Default session name: "CLIENTHOST@SERVERHOST:PORT" in the allowed
+ * characters.
+ */
+static void
+default_sessname (const struct rmr_addr *addr, char *out, size_t n)
+{
+  char *p;
+
+  snprintf (out, n, "%s@%s:%u", g_get_host_name (), addr->host, addr->port);
+  for (p = out; *p; p++)
+    if (!g_ascii_isalnum (*p) && !strchr ("._@:-", *p))
+      *p = '_';
+}
+
+/* One request on one leg, waited for (control messages). */
+static int
+leg_call (struct clt_leg *leg, struct rmr_hdr *hdr, const void *payload,
+          size_t plen, void *rbuf, uint32_t rlen)
+{
+  struct clt_req req;
+  struct clt_sub *sub;
+  struct iovec iov = { .iov_base = (void *) payload, .iov_len = plen };
+  int r;
+
+  clt_req_init (&req);
+  sub = clt_req_add (&req, 0, leg);
+  sub->rbuf = rbuf;
+  sub->rlen = rlen;
+  hdr->group_id = leg->pool->group_id;
+  hdr->member_id = RMR_MEMBER_NONE;
+  hdr->payload_len = plen;
+  clt_sess_submit (sub, hdr, &iov, plen ? 1 : 0);
+  clt_req_wait (&req, g_get_monotonic_time () +
+                        (int64_t) leg->pool->cfg.timeout_ms * 1000);
+  r = sub->status;
+  if (r < 0)
+    rmr_err (-r, "server %s: %s: %s", leg->addr_name,
+             rmr_msg_type_name (hdr->type),
+             sub->errmsg[0] ? sub->errmsg : strerror (-r));
+  clt_req_clear (&req);
+  return r;
+}
+
+static void
+leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
+{
+  struct rmr_hdr hdr = { .type = RMR_MSG_LEAVE, .offset = mode,
+                         .generation = leg->pool->generation };
+
+  if (atomic_load (&leg->state) != LEG_FAILED)
+    leg_call (leg, &hdr, NULL, 0, NULL, 0);
+}
+
+static void
+leg_release (struct clt_leg *leg)
+{
+  if (!leg->sess)
+    return;
+  clt_sess_del_leg (leg->sess, leg);
+  clt_sess_put (leg->sess);
+  leg->sess = NULL;
+}
+
+static int
+leg_join (struct rmr_pool *pool, struct clt_leg *leg,
+          struct rmr_join_rep *rep)
+{
+  struct rmr_join_req jr = { 0 };
+  struct rmr_hdr hdr = { .type = RMR_MSG_JOIN };
+  uint8_t req_buf[RMR_JOIN_REQ_SIZE], rep_buf[RMR_JOIN_REP_SIZE];
+  int r;
+
+  r = clt_sess_get (&leg->addr, pool->cfg.timeout_ms, &leg->sess);
+  if (r < 0) {
+    rmr_err_prefix ("server ");
+    return r;
+  }
+  clt_sess_add_leg (leg->sess, leg);
+  snprintf (jr.pool_name, sizeof jr.pool_name, "%s", pool->cfg.pool_name);
+  snprintf (jr.sessname, sizeof jr.sessname, "%s", leg->sessname);
+  jr.mode = pool->cfg.mode;
+  jr.chunk_size = pool->cfg.chunk_size;
+  jr.queue_depth = pool->cfg.queue_depth;
+  jr.mapped_size = pool->cfg.size;
+  rmr_join_req_encode (&jr, req_buf);
+  r = leg_call (leg, &hdr, req_buf, sizeof req_buf, rep_buf, sizeof rep_buf);
+  if (r < 0)
+    return r;
+  if (rmr_join_rep_decode (rep_buf, rep) < 0) {
+    rmr_err_prefix ("server %s: join reply: ", leg->addr_name);
+    return -EPROTO;
+  }
+  leg->member_id = rep->member_id;
+  leg->block_size = rep->block_size;
+  atomic_store (&leg->state, LEG_CREATED);
+  return 0;
+}
+
+/* Step 3: create or assemble, and the pool_md to enable with. */
+static int
+decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
+        struct rmr_enable_req *en)
+{
+  const struct rmr_pool_config *cfg = &pool->cfg;
+  unsigned i, j, nfresh = 0, best = 0;
+  uint64_t maxgen = 0;
+
+  for (i = 0; i < pool->nlegs; i++) {
+    nfresh += rep[i].fresh;
+    for (j = 0; j < i; j++)
+      if (rep[j].member_id == rep[i].member_id)
+        return rmr_err (EINVAL,
+                        "server: %s and %s are both member %" PRIu32
+                        " of pool '%s'",
+                        pool->legs[j].addr_name, pool->legs[i].addr_name,
+                        rep[i].member_id, cfg->pool_name);
+    if (rep[i].mapped_size != rep[0].mapped_size)
+      return rmr_err (EINVAL,
+                      "size: the stores disagree: %s has mapped_size %" PRIu64
+                      ", %s has %" PRIu64,
+                      pool->legs[0].addr_name, rep[0].mapped_size,
+                      pool->legs[i].addr_name, rep[i].mapped_size);
+    if (rep[i].generation > maxgen) {
+      maxgen = rep[i].generation;
+      best = i;
+    }
+  }
+  if (cfg->size && cfg->size != rep[0].mapped_size)
+    return rmr_err (EINVAL,
+                    "size: %" PRIu64 " given, but the stores' mapped_size "
+                    "is %" PRIu64, cfg->size, rep[0].mapped_size);
+
+  memset (en, 0, sizeof *en);
+  for (i = 0; i < RMR_MAX_MEMBERS; i++)
+    en->members[i] = RMR_MEMBER_NONE;
+  en->mapped_size = rep[0].mapped_size;
+  en->queue_depth = cfg->queue_depth;
+
+  if (nfresh == pool->nlegs) {
+    if (cfg->mode == RMR_MODE_ASSEMBLE)
+      return rmr_err (EINVAL,
+                      "mode: assemble, but no store holds pool '%s' yet "
+                      "(use mode=create or mode=auto)", cfg->pool_name);
+    en->mode = RMR_MODE_CREATE;
+    en->generation = 1;
+    en->chunk_size = cfg->chunk_size ? cfg->chunk_size
+                                     : RMR_DEFAULT_CHUNK_SIZE;
+    for (i = 0; i < pool->nlegs; i++) {
+      en->members[i] = rep[i].member_id;
+      pool->legs[i].slot = i;
+    }
+    return 0;
+  }
+  if (nfresh > 0) {
+    for (i = 0; i < pool->nlegs && !rep[i].fresh; i++)
+      ;
+    for (j = 0; j < pool->nlegs && rep[j].fresh; j++)
+      ;
+    return rmr_err (EINVAL,
+                    "mode: the stores disagree: %s (member %" PRIu32
+                    ") is fresh but %s (member %" PRIu32
+                    ") already holds pool '%s'; refusing to mix them",
+                    pool->legs[i].addr_name, rep[i].member_id,
+                    pool->legs[j].addr_name, rep[j].member_id,
+                    cfg->pool_name);
+  }
+  if (cfg->mode == RMR_MODE_CREATE)
+    return rmr_err (EEXIST,
+                    "mode: create, but %s already holds pool '%s' "
+                    "(generation %" PRIu64 "; use mode=assemble or "
+                    "mode=auto)",
+                    pool->legs[best].addr_name, cfg->pool_name, maxgen);
+
+  /* Assemble: the member table of the most recent store is the pool's. */
+  en->mode = RMR_MODE_ASSEMBLE;
+  en->generation = maxgen + 1;
+  en->chunk_size = rep[best].chunk_size;
+  en->queue_depth = rep[best].queue_depth;
+  if (cfg->chunk_size && cfg->chunk_size != en->chunk_size)
+    return rmr_err (EINVAL,
+                    "chunk-size: %" PRIu32 " given, but pool '%s' has %" PRIu32,
+                    cfg->chunk_size, cfg->pool_name, en->chunk_size);
+  memcpy (en->members, rep[best].members, sizeof en->members);
+  for (i = 0; i < pool->nlegs; i++) {
+    if (rep[i].chunk_size != en->chunk_size)
+      return rmr_err (EINVAL,
+                      "chunk-size: the stores disagree: %s has %" PRIu32
+                      ", %s has %" PRIu32,
+                      pool->legs[best].addr_name, en->chunk_size,
+                      pool->legs[i].addr_name, rep[i].chunk_size);
+    pool->legs[i].slot = -1;
+    for (j = 0; j < RMR_MAX_MEMBERS; j++)
+      if (en->members[j] == rep[i].member_id)
+        pool->legs[i].slot = j;
+    if (pool->legs[i].slot < 0)
+      return rmr_err (EINVAL,
+                      "server: %s is member %" PRIu32
+                      ", which is not a member of pool '%s'",
+                      pool->legs[i].addr_name, rep[i].member_id,
+                      cfg->pool_name);
+  }
+  return 0;
+}
+
+static int
+enable_all (struct rmr_pool *pool, const struct rmr_enable_req *en)
+{
+  uint8_t buf[RMR_ENABLE_REQ_SIZE];
+  unsigned i;
+  int r;
+
+  rmr_enable_req_encode (en, buf);
+  for (i = 0; i < pool->nlegs; i++) {
+    struct rmr_hdr hdr = { .type = RMR_MSG_ENABLE,
+                           .generation = en->generation };
+    r = leg_call (&pool->legs[i], &hdr, buf, sizeof buf, NULL, 0);
+    if (r < 0)
+      return r;
+  }
+  for (i = 0; i < pool->nlegs; i++)
+    atomic_store (&pool->legs[i].state, LEG_NORMAL);
+  return 0;
+}
+
+struct rmr_pool *
+rmr_pool_open (const struct rmr_pool_config *cfg)
+{
+  struct rmr_join_rep rep[RMR_MAX_MEMBERS];
+  struct rmr_enable_req en;
+  struct rmr_pool *pool;
+  char saved[512];
+  unsigned i;
+  int r;
+
+  if (check_config (cfg) < 0)
+    return NULL;
+  pool = g_new0 (struct rmr_pool, 1);
+  pool->cfg = *cfg;
+  if (pool->cfg.min_legs == 0)
+    pool->cfg.min_legs = 1;
+  if (pool->cfg.timeout_ms == 0)
+    pool->cfg.timeout_ms = RMR_DEFAULT_TIMEOUT_MS;
+  pool->group_id = rmr_group_id (cfg->pool_name);
+  pool->nlegs = cfg->nlegs;
+  g_mutex_init (&pool->ov_lock);
+  g_cond_init (&pool->ov_cond);
+  for (i = 0; i < pool->nlegs; i++) {
+    struct clt_leg *leg = &pool->legs[i];
+    leg->pool = pool;
+    leg->addr = cfg->legs[i].addr;
+    rmr_addr_format (&leg->addr, leg->addr_name, sizeof leg->addr_name);
+    if (cfg->legs[i].sessname[0])
+      snprintf (leg->sessname, sizeof leg->sessname, "%s",
+                cfg->legs[i].sessname);
+    else
+      default_sessname (&leg->addr, leg->sessname, sizeof leg->sessname);
+    leg->member_id = RMR_MEMBER_NONE;
+    leg->slot = -1;
+    leg->queue_depth = pool->cfg.queue_depth;
+    atomic_store (&leg->state, LEG_FAILED);
+  }
+
+  for (i = 0; i < pool->nlegs; i++) {
+    r = leg_join (pool, &pool->legs[i], &rep[i]);
+    if (r < 0)
+      goto fail;
+  }
+  if (decide (pool, rep, &en) < 0)
+    goto fail;
+  pool->generation = en.generation;
+  pool->size = en.mapped_size;
+  pool->chunk_size = en.chunk_size;
+  pool->block_size = 512;
+  for (i = 0; i < pool->nlegs; i++)
+    pool->block_size = MAX (pool->block_size, pool->legs[i].block_size);
+  if (enable_all (pool, &en) < 0)
+    goto fail;
+  return pool;
+
+fail:
+  r = errno;
+  snprintf (saved, sizeof saved, "%s",
+            rmr_get_error () ? rmr_get_error () : "failed");
+  for (i = 0; i < pool->nlegs; i++) {
+    if (pool->legs[i].sess && atomic_load (&pool->legs[i].state) == LEG_CREATED)
+      leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
+    leg_release (&pool->legs[i]);
+  }
+  g_mutex_clear (&pool->ov_lock);
+  g_cond_clear (&pool->ov_cond);
+  g_free (pool);
+  rmr_err (r, "%s", saved);
+  return NULL;
+}
+
+void
+rmr_pool_close (struct rmr_pool *pool)
+{
+  char saved[512];
+  unsigned i;
+
+  if (!pool)
+    return;
+  /* A failing leave must not replace an error the caller still reads. */
+  snprintf (saved, sizeof saved, "%s",
+            rmr_get_error () ? rmr_get_error () : "");
+  for (i = 0; i < pool->nlegs; i++) {
+    leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
+    leg_release (&pool->legs[i]);
+  }
+  g_mutex_clear (&pool->ov_lock);
+  g_cond_clear (&pool->ov_cond);
+  g_free (pool);
+  if (saved[0])
+    rmr_err (rmr_get_errno (), "%s", saved);
+}
+
+const char *
+rmr_pool_name (const struct rmr_pool *pool)
+{
+  return pool->cfg.pool_name;
+}
+
+uint64_t
+rmr_pool_size (const struct rmr_pool *pool)
+{
+  return pool->size;
+}
+
+uint32_t
+rmr_pool_chunk_size (const struct rmr_pool *pool)
+{
+  return pool->chunk_size;
+}
+
+uint32_t
+rmr_pool_block_size (const struct rmr_pool *pool)
+{
+  return pool->block_size;
+}
+
+uint64_t
+rmr_pool_generation (const struct rmr_pool *pool)
+{
+  return pool->generation;
+}
+
+unsigned
+rmr_pool_nlegs (const struct rmr_pool *pool)
+{
+  return pool->nlegs;
+}
+
+int
+rmr_pool_leg_info (struct rmr_pool *pool, unsigned i,
+                   struct rmr_leg_info *info)
+{
+  struct clt_leg *leg;
+
+  if (i >= pool->nlegs)
+    return rmr_err (ENOENT, "leg %u: no such leg", i);
+  leg = &pool->legs[i];
+  memset (info, 0, sizeof *info);
+  snprintf (info->sessname, sizeof info->sessname, "%s", leg->sessname);
+  snprintf (info->addr, sizeof info->addr, "%s", leg->addr_name);
+  info->member_id = leg->member_id;
+  info->state = clt_leg_state_name (atomic_load (&leg->state));
+  if (leg->sess) {
+    info->bytes_sent = atomic_load (&leg->sess->conn->bytes_sent);
+    info->bytes_received = atomic_load (&leg->sess->conn->bytes_received);
+    g_mutex_lock (&leg->sess->lock);
+    info->inflight = leg->inflight;
+    g_mutex_unlock (&leg->sess->lock);
+  }
+  info->reads = atomic_load (&leg->reads);
+  info->writes = atomic_load (&leg->writes);
+  return 0;
+}
+
+int
+rmr_threads_suspend (void)
+{
+  return clt_threads_suspend ();
+}
+
+int
+rmr_threads_resume (void)
+{
+  return clt_threads_resume ();
+}

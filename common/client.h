@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internals of the RMR client (librmr), shared by client-sess.c (the
+ * transport connections shared by pools, and the tag table) and
+ * client-pool.c / client-io.c (pools, legs, the IO path).
+ *
+ * Objects (the kernel's names in brackets):
+ *   struct clt_sess  [rmr_clt_sess]      one transport connection to one
+ *                                        storage node, shared by every pool
+ *                                        of the process, refcounted
+ *   struct clt_leg   [rmr_clt_pool_sess] one pool's leg to one member
+ *   struct rmr_pool  [rmr_clt_pool]      the pool
+ *   struct clt_req                       one request of the caller, on its
+ *                                        stack, with one clt_sub per leg
+ *
+ * A sub-request is found from its reply through the session's tag table:
+ * tag = seq << 32 | slot.  Slots are taken by submitters and released
+ * only by the session's receive thread (on the reply, or when the
+ * connection goes down), so a buffer is never written after its owner
+ * stopped waiting: a caller whose deadline passes shuts the connection
+ * down and waits for the receive thread to fail every slot.
+ */
+#ifndef RMR_CLIENT_H
+#define RMR_CLIENT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "proto.h"
+#include "rmr/rmr.h"
+#include "transport.h"
+
+#define CLT_NSLOTS 4096
+
+enum clt_leg_state {
+  LEG_CREATED,
+  LEG_NORMAL,
+  LEG_FAILED,
+  LEG_RECONNECTING,
+};
+const char *clt_leg_state_name (enum clt_leg_state s);
+
+struct clt_req;
+
+/* One leg's part of a request. */
+struct clt_sub {
+  struct clt_req *req;
+  struct clt_leg *leg;
+  void *rbuf;                   /* READ: destination; JOIN: reply buffer */
+  uint32_t rlen;
+  int status;                   /* 0 or -errno, valid when done */
+  bool done;
+  char errmsg[RMR_ERRMSG_MAX + 1];
+};
+
+/* A request of the caller, on its stack. */
+struct clt_req {
+  GMutex lock;                  /* protects pending and the subs' results */
+  GCond cond;
+  unsigned pending;
+  struct clt_sub sub[RMR_MAX_MEMBERS];
+};
+
+struct clt_slot {
+  struct clt_sub *sub;          /* NULL: free */
+  uint32_t seq;
+  int next_free;
+};
+
+struct clt_sess {
+  char key[300];                /* canonical address, "tcp:HOST:PORT" */
+  struct rmr_addr addr;
+  struct rmr_conn *conn;
+  unsigned refs;                /* legs using it; under g_sess_lock */
+
+  GMutex lock;                  /* protects everything below */
+  GCond cond;                   /* a slot or a credit became free */
+  unsigned waiters;
+  bool down;
+  char down_reason[600];
+  struct clt_slot *slots;       /* CLT_NSLOTS */
+  int free_head;
+  GPtrArray *legs;              /* struct clt_leg * using this session */
+};
+
+struct clt_leg {
+  struct rmr_pool *pool;
+  struct clt_sess *sess;
+  char sessname[RMR_SESS_NAME_MAX + 1];
+  struct rmr_addr addr;
+  char addr_name[300];
+  uint32_t member_id;
+  int slot;                     /* member slot in pool_md */
+  uint32_t block_size;
+  atomic_int state;             /* enum clt_leg_state */
+  unsigned inflight;            /* under sess->lock */
+  unsigned queue_depth;
+  atomic_uint_fast64_t reads, writes;
+};
+
+struct rmr_pool {
+  struct rmr_pool_config cfg;
+  uint32_t group_id;
+  uint64_t size;
+  uint32_t chunk_size;
+  uint32_t block_size;
+  uint64_t generation;
+  unsigned nlegs;
+  struct clt_leg legs[RMR_MAX_MEMBERS];
+  atomic_uint rr;               /* round-robin cursor */
+
+  GMutex ov_lock;               /* protects ov_head: in-flight writes */
+  GCond ov_cond;
+  struct clt_range *ov_head;
+};
+
+/* A write's byte range, on the writer's stack while it is in flight. */
+struct clt_range {
+  uint64_t start, end;
+  struct clt_range *next;
+};
+
+/* client-sess.c */
+int clt_sess_get (const struct rmr_addr *addr, uint64_t timeout_ms,
+                  struct clt_sess **out);
+void clt_sess_put (struct clt_sess *s);
+void clt_sess_add_leg (struct clt_sess *s, struct clt_leg *leg);
+void clt_sess_del_leg (struct clt_sess *s, struct clt_leg *leg);
+
+/* Send a request for sub (its leg's session) with hdr (tag is filled in)
+ * and payload.  Waits for a slot and a credit.  On failure the sub is
+ * completed with the error (so the caller always waits for it).
+ */
+void clt_sess_submit (struct clt_sub *sub, struct rmr_hdr *hdr,
+                      const struct iovec *iov, int iovcnt);
+
+/* Requests. */
+void clt_req_init (struct clt_req *req);
+void clt_req_clear (struct clt_req *req);
+/* Add a sub for leg (pending++). */
+struct clt_sub *clt_req_add (struct clt_req *req, unsigned i,
+                             struct clt_leg *leg);
+/* Wait until every sub is done; past deadline (monotonic µs, 0 = none)
+ * the sessions of the late subs are shut down (which completes them).
+ */
+void clt_req_wait (struct clt_req *req, int64_t deadline);
+void clt_sub_complete (struct clt_sub *sub, int status, const char *msg);
+
+int clt_threads_suspend (void);
+int clt_threads_resume (void);
+
+#endif /* RMR_CLIENT_H */

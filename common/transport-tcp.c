@@ -1,0 +1,739 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The tcp transport: our own sockets, IPv4 and IPv6.
+ *
+ * Each connection has one receive thread.  It polls the socket and an
+ * eventfd (for pause and shutdown), reads as much as the socket holds into
+ * a receive buffer, and walks the messages in it: small payloads are
+ * copied out of the buffer into the handler's destination, the rest of a
+ * large payload is read straight into the destination (so a 1 MiB read
+ * reply lands in the caller's buffer with no intermediate copy).
+ *
+ * Sends come from any thread: one sendmsg () of the header and the
+ * caller's iovecs under send_lock (a write's payload goes to every leg
+ * from the same buffer, never copied).
+ *
+ * Dead peers: TCP_USER_TIMEOUT bounds how long sent data may stay
+ * unacknowledged, TCP keepalive probes an idle link, and the message-level
+ * keepalive (transport.h) catches a peer whose kernel answers but whose
+ * process does not.
+ *
+ * Locking: send_lock protects writing to fd (whole messages).  The
+ * receive buffer and the keepalive clocks belong to the receive thread.
+ * Flags shared between threads are atomics.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "error.h"
+#include "parse.h"
+#include "transport.h"
+#include "util.h"
+
+#define RBUF_SIZE (256 * 1024)
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000
+#define DEFAULT_USER_TIMEOUT_MS 30000
+
+struct tcp_conn {
+  struct rmr_conn base;         /* must be first */
+  int fd;
+  int wakefd;
+  struct rmr_conn_opts opts;
+
+  pthread_mutex_t send_lock;    /* protects: writes to fd */
+
+  const struct rmr_conn_handler *h;
+  void *opaque;
+  pthread_t thread;
+  bool thread_started;          /* thread exists and is not joined */
+  atomic_bool pause_req;
+  atomic_bool shutdown_req;
+  atomic_bool down;             /* down () was called */
+  atomic_bool free_on_exit;     /* freed by its own thread */
+
+  /* Receive thread only. */
+  uint8_t *rbuf;
+  size_t rlen;
+  uint64_t last_rx_ms;
+  uint64_t last_ka_ms;
+};
+
+struct rmr_listener {
+  int fd;
+  int wakefd;
+  pthread_t thread;
+  rmr_accept_fn accept;
+  void *opaque;
+  char name[300];
+};
+
+static uint64_t
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+wake (int efd)
+{
+  uint64_t one = 1;
+
+  if (write (efd, &one, sizeof one) < 0) {
+    /* The counter cannot overflow in practice; nothing to do. */
+  }
+}
+
+static void
+name_of_sockaddr (const struct sockaddr *sa, char *buf, size_t n)
+{
+  char host[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+    inet_ntop (AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs (in->sin_port);
+    snprintf (buf, n, "tcp:%s:%u", host, port);
+  }
+  else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+    inet_ntop (AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs (in6->sin6_port);
+    snprintf (buf, n, "tcp:[%s]:%u", host, port);
+  }
+  else
+    snprintf (buf, n, "tcp:?");
+}
+
+static void
+set_sockopts (int fd, const struct rmr_conn_opts *opts)
+{
+  int one = 1;
+  unsigned ut = opts->user_timeout_ms ? opts->user_timeout_ms
+                                      : DEFAULT_USER_TIMEOUT_MS;
+  int idle = MAX (1, (int) (ut / 3000));
+  int intvl = MAX (1, (int) (ut / 6000));
+  int cnt = 3;
+
+  /* Errors are ignored on purpose: a kernel without one of these options
+   * still carries the data, only detects a dead peer later.
+   */
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt (fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut);
+  setsockopt (fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  setsockopt (fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt (fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  setsockopt (fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+}
+
+static struct tcp_conn *
+conn_new (int fd, const struct rmr_conn_opts *opts)
+{
+  struct tcp_conn *c = calloc (1, sizeof *c);
+
+  if (!c)
+    return NULL;
+  c->rbuf = malloc (RBUF_SIZE);
+  c->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (!c->rbuf || c->wakefd < 0) {
+    free (c->rbuf);
+    if (c->wakefd >= 0)
+      close (c->wakefd);
+    free (c);
+    return NULL;
+  }
+  c->base.ops = &rmr_transport_tcp;
+  c->fd = fd;
+  if (opts)
+    c->opts = *opts;
+  pthread_mutex_init (&c->send_lock, NULL);
+  set_sockopts (fd, &c->opts);
+  return c;
+}
+
+/* Connect to one resolved address with a deadline. */
+static int
+connect_one (const struct addrinfo *ai, uint64_t timeout_ms)
+{
+  int fd, err = 0;
+  socklen_t len = sizeof err;
+  struct pollfd p;
+
+  fd = socket (ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+               ai->ai_protocol);
+  if (fd < 0)
+    return -errno;
+  if (connect (fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+    if (errno != EINPROGRESS) {
+      err = errno;
+      close (fd);
+      return -err;
+    }
+    p.fd = fd;
+    p.events = POLLOUT;
+    if (poll (&p, 1, timeout_ms) <= 0) {
+      close (fd);
+      return -ETIMEDOUT;
+    }
+    if (getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+      close (fd);
+      return -(err ? err : EIO);
+    }
+  }
+  /* Back to blocking: sends block while the socket is full; the receive
+   * thread reads with MSG_DONTWAIT after poll.
+   */
+  fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+static int
+tcp_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
+             struct rmr_conn **out)
+{
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+                            .ai_family = AF_UNSPEC };
+  struct addrinfo *res, *ai;
+  char port[8], name[300];
+  uint64_t tmo = opts && opts->connect_timeout_ms
+                   ? opts->connect_timeout_ms
+                   : DEFAULT_CONNECT_TIMEOUT_MS;
+  struct tcp_conn *c;
+  int r, fd = -ECONNREFUSED;
+
+  rmr_addr_format (addr, name, sizeof name);
+  snprintf (port, sizeof port, "%u", addr->port);
+  r = getaddrinfo (addr->host, port, &hints, &res);
+  if (r != 0)
+    return rmr_err (EHOSTUNREACH, "%s: cannot resolve host: %s", name,
+                    gai_strerror (r));
+  for (ai = res; ai; ai = ai->ai_next) {
+    fd = connect_one (ai, tmo);
+    if (fd >= 0)
+      break;
+  }
+  freeaddrinfo (res);
+  if (fd < 0)
+    return rmr_err (-fd, "%s: connect: %s", name, strerror (-fd));
+
+  c = conn_new (fd, opts);
+  if (!c) {
+    close (fd);
+    return rmr_err (ENOMEM, "%s: out of memory", name);
+  }
+  c->base.peer = *addr;
+  snprintf (c->base.peer_name, sizeof c->base.peer_name, "%s", name);
+  *out = &c->base;
+  return 0;
+}
+
+/* Send the whole of iov (modified), retrying partial writes. */
+static int
+send_all (int fd, struct iovec *iov, int iovcnt, int flags, size_t *sent)
+{
+  struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
+  ssize_t n;
+
+  while (msg.msg_iovlen > 0) {
+    n = sendmsg (fd, &msg, MSG_NOSIGNAL | flags);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    *sent += n;
+    flags = 0;                  /* once started, finish the message */
+    while (n > 0 && msg.msg_iovlen > 0) {
+      if ((size_t) n >= msg.msg_iov->iov_len) {
+        n -= msg.msg_iov->iov_len;
+        msg.msg_iov++;
+        msg.msg_iovlen--;
+      }
+      else {
+        msg.msg_iov->iov_base = (char *) msg.msg_iov->iov_base + n;
+        msg.msg_iov->iov_len -= n;
+        n = 0;
+      }
+    }
+  }
+  return 0;
+}
+
+#define MAX_IOV 64
+
+static int
+send_msg (struct tcp_conn *c, const struct rmr_hdr *hdr,
+          const struct iovec *iov, int iovcnt, bool nowait)
+{
+  uint8_t hbuf[RMR_HDR_SIZE];
+  struct iovec v[MAX_IOV + 1];
+  size_t total = 0, sent = 0;
+  int i, r;
+
+  if (iovcnt > MAX_IOV)
+    return rmr_err (EINVAL, "%s: send: %d iovecs, at most %d",
+                    c->base.peer_name, iovcnt, MAX_IOV);
+  for (i = 0; i < iovcnt; i++)
+    total += iov[i].iov_len;
+  assert (total == hdr->payload_len);
+  rmr_hdr_encode (hdr, hbuf);
+  v[0].iov_base = hbuf;
+  v[0].iov_len = sizeof hbuf;
+  memcpy (&v[1], iov, iovcnt * sizeof *iov);
+
+  if (nowait) {
+    if (pthread_mutex_trylock (&c->send_lock) != 0)
+      return -EAGAIN;
+  }
+  else if (pthread_mutex_lock (&c->send_lock) != 0)
+    abort ();
+  if (atomic_load (&c->down) || atomic_load (&c->shutdown_req))
+    r = -EPIPE;
+  else
+    r = send_all (c->fd, v, iovcnt + 1, nowait ? MSG_DONTWAIT : 0, &sent);
+  pthread_mutex_unlock (&c->send_lock);
+  atomic_fetch_add (&c->base.bytes_sent, sent);
+  if (r < 0 && !(nowait && r == -EAGAIN && sent == 0))
+    return rmr_err (-r, "%s: send: %s", c->base.peer_name, strerror (-r));
+  return r;
+}
+
+static int
+tcp_send (struct rmr_conn *base, const struct rmr_hdr *hdr,
+          const struct iovec *iov, int iovcnt)
+{
+  return send_msg ((struct tcp_conn *) base, hdr, iov, iovcnt, false);
+}
+
+/* Read exactly n bytes (blocking) into p, or discard them if p is NULL. */
+static int
+recv_exact (struct tcp_conn *c, uint8_t *p, size_t n)
+{
+  uint8_t scratch[4096];
+  ssize_t r;
+
+  while (n > 0) {
+    size_t want = p ? n : MIN (n, sizeof scratch);
+    r = recv (c->fd, p ? p : scratch, want, MSG_WAITALL);
+    if (r == 0)
+      return -ECONNRESET;
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    atomic_fetch_add (&c->base.bytes_received, r);
+    if (p)
+      p += r;
+    n -= r;
+  }
+  return 0;
+}
+
+static void
+keepalive_reply (struct tcp_conn *c, const struct rmr_hdr *req)
+{
+  struct rmr_hdr rep = { .type = RMR_MSG_KEEPALIVE, .flags = RMR_HF_REPLY,
+                         .tag = req->tag, .member_id = RMR_MEMBER_NONE };
+
+  /* If the socket is full the peer is receiving from us anyway, which
+   * keeps it from timing out: skip rather than block this thread.
+   */
+  send_msg (c, &rep, NULL, 0, true);
+}
+
+/* Walk the complete messages in rbuf.  Returns 0 to go on, or -errno
+ * (with the reason in the error buffer) when the connection must end.
+ */
+static int
+process (struct tcp_conn *c)
+{
+  size_t pos = 0;
+  struct rmr_hdr hdr;
+  uint8_t *dest;
+  size_t avail;
+  int r;
+
+  while (c->rlen - pos >= RMR_HDR_SIZE) {
+    if (rmr_hdr_decode (c->rbuf + pos, &hdr) < 0)
+      return -EPROTO;
+    if (hdr.type == RMR_MSG_KEEPALIVE) {
+      pos += RMR_HDR_SIZE;
+      if (!(hdr.flags & RMR_HF_REPLY))
+        keepalive_reply (c, &hdr);
+      continue;
+    }
+    avail = c->rlen - pos - RMR_HDR_SIZE;
+    dest = NULL;
+    if (hdr.payload_len > 0)
+      dest = c->h->payload_buf (c->opaque, &hdr);
+    if (avail >= hdr.payload_len) {
+      if (dest)
+        memcpy (dest, c->rbuf + pos + RMR_HDR_SIZE, hdr.payload_len);
+      pos += RMR_HDR_SIZE + hdr.payload_len;
+    }
+    else {
+      /* The rest of the payload is still on the wire: read it straight
+       * into its destination.  The buffer is then empty.
+       */
+      if (dest && avail)
+        memcpy (dest, c->rbuf + pos + RMR_HDR_SIZE, avail);
+      r = recv_exact (c, dest ? dest + avail : NULL, hdr.payload_len - avail);
+      if (r < 0)
+        return rmr_err (-r, "%s: receive: %s", c->base.peer_name,
+                        strerror (-r));
+      pos = c->rlen = 0;
+    }
+    c->h->message (c->opaque, &hdr, dest);
+  }
+  if (pos > 0) {
+    memmove (c->rbuf, c->rbuf + pos, c->rlen - pos);
+    c->rlen -= pos;
+  }
+  return 0;
+}
+
+static void
+maybe_keepalive (struct tcp_conn *c, uint64_t now)
+{
+  struct rmr_hdr ka = { .type = RMR_MSG_KEEPALIVE,
+                        .member_id = RMR_MEMBER_NONE };
+
+  if (!c->opts.keepalive_ms)
+    return;
+  if (now - c->last_rx_ms < c->opts.keepalive_ms ||
+      now - c->last_ka_ms < c->opts.keepalive_ms)
+    return;
+  c->last_ka_ms = now;
+  send_msg (c, &ka, NULL, 0, true);
+}
+
+static int
+poll_timeout (struct tcp_conn *c, uint64_t now)
+{
+  uint64_t t = UINT64_MAX;
+
+  if (c->opts.keepalive_ms)
+    t = MIN (t, c->opts.keepalive_ms / 2 + 1);
+  if (c->opts.idle_timeout_ms) {
+    uint64_t deadline = c->last_rx_ms + c->opts.idle_timeout_ms;
+    t = MIN (t, deadline > now ? deadline - now : 0);
+  }
+  return t == UINT64_MAX ? -1 : (int) MIN (t, 1000000);
+}
+
+static void conn_destroy (struct tcp_conn *c);
+
+static void *
+recv_thread (void *arg)
+{
+  struct tcp_conn *c = arg;
+  struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN },
+                         { .fd = c->wakefd, .events = POLLIN } };
+  int err = 0;
+  char reason[600] = "";
+  uint64_t now, junk;
+  ssize_t n;
+
+  c->last_rx_ms = c->last_ka_ms = now_ms ();
+  for (;;) {
+    if (atomic_load (&c->shutdown_req)) {
+      err = ECONNABORTED;
+      snprintf (reason, sizeof reason, "%s: connection closed locally",
+                c->base.peer_name);
+      break;
+    }
+    if (atomic_load (&c->pause_req))
+      return NULL;
+    now = now_ms ();
+    if (c->opts.idle_timeout_ms &&
+        now - c->last_rx_ms >= c->opts.idle_timeout_ms) {
+      err = ETIMEDOUT;
+      snprintf (reason, sizeof reason,
+                "%s: peer silent for %" PRIu64 " ms (keepalive timeout)",
+                c->base.peer_name, now - c->last_rx_ms);
+      break;
+    }
+    maybe_keepalive (c, now);
+    if (poll (p, 2, poll_timeout (c, now)) < 0 && errno != EINTR) {
+      err = errno;
+      snprintf (reason, sizeof reason, "%s: poll: %s", c->base.peer_name,
+                strerror (err));
+      break;
+    }
+    if (p[1].revents & POLLIN) {
+      if (read (c->wakefd, &junk, sizeof junk) < 0) {
+        /* Spurious: the flags above say why we were woken. */
+      }
+    }
+    if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+      continue;
+    n = recv (c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+      continue;
+    if (n <= 0 && atomic_load (&c->shutdown_req))
+      continue;                 /* reported as closed locally above */
+    if (n == 0) {
+      err = ECONNRESET;
+      snprintf (reason, sizeof reason, "%s: connection closed by peer",
+                c->base.peer_name);
+      break;
+    }
+    if (n < 0) {
+      err = errno;
+      snprintf (reason, sizeof reason, "%s: receive: %s", c->base.peer_name,
+                strerror (err));
+      break;
+    }
+    atomic_fetch_add (&c->base.bytes_received, n);
+    c->rlen += n;
+    c->last_rx_ms = now_ms ();
+    if (process (c) < 0) {
+      err = rmr_get_errno ();
+      snprintf (reason, sizeof reason, "%s: %s", c->base.peer_name,
+                rmr_get_error () ? rmr_get_error () : "receive failed");
+      break;
+    }
+  }
+
+  /* Make every later send fail at once, then tell the owner. */
+  shutdown (c->fd, SHUT_RDWR);
+  atomic_store (&c->down, true);
+  c->h->down (c->opaque, err ? err : EIO, reason);
+  if (atomic_load (&c->free_on_exit)) {
+    pthread_detach (pthread_self ());
+    c->thread_started = false;
+    conn_destroy (c);
+  }
+  return NULL;
+}
+
+static int
+tcp_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
+           void *opaque)
+{
+  struct tcp_conn *c = (struct tcp_conn *) base;
+  int r;
+
+  c->h = h;
+  c->opaque = opaque;
+  atomic_store (&c->pause_req, false);
+  r = pthread_create (&c->thread, NULL, recv_thread, c);
+  if (r != 0)
+    return rmr_err (r, "%s: cannot start receive thread: %s",
+                    base->peer_name, strerror (r));
+  c->thread_started = true;
+  return 0;
+}
+
+static void
+tcp_pause (struct rmr_conn *base)
+{
+  struct tcp_conn *c = (struct tcp_conn *) base;
+
+  if (!c->thread_started)
+    return;
+  atomic_store (&c->pause_req, true);
+  wake (c->wakefd);
+  pthread_join (c->thread, NULL);
+  c->thread_started = false;
+}
+
+static int
+tcp_resume (struct rmr_conn *base)
+{
+  struct tcp_conn *c = (struct tcp_conn *) base;
+
+  if (c->thread_started || atomic_load (&c->down))
+    return 0;
+  return tcp_start (base, c->h, c->opaque);
+}
+
+static void
+tcp_shutdown (struct rmr_conn *base)
+{
+  struct tcp_conn *c = (struct tcp_conn *) base;
+
+  atomic_store (&c->shutdown_req, true);
+  /* Wakes a receive blocked in the middle of a payload, and a sender
+   * blocked on a full socket.
+   */
+  shutdown (c->fd, SHUT_RDWR);
+  wake (c->wakefd);
+}
+
+static void
+conn_destroy (struct tcp_conn *c)
+{
+  close (c->fd);
+  close (c->wakefd);
+  pthread_mutex_destroy (&c->send_lock);
+  free (c->rbuf);
+  free (c);
+}
+
+static void
+tcp_free (struct rmr_conn *base)
+{
+  struct tcp_conn *c = (struct tcp_conn *) base;
+
+  tcp_shutdown (base);
+  if (c->thread_started) {
+    if (pthread_equal (c->thread, pthread_self ())) {
+      /* Called from our own down (): the thread frees on its way out. */
+      atomic_store (&c->free_on_exit, true);
+      return;
+    }
+    pthread_join (c->thread, NULL);
+  }
+  conn_destroy (c);
+}
+
+/* Listener. */
+
+static void *
+accept_thread (void *arg)
+{
+  struct rmr_listener *l = arg;
+  struct pollfd p[2] = { { .fd = l->fd, .events = POLLIN },
+                         { .fd = l->wakefd, .events = POLLIN } };
+  struct sockaddr_storage ss;
+  const struct rmr_conn_handler *h;
+  struct rmr_conn_opts opts = { 0 };
+  struct tcp_conn *c;
+  socklen_t len;
+  void *opaque;
+  int fd;
+
+  for (;;) {
+    if (poll (p, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      return NULL;
+    }
+    if (p[1].revents)
+      return NULL;
+    len = sizeof ss;
+    fd = accept4 (l->fd, (struct sockaddr *) &ss, &len, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+        usleep (100000);      /* out of resources: do not spin */
+      continue;
+    }
+    c = conn_new (fd, &opts);
+    if (!c) {
+      close (fd);
+      continue;
+    }
+    name_of_sockaddr ((struct sockaddr *) &ss, c->base.peer_name,
+                      sizeof c->base.peer_name);
+    if (l->accept (l->opaque, &c->base, &h, &opaque) < 0 ||
+        tcp_start (&c->base, h, opaque) < 0)
+      conn_destroy (c);
+  }
+}
+
+static int
+tcp_listen (const struct rmr_addr *addr, rmr_accept_fn accept, void *opaque,
+            struct rmr_listener **out)
+{
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+                            .ai_family = AF_UNSPEC,
+                            .ai_flags = AI_PASSIVE };
+  struct addrinfo *res;
+  struct rmr_listener *l;
+  char port[8];
+  int r, fd, one = 1;
+
+  l = calloc (1, sizeof *l);
+  if (!l)
+    return rmr_err (ENOMEM, "out of memory");
+  l->wakefd = fd = -1;
+  rmr_addr_format (addr, l->name, sizeof l->name);
+  snprintf (port, sizeof port, "%u", addr->port);
+  r = getaddrinfo (addr->host, port, &hints, &res);
+  if (r != 0) {
+    rmr_err (EADDRNOTAVAIL, "listen %s: cannot resolve: %s", l->name,
+             gai_strerror (r));
+    free (l);
+    return -EADDRNOTAVAIL;
+  }
+  fd = socket (res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    goto err;
+  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (res->ai_family == AF_INET6)
+    setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind (fd, res->ai_addr, res->ai_addrlen) < 0 || listen (fd, 128) < 0)
+    goto err;
+  freeaddrinfo (res);
+  res = NULL;
+  l->fd = fd;
+  l->accept = accept;
+  l->opaque = opaque;
+  l->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (l->wakefd < 0)
+    goto err;
+  r = pthread_create (&l->thread, NULL, accept_thread, l);
+  if (r != 0) {
+    errno = r;
+    goto err;
+  }
+  *out = l;
+  return 0;
+
+err:
+  r = errno;
+  if (res)
+    freeaddrinfo (res);
+  if (fd >= 0)
+    close (fd);
+  if (l->wakefd >= 0)
+    close (l->wakefd);
+  rmr_err (r, "listen %s: %s", l->name, strerror (r));
+  free (l);
+  return -r;
+}
+
+static void
+tcp_listener_close (struct rmr_listener *l)
+{
+  wake (l->wakefd);
+  pthread_join (l->thread, NULL);
+  close (l->fd);
+  close (l->wakefd);
+  free (l);
+}
+
+const struct rmr_transport_ops rmr_transport_tcp = {
+  .name = "tcp",
+  .connect = tcp_connect,
+  .listen = tcp_listen,
+  .listener_close = tcp_listener_close,
+  .start = tcp_start,
+  .send = tcp_send,
+  .pause = tcp_pause,
+  .resume = tcp_resume,
+  .shutdown = tcp_shutdown,
+  .free = tcp_free,
+};

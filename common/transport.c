@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Transport-independent entry points: pick the implementation by the
+ * address's kind and forward through its vtable (transport.h).
+ */
+#include <errno.h>
+
+#include "error.h"
+#include "transport.h"
+
+static const struct rmr_transport_ops *
+ops_for (enum rmr_transport_kind kind)
+{
+  switch (kind) {
+  case RMR_TRANSPORT_TCP: return &rmr_transport_tcp;
+  default: return NULL;
+  }
+}
+
+int
+rmr_conn_connect (const struct rmr_addr *addr,
+                  const struct rmr_conn_opts *opts,
+                  const struct rmr_conn_handler *handler, void *opaque,
+                  struct rmr_conn **out)
+{
+  const struct rmr_transport_ops *ops = ops_for (addr->kind);
+  struct rmr_conn *c;
+  int r;
+
+  if (!ops)
+    return rmr_err (EPROTONOSUPPORT,
+                    "transport ucx: not built into this version (use tcp:)");
+  r = ops->connect (addr, opts, &c);
+  if (r < 0)
+    return r;
+  r = ops->start (c, handler, opaque);
+  if (r < 0) {
+    ops->free (c);
+    return r;
+  }
+  *out = c;
+  return 0;
+}
+
+int
+rmr_listen (const struct rmr_addr *addr, rmr_accept_fn accept, void *opaque,
+            struct rmr_listener **out)
+{
+  const struct rmr_transport_ops *ops = ops_for (addr->kind);
+
+  if (!ops)
+    return rmr_err (EPROTONOSUPPORT,
+                    "transport ucx: not built into this version (use tcp:)");
+  return ops->listen (addr, accept, opaque, out);
+}
+
+void
+rmr_listener_close (struct rmr_listener *l)
+{
+  /* Only tcp listeners exist so far. */
+  if (l)
+    rmr_transport_tcp.listener_close (l);
+}
+
+int
+rmr_conn_send (struct rmr_conn *c, const struct rmr_hdr *hdr,
+               const struct iovec *iov, int iovcnt)
+{
+  return c->ops->send (c, hdr, iov, iovcnt);
+}
+
+void
+rmr_conn_pause (struct rmr_conn *c)
+{
+  c->ops->pause (c);
+}
+
+int
+rmr_conn_resume (struct rmr_conn *c)
+{
+  return c->ops->resume (c);
+}
+
+void
+rmr_conn_shutdown (struct rmr_conn *c)
+{
+  c->ops->shutdown (c);
+}
+
+void
+rmr_conn_close (struct rmr_conn *c)
+{
+  if (c)
+    c->ops->free (c);
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The transport interface (DESIGN 10): connect, listen, send a message
+ * (header + scatter-gather payload), receive into a buffer the receiver
+ * chooses, and a peer-down callback.  Implementations: tcp
+ * (transport-tcp.c); ucx comes later behind the same vtable.
+ *
+ * Threads: each connection has one receive thread that calls the
+ * handler's functions; sends may come from any thread (serialised per
+ * connection, a message is never interleaved with another).
+ *
+ * Keepalive is handled here: a connection opened with keepalive_ms sends
+ * a KEEPALIVE request when it has received nothing for that long, answers
+ * the peer's KEEPALIVEs itself, and declares the peer down (ETIMEDOUT)
+ * when nothing at all arrived for idle_timeout_ms.
+ */
+#ifndef RMR_TRANSPORT_H
+#define RMR_TRANSPORT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "proto.h"
+#include "rmr/rmr.h"
+
+struct rmr_conn;
+
+/* Called on the connection's receive thread, never concurrently for one
+ * connection.
+ */
+struct rmr_conn_handler {
+  /* A validated header arrived with hdr->payload_len > 0: return where
+   * the payload goes (at least payload_len bytes, valid until message ()
+   * returns), or NULL to have it discarded.
+   */
+  void *(*payload_buf) (void *opaque, const struct rmr_hdr *hdr);
+  /* The whole message arrived (payload: the buffer returned above, or
+   * NULL).  KEEPALIVEs never reach the handler.
+   */
+  void (*message) (void *opaque, const struct rmr_hdr *hdr, void *payload);
+  /* The connection broke (EOF, error, bad message, idle timeout, or
+   * rmr_conn_shutdown ()): called exactly once, after which no other
+   * callback comes.  reason is a one-line text.
+   */
+  void (*down) (void *opaque, int errnum, const char *reason);
+};
+
+struct rmr_conn_opts {
+  uint64_t connect_timeout_ms;  /* 0: 10 s */
+  uint64_t user_timeout_ms;     /* TCP_USER_TIMEOUT; 0: 30 s */
+  uint64_t keepalive_ms;        /* send KEEPALIVE when idle; 0: never */
+  uint64_t idle_timeout_ms;     /* down when silent; 0: never */
+};
+
+struct rmr_listener;
+
+/* A new connection was accepted: set *handler and *opaque for it, or
+ * return -1 to refuse it (it is closed).  Called on the accept thread.
+ */
+typedef int (*rmr_accept_fn) (void *opaque, struct rmr_conn *conn,
+                              const struct rmr_conn_handler **handler,
+                              void **conn_opaque);
+
+struct rmr_transport_ops {
+  const char *name;
+  int (*connect) (const struct rmr_addr *addr,
+                  const struct rmr_conn_opts *opts, struct rmr_conn **out);
+  int (*listen) (const struct rmr_addr *addr, rmr_accept_fn accept,
+                 void *opaque, struct rmr_listener **out);
+  void (*listener_close) (struct rmr_listener *l);
+  int (*start) (struct rmr_conn *c, const struct rmr_conn_handler *h,
+                void *opaque);
+  int (*send) (struct rmr_conn *c, const struct rmr_hdr *hdr,
+               const struct iovec *iov, int iovcnt);
+  void (*pause) (struct rmr_conn *c);
+  int (*resume) (struct rmr_conn *c);
+  void (*shutdown) (struct rmr_conn *c);
+  void (*free) (struct rmr_conn *c);
+};
+
+/* Base of every connection, embedded first in the implementation's. */
+struct rmr_conn {
+  const struct rmr_transport_ops *ops;
+  struct rmr_addr peer;
+  char peer_name[300];          /* "tcp:127.0.0.1:7700" */
+  atomic_uint_fast64_t bytes_sent;
+  atomic_uint_fast64_t bytes_received;
+};
+
+/* Connect to addr (any transport kind); the receive thread starts with
+ * handler and opaque.  -errno with a message naming the address.
+ */
+int rmr_conn_connect (const struct rmr_addr *addr,
+                      const struct rmr_conn_opts *opts,
+                      const struct rmr_conn_handler *handler, void *opaque,
+                      struct rmr_conn **out);
+
+/* Listen on addr; accept is called for each new connection. */
+int rmr_listen (const struct rmr_addr *addr, rmr_accept_fn accept,
+                void *opaque, struct rmr_listener **out);
+void rmr_listener_close (struct rmr_listener *l);
+
+/* Send one message: header (payload_len must equal the iov total) and
+ * payload, atomically with respect to other sends.  Blocks while the
+ * socket is full.  -EPIPE etc. once the connection is down.
+ */
+int rmr_conn_send (struct rmr_conn *c, const struct rmr_hdr *hdr,
+                   const struct iovec *iov, int iovcnt);
+
+/* Stop the receive thread (the connection stays), and start it again:
+ * around fork ().
+ */
+void rmr_conn_pause (struct rmr_conn *c);
+int rmr_conn_resume (struct rmr_conn *c);
+
+/* Break the connection: down () will be called on the receive thread. */
+void rmr_conn_shutdown (struct rmr_conn *c);
+
+/* Shut down, wait for the receive thread to end (down () has run), free.
+ * Must not be called from the connection's own receive thread.
+ */
+void rmr_conn_close (struct rmr_conn *c);
+
+extern const struct rmr_transport_ops rmr_transport_tcp;
+
+#endif /* RMR_TRANSPORT_H */

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The config file: a GLib key file, so a restarted daemon needs no typing.
+ *
+ *   [storaged]
+ *   listen=tcp:127.0.0.1:7700        (several: separated by ';' or ',')
+ *   control=/run/rmr/storaged.sock
+ *   pidfile=/run/rmr/storaged.pid
+ *   log-level=info
+ *
+ *   [pool ionos_pool]
+ *   member_id=42
+ *   store=/var/lib/rmr/ionos_pool.img  (regular file, created sparse if
+ *                                      missing, or block device)
+ *   mapped_size=100M                   (bare number = 512-byte sectors)
+ *   chunk_size=128K                    (optional: refuse other sizes)
+ *
+ * The whole file is read and checked (unknown groups and keys, bad values,
+ * duplicate member stores) before anything is applied; each error names
+ * the file, the group and the key.  Applying joins every pool and then
+ * creates each store that has no metadata, or attaches (add_store
+ * mode=add) the one that has, after checking it belongs to this pool and
+ * member.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "internal.h"
+#include "parse.h"
+#include "util.h"
+
+struct pool_cfg {
+  char *name;
+  uint32_t member_id;
+  char *store;
+  uint64_t mapped_size;
+  uint64_t chunk_size;
+};
+
+static const char *const storaged_keys[] = { "listen", "control", "pidfile",
+                                             "log-level", NULL };
+static const char *const pool_keys[] = { "member_id", "store", "mapped_size",
+                                         "chunk_size", NULL };
+
+static int
+check_keys (GKeyFile *kf, const char *file, const char *group,
+            const char *const *allowed)
+{
+  g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
+  unsigned i;
+
+  for (i = 0; keys && keys[i]; i++)
+    if (!g_strv_contains (allowed, keys[i])) {
+      g_autofree char *list = g_strjoinv (", ", (char **) allowed);
+      return rmr_err (EINVAL, "%s: [%s]: unknown key '%s' (allowed: %s)",
+                      file, group, keys[i], list);
+    }
+  return 0;
+}
+
+/* Value of a key, trimmed; NULL if absent. */
+static char *
+get (GKeyFile *kf, const char *group, const char *key)
+{
+  char *v = g_key_file_get_value (kf, group, key, NULL);
+
+  return v ? g_strstrip (v) : NULL;
+}
+
+static int
+parse_pool (GKeyFile *kf, const char *file, const char *group,
+            struct pool_cfg *pc)
+{
+  g_autofree char *member = get (kf, group, "member_id");
+  g_autofree char *size = get (kf, group, "mapped_size");
+  g_autofree char *chunk = get (kf, group, "chunk_size");
+  char what[400];
+
+  pc->name = g_strstrip (g_strdup (group + strlen ("pool ")));
+  pc->store = get (kf, group, "store");
+  snprintf (what, sizeof what, "%s: [%s]: pool name", file, group);
+  if (rmr_check_pool_name (what, pc->name) < 0)
+    return -EINVAL;
+#define REQUIRE(v, key)                                                       \
+  if (!(v) || !*(v))                                                          \
+    return rmr_err (EINVAL, "%s: [%s]: %s: missing", file, group, key);
+  REQUIRE (member, "member_id");
+  REQUIRE (pc->store, "store");
+  REQUIRE (size, "mapped_size");
+#undef REQUIRE
+  snprintf (what, sizeof what, "%s: [%s]: member_id", file, group);
+  if (rmr_parse_member_id (what, member, &pc->member_id) < 0)
+    return -EINVAL;
+  snprintf (what, sizeof what, "%s: [%s]: mapped_size", file, group);
+  if (rmr_parse_sectors_or_bytes (what, size, &pc->mapped_size) < 0)
+    return -EINVAL;
+  if (pc->mapped_size == 0)
+    return rmr_err (EINVAL, "%s: [%s]: mapped_size: must be greater than 0",
+                    file, group);
+  if (chunk) {
+    snprintf (what, sizeof what, "%s: [%s]: chunk_size", file, group);
+    if (rmr_parse_bytes (what, chunk, &pc->chunk_size) < 0)
+      return -EINVAL;
+    if (!is_power_of_2 (pc->chunk_size) ||
+        pc->chunk_size < RMR_MIN_CHUNK_SIZE ||
+        pc->chunk_size > RMR_MAX_CHUNK_SIZE)
+      return rmr_err (EINVAL, "%s: [%s]: chunk_size: '%s' is not a power "
+                      "of two from 4K to 64M", file, group, chunk);
+  }
+  return 0;
+}
+
+static void
+pool_cfg_clear (gpointer p)
+{
+  struct pool_cfg *pc = p;
+
+  g_free (pc->name);
+  g_free (pc->store);
+}
+
+static int
+read_file (const char *path, GKeyFile **out, GArray **pools)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) gerr = NULL;
+  g_autoptr (GArray) arr = g_array_new (FALSE, TRUE, sizeof (struct pool_cfg));
+  g_auto (GStrv) groups = NULL;
+  unsigned i, j;
+
+  g_array_set_clear_func (arr, pool_cfg_clear);
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &gerr))
+    return rmr_err (EINVAL, "config %s: %s", path, gerr->message);
+  groups = g_key_file_get_groups (kf, NULL);
+  for (i = 0; groups[i]; i++) {
+    if (strcmp (groups[i], "storaged") == 0) {
+      if (check_keys (kf, path, groups[i], storaged_keys) < 0)
+        return -EINVAL;
+    }
+    else if (g_str_has_prefix (groups[i], "pool ")) {
+      struct pool_cfg pc = { 0 };
+      if (check_keys (kf, path, groups[i], pool_keys) < 0 ||
+          parse_pool (kf, path, groups[i], &pc) < 0) {
+        pool_cfg_clear (&pc);
+        return -EINVAL;
+      }
+      g_array_append_val (arr, pc);
+    }
+    else
+      return rmr_err (EINVAL, "config %s: unknown group [%s] (expected "
+                      "[storaged] or [pool NAME])", path, groups[i]);
+  }
+  for (i = 0; i < arr->len; i++)
+    for (j = 0; j < i; j++) {
+      struct pool_cfg *a = &g_array_index (arr, struct pool_cfg, i);
+      struct pool_cfg *b = &g_array_index (arr, struct pool_cfg, j);
+      if (strcmp (a->store, b->store) == 0)
+        return rmr_err (EINVAL, "config %s: [pool %s]: store: %s is the "
+                        "store of [pool %s] too", path, a->name, a->store,
+                        b->name);
+    }
+  *out = g_steal_pointer (&kf);
+  *pools = g_steal_pointer (&arr);
+  return 0;
+}
+
+int
+config_load (const char *path, struct config *cfg)
+{
+  g_autoptr (GKeyFile) kf = NULL;
+  g_autoptr (GArray) pools = NULL;
+  g_autofree char *listen = NULL;
+  g_auto (GStrv) addrs = NULL;
+  struct rmr_addr a;
+  char what[400];
+  unsigned i;
+
+  if (read_file (path, &kf, &pools) < 0)
+    return -EINVAL;
+  listen = get (kf, "storaged", "listen");
+  if (listen) {
+    addrs = g_strsplit_set (listen, ";,", -1);
+    for (i = 0; addrs[i]; i++) {
+      g_strstrip (addrs[i]);
+      if (!*addrs[i])
+        continue;
+      snprintf (what, sizeof what, "%s: [storaged]: listen", path);
+      if (rmr_addr_parse (what, addrs[i], &a) < 0)
+        return -EINVAL;
+      g_ptr_array_add (cfg->listen, g_strdup (addrs[i]));
+    }
+  }
+  if (!cfg->control)
+    cfg->control = get (kf, "storaged", "control");
+  if (!cfg->pidfile)
+    cfg->pidfile = get (kf, "storaged", "pidfile");
+  if (!cfg->log_level)
+    cfg->log_level = get (kf, "storaged", "log-level");
+  return 0;
+}
+
+int
+config_apply (const char *path)
+{
+  g_autoptr (GKeyFile) kf = NULL;
+  g_autoptr (GArray) pools = NULL;
+  unsigned i;
+  int r;
+
+  if (read_file (path, &kf, &pools) < 0)
+    return -EINVAL;
+  for (i = 0; i < pools->len; i++) {
+    struct pool_cfg *pc = &g_array_index (pools, struct pool_cfg, i);
+    r = control_join_pool (pc->name, pc->member_id, pc->chunk_size);
+    if (r < 0) {
+      rmr_err_prefix ("config %s: [pool %s]: ", path, pc->name);
+      return r;
+    }
+  }
+  for (i = 0; i < pools->len; i++) {
+    struct pool_cfg *pc = &g_array_index (pools, struct pool_cfg, i);
+    /* Attach what has metadata; format only what has none at all. */
+    r = control_add_store (pc->store, pc->name, pc->mapped_size, false);
+    if (r == -ENODATA ||
+        (r == -ENOENT && !g_str_has_prefix (pc->store, "/dev/")))
+      r = control_add_store (pc->store, pc->name, pc->mapped_size, true);
+    if (r < 0) {
+      rmr_err_prefix ("config %s: [pool %s]: ", path, pc->name);
+      return r;
+    }
+  }
+  return 0;
+}

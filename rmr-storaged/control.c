@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The daemon's control interface: the admin guide's rmr-server and
+ * brmr-server trees as one command table (common/ctl.h), served on the
+ * control socket and used by rmradm.  The same table gives the help, the
+ * status and the JSON.
+ *
+ * Sizes are shown as the admin guide shows them: mapped_size and dev_size
+ * in 512-byte sectors.  Every set is checked completely before anything
+ * changes, and its outcome is logged.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "error.h"
+#include "internal.h"
+#include "parse.h"
+#include "util.h"
+
+static struct ctl_server *g_ctl;
+
+static int
+fail (GString *err, int r)
+{
+  g_string_append (err, rmr_get_error () ? rmr_get_error ()
+                                         : strerror (r < 0 ? -r : r));
+  return -1;
+}
+
+/* Pool from args[0] with a reference, or NULL with err set. */
+static struct srv_pool *
+arg_pool (char **args, GString *err)
+{
+  struct srv_pool *p = pool_find (args[0]);
+
+  if (!p)
+    g_string_append_printf (err, "no such pool '%s'", args[0]);
+  return p;
+}
+
+int
+control_join_pool (const char *pool, uint32_t member_id, uint32_t chunk_size)
+{
+  if (rmr_check_pool_name ("poolname", pool) < 0)
+    return -EINVAL;
+  return pool_create (pool, member_id, chunk_size);
+}
+
+int
+control_add_store (const char *device, const char *pool,
+                   uint64_t mapped_size, bool create)
+{
+  struct srv_pool *p = pool_find (pool), *other;
+  struct store *st;
+  int r;
+
+  if (!p)
+    return rmr_err (ENOENT, "pool: no such pool '%s' (join_pool first)",
+                    pool);
+  if (p->store) {
+    r = rmr_err (EBUSY, "pool: pool '%s' has a store already (%s)", pool,
+                 p->store->path);
+    goto out;
+  }
+  other = pool_find_store_path (device);
+  if (other) {
+    r = rmr_err (EBUSY, "device: %s is the store of pool '%s' already",
+                 device, other->name);
+    pool_put (other);
+    goto out;
+  }
+  if (create)
+    r = store_create (device, pool, p->member_id, mapped_size, &st);
+  else
+    r = store_open (device, pool, p->member_id, mapped_size,
+                    p->cfg_chunk_size, &st);
+  if (r < 0)
+    goto out;
+  r = pool_attach_store (p, st);
+  if (r < 0)
+    store_close (st);
+out:
+  pool_put (p);
+  return r;
+}
+
+/* rmr-server/ctl/join_pool poolname= member_id= [chunk_size=] */
+static int
+set_join_pool (void *o, char **args, const char *value,
+               const struct ctl_kv *kv, GString *out, GString *err)
+{
+  const char *cs = ctl_kv_get (kv, "chunk_size");
+  uint32_t member_id;
+  uint64_t chunk = 0;
+  int r;
+
+  if (rmr_parse_member_id ("member_id", ctl_kv_get (kv, "member_id"),
+                           &member_id) < 0 ||
+      (cs && rmr_parse_bytes ("chunk_size", cs, &chunk) < 0))
+    return fail (err, -EINVAL);
+  if (cs && (!is_power_of_2 (chunk) || chunk < RMR_MIN_CHUNK_SIZE ||
+             chunk > RMR_MAX_CHUNK_SIZE)) {
+    g_string_append_printf (err, "chunk_size: '%s' is not a power of two "
+                            "from 4K to 64M", cs);
+    return -1;
+  }
+  r = control_join_pool (ctl_kv_get (kv, "poolname"), member_id, chunk);
+  return r < 0 ? fail (err, r) : 0;
+}
+
+static int
+set_store (const struct ctl_kv *kv, GString *err, bool create)
+{
+  const char *mode = ctl_kv_get (kv, "mode");
+  const char *ms = ctl_kv_get (kv, "mapped_size");
+  uint64_t mapped_size = 0;
+  int r;
+
+  if (!create && mode && strcmp (mode, "add") != 0) {
+    g_string_append_printf (err, "mode: '%s' is not supported (only "
+                            "mode=add: re-attach a store with metadata)",
+                            mode);
+    return -1;
+  }
+  if (ms && rmr_parse_sectors_or_bytes ("mapped_size", ms, &mapped_size) < 0)
+    return fail (err, -EINVAL);
+  if (create && mapped_size == 0) {
+    g_string_append (err, "mapped_size: must be greater than 0");
+    return -1;
+  }
+  r = control_add_store (ctl_kv_get (kv, "device"), ctl_kv_get (kv, "pool"),
+                         mapped_size, create);
+  return r < 0 ? fail (err, r) : 0;
+}
+
+static int
+set_create_store (void *o, char **args, const char *value,
+                  const struct ctl_kv *kv, GString *out, GString *err)
+{
+  return set_store (kv, err, true);
+}
+
+static int
+set_add_store (void *o, char **args, const char *value,
+               const struct ctl_kv *kv, GString *out, GString *err)
+{
+  return set_store (kv, err, false);
+}
+
+static int
+list_pools (void *o, char **args, GPtrArray *names)
+{
+  g_autoptr (GPtrArray) all = pool_names ();
+  unsigned i;
+
+  for (i = 0; i < all->len; i++)
+    g_ptr_array_add (names, g_strdup (g_ptr_array_index (all, i)));
+  return 0;
+}
+
+/* Stores are named by their pool, as in the admin guide. */
+static int
+list_stores (void *o, char **args, GPtrArray *names)
+{
+  g_autoptr (GPtrArray) all = pool_names ();
+  unsigned i;
+
+  for (i = 0; i < all->len; i++) {
+    struct srv_pool *p = pool_find (g_ptr_array_index (all, i));
+    if (!p)
+      continue;
+    g_mutex_lock (&p->lock);
+    if (p->store)
+      g_ptr_array_add (names, g_strdup (p->name));
+    g_mutex_unlock (&p->lock);
+    pool_put (p);
+  }
+  return 0;
+}
+
+enum pool_attr {
+  PA_STATE, PA_MEMBER_ID, PA_GROUP_ID, PA_GENERATION, PA_CHUNK_SIZE,
+  PA_SESSIONS, PA_MEMBERS,
+};
+
+static int
+get_pool_attr (char **args, GString *out, GString *err, enum pool_attr a)
+{
+  struct srv_pool *p = arg_pool (args, err);
+  unsigned i;
+
+  if (!p)
+    return -1;
+  g_mutex_lock (&p->lock);
+  switch (a) {
+  case PA_STATE:
+    g_string_append_printf (out, "%s\n", pool_state_name (p->state));
+    break;
+  case PA_MEMBER_ID:
+    g_string_append_printf (out, "%" PRIu32 "\n", p->member_id);
+    break;
+  case PA_GROUP_ID:
+    g_string_append_printf (out, "%" PRIu32 "\n", p->group_id);
+    break;
+  case PA_GENERATION:
+    g_string_append_printf (out, "%" PRIu64 "\n", p->generation);
+    break;
+  case PA_CHUNK_SIZE:
+    g_string_append_printf (out, "%" PRIu32 "\n",
+                            p->store ? p->store->sb.chunk_size
+                                     : p->cfg_chunk_size);
+    break;
+  case PA_SESSIONS:
+    for (i = 0; i < p->sessions->len; i++) {
+      struct srv_psess *ps = g_ptr_array_index (p->sessions, i);
+      g_string_append_printf (out, "%s %s %s%s\n", ps->sessname, ps->peer,
+                              ps->enabled ? "enabled" : "joined",
+                              ps->sync ? " sync" : "");
+    }
+    break;
+  case PA_MEMBERS:
+    if (p->store) {
+      g_mutex_lock (&p->store->md_lock);
+      for (i = 0; i < RMR_MAX_MEMBERS; i++)
+        if (p->store->sb.members[i].member_id != RMR_MEMBER_NONE)
+          g_string_append_printf (out, "slot %u: member %" PRIu32 "\n", i,
+                                  p->store->sb.members[i].member_id);
+      g_mutex_unlock (&p->store->md_lock);
+    }
+    break;
+  }
+  g_mutex_unlock (&p->lock);
+  pool_put (p);
+  return 0;
+}
+
+#define POOL_GETTER(fn, attr)                                                 \
+  static int fn (void *o, char **args, GString *out, GString *err)            \
+  {                                                                           \
+    return get_pool_attr (args, out, err, attr);                              \
+  }
+POOL_GETTER (get_pool_state, PA_STATE)
+POOL_GETTER (get_pool_member_id, PA_MEMBER_ID)
+POOL_GETTER (get_pool_group_id, PA_GROUP_ID)
+POOL_GETTER (get_pool_generation, PA_GENERATION)
+POOL_GETTER (get_pool_chunk_size, PA_CHUNK_SIZE)
+POOL_GETTER (get_pool_sessions, PA_SESSIONS)
+POOL_GETTER (get_pool_members, PA_MEMBERS)
+
+static bool
+is_one (const char *value, GString *err)
+{
+  if (strcmp (value, "1") == 0)
+    return true;
+  g_string_append_printf (err, "value: '%s', write 1 to confirm", value);
+  return false;
+}
+
+static int
+set_leave_pool (void *o, char **args, const char *value,
+                const struct ctl_kv *kv, GString *out, GString *err)
+{
+  int r;
+
+  if (!is_one (value, err))
+    return -1;
+  r = pool_delete (args[0]);
+  return r < 0 ? fail (err, r) : 0;
+}
+
+enum store_attr { SA_STATE, SA_MAPPED_SIZE, SA_BDEV_NAME, SA_DEV_SIZE,
+                  SA_PATH, SA_DATA_OFFSET };
+
+static int
+get_store_attr (char **args, GString *out, GString *err, enum store_attr a)
+{
+  struct srv_pool *p = arg_pool (args, err);
+  struct store *st;
+  int r = 0;
+
+  if (!p)
+    return -1;
+  g_mutex_lock (&p->lock);
+  st = p->store;
+  if (!st) {
+    g_string_append_printf (err, "no such store '%s'", args[0]);
+    r = -1;
+  }
+  else
+    switch (a) {
+    case SA_STATE:
+      g_string_append (out, st->state == STORE_MAPPED ? "open\nmapped\n"
+                                                      : "open\n");
+      break;
+    case SA_MAPPED_SIZE:
+      g_string_append_printf (out, "%" PRIu64 "\n", st->sb.mapped_size / 512);
+      break;
+    case SA_BDEV_NAME:
+      g_string_append_printf (out, "%s\n", st->bdev_name);
+      break;
+    case SA_DEV_SIZE:
+      g_string_append_printf (out, "%" PRIu64 "\n", st->dev_size / 512);
+      break;
+    case SA_PATH:
+      g_string_append_printf (out, "%s\n", st->path);
+      break;
+    case SA_DATA_OFFSET:
+      g_string_append_printf (out, "%" PRIu64 "\n", st->sb.data_offset);
+      break;
+    }
+  g_mutex_unlock (&p->lock);
+  pool_put (p);
+  return r;
+}
+
+#define STORE_GETTER(fn, attr)                                                \
+  static int fn (void *o, char **args, GString *out, GString *err)            \
+  {                                                                           \
+    return get_store_attr (args, out, err, attr);                             \
+  }
+STORE_GETTER (get_store_state, SA_STATE)
+STORE_GETTER (get_store_mapped_size, SA_MAPPED_SIZE)
+STORE_GETTER (get_store_bdev_name, SA_BDEV_NAME)
+STORE_GETTER (get_store_dev_size, SA_DEV_SIZE)
+STORE_GETTER (get_store_path, SA_PATH)
+STORE_GETTER (get_store_data_offset, SA_DATA_OFFSET)
+
+static int
+remove_store (char **args, const char *value, GString *err, bool wipe)
+{
+  struct srv_pool *p;
+  int r;
+
+  if (!is_one (value, err))
+    return -1;
+  p = arg_pool (args, err);
+  if (!p)
+    return -1;
+  r = pool_remove_store (p, wipe);
+  pool_put (p);
+  return r < 0 ? fail (err, r) : 0;
+}
+
+static int
+set_remove_store (void *o, char **args, const char *value,
+                  const struct ctl_kv *kv, GString *out, GString *err)
+{
+  return remove_store (args, value, err, false);
+}
+
+static int
+set_delete_store (void *o, char **args, const char *value,
+                  const struct ctl_kv *kv, GString *out, GString *err)
+{
+  return remove_store (args, value, err, true);
+}
+
+static const struct ctl_cmd table[] = {
+  { .path = "rmr-server/ctl/join_pool", .set = set_join_pool,
+    .keys = "poolname! member_id! chunk_size",
+    .help = "create a server pool (state empty) with this node's member_id" },
+  { .path = "rmr-server/pools/*", .list = list_pools,
+    .help = "server pools on this node" },
+  { .path = "rmr-server/pools/*/state", .get = get_pool_state,
+    .help = "empty, registered, created, normal or no_io" },
+  { .path = "rmr-server/pools/*/member_id", .get = get_pool_member_id,
+    .help = "this node's member id in the pool" },
+  { .path = "rmr-server/pools/*/group_id", .get = get_pool_group_id,
+    .help = "jhash of the pool name, carried in every message" },
+  { .path = "rmr-server/pools/*/generation", .get = get_pool_generation,
+    .help = "pool generation in force (one per create or assemble)" },
+  { .path = "rmr-server/pools/*/chunk_size", .get = get_pool_chunk_size,
+    .help = "chunk size in bytes (0 before the pool is created)" },
+  { .path = "rmr-server/pools/*/members", .get = get_pool_members,
+    .help = "the pool's member slots as persisted on the store" },
+  { .path = "rmr-server/pools/*/sessions", .get = get_pool_sessions,
+    .help = "client sessions joined: name, peer, enabled or joined" },
+  { .path = "rmr-server/pools/*/leave_pool", .set = set_leave_pool,
+    .flags = CTL_F_RAW_VALUE,
+    .help = "write 1: delete the server pool (no store, no sessions)" },
+  { .path = "brmr-server/ctl/create_store", .set = set_create_store,
+    .keys = "device! pool! mapped_size!",
+    .help = "format a device or file as the pool's store and attach it "
+            "(mapped_size: sectors, or bytes with K/M/G/T)" },
+  { .path = "brmr-server/ctl/add_store", .set = set_add_store,
+    .keys = "device! pool! mapped_size mode",
+    .help = "attach a store that has metadata (mode=add)" },
+  { .path = "brmr-server/stores/*", .list = list_stores,
+    .help = "stores, named by their pool" },
+  { .path = "brmr-server/stores/*/state", .get = get_store_state,
+    .help = "open, and mapped while a client uses it" },
+  { .path = "brmr-server/stores/*/mapped_size", .get = get_store_mapped_size,
+    .help = "device size in 512-byte sectors" },
+  { .path = "brmr-server/stores/*/bdev_name", .get = get_store_bdev_name,
+    .help = "name of the device or file" },
+  { .path = "brmr-server/stores/*/dev_size", .get = get_store_dev_size,
+    .help = "size of the device or file in 512-byte sectors" },
+  { .path = "brmr-server/stores/*/path", .get = get_store_path,
+    .help = "path of the device or file" },
+  { .path = "brmr-server/stores/*/data_offset", .get = get_store_data_offset,
+    .help = "bytes from the start of the store to the data area" },
+  { .path = "brmr-server/stores/*/remove_store", .set = set_remove_store,
+    .flags = CTL_F_RAW_VALUE,
+    .help = "write 1: detach the store, keeping its metadata" },
+  { .path = "brmr-server/stores/*/delete_store", .set = set_delete_store,
+    .flags = CTL_F_RAW_VALUE,
+    .help = "write 1: detach the store and wipe its metadata" },
+};
+
+int
+control_start (const char *path)
+{
+  g_ctl = ctl_server_start (path, table, ARRAY_SIZE (table), NULL);
+  if (!g_ctl)
+    return -errno;
+  g_message ("control socket %s", path);
+  return 0;
+}
+
+void
+control_stop (void)
+{
+  ctl_server_stop (g_ctl);
+  g_ctl = NULL;
+}

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* rmr-storaged internals: one section per file. */
+#ifndef RMR_STORAGED_INTERNAL_H
+#define RMR_STORAGED_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "rmr/rmr.h"
+#include "md.h"
+#include "proto.h"
+
+/* log.c ------------------------------------------------------------------ */
+
+/* The daemon logs through GLib's structured log with domain "rmr-storaged"
+ * (g_message, g_warning, g_info, g_debug); log.c installs the writer that
+ * prints "LEVEL: message" lines to stderr filtered by --log-level.
+ */
+enum log_level { LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+void log_init (enum log_level level);
+int log_parse_level (const char *s, enum log_level *level);
+
+/* store.c, store-file.c, store-thread.c ------------------------------- */
+
+/* A store: the block device or regular file that holds one member's copy
+ * of a pool (DESIGN 7).  The generic part (store.c) owns the superblock
+ * and checks it; the backend (store-file.c, a const vtable) moves data.
+ * Offsets given to the backend are relative to the data area.
+ */
+enum store_op {
+  STORE_READ,
+  STORE_WRITE,
+  STORE_FLUSH,                  /* fdatasync */
+  STORE_TRIM,                   /* punch hole; advisory: may do nothing */
+  STORE_ZERO,                   /* zero range; reads back as zeroes */
+};
+
+#define STORE_F_FUA 0x1         /* write/trim/zero durable before done */
+#define STORE_F_MAY_TRIM 0x2    /* zero may punch a hole */
+#define STORE_F_FAST_ZERO 0x4   /* zero: -ENOTSUP unless it is cheap */
+
+/* One IO.  The caller owns it (embedded in its request) and keeps it and
+ * buf alive until done is called.  done runs on one of the backend's
+ * threads with res = 0 or -errno; it must not block for long.  It may
+ * submit more IO to the same store.
+ */
+struct store_io {
+  enum store_op op;
+  unsigned flags;
+  void *buf;                    /* READ/WRITE; see store_buf_alloc */
+  uint64_t offset;              /* data-area relative */
+  uint32_t len;
+  void (*done) (struct store_io *io, int res);
+  void *opaque;                 /* for the caller */
+  /* backend private */
+  int stage;
+  uint32_t done_bytes;
+  struct store_io *next;        /* queue link (store-thread.c) */
+};
+
+struct store;
+
+struct store_ops {
+  const char *name;
+  /* Queue io.  Never blocks on the IO itself; it waits only as
+   * back-pressure when thousands of IOs are already in flight on this
+   * store (never when called from a done callback).  Returns 0 (done
+   * will be called exactly once) or -errno (done will not be called):
+   * -EINVAL for a range outside mapped_size or a bad op, -ENOTSUP for a
+   * FAST_ZERO that would be slow (it may also come through done),
+   * -ESHUTDOWN once stop has begun.
+   */
+  int (*submit) (struct store *st, struct store_io *io);
+  /* Wait for every submitted IO to complete, stop the backend's threads,
+   * release its resources (not the fds).  Not from a done callback.
+   */
+  void (*stop) (struct store *st);
+};
+
+enum store_state {
+  STORE_OPEN,                   /* attached to a server pool */
+  STORE_MAPPED,                 /* a client maps the device */
+};
+
+struct store {
+  const struct store_ops *ops;  /* NULL until the backend started */
+  void *backend;                /* backend private */
+  char *path;                   /* as given */
+  char *bdev_name;              /* basename of the device or file */
+  bool is_bdev;
+  int fd;                       /* buffered; holds the flock / O_EXCL */
+  int dfd;                      /* O_DIRECT, or -1 where refused */
+  uint64_t dev_size;            /* bytes */
+  uint32_t block_size;          /* logical block size for O_DIRECT */
+  enum store_state state;
+  /* Copies of sb.data_offset and sb.mapped_size: the layout never changes
+   * while the store is open, so the IO path reads these without md_lock.
+   */
+  uint64_t data_offset;
+  uint64_t mapped_size;
+  /* What fallocate refused on this store (EOPNOTSUPP), learnt on first
+   * use and logged once; g_atomic, set by any IO thread.
+   */
+  int no_punch;
+  int no_zero_range;
+
+  GMutex md_lock;               /* protects sb and superblock writes */
+  struct rmr_sb sb;             /* the superblock in force */
+};
+
+/* Buffers for READ/WRITE: aligned for O_DIRECT (4096).  free with
+ * store_buf_free.  NULL with errno set on failure.
+ */
+void *store_buf_alloc (size_t len);
+void store_buf_free (void *buf);
+
+/* Format a store for a pool (create_store): path is a block device or a
+ * regular file (created sparse with mode 0600, or extended, to
+ * md_store_bytes (mapped_size) if smaller; a file created here is removed
+ * again if create fails).  Refuses (-EEXIST) a device whose superblock it
+ * recognises, valid or damaged, (-ENOSPC) a block device too small, and
+ * (-EBUSY) a device another process (or store) holds.  Zeroes the
+ * metadata area, writes a fresh superblock (md_init) to both copies and
+ * opens the store; the data area is left as it is.  Messages through
+ * error.h.
+ */
+int store_create (const char *path, const char *pool_name,
+                  uint32_t member_id, uint64_t mapped_size,
+                  struct store **out);
+
+/* Open a store that has metadata (add_store mode=add): checks that the
+ * superblock belongs to pool_name and member_id (member_id
+ * RMR_MEMBER_NONE: any) and, when mapped_size is not 0, that it matches;
+ * chunk_size likewise when not 0 (a store whose superblock has chunk_size
+ * 0, the pool never created, matches any).  -ENODATA if the device has no
+ * rmr metadata; -EBADMSG if it is damaged; -EBUSY if another process
+ * holds it; -EINVAL with a message naming the mismatch (also for a device
+ * shorter than its metadata says).
+ */
+int store_open (const char *path, const char *pool_name, uint32_t member_id,
+                uint64_t mapped_size, uint32_t chunk_size,
+                struct store **out);
+
+/* Persist a changed superblock (st->sb, under md_lock held by caller).
+ * The layout fields must not change.  On failure sb.seq is restored, so
+ * a retry rewrites the copy that failed, never the last good one.
+ */
+int store_write_sb_unlocked (struct store *st);
+
+/* Wipe the superblock (delete_store); takes md_lock. */
+int store_wipe (struct store *st);
+
+/* Stop the backend and close; NULL allowed. */
+void store_close (struct store *st);
+
+static inline int
+store_submit (struct store *st, struct store_io *io)
+{
+  return st->ops->submit (st, io);
+}
+
+/* store-file.c: the io_uring backend for files and block devices: O_DIRECT
+ * when aligned and supported, buffered otherwise (tmpfs refuses O_DIRECT:
+ * logged once per store); one ring, one completion thread per store.
+ * store_file_start falls back to store-thread.c when io_uring is not
+ * available (logged once per process).  Returns 0 or -errno (message).
+ */
+extern const struct store_ops store_file_ops;
+int store_file_start (struct store *st);
+
+/* The state machine both backends run (store-file.c): an IO is a
+ * sequence of steps, one system call each (short transfers resubmit the
+ * rest, FUA trim/zero end with an fdatasync, a zero the filesystem cannot
+ * do with fallocate writes zeroes).  Backend-private between the two
+ * backend files.
+ */
+enum store_step_kind {
+  STORE_STEP_NOP,               /* completes with 0 */
+  STORE_STEP_READ,              /* pread (fd, buf, len, off) */
+  STORE_STEP_WRITE,             /* pwritev2 (fd, buf, len, off, mode) */
+  STORE_STEP_FSYNC,             /* fdatasync (fd) */
+  STORE_STEP_FALLOCATE,         /* fallocate (fd, mode, off, len) */
+};
+
+struct store_step {
+  enum store_step_kind kind;
+  int fd;
+  int mode;                     /* FALLOCATE mode, or WRITE RWF_* flags */
+  void *buf;
+  uint64_t off;                 /* absolute in the file or device */
+  uint64_t len;
+};
+
+/* Validate io and set it to its first step (filled in *step); -errno
+ * without side effects on the store if io cannot be queued.
+ */
+int store_io_begin (struct store *st, struct store_io *io,
+                    struct store_step *step);
+/* The step io is at, again (for a backend that did not keep it). */
+void store_io_step (struct store *st, struct store_io *io,
+                    struct store_step *step);
+/* The step io was at returned res (bytes, 0 or -errno): true with the
+ * next step in *step, or false with the final result in *result.
+ */
+bool store_io_step_done (struct store *st, struct store_io *io, int res,
+                         struct store_step *step, int *result);
+
+/* store-thread.c: the fallback backend, a few threads doing the steps
+ * with plain system calls.
+ */
+extern const struct store_ops store_thread_ops;
+int store_thread_start (struct store *st);
+
+/* pool.c ----------------------------------------------------------------- */
+
+/* A server pool [rmr_srv_pool]: this node's membership in one pool, with
+ * its store and the client sessions joined to it.  Pools are refcounted:
+ * the registry holds one reference, every lookup returns another
+ * (pool_put drops it).
+ */
+struct srv_psess;
+
+struct srv_pool {
+  char name[RMR_POOL_NAME_MAX + 1];
+  uint32_t group_id;
+  uint32_t member_id;
+  uint32_t cfg_chunk_size;      /* 0: whatever the client asks */
+  atomic_int refs;
+
+  GMutex lock;                  /* protects everything below */
+  GCond idle;                   /* inflight reached 0 */
+  enum rmr_srv_pool_state state;
+  struct store *store;          /* NULL in state empty */
+  GPtrArray *sessions;          /* struct srv_psess * */
+  uint64_t generation;          /* in force (persisted) */
+  unsigned inflight;            /* IOs submitted to the store */
+  uint64_t reads, writes;
+};
+
+/* A client's session in a pool [rmr_srv_pool_sess]. */
+struct srv_psess {
+  struct srv_pool *pool;
+  struct srv_conn *conn;
+  char sessname[RMR_SESS_NAME_MAX + 1];
+  char peer[300];
+  uint8_t mode;
+  bool sync;
+  bool enabled;
+};
+
+/* join_pool: a new pool in state empty.  -EEXIST etc. with a message. */
+int pool_create (const char *name, uint32_t member_id, uint32_t chunk_size);
+/* leave_pool: only a pool without store and sessions. */
+int pool_delete (const char *name);
+struct srv_pool *pool_find (const char *name);
+struct srv_pool *pool_find_gid (uint32_t group_id);
+void pool_put (struct srv_pool *p);
+/* The names of every pool (g_strdup'd), sorted. */
+GPtrArray *pool_names (void);
+
+/* Stores. */
+int pool_attach_store (struct srv_pool *p, struct store *st);
+/* remove_store (wipe false) or delete_store (wipe true): new IO is
+ * refused at once, IO in flight completes, then the store is closed.
+ */
+int pool_remove_store (struct srv_pool *p, bool wipe);
+/* The pool whose store is at path (canonicalised), or NULL. */
+struct srv_pool *pool_find_store_path (const char *path);
+
+/* The client protocol, called by sess.c on a connection's receive
+ * thread.  Each fills err with a one-line reason on failure and returns
+ * -errno.
+ */
+int pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
+                    const struct rmr_join_req *req, struct rmr_join_rep *rep,
+                    GString *err);
+int pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
+                      GString *err);
+/* A session goes: graceful (LEAVE) or not (connection lost). */
+void pool_sess_leave (struct srv_psess *ps, bool graceful);
+
+/* IO admission: checks state, generation and bounds, counts the IO in
+ * flight and returns the store (0), or -errno with err filled.
+ */
+int pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
+                   struct store **st, GString *err);
+void pool_io_end (struct srv_pool *p, bool write);
+
+const char *pool_state_name (enum rmr_srv_pool_state s);
+void pool_shutdown_all (void);
+
+/* sess.c ----------------------------------------------------------------- */
+
+/* Connections from clients and peers [rmr_srv_sess]. */
+struct srv_conn;
+int sess_listen (const struct rmr_addr *addr);
+void sess_stop_listeners (void);
+
+/* control.c -------------------------------------------------------------- */
+
+int control_start (const char *path);
+void control_stop (void);
+/* The operations the config file and the control interface share. */
+int control_join_pool (const char *pool, uint32_t member_id,
+                       uint32_t chunk_size);
+int control_add_store (const char *device, const char *pool,
+                       uint64_t mapped_size, bool create);
+
+/* config.c --------------------------------------------------------------- */
+
+struct config {
+  GPtrArray *listen;            /* char * addresses */
+  char *control;
+  char *pidfile;
+  char *log_level;
+};
+/* Load, check and apply a config file: every pool joined, every store
+ * created or attached.  Nothing is applied unless the whole file is
+ * valid.  Listen/control/pidfile values are returned in cfg for main.
+ */
+int config_load (const char *path, struct config *cfg);
+int config_apply (const char *path);
+
+#endif /* RMR_STORAGED_INTERNAL_H */

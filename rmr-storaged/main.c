@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* rmr-storaged: the storage daemon.  Options and start-up: read the config
+ * file, join its pools and attach their stores, open the control socket,
+ * listen, then (unless --foreground) detach, and serve until SIGTERM or
+ * SIGINT.  The parent of a detaching daemon exits only when the child is
+ * ready (status 0) or has failed (status 1, its error on stderr), so a
+ * script that starts it can rely on the exit status.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "internal.h"
+#include "parse.h"
+
+#define DEFAULT_CONTROL "/run/rmr/storaged.sock"
+
+static void
+usage (FILE *f)
+{
+  fprintf (f,
+           "usage: rmr-storaged [--config FILE] [--listen ADDR]... "
+           "[--control PATH]\n"
+           "                    [--pidfile PATH] [--foreground] "
+           "[--log-level LEVEL]\n"
+           "\n"
+           "  -c, --config FILE     pools and stores to serve (GLib key "
+           "file)\n"
+           "  -l, --listen ADDR     tcp:HOST:PORT or tcp:[V6]:PORT "
+           "(repeatable)\n"
+           "  -s, --control PATH    control socket for rmradm (default %s)\n"
+           "  -p, --pidfile PATH    write the daemon's PID here\n"
+           "  -f, --foreground      do not detach\n"
+           "      --log-level L     error, warning, info (default) or debug\n"
+           "  -h, --help            this help\n"
+           "  -V, --version         print the version\n",
+           DEFAULT_CONTROL);
+}
+
+static void
+die (const char *what)
+{
+  fprintf (stderr, "rmr-storaged: %s%s%s\n", what ? what : "",
+           what && rmr_get_error () ? ": " : "",
+           rmr_get_error () ? rmr_get_error () : "");
+  exit (EXIT_FAILURE);
+}
+
+static int
+write_pidfile (const char *path)
+{
+  g_autofree char *text = g_strdup_printf ("%d\n", (int) getpid ());
+  g_autofree char *tmp = g_strdup_printf ("%s.tmp", path);
+  g_autoptr (GError) gerr = NULL;
+
+  /* Written whole and renamed, so a reader never sees half a PID. */
+  if (!g_file_set_contents (tmp, text, -1, &gerr) ||
+      rename (tmp, path) < 0)
+    return rmr_err (EIO, "pidfile %s: %s", path,
+                    gerr ? gerr->message : strerror (errno));
+  return 0;
+}
+
+/* Detach: the parent waits on a pipe for the child's verdict. */
+static int
+daemonize (void)
+{
+  int p[2];
+  pid_t pid;
+  char c = 1;
+
+  if (pipe2 (p, O_CLOEXEC) < 0)
+    return -1;
+  pid = fork ();
+  if (pid < 0)
+    return -1;
+  if (pid > 0) {
+    close (p[1]);
+    if (read (p[0], &c, 1) != 1)
+      c = 1;                    /* the child died before it was ready */
+    _exit (c);
+  }
+  close (p[0]);
+  setsid ();
+  return p[1];
+}
+
+static void
+ready (int fd, int status)
+{
+  char c = status;
+
+  if (fd < 0)
+    return;
+  if (write (fd, &c, 1) < 0) {
+    /* The parent is gone; nothing to tell. */
+  }
+  close (fd);
+}
+
+int
+main (int argc, char **argv)
+{
+  enum { OPT_LOG_LEVEL = 256 };
+  static const struct option opts[] = {
+    { "config", required_argument, NULL, 'c' },
+    { "listen", required_argument, NULL, 'l' },
+    { "control", required_argument, NULL, 's' },
+    { "pidfile", required_argument, NULL, 'p' },
+    { "foreground", no_argument, NULL, 'f' },
+    { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { NULL, 0, NULL, 0 },
+  };
+  struct config cfg = { .listen = g_ptr_array_new_with_free_func (g_free) };
+  g_autoptr (GPtrArray) cli_listen = g_ptr_array_new_with_free_func (g_free);
+  const char *config = NULL;
+  bool foreground = false;
+  enum log_level level = LOG_INFO;
+  int c, sig, readyfd = -1;
+  sigset_t set;
+  unsigned i;
+
+  while ((c = getopt_long (argc, argv, "c:l:s:p:fhV", opts, NULL)) != -1) {
+    switch (c) {
+    case 'c': config = optarg; break;
+    case 'l': g_ptr_array_add (cli_listen, g_strdup (optarg)); break;
+    case 's': cfg.control = g_strdup (optarg); break;
+    case 'p': cfg.pidfile = g_strdup (optarg); break;
+    case 'f': foreground = true; break;
+    case OPT_LOG_LEVEL: cfg.log_level = g_strdup (optarg); break;
+    case 'h': usage (stdout); return EXIT_SUCCESS;
+    case 'V': printf ("rmr-storaged %s\n", RMR_VERSION); return EXIT_SUCCESS;
+    default: usage (stderr); return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf (stderr, "rmr-storaged: unexpected argument '%s'\n", argv[optind]);
+    return 2;
+  }
+
+  /* Everything is checked before anything starts. */
+  if (config && config_load (config, &cfg) < 0)
+    die (NULL);
+  if (cli_listen->len) {
+    g_ptr_array_set_size (cfg.listen, 0);
+    for (i = 0; i < cli_listen->len; i++)
+      g_ptr_array_add (cfg.listen, g_strdup (cli_listen->pdata[i]));
+  }
+  if (cfg.log_level && log_parse_level (cfg.log_level, &level) < 0) {
+    fprintf (stderr, "rmr-storaged: log-level: '%s' is not error, warning, "
+             "info or debug\n", cfg.log_level);
+    return 2;
+  }
+  for (i = 0; i < cfg.listen->len; i++) {
+    struct rmr_addr a;
+    if (rmr_addr_parse ("listen", cfg.listen->pdata[i], &a) < 0)
+      die (NULL);
+  }
+  if (!cfg.control)
+    cfg.control = g_strdup (DEFAULT_CONTROL);
+  log_init (level);
+
+  /* Signals are taken synchronously by the main thread below; every
+   * thread started from here on inherits the mask.
+   */
+  sigemptyset (&set);
+  sigaddset (&set, SIGTERM);
+  sigaddset (&set, SIGINT);
+  sigaddset (&set, SIGHUP);
+  pthread_sigmask (SIG_BLOCK, &set, NULL);
+  signal (SIGPIPE, SIG_IGN);
+
+  /* Detach before threads exist; report readiness after start-up. */
+  if (!foreground) {
+    readyfd = daemonize ();
+    if (readyfd < 0) {
+      perror ("rmr-storaged: fork");
+      return EXIT_FAILURE;
+    }
+  }
+  if (config && config_apply (config) < 0)
+    die (NULL);
+  if (control_start (cfg.control) < 0)
+    die (NULL);
+  for (i = 0; i < cfg.listen->len; i++) {
+    struct rmr_addr a;
+    rmr_addr_parse ("listen", cfg.listen->pdata[i], &a);
+    if (sess_listen (&a) < 0)
+      die (NULL);
+  }
+  if (cfg.pidfile && write_pidfile (cfg.pidfile) < 0)
+    die (NULL);
+  g_message ("ready (pid %d)", (int) getpid ());
+  ready (readyfd, 0);
+  if (!foreground) {
+    int null = open ("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2 (null, STDIN_FILENO);
+      close (null);
+    }
+  }
+
+  while (sigwait (&set, &sig) == 0 && sig == SIGHUP)
+    g_message ("SIGHUP ignored (restart to reread the config)");
+  g_message ("signal %d: shutting down", sig);
+  sess_stop_listeners ();
+  control_stop ();
+  pool_shutdown_all ();
+  if (cfg.pidfile)
+    unlink (cfg.pidfile);
+  g_message ("stopped");
+  return EXIT_SUCCESS;
+}

@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Server pools [rmr_srv_pool] and their state machine (DESIGN 3):
+ *
+ *   empty --store attached--> registered --create join--> created
+ *   created/no_io --enable--> normal --client lost--> no_io
+ *   registered/no_io --assemble join--> no_io (waits for an enable)
+ *   normal --last session leaves gracefully--> registered
+ *   any --store removed--> empty
+ *
+ * The registry (g_pools, by name) holds one reference on each pool; every
+ * lookup returns a new one.  A pool leaves the registry only without a
+ * store and without sessions (leave_pool), so a pointer held by a
+ * session is always valid.
+ *
+ * Locking: g_pools_lock protects the registry; a pool's lock protects its
+ * state, store pointer, sessions and counters.  The store's superblock is
+ * written under the store's md_lock, taken inside the pool lock.  Every
+ * transition is logged.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "internal.h"
+#include "jhash.h"
+#include "util.h"
+
+static GMutex g_pools_lock;
+static GHashTable *g_pools;     /* name -> struct srv_pool (one ref) */
+
+const char *
+pool_state_name (enum rmr_srv_pool_state s)
+{
+  return rmr_srv_pool_state_name (s);
+}
+
+static void
+set_state_unlocked (struct srv_pool *p, enum rmr_srv_pool_state s,
+                    const char *why)
+{
+  if (p->state == s)
+    return;
+  g_message ("pool %s: %s -> %s (%s)", p->name, pool_state_name (p->state),
+             pool_state_name (s), why);
+  p->state = s;
+  if (p->store)
+    p->store->state = s == RMR_POOL_NORMAL ? STORE_MAPPED : STORE_OPEN;
+}
+
+int
+pool_create (const char *name, uint32_t member_id, uint32_t chunk_size)
+{
+  struct srv_pool *p;
+
+  g_mutex_lock (&g_pools_lock);
+  if (!g_pools)
+    g_pools = g_hash_table_new (g_str_hash, g_str_equal);
+  if (g_hash_table_lookup (g_pools, name)) {
+    g_mutex_unlock (&g_pools_lock);
+    return rmr_err (EEXIST, "poolname: pool '%s' exists already", name);
+  }
+  p = g_new0 (struct srv_pool, 1);
+  snprintf (p->name, sizeof p->name, "%s", name);
+  p->group_id = rmr_group_id (name);
+  p->member_id = member_id;
+  p->cfg_chunk_size = chunk_size;
+  atomic_store (&p->refs, 1);
+  g_mutex_init (&p->lock);
+  g_cond_init (&p->idle);
+  p->state = RMR_POOL_EMPTY;
+  p->sessions = g_ptr_array_new ();
+  g_hash_table_insert (g_pools, p->name, p);
+  g_mutex_unlock (&g_pools_lock);
+  g_message ("pool %s: joined as member %" PRIu32 " (group_id %" PRIu32
+             "), state empty", name, member_id, p->group_id);
+  return 0;
+}
+
+void
+pool_put (struct srv_pool *p)
+{
+  if (!p || atomic_fetch_sub (&p->refs, 1) != 1)
+    return;
+  g_ptr_array_unref (p->sessions);
+  g_mutex_clear (&p->lock);
+  g_cond_clear (&p->idle);
+  g_free (p);
+}
+
+int
+pool_delete (const char *name)
+{
+  struct srv_pool *p;
+
+  g_mutex_lock (&g_pools_lock);
+  p = g_pools ? g_hash_table_lookup (g_pools, name) : NULL;
+  if (!p) {
+    g_mutex_unlock (&g_pools_lock);
+    return rmr_err (ENOENT, "no such pool '%s'", name);
+  }
+  g_mutex_lock (&p->lock);
+  if (p->store || p->sessions->len) {
+    int busy = p->store != NULL;
+    g_mutex_unlock (&p->lock);
+    g_mutex_unlock (&g_pools_lock);
+    return rmr_err (EBUSY,
+                    busy ? "pool '%s' still has a store (remove_store or "
+                           "delete_store first)"
+                         : "pool '%s' still has sessions", name);
+  }
+  g_mutex_unlock (&p->lock);
+  g_hash_table_remove (g_pools, name);
+  g_mutex_unlock (&g_pools_lock);
+  g_message ("pool %s: left", name);
+  pool_put (p);
+  return 0;
+}
+
+struct srv_pool *
+pool_find (const char *name)
+{
+  struct srv_pool *p;
+
+  g_mutex_lock (&g_pools_lock);
+  p = g_pools ? g_hash_table_lookup (g_pools, name) : NULL;
+  if (p)
+    atomic_fetch_add (&p->refs, 1);
+  g_mutex_unlock (&g_pools_lock);
+  return p;
+}
+
+struct srv_pool *
+pool_find_gid (uint32_t group_id)
+{
+  GHashTableIter it;
+  gpointer k, v;
+  struct srv_pool *found = NULL;
+
+  g_mutex_lock (&g_pools_lock);
+  if (g_pools) {
+    g_hash_table_iter_init (&it, g_pools);
+    while (g_hash_table_iter_next (&it, &k, &v))
+      if (((struct srv_pool *) v)->group_id == group_id) {
+        found = v;
+        atomic_fetch_add (&found->refs, 1);
+        break;
+      }
+  }
+  g_mutex_unlock (&g_pools_lock);
+  return found;
+}
+
+static gint
+cmp_str (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+GPtrArray *
+pool_names (void)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter it;
+  gpointer k, v;
+
+  g_mutex_lock (&g_pools_lock);
+  if (g_pools) {
+    g_hash_table_iter_init (&it, g_pools);
+    while (g_hash_table_iter_next (&it, &k, &v))
+      g_ptr_array_add (names, g_strdup (k));
+  }
+  g_mutex_unlock (&g_pools_lock);
+  g_ptr_array_sort (names, cmp_str);
+  return names;
+}
+
+struct srv_pool *
+pool_find_store_path (const char *path)
+{
+  g_autoptr (GPtrArray) names = pool_names ();
+  g_autofree char *want = realpath (path, NULL);
+  struct srv_pool *p, *found = NULL;
+  unsigned i;
+
+  if (!want)
+    return NULL;
+  for (i = 0; i < names->len && !found; i++) {
+    p = pool_find (g_ptr_array_index (names, i));
+    if (!p)
+      continue;
+    g_mutex_lock (&p->lock);
+    if (p->store) {
+      char *have = realpath (p->store->path, NULL);
+      if (have && strcmp (have, want) == 0)
+        found = p;
+      free (have);
+    }
+    g_mutex_unlock (&p->lock);
+    if (found != p)
+      pool_put (p);
+  }
+  return found;
+}
+
+int
+pool_attach_store (struct srv_pool *p, struct store *st)
+{
+  g_mutex_lock (&p->lock);
+  if (p->store) {
+    g_mutex_unlock (&p->lock);
+    return rmr_err (EBUSY, "pool: pool '%s' has a store already (%s)",
+                    p->name, p->store->path);
+  }
+  p->store = st;
+  g_mutex_lock (&st->md_lock);
+  p->generation = st->sb.generation;
+  g_mutex_unlock (&st->md_lock);
+  set_state_unlocked (p, RMR_POOL_REGISTERED, "store attached");
+  g_mutex_unlock (&p->lock);
+  g_message ("pool %s: store %s attached (generation %" PRIu64 ")", p->name,
+             st->path, p->generation);
+  return 0;
+}
+
+int
+pool_remove_store (struct srv_pool *p, bool wipe)
+{
+  struct store *st;
+  int r = 0;
+
+  g_mutex_lock (&p->lock);
+  st = p->store;
+  if (!st) {
+    g_mutex_unlock (&p->lock);
+    return rmr_err (ENOENT, "pool '%s' has no store", p->name);
+  }
+  /* New IO is refused from here on; wait for what is in flight. */
+  set_state_unlocked (p, RMR_POOL_EMPTY,
+                      wipe ? "store deleted" : "store removed");
+  while (p->inflight > 0)
+    g_cond_wait (&p->idle, &p->lock);
+  p->store = NULL;
+  g_mutex_unlock (&p->lock);
+
+  if (wipe)
+    r = store_wipe (st);
+  g_message ("pool %s: store %s %s", p->name, st->path,
+             wipe ? "deleted (metadata wiped)" : "removed (metadata kept)");
+  store_close (st);
+  return r;
+}
+
+int
+pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
+                const struct rmr_join_req *req, struct rmr_join_rep *rep,
+                GString *err)
+{
+  struct store *st;
+  bool fresh;
+  unsigned i;
+
+  g_mutex_lock (&p->lock);
+  st = p->store;
+  if (!st) {
+    g_mutex_unlock (&p->lock);
+    g_string_printf (err, "pool '%s' on member %" PRIu32 " has no store "
+                     "(create_store or add_store first)", p->name,
+                     p->member_id);
+    return -ENODEV;
+  }
+  g_mutex_lock (&st->md_lock);
+  fresh = st->sb.generation == 0;
+  memset (rep, 0, sizeof *rep);
+  rep->member_id = p->member_id;
+  rep->fresh = fresh;
+  rep->chunk_size = st->sb.chunk_size;
+  rep->queue_depth = st->sb.queue_depth ? st->sb.queue_depth : req->queue_depth;
+  rep->mapped_size = st->sb.mapped_size;
+  rep->generation = st->sb.generation;
+  rep->block_size = st->block_size;
+  for (i = 0; i < RMR_MAX_MEMBERS; i++)
+    rep->members[i] = st->sb.members[i].member_id;
+  g_mutex_unlock (&st->md_lock);
+
+  if (req->mapped_size && req->mapped_size != rep->mapped_size) {
+    g_string_printf (err, "size %" PRIu64 " requested, but pool '%s' has "
+                     "mapped_size %" PRIu64, req->mapped_size, p->name,
+                     rep->mapped_size);
+    goto refuse;
+  }
+  if (req->chunk_size) {
+    uint32_t have = rep->chunk_size ? rep->chunk_size : p->cfg_chunk_size;
+    if (have && have != req->chunk_size) {
+      g_string_printf (err, "chunk_size %" PRIu32 " requested, but pool "
+                       "'%s' has chunk_size %" PRIu32, req->chunk_size,
+                       p->name, have);
+      goto refuse;
+    }
+  }
+  if (req->mode == RMR_MODE_CREATE && !fresh) {
+    g_string_printf (err, "mode=create, but the store of pool '%s' already "
+                     "holds the pool (generation %" PRIu64 "); use "
+                     "mode=assemble", p->name, rep->generation);
+    goto refuse;
+  }
+  if (req->mode == RMR_MODE_ASSEMBLE && fresh) {
+    g_string_printf (err, "mode=assemble, but the store of pool '%s' is "
+                     "fresh (never enabled); use mode=create", p->name);
+    goto refuse;
+  }
+
+  g_ptr_array_add (p->sessions, ps);
+  if (p->state == RMR_POOL_REGISTERED || p->state == RMR_POOL_NO_IO ||
+      p->state == RMR_POOL_CREATED)
+    set_state_unlocked (p, fresh ? RMR_POOL_CREATED : RMR_POOL_NO_IO,
+                        fresh ? "create-mode session joined"
+                              : "assembling: waits for a pool enable");
+  rep->state = p->state;
+  g_mutex_unlock (&p->lock);
+  g_message ("pool %s: session %s from %s joined (%s)", p->name,
+             ps->sessname, ps->peer, fresh ? "fresh store" : "assemble");
+  return 0;
+
+refuse:
+  g_mutex_unlock (&p->lock);
+  return -EINVAL;
+}
+
+int
+pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
+                  GString *err)
+{
+  struct srv_pool *p = ps->pool;
+  struct store *st;
+  struct rmr_sb saved;
+  unsigned i;
+  bool me = false;
+  int r;
+
+  for (i = 0; i < RMR_MAX_MEMBERS; i++)
+    if (req->members[i] == p->member_id)
+      me = true;
+  if (!me) {
+    g_string_printf (err, "pool enable: member %" PRIu32 " is not in the "
+                     "member table", p->member_id);
+    return -EINVAL;
+  }
+
+  g_mutex_lock (&p->lock);
+  st = p->store;
+  if (!st) {
+    g_mutex_unlock (&p->lock);
+    g_string_printf (err, "pool '%s' has no store", p->name);
+    return -ENODEV;
+  }
+  g_mutex_lock (&st->md_lock);
+  if (req->mapped_size != st->sb.mapped_size ||
+      (st->sb.chunk_size && req->chunk_size != st->sb.chunk_size)) {
+    g_string_printf (err, "pool enable: mapped_size %" PRIu64 "/chunk_size "
+                     "%" PRIu32 " differ from the store's %" PRIu64 "/%"
+                     PRIu32, req->mapped_size, req->chunk_size,
+                     st->sb.mapped_size, st->sb.chunk_size);
+    r = -EINVAL;
+    goto out;
+  }
+  if (req->generation <= st->sb.generation) {
+    g_string_printf (err, "pool enable: generation %" PRIu64 " is not newer "
+                     "than the store's %" PRIu64, req->generation,
+                     st->sb.generation);
+    r = -ESTALE;
+    goto out;
+  }
+  saved = st->sb;
+  st->sb.generation = req->generation;
+  st->sb.chunk_size = req->chunk_size;
+  st->sb.queue_depth = req->queue_depth;
+  for (i = 0; i < RMR_MAX_MEMBERS; i++) {
+    st->sb.members[i].member_id = req->members[i];
+    st->sb.members[i].state = req->members[i] == RMR_MEMBER_NONE
+                                ? RMR_MEMBER_ABSENT : RMR_MEMBER_NORMAL;
+  }
+  st->sb.flags &= ~RMR_SB_F_CLEAN;
+  r = store_write_sb_unlocked (st);
+  if (r < 0) {
+    st->sb = saved;
+    g_string_printf (err, "pool enable: writing the superblock: %s",
+                     rmr_get_error () ? rmr_get_error () : strerror (-r));
+    goto out;
+  }
+  p->generation = req->generation;
+  ps->enabled = true;
+  set_state_unlocked (p, RMR_POOL_NORMAL, "pool enabled");
+  r = 0;
+out:
+  g_mutex_unlock (&st->md_lock);
+  g_mutex_unlock (&p->lock);
+  if (r == 0)
+    g_message ("pool %s: enabled by %s, generation %" PRIu64
+               ", chunk_size %" PRIu32, p->name, ps->sessname,
+               req->generation, req->chunk_size);
+  return r;
+}
+
+void
+pool_sess_leave (struct srv_psess *ps, bool graceful)
+{
+  struct srv_pool *p = ps->pool;
+  unsigned i, enabled = 0;
+
+  g_mutex_lock (&p->lock);
+  g_ptr_array_remove (p->sessions, ps);
+  for (i = 0; i < p->sessions->len; i++)
+    enabled += ((struct srv_psess *) g_ptr_array_index (p->sessions, i))
+                 ->enabled;
+  if (p->store && enabled == 0 && !ps->sync) {
+    if (graceful)
+      set_state_unlocked (p, RMR_POOL_REGISTERED, "last session left");
+    else if (p->state == RMR_POOL_NORMAL || p->state == RMR_POOL_CREATED)
+      set_state_unlocked (p, RMR_POOL_NO_IO,
+                          "client lost without leaving: waits for assemble");
+  }
+  g_mutex_unlock (&p->lock);
+  g_message ("pool %s: session %s from %s %s", p->name, ps->sessname,
+             ps->peer, graceful ? "left" : "lost");
+}
+
+int
+pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
+               struct store **st, GString *err)
+{
+  struct srv_pool *p = ps->pool;
+  uint64_t end = hdr->offset + hdr->length; /* no overflow: decoder */
+
+  g_mutex_lock (&p->lock);
+  if (p->state != RMR_POOL_NORMAL || !ps->enabled) {
+    g_string_printf (err, "pool '%s' is %s%s", p->name,
+                     pool_state_name (p->state),
+                     ps->enabled ? "" : " (session not enabled)");
+    g_mutex_unlock (&p->lock);
+    return -EAGAIN;
+  }
+  if (hdr->generation != p->generation) {
+    g_string_printf (err, "pool '%s': generation %" PRIu64 " is stale "
+                     "(now %" PRIu64 ")", p->name, hdr->generation,
+                     p->generation);
+    g_mutex_unlock (&p->lock);
+    return -ESTALE;
+  }
+  if (end > p->store->sb.mapped_size) {
+    g_string_printf (err, "offset %" PRIu64 " + length %" PRIu32
+                     " beyond mapped_size %" PRIu64, hdr->offset,
+                     hdr->length, p->store->sb.mapped_size);
+    g_mutex_unlock (&p->lock);
+    return -EINVAL;
+  }
+  p->inflight++;
+  *st = p->store;
+  g_mutex_unlock (&p->lock);
+  return 0;
+}
+
+void
+pool_io_end (struct srv_pool *p, bool write)
+{
+  g_mutex_lock (&p->lock);
+  if (write)
+    p->writes++;
+  else
+    p->reads++;
+  if (--p->inflight == 0)
+    g_cond_broadcast (&p->idle);
+  g_mutex_unlock (&p->lock);
+}
+
+/* At exit: stores are closed cleanly (sessions are gone by now). */
+void
+pool_shutdown_all (void)
+{
+  g_autoptr (GPtrArray) names = pool_names ();
+  unsigned i;
+
+  for (i = 0; i < names->len; i++) {
+    struct srv_pool *p = pool_find (g_ptr_array_index (names, i));
+    if (!p)
+      continue;
+    if (p->store)
+      pool_remove_store (p, false);
+    pool_put (p);
+  }
+}

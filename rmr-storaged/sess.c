@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Connections from clients and peers [rmr_srv_sess] and the server side
+ * of the IO path.
+ *
+ * Each accepted transport connection is a struct srv_conn.  Its receive
+ * thread (transport) hands us every message: control messages (JOIN,
+ * ENABLE, LEAVE) are handled there and answered at once; IO messages are
+ * checked (pool_io_begin) and submitted to the store, whose completion
+ * thread sends the reply.  A write's payload is received straight into an
+ * aligned buffer of its request, which goes to the store as is.
+ *
+ * Requests come from a per-connection free list, so the hot path does not
+ * allocate once the list is warm; a buffer grows when a larger IO needs
+ * it.  A bad message closes the connection (the transport logs the
+ * reason through our down callback); a refused IO gets an error reply
+ * with a one-line message.
+ *
+ * Lifetime: a srv_conn holds one reference for its receive side and one
+ * per request in flight; the last reference closes the transport
+ * connection and frees it.  The pool sessions (srv_psess) of a
+ * connection are only touched on its receive thread (join, leave, IO
+ * dispatch, down), so they need no lock of their own.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "internal.h"
+#include "jhash.h"
+#include "parse.h"
+#include "transport.h"
+#include "util.h"
+
+#define REQ_BUF_MIN (128 * 1024)
+
+struct srv_req {
+  struct store_io io;
+  struct srv_conn *conn;
+  struct srv_pool *pool;        /* outlives the IO: see pool.c */
+  struct rmr_hdr hdr;
+  void *buf;
+  size_t bufcap;
+  struct srv_req *next;
+};
+
+struct srv_conn {
+  struct rmr_conn *conn;
+  atomic_int refs;
+
+  GMutex free_lock;             /* protects free_reqs */
+  struct srv_req *free_reqs;
+
+  /* Receive thread only. */
+  GPtrArray *psess;             /* struct srv_psess * joined here */
+  struct srv_req *cur;          /* request whose payload is arriving */
+  uint8_t ctlbuf[RMR_ERRMSG_MAX + RMR_JOIN_REQ_SIZE];
+};
+
+static GMutex g_listen_lock;
+static GPtrArray *g_listeners;  /* struct rmr_listener * */
+
+static void
+conn_put (struct srv_conn *c)
+{
+  struct srv_req *r;
+
+  if (atomic_fetch_sub (&c->refs, 1) != 1)
+    return;
+  while ((r = c->free_reqs) != NULL) {
+    c->free_reqs = r->next;
+    store_buf_free (r->buf);
+    g_free (r);
+  }
+  g_ptr_array_unref (c->psess);
+  g_mutex_clear (&c->free_lock);
+  rmr_conn_close (c->conn);
+  g_free (c);
+}
+
+static struct srv_req *
+req_get (struct srv_conn *c, size_t len)
+{
+  struct srv_req *r;
+
+  g_mutex_lock (&c->free_lock);
+  r = c->free_reqs;
+  if (r)
+    c->free_reqs = r->next;
+  g_mutex_unlock (&c->free_lock);
+  if (!r)
+    r = g_new0 (struct srv_req, 1);
+  if (len > r->bufcap) {
+    size_t cap = MAX (round_up (len, REQ_BUF_MIN), REQ_BUF_MIN);
+    void *buf = store_buf_alloc (cap);
+    if (!buf) {
+      g_mutex_lock (&c->free_lock);
+      r->next = c->free_reqs;
+      c->free_reqs = r;
+      g_mutex_unlock (&c->free_lock);
+      return NULL;
+    }
+    store_buf_free (r->buf);
+    r->buf = buf;
+    r->bufcap = cap;
+  }
+  r->conn = c;
+  atomic_fetch_add (&c->refs, 1);
+  return r;
+}
+
+static void
+req_put (struct srv_req *r)
+{
+  struct srv_conn *c = r->conn;
+
+  g_mutex_lock (&c->free_lock);
+  r->next = c->free_reqs;
+  c->free_reqs = r;
+  g_mutex_unlock (&c->free_lock);
+  conn_put (c);
+}
+
+static void
+reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
+       const void *payload, size_t len, uint32_t member_id)
+{
+  struct rmr_hdr h = {
+    .type = req->type,
+    .flags = RMR_HF_REPLY,
+    .group_id = req->group_id,
+    .member_id = member_id,
+    .generation = req->generation,
+    .tag = req->tag,
+    .offset = req->offset,
+    .length = req->length,
+    .payload_len = len,
+    .status = status < 0 ? -status : 0,
+  };
+  struct iovec iov = { .iov_base = (void *) payload, .iov_len = len };
+
+  /* A failed send means the connection is going down; its receive
+   * thread tidies up.
+   */
+  rmr_conn_send (c->conn, &h, &iov, len ? 1 : 0);
+}
+
+static void
+reply_error (struct srv_conn *c, const struct rmr_hdr *req, int status,
+             const char *msg, struct srv_psess *ps)
+{
+  size_t len = MIN (strlen (msg), RMR_ERRMSG_MAX);
+
+  reply (c, req, status, msg, len,
+         ps ? ps->pool->member_id : RMR_MEMBER_NONE);
+}
+
+static struct srv_psess *
+find_psess (struct srv_conn *c, uint32_t group_id)
+{
+  unsigned i;
+
+  for (i = 0; i < c->psess->len; i++) {
+    struct srv_psess *ps = g_ptr_array_index (c->psess, i);
+    if (ps->pool->group_id == group_id)
+      return ps;
+  }
+  return NULL;
+}
+
+static void
+drop_psess (struct srv_conn *c, struct srv_psess *ps, bool graceful)
+{
+  pool_sess_leave (ps, graceful);
+  g_ptr_array_remove (c->psess, ps);
+  pool_put (ps->pool);
+  g_free (ps);
+}
+
+static void
+handle_join (struct srv_conn *c, const struct rmr_hdr *hdr,
+             const uint8_t *payload)
+{
+  g_autoptr (GString) err = g_string_new (NULL);
+  struct rmr_join_req req;
+  struct rmr_join_rep rep;
+  uint8_t buf[RMR_JOIN_REP_SIZE];
+  struct srv_pool *p;
+  struct srv_psess *ps;
+  int r;
+
+  if (rmr_join_req_decode (payload, &req) < 0) {
+    reply_error (c, hdr, EPROTO, rmr_get_error (), NULL);
+    return;
+  }
+  if (hdr->group_id != rmr_group_id (req.pool_name)) {
+    reply_error (c, hdr, EPROTO, "group_id does not match the pool name",
+                 NULL);
+    return;
+  }
+  if (find_psess (c, hdr->group_id)) {
+    reply_error (c, hdr, EEXIST, "this connection joined the pool already",
+                 NULL);
+    return;
+  }
+  p = pool_find (req.pool_name);
+  if (!p) {
+    g_string_printf (err, "no pool '%s' on this node (join_pool first)",
+                     req.pool_name);
+    g_warning ("join from %s refused: %s", c->conn->peer_name, err->str);
+    reply_error (c, hdr, ENOENT, err->str, NULL);
+    return;
+  }
+  ps = g_new0 (struct srv_psess, 1);
+  ps->pool = p;
+  ps->conn = c;
+  ps->mode = req.mode;
+  ps->sync = req.sync;
+  snprintf (ps->sessname, sizeof ps->sessname, "%s", req.sessname);
+  snprintf (ps->peer, sizeof ps->peer, "%s", c->conn->peer_name);
+  r = pool_sess_join (p, ps, &req, &rep, err);
+  if (r < 0) {
+    g_warning ("pool %s: join of %s from %s refused: %s", p->name,
+               req.sessname, c->conn->peer_name, err->str);
+    reply_error (c, hdr, r, err->str, NULL);
+    pool_put (p);
+    g_free (ps);
+    return;
+  }
+  g_ptr_array_add (c->psess, ps);
+  rmr_join_rep_encode (&rep, buf);
+  reply (c, hdr, 0, buf, sizeof buf, p->member_id);
+}
+
+static void
+handle_control (struct srv_conn *c, const struct rmr_hdr *hdr,
+                struct srv_psess *ps, const uint8_t *payload)
+{
+  g_autoptr (GString) err = g_string_new (NULL);
+  struct rmr_enable_req en;
+  int r;
+
+  switch (hdr->type) {
+  case RMR_MSG_ENABLE:
+    if (rmr_enable_req_decode (payload, &en) < 0) {
+      reply_error (c, hdr, EPROTO, rmr_get_error (), ps);
+      return;
+    }
+    r = pool_sess_enable (ps, &en, err);
+    if (r < 0) {
+      g_warning ("pool %s: enable by %s refused: %s", ps->pool->name,
+                 ps->sessname, err->str);
+      reply_error (c, hdr, r, err->str, ps);
+      return;
+    }
+    reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
+    return;
+  case RMR_MSG_LEAVE:
+    reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
+    drop_psess (c, ps, true);
+    return;
+  default:
+    abort ();
+  }
+}
+
+static void
+io_done (struct store_io *io, int res)
+{
+  struct srv_req *r = (struct srv_req *) io;
+  struct srv_pool *p = r->pool;
+  bool is_read = r->hdr.type == RMR_MSG_READ;
+  char msg[RMR_ERRMSG_MAX];
+
+  pool_io_end (p, !is_read && r->hdr.type != RMR_MSG_FLUSH);
+  if (res < 0) {
+    snprintf (msg, sizeof msg, "pool %s: member %" PRIu32 ": %s of %" PRIu32
+              " bytes at %" PRIu64 ": %s", p->name, p->member_id,
+              rmr_msg_type_name (r->hdr.type), r->hdr.length, r->hdr.offset,
+              strerror (-res));
+    if (res != -ENOTSUP)
+      g_warning ("%s", msg);
+    reply (r->conn, &r->hdr, res, msg, strlen (msg), p->member_id);
+  }
+  else
+    reply (r->conn, &r->hdr, 0, r->buf, is_read ? r->hdr.length : 0,
+           p->member_id);
+  req_put (r);
+}
+
+static enum store_op
+store_op_of (uint8_t type)
+{
+  switch (type) {
+  case RMR_MSG_READ: return STORE_READ;
+  case RMR_MSG_WRITE: return STORE_WRITE;
+  case RMR_MSG_FLUSH: return STORE_FLUSH;
+  case RMR_MSG_TRIM: return STORE_TRIM;
+  default: return STORE_ZERO;
+  }
+}
+
+static void
+handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
+           struct srv_psess *ps, struct srv_req *r)
+{
+  g_autoptr (GString) err = g_string_new (NULL);
+  struct store *st;
+  int ret;
+
+  if (!r) {
+    r = req_get (c, hdr->type == RMR_MSG_READ ? hdr->length : 0);
+    if (!r) {
+      reply_error (c, hdr, ENOMEM, "out of memory for the IO buffer", ps);
+      return;
+    }
+  }
+  r->hdr = *hdr;
+  r->pool = ps->pool;
+  ret = pool_io_begin (ps, hdr, &st, err);
+  if (ret < 0) {
+    reply_error (c, hdr, ret, err->str, ps);
+    req_put (r);
+    return;
+  }
+  memset (&r->io, 0, sizeof r->io);
+  r->io.op = store_op_of (hdr->type);
+  r->io.buf = r->buf;
+  r->io.offset = hdr->offset;
+  r->io.len = hdr->length;
+  r->io.done = io_done;
+  r->io.opaque = r;
+  if (hdr->flags & RMR_HF_FUA)
+    r->io.flags |= STORE_F_FUA;
+  if (hdr->flags & RMR_HF_MAY_TRIM)
+    r->io.flags |= STORE_F_MAY_TRIM;
+  if (hdr->flags & RMR_HF_FAST_ZERO)
+    r->io.flags |= STORE_F_FAST_ZERO;
+  ret = store_submit (st, &r->io);
+  if (ret < 0) {
+    pool_io_end (ps->pool, false);
+    g_string_printf (err, "store: submit: %s",
+                     rmr_get_error () ? rmr_get_error () : strerror (-ret));
+    reply_error (c, hdr, ret, err->str, ps);
+    req_put (r);
+  }
+}
+
+static void *
+conn_payload_buf (void *opaque, const struct rmr_hdr *hdr)
+{
+  struct srv_conn *c = opaque;
+
+  if (hdr->flags & RMR_HF_REPLY)
+    return NULL;                /* we sent no request: discard */
+  if (hdr->type == RMR_MSG_WRITE) {
+    c->cur = req_get (c, hdr->payload_len);
+    return c->cur ? c->cur->buf : NULL;
+  }
+  if (hdr->payload_len <= sizeof c->ctlbuf)
+    return c->ctlbuf;
+  return NULL;
+}
+
+static void
+conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
+{
+  struct srv_conn *c = opaque;
+  struct srv_req *cur = c->cur;
+  struct srv_psess *ps;
+
+  c->cur = NULL;
+  if (hdr->flags & RMR_HF_REPLY)
+    return;
+  if (hdr->type == RMR_MSG_JOIN) {
+    handle_join (c, hdr, payload);
+    return;
+  }
+  ps = find_psess (c, hdr->group_id);
+  if (!ps) {
+    reply_error (c, hdr, ENOTCONN, "not joined to this pool", NULL);
+    if (cur)
+      req_put (cur);
+    return;
+  }
+  switch (hdr->type) {
+  case RMR_MSG_ENABLE:
+  case RMR_MSG_LEAVE:
+    handle_control (c, hdr, ps, payload);
+    return;
+  case RMR_MSG_WRITE:
+    if (!cur) {
+      reply_error (c, hdr, ENOMEM, "out of memory for the IO buffer", ps);
+      return;
+    }
+    handle_io (c, hdr, ps, cur);
+    return;
+  default:
+    handle_io (c, hdr, ps, NULL);
+  }
+}
+
+static void
+conn_down (void *opaque, int errnum, const char *reason)
+{
+  struct srv_conn *c = opaque;
+
+  if (c->cur) {
+    req_put (c->cur);
+    c->cur = NULL;
+  }
+  if (errnum == EPROTO)
+    g_warning ("connection %s closed: %s", c->conn->peer_name, reason);
+  else
+    g_info ("connection %s closed: %s", c->conn->peer_name, reason);
+  while (c->psess->len)
+    drop_psess (c, g_ptr_array_index (c->psess, 0), false);
+  conn_put (c);
+}
+
+static const struct rmr_conn_handler conn_handler = {
+  .payload_buf = conn_payload_buf,
+  .message = conn_message,
+  .down = conn_down,
+};
+
+static int
+on_accept (void *opaque, struct rmr_conn *conn,
+           const struct rmr_conn_handler **h, void **conn_opaque)
+{
+  struct srv_conn *c = g_new0 (struct srv_conn, 1);
+
+  c->conn = conn;
+  atomic_store (&c->refs, 1);
+  g_mutex_init (&c->free_lock);
+  c->psess = g_ptr_array_new ();
+  *h = &conn_handler;
+  *conn_opaque = c;
+  g_info ("connection from %s", conn->peer_name);
+  return 0;
+}
+
+int
+sess_listen (const struct rmr_addr *addr)
+{
+  struct rmr_listener *l;
+  char name[300];
+  int r;
+
+  r = rmr_listen (addr, on_accept, NULL, &l);
+  if (r < 0)
+    return r;
+  rmr_addr_format (addr, name, sizeof name);
+  g_message ("listening on %s", name);
+  g_mutex_lock (&g_listen_lock);
+  if (!g_listeners)
+    g_listeners = g_ptr_array_new ();
+  g_ptr_array_add (g_listeners, l);
+  g_mutex_unlock (&g_listen_lock);
+  return 0;
+}
+
+void
+sess_stop_listeners (void)
+{
+  unsigned i;
+
+  g_mutex_lock (&g_listen_lock);
+  for (i = 0; g_listeners && i < g_listeners->len; i++)
+    rmr_listener_close (g_ptr_array_index (g_listeners, i));
+  if (g_listeners)
+    g_ptr_array_set_size (g_listeners, 0);
+  g_mutex_unlock (&g_listen_lock);
+}
