@@ -71,7 +71,9 @@ ov_enter (struct rmr_pool *pool, struct clt_range *r)
 again:
   for (p = pool->ov_head; p; p = p->next)
     if (p->start < r->end && r->start < p->end) {
+      pool->ov_waiters++;
       g_cond_wait (&pool->ov_cond, &pool->ov_lock);
+      pool->ov_waiters--;
       goto again;
     }
   r->next = pool->ov_head;
@@ -88,7 +90,8 @@ ov_leave (struct rmr_pool *pool, struct clt_range *r)
   for (pp = &pool->ov_head; *pp != r; pp = &(*pp)->next)
     ;
   *pp = r->next;
-  g_cond_broadcast (&pool->ov_cond);
+  if (pool->ov_waiters)
+    g_cond_broadcast (&pool->ov_cond);
   g_mutex_unlock (&pool->ov_lock);
 }
 

@@ -12,12 +12,16 @@
  *
  * Locking: g_sess_lock protects g_sessions and the refcounts; a session's
  * lock protects its tag table, its credits (legs' inflight) and its down
- * state.  Order: g_sess_lock before a session's lock; a request's lock is
- * taken last and alone.
+ * state.  Order: g_sess_lock before a session's lock.  Requests take no
+ * lock (client.h).
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "error.h"
@@ -39,19 +43,27 @@ clt_leg_state_name (enum clt_leg_state s)
   return "unknown";
 }
 
+static void
+futex_wait (atomic_uint *addr, unsigned val, const struct timespec *tmo)
+{
+  syscall (SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tmo, NULL, 0);
+}
+
+static void
+futex_wake (atomic_uint *addr)
+{
+  syscall (SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 void
 clt_req_init (struct clt_req *req)
 {
   memset (req, 0, sizeof *req);
-  g_mutex_init (&req->lock);
-  g_cond_init (&req->cond);
 }
 
 void
 clt_req_clear (struct clt_req *req)
 {
-  g_mutex_clear (&req->lock);
-  g_cond_clear (&req->cond);
 }
 
 struct clt_sub *
@@ -64,9 +76,7 @@ clt_req_add (struct clt_req *req, unsigned i, struct clt_leg *leg)
   sub->done = false;
   sub->status = 0;
   sub->errmsg[0] = '\0';
-  g_mutex_lock (&req->lock);
-  req->pending++;
-  g_mutex_unlock (&req->lock);
+  atomic_fetch_add (&req->pending, 1);
   return sub;
 }
 
@@ -77,38 +87,44 @@ clt_sub_complete (struct clt_sub *sub, int status, const char *msg)
 
   if (msg)
     snprintf (sub->errmsg, sizeof sub->errmsg, "%s", msg);
-  g_mutex_lock (&req->lock);
   sub->status = status;
   sub->done = true;
-  if (--req->pending == 0)
-    g_cond_signal (&req->cond);
-  g_mutex_unlock (&req->lock);
+  /* After the last decrement the request may be gone: the wake-up goes
+   * to its address only, which is harmless if nobody waits there.
+   */
+  if (atomic_fetch_sub (&req->pending, 1) == 1)
+    futex_wake (&req->pending);
 }
 
 void
 clt_req_wait (struct clt_req *req, int64_t deadline)
 {
-  unsigned i;
+  struct timespec tmo;
+  unsigned p, i;
+  int64_t left;
 
-  g_mutex_lock (&req->lock);
-  while (req->pending > 0) {
+  while ((p = atomic_load (&req->pending)) != 0) {
     if (deadline == 0) {
-      g_cond_wait (&req->cond, &req->lock);
+      futex_wait (&req->pending, p, NULL);
       continue;
     }
-    if (g_cond_wait_until (&req->cond, &req->lock, deadline))
+    left = deadline - g_get_monotonic_time ();
+    if (left > 0) {
+      tmo.tv_sec = left / 1000000;
+      tmo.tv_nsec = left % 1000000 * 1000;
+      futex_wait (&req->pending, p, &tmo);
       continue;
+    }
     /* Deadline passed: the late legs' connections are broken, which
      * fails every request on them (from their receive threads).
      */
     for (i = 0; i < RMR_MAX_MEMBERS; i++) {
       struct clt_sub *sub = &req->sub[i];
-      if (sub->req == req && !sub->done && sub->leg)
+      if (sub->req == req && !atomic_load (&sub->done) && sub->leg)
         rmr_conn_shutdown (sub->leg->sess->conn);
     }
     deadline = 0;
   }
-  g_mutex_unlock (&req->lock);
 }
 
 /* Look up the sub waiting for tag; NULL if none (a stale or bogus reply). */

@@ -51,15 +51,16 @@ struct clt_sub {
   void *rbuf;                   /* READ: destination; JOIN: reply buffer */
   uint32_t rlen;
   int status;                   /* 0 or -errno, valid when done */
-  bool done;
+  atomic_bool done;
   char errmsg[RMR_ERRMSG_MAX + 1];
 };
 
-/* A request of the caller, on its stack. */
+/* A request of the caller, on its stack.  pending counts the subs not
+ * done; the caller sleeps on it with a futex (one wake-up per request, no
+ * lock), and a sub's results are written before its decrement.
+ */
 struct clt_req {
-  GMutex lock;                  /* protects pending and the subs' results */
-  GCond cond;
-  unsigned pending;
+  atomic_uint pending;
   struct clt_sub sub[RMR_MAX_MEMBERS];
 };
 
@@ -111,9 +112,10 @@ struct rmr_pool {
   struct clt_leg legs[RMR_MAX_MEMBERS];
   atomic_uint rr;               /* round-robin cursor */
 
-  GMutex ov_lock;               /* protects ov_head: in-flight writes */
+  GMutex ov_lock;               /* protects ov_head and ov_waiters */
   GCond ov_cond;
-  struct clt_range *ov_head;
+  struct clt_range *ov_head;    /* writes in flight */
+  unsigned ov_waiters;
 };
 
 /* A write's byte range, on the writer's stack while it is in flight. */

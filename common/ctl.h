@@ -150,6 +150,16 @@ void ctl_json_string (GString *out, const char *s);
 
 /* Additions ---------------------------------------------------------- */
 
+/* Details of the declarations above:
+ * - ctl_dispatch () replaces the contents of reply; ctl_request () appends
+ *   to out and err.  ctl_request () refuses locally a line longer than
+ *   CTL_LINE_MAX or containing '\n'; its connection errors read "control
+ *   socket PATH: connect: STRERROR".
+ * - A list function returns 0, or non-zero when it cannot list: the
+ *   request then fails with "cannot list PATH".
+ * - args, value and kv are valid only during the handler call.
+ */
+
 /* The server reads a request and writes its reply each within this time. */
 #define CTL_IO_TIMEOUT_MS 5000
 /* ctl_request waits this long for the reply (handlers may be slow: a

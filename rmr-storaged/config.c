@@ -201,6 +201,15 @@ config_load (const char *path, struct config *cfg)
   return 0;
 }
 
+/* A missing path right in /dev is a mistyped device, never a new file. */
+static bool
+in_dev (const char *path)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  return strcmp (dir, "/dev") == 0;
+}
+
 int
 config_apply (const char *path)
 {
@@ -223,8 +232,7 @@ config_apply (const char *path)
     struct pool_cfg *pc = &g_array_index (pools, struct pool_cfg, i);
     /* Attach what has metadata; format only what has none at all. */
     r = control_add_store (pc->store, pc->name, pc->mapped_size, false);
-    if (r == -ENODATA ||
-        (r == -ENOENT && !g_str_has_prefix (pc->store, "/dev/")))
+    if (r == -ENODATA || (r == -ENOENT && !in_dev (pc->store)))
       r = control_add_store (pc->store, pc->name, pc->mapped_size, true);
     if (r < 0) {
       rmr_err_prefix ("config %s: [pool %s]: ", path, pc->name);

@@ -136,7 +136,7 @@ reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
     .offset = req->offset,
     .length = req->length,
     .payload_len = len,
-    .status = status < 0 ? -status : 0,
+    .status = status < 0 ? -status : status,
   };
   struct iovec iov = { .iov_base = (void *) payload, .iov_len = len };
 

@@ -28,6 +28,13 @@
 #include "error.h"
 #include "util.h"
 
+/* lock protects fake.log, log_calls and log_result: the server test runs
+ * the handlers and the log hook on the server thread.  (The socket already
+ * orders them before the reply; the lock makes that visible to race
+ * checkers such as helgrind.)
+ */
+static GMutex lock;
+
 struct fake {
   GString *log; /* what the set handlers received */
   bool list_fails;
@@ -102,7 +109,9 @@ set_sync (void *opaque, char **args, const char *value, const struct ctl_kv *kv,
   struct fake *f = opaque;
 
   assert (kv->n == 0);
+  g_mutex_lock (&lock);
   g_string_append_printf (f->log, "sync %s [%s]", args[0], value);
+  g_mutex_unlock (&lock);
   return 0;
 }
 
@@ -136,8 +145,10 @@ set_del_sess (void *opaque, char **args, const char *value,
   struct fake *f = opaque;
   const char *mode = ctl_kv_get (kv, "mode");
 
+  g_mutex_lock (&lock);
   g_string_append_printf (f->log, "del_sess %s %s mode=%s", args[0], args[1],
                           mode ? mode : "(none)");
+  g_mutex_unlock (&lock);
   return 0;
 }
 
@@ -149,8 +160,10 @@ set_join_pool (void *opaque, char **args, const char *value,
   const char *cs = ctl_kv_get (kv, "chunk_size");
 
   assert (args[0] == NULL);
+  g_mutex_lock (&lock);
   g_string_append_printf (f->log, "join %s %s %s", ctl_kv_get (kv, "poolname"),
                           ctl_kv_get (kv, "member_id"), cs ? cs : "-");
+  g_mutex_unlock (&lock);
   return 0;
 }
 
@@ -841,8 +854,10 @@ log_hook (void *opaque, const char *request, int result, const char *reply)
 {
   struct fake *f = opaque;
 
+  g_mutex_lock (&lock);
   f->log_calls++;
   f->log_result = result;
+  g_mutex_unlock (&lock);
 }
 
 /* A raw client: send bytes (len), optionally half-close, read the reply. */
@@ -898,8 +913,10 @@ test_server (void)
                    0);
   g_assert_cmpstr (out->str, ==, "normal\n");
   g_assert_cmpuint (err->len, ==, 0);
+  g_mutex_lock (&lock);
   g_assert_cmpuint (fake.log_calls, ==, 1);
   g_assert_cmpint (fake.log_result, ==, 0);
+  g_mutex_unlock (&lock);
 
   g_string_truncate (out, 0);
   g_assert_cmpint (ctl_request (sock, "set ctl/join_pool poolname=p", out, err),
@@ -907,7 +924,9 @@ test_server (void)
   g_assert_cmpstr (err->str, ==,
                    "set ctl/join_pool: missing required key 'member_id'");
   g_assert_cmpuint (out->len, ==, 0);
+  g_mutex_lock (&lock);
   g_assert_cmpint (fake.log_result, ==, -1);
+  g_mutex_unlock (&lock);
 
   g_string_truncate (err, 0);
   g_assert_cmpint (ctl_request (sock,
@@ -916,7 +935,9 @@ test_server (void)
                                 out, err),
                    ==, 0);
   g_assert_cmpstr (out->str, ==, "");
+  g_mutex_lock (&lock);
   g_assert_cmpstr (fake.log->str, ==, "join p 3 -");
+  g_mutex_unlock (&lock);
 
   g_assert_cmpint (ctl_request (sock, "status --json", out, err), ==, 0);
   g_assert_cmpstr (out->str, ==, json_all + 3);

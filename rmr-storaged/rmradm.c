@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* rmradm: the admin tool (DESIGN 8, rmradm.pod).  Every verb but
+ * store-info is one request line to a control socket (common/ctl.h) of
+ * rmr-storaged or of the nbdkit plugin, whose reply body is printed as
+ * received; store-info reads a store's superblock directly (common/md.h),
+ * without a daemon.
+ *
+ * Structure: main () parses the global options (-s, --help, --version) up
+ * to the verb with getopt_long in "stop at the first non-option" mode; each
+ * verb then parses its own arguments with getopt_long again, so "set PATH
+ * -1" sends the value "-1" while "get --bogus" is refused.  store-info
+ * writes its fields through one small emitter that prints either
+ * "key: value" lines or one JSON object, so both forms list the same fields
+ * in the same order.
+ *
+ * Errors: one line "rmradm: MESSAGE" on stderr and exit status 1; usage
+ * errors exit with status 2.  Single threaded, no locks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "ctl.h"
+#include "error.h"
+#include "md.h"
+#include "util.h"
+
+#ifndef RMR_VERSION
+#define RMR_VERSION "unknown"
+#endif
+
+#define DEFAULT_SOCKET "/run/rmr/storaged.sock"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+  "Usage:\n"
+  "  rmradm [-s SOCKET] get PATH\n"
+  "  rmradm [-s SOCKET] set PATH 'key=value ...'\n"
+  "  rmradm [-s SOCKET] ls [PATH]\n"
+  "  rmradm [-s SOCKET] status [--json] [PATH]\n"
+  "  rmradm [-s SOCKET] help\n"
+  "  rmradm store-info DEVICE [--json]\n"
+  "  rmradm --help | --version\n"
+  "\n"
+  "Read and change the state of an rmr storage daemon (rmr-storaged) or\n"
+  "of the nbdkit rmr plugin through its control socket.  PATH names an\n"
+  "attribute of the admin guide's sysfs tree without /sys/class, e.g.\n"
+  "rmr-server/pools/vol1/state.\n"
+  "\n"
+  "  get PATH        print an attribute\n"
+  "  set PATH VALUE  write an attribute; the remaining arguments are\n"
+  "                  joined by spaces: 'poolname=vol1 member_id=42', or a\n"
+  "                  single value such as 1.  A value with blanks is quoted\n"
+  "                  inside: 'key=\"a b\"'\n"
+  "  ls [PATH]       every attribute at or below PATH, writable ones\n"
+  "                  marked \" (w)\"\n"
+  "  status          every readable attribute as \"PATH: VALUE\"; --json:\n"
+  "                  one JSON object nesting the path segments\n"
+  "  help            the paths the daemon knows, with their keys\n"
+  "  store-info      read a store's metadata directly (no daemon); sizes\n"
+  "                  and offsets in bytes\n"
+  "\n"
+  "Options:\n"
+  "  -s, --socket SOCKET  the control socket (default: $RMR_CONTROL, else\n"
+  "                       " DEFAULT_SOCKET ")\n"
+  "  -h, --help           this help\n"
+  "  -V, --version        the version\n"
+  "\n"
+  "Exit status: 0 success, 1 the command failed, 2 usage error.\n";
+
+static void G_GNUC_NORETURN G_GNUC_PRINTF (1, 2) die (const char *fmt, ...)
+{
+  va_list ap;
+
+  fflush (stdout);
+  fputs ("rmradm: ", stderr);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  exit (EXIT_FAILURE);
+}
+
+static void G_GNUC_NORETURN G_GNUC_PRINTF (1, 2)
+  usage_error (const char *fmt, ...)
+{
+  va_list ap;
+
+  fputs ("rmradm: ", stderr);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputs ("\nTry 'rmradm --help'.\n", stderr);
+  exit (EXIT_USAGE);
+}
+
+/* Report a getopt_long failure (opterr is 0; optstring starts with ':'). */
+static void G_GNUC_NORETURN
+bad_option (const char *verb, int c, char **argv)
+{
+  const char *arg = argv[optind - 1];
+  const char *ctx = verb ? verb : "";
+  const char *sep = verb ? ": " : "";
+
+  if (c == ':')
+    usage_error ("%s%soption '%s' needs an argument", ctx, sep, arg);
+  if (optopt && strncmp (arg, "--", 2) != 0)
+    usage_error ("%s%sunknown option '-%c'", ctx, sep, optopt);
+  usage_error ("%s%sunknown option '%s'", ctx, sep, arg);
+}
+
+/* Parse a verb's options: only --json where json is not NULL.  Returns
+ * the index in argv of the first operand.
+ */
+static int
+verb_options (const char *verb, int argc, char **argv, bool *json)
+{
+  static const struct option with_json[] = {
+    {"json", no_argument, NULL, 'j'},
+    {NULL, 0, NULL, 0},
+  };
+  static const struct option none[] = {
+    {NULL, 0, NULL, 0},
+  };
+  int c;
+
+  /* "+": options only before the operands, so a value such as "-1"
+   * after the path is an operand; --json may follow a path, though.
+   */
+  optind = 0;
+  while ((c = getopt_long (argc, argv, json ? ":" : "+:",
+                           json ? with_json : none, NULL)) != -1) {
+    if (c == 'j')
+      *json = true;
+    else
+      bad_option (verb, c, argv);
+  }
+  return optind;
+}
+
+/* A path is one word of the request line. */
+static void
+check_path (const char *verb, const char *path)
+{
+  if (path[0] == '\0')
+    usage_error ("%s: empty PATH", verb);
+  for (const char *p = path; *p; p++)
+    if ((unsigned char) *p <= ' ' || *p == 0x7f)
+      usage_error ("%s: PATH must not contain blanks or control characters",
+                   verb);
+}
+
+static void
+write_out (const char *buf, size_t len)
+{
+  if (len > 0 && fwrite (buf, 1, len, stdout) != len)
+    die ("writing to standard output: %s", g_strerror (errno));
+  if (fflush (stdout) == EOF || ferror (stdout))
+    die ("writing to standard output: %s", g_strerror (errno));
+}
+
+static int
+request (const char *sock, const char *line)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (GString) err = g_string_new (NULL);
+
+  if (ctl_request (sock, line, out, err) != 0)
+    die ("%s", err->len ? err->str : "request failed");
+  write_out (out->str, out->len);
+  return EXIT_SUCCESS;
+}
+
+/* Control verbs ---------------------------------------------------------- */
+
+static int
+cmd_get (const char *sock, int argc, char **argv)
+{
+  g_autofree char *line = NULL;
+  int i = verb_options ("get", argc, argv, NULL);
+
+  if (argc - i != 1)
+    usage_error (argc - i == 0 ? "get: missing PATH"
+                               : "get: expected one PATH");
+  check_path ("get", argv[i]);
+  line = g_strdup_printf ("get %s", argv[i]);
+  return request (sock, line);
+}
+
+static int
+cmd_set (const char *sock, int argc, char **argv)
+{
+  g_autoptr (GString) line = g_string_new ("set ");
+  int i = verb_options ("set", argc, argv, NULL);
+
+  if (argc - i < 1)
+    usage_error ("set: missing PATH");
+  check_path ("set", argv[i]);
+  g_string_append (line, argv[i]);
+  for (int j = i + 1; j < argc; j++)
+    g_string_append_printf (line, " %s", argv[j]);
+  return request (sock, line->str);
+}
+
+static int
+cmd_ls (const char *sock, int argc, char **argv)
+{
+  g_autofree char *line = NULL;
+  int i = verb_options ("ls", argc, argv, NULL);
+
+  if (argc - i > 1)
+    usage_error ("ls: expected at most one PATH");
+  if (argc - i == 1)
+    check_path ("ls", argv[i]);
+  line =
+    g_strdup_printf ("ls%s%s", argc - i ? " " : "", argc - i ? argv[i] : "");
+  return request (sock, line);
+}
+
+static int
+cmd_status (const char *sock, int argc, char **argv)
+{
+  g_autofree char *line = NULL;
+  bool json = false;
+  int i = verb_options ("status", argc, argv, &json);
+
+  if (argc - i > 1)
+    usage_error ("status: expected at most one PATH");
+  if (argc - i == 1)
+    check_path ("status", argv[i]);
+  line = g_strdup_printf ("status%s%s%s", json ? " --json" : "",
+                          argc - i ? " " : "", argc - i ? argv[i] : "");
+  return request (sock, line);
+}
+
+static int
+cmd_help (const char *sock, int argc, char **argv)
+{
+  int i = verb_options ("help", argc, argv, NULL);
+
+  if (argc - i != 0)
+    usage_error ("help: unexpected argument '%s'", argv[i]);
+  return request (sock, "help");
+}
+
+/* store-info ------------------------------------------------------------- */
+
+/* Writes fields as "key: value" lines or as one JSON object. */
+struct emit {
+  GString *out;
+  bool json;
+  bool first;
+};
+
+static void
+emit_key (struct emit *e, const char *key)
+{
+  if (e->json) {
+    g_string_append (e->out, e->first ? "{" : ",");
+    ctl_json_string (e->out, key);
+    g_string_append_c (e->out, ':');
+  }
+  else
+    g_string_append_printf (e->out, "%s: ", key);
+  e->first = false;
+}
+
+static void
+emit_end_field (struct emit *e)
+{
+  if (!e->json)
+    g_string_append_c (e->out, '\n');
+}
+
+static void
+emit_u64 (struct emit *e, const char *key, uint64_t v)
+{
+  emit_key (e, key);
+  g_string_append_printf (e->out, "%" PRIu64, v);
+  emit_end_field (e);
+}
+
+static void
+emit_str (struct emit *e, const char *key, const char *v)
+{
+  emit_key (e, key);
+  if (e->json)
+    ctl_json_string (e->out, v);
+  else
+    g_string_append (e->out, v);
+  emit_end_field (e);
+}
+
+static void
+emit_bool (struct emit *e, const char *key, bool v)
+{
+  emit_key (e, key);
+  if (e->json)
+    g_string_append (e->out, v ? "true" : "false");
+  else
+    g_string_append (e->out, v ? "yes" : "no");
+  emit_end_field (e);
+}
+
+static const char *
+member_state_name (uint32_t state)
+{
+  switch (state) {
+  case RMR_MEMBER_ABSENT: return "absent";
+  case RMR_MEMBER_NORMAL: return "normal";
+  case RMR_MEMBER_DIRTY: return "dirty";
+  default: return "unknown";
+  }
+}
+
+/* members: "42=normal 43=dirty" or [{"member_id":42,"state":"normal"}]. */
+static void
+emit_members (struct emit *e, const struct rmr_sb *sb)
+{
+  bool any = false;
+
+  emit_key (e, "members");
+  if (e->json)
+    g_string_append_c (e->out, '[');
+  for (unsigned i = 0; i < RMR_MAX_MEMBERS; i++) {
+    const struct rmr_member_md *m = &sb->members[i];
+
+    if (m->member_id == RMR_MEMBER_NONE)
+      continue;
+    if (e->json)
+      g_string_append_printf (
+        e->out, "%s{\"member_id\":%" PRIu32 ",\"state\":\"%s\"}",
+        any ? "," : "", m->member_id, member_state_name (m->state));
+    else
+      g_string_append_printf (e->out, "%s%" PRIu32 "=%s", any ? " " : "",
+                              m->member_id, member_state_name (m->state));
+    any = true;
+  }
+  if (e->json)
+    g_string_append_c (e->out, ']');
+  else if (!any)
+    g_string_append (e->out, "none");
+  emit_end_field (e);
+}
+
+/* Size of the device or file; -1 if neither. */
+static int
+device_size (int fd, uint64_t *size)
+{
+  struct stat st;
+
+  if (fstat (fd, &st) == -1)
+    return -1;
+  if (S_ISBLK (st.st_mode))
+    return ioctl (fd, BLKGETSIZE64, size) == -1 ? -1 : 0;
+  if (S_ISREG (st.st_mode)) {
+    *size = st.st_size;
+    return 0;
+  }
+  return -1;
+}
+
+static int
+cmd_store_info (const char *sock, int argc, char **argv)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autofree char *hex = NULL;
+  CLEANUP_CLOSE int fd = -1;
+  struct emit e = {.out = out, .first = true};
+  struct rmr_sb sb;
+  uint64_t dev_size;
+  const char *path;
+  int which = -1;
+  int i, r;
+
+  i = verb_options ("store-info", argc, argv, &e.json);
+  if (argc - i != 1)
+    usage_error (argc - i == 0 ? "store-info: missing DEVICE"
+                               : "store-info: expected one DEVICE");
+  path = argv[i];
+
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1)
+    die ("%s: %s", path, g_strerror (errno));
+  rmr_err_clear ();
+  r = md_read (fd, &sb, &which);
+  if (r == -ENODATA)
+    die ("%s: no rmr metadata (not a store)", path);
+  if (r < 0)
+    die ("%s: %s", path, rmr_get_error () ? rmr_get_error () : g_strerror (-r));
+
+  hex = g_strdup_printf ("0x%08" PRIx32, sb.group_id);
+  emit_str (&e, "pool", sb.pool_name);
+  emit_u64 (&e, "group_id", sb.group_id);
+  emit_str (&e, "group_id_hex", hex);
+  emit_u64 (&e, "member_id", sb.member_id);
+  emit_u64 (&e, "chunk_size", sb.chunk_size);
+  emit_u64 (&e, "mapped_size", sb.mapped_size);
+  emit_u64 (&e, "generation", sb.generation);
+  emit_u64 (&e, "data_offset", sb.data_offset);
+  emit_u64 (&e, "mapped_sectors", sb.mapped_size / 512);
+  emit_str (&e, "state", sb.generation == 0 ? "fresh" : "used");
+  emit_bool (&e, "clean_shutdown", sb.flags & RMR_SB_F_CLEAN);
+  emit_members (&e, &sb);
+  emit_u64 (&e, "queue_depth", sb.queue_depth);
+  emit_u64 (&e, "map_version", sb.map_version);
+  emit_u64 (&e, "version", sb.version);
+  emit_u64 (&e, "seq", sb.seq);
+  emit_u64 (&e, "superblock_copy", which);
+  emit_u64 (&e, "map_offset", sb.map_offset);
+  emit_u64 (&e, "map_slot_bytes", sb.map_slot_bytes);
+  emit_u64 (&e, "al_offset", sb.al_offset);
+  emit_u64 (&e, "al_bytes", sb.al_bytes);
+  if (device_size (fd, &dev_size) == 0)
+    emit_u64 (&e, "dev_size", dev_size);
+  if (e.json)
+    g_string_append (out, "}\n");
+  write_out (out->str, out->len);
+  return EXIT_SUCCESS;
+}
+
+/* main ------------------------------------------------------------------- */
+
+static const struct verb {
+  const char *name;
+  int (*run) (const char *sock, int argc, char **argv);
+} verbs[] = {
+  {"get", cmd_get},       {"set", cmd_set},   {"ls", cmd_ls},
+  {"status", cmd_status}, {"help", cmd_help}, {"store-info", cmd_store_info},
+};
+
+int
+main (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    {"socket", required_argument, NULL, 's'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+  };
+  const char *sock = getenv ("RMR_CONTROL");
+  int c;
+
+  if (sock == NULL || sock[0] == '\0')
+    sock = DEFAULT_SOCKET;
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, "+:s:hV", opts, NULL)) != -1) {
+    switch (c) {
+    case 's':
+      if (optarg[0] == '\0')
+        usage_error ("option '-s' needs a socket path");
+      sock = optarg;
+      break;
+    case 'h': write_out (usage_text, strlen (usage_text)); return EXIT_SUCCESS;
+    case 'V':
+      printf ("rmradm %s\n", RMR_VERSION);
+      write_out (NULL, 0);
+      return EXIT_SUCCESS;
+    default: bad_option (NULL, c, argv);
+    }
+  }
+  if (optind == argc)
+    usage_error ("missing command (get, set, ls, status, help or "
+                 "store-info)");
+
+  for (size_t i = 0; i < ARRAY_SIZE (verbs); i++)
+    if (strcmp (argv[optind], verbs[i].name) == 0)
+      return verbs[i].run (sock, argc - optind, argv + optind);
+  usage_error ("unknown command '%s' (expected get, set, ls, status, help "
+               "or store-info)",
+               argv[optind]);
+}
