@@ -409,10 +409,31 @@ static const struct ctl_cmd table[] = {
     .help = "write 1: detach the store and wipe its metadata" },
 };
 
+/* Every change through the control socket is logged with its outcome;
+ * reads are logged at debug level only.
+ */
+static void
+log_request (void *opaque, const char *request, int result, const char *reply)
+{
+  int len = strcspn (reply, "\n");
+
+  if (g_str_has_prefix (request, "set ")) {
+    if (result == 0)
+      g_message ("control: %s: ok", request);
+    else
+      g_warning ("control: %s: %.*s", request, len, reply);
+  }
+  else if (result == 0)
+    g_debug ("control: %s: ok", request);
+  else
+    g_debug ("control: %s: %.*s", request, len, reply);
+}
+
 int
 control_start (const char *path)
 {
-  g_ctl = ctl_server_start (path, table, ARRAY_SIZE (table), NULL);
+  g_ctl = ctl_server_start_full (path, table, ARRAY_SIZE (table), NULL,
+                                 log_request);
   if (!g_ctl)
     return -errno;
   g_message ("control socket %s", path);

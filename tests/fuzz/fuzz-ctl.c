@@ -12,9 +12,12 @@
  * the reply, a reply is "ok\n..." or exactly one "error: ...\n" line, and
  * a status --json reply is valid UTF-8 without raw control characters.
  *
- * Build: clang -fsanitize=fuzzer,address,undefined -Iinclude -Icommon
- *   $(pkg-config --cflags --libs glib-2.0) common/error.c common/ctl.c
- *   tests/fuzz/fuzz-ctl.c
+ * Build and run (about a minute):
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+ *     -Iinclude -Icommon $(pkg-config --cflags glib-2.0) common/error.c \
+ *     common/ctl.c tests/fuzz/fuzz-ctl.c $(pkg-config --libs glib-2.0) \
+ *     -o fuzz-ctl
+ *   ./fuzz-ctl -max_total_time=60 -max_len=9000 CORPUS_DIR
  */
 #undef NDEBUG
 
