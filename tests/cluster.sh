@@ -99,7 +99,8 @@ store_cmp ()
   off=$(store_data_offset "$i")
   [[ -n "$off" ]] || return 1
   [[ -n "$len" ]] || len=$(stat -c %s "$file")
-  cmp -n "$len" "$file" <(tail -c +$((off + 1)) "${NODE_STORE[$i]}")
+  cmp -n "$len" "$file" <(dd if="${NODE_STORE[$i]}" iflag=skip_bytes,count_bytes \
+    skip="$off" count="$len" status=none)
 }
 
 # store_extract I LEN OUT: copy node I's first LEN data bytes to OUT.
@@ -107,5 +108,6 @@ store_extract ()
 {
   local i=$1 len=$2 out=$3 off
   off=$(store_data_offset "$i")
-  tail -c +$((off + 1)) "${NODE_STORE[$i]}" | head -c "$len" >"$out"
+  dd if="${NODE_STORE[$i]}" of="$out" iflag=skip_bytes,count_bytes \
+    skip="$off" count="$len" status=none
 }
