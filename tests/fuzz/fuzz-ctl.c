@@ -1,23 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libFuzzer target for the control dispatcher (common/ctl.c): arbitrary
- * bytes as a request line to ctl_dispatch () over a small fake table whose
- * instance names come from the input too, so paths, key=value values,
- * quoting and hostile names (with '/', quotes, control bytes, invalid
- * UTF-8) all reach the parser, the walk and the JSON writer.
+/* libFuzzer target for the control dispatcher (common/ctl-dispatch.c and
+ * the walk of common/ctl-walk.c): arbitrary bytes as a request line to
+ * ctl_dispatch () over a small fake table whose instance names come from
+ * the input too, so paths, key=value values, quoting and hostile names
+ * (with '/', quotes, control bytes, invalid UTF-8) all reach the parser,
+ * the walk and the JSON writer.
  *
  * Input layout: byte 0 chooses a verb prefix to start from (or none, so
  * the verb itself is fuzzed); the bytes up to the first NUL are the
  * request; the NUL-separated pieces after it are the pool names the list
  * function returns.  Checked on every input: the return value agrees with
  * the reply, a reply is "ok\n..." or exactly one "error: ...\n" line, and
- * a status --json reply is valid UTF-8 without raw control characters.
+ * a status --json reply is valid UTF-8 without raw control characters;
+ * ctl_json_string () of the request is valid UTF-8 in quotes without raw
+ * control characters.
  *
- * Build and run (about a minute):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
- *     -Iinclude -Icommon $(pkg-config --cflags glib-2.0) common/error.c \
- *     common/ctl.c tests/fuzz/fuzz-ctl.c $(pkg-config --libs glib-2.0) \
- *     -o fuzz-ctl
- *   ./fuzz-ctl -max_total_time=60 -max_len=9000 CORPUS_DIR
+ * Built with clang -fsanitize=fuzzer, libFuzzer's main () drives it;
+ * without libFuzzer, the weak main () of fuzz-main.c replays files or the
+ * built-in inputs of fuzz_builtin () below (tests/fuzz/README).
  */
 #undef NDEBUG
 
@@ -29,6 +29,7 @@
 #include <glib.h>
 
 #include "ctl.h"
+#include "fuzz.h"
 #include "util.h"
 
 struct input {
@@ -132,8 +133,6 @@ check_reply (int r, const GString *reply)
   assert (memchr (reply->str, '\n', reply->len) == reply->str + reply->len - 1);
 }
 
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -198,4 +197,64 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     assert ((unsigned char) js->str[i] >= 0x20);
   assert (js->len >= 2 && js->str[0] == '"' && js->str[js->len - 1] == '"');
   return 0;
+}
+
+/* Byte 0 of each: the index in prefixes, or 0xff for none. */
+void
+fuzz_builtin (void)
+{
+  char line[CTL_LINE_MAX + 16];
+
+  FUZZ_INPUT_LITERAL ("\x00alpha/state");
+  FUZZ_INPUT_LITERAL ("\x00beta/size\n");
+  FUZZ_INPUT_LITERAL ("\x00gamma/state");
+  FUZZ_INPUT_LITERAL ("\x00alpha/broken");
+  FUZZ_INPUT_LITERAL ("\x00alpha/sessions/alpha/state");
+  FUZZ_INPUT_LITERAL ("\x00alpha");
+  FUZZ_INPUT_LITERAL ("\x01alpha/sync start now");
+  FUZZ_INPUT_LITERAL ("\x01alpha/sync xfail");
+  FUZZ_INPUT_LITERAL ("\x01alpha/sync");
+  FUZZ_INPUT_LITERAL ("\x01alpha/state 1");
+  FUZZ_INPUT_LITERAL ("\x01beta/sessions/s1/del_sess mode=force");
+  FUZZ_INPUT_LITERAL ("\x01beta/sessions/s1/del_sess mode='a b'");
+  FUZZ_INPUT_LITERAL ("\x01beta/sessions/s1/del_sess mode=\"a\"b");
+  FUZZ_INPUT_LITERAL ("\x02poolname=p member_id=3 chunk_size=\"1 2\"");
+  FUZZ_INPUT_LITERAL ("\x02poolname=p member_id=3 sync=x\tchunk_size=4k");
+  FUZZ_INPUT_LITERAL ("\x02poolname=p");
+  FUZZ_INPUT_LITERAL ("\x02poolname=p member_id=3 bogus=1");
+  FUZZ_INPUT_LITERAL ("\x02poolname=p poolname=q member_id=");
+  FUZZ_INPUT_LITERAL ("\x02poolname='p member_id=3");
+  FUZZ_INPUT_LITERAL ("\x02b@d=1");
+  FUZZ_INPUT_LITERAL ("\x03");
+  FUZZ_INPUT_LITERAL ("\x03pools/alpha/");
+  FUZZ_INPUT_LITERAL ("\x03loose/a");
+  FUZZ_INPUT_LITERAL ("\x03pools//alpha");
+  FUZZ_INPUT_LITERAL ("\x04");
+  FUZZ_INPUT_LITERAL ("\x04pools\0we\"ird\\\0\x01\xff\xc3\x28\0a/b\0*\0\0z");
+  FUZZ_INPUT_LITERAL ("\x05\0alpha\0\0beta");
+  FUZZ_INPUT_LITERAL ("\x05pools/beta/sessions");
+  FUZZ_INPUT_LITERAL ("\x06");
+  FUZZ_INPUT_LITERAL ("\x06 extra");
+  FUZZ_INPUT_LITERAL ("\x07alpha/sessions/beta");
+  FUZZ_INPUT_LITERAL ("\xffget loose/a/b/x");
+  FUZZ_INPUT_LITERAL ("\xffget pools/alpha/state\r\n");
+  FUZZ_INPUT_LITERAL ("\xffget pools/alpha/state\n\n");
+  FUZZ_INPUT_LITERAL ("\xffbogus verb");
+  FUZZ_INPUT_LITERAL ("\xff\tset\tctl/trigger\t");
+  FUZZ_INPUT_LITERAL ("\xffset ctl/trigger x");
+  FUZZ_INPUT_LITERAL ("\xffstatus --bad");
+  FUZZ_INPUT_LITERAL ("\xffstatus a b");
+  FUZZ_INPUT_LITERAL ("\xff   ");
+  FUZZ_INPUT_LITERAL ("\xff");
+  FUZZ_INPUT_LITERAL ("");
+
+  /* The longest line accepted, and one byte more. */
+  line[0] = (char) 0xff;
+  memcpy (line + 1, "get ", 4);
+  memset (line + 5, 'x', CTL_LINE_MAX - 4);
+  fuzz_input (line, 1 + CTL_LINE_MAX);
+  line[1 + CTL_LINE_MAX] = 'x';
+  fuzz_input (line, 2 + CTL_LINE_MAX);
+  line[1 + CTL_LINE_MAX] = '\n';
+  fuzz_input (line, 2 + CTL_LINE_MAX);
 }

@@ -15,18 +15,18 @@
  *   - md_write () of what md_read () returned is read back identically
  *     from copy seq % 2 (or refused with -EOVERFLOW at the last seq).
  *
- * Built with clang -fsanitize=fuzzer, libFuzzer's main () drives it.
- * Without libFuzzer the weak main () below runs the target once per file
- * named on the command line (a directory: once per file in it), or on a
- * few built-in inputs when there are no arguments, and prints TAP.
+ * The 4 KiB buffers are static (the target runs on one thread) to keep
+ * stack frames under -Wframe-larger-than.
+ *
+ * Built with clang -fsanitize=fuzzer, libFuzzer's main () drives it;
+ * without libFuzzer, the weak main () of fuzz-main.c replays files or the
+ * built-in inputs of fuzz_builtin () below (tests/fuzz/README).
  */
 #undef NDEBUG
 
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,10 +34,9 @@
 
 #include "crc32c.h"
 #include "error.h"
+#include "fuzz.h"
 #include "md.h"
 #include "util.h"
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 static void
 check_message (void)
@@ -58,7 +57,7 @@ fix_crc (uint8_t *buf)
 static bool
 sb_equal (const struct rmr_sb *a, const struct rmr_sb *b)
 {
-  uint8_t ea[RMR_SB_SIZE], eb[RMR_SB_SIZE];
+  static uint8_t ea[RMR_SB_SIZE], eb[RMR_SB_SIZE];
 
   /* The encoding covers every field (the round trip shows it). */
   md_encode (a, ea);
@@ -70,7 +69,7 @@ sb_equal (const struct rmr_sb *a, const struct rmr_sb *b)
 static int
 decode_one (const uint8_t *buf, struct rmr_sb *sb)
 {
-  uint8_t again[RMR_SB_SIZE];
+  static uint8_t again[RMR_SB_SIZE];
   struct rmr_sb layout;
   int r;
 
@@ -151,8 +150,8 @@ check_read_write (const uint8_t *copies)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  uint8_t copies[2 * RMR_SB_SIZE];
-  uint8_t buf[RMR_SB_SIZE];
+  static uint8_t copies[2 * RMR_SB_SIZE];
+  static uint8_t buf[RMR_SB_SIZE];
   struct rmr_sb sb;
 
   memset (copies, 0, sizeof copies);
@@ -176,67 +175,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   return 0;
 }
 
-/* Standalone driver (see the top comment). */
-static unsigned ninputs;
-
-static void
-run_file (const char *path)
+void
+fuzz_builtin (void)
 {
-  uint8_t *data;
-  FILE *fp;
-  long len;
-
-  fp = fopen (path, "rb");
-  if (fp == NULL || fseek (fp, 0, SEEK_END) != 0 || (len = ftell (fp)) < 0 ||
-      fseek (fp, 0, SEEK_SET) != 0) {
-    perror (path);
-    exit (EXIT_FAILURE);
-  }
-  data = malloc (len ? len : 1);
-  assert (data != NULL);
-  if (fread (data, 1, len, fp) != (size_t) len) {
-    perror (path);
-    exit (EXIT_FAILURE);
-  }
-  fclose (fp);
-  LLVMFuzzerTestOneInput (data, len);
-  free (data);
-  ninputs++;
-}
-
-static void
-run_path (const char *path)
-{
-  DIR *dir = opendir (path);
-  struct dirent *d;
-
-  if (dir == NULL) {
-    run_file (path);
-    return;
-  }
-  while ((d = readdir (dir)) != NULL) {
-    char *sub;
-
-    if (d->d_name[0] == '.')
-      continue;
-    if (asprintf (&sub, "%s/%s", path, d->d_name) < 0)
-      abort ();
-    run_file (sub);
-    free (sub);
-  }
-  closedir (dir);
-}
-
-static void
-run_builtin (void)
-{
-  uint8_t in[2 * RMR_SB_SIZE];
+  static uint8_t in[2 * RMR_SB_SIZE];
   struct rmr_sb sb;
   size_t i;
 
   memset (in, 0, sizeof in);
-  LLVMFuzzerTestOneInput (in, 0);
-  LLVMFuzzerTestOneInput (in, sizeof in);
+  fuzz_input (in, 0);
+  fuzz_input (in, sizeof in);
 
   if (md_init (&sb, "pool1", 1, 1024 * 1024 * 1024) != 0)
     abort ();
@@ -244,30 +192,13 @@ run_builtin (void)
   md_encode (&sb, in);
   sb.seq = 1;
   md_encode (&sb, in + RMR_SB_SIZE);
-  LLVMFuzzerTestOneInput (in, sizeof in);
-  LLVMFuzzerTestOneInput (in, RMR_SB_SIZE);
-  ninputs += 4;
+  fuzz_input (in, sizeof in);
+  fuzz_input (in, RMR_SB_SIZE);
 
   /* Every byte of the first copy changed in turn. */
   for (i = 0; i < RMR_SB_SIZE; i += 7) {
     in[i] ^= 0x41;
-    LLVMFuzzerTestOneInput (in, sizeof in);
+    fuzz_input (in, sizeof in);
     in[i] ^= 0x41;
-    ninputs++;
   }
-}
-
-__attribute__ ((weak)) int main (int argc, char *argv[]);
-
-__attribute__ ((weak)) int
-main (int argc, char *argv[])
-{
-  int i;
-
-  if (argc <= 1)
-    run_builtin ();
-  for (i = 1; i < argc; i++)
-    run_path (argv[i]);
-  printf ("1..1\nok 1 - fuzz-md: %u inputs\n", ninputs);
-  return EXIT_SUCCESS;
 }

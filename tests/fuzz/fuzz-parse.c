@@ -14,15 +14,13 @@
  *     address printed by rmr_addr_format () parses back to the same
  *     address; formatting into any smaller buffer stays NUL-terminated.
  *
- * Built with clang -fsanitize=fuzzer, libFuzzer's main () drives it.
- * Without libFuzzer the weak main () below runs the target once per file
- * named on the command line (a directory: once per file in it), or on a
- * few built-in inputs when there are no arguments, and prints TAP.
+ * Built with clang -fsanitize=fuzzer, libFuzzer's main () drives it;
+ * without libFuzzer, the weak main () of fuzz-main.c replays files or the
+ * built-in inputs of fuzz_builtin () below (tests/fuzz/README).
  */
 #undef NDEBUG
 
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -31,10 +29,9 @@
 #include <string.h>
 
 #include "error.h"
+#include "fuzz.h"
 #include "parse.h"
 #include "util.h"
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 #define SENTINEL UINT64_C (0x5a5a5a5a5a5a5a5a)
 
@@ -216,66 +213,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   return 0;
 }
 
-/* Standalone driver (see the top comment). */
-static unsigned ninputs;
-
-static void
-run_string (const char *s)
-{
-  LLVMFuzzerTestOneInput ((const uint8_t *) s, strlen (s));
-  ninputs++;
-}
-
-static void
-run_file (const char *path)
-{
-  uint8_t *data;
-  FILE *fp;
-  long len;
-
-  fp = fopen (path, "rb");
-  if (fp == NULL || fseek (fp, 0, SEEK_END) != 0 || (len = ftell (fp)) < 0 ||
-      fseek (fp, 0, SEEK_SET) != 0) {
-    perror (path);
-    exit (EXIT_FAILURE);
-  }
-  data = malloc (len ? len : 1);
-  assert (data != NULL);
-  if (fread (data, 1, len, fp) != (size_t) len) {
-    perror (path);
-    exit (EXIT_FAILURE);
-  }
-  fclose (fp);
-  LLVMFuzzerTestOneInput (data, len);
-  free (data);
-  ninputs++;
-}
-
-static void
-run_path (const char *path)
-{
-  DIR *dir = opendir (path);
-  struct dirent *d;
-
-  if (dir == NULL) {
-    run_file (path);
-    return;
-  }
-  while ((d = readdir (dir)) != NULL) {
-    char *sub;
-
-    if (d->d_name[0] == '.')
-      continue;
-    if (asprintf (&sub, "%s/%s", path, d->d_name) < 0)
-      abort ();
-    run_file (sub);
-    free (sub);
-  }
-  closedir (dir);
-}
-
-static void
-run_builtin (void)
+void
+fuzz_builtin (void)
 {
   static const char *const inputs[] = {
     "",
@@ -322,21 +261,6 @@ run_builtin (void)
   };
   size_t i;
 
-  for (i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
-    run_string (inputs[i]);
-}
-
-__attribute__ ((weak)) int main (int argc, char *argv[]);
-
-__attribute__ ((weak)) int
-main (int argc, char *argv[])
-{
-  int i;
-
-  if (argc <= 1)
-    run_builtin ();
-  for (i = 1; i < argc; i++)
-    run_path (argv[i]);
-  printf ("1..1\nok 1 - fuzz-parse: %u inputs\n", ninputs);
-  return EXIT_SUCCESS;
+  for (i = 0; i < ARRAY_SIZE (inputs); i++)
+    fuzz_input (inputs[i], strlen (inputs[i]));
 }
