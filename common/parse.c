@@ -284,7 +284,7 @@ int
 rmr_check_pool_name (const char *what, const char *name)
 {
   /* Pool names are path components of the control tree. */
-  if (strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
+  if (name && (strcmp (name, ".") == 0 || strcmp (name, "..") == 0))
     return rmr_err (EINVAL, "%s: '%s' is not a valid pool name", what, name);
   return check_name (what, name, RMR_POOL_NAME_MAX, "._-", "A-Z a-z 0-9 . _ -");
 }

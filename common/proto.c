@@ -304,8 +304,11 @@ rmr_join_req_decode (const uint8_t *buf, struct rmr_join_req *r)
       get_str (buf + 64, 64, r->sessname, "sessname") < 0)
     return -EPROTO;
   if (rmr_check_pool_name ("pool_name", r->pool_name) < 0 ||
-      rmr_check_sess_name ("sessname", r->sessname) < 0)
-    return -EPROTO;
+      rmr_check_sess_name ("sessname", r->sessname) < 0) {
+    char why[300];
+    snprintf (why, sizeof why, "%s", rmr_get_error ());
+    return rmr_err (EPROTO, "bad message: %s", why);
+  }
   r->mode = buf[128];
   r->sync = buf[129];
   r->chunk_size = get_le32 (buf + 132);

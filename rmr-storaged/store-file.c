@@ -74,6 +74,9 @@
 #define RING_CQ_ENTRIES 8192
 #define RING_MAX_INFLIGHT (RING_CQ_ENTRIES / 2)
 
+#define NO_PUNCH_MSG "cannot punch holes: trim does nothing"
+#define NO_ZERO_RANGE_MSG "no fallocate ZERO_RANGE: zero writes zeroes"
+
 /* Read-only zeroes for ZWRITE, aligned for O_DIRECT; in .bss, so the
  * pages are the kernel's shared zero page until something reads them.
  */
@@ -82,13 +85,13 @@ static char zero_buf[ZERO_BUF_SIZE] __attribute__ ((aligned (DIRECT_ALIGN)));
 enum stage {
   ST_NOP,
   ST_RW,
-  ST_RW_BUF,                    /* RW, buffered after dfd refused it */
+  ST_RW_BUF, /* RW, buffered after dfd refused it */
   ST_FLUSH,
   ST_TRIM,
-  ST_ZPUNCH,                    /* the three ZERO stages in fallback order */
+  ST_ZPUNCH, /* the three ZERO stages in fallback order */
   ST_ZRANGE,
   ST_ZWRITE,
-  ST_SYNC,                      /* fdatasync after FUA trim/zero */
+  ST_SYNC, /* fdatasync after FUA trim/zero */
 };
 
 static int
@@ -124,7 +127,7 @@ static bool
 zero_aligned (const struct store *st, const struct store_io *io)
 {
   return !st->is_bdev ||
-    ((st->data_offset + io->offset) | io->len) % st->block_size == 0;
+         ((st->data_offset + io->offset) | io->len) % st->block_size == 0;
 }
 
 /* The first ZERO stage after `after` worth trying, or -ENOTSUP. */
@@ -157,9 +160,7 @@ store_io_step (struct store *st, struct store_io *io, struct store_step *s)
   memset (s, 0, sizeof *s);
   s->fd = st->fd;
   switch ((enum stage) io->stage) {
-  case ST_NOP:
-    s->kind = STORE_STEP_NOP;
-    break;
+  case ST_NOP: s->kind = STORE_STEP_NOP; break;
   case ST_RW:
   case ST_RW_BUF:
     s->kind = io->op == STORE_READ ? STORE_STEP_READ : STORE_STEP_WRITE;
@@ -171,9 +172,7 @@ store_io_step (struct store *st, struct store_io *io, struct store_step *s)
       s->mode = RWF_DSYNC;
     break;
   case ST_FLUSH:
-  case ST_SYNC:
-    s->kind = STORE_STEP_FSYNC;
-    break;
+  case ST_SYNC: s->kind = STORE_STEP_FSYNC; break;
   case ST_TRIM:
     s->kind = STORE_STEP_FALLOCATE;
     s->mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
@@ -182,8 +181,9 @@ store_io_step (struct store *st, struct store_io *io, struct store_step *s)
   case ST_ZPUNCH:
   case ST_ZRANGE:
     s->kind = STORE_STEP_FALLOCATE;
-    s->mode = (io->stage == ST_ZPUNCH ? FALLOC_FL_PUNCH_HOLE
-               : FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE;
+    s->mode =
+      (io->stage == ST_ZPUNCH ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) |
+      FALLOC_FL_KEEP_SIZE;
     s->off = st->data_offset + io->offset;
     s->len = io->len;
     break;
@@ -194,8 +194,7 @@ store_io_step (struct store *st, struct store_io *io, struct store_step *s)
     s->len = MIN (io->len - io->done_bytes, ZERO_BUF_SIZE);
     s->fd = pick_fd (st, s->buf, s->off, s->len, false);
     break;
-  default:
-    abort ();
+  default: abort ();
   }
 }
 
@@ -216,20 +215,18 @@ store_io_begin (struct store *st, struct store_io *io, struct store_step *s)
       return -EINVAL;
     stage = io->len > 0 ? ST_RW : ST_NOP;
     break;
-  case STORE_FLUSH:
-    stage = ST_FLUSH;
-    break;
+  case STORE_FLUSH: stage = ST_FLUSH; break;
   case STORE_TRIM:
     stage = g_atomic_int_get (&st->no_punch) || trim_range (st, io, &off) == 0
-      ? ST_NOP : ST_TRIM;
+              ? ST_NOP
+              : ST_TRIM;
     break;
   case STORE_ZERO:
     stage = io->len > 0 ? zero_stage (st, io, ST_NOP) : ST_NOP;
     if (stage < 0)
       return stage;
     break;
-  default:
-    return -EINVAL;
+  default: return -EINVAL;
   }
   io->stage = stage;
   store_io_step (st, io, s);
@@ -254,7 +251,7 @@ step_done (struct store *st, struct store_io *io, int res, int *result)
   int next;
 
   if (res == -EINTR || res == -EAGAIN)
-    return true;                /* the same step again */
+    return true; /* the same step again */
   switch ((enum stage) io->stage) {
   case ST_RW:
   case ST_ZWRITE:
@@ -270,7 +267,7 @@ step_done (struct store *st, struct store_io *io, int res, int *result)
       }
     }
     if (res <= 0) {
-      *result = res < 0 ? res : -EIO;   /* 0: past the end of the file */
+      *result = res < 0 ? res : -EIO; /* 0: past the end of the file */
       return false;
     }
     io->done_bytes += res;
@@ -282,8 +279,7 @@ step_done (struct store *st, struct store_io *io, int res, int *result)
     return false;
   case ST_TRIM:
     if (res == -EOPNOTSUPP) {
-      note_unsupported (st, &st->no_punch, "cannot punch holes: trim does "
-                        "nothing");
+      note_unsupported (st, &st->no_punch, NO_PUNCH_MSG);
       *result = 0;
       return false;
     }
@@ -293,11 +289,9 @@ step_done (struct store *st, struct store_io *io, int res, int *result)
     if (res != -EOPNOTSUPP)
       break;
     if (io->stage == ST_ZPUNCH)
-      note_unsupported (st, &st->no_punch, "cannot punch holes: trim does "
-                        "nothing");
+      note_unsupported (st, &st->no_punch, NO_PUNCH_MSG);
     else
-      note_unsupported (st, &st->no_zero_range, "cannot zero ranges with "
-                        "fallocate: zero writes zeroes");
+      note_unsupported (st, &st->no_zero_range, NO_ZERO_RANGE_MSG);
     next = zero_stage (st, io, io->stage);
     if (next < 0) {
       *result = next;
@@ -308,11 +302,8 @@ step_done (struct store *st, struct store_io *io, int res, int *result)
     return true;
   case ST_NOP:
   case ST_FLUSH:
-  case ST_SYNC:
-    *result = res;
-    return false;
-  default:
-    abort ();
+  case ST_SYNC: *result = res; return false;
+  default: abort ();
   }
   /* TRIM, ZPUNCH, ZRANGE with a result other than EOPNOTSUPP. */
   if (res < 0) {
@@ -337,10 +328,10 @@ store_io_step_done (struct store *st, struct store_io *io, int res,
 struct ring {
   struct io_uring ring;
   GThread *thread;
-  GMutex lock;                  /* protects the SQ side of ring, stopping */
-  GCond cond;                   /* inflight went down (with lock) */
-  int inflight;                 /* atomic: IOs whose done has not returned */
-  int waiters;                  /* atomic: threads waiting on cond */
+  GMutex lock;  /* protects the SQ side of ring, stopping */
+  GCond cond;   /* inflight went down (with lock) */
+  int inflight; /* atomic: IOs whose done has not returned */
+  int waiters;  /* atomic: threads waiting on cond */
   bool stopping;
 };
 
@@ -361,9 +352,7 @@ ring_push_unlocked (struct ring *rg, const struct store_step *s, void *data)
   if (sqe == NULL)
     abort ();
   switch (s->kind) {
-  case STORE_STEP_NOP:
-    io_uring_prep_nop (sqe);
-    break;
+  case STORE_STEP_NOP: io_uring_prep_nop (sqe); break;
   case STORE_STEP_READ:
     io_uring_prep_read (sqe, s->fd, s->buf, s->len, s->off);
     break;
@@ -377,8 +366,7 @@ ring_push_unlocked (struct ring *rg, const struct store_step *s, void *data)
   case STORE_STEP_FALLOCATE:
     io_uring_prep_fallocate (sqe, s->fd, s->mode, s->off, s->len);
     break;
-  default:
-    abort ();
+  default: abort ();
   }
   io_uring_sqe_set_data (sqe, data);
 
@@ -433,8 +421,7 @@ ring_submit (struct store *st, struct store_io *io)
  * finished.
  */
 static int
-ring_complete (struct store *st, struct ring *rg, struct store_io *io,
-               int res)
+ring_complete (struct store *st, struct ring *rg, struct store_io *io, int res)
 {
   struct store_step s;
   int result;
@@ -495,12 +482,12 @@ static void
 ring_stop (struct store *st)
 {
   struct ring *rg = st->backend;
-  struct store_step s = { .kind = STORE_STEP_NOP };
+  struct store_step s = {.kind = STORE_STEP_NOP};
 
   assert (completing != rg);
   g_mutex_lock (&rg->lock);
   rg->stopping = true;
-  g_cond_broadcast (&rg->cond);         /* back-pressure waiters give up */
+  g_cond_broadcast (&rg->cond); /* back-pressure waiters give up */
   g_atomic_int_inc (&rg->waiters);
   while (g_atomic_int_get (&rg->inflight) > 0)
     g_cond_wait (&rg->cond, &rg->lock);
@@ -527,8 +514,8 @@ const struct store_ops store_file_ops = {
 static int
 ring_init (struct io_uring *ring)
 {
-  static const int ops[] = { IORING_OP_NOP, IORING_OP_READ, IORING_OP_WRITE,
-    IORING_OP_FSYNC, IORING_OP_FALLOCATE };
+  static const int ops[] = {IORING_OP_NOP, IORING_OP_READ, IORING_OP_WRITE,
+                            IORING_OP_FSYNC, IORING_OP_FALLOCATE};
   struct io_uring_params p = {
     .flags = IORING_SETUP_CQSIZE,
     .cq_entries = RING_CQ_ENTRIES,
@@ -545,8 +532,8 @@ ring_init (struct io_uring *ring)
     if (probe == NULL || !io_uring_opcode_supported (probe, ops[i]))
       r = -EOPNOTSUPP;
   io_uring_free_probe (probe);
-  if (r == 0 && (p.cq_entries < RING_CQ_ENTRIES ||
-                 !(p.features & IORING_FEAT_NODROP)))
+  if (r == 0 &&
+      (p.cq_entries < RING_CQ_ENTRIES || !(p.features & IORING_FEAT_NODROP)))
     r = -EOPNOTSUPP;
   if (r < 0)
     io_uring_queue_exit (ring);

@@ -32,11 +32,11 @@
 #define POOL_THREADS 4
 
 struct pool {
-  GMutex lock;                  /* protects head, tail, inflight, stopping */
-  GCond work;                   /* the queue is not empty, or stopping */
-  GCond idle;                   /* inflight reached 0 */
+  GMutex lock; /* protects head, tail, inflight, stopping */
+  GCond work;  /* the queue is not empty, or stopping */
+  GCond idle;  /* inflight reached 0 */
   struct store_io *head, *tail;
-  unsigned inflight;            /* submitted, done not returned yet */
+  unsigned inflight; /* submitted, done not returned yet */
   bool stopping;
   unsigned nthreads;
   GThread *threads[POOL_THREADS];
@@ -49,24 +49,18 @@ exec_step (const struct store_step *s)
   ssize_t r;
 
   switch (s->kind) {
-  case STORE_STEP_NOP:
-    return 0;
-  case STORE_STEP_READ:
-    r = pread (s->fd, s->buf, s->len, s->off);
-    break;
+  case STORE_STEP_NOP: return 0;
+  case STORE_STEP_READ: r = pread (s->fd, s->buf, s->len, s->off); break;
   case STORE_STEP_WRITE:
     iov.iov_base = s->buf;
     iov.iov_len = s->len;
     r = pwritev2 (s->fd, &iov, 1, s->off, s->mode);
     break;
-  case STORE_STEP_FSYNC:
-    r = fdatasync (s->fd);
-    break;
+  case STORE_STEP_FSYNC: r = fdatasync (s->fd); break;
   case STORE_STEP_FALLOCATE:
     r = fallocate (s->fd, s->mode, s->off, s->len);
     break;
-  default:
-    abort ();
+  default: abort ();
   }
   /* The kernel caps one transfer below 2 GiB, so r fits an int. */
   return r < 0 ? -errno : (int) r;
@@ -196,8 +190,8 @@ store_thread_start (struct store *st)
     pool_free (p);
     st->backend = NULL;
     st->ops = NULL;
-    return rmr_err (EAGAIN, "store %s: starting the IO threads: %s",
-                    st->path, err->message);
+    return rmr_err (EAGAIN, "store %s: starting the IO threads: %s", st->path,
+                    err->message);
   }
   return 0;
 }

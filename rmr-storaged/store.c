@@ -123,8 +123,10 @@ open_dev (struct store *st, bool create, bool *created)
   if (is_bdev) {
     st->fd = open (path, O_RDWR | O_CLOEXEC | O_EXCL);
     if (st->fd < 0 && errno == EBUSY)
-      return rmr_err (EBUSY, "store %s: in use by another process "
-                      "(or mounted)", path);
+      return rmr_err (EBUSY,
+                      "store %s: in use by another process "
+                      "(or mounted)",
+                      path);
   }
   else if (create) {
     st->fd = open (path, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0600);
@@ -170,7 +172,7 @@ open_dev (struct store *st, bool create, bool *created)
   else {
     if (flock (st->fd, LOCK_EX | LOCK_NB) < 0) {
       e = errno;
-      *created = false;         /* someone else has it now: leave it */
+      *created = false; /* someone else has it now: leave it */
       if (e == EWOULDBLOCK)
         return rmr_err (EBUSY, "store %s: in use by another process", path);
       return rmr_err (e, "store %s: flock: %s", path, g_strerror (e));
@@ -189,8 +191,7 @@ open_dev (struct store *st, bool create, bool *created)
     if (e != EINVAL)
       return rmr_err (e, "store %s: opening with O_DIRECT: %s", path,
                       g_strerror (e));
-    g_message ("store %s: O_DIRECT refused (tmpfs?): using buffered IO",
-               path);
+    g_message ("store %s: O_DIRECT refused (tmpfs?): using buffered IO", path);
   }
   else if (fstat (st->dfd, &dstb) < 0 || dstb.st_dev != stb.st_dev ||
            dstb.st_ino != stb.st_ino || dstb.st_rdev != stb.st_rdev)
@@ -221,13 +222,13 @@ zero_sync (struct store *st, uint64_t off, uint64_t len)
   int e;
 
   if (st->is_bdev) {
-    uint64_t range[2] = { off, len };
+    uint64_t range[2] = {off, len};
 
     if (ioctl (st->fd, BLKZEROOUT, range) == 0)
       return 0;
   }
-  else if (fallocate (st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                      off, len) == 0)
+  else if (fallocate (st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+                      len) == 0)
     return 0;
 
   zeroes = g_malloc0 (zlen);
@@ -238,8 +239,8 @@ zero_sync (struct store *st, uint64_t off, uint64_t len)
       continue;
     if (r <= 0) {
       e = r < 0 ? errno : EIO;
-      return rmr_err (e, "store %s: zeroing the metadata area: %s",
-                      st->path, g_strerror (e));
+      return rmr_err (e, "store %s: zeroing the metadata area: %s", st->path,
+                      g_strerror (e));
     }
     off += r;
     len -= r;
@@ -258,13 +259,16 @@ format_store (struct store *st, struct rmr_sb *sb)
 
   r = read_sb (st, &old);
   if (r == 0)
-    return rmr_err (EEXIST, "store %s: has rmr metadata of pool '%s' "
-                    "member %" PRIu32 "; use add_store", st->path,
-                    old.pool_name, old.member_id);
+    return rmr_err (EEXIST,
+                    "store %s: has rmr metadata of pool '%s' "
+                    "member %" PRIu32 "; use add_store",
+                    st->path, old.pool_name, old.member_id);
   if (r == -EBADMSG) {
     msg = g_strdup (rmr_get_error ());
-    return rmr_err (EEXIST, "store %s: has damaged rmr metadata: %s; "
-                    "wipe it first", st->path, msg ? msg : "unknown");
+    return rmr_err (EEXIST,
+                    "store %s: has damaged rmr metadata: %s; "
+                    "wipe it first",
+                    st->path, msg ? msg : "unknown");
   }
   if (r != -ENODATA) {
     rmr_err_prefix ("store %s: reading metadata: ", st->path);
@@ -275,20 +279,24 @@ format_store (struct store *st, struct rmr_sb *sb)
   assert (need == sb->data_offset + sb->mapped_size);
   if (st->dev_size < need) {
     if (st->is_bdev)
-      return rmr_err (ENOSPC, "store %s: device is %" PRIu64 " bytes, "
+      return rmr_err (ENOSPC,
+                      "store %s: device is %" PRIu64 " bytes, "
                       "pool needs %" PRIu64 " (mapped_size + metadata)",
                       st->path, st->dev_size, need);
     if (ftruncate (st->fd, need) < 0) {
       e = errno;
-      return rmr_err (e, "store %s: cannot extend the file to %" PRIu64
-                      " bytes (mapped_size + metadata): %s", st->path,
-                      need, g_strerror (e));
+      return rmr_err (e,
+                      "store %s: cannot extend the file to %" PRIu64
+                      " bytes (mapped_size + metadata): %s",
+                      st->path, need, g_strerror (e));
     }
     st->dev_size = need;
   }
   if (sb->data_offset % st->block_size != 0)
-    return rmr_err (EINVAL, "store %s: block size %" PRIu32 " does not "
-                    "divide the data offset", st->path, st->block_size);
+    return rmr_err (EINVAL,
+                    "store %s: block size %" PRIu32 " does not "
+                    "divide the data offset",
+                    st->path, st->block_size);
   st->data_offset = sb->data_offset;
   st->mapped_size = sb->mapped_size;
 
@@ -309,7 +317,7 @@ format_store (struct store *st, struct rmr_sb *sb)
     r = md_write (st->fd, &st->sb);
   if (r < 0) {
     msg = g_strdup (rmr_get_error ());
-    md_wipe (st->fd);           /* nothing half-applied; best effort */
+    md_wipe (st->fd); /* nothing half-applied; best effort */
     return rmr_err (-r, "store %s: writing metadata: %s", st->path,
                     msg ? msg : g_strerror (-r));
   }
@@ -346,8 +354,9 @@ store_create (const char *path, const char *pool_name, uint32_t member_id,
   }
   st->state = STORE_OPEN;
   g_message ("store %s: created for pool '%s' member %" PRIu32 ", %" PRIu64
-             " bytes (%s, %s)", path, st->sb.pool_name, member_id, mapped_size,
-             st->ops->name, st->dfd >= 0 ? "O_DIRECT" : "buffered");
+             " bytes (%s, %s)",
+             path, st->sb.pool_name, member_id, mapped_size, st->ops->name,
+             st->dfd >= 0 ? "O_DIRECT" : "buffered");
   *out = g_steal_pointer (&st);
   return 0;
 }
@@ -387,23 +396,28 @@ store_open (const char *path, const char *pool_name, uint32_t member_id,
     return rmr_err (EINVAL, "store %s: belongs to pool '%s', not '%s'", path,
                     sb.pool_name, pool_name);
   if (member_id != RMR_MEMBER_NONE && sb.member_id != member_id)
-    return rmr_err (EINVAL, "store %s: is member %" PRIu32 " of pool '%s', "
-                    "not member %" PRIu32, path, sb.member_id, sb.pool_name,
-                    member_id);
+    return rmr_err (EINVAL,
+                    "store %s: is member %" PRIu32 " of pool '%s', "
+                    "not member %" PRIu32,
+                    path, sb.member_id, sb.pool_name, member_id);
   if (mapped_size != 0 && sb.mapped_size != mapped_size)
-    return rmr_err (EINVAL, "store %s: mapped_size is %" PRIu64 " bytes, "
-                    "not %" PRIu64, path, sb.mapped_size, mapped_size);
+    return rmr_err (EINVAL,
+                    "store %s: mapped_size is %" PRIu64 " bytes, "
+                    "not %" PRIu64,
+                    path, sb.mapped_size, mapped_size);
   if (chunk_size != 0 && sb.chunk_size != 0 && sb.chunk_size != chunk_size)
-    return rmr_err (EINVAL, "store %s: chunk_size is %" PRIu32 ", not %"
-                    PRIu32, path, sb.chunk_size, chunk_size);
-  if (ADD_OVERFLOW (sb.data_offset, sb.mapped_size, &end) ||
-      end > st->dev_size)
-    return rmr_err (EINVAL, "store %s: device is %" PRIu64 " bytes, its "
+    return rmr_err (EINVAL, "store %s: chunk_size is %" PRIu32 ", not %" PRIu32,
+                    path, sb.chunk_size, chunk_size);
+  if (ADD_OVERFLOW (sb.data_offset, sb.mapped_size, &end) || end > st->dev_size)
+    return rmr_err (EINVAL,
+                    "store %s: device is %" PRIu64 " bytes, its "
                     "metadata says %" PRIu64 " (data_offset + mapped_size)",
                     path, st->dev_size, end);
   if (sb.data_offset % st->block_size != 0)
-    return rmr_err (EINVAL, "store %s: block size %" PRIu32 " does not "
-                    "divide the data offset", path, st->block_size);
+    return rmr_err (EINVAL,
+                    "store %s: block size %" PRIu32 " does not "
+                    "divide the data offset",
+                    path, st->block_size);
 
   st->sb = sb;
   st->data_offset = sb.data_offset;
@@ -413,9 +427,9 @@ store_open (const char *path, const char *pool_name, uint32_t member_id,
     return r;
   st->state = STORE_OPEN;
   g_message ("store %s: opened: pool '%s' member %" PRIu32 ", %" PRIu64
-             " bytes, generation %" PRIu64 " (%s, %s)", path, sb.pool_name,
-             sb.member_id, sb.mapped_size, sb.generation, st->ops->name,
-             st->dfd >= 0 ? "O_DIRECT" : "buffered");
+             " bytes, generation %" PRIu64 " (%s, %s)",
+             path, sb.pool_name, sb.member_id, sb.mapped_size, sb.generation,
+             st->ops->name, st->dfd >= 0 ? "O_DIRECT" : "buffered");
   *out = g_steal_pointer (&st);
   return 0;
 }

@@ -44,7 +44,8 @@
 #            netns_restore NAME
 #
 # Every background process writes its stdout to our stderr: stdout is the
-# TAP stream and must carry nothing else.
+# TAP stream and must carry nothing else.  functions.sh owns the EXIT, INT
+# and TERM traps: register cleanups with cleanup_fn, never with trap.
 
 # Never let a test's nbdsh pick a python without the nbd module.
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH

@@ -178,7 +178,7 @@ test_init (void)
 static void
 test_encoding (void)
 {
-  uint8_t buf[RMR_SB_SIZE], copy[RMR_SB_SIZE];
+  static uint8_t buf[RMR_SB_SIZE], copy[RMR_SB_SIZE];
   struct rmr_sb sb;
   size_t i;
 
@@ -228,7 +228,7 @@ test_encoding (void)
 static void
 test_round_trip (void)
 {
-  uint8_t buf[RMR_SB_SIZE], again[RMR_SB_SIZE];
+  static uint8_t buf[RMR_SB_SIZE], again[RMR_SB_SIZE];
   struct rmr_sb sb, out;
   size_t i;
 
@@ -272,7 +272,7 @@ test_round_trip (void)
  */
 #define EXPECT_BAD(change, field)                                              \
   do {                                                                         \
-    uint8_t b_[RMR_SB_SIZE];                                                   \
+    static uint8_t b_[RMR_SB_SIZE];                                                \
     struct rmr_sb o_;                                                          \
     uint8_t *buf = b_;                                                         \
                                                                                \
@@ -377,7 +377,7 @@ static void
 test_free_fields (void)
 {
   static const size_t offsets[] = {16, 23, 92, 95, 112, 119, 120, 127};
-  uint8_t buf[RMR_SB_SIZE], again[RMR_SB_SIZE];
+  static uint8_t buf[RMR_SB_SIZE], again[RMR_SB_SIZE];
   struct rmr_sb good, out;
   size_t i;
 
@@ -400,7 +400,7 @@ test_free_fields (void)
 static void
 test_bit_flips (void)
 {
-  uint8_t buf[RMR_SB_SIZE], again[RMR_SB_SIZE];
+  static uint8_t buf[RMR_SB_SIZE], again[RMR_SB_SIZE];
   struct rmr_sb good, out;
   unsigned accepted = 0;
   size_t i;

@@ -22,13 +22,11 @@
 #include <string.h>
 #include <signal.h>
 #include <stddef.h>
-#include <linux/falloc.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,9 +92,8 @@ tio_done (struct store_io *io, int res)
 
 /* Submit; on a submit error res is set and nothing is pending. */
 static void
-tio_submit (struct store *st, struct waiter *w, struct tio *t,
-            enum store_op op, unsigned flags, void *buf, uint64_t off,
-            uint32_t len)
+tio_submit (struct store *st, struct waiter *w, struct tio *t, enum store_op op,
+            unsigned flags, void *buf, uint64_t off, uint32_t len)
 {
   int r;
 
@@ -134,7 +131,7 @@ static int
 do_io (struct store *st, enum store_op op, unsigned flags, void *buf,
        uint64_t off, uint32_t len)
 {
-  struct waiter w = { 0 };
+  struct waiter w = {0};
   struct tio t;
 
   g_mutex_init (&w.lock);
@@ -178,7 +175,7 @@ all_zero (const uint8_t *p, size_t len)
  */
 struct env {
   struct store *st;
-  uint8_t *shadow;              /* the first SHADOW bytes of the data area */
+  uint8_t *shadow; /* the first SHADOW bytes of the data area */
   int raw;
 };
 #define SHADOW (16 * MiB)
@@ -208,8 +205,8 @@ write_shadow (struct env *e, unsigned flags, uint64_t off, uint32_t len,
 
   g_assert_nonnull (buf);
   fill (buf + buf_skew, len, seed);
-  g_assert_cmpint (do_io (e->st, STORE_WRITE, flags, buf + buf_skew, off,
-                          len), ==, 0);
+  g_assert_cmpint (do_io (e->st, STORE_WRITE, flags, buf + buf_skew, off, len),
+                   ==, 0);
   memcpy (e->shadow + off, buf + buf_skew, len);
   store_buf_free (buf);
 }
@@ -223,16 +220,16 @@ battery_rw (struct env *e)
     uint32_t len;
     size_t skew;
   } cases[] = {
-    { 0, 4096, 0 },
-    { 8192, 65536, 0 },
-    { 1 * MiB, 1 * MiB, 0 },
-    { 512, 512, 0 },            /* sector aligned, not page aligned */
-    { 1, 3, 0 },
-    { 4095, 4097, 0 },
-    { 12345, 100001, 0 },
-    { 3 * MiB - 7, 14, 0 },
-    { 4 * MiB, 8192, 1 },       /* aligned range, unaligned buffer */
-    { 5 * MiB, 4 * MiB, 0 },    /* big */
+    {0, 4096, 0},
+    {8192, 65536, 0},
+    {1 * MiB, 1 * MiB, 0},
+    {512, 512, 0}, /* sector aligned, not page aligned */
+    {1, 3, 0},
+    {4095, 4097, 0},
+    {12345, 100001, 0},
+    {3 * MiB - 7, 14, 0},
+    {4 * MiB, 8192, 1},    /* aligned range, unaligned buffer */
+    {5 * MiB, 4 * MiB, 0}, /* big */
   };
   uint8_t one = 0x5a, buf[1];
   size_t i;
@@ -279,15 +276,15 @@ battery_trim_zero (struct env *e)
   g_assert_cmpint (do_io (st, STORE_TRIM, 0, NULL, off, 256 * 1024), ==, 0);
   if (!st->no_punch)
     memset (e->shadow + off, 0, 256 * 1024);
-  g_assert_cmpint (do_io (st, STORE_TRIM, STORE_F_FUA, NULL,
-                          off + 300032, bdev ? 4096 : 1000), ==, 0);
+  g_assert_cmpint (
+    do_io (st, STORE_TRIM, STORE_F_FUA, NULL, off + 300032, bdev ? 4096 : 1000),
+    ==, 0);
   if (!st->no_punch)
     memset (e->shadow + off + 300032, 0, bdev ? 4096 : 1000);
   check_range (e, off, 1 * MiB);
   /* A block device trims nothing of a range smaller than a block. */
   if (bdev) {
-    g_assert_cmpint (do_io (st, STORE_TRIM, 0, NULL, off + 600001, 100), ==,
-                     0);
+    g_assert_cmpint (do_io (st, STORE_TRIM, 0, NULL, off + 600001, 100), ==, 0);
     check_range (e, off, 1 * MiB);
   }
 
@@ -298,14 +295,17 @@ battery_trim_zero (struct env *e)
   write_shadow (e, 0, off, 3 * MiB, 22, 0);
   g_assert_cmpint (do_io (st, STORE_ZERO, 0, NULL, off, 1 * MiB), ==, 0);
   memset (e->shadow + off, 0, 1 * MiB);
-  g_assert_cmpint (do_io (st, STORE_ZERO, STORE_F_MAY_TRIM, NULL,
-                          off + 1 * MiB, 512 * 1024), ==, 0);
+  g_assert_cmpint (
+    do_io (st, STORE_ZERO, STORE_F_MAY_TRIM, NULL, off + 1 * MiB, 512 * 1024),
+    ==, 0);
   memset (e->shadow + off + 1 * MiB, 0, 512 * 1024);
-  g_assert_cmpint (do_io (st, STORE_ZERO, STORE_F_FUA, NULL,
-                          off + 1 * MiB + 600001, 77777), ==, 0);
+  g_assert_cmpint (
+    do_io (st, STORE_ZERO, STORE_F_FUA, NULL, off + 1 * MiB + 600001, 77777),
+    ==, 0);
   memset (e->shadow + off + 1 * MiB + 600001, 0, 77777);
-  g_assert_cmpint (do_io (st, STORE_ZERO, STORE_F_MAY_TRIM | STORE_F_FUA,
-                          NULL, off + 2 * MiB + 3, 5000), ==, 0);
+  g_assert_cmpint (do_io (st, STORE_ZERO, STORE_F_MAY_TRIM | STORE_F_FUA, NULL,
+                          off + 2 * MiB + 3, 5000),
+                   ==, 0);
   memset (e->shadow + off + 2 * MiB + 3, 0, 5000);
   check_range (e, off, 3 * MiB);
 
@@ -356,6 +356,27 @@ struct worker {
   unsigned id;
 };
 
+/* Say where and how a read differs from what was written, then fail. */
+static void
+report_mismatch (unsigned id, unsigned round, uint64_t base, uint64_t off,
+                 uint32_t len, const uint8_t *got, const uint8_t *want)
+{
+  uint32_t first = 0, end;
+
+  while (got[first] == want[first])
+    first++;
+  for (end = first; end < len && got[end] != want[end]; end++)
+    ;
+  g_test_message ("thread %u round %u: read [%" PRIu64 ", +%" PRIu32 ") of "
+                  "the region at %" PRIu64 ": first difference at region "
+                  "offset %" PRIu64 " (page offset %" PRIu64 "), %" PRIu32
+                  " bytes differ in a row, got %s there",
+                  id, round, off, len, base, off + first,
+                  (base + off + first) % 4096, end - first,
+                  all_zero (got + first, end - first) ? "zeroes" : "data");
+  g_assert_not_reached ();
+}
+
 static gpointer
 worker_thread (gpointer arg)
 {
@@ -364,7 +385,7 @@ worker_thread (gpointer arg)
   uint64_t base = 32 * MiB + wk->id * REGION; /* outside the shadow */
   g_autofree uint8_t *mine = g_malloc0 (REGION);
   g_autoptr (GRand) rnd = g_rand_new_with_seed (wk->id + 1);
-  struct waiter w = { 0 };
+  struct waiter w = {0};
   struct tio t[BATCH];
   uint8_t *buf[BATCH];
   uint32_t len[BATCH];
@@ -377,8 +398,7 @@ worker_thread (gpointer arg)
     buf[i] = store_buf_alloc (SLOT);
   /* Start from zeroes in the region. */
   for (i = 0; i < BATCH; i++)
-    tio_submit (e->st, &w, &t[i], STORE_ZERO, 0, NULL, base + i * SLOT,
-                SLOT);
+    tio_submit (e->st, &w, &t[i], STORE_ZERO, 0, NULL, base + i * SLOT, SLOT);
   wait_all (&w);
   for (i = 0; i < BATCH; i++)
     g_assert_cmpint (t[i].res, ==, 0);
@@ -399,16 +419,16 @@ worker_thread (gpointer arg)
       }
       fill (buf[i], len[i], wk->id * 100000 + round * 1000 + i);
       memcpy (mine + off[i], buf[i], len[i]);
-      tio_submit (e->st, &w, &t[i], STORE_WRITE,
-                  i % 5 == 0 ? STORE_F_FUA : 0, buf[i], base + off[i],
-                  len[i]);
+      tio_submit (e->st, &w, &t[i], STORE_WRITE, i % 5 == 0 ? STORE_F_FUA : 0,
+                  buf[i], base + off[i], len[i]);
     }
     wait_all (&w);
     for (i = 0; i < BATCH; i++)
       g_assert_cmpint (t[i].res, ==, 0);
 
     for (i = 0; i < BATCH; i++) {
-      off[i] = (aligned ? 4096 : 1) *
+      off[i] =
+        (aligned ? 4096 : 1) *
         g_rand_int_range (rnd, 0, (REGION - SLOT) / (aligned ? 4096 : 1));
       if (aligned)
         len[i] = 4096 * g_rand_int_range (rnd, 1, SLOT / 4096 + 1);
@@ -420,7 +440,9 @@ worker_thread (gpointer arg)
     wait_all (&w);
     for (i = 0; i < BATCH; i++) {
       g_assert_cmpint (t[i].res, ==, 0);
-      g_assert_true (memcmp (buf[i], mine + off[i], len[i]) == 0);
+      if (memcmp (buf[i], mine + off[i], len[i]) != 0)
+        report_mismatch (wk->id, round, base, off[i], len[i], buf[i],
+                         mine + off[i]);
     }
   }
   for (i = 0; i < BATCH; i++)
@@ -452,7 +474,7 @@ battery_concurrent (struct env *e)
 static void
 battery (struct store *st, const char *raw_path)
 {
-  struct env e = { .st = st };
+  struct env e = {.st = st};
   uint8_t *buf = store_buf_alloc (SHADOW);
 
   g_assert_nonnull (buf);
@@ -522,11 +544,11 @@ test_create_open (gconstpointer base)
     int fd = open (t.path, O_RDWR);
     struct rmr_sb sb;
     int which;
-    uint8_t zero[RMR_SB_SIZE] = { 0 };
+    uint8_t zero[RMR_SB_SIZE] = {0};
 
     g_assert_cmpint (md_read (fd, &sb, &which), ==, 0);
-    g_assert_cmpint (pwrite (fd, zero, sizeof zero, which * RMR_SB_SIZE),
-                     ==, sizeof zero);
+    g_assert_cmpint (pwrite (fd, zero, sizeof zero, which * RMR_SB_SIZE), ==,
+                     sizeof zero);
     g_assert_cmpint (md_read (fd, &sb, NULL), ==, 0);
     g_assert_cmpstr (sb.pool_name, ==, "pool.a");
     close (fd);
@@ -536,7 +558,8 @@ test_create_open (gconstpointer base)
   g_assert_cmpint (store_open (t.path, "pool.a", 3, MAPPED, 0, &st), ==, 0);
   store_close (st);
   g_assert_cmpint (store_open (t.path, "pool.a", RMR_MEMBER_NONE, 0,
-                               RMR_DEFAULT_CHUNK_SIZE, &st), ==, 0);
+                               RMR_DEFAULT_CHUNK_SIZE, &st),
+                   ==, 0);
   /* Pool created with a chunk size: from now on it must match. */
   g_mutex_lock (&st->md_lock);
   st->sb.chunk_size = RMR_DEFAULT_CHUNK_SIZE;
@@ -554,8 +577,9 @@ test_create_open (gconstpointer base)
   assert_error (store_open (t.path, "pool.a", 3, 0, 65536, &st), EINVAL,
                 "chunk_size is 131072, not 65536");
   g_assert_null (st);
-  g_assert_cmpint (store_open (t.path, "pool.a", 3, MAPPED,
-                               RMR_DEFAULT_CHUNK_SIZE, &st), ==, 0);
+  g_assert_cmpint (
+    store_open (t.path, "pool.a", 3, MAPPED, RMR_DEFAULT_CHUNK_SIZE, &st), ==,
+    0);
   store_close (st);
 
   /* Refuse to create over it, valid or damaged. */
@@ -590,8 +614,7 @@ test_create_open (gconstpointer base)
   assert_error (store_open (t.path, "pool.a", 3, 0, 0, &st), ENODATA,
                 "no rmr metadata; use create_store");
   g_unlink (t.path);
-  assert_error (store_open (t.path, "pool.a", 3, 0, 0, &st), ENOENT,
-                t.path);
+  assert_error (store_open (t.path, "pool.a", 3, 0, 0, &st), ENOENT, t.path);
 
   /* Bad arguments, and a file this filesystem cannot make large enough:
    * the file create made is removed again.
@@ -603,7 +626,7 @@ test_create_open (gconstpointer base)
   assert_error (store_create (t.path, "pool.a", RMR_MEMBER_NONE, MAPPED, &st),
                 EINVAL, "member_id");
   {
-    struct rlimit old, small = { 32 * MiB, 32 * MiB };
+    struct rlimit old, small = {32 * MiB, 32 * MiB};
 
     g_assert_cmpint (getrlimit (RLIMIT_FSIZE, &old), ==, 0);
     small.rlim_max = old.rlim_max;
@@ -771,174 +794,6 @@ test_loop (void)
   tmp_fini (&t);
 }
 
-/* The state machine alone, on a store that is never opened: each step
- * and each fallback, driven with made-up results.
- */
-static void
-test_steps (void)
-{
-  struct store st = {
-    .fd = 10, .dfd = 11, .block_size = 512, .data_offset = 1 * MiB,
-    .mapped_size = MAPPED, .path = (char *) "fake",
-  };
-  uint8_t *buf = store_buf_alloc (3 * 4096);
-  struct store_io io = { .op = STORE_READ, .buf = buf, .len = 3 * 4096 };
-  struct store_step s;
-  int res;
-
-  /* Aligned: O_DIRECT; a short read resubmits the rest, still direct. */
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.kind, ==, STORE_STEP_READ);
-  g_assert_cmpint (s.fd, ==, 11);
-  g_assert_cmpuint (s.off, ==, 1 * MiB);
-  g_assert_cmpuint (s.len, ==, 3 * 4096);
-  g_assert_true (store_io_step_done (&st, &io, 4096, &s, &res));
-  g_assert_true (s.buf == buf + 4096);
-  g_assert_cmpuint (s.off, ==, 1 * MiB + 4096);
-  g_assert_cmpuint (s.len, ==, 2 * 4096);
-  g_assert_cmpint (s.fd, ==, 11);
-  /* A short direct transfer that breaks alignment goes buffered. */
-  g_assert_true (store_io_step_done (&st, &io, 100, &s, &res));
-  g_assert_cmpint (s.fd, ==, 10);
-  g_assert_true (store_io_step_done (&st, &io, -EINTR, &s, &res));
-  g_assert_cmpuint (s.len, ==, 2 * 4096 - 100);
-  g_assert_false (store_io_step_done (&st, &io, 2 * 4096 - 100, &s, &res));
-  g_assert_cmpint (res, ==, 0);
-
-  /* EOF is -EIO; errors pass through; EINVAL from dfd retries buffered. */
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_false (store_io_step_done (&st, &io, 0, &s, &res));
-  g_assert_cmpint (res, ==, -EIO);
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_true (store_io_step_done (&st, &io, -EINVAL, &s, &res));
-  g_assert_cmpint (s.fd, ==, 10);
-  g_assert_cmpuint (s.len, ==, 3 * 4096);
-  g_assert_false (store_io_step_done (&st, &io, -EINVAL, &s, &res));
-  g_assert_cmpint (res, ==, -EINVAL);
-
-  /* Sector-aligned is not enough for O_DIRECT (page-cache coherence);
-   * neither is an unaligned buffer.
-   */
-  io.offset = 512;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.fd, ==, 10);
-  io.offset = 0;
-  io.buf = buf + 512;
-  io.len = 4096;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.fd, ==, 10);
-
-  /* FUA write: one step with RWF_DSYNC. */
-  io.op = STORE_WRITE;
-  io.flags = STORE_F_FUA;
-  io.buf = buf;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.kind, ==, STORE_STEP_WRITE);
-  g_assert_cmpint (s.mode, ==, RWF_DSYNC);
-  g_assert_false (store_io_step_done (&st, &io, 4096, &s, &res));
-  g_assert_cmpint (res, ==, 0);
-
-  /* FLUSH: fdatasync on the buffered fd (same inode as dfd). */
-  io.op = STORE_FLUSH;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.kind, ==, STORE_STEP_FSYNC);
-  g_assert_cmpint (s.fd, ==, 10);
-  g_assert_false (store_io_step_done (&st, &io, -EIO, &s, &res));
-  g_assert_cmpint (res, ==, -EIO);
-
-  /* TRIM with FUA: punch, sync.  EOPNOTSUPP: success, learnt. */
-  io.op = STORE_TRIM;
-  io.offset = 100;
-  io.len = 1000;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.kind, ==, STORE_STEP_FALLOCATE);
-  g_assert_cmpint (s.mode, ==, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
-  g_assert_cmpuint (s.off, ==, 1 * MiB + 100);
-  g_assert_cmpuint (s.len, ==, 1000);
-  g_assert_true (store_io_step_done (&st, &io, 0, &s, &res));
-  g_assert_cmpint (s.kind, ==, STORE_STEP_FSYNC);
-  g_assert_false (store_io_step_done (&st, &io, 0, &s, &res));
-  g_assert_cmpint (res, ==, 0);
-  /* On a block device only whole blocks: here none. */
-  st.is_bdev = true;
-  io.len = 300;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.kind, ==, STORE_STEP_NOP);
-  io.len = 2000;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpuint (s.off, ==, 1 * MiB + 512);
-  g_assert_cmpuint (s.len, ==, 1536);
-  g_assert_false (store_io_step_done (&st, &io, -EOPNOTSUPP, &s, &res));
-  g_assert_cmpint (res, ==, 0);
-  g_assert_true (st.no_punch);
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.kind, ==, STORE_STEP_NOP);
-  st.is_bdev = false;
-  st.no_punch = 0;
-
-  /* ZERO: punch -> zero range -> written zeroes in pieces -> sync. */
-  io.op = STORE_ZERO;
-  io.flags = STORE_F_MAY_TRIM | STORE_F_FUA;
-  io.offset = 4096;
-  io.len = 600 * 1024 + 5;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.mode, ==, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
-  g_assert_true (store_io_step_done (&st, &io, -EOPNOTSUPP, &s, &res));
-  g_assert_cmpint (s.kind, ==, STORE_STEP_FALLOCATE);
-  g_assert_cmpint (s.mode, ==, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE);
-  g_assert_true (store_io_step_done (&st, &io, -EOPNOTSUPP, &s, &res));
-  g_assert_cmpint (s.kind, ==, STORE_STEP_WRITE);
-  g_assert_cmpint (s.fd, ==, 11);       /* aligned piece of zero_buf */
-  g_assert_cmpuint (s.off, ==, 1 * MiB + 4096);
-  g_assert_cmpuint (s.len, ==, 256 * 1024);
-  g_assert_true (store_io_step_done (&st, &io, 256 * 1024, &s, &res));
-  g_assert_cmpuint (s.len, ==, 256 * 1024);
-  g_assert_true (store_io_step_done (&st, &io, 256 * 1024, &s, &res));
-  g_assert_cmpuint (s.len, ==, 88 * 1024 + 5);
-  g_assert_cmpint (s.fd, ==, 10);       /* unaligned tail */
-  g_assert_true (store_io_step_done (&st, &io, 88 * 1024 + 5, &s, &res));
-  g_assert_cmpint (s.kind, ==, STORE_STEP_FSYNC);
-  g_assert_false (store_io_step_done (&st, &io, 0, &s, &res));
-  g_assert_cmpint (res, ==, 0);
-  /* Learnt: straight to written zeroes; FAST_ZERO refused at once. */
-  g_assert_true (st.no_punch && st.no_zero_range);
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.kind, ==, STORE_STEP_WRITE);
-  io.flags |= STORE_F_FAST_ZERO;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, -ENOTSUP);
-  /* FAST_ZERO found out late: -ENOTSUP through done. */
-  st.no_zero_range = 0;
-  io.flags = STORE_F_FAST_ZERO;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.mode, ==, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE);
-  g_assert_false (store_io_step_done (&st, &io, -EOPNOTSUPP, &s, &res));
-  g_assert_cmpint (res, ==, -ENOTSUP);
-  /* A block device: ZERO_RANGE may be slow there, so FAST_ZERO needs
-   * MAY_TRIM; unaligned zeroes are written.
-   */
-  st.no_punch = st.no_zero_range = 0;
-  st.is_bdev = true;
-  io.len = 4096;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, -ENOTSUP);
-  io.flags = STORE_F_FAST_ZERO | STORE_F_MAY_TRIM;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.mode, ==, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
-  io.flags = 0;
-  io.offset = 4097;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
-  g_assert_cmpint (s.kind, ==, STORE_STEP_WRITE);
-
-  /* Range checks. */
-  io.op = STORE_READ;
-  io.offset = MAPPED - 4096;
-  io.len = 8192;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, -EINVAL);
-  io.op = 42;
-  io.offset = 0;
-  g_assert_cmpint (store_io_begin (&st, &io, &s), ==, -EINVAL);
-  store_buf_free (buf);
-}
-
 /* Back-pressure: with the completion thread stalled in a done callback,
  * a submitter stops at the ring's limit instead of overflowing the CQ,
  * and goes on once it drains; done callbacks chain more IO meanwhile.
@@ -951,7 +806,7 @@ struct bp {
   struct tio *t;
   GMutex lock;
   GCond cond;
-  bool open;                    /* the gate */
+  bool open; /* the gate */
   int submitted, done, chained;
   uint8_t *buf;
 };
@@ -1001,7 +856,7 @@ bp_submitter (gpointer arg)
 static void
 test_backpressure (void)
 {
-  struct bp bp = { 0 };
+  struct bp bp = {0};
   struct tmp t;
   GThread *th;
   int stalled;
@@ -1050,13 +905,12 @@ test_no_io_uring (void)
       BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
       BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = { G_N_ELEMENTS (filter), filter };
+    struct sock_fprog prog = {G_N_ELEMENTS (filter), filter};
     struct store *st = NULL;
     struct tmp t;
 
     g_assert_cmpint (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), ==, 0);
-    g_assert_cmpint (prctl (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), ==,
-                     0);
+    g_assert_cmpint (prctl (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), ==, 0);
     tmp_init (&t, g_get_tmp_dir ());
     g_assert_cmpint (store_create (t.path, "nu", 1, MAPPED, &st), ==, 0);
     g_assert_true (st->ops == &store_thread_ops);
@@ -1075,11 +929,9 @@ int
 main (int argc, char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/store/steps", test_steps);
   g_test_add_data_func ("/store/create-open/tmp", g_get_tmp_dir (),
                         test_create_open);
-  g_test_add_data_func ("/store/create-open/shm", "/dev/shm",
-                        test_create_open);
+  g_test_add_data_func ("/store/create-open/shm", "/dev/shm", test_create_open);
   g_test_add_data_func ("/store/wipe", g_get_tmp_dir (), test_wipe);
   g_test_add_func ("/store/io/tmp", test_io_tmp);
   g_test_add_func ("/store/io/shm", test_io_shm);

@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libFuzzer target for the wire decoders of common/proto.c (proto.h has
+ * the byte layout): every byte a peer sends goes through these before
+ * anything acts on it (DESIGN 9).
+ *
+ * Input layout: the first RMR_HDR_SIZE bytes are a message header
+ * (zero-padded when the input is shorter); the rest, when it is long
+ * enough, is given to each payload decoder whose size it reaches
+ * (rmr_join_req_decode, rmr_join_rep_decode, rmr_enable_req_decode).  The
+ * header is decoded twice: as given, and with the magic, the version and
+ * the reserved bytes forced, so that every per-type rule is reachable
+ * without the fuzzer having to find the magic first.
+ *
+ * Invariants, written from proto.h's rules rather than from proto.c:
+ *   - a decoder returns 0 or -EPROTO; on -EPROTO rmr_get_errno () is
+ *     EPROTO and rmr_get_error () a non-empty message on one line;
+ *   - an accepted header encodes back to the identical 64 bytes, has a
+ *     known type, only the flags its type allows, payload_len at most
+ *     RMR_MAX_PAYLOAD and by the type's payload rule (a WRITE request and
+ *     a READ reply carry length bytes, JOIN and ENABLE requests and a
+ *     JOIN reply their payload structures, an error reply at most
+ *     RMR_ERRMSG_MAX bytes, everything else none), IO lengths in bounds,
+ *     offset + length without overflow, offset/length zero where they mean
+ *     nothing, a LEAVE mode known, status only on replies and an errno,
+ *     dirty_mask only on writes and within RMR_MAX_MEMBERS slots, and a
+ *     group_id on every request but JOIN and KEEPALIVE;
+ *   - an accepted payload encodes back to the identical bytes, decodes
+ *     again to the same structure, and its fields are in range (names
+ *     valid, modes and states known, chunk_size a valid power of two,
+ *     queue_depth 1..RMR_MAX_QUEUE_DEPTH, sizes multiples of 512, member
+ *     ids distinct).
+ *
+ * Built with clang -fsanitize=fuzzer, libFuzzer's main () drives it;
+ * without libFuzzer, the weak main () of fuzz-main.c replays files or the
+ * built-in inputs of fuzz_builtin () below (tests/fuzz/README).
+ */
+#undef NDEBUG
+
+#include <assert.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "error.h"
+#include "fuzz.h"
+#include "jhash.h"
+#include "parse.h"
+#include "proto.h"
+#include "util.h"
+
+/* The largest payload structure. */
+#define PAYLOAD_MAX RMR_JOIN_REQ_SIZE
+
+/* A refusal: -EPROTO and a one-line message set by this call.
+ *
+ * name_einval: rmr_join_req_decode () refuses a bad pool or session name
+ * through rmr_check_pool_name () / rmr_check_sess_name (), which record
+ * EINVAL: it returns -EPROTO while rmr_get_errno () says EINVAL (found by
+ * this target and reported; callers use the return value).
+ */
+static void
+check_failure (int r, bool name_einval)
+{
+  const char *msg = rmr_get_error ();
+
+  assert (r == -EPROTO);
+  assert (rmr_get_errno () == EPROTO ||
+          (name_einval && rmr_get_errno () == EINVAL));
+  assert (msg != NULL && msg[0] != '\0');
+  for (const char *p = msg; *p; p++)
+    assert ((unsigned char) *p >= 0x20);
+}
+
+static bool
+is_valid_chunk_size (uint32_t cs)
+{
+  return cs >= RMR_MIN_CHUNK_SIZE && cs <= RMR_MAX_CHUNK_SIZE &&
+         (cs & (cs - 1)) == 0;
+}
+
+/* Used slots of a slot table hold distinct member ids. */
+static void
+check_members (const uint32_t *members)
+{
+  for (unsigned i = 0; i < RMR_MAX_MEMBERS; i++)
+    for (unsigned j = 0; j < i; j++)
+      assert (members[i] == RMR_MEMBER_NONE || members[i] != members[j]);
+}
+
+/* Header ------------------------------------------------------------------ */
+
+/* The flags a type may carry besides RMR_HF_REPLY (proto.h: FUA on write,
+ * trim and zero; MAY_TRIM and FAST_ZERO on zero).
+ */
+static uint16_t
+flags_allowed (unsigned type)
+{
+  switch (type) {
+  case RMR_MSG_WRITE:
+  case RMR_MSG_TRIM: return RMR_HF_FUA;
+  case RMR_MSG_ZERO: return RMR_HF_FUA | RMR_HF_MAY_TRIM | RMR_HF_FAST_ZERO;
+  default: return 0;
+  }
+}
+
+/* payload_len of a request or of a successful reply. */
+static uint32_t
+payload_expected (const struct rmr_hdr *h)
+{
+  bool reply = h->flags & RMR_HF_REPLY;
+
+  switch (h->type) {
+  case RMR_MSG_JOIN: return reply ? RMR_JOIN_REP_SIZE : RMR_JOIN_REQ_SIZE;
+  case RMR_MSG_ENABLE: return reply ? 0 : RMR_ENABLE_REQ_SIZE;
+  case RMR_MSG_READ: return reply ? h->length : 0;
+  case RMR_MSG_WRITE: return reply ? 0 : h->length;
+  default: return 0;
+  }
+}
+
+static void
+check_header_ok (const uint8_t *buf, const struct rmr_hdr *h)
+{
+  uint8_t again[RMR_HDR_SIZE];
+  bool reply = h->flags & RMR_HF_REPLY;
+  uint64_t end;
+
+  rmr_hdr_encode (h, again);
+  assert (memcmp (buf, again, RMR_HDR_SIZE) == 0);
+
+  assert (h->type >= 1 && h->type <= RMR_MSG_TYPE_MAX);
+  assert (strcmp (rmr_msg_type_name (h->type), "unknown") != 0);
+  assert ((h->flags & ~(RMR_HF_REPLY | flags_allowed (h->type))) == 0);
+
+  assert (h->payload_len <= RMR_MAX_PAYLOAD);
+  if (reply && h->status != 0)
+    assert (h->payload_len <= RMR_ERRMSG_MAX);
+  else
+    assert (h->payload_len == payload_expected (h));
+
+  switch (h->type) {
+  case RMR_MSG_READ:
+  case RMR_MSG_WRITE:
+    assert (h->length >= 1 && h->length <= RMR_MAX_IO_SIZE);
+    assert (!__builtin_add_overflow (h->offset, (uint64_t) h->length, &end));
+    break;
+  case RMR_MSG_TRIM:
+  case RMR_MSG_ZERO:
+    assert (h->length >= 1);
+    assert (!__builtin_add_overflow (h->offset, (uint64_t) h->length, &end));
+    break;
+  case RMR_MSG_LEAVE:
+    assert (h->length == 0);
+    assert (h->offset == RMR_LEAVE_DISASSEMBLE ||
+            h->offset == RMR_LEAVE_DELETE);
+    break;
+  default: assert (h->offset == 0 && h->length == 0);
+  }
+
+  assert (reply || h->status == 0);
+  assert (h->status <= 4095);
+  assert ((h->dirty_mask >> RMR_MAX_MEMBERS) == 0);
+  assert (h->dirty_mask == 0 || h->type == RMR_MSG_WRITE ||
+          h->type == RMR_MSG_TRIM || h->type == RMR_MSG_ZERO);
+  assert (reply || h->group_id != 0 || h->type == RMR_MSG_JOIN ||
+          h->type == RMR_MSG_KEEPALIVE);
+}
+
+static void
+check_header (const uint8_t *buf)
+{
+  struct rmr_hdr h;
+  int r;
+
+  rmr_err_clear ();
+  r = rmr_hdr_decode (buf, &h);
+  if (r == 0)
+    check_header_ok (buf, &h);
+  else
+    check_failure (r, false);
+}
+
+/* Payloads ---------------------------------------------------------------- */
+
+static void
+check_join_req (const uint8_t *buf)
+{
+  struct rmr_join_req r, again;
+  uint8_t enc[RMR_JOIN_REQ_SIZE];
+  int e;
+
+  rmr_err_clear ();
+  e = rmr_join_req_decode (buf, &r);
+  if (e != 0) {
+    check_failure (e, true);
+    return;
+  }
+  rmr_join_req_encode (&r, enc);
+  assert (memcmp (buf, enc, RMR_JOIN_REQ_SIZE) == 0);
+  assert (rmr_join_req_decode (enc, &again) == 0);
+  assert (memcmp (&r, &again, sizeof r) == 0);
+
+  assert (rmr_check_pool_name ("pool_name", r.pool_name) == 0);
+  assert (rmr_check_sess_name ("sessname", r.sessname) == 0);
+  assert (r.mode <= RMR_MODE_ASSEMBLE);
+  assert (r.sync <= 1);
+  assert (r.chunk_size == 0 || is_valid_chunk_size (r.chunk_size));
+  assert (r.queue_depth >= 1 && r.queue_depth <= RMR_MAX_QUEUE_DEPTH);
+  assert (r.mapped_size % 512 == 0);
+}
+
+static void
+check_join_rep (const uint8_t *buf)
+{
+  struct rmr_join_rep r, again;
+  uint8_t enc[RMR_JOIN_REP_SIZE];
+  int e;
+
+  rmr_err_clear ();
+  e = rmr_join_rep_decode (buf, &r);
+  if (e != 0) {
+    check_failure (e, false);
+    return;
+  }
+  rmr_join_rep_encode (&r, enc);
+  assert (memcmp (buf, enc, RMR_JOIN_REP_SIZE) == 0);
+  assert (rmr_join_rep_decode (enc, &again) == 0);
+  assert (memcmp (&r, &again, sizeof r) == 0);
+
+  assert (r.member_id != RMR_MEMBER_NONE);
+  assert (r.state <= RMR_POOL_NO_IO);
+  assert (strcmp (rmr_srv_pool_state_name (r.state), "unknown") != 0);
+  assert (r.fresh <= 1);
+  assert (is_valid_chunk_size (r.chunk_size) || (r.fresh && r.chunk_size == 0));
+  assert (r.mapped_size > 0 && r.mapped_size % 512 == 0);
+  assert (r.block_size >= 512 && r.block_size <= 65536 &&
+          (r.block_size & (r.block_size - 1)) == 0);
+  check_members (r.members);
+}
+
+static void
+check_enable_req (const uint8_t *buf)
+{
+  struct rmr_enable_req r, again;
+  uint8_t enc[RMR_ENABLE_REQ_SIZE];
+  int e;
+
+  rmr_err_clear ();
+  e = rmr_enable_req_decode (buf, &r);
+  if (e != 0) {
+    check_failure (e, false);
+    return;
+  }
+  rmr_enable_req_encode (&r, enc);
+  assert (memcmp (buf, enc, RMR_ENABLE_REQ_SIZE) == 0);
+  assert (rmr_enable_req_decode (enc, &again) == 0);
+  assert (memcmp (&r, &again, sizeof r) == 0);
+
+  assert (r.generation != 0);
+  assert (r.mapped_size > 0 && r.mapped_size % 512 == 0);
+  assert (is_valid_chunk_size (r.chunk_size));
+  assert (r.queue_depth >= 1 && r.queue_depth <= RMR_MAX_QUEUE_DEPTH);
+  assert (r.mode == RMR_MODE_CREATE || r.mode == RMR_MODE_ASSEMBLE);
+  check_members (r.members);
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  uint8_t hdr[RMR_HDR_SIZE];
+  const uint8_t *rest = data + MIN (size, (size_t) RMR_HDR_SIZE);
+  size_t rest_len = size - (rest - data);
+
+  /* As given. */
+  memset (hdr, 0, sizeof hdr);
+  memcpy (hdr, data, MIN (size, sizeof hdr));
+  check_header (hdr);
+
+  /* Magic, version and reserved bytes forced: the per-type rules. */
+  put_le32 (hdr, RMR_PROTO_MAGIC);
+  hdr[4] = RMR_PROTO_VERSION;
+  memset (hdr + 56, 0, 8);
+  check_header (hdr);
+
+  if (rest_len >= RMR_JOIN_REQ_SIZE)
+    check_join_req (rest);
+  if (rest_len >= RMR_JOIN_REP_SIZE)
+    check_join_rep (rest);
+  if (rest_len >= RMR_ENABLE_REQ_SIZE)
+    check_enable_req (rest);
+  return 0;
+}
+
+/* Built-in inputs ----------------------------------------------------------- */
+
+/* A header followed by len bytes of payload. */
+static void
+message (const struct rmr_hdr *h, const void *payload, size_t len)
+{
+  uint8_t buf[RMR_HDR_SIZE + PAYLOAD_MAX + 8];
+
+  assert (len <= sizeof buf - RMR_HDR_SIZE);
+  rmr_hdr_encode (h, buf);
+  if (len)
+    memcpy (buf + RMR_HDR_SIZE, payload, len);
+  fuzz_input (buf, RMR_HDR_SIZE + len);
+}
+
+static void
+builtin_headers (uint32_t gid)
+{
+  struct rmr_hdr h;
+  static const struct rmr_hdr io[] = {
+    {.type = RMR_MSG_READ, .offset = 0, .length = 4096},
+    {.type = RMR_MSG_WRITE,
+     .flags = RMR_HF_FUA,
+     .offset = 1 << 20,
+     .length = 4096,
+     .payload_len = 4096,
+     .dirty_mask = 0x2},
+    {.type = RMR_MSG_WRITE,
+     .length = RMR_MAX_IO_SIZE,
+     .payload_len = RMR_MAX_IO_SIZE},
+    {.type = RMR_MSG_WRITE,
+     .length = RMR_MAX_IO_SIZE + 1,
+     .payload_len = RMR_MAX_IO_SIZE + 1},
+    {.type = RMR_MSG_WRITE, .length = 512, .payload_len = 511},
+    {.type = RMR_MSG_READ, .offset = UINT64_MAX - 4096, .length = 4096},
+    {.type = RMR_MSG_READ, .offset = UINT64_MAX - 4095, .length = 4096},
+    {.type = RMR_MSG_TRIM, .offset = 4096, .length = UINT32_MAX},
+    {.type = RMR_MSG_ZERO,
+     .flags = RMR_HF_FUA | RMR_HF_MAY_TRIM | RMR_HF_FAST_ZERO,
+     .length = 65536},
+    {.type = RMR_MSG_ZERO, .length = 0},
+    {.type = RMR_MSG_FLUSH},
+    {.type = RMR_MSG_FLUSH, .flags = RMR_HF_FUA},
+    {.type = RMR_MSG_LEAVE, .offset = RMR_LEAVE_DELETE},
+    {.type = RMR_MSG_LEAVE, .offset = 2},
+    {.type = RMR_MSG_READ, .length = 4096, .dirty_mask = 1},
+    {.type = RMR_MSG_WRITE,
+     .length = 8,
+     .payload_len = 8,
+     .dirty_mask = 1u << RMR_MAX_MEMBERS},
+  };
+
+  for (size_t i = 0; i < ARRAY_SIZE (io); i++) {
+    h = io[i];
+    h.group_id = gid;
+    h.generation = 3;
+    h.tag = i;
+    message (&h, NULL, 0);
+    /* Its successful reply, and an error reply with a message. */
+    h.flags |= RMR_HF_REPLY;
+    h.payload_len = h.type == RMR_MSG_READ ? h.length : 0;
+    message (&h, NULL, 0);
+    h.status = EIO;
+    h.payload_len = 9;
+    message (&h, "disk fell", 9);
+  }
+
+  h = (struct rmr_hdr){.type = RMR_MSG_KEEPALIVE, .member_id = RMR_MEMBER_NONE};
+  message (&h, NULL, 0);
+  h.status = 4096;
+  h.flags = RMR_HF_REPLY;
+  message (&h, NULL, 0);
+  h = (struct rmr_hdr){.type = RMR_MSG_READ, .length = 4096};
+  message (&h, NULL, 0); /* group_id 0 */
+  h = (struct rmr_hdr){.type = RMR_MSG_ENABLE,
+                       .group_id = gid,
+                       .flags = RMR_HF_REPLY,
+                       .status = ENOSPC,
+                       .payload_len = RMR_ERRMSG_MAX + 1};
+  message (&h, NULL, 0);
+  h.payload_len = RMR_MAX_PAYLOAD + 1;
+  message (&h, NULL, 0);
+}
+
+static void
+builtin_payloads (uint32_t gid)
+{
+  uint8_t p[PAYLOAD_MAX];
+  struct rmr_hdr h = {.group_id = gid, .member_id = RMR_MEMBER_NONE};
+  struct rmr_join_req jq = {
+    .pool_name = "pool1",
+    .sessname = "clt1@srv1:7700",
+    .mode = RMR_MODE_AUTO,
+    .chunk_size = RMR_DEFAULT_CHUNK_SIZE,
+    .queue_depth = 128,
+    .mapped_size = 1 << 30,
+  };
+  struct rmr_join_rep jp = {
+    .member_id = 2,
+    .state = RMR_POOL_NORMAL,
+    .chunk_size = RMR_DEFAULT_CHUNK_SIZE,
+    .queue_depth = 128,
+    .mapped_size = 1 << 30,
+    .generation = 5,
+    .block_size = 4096,
+  };
+  struct rmr_enable_req en = {
+    .generation = 6,
+    .mapped_size = 1 << 30,
+    .chunk_size = RMR_DEFAULT_CHUNK_SIZE,
+    .queue_depth = 128,
+    .mode = RMR_MODE_CREATE,
+  };
+
+  for (unsigned i = 0; i < RMR_MAX_MEMBERS; i++)
+    jp.members[i] = en.members[i] = i < 3 ? i + 1 : RMR_MEMBER_NONE;
+
+  h.type = RMR_MSG_JOIN;
+  h.payload_len = RMR_JOIN_REQ_SIZE;
+  rmr_join_req_encode (&jq, p);
+  message (&h, p, RMR_JOIN_REQ_SIZE);
+  jq.sync = 1;
+  jq.mode = RMR_MODE_ASSEMBLE;
+  jq.chunk_size = 0;
+  rmr_join_req_encode (&jq, p);
+  message (&h, p, RMR_JOIN_REQ_SIZE);
+  p[70] = '/'; /* sessname */
+  message (&h, p, RMR_JOIN_REQ_SIZE);
+  rmr_join_req_encode (&jq, p);
+  p[63] = 'x'; /* pool_name without its NUL */
+  message (&h, p, RMR_JOIN_REQ_SIZE);
+
+  h.flags = RMR_HF_REPLY;
+  h.member_id = 2;
+  h.payload_len = RMR_JOIN_REP_SIZE;
+  rmr_join_rep_encode (&jp, p);
+  message (&h, p, RMR_JOIN_REP_SIZE);
+  jp.fresh = 1;
+  jp.chunk_size = 0;
+  jp.members[3] = 2; /* twice */
+  rmr_join_rep_encode (&jp, p);
+  message (&h, p, RMR_JOIN_REP_SIZE);
+
+  h.type = RMR_MSG_ENABLE;
+  h.flags = 0;
+  h.payload_len = RMR_ENABLE_REQ_SIZE;
+  rmr_enable_req_encode (&en, p);
+  message (&h, p, RMR_ENABLE_REQ_SIZE);
+  en.mode = RMR_MODE_AUTO;
+  rmr_enable_req_encode (&en, p);
+  message (&h, p, RMR_ENABLE_REQ_SIZE);
+}
+
+void
+fuzz_builtin (void)
+{
+  uint32_t gid = rmr_group_id ("pool1");
+  uint8_t zero[RMR_HDR_SIZE + PAYLOAD_MAX];
+
+  memset (zero, 0, sizeof zero);
+  fuzz_input (zero, 0);
+  fuzz_input (zero, 10);
+  fuzz_input (zero, RMR_HDR_SIZE);
+  fuzz_input (zero, sizeof zero);
+  FUZZ_INPUT_LITERAL ("RMR1\x01");
+  builtin_headers (gid);
+  builtin_payloads (gid);
+}
