@@ -26,7 +26,8 @@ static const char *const type_names[] = {
   [RMR_MSG_LEAVE] = "leave", [RMR_MSG_READ] = "read",
   [RMR_MSG_WRITE] = "write", [RMR_MSG_FLUSH] = "flush",
   [RMR_MSG_TRIM] = "trim",   [RMR_MSG_ZERO] = "zero",
-  [RMR_MSG_KEEPALIVE] = "keepalive",
+  [RMR_MSG_KEEPALIVE] = "keepalive", [RMR_MSG_MAP_ADD] = "map-add",
+  [RMR_MSG_MAP_GET] = "map-get", [RMR_MSG_MAP_CLEAR] = "map-clear",
 };
 
 const char *
@@ -126,6 +127,14 @@ check_payload (const struct rmr_hdr *h)
   case RMR_MSG_WRITE:
     want = reply ? 0 : h->length;
     break;
+  case RMR_MSG_MAP_ADD:
+    if (!reply && h->payload_len == 0)
+      return 0;                 /* the range form */
+    want = reply ? 0 : (h->length + 7) / 8;
+    break;
+  case RMR_MSG_MAP_GET:
+    want = reply ? (h->length + 7) / 8 : 0;
+    break;
   default:
     want = 0;
   }
@@ -148,6 +157,18 @@ check_io (const struct rmr_hdr *h)
   case RMR_MSG_TRIM: case RMR_MSG_ZERO:
     if (h->length == 0)
       return bad (h, "length 0");
+    break;
+  case RMR_MSG_MAP_ADD: case RMR_MSG_MAP_GET: case RMR_MSG_MAP_CLEAR:
+    if (h->length == 0 || h->length > RMR_MAP_MAX_CHUNKS)
+      return bad (h, "length %u chunks not in 1..%" PRIu64, h->length,
+                  RMR_MAP_MAX_CHUNKS);
+    if (!(h->flags & RMR_HF_REPLY) && h->dirty_mask == 0)
+      return bad (h, "dirty_mask names no member slot");
+    if (!(h->flags & RMR_HF_REPLY) && !is_power_of_2 (h->dirty_mask) &&
+        (h->type == RMR_MSG_MAP_GET ||
+         (h->type == RMR_MSG_MAP_ADD && h->payload_len)))
+      return bad (h, "dirty_mask 0x%x: a map-get or a bitmap map-add names "
+                  "one slot", h->dirty_mask);
     break;
   case RMR_MSG_LEAVE:
     if (h->length != 0)
@@ -200,7 +221,8 @@ rmr_hdr_decode (const uint8_t *buf, struct rmr_hdr *h)
     return bad (h, "dirty_mask 0x%x names slots beyond %u", h->dirty_mask,
                 RMR_MAX_MEMBERS);
   if (h->dirty_mask && h->type != RMR_MSG_WRITE && h->type != RMR_MSG_TRIM &&
-      h->type != RMR_MSG_ZERO)
+      h->type != RMR_MSG_ZERO && h->type != RMR_MSG_MAP_ADD &&
+      h->type != RMR_MSG_MAP_GET && h->type != RMR_MSG_MAP_CLEAR)
     return bad (h, "dirty_mask on a message that does not write");
   if (!(h->flags & RMR_HF_REPLY) && h->status != 0)
     return bad (h, "status %u on a request", h->status);

@@ -55,8 +55,21 @@ enum rmr_msg_type {
   RMR_MSG_TRIM = 7,
   RMR_MSG_ZERO = 8,
   RMR_MSG_KEEPALIVE = 9,
-  RMR_MSG_TYPE_MAX = 9,
+  RMR_MSG_MAP_ADD = 10,         /* mark chunks dirty (see below) */
+  RMR_MSG_MAP_GET = 11,         /* read one member's map as bits */
+  RMR_MSG_MAP_CLEAR = 12,       /* mark chunks clean */
+  RMR_MSG_TYPE_MAX = 12,
 };
+
+/* Map messages count in chunks, not bytes: offset is the first chunk,
+ * length the number of chunks, dirty_mask the member slots concerned
+ * (MAP_GET and a MAP_ADD with a bitmap: exactly one).  A MAP_ADD without payload marks the whole
+ * range; with a payload of ceil (length / 8) bytes it marks the chunks
+ * whose bits are set (LSB first).  A MAP_GET reply carries ceil (length /
+ * 8) bytes of bits.  A MAP_ADD is acknowledged only once the bits are on
+ * the member's store.
+ */
+#define RMR_MAP_MAX_CHUNKS ((uint64_t) RMR_MAX_PAYLOAD * 8)
 
 /* Header flags. */
 #define RMR_HF_REPLY 0x0001

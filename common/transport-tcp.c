@@ -325,6 +325,43 @@ tcp_send (struct rmr_conn *base, const struct rmr_hdr *hdr,
   return send_msg ((struct tcp_conn *) base, hdr, iov, iovcnt, false);
 }
 
+/* Up to MANY_BATCH messages per sendmsg (headers and payloads). */
+#define MANY_BATCH 32
+
+static int
+tcp_send_many (struct rmr_conn *base, const struct rmr_msg *msgs, int n)
+{
+  struct tcp_conn *c = (struct tcp_conn *) base;
+  uint8_t hbuf[MANY_BATCH][RMR_HDR_SIZE];
+  struct iovec v[2 * MANY_BATCH];
+  size_t sent = 0;
+  int i, k, nv, r = 0;
+
+  if (pthread_mutex_lock (&c->send_lock) != 0)
+    abort ();
+  for (i = 0; i < n && r == 0; i += MANY_BATCH) {
+    nv = 0;
+    for (k = 0; k < MANY_BATCH && i + k < n; k++) {
+      const struct rmr_msg *m = &msgs[i + k];
+      assert (m->iov.iov_len == m->hdr.payload_len);
+      rmr_hdr_encode (&m->hdr, hbuf[k]);
+      v[nv].iov_base = hbuf[k];
+      v[nv++].iov_len = RMR_HDR_SIZE;
+      if (m->iov.iov_len)
+        v[nv++] = m->iov;
+    }
+    if (atomic_load (&c->down) || atomic_load (&c->shutdown_req))
+      r = -EPIPE;
+    else
+      r = send_all (c->fd, v, nv, 0, &sent);
+  }
+  pthread_mutex_unlock (&c->send_lock);
+  atomic_fetch_add (&c->base.bytes_sent, sent);
+  if (r < 0)
+    return rmr_err (-r, "%s: send: %s", c->base.peer_name, strerror (-r));
+  return 0;
+}
+
 /* Read exactly n bytes (blocking) into p, or discard them if p is NULL. */
 static int
 recv_exact (struct tcp_conn *c, uint8_t *p, size_t n)
@@ -406,6 +443,8 @@ process (struct tcp_conn *c)
     }
     c->h->message (c->opaque, &hdr, dest);
   }
+  if (c->h->batch_end)
+    c->h->batch_end (c->opaque);
   if (pos > 0) {
     memmove (c->rbuf, c->rbuf + pos, c->rlen - pos);
     c->rlen -= pos;
@@ -732,6 +771,7 @@ const struct rmr_transport_ops rmr_transport_tcp = {
   .listener_close = tcp_listener_close,
   .start = tcp_start,
   .send = tcp_send,
+  .send_many = tcp_send_many,
   .pause = tcp_pause,
   .resume = tcp_resume,
   .shutdown = tcp_shutdown,

@@ -68,6 +68,12 @@ rmr_conn_send (struct rmr_conn *c, const struct rmr_hdr *hdr,
   return c->ops->send (c, hdr, iov, iovcnt);
 }
 
+int
+rmr_conn_send_many (struct rmr_conn *c, const struct rmr_msg *msgs, int n)
+{
+  return c->ops->send_many (c, msgs, n);
+}
+
 void
 rmr_conn_pause (struct rmr_conn *c)
 {

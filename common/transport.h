@@ -38,6 +38,10 @@ struct rmr_conn_handler {
    * NULL).  KEEPALIVEs never reach the handler.
    */
   void (*message) (void *opaque, const struct rmr_hdr *hdr, void *payload);
+  /* Optional: the messages of one receive batch were all handed over
+   * (the moment to send replies gathered during the batch at once).
+   */
+  void (*batch_end) (void *opaque);
   /* The connection broke (EOF, error, bad message, idle timeout, or
    * rmr_conn_shutdown ()): called exactly once, after which no other
    * callback comes.  reason is a one-line text.
@@ -50,6 +54,12 @@ struct rmr_conn_opts {
   uint64_t user_timeout_ms;     /* TCP_USER_TIMEOUT; 0: 30 s */
   uint64_t keepalive_ms;        /* send KEEPALIVE when idle; 0: never */
   uint64_t idle_timeout_ms;     /* down when silent; 0: never */
+};
+
+/* One message of a batch send. */
+struct rmr_msg {
+  struct rmr_hdr hdr;
+  struct iovec iov;             /* payload (iov_len == hdr.payload_len) */
 };
 
 struct rmr_listener;
@@ -72,6 +82,7 @@ struct rmr_transport_ops {
                 void *opaque);
   int (*send) (struct rmr_conn *c, const struct rmr_hdr *hdr,
                const struct iovec *iov, int iovcnt);
+  int (*send_many) (struct rmr_conn *c, const struct rmr_msg *msgs, int n);
   void (*pause) (struct rmr_conn *c);
   int (*resume) (struct rmr_conn *c);
   void (*shutdown) (struct rmr_conn *c);
@@ -106,6 +117,12 @@ void rmr_listener_close (struct rmr_listener *l);
  */
 int rmr_conn_send (struct rmr_conn *c, const struct rmr_hdr *hdr,
                    const struct iovec *iov, int iovcnt);
+
+/* Send n messages with as few system calls as possible (in order, each
+ * whole).  Same errors as rmr_conn_send.
+ */
+int rmr_conn_send_many (struct rmr_conn *c, const struct rmr_msg *msgs,
+                        int n);
 
 /* Stop the receive thread (the connection stays), and start it again:
  * around fork ().

@@ -15,6 +15,10 @@
 
 #define ARRAY_SIZE(a) (sizeof (a) / sizeof ((a)[0]))
 
+/* The struct of type that holds ptr in its member. */
+#define container_of(ptr, type, member)                                       \
+  ((type *) ((char *) (ptr) - offsetof (type, member)))
+
 #ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #endif

@@ -182,7 +182,7 @@ list_stores (void *o, char **args, GPtrArray *names)
 
 enum pool_attr {
   PA_STATE, PA_MEMBER_ID, PA_GROUP_ID, PA_GENERATION, PA_CHUNK_SIZE,
-  PA_SESSIONS, PA_MEMBERS,
+  PA_SESSIONS, PA_MEMBERS, PA_MAP_SUMMARY, PA_MAP,
 };
 
 static int
@@ -220,6 +220,20 @@ get_pool_attr (char **args, GString *out, GString *err, enum pool_attr a)
                               ps->sync ? " sync" : "");
     }
     break;
+  case PA_MAP_SUMMARY:
+  case PA_MAP:
+    if (!p->maps) {
+      g_string_append_printf (err, "pool '%s' has no dirty map yet (the "
+                              "pool was never enabled)", p->name);
+      g_mutex_unlock (&p->lock);
+      pool_put (p);
+      return -1;
+    }
+    if (a == PA_MAP_SUMMARY)
+      maps_summary (p->maps, p->store->sb.members, out);
+    else
+      maps_dump (p->maps, p->store->sb.members, out);
+    break;
   case PA_MEMBERS:
     if (p->store) {
       g_mutex_lock (&p->store->md_lock);
@@ -248,6 +262,8 @@ POOL_GETTER (get_pool_generation, PA_GENERATION)
 POOL_GETTER (get_pool_chunk_size, PA_CHUNK_SIZE)
 POOL_GETTER (get_pool_sessions, PA_SESSIONS)
 POOL_GETTER (get_pool_members, PA_MEMBERS)
+POOL_GETTER (get_pool_map_summary, PA_MAP_SUMMARY)
+POOL_GETTER (get_pool_map, PA_MAP)
 
 static bool
 is_one (const char *value, GString *err)
@@ -375,6 +391,11 @@ static const struct ctl_cmd table[] = {
     .help = "chunk size in bytes (0 before the pool is created)" },
   { .path = "rmr-server/pools/*/members", .get = get_pool_members,
     .help = "the pool's member slots as persisted on the store" },
+  { .path = "rmr-server/pools/*/map_summary", .get = get_pool_map_summary,
+    .help = "per member: the first 30 dirty chunks and N/TOTAL dirty" },
+  { .path = "rmr-server/pools/*/map", .get = get_pool_map,
+    .flags = CTL_F_NO_STATUS,
+    .help = "per member: every dirty chunk number" },
   { .path = "rmr-server/pools/*/sessions", .get = get_pool_sessions,
     .help = "client sessions joined: name, peer, enabled or joined" },
   { .path = "rmr-server/pools/*/leave_pool", .set = set_leave_pool,

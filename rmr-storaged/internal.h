@@ -238,6 +238,15 @@ struct srv_pool {
   uint64_t generation;          /* in force (persisted) */
   unsigned inflight;            /* IOs submitted to the store */
   uint64_t reads, writes;
+  struct srv_maps *maps;        /* once the chunk size is known */
+  int my_slot;                  /* this member's slot, -1 if none yet */
+};
+
+/* What an admitted IO needs; valid until pool_io_end. */
+struct io_ctx {
+  struct store *st;
+  struct srv_maps *maps;
+  int my_slot;
 };
 
 /* A client's session in a pool [rmr_srv_pool_sess]. */
@@ -286,11 +295,70 @@ void pool_sess_leave (struct srv_psess *ps, bool graceful);
  * flight and returns the store (0), or -errno with err filled.
  */
 int pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
-                   struct store **st, GString *err);
+                   struct io_ctx *io, GString *err);
+/* Admission of a map message (chunk units; allowed before the session is
+ * enabled, for the hand-over).  Counts as IO in flight like the above.
+ */
+int pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
+                    struct io_ctx *io, GString *err);
 void pool_io_end (struct srv_pool *p, bool write);
 
 const char *pool_state_name (enum rmr_srv_pool_state s);
 void pool_shutdown_all (void);
+
+/* map.c ------------------------------------------------------------------ */
+
+/* The dirty maps of a server pool (DESIGN 5): one dmap per member slot,
+ * persisted in the store's map region.  Setting bits is durable before
+ * the waiter is told (group commit by one flusher thread per pool);
+ * clearing is lazy (a stale set bit costs an extra resync, never data).
+ */
+struct map_waiter {
+  uint64_t need;                /* change generation that must be saved */
+  void (*done) (struct map_waiter *w, int err);
+  struct map_waiter *next;
+};
+
+struct srv_maps;
+
+/* Maps for a pool whose chunk size is known: loaded from the store (or
+ * zeroed on it when fresh is true), flusher started.  -errno + message.
+ */
+int maps_open (struct store *st, bool fresh, struct srv_maps **out);
+/* Save what is unsaved, stop the flusher, free.  NULL allowed. */
+void maps_close (struct srv_maps *m);
+
+uint64_t maps_nchunks (const struct srv_maps *m);
+unsigned maps_chunk_shift (const struct srv_maps *m);
+
+/* Mark [first, first + n) dirty for every slot in mask.  Returns 0 when
+ * that is already durable (w not used), 1 when w->done will be called
+ * (from the flusher thread) once it is, or -errno.
+ */
+int maps_mark (struct srv_maps *m, uint32_t mask, uint64_t first,
+               uint64_t n, struct map_waiter *w);
+/* OR a bitmap of n chunks from first into slot's map; like maps_mark. */
+int maps_or_bits (struct srv_maps *m, unsigned slot, uint64_t first,
+                  uint64_t n, const uint8_t *bits, struct map_waiter *w);
+/* Clear [first, first + n) for every slot in mask (saved lazily). */
+void maps_clear (struct srv_maps *m, uint32_t mask, uint64_t first,
+                 uint64_t n);
+void maps_get_bits (struct srv_maps *m, unsigned slot, uint64_t first,
+                    uint64_t n, uint8_t *bits);
+bool maps_test (struct srv_maps *m, unsigned slot, uint64_t chunk);
+bool maps_any (struct srv_maps *m, unsigned slot, uint64_t first,
+               uint64_t n);
+uint64_t maps_count (struct srv_maps *m, unsigned slot);
+/* The next dirty chunk of slot at or after from (DMAP_NONE: none). */
+uint64_t maps_next (struct srv_maps *m, unsigned slot, uint64_t from);
+/* "member 43: [12 28 ...] 30/800 dirty" per used slot (members[]). */
+void maps_summary (struct srv_maps *m, const struct rmr_member_md *members,
+                   GString *out);
+/* Every dirty chunk number of every used slot. */
+void maps_dump (struct srv_maps *m, const struct rmr_member_md *members,
+                GString *out);
+/* Write every unsaved page now and wait for it (clean shutdown). */
+int maps_sync (struct srv_maps *m);
 
 /* sess.c ----------------------------------------------------------------- */
 

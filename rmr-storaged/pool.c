@@ -51,6 +51,18 @@ set_state_unlocked (struct srv_pool *p, enum rmr_srv_pool_state s,
     p->store->state = s == RMR_POOL_NORMAL ? STORE_MAPPED : STORE_OPEN;
 }
 
+/* This member's slot in the store's member table, or -1. */
+static int
+find_slot (const struct store *st, uint32_t member_id)
+{
+  unsigned i;
+
+  for (i = 0; i < RMR_MAX_MEMBERS; i++)
+    if (st->sb.members[i].member_id == member_id)
+      return i;
+  return -1;
+}
+
 int
 pool_create (const char *name, uint32_t member_id, uint32_t chunk_size)
 {
@@ -72,6 +84,7 @@ pool_create (const char *name, uint32_t member_id, uint32_t chunk_size)
   g_mutex_init (&p->lock);
   g_cond_init (&p->idle);
   p->state = RMR_POOL_EMPTY;
+  p->my_slot = -1;
   p->sessions = g_ptr_array_new ();
   g_hash_table_insert (g_pools, p->name, p);
   g_mutex_unlock (&g_pools_lock);
@@ -215,9 +228,15 @@ pool_attach_store (struct srv_pool *p, struct store *st)
     return rmr_err (EBUSY, "pool: pool '%s' has a store already (%s)",
                     p->name, p->store->path);
   }
-  p->store = st;
   g_mutex_lock (&st->md_lock);
+  if (st->sb.chunk_size && maps_open (st, false, &p->maps) < 0) {
+    g_mutex_unlock (&st->md_lock);
+    g_mutex_unlock (&p->lock);
+    return -EIO;
+  }
+  p->store = st;
   p->generation = st->sb.generation;
+  p->my_slot = find_slot (st, p->member_id);
   g_mutex_unlock (&st->md_lock);
   set_state_unlocked (p, RMR_POOL_REGISTERED, "store attached");
   g_mutex_unlock (&p->lock);
@@ -244,6 +263,9 @@ pool_remove_store (struct srv_pool *p, bool wipe)
   while (p->inflight > 0)
     g_cond_wait (&p->idle, &p->lock);
   p->store = NULL;
+  maps_close (p->maps);
+  p->maps = NULL;
+  p->my_slot = -1;
   g_mutex_unlock (&p->lock);
 
   if (wipe)
@@ -367,29 +389,49 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     r = -EINVAL;
     goto out;
   }
-  if (req->generation <= st->sb.generation) {
-    g_string_printf (err, "pool enable: generation %" PRIu64 " is not newer "
+  if (req->generation < st->sb.generation) {
+    g_string_printf (err, "pool enable: generation %" PRIu64 " is older "
                      "than the store's %" PRIu64, req->generation,
                      st->sb.generation);
     r = -ESTALE;
     goto out;
   }
-  saved = st->sb;
-  st->sb.generation = req->generation;
-  st->sb.chunk_size = req->chunk_size;
-  st->sb.queue_depth = req->queue_depth;
-  for (i = 0; i < RMR_MAX_MEMBERS; i++) {
-    st->sb.members[i].member_id = req->members[i];
-    st->sb.members[i].state = req->members[i] == RMR_MEMBER_NONE
-                                ? RMR_MEMBER_ABSENT : RMR_MEMBER_NORMAL;
+  if (req->generation == st->sb.generation) {
+    /* A client coming back (reconnect): same pool_md, nothing to write. */
+    for (i = 0; i < RMR_MAX_MEMBERS; i++)
+      if (st->sb.members[i].member_id != req->members[i]) {
+        g_string_printf (err, "pool enable: generation %" PRIu64 " with "
+                         "another member table than the store's",
+                         req->generation);
+        r = -ESTALE;
+        goto out;
+      }
   }
-  st->sb.flags &= ~RMR_SB_F_CLEAN;
-  r = store_write_sb_unlocked (st);
-  if (r < 0) {
-    st->sb = saved;
-    g_string_printf (err, "pool enable: writing the superblock: %s",
-                     rmr_get_error () ? rmr_get_error () : strerror (-r));
-    goto out;
+  else {
+    bool fresh = st->sb.chunk_size == 0;
+    saved = st->sb;
+    st->sb.generation = req->generation;
+    st->sb.chunk_size = req->chunk_size;
+    st->sb.queue_depth = req->queue_depth;
+    for (i = 0; i < RMR_MAX_MEMBERS; i++) {
+      st->sb.members[i].member_id = req->members[i];
+      st->sb.members[i].state = req->members[i] == RMR_MEMBER_NONE
+                                  ? RMR_MEMBER_ABSENT : RMR_MEMBER_NORMAL;
+    }
+    st->sb.flags &= ~RMR_SB_F_CLEAN;
+    r = store_write_sb_unlocked (st);
+    if (r < 0) {
+      st->sb = saved;
+      g_string_printf (err, "pool enable: writing the superblock: %s",
+                       rmr_get_error () ? rmr_get_error () : strerror (-r));
+      goto out;
+    }
+    if (!p->maps && maps_open (st, fresh, &p->maps) < 0) {
+      g_string_printf (err, "pool enable: %s", rmr_get_error ());
+      r = -EIO;
+      goto out;
+    }
+    p->my_slot = find_slot (st, p->member_id);
   }
   p->generation = req->generation;
   ps->enabled = true;
@@ -430,7 +472,7 @@ pool_sess_leave (struct srv_psess *ps, bool graceful)
 
 int
 pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
-               struct store **st, GString *err)
+               struct io_ctx *io, GString *err)
 {
   struct srv_pool *p = ps->pool;
   uint64_t end = hdr->offset + hdr->length; /* no overflow: decoder */
@@ -457,8 +499,52 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
     g_mutex_unlock (&p->lock);
     return -EINVAL;
   }
+  if (hdr->dirty_mask && !p->maps) {
+    g_string_printf (err, "pool '%s' has no dirty map", p->name);
+    g_mutex_unlock (&p->lock);
+    return -EIO;
+  }
   p->inflight++;
-  *st = p->store;
+  io->st = p->store;
+  io->maps = p->maps;
+  io->my_slot = p->my_slot;
+  g_mutex_unlock (&p->lock);
+  return 0;
+}
+
+int
+pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
+                struct io_ctx *io, GString *err)
+{
+  struct srv_pool *p = ps->pool;
+  uint64_t n;
+
+  g_mutex_lock (&p->lock);
+  if (!p->maps) {
+    g_string_printf (err, "pool '%s' has no dirty map (not created yet)",
+                     p->name);
+    g_mutex_unlock (&p->lock);
+    return -EAGAIN;
+  }
+  if (hdr->generation != p->generation) {
+    g_string_printf (err, "pool '%s': generation %" PRIu64 " is stale "
+                     "(now %" PRIu64 ")", p->name, hdr->generation,
+                     p->generation);
+    g_mutex_unlock (&p->lock);
+    return -ESTALE;
+  }
+  n = maps_nchunks (p->maps);
+  if (hdr->offset >= n || hdr->length > n - hdr->offset) {
+    g_string_printf (err, "chunks %" PRIu64 "+%" PRIu32 " beyond the "
+                     "device's %" PRIu64 " chunks", hdr->offset, hdr->length,
+                     n);
+    g_mutex_unlock (&p->lock);
+    return -EINVAL;
+  }
+  p->inflight++;
+  io->st = p->store;
+  io->maps = p->maps;
+  io->my_slot = p->my_slot;
   g_mutex_unlock (&p->lock);
   return 0;
 }

@@ -37,8 +37,10 @@
 
 struct srv_req {
   struct store_io io;
+  struct map_waiter mw;         /* waiting for dirty bits to be saved */
   struct srv_conn *conn;
   struct srv_pool *pool;        /* outlives the IO: see pool.c */
+  struct io_ctx ctx;
   struct rmr_hdr hdr;
   void *buf;
   size_t bufcap;
@@ -301,12 +303,46 @@ store_op_of (uint8_t type)
   }
 }
 
+/* Hand an admitted IO to its store. */
+static void
+submit_io (struct srv_req *r)
+{
+  char msg[RMR_ERRMSG_MAX];
+  int ret;
+
+  ret = store_submit (r->ctx.st, &r->io);
+  if (ret < 0) {
+    pool_io_end (r->pool, false);
+    snprintf (msg, sizeof msg, "store: submit: %s",
+              rmr_get_error () ? rmr_get_error () : strerror (-ret));
+    reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
+    req_put (r);
+  }
+}
+
+/* The dirty bits a write carried are on disk: now the data. */
+static void
+io_marked (struct map_waiter *w, int err)
+{
+  struct srv_req *r = container_of (w, struct srv_req, mw);
+  static const char msg[] = "the dirty map could not be saved";
+
+  if (err) {
+    pool_io_end (r->pool, true);
+    reply (r->conn, &r->hdr, err, msg, sizeof msg - 1, r->pool->member_id);
+    req_put (r);
+    return;
+  }
+  submit_io (r);
+}
+
 static void
 handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
            struct srv_psess *ps, struct srv_req *r)
 {
   g_autoptr (GString) err = g_string_new (NULL);
-  struct store *st;
+  uint64_t first, last;
+  uint32_t mask;
   int ret;
 
   if (!r) {
@@ -318,7 +354,7 @@ handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
   }
   r->hdr = *hdr;
   r->pool = ps->pool;
-  ret = pool_io_begin (ps, hdr, &st, err);
+  ret = pool_io_begin (ps, hdr, &r->ctx, err);
   if (ret < 0) {
     reply_error (c, hdr, ret, err->str, ps);
     req_put (r);
@@ -337,14 +373,98 @@ handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
     r->io.flags |= STORE_F_MAY_TRIM;
   if (hdr->flags & RMR_HF_FAST_ZERO)
     r->io.flags |= STORE_F_FAST_ZERO;
-  ret = store_submit (st, &r->io);
+
+  /* Members that are not normal miss this write: their dirty bits are
+   * saved before the write may complete (DESIGN 4).  Our own slot in the
+   * mask would be nonsense (we are writing it) and is ignored.
+   */
+  mask = hdr->dirty_mask;
+  if (r->ctx.my_slot >= 0)
+    mask &= ~(1u << r->ctx.my_slot);
+  if (mask) {
+    unsigned shift = maps_chunk_shift (r->ctx.maps);
+    first = hdr->offset >> shift;
+    last = (hdr->offset + hdr->length - 1) >> shift;
+    r->mw.done = io_marked;
+    ret = maps_mark (r->ctx.maps, mask, first, last - first + 1, &r->mw);
+    if (ret == 1)
+      return;                   /* io_marked goes on */
+    if (ret < 0) {
+      pool_io_end (r->pool, true);
+      reply_error (c, hdr, ret, rmr_get_error (), ps);
+      req_put (r);
+      return;
+    }
+  }
+  submit_io (r);
+}
+
+/* Map messages ------------------------------------------------------------ */
+
+static void
+map_added (struct map_waiter *w, int err)
+{
+  struct srv_req *r = container_of (w, struct srv_req, mw);
+  static const char msg[] = "the dirty map could not be saved";
+
+  pool_io_end (r->pool, true);
+  if (err)
+    reply (r->conn, &r->hdr, err, msg, sizeof msg - 1, r->pool->member_id);
+  else
+    reply (r->conn, &r->hdr, 0, NULL, 0, r->pool->member_id);
+  req_put (r);
+}
+
+static void
+handle_map (struct srv_conn *c, const struct rmr_hdr *hdr,
+            struct srv_psess *ps, struct srv_req *r)
+{
+  g_autoptr (GString) err = g_string_new (NULL);
+  size_t nbytes = (hdr->length + 7) / 8;
+  int ret;
+
+  if (!r) {
+    r = req_get (c, hdr->type == RMR_MSG_MAP_GET ? nbytes : 0);
+    if (!r) {
+      reply_error (c, hdr, ENOMEM, "out of memory for the map", ps);
+      return;
+    }
+  }
+  r->hdr = *hdr;
+  r->pool = ps->pool;
+  ret = pool_map_begin (ps, hdr, &r->ctx, err);
   if (ret < 0) {
-    pool_io_end (ps->pool, false);
-    g_string_printf (err, "store: submit: %s",
-                     rmr_get_error () ? rmr_get_error () : strerror (-ret));
     reply_error (c, hdr, ret, err->str, ps);
     req_put (r);
+    return;
   }
+  switch (hdr->type) {
+  case RMR_MSG_MAP_GET:
+    maps_get_bits (r->ctx.maps, __builtin_ctz (hdr->dirty_mask), hdr->offset,
+                   hdr->length, r->buf);
+    pool_io_end (r->pool, false);
+    reply (c, hdr, 0, r->buf, nbytes, r->pool->member_id);
+    req_put (r);
+    return;
+  case RMR_MSG_MAP_CLEAR:
+    maps_clear (r->ctx.maps, hdr->dirty_mask, hdr->offset, hdr->length);
+    pool_io_end (r->pool, true);
+    reply (c, hdr, 0, NULL, 0, r->pool->member_id);
+    req_put (r);
+    return;
+  default:
+    break;
+  }
+  r->mw.done = map_added;
+  if (hdr->payload_len == 0)
+    ret = maps_mark (r->ctx.maps, hdr->dirty_mask, hdr->offset, hdr->length,
+                     &r->mw);
+  else                          /* one slot: the decoder checked */
+    ret = maps_or_bits (r->ctx.maps, __builtin_ctz (hdr->dirty_mask),
+                        hdr->offset, hdr->length, r->buf, &r->mw);
+  if (ret == 1)
+    return;
+  map_added (&r->mw, ret < 0 ? ret : 0);
 }
 
 static void *
@@ -354,7 +474,7 @@ conn_payload_buf (void *opaque, const struct rmr_hdr *hdr)
 
   if (hdr->flags & RMR_HF_REPLY)
     return NULL;                /* we sent no request: discard */
-  if (hdr->type == RMR_MSG_WRITE) {
+  if (hdr->type == RMR_MSG_WRITE || hdr->type == RMR_MSG_MAP_ADD) {
     c->cur = req_get (c, hdr->payload_len);
     return c->cur ? c->cur->buf : NULL;
   }
@@ -395,6 +515,15 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
       return;
     }
     handle_io (c, hdr, ps, cur);
+    return;
+  case RMR_MSG_MAP_ADD:
+  case RMR_MSG_MAP_GET:
+  case RMR_MSG_MAP_CLEAR:
+    if (hdr->payload_len && !cur) {
+      reply_error (c, hdr, ENOMEM, "out of memory for the map", ps);
+      return;
+    }
+    handle_map (c, hdr, ps, cur);
     return;
   default:
     handle_io (c, hdr, ps, NULL);

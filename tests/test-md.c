@@ -358,7 +358,7 @@ test_reject_fields (void)
 
   /* The CRC itself (no fix-up here). */
   {
-    uint8_t b[RMR_SB_SIZE];
+    static uint8_t b[RMR_SB_SIZE];
     struct rmr_sb o;
 
     md_encode (&good, b);

@@ -51,21 +51,14 @@
 /* The largest payload structure. */
 #define PAYLOAD_MAX RMR_JOIN_REQ_SIZE
 
-/* A refusal: -EPROTO and a one-line message set by this call.
- *
- * name_einval: rmr_join_req_decode () refuses a bad pool or session name
- * through rmr_check_pool_name () / rmr_check_sess_name (), which record
- * EINVAL: it returns -EPROTO while rmr_get_errno () says EINVAL (found by
- * this target and reported; callers use the return value).
- */
+/* A refusal: -EPROTO and a one-line message set by this call. */
 static void
-check_failure (int r, bool name_einval)
+check_failure (int r)
 {
   const char *msg = rmr_get_error ();
 
   assert (r == -EPROTO);
-  assert (rmr_get_errno () == EPROTO ||
-          (name_einval && rmr_get_errno () == EINVAL));
+  assert (rmr_get_errno () == EPROTO);
   assert (msg != NULL && msg[0] != '\0');
   for (const char *p = msg; *p; p++)
     assert ((unsigned char) *p >= 0x20);
@@ -114,6 +107,10 @@ payload_expected (const struct rmr_hdr *h)
   case RMR_MSG_ENABLE: return reply ? 0 : RMR_ENABLE_REQ_SIZE;
   case RMR_MSG_READ: return reply ? h->length : 0;
   case RMR_MSG_WRITE: return reply ? 0 : h->length;
+  case RMR_MSG_MAP_ADD:
+    /* The range form has no payload, the bitmap form one bit a chunk. */
+    return reply || h->payload_len == 0 ? 0 : (h->length + 7) / 8;
+  case RMR_MSG_MAP_GET: return reply ? (h->length + 7) / 8 : 0;
   default: return 0;
   }
 }
@@ -154,6 +151,16 @@ check_header_ok (const uint8_t *buf, const struct rmr_hdr *h)
     assert (h->offset == RMR_LEAVE_DISASSEMBLE ||
             h->offset == RMR_LEAVE_DELETE);
     break;
+  case RMR_MSG_MAP_ADD:
+  case RMR_MSG_MAP_GET:
+  case RMR_MSG_MAP_CLEAR:
+    assert (h->length >= 1 && h->length <= RMR_MAP_MAX_CHUNKS);
+    assert (reply || h->dirty_mask != 0);
+    assert (reply ||
+            (h->type != RMR_MSG_MAP_GET &&
+             (h->type != RMR_MSG_MAP_ADD || h->payload_len == 0)) ||
+            (h->dirty_mask & (h->dirty_mask - 1)) == 0);
+    break;
   default: assert (h->offset == 0 && h->length == 0);
   }
 
@@ -161,7 +168,9 @@ check_header_ok (const uint8_t *buf, const struct rmr_hdr *h)
   assert (h->status <= 4095);
   assert ((h->dirty_mask >> RMR_MAX_MEMBERS) == 0);
   assert (h->dirty_mask == 0 || h->type == RMR_MSG_WRITE ||
-          h->type == RMR_MSG_TRIM || h->type == RMR_MSG_ZERO);
+          h->type == RMR_MSG_TRIM || h->type == RMR_MSG_ZERO ||
+          h->type == RMR_MSG_MAP_ADD || h->type == RMR_MSG_MAP_GET ||
+          h->type == RMR_MSG_MAP_CLEAR);
   assert (reply || h->group_id != 0 || h->type == RMR_MSG_JOIN ||
           h->type == RMR_MSG_KEEPALIVE);
 }
@@ -177,7 +186,7 @@ check_header (const uint8_t *buf)
   if (r == 0)
     check_header_ok (buf, &h);
   else
-    check_failure (r, false);
+    check_failure (r);
 }
 
 /* Payloads ---------------------------------------------------------------- */
@@ -192,7 +201,7 @@ check_join_req (const uint8_t *buf)
   rmr_err_clear ();
   e = rmr_join_req_decode (buf, &r);
   if (e != 0) {
-    check_failure (e, true);
+    check_failure (e);
     return;
   }
   rmr_join_req_encode (&r, enc);
@@ -219,7 +228,7 @@ check_join_rep (const uint8_t *buf)
   rmr_err_clear ();
   e = rmr_join_rep_decode (buf, &r);
   if (e != 0) {
-    check_failure (e, false);
+    check_failure (e);
     return;
   }
   rmr_join_rep_encode (&r, enc);
@@ -248,7 +257,7 @@ check_enable_req (const uint8_t *buf)
   rmr_err_clear ();
   e = rmr_enable_req_decode (buf, &r);
   if (e != 0) {
-    check_failure (e, false);
+    check_failure (e);
     return;
   }
   rmr_enable_req_encode (&r, enc);
