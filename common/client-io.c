@@ -3,8 +3,10 @@
  *
  * Writes, trims and zeroes go to every leg in state normal from the
  * caller's buffer (the same iovec is sent to every leg: no copy), and
- * complete when every one of those legs answered.  A leg that fails is
- * marked failed; the request succeeds when at least min_legs legs did it.
+ * complete when every one of those legs answered.  Each carries the slots
+ * of the members that miss it, and a leg that fails during it is recorded
+ * on the legs that did it before it completes (client-recover.c).  The
+ * request succeeds when at least min_legs legs did it.
  *
  * Overlapping writes are ordered: a write waits while an overlapping one
  * is in flight, so every leg applies overlapping writes in the same order
@@ -45,14 +47,6 @@ check_range (struct rmr_pool *pool, const char *what, uint32_t count,
                     " beyond the device size %" PRIu64,
                     what, offset, count, pool->size);
   return 0;
-}
-
-static void
-leg_fail (struct clt_leg *leg, const struct clt_sub *sub)
-{
-  int old = LEG_NORMAL;
-
-  atomic_compare_exchange_strong (&leg->state, &old, LEG_FAILED);
 }
 
 static int64_t
@@ -121,7 +115,7 @@ pick_read_leg (struct rmr_pool *pool, unsigned tried)
       if ((tried & 1u << i) || !leg_normal (leg))
         continue;
       /* A racy read is fine: it is only a hint. */
-      inflight = __atomic_load_n (&leg->inflight, __ATOMIC_RELAXED);
+      inflight = atomic_load (&leg->inflight);
       if (inflight < best_inflight) {
         best = leg;
         best_inflight = inflight;
@@ -152,6 +146,7 @@ rmr_pool_pread (struct rmr_pool *pool, void *buf, uint32_t count,
 
   if (check_range (pool, "pread", count, offset) < 0)
     return -EINVAL;
+  clt_gate_enter (pool);
   while ((leg = pick_read_leg (pool, tried)) != NULL) {
     struct rmr_hdr hdr = { .type = RMR_MSG_READ,
                            .group_id = pool->group_id,
@@ -170,31 +165,62 @@ rmr_pool_pread (struct rmr_pool *pool, void *buf, uint32_t count,
     if (r == 0) {
       atomic_fetch_add (&leg->reads, 1);
       clt_req_clear (&req);
+      clt_gate_leave (pool);
       return 0;
     }
     snprintf (last, sizeof last, "%s: %s", leg->addr_name,
               sub->errmsg[0] ? sub->errmsg : strerror (-r));
-    leg_fail (leg, sub);
+    clt_leg_fail (leg, last);
     clt_req_clear (&req);
   }
+  clt_gate_leave (pool);
   return rmr_err (EIO, "pread: no leg could serve the read (last: %s)", last);
 }
 
-/* Send hdr (+ iov) to every normal leg and wait.  Returns the number of
- * legs that did it, fills *fast_refused with the legs that refused a fast
- * zero, and records the last failure in last.
- */
+/* The legs in state normal now, as a mask of leg indexes. */
 static unsigned
+normal_legs (struct rmr_pool *pool)
+{
+  unsigned i, m = 0;
+
+  for (i = 0; i < pool->nlegs; i++)
+    if (leg_normal (&pool->legs[i]))
+      m |= 1u << i;
+  return m;
+}
+
+/* Member slots that miss a write sent to the legs in legs. */
+static uint32_t
+missing_slots (struct rmr_pool *pool, unsigned legs)
+{
+  uint32_t mask = 0;
+  unsigned i;
+
+  for (i = 0; i < RMR_MAX_MEMBERS; i++)
+    if (pool->md.members[i] != RMR_MEMBER_NONE)
+      mask |= 1u << i;
+  for (i = 0; i < pool->nlegs; i++)
+    if ((legs & 1u << i) && pool->legs[i].slot >= 0)
+      mask &= ~(1u << pool->legs[i].slot);
+  return mask;
+}
+
+/* Send hdr (+ iov) to the legs in legs and wait.  *ok gets the legs that
+ * did it, *failed those that failed (now marked failed), *fast_refused
+ * those that refused a fast zero; last the last failure.
+ */
+static void
 fanout (struct rmr_pool *pool, struct rmr_hdr *tmpl, const struct iovec *iov,
-        int iovcnt, unsigned legmask, unsigned *fast_refused, char *last,
-        size_t lastlen)
+        int iovcnt, unsigned legs, unsigned *ok, unsigned *failed,
+        unsigned *fast_refused, char *last, size_t lastlen)
 {
   struct clt_req req;
-  unsigned i, ok = 0;
+  unsigned i;
 
+  *ok = *failed = *fast_refused = 0;
   clt_req_init (&req);
   for (i = 0; i < pool->nlegs; i++)
-    if ((legmask & 1u << i) && leg_normal (&pool->legs[i]))
+    if (legs & 1u << i)
       clt_req_add (&req, i, &pool->legs[i]);
   for (i = 0; i < pool->nlegs; i++)
     if (req.sub[i].req) {
@@ -208,7 +234,7 @@ fanout (struct rmr_pool *pool, struct rmr_hdr *tmpl, const struct iovec *iov,
     if (!sub->req)
       continue;
     if (sub->status == 0) {
-      ok++;
+      *ok |= 1u << i;
       atomic_fetch_add (&sub->leg->writes, 1);
     }
     else if (sub->status == -ENOTSUP && (tmpl->flags & RMR_HF_FAST_ZERO))
@@ -216,11 +242,11 @@ fanout (struct rmr_pool *pool, struct rmr_hdr *tmpl, const struct iovec *iov,
     else {
       snprintf (last, lastlen, "%s: %s", sub->leg->addr_name,
                 sub->errmsg[0] ? sub->errmsg : strerror (-sub->status));
-      leg_fail (sub->leg, sub);
+      *failed |= 1u << i;
+      clt_leg_fail (sub->leg, last);
     }
   }
   clt_req_clear (&req);
-  return ok;
 }
 
 static int
@@ -237,9 +263,10 @@ replicate (struct rmr_pool *pool, const char *what, uint8_t type,
   struct clt_range range = { .start = offset,
                              .end = offset + count };
   char last[RMR_ERRMSG_MAX + 400] = "no leg is in state normal";
-  unsigned ok, refused = 0, all = (1u << pool->nlegs) - 1;
+  const bool writes = type != RMR_MSG_FLUSH;
+  unsigned legs, ok, failed, refused, ok2, failed2, refused2;
 
-  if (type != RMR_MSG_FLUSH && check_range (pool, what, count, offset) < 0)
+  if (writes && check_range (pool, what, count, offset) < 0)
     return -EINVAL;
   if (flags & RMR_IO_FUA)
     hdr.flags |= RMR_HF_FUA;
@@ -250,12 +277,19 @@ replicate (struct rmr_pool *pool, const char *what, uint8_t type,
   if (type == RMR_MSG_WRITE)
     hdr.payload_len = count;
 
-  if (type != RMR_MSG_FLUSH)
+  clt_gate_enter (pool);
+  if (writes)
     ov_enter (pool, &range);
-  ok = fanout (pool, &hdr, &iov, type == RMR_MSG_WRITE ? 1 : 0, all, &refused,
-               last, sizeof last);
-  if (refused && ok == 0) {
-    ov_leave (pool, &range);
+  /* One snapshot decides both where the write goes and who misses it. */
+  legs = normal_legs (pool);
+  if (writes)
+    hdr.dirty_mask = missing_slots (pool, legs);
+  fanout (pool, &hdr, &iov, type == RMR_MSG_WRITE ? 1 : 0, legs, &ok,
+          &failed, &refused, last, sizeof last);
+  if (refused && !ok && !failed) {
+    if (writes)
+      ov_leave (pool, &range);
+    clt_gate_leave (pool);
     return rmr_err (ENOTSUP, "zero: the stores cannot zero fast");
   }
   if (refused) {
@@ -263,15 +297,24 @@ replicate (struct rmr_pool *pool, const char *what, uint8_t type,
      * differ, so the refusing ones zero the slow way.
      */
     hdr.flags &= ~RMR_HF_FAST_ZERO;
-    ok += fanout (pool, &hdr, NULL, 0, refused, &refused, last, sizeof last);
+    fanout (pool, &hdr, NULL, 0, refused, &ok2, &failed2, &refused2, last,
+            sizeof last);
+    ok |= ok2;
+    failed |= failed2;
   }
-  if (type != RMR_MSG_FLUSH)
+  /* Legs that failed during this write were not in its dirty mask: the
+   * legs that did it record it for them before it completes.
+   */
+  if (writes && failed && ok)
+    ok = clt_record_missed (pool, ok, failed, offset, count);
+  if (writes)
     ov_leave (pool, &range);
+  clt_gate_leave (pool);
 
-  if (ok < pool->cfg.min_legs)
-    return rmr_err (EIO, "%s: %u of %u legs completed, min-legs is %u "
-                    "(last failure: %s)", what, ok, pool->nlegs,
-                    pool->cfg.min_legs, last);
+  if ((unsigned) __builtin_popcount (ok) < pool->cfg.min_legs)
+    return rmr_err (EIO, "%s: %d of %u legs completed, min-legs is %u "
+                    "(last failure: %s)", what, __builtin_popcount (ok),
+                    pool->nlegs, pool->cfg.min_legs, last);
   return 0;
 }
 

@@ -26,6 +26,10 @@
 #include "parse.h"
 #include "util.h"
 
+/* Every open pool, for rmr_threads_suspend/resume. */
+static GMutex g_pools_lock;
+static GList *g_pools;
+
 void
 rmr_pool_config_init (struct rmr_pool_config *cfg)
 {
@@ -98,10 +102,9 @@ default_sessname (const struct rmr_addr *addr, char *out, size_t n)
       *p = '_';
 }
 
-/* One request on one leg, waited for (control messages). */
-static int
-leg_call (struct clt_leg *leg, struct rmr_hdr *hdr, const void *payload,
-          size_t plen, void *rbuf, uint32_t rlen)
+int
+clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
+              const void *payload, size_t plen, void *rbuf, uint32_t rlen)
 {
   struct clt_req req;
   struct clt_sub *sub;
@@ -110,6 +113,7 @@ leg_call (struct clt_leg *leg, struct rmr_hdr *hdr, const void *payload,
 
   clt_req_init (&req);
   sub = clt_req_add (&req, 0, leg);
+  sub->sess = s;
   sub->rbuf = rbuf;
   sub->rlen = rlen;
   hdr->group_id = leg->pool->group_id;
@@ -133,8 +137,8 @@ leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
   struct rmr_hdr hdr = { .type = RMR_MSG_LEAVE, .offset = mode,
                          .generation = leg->pool->generation };
 
-  if (atomic_load (&leg->state) != LEG_FAILED)
-    leg_call (leg, &hdr, NULL, 0, NULL, 0);
+  if (atomic_load (&leg->state) != LEG_FAILED && leg->sess)
+    clt_leg_call (leg, leg->sess, &hdr, NULL, 0, NULL, 0);
 }
 
 static void
@@ -147,13 +151,38 @@ leg_release (struct clt_leg *leg)
   leg->sess = NULL;
 }
 
+int
+clt_leg_join (struct clt_leg *leg, struct clt_sess *s,
+              struct rmr_join_rep *rep)
+{
+  struct rmr_pool *pool = leg->pool;
+  struct rmr_join_req jr = { 0 };
+  struct rmr_hdr hdr = { .type = RMR_MSG_JOIN };
+  uint8_t req_buf[RMR_JOIN_REQ_SIZE], rep_buf[RMR_JOIN_REP_SIZE];
+  int r;
+
+  snprintf (jr.pool_name, sizeof jr.pool_name, "%s", pool->cfg.pool_name);
+  snprintf (jr.sessname, sizeof jr.sessname, "%s", leg->sessname);
+  jr.mode = pool->generation ? RMR_MODE_ASSEMBLE : pool->cfg.mode;
+  jr.chunk_size = pool->generation ? pool->chunk_size : pool->cfg.chunk_size;
+  jr.queue_depth = pool->cfg.queue_depth;
+  jr.mapped_size = pool->generation ? pool->size : pool->cfg.size;
+  rmr_join_req_encode (&jr, req_buf);
+  r = clt_leg_call (leg, s, &hdr, req_buf, sizeof req_buf, rep_buf,
+                    sizeof rep_buf);
+  if (r < 0)
+    return r;
+  if (rmr_join_rep_decode (rep_buf, rep) < 0) {
+    rmr_err_prefix ("server %s: join reply: ", leg->addr_name);
+    return -EPROTO;
+  }
+  return 0;
+}
+
 static int
 leg_join (struct rmr_pool *pool, struct clt_leg *leg,
           struct rmr_join_rep *rep)
 {
-  struct rmr_join_req jr = { 0 };
-  struct rmr_hdr hdr = { .type = RMR_MSG_JOIN };
-  uint8_t req_buf[RMR_JOIN_REQ_SIZE], rep_buf[RMR_JOIN_REP_SIZE];
   int r;
 
   r = clt_sess_get (&leg->addr, pool->cfg.timeout_ms, &leg->sess);
@@ -162,20 +191,9 @@ leg_join (struct rmr_pool *pool, struct clt_leg *leg,
     return r;
   }
   clt_sess_add_leg (leg->sess, leg);
-  snprintf (jr.pool_name, sizeof jr.pool_name, "%s", pool->cfg.pool_name);
-  snprintf (jr.sessname, sizeof jr.sessname, "%s", leg->sessname);
-  jr.mode = pool->cfg.mode;
-  jr.chunk_size = pool->cfg.chunk_size;
-  jr.queue_depth = pool->cfg.queue_depth;
-  jr.mapped_size = pool->cfg.size;
-  rmr_join_req_encode (&jr, req_buf);
-  r = leg_call (leg, &hdr, req_buf, sizeof req_buf, rep_buf, sizeof rep_buf);
+  r = clt_leg_join (leg, leg->sess, rep);
   if (r < 0)
     return r;
-  if (rmr_join_rep_decode (rep_buf, rep) < 0) {
-    rmr_err_prefix ("server %s: join reply: ", leg->addr_name);
-    return -EPROTO;
-  }
   leg->member_id = rep->member_id;
   leg->block_size = rep->block_size;
   atomic_store (&leg->state, LEG_CREATED);
@@ -299,13 +317,28 @@ enable_all (struct rmr_pool *pool, const struct rmr_enable_req *en)
   for (i = 0; i < pool->nlegs; i++) {
     struct rmr_hdr hdr = { .type = RMR_MSG_ENABLE,
                            .generation = en->generation };
-    r = leg_call (&pool->legs[i], &hdr, buf, sizeof buf, NULL, 0);
+    r = clt_leg_call (&pool->legs[i], pool->legs[i].sess, &hdr, buf,
+                      sizeof buf, NULL, 0);
     if (r < 0)
       return r;
   }
   for (i = 0; i < pool->nlegs; i++)
     atomic_store (&pool->legs[i].state, LEG_NORMAL);
   return 0;
+}
+
+static void
+pool_free (struct rmr_pool *pool)
+{
+  g_mutex_clear (&pool->ov_lock);
+  g_cond_clear (&pool->ov_cond);
+  g_mutex_clear (&pool->gate_lock);
+  g_cond_clear (&pool->gate_cond);
+  g_mutex_clear (&pool->reconn_lock);
+  g_mutex_clear (&pool->legs_lock);
+  g_mutex_clear (&pool->thread_lock);
+  g_cond_clear (&pool->thread_cond);
+  g_free (pool);
 }
 
 struct rmr_pool *
@@ -330,6 +363,12 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
   pool->nlegs = cfg->nlegs;
   g_mutex_init (&pool->ov_lock);
   g_cond_init (&pool->ov_cond);
+  g_mutex_init (&pool->gate_lock);
+  g_cond_init (&pool->gate_cond);
+  g_mutex_init (&pool->reconn_lock);
+  g_mutex_init (&pool->legs_lock);
+  g_mutex_init (&pool->thread_lock);
+  g_cond_init (&pool->thread_cond);
   for (i = 0; i < pool->nlegs; i++) {
     struct clt_leg *leg = &pool->legs[i];
     leg->pool = pool;
@@ -359,8 +398,12 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
   pool->block_size = 512;
   for (i = 0; i < pool->nlegs; i++)
     pool->block_size = MAX (pool->block_size, pool->legs[i].block_size);
-  if (enable_all (pool, &en) < 0)
+  pool->md = en;
+  if (enable_all (pool, &en) < 0 || clt_recover_start (pool) < 0)
     goto fail;
+  g_mutex_lock (&g_pools_lock);
+  g_pools = g_list_prepend (g_pools, pool);
+  g_mutex_unlock (&g_pools_lock);
   return pool;
 
 fail:
@@ -372,9 +415,7 @@ fail:
       leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
     leg_release (&pool->legs[i]);
   }
-  g_mutex_clear (&pool->ov_lock);
-  g_cond_clear (&pool->ov_cond);
-  g_free (pool);
+  pool_free (pool);
   rmr_err (r, "%s", saved);
   return NULL;
 }
@@ -390,13 +431,15 @@ rmr_pool_close (struct rmr_pool *pool)
   /* A failing leave must not replace an error the caller still reads. */
   snprintf (saved, sizeof saved, "%s",
             rmr_get_error () ? rmr_get_error () : "");
+  g_mutex_lock (&g_pools_lock);
+  g_pools = g_list_remove (g_pools, pool);
+  g_mutex_unlock (&g_pools_lock);
+  clt_recover_stop (pool);
   for (i = 0; i < pool->nlegs; i++) {
     leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
     leg_release (&pool->legs[i]);
   }
-  g_mutex_clear (&pool->ov_lock);
-  g_cond_clear (&pool->ov_cond);
-  g_free (pool);
+  pool_free (pool);
   if (saved[0])
     rmr_err (rmr_get_errno (), "%s", saved);
 }
@@ -451,26 +494,83 @@ rmr_pool_leg_info (struct rmr_pool *pool, unsigned i,
   snprintf (info->addr, sizeof info->addr, "%s", leg->addr_name);
   info->member_id = leg->member_id;
   info->state = clt_leg_state_name (atomic_load (&leg->state));
+  g_mutex_lock (&pool->legs_lock);
   if (leg->sess) {
     info->bytes_sent = atomic_load (&leg->sess->conn->bytes_sent);
     info->bytes_received = atomic_load (&leg->sess->conn->bytes_received);
-    g_mutex_lock (&leg->sess->lock);
-    info->inflight = leg->inflight;
-    g_mutex_unlock (&leg->sess->lock);
   }
+  g_mutex_unlock (&pool->legs_lock);
+  info->inflight = atomic_load (&leg->inflight);
   info->reads = atomic_load (&leg->reads);
   info->writes = atomic_load (&leg->writes);
+  info->enabled = !atomic_load (&leg->disabled);
+  g_mutex_lock (&pool->thread_lock);
+  snprintf (info->last_error, sizeof info->last_error, "%s", leg->last_error);
+  g_mutex_unlock (&pool->thread_lock);
   return 0;
+}
+
+int
+rmr_pool_leg_set_enabled (struct rmr_pool *pool, unsigned i, int enabled)
+{
+  struct clt_leg *leg;
+
+  if (i >= pool->nlegs)
+    return rmr_err (ENOENT, "leg %u: no such leg", i);
+  leg = &pool->legs[i];
+  atomic_store (&leg->disabled, !enabled);
+  if (!enabled)
+    clt_leg_fail (leg, "disabled by the administrator");
+  else if (atomic_load (&leg->state) != LEG_NORMAL)
+    return clt_reconnect (pool, i, NULL);
+  return 0;
+}
+
+int
+rmr_pool_leg_reconnect (struct rmr_pool *pool, unsigned i,
+                        const struct rmr_addr *addr)
+{
+  if (i < pool->nlegs && atomic_load (&pool->legs[i].disabled))
+    return rmr_err (EPERM, "leg %u: disabled (enable it first)", i);
+  return clt_reconnect (pool, i, addr);
+}
+
+int
+rmr_pool_enable (struct rmr_pool *pool)
+{
+  unsigned i;
+  int r = 0;
+
+  for (i = 0; i < pool->nlegs; i++)
+    if (!atomic_load (&pool->legs[i].disabled) &&
+        atomic_load (&pool->legs[i].state) != LEG_NORMAL &&
+        clt_reconnect (pool, i, NULL) < 0)
+      r = -errno;
+  return r;
 }
 
 int
 rmr_threads_suspend (void)
 {
+  GList *l;
+
+  g_mutex_lock (&g_pools_lock);
+  for (l = g_pools; l; l = l->next)
+    clt_recover_stop (l->data);
+  g_mutex_unlock (&g_pools_lock);
   return clt_threads_suspend ();
 }
 
 int
 rmr_threads_resume (void)
 {
-  return clt_threads_resume ();
+  GList *l;
+  int r = clt_threads_resume ();
+
+  g_mutex_lock (&g_pools_lock);
+  for (l = g_pools; l; l = l->next)
+    if (clt_recover_start (l->data) < 0)
+      r = -EAGAIN;
+  g_mutex_unlock (&g_pools_lock);
+  return r;
 }

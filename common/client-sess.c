@@ -73,6 +73,7 @@ clt_req_add (struct clt_req *req, unsigned i, struct clt_leg *leg)
 
   sub->req = req;
   sub->leg = leg;
+  sub->sess = leg->sess;
   sub->done = false;
   sub->status = 0;
   sub->errmsg[0] = '\0';
@@ -120,8 +121,8 @@ clt_req_wait (struct clt_req *req, int64_t deadline)
      */
     for (i = 0; i < RMR_MAX_MEMBERS; i++) {
       struct clt_sub *sub = &req->sub[i];
-      if (sub->req == req && !atomic_load (&sub->done) && sub->leg)
-        rmr_conn_shutdown (sub->leg->sess->conn);
+      if (sub->req == req && !atomic_load (&sub->done) && sub->sess)
+        rmr_conn_shutdown (sub->sess->conn);
     }
     deadline = 0;
   }
@@ -211,10 +212,8 @@ sess_down (void *opaque, int errnum, const char *reason)
   g_mutex_lock (&s->lock);
   s->down = true;
   snprintf (s->down_reason, sizeof s->down_reason, "%s", reason);
-  for (i = 0; i < s->legs->len; i++) {
-    struct clt_leg *leg = g_ptr_array_index (s->legs, i);
-    atomic_store (&leg->state, LEG_FAILED);
-  }
+  for (i = 0; i < s->legs->len; i++)
+    clt_leg_fail (g_ptr_array_index (s->legs, i), reason);
   /* Lock order session -> request allows completing under our lock. */
   for (i = 0; i < CLT_NSLOTS; i++)
     if ((sub = s->slots[i].sub) != NULL) {
@@ -332,7 +331,7 @@ clt_sess_submit (struct clt_sub *sub, struct rmr_hdr *hdr,
                  const struct iovec *iov, int iovcnt)
 {
   struct clt_leg *leg = sub->leg;
-  struct clt_sess *s = leg->sess;
+  struct clt_sess *s = sub->sess;
   char msg[700];
   int i, r;
 

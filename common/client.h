@@ -48,6 +48,7 @@ struct clt_req;
 struct clt_sub {
   struct clt_req *req;
   struct clt_leg *leg;
+  struct clt_sess *sess;        /* the leg's session when added */
   void *rbuf;                   /* READ: destination; JOIN: reply buffer */
   uint32_t rlen;
   int status;                   /* 0 or -errno, valid when done */
@@ -96,9 +97,14 @@ struct clt_leg {
   int slot;                     /* member slot in pool_md */
   uint32_t block_size;
   atomic_int state;             /* enum clt_leg_state */
-  unsigned inflight;            /* under sess->lock */
+  atomic_uint inflight;         /* requests in flight (credits) */
   unsigned queue_depth;
   atomic_uint_fast64_t reads, writes;
+  atomic_bool disabled;         /* by the admin: no reconnect */
+  /* Reconnection (under pool->reconn_lock). */
+  unsigned backoff_ms;
+  int64_t next_try;             /* monotonic µs */
+  char last_error[RMR_ERRMSG_MAX + 100];
 };
 
 struct rmr_pool {
@@ -116,6 +122,26 @@ struct rmr_pool {
   GCond ov_cond;
   struct clt_range *ov_head;    /* writes in flight */
   unsigned ov_waiters;
+
+  /* The pool_md this client enabled (slot table). */
+  struct rmr_enable_req md;
+
+  /* The IO gate: IO runs between clt_gate_enter and clt_gate_leave; a
+   * hand-over freezes it (no request in flight) and thaws it.
+   */
+  atomic_uint active;
+  atomic_bool frozen;
+  GMutex gate_lock;             /* protects waiting on gate_cond */
+  GCond gate_cond;
+
+  /* Failed legs come back through the reconnect thread. */
+  GMutex reconn_lock;           /* serialises reconnects and hand-overs */
+  GMutex legs_lock;             /* protects legs[].sess for readers that
+                                 * are not IO (status) */
+  GMutex thread_lock;           /* protects stop, kick */
+  GCond thread_cond;
+  bool stop, kick;
+  GThread *reconn_thread;
 };
 
 /* A write's byte range, on the writer's stack while it is in flight. */
@@ -152,5 +178,36 @@ void clt_sub_complete (struct clt_sub *sub, int status, const char *msg);
 
 int clt_threads_suspend (void);
 int clt_threads_resume (void);
+
+/* client-pool.c */
+/* One request on one session for leg, waited for (control messages). */
+int clt_leg_call (struct clt_leg *leg, struct clt_sess *s,
+                  struct rmr_hdr *hdr, const void *payload, size_t plen,
+                  void *rbuf, uint32_t rlen);
+/* JOIN the pool on session s for leg; fills rep. */
+int clt_leg_join (struct clt_leg *leg, struct clt_sess *s,
+                  struct rmr_join_rep *rep);
+
+/* client-recover.c */
+void clt_gate_enter (struct rmr_pool *pool);
+void clt_gate_leave (struct rmr_pool *pool);
+/* Slots of the members that miss writes now (legs not normal, members of
+ * the pool without a leg).
+ */
+uint32_t clt_dirty_mask (struct rmr_pool *pool);
+/* A write (type, range) failed on the legs in failed_mask and was done
+ * by those in ok_mask: record it on the latter before it may complete.
+ * Returns the legs (mask) that did both.
+ */
+unsigned clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
+                            unsigned failed_legs, uint64_t offset,
+                            uint64_t len);
+/* Mark a leg failed (once), waking the reconnect thread. */
+void clt_leg_fail (struct clt_leg *leg, const char *why);
+int clt_recover_start (struct rmr_pool *pool);
+void clt_recover_stop (struct rmr_pool *pool);
+/* Reconnect leg i now (addr: a new address, or NULL). */
+int clt_reconnect (struct rmr_pool *pool, unsigned i,
+                   const struct rmr_addr *addr);
 
 #endif /* RMR_CLIENT_H */

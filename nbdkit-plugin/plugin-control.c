@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The plugin's control socket (DESIGN 8): the admin guide's rmr-client
- * tree for the pool this nbdkit serves, read by rmradm:
+ * tree for the pool this nbdkit serves, used by rmradm:
  *
- *   rmr-client/pools/NAME/{size,chunk_size,generation,legs}
- *   rmr-client/pools/NAME/sessions/SESS/{state,member_id,path,...}
+ *   rmr-client/pools/NAME/{size,chunk_size,generation,pool_enable}
+ *   rmr-client/pools/NAME/sessions/SESS/{state,member_id,path,enable,
+ *                                        reconnect,last_error,...}
  *
- * Reads only: the values come from rmr_pool_leg_info (), which is safe
- * while IO runs.  One command table (common/ctl.h) serves the socket,
- * the help and the JSON.
+ * The values come from rmr_pool_leg_info (), which is safe while IO
+ * runs; the writes call librmr's admin functions.  One command table
+ * (common/ctl.h) serves the socket, the help and the JSON.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "parse.h"
 #include "plugin-control.h"
 #include "util.h"
 
@@ -30,7 +32,7 @@ check_pool (char **args, GString *err)
   return -1;
 }
 
-/* The leg whose session name is args[1]: 0 with *info, or -1. */
+/* The leg whose session name is args[1]: its index with *info, or -1. */
 static int
 find_leg (char **args, struct rmr_leg_info *info, GString *err)
 {
@@ -41,9 +43,70 @@ find_leg (char **args, struct rmr_leg_info *info, GString *err)
   for (i = 0; i < rmr_pool_nlegs (g_pool); i++)
     if (rmr_pool_leg_info (g_pool, i, info) == 0 &&
         strcmp (info->sessname, args[1]) == 0)
-      return 0;
+      return i;
   g_string_append_printf (err, "no such session '%s'", args[1]);
   return -1;
+}
+
+static int
+fail (GString *err)
+{
+  g_string_append (err, rmr_get_error () ? rmr_get_error () : "failed");
+  return -1;
+}
+
+/* sessions/SESS/enable: 1 or 0 (the admin guide's echo 1 > enable). */
+static int
+set_enable (void *o, char **args, const char *value, const struct ctl_kv *kv,
+            GString *out, GString *err)
+{
+  struct rmr_leg_info info;
+  int i = find_leg (args, &info, err);
+
+  if (i < 0)
+    return -1;
+  if (strcmp (value, "1") != 0 && strcmp (value, "0") != 0) {
+    g_string_append_printf (err, "value: '%s', expected 1 or 0", value);
+    return -1;
+  }
+  return rmr_pool_leg_set_enabled (g_pool, i, value[0] == '1') < 0
+           ? fail (err) : 0;
+}
+
+/* sessions/SESS/reconnect: 'path=ADDR' (a new address) or '1'. */
+static int
+set_reconnect (void *o, char **args, const char *value,
+               const struct ctl_kv *kv, GString *out, GString *err)
+{
+  struct rmr_leg_info info;
+  struct rmr_addr addr;
+  int i = find_leg (args, &info, err);
+
+  if (i < 0)
+    return -1;
+  if (strcmp (value, "1") == 0)
+    return rmr_pool_leg_reconnect (g_pool, i, NULL) < 0 ? fail (err) : 0;
+  if (strncmp (value, "path=", 5) != 0 || strchr (value, ' ')) {
+    g_string_append_printf (err, "value: '%s', expected path=ADDR or 1",
+                            value);
+    return -1;
+  }
+  if (rmr_addr_parse ("path", value + 5, &addr) < 0)
+    return fail (err);
+  return rmr_pool_leg_reconnect (g_pool, i, &addr) < 0 ? fail (err) : 0;
+}
+
+static int
+set_pool_enable (void *o, char **args, const char *value,
+                 const struct ctl_kv *kv, GString *out, GString *err)
+{
+  if (check_pool (args, err) < 0)
+    return -1;
+  if (strcmp (value, "1") != 0) {
+    g_string_append_printf (err, "value: '%s', write 1", value);
+    return -1;
+  }
+  return rmr_pool_enable (g_pool) < 0 ? fail (err) : 0;
 }
 
 static int
@@ -98,7 +161,7 @@ POOL_GETTER (get_chunk_size, P_CHUNK_SIZE)
 POOL_GETTER (get_generation, P_GENERATION)
 
 enum leg_attr { L_STATE, L_MEMBER_ID, L_PATH, L_BYTES_SENT, L_BYTES_RECEIVED,
-                L_READS, L_WRITES, L_INFLIGHT };
+                L_READS, L_WRITES, L_INFLIGHT, L_ENABLE, L_LAST_ERROR };
 
 static int
 leg_attr (char **args, GString *out, GString *err, enum leg_attr a)
@@ -124,6 +187,11 @@ leg_attr (char **args, GString *out, GString *err, enum leg_attr a)
   case L_WRITES: g_string_append_printf (out, "%" PRIu64 "\n", info.writes);
     break;
   case L_INFLIGHT: g_string_append_printf (out, "%u\n", info.inflight); break;
+  case L_ENABLE: g_string_append_printf (out, "%d\n", info.enabled); break;
+  case L_LAST_ERROR:
+    if (info.last_error[0])
+      g_string_append_printf (out, "%s\n", info.last_error);
+    break;
   }
   return 0;
 }
@@ -141,6 +209,8 @@ LEG_GETTER (get_bytes_received, L_BYTES_RECEIVED)
 LEG_GETTER (get_reads, L_READS)
 LEG_GETTER (get_writes, L_WRITES)
 LEG_GETTER (get_inflight, L_INFLIGHT)
+LEG_GETTER (get_enable, L_ENABLE)
+LEG_GETTER (get_last_error, L_LAST_ERROR)
 
 static const struct ctl_cmd table[] = {
   { .path = "rmr-client/pools/*", .list = list_pools,
@@ -171,6 +241,19 @@ static const struct ctl_cmd table[] = {
     .help = "writes, trims and zeroes completed by this leg" },
   { .path = "rmr-client/pools/*/sessions/*/inflight", .get = get_inflight,
     .help = "requests in flight on this leg" },
+  { .path = "rmr-client/pools/*/sessions/*/enable", .get = get_enable,
+    .set = set_enable, .flags = CTL_F_RAW_VALUE,
+    .help = "1: in use; write 0 to fail the leg by hand, 1 to bring it "
+            "back" },
+  { .path = "rmr-client/pools/*/sessions/*/reconnect",
+    .set = set_reconnect, .flags = CTL_F_RAW_VALUE,
+    .help = "write 1, or path=ADDR for a new address: reconnect now and "
+            "hand the member its dirty map" },
+  { .path = "rmr-client/pools/*/sessions/*/last_error", .get = get_last_error,
+    .help = "why the leg last failed or could not reconnect" },
+  { .path = "rmr-client/pools/*/pool_enable", .set = set_pool_enable,
+    .flags = CTL_F_RAW_VALUE,
+    .help = "write 1: reconnect every failed leg now and enable it" },
 };
 
 int

@@ -142,12 +142,30 @@ struct rmr_leg_info {
   uint64_t bytes_received;
   uint64_t reads, writes;       /* requests of this leg */
   unsigned inflight;
+  int enabled;                  /* 0: disabled by the admin */
+  char last_error[RMR_SESS_NAME_MAX + 400]; /* why it last failed */
 };
 
 unsigned rmr_pool_nlegs (const struct rmr_pool *pool);
 /* -ENOENT if i >= rmr_pool_nlegs (). */
 int rmr_pool_leg_info (struct rmr_pool *pool, unsigned i,
                        struct rmr_leg_info *info);
+/* Admin: disable a leg (it turns failed, and is not reconnected, the
+ * others record what it misses) or enable it again (it reconnects).
+ */
+int rmr_pool_leg_set_enabled (struct rmr_pool *pool, unsigned i, int enabled);
+
+/* Reconnect leg i now, optionally to a new address (NULL: the same), and
+ * hand it its dirty map: 0 once it is normal again, or -errno.
+ */
+int rmr_pool_leg_reconnect (struct rmr_pool *pool, unsigned i,
+                            const struct rmr_addr *addr);
+
+/* Try every failed (and not disabled) leg now; 0 if all legs are normal
+ * afterwards, else -errno of the last failure.
+ */
+int rmr_pool_enable (struct rmr_pool *pool);
+
 /* The pool's generation (a new one per create or assemble). */
 uint64_t rmr_pool_generation (const struct rmr_pool *pool);
 

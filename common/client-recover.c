@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Failures and recovery on the client (DESIGN 4-5).
+ *
+ * Recording what a member missed.  Every write carries the slots of the
+ * members that will not get it (clt_dirty_mask: legs not normal, members
+ * without a leg); the members that do get it save those chunks as dirty
+ * for them before completing.  A leg that fails during a write did not
+ * get it either, and the members that did were not told: before the
+ * write completes they are sent an explicit map-add for the failed slots
+ * (clt_record_missed), so no acknowledged write depends on a member that
+ * does not know it is stale.
+ *
+ * Coming back.  One reconnect thread per pool retries failed legs with
+ * exponential backoff (100 ms to 5 s): a new transport session, a join
+ * (state reconnecting), then the hand-over with IO frozen: the dirty map
+ * of the returning member is read from every normal member, ORed, and
+ * given to the returning member (saved on its store before it answers);
+ * then the member is enabled at the pool's generation and the leg turns
+ * normal.  IO is thawed; the storage nodes resync the chunks among
+ * themselves.
+ *
+ * The IO gate is a counter of requests in flight and a frozen flag:
+ * entering is two atomic operations while the pool is not frozen.
+ *
+ * Locking: reconn_lock serialises reconnects (thread and admin);
+ * legs_lock guards the swap of a leg's session against status readers;
+ * thread_lock guards the thread's stop and kick flags.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client.h"
+#include "error.h"
+#include "parse.h"
+#include "util.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+/* Chunks per map-get/map-add of a hand-over (16 KiB of bits). */
+#define HANDOVER_CHUNKS (128 * 1024)
+
+void
+clt_gate_enter (struct rmr_pool *pool)
+{
+  for (;;) {
+    atomic_fetch_add (&pool->active, 1);
+    if (!atomic_load (&pool->frozen))
+      return;
+    /* Frozen: step back out and wait for the thaw. */
+    clt_gate_leave (pool);
+    g_mutex_lock (&pool->gate_lock);
+    while (atomic_load (&pool->frozen))
+      g_cond_wait (&pool->gate_cond, &pool->gate_lock);
+    g_mutex_unlock (&pool->gate_lock);
+  }
+}
+
+void
+clt_gate_leave (struct rmr_pool *pool)
+{
+  if (atomic_fetch_sub (&pool->active, 1) == 1 &&
+      atomic_load (&pool->frozen)) {
+    g_mutex_lock (&pool->gate_lock);
+    g_cond_broadcast (&pool->gate_cond);
+    g_mutex_unlock (&pool->gate_lock);
+  }
+}
+
+static void
+freeze (struct rmr_pool *pool)
+{
+  atomic_store (&pool->frozen, true);
+  g_mutex_lock (&pool->gate_lock);
+  while (atomic_load (&pool->active) > 0)
+    g_cond_wait (&pool->gate_cond, &pool->gate_lock);
+  g_mutex_unlock (&pool->gate_lock);
+}
+
+static void
+thaw (struct rmr_pool *pool)
+{
+  g_mutex_lock (&pool->gate_lock);
+  atomic_store (&pool->frozen, false);
+  g_cond_broadcast (&pool->gate_cond);
+  g_mutex_unlock (&pool->gate_lock);
+}
+
+uint32_t
+clt_dirty_mask (struct rmr_pool *pool)
+{
+  uint32_t mask = 0;
+  unsigned i;
+
+  for (i = 0; i < RMR_MAX_MEMBERS; i++)
+    if (pool->md.members[i] != RMR_MEMBER_NONE)
+      mask |= 1u << i;
+  for (i = 0; i < pool->nlegs; i++)
+    if (pool->legs[i].slot >= 0 &&
+        atomic_load (&pool->legs[i].state) == LEG_NORMAL)
+      mask &= ~(1u << pool->legs[i].slot);
+  return mask;
+}
+
+static void
+kick (struct rmr_pool *pool)
+{
+  g_mutex_lock (&pool->thread_lock);
+  pool->kick = true;
+  g_cond_signal (&pool->thread_cond);
+  g_mutex_unlock (&pool->thread_lock);
+}
+
+static void
+set_last_error (struct clt_leg *leg, const char *why)
+{
+  g_mutex_lock (&leg->pool->thread_lock);
+  snprintf (leg->last_error, sizeof leg->last_error, "%s", why ? why : "");
+  g_mutex_unlock (&leg->pool->thread_lock);
+}
+
+void
+clt_leg_fail (struct clt_leg *leg, const char *why)
+{
+  int old = atomic_exchange (&leg->state, LEG_FAILED);
+
+  if (old == LEG_FAILED)
+    return;
+  if (why)
+    set_last_error (leg, why);
+  /* Legs that never joined (pool still opening) are not reconnected. */
+  if (old != LEG_CREATED)
+    kick (leg->pool);
+}
+
+unsigned
+clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
+                   unsigned failed_legs, uint64_t offset, uint64_t len)
+{
+  unsigned shift = log_2_bits (pool->chunk_size), i, done = 0;
+  uint64_t first = offset >> shift, last = (offset + len - 1) >> shift;
+  uint32_t mask = 0;
+  struct clt_req req;
+
+  for (i = 0; i < pool->nlegs; i++)
+    if ((failed_legs & 1u << i) && pool->legs[i].slot >= 0)
+      mask |= 1u << pool->legs[i].slot;
+  if (!mask)
+    return ok_legs;
+
+  /* One range map-add per leg that wrote (a write spans few chunks). */
+  clt_req_init (&req);
+  for (i = 0; i < pool->nlegs; i++)
+    if (ok_legs & 1u << i)
+      clt_req_add (&req, i, &pool->legs[i]);
+  for (i = 0; i < pool->nlegs; i++)
+    if (ok_legs & 1u << i) {
+      struct rmr_hdr hdr = { .type = RMR_MSG_MAP_ADD,
+                             .group_id = pool->group_id,
+                             .member_id = RMR_MEMBER_NONE,
+                             .generation = pool->generation,
+                             .offset = first,
+                             .length = last - first + 1,
+                             .dirty_mask = mask };
+      clt_sess_submit (&req.sub[i], &hdr, NULL, 0);
+    }
+  clt_req_wait (&req, g_get_monotonic_time () +
+                        (int64_t) pool->cfg.timeout_ms * 1000);
+  for (i = 0; i < pool->nlegs; i++)
+    if (ok_legs & 1u << i) {
+      if (req.sub[i].status == 0)
+        done |= 1u << i;
+      else
+        clt_leg_fail (&pool->legs[i], req.sub[i].errmsg);
+    }
+  clt_req_clear (&req);
+  return done;
+}
+
+/* Read slot's map from a normal leg into bits (nchunks bits), ORing. */
+static int
+collect_map (struct rmr_pool *pool, struct clt_leg *from, int slot,
+             uint64_t nchunks, uint8_t *bits, uint8_t *page)
+{
+  uint64_t c, n, i;
+  int r;
+
+  for (c = 0; c < nchunks; c += n) {
+    struct rmr_hdr hdr = { .type = RMR_MSG_MAP_GET,
+                           .generation = pool->generation,
+                           .offset = c,
+                           .dirty_mask = 1u << slot };
+    n = MIN (nchunks - c, HANDOVER_CHUNKS);
+    hdr.length = n;
+    r = clt_leg_call (from, from->sess, &hdr, NULL, 0, page, (n + 7) / 8);
+    if (r < 0)
+      return r;
+    /* c is a multiple of 8: whole bytes. */
+    for (i = 0; i < (n + 7) / 8; i++)
+      bits[c / 8 + i] |= page[i];
+  }
+  return 0;
+}
+
+/* Give the returning leg its map: only the pieces with dirty chunks. */
+static int
+give_map (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
+          uint64_t nchunks, const uint8_t *bits, uint64_t *ndirty)
+{
+  uint64_t c, n, i;
+  int r;
+
+  *ndirty = 0;
+  for (c = 0; c < nchunks; c += n) {
+    bool any = false;
+    n = MIN (nchunks - c, HANDOVER_CHUNKS);
+    for (i = 0; i < (n + 7) / 8; i++)
+      if (bits[c / 8 + i]) {
+        any = true;
+        *ndirty += __builtin_popcount (bits[c / 8 + i]);
+      }
+    if (!any)
+      continue;
+    struct rmr_hdr hdr = { .type = RMR_MSG_MAP_ADD,
+                           .generation = pool->generation,
+                           .offset = c,
+                           .length = n,
+                           .dirty_mask = 1u << leg->slot };
+    r = clt_leg_call (leg, s, &hdr, bits + c / 8, (n + 7) / 8, NULL, 0);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+/* The hand-over (IO frozen): map of the returning leg from every normal
+ * leg, to the returning leg, enable, normal.
+ */
+static int
+handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
+{
+  uint64_t nchunks = (pool->size + pool->chunk_size - 1) >>
+                     log_2_bits (pool->chunk_size);
+  g_autofree uint8_t *bits = g_malloc0 ((nchunks + 7) / 8 + 8);
+  g_autofree uint8_t *page = g_malloc ((HANDOVER_CHUNKS + 7) / 8);
+  uint8_t en[RMR_ENABLE_REQ_SIZE];
+  struct rmr_hdr hdr = { .type = RMR_MSG_ENABLE };
+  struct clt_sess *old;
+  uint64_t ndirty;
+  unsigned i;
+  int r;
+
+  for (i = 0; i < pool->nlegs; i++) {
+    struct clt_leg *from = &pool->legs[i];
+    if (from == leg || atomic_load (&from->state) != LEG_NORMAL)
+      continue;
+    r = collect_map (pool, from, leg->slot, nchunks, bits, page);
+    if (r < 0) {
+      /* That member failed now: it is stale too, the others know. */
+      clt_leg_fail (from, rmr_get_error ());
+      return r;
+    }
+  }
+  r = give_map (pool, leg, s, nchunks, bits, &ndirty);
+  if (r < 0)
+    return r;
+  rmr_enable_req_encode (&pool->md, en);
+  hdr.generation = pool->generation;
+  r = clt_leg_call (leg, s, &hdr, en, sizeof en, NULL, 0);
+  if (r < 0)
+    return r;
+
+  /* No request is in flight: the leg's session can change hands. */
+  g_mutex_lock (&pool->legs_lock);
+  old = leg->sess;
+  leg->sess = s;
+  g_mutex_unlock (&pool->legs_lock);
+  if (old && old != s) {
+    clt_sess_del_leg (old, leg);
+    clt_sess_put (old);
+  }
+  else if (old == s)
+    clt_sess_put (s);           /* the extra reference of the reconnect */
+  atomic_store (&leg->state, LEG_NORMAL);
+  leg->backoff_ms = 0;
+  set_last_error (leg, NULL);
+  (void) ndirty;
+  return 0;
+}
+
+/* One reconnect attempt of a failed leg (reconn_lock held). */
+static int
+reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
+{
+  struct rmr_join_rep rep;
+  struct clt_sess *s;
+  int r;
+
+  r = clt_sess_get (&leg->addr, pool->cfg.timeout_ms, &s);
+  if (r < 0)
+    return r;
+  if (s == leg->sess) {
+    /* The connection survived (an IO error failed the leg): leave the
+     * pool on it first, so that the join starts afresh.
+     */
+    struct rmr_hdr lv = { .type = RMR_MSG_LEAVE,
+                          .generation = pool->generation };
+    clt_leg_call (leg, s, &lv, NULL, 0, NULL, 0);
+  }
+  else
+    clt_sess_add_leg (s, leg);
+  r = clt_leg_join (leg, s, &rep);
+  if (r == 0 && rep.member_id != leg->member_id)
+    r = rmr_err (EINVAL, "server %s: now member %" PRIu32 ", was %" PRIu32,
+                 leg->addr_name, rep.member_id, leg->member_id);
+  if (r == 0 && rep.generation > pool->generation)
+    r = rmr_err (ESTALE, "server %s: pool generation %" PRIu64 " is newer "
+                 "than ours (%" PRIu64 "): another client took the pool over",
+                 leg->addr_name, rep.generation, pool->generation);
+  if (r == 0 && (rep.mapped_size != pool->size ||
+                 rep.chunk_size != pool->chunk_size))
+    r = rmr_err (EINVAL, "server %s: its store no longer matches the pool",
+                 leg->addr_name);
+  if (r == 0) {
+    atomic_store (&leg->state, LEG_RECONNECTING);
+    freeze (pool);
+    r = handover (pool, leg, s);
+    thaw (pool);
+    if (r == 0)
+      return 0;
+  }
+  /* Failed: the leg stays failed, on its old session. */
+  atomic_store (&leg->state, LEG_FAILED);
+  if (s != leg->sess)
+    clt_sess_del_leg (s, leg);
+  clt_sess_put (s);
+  return r;
+}
+
+int
+clt_reconnect (struct rmr_pool *pool, unsigned i, const struct rmr_addr *addr)
+{
+  struct clt_leg *leg;
+  int r;
+
+  if (i >= pool->nlegs)
+    return rmr_err (ENOENT, "no such leg %u", i);
+  leg = &pool->legs[i];
+  g_mutex_lock (&pool->reconn_lock);
+  if (addr) {
+    leg->addr = *addr;
+    rmr_addr_format (addr, leg->addr_name, sizeof leg->addr_name);
+  }
+  if (atomic_load (&leg->state) == LEG_NORMAL && !addr)
+    r = 0;
+  else {
+    if (atomic_load (&leg->state) == LEG_NORMAL)
+      clt_leg_fail (leg, "reconnect to a new address");
+    r = reconnect_unlocked (pool, leg);
+    if (r < 0)
+      set_last_error (leg, rmr_get_error ());
+  }
+  g_mutex_unlock (&pool->reconn_lock);
+  return r;
+}
+
+static gpointer
+reconnect_thread (gpointer arg)
+{
+  struct rmr_pool *pool = arg;
+  int64_t now, wake;
+  unsigned i;
+
+  g_mutex_lock (&pool->thread_lock);
+  while (!pool->stop) {
+    pool->kick = false;
+    g_mutex_unlock (&pool->thread_lock);
+
+    now = g_get_monotonic_time ();
+    wake = now + (int64_t) BACKOFF_MAX_MS * 1000;
+    g_mutex_lock (&pool->reconn_lock);
+    for (i = 0; i < pool->nlegs; i++) {
+      struct clt_leg *leg = &pool->legs[i];
+      if (atomic_load (&leg->state) != LEG_FAILED ||
+          atomic_load (&leg->disabled))
+        continue;
+      if (leg->next_try > now) {
+        wake = MIN (wake, leg->next_try);
+        continue;
+      }
+      if (reconnect_unlocked (pool, leg) < 0) {
+        set_last_error (leg, rmr_get_error () ? rmr_get_error ()
+                                              : "reconnect failed");
+        leg->backoff_ms = leg->backoff_ms
+                            ? MIN (leg->backoff_ms * 2, BACKOFF_MAX_MS)
+                            : BACKOFF_MIN_MS;
+        leg->next_try = g_get_monotonic_time () +
+                        (int64_t) leg->backoff_ms * 1000;
+        wake = MIN (wake, leg->next_try);
+      }
+    }
+    g_mutex_unlock (&pool->reconn_lock);
+
+    g_mutex_lock (&pool->thread_lock);
+    while (!pool->stop && !pool->kick &&
+           g_cond_wait_until (&pool->thread_cond, &pool->thread_lock, wake))
+      ;
+  }
+  g_mutex_unlock (&pool->thread_lock);
+  return NULL;
+}
+
+int
+clt_recover_start (struct rmr_pool *pool)
+{
+  pool->stop = false;
+  pool->reconn_thread = g_thread_try_new ("rmr-reconnect", reconnect_thread,
+                                          pool, NULL);
+  if (!pool->reconn_thread)
+    return rmr_err (EAGAIN, "cannot start the reconnect thread");
+  return 0;
+}
+
+void
+clt_recover_stop (struct rmr_pool *pool)
+{
+  if (!pool->reconn_thread)
+    return;
+  g_mutex_lock (&pool->thread_lock);
+  pool->stop = true;
+  g_cond_signal (&pool->thread_cond);
+  g_mutex_unlock (&pool->thread_lock);
+  g_thread_join (pool->reconn_thread);
+  pool->reconn_thread = NULL;
+}
