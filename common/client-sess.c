@@ -297,6 +297,14 @@ clt_sess_get (const struct rmr_addr *addr, uint64_t timeout_ms,
 }
 
 void
+clt_sess_ref (struct clt_sess *s)
+{
+  g_mutex_lock (&g_sess_lock);
+  s->refs++;
+  g_mutex_unlock (&g_sess_lock);
+}
+
+void
 clt_sess_put (struct clt_sess *s)
 {
   bool last;

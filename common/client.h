@@ -109,6 +109,7 @@ struct clt_leg {
 
 struct rmr_pool {
   struct rmr_pool_config cfg;
+  bool sync;                    /* a sync pool (client-sync.c) */
   uint32_t group_id;
   uint64_t size;
   uint32_t chunk_size;
@@ -153,6 +154,7 @@ struct clt_range {
 /* client-sess.c */
 int clt_sess_get (const struct rmr_addr *addr, uint64_t timeout_ms,
                   struct clt_sess **out);
+void clt_sess_ref (struct clt_sess *s);
 void clt_sess_put (struct clt_sess *s);
 void clt_sess_add_leg (struct clt_sess *s, struct clt_leg *leg);
 void clt_sess_del_leg (struct clt_sess *s, struct clt_leg *leg);

@@ -37,12 +37,17 @@ struct pool_cfg {
   char *store;
   uint64_t mapped_size;
   uint64_t chunk_size;
+  char **peers;                 /* addresses of the other members */
+  uint64_t sync_rate;           /* bytes/s, 0: unlimited */
+  uint64_t sync_parallel;       /* 0: default */
 };
 
-static const char *const storaged_keys[] = { "listen", "control", "pidfile",
-                                             "log-level", NULL };
-static const char *const pool_keys[] = { "member_id", "store", "mapped_size",
-                                         "chunk_size", NULL };
+static const char *const storaged_keys[] = {"listen", "control", "pidfile",
+                                            "log-level", NULL};
+static const char *const pool_keys[] = {
+  "member_id", "store", "mapped_size", "chunk_size", "peers", "sync_rate",
+  "sync_parallel", NULL,
+};
 
 static int
 check_keys (GKeyFile *kf, const char *file, const char *group,
@@ -54,8 +59,8 @@ check_keys (GKeyFile *kf, const char *file, const char *group,
   for (i = 0; keys && keys[i]; i++)
     if (!g_strv_contains (allowed, keys[i])) {
       g_autofree char *list = g_strjoinv (", ", (char **) allowed);
-      return rmr_err (EINVAL, "%s: [%s]: unknown key '%s' (allowed: %s)",
-                      file, group, keys[i], list);
+      return rmr_err (EINVAL, "%s: [%s]: unknown key '%s' (allowed: %s)", file,
+                      group, keys[i], list);
     }
   return 0;
 }
@@ -76,15 +81,20 @@ parse_pool (GKeyFile *kf, const char *file, const char *group,
   g_autofree char *member = get (kf, group, "member_id");
   g_autofree char *size = get (kf, group, "mapped_size");
   g_autofree char *chunk = get (kf, group, "chunk_size");
+  g_autofree char *peers = get (kf, group, "peers");
+  g_autofree char *rate = get (kf, group, "sync_rate");
+  g_autofree char *parallel = get (kf, group, "sync_parallel");
+  struct rmr_addr a;
   char what[400];
+  unsigned i;
 
   pc->name = g_strstrip (g_strdup (group + strlen ("pool ")));
   pc->store = get (kf, group, "store");
   snprintf (what, sizeof what, "%s: [%s]: pool name", file, group);
   if (rmr_check_pool_name (what, pc->name) < 0)
     return -EINVAL;
-#define REQUIRE(v, key)                                                       \
-  if (!(v) || !*(v))                                                          \
+#define REQUIRE(v, key)                                                        \
+  if (!(v) || !*(v))                                                           \
     return rmr_err (EINVAL, "%s: [%s]: %s: missing", file, group, key);
   REQUIRE (member, "member_id");
   REQUIRE (pc->store, "store");
@@ -106,9 +116,28 @@ parse_pool (GKeyFile *kf, const char *file, const char *group,
     if (!is_power_of_2 (pc->chunk_size) ||
         pc->chunk_size < RMR_MIN_CHUNK_SIZE ||
         pc->chunk_size > RMR_MAX_CHUNK_SIZE)
-      return rmr_err (EINVAL, "%s: [%s]: chunk_size: '%s' is not a power "
-                      "of two from 4K to 64M", file, group, chunk);
+      return rmr_err (EINVAL,
+                      "%s: [%s]: chunk_size: '%s' is not a power "
+                      "of two from 4K to 64M",
+                      file, group, chunk);
   }
+  /* peers=tcp:HOST:PORT,...: the sync pool's sessions. */
+  pc->peers = g_strsplit_set (peers ? peers : "", ",;", -1);
+  for (i = 0; pc->peers[i]; i++) {
+    g_strstrip (pc->peers[i]);
+    snprintf (what, sizeof what, "%s: [%s]: peers", file, group);
+    if (*pc->peers[i] && rmr_addr_parse (what, pc->peers[i], &a) < 0)
+      return -EINVAL;
+  }
+  if (i > RMR_MAX_MEMBERS - 1)
+    return rmr_err (EINVAL, "%s: [%s]: peers: %u given, at most %u", file,
+                    group, i, RMR_MAX_MEMBERS - 1);
+  snprintf (what, sizeof what, "%s: [%s]: sync_rate", file, group);
+  if (rate && rmr_parse_bytes (what, rate, &pc->sync_rate) < 0)
+    return -EINVAL;
+  snprintf (what, sizeof what, "%s: [%s]: sync_parallel", file, group);
+  if (parallel && rmr_parse_uint (what, parallel, 1, 16, &pc->sync_parallel) < 0)
+    return -EINVAL;
   return 0;
 }
 
@@ -119,6 +148,7 @@ pool_cfg_clear (gpointer p)
 
   g_free (pc->name);
   g_free (pc->store);
+  g_strfreev (pc->peers);
 }
 
 static int
@@ -140,7 +170,7 @@ read_file (const char *path, GKeyFile **out, GArray **pools)
         return -EINVAL;
     }
     else if (g_str_has_prefix (groups[i], "pool ")) {
-      struct pool_cfg pc = { 0 };
+      struct pool_cfg pc = {0};
       if (check_keys (kf, path, groups[i], pool_keys) < 0 ||
           parse_pool (kf, path, groups[i], &pc) < 0) {
         pool_cfg_clear (&pc);
@@ -149,17 +179,20 @@ read_file (const char *path, GKeyFile **out, GArray **pools)
       g_array_append_val (arr, pc);
     }
     else
-      return rmr_err (EINVAL, "config %s: unknown group [%s] (expected "
-                      "[storaged] or [pool NAME])", path, groups[i]);
+      return rmr_err (EINVAL,
+                      "config %s: unknown group [%s] (expected "
+                      "[storaged] or [pool NAME])",
+                      path, groups[i]);
   }
   for (i = 0; i < arr->len; i++)
     for (j = 0; j < i; j++) {
       struct pool_cfg *a = &g_array_index (arr, struct pool_cfg, i);
       struct pool_cfg *b = &g_array_index (arr, struct pool_cfg, j);
       if (strcmp (a->store, b->store) == 0)
-        return rmr_err (EINVAL, "config %s: [pool %s]: store: %s is the "
-                        "store of [pool %s] too", path, a->name, a->store,
-                        b->name);
+        return rmr_err (EINVAL,
+                        "config %s: [pool %s]: store: %s is the "
+                        "store of [pool %s] too",
+                        path, a->name, a->store, b->name);
     }
   *out = g_steal_pointer (&kf);
   *pools = g_steal_pointer (&arr);
@@ -222,7 +255,13 @@ config_apply (const char *path)
     return -EINVAL;
   for (i = 0; i < pools->len; i++) {
     struct pool_cfg *pc = &g_array_index (pools, struct pool_cfg, i);
+    char **peer;
     r = control_join_pool (pc->name, pc->member_id, pc->chunk_size);
+    if (r == 0)
+      r = control_sync_settings (pc->name, pc->sync_parallel, pc->sync_rate);
+    for (peer = pc->peers; r == 0 && *peer; peer++)
+      if (**peer)
+        r = control_add_peer (pc->name, NULL, *peer);
     if (r < 0) {
       rmr_err_prefix ("config %s: [pool %s]: ", path, pc->name);
       return r;

@@ -49,16 +49,15 @@ control_join_pool (const char *pool, uint32_t member_id, uint32_t chunk_size)
 }
 
 int
-control_add_store (const char *device, const char *pool,
-                   uint64_t mapped_size, bool create)
+control_add_store (const char *device, const char *pool, uint64_t mapped_size,
+                   bool create)
 {
   struct srv_pool *p = pool_find (pool), *other;
   struct store *st;
   int r;
 
   if (!p)
-    return rmr_err (ENOENT, "pool: no such pool '%s' (join_pool first)",
-                    pool);
+    return rmr_err (ENOENT, "pool: no such pool '%s' (join_pool first)", pool);
   if (p->store) {
     r = rmr_err (EBUSY, "pool: pool '%s' has a store already (%s)", pool,
                  p->store->path);
@@ -66,16 +65,16 @@ control_add_store (const char *device, const char *pool,
   }
   other = pool_find_store_path (device);
   if (other) {
-    r = rmr_err (EBUSY, "device: %s is the store of pool '%s' already",
-                 device, other->name);
+    r = rmr_err (EBUSY, "device: %s is the store of pool '%s' already", device,
+                 other->name);
     pool_put (other);
     goto out;
   }
   if (create)
     r = store_create (device, pool, p->member_id, mapped_size, &st);
   else
-    r = store_open (device, pool, p->member_id, mapped_size,
-                    p->cfg_chunk_size, &st);
+    r = store_open (device, pool, p->member_id, mapped_size, p->cfg_chunk_size,
+                    &st);
   if (r < 0)
     goto out;
   r = pool_attach_store (p, st);
@@ -88,8 +87,8 @@ out:
 
 /* rmr-server/ctl/join_pool poolname= member_id= [chunk_size=] */
 static int
-set_join_pool (void *o, char **args, const char *value,
-               const struct ctl_kv *kv, GString *out, GString *err)
+set_join_pool (void *o, char **args, const char *value, const struct ctl_kv *kv,
+               GString *out, GString *err)
 {
   const char *cs = ctl_kv_get (kv, "chunk_size");
   uint32_t member_id;
@@ -102,8 +101,10 @@ set_join_pool (void *o, char **args, const char *value,
     return fail (err, -EINVAL);
   if (cs && (!is_power_of_2 (chunk) || chunk < RMR_MIN_CHUNK_SIZE ||
              chunk > RMR_MAX_CHUNK_SIZE)) {
-    g_string_append_printf (err, "chunk_size: '%s' is not a power of two "
-                            "from 4K to 64M", cs);
+    g_string_append_printf (err,
+                            "chunk_size: '%s' is not a power of two "
+                            "from 4K to 64M",
+                            cs);
     return -1;
   }
   r = control_join_pool (ctl_kv_get (kv, "poolname"), member_id, chunk);
@@ -119,7 +120,8 @@ set_store (const struct ctl_kv *kv, GString *err, bool create)
   int r;
 
   if (!create && mode && strcmp (mode, "add") != 0) {
-    g_string_append_printf (err, "mode: '%s' is not supported (only "
+    g_string_append_printf (err,
+                            "mode: '%s' is not supported (only "
                             "mode=add: re-attach a store with metadata)",
                             mode);
     return -1;
@@ -143,8 +145,8 @@ set_create_store (void *o, char **args, const char *value,
 }
 
 static int
-set_add_store (void *o, char **args, const char *value,
-               const struct ctl_kv *kv, GString *out, GString *err)
+set_add_store (void *o, char **args, const char *value, const struct ctl_kv *kv,
+               GString *out, GString *err)
 {
   return set_store (kv, err, false);
 }
@@ -181,8 +183,15 @@ list_stores (void *o, char **args, GPtrArray *names)
 }
 
 enum pool_attr {
-  PA_STATE, PA_MEMBER_ID, PA_GROUP_ID, PA_GENERATION, PA_CHUNK_SIZE,
-  PA_SESSIONS, PA_MEMBERS, PA_MAP_SUMMARY, PA_MAP,
+  PA_STATE,
+  PA_MEMBER_ID,
+  PA_GROUP_ID,
+  PA_GENERATION,
+  PA_CHUNK_SIZE,
+  PA_SESSIONS,
+  PA_MEMBERS,
+  PA_MAP_SUMMARY,
+  PA_MAP,
 };
 
 static int
@@ -223,8 +232,10 @@ get_pool_attr (char **args, GString *out, GString *err, enum pool_attr a)
   case PA_MAP_SUMMARY:
   case PA_MAP:
     if (!p->maps) {
-      g_string_append_printf (err, "pool '%s' has no dirty map yet (the "
-                              "pool was never enabled)", p->name);
+      g_string_append_printf (err,
+                              "pool '%s' has no dirty map yet (the "
+                              "pool was never enabled)",
+                              p->name);
       g_mutex_unlock (&p->lock);
       pool_put (p);
       return -1;
@@ -250,10 +261,10 @@ get_pool_attr (char **args, GString *out, GString *err, enum pool_attr a)
   return 0;
 }
 
-#define POOL_GETTER(fn, attr)                                                 \
-  static int fn (void *o, char **args, GString *out, GString *err)            \
-  {                                                                           \
-    return get_pool_attr (args, out, err, attr);                              \
+#define POOL_GETTER(fn, attr)                                                  \
+  static int fn (void *o, char **args, GString *out, GString *err)             \
+  {                                                                            \
+    return get_pool_attr (args, out, err, attr);                               \
   }
 POOL_GETTER (get_pool_state, PA_STATE)
 POOL_GETTER (get_pool_member_id, PA_MEMBER_ID)
@@ -286,8 +297,14 @@ set_leave_pool (void *o, char **args, const char *value,
   return r < 0 ? fail (err, r) : 0;
 }
 
-enum store_attr { SA_STATE, SA_MAPPED_SIZE, SA_BDEV_NAME, SA_DEV_SIZE,
-                  SA_PATH, SA_DATA_OFFSET };
+enum store_attr {
+  SA_STATE,
+  SA_MAPPED_SIZE,
+  SA_BDEV_NAME,
+  SA_DEV_SIZE,
+  SA_PATH,
+  SA_DATA_OFFSET
+};
 
 static int
 get_store_attr (char **args, GString *out, GString *err, enum store_attr a)
@@ -307,8 +324,8 @@ get_store_attr (char **args, GString *out, GString *err, enum store_attr a)
   else
     switch (a) {
     case SA_STATE:
-      g_string_append (out, st->state == STORE_MAPPED ? "open\nmapped\n"
-                                                      : "open\n");
+      g_string_append (out,
+                       st->state == STORE_MAPPED ? "open\nmapped\n" : "open\n");
       break;
     case SA_MAPPED_SIZE:
       g_string_append_printf (out, "%" PRIu64 "\n", st->sb.mapped_size / 512);
@@ -319,9 +336,7 @@ get_store_attr (char **args, GString *out, GString *err, enum store_attr a)
     case SA_DEV_SIZE:
       g_string_append_printf (out, "%" PRIu64 "\n", st->dev_size / 512);
       break;
-    case SA_PATH:
-      g_string_append_printf (out, "%s\n", st->path);
-      break;
+    case SA_PATH: g_string_append_printf (out, "%s\n", st->path); break;
     case SA_DATA_OFFSET:
       g_string_append_printf (out, "%" PRIu64 "\n", st->sb.data_offset);
       break;
@@ -331,10 +346,10 @@ get_store_attr (char **args, GString *out, GString *err, enum store_attr a)
   return r;
 }
 
-#define STORE_GETTER(fn, attr)                                                \
-  static int fn (void *o, char **args, GString *out, GString *err)            \
-  {                                                                           \
-    return get_store_attr (args, out, err, attr);                             \
+#define STORE_GETTER(fn, attr)                                                 \
+  static int fn (void *o, char **args, GString *out, GString *err)             \
+  {                                                                            \
+    return get_store_attr (args, out, err, attr);                              \
   }
 STORE_GETTER (get_store_state, SA_STATE)
 STORE_GETTER (get_store_mapped_size, SA_MAPPED_SIZE)
@@ -374,60 +389,83 @@ set_delete_store (void *o, char **args, const char *value,
 }
 
 static const struct ctl_cmd table[] = {
-  { .path = "rmr-server/ctl/join_pool", .set = set_join_pool,
-    .keys = "poolname! member_id! chunk_size",
-    .help = "create a server pool (state empty) with this node's member_id" },
-  { .path = "rmr-server/pools/*", .list = list_pools,
-    .help = "server pools on this node" },
-  { .path = "rmr-server/pools/*/state", .get = get_pool_state,
-    .help = "empty, registered, created, normal or no_io" },
-  { .path = "rmr-server/pools/*/member_id", .get = get_pool_member_id,
-    .help = "this node's member id in the pool" },
-  { .path = "rmr-server/pools/*/group_id", .get = get_pool_group_id,
-    .help = "jhash of the pool name, carried in every message" },
-  { .path = "rmr-server/pools/*/generation", .get = get_pool_generation,
-    .help = "pool generation in force (one per create or assemble)" },
-  { .path = "rmr-server/pools/*/chunk_size", .get = get_pool_chunk_size,
-    .help = "chunk size in bytes (0 before the pool is created)" },
-  { .path = "rmr-server/pools/*/members", .get = get_pool_members,
-    .help = "the pool's member slots as persisted on the store" },
-  { .path = "rmr-server/pools/*/map_summary", .get = get_pool_map_summary,
-    .help = "per member: the first 30 dirty chunks and N/TOTAL dirty" },
-  { .path = "rmr-server/pools/*/map", .get = get_pool_map,
-    .flags = CTL_F_NO_STATUS,
-    .help = "per member: every dirty chunk number" },
-  { .path = "rmr-server/pools/*/sessions", .get = get_pool_sessions,
-    .help = "client sessions joined: name, peer, enabled or joined" },
-  { .path = "rmr-server/pools/*/leave_pool", .set = set_leave_pool,
-    .flags = CTL_F_RAW_VALUE,
-    .help = "write 1: delete the server pool (no store, no sessions)" },
-  { .path = "brmr-server/ctl/create_store", .set = set_create_store,
-    .keys = "device! pool! mapped_size!",
-    .help = "format a device or file as the pool's store and attach it "
-            "(mapped_size: sectors, or bytes with K/M/G/T)" },
-  { .path = "brmr-server/ctl/add_store", .set = set_add_store,
-    .keys = "device! pool! mapped_size mode",
-    .help = "attach a store that has metadata (mode=add)" },
-  { .path = "brmr-server/stores/*", .list = list_stores,
-    .help = "stores, named by their pool" },
-  { .path = "brmr-server/stores/*/state", .get = get_store_state,
-    .help = "open, and mapped while a client uses it" },
-  { .path = "brmr-server/stores/*/mapped_size", .get = get_store_mapped_size,
-    .help = "device size in 512-byte sectors" },
-  { .path = "brmr-server/stores/*/bdev_name", .get = get_store_bdev_name,
-    .help = "name of the device or file" },
-  { .path = "brmr-server/stores/*/dev_size", .get = get_store_dev_size,
-    .help = "size of the device or file in 512-byte sectors" },
-  { .path = "brmr-server/stores/*/path", .get = get_store_path,
-    .help = "path of the device or file" },
-  { .path = "brmr-server/stores/*/data_offset", .get = get_store_data_offset,
-    .help = "bytes from the start of the store to the data area" },
-  { .path = "brmr-server/stores/*/remove_store", .set = set_remove_store,
-    .flags = CTL_F_RAW_VALUE,
-    .help = "write 1: detach the store, keeping its metadata" },
-  { .path = "brmr-server/stores/*/delete_store", .set = set_delete_store,
-    .flags = CTL_F_RAW_VALUE,
-    .help = "write 1: detach the store and wipe its metadata" },
+  {.path = "rmr-server/ctl/join_pool",
+   .set = set_join_pool,
+   .keys = "poolname! member_id! chunk_size",
+   .help = "create a server pool (state empty) with this node's member_id"},
+  {.path = "rmr-server/pools/*",
+   .list = list_pools,
+   .help = "server pools on this node"},
+  {.path = "rmr-server/pools/*/state",
+   .get = get_pool_state,
+   .help = "empty, registered, created, normal or no_io"},
+  {.path = "rmr-server/pools/*/member_id",
+   .get = get_pool_member_id,
+   .help = "this node's member id in the pool"},
+  {.path = "rmr-server/pools/*/group_id",
+   .get = get_pool_group_id,
+   .help = "jhash of the pool name, carried in every message"},
+  {.path = "rmr-server/pools/*/generation",
+   .get = get_pool_generation,
+   .help = "pool generation in force (one per create or assemble)"},
+  {.path = "rmr-server/pools/*/chunk_size",
+   .get = get_pool_chunk_size,
+   .help = "chunk size in bytes (0 before the pool is created)"},
+  {.path = "rmr-server/pools/*/members",
+   .get = get_pool_members,
+   .help = "the pool's member slots as persisted on the store"},
+  {.path = "rmr-server/pools/*/map_summary",
+   .get = get_pool_map_summary,
+   .help = "per member: the first 30 dirty chunks and N/TOTAL dirty"},
+  {.path = "rmr-server/pools/*/map",
+   .get = get_pool_map,
+   .flags = CTL_F_NO_STATUS,
+   .help = "per member: every dirty chunk number"},
+  {.path = "rmr-server/pools/*/sessions",
+   .get = get_pool_sessions,
+   .help = "client sessions joined: name, peer, enabled or joined"},
+  {.path = "rmr-server/pools/*/leave_pool",
+   .set = set_leave_pool,
+   .flags = CTL_F_RAW_VALUE,
+   .help = "write 1: delete the server pool (no store, no sessions)"},
+  {.path = "brmr-server/ctl/create_store",
+   .set = set_create_store,
+   .keys = "device! pool! mapped_size!",
+   .help = "format a device or file as the pool's store and attach it "
+           "(mapped_size: sectors, or bytes with K/M/G/T)"},
+  {.path = "brmr-server/ctl/add_store",
+   .set = set_add_store,
+   .keys = "device! pool! mapped_size mode",
+   .help = "attach a store that has metadata (mode=add)"},
+  {.path = "brmr-server/stores/*",
+   .list = list_stores,
+   .help = "stores, named by their pool"},
+  {.path = "brmr-server/stores/*/state",
+   .get = get_store_state,
+   .help = "open, and mapped while a client uses it"},
+  {.path = "brmr-server/stores/*/mapped_size",
+   .get = get_store_mapped_size,
+   .help = "device size in 512-byte sectors"},
+  {.path = "brmr-server/stores/*/bdev_name",
+   .get = get_store_bdev_name,
+   .help = "name of the device or file"},
+  {.path = "brmr-server/stores/*/dev_size",
+   .get = get_store_dev_size,
+   .help = "size of the device or file in 512-byte sectors"},
+  {.path = "brmr-server/stores/*/path",
+   .get = get_store_path,
+   .help = "path of the device or file"},
+  {.path = "brmr-server/stores/*/data_offset",
+   .get = get_store_data_offset,
+   .help = "bytes from the start of the store to the data area"},
+  {.path = "brmr-server/stores/*/remove_store",
+   .set = set_remove_store,
+   .flags = CTL_F_RAW_VALUE,
+   .help = "write 1: detach the store, keeping its metadata"},
+  {.path = "brmr-server/stores/*/delete_store",
+   .set = set_delete_store,
+   .flags = CTL_F_RAW_VALUE,
+   .help = "write 1: detach the store and wipe its metadata"},
 };
 
 /* Every change through the control socket is logged with its outcome;
@@ -453,8 +491,8 @@ log_request (void *opaque, const char *request, int result, const char *reply)
 int
 control_start (const char *path)
 {
-  g_ctl = ctl_server_start_full (path, table, ARRAY_SIZE (table), NULL,
-                                 log_request);
+  g_ctl =
+    ctl_server_start_full (path, table, ARRAY_SIZE (table), NULL, log_request);
   if (!g_ctl)
     return -errno;
   g_message ("control socket %s", path);

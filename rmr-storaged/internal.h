@@ -92,9 +92,11 @@ struct store {
   char *bdev_name;              /* basename of the device or file */
   bool is_bdev;
   int fd;                       /* buffered; holds the flock / O_EXCL */
-  int dfd;                      /* O_DIRECT, or -1 where refused */
+  int dfd;                      /* O_DIRECT, or -1: all IO buffered */
   uint64_t dev_size;            /* bytes */
-  uint32_t block_size;          /* logical block size for O_DIRECT */
+  uint32_t block_size;          /* logical block size (smallest good IO) */
+  uint32_t dio_align;           /* O_DIRECT offset and length alignment */
+  uint32_t dio_mem_align;       /* O_DIRECT buffer alignment (<= 4096) */
   enum store_state state;
   /* Copies of sb.data_offset and sb.mapped_size: the layout never changes
    * while the store is open, so the IO path reads these without md_lock.
@@ -106,6 +108,10 @@ struct store {
    */
   int no_punch;
   int no_zero_range;
+
+  /* IO not aligned for O_DIRECT goes through rmw_buf (store-file.c). */
+  GMutex rmw_lock;              /* protects rmw_buf and serialises RMW */
+  void *rmw_buf;                /* allocated on first use; store_buf_free */
 
   GMutex md_lock;               /* protects sb and superblock writes */
   struct rmr_sb sb;             /* the superblock in force */
@@ -174,8 +180,9 @@ int store_file_start (struct store *st);
 /* The state machine both backends run (store-file.c): an IO is a
  * sequence of steps, one system call each (short transfers resubmit the
  * rest, FUA trim/zero end with an fdatasync, a zero the filesystem cannot
- * do with fallocate writes zeroes).  Backend-private between the two
- * backend files.
+ * do with fallocate writes zeroes), except the RMW steps, which a backend
+ * runs synchronously with store_rmw on one of its threads.
+ * Backend-private between the backend files.
  */
 enum store_step_kind {
   STORE_STEP_NOP,               /* completes with 0 */
@@ -183,6 +190,8 @@ enum store_step_kind {
   STORE_STEP_WRITE,             /* pwritev2 (fd, buf, len, off, mode) */
   STORE_STEP_FSYNC,             /* fdatasync (fd) */
   STORE_STEP_FALLOCATE,         /* fallocate (fd, mode, off, len) */
+  STORE_STEP_RMW_READ,          /* store_rmw: read through rmw_buf */
+  STORE_STEP_RMW_WRITE,         /* store_rmw: write (buf NULL: zeroes) */
 };
 
 struct store_step {
@@ -193,6 +202,12 @@ struct store_step {
   uint64_t off;                 /* absolute in the file or device */
   uint64_t len;
 };
+
+/* Run an RMW step: O_DIRECT IO of the whole dio_align blocks around
+ * [off, off + len) through rmw_buf, under rmw_lock.  Returns len or
+ * -errno.
+ */
+int store_rmw (struct store *st, const struct store_step *s);
 
 /* Validate io and set it to its first step (filled in *step); -errno
  * without side effects on the store if io cannot be queued.
@@ -240,12 +255,17 @@ struct srv_pool {
   uint64_t reads, writes;
   struct srv_maps *maps;        /* once the chunk size is known */
   int my_slot;                  /* this member's slot, -1 if none yet */
+  struct srv_sync *sync;        /* with maps, once we have a slot */
+  struct rmr_pool *peers;       /* the sync pool: a session per peer */
+  unsigned sync_parallel;       /* chunks fetched at once */
+  uint64_t sync_rate;           /* bytes/s, 0: unlimited */
 };
 
 /* What an admitted IO needs; valid until pool_io_end. */
 struct io_ctx {
   struct store *st;
   struct srv_maps *maps;
+  struct srv_sync *sync;
   int my_slot;
 };
 
@@ -360,6 +380,41 @@ void maps_dump (struct srv_maps *m, const struct rmr_member_md *members,
 /* Write every unsaved page now and wait for it (clean shutdown). */
 int maps_sync (struct srv_maps *m);
 
+/* sync.c ----------------------------------------------------------------- */
+
+/* Resync of this member's dirty chunks from its peers (one hop). */
+struct srv_sync;
+
+/* A client IO waiting for the chunks it touches to be current here. */
+struct sync_waiter {
+  void (*go) (struct sync_waiter *w, int err);
+  struct sync_waiter *next;
+  uint64_t offset, first, last;
+  uint32_t len;
+  bool write;                   /* a write (may claim whole chunks) */
+  unsigned claimed;             /* whole dirty chunks this write claimed */
+  int err;
+};
+
+int sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
+               int slot, struct rmr_pool *peers, unsigned parallel,
+               uint64_t rate_bps, struct srv_sync **out);
+/* Stop the workers; IOs still waiting fail with EIO.  NULL allowed. */
+void sync_close (struct srv_sync *s);
+/* The pool turned normal (sync may run) or left it. */
+void sync_set_normal (struct srv_sync *s, bool normal, uint64_t generation);
+/* Client IO: 0 to go now, 1 when w->go will be called (0, or -errno). */
+int sync_gate (struct srv_sync *s, struct sync_waiter *w, uint64_t offset,
+               uint32_t len, bool write);
+/* A write that went through the gate completed with res. */
+void sync_io_done (struct srv_sync *s, struct sync_waiter *w, int res);
+/* `sync start` / `sync stop` of the background sync. */
+int sync_command (struct srv_sync *s, bool start);
+/* Progress lines ("state: ...", "done: N", ...); true when in sync. */
+bool sync_status (struct srv_sync *s, GString *out);
+/* Is any chunk of the range stale here (a peer must not read it)? */
+bool sync_dirty_here (struct srv_sync *s, uint64_t offset, uint32_t len);
+
 /* sess.c ----------------------------------------------------------------- */
 
 /* Connections from clients and peers [rmr_srv_sess]. */
@@ -374,8 +429,45 @@ void control_stop (void);
 /* The operations the config file and the control interface share. */
 int control_join_pool (const char *pool, uint32_t member_id,
                        uint32_t chunk_size);
+/* Resync settings (before the store is attached): parallel 0 keeps the
+ * default.
+ */
+int control_sync_settings (const char *pool, unsigned parallel,
+                           uint64_t rate_bps);
+/* A peer of the sync pool (sessname NULL: "POOL@ADDR"). */
+int control_add_peer (const char *pool, const char *sessname,
+                      const char *addr);
 int control_add_store (const char *device, const char *pool,
                        uint64_t mapped_size, bool create);
+
+/* control-sync.c: handlers of the resync entries of control.c's table.
+ * (struct ctl_kv is from common/ctl.h.)
+ */
+struct ctl_kv;
+int ctl_sync_join_pool (void *o, char **args, const char *value,
+                        const struct ctl_kv *kv, GString *out, GString *err);
+int ctl_sync_add_clt (void *o, char **args, const char *value,
+                      const struct ctl_kv *kv, GString *out, GString *err);
+int ctl_sync_list_pools (void *o, char **args, GPtrArray *names);
+int ctl_sync_add_sess (void *o, char **args, const char *value,
+                       const struct ctl_kv *kv, GString *out, GString *err);
+int ctl_sync_list_sessions (void *o, char **args, GPtrArray *names);
+int ctl_sync_sess_state (void *o, char **args, GString *out, GString *err);
+int ctl_sync_sess_member_id (void *o, char **args, GString *out,
+                             GString *err);
+int ctl_sync_sess_path (void *o, char **args, GString *out, GString *err);
+int ctl_sync_sess_bytes_sent (void *o, char **args, GString *out,
+                              GString *err);
+int ctl_sync_sess_bytes_received (void *o, char **args, GString *out,
+                                  GString *err);
+int ctl_sync_sess_reads (void *o, char **args, GString *out, GString *err);
+int ctl_sync_sess_last_error (void *o, char **args, GString *out,
+                              GString *err);
+int ctl_sync_del_sess (void *o, char **args, const char *value,
+                       const struct ctl_kv *kv, GString *out, GString *err);
+int ctl_sync_get (void *o, char **args, GString *out, GString *err);
+int ctl_sync_set (void *o, char **args, const char *value,
+                  const struct ctl_kv *kv, GString *out, GString *err);
 
 /* config.c --------------------------------------------------------------- */
 

@@ -57,8 +57,8 @@ writer (GLogLevelFlags flags, const GLogField *fields, gsize n, gpointer data)
     clock_gettime (CLOCK_REALTIME, &ts);
     localtime_r (&ts.tv_sec, &tm);
     strftime (stamp, sizeof stamp, "%F %T", &tm);
-    snprintf (stamp + strlen (stamp), sizeof stamp - strlen (stamp),
-              ".%03ld ", ts.tv_nsec / 1000000);
+    snprintf (stamp + strlen (stamp), sizeof stamp - strlen (stamp), ".%03ld ",
+              ts.tv_nsec / 1000000);
   }
   fprintf (stderr, "%srmr-storaged: %s: %s\n", stamp, name_of (flags),
            msg ? msg : "");
@@ -68,7 +68,7 @@ writer (GLogLevelFlags flags, const GLogField *fields, gsize n, gpointer data)
 int
 log_parse_level (const char *s, enum log_level *level)
 {
-  static const char *const names[] = { "error", "warning", "info", "debug" };
+  static const char *const names[] = {"error", "warning", "info", "debug"};
   unsigned i;
 
   for (i = 0; i < G_N_ELEMENTS (names); i++)

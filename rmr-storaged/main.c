@@ -63,8 +63,7 @@ write_pidfile (const char *path)
   g_autoptr (GError) gerr = NULL;
 
   /* Written whole and renamed, so a reader never sees half a PID. */
-  if (!g_file_set_contents (tmp, text, -1, &gerr) ||
-      rename (tmp, path) < 0)
+  if (!g_file_set_contents (tmp, text, -1, &gerr) || rename (tmp, path) < 0)
     return rmr_err (EIO, "pidfile %s: %s", path,
                     gerr ? gerr->message : strerror (errno));
   return 0;
@@ -86,7 +85,7 @@ daemonize (void)
   if (pid > 0) {
     close (p[1]);
     if (read (p[0], &c, 1) != 1)
-      c = 1;                    /* the child died before it was ready */
+      c = 1; /* the child died before it was ready */
     _exit (c);
   }
   close (p[0]);
@@ -112,17 +111,17 @@ main (int argc, char **argv)
 {
   enum { OPT_LOG_LEVEL = 256 };
   static const struct option opts[] = {
-    { "config", required_argument, NULL, 'c' },
-    { "listen", required_argument, NULL, 'l' },
-    { "control", required_argument, NULL, 's' },
-    { "pidfile", required_argument, NULL, 'p' },
-    { "foreground", no_argument, NULL, 'f' },
-    { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-    { "help", no_argument, NULL, 'h' },
-    { "version", no_argument, NULL, 'V' },
-    { NULL, 0, NULL, 0 },
+    {"config", required_argument, NULL, 'c'},
+    {"listen", required_argument, NULL, 'l'},
+    {"control", required_argument, NULL, 's'},
+    {"pidfile", required_argument, NULL, 'p'},
+    {"foreground", no_argument, NULL, 'f'},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
   };
-  struct config cfg = { .listen = g_ptr_array_new_with_free_func (g_free) };
+  struct config cfg = {.listen = g_ptr_array_new_with_free_func (g_free)};
   g_autoptr (GPtrArray) cli_listen = g_ptr_array_new_with_free_func (g_free);
   const char *config = NULL;
   bool foreground = false;
@@ -158,8 +157,10 @@ main (int argc, char **argv)
       g_ptr_array_add (cfg.listen, g_strdup (cli_listen->pdata[i]));
   }
   if (cfg.log_level && log_parse_level (cfg.log_level, &level) < 0) {
-    fprintf (stderr, "rmr-storaged: log-level: '%s' is not error, warning, "
-             "info or debug\n", cfg.log_level);
+    fprintf (stderr,
+             "rmr-storaged: log-level: '%s' is not error, warning, "
+             "info or debug\n",
+             cfg.log_level);
     return 2;
   }
   for (i = 0; i < cfg.listen->len; i++) {

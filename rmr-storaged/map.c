@@ -42,15 +42,15 @@ struct srv_maps {
   uint64_t nchunks;
   unsigned shift;
 
-  GMutex lock;                  /* protects everything below */
-  GCond cond;                   /* flusher: work; maps_sync: progress */
+  GMutex lock; /* protects everything below */
+  GCond cond;  /* flusher: work; maps_sync: progress */
   struct dmap *m[RMR_MAX_MEMBERS];
-  uint64_t gen_changed;         /* bumped by every change */
-  uint64_t gen_saved;           /* every change up to here is on disk */
-  uint64_t gen_marked;          /* bumped by changes that set bits */
+  uint64_t gen_changed; /* bumped by every change */
+  uint64_t gen_saved;   /* every change up to here is on disk */
+  uint64_t gen_marked;  /* bumped by changes that set bits */
   struct map_waiter *head, *tail;
   bool stop;
-  int err;                      /* a failed save: the maps are unusable */
+  int err; /* a failed save: the maps are unusable */
   GThread *flusher;
 };
 
@@ -91,7 +91,7 @@ pread_all (int fd, void *buf, size_t n, uint64_t off)
     if (r < 0)
       return -errno;
     if (r == 0) {
-      memset (buf, 0, n);       /* past the end of a short file: zero */
+      memset (buf, 0, n); /* past the end of a short file: zero */
       return 0;
     }
     buf = (char *) buf + r;
@@ -131,8 +131,8 @@ save_unlocked (struct srv_maps *m)
 
   g_mutex_unlock (&m->lock);
   for (i = 0; i < n && r == 0; i++)
-    r = pwrite_all (m->st->fd, bufs + i * RMR_MAP_PAGE_SIZE,
-                    RMR_MAP_PAGE_SIZE, offs[i]);
+    r = pwrite_all (m->st->fd, bufs + i * RMR_MAP_PAGE_SIZE, RMR_MAP_PAGE_SIZE,
+                    offs[i]);
   if (r == 0 && fdatasync (m->st->fd) < 0)
     r = -errno;
   g_mutex_lock (&m->lock);
@@ -141,8 +141,8 @@ save_unlocked (struct srv_maps *m)
   if (r < 0) {
     m->err = r;
     g_critical ("store %s: writing the dirty map failed: %s; this member "
-                "refuses writes that need it from now on", m->st->path,
-                strerror (-r));
+                "refuses writes that need it from now on",
+                m->st->path, strerror (-r));
   }
   return r;
 }
@@ -164,8 +164,8 @@ flusher (gpointer arg)
     /* Only clears pending: gather them for a while. */
     if (!m->head && !m->stop && m->gen_marked <= m->gen_saved) {
       gint64 until = g_get_monotonic_time () + CLEAR_DELAY_MS * 1000;
-      while (!m->head && !m->stop && g_cond_wait_until (&m->cond, &m->lock,
-                                                        until))
+      while (!m->head && !m->stop &&
+             g_cond_wait_until (&m->cond, &m->lock, until))
         ;
     }
     g = m->gen_changed;
@@ -361,8 +361,9 @@ maps_mark (struct srv_maps *m, uint32_t mask, uint64_t first, uint64_t n,
   int r;
 
   if (n == 0 || first >= m->nchunks || n > m->nchunks - first)
-    return rmr_err (EINVAL, "map: chunks %" PRIu64 "+%" PRIu64
-                    " beyond %" PRIu64, first, n, m->nchunks);
+    return rmr_err (EINVAL,
+                    "map: chunks %" PRIu64 "+%" PRIu64 " beyond %" PRIu64,
+                    first, n, m->nchunks);
   g_mutex_lock (&m->lock);
   if (m->err) {
     g_mutex_unlock (&m->lock);
@@ -391,8 +392,9 @@ maps_or_bits (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n,
 
   if (slot >= RMR_MAX_MEMBERS || n == 0 || first >= m->nchunks ||
       n > m->nchunks - first)
-    return rmr_err (EINVAL, "map: chunks %" PRIu64 "+%" PRIu64
-                    " beyond %" PRIu64, first, n, m->nchunks);
+    return rmr_err (EINVAL,
+                    "map: chunks %" PRIu64 "+%" PRIu64 " beyond %" PRIu64,
+                    first, n, m->nchunks);
   g_mutex_lock (&m->lock);
   if (m->err) {
     g_mutex_unlock (&m->lock);
@@ -488,8 +490,7 @@ maps_summary (struct srv_maps *m, const struct rmr_member_md *members,
   for (s = 0; s < RMR_MAX_MEMBERS; s++) {
     if (members[s].member_id == RMR_MEMBER_NONE)
       continue;
-    g_string_append_printf (out, "member %" PRIu32 ": ",
-                            members[s].member_id);
+    g_string_append_printf (out, "member %" PRIu32 ": ", members[s].member_id);
     dmap_summary (m->m[s], 30, out);
     g_string_append_c (out, '\n');
   }
@@ -507,8 +508,7 @@ maps_dump (struct srv_maps *m, const struct rmr_member_md *members,
   for (s = 0; s < RMR_MAX_MEMBERS; s++) {
     if (members[s].member_id == RMR_MEMBER_NONE)
       continue;
-    g_string_append_printf (out, "member %" PRIu32 ":",
-                            members[s].member_id);
+    g_string_append_printf (out, "member %" PRIu32 ":", members[s].member_id);
     for (c = dmap_next (m->m[s], 0); c != DMAP_NONE;
          c = dmap_next (m->m[s], c + 1))
       g_string_append_printf (out, " %" PRIu64, c);
@@ -525,7 +525,7 @@ maps_sync (struct srv_maps *m)
 
   g_mutex_lock (&m->lock);
   g = m->gen_changed;
-  m->gen_marked = g;            /* no clear delay for this one */
+  m->gen_marked = g; /* no clear delay for this one */
   g_cond_broadcast (&m->cond);
   while (m->gen_saved < g && !m->err)
     g_cond_wait (&m->cond, &m->lock);

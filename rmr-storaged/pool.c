@@ -30,7 +30,7 @@
 #include "util.h"
 
 static GMutex g_pools_lock;
-static GHashTable *g_pools;     /* name -> struct srv_pool (one ref) */
+static GHashTable *g_pools; /* name -> struct srv_pool (one ref) */
 
 const char *
 pool_state_name (enum rmr_srv_pool_state s)
@@ -49,6 +49,22 @@ set_state_unlocked (struct srv_pool *p, enum rmr_srv_pool_state s,
   p->state = s;
   if (p->store)
     p->store->state = s == RMR_POOL_NORMAL ? STORE_MAPPED : STORE_OPEN;
+  sync_set_normal (p->sync, s == RMR_POOL_NORMAL, p->generation);
+}
+
+/* Start the resync machinery once the pool has maps and we have a slot
+ * (lock held).  A failure is logged: the pool serves, without resync.
+ */
+static void
+start_sync_unlocked (struct srv_pool *p)
+{
+  if (p->sync || !p->maps || p->my_slot < 0)
+    return;
+  if (sync_open (p, p->store, p->maps, p->my_slot, p->peers,
+                 p->sync_parallel, p->sync_rate, &p->sync) < 0)
+    g_warning ("pool %s: %s", p->name, rmr_get_error ());
+  else
+    sync_set_normal (p->sync, p->state == RMR_POOL_NORMAL, p->generation);
 }
 
 /* This member's slot in the store's member table, or -1. */
@@ -86,10 +102,13 @@ pool_create (const char *name, uint32_t member_id, uint32_t chunk_size)
   p->state = RMR_POOL_EMPTY;
   p->my_slot = -1;
   p->sessions = g_ptr_array_new ();
+  p->sync_parallel = 4;
+  p->peers = rmr_sync_pool_new (name, 0);
   g_hash_table_insert (g_pools, p->name, p);
   g_mutex_unlock (&g_pools_lock);
   g_message ("pool %s: joined as member %" PRIu32 " (group_id %" PRIu32
-             "), state empty", name, member_id, p->group_id);
+             "), state empty",
+             name, member_id, p->group_id);
   return 0;
 }
 
@@ -99,6 +118,7 @@ pool_put (struct srv_pool *p)
   if (!p || atomic_fetch_sub (&p->refs, 1) != 1)
     return;
   g_ptr_array_unref (p->sessions);
+  rmr_sync_pool_close (p->peers);
   g_mutex_clear (&p->lock);
   g_cond_clear (&p->idle);
   g_free (p);
@@ -123,7 +143,8 @@ pool_delete (const char *name)
     return rmr_err (EBUSY,
                     busy ? "pool '%s' still has a store (remove_store or "
                            "delete_store first)"
-                         : "pool '%s' still has sessions", name);
+                         : "pool '%s' still has sessions",
+                    name);
   }
   g_mutex_unlock (&p->lock);
   g_hash_table_remove (g_pools, name);
@@ -225,8 +246,8 @@ pool_attach_store (struct srv_pool *p, struct store *st)
   g_mutex_lock (&p->lock);
   if (p->store) {
     g_mutex_unlock (&p->lock);
-    return rmr_err (EBUSY, "pool: pool '%s' has a store already (%s)",
-                    p->name, p->store->path);
+    return rmr_err (EBUSY, "pool: pool '%s' has a store already (%s)", p->name,
+                    p->store->path);
   }
   g_mutex_lock (&st->md_lock);
   if (st->sb.chunk_size && maps_open (st, false, &p->maps) < 0) {
@@ -238,6 +259,7 @@ pool_attach_store (struct srv_pool *p, struct store *st)
   p->generation = st->sb.generation;
   p->my_slot = find_slot (st, p->member_id);
   g_mutex_unlock (&st->md_lock);
+  start_sync_unlocked (p);
   set_state_unlocked (p, RMR_POOL_REGISTERED, "store attached");
   g_mutex_unlock (&p->lock);
   g_message ("pool %s: store %s attached (generation %" PRIu64 ")", p->name,
@@ -248,6 +270,7 @@ pool_attach_store (struct srv_pool *p, struct store *st)
 int
 pool_remove_store (struct srv_pool *p, bool wipe)
 {
+  struct srv_sync *sync;
   struct store *st;
   int r = 0;
 
@@ -257,9 +280,16 @@ pool_remove_store (struct srv_pool *p, bool wipe)
     g_mutex_unlock (&p->lock);
     return rmr_err (ENOENT, "pool '%s' has no store", p->name);
   }
-  /* New IO is refused from here on; wait for what is in flight. */
+  /* New IO is refused from here on; IO waiting for a resync fails (the
+   * resync stops), then what is in flight completes.
+   */
   set_state_unlocked (p, RMR_POOL_EMPTY,
                       wipe ? "store deleted" : "store removed");
+  sync = p->sync;
+  p->sync = NULL;
+  g_mutex_unlock (&p->lock);
+  sync_close (sync);
+  g_mutex_lock (&p->lock);
   while (p->inflight > 0)
     g_cond_wait (&p->idle, &p->lock);
   p->store = NULL;
@@ -289,9 +319,10 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   st = p->store;
   if (!st) {
     g_mutex_unlock (&p->lock);
-    g_string_printf (err, "pool '%s' on member %" PRIu32 " has no store "
-                     "(create_store or add_store first)", p->name,
-                     p->member_id);
+    g_string_printf (err,
+                     "pool '%s' on member %" PRIu32 " has no store "
+                     "(create_store or add_store first)",
+                     p->name, p->member_id);
     return -ENODEV;
   }
   g_mutex_lock (&st->md_lock);
@@ -309,42 +340,51 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   g_mutex_unlock (&st->md_lock);
 
   if (req->mapped_size && req->mapped_size != rep->mapped_size) {
-    g_string_printf (err, "size %" PRIu64 " requested, but pool '%s' has "
-                     "mapped_size %" PRIu64, req->mapped_size, p->name,
-                     rep->mapped_size);
+    g_string_printf (err,
+                     "size %" PRIu64 " requested, but pool '%s' has "
+                     "mapped_size %" PRIu64,
+                     req->mapped_size, p->name, rep->mapped_size);
     goto refuse;
   }
   if (req->chunk_size) {
     uint32_t have = rep->chunk_size ? rep->chunk_size : p->cfg_chunk_size;
     if (have && have != req->chunk_size) {
-      g_string_printf (err, "chunk_size %" PRIu32 " requested, but pool "
-                       "'%s' has chunk_size %" PRIu32, req->chunk_size,
-                       p->name, have);
+      g_string_printf (err,
+                       "chunk_size %" PRIu32 " requested, but pool "
+                       "'%s' has chunk_size %" PRIu32,
+                       req->chunk_size, p->name, have);
       goto refuse;
     }
   }
   if (req->mode == RMR_MODE_CREATE && !fresh) {
-    g_string_printf (err, "mode=create, but the store of pool '%s' already "
+    g_string_printf (err,
+                     "mode=create, but the store of pool '%s' already "
                      "holds the pool (generation %" PRIu64 "); use "
-                     "mode=assemble", p->name, rep->generation);
+                     "mode=assemble",
+                     p->name, rep->generation);
     goto refuse;
   }
   if (req->mode == RMR_MODE_ASSEMBLE && fresh) {
-    g_string_printf (err, "mode=assemble, but the store of pool '%s' is "
-                     "fresh (never enabled); use mode=create", p->name);
+    g_string_printf (err,
+                     "mode=assemble, but the store of pool '%s' is "
+                     "fresh (never enabled); use mode=create",
+                     p->name);
     goto refuse;
   }
 
   g_ptr_array_add (p->sessions, ps);
-  if (p->state == RMR_POOL_REGISTERED || p->state == RMR_POOL_NO_IO ||
-      p->state == RMR_POOL_CREATED)
+  if (!ps->sync &&
+      (p->state == RMR_POOL_REGISTERED || p->state == RMR_POOL_NO_IO ||
+       p->state == RMR_POOL_CREATED))
     set_state_unlocked (p, fresh ? RMR_POOL_CREATED : RMR_POOL_NO_IO,
                         fresh ? "create-mode session joined"
                               : "assembling: waits for a pool enable");
   rep->state = p->state;
   g_mutex_unlock (&p->lock);
-  g_message ("pool %s: session %s from %s joined (%s)", p->name,
-             ps->sessname, ps->peer, fresh ? "fresh store" : "assemble");
+  g_message ("pool %s: session %s from %s joined (%s)", p->name, ps->sessname,
+             ps->peer, ps->sync ? "sync session of a peer"
+                       : fresh  ? "fresh store"
+                                : "assemble");
   return 0;
 
 refuse:
@@ -367,8 +407,10 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     if (req->members[i] == p->member_id)
       me = true;
   if (!me) {
-    g_string_printf (err, "pool enable: member %" PRIu32 " is not in the "
-                     "member table", p->member_id);
+    g_string_printf (err,
+                     "pool enable: member %" PRIu32 " is not in the "
+                     "member table",
+                     p->member_id);
     return -EINVAL;
   }
 
@@ -382,17 +424,19 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
   g_mutex_lock (&st->md_lock);
   if (req->mapped_size != st->sb.mapped_size ||
       (st->sb.chunk_size && req->chunk_size != st->sb.chunk_size)) {
-    g_string_printf (err, "pool enable: mapped_size %" PRIu64 "/chunk_size "
-                     "%" PRIu32 " differ from the store's %" PRIu64 "/%"
-                     PRIu32, req->mapped_size, req->chunk_size,
-                     st->sb.mapped_size, st->sb.chunk_size);
+    g_string_printf (err,
+                     "pool enable: mapped_size %" PRIu64 "/chunk_size "
+                     "%" PRIu32 " differ from the store's %" PRIu64 "/%" PRIu32,
+                     req->mapped_size, req->chunk_size, st->sb.mapped_size,
+                     st->sb.chunk_size);
     r = -EINVAL;
     goto out;
   }
   if (req->generation < st->sb.generation) {
-    g_string_printf (err, "pool enable: generation %" PRIu64 " is older "
-                     "than the store's %" PRIu64, req->generation,
-                     st->sb.generation);
+    g_string_printf (err,
+                     "pool enable: generation %" PRIu64 " is older "
+                     "than the store's %" PRIu64,
+                     req->generation, st->sb.generation);
     r = -ESTALE;
     goto out;
   }
@@ -400,7 +444,8 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     /* A client coming back (reconnect): same pool_md, nothing to write. */
     for (i = 0; i < RMR_MAX_MEMBERS; i++)
       if (st->sb.members[i].member_id != req->members[i]) {
-        g_string_printf (err, "pool enable: generation %" PRIu64 " with "
+        g_string_printf (err,
+                         "pool enable: generation %" PRIu64 " with "
                          "another member table than the store's",
                          req->generation);
         r = -ESTALE;
@@ -416,7 +461,8 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     for (i = 0; i < RMR_MAX_MEMBERS; i++) {
       st->sb.members[i].member_id = req->members[i];
       st->sb.members[i].state = req->members[i] == RMR_MEMBER_NONE
-                                  ? RMR_MEMBER_ABSENT : RMR_MEMBER_NORMAL;
+                                  ? RMR_MEMBER_ABSENT
+                                  : RMR_MEMBER_NORMAL;
     }
     st->sb.flags &= ~RMR_SB_F_CLEAN;
     r = store_write_sb_unlocked (st);
@@ -432,6 +478,7 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
       goto out;
     }
     p->my_slot = find_slot (st, p->member_id);
+    start_sync_unlocked (p);
   }
   p->generation = req->generation;
   ps->enabled = true;
@@ -442,8 +489,8 @@ out:
   g_mutex_unlock (&p->lock);
   if (r == 0)
     g_message ("pool %s: enabled by %s, generation %" PRIu64
-               ", chunk_size %" PRIu32, p->name, ps->sessname,
-               req->generation, req->chunk_size);
+               ", chunk_size %" PRIu32,
+               p->name, ps->sessname, req->generation, req->chunk_size);
   return r;
 }
 
@@ -456,8 +503,8 @@ pool_sess_leave (struct srv_psess *ps, bool graceful)
   g_mutex_lock (&p->lock);
   g_ptr_array_remove (p->sessions, ps);
   for (i = 0; i < p->sessions->len; i++)
-    enabled += ((struct srv_psess *) g_ptr_array_index (p->sessions, i))
-                 ->enabled;
+    enabled +=
+      ((struct srv_psess *) g_ptr_array_index (p->sessions, i))->enabled;
   if (p->store && enabled == 0 && !ps->sync) {
     if (graceful)
       set_state_unlocked (p, RMR_POOL_REGISTERED, "last session left");
@@ -466,8 +513,8 @@ pool_sess_leave (struct srv_psess *ps, bool graceful)
                           "client lost without leaving: waits for assemble");
   }
   g_mutex_unlock (&p->lock);
-  g_message ("pool %s: session %s from %s %s", p->name, ps->sessname,
-             ps->peer, graceful ? "left" : "lost");
+  g_message ("pool %s: session %s from %s %s", p->name, ps->sessname, ps->peer,
+             graceful ? "left" : "lost");
 }
 
 int
@@ -478,24 +525,31 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
   uint64_t end = hdr->offset + hdr->length; /* no overflow: decoder */
 
   g_mutex_lock (&p->lock);
-  if (p->state != RMR_POOL_NORMAL || !ps->enabled) {
+  if (p->state != RMR_POOL_NORMAL || (!ps->enabled && !ps->sync)) {
     g_string_printf (err, "pool '%s' is %s%s", p->name,
                      pool_state_name (p->state),
-                     ps->enabled ? "" : " (session not enabled)");
+                     ps->enabled || ps->sync ? "" : " (session not enabled)");
     g_mutex_unlock (&p->lock);
     return -EAGAIN;
   }
+  if (ps->sync && hdr->type != RMR_MSG_READ) {
+    g_string_printf (err, "a sync session only reads");
+    g_mutex_unlock (&p->lock);
+    return -EPERM;
+  }
   if (hdr->generation != p->generation) {
-    g_string_printf (err, "pool '%s': generation %" PRIu64 " is stale "
-                     "(now %" PRIu64 ")", p->name, hdr->generation,
-                     p->generation);
+    g_string_printf (err,
+                     "pool '%s': generation %" PRIu64 " is stale "
+                     "(now %" PRIu64 ")",
+                     p->name, hdr->generation, p->generation);
     g_mutex_unlock (&p->lock);
     return -ESTALE;
   }
   if (end > p->store->sb.mapped_size) {
-    g_string_printf (err, "offset %" PRIu64 " + length %" PRIu32
-                     " beyond mapped_size %" PRIu64, hdr->offset,
-                     hdr->length, p->store->sb.mapped_size);
+    g_string_printf (err,
+                     "offset %" PRIu64 " + length %" PRIu32
+                     " beyond mapped_size %" PRIu64,
+                     hdr->offset, hdr->length, p->store->sb.mapped_size);
     g_mutex_unlock (&p->lock);
     return -EINVAL;
   }
@@ -504,9 +558,17 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
     g_mutex_unlock (&p->lock);
     return -EIO;
   }
+  /* A peer syncing from us must get only what is current here. */
+  if (ps->sync && sync_dirty_here (p->sync, hdr->offset, hdr->length)) {
+    g_string_printf (err, "member %" PRIu32 " is itself stale there",
+                     p->member_id);
+    g_mutex_unlock (&p->lock);
+    return -EAGAIN;
+  }
   p->inflight++;
   io->st = p->store;
   io->maps = p->maps;
+  io->sync = ps->sync ? NULL : p->sync;
   io->my_slot = p->my_slot;
   g_mutex_unlock (&p->lock);
   return 0;
@@ -527,23 +589,26 @@ pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
     return -EAGAIN;
   }
   if (hdr->generation != p->generation) {
-    g_string_printf (err, "pool '%s': generation %" PRIu64 " is stale "
-                     "(now %" PRIu64 ")", p->name, hdr->generation,
-                     p->generation);
+    g_string_printf (err,
+                     "pool '%s': generation %" PRIu64 " is stale "
+                     "(now %" PRIu64 ")",
+                     p->name, hdr->generation, p->generation);
     g_mutex_unlock (&p->lock);
     return -ESTALE;
   }
   n = maps_nchunks (p->maps);
   if (hdr->offset >= n || hdr->length > n - hdr->offset) {
-    g_string_printf (err, "chunks %" PRIu64 "+%" PRIu32 " beyond the "
-                     "device's %" PRIu64 " chunks", hdr->offset, hdr->length,
-                     n);
+    g_string_printf (err,
+                     "chunks %" PRIu64 "+%" PRIu32 " beyond the "
+                     "device's %" PRIu64 " chunks",
+                     hdr->offset, hdr->length, n);
     g_mutex_unlock (&p->lock);
     return -EINVAL;
   }
   p->inflight++;
   io->st = p->store;
   io->maps = p->maps;
+  io->sync = NULL;
   io->my_slot = p->my_slot;
   g_mutex_unlock (&p->lock);
   return 0;

@@ -37,9 +37,10 @@
 
 struct srv_req {
   struct store_io io;
-  struct map_waiter mw;         /* waiting for dirty bits to be saved */
+  struct map_waiter mw; /* waiting for dirty bits to be saved */
+  struct sync_waiter sw; /* waiting for stale chunks to resync */
   struct srv_conn *conn;
-  struct srv_pool *pool;        /* outlives the IO: see pool.c */
+  struct srv_pool *pool; /* outlives the IO: see pool.c */
   struct io_ctx ctx;
   struct rmr_hdr hdr;
   void *buf;
@@ -51,17 +52,17 @@ struct srv_conn {
   struct rmr_conn *conn;
   atomic_int refs;
 
-  GMutex free_lock;             /* protects free_reqs */
+  GMutex free_lock; /* protects free_reqs */
   struct srv_req *free_reqs;
 
   /* Receive thread only. */
-  GPtrArray *psess;             /* struct srv_psess * joined here */
-  struct srv_req *cur;          /* request whose payload is arriving */
+  GPtrArray *psess;    /* struct srv_psess * joined here */
+  struct srv_req *cur; /* request whose payload is arriving */
   uint8_t ctlbuf[RMR_ERRMSG_MAX + RMR_JOIN_REQ_SIZE];
 };
 
 static GMutex g_listen_lock;
-static GPtrArray *g_listeners;  /* struct rmr_listener * */
+static GPtrArray *g_listeners; /* struct rmr_listener * */
 
 static void
 conn_put (struct srv_conn *c)
@@ -140,7 +141,7 @@ reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
     .payload_len = len,
     .status = status < 0 ? -status : status,
   };
-  struct iovec iov = { .iov_base = (void *) payload, .iov_len = len };
+  struct iovec iov = {.iov_base = (void *) payload, .iov_len = len};
 
   /* A failed send means the connection is going down; its receive
    * thread tidies up.
@@ -154,8 +155,7 @@ reply_error (struct srv_conn *c, const struct rmr_hdr *req, int status,
 {
   size_t len = MIN (strlen (msg), RMR_ERRMSG_MAX);
 
-  reply (c, req, status, msg, len,
-         ps ? ps->pool->member_id : RMR_MEMBER_NONE);
+  reply (c, req, status, msg, len, ps ? ps->pool->member_id : RMR_MEMBER_NONE);
 }
 
 static struct srv_psess *
@@ -197,8 +197,7 @@ handle_join (struct srv_conn *c, const struct rmr_hdr *hdr,
     return;
   }
   if (hdr->group_id != rmr_group_id (req.pool_name)) {
-    reply_error (c, hdr, EPROTO, "group_id does not match the pool name",
-                 NULL);
+    reply_error (c, hdr, EPROTO, "group_id does not match the pool name", NULL);
     return;
   }
   if (find_psess (c, hdr->group_id)) {
@@ -223,8 +222,8 @@ handle_join (struct srv_conn *c, const struct rmr_hdr *hdr,
   snprintf (ps->peer, sizeof ps->peer, "%s", c->conn->peer_name);
   r = pool_sess_join (p, ps, &req, &rep, err);
   if (r < 0) {
-    g_warning ("pool %s: join of %s from %s refused: %s", p->name,
-               req.sessname, c->conn->peer_name, err->str);
+    g_warning ("pool %s: join of %s from %s refused: %s", p->name, req.sessname,
+               c->conn->peer_name, err->str);
     reply_error (c, hdr, r, err->str, NULL);
     pool_put (p);
     g_free (ps);
@@ -262,8 +261,7 @@ handle_control (struct srv_conn *c, const struct rmr_hdr *hdr,
     reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
     drop_psess (c, ps, true);
     return;
-  default:
-    abort ();
+  default: abort ();
   }
 }
 
@@ -275,12 +273,14 @@ io_done (struct store_io *io, int res)
   bool is_read = r->hdr.type == RMR_MSG_READ;
   char msg[RMR_ERRMSG_MAX];
 
+  sync_io_done (r->ctx.sync, &r->sw, res);
   pool_io_end (p, !is_read && r->hdr.type != RMR_MSG_FLUSH);
   if (res < 0) {
-    snprintf (msg, sizeof msg, "pool %s: member %" PRIu32 ": %s of %" PRIu32
-              " bytes at %" PRIu64 ": %s", p->name, p->member_id,
-              rmr_msg_type_name (r->hdr.type), r->hdr.length, r->hdr.offset,
-              strerror (-res));
+    snprintf (msg, sizeof msg,
+              "pool %s: member %" PRIu32 ": %s of %" PRIu32 " bytes at %" PRIu64
+              ": %s",
+              p->name, p->member_id, rmr_msg_type_name (r->hdr.type),
+              r->hdr.length, r->hdr.offset, strerror (-res));
     if (res != -ENOTSUP)
       g_warning ("%s", msg);
     reply (r->conn, &r->hdr, res, msg, strlen (msg), p->member_id);
@@ -312,6 +312,7 @@ submit_io (struct srv_req *r)
 
   ret = store_submit (r->ctx.st, &r->io);
   if (ret < 0) {
+    sync_io_done (r->ctx.sync, &r->sw, ret);
     pool_io_end (r->pool, false);
     snprintf (msg, sizeof msg, "store: submit: %s",
               rmr_get_error () ? rmr_get_error () : strerror (-ret));
@@ -328,6 +329,7 @@ io_marked (struct map_waiter *w, int err)
   static const char msg[] = "the dirty map could not be saved";
 
   if (err) {
+    sync_io_done (r->ctx.sync, &r->sw, err);
     pool_io_end (r->pool, true);
     reply (r->conn, &r->hdr, err, msg, sizeof msg - 1, r->pool->member_id);
     req_put (r);
@@ -336,13 +338,63 @@ io_marked (struct map_waiter *w, int err)
   submit_io (r);
 }
 
+/* Members that are not normal miss this write: their dirty bits are
+ * saved before the write may complete (DESIGN 4).  Our own slot in the
+ * mask would be nonsense (we are writing it) and is ignored.
+ */
 static void
-handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
-           struct srv_psess *ps, struct srv_req *r)
+mark_and_submit (struct srv_req *r)
+{
+  uint32_t mask = r->hdr.dirty_mask;
+  uint64_t first, last;
+  int ret;
+
+  if (r->ctx.my_slot >= 0)
+    mask &= ~(1u << r->ctx.my_slot);
+  if (mask) {
+    unsigned shift = maps_chunk_shift (r->ctx.maps);
+    first = r->hdr.offset >> shift;
+    last = (r->hdr.offset + r->hdr.length - 1) >> shift;
+    r->mw.done = io_marked;
+    ret = maps_mark (r->ctx.maps, mask, first, last - first + 1, &r->mw);
+    if (ret == 1)
+      return;                   /* io_marked goes on */
+    if (ret < 0) {
+      const char *msg = rmr_get_error ();
+      pool_io_end (r->pool, true);
+      sync_io_done (r->ctx.sync, &r->sw, ret);
+      reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
+      req_put (r);
+      return;
+    }
+  }
+  submit_io (r);
+}
+
+/* The chunks of the IO are current here (or could not be made so). */
+static void
+io_gated (struct sync_waiter *w, int err)
+{
+  struct srv_req *r = container_of (w, struct srv_req, sw);
+  char msg[RMR_ERRMSG_MAX];
+
+  if (err) {
+    snprintf (msg, sizeof msg, "pool %s: member %" PRIu32 " is stale there "
+              "and no peer could resync it", r->pool->name,
+              r->pool->member_id);
+    pool_io_end (r->pool, r->hdr.type != RMR_MSG_READ);
+    reply (r->conn, &r->hdr, err, msg, strlen (msg), r->pool->member_id);
+    req_put (r);
+    return;
+  }
+  mark_and_submit (r);
+}
+
+static void
+handle_io (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps,
+           struct srv_req *r)
 {
   g_autoptr (GString) err = g_string_new (NULL);
-  uint64_t first, last;
-  uint32_t mask;
   int ret;
 
   if (!r) {
@@ -374,29 +426,15 @@ handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
   if (hdr->flags & RMR_HF_FAST_ZERO)
     r->io.flags |= STORE_F_FAST_ZERO;
 
-  /* Members that are not normal miss this write: their dirty bits are
-   * saved before the write may complete (DESIGN 4).  Our own slot in the
-   * mask would be nonsense (we are writing it) and is ignored.
+  /* Chunks this member is itself stale for are fetched from a peer
+   * first (or claimed by a write covering them whole).
    */
-  mask = hdr->dirty_mask;
-  if (r->ctx.my_slot >= 0)
-    mask &= ~(1u << r->ctx.my_slot);
-  if (mask) {
-    unsigned shift = maps_chunk_shift (r->ctx.maps);
-    first = hdr->offset >> shift;
-    last = (hdr->offset + hdr->length - 1) >> shift;
-    r->mw.done = io_marked;
-    ret = maps_mark (r->ctx.maps, mask, first, last - first + 1, &r->mw);
-    if (ret == 1)
-      return;                   /* io_marked goes on */
-    if (ret < 0) {
-      pool_io_end (r->pool, true);
-      reply_error (c, hdr, ret, rmr_get_error (), ps);
-      req_put (r);
-      return;
-    }
-  }
-  submit_io (r);
+  r->sw.go = io_gated;
+  ret = sync_gate (r->ctx.sync, &r->sw, hdr->offset, hdr->length,
+                   hdr->type == RMR_MSG_WRITE || hdr->type == RMR_MSG_ZERO);
+  if (ret == 1)
+    return;                     /* io_gated goes on */
+  mark_and_submit (r);
 }
 
 /* Map messages ------------------------------------------------------------ */
@@ -416,8 +454,8 @@ map_added (struct map_waiter *w, int err)
 }
 
 static void
-handle_map (struct srv_conn *c, const struct rmr_hdr *hdr,
-            struct srv_psess *ps, struct srv_req *r)
+handle_map (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps,
+            struct srv_req *r)
 {
   g_autoptr (GString) err = g_string_new (NULL);
   size_t nbytes = (hdr->length + 7) / 8;
@@ -452,14 +490,13 @@ handle_map (struct srv_conn *c, const struct rmr_hdr *hdr,
     reply (c, hdr, 0, NULL, 0, r->pool->member_id);
     req_put (r);
     return;
-  default:
-    break;
+  default: break;
   }
   r->mw.done = map_added;
   if (hdr->payload_len == 0)
     ret = maps_mark (r->ctx.maps, hdr->dirty_mask, hdr->offset, hdr->length,
                      &r->mw);
-  else                          /* one slot: the decoder checked */
+  else /* one slot: the decoder checked */
     ret = maps_or_bits (r->ctx.maps, __builtin_ctz (hdr->dirty_mask),
                         hdr->offset, hdr->length, r->buf, &r->mw);
   if (ret == 1)
@@ -473,7 +510,7 @@ conn_payload_buf (void *opaque, const struct rmr_hdr *hdr)
   struct srv_conn *c = opaque;
 
   if (hdr->flags & RMR_HF_REPLY)
-    return NULL;                /* we sent no request: discard */
+    return NULL; /* we sent no request: discard */
   if (hdr->type == RMR_MSG_WRITE || hdr->type == RMR_MSG_MAP_ADD) {
     c->cur = req_get (c, hdr->payload_len);
     return c->cur ? c->cur->buf : NULL;
@@ -506,9 +543,7 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
   }
   switch (hdr->type) {
   case RMR_MSG_ENABLE:
-  case RMR_MSG_LEAVE:
-    handle_control (c, hdr, ps, payload);
-    return;
+  case RMR_MSG_LEAVE: handle_control (c, hdr, ps, payload); return;
   case RMR_MSG_WRITE:
     if (!cur) {
       reply_error (c, hdr, ENOMEM, "out of memory for the IO buffer", ps);
@@ -525,8 +560,7 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
     }
     handle_map (c, hdr, ps, cur);
     return;
-  default:
-    handle_io (c, hdr, ps, NULL);
+  default: handle_io (c, hdr, ps, NULL);
   }
 }
 

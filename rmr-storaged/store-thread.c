@@ -2,8 +2,9 @@
 /* The fallback backend of a store, for hosts without io_uring (disabled
  * by sysctl, or a kernel too old): a few worker threads per store run
  * the steps of store-file.c's state machine with plain system calls
- * (pread, pwritev2, fdatasync, fallocate), so O_DIRECT, short transfers,
- * FUA, trim and zero behave exactly as with io_uring, only slower.
+ * (pread, pwritev2, fdatasync, fallocate, store_rmw), so O_DIRECT, RMW,
+ * short transfers, FUA, trim and zero behave exactly as with io_uring,
+ * only slower.
  *
  * Data structures: a FIFO of submitted IOs linked through io->next (no
  * allocation per IO), taken by POOL_THREADS workers; each worker runs one
@@ -43,7 +44,7 @@ struct pool {
 };
 
 static int
-exec_step (const struct store_step *s)
+exec_step (struct store *st, const struct store_step *s)
 {
   struct iovec iov;
   ssize_t r;
@@ -57,6 +58,8 @@ exec_step (const struct store_step *s)
     r = pwritev2 (s->fd, &iov, 1, s->off, s->mode);
     break;
   case STORE_STEP_FSYNC: r = fdatasync (s->fd); break;
+  case STORE_STEP_RMW_READ:
+  case STORE_STEP_RMW_WRITE: return store_rmw (st, s);
   case STORE_STEP_FALLOCATE:
     r = fallocate (s->fd, s->mode, s->off, s->len);
     break;
@@ -73,7 +76,7 @@ run_io (struct store *st, struct store_io *io)
   int result;
 
   store_io_step (st, io, &s);
-  while (store_io_step_done (st, io, exec_step (&s), &s, &result))
+  while (store_io_step_done (st, io, exec_step (st, &s), &s, &result))
     ;
   io->done (io, result);
 }

@@ -39,8 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -78,6 +80,7 @@ store_new (const char *path)
   st->dfd = -1;
   st->path = g_strdup (path);
   st->bdev_name = g_path_get_basename (path);
+  g_mutex_init (&st->rmw_lock);
   g_mutex_init (&st->md_lock);
   return st;
 }
@@ -93,6 +96,8 @@ store_close (struct store *st)
     close (st->dfd);
   if (st->fd >= 0)
     close (st->fd);
+  store_buf_free (st->rmw_buf);
+  g_mutex_clear (&st->rmw_lock);
   g_mutex_clear (&st->md_lock);
   g_free (st->path);
   g_free (st->bdev_name);
@@ -105,6 +110,40 @@ store_closep (struct store **stp)
   store_close (*stp);
 }
 #define CLEANUP_STORE __attribute__ ((cleanup (store_closep)))
+
+/* With dfd open: learn the alignment O_DIRECT needs (statx, Linux >= 6.1;
+ * else the logical block size of a device, 4096 for a file), or give up
+ * O_DIRECT where it brings nothing (tmpfs, whose O_DIRECT is buffered
+ * internally) or where our buffers could not satisfy it.
+ */
+static void
+direct_setup (struct store *st)
+{
+  struct statx stx;
+  struct statfs sfs;
+  const char *why = NULL;
+
+  st->dio_align = st->is_bdev ? st->block_size : 4096;
+  st->dio_mem_align = st->is_bdev ? 512 : 4096;
+  if (statx (st->dfd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+      (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align != 0) {
+    st->dio_align =
+      MAX (stx.stx_dio_offset_align, st->is_bdev ? st->block_size : 1);
+    st->dio_mem_align = MAX (stx.stx_dio_mem_align, 1);
+  }
+  if (!st->is_bdev && fstatfs (st->dfd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC)
+    why = "tmpfs buffers O_DIRECT anyway";
+  else if (!is_power_of_2 (st->dio_align) || st->dio_align > 65536 ||
+           !is_power_of_2 (st->dio_mem_align) || st->dio_mem_align > 4096)
+    why = "unusual O_DIRECT alignment";
+  if (why) {
+    g_message ("store %s: %s: using buffered IO", st->path, why);
+    close (st->dfd);
+    st->dfd = -1;
+  }
+  else if (!st->is_bdev && st->dio_align > st->block_size)
+    st->block_size = st->dio_align;
+}
 
 /* Open fd (exclusively) and dfd, and learn the size and block size.
  * *created tells whether this call created the file (so the caller may
@@ -178,10 +217,7 @@ open_dev (struct store *st, bool create, bool *created)
       return rmr_err (e, "store %s: flock: %s", path, g_strerror (e));
     }
     st->dev_size = stb.st_size;
-    /* O_DIRECT on a file needs the alignment of the filesystem's device,
-     * at most 4096 in practice; the backend aligns direct IO to 4096
-     * anyway, and 512 is the smallest IO we advertise.
-     */
+    /* The smallest IO we advertise; more if O_DIRECT needs more. */
     st->block_size = 512;
   }
 
@@ -196,6 +232,8 @@ open_dev (struct store *st, bool create, bool *created)
   else if (fstat (st->dfd, &dstb) < 0 || dstb.st_dev != stb.st_dev ||
            dstb.st_ino != stb.st_ino || dstb.st_rdev != stb.st_rdev)
     return rmr_err (EAGAIN, "store %s: replaced while opening", path);
+  else
+    direct_setup (st);
   return 0;
 }
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit test of the store layer of rmr-storaged (store.c, store-file.c,
- * store-thread.c) on real files: a file in /tmp, one in /dev/shm (tmpfs:
- * no fallocate ZERO_RANGE, and, before Linux 6.6, no O_DIRECT), the
- * thread fallback backend, and a loop device when run as root.
+ * store-thread.c) on real files: a file in /tmp (O_DIRECT, with RMW for
+ * what is not aligned), the same without O_DIRECT, one in /dev/shm
+ * (tmpfs: buffered, no fallocate ZERO_RANGE), the thread fallback
+ * backend (also with io_uring refused by seccomp), and a loop device when
+ * run as root.
  *
  * Each IO battery checks data end to end: what a read returns and what
  * the underlying file holds at data_offset (pread on a separate fd),
@@ -10,6 +12,14 @@
  * flight from several threads, FUA, flush, trim, zero (with and without
  * MAY_TRIM and FAST_ZERO).  The creation and open tests check each
  * refusal by its errno and a word of its message.
+ *
+ * Regression: the concurrent battery on a loop device read stale data
+ * about once in a hundred runs while aligned IO went O_DIRECT through
+ * io_uring and unaligned IO buffered: the kernel does not invalidate the
+ * page cache after an asynchronous O_DIRECT write to a block device, so
+ * folios read in meanwhile (readahead, large folios) stayed stale.  The
+ * store no longer mixes the two (store-file.c); with ROUNDS raised to 40
+ * the loop case ran clean where it used to fail.
  */
 #undef NDEBUG
 
@@ -260,6 +270,21 @@ battery_rw (struct env *e)
   g_assert_cmpint (do_io (e->st, STORE_READ, 0, NULL, 0, 1), ==, -EINVAL);
 }
 
+/* TRIM [off, off + len) and record in the shadow what it zeroes. */
+static void
+trim (struct env *e, unsigned flags, uint64_t off, uint32_t len)
+{
+  struct store *st = e->st;
+  uint64_t a = st->dfd >= 0 ? st->dio_align : st->is_bdev ? st->block_size : 1;
+  uint64_t start = st->data_offset + off, end = start + len;
+
+  g_assert_cmpint (do_io (st, STORE_TRIM, flags, NULL, off, len), ==, 0);
+  start = (start + a - 1) / a * a;
+  end = end / a * a;
+  if (!st->no_punch && end > start)
+    memset (e->shadow + start - st->data_offset, 0, end - start);
+}
+
 /* Trim and zero: what reads back, and neighbours untouched. */
 static void
 battery_trim_zero (struct env *e)
@@ -269,24 +294,16 @@ battery_trim_zero (struct env *e)
   uint64_t off = 8 * MiB;
   int r;
 
-  /* TRIM is advisory, but on these stores it punches: zeroes (on a block
-   * device only its whole blocks are trimmed).
+  /* TRIM is advisory; here it punches the whole blocks (of O_DIRECT, or
+   * of a buffered block device) in the range: they read back as zeroes,
+   * partial blocks keep their data.
    */
   write_shadow (e, 0, off, 1 * MiB, 21, 0);
-  g_assert_cmpint (do_io (st, STORE_TRIM, 0, NULL, off, 256 * 1024), ==, 0);
-  if (!st->no_punch)
-    memset (e->shadow + off, 0, 256 * 1024);
-  g_assert_cmpint (
-    do_io (st, STORE_TRIM, STORE_F_FUA, NULL, off + 300032, bdev ? 4096 : 1000),
-    ==, 0);
-  if (!st->no_punch)
-    memset (e->shadow + off + 300032, 0, bdev ? 4096 : 1000);
+  trim (e, 0, off, 256 * 1024);
+  trim (e, STORE_F_FUA, off + 300032, 1000);
+  trim (e, 0, off + 400001, 5000);
+  trim (e, 0, off + 600001, 100);
   check_range (e, off, 1 * MiB);
-  /* A block device trims nothing of a range smaller than a block. */
-  if (bdev) {
-    g_assert_cmpint (do_io (st, STORE_TRIM, 0, NULL, off + 600001, 100), ==, 0);
-    check_range (e, off, 1 * MiB);
-  }
 
   /* ZERO without MAY_TRIM (ZERO_RANGE, or written zeroes on tmpfs), with
    * it (punch), unaligned, FUA; more than one zero_buf.
@@ -659,9 +676,9 @@ test_wipe (gconstpointer base)
   tmp_fini (&t);
 }
 
-/* IO on a file in base.  mode: 0 as opened, 1 with dfd dropped (the
- * O_DIRECT-refused path, which Linux >= 6.6 tmpfs no longer takes by
- * itself), 2 on the thread fallback backend.
+/* IO on a file in base.  mode: 0 as opened (tmpfs: buffered, elsewhere
+ * O_DIRECT and RMW), 1 with dfd dropped (what a filesystem that refuses
+ * O_DIRECT gets), 2 on the thread fallback backend.
  */
 static void
 run_io_test (const char *base, int mode)
@@ -711,9 +728,9 @@ test_io_shm (void)
 }
 
 static void
-test_io_shm_buffered (void)
+test_io_buffered (void)
 {
-  run_io_test ("/dev/shm", 1);
+  run_io_test (g_get_tmp_dir (), 1);
 }
 
 static void
@@ -935,7 +952,7 @@ main (int argc, char *argv[])
   g_test_add_data_func ("/store/wipe", g_get_tmp_dir (), test_wipe);
   g_test_add_func ("/store/io/tmp", test_io_tmp);
   g_test_add_func ("/store/io/shm", test_io_shm);
-  g_test_add_func ("/store/io/shm-buffered", test_io_shm_buffered);
+  g_test_add_func ("/store/io/buffered", test_io_buffered);
   g_test_add_func ("/store/io/threads", test_io_threads);
   g_test_add_func ("/store/io/backpressure", test_backpressure);
   g_test_add_func ("/store/io/no-io-uring", test_no_io_uring);

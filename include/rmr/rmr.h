@@ -169,6 +169,31 @@ int rmr_pool_enable (struct rmr_pool *pool);
 /* The pool's generation (a new one per create or assemble). */
 uint64_t rmr_pool_generation (const struct rmr_pool *pool);
 
+/* Sync pools.  A storage node reads the chunks it missed straight from
+ * its peers through a sync pool [the kernel's client pool with sync=y]:
+ * one leg per peer, joined with the sync flag (no create, no enable: a
+ * peer serves a sync session's reads while its own pool is normal in the
+ * same generation, and only chunks it is not dirty for itself).  Legs
+ * connect on first use and again after a failure.
+ */
+struct rmr_pool *rmr_sync_pool_new (const char *pool_name, uint64_t timeout_ms);
+/* Add (or, with the same session name, re-point) a peer. */
+int rmr_sync_pool_add_sess (struct rmr_pool *pool, const char *sessname,
+                            const struct rmr_addr *addr);
+int rmr_sync_pool_del_sess (struct rmr_pool *pool, const char *sessname);
+/* Read count bytes at offset from the first peer that can serve them;
+ * *member (if not NULL) is the member that did.  -EAGAIN when no peer
+ * could (each was tried once).
+ */
+int rmr_sync_read (struct rmr_pool *pool, uint64_t generation, void *buf,
+                   uint32_t count, uint64_t offset, uint32_t *member);
+/* Tell every reachable peer that [first, first + n) chunks are clean for
+ * the member slots in mask.  0 if every peer that was asked did.
+ */
+int rmr_sync_clear (struct rmr_pool *pool, uint64_t generation,
+                    uint32_t mask, uint64_t first, uint64_t n);
+void rmr_sync_pool_close (struct rmr_pool *pool);
+
 /* Process-wide: stop every background thread of librmr (no IO may be in
  * flight) so the process can fork, and start them again in the process
  * that goes on.  Connections survive.

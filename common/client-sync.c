@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Sync pools (rmr.h): the client pool a storage node uses to read the
+ * chunks it missed directly from its peers, one hop, without the compute
+ * host [the kernel's rmr-client pool with sync=y].
+ *
+ * A sync pool is a struct rmr_pool with sync set: its legs are the peers.
+ * A leg joins with the sync flag on first use; a leg that fails is joined
+ * again on a later use, at most every RETRY_MS.  No create, no assemble,
+ * no enable, no dirty mask: a sync pool only reads and clears bits.
+ *
+ * Locking: legs_lock protects the legs array (add, del) and each leg's
+ * session pointer; a reader takes a reference on the session before it
+ * uses it, so a leg may be re-joined meanwhile.  reconn_lock serialises
+ * joins.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client.h"
+#include "error.h"
+#include "jhash.h"
+#include "parse.h"
+#include "util.h"
+
+#define RETRY_MS 500
+
+struct rmr_pool *
+rmr_sync_pool_new (const char *pool_name, uint64_t timeout_ms)
+{
+  struct rmr_pool *pool;
+
+  if (rmr_check_pool_name ("poolname", pool_name) < 0)
+    return NULL;
+  pool = g_new0 (struct rmr_pool, 1);
+  rmr_pool_config_init (&pool->cfg);
+  snprintf (pool->cfg.pool_name, sizeof pool->cfg.pool_name, "%s",
+            pool_name);
+  if (timeout_ms)
+    pool->cfg.timeout_ms = timeout_ms;
+  pool->sync = true;
+  pool->group_id = rmr_group_id (pool_name);
+  g_mutex_init (&pool->ov_lock);
+  g_cond_init (&pool->ov_cond);
+  g_mutex_init (&pool->gate_lock);
+  g_cond_init (&pool->gate_cond);
+  g_mutex_init (&pool->reconn_lock);
+  g_mutex_init (&pool->legs_lock);
+  g_mutex_init (&pool->thread_lock);
+  g_cond_init (&pool->thread_cond);
+  return pool;
+}
+
+static void
+leg_drop_sess (struct clt_leg *leg)
+{
+  if (leg->sess) {
+    clt_sess_del_leg (leg->sess, leg);
+    clt_sess_put (leg->sess);
+    leg->sess = NULL;
+  }
+}
+
+void
+rmr_sync_pool_close (struct rmr_pool *pool)
+{
+  unsigned i;
+
+  if (!pool)
+    return;
+  for (i = 0; i < pool->nlegs; i++)
+    leg_drop_sess (&pool->legs[i]);
+  g_mutex_clear (&pool->ov_lock);
+  g_cond_clear (&pool->ov_cond);
+  g_mutex_clear (&pool->gate_lock);
+  g_cond_clear (&pool->gate_cond);
+  g_mutex_clear (&pool->reconn_lock);
+  g_mutex_clear (&pool->legs_lock);
+  g_mutex_clear (&pool->thread_lock);
+  g_cond_clear (&pool->thread_cond);
+  g_free (pool);
+}
+
+int
+rmr_sync_pool_add_sess (struct rmr_pool *pool, const char *sessname,
+                        const struct rmr_addr *addr)
+{
+  struct clt_leg *leg = NULL;
+  unsigned i;
+
+  if (rmr_check_sess_name ("sessname", sessname) < 0)
+    return -EINVAL;
+  g_mutex_lock (&pool->reconn_lock);
+  g_mutex_lock (&pool->legs_lock);
+  for (i = 0; i < pool->nlegs; i++)
+    if (strcmp (pool->legs[i].sessname, sessname) == 0)
+      leg = &pool->legs[i];
+  for (i = 0; i < pool->nlegs && !leg; i++)
+    if (atomic_load (&pool->legs[i].disabled)) {
+      leg = &pool->legs[i];     /* a deleted slot */
+      leg->sessname[0] = '\0';
+    }
+  if (!leg) {
+    if (pool->nlegs == RMR_MAX_MEMBERS) {
+      g_mutex_unlock (&pool->legs_lock);
+      g_mutex_unlock (&pool->reconn_lock);
+      return rmr_err (ENOSPC, "sessname: a sync pool has at most %u "
+                      "sessions", RMR_MAX_MEMBERS);
+    }
+    leg = &pool->legs[pool->nlegs++];
+    memset (leg, 0, sizeof *leg);
+    leg->pool = pool;
+    leg->slot = -1;
+    leg->member_id = RMR_MEMBER_NONE;
+    leg->queue_depth = pool->cfg.queue_depth;
+    snprintf (leg->sessname, sizeof leg->sessname, "%s", sessname);
+  }
+  else {
+    leg_drop_sess (leg);        /* re-pointed or reused: join again */
+    snprintf (leg->sessname, sizeof leg->sessname, "%s", sessname);
+    leg->member_id = RMR_MEMBER_NONE;
+  }
+  atomic_store (&leg->disabled, false);
+  leg->addr = *addr;
+  rmr_addr_format (addr, leg->addr_name, sizeof leg->addr_name);
+  atomic_store (&leg->state, LEG_FAILED);
+  leg->next_try = 0;
+  g_mutex_unlock (&pool->legs_lock);
+  g_mutex_unlock (&pool->reconn_lock);
+  return 0;
+}
+
+int
+rmr_sync_pool_del_sess (struct rmr_pool *pool, const char *sessname)
+{
+  unsigned i;
+
+  g_mutex_lock (&pool->reconn_lock);
+  g_mutex_lock (&pool->legs_lock);
+  for (i = 0; i < pool->nlegs; i++)
+    if (strcmp (pool->legs[i].sessname, sessname) == 0)
+      break;
+  if (i == pool->nlegs) {
+    g_mutex_unlock (&pool->legs_lock);
+    g_mutex_unlock (&pool->reconn_lock);
+    return rmr_err (ENOENT, "no such session '%s'", sessname);
+  }
+  /* Requests may still point at the leg: it stays, marked deleted. */
+  leg_drop_sess (&pool->legs[i]);
+  atomic_store (&pool->legs[i].state, LEG_FAILED);
+  atomic_store (&pool->legs[i].disabled, true);
+  pool->legs[i].sessname[0] = '\0';
+  g_mutex_unlock (&pool->legs_lock);
+  g_mutex_unlock (&pool->reconn_lock);
+  return 0;
+}
+
+/* Join a failed leg again if its time has come (reconn_lock held). */
+static int
+join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
+{
+  struct rmr_join_req jr = { 0 };
+  struct rmr_join_rep rep;
+  struct rmr_hdr hdr = { .type = RMR_MSG_JOIN };
+  uint8_t req_buf[RMR_JOIN_REQ_SIZE], rep_buf[RMR_JOIN_REP_SIZE];
+  struct clt_sess *s;
+  int r;
+
+  if (g_get_monotonic_time () < leg->next_try)
+    return rmr_err (EAGAIN, "%s: %s", leg->addr_name,
+                    leg->last_error[0] ? leg->last_error : "retry later");
+  leg->next_try = g_get_monotonic_time () + RETRY_MS * 1000;
+  r = clt_sess_get (&leg->addr, pool->cfg.timeout_ms, &s);
+  if (r < 0)
+    goto fail;
+  clt_sess_add_leg (s, leg);
+  snprintf (jr.pool_name, sizeof jr.pool_name, "%s", pool->cfg.pool_name);
+  snprintf (jr.sessname, sizeof jr.sessname, "%s", leg->sessname);
+  jr.mode = RMR_MODE_AUTO;
+  jr.sync = 1;
+  jr.queue_depth = pool->cfg.queue_depth;
+  rmr_join_req_encode (&jr, req_buf);
+  r = clt_leg_call (leg, s, &hdr, req_buf, sizeof req_buf, rep_buf,
+                    sizeof rep_buf);
+  if (r == 0 && rmr_join_rep_decode (rep_buf, &rep) < 0)
+    r = -EPROTO;
+  if (r < 0) {
+    clt_sess_del_leg (s, leg);
+    clt_sess_put (s);
+    goto fail;
+  }
+  g_mutex_lock (&pool->legs_lock);
+  leg_drop_sess (leg);
+  leg->sess = s;
+  leg->member_id = rep.member_id;
+  atomic_store (&leg->state, LEG_NORMAL);
+  leg->last_error[0] = '\0';
+  g_mutex_unlock (&pool->legs_lock);
+  return 0;
+
+fail:
+  snprintf (leg->last_error, sizeof leg->last_error, "%s",
+            rmr_get_error () ? rmr_get_error () : strerror (-r));
+  return r;
+}
+
+/* Leg i's session with a reference, joining it first if needed; NULL if
+ * it cannot be used now.
+ */
+static struct clt_sess *
+use_leg (struct rmr_pool *pool, unsigned i)
+{
+  struct clt_leg *leg = &pool->legs[i];
+  struct clt_sess *s = NULL;
+
+  if (atomic_load (&leg->disabled))
+    return NULL;
+  if (atomic_load (&leg->state) != LEG_NORMAL) {
+    g_mutex_lock (&pool->reconn_lock);
+    if (atomic_load (&leg->state) != LEG_NORMAL)
+      join_leg_unlocked (pool, leg);
+    g_mutex_unlock (&pool->reconn_lock);
+  }
+  g_mutex_lock (&pool->legs_lock);
+  if (atomic_load (&leg->state) == LEG_NORMAL && leg->sess) {
+    s = leg->sess;
+    clt_sess_ref (s);
+  }
+  g_mutex_unlock (&pool->legs_lock);
+  return s;
+}
+
+/* One request on leg i, waited for. */
+static int
+call (struct rmr_pool *pool, unsigned i, struct rmr_hdr *hdr, void *rbuf,
+      uint32_t rlen, char *why, size_t whylen)
+{
+  struct clt_leg *leg = &pool->legs[i];
+  struct clt_sess *s = use_leg (pool, i);
+  struct clt_req req;
+  struct clt_sub *sub;
+  int r;
+
+  if (atomic_load (&leg->disabled))
+    return -ENOENT;
+  if (!s) {
+    snprintf (why, whylen, "%s: %s", leg->addr_name, leg->last_error);
+    return -ENOTCONN;
+  }
+  clt_req_init (&req);
+  sub = clt_req_add (&req, 0, leg);
+  sub->sess = s;
+  sub->rbuf = rbuf;
+  sub->rlen = rlen;
+  hdr->group_id = pool->group_id;
+  hdr->member_id = RMR_MEMBER_NONE;
+  clt_sess_submit (sub, hdr, NULL, 0);
+  clt_req_wait (&req, g_get_monotonic_time () +
+                        (int64_t) pool->cfg.timeout_ms * 1000);
+  r = sub->status;
+  if (r < 0)
+    snprintf (why, whylen, "%s: %s", leg->addr_name,
+              sub->errmsg[0] ? sub->errmsg : strerror (-r));
+  /* A refusal (the peer is dirty there, or not normal) is no failure of
+   * the connection; anything else is.
+   */
+  if (r < 0 && r != -EAGAIN && r != -ESTALE && r != -EINVAL)
+    clt_leg_fail (leg, why);
+  clt_req_clear (&req);
+  clt_sess_put (s);
+  return r;
+}
+
+int
+rmr_sync_read (struct rmr_pool *pool, uint64_t generation, void *buf,
+               uint32_t count, uint64_t offset, uint32_t *member)
+{
+  char why[RMR_ERRMSG_MAX + 400] = "no peer session";
+  unsigned i, n, start;
+  int r;
+
+  g_mutex_lock (&pool->legs_lock);
+  n = pool->nlegs;
+  g_mutex_unlock (&pool->legs_lock);
+  start = atomic_fetch_add (&pool->rr, 1);
+  for (i = 0; i < n; i++) {
+    unsigned j = (start + i) % n;
+    struct rmr_hdr hdr = { .type = RMR_MSG_READ,
+                           .generation = generation,
+                           .offset = offset,
+                           .length = count };
+    r = call (pool, j, &hdr, buf, count, why, sizeof why);
+    if (r == 0) {
+      atomic_fetch_add (&pool->legs[j].reads, 1);
+      if (member)
+        *member = pool->legs[j].member_id;
+      return 0;
+    }
+  }
+  return rmr_err (EAGAIN, "sync read of %" PRIu32 " bytes at %" PRIu64
+                  ": no peer could serve it (last: %s)", count, offset, why);
+}
+
+int
+rmr_sync_clear (struct rmr_pool *pool, uint64_t generation, uint32_t mask,
+                uint64_t first, uint64_t n)
+{
+  char why[RMR_ERRMSG_MAX + 400] = "";
+  unsigned i, nlegs;
+  int r, ret = 0;
+
+  g_mutex_lock (&pool->legs_lock);
+  nlegs = pool->nlegs;
+  g_mutex_unlock (&pool->legs_lock);
+  for (i = 0; i < nlegs; i++) {
+    uint64_t c, len;
+    for (c = first; c < first + n; c += len) {
+      struct rmr_hdr hdr = { .type = RMR_MSG_MAP_CLEAR,
+                             .generation = generation,
+                             .offset = c,
+                             .dirty_mask = mask };
+      len = MIN (first + n - c, RMR_MAP_MAX_CHUNKS);
+      hdr.length = len;
+      r = call (pool, i, &hdr, NULL, 0, why, sizeof why);
+      if (r == -ENOENT)
+        break;                  /* a deleted session */
+      if (r < 0) {
+        ret = rmr_err (-r, "map-clear: %s", why);
+        break;
+      }
+    }
+  }
+  return ret;
+}

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Control handlers of the resync side of a storage node (control.c has
+ * the table): the admin guide's sync pool, i.e. the rmr-client tree of a
+ * storage node (join_pool sync=y, add_sess, sessions, del_sess), the
+ * server pool's add_clt, and `sync` (start, stop, progress).
+ *
+ * Every server pool owns its sync pool (pool->peers), so join_pool sync=y
+ * and add_clt only check that they name a server pool with a matching
+ * chunk size: the admin guide's steps work, and a config file needs none
+ * of them.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "error.h"
+#include "internal.h"
+#include "parse.h"
+#include "util.h"
+
+static int
+fail (GString *err)
+{
+  g_string_append (err, rmr_get_error () ? rmr_get_error () : "failed");
+  return -1;
+}
+
+static struct srv_pool *
+need_pool (const char *name, GString *err)
+{
+  struct srv_pool *p = pool_find (name);
+
+  if (!p)
+    g_string_append_printf (err, "no such pool '%s' (rmr-server/ctl/"
+                            "join_pool first)", name);
+  return p;
+}
+
+int
+control_sync_settings (const char *pool, unsigned parallel, uint64_t rate_bps)
+{
+  struct srv_pool *p = pool_find (pool);
+
+  if (!p)
+    return rmr_err (ENOENT, "no such pool '%s'", pool);
+  g_mutex_lock (&p->lock);
+  if (parallel)
+    p->sync_parallel = parallel;
+  p->sync_rate = rate_bps;
+  g_mutex_unlock (&p->lock);
+  pool_put (p);
+  return 0;
+}
+
+int
+control_add_peer (const char *pool, const char *sessname, const char *addr)
+{
+  struct srv_pool *p = pool_find (pool);
+  char name[RMR_SESS_NAME_MAX + 1], *c;
+  struct rmr_addr a;
+  int r;
+
+  if (!p)
+    return rmr_err (ENOENT, "no such pool '%s'", pool);
+  r = rmr_addr_parse ("path", addr, &a);
+  if (r == 0) {
+    if (!sessname) {
+      /* "POOL@HOST:PORT" in the characters a session name allows,
+       * cut to its length.
+       */
+      g_autofree char *full = g_strdup_printf ("%s@%s:%u", pool, a.host,
+                                               a.port);
+      g_strlcpy (name, full, sizeof name);
+      for (c = name; *c; c++)
+        if (!g_ascii_isalnum (*c) && !strchr ("._@:-", *c))
+          *c = '_';
+      sessname = name;
+    }
+    r = rmr_sync_pool_add_sess (p->peers, sessname, &a);
+  }
+  if (r == 0)
+    g_message ("pool %s: sync session %s to %s", pool, sessname, addr);
+  pool_put (p);
+  return r;
+}
+
+/* rmr-client/ctl/join_pool poolname= chunk_size= sync=y */
+int
+ctl_sync_join_pool (void *o, char **args, const char *value,
+                    const struct ctl_kv *kv, GString *out, GString *err)
+{
+  const char *sync = ctl_kv_get (kv, "sync");
+  const char *cs = ctl_kv_get (kv, "chunk_size");
+  struct srv_pool *p;
+  uint64_t chunk = 0;
+  bool y = false;
+  int r = 0;
+
+  if (!sync || rmr_parse_bool ("sync", sync, &y) < 0 || !y) {
+    g_string_append (err, "sync: a storage node only has sync pools "
+                     "(sync=y); the IO pool is nbdkit's");
+    return -1;
+  }
+  if (cs && rmr_parse_bytes ("chunk_size", cs, &chunk) < 0)
+    return fail (err);
+  p = need_pool (ctl_kv_get (kv, "poolname"), err);
+  if (!p)
+    return -1;
+  g_mutex_lock (&p->lock);
+  if (chunk && p->store && p->store->sb.chunk_size &&
+      p->store->sb.chunk_size != chunk) {
+    g_string_append_printf (err, "chunk_size: %" PRIu64 ", but pool '%s' "
+                            "has %" PRIu32, chunk, p->name,
+                            p->store->sb.chunk_size);
+    r = -1;
+  }
+  g_mutex_unlock (&p->lock);
+  pool_put (p);
+  return r;
+}
+
+int
+ctl_sync_add_clt (void *o, char **args, const char *value,
+                  const struct ctl_kv *kv, GString *out, GString *err)
+{
+  struct srv_pool *p;
+
+  if (strcmp (value, args[0]) != 0) {
+    g_string_append_printf (err, "value: '%s': a server pool uses the sync "
+                            "pool of its own name ('%s')", value, args[0]);
+    return -1;
+  }
+  p = need_pool (args[0], err);
+  if (!p)
+    return -1;
+  pool_put (p);
+  return 0;
+}
+
+int
+ctl_sync_list_pools (void *o, char **args, GPtrArray *names)
+{
+  g_autoptr (GPtrArray) all = pool_names ();
+  unsigned i;
+
+  for (i = 0; i < all->len; i++)
+    g_ptr_array_add (names, g_strdup (g_ptr_array_index (all, i)));
+  return 0;
+}
+
+int
+ctl_sync_add_sess (void *o, char **args, const char *value,
+                   const struct ctl_kv *kv, GString *out, GString *err)
+{
+  const char *sessname = ctl_kv_get (kv, "sessname");
+
+  if (rmr_check_sess_name ("sessname", sessname) < 0)
+    return fail (err);
+  return control_add_peer (args[0], sessname, ctl_kv_get (kv, "path")) < 0
+           ? fail (err) : 0;
+}
+
+int
+ctl_sync_list_sessions (void *o, char **args, GPtrArray *names)
+{
+  struct srv_pool *p = pool_find (args[0]);
+  struct rmr_leg_info info;
+  unsigned i;
+
+  if (!p)
+    return 0;
+  for (i = 0; i < rmr_pool_nlegs (p->peers); i++)
+    if (rmr_pool_leg_info (p->peers, i, &info) == 0 && info.sessname[0])
+      g_ptr_array_add (names, g_strdup (info.sessname));
+  pool_put (p);
+  return 0;
+}
+
+enum sess_attr { S_STATE, S_MEMBER_ID, S_PATH, S_SENT, S_RECEIVED, S_READS,
+                 S_LAST_ERROR };
+
+static int
+sess_attr (char **args, GString *out, GString *err, enum sess_attr a)
+{
+  struct srv_pool *p = need_pool (args[0], err);
+  struct rmr_leg_info info;
+  unsigned i;
+  int r = -1;
+
+  if (!p)
+    return -1;
+  for (i = 0; i < rmr_pool_nlegs (p->peers); i++)
+    if (rmr_pool_leg_info (p->peers, i, &info) == 0 &&
+        strcmp (info.sessname, args[1]) == 0) {
+      r = 0;
+      break;
+    }
+  pool_put (p);
+  if (r < 0) {
+    g_string_append_printf (err, "no such session '%s'", args[1]);
+    return -1;
+  }
+  switch (a) {
+  case S_STATE: g_string_append_printf (out, "%s\n", info.state); break;
+  case S_MEMBER_ID:
+    if (info.member_id != RMR_MEMBER_NONE)
+      g_string_append_printf (out, "%" PRIu32 "\n", info.member_id);
+    break;
+  case S_PATH: g_string_append_printf (out, "%s\n", info.addr); break;
+  case S_SENT:
+    g_string_append_printf (out, "%" PRIu64 "\n", info.bytes_sent);
+    break;
+  case S_RECEIVED:
+    g_string_append_printf (out, "%" PRIu64 "\n", info.bytes_received);
+    break;
+  case S_READS: g_string_append_printf (out, "%" PRIu64 "\n", info.reads);
+    break;
+  case S_LAST_ERROR:
+    if (info.last_error[0])
+      g_string_append_printf (out, "%s\n", info.last_error);
+    break;
+  }
+  return 0;
+}
+
+#define SESS_GETTER(fn, attr)                                                 \
+  int fn (void *o, char **args, GString *out, GString *err)                   \
+  {                                                                           \
+    return sess_attr (args, out, err, attr);                                  \
+  }
+SESS_GETTER (ctl_sync_sess_state, S_STATE)
+SESS_GETTER (ctl_sync_sess_member_id, S_MEMBER_ID)
+SESS_GETTER (ctl_sync_sess_path, S_PATH)
+SESS_GETTER (ctl_sync_sess_bytes_sent, S_SENT)
+SESS_GETTER (ctl_sync_sess_bytes_received, S_RECEIVED)
+SESS_GETTER (ctl_sync_sess_reads, S_READS)
+SESS_GETTER (ctl_sync_sess_last_error, S_LAST_ERROR)
+
+int
+ctl_sync_del_sess (void *o, char **args, const char *value,
+                   const struct ctl_kv *kv, GString *out, GString *err)
+{
+  const char *mode = ctl_kv_get (kv, "mode");
+  struct srv_pool *p;
+  int r;
+
+  if (mode && strcmp (mode, "disassemble") != 0 &&
+      strcmp (mode, "delete") != 0) {
+    g_string_append_printf (err, "mode: '%s' is not disassemble or delete",
+                            mode);
+    return -1;
+  }
+  p = need_pool (args[0], err);
+  if (!p)
+    return -1;
+  r = rmr_sync_pool_del_sess (p->peers, args[1]);
+  pool_put (p);
+  return r < 0 ? fail (err) : 0;
+}
+
+/* rmr-server/pools/NAME/sync: progress; write start or stop. */
+int
+ctl_sync_get (void *o, char **args, GString *out, GString *err)
+{
+  struct srv_pool *p = need_pool (args[0], err);
+  int r = 0;
+
+  if (!p)
+    return -1;
+  g_mutex_lock (&p->lock);
+  if (p->sync)
+    sync_status (p->sync, out);
+  else {
+    g_string_append_printf (err, "pool '%s' has no resync yet (no store, "
+                            "or the pool was never enabled)", p->name);
+    r = -1;
+  }
+  g_mutex_unlock (&p->lock);
+  pool_put (p);
+  return r;
+}
+
+int
+ctl_sync_set (void *o, char **args, const char *value,
+              const struct ctl_kv *kv, GString *out, GString *err)
+{
+  struct srv_pool *p;
+  bool start;
+  int r = 0;
+
+  if (strcmp (value, "start") == 0)
+    start = true;
+  else if (strcmp (value, "stop") == 0)
+    start = false;
+  else {
+    g_string_append_printf (err, "value: '%s' is not start or stop", value);
+    return -1;
+  }
+  p = need_pool (args[0], err);
+  if (!p)
+    return -1;
+  g_mutex_lock (&p->lock);
+  if (p->sync)
+    sync_command (p->sync, start);
+  else {
+    g_string_append_printf (err, "pool '%s' has no resync yet", p->name);
+    r = -1;
+  }
+  g_mutex_unlock (&p->lock);
+  pool_put (p);
+  return r;
+}

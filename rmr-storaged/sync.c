@@ -1,0 +1,627 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Resync of the chunks this member missed, straight from its peers
+ * (DESIGN 5): one hop, the compute host not involved.
+ *
+ * The chunks dirty for this member (its own slot of the dirty map) are
+ * fetched from a clean peer through the pool's sync pool (rmr_sync_read)
+ * and written to the store.  Two ways in:
+ *   - the background sync: worker threads walk the dirty chunks, rate
+ *     limited, as soon as the pool is normal (unless stopped by `sync
+ *     stop`);
+ *   - on demand: a client IO that touches a dirty chunk waits while the
+ *     chunk is fetched first (sync_gate), then goes on.  A write that
+ *     covers whole dirty chunks claims them instead: no fetch, the write
+ *     itself makes them current.
+ *
+ * A chunk being handled has an entry in `chunks`: fetching (a worker
+ * reads it), claimed (a whole-chunk write is on it) or synced (current on
+ * this store, its bit not yet cleared).  IOs that touch a fetching or
+ * claimed chunk wait on its entry, in arrival order.
+ *
+ * Durability: a synced chunk's bit is cleared, here and at the peers,
+ * only after an fdatasync of the store made the chunk durable (batched:
+ * at most every FLUSH_MS or FLUSH_CHUNKS).  A crash before that leaves
+ * the bit set: the chunk is fetched again, never forgotten.
+ *
+ * Locking: lock protects everything below it in struct srv_sync; no
+ * store, map-flusher or network call is made with it held.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dmap.h"
+#include "error.h"
+#include "internal.h"
+#include "util.h"
+
+#define FLUSH_MS 100
+#define FLUSH_CHUNKS 256
+#define MAX_WORKERS 16
+
+enum chunk_state { CH_FETCHING, CH_CLAIMED, CH_SYNCED };
+
+struct chunk_ent {
+  uint64_t chunk;
+  enum chunk_state state;
+  bool on_demand;               /* queued ahead of the background */
+  struct sync_waiter *head, *tail;
+};
+
+struct srv_sync {
+  struct srv_pool *pool;
+  struct store *st;
+  struct srv_maps *maps;
+  struct rmr_pool *peers;
+  int slot;
+  unsigned shift;
+  uint64_t nchunks;
+  uint64_t mapped_size;
+  unsigned nworkers;
+  GThread *workers[MAX_WORKERS];
+
+  GMutex lock;                  /* protects everything below */
+  GCond cond;                   /* work for the workers; idle for stop */
+  GHashTable *chunks;           /* chunk -> struct chunk_ent */
+  GQueue demand;                /* chunks to fetch first */
+  GArray *synced;               /* chunks synced, bits to clear */
+  int64_t last_flush;
+  bool flushing;
+  bool stop;                    /* workers end */
+  bool normal;                  /* pool normal: sync may run */
+  bool bg_stopped;              /* `sync stop` */
+  uint64_t generation;
+  uint64_t cursor;              /* background: next chunk to look at */
+  unsigned busy_workers;
+  atomic_bool active;           /* anything dirty or in the table */
+  /* Progress of the current run. */
+  uint64_t done, bytes, failures;
+  int64_t started;
+  uint64_t rate_bps;            /* 0: unlimited */
+  int64_t next_allowed;         /* token bucket, monotonic µs */
+  char last_error[RMR_ERRMSG_MAX + 200];
+};
+
+/* Synchronous store IO for the workers. */
+struct sync_io {
+  struct store_io io;
+  GMutex lock;
+  GCond cond;
+  bool done;
+  int res;
+};
+
+static void
+sync_io_done_cb (struct store_io *io, int res)
+{
+  struct sync_io *s = container_of (io, struct sync_io, io);
+
+  g_mutex_lock (&s->lock);
+  s->res = res;
+  s->done = true;
+  g_cond_signal (&s->cond);
+  g_mutex_unlock (&s->lock);
+}
+
+static int
+store_io_wait (struct store *st, enum store_op op, void *buf, uint64_t off,
+               uint32_t len)
+{
+  struct sync_io s = { .io = { .op = op, .buf = buf, .offset = off,
+                               .len = len, .done = sync_io_done_cb } };
+  int r;
+
+  g_mutex_init (&s.lock);
+  g_cond_init (&s.cond);
+  r = store_submit (st, &s.io);
+  if (r == 0) {
+    g_mutex_lock (&s.lock);
+    while (!s.done)
+      g_cond_wait (&s.cond, &s.lock);
+    g_mutex_unlock (&s.lock);
+    r = s.res;
+  }
+  g_mutex_clear (&s.lock);
+  g_cond_clear (&s.cond);
+  return r;
+}
+
+static void
+update_active_unlocked (struct srv_sync *s)
+{
+  atomic_store (&s->active, g_hash_table_size (s->chunks) > 0 ||
+                              maps_count (s->maps, s->slot) > 0);
+}
+
+/* The gate proper (lock held).  0: w may go now; 1: queued on an entry
+ * (and a fetch requested if needed).
+ */
+static int
+gate_unlocked (struct srv_sync *s, struct sync_waiter *w)
+{
+  uint64_t c, cs = UINT64_C (1) << s->shift;
+  struct chunk_ent *e;
+
+  for (c = w->first; c <= w->last; c++) {
+    e = g_hash_table_lookup (s->chunks, &c);
+    if (e) {
+      if (e->state == CH_SYNCED)
+        continue;
+      goto wait;
+    }
+    if (!maps_test (s->maps, s->slot, c))
+      continue;
+    /* Dirty for us.  A write covering all of it needs no fetch. */
+    if (w->write && w->offset <= c * cs &&
+        w->offset + w->len >= MIN ((c + 1) * cs, s->mapped_size))
+      continue;
+    e = g_new0 (struct chunk_ent, 1);
+    e->chunk = c;
+    e->state = CH_FETCHING;
+    e->on_demand = true;
+    g_hash_table_insert (s->chunks, &e->chunk, e);
+    g_queue_push_tail (&s->demand, e);
+    g_cond_broadcast (&s->cond);
+    goto wait;
+  }
+
+  /* Nothing to wait for: claim the whole dirty chunks a write covers. */
+  w->claimed = 0;
+  if (w->write)
+    for (c = w->first; c <= w->last; c++)
+      if (!g_hash_table_lookup (s->chunks, &c) &&
+          maps_test (s->maps, s->slot, c)) {
+        e = g_new0 (struct chunk_ent, 1);
+        e->chunk = c;
+        e->state = CH_CLAIMED;
+        g_hash_table_insert (s->chunks, &e->chunk, e);
+        w->claimed++;
+      }
+  return 0;
+
+wait:
+  w->next = NULL;
+  if (e->tail)
+    e->tail->next = w;
+  else
+    e->head = w;
+  e->tail = w;
+  return 1;
+}
+
+int
+sync_gate (struct srv_sync *s, struct sync_waiter *w, uint64_t offset,
+           uint32_t len, bool write)
+{
+  int r;
+
+  w->claimed = 0;
+  if (!s || !atomic_load (&s->active) || len == 0)
+    return 0;
+  w->offset = offset;
+  w->len = len;
+  w->write = write;
+  w->first = offset >> s->shift;
+  w->last = (offset + len - 1) >> s->shift;
+  g_mutex_lock (&s->lock);
+  r = gate_unlocked (s, w);
+  g_mutex_unlock (&s->lock);
+  return r;
+}
+
+/* An entry is gone (synced, or failed with err): re-gate its waiters in
+ * order; those that may go are called (outside the lock).
+ */
+static void
+release_unlocked (struct srv_sync *s, struct chunk_ent *e, int err,
+                  struct sync_waiter **go, struct sync_waiter **fail)
+{
+  struct sync_waiter *w, *next;
+
+  for (w = e->head; w; w = next) {
+    next = w->next;
+    if (err) {
+      w->err = err;
+      w->next = *fail;
+      *fail = w;
+    }
+    else if (gate_unlocked (s, w) == 0) {
+      w->next = *go;
+      *go = w;
+    }
+  }
+  e->head = e->tail = NULL;
+}
+
+/* Call the waiters collected by release_unlocked (lists are reversed). */
+static void
+run_waiters (struct sync_waiter *go, struct sync_waiter *fail)
+{
+  struct sync_waiter *rev = NULL, *w;
+
+  while (go) {
+    w = go;
+    go = w->next;
+    w->next = rev;
+    rev = w;
+  }
+  while (rev) {
+    w = rev;
+    rev = w->next;
+    w->go (w, 0);
+  }
+  while (fail) {
+    w = fail;
+    fail = w->next;
+    w->go (w, w->err);
+  }
+}
+
+void
+sync_io_done (struct srv_sync *s, struct sync_waiter *w, int res)
+{
+  struct sync_waiter *go = NULL, *fail = NULL;
+  struct chunk_ent *e;
+  uint64_t c;
+
+  if (!s || !w->claimed)
+    return;
+  g_mutex_lock (&s->lock);
+  for (c = w->first; c <= w->last; c++) {
+    e = g_hash_table_lookup (s->chunks, &c);
+    if (!e || e->state != CH_CLAIMED)
+      continue;
+    if (res == 0) {
+      e->state = CH_SYNCED;
+      g_array_append_val (s->synced, c);
+      s->done++;
+    }
+    release_unlocked (s, e, 0, &go, &fail);
+    if (res != 0)
+      g_hash_table_remove (s->chunks, &c);
+  }
+  w->claimed = 0;
+  update_active_unlocked (s);
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  run_waiters (go, fail);
+}
+
+/* Make the synced chunks durable, then clear their bits here and at the
+ * peers.  Called by one worker at a time (flushing), lock held on entry
+ * and exit.
+ */
+static void
+flush_unlocked (struct srv_sync *s)
+{
+  g_autoptr (GArray) batch = s->synced;
+  uint64_t gen = s->generation;
+  int r;
+  guint i;
+
+  s->synced = g_array_new (FALSE, FALSE, sizeof (uint64_t));
+  s->flushing = true;
+  g_mutex_unlock (&s->lock);
+
+  r = store_io_wait (s->st, STORE_FLUSH, NULL, 0, 0);
+  if (r == 0)
+    for (i = 0; i < batch->len; i++) {
+      uint64_t c = g_array_index (batch, uint64_t, i), n = 1;
+      /* Runs of consecutive chunks go as one clear. */
+      while (i + 1 < batch->len &&
+             g_array_index (batch, uint64_t, i + 1) == c + n) {
+        n++;
+        i++;
+      }
+      maps_clear (s->maps, 1u << s->slot, c, n);
+      if (rmr_sync_clear (s->peers, gen, 1u << s->slot, c, n) < 0)
+        g_info ("pool %s: %s (the peer keeps the bit: extra resync later, "
+                "nothing lost)", s->pool->name, rmr_get_error ());
+    }
+
+  g_mutex_lock (&s->lock);
+  for (i = 0; i < batch->len; i++) {
+    uint64_t c = g_array_index (batch, uint64_t, i);
+    struct chunk_ent *e = g_hash_table_lookup (s->chunks, &c);
+    if (r < 0) {
+      /* Not durable: the bit stays, the chunk may be fetched again. */
+      if (e && e->state == CH_SYNCED)
+        g_hash_table_remove (s->chunks, &c);
+    }
+    else if (e && e->state == CH_SYNCED)
+      g_hash_table_remove (s->chunks, &c);
+  }
+  if (r < 0)
+    snprintf (s->last_error, sizeof s->last_error,
+              "flushing the store: %s", strerror (-r));
+  s->last_flush = g_get_monotonic_time ();
+  s->flushing = false;
+  update_active_unlocked (s);
+  g_cond_broadcast (&s->cond);
+}
+
+/* Next chunk for a worker (lock held): on-demand first, then the
+ * background walk.  Returns an entry in state fetching, or NULL.
+ */
+static struct chunk_ent *
+next_work_unlocked (struct srv_sync *s)
+{
+  struct chunk_ent *e;
+  uint64_t c;
+
+  e = g_queue_pop_head (&s->demand);
+  if (e)
+    return e;
+  if (!s->normal || s->bg_stopped)
+    return NULL;
+  for (c = maps_next (s->maps, s->slot, s->cursor); c != DMAP_NONE;
+       c = maps_next (s->maps, s->slot, c + 1))
+    if (!g_hash_table_lookup (s->chunks, &c))
+      break;
+  if (c == DMAP_NONE) {
+    s->cursor = 0;              /* a later hand-over may add chunks */
+    return NULL;
+  }
+  s->cursor = c + 1;
+  e = g_new0 (struct chunk_ent, 1);
+  e->chunk = c;
+  e->state = CH_FETCHING;
+  g_hash_table_insert (s->chunks, &e->chunk, e);
+  return e;
+}
+
+/* Wait for the rate limit (background fetches only). */
+static void
+throttle (struct srv_sync *s, uint64_t bytes)
+{
+  int64_t now, wait = 0;
+
+  g_mutex_lock (&s->lock);
+  if (s->rate_bps) {
+    now = g_get_monotonic_time ();
+    if (s->next_allowed < now)
+      s->next_allowed = now;
+    wait = s->next_allowed - now;
+    s->next_allowed += (int64_t) (bytes * 1000000 / s->rate_bps);
+  }
+  g_mutex_unlock (&s->lock);
+  if (wait > 0)
+    g_usleep (wait);
+}
+
+static gpointer
+worker (gpointer arg)
+{
+  struct srv_sync *s = arg;
+  uint64_t cs = UINT64_C (1) << s->shift;
+  void *buf = store_buf_alloc (cs);
+  struct sync_waiter *go, *fail;
+  struct chunk_ent *e;
+  uint64_t off, gen;
+  uint32_t len;
+  int r;
+
+  g_mutex_lock (&s->lock);
+  while (!s->stop) {
+    if (s->synced->len && !s->flushing &&
+        (s->synced->len >= FLUSH_CHUNKS || s->busy_workers == 0 ||
+         g_get_monotonic_time () - s->last_flush >= FLUSH_MS * 1000)) {
+      flush_unlocked (s);
+      continue;
+    }
+    e = next_work_unlocked (s);
+    if (!e) {
+      g_cond_wait_until (&s->cond, &s->lock,
+                         g_get_monotonic_time () + FLUSH_MS * 1000);
+      continue;
+    }
+    s->busy_workers++;
+    if (s->started == 0)
+      s->started = g_get_monotonic_time ();
+    gen = s->generation;
+    g_mutex_unlock (&s->lock);
+
+    off = e->chunk << s->shift;
+    len = MIN (cs, s->mapped_size - off);
+    if (!e->on_demand)
+      throttle (s, len);
+    r = rmr_sync_read (s->peers, gen, buf, len, off, NULL);
+    if (r == 0)
+      r = store_io_wait (s->st, STORE_WRITE, buf, off, len);
+
+    g_mutex_lock (&s->lock);
+    s->busy_workers--;
+    go = fail = NULL;
+    if (r == 0) {
+      e->state = CH_SYNCED;
+      g_array_append_val (s->synced, e->chunk);
+      s->done++;
+      s->bytes += len;
+      release_unlocked (s, e, 0, &go, &fail);
+    }
+    else {
+      s->failures++;
+      snprintf (s->last_error, sizeof s->last_error, "chunk %" PRIu64 ": %s",
+                e->chunk, rmr_get_error () ? rmr_get_error ()
+                                           : strerror (-r));
+      release_unlocked (s, e, -EIO, &go, &fail);
+      g_hash_table_remove (s->chunks, &e->chunk);
+      /* The background walk backs off; on demand, the IO fails. */
+      g_mutex_unlock (&s->lock);
+      g_warning ("pool %s: sync: %s", s->pool->name, s->last_error);
+      run_waiters (go, fail);
+      g_usleep (100000);
+      g_mutex_lock (&s->lock);
+      continue;
+    }
+    update_active_unlocked (s);
+    g_mutex_unlock (&s->lock);
+    run_waiters (go, fail);
+    g_mutex_lock (&s->lock);
+  }
+  if (s->synced->len && !s->flushing)
+    flush_unlocked (s);
+  g_mutex_unlock (&s->lock);
+  store_buf_free (buf);
+  return NULL;
+}
+
+int
+sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
+           int slot, struct rmr_pool *peers, unsigned parallel,
+           uint64_t rate_bps, struct srv_sync **out)
+{
+  struct srv_sync *s;
+  unsigned i;
+
+  if (slot < 0)
+    return rmr_err (EINVAL, "sync: this member has no slot in the pool");
+  s = g_new0 (struct srv_sync, 1);
+  s->pool = p;
+  s->st = st;
+  s->maps = maps;
+  s->peers = peers;
+  s->slot = slot;
+  s->shift = maps_chunk_shift (maps);
+  s->nchunks = maps_nchunks (maps);
+  s->mapped_size = st->sb.mapped_size;
+  s->rate_bps = rate_bps;
+  s->nworkers = CLAMP (parallel, 1, MAX_WORKERS);
+  g_mutex_init (&s->lock);
+  g_cond_init (&s->cond);
+  s->chunks = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
+                                     g_free);
+  g_queue_init (&s->demand);
+  s->synced = g_array_new (FALSE, FALSE, sizeof (uint64_t));
+  s->last_flush = g_get_monotonic_time ();
+  update_active_unlocked (s);
+  for (i = 0; i < s->nworkers; i++)
+    s->workers[i] = g_thread_new ("sync", worker, s);
+  *out = s;
+  return 0;
+}
+
+void
+sync_close (struct srv_sync *s)
+{
+  struct sync_waiter *go = NULL, *fail = NULL;
+  GHashTableIter it;
+  gpointer k, v;
+  unsigned i;
+
+  if (!s)
+    return;
+  g_mutex_lock (&s->lock);
+  s->stop = true;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  for (i = 0; i < s->nworkers; i++)
+    g_thread_join (s->workers[i]);
+  /* IOs still waiting fail: the store is going away. */
+  g_hash_table_iter_init (&it, s->chunks);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    release_unlocked (s, v, -EIO, &go, &fail);
+  run_waiters (go, fail);
+  g_hash_table_unref (s->chunks);
+  g_queue_clear (&s->demand);
+  g_array_unref (s->synced);
+  g_mutex_clear (&s->lock);
+  g_cond_clear (&s->cond);
+  g_free (s);
+}
+
+void
+sync_set_normal (struct srv_sync *s, bool normal, uint64_t generation)
+{
+  if (!s)
+    return;
+  g_mutex_lock (&s->lock);
+  if (normal && !s->normal) {
+    /* A new run: progress from here. */
+    s->done = s->bytes = s->failures = 0;
+    s->started = 0;
+    s->cursor = 0;
+    s->last_error[0] = '\0';
+  }
+  s->normal = normal;
+  s->generation = generation;
+  update_active_unlocked (s);
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+}
+
+int
+sync_command (struct srv_sync *s, bool start)
+{
+  g_mutex_lock (&s->lock);
+  s->bg_stopped = !start;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  return 0;
+}
+
+bool
+sync_status (struct srv_sync *s, GString *out)
+{
+  uint64_t left, total, rate = 0;
+  int64_t elapsed;
+  bool running;
+
+  g_mutex_lock (&s->lock);
+  left = maps_count (s->maps, s->slot);
+  total = s->done + left;
+  elapsed = s->started ? g_get_monotonic_time () - s->started : 0;
+  if (elapsed > 0)
+    rate = s->bytes * 1000000 / elapsed;
+  running = s->normal && !s->bg_stopped && left > 0;
+  g_string_append_printf (out, "state: %s\n",
+                          left == 0 ? "idle (in sync)"
+                          : s->bg_stopped ? "stopped"
+                          : !s->normal ? "waiting (pool not normal)"
+                                       : "running");
+  g_string_append_printf (out, "done: %" PRIu64 "\ntotal: %" PRIu64
+                          "\ndirty: %" PRIu64 "\n", s->done, total, left);
+  g_string_append_printf (out, "bytes: %" PRIu64 "\n", s->bytes);
+  g_string_append_printf (out, "rate: %.1f MB/s\n", rate / 1e6);
+  if (running && rate)
+    g_string_append_printf (out, "eta: %" PRIu64 " s\n",
+                            (left << s->shift) / rate);
+  else
+    g_string_append (out, "eta: -\n");
+  if (s->rate_bps)
+    g_string_append_printf (out, "rate_limit: %.1f MB/s\n",
+                            s->rate_bps / 1e6);
+  else
+    g_string_append (out, "rate_limit: unlimited\n");
+  g_string_append_printf (out, "parallel: %u\n", s->nworkers);
+  if (s->failures)
+    g_string_append_printf (out, "failures: %" PRIu64 "\n", s->failures);
+  if (s->last_error[0])
+    g_string_append_printf (out, "last_error: %s\n", s->last_error);
+  g_mutex_unlock (&s->lock);
+  return left == 0;
+}
+
+bool
+sync_dirty_here (struct srv_sync *s, uint64_t offset, uint32_t len)
+{
+  uint64_t c, first, last;
+  struct chunk_ent *e;
+  bool dirty = false;
+
+  if (!s || !atomic_load (&s->active) || len == 0)
+    return false;
+  first = offset >> s->shift;
+  last = (offset + len - 1) >> s->shift;
+  g_mutex_lock (&s->lock);
+  for (c = first; c <= last && !dirty; c++) {
+    e = g_hash_table_lookup (s->chunks, &c);
+    if (e)
+      dirty = e->state != CH_SYNCED;
+    else
+      dirty = maps_test (s->maps, s->slot, c);
+  }
+  g_mutex_unlock (&s->lock);
+  return dirty;
+}
