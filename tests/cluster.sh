@@ -3,47 +3,92 @@
 # cluster.sh: a local rmr cluster for integration tests, on top of
 # functions.sh (source that first, then make_tmpdir, then this).
 #
+#   cluster_init N [net]
+#       addresses for nodes 1..N: free ports on 127.0.0.1, or with "net"
+#       each node is a host in its own network namespace (10.199.0.I, port
+#       7700) and the compute host is one too (10.199.0.100), so a link
+#       can be cut (node_cut I).  Needs root for "net".
 #   node_start I [POOL [SIZE [EXTRA_POOL_LINES]]]
 #       start rmr-storaged number I (member_id 40+I) with a config file
-#       $tmpdir/nI.conf: listen on a free port of 127.0.0.1, control socket
-#       $tmpdir/ctlI.sock, one pool (default "p") with store
-#       $tmpdir/storeI.img of SIZE (default 64M).  Sets NODE_PORT[I],
-#       NODE_CTL[I], NODE_PID[I], NODE_STORE[I].
-#   node_kill I [SIG]       stop node I (by PID)
-#   servers I...            "server=tcp:127.0.0.1:PORT ..." for those nodes
+#       $tmpdir/nI.conf: its address, control socket $tmpdir/ctlI.sock, one
+#       pool (default "p") with store $tmpdir/storeI.img of SIZE (default
+#       64M) and the other nodes of the cluster as peers.  Sets
+#       NODE_CTL[I], NODE_PID[I], NODE_STORE[I].  Starting a node again
+#       reuses its store (a restart).
+#   node_kill I [SIG]       stop node I (by PID; KILL for a crash)
+#   node_cut I / node_restore I   take node I's links down / up (net)
+#   servers I...            "server=tcp:ADDR ..." for those nodes
 #   nbdkit_start NAME ARGS  start nbdkit with our plugin on $tmpdir/NAME.sock
-#                           (foreground process, killed at exit); sets
-#                           NBDKIT_PID; fails the test if it does not come up
+#                           (on the compute host), control socket
+#                           $tmpdir/NAME.ctl; sets NBDKIT_PID
 #   nbd_uri NAME            the NBD URI of that nbdkit
-#   store_data I            print the path and data offset of node I's store
-#   store_cmp I FILE [LEN]  compare node I's data area with FILE
+#   store_data_offset I, store_cmp I FILE [LEN], store_extract I LEN OUT
 #   rmradm_n I ARGS...      rmradm on node I's control socket
+#   rmradm_c NAME ARGS...   rmradm on nbdkit NAME's control socket
+#   wait_in_sync I SECS     node I's map of itself clean and its sync idle
+#   legs_identical I J LEN  the first LEN data bytes of two stores match
 
-declare -A NODE_PORT NODE_CTL NODE_PID NODE_STORE
+declare -A NODE_ADDR NODE_CTL NODE_PID NODE_STORE
+CLUSTER_N=0
+CLUSTER_NET=false
+
+cluster_init ()
+{
+  local i
+  CLUSTER_N=$1
+  if [[ "${2:-}" == net ]]; then
+    requires_root
+    CLUSTER_NET=true
+    netns_host cli 10.199.0.100
+    for ((i = 1; i <= CLUSTER_N; i++)); do
+      netns_host "n$i" "10.199.0.$i"
+      NODE_ADDR[$i]=10.199.0.$i:7700
+    done
+  else
+    for ((i = 1; i <= CLUSTER_N; i++)); do
+      NODE_ADDR[$i]=127.0.0.1:$(free_port)
+    done
+  fi
+}
+
+_peers_of ()
+{
+  local i out=""
+  for ((i = 1; i <= CLUSTER_N; i++)); do
+    [[ $i -eq $1 ]] && continue
+    out+="${out:+,}tcp:${NODE_ADDR[$i]}"
+  done
+  echo "$out"
+}
 
 node_start ()
 {
   local i=$1 pool=${2:-p} size=${3:-64M} extra=${4:-}
-  local port
-  port=${NODE_PORT[$i]:-$(free_port)}
-  NODE_PORT[$i]=$port
+  [[ -n "${NODE_ADDR[$i]:-}" ]] || cluster_init "$i"
   NODE_CTL[$i]=$tmpdir/ctl$i.sock
   NODE_STORE[$i]=${NODE_STORE[$i]:-$tmpdir/store$i.img}
   cat >"$tmpdir/n$i.conf" <<EOF
 [storaged]
-listen=tcp:127.0.0.1:$port
+listen=tcp:${NODE_ADDR[$i]}
 control=${NODE_CTL[$i]}
 
 [pool $pool]
 member_id=$((40 + i))
 store=${NODE_STORE[$i]}
 mapped_size=$size
+peers=$(_peers_of "$i")
 $extra
 EOF
-  start_bg "$tmpdir/n$i.pid" "$RMR_STORAGED" --config "$tmpdir/n$i.conf" \
-    --foreground --log-level "${NODE_LOG_LEVEL:-info}"
+  rm -f "${NODE_CTL[$i]}"
+  if $CLUSTER_NET; then
+    start_bg "$tmpdir/n$i.pid" ip netns exec "$(netns_name "n$i")" \
+      "$RMR_STORAGED" --config "$tmpdir/n$i.conf" --foreground \
+      --log-level "${NODE_LOG_LEVEL:-info}" ${NODE_ARGS:-}
+  else
+    start_bg "$tmpdir/n$i.pid" "$RMR_STORAGED" --config "$tmpdir/n$i.conf" \
+      --foreground --log-level "${NODE_LOG_LEVEL:-info}" ${NODE_ARGS:-}
+  fi
   NODE_PID[$i]=$BG_PID
-  wait_for_port 127.0.0.1 "$port" 10
   wait_for_socket "${NODE_CTL[$i]}" 10
 }
 
@@ -52,11 +97,21 @@ node_kill ()
   kill_pid "${NODE_PID[$1]}" "${2:-TERM}"
 }
 
+node_cut ()
+{
+  netns_cut "n$1"
+}
+
+node_restore ()
+{
+  netns_restore "n$1"
+}
+
 servers ()
 {
   local i out=""
   for i in "$@"; do
-    out+="server=tcp:127.0.0.1:${NODE_PORT[$i]} "
+    out+="server=tcp:${NODE_ADDR[$i]} "
   done
   echo "$out"
 }
@@ -65,9 +120,15 @@ nbdkit_start ()
 {
   local name=$1
   shift
-  rm -f "$tmpdir/$name.sock"
-  start_bg "$tmpdir/$name.pid" nbdkit -f -U "$tmpdir/$name.sock" \
-    "$RMR_PLUGIN" "$@"
+  rm -f "$tmpdir/$name.sock" "$tmpdir/$name.ctl"
+  if $CLUSTER_NET; then
+    start_bg "$tmpdir/$name.pid" ip netns exec "$(netns_name cli)" \
+      nbdkit -f -U "$tmpdir/$name.sock" "$RMR_PLUGIN" "$@" \
+      control="$tmpdir/$name.ctl"
+  else
+    start_bg "$tmpdir/$name.pid" nbdkit -f -U "$tmpdir/$name.sock" \
+      "$RMR_PLUGIN" "$@" control="$tmpdir/$name.ctl"
+  fi
   NBDKIT_PID=$BG_PID
   if ! _wait_until 15 test -S "$tmpdir/$name.sock"; then
     fail_test "nbdkit $name did not start: nbdkit $*"
@@ -86,9 +147,17 @@ rmradm_n ()
   "$RMRADM" -s "${NODE_CTL[$i]}" "$@"
 }
 
+rmradm_c ()
+{
+  local name=$1
+  shift
+  "$RMRADM" -s "$tmpdir/$name.ctl" "$@"
+}
+
 store_data_offset ()
 {
-  "$RMRADM" store-info "${NODE_STORE[$1]}" | awk '$1 == "data_offset:" { print $2 }'
+  "$RMRADM" store-info "${NODE_STORE[$1]}" |
+    awk '$1 == "data_offset:" { print $2 }'
 }
 
 # store_cmp I FILE [LEN]: node I's data area starts with FILE's bytes.
@@ -110,4 +179,44 @@ store_extract ()
   off=$(store_data_offset "$i")
   dd if="${NODE_STORE[$i]}" of="$out" iflag=skip_bytes,count_bytes \
     skip="$off" count="$len" status=none
+}
+
+legs_identical ()
+{
+  local i=$1 j=$2 len=$3
+  store_extract "$i" "$len" "$tmpdir/leg$i.cmp"
+  store_extract "$j" "$len" "$tmpdir/leg$j.cmp"
+  cmp "$tmpdir/leg$i.cmp" "$tmpdir/leg$j.cmp"
+  local rc=$?
+  rm -f "$tmpdir/leg$i.cmp" "$tmpdir/leg$j.cmp"
+  return $rc
+}
+
+# Dirty chunks recorded for member M (40+I) on node J's map_summary.
+dirty_count ()
+{
+  local j=$1 member=$2
+  rmradm_n "$j" get rmr-server/pools/p/map_summary |
+    awk -v m="member $member:" 'index($0, m) == 1 {
+      n = $(NF - 1); sub(/\/.*/, "", n); print n }'
+}
+
+_in_sync ()
+{
+  local out
+  out=$(rmradm_n "$1" get rmr-server/pools/p/sync 2>/dev/null) || return 1
+  grep -q '^dirty: 0$' <<<"$out"
+}
+
+wait_in_sync ()
+{
+  _wait_until "$2" _in_sync "$1"
+}
+
+leg_state ()
+{
+  local name=$1 i=$2 sess
+  sess=$(rmradm_c "$name" ls "rmr-client/pools/p/sessions" |
+    grep -F "${NODE_ADDR[$i]}/state" | head -1)
+  [[ -n "$sess" ]] && rmradm_c "$name" get "${sess% (w)}"
 }
