@@ -388,6 +388,72 @@ set_delete_store (void *o, char **args, const char *value,
   return remove_store (args, value, err, true);
 }
 
+/* brmr-server/stores/NAME/fault: op=read|write|any|off [count=N|always]
+ * [errno=EIO|ENOSPC|EROFS] -- only with --enable-fault-injection.
+ */
+static int
+set_fault (void *o, char **args, const char *value, const struct ctl_kv *kv,
+           GString *out, GString *err)
+{
+  static const char *const ops[] = {"off", "read", "write", "any"};
+  const char *op = ctl_kv_get (kv, "op"), *count = ctl_kv_get (kv, "count");
+  const char *e = ctl_kv_get (kv, "errno");
+  struct srv_pool *p;
+  uint64_t n = 1;
+  int i, errnum = EIO;
+
+  if (!g_fault_injection) {
+    g_string_append (err, "fault injection is disabled (start rmr-storaged "
+                     "with --enable-fault-injection, for tests only)");
+    return -1;
+  }
+  for (i = 0; i < (int) ARRAY_SIZE (ops) && strcmp (op, ops[i]); i++)
+    ;
+  if (i == (int) ARRAY_SIZE (ops)) {
+    g_string_append_printf (err, "op: '%s' is not read, write, any or off",
+                            op);
+    return -1;
+  }
+  if (count && strcmp (count, "always") != 0 &&
+      rmr_parse_uint ("count", count, 1, 1000000, &n) < 0)
+    return fail (err, -EINVAL);
+  if (e && strcmp (e, "EIO") && strcmp (e, "ENOSPC") && strcmp (e, "EROFS")) {
+    g_string_append_printf (err, "errno: '%s' is not EIO, ENOSPC or EROFS", e);
+    return -1;
+  }
+  if (e)
+    errnum = !strcmp (e, "ENOSPC") ? ENOSPC : !strcmp (e, "EROFS") ? EROFS : EIO;
+  p = arg_pool (args, err);
+  if (!p)
+    return -1;
+  atomic_store (&p->fault_errno, errnum);
+  atomic_store (&p->fault_count, count && !strcmp (count, "always") ? -1
+                                                                    : (int) n);
+  atomic_store (&p->fault_op, i);
+  pool_put (p);
+  return 0;
+}
+
+static int
+get_fault (void *o, char **args, GString *out, GString *err)
+{
+  static const char *const ops[] = {"off", "read", "write", "any"};
+  struct srv_pool *p = arg_pool (args, err);
+  int n;
+
+  if (!p)
+    return -1;
+  n = atomic_load (&p->fault_count);
+  g_string_append_printf (out, "op=%s ", ops[atomic_load (&p->fault_op)]);
+  if (n < 0)
+    g_string_append (out, "count=always");
+  else
+    g_string_append_printf (out, "count=%d", n);
+  g_string_append_printf (out, " errno=%d\n", atomic_load (&p->fault_errno));
+  pool_put (p);
+  return 0;
+}
+
 static const struct ctl_cmd table[] = {
   {.path = "rmr-server/ctl/join_pool",
    .set = set_join_pool,
@@ -508,6 +574,13 @@ static const struct ctl_cmd table[] = {
   {.path = "brmr-server/stores/*/data_offset",
    .get = get_store_data_offset,
    .help = "bytes from the start of the store to the data area"},
+  {.path = "brmr-server/stores/*/fault",
+   .get = get_fault,
+   .set = set_fault,
+   .keys = "op! count errno",
+   .flags = CTL_F_NO_STATUS,
+   .help = "tests only (--enable-fault-injection): make the next count IOs "
+           "(op=read|write|any|off) fail with errno"},
   {.path = "brmr-server/stores/*/remove_store",
    .set = set_remove_store,
    .flags = CTL_F_RAW_VALUE,

@@ -259,7 +259,18 @@ struct srv_pool {
   struct rmr_pool *peers;       /* the sync pool: a session per peer */
   unsigned sync_parallel;       /* chunks fetched at once */
   uint64_t sync_rate;           /* bytes/s, 0: unlimited */
+  /* Test-only fault injection (--enable-fault-injection): the next
+   * fault_count IOs of kind fault_op fail with fault_errno.
+   */
+  atomic_int fault_op;          /* enum fault_op */
+  atomic_int fault_count;       /* -1: every one */
+  atomic_int fault_errno;
 };
+
+enum fault_op { FAULT_OFF, FAULT_READ, FAULT_WRITE, FAULT_ANY };
+extern bool g_fault_injection;
+/* Does this IO (store op) hit an injected fault?  Its errno, or 0. */
+int pool_fault_hit (struct srv_pool *p, enum store_op op);
 
 /* What an admitted IO needs; valid until pool_io_end. */
 struct io_ctx {

@@ -41,6 +41,9 @@ usage (FILE *f)
            "  -p, --pidfile PATH    write the daemon's PID here\n"
            "  -f, --foreground      do not detach\n"
            "      --log-level L     error, warning, info (default) or debug\n"
+           "      --enable-fault-injection\n"
+           "                        allow brmr-server/stores/NAME/fault (tests "
+           "only)\n"
            "  -h, --help            this help\n"
            "  -V, --version         print the version\n",
            DEFAULT_CONTROL);
@@ -109,7 +112,7 @@ ready (int fd, int status)
 int
 main (int argc, char **argv)
 {
-  enum { OPT_LOG_LEVEL = 256 };
+  enum { OPT_LOG_LEVEL = 256, OPT_FAULTS };
   static const struct option opts[] = {
     {"config", required_argument, NULL, 'c'},
     {"listen", required_argument, NULL, 'l'},
@@ -117,6 +120,7 @@ main (int argc, char **argv)
     {"pidfile", required_argument, NULL, 'p'},
     {"foreground", no_argument, NULL, 'f'},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"enable-fault-injection", no_argument, NULL, OPT_FAULTS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -138,6 +142,7 @@ main (int argc, char **argv)
     case 'p': cfg.pidfile = g_strdup (optarg); break;
     case 'f': foreground = true; break;
     case OPT_LOG_LEVEL: cfg.log_level = g_strdup (optarg); break;
+    case OPT_FAULTS: g_fault_injection = true; break;
     case 'h': usage (stdout); return EXIT_SUCCESS;
     case 'V': printf ("rmr-storaged %s\n", RMR_VERSION); return EXIT_SUCCESS;
     default: usage (stderr); return 2;

@@ -517,6 +517,27 @@ pool_sess_leave (struct srv_psess *ps, bool graceful)
              graceful ? "left" : "lost");
 }
 
+bool g_fault_injection;
+
+int
+pool_fault_hit (struct srv_pool *p, enum store_op op)
+{
+  int f = atomic_load (&p->fault_op), n;
+
+  if (f == FAULT_OFF || (f == FAULT_READ && op != STORE_READ) ||
+      (f == FAULT_WRITE && op != STORE_WRITE && op != STORE_ZERO &&
+       op != STORE_TRIM))
+    return 0;
+  n = atomic_load (&p->fault_count);
+  if (n == 0)
+    return 0;
+  if (n > 0 && !atomic_compare_exchange_strong (&p->fault_count, &n, n - 1))
+    return 0;                   /* another IO took it */
+  g_warning ("pool %s: injected fault: %s fails with errno %d", p->name,
+             op == STORE_READ ? "read" : "write", atomic_load (&p->fault_errno));
+  return atomic_load (&p->fault_errno);
+}
+
 int
 pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
                struct io_ctx *io, GString *err)

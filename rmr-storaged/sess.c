@@ -310,6 +310,12 @@ submit_io (struct srv_req *r)
   char msg[RMR_ERRMSG_MAX];
   int ret;
 
+  ret = pool_fault_hit (r->pool, r->io.op);
+  if (ret) {
+    /* As if the store had failed it: the reply goes the normal way. */
+    r->io.done (&r->io, -ret);
+    return;
+  }
   ret = store_submit (r->ctx.st, &r->io);
   if (ret < 0) {
     sync_io_done (r->ctx.sync, &r->sw, ret);

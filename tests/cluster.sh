@@ -220,3 +220,13 @@ leg_state ()
     grep -F "${NODE_ADDR[$i]}/state" | head -1)
   [[ -n "$sess" ]] && rmradm_c "$name" get "${sess% (w)}"
 }
+
+# wait_leg_normal NAME I SECS: nbdkit NAME's leg to node I turns normal;
+# the client's status goes to the log if it does not.
+wait_leg_normal ()
+{
+  if ! _wait_until "$3" test "$(leg_state "$1" "$2")" = normal; then
+    diag "leg $2 not normal after $3 s:"
+    rmradm_c "$1" status >&2 || true
+  fi
+}

@@ -41,7 +41,7 @@ wait "$fio_pid" || rc=$?
 is "$rc" 0 "the write load and its verification ran without an error"
 grep -q "err= 0" "$tmpdir/fio.out" || cat "$tmpdir/fio.out" >&2
 
-_wait_until 20 test "$(leg_state e 2)" = normal
+wait_leg_normal e 2 20
 is "$(leg_state e 2)" normal "the client reconnected node 2"
 wait_in_sync 2 60 && ok "node 2 resynced by itself" ||
   not_ok "node 2 resynced by itself"

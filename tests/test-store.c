@@ -359,8 +359,8 @@ battery_trim_zero (struct env *e)
 }
 
 /* Many IOs in flight from several threads: each thread owns a region and
- * submits batches of writes to disjoint ranges in it (aligned or not),
- * then batches of reads, checked against the shadow.
+ * submits batches of writes to disjoint ranges in it, aligned and not
+ * mixed in one batch, then batches of reads, checked against the shadow.
  */
 #define THREADS 4
 #define BATCH 24
@@ -421,9 +421,8 @@ worker_thread (gpointer arg)
     g_assert_cmpint (t[i].res, ==, 0);
 
   for (round = 0; round < ROUNDS; round++) {
-    bool aligned = round % 2 == 0;
-
     for (i = 0; i < BATCH; i++) {
+      bool aligned = g_rand_boolean (rnd);
       uint32_t max = SLOT;
 
       off[i] = i * SLOT;
@@ -444,6 +443,8 @@ worker_thread (gpointer arg)
       g_assert_cmpint (t[i].res, ==, 0);
 
     for (i = 0; i < BATCH; i++) {
+      bool aligned = g_rand_boolean (rnd);
+
       off[i] =
         (aligned ? 4096 : 1) *
         g_rand_int_range (rnd, 0, (REGION - SLOT) / (aligned ? 4096 : 1));
