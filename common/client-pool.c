@@ -255,19 +255,6 @@ decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
     }
     return 0;
   }
-  if (nfresh > 0) {
-    for (i = 0; i < pool->nlegs && !rep[i].fresh; i++)
-      ;
-    for (j = 0; j < pool->nlegs && rep[j].fresh; j++)
-      ;
-    return rmr_err (EINVAL,
-                    "mode: the stores disagree: %s (member %" PRIu32
-                    ") is fresh but %s (member %" PRIu32
-                    ") already holds pool '%s'; refusing to mix them",
-                    pool->legs[i].addr_name, rep[i].member_id,
-                    pool->legs[j].addr_name, rep[j].member_id,
-                    cfg->pool_name);
-  }
   if (cfg->mode == RMR_MODE_CREATE)
     return rmr_err (EEXIST,
                     "mode: create, but %s already holds pool '%s' "
@@ -286,16 +273,32 @@ decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
                     cfg->chunk_size, cfg->pool_name, en->chunk_size);
   memcpy (en->members, rep[best].members, sizeof en->members);
   for (i = 0; i < pool->nlegs; i++) {
+    pool->legs[i].slot = -1;
+    for (j = 0; j < RMR_MAX_MEMBERS; j++)
+      if (en->members[j] == rep[i].member_id)
+        pool->legs[i].slot = j;
+    if (rep[i].fresh) {
+      /* A fresh store joins a pool that holds data: a new member (or a
+       * member whose disk was replaced) that must resync everything.
+       */
+      pool->legs[i].new_member = true;
+      for (j = 0; j < RMR_MAX_MEMBERS && pool->legs[i].slot < 0; j++)
+        if (en->members[j] == RMR_MEMBER_NONE) {
+          en->members[j] = rep[i].member_id;
+          pool->legs[i].slot = j;
+        }
+      if (pool->legs[i].slot < 0)
+        return rmr_err (ENOSPC, "server: %s cannot join pool '%s': it has "
+                        "%u members already", pool->legs[i].addr_name,
+                        cfg->pool_name, RMR_MAX_MEMBERS);
+      continue;
+    }
     if (rep[i].chunk_size != en->chunk_size)
       return rmr_err (EINVAL,
                       "chunk-size: the stores disagree: %s has %" PRIu32
                       ", %s has %" PRIu32,
                       pool->legs[best].addr_name, en->chunk_size,
                       pool->legs[i].addr_name, rep[i].chunk_size);
-    pool->legs[i].slot = -1;
-    for (j = 0; j < RMR_MAX_MEMBERS; j++)
-      if (en->members[j] == rep[i].member_id)
-        pool->legs[i].slot = j;
     if (pool->legs[i].slot < 0)
       return rmr_err (EINVAL,
                       "server: %s is member %" PRIu32
@@ -339,6 +342,41 @@ pool_free (struct rmr_pool *pool)
   g_mutex_clear (&pool->thread_lock);
   g_cond_clear (&pool->thread_cond);
   g_free (pool);
+}
+
+/* Members that joined with a fresh store have everything to resync: every
+ * other leg records all chunks dirty for them, and they learn it too,
+ * before any IO.
+ */
+static int
+mark_new_members (struct rmr_pool *pool)
+{
+  uint64_t nchunks = (pool->size + pool->chunk_size - 1) >>
+                     log_2_bits (pool->chunk_size);
+  unsigned n, k;
+  uint64_t c, len;
+  int r;
+
+  for (n = 0; n < pool->nlegs; n++) {
+    struct clt_leg *nl = &pool->legs[n];
+    if (!nl->new_member)
+      continue;
+    for (k = 0; k < pool->nlegs; k++)
+      for (c = 0; c < nchunks; c += len) {
+        struct rmr_hdr hdr = { .type = RMR_MSG_MAP_ADD,
+                               .generation = pool->generation,
+                               .offset = c,
+                               .dirty_mask = 1u << nl->slot };
+        len = MIN (nchunks - c, RMR_MAP_MAX_CHUNKS);
+        hdr.length = len;
+        r = clt_leg_call (&pool->legs[k], pool->legs[k].sess, &hdr, NULL, 0,
+                          NULL, 0);
+        if (r < 0)
+          return r;
+      }
+    nl->new_member = false;
+  }
+  return 0;
 }
 
 struct rmr_pool *
@@ -399,7 +437,8 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
   for (i = 0; i < pool->nlegs; i++)
     pool->block_size = MAX (pool->block_size, pool->legs[i].block_size);
   pool->md = en;
-  if (enable_all (pool, &en) < 0 || clt_recover_start (pool) < 0)
+  if (enable_all (pool, &en) < 0 || mark_new_members (pool) < 0 ||
+      clt_recover_start (pool) < 0)
     goto fail;
   g_mutex_lock (&g_pools_lock);
   g_pools = g_list_prepend (g_pools, pool);

@@ -96,6 +96,7 @@ struct clt_leg {
   uint32_t member_id;
   int slot;                     /* member slot in pool_md */
   uint32_t block_size;
+  bool new_member;              /* joined with a fresh store (opening) */
   atomic_int state;             /* enum clt_leg_state */
   atomic_uint inflight;         /* requests in flight (credits) */
   unsigned queue_depth;

@@ -40,13 +40,14 @@ struct pool_cfg {
   char **peers;                 /* addresses of the other members */
   uint64_t sync_rate;           /* bytes/s, 0: unlimited */
   uint64_t sync_parallel;       /* 0: default */
+  bool sync_manual;             /* sync_start=manual */
 };
 
 static const char *const storaged_keys[] = {"listen", "control", "pidfile",
                                             "log-level", NULL};
 static const char *const pool_keys[] = {
   "member_id", "store", "mapped_size", "chunk_size", "peers", "sync_rate",
-  "sync_parallel", NULL,
+  "sync_parallel", "sync_start", NULL,
 };
 
 static int
@@ -84,6 +85,7 @@ parse_pool (GKeyFile *kf, const char *file, const char *group,
   g_autofree char *peers = get (kf, group, "peers");
   g_autofree char *rate = get (kf, group, "sync_rate");
   g_autofree char *parallel = get (kf, group, "sync_parallel");
+  g_autofree char *start = get (kf, group, "sync_start");
   struct rmr_addr a;
   char what[400];
   unsigned i;
@@ -138,6 +140,10 @@ parse_pool (GKeyFile *kf, const char *file, const char *group,
   snprintf (what, sizeof what, "%s: [%s]: sync_parallel", file, group);
   if (parallel && rmr_parse_uint (what, parallel, 1, 16, &pc->sync_parallel) < 0)
     return -EINVAL;
+  if (start && strcmp (start, "auto") != 0 && strcmp (start, "manual") != 0)
+    return rmr_err (EINVAL, "%s: [%s]: sync_start: '%s' is not auto or "
+                    "manual", file, group, start);
+  pc->sync_manual = start && strcmp (start, "manual") == 0;
   return 0;
 }
 
@@ -258,7 +264,8 @@ config_apply (const char *path)
     char **peer;
     r = control_join_pool (pc->name, pc->member_id, pc->chunk_size);
     if (r == 0)
-      r = control_sync_settings (pc->name, pc->sync_parallel, pc->sync_rate);
+      r = control_sync_settings (pc->name, pc->sync_parallel, pc->sync_rate,
+                                 pc->sync_manual);
     for (peer = pc->peers; r == 0 && *peer; peer++)
       if (**peer)
         r = control_add_peer (pc->name, NULL, *peer);

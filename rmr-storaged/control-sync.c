@@ -39,7 +39,8 @@ need_pool (const char *name, GString *err)
 }
 
 int
-control_sync_settings (const char *pool, unsigned parallel, uint64_t rate_bps)
+control_sync_settings (const char *pool, unsigned parallel, uint64_t rate_bps,
+                       bool manual)
 {
   struct srv_pool *p = pool_find (pool);
 
@@ -49,6 +50,7 @@ control_sync_settings (const char *pool, unsigned parallel, uint64_t rate_bps)
   if (parallel)
     p->sync_parallel = parallel;
   p->sync_rate = rate_bps;
+  p->sync_manual = manual;
   g_mutex_unlock (&p->lock);
   pool_put (p);
   return 0;

@@ -259,6 +259,7 @@ struct srv_pool {
   struct rmr_pool *peers;       /* the sync pool: a session per peer */
   unsigned sync_parallel;       /* chunks fetched at once */
   uint64_t sync_rate;           /* bytes/s, 0: unlimited */
+  bool sync_manual;             /* background sync waits for sync start */
   /* Test-only fault injection (--enable-fault-injection): the next
    * fault_count IOs of kind fault_op fail with fault_errno.
    */
@@ -409,7 +410,7 @@ struct sync_waiter {
 
 int sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
                int slot, struct rmr_pool *peers, unsigned parallel,
-               uint64_t rate_bps, struct srv_sync **out);
+               uint64_t rate_bps, bool stopped, struct srv_sync **out);
 /* Stop the workers; IOs still waiting fail with EIO.  NULL allowed. */
 void sync_close (struct srv_sync *s);
 /* The pool turned normal (sync may run) or left it. */
@@ -444,7 +445,7 @@ int control_join_pool (const char *pool, uint32_t member_id,
  * default.
  */
 int control_sync_settings (const char *pool, unsigned parallel,
-                           uint64_t rate_bps);
+                           uint64_t rate_bps, bool manual);
 /* A peer of the sync pool (sessname NULL: "POOL@ADDR"). */
 int control_add_peer (const char *pool, const char *sessname,
                       const char *addr);

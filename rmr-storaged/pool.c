@@ -61,7 +61,8 @@ start_sync_unlocked (struct srv_pool *p)
   if (p->sync || !p->maps || p->my_slot < 0)
     return;
   if (sync_open (p, p->store, p->maps, p->my_slot, p->peers,
-                 p->sync_parallel, p->sync_rate, &p->sync) < 0)
+                 p->sync_parallel, p->sync_rate, p->sync_manual,
+                 &p->sync) < 0)
     g_warning ("pool %s: %s", p->name, rmr_get_error ());
   else
     sync_set_normal (p->sync, p->state == RMR_POOL_NORMAL, p->generation);

@@ -470,7 +470,7 @@ worker (gpointer arg)
 int
 sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
            int slot, struct rmr_pool *peers, unsigned parallel,
-           uint64_t rate_bps, struct srv_sync **out)
+           uint64_t rate_bps, bool stopped, struct srv_sync **out)
 {
   struct srv_sync *s;
   unsigned i;
@@ -487,6 +487,7 @@ sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
   s->nchunks = maps_nchunks (maps);
   s->mapped_size = st->sb.mapped_size;
   s->rate_bps = rate_bps;
+  s->bg_stopped = stopped;
   s->nworkers = CLAMP (parallel, 1, MAX_WORKERS);
   g_mutex_init (&s->lock);
   g_cond_init (&s->cond);

@@ -64,7 +64,10 @@ _peers_of ()
 node_start ()
 {
   local i=$1 pool=${2:-p} size=${3:-64M} extra=${4:-}
-  [[ -n "${NODE_ADDR[$i]:-}" ]] || cluster_init "$i"
+  if [[ -z "${NODE_ADDR[$i]:-}" ]]; then
+    NODE_ADDR[$i]=127.0.0.1:$(free_port)      # without cluster_init
+    [[ $i -gt $CLUSTER_N ]] && CLUSTER_N=$i
+  fi
   NODE_CTL[$i]=$tmpdir/ctl$i.sock
   NODE_STORE[$i]=${NODE_STORE[$i]:-$tmpdir/store$i.img}
   cat >"$tmpdir/n$i.conf" <<EOF
@@ -89,7 +92,13 @@ EOF
       --foreground --log-level "${NODE_LOG_LEVEL:-info}" ${NODE_ARGS:-}
   fi
   NODE_PID[$i]=$BG_PID
+  # The control socket comes first, then the listener: wait for both.
   wait_for_socket "${NODE_CTL[$i]}" 10
+  if $CLUSTER_NET; then
+    wait_for_port "${NODE_ADDR[$i]%:*}" "${NODE_ADDR[$i]##*:}" 10 "n$i"
+  else
+    wait_for_port "${NODE_ADDR[$i]%:*}" "${NODE_ADDR[$i]##*:}" 10
+  fi
 }
 
 node_kill ()
@@ -223,9 +232,14 @@ leg_state ()
 
 # wait_leg_normal NAME I SECS: nbdkit NAME's leg to node I turns normal;
 # the client's status goes to the log if it does not.
+_leg_is_normal ()
+{
+  [[ "$(leg_state "$1" "$2")" == normal ]]
+}
+
 wait_leg_normal ()
 {
-  if ! _wait_until "$3" test "$(leg_state "$1" "$2")" = normal; then
+  if ! _wait_until "$3" _leg_is_normal "$1" "$2"; then
     diag "leg $2 not normal after $3 s:"
     rmradm_c "$1" status >&2 || true
   fi
