@@ -341,6 +341,7 @@ reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
 int
 clt_reconnect (struct rmr_pool *pool, unsigned i, const struct rmr_addr *addr)
 {
+  struct rmr_addr old_addr;
   struct clt_leg *leg;
   int r;
 
@@ -348,7 +349,19 @@ clt_reconnect (struct rmr_pool *pool, unsigned i, const struct rmr_addr *addr)
     return rmr_err (ENOENT, "no such leg %u", i);
   leg = &pool->legs[i];
   g_mutex_lock (&pool->reconn_lock);
+  old_addr = leg->addr;
   if (addr) {
+    /* A new address must at least answer before the leg leaves the
+     * one it has: a typo must not cost a working leg.
+     */
+    struct clt_sess *probe;
+    r = clt_sess_get (addr, pool->cfg.timeout_ms, &probe);
+    if (r < 0) {
+      rmr_err_prefix ("path: ");
+      g_mutex_unlock (&pool->reconn_lock);
+      return r;
+    }
+    clt_sess_put (probe);
     leg->addr = *addr;
     rmr_addr_format (addr, leg->addr_name, sizeof leg->addr_name);
   }
@@ -358,8 +371,17 @@ clt_reconnect (struct rmr_pool *pool, unsigned i, const struct rmr_addr *addr)
     if (atomic_load (&leg->state) == LEG_NORMAL)
       clt_leg_fail (leg, "reconnect to a new address");
     r = reconnect_unlocked (pool, leg);
-    if (r < 0)
+    if (r < 0) {
       set_last_error (leg, rmr_get_error ());
+      if (addr) {
+        /* The new address did not take: back to the old one, which the
+         * reconnect thread keeps trying.
+         */
+        leg->addr = old_addr;
+        rmr_addr_format (&old_addr, leg->addr_name, sizeof leg->addr_name);
+        kick (pool);
+      }
+    }
   }
   g_mutex_unlock (&pool->reconn_lock);
   return r;

@@ -82,12 +82,17 @@ rmr_sync_pool_close (struct rmr_pool *pool)
   g_free (pool);
 }
 
+static int join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg,
+                              bool *refused);
+
 int
 rmr_sync_pool_add_sess (struct rmr_pool *pool, const char *sessname,
-                        const struct rmr_addr *addr)
+                        const struct rmr_addr *addr, int check)
 {
   struct clt_leg *leg = NULL;
+  bool refused = false;
   unsigned i;
+  int r;
 
   if (rmr_check_sess_name ("sessname", sessname) < 0)
     return -EINVAL;
@@ -127,6 +132,17 @@ rmr_sync_pool_add_sess (struct rmr_pool *pool, const char *sessname,
   atomic_store (&leg->state, LEG_FAILED);
   leg->next_try = 0;
   g_mutex_unlock (&pool->legs_lock);
+  if (check && join_leg_unlocked (pool, leg, &refused) < 0 && refused) {
+    /* The peer answered no (another pool, no store...): not added. */
+    r = -errno;
+    rmr_err_prefix ("path: ");
+    g_mutex_lock (&pool->legs_lock);
+    atomic_store (&leg->disabled, true);
+    leg->sessname[0] = '\0';
+    g_mutex_unlock (&pool->legs_lock);
+    g_mutex_unlock (&pool->reconn_lock);
+    return r;
+  }
   g_mutex_unlock (&pool->reconn_lock);
   return 0;
 }
@@ -156,9 +172,12 @@ rmr_sync_pool_del_sess (struct rmr_pool *pool, const char *sessname)
   return 0;
 }
 
-/* Join a failed leg again if its time has come (reconn_lock held). */
+/* Join a failed leg again if its time has come (reconn_lock held).
+ * *refused (if not NULL) tells a refusal by the peer from a peer that
+ * could not be reached.
+ */
 static int
-join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
+join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg, bool *refused)
 {
   struct rmr_join_req jr = { 0 };
   struct rmr_join_rep rep;
@@ -185,6 +204,8 @@ join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
                     sizeof rep_buf);
   if (r == 0 && rmr_join_rep_decode (rep_buf, &rep) < 0)
     r = -EPROTO;
+  if (r < 0 && refused)
+    *refused = !s->down;
   if (r < 0) {
     clt_sess_del_leg (s, leg);
     clt_sess_put (s);
@@ -219,7 +240,7 @@ use_leg (struct rmr_pool *pool, unsigned i)
   if (atomic_load (&leg->state) != LEG_NORMAL) {
     g_mutex_lock (&pool->reconn_lock);
     if (atomic_load (&leg->state) != LEG_NORMAL)
-      join_leg_unlocked (pool, leg);
+      join_leg_unlocked (pool, leg, NULL);
     g_mutex_unlock (&pool->reconn_lock);
   }
   g_mutex_lock (&pool->legs_lock);

@@ -268,7 +268,7 @@ config_apply (const char *path)
                                  pc->sync_manual);
     for (peer = pc->peers; r == 0 && *peer; peer++)
       if (**peer)
-        r = control_add_peer (pc->name, NULL, *peer);
+        r = control_add_peer (pc->name, NULL, *peer, false);
     if (r < 0) {
       rmr_err_prefix ("config %s: [pool %s]: ", path, pc->name);
       return r;

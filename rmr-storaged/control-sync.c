@@ -57,7 +57,8 @@ control_sync_settings (const char *pool, unsigned parallel, uint64_t rate_bps,
 }
 
 int
-control_add_peer (const char *pool, const char *sessname, const char *addr)
+control_add_peer (const char *pool, const char *sessname, const char *addr,
+                  bool check)
 {
   struct srv_pool *p = pool_find (pool);
   char name[RMR_SESS_NAME_MAX + 1], *c;
@@ -80,7 +81,7 @@ control_add_peer (const char *pool, const char *sessname, const char *addr)
           *c = '_';
       sessname = name;
     }
-    r = rmr_sync_pool_add_sess (p->peers, sessname, &a);
+    r = rmr_sync_pool_add_sess (p->peers, sessname, &a, check);
   }
   if (r == 0)
     g_message ("pool %s: sync session %s to %s", pool, sessname, addr);
@@ -160,7 +161,7 @@ ctl_sync_add_sess (void *o, char **args, const char *value,
 
   if (rmr_check_sess_name ("sessname", sessname) < 0)
     return fail (err);
-  return control_add_peer (args[0], sessname, ctl_kv_get (kv, "path")) < 0
+  return control_add_peer (args[0], sessname, ctl_kv_get (kv, "path"), true) < 0
            ? fail (err) : 0;
 }
 

@@ -448,7 +448,7 @@ int control_sync_settings (const char *pool, unsigned parallel,
                            uint64_t rate_bps, bool manual);
 /* A peer of the sync pool (sessname NULL: "POOL@ADDR"). */
 int control_add_peer (const char *pool, const char *sessname,
-                      const char *addr);
+                      const char *addr, bool check);
 int control_add_store (const char *device, const char *pool,
                        uint64_t mapped_size, bool create);
 

@@ -34,6 +34,7 @@
 #include "ctl.h"
 #include "error.h"
 #include "md.h"
+#include "parse.h"
 #include "util.h"
 
 #ifndef RMR_VERSION
@@ -51,6 +52,7 @@ static const char usage_text[] =
   "  rmradm [-s SOCKET] ls [PATH]\n"
   "  rmradm [-s SOCKET] status [--json] [PATH]\n"
   "  rmradm [-s SOCKET] help\n"
+  "  rmradm [-s SOCKET] sync POOL [--start | --stop] [--wait] [--timeout S]\n"
   "  rmradm store-info DEVICE [--json]\n"
   "  rmradm --help | --version\n"
   "\n"
@@ -69,6 +71,10 @@ static const char usage_text[] =
   "  status          every readable attribute as \"PATH: VALUE\"; --json:\n"
   "                  one JSON object nesting the path segments\n"
   "  help            the paths the daemon knows, with their keys\n"
+  "  sync POOL       the resync of POOL on this storage node: progress;\n"
+  "                  --start/--stop the background sync; --wait until in\n"
+  "                  sync (a progress bar on a terminal, else a line every\n"
+  "                  few seconds; --timeout S: give up with status 1)\n"
   "  store-info      read a store's metadata directly (no daemon); sizes\n"
   "                  and offsets in bytes\n"
   "\n"
@@ -433,12 +439,135 @@ cmd_store_info (const char *sock, int argc, char **argv)
 
 /* main ------------------------------------------------------------------- */
 
+/* sync POOL: progress of a resync, start/stop, wait. */
+
+/* The value of "key: value" in a sync status, or def. */
+static uint64_t
+status_u64 (const char *text, const char *key, uint64_t def)
+{
+  g_autofree char *k = g_strdup_printf ("\n%s: ", key);
+  g_autofree char *t = g_strdup_printf ("\n%s", text);
+  const char *p = strstr (t, k);
+
+  return p ? g_ascii_strtoull (p + strlen (k), NULL, 10) : def;
+}
+
+static char *
+status_str (const char *text, const char *key)
+{
+  g_autofree char *k = g_strdup_printf ("\n%s: ", key);
+  g_autofree char *t = g_strdup_printf ("\n%s", text);
+  const char *p = strstr (t, k);
+
+  return p ? g_strndup (p + strlen (k), strcspn (p + strlen (k), "\n"))
+           : g_strdup ("?");
+}
+
+static int
+cmd_sync (const char *sock, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    {"start", no_argument, NULL, 'a'}, {"stop", no_argument, NULL, 'o'},
+    {"wait", no_argument, NULL, 'w'},  {"timeout", required_argument, NULL, 't'},
+    {NULL, 0, NULL, 0},
+  };
+  g_autofree char *path = NULL, *line = NULL;
+  bool wait = false, tty = isatty (STDOUT_FILENO);
+  const char *cmd = NULL;
+  uint64_t timeout = 0, done, total, last_done = UINT64_MAX;
+  gint64 deadline = 0, last_print = 0;
+  int c;
+
+  optind = 0;                   /* re-initialise getopt: options anywhere */
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, ":", opts, NULL)) != -1) {
+    switch (c) {
+    case 'a': cmd = "start"; break;
+    case 'o': cmd = "stop"; break;
+    case 'w': wait = true; break;
+    case 't':
+      if (rmr_parse_uint ("--timeout", optarg, 1, 86400, &timeout) < 0)
+        usage_error ("sync: %s", rmr_get_error ());
+      break;
+    default: bad_option ("sync", c, argv);
+    }
+  }
+  if (argc - optind != 1)
+    usage_error ("sync: expected one POOL");
+  if (rmr_check_pool_name ("sync", argv[optind]) < 0)
+    usage_error ("%s", rmr_get_error ());
+  path = g_strdup_printf ("rmr-server/pools/%s/sync", argv[optind]);
+  if (cmd) {
+    g_autoptr (GString) out = g_string_new (NULL);
+    g_autoptr (GString) err = g_string_new (NULL);
+    line = g_strdup_printf ("set %s %s", path, cmd);
+    if (ctl_request (sock, line, out, err) != 0)
+      die ("%s", err->str);
+    g_free (line);
+  }
+  line = g_strdup_printf ("get %s", path);
+  if (!wait)
+    return request (sock, line);
+  if (timeout)
+    deadline = g_get_monotonic_time () + (gint64) timeout * 1000000;
+
+  for (;;) {
+    g_autoptr (GString) out = g_string_new (NULL);
+    g_autoptr (GString) err = g_string_new (NULL);
+    g_autofree char *rate = NULL, *eta = NULL, *state = NULL;
+    uint64_t dirty;
+    gint64 now = g_get_monotonic_time ();
+
+    if (ctl_request (sock, line, out, err) != 0)
+      die ("%s", err->str);
+    done = status_u64 (out->str, "done", 0);
+    total = status_u64 (out->str, "total", 0);
+    dirty = status_u64 (out->str, "dirty", 1);
+    rate = status_str (out->str, "rate");
+    eta = status_str (out->str, "eta");
+    state = status_str (out->str, "state");
+    if (tty) {
+      unsigned pct = total ? done * 100 / total : 100, i;
+      char bar[41];
+      for (i = 0; i < 40; i++)
+        bar[i] = i < pct * 40 / 100 ? '#' : '.';
+      bar[40] = '\0';
+      printf ("\r[%s] %3u%% %" PRIu64 "/%" PRIu64 " chunks  %s  eta %s  ",
+              bar, pct, done, total, rate, eta);
+      fflush (stdout);
+    }
+    else if (done != last_done && (now - last_print >= 2000000 || !dirty)) {
+      printf ("%s: %" PRIu64 "/%" PRIu64 " chunks, %s, eta %s\n", state, done,
+              total, rate, eta);
+      fflush (stdout);
+      last_done = done;
+      last_print = now;
+    }
+    if (dirty == 0) {
+      if (tty)
+        printf ("\nin sync\n");
+      else
+        printf ("in sync\n");
+      write_out (NULL, 0);
+      return EXIT_SUCCESS;
+    }
+    if (deadline && now > deadline) {
+      if (tty)
+        printf ("\n");
+      die ("sync %s: not in sync after %" PRIu64 " s (%" PRIu64
+           " chunks left)", argv[optind], timeout, dirty);
+    }
+    g_usleep (tty ? 200000 : 500000);
+  }
+}
+
 static const struct verb {
   const char *name;
   int (*run) (const char *sock, int argc, char **argv);
 } verbs[] = {
   {"get", cmd_get},       {"set", cmd_set},   {"ls", cmd_ls},
   {"status", cmd_status}, {"help", cmd_help}, {"store-info", cmd_store_info},
+  {"sync", cmd_sync},
 };
 
 int
@@ -472,13 +601,13 @@ main (int argc, char **argv)
     }
   }
   if (optind == argc)
-    usage_error ("missing command (get, set, ls, status, help or "
+    usage_error ("missing command (get, set, ls, status, help, sync or "
                  "store-info)");
 
   for (size_t i = 0; i < ARRAY_SIZE (verbs); i++)
     if (strcmp (argv[optind], verbs[i].name) == 0)
       return verbs[i].run (sock, argc - optind, argv + optind);
-  usage_error ("unknown command '%s' (expected get, set, ls, status, help "
-               "or store-info)",
+  usage_error ("unknown command '%s' (expected get, set, ls, status, help, "
+               "sync or store-info)",
                argv[optind]);
 }

@@ -13,8 +13,10 @@
  * file gets flock (LOCK_EX | LOCK_NB) on fd.  Both last as long as fd is
  * open, so two daemons, or two stores in one daemon, never attach the
  * same device.  dfd is a second, O_DIRECT open of the same inode (checked
- * with fstat); tmpfs on older kernels refuses O_DIRECT (EINVAL), and the
- * store then runs buffered with dfd = -1.
+ * with fstat), with its alignment from statx (STATX_DIOALIGN).  The store
+ * runs buffered with dfd = -1 where O_DIRECT is refused (EINVAL: tmpfs
+ * before Linux 6.6) or pointless (tmpfs since, which buffers it anyway).
+ * store-file.c never mixes the two on the data area.
  *
  * Invariants once store_create/store_open returned a store:
  *   dev_size >= data_offset + mapped_size, data_offset is a multiple of

@@ -177,9 +177,13 @@ uint64_t rmr_pool_generation (const struct rmr_pool *pool);
  * connect on first use and again after a failure.
  */
 struct rmr_pool *rmr_sync_pool_new (const char *pool_name, uint64_t timeout_ms);
-/* Add (or, with the same session name, re-point) a peer. */
+/* Add (or, with the same session name, re-point) a peer.  With check,
+ * join it now: a peer that answers with a refusal (it does not serve this
+ * pool, say) is not added and the refusal is the error; a peer that
+ * cannot be reached yet is added and joined on first use.
+ */
 int rmr_sync_pool_add_sess (struct rmr_pool *pool, const char *sessname,
-                            const struct rmr_addr *addr);
+                            const struct rmr_addr *addr, int check);
 int rmr_sync_pool_del_sess (struct rmr_pool *pool, const char *sessname);
 /* Read count bytes at offset from the first peer that can serve them;
  * *member (if not NULL) is the member that did.  -EAGAIN when no peer

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# test-bad-input-sync.sh: bad input around failures and resync is refused
+# with a clear error and changes nothing: `sync` with an unknown word, a
+# reconnect to an address where nothing listens (the leg stays as it
+# was), a peer that belongs to another pool, and a map-add for chunks
+# beyond the device sent on the wire (the daemon answers with an error,
+# keeps the map and the connection).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
+
+requires nbdsh --version
+requires python3 --version
+requires_file "$RMR_STORAGED" "$RMRADM" "$RMR_PLUGIN"
+make_tmpdir
+cluster_init 3
+
+node_start 1 p 16M
+node_start 2 p 16M
+node_start 3 q 16M
+# shellcheck disable=SC2046
+nbdkit_start e pool=p $(servers 1 2) chunk-size=64K
+uri=$(nbd_uri e)
+nbdsh -u "$uri" -c 'h.pwrite(b"x" * 65536, 0); h.flush()'
+
+# refused CMD... PATTERN: CMD fails with an error matching PATTERN.
+refused ()
+{
+  local desc=$1 pattern=$2 out rc=0
+  shift 2
+  out=$("$@" 2>&1) || rc=$?
+  if [[ $rc -ne 0 && "$out" =~ $pattern ]]; then
+    ok "$desc"
+  else
+    not_ok "$desc"
+    diag "exit $rc: $out"
+  fi
+}
+
+before=$(rmradm_n 1 get rmr-server/pools/p/sync)
+refused "sync with an unknown word" "value: 'sideways' is not start or stop" \
+  rmradm_n 1 set rmr-server/pools/p/sync sideways
+is "$(rmradm_n 1 get rmr-server/pools/p/sync)" "$before" "the sync is unchanged"
+
+sess=$(rmradm_c e ls rmr-client/pools/p/sessions | grep -F "${NODE_ADDR[2]}/state")
+sess=${sess%/state}
+free=$(free_port)
+refused "reconnect to an address where nothing listens" \
+  "path: .*127.0.0.1:$free: connect: Connection refused" \
+  rmradm_c e set "$sess/reconnect" "path=tcp:127.0.0.1:$free"
+is "$(rmradm_c e get "$sess/state")" normal "the leg stays normal"
+is "$(rmradm_c e get "$sess/path")" "tcp:${NODE_ADDR[2]}" "on its old address"
+refused "reconnect with a bad address" "path: 'nowhere:0'" \
+  rmradm_c e set "$sess/reconnect" "path=nowhere:0"
+refused "reconnect with a bad value" "expected path=ADDR or 1" \
+  rmradm_c e set "$sess/reconnect" "now please"
+ok "IO goes on" nbdsh -u "$uri" -c 'assert h.pread(65536, 0) == b"x" * 65536'
+
+n_sess=$(rmradm_n 1 ls rmr-client/pools/p/sessions | grep -c /state)
+refused "a peer that belongs to another pool" "no pool 'p' on this node" \
+  rmradm_n 1 set rmr-client/pools/p/add_sess \
+  "sessname=wrong path=tcp:${NODE_ADDR[3]}"
+is "$(rmradm_n 1 ls rmr-client/pools/p/sessions | grep -c /state)" "$n_sess" \
+  "no session was added"
+refused "add_sess with an unknown key" "unknown key 'colour'" \
+  rmradm_n 1 set rmr-client/pools/p/add_sess "sessname=x path=ip:1.2.3.4 colour=red"
+
+map_before=$(rmradm_n 1 get rmr-server/pools/p/map)
+out=$(python3 - "${NODE_ADDR[1]##*:}" <<'PY'
+import socket, struct, sys
+
+def jhash(key):
+    # Bob Jenkins' lookup3 hashlittle, as the kernel's jhash, initval 0.
+    def rot(x, k): return ((x << k) | (x >> (32 - k))) & 0xffffffff
+    a = b = c = (0xdeadbeef + len(key)) & 0xffffffff
+    k = key
+    while len(k) > 12:
+        a = (a + int.from_bytes(k[0:4], "little")) & 0xffffffff
+        b = (b + int.from_bytes(k[4:8], "little")) & 0xffffffff
+        c = (c + int.from_bytes(k[8:12], "little")) & 0xffffffff
+        a = (a - c) & 0xffffffff; a ^= rot(c, 4);  c = (c + b) & 0xffffffff
+        b = (b - a) & 0xffffffff; b ^= rot(a, 6);  a = (a + c) & 0xffffffff
+        c = (c - b) & 0xffffffff; c ^= rot(b, 8);  b = (b + a) & 0xffffffff
+        a = (a - c) & 0xffffffff; a ^= rot(c, 16); c = (c + b) & 0xffffffff
+        b = (b - a) & 0xffffffff; b ^= rot(a, 19); a = (a + c) & 0xffffffff
+        c = (c - b) & 0xffffffff; c ^= rot(b, 4);  b = (b + a) & 0xffffffff
+        k = k[12:]
+    if not k:
+        return c
+    k = k + bytes(12 - len(k))
+    a = (a + int.from_bytes(k[0:4], "little")) & 0xffffffff
+    b = (b + int.from_bytes(k[4:8], "little")) & 0xffffffff
+    c = (c + int.from_bytes(k[8:12], "little")) & 0xffffffff
+    c ^= b; c = (c - rot(b, 14)) & 0xffffffff
+    a ^= c; a = (a - rot(c, 11)) & 0xffffffff
+    b ^= a; b = (b - rot(a, 25)) & 0xffffffff
+    c ^= b; c = (c - rot(b, 16)) & 0xffffffff
+    a ^= c; a = (a - rot(c, 4)) & 0xffffffff
+    b ^= a; b = (b - rot(a, 14)) & 0xffffffff
+    c ^= b; c = (c - rot(b, 24)) & 0xffffffff
+    return c
+
+HDR = "<IBBHIIQQQIIII8x"
+def hdr(type, gid, gen, tag, off, length, plen, mask, flags=0):
+    return struct.pack(HDR, 0x31524d52, 1, type, flags, gid, 0xffffffff, gen,
+                       tag, off, length, plen, 0, mask)
+def recv_msg(s):
+    h = b""
+    while len(h) < 64:
+        h += s.recv(64 - len(h))
+    f = struct.unpack(HDR, h)
+    plen = f[10]
+    p = b""
+    while len(p) < plen:
+        p += s.recv(plen - len(p))
+    return f, p
+
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+gid = jhash(b"p")
+join = (b"p".ljust(64, b"\0") + b"probe".ljust(64, b"\0") +
+        struct.pack("<BBHIIIQ", 0, 1, 0, 0, 16, 0, 0))
+s.sendall(hdr(1, gid, 0, 1, 0, 0, len(join), 0) + join)
+f, p = recv_msg(s)
+assert f[11] == 0, ("join refused", p)
+gen = struct.unpack_from("<Q", p, 24)[0]
+# 16 MiB in 64K chunks: 256 chunks.  A map-add for chunks 300..309.
+s.sendall(hdr(10, gid, gen, 2, 300, 10, 0, 1))
+f, p = recv_msg(s)
+print("status", f[11], p.decode())
+# The connection still answers: a valid map-get of slot 0.
+s.sendall(hdr(11, gid, gen, 3, 0, 256, 0, 1))
+f, p = recv_msg(s)
+print("then", f[11], len(p))
+PY
+)
+diag "$out"
+[[ "$out" == *"status 22 "*"beyond the device's 256 chunks"* ]] &&
+  ok "a map-add beyond the device is refused with EINVAL, naming why" ||
+  not_ok "a map-add beyond the device is refused with EINVAL, naming why"
+[[ "$out" == *"then 0 32"* ]] && ok "and the connection goes on" ||
+  not_ok "and the connection goes on"
+is "$(rmradm_n 1 get rmr-server/pools/p/map)" "$map_before" "the map is unchanged"
+ok "node 1 still serves" nbdsh -u "$uri" -c 'h.pwrite(b"y" * 4096, 0)'
+done_testing
