@@ -23,11 +23,12 @@ enum log_level { LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 void log_init (enum log_level level);
 int log_parse_level (const char *s, enum log_level *level);
 
-/* store.c, store-file.c, store-thread.c ------------------------------- */
+/* store.c, store-io.c, store-file.c, store-thread.c ------------------- */
 
 /* A store: the block device or regular file that holds one member's copy
  * of a pool (DESIGN 7).  The generic part (store.c) owns the superblock
- * and checks it; the backend (store-file.c, a const vtable) moves data.
+ * and checks it; the backend (store-file.c, a const vtable; store-thread.c
+ * where io_uring is missing) moves data, in the steps store-io.c decides.
  * Offsets given to the backend are relative to the data area.
  */
 enum store_op {
@@ -109,7 +110,7 @@ struct store {
   int no_punch;
   int no_zero_range;
 
-  /* IO not aligned for O_DIRECT goes through rmw_buf (store-file.c). */
+  /* IO not aligned for O_DIRECT goes through rmw_buf (store-io.c). */
   GMutex rmw_lock;              /* protects rmw_buf and serialises RMW */
   void *rmw_buf;                /* allocated on first use; store_buf_free */
 
@@ -168,21 +169,21 @@ store_submit (struct store *st, struct store_io *io)
   return st->ops->submit (st, io);
 }
 
-/* store-file.c: the io_uring backend for files and block devices: O_DIRECT
- * when aligned and supported, buffered otherwise (tmpfs refuses O_DIRECT:
- * logged once per store); one ring, one completion thread per store.
- * store_file_start falls back to store-thread.c when io_uring is not
- * available (logged once per process).  Returns 0 or -errno (message).
+/* store-file.c: the io_uring backend for files and block devices; one
+ * ring, one completion thread per store.  store_file_start falls back to
+ * store-thread.c when io_uring is not available (logged once per
+ * process).  Returns 0 or -errno (message).
  */
 extern const struct store_ops store_file_ops;
 int store_file_start (struct store *st);
 
-/* The state machine both backends run (store-file.c): an IO is a
- * sequence of steps, one system call each (short transfers resubmit the
- * rest, FUA trim/zero end with an fdatasync, a zero the filesystem cannot
- * do with fallocate writes zeroes), except the RMW steps, which a backend
- * runs synchronously with store_rmw on one of its threads.
- * Backend-private between the backend files.
+/* store-io.c: the state machine both backends run.  An IO is a sequence
+ * of steps, one system call each (short transfers resubmit the rest, FUA
+ * trim/zero end with an fdatasync, a zero the filesystem cannot do with
+ * fallocate writes zeroes), except the RMW steps, which a backend runs
+ * synchronously with store_rmw on one of its threads.  While dfd is open
+ * no data-area step uses the page cache: IO not aligned for O_DIRECT is
+ * RMW through dfd.  Private to the store files.
  */
 enum store_step_kind {
   STORE_STEP_NOP,               /* completes with 0 */

@@ -557,7 +557,7 @@ cmd_sync (const char *sock, int argc, char **argv)
       die ("sync %s: not in sync after %" PRIu64 " s (%" PRIu64
            " chunks left)", argv[optind], timeout, dirty);
     }
-    g_usleep (tty ? 200000 : 500000);
+    g_usleep (tty ? 200000 : 100000);
   }
 }
 

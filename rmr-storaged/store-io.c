@@ -465,4 +465,3 @@ store_rmw (struct store *st, const struct store_step *s)
   g_mutex_unlock (&st->rmw_lock);
   return r < 0 ? r : (int) s->len;
 }
-

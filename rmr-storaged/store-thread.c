@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The fallback backend of a store, for hosts without io_uring (disabled
  * by sysctl, or a kernel too old): a few worker threads per store run
- * the steps of store-file.c's state machine with plain system calls
+ * the steps of store-io.c's state machine with plain system calls
  * (pread, pwritev2, fdatasync, fallocate, store_rmw), so O_DIRECT, RMW,
  * short transfers, FUA, trim and zero behave exactly as with io_uring,
  * only slower.

@@ -16,7 +16,7 @@
  * with fstat), with its alignment from statx (STATX_DIOALIGN).  The store
  * runs buffered with dfd = -1 where O_DIRECT is refused (EINVAL: tmpfs
  * before Linux 6.6) or pointless (tmpfs since, which buffers it anyway).
- * store-file.c never mixes the two on the data area.
+ * store-io.c never mixes the two on the data area.
  *
  * Invariants once store_create/store_open returned a store:
  *   dev_size >= data_offset + mapped_size, data_offset is a multiple of

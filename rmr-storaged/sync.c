@@ -77,7 +77,8 @@ struct srv_sync {
   atomic_bool active;           /* anything dirty or in the table */
   /* Progress of the current run. */
   uint64_t done, bytes, failures;
-  int64_t started;
+  int64_t started;              /* first chunk of this run, µs */
+  int64_t finished;             /* the last dirty bit cleared, µs */
   uint64_t rate_bps;            /* 0: unlimited */
   int64_t next_allowed;         /* token bucket, monotonic µs */
   char last_error[RMR_ERRMSG_MAX + 200];
@@ -338,6 +339,8 @@ flush_unlocked (struct srv_sync *s)
   s->last_flush = g_get_monotonic_time ();
   s->flushing = false;
   update_active_unlocked (s);
+  if (s->started && !s->finished && maps_count (s->maps, s->slot) == 0)
+    s->finished = s->last_flush;
   g_cond_broadcast (&s->cond);
 }
 
@@ -541,7 +544,7 @@ sync_set_normal (struct srv_sync *s, bool normal, uint64_t generation)
   if (normal && !s->normal) {
     /* A new run: progress from here. */
     s->done = s->bytes = s->failures = 0;
-    s->started = 0;
+    s->started = s->finished = 0;
     s->cursor = 0;
     s->last_error[0] = '\0';
   }
@@ -572,7 +575,8 @@ sync_status (struct srv_sync *s, GString *out)
   g_mutex_lock (&s->lock);
   left = maps_count (s->maps, s->slot);
   total = s->done + left;
-  elapsed = s->started ? g_get_monotonic_time () - s->started : 0;
+  elapsed = !s->started ? 0
+            : (s->finished ? s->finished : g_get_monotonic_time ()) - s->started;
   if (elapsed > 0)
     rate = s->bytes * 1000000 / elapsed;
   running = s->normal && !s->bg_stopped && left > 0;
@@ -584,6 +588,7 @@ sync_status (struct srv_sync *s, GString *out)
   g_string_append_printf (out, "done: %" PRIu64 "\ntotal: %" PRIu64
                           "\ndirty: %" PRIu64 "\n", s->done, total, left);
   g_string_append_printf (out, "bytes: %" PRIu64 "\n", s->bytes);
+  g_string_append_printf (out, "elapsed: %.3f s\n", elapsed / 1e6);
   g_string_append_printf (out, "rate: %.1f MB/s\n", rate / 1e6);
   if (running && rate)
     g_string_append_printf (out, "eta: %" PRIu64 " s\n",

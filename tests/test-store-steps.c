@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit test of the store IO state machine (store-file.c: store_io_begin,
+/* Unit test of the store IO state machine (store-io.c: store_io_begin,
  * store_io_step, store_io_step_done) without any IO: a struct store that
  * is never opened, fake fds, and made-up step results drive every path:
  * O_DIRECT or RMW by alignment (never the page cache while dfd is open),
  * buffered when dfd is -1, short transfers, EINTR, FUA, flush, trim of
  * whole blocks only, the zero chain (punch -> zero range -> written
  * zeroes on the middle, RMW on the edges, sync) and FAST_ZERO refusals.
- * Linked with store-file.c alone; what it calls elsewhere are stubs that
- * abort.
+ * Linked with store-io.c alone; what it calls elsewhere is a stub that
+ * aborts.
  */
 #undef NDEBUG
 
@@ -30,13 +30,7 @@
 
 static uint8_t buf[4 * MiB] __attribute__ ((aligned (4096)));
 
-/* Not reached: no backend starts, no RMW runs. */
-int
-store_thread_start (struct store *st)
-{
-  abort ();
-}
-
+/* Not reached: no RMW runs. */
 void *
 store_buf_alloc (size_t len)
 {
