@@ -34,6 +34,7 @@
 #include "util.h"
 
 #define REQ_BUF_MIN (128 * 1024)
+#define BATCH_MAX 64
 
 struct srv_req {
   struct store_io io;
@@ -59,7 +60,18 @@ struct srv_conn {
   GPtrArray *psess;    /* struct srv_psess * joined here */
   struct srv_req *cur; /* request whose payload is arriving */
   uint8_t ctlbuf[RMR_ERRMSG_MAX + RMR_JOIN_REQ_SIZE];
+  /* Replies of IO completed on the receive thread during one receive
+   * batch, sent together at its end (their requests kept until then).
+   */
+  struct rmr_msg pend[BATCH_MAX];
+  struct srv_req *pend_req[BATCH_MAX];
+  unsigned npend;
 };
+
+/* The connection whose messages this thread is handling now (its
+ * receive thread), or NULL on any other thread.
+ */
+static __thread struct srv_conn *tl_conn;
 
 static GMutex g_listen_lock;
 static GPtrArray *g_listeners; /* struct rmr_listener * */
@@ -265,6 +277,32 @@ handle_control (struct srv_conn *c, const struct rmr_hdr *hdr,
   }
 }
 
+/* Send the replies gathered during a receive batch, then release their
+ * requests (the read replies' payloads are their buffers).
+ */
+static void
+flush_replies (struct srv_conn *c)
+{
+  unsigned i, n = c->npend;
+
+  if (!n)
+    return;
+  c->npend = 0;
+  /* A failed send means the connection is going down. */
+  rmr_conn_send_many (c->conn, c->pend, n);
+  for (i = 0; i < n; i++)
+    req_put (c->pend_req[i]);
+}
+
+static void
+conn_batch_end (void *opaque)
+{
+  struct srv_conn *c = opaque;
+
+  flush_replies (c);
+  tl_conn = NULL;
+}
+
 static void
 io_done (struct store_io *io, int res)
 {
@@ -275,6 +313,22 @@ io_done (struct store_io *io, int res)
 
   sync_io_done (r->ctx.sync, &r->sw, res);
   pool_io_end (p, !is_read && r->hdr.type != RMR_MSG_FLUSH);
+  if (res >= 0 && tl_conn == r->conn) {
+    /* Completed on the receive thread: the reply goes with the batch. */
+    struct srv_conn *c = r->conn;
+    if (c->npend == BATCH_MAX)
+      flush_replies (c);
+    c->pend[c->npend] = (struct rmr_msg) {
+      .hdr = { .type = r->hdr.type, .flags = RMR_HF_REPLY,
+               .group_id = r->hdr.group_id, .member_id = p->member_id,
+               .generation = r->hdr.generation, .tag = r->hdr.tag,
+               .offset = r->hdr.offset, .length = r->hdr.length,
+               .payload_len = is_read ? r->hdr.length : 0 },
+      .iov = { .iov_base = r->buf, .iov_len = is_read ? r->hdr.length : 0 },
+    };
+    c->pend_req[c->npend++] = r;
+    return;
+  }
   if (res < 0) {
     snprintf (msg, sizeof msg,
               "pool %s: member %" PRIu32 ": %s of %" PRIu32 " bytes at %" PRIu64
@@ -534,6 +588,7 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
   struct srv_psess *ps;
 
   c->cur = NULL;
+  tl_conn = c;                  /* until conn_batch_end */
   if (hdr->flags & RMR_HF_REPLY)
     return;
   if (hdr->type == RMR_MSG_JOIN) {
@@ -575,6 +630,8 @@ conn_down (void *opaque, int errnum, const char *reason)
 {
   struct srv_conn *c = opaque;
 
+  flush_replies (c);
+  tl_conn = NULL;
   if (c->cur) {
     req_put (c->cur);
     c->cur = NULL;
@@ -591,6 +648,7 @@ conn_down (void *opaque, int errnum, const char *reason)
 static const struct rmr_conn_handler conn_handler = {
   .payload_buf = conn_payload_buf,
   .message = conn_message,
+  .batch_end = conn_batch_end,
   .down = conn_down,
 };
 

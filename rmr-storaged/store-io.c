@@ -376,6 +376,9 @@ store_io_step_done (struct store *st, struct store_io *io, int res,
   return true;
 }
 
+/* Read whole blocks; past the end of a file they are zeroes (the last
+ * block of the data area may stick out of a file sized to the byte).
+ */
 static int
 pread_all (int fd, void *buf, size_t len, uint64_t off)
 {
@@ -384,8 +387,12 @@ pread_all (int fd, void *buf, size_t len, uint64_t off)
 
     if (r < 0 && errno == EINTR)
       continue;
-    if (r <= 0)
-      return r < 0 ? -errno : -EIO;
+    if (r < 0)
+      return -errno;
+    if (r == 0) {
+      memset (buf, 0, len);
+      return 0;
+    }
     buf = (char *) buf + r;
     len -= r;
     off += r;
