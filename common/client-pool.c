@@ -206,7 +206,7 @@ decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
         struct rmr_enable_req *en)
 {
   const struct rmr_pool_config *cfg = &pool->cfg;
-  unsigned i, j, nfresh = 0, best = 0;
+  unsigned i, j, nfresh = 0, nzeroed = 0, best = 0;
   uint64_t maxgen = 0;
 
   for (i = 0; i < pool->nlegs; i++) {
@@ -252,7 +252,14 @@ decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
     for (i = 0; i < pool->nlegs; i++) {
       en->members[i] = rep[i].member_id;
       pool->legs[i].slot = i;
+      nzeroed += !!(rep[i].flags & RMR_JOIN_F_ZEROED);
     }
+    /* Stores not known to read as zeroes may differ: the first leg is
+     * authoritative and the others sync everything from it (DESIGN 5).
+     */
+    if (nzeroed < pool->nlegs)
+      for (i = 1; i < pool->nlegs; i++)
+        pool->legs[i].new_member = true;
     return 0;
   }
   if (cfg->mode == RMR_MODE_CREATE)

@@ -66,6 +66,9 @@
 
 /* flags */
 #define RMR_SB_F_CLEAN 0x1      /* shut down cleanly: no IO was in flight */
+#define RMR_SB_F_ZEROED 0x2     /* data area known to read as zeroes (set by
+                                 * create_store, cleared when the pool is
+                                 * created on the store) */
 
 /* State of a member in srv_md (what this store last knew of it). */
 enum rmr_member_state {

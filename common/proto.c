@@ -359,6 +359,7 @@ rmr_join_rep_encode (const struct rmr_join_rep *r, uint8_t *buf)
   put_le32 (buf, r->member_id);
   buf[4] = r->state;
   buf[5] = r->fresh;
+  buf[6] = r->flags;
   put_le32 (buf + 8, r->chunk_size);
   put_le32 (buf + 12, r->queue_depth);
   put_le64 (buf + 16, r->mapped_size);
@@ -374,6 +375,7 @@ rmr_join_rep_decode (const uint8_t *buf, struct rmr_join_rep *r)
   r->member_id = get_le32 (buf);
   r->state = buf[4];
   r->fresh = buf[5];
+  r->flags = buf[6];
   r->chunk_size = get_le32 (buf + 8);
   r->queue_depth = get_le32 (buf + 12);
   r->mapped_size = get_le64 (buf + 16);
@@ -385,8 +387,10 @@ rmr_join_rep_decode (const uint8_t *buf, struct rmr_join_rep *r)
     return rmr_err (EPROTO, "bad message: pool state %u", r->state);
   if (r->fresh > 1)
     return rmr_err (EPROTO, "bad message: fresh %u", r->fresh);
-  if (get_le16 (buf + 6) || get_le32 (buf + 36))
+  if (buf[7] || get_le32 (buf + 36))
     return rmr_err (EPROTO, "bad message: join reply reserved bytes");
+  if (r->flags & ~RMR_JOIN_F_ZEROED || (r->flags && !r->fresh))
+    return rmr_err (EPROTO, "bad message: join reply flags 0x%x", r->flags);
   if (check_chunk_size (r->chunk_size, r->fresh) < 0)
     return -EPROTO;
   if (r->mapped_size == 0 || r->mapped_size % 512)

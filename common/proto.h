@@ -130,7 +130,8 @@ struct rmr_join_req {
  *   0   u32    member_id
  *   4   u8     pool state (enum rmr_srv_pool_state)
  *   5   u8     fresh (1: the store never was in an enabled pool)
- *   6   u16    reserved (0)
+ *   6   u8     flags (RMR_JOIN_F_*)
+ *   7   u8     reserved (0)
  *   8   u32    chunk_size (0 if fresh)
  *   12  u32    queue_depth
  *   16  u64    mapped_size
@@ -140,10 +141,12 @@ struct rmr_join_req {
  *   40  8 x u32 members (slot table: member ids, RMR_MEMBER_NONE = empty)
  */
 #define RMR_JOIN_REP_SIZE 72
+#define RMR_JOIN_F_ZEROED 0x1   /* fresh store whose data reads as zeroes */
 struct rmr_join_rep {
   uint32_t member_id;
   uint8_t state;
   uint8_t fresh;
+  uint8_t flags;
   uint32_t chunk_size;
   uint32_t queue_depth;
   uint64_t mapped_size;

@@ -331,6 +331,8 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   memset (rep, 0, sizeof *rep);
   rep->member_id = p->member_id;
   rep->fresh = fresh;
+  if (fresh && (st->sb.flags & RMR_SB_F_ZEROED))
+    rep->flags |= RMR_JOIN_F_ZEROED;
   rep->chunk_size = st->sb.chunk_size;
   rep->queue_depth = st->sb.queue_depth ? st->sb.queue_depth : req->queue_depth;
   rep->mapped_size = st->sb.mapped_size;
@@ -465,7 +467,7 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
                                   ? RMR_MEMBER_ABSENT
                                   : RMR_MEMBER_NORMAL;
     }
-    st->sb.flags &= ~RMR_SB_F_CLEAN;
+    st->sb.flags &= ~(RMR_SB_F_CLEAN | RMR_SB_F_ZEROED);
     r = store_write_sb_unlocked (st);
     if (r < 0) {
       st->sb = saved;

@@ -350,6 +350,14 @@ format_store (struct store *st, struct rmr_sb *sb)
   r = zero_sync (st, 0, sb->data_offset);
   if (r < 0)
     return r;
+  /* A data area known to read as zeroes lets a pool created on such
+   * stores skip the initial sync (DESIGN 5).  Only the cheap ways count:
+   * a punched file, a device that zeroes by unmapping; otherwise the
+   * pool's first leg will be authoritative.
+   */
+  if (fallocate (st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                 sb->data_offset, sb->mapped_size) == 0)
+    sb->flags |= RMR_SB_F_ZEROED;
   /* Both copies, so the store never depends on one. */
   st->sb = *sb;
   r = md_write (st->fd, &st->sb);

@@ -332,7 +332,7 @@ test_reject_fields (void)
   EXPECT_BAD (put_le64 (buf + 152, RMR_AL_OFFSET + 1), "al_offset");
   EXPECT_BAD (put_le64 (buf + 160, RMR_AL_BYTES - 4096), "al_bytes");
 
-  EXPECT_BAD (put_le32 (buf + 168, 0x2), "flags 0x2: unknown flags 0x2");
+  EXPECT_BAD (put_le32 (buf + 168, 0x4), "flags 0x4: unknown flags 0x4");
   EXPECT_BAD (put_le32 (buf + 168, 0x80000001), "flags 0x80000001");
   EXPECT_BAD (buf[172] = 1, "reserved field at byte 172");
   EXPECT_BAD (buf[175] = 0x80, "reserved field at byte 172");

@@ -376,25 +376,27 @@ struct worker {
   unsigned id;
 };
 
-/* Say where and how a read differs from what was written, then fail. */
+/* Say where and how a read differs from what was written, and fail. */
 static void
 report_mismatch (unsigned id, unsigned round, uint64_t base, uint64_t off,
                  uint32_t len, const uint8_t *got, const uint8_t *want)
 {
-  uint32_t first = 0, end;
+  uint32_t first = 0, last = len, differ = 0, i;
 
   while (got[first] == want[first])
     first++;
-  for (end = first; end < len && got[end] != want[end]; end++)
-    ;
-  g_test_message ("thread %u round %u: read [%" PRIu64 ", +%" PRIu32 ") of "
-                  "the region at %" PRIu64 ": first difference at region "
-                  "offset %" PRIu64 " (page offset %" PRIu64 "), %" PRIu32
-                  " bytes differ in a row, got %s there",
-                  id, round, off, len, base, off + first,
-                  (base + off + first) % 4096, end - first,
-                  all_zero (got + first, end - first) ? "zeroes" : "data");
-  g_assert_not_reached ();
+  for (i = first; i < len; i++)
+    if (got[i] != want[i]) {
+      differ++;
+      last = i;
+    }
+  /* g_error: on stderr, which a trapped subprocess passes on. */
+  g_error ("thread %u round %u: read [%" PRIu64 ", +%" PRIu32 ") of the "
+           "region at %" PRIu64 " differs from %" PRIu64
+           " (page offset %" PRIu64 ") to %" PRIu64 ", %" PRIu32
+           " bytes, got %s at the first",
+           id, round, off, len, base, off + first, (base + off + first) % 4096,
+           off + last, differ, got[first] == 0 ? "a zero" : "data");
 }
 
 static gpointer
@@ -647,13 +649,46 @@ run (const char *cmd, char **out)
   return true;
 }
 
+/* The body, in a subprocess, so that the parent detaches the device
+ * whatever happens here.
+ */
+static void
+loop_body (const char *dev, const char *backing)
+{
+  struct store *st = NULL, *st2 = NULL;
+
+  g_test_message ("loop device %s", dev);
+  assert_error (store_create (dev, "lp", 2, MAPPED + 1 * MiB, &st), ENOSPC,
+                "pool needs");
+  g_assert_cmpint (store_create (dev, "lp", 2, MAPPED, &st), ==, 0);
+  g_assert_true (st->is_bdev);
+  g_assert_cmpuint (st->block_size, ==, 512);
+  g_assert_cmpuint (st->dev_size, ==, md_store_bytes (MAPPED));
+  g_assert_cmpstr (st->bdev_name, ==, dev + strlen ("/dev/"));
+  assert_error (store_open (dev, "lp", 2, 0, 0, &st2), EBUSY,
+                "in use by another process");
+  battery (st, backing, LOOP_ROUNDS);
+  store_close (st);
+
+  g_assert_cmpint (store_open (dev, "lp", 2, MAPPED, 0, &st), ==, 0);
+  assert_error (store_create (backing, "lp", 2, MAPPED, &st2), EEXIST,
+                "use add_store");
+  g_assert_cmpint (store_wipe (st), ==, 0);
+  store_close (st);
+  assert_error (store_open (dev, "lp", 2, 0, 0, &st), ENODATA,
+                "no rmr metadata");
+}
+
 static void
 test_loop (void)
 {
   g_autofree char *cmd = NULL, *dev = NULL;
-  struct store *st = NULL, *st2 = NULL;
   struct tmp t;
 
+  if (g_test_subprocess ()) {
+    loop_body (g_getenv ("RMR_TEST_LOOP_DEV"), g_getenv ("RMR_TEST_LOOP_FILE"));
+    return;
+  }
   if (geteuid () != 0) {
     g_test_skip ("not root: no loop device");
     return;
@@ -664,39 +699,22 @@ test_loop (void)
   cmd = g_strdup_printf ("losetup -f --show %s", t.path);
   if (!run (cmd, &dev)) {
     tmp_fini (&t);
-    if (g_getenv ("CI") && strcmp (g_getenv ("CI"), "true") == 0)
+    if (g_strcmp0 (g_getenv ("CI"), "true") == 0)
       g_test_fail_printf ("losetup failed under CI=true");
     else
       g_test_skip ("losetup unavailable");
     return;
   }
   g_strstrip (dev);
-  g_test_message ("loop device %s", dev);
-
-  assert_error (store_create (dev, "lp", 2, MAPPED + 1 * MiB, &st), ENOSPC,
-                "pool needs");
-  g_assert_cmpint (store_create (dev, "lp", 2, MAPPED, &st), ==, 0);
-  g_assert_true (st->is_bdev);
-  g_assert_cmpuint (st->block_size, ==, 512);
-  g_assert_cmpuint (st->dev_size, ==, md_store_bytes (MAPPED));
-  g_assert_cmpstr (st->bdev_name, ==, dev + strlen ("/dev/"));
-  assert_error (store_open (dev, "lp", 2, 0, 0, &st2), EBUSY,
-                "in use by another process");
-  battery (st, t.path, LOOP_ROUNDS);
-  store_close (st);
-
-  g_assert_cmpint (store_open (dev, "lp", 2, MAPPED, 0, &st), ==, 0);
-  assert_error (store_create (t.path, "lp", 2, MAPPED, &st2), EEXIST,
-                "use add_store");
-  g_assert_cmpint (store_wipe (st), ==, 0);
-  store_close (st);
-  assert_error (store_open (dev, "lp", 2, 0, 0, &st), ENODATA,
-                "no rmr metadata");
+  g_setenv ("RMR_TEST_LOOP_DEV", dev, TRUE);
+  g_setenv ("RMR_TEST_LOOP_FILE", t.path, TRUE);
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
 
   g_free (cmd);
   cmd = g_strdup_printf ("losetup -d %s", dev);
   g_assert_true (run (cmd, NULL));
   tmp_fini (&t);
+  g_test_trap_assert_passed ();
 }
 
 /* Back-pressure: with the completion thread stalled in a done callback,
