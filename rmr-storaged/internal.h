@@ -169,6 +169,12 @@ store_submit (struct store *st, struct store_io *io)
   return st->ops->submit (st, io);
 }
 
+/* Like store_submit, but a read or write of a store without O_DIRECT
+ * runs in the calling thread (done is called before it returns): a copy
+ * to or from the page cache is cheaper than two thread hand-offs.
+ */
+int store_submit_inline (struct store *st, struct store_io *io);
+
 /* store-file.c: the io_uring backend for files and block devices; one
  * ring, one completion thread per store.  store_file_start falls back to
  * store-thread.c when io_uring is not available (logged once per

@@ -370,7 +370,7 @@ submit_io (struct srv_req *r)
     r->io.done (&r->io, -ret);
     return;
   }
-  ret = store_submit (r->ctx.st, &r->io);
+  ret = store_submit_inline (r->ctx.st, &r->io);
   if (ret < 0) {
     sync_io_done (r->ctx.sync, &r->sw, ret);
     pool_io_end (r->pool, false);
