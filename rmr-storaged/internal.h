@@ -263,10 +263,13 @@ struct srv_pool {
   struct srv_maps *maps;        /* once the chunk size is known */
   int my_slot;                  /* this member's slot, -1 if none yet */
   struct srv_sync *sync;        /* with maps, once we have a slot */
+  struct srv_psess *enabler;    /* joined, pool enable pending */
   struct rmr_pool *peers;       /* the sync pool: a session per peer */
   unsigned sync_parallel;       /* chunks fetched at once */
   uint64_t sync_rate;           /* bytes/s, 0: unlimited */
   bool sync_manual;             /* background sync waits for sync start */
+  unsigned al_shift;            /* recent-write record: extent size */
+  unsigned al_extents;          /* and how many extents it holds */
   /* Test-only fault injection (--enable-fault-injection): the next
    * fault_count IOs of kind fault_op fail with fault_errno.
    */
@@ -284,6 +287,7 @@ int pool_fault_hit (struct srv_pool *p, enum store_op op);
 struct io_ctx {
   struct store *st;
   struct srv_maps *maps;
+  struct srv_al *al;
   struct srv_sync *sync;
   int my_slot;
 };
@@ -345,6 +349,49 @@ void pool_io_end (struct srv_pool *p, bool write);
 const char *pool_state_name (enum rmr_srv_pool_state s);
 void pool_shutdown_all (void);
 
+/* al.c ------------------------------------------------------------------- */
+
+/* The recent-write record (activity log) of a store: the extents that
+ * may differ between legs after a crash (DESIGN 6).  Saved by the map
+ * flusher (map.c) before the writes that need it are submitted.
+ */
+#define AL_F_CLEAN 0x1          /* saved at a clean stop: nothing in flight */
+#define AL_MAX_EXTENTS 1014     /* what one 4 KiB record holds */
+#define AL_DEFAULT_EXTENTS 256
+#define AL_DEFAULT_SHIFT 22     /* 4 MiB extents: a 1 GiB window */
+
+struct srv_al;
+
+/* What a member reports to an assemble or a hand-over. */
+struct al_info {
+  bool clean;                   /* started after a clean stop (or new) */
+  bool lost;                    /* the record could not be read */
+  unsigned shift;               /* extent size of extents */
+  uint64_t writes;              /* writes admitted (a tie-breaker) */
+  GArray *extents;              /* uint32_t, sorted; caller frees */
+};
+
+int al_open (struct store *st, unsigned shift, unsigned capacity,
+             struct srv_al **out);
+void al_close (struct srv_al *al);
+/* A write of [off, off + len) (data-area bytes) is about to be
+ * submitted: its extents are pinned; *need_save says the record changed
+ * and must be saved first.  al_end unpins when the write completed.
+ */
+int al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save);
+void al_end (struct srv_al *al, uint64_t off, uint32_t len);
+/* Flusher: encode the record into buf if it changed; *sync_data_first
+ * when an extent was evicted (its writes must be durable before).
+ */
+bool al_prepare_save (struct srv_al *al, uint8_t *buf, bool *sync_data_first);
+uint64_t al_copy_offset (struct srv_al *al, const uint8_t *buf);
+/* Clean stop: data durable, then a record with nothing in flight. */
+int al_mark_clean (struct srv_al *al);
+void al_info (struct srv_al *al, struct al_info *info);
+/* A pool enable took the record found at start into account. */
+void al_consumed (struct srv_al *al);
+unsigned al_count (struct srv_al *al);
+
 /* map.c ------------------------------------------------------------------ */
 
 /* The dirty maps of a server pool (DESIGN 5): one dmap per member slot,
@@ -363,7 +410,14 @@ struct srv_maps;
 /* Maps for a pool whose chunk size is known: loaded from the store (or
  * zeroed on it when fresh is true), flusher started.  -errno + message.
  */
-int maps_open (struct store *st, bool fresh, struct srv_maps **out);
+int maps_open (struct store *st, bool fresh, unsigned al_shift,
+               unsigned al_extents, struct srv_maps **out);
+/* The store's recent-write record, saved with the maps. */
+struct srv_al *maps_al (struct srv_maps *m);
+/* Queue w for the next save (the record changed): like maps_mark. */
+int maps_save_wait (struct srv_maps *m, struct map_waiter *w);
+/* Clean stop: the maps saved, the data durable, the record clean. */
+int maps_mark_clean (struct srv_maps *m);
 /* Save what is unsaved, stop the flusher, free.  NULL allowed. */
 void maps_close (struct srv_maps *m);
 

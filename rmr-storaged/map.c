@@ -49,6 +49,7 @@ struct srv_maps {
   uint64_t gen_saved;   /* every change up to here is on disk */
   uint64_t gen_marked;  /* bumped by changes that set bits */
   struct map_waiter *head, *tail;
+  struct srv_al *al;            /* the recent-write record, saved here too */
   bool stop;
   int err; /* a failed save: the maps are unusable */
   GThread *flusher;
@@ -107,9 +108,10 @@ pread_all (int fd, void *buf, size_t n, uint64_t off)
 static int
 save_unlocked (struct srv_maps *m)
 {
-  uint8_t *bufs = NULL;
+  uint8_t *bufs = NULL, albuf[4096];
   uint64_t *offs = NULL;
   size_t n = 0, cap = 0, i;
+  bool al_save, sync_first = false;
   unsigned s;
   uint32_t p;
   int r = 0;
@@ -126,13 +128,22 @@ save_unlocked (struct srv_maps *m)
       offs[n++] = page_off (m->st, s, p);
       dmap_page_saved (m->m[s], p);
     }
-  if (n == 0)
+  al_save = al_prepare_save (m->al, albuf, &sync_first);
+  if (n == 0 && !al_save)
     return 0;
 
   g_mutex_unlock (&m->lock);
+  /* An extent left the record: the writes it held must be durable before
+   * a record without it is.
+   */
+  if (sync_first && fdatasync (m->st->fd) < 0)
+    r = -errno;
   for (i = 0; i < n && r == 0; i++)
     r = pwrite_all (m->st->fd, bufs + i * RMR_MAP_PAGE_SIZE, RMR_MAP_PAGE_SIZE,
                     offs[i]);
+  if (r == 0 && al_save)
+    r = pwrite_all (m->st->fd, albuf, sizeof albuf,
+                    al_copy_offset (m->al, albuf));
   if (r == 0 && fdatasync (m->st->fd) < 0)
     r = -errno;
   g_mutex_lock (&m->lock);
@@ -254,7 +265,8 @@ load (struct srv_maps *m)
 }
 
 int
-maps_open (struct store *st, bool fresh, struct srv_maps **out)
+maps_open (struct store *st, bool fresh, unsigned al_shift,
+           unsigned al_extents, struct srv_maps **out)
 {
   struct srv_maps *m;
   unsigned s;
@@ -283,6 +295,8 @@ maps_open (struct store *st, bool fresh, struct srv_maps **out)
   }
   else if ((r = load (m)) < 0)
     goto fail;
+  if ((r = al_open (st, al_shift, al_extents, &m->al)) < 0)
+    goto fail;
   m->flusher = g_thread_new ("map-flusher", flusher, m);
   *out = m;
   return 0;
@@ -308,11 +322,44 @@ maps_close (struct srv_maps *m)
   g_cond_broadcast (&m->cond);
   g_mutex_unlock (&m->lock);
   g_thread_join (m->flusher);
+  al_close (m->al);
   for (s = 0; s < RMR_MAX_MEMBERS; s++)
     dmap_free (m->m[s]);
   g_mutex_clear (&m->lock);
   g_cond_clear (&m->cond);
   g_free (m);
+}
+
+static int queue_unlocked (struct srv_maps *m, bool changed,
+                           struct map_waiter *w);
+
+struct srv_al *
+maps_al (struct srv_maps *m)
+{
+  return m->al;
+}
+
+int
+maps_save_wait (struct srv_maps *m, struct map_waiter *w)
+{
+  int r;
+
+  g_mutex_lock (&m->lock);
+  if (m->err) {
+    g_mutex_unlock (&m->lock);
+    return rmr_err (EIO, "the metadata of this store cannot be saved");
+  }
+  r = queue_unlocked (m, true, w);
+  g_mutex_unlock (&m->lock);
+  return r;
+}
+
+int
+maps_mark_clean (struct srv_maps *m)
+{
+  int r = maps_sync (m);
+
+  return r < 0 ? r : al_mark_clean (m->al);
 }
 
 uint64_t

@@ -104,6 +104,8 @@ pool_create (const char *name, uint32_t member_id, uint32_t chunk_size)
   p->my_slot = -1;
   p->sessions = g_ptr_array_new ();
   p->sync_parallel = 4;
+  p->al_shift = AL_DEFAULT_SHIFT;
+  p->al_extents = AL_DEFAULT_EXTENTS;
   p->peers = rmr_sync_pool_new (name, 0);
   g_hash_table_insert (g_pools, p->name, p);
   g_mutex_unlock (&g_pools_lock);
@@ -251,7 +253,8 @@ pool_attach_store (struct srv_pool *p, struct store *st)
                     p->store->path);
   }
   g_mutex_lock (&st->md_lock);
-  if (st->sb.chunk_size && maps_open (st, false, &p->maps) < 0) {
+  if (st->sb.chunk_size &&
+      maps_open (st, false, p->al_shift, p->al_extents, &p->maps) < 0) {
     g_mutex_unlock (&st->md_lock);
     g_mutex_unlock (&p->lock);
     return -EIO;
@@ -294,6 +297,9 @@ pool_remove_store (struct srv_pool *p, bool wipe)
   while (p->inflight > 0)
     g_cond_wait (&p->idle, &p->lock);
   p->store = NULL;
+  /* Nothing is in flight: a clean stop for the recent-write record. */
+  if (p->maps && maps_mark_clean (p->maps) < 0)
+    g_warning ("pool %s: %s", p->name, rmr_get_error ());
   maps_close (p->maps);
   p->maps = NULL;
   p->my_slot = -1;
@@ -375,13 +381,27 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
     goto refuse;
   }
 
+  /* Fencing: one client session at a time is between its join and its
+   * pool enable; while it is, the pool serves no IO, so a client that
+   * was presumed dead cannot write behind the new one's back (its IO is
+   * refused now, and with a stale generation once the new one enabled).
+   */
+  if (!ps->sync && p->enabler) {
+    g_string_printf (err,
+                     "pool '%s' is being enabled by session %s from %s; "
+                     "try again when it is done",
+                     p->name, p->enabler->sessname, p->enabler->peer);
+    g_mutex_unlock (&p->lock);
+    return -EBUSY;
+  }
   g_ptr_array_add (p->sessions, ps);
-  if (!ps->sync &&
-      (p->state == RMR_POOL_REGISTERED || p->state == RMR_POOL_NO_IO ||
-       p->state == RMR_POOL_CREATED))
+  if (!ps->sync) {
+    p->enabler = ps;
     set_state_unlocked (p, fresh ? RMR_POOL_CREATED : RMR_POOL_NO_IO,
                         fresh ? "create-mode session joined"
-                              : "assembling: waits for a pool enable");
+                              : "a client joins: IO waits for its pool "
+                                "enable");
+  }
   rep->state = p->state;
   g_mutex_unlock (&p->lock);
   g_message ("pool %s: session %s from %s joined (%s)", p->name, ps->sessname,
@@ -423,6 +443,13 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     g_mutex_unlock (&p->lock);
     g_string_printf (err, "pool '%s' has no store", p->name);
     return -ENODEV;
+  }
+  if (p->enabler != ps) {
+    g_string_printf (err, "pool enable: session %s is not the one that "
+                     "joined last (%s)", ps->sessname,
+                     p->enabler ? p->enabler->sessname : "none");
+    g_mutex_unlock (&p->lock);
+    return -ESTALE;
   }
   g_mutex_lock (&st->md_lock);
   if (req->mapped_size != st->sb.mapped_size ||
@@ -475,7 +502,8 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
                        rmr_get_error () ? rmr_get_error () : strerror (-r));
       goto out;
     }
-    if (!p->maps && maps_open (st, fresh, &p->maps) < 0) {
+    if (!p->maps &&
+        maps_open (st, fresh, p->al_shift, p->al_extents, &p->maps) < 0) {
       g_string_printf (err, "pool enable: %s", rmr_get_error ());
       r = -EIO;
       goto out;
@@ -485,6 +513,9 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
   }
   p->generation = req->generation;
   ps->enabled = true;
+  p->enabler = NULL;
+  /* The client read the recent-write record before this enable. */
+  al_consumed (maps_al (p->maps));
   set_state_unlocked (p, RMR_POOL_NORMAL, "pool enabled");
   r = 0;
 out:
@@ -505,12 +536,18 @@ pool_sess_leave (struct srv_psess *ps, bool graceful)
 
   g_mutex_lock (&p->lock);
   g_ptr_array_remove (p->sessions, ps);
+  if (p->enabler == ps)
+    p->enabler = NULL;
   for (i = 0; i < p->sessions->len; i++)
     enabled +=
       ((struct srv_psess *) g_ptr_array_index (p->sessions, i))->enabled;
   if (p->store && enabled == 0 && !ps->sync) {
-    if (graceful)
+    if (graceful) {
       set_state_unlocked (p, RMR_POOL_REGISTERED, "last session left");
+      /* The client stopped cleanly: nothing may differ between legs. */
+      if (p->maps && p->inflight == 0 && maps_mark_clean (p->maps) < 0)
+        g_warning ("pool %s: %s", p->name, rmr_get_error ());
+    }
     else if (p->state == RMR_POOL_NORMAL || p->state == RMR_POOL_CREATED)
       set_state_unlocked (p, RMR_POOL_NO_IO,
                           "client lost without leaving: waits for assemble");
@@ -592,6 +629,7 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
   p->inflight++;
   io->st = p->store;
   io->maps = p->maps;
+  io->al = p->maps ? maps_al (p->maps) : NULL;
   io->sync = ps->sync ? NULL : p->sync;
   io->my_slot = p->my_slot;
   g_mutex_unlock (&p->lock);
@@ -632,6 +670,7 @@ pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
   p->inflight++;
   io->st = p->store;
   io->maps = p->maps;
+  io->al = NULL;
   io->sync = NULL;
   io->my_slot = p->my_slot;
   g_mutex_unlock (&p->lock);

@@ -43,6 +43,7 @@ struct srv_req {
   struct srv_conn *conn;
   struct srv_pool *pool; /* outlives the IO: see pool.c */
   struct io_ctx ctx;
+  bool al_held; /* its extents are pinned in the recent-write record */
   struct rmr_hdr hdr;
   void *buf;
   size_t bufcap;
@@ -303,6 +304,16 @@ conn_batch_end (void *opaque)
   tl_conn = NULL;
 }
 
+/* The write is done (or refused): unpin its extents. */
+static void
+release_al (struct srv_req *r)
+{
+  if (r->al_held) {
+    al_end (r->ctx.al, r->hdr.offset, r->hdr.length);
+    r->al_held = false;
+  }
+}
+
 static void
 io_done (struct store_io *io, int res)
 {
@@ -311,6 +322,7 @@ io_done (struct store_io *io, int res)
   bool is_read = r->hdr.type == RMR_MSG_READ;
   char msg[RMR_ERRMSG_MAX];
 
+  release_al (r);
   sync_io_done (r->ctx.sync, &r->sw, res);
   pool_io_end (p, !is_read && r->hdr.type != RMR_MSG_FLUSH);
   if (res >= 0 && tl_conn == r->conn) {
@@ -372,6 +384,7 @@ submit_io (struct srv_req *r)
   }
   ret = store_submit_inline (r->ctx.st, &r->io);
   if (ret < 0) {
+    release_al (r);
     sync_io_done (r->ctx.sync, &r->sw, ret);
     pool_io_end (r->pool, false);
     snprintf (msg, sizeof msg, "store: submit: %s",
@@ -389,6 +402,7 @@ io_marked (struct map_waiter *w, int err)
   static const char msg[] = "the dirty map could not be saved";
 
   if (err) {
+    release_al (r);
     sync_io_done (r->ctx.sync, &r->sw, err);
     pool_io_end (r->pool, true);
     reply (r->conn, &r->hdr, err, msg, sizeof msg - 1, r->pool->member_id);
@@ -407,7 +421,25 @@ mark_and_submit (struct srv_req *r)
 {
   uint32_t mask = r->hdr.dirty_mask;
   uint64_t first, last;
+  bool al_save = false;
   int ret;
+
+  /* The recent-write record holds the extents before the write goes. */
+  r->al_held = false;
+  if (r->ctx.al && (r->hdr.type == RMR_MSG_WRITE ||
+                    r->hdr.type == RMR_MSG_TRIM ||
+                    r->hdr.type == RMR_MSG_ZERO)) {
+    ret = al_begin (r->ctx.al, r->hdr.offset, r->hdr.length, &al_save);
+    if (ret < 0) {
+      const char *msg = rmr_get_error ();
+      pool_io_end (r->pool, true);
+      sync_io_done (r->ctx.sync, &r->sw, ret);
+      reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
+      req_put (r);
+      return;
+    }
+    r->al_held = true;
+  }
 
   if (r->ctx.my_slot >= 0)
     mask &= ~(1u << r->ctx.my_slot);
@@ -421,6 +453,22 @@ mark_and_submit (struct srv_req *r)
       return;                   /* io_marked goes on */
     if (ret < 0) {
       const char *msg = rmr_get_error ();
+      release_al (r);
+      pool_io_end (r->pool, true);
+      sync_io_done (r->ctx.sync, &r->sw, ret);
+      reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
+      req_put (r);
+      return;
+    }
+  }
+  if (al_save) {
+    r->mw.done = io_marked;
+    ret = maps_save_wait (r->ctx.maps, &r->mw);
+    if (ret == 1)
+      return;                   /* io_marked goes on */
+    if (ret < 0) {
+      const char *msg = rmr_get_error ();
+      release_al (r);
       pool_io_end (r->pool, true);
       sync_io_done (r->ctx.sync, &r->sw, ret);
       reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
