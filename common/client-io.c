@@ -49,6 +49,17 @@ check_range (struct rmr_pool *pool, const char *what, uint32_t count,
   return 0;
 }
 
+/* Another client assembled the pool (a newer generation): this one must
+ * never again acknowledge anything.
+ */
+static int
+fenced_error (struct rmr_pool *pool, const char *what)
+{
+  return rmr_err (EIO, "%s: pool '%s' was taken over by another client "
+                  "(a newer generation than %" PRIu64 "): fenced",
+                  what, pool->cfg.pool_name, pool->generation);
+}
+
 static int64_t
 deadline (const struct rmr_pool *pool)
 {
@@ -146,6 +157,8 @@ rmr_pool_pread (struct rmr_pool *pool, void *buf, uint32_t count,
 
   if (check_range (pool, "pread", count, offset) < 0)
     return -EINVAL;
+  if (atomic_load (&pool->fenced))
+    return fenced_error (pool, "pread");
   clt_gate_enter (pool);
   while ((leg = pick_read_leg (pool, tried)) != NULL) {
     struct rmr_hdr hdr = { .type = RMR_MSG_READ,
@@ -172,6 +185,14 @@ rmr_pool_pread (struct rmr_pool *pool, void *buf, uint32_t count,
               sub->errmsg[0] ? sub->errmsg : strerror (-r));
     clt_leg_fail (leg, last);
     clt_req_clear (&req);
+    if (r == -ESTALE) {
+      atomic_store (&pool->fenced, true);
+      break;
+    }
+  }
+  if (atomic_load (&pool->fenced)) {
+    clt_gate_leave (pool);
+    return fenced_error (pool, "pread");
   }
   clt_gate_leave (pool);
   return rmr_err (EIO, "pread: no leg could serve the read (last: %s)", last);
@@ -244,6 +265,8 @@ fanout (struct rmr_pool *pool, struct rmr_hdr *tmpl, const struct iovec *iov,
                 sub->errmsg[0] ? sub->errmsg : strerror (-sub->status));
       *failed |= 1u << i;
       clt_leg_fail (sub->leg, last);
+      if (sub->status == -ESTALE)
+        atomic_store (&pool->fenced, true);
     }
   }
   clt_req_clear (&req);
@@ -268,6 +291,8 @@ replicate (struct rmr_pool *pool, const char *what, uint8_t type,
 
   if (writes && check_range (pool, what, count, offset) < 0)
     return -EINVAL;
+  if (atomic_load (&pool->fenced))
+    return fenced_error (pool, what);
   if (flags & RMR_IO_FUA)
     hdr.flags |= RMR_HF_FUA;
   if (flags & RMR_IO_MAY_TRIM)
@@ -311,6 +336,11 @@ replicate (struct rmr_pool *pool, const char *what, uint8_t type,
     ov_leave (pool, &range);
   clt_gate_leave (pool);
 
+  /* Fenced during this request: it is not acknowledged, whatever some
+   * legs did (the new client's assemble reconciles them).
+   */
+  if (atomic_load (&pool->fenced))
+    return fenced_error (pool, what);
   if ((unsigned) __builtin_popcount (ok) < pool->cfg.min_legs)
     return rmr_err (EIO, "%s: %d of %u legs completed, min-legs is %u "
                     "(last failure: %s)", what, __builtin_popcount (ok),

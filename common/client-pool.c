@@ -179,145 +179,33 @@ clt_leg_join (struct clt_leg *leg, struct clt_sess *s,
   return 0;
 }
 
-static int
-leg_join (struct rmr_pool *pool, struct clt_leg *leg,
-          struct rmr_join_rep *rep)
+int
+clt_leg_join_new (struct clt_leg *leg, struct rmr_join_rep *rep)
 {
+  struct rmr_pool *pool = leg->pool;
   int r;
 
-  r = clt_sess_get (&leg->addr, pool->cfg.timeout_ms, &leg->sess);
+  r = clt_sess_get (&leg->addr, MIN (pool->cfg.timeout_ms, 5000), &leg->sess);
   if (r < 0) {
+    leg->sess = NULL;
     rmr_err_prefix ("server ");
     return r;
   }
   clt_sess_add_leg (leg->sess, leg);
   r = clt_leg_join (leg, leg->sess, rep);
-  if (r < 0)
+  if (r < 0) {
+    leg_release (leg);
     return r;
+  }
   leg->member_id = rep->member_id;
   leg->block_size = rep->block_size;
   atomic_store (&leg->state, LEG_CREATED);
   return 0;
 }
 
-/* Step 3: create or assemble, and the pool_md to enable with. */
 static int
-decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
-        struct rmr_enable_req *en)
-{
-  const struct rmr_pool_config *cfg = &pool->cfg;
-  unsigned i, j, nfresh = 0, nzeroed = 0, best = 0;
-  uint64_t maxgen = 0;
-
-  for (i = 0; i < pool->nlegs; i++) {
-    nfresh += rep[i].fresh;
-    for (j = 0; j < i; j++)
-      if (rep[j].member_id == rep[i].member_id)
-        return rmr_err (EINVAL,
-                        "server: %s and %s are both member %" PRIu32
-                        " of pool '%s'",
-                        pool->legs[j].addr_name, pool->legs[i].addr_name,
-                        rep[i].member_id, cfg->pool_name);
-    if (rep[i].mapped_size != rep[0].mapped_size)
-      return rmr_err (EINVAL,
-                      "size: the stores disagree: %s has mapped_size %" PRIu64
-                      ", %s has %" PRIu64,
-                      pool->legs[0].addr_name, rep[0].mapped_size,
-                      pool->legs[i].addr_name, rep[i].mapped_size);
-    if (rep[i].generation > maxgen) {
-      maxgen = rep[i].generation;
-      best = i;
-    }
-  }
-  if (cfg->size && cfg->size != rep[0].mapped_size)
-    return rmr_err (EINVAL,
-                    "size: %" PRIu64 " given, but the stores' mapped_size "
-                    "is %" PRIu64, cfg->size, rep[0].mapped_size);
-
-  memset (en, 0, sizeof *en);
-  for (i = 0; i < RMR_MAX_MEMBERS; i++)
-    en->members[i] = RMR_MEMBER_NONE;
-  en->mapped_size = rep[0].mapped_size;
-  en->queue_depth = cfg->queue_depth;
-
-  if (nfresh == pool->nlegs) {
-    if (cfg->mode == RMR_MODE_ASSEMBLE)
-      return rmr_err (EINVAL,
-                      "mode: assemble, but no store holds pool '%s' yet "
-                      "(use mode=create or mode=auto)", cfg->pool_name);
-    en->mode = RMR_MODE_CREATE;
-    en->generation = 1;
-    en->chunk_size = cfg->chunk_size ? cfg->chunk_size
-                                     : RMR_DEFAULT_CHUNK_SIZE;
-    for (i = 0; i < pool->nlegs; i++) {
-      en->members[i] = rep[i].member_id;
-      pool->legs[i].slot = i;
-      nzeroed += !!(rep[i].flags & RMR_JOIN_F_ZEROED);
-    }
-    /* Stores not known to read as zeroes may differ: the first leg is
-     * authoritative and the others sync everything from it (DESIGN 5).
-     */
-    if (nzeroed < pool->nlegs)
-      for (i = 1; i < pool->nlegs; i++)
-        pool->legs[i].new_member = true;
-    return 0;
-  }
-  if (cfg->mode == RMR_MODE_CREATE)
-    return rmr_err (EEXIST,
-                    "mode: create, but %s already holds pool '%s' "
-                    "(generation %" PRIu64 "; use mode=assemble or "
-                    "mode=auto)",
-                    pool->legs[best].addr_name, cfg->pool_name, maxgen);
-
-  /* Assemble: the member table of the most recent store is the pool's. */
-  en->mode = RMR_MODE_ASSEMBLE;
-  en->generation = maxgen + 1;
-  en->chunk_size = rep[best].chunk_size;
-  en->queue_depth = rep[best].queue_depth;
-  if (cfg->chunk_size && cfg->chunk_size != en->chunk_size)
-    return rmr_err (EINVAL,
-                    "chunk-size: %" PRIu32 " given, but pool '%s' has %" PRIu32,
-                    cfg->chunk_size, cfg->pool_name, en->chunk_size);
-  memcpy (en->members, rep[best].members, sizeof en->members);
-  for (i = 0; i < pool->nlegs; i++) {
-    pool->legs[i].slot = -1;
-    for (j = 0; j < RMR_MAX_MEMBERS; j++)
-      if (en->members[j] == rep[i].member_id)
-        pool->legs[i].slot = j;
-    if (rep[i].fresh) {
-      /* A fresh store joins a pool that holds data: a new member (or a
-       * member whose disk was replaced) that must resync everything.
-       */
-      pool->legs[i].new_member = true;
-      for (j = 0; j < RMR_MAX_MEMBERS && pool->legs[i].slot < 0; j++)
-        if (en->members[j] == RMR_MEMBER_NONE) {
-          en->members[j] = rep[i].member_id;
-          pool->legs[i].slot = j;
-        }
-      if (pool->legs[i].slot < 0)
-        return rmr_err (ENOSPC, "server: %s cannot join pool '%s': it has "
-                        "%u members already", pool->legs[i].addr_name,
-                        cfg->pool_name, RMR_MAX_MEMBERS);
-      continue;
-    }
-    if (rep[i].chunk_size != en->chunk_size)
-      return rmr_err (EINVAL,
-                      "chunk-size: the stores disagree: %s has %" PRIu32
-                      ", %s has %" PRIu32,
-                      pool->legs[best].addr_name, en->chunk_size,
-                      pool->legs[i].addr_name, rep[i].chunk_size);
-    if (pool->legs[i].slot < 0)
-      return rmr_err (EINVAL,
-                      "server: %s is member %" PRIu32
-                      ", which is not a member of pool '%s'",
-                      pool->legs[i].addr_name, rep[i].member_id,
-                      cfg->pool_name);
-  }
-  return 0;
-}
-
-static int
-enable_all (struct rmr_pool *pool, const struct rmr_enable_req *en)
+enable_all (struct rmr_pool *pool, const struct rmr_enable_req *en,
+            unsigned joined)
 {
   uint8_t buf[RMR_ENABLE_REQ_SIZE];
   unsigned i;
@@ -325,6 +213,8 @@ enable_all (struct rmr_pool *pool, const struct rmr_enable_req *en)
 
   rmr_enable_req_encode (en, buf);
   for (i = 0; i < pool->nlegs; i++) {
+    if (!(joined & 1u << i))
+      continue;
     struct rmr_hdr hdr = { .type = RMR_MSG_ENABLE,
                            .generation = en->generation };
     r = clt_leg_call (&pool->legs[i], pool->legs[i].sess, &hdr, buf,
@@ -333,7 +223,8 @@ enable_all (struct rmr_pool *pool, const struct rmr_enable_req *en)
       return r;
   }
   for (i = 0; i < pool->nlegs; i++)
-    atomic_store (&pool->legs[i].state, LEG_NORMAL);
+    if (joined & 1u << i)
+      atomic_store (&pool->legs[i].state, LEG_NORMAL);
   return 0;
 }
 
@@ -351,46 +242,13 @@ pool_free (struct rmr_pool *pool)
   g_free (pool);
 }
 
-/* Members that joined with a fresh store have everything to resync: every
- * other leg records all chunks dirty for them, and they learn it too,
- * before any IO.
- */
-static int
-mark_new_members (struct rmr_pool *pool)
-{
-  uint64_t nchunks = (pool->size + pool->chunk_size - 1) >>
-                     log_2_bits (pool->chunk_size);
-  unsigned n, k;
-  uint64_t c, len;
-  int r;
-
-  for (n = 0; n < pool->nlegs; n++) {
-    struct clt_leg *nl = &pool->legs[n];
-    if (!nl->new_member)
-      continue;
-    for (k = 0; k < pool->nlegs; k++)
-      for (c = 0; c < nchunks; c += len) {
-        struct rmr_hdr hdr = { .type = RMR_MSG_MAP_ADD,
-                               .generation = pool->generation,
-                               .offset = c,
-                               .dirty_mask = 1u << nl->slot };
-        len = MIN (nchunks - c, RMR_MAP_MAX_CHUNKS);
-        hdr.length = len;
-        r = clt_leg_call (&pool->legs[k], pool->legs[k].sess, &hdr, NULL, 0,
-                          NULL, 0);
-        if (r < 0)
-          return r;
-      }
-    nl->new_member = false;
-  }
-  return 0;
-}
-
 struct rmr_pool *
 rmr_pool_open (const struct rmr_pool_config *cfg)
 {
   struct rmr_join_rep rep[RMR_MAX_MEMBERS];
+  struct clt_plan plan = { 0 };
   struct rmr_enable_req en;
+  unsigned joined = 0;
   struct rmr_pool *pool;
   char saved[512];
   unsigned i;
@@ -430,12 +288,8 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
     atomic_store (&leg->state, LEG_FAILED);
   }
 
-  for (i = 0; i < pool->nlegs; i++) {
-    r = leg_join (pool, &pool->legs[i], &rep[i]);
-    if (r < 0)
-      goto fail;
-  }
-  if (decide (pool, rep, &en) < 0)
+  if (clt_join_all (pool, rep, &joined) < 0 ||
+      clt_decide (pool, rep, joined, &en) < 0)
     goto fail;
   pool->generation = en.generation;
   pool->size = en.mapped_size;
@@ -444,9 +298,19 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
   for (i = 0; i < pool->nlegs; i++)
     pool->block_size = MAX (pool->block_size, pool->legs[i].block_size);
   pool->md = en;
-  if (enable_all (pool, &en) < 0 || mark_new_members (pool) < 0 ||
+  /* An assemble reads what may differ before anything changes, enables,
+   * then records it dirty for every member but the source.
+   */
+  if (en.mode == RMR_MODE_ASSEMBLE &&
+      clt_assemble_plan (pool, rep, joined, &plan) < 0)
+    goto fail;
+  if (enable_all (pool, &en, joined) < 0 ||
+      clt_mark_new_members (pool, joined) < 0 ||
+      (en.mode == RMR_MODE_ASSEMBLE &&
+       clt_assemble_mark (pool, joined, &plan) < 0) ||
       clt_recover_start (pool) < 0)
     goto fail;
+  g_free (plan.bits);
   g_mutex_lock (&g_pools_lock);
   g_pools = g_list_prepend (g_pools, pool);
   g_mutex_unlock (&g_pools_lock);
@@ -454,6 +318,7 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
 
 fail:
   r = errno;
+  g_free (plan.bits);
   snprintf (saved, sizeof saved, "%s",
             rmr_get_error () ? rmr_get_error () : "failed");
   for (i = 0; i < pool->nlegs; i++) {

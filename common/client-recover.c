@@ -171,8 +171,11 @@ clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
     if (ok_legs & 1u << i) {
       if (req.sub[i].status == 0)
         done |= 1u << i;
-      else
+      else {
         clt_leg_fail (&pool->legs[i], req.sub[i].errmsg);
+        if (req.sub[i].status == -ESTALE)
+          atomic_store (&pool->fenced, true);
+      }
     }
   clt_req_clear (&req);
   return done;
@@ -203,35 +206,16 @@ collect_map (struct rmr_pool *pool, struct clt_leg *from, int slot,
   return 0;
 }
 
-/* Give the returning leg its map: only the pieces with dirty chunks. */
-static int
-give_map (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
-          uint64_t nchunks, const uint8_t *bits, uint64_t *ndirty)
+static bool
+normal_others (struct rmr_pool *pool, struct clt_leg *leg)
 {
-  uint64_t c, n, i;
-  int r;
+  unsigned i;
 
-  *ndirty = 0;
-  for (c = 0; c < nchunks; c += n) {
-    bool any = false;
-    n = MIN (nchunks - c, HANDOVER_CHUNKS);
-    for (i = 0; i < (n + 7) / 8; i++)
-      if (bits[c / 8 + i]) {
-        any = true;
-        *ndirty += __builtin_popcount (bits[c / 8 + i]);
-      }
-    if (!any)
-      continue;
-    struct rmr_hdr hdr = { .type = RMR_MSG_MAP_ADD,
-                           .generation = pool->generation,
-                           .offset = c,
-                           .length = n,
-                           .dirty_mask = 1u << leg->slot };
-    r = clt_leg_call (leg, s, &hdr, bits + c / 8, (n + 7) / 8, NULL, 0);
-    if (r < 0)
-      return r;
-  }
-  return 0;
+  for (i = 0; i < pool->nlegs; i++)
+    if (&pool->legs[i] != leg &&
+        atomic_load (&pool->legs[i].state) == LEG_NORMAL)
+      return true;
+  return false;
 }
 
 /* The hand-over (IO frozen): map of the returning leg from every normal
@@ -262,7 +246,19 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
       return r;
     }
   }
-  r = give_map (pool, leg, s, nchunks, bits, &ndirty);
+  /* A member that lost power may have lost writes it had acknowledged
+   * but not made durable: what its recent-write record holds is stale
+   * there too, if another leg has it (DESIGN 6).
+   */
+  if (normal_others (pool, leg)) {
+    g_autofree struct rmr_al_rep *al = g_new0 (struct rmr_al_rep, 1);
+    r = clt_al_get (leg, s, al);
+    if (r < 0)
+      return r;
+    if (!(al->flags & RMR_AL_F_CLEAN))
+      clt_al_to_bits (pool, al, bits);
+  }
+  r = clt_send_bits (pool, leg, s, leg->slot, bits, &ndirty);
   if (r < 0)
     return r;
   rmr_enable_req_encode (&pool->md, en);
@@ -311,13 +307,31 @@ reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
   else
     clt_sess_add_leg (s, leg);
   r = clt_leg_join (leg, s, &rep);
+  if (r == 0 && leg->member_id == RMR_MEMBER_NONE) {
+    /* A leg absent when the pool was opened: its member, in the table. */
+    int slot = -1;
+    for (unsigned j = 0; j < RMR_MAX_MEMBERS; j++)
+      if (pool->md.members[j] == rep.member_id)
+        slot = j;
+    if (slot < 0)
+      r = rmr_err (EINVAL, "server %s: member %" PRIu32 " is not a member "
+                   "of pool '%s'", leg->addr_name, rep.member_id,
+                   pool->cfg.pool_name);
+    else {
+      leg->member_id = rep.member_id;
+      leg->slot = slot;
+      leg->block_size = rep.block_size;
+    }
+  }
   if (r == 0 && rep.member_id != leg->member_id)
     r = rmr_err (EINVAL, "server %s: now member %" PRIu32 ", was %" PRIu32,
                  leg->addr_name, rep.member_id, leg->member_id);
-  if (r == 0 && rep.generation > pool->generation)
+  if (r == 0 && rep.generation > pool->generation) {
+    atomic_store (&pool->fenced, true);
     r = rmr_err (ESTALE, "server %s: pool generation %" PRIu64 " is newer "
                  "than ours (%" PRIu64 "): another client took the pool over",
                  leg->addr_name, rep.generation, pool->generation);
+  }
   if (r == 0 && (rep.mapped_size != pool->size ||
                  rep.chunk_size != pool->chunk_size))
     r = rmr_err (EINVAL, "server %s: its store no longer matches the pool",

@@ -75,6 +75,8 @@ clt_req_add (struct clt_req *req, unsigned i, struct clt_leg *leg)
   sub->leg = leg;
   sub->sess = leg->sess;
   sub->done = false;
+  sub->any_len = false;
+  sub->got_len = 0;
   sub->status = 0;
   sub->errmsg[0] = '\0';
   atomic_fetch_add (&req->pending, 1);
@@ -164,7 +166,8 @@ sess_payload_buf (void *opaque, const struct rmr_hdr *hdr)
   if (sub) {
     if (hdr->status != 0)
       buf = sub->errmsg;        /* at most RMR_ERRMSG_MAX, checked */
-    else if (hdr->payload_len == sub->rlen)
+    else if (hdr->payload_len == sub->rlen ||
+             (sub->any_len && hdr->payload_len <= sub->rlen))
       buf = sub->rbuf;
   }
   g_mutex_unlock (&s->lock);
@@ -189,7 +192,9 @@ sess_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
     return;
 
   status = -(int) hdr->status;
-  if (status == 0 && hdr->payload_len != sub->rlen)
+  sub->got_len = hdr->payload_len;
+  if (status == 0 && hdr->payload_len != sub->rlen &&
+      !(sub->any_len && hdr->payload_len <= sub->rlen))
     status = -EPROTO;
   if (status != 0 && payload == sub->errmsg) {
     sub->errmsg[hdr->payload_len] = '\0';

@@ -52,6 +52,8 @@ struct clt_sub {
   void *rbuf;                   /* READ: destination; JOIN: reply buffer */
   uint32_t rlen;
   int status;                   /* 0 or -errno, valid when done */
+  bool any_len;                 /* a reply of up to rlen bytes will do */
+  uint32_t got_len;             /* the reply's payload length */
   atomic_bool done;
   char errmsg[RMR_ERRMSG_MAX + 1];
 };
@@ -119,6 +121,7 @@ struct rmr_pool {
   unsigned nlegs;
   struct clt_leg legs[RMR_MAX_MEMBERS];
   atomic_uint rr;               /* round-robin cursor */
+  atomic_bool fenced;           /* another client took the pool over */
 
   GMutex ov_lock;               /* protects ov_head and ov_waiters */
   GCond ov_cond;
@@ -190,6 +193,35 @@ int clt_leg_call (struct clt_leg *leg, struct clt_sess *s,
 /* JOIN the pool on session s for leg; fills rep. */
 int clt_leg_join (struct clt_leg *leg, struct clt_sess *s,
                   struct rmr_join_rep *rep);
+/* Take a session for leg (its address) and join on it; on failure the
+ * leg keeps no session.
+ */
+int clt_leg_join_new (struct clt_leg *leg, struct rmr_join_rep *rep);
+
+/* client-assemble.c */
+struct clt_plan {
+  uint8_t *bits;                /* chunks that may differ (g_free) */
+  uint32_t mask;                /* slots to mark dirty for them */
+  int source;                   /* the leg the others follow */
+};
+/* Join every leg, waiting for those not reachable yet (see the file). */
+int clt_join_all (struct rmr_pool *pool, struct rmr_join_rep *rep,
+                  unsigned *joined);
+int clt_decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
+                unsigned joined, struct rmr_enable_req *en);
+int clt_al_get (struct clt_leg *leg, struct clt_sess *s,
+                struct rmr_al_rep *al);
+void clt_al_to_bits (const struct rmr_pool *pool, const struct rmr_al_rep *al,
+                     uint8_t *bits);
+/* MAP_ADD the chunks set in bits (nchunks of the pool) for slot. */
+int clt_send_bits (struct rmr_pool *pool, struct clt_leg *leg,
+                   struct clt_sess *s, int slot, const uint8_t *bits,
+                   uint64_t *ndirty);
+int clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
+                       unsigned joined, struct clt_plan *plan);
+int clt_assemble_mark (struct rmr_pool *pool, unsigned joined,
+                       struct clt_plan *plan);
+int clt_mark_new_members (struct rmr_pool *pool, unsigned joined);
 
 /* client-recover.c */
 void clt_gate_enter (struct rmr_pool *pool);

@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "jhash.h"
+#include "md.h"
 #include "parse.h"
 #include "proto.h"
 #include "util.h"
@@ -28,6 +29,7 @@ static const char *const type_names[] = {
   [RMR_MSG_TRIM] = "trim",   [RMR_MSG_ZERO] = "zero",
   [RMR_MSG_KEEPALIVE] = "keepalive", [RMR_MSG_MAP_ADD] = "map-add",
   [RMR_MSG_MAP_GET] = "map-get", [RMR_MSG_MAP_CLEAR] = "map-clear",
+  [RMR_MSG_AL_GET] = "al-get",
 };
 
 const char *
@@ -135,6 +137,16 @@ check_payload (const struct rmr_hdr *h)
   case RMR_MSG_MAP_GET:
     want = reply ? (h->length + 7) / 8 : 0;
     break;
+  case RMR_MSG_AL_GET:
+    want = 0;
+    if (!reply)
+      break;
+    if (h->payload_len < RMR_AL_REP_HDR ||
+        (h->payload_len - RMR_AL_REP_HDR) % 4 ||
+        h->payload_len > RMR_AL_REP_HDR + 4 * RMR_AL_MAX_EXTENTS)
+      return bad (h, "payload_len %u of a recent-write record",
+                  h->payload_len);
+    return 0;
   default:
     want = 0;
   }
@@ -400,6 +412,54 @@ rmr_join_rep_decode (const uint8_t *buf, struct rmr_join_rep *r)
       r->block_size > 65536)
     return rmr_err (EPROTO, "bad message: block_size %u", r->block_size);
   return get_members (buf + 40, r->members);
+}
+
+void
+rmr_al_rep_encode (const struct rmr_al_rep *r, uint8_t *buf)
+{
+  unsigned i;
+
+  memset (buf, 0, RMR_AL_REP_HDR);
+  put_le32 (buf, r->flags);
+  put_le32 (buf + 4, r->shift);
+  put_le32 (buf + 8, r->n);
+  put_le64 (buf + 16, r->writes);
+  for (i = 0; i < RMR_MAX_MEMBERS; i++)
+    put_le32 (buf + 24 + 4 * i, r->states[i]);
+  for (i = 0; i < r->n; i++)
+    put_le32 (buf + RMR_AL_REP_HDR + 4 * i, r->extents[i]);
+}
+
+int
+rmr_al_rep_decode (const uint8_t *buf, size_t len, struct rmr_al_rep *r)
+{
+  unsigned i;
+
+  if (len < RMR_AL_REP_HDR)
+    return rmr_err (EPROTO, "bad message: recent-write record too short");
+  r->flags = get_le32 (buf);
+  r->shift = get_le32 (buf + 4);
+  r->n = get_le32 (buf + 8);
+  r->writes = get_le64 (buf + 16);
+  if (r->flags & ~(RMR_AL_F_CLEAN | RMR_AL_F_LOST))
+    return rmr_err (EPROTO, "bad message: recent-write flags 0x%x", r->flags);
+  if (r->shift < 12 || r->shift > 40)
+    return rmr_err (EPROTO, "bad message: extent shift %u", r->shift);
+  if (get_le32 (buf + 12) || r->n > RMR_AL_MAX_EXTENTS ||
+      len != RMR_AL_REP_HDR + 4 * (size_t) r->n)
+    return rmr_err (EPROTO, "bad message: %u extents in %zu bytes", r->n,
+                    len);
+  for (i = 0; i < RMR_MAX_MEMBERS; i++) {
+    r->states[i] = get_le32 (buf + 24 + 4 * i);
+    if (r->states[i] > RMR_MEMBER_DIRTY)
+      return rmr_err (EPROTO, "bad message: member state %u", r->states[i]);
+  }
+  for (i = 0; i < r->n; i++) {
+    r->extents[i] = get_le32 (buf + RMR_AL_REP_HDR + 4 * i);
+    if (i && r->extents[i] <= r->extents[i - 1])
+      return rmr_err (EPROTO, "bad message: extents not ascending");
+  }
+  return 0;
 }
 
 void

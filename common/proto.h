@@ -58,7 +58,8 @@ enum rmr_msg_type {
   RMR_MSG_MAP_ADD = 10,         /* mark chunks dirty (see below) */
   RMR_MSG_MAP_GET = 11,         /* read one member's map as bits */
   RMR_MSG_MAP_CLEAR = 12,       /* mark chunks clean */
-  RMR_MSG_TYPE_MAX = 12,
+  RMR_MSG_AL_GET = 13,          /* recent-write record: rmr_al_rep */
+  RMR_MSG_TYPE_MAX = 13,
 };
 
 /* Map messages count in chunks, not bytes: offset is the first chunk,
@@ -175,6 +176,30 @@ struct rmr_enable_req {
   uint32_t members[RMR_MAX_MEMBERS];
 };
 
+/* AL_GET reply payload (RMR_AL_REP_HDR + 4 * n bytes): what a member
+ * knows that may differ between legs (DESIGN 6).
+ *   0   u32    flags (RMR_AL_F_*)
+ *   4   u32    extent_shift (12-40): extents are 1 << shift data bytes
+ *   8   u32    n
+ *   12  u32    reserved (0)
+ *   16  u64    writes (writes this member admitted: a tie-breaker)
+ *   24  8 x u32 member states as this member knows them (enum
+ *              rmr_member_state of md.h, by slot)
+ *   56  n x u32 extents, ascending
+ */
+#define RMR_AL_REP_HDR 56
+#define RMR_AL_MAX_EXTENTS 4096
+#define RMR_AL_F_CLEAN 0x1      /* started after a clean stop, or new */
+#define RMR_AL_F_LOST 0x2       /* its record is damaged: all may differ */
+struct rmr_al_rep {
+  uint32_t flags;
+  uint32_t shift;
+  uint32_t n;
+  uint64_t writes;
+  uint32_t states[RMR_MAX_MEMBERS];
+  uint32_t extents[RMR_AL_MAX_EXTENTS];
+};
+
 /* Server pool states (DESIGN 3), as carried in rmr_join_rep.state. */
 enum rmr_srv_pool_state {
   RMR_POOL_EMPTY = 0,
@@ -190,6 +215,9 @@ int rmr_join_req_decode (const uint8_t *buf, struct rmr_join_req *r);
 void rmr_join_rep_encode (const struct rmr_join_rep *r, uint8_t *buf);
 int rmr_join_rep_decode (const uint8_t *buf, struct rmr_join_rep *r);
 void rmr_enable_req_encode (const struct rmr_enable_req *r, uint8_t *buf);
+/* buf holds RMR_AL_REP_HDR + 4 * r->n bytes. */
+void rmr_al_rep_encode (const struct rmr_al_rep *r, uint8_t *buf);
+int rmr_al_rep_decode (const uint8_t *buf, size_t len, struct rmr_al_rep *r);
 int rmr_enable_req_decode (const uint8_t *buf, struct rmr_enable_req *r);
 
 #endif /* RMR_PROTO_H */

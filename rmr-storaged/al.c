@@ -26,7 +26,13 @@
  *   0  u8[8]  magic "RMRAL001"     24 u32 extent_shift
  *   8  u32    crc32c (field 0)     28 u32 flags (AL_F_CLEAN)
  *   12 u32    n                    32 u64 writes (admitted, a tie-breaker)
- *   16 u64    seq                  40 u32 extents[n]
+ *   16 u64    seq                  40 u8[40] boot id of the writer's kernel
+ *                                  80 u32 extents[n]
+ *
+ * A member that stopped uncleanly but whose kernel did not (same boot
+ * id: the daemon was killed) lost nothing it had written: only a member
+ * whose machine lost power or crashed treats its record as stale for
+ * itself.  Either way the extents are reported to an assemble.
  *
  * Locking: lock protects everything in struct srv_al; the IO path holds
  * it for a hash lookup and a list move.
@@ -43,7 +49,9 @@
 #include "util.h"
 
 #define AL_MAGIC "RMRAL001"
-#define AL_HDR 40
+#define AL_BOOT_ID 40
+#define AL_BOOT_ID_LEN 40
+#define AL_HDR 80
 #define AL_BLOCK 4096
 
 struct al_ext {
@@ -84,6 +92,18 @@ ext_free (gpointer p)
   g_free (p);
 }
 
+/* This kernel's boot id (a UUID), NUL padded. */
+static void
+boot_id (uint8_t *out)
+{
+  g_autofree char *text = NULL;
+
+  memset (out, 0, AL_BOOT_ID_LEN);
+  if (g_file_get_contents ("/proc/sys/kernel/random/boot_id", &text, NULL,
+                           NULL))
+    memcpy (out, g_strstrip (text), MIN (strlen (text), AL_BOOT_ID_LEN));
+}
+
 static void
 encode (struct srv_al *al, uint8_t *buf, bool clean)
 {
@@ -97,6 +117,7 @@ encode (struct srv_al *al, uint8_t *buf, bool clean)
   put_le32 (buf + 24, al->shift);
   put_le32 (buf + 28, clean ? AL_F_CLEAN : 0);
   put_le64 (buf + 32, al->writes);
+  boot_id (buf + AL_BOOT_ID);
   if (!clean) {
     g_hash_table_iter_init (&it, al->active);
     while (g_hash_table_iter_next (&it, &k, &v))
@@ -109,7 +130,7 @@ encode (struct srv_al *al, uint8_t *buf, bool clean)
 /* Decode one copy: 0, -ENODATA (all zero: never written), -EBADMSG. */
 static int
 decode (const uint8_t *buf, uint64_t *seq, uint32_t *shift, uint32_t *flags,
-        uint64_t *writes, GArray *extents)
+        uint64_t *writes, uint8_t *boot, GArray *extents)
 {
   uint8_t copy[AL_BLOCK];
   uint32_t n, i;
@@ -130,6 +151,7 @@ decode (const uint8_t *buf, uint64_t *seq, uint32_t *shift, uint32_t *flags,
   *shift = get_le32 (buf + 24);
   *flags = get_le32 (buf + 28);
   *writes = get_le64 (buf + 32);
+  memcpy (boot, buf + AL_BOOT_ID, AL_BOOT_ID_LEN);
   g_array_set_size (extents, 0);
   for (i = 0; i < n; i++) {
     uint32_t e = get_le32 (buf + AL_HDR + 4 * i);
@@ -146,6 +168,7 @@ load (struct srv_al *al)
   g_autoptr (GArray) e1 = g_array_new (FALSE, FALSE, sizeof (uint32_t));
   uint64_t s0 = 0, s1 = 0, w0 = 0, w1 = 0;
   uint32_t sh0 = 0, sh1 = 0, f0 = 0, f1 = 0;
+  uint8_t b0[AL_BOOT_ID_LEN], b1[AL_BOOT_ID_LEN], now[AL_BOOT_ID_LEN];
   ssize_t r;
   int r0, r1;
 
@@ -155,8 +178,8 @@ load (struct srv_al *al)
                     al->st->path, strerror (errno));
   if (r < 2 * AL_BLOCK)
     memset (buf + r, 0, 2 * AL_BLOCK - r);
-  r0 = decode (buf, &s0, &sh0, &f0, &w0, e0);
-  r1 = decode (buf + AL_BLOCK, &s1, &sh1, &f1, &w1, e1);
+  r0 = decode (buf, &s0, &sh0, &f0, &w0, b0, e0);
+  r1 = decode (buf + AL_BLOCK, &s1, &sh1, &f1, &w1, b1, e1);
   if (r0 == -ENODATA && r1 == -ENODATA) {
     al->was_clean = true;       /* never written: a new store */
     return 0;
@@ -170,12 +193,17 @@ load (struct srv_al *al)
   }
   if (r1 == 0 && (r0 < 0 || s1 > s0)) {
     s0 = s1, sh0 = sh1, f0 = f1, w0 = w1;
+    memcpy (b0, b1, sizeof b0);
     g_array_set_size (e0, 0);
     g_array_append_vals (e0, e1->data, e1->len);
   }
   al->seq = s0;
   al->writes = w0;
-  al->was_clean = f0 & AL_F_CLEAN;
+  /* Killed but the kernel kept running: what it wrote is in the page
+   * cache or on the device, not lost.
+   */
+  boot_id (now);
+  al->was_clean = (f0 & AL_F_CLEAN) || (now[0] && !memcmp (now, b0, sizeof now));
   al->loaded_shift = sh0;
   g_array_append_vals (al->loaded, e0->data, e0->len);
   return 0;

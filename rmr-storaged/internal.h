@@ -356,7 +356,7 @@ void pool_shutdown_all (void);
  * flusher (map.c) before the writes that need it are submitted.
  */
 #define AL_F_CLEAN 0x1          /* saved at a clean stop: nothing in flight */
-#define AL_MAX_EXTENTS 1014     /* what one 4 KiB record holds */
+#define AL_MAX_EXTENTS 1000     /* what one 4 KiB record holds */
 #define AL_DEFAULT_EXTENTS 256
 #define AL_DEFAULT_SHIFT 22     /* 4 MiB extents: a 1 GiB window */
 
@@ -364,7 +364,8 @@ struct srv_al;
 
 /* What a member reports to an assemble or a hand-over. */
 struct al_info {
-  bool clean;                   /* started after a clean stop (or new) */
+  bool clean;                   /* nothing it wrote can be lost: a clean
+                                 * stop, a kill without a reboot, or new */
   bool lost;                    /* the record could not be read */
   unsigned shift;               /* extent size of extents */
   uint64_t writes;              /* writes admitted (a tie-breaker) */

@@ -158,6 +158,39 @@ save_unlocked (struct srv_maps *m)
   return r;
 }
 
+/* The superblock says, per member slot, whether this store knows that
+ * member to be stale (it has dirty bits for it): assemble reads it to
+ * know which members may hold data that others lack.  Saved before the
+ * waiters of the same save are released.  Maps lock not held.
+ */
+static void
+save_states (struct srv_maps *m)
+{
+  struct store *st = m->st;
+  uint64_t count[RMR_MAX_MEMBERS];
+  bool changed = false;
+  unsigned s;
+
+  g_mutex_lock (&m->lock);
+  for (s = 0; s < RMR_MAX_MEMBERS; s++)
+    count[s] = dmap_count (m->m[s]);
+  g_mutex_unlock (&m->lock);
+
+  g_mutex_lock (&st->md_lock);
+  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
+    uint32_t want = count[s] ? RMR_MEMBER_DIRTY : RMR_MEMBER_NORMAL;
+    if (st->sb.members[s].member_id == RMR_MEMBER_NONE ||
+        st->sb.members[s].state == want)
+      continue;
+    st->sb.members[s].state = want;
+    changed = true;
+  }
+  if (changed && store_write_sb_unlocked (st) < 0)
+    g_critical ("store %s: saving member states: %s", st->path,
+                rmr_get_error ());
+  g_mutex_unlock (&st->md_lock);
+}
+
 static gpointer
 flusher (gpointer arg)
 {
@@ -180,8 +213,11 @@ flusher (gpointer arg)
         ;
     }
     g = m->gen_changed;
-    if (!m->err)
-      save_unlocked (m);
+    if (!m->err && save_unlocked (m) == 0) {
+      g_mutex_unlock (&m->lock);
+      save_states (m);
+      g_mutex_lock (&m->lock);
+    }
     m->gen_saved = MAX (m->gen_saved, g);
     err = m->err;
     /* Release the waiters this save covered, in order. */

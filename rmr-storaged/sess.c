@@ -247,6 +247,47 @@ handle_join (struct srv_conn *c, const struct rmr_hdr *hdr,
   reply (c, hdr, 0, buf, sizeof buf, p->member_id);
 }
 
+/* AL_GET: this member's recent-write record and what it knows of the
+ * other members, for an assemble or a hand-over.
+ */
+static void
+reply_al (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps)
+{
+  struct srv_pool *p = ps->pool;
+  g_autofree struct rmr_al_rep *rep = g_new0 (struct rmr_al_rep, 1);
+  g_autofree uint8_t *buf = NULL;
+  struct al_info info = { 0 };
+  unsigned i;
+
+  g_mutex_lock (&p->lock);
+  if (!p->maps) {
+    g_mutex_unlock (&p->lock);
+    reply_error (c, hdr, EAGAIN, "no recent-write record: the pool was "
+                 "never enabled on this member", ps);
+    return;
+  }
+  al_info (maps_al (p->maps), &info);
+  g_mutex_lock (&p->store->md_lock);
+  for (i = 0; i < RMR_MAX_MEMBERS; i++)
+    rep->states[i] = p->store->sb.members[i].state;
+  g_mutex_unlock (&p->store->md_lock);
+  g_mutex_unlock (&p->lock);
+
+  rep->flags = (info.clean ? RMR_AL_F_CLEAN : 0) |
+               (info.lost ? RMR_AL_F_LOST : 0);
+  rep->shift = info.shift;
+  rep->writes = info.writes;
+  if (info.extents->len > RMR_AL_MAX_EXTENTS)
+    rep->flags |= RMR_AL_F_LOST;  /* too many to tell: all may differ */
+  else
+    for (i = 0; i < info.extents->len; i++)
+      rep->extents[rep->n++] = g_array_index (info.extents, uint32_t, i);
+  g_array_unref (info.extents);
+  buf = g_malloc (RMR_AL_REP_HDR + 4 * rep->n);
+  rmr_al_rep_encode (rep, buf);
+  reply (c, hdr, 0, buf, RMR_AL_REP_HDR + 4 * rep->n, p->member_id);
+}
+
 static void
 handle_control (struct srv_conn *c, const struct rmr_hdr *hdr,
                 struct srv_psess *ps, const uint8_t *payload)
@@ -269,6 +310,9 @@ handle_control (struct srv_conn *c, const struct rmr_hdr *hdr,
       return;
     }
     reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
+    return;
+  case RMR_MSG_AL_GET:
+    reply_al (c, hdr, ps);
     return;
   case RMR_MSG_LEAVE:
     reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
@@ -652,7 +696,8 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
   }
   switch (hdr->type) {
   case RMR_MSG_ENABLE:
-  case RMR_MSG_LEAVE: handle_control (c, hdr, ps, payload); return;
+  case RMR_MSG_LEAVE:
+  case RMR_MSG_AL_GET: handle_control (c, hdr, ps, payload); return;
   case RMR_MSG_WRITE:
     if (!cur) {
       reply_error (c, hdr, ENOMEM, "out of memory for the IO buffer", ps);

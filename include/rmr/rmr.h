@@ -86,7 +86,10 @@ struct rmr_pool_config {
   uint32_t read_member;         /* with RMR_READ_MEMBER */
   unsigned min_legs;            /* 0 = 1 */
   unsigned queue_depth;         /* 0 = RMR_DEFAULT_QUEUE_DEPTH */
-  uint64_t timeout_ms;          /* request deadline; 0 = default */
+  uint64_t timeout_ms;          /* request deadline, and how long an
+                                 * open waits for servers; 0 = default */
+  int force;                    /* assemble without a member that may
+                                 * hold the latest writes */
   unsigned nlegs;
   struct rmr_leg_config legs[RMR_MAX_MEMBERS];
 };

@@ -132,6 +132,10 @@ check_header_ok (const uint8_t *buf, const struct rmr_hdr *h)
   assert (h->payload_len <= RMR_MAX_PAYLOAD);
   if (reply && h->status != 0)
     assert (h->payload_len <= RMR_ERRMSG_MAX);
+  else if (reply && h->type == RMR_MSG_AL_GET)
+    assert (h->payload_len >= RMR_AL_REP_HDR &&
+            (h->payload_len - RMR_AL_REP_HDR) % 4 == 0 &&
+            h->payload_len <= RMR_AL_REP_HDR + 4 * RMR_AL_MAX_EXTENTS);
   else
     assert (h->payload_len == payload_expected (h));
 
