@@ -369,8 +369,9 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
   g_autofree struct rmr_al_rep *al = g_new0 (struct rmr_al_rep,
                                              RMR_MAX_MEMBERS);
   bool present[RMR_MAX_MEMBERS] = { false }, stale[RMR_MAX_MEMBERS] = { false };
+  unsigned i, s, nmembers = 0, npresent = 0;
+  bool quorum;
   int src = -1;
-  unsigned i, s;
   int r;
 
   memset (plan, 0, sizeof *plan);
@@ -392,16 +393,29 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
     if ((joined & 1u << i) && pool->legs[i].new_member)
       present[pool->legs[i].slot] = true;
 
-  /* Members of the pool that are not here. */
+  /* Members of the pool that are not here.  Going on without one is
+   * safe when no acknowledged write can exist only there: a member here
+   * records it stale, or every write reached min-legs members, so that
+   * with N - min-legs + 1 members here each write is on one of them.
+   */
+  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
+    if (en->members[s] == RMR_MEMBER_NONE)
+      continue;
+    nmembers++;
+    npresent += present[s];
+  }
+  quorum = npresent + pool->cfg.min_legs >= nmembers + 1;
   for (s = 0; s < RMR_MAX_MEMBERS; s++) {
     if (en->members[s] == RMR_MEMBER_NONE || present[s])
       continue;
-    if (!stale[s] && !pool->cfg.force)
+    if (!stale[s] && !quorum && !pool->cfg.force)
       return rmr_err (ENXIO,
                       "pool '%s': member %" PRIu32 " is missing and may hold "
                       "the latest writes (no member here knows it to be "
-                      "stale): bring it back, or assemble with force to go "
-                      "on without it", pool->cfg.pool_name, en->members[s]);
+                      "stale, and %u of %u members with min-legs %u do not "
+                      "hold every write): bring it back, or assemble with "
+                      "force to go on without it", pool->cfg.pool_name,
+                      en->members[s], npresent, nmembers, pool->cfg.min_legs);
     plan->mask |= 1u << s;
   }
 

@@ -157,7 +157,8 @@ clt_leg_join (struct clt_leg *leg, struct clt_sess *s,
 {
   struct rmr_pool *pool = leg->pool;
   struct rmr_join_req jr = { 0 };
-  struct rmr_hdr hdr = { .type = RMR_MSG_JOIN };
+  struct rmr_hdr hdr = { .type = RMR_MSG_JOIN,
+                         .generation = pool->generation };
   uint8_t req_buf[RMR_JOIN_REQ_SIZE], rep_buf[RMR_JOIN_REP_SIZE];
   int r;
 

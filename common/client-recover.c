@@ -307,6 +307,8 @@ reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
   else
     clt_sess_add_leg (s, leg);
   r = clt_leg_join (leg, s, &rep);
+  if (r == -ESTALE)
+    atomic_store (&pool->fenced, true);
   if (r == 0 && leg->member_id == RMR_MEMBER_NONE) {
     /* A leg absent when the pool was opened: its member, in the table. */
     int slot = -1;

@@ -72,6 +72,7 @@ struct srv_al {
   bool evicted;                 /* an extent left since the last save */
   bool lost;                    /* the saved record could not be read */
   bool was_clean;               /* the store was shut down cleanly */
+  struct al_waiter *wait_head, *wait_tail; /* writes waiting for room */
   uint64_t seq;                 /* of the copy in force */
   uint64_t writes;
   uint32_t loaded_shift;        /* extent size of the record found */
@@ -246,14 +247,45 @@ al_close (struct srv_al *al)
   g_free (al);
 }
 
+/* Would the extents of [first, last] fit now (lock held)?  The record
+ * may hold capacity extents; idle ones can leave.  A write larger than
+ * the whole record fits when nothing else is pinned.
+ */
+static bool
+fits_unlocked (struct srv_al *al, uint32_t first, uint32_t last)
+{
+  unsigned size = g_hash_table_size (al->active), idle = al->lru.length;
+  unsigned need = 0;
+  uint32_t e;
+
+  for (e = first; e <= last; e++)
+    if (!g_hash_table_lookup (al->active, GUINT_TO_POINTER (e + 1)))
+      need++;
+  return size - idle + need <= al->capacity || size == idle;
+}
+
 int
-al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save)
+al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save,
+          struct al_waiter *w)
 {
   uint32_t e, first = off >> al->shift, last = (off + len - 1) >> al->shift;
   struct al_ext *x;
 
   *need_save = false;
   g_mutex_lock (&al->lock);
+  if (!fits_unlocked (al, first, last)) {
+    /* Every slot is pinned by writes in flight: this one waits for one
+     * to finish, so the record never holds more than its window.
+     */
+    w->next = NULL;
+    if (al->wait_tail)
+      al->wait_tail->next = w;
+    else
+      al->wait_head = w;
+    al->wait_tail = w;
+    g_mutex_unlock (&al->lock);
+    return 1;
+  }
   al->writes++;
   for (e = first; e <= last; e++) {
     x = g_hash_table_lookup (al->active, GUINT_TO_POINTER (e + 1));
@@ -262,21 +294,13 @@ al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save)
         g_queue_unlink (&al->lru, &x->link);
       continue;
     }
-    /* A cold extent: make room (an idle extent leaves), then add it. */
+    /* A cold extent: an idle extent leaves if the record is full. */
     if (g_hash_table_size (al->active) >= al->capacity) {
       GList *old = g_queue_pop_head_link (&al->lru);
       if (old) {
         struct al_ext *victim = old->data;
         g_hash_table_remove (al->active, GUINT_TO_POINTER (victim->extent + 1));
         al->evicted = true;
-      }
-      else if (g_hash_table_size (al->active) >= AL_MAX_EXTENTS) {
-        /* Every extent has writes in flight: never happens with the
-         * queue depths in use; refuse rather than lose the invariant.
-         */
-        g_mutex_unlock (&al->lock);
-        al_end (al, off, (uint64_t) (e - first) << al->shift);
-        return rmr_err (EAGAIN, "recent-write record full");
       }
     }
     x = g_new0 (struct al_ext, 1);
@@ -291,23 +315,33 @@ al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save)
   return 0;
 }
 
-void
+struct al_waiter *
 al_end (struct srv_al *al, uint64_t off, uint32_t len)
 {
+  struct al_waiter *woken = NULL;
   uint32_t e, first, last;
   struct al_ext *x;
+  bool idle = false;
 
   if (len == 0)
-    return;
+    return NULL;
   first = off >> al->shift;
   last = (off + len - 1) >> al->shift;
   g_mutex_lock (&al->lock);
   for (e = first; e <= last; e++) {
     x = g_hash_table_lookup (al->active, GUINT_TO_POINTER (e + 1));
-    if (x && x->refs > 0 && --x->refs == 0)
+    if (x && x->refs > 0 && --x->refs == 0) {
       g_queue_push_tail_link (&al->lru, &x->link);
+      idle = true;
+    }
+  }
+  /* An extent became idle: the waiting writes try again, in order. */
+  if (idle && al->wait_head) {
+    woken = al->wait_head;
+    al->wait_head = al->wait_tail = NULL;
   }
   g_mutex_unlock (&al->lock);
+  return woken;
 }
 
 bool

@@ -41,13 +41,15 @@ struct pool_cfg {
   uint64_t sync_rate;           /* bytes/s, 0: unlimited */
   uint64_t sync_parallel;       /* 0: default */
   bool sync_manual;             /* sync_start=manual */
+  uint64_t al_extents;          /* recent-write record: 0 = off */
+  uint64_t al_extent_size;
 };
 
 static const char *const storaged_keys[] = {"listen", "control", "pidfile",
                                             "log-level", NULL};
 static const char *const pool_keys[] = {
   "member_id", "store", "mapped_size", "chunk_size", "peers", "sync_rate",
-  "sync_parallel", "sync_start", NULL,
+  "sync_parallel", "sync_start", "al_extents", "al_extent_size", NULL,
 };
 
 static int
@@ -86,6 +88,8 @@ parse_pool (GKeyFile *kf, const char *file, const char *group,
   g_autofree char *rate = get (kf, group, "sync_rate");
   g_autofree char *parallel = get (kf, group, "sync_parallel");
   g_autofree char *start = get (kf, group, "sync_start");
+  g_autofree char *alx = get (kf, group, "al_extents");
+  g_autofree char *als = get (kf, group, "al_extent_size");
   struct rmr_addr a;
   char what[400];
   unsigned i;
@@ -144,6 +148,19 @@ parse_pool (GKeyFile *kf, const char *file, const char *group,
     return rmr_err (EINVAL, "%s: [%s]: sync_start: '%s' is not auto or "
                     "manual", file, group, start);
   pc->sync_manual = start && strcmp (start, "manual") == 0;
+  pc->al_extents = AL_DEFAULT_EXTENTS;
+  pc->al_extent_size = UINT64_C (1) << AL_DEFAULT_SHIFT;
+  snprintf (what, sizeof what, "%s: [%s]: al_extents", file, group);
+  if (alx && rmr_parse_uint (what, alx, 0, AL_MAX_EXTENTS, &pc->al_extents) < 0)
+    return -EINVAL;
+  snprintf (what, sizeof what, "%s: [%s]: al_extent_size", file, group);
+  if (als && rmr_parse_bytes (what, als, &pc->al_extent_size) < 0)
+    return -EINVAL;
+  if (!is_power_of_2 (pc->al_extent_size) ||
+      pc->al_extent_size < (UINT64_C (1) << 16) ||
+      pc->al_extent_size > (UINT64_C (1) << 32))
+    return rmr_err (EINVAL, "%s: [%s]: al_extent_size: '%s' is not a power "
+                    "of two from 64K to 4G", file, group, als);
   return 0;
 }
 
@@ -266,6 +283,9 @@ config_apply (const char *path)
     if (r == 0)
       r = control_sync_settings (pc->name, pc->sync_parallel, pc->sync_rate,
                                  pc->sync_manual);
+    if (r == 0)
+      r = control_al_settings (pc->name, pc->al_extents,
+                               log_2_bits (pc->al_extent_size));
     for (peer = pc->peers; r == 0 && *peer; peer++)
       if (**peer)
         r = control_add_peer (pc->name, NULL, *peer, false);

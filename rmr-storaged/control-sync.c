@@ -57,6 +57,25 @@ control_sync_settings (const char *pool, unsigned parallel, uint64_t rate_bps,
 }
 
 int
+control_al_settings (const char *pool, unsigned extents, unsigned shift)
+{
+  struct srv_pool *p = pool_find (pool);
+
+  if (!p)
+    return rmr_err (ENOENT, "no such pool '%s'", pool);
+  g_mutex_lock (&p->lock);
+  p->al_extents = extents;
+  p->al_shift = shift;
+  g_mutex_unlock (&p->lock);
+  if (!extents)
+    g_warning ("pool %s: al_extents=0: no recent-write record; after a "
+               "compute-host crash the legs may differ unnoticed (for "
+               "measurements only)", pool);
+  pool_put (p);
+  return 0;
+}
+
+int
 control_add_peer (const char *pool, const char *sessname, const char *addr,
                   bool check)
 {

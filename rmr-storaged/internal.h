@@ -326,9 +326,10 @@ struct srv_pool *pool_find_store_path (const char *path);
  * thread.  Each fills err with a one-line reason on failure and returns
  * -errno.
  */
+/* generation: the client's (0: a client that has none yet, opening). */
 int pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
-                    const struct rmr_join_req *req, struct rmr_join_rep *rep,
-                    GString *err);
+                    const struct rmr_join_req *req, uint64_t generation,
+                    struct rmr_join_rep *rep, GString *err);
 int pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
                       GString *err);
 /* A session goes: graceful (LEAVE) or not (connection lost). */
@@ -375,12 +376,22 @@ struct al_info {
 int al_open (struct store *st, unsigned shift, unsigned capacity,
              struct srv_al **out);
 void al_close (struct srv_al *al);
+/* A write waiting for room in the record. */
+struct al_waiter {
+  void (*resume) (struct al_waiter *w);
+  struct al_waiter *next;
+};
+
 /* A write of [off, off + len) (data-area bytes) is about to be
- * submitted: its extents are pinned; *need_save says the record changed
- * and must be saved first.  al_end unpins when the write completed.
+ * submitted: 0 with its extents pinned (*need_save: the record changed
+ * and must be saved first), or 1 when every slot is pinned by other
+ * writes: w waits, and is returned by the al_end that makes room (the
+ * caller of al_end resumes it).  al_end unpins when the write completed
+ * and returns the waiters to resume (a list through next), or NULL.
  */
-int al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save);
-void al_end (struct srv_al *al, uint64_t off, uint32_t len);
+int al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save,
+              struct al_waiter *w);
+struct al_waiter *al_end (struct srv_al *al, uint64_t off, uint32_t len);
 /* Flusher: encode the record into buf if it changed; *sync_data_first
  * when an extent was evicted (its writes must be durable before).
  */
@@ -509,6 +520,10 @@ int control_join_pool (const char *pool, uint32_t member_id,
 int control_sync_settings (const char *pool, unsigned parallel,
                            uint64_t rate_bps, bool manual);
 /* A peer of the sync pool (sessname NULL: "POOL@ADDR"). */
+/* Recent-write record settings (before the store is attached); extents
+ * 0 turns the record off (measurements only).
+ */
+int control_al_settings (const char *pool, unsigned extents, unsigned shift);
 int control_add_peer (const char *pool, const char *sessname,
                       const char *addr, bool check);
 int control_add_store (const char *device, const char *pool,

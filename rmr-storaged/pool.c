@@ -315,8 +315,8 @@ pool_remove_store (struct srv_pool *p, bool wipe)
 
 int
 pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
-                const struct rmr_join_req *req, struct rmr_join_rep *rep,
-                GString *err)
+                const struct rmr_join_req *req, uint64_t generation,
+                struct rmr_join_rep *rep, GString *err)
 {
   struct store *st;
   bool fresh;
@@ -348,6 +348,17 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
     rep->members[i] = st->sb.members[i].member_id;
   g_mutex_unlock (&st->md_lock);
 
+  /* A client of an older generation was fenced: it must not even make
+   * the pool wait for it.
+   */
+  if (!req->sync && generation && generation < rep->generation) {
+    g_string_printf (err,
+                     "generation %" PRIu64 " is older than pool '%s''s %" PRIu64
+                     ": another client took the pool over",
+                     generation, p->name, rep->generation);
+    g_mutex_unlock (&p->lock);
+    return -ESTALE;
+  }
   if (req->mapped_size && req->mapped_size != rep->mapped_size) {
     g_string_printf (err,
                      "size %" PRIu64 " requested, but pool '%s' has "
@@ -629,7 +640,7 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
   p->inflight++;
   io->st = p->store;
   io->maps = p->maps;
-  io->al = p->maps ? maps_al (p->maps) : NULL;
+  io->al = p->maps && p->al_extents ? maps_al (p->maps) : NULL;
   io->sync = ps->sync ? NULL : p->sync;
   io->my_slot = p->my_slot;
   g_mutex_unlock (&p->lock);

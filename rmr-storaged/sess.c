@@ -40,6 +40,7 @@ struct srv_req {
   struct store_io io;
   struct map_waiter mw; /* waiting for dirty bits to be saved */
   struct sync_waiter sw; /* waiting for stale chunks to resync */
+  struct al_waiter aw;   /* waiting for room in the recent-write record */
   struct srv_conn *conn;
   struct srv_pool *pool; /* outlives the IO: see pool.c */
   struct io_ctx ctx;
@@ -233,7 +234,7 @@ handle_join (struct srv_conn *c, const struct rmr_hdr *hdr,
   ps->sync = req.sync;
   snprintf (ps->sessname, sizeof ps->sessname, "%s", req.sessname);
   snprintf (ps->peer, sizeof ps->peer, "%s", c->conn->peer_name);
-  r = pool_sess_join (p, ps, &req, &rep, err);
+  r = pool_sess_join (p, ps, &req, hdr->generation, &rep, err);
   if (r < 0) {
     g_warning ("pool %s: join of %s from %s refused: %s", p->name, req.sessname,
                c->conn->peer_name, err->str);
@@ -348,13 +349,20 @@ conn_batch_end (void *opaque)
   tl_conn = NULL;
 }
 
-/* The write is done (or refused): unpin its extents. */
+/* The write is done (or refused): unpin its extents, and let writes
+ * that waited for room in the record go on.
+ */
 static void
 release_al (struct srv_req *r)
 {
-  if (r->al_held) {
-    al_end (r->ctx.al, r->hdr.offset, r->hdr.length);
-    r->al_held = false;
+  struct al_waiter *w, *next;
+
+  if (!r->al_held)
+    return;
+  r->al_held = false;
+  for (w = al_end (r->ctx.al, r->hdr.offset, r->hdr.length); w; w = next) {
+    next = w->next;
+    w->resume (w);
   }
 }
 
@@ -460,6 +468,15 @@ io_marked (struct map_waiter *w, int err)
  * saved before the write may complete (DESIGN 4).  Our own slot in the
  * mask would be nonsense (we are writing it) and is ignored.
  */
+static void mark_and_submit (struct srv_req *r);
+
+/* Room in the recent-write record: try again from the start. */
+static void
+al_resumed (struct al_waiter *w)
+{
+  mark_and_submit (container_of (w, struct srv_req, aw));
+}
+
 static void
 mark_and_submit (struct srv_req *r)
 {
@@ -473,7 +490,11 @@ mark_and_submit (struct srv_req *r)
   if (r->ctx.al && (r->hdr.type == RMR_MSG_WRITE ||
                     r->hdr.type == RMR_MSG_TRIM ||
                     r->hdr.type == RMR_MSG_ZERO)) {
-    ret = al_begin (r->ctx.al, r->hdr.offset, r->hdr.length, &al_save);
+    r->aw.resume = al_resumed;
+    ret = al_begin (r->ctx.al, r->hdr.offset, r->hdr.length, &al_save,
+                    &r->aw);
+    if (ret == 1)
+      return;                   /* al_resumed goes on */
     if (ret < 0) {
       const char *msg = rmr_get_error ();
       pool_io_end (r->pool, true);

@@ -244,3 +244,12 @@ wait_leg_normal ()
     rmradm_c "$1" status >&2 || true
   fi
 }
+
+# The state of pool p on every node, one per line.
+rmr_states ()
+{
+  local i
+  for ((i = 1; i <= CLUSTER_N; i++)); do
+    rmradm_n "$i" get rmr-server/pools/p/state
+  done
+}
