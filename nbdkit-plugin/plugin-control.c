@@ -1,52 +1,49 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The plugin's control socket (DESIGN 8): the admin guide's rmr-client
- * tree for the pool this nbdkit serves, used by rmradm:
+/* The plugin's control socket (DESIGN 8): the admin guide's client-side
+ * tree, used by rmradm:
  *
- *   rmr-client/pools/NAME/{size,chunk_size,generation,pool_enable}
- *   rmr-client/pools/NAME/sessions/SESS/{state,member_id,path,enable,
- *                                        reconnect,last_error,...}
+ *   rmr-client/ctl/join_pool             'poolname=NAME [chunk_size=BYTES]'
+ *   rmr-client/pools/NAME/{state,size,chunk_size,generation,last_error,
+ *                          connections}
+ *   rmr-client/pools/NAME/{add_sess,pool_enable,leave_pool}
+ *   rmr-client/pools/NAME/sessions/SESS/{state,member_id,path,mode,enable,
+ *                                        reconnect,del_sess,last_error,...}
+ *   brmr-client/ctl/map_device           'pool=NAME [size=SECTORS|SIZE]'
+ *   brmr-client/ctl/devices/NAME/{state,size,block/size,unmap_device}
  *
- * The values come from rmr_pool_leg_info (), which is safe while IO
- * runs; the writes call librmr's admin functions.  One command table
- * (common/ctl.h) serves the socket, the help and the JSON.
+ * This file parses and formats; the pools and their states live in
+ * plugin-pools.c.  Getters read under the registry lock (librmr's
+ * rmr_pool_leg_info () is safe while IO runs); setters call the registry,
+ * which does slow work without the lock.  One command table
+ * (common/ctl.h) serves the socket, the help and the JSON; every set is
+ * logged with its outcome.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
 #include "ctl.h"
 #include "parse.h"
 #include "plugin-control.h"
+#include "plugin-pools.h"
 #include "util.h"
 
-static struct rmr_pool *g_pool;
 static struct ctl_server *g_srv;
 
-static int
-check_pool (char **args, GString *err)
+/* Hold the registry lock until the end of the scope. */
+static void
+unlock_pools (bool *locked)
 {
-  if (strcmp (args[0], rmr_pool_name (g_pool)) == 0)
-    return 0;
-  g_string_append_printf (err, "no such pool '%s'", args[0]);
-  return -1;
+  if (*locked)
+    pools_unlock ();
 }
-
-/* The leg whose session name is args[1]: its index with *info, or -1. */
-static int
-find_leg (char **args, struct rmr_leg_info *info, GString *err)
-{
-  unsigned i;
-
-  if (check_pool (args, err) < 0)
-    return -1;
-  for (i = 0; i < rmr_pool_nlegs (g_pool); i++)
-    if (rmr_pool_leg_info (g_pool, i, info) == 0 &&
-        strcmp (info->sessname, args[1]) == 0)
-      return i;
-  g_string_append_printf (err, "no such session '%s'", args[1]);
-  return -1;
-}
+#define SCOPED_POOLS_LOCK                                                      \
+  bool pools_locked_ __attribute__ ((cleanup (unlock_pools))) =                \
+    (pools_lock (), true)
 
 static int
 fail (GString *err)
@@ -55,136 +52,338 @@ fail (GString *err)
   return -1;
 }
 
+static int
+need_one (const char *value, GString *err)
+{
+  if (strcmp (value, "1") == 0)
+    return 0;
+  g_string_append_printf (err, "value: '%s', write 1", value);
+  return -1;
+}
+
+/* Called with the registry lock held. */
+static struct plugin_pool *
+find_pool_unlocked (const char *name, GString *err)
+{
+  struct plugin_pool *pp = pools_find_unlocked (name);
+
+  if (!pp)
+    g_string_append_printf (err, "no such pool '%s'", name);
+  return pp;
+}
+
+/* rmr-client/ctl/join_pool 'poolname=NAME [chunk_size=BYTES]' */
+static int
+set_join_pool (void *o, char **args, const char *value, const struct ctl_kv *kv,
+               GString *out, GString *err)
+{
+  const char *name = ctl_kv_get (kv, "poolname");
+  const char *cs = ctl_kv_get (kv, "chunk_size");
+  uint64_t chunk_size = 0;
+
+  if (rmr_check_pool_name ("poolname", name) < 0)
+    return fail (err);
+  if (cs) {
+    if (rmr_parse_bytes ("chunk_size", cs, &chunk_size) < 0)
+      return fail (err);
+    if (!is_power_of_2 (chunk_size) || chunk_size < RMR_MIN_CHUNK_SIZE ||
+        chunk_size > RMR_MAX_CHUNK_SIZE) {
+      g_string_append_printf (err,
+                              "chunk_size: '%s' is not a power of two "
+                              "from 4K to 64M",
+                              cs);
+      return -1;
+    }
+  }
+  return pools_join (name, chunk_size, err);
+}
+
+/* pools/NAME/add_sess 'sessname=S path=ADDR [mode=create|assemble|auto]' */
+static int
+set_add_sess (void *o, char **args, const char *value, const struct ctl_kv *kv,
+              GString *out, GString *err)
+{
+  const char *sessname = ctl_kv_get (kv, "sessname");
+  const char *mode = ctl_kv_get (kv, "mode");
+  struct rmr_addr addr;
+  int m = -1;
+
+  if (rmr_check_sess_name ("sessname", sessname) < 0 ||
+      rmr_addr_parse ("path", ctl_kv_get (kv, "path"), &addr) < 0)
+    return fail (err);
+  if (mode) {
+    for (m = RMR_MODE_AUTO; m <= RMR_MODE_ASSEMBLE; m++)
+      if (strcmp (mode, pools_mode_name (m)) == 0)
+        break;
+    if (m > RMR_MODE_ASSEMBLE) {
+      g_string_append_printf (err, "mode: '%s' is not create, assemble or auto",
+                              mode);
+      return -1;
+    }
+  }
+  return pools_add_sess (args[0], sessname, &addr, m, err);
+}
+
+/* sessions/SESS/del_sess '[mode=disassemble|delete]' */
+static int
+set_del_sess (void *o, char **args, const char *value, const struct ctl_kv *kv,
+              GString *out, GString *err)
+{
+  const char *mode = ctl_kv_get (kv, "mode");
+
+  if (mode && strcmp (mode, "disassemble") != 0 &&
+      strcmp (mode, "delete") != 0) {
+    g_string_append_printf (err, "mode: '%s' is not disassemble or delete",
+                            mode);
+    return -1;
+  }
+  return pools_del_sess (args[0], args[1], out, err);
+}
+
 /* sessions/SESS/enable: 1 or 0 (the admin guide's echo 1 > enable). */
 static int
 set_enable (void *o, char **args, const char *value, const struct ctl_kv *kv,
             GString *out, GString *err)
 {
-  struct rmr_leg_info info;
-  int i = find_leg (args, &info, err);
-
-  if (i < 0)
-    return -1;
   if (strcmp (value, "1") != 0 && strcmp (value, "0") != 0) {
     g_string_append_printf (err, "value: '%s', expected 1 or 0", value);
     return -1;
   }
-  return rmr_pool_leg_set_enabled (g_pool, i, value[0] == '1') < 0
-           ? fail (err) : 0;
+  return pools_leg_set_enabled (args[0], args[1], value[0] == '1', err);
 }
 
 /* sessions/SESS/reconnect: 'path=ADDR' (a new address) or '1'. */
 static int
-set_reconnect (void *o, char **args, const char *value,
-               const struct ctl_kv *kv, GString *out, GString *err)
+set_reconnect (void *o, char **args, const char *value, const struct ctl_kv *kv,
+               GString *out, GString *err)
 {
-  struct rmr_leg_info info;
   struct rmr_addr addr;
-  int i = find_leg (args, &info, err);
 
-  if (i < 0)
-    return -1;
   if (strcmp (value, "1") == 0)
-    return rmr_pool_leg_reconnect (g_pool, i, NULL) < 0 ? fail (err) : 0;
+    return pools_leg_reconnect (args[0], args[1], NULL, err);
   if (strncmp (value, "path=", 5) != 0 || strchr (value, ' ')) {
-    g_string_append_printf (err, "value: '%s', expected path=ADDR or 1",
-                            value);
+    g_string_append_printf (err, "value: '%s', expected path=ADDR or 1", value);
     return -1;
   }
   if (rmr_addr_parse ("path", value + 5, &addr) < 0)
     return fail (err);
-  return rmr_pool_leg_reconnect (g_pool, i, &addr) < 0 ? fail (err) : 0;
+  return pools_leg_reconnect (args[0], args[1], &addr, err);
 }
 
 static int
 set_pool_enable (void *o, char **args, const char *value,
                  const struct ctl_kv *kv, GString *out, GString *err)
 {
-  if (check_pool (args, err) < 0)
+  if (need_one (value, err) < 0)
     return -1;
-  if (strcmp (value, "1") != 0) {
-    g_string_append_printf (err, "value: '%s', write 1", value);
+  return pools_enable (args[0], err);
+}
+
+static int
+set_leave_pool (void *o, char **args, const char *value,
+                const struct ctl_kv *kv, GString *out, GString *err)
+{
+  if (need_one (value, err) < 0)
     return -1;
+  return pools_leave (args[0], err);
+}
+
+/* brmr-client/ctl/map_device 'pool=NAME [size=SECTORS|SIZE]' */
+static int
+set_map_device (void *o, char **args, const char *value,
+                const struct ctl_kv *kv, GString *out, GString *err)
+{
+  const char *size = ctl_kv_get (kv, "size");
+  uint64_t bytes = 0;
+
+  if (size) {
+    if (rmr_parse_sectors_or_bytes ("size", size, &bytes) < 0)
+      return fail (err);
+    if (bytes == 0) {
+      g_string_append_printf (err, "size: '%s' must be greater than 0", size);
+      return -1;
+    }
   }
-  return rmr_pool_enable (g_pool) < 0 ? fail (err) : 0;
+  return pools_map (ctl_kv_get (kv, "pool"), bytes, err);
+}
+
+static int
+set_unmap_device (void *o, char **args, const char *value,
+                  const struct ctl_kv *kv, GString *out, GString *err)
+{
+  if (need_one (value, err) < 0)
+    return -1;
+  return pools_unmap (args[0], out, err);
 }
 
 static int
 list_pools (void *o, char **args, GPtrArray *names)
 {
-  g_ptr_array_add (names, g_strdup (rmr_pool_name (g_pool)));
+  pools_names (names, false);
+  return 0;
+}
+
+static int
+list_devices (void *o, char **args, GPtrArray *names)
+{
+  pools_names (names, true);
   return 0;
 }
 
 static int
 list_sessions (void *o, char **args, GPtrArray *names)
 {
-  struct rmr_leg_info info;
+  SCOPED_POOLS_LOCK;
+  struct plugin_pool *pp = pools_find_unlocked (args[0]);
   unsigned i;
 
-  for (i = 0; i < rmr_pool_nlegs (g_pool); i++)
-    if (rmr_pool_leg_info (g_pool, i, &info) == 0)
-      g_ptr_array_add (names, g_strdup (info.sessname));
+  for (i = 0; pp && i < pp->cfg.nlegs; i++)
+    g_ptr_array_add (names, g_strdup (pp->cfg.legs[i].sessname));
   return 0;
 }
 
-enum pool_attr { P_SIZE, P_CHUNK_SIZE, P_GENERATION };
+enum pool_attr {
+  P_STATE,
+  P_SIZE,
+  P_CHUNK_SIZE,
+  P_GENERATION,
+  P_LAST_ERROR,
+  P_CONNECTIONS,
+  D_STATE,
+  D_SECTORS
+};
 
 static int
 pool_attr (char **args, GString *out, GString *err, enum pool_attr a)
 {
-  if (check_pool (args, err) < 0)
+  SCOPED_POOLS_LOCK;
+  struct plugin_pool *pp = find_pool_unlocked (args[0], err);
+
+  if (!pp)
     return -1;
+  if (!pp->rp && (a == P_SIZE || a == P_GENERATION || a == D_SECTORS ||
+                  (a == P_CHUNK_SIZE && !pp->cfg.chunk_size))) {
+    g_string_append_printf (err, "pool '%s' is not enabled yet", pp->name);
+    return -1;
+  }
+  if ((a == D_STATE || a == D_SECTORS) && !pp->mapped) {
+    g_string_append_printf (err, "no such device '%s'", pp->name);
+    return -1;
+  }
   switch (a) {
+  case P_STATE:
+    g_string_append_printf (out, "%s\n", pools_state_unlocked (pp));
+    break;
   case P_SIZE:
-    g_string_append_printf (out, "%" PRIu64 "\n", rmr_pool_size (g_pool));
+    g_string_append_printf (out, "%" PRIu64 "\n", rmr_pool_size (pp->rp));
     break;
   case P_CHUNK_SIZE:
     g_string_append_printf (out, "%" PRIu32 "\n",
-                            rmr_pool_chunk_size (g_pool));
+                            pp->rp ? rmr_pool_chunk_size (pp->rp)
+                                   : pp->cfg.chunk_size);
     break;
   case P_GENERATION:
-    g_string_append_printf (out, "%" PRIu64 "\n",
-                            rmr_pool_generation (g_pool));
+    g_string_append_printf (out, "%" PRIu64 "\n", rmr_pool_generation (pp->rp));
+    break;
+  case P_LAST_ERROR:
+    if (pp->last_error[0])
+      g_string_append_printf (out, "%s\n", pp->last_error);
+    break;
+  case P_CONNECTIONS: g_string_append_printf (out, "%u\n", pp->nhandles); break;
+  case D_STATE: g_string_append (out, "ready\n"); break;
+  case D_SECTORS:
+    g_string_append_printf (out, "%" PRIu64 "\n", rmr_pool_size (pp->rp) / 512);
     break;
   }
   return 0;
 }
 
-#define POOL_GETTER(fn, attr)                                                 \
-  static int fn (void *o, char **args, GString *out, GString *err)            \
-  {                                                                           \
-    return pool_attr (args, out, err, attr);                                  \
+#define POOL_GETTER(fn, attr)                                                  \
+  static int fn (void *o, char **args, GString *out, GString *err)             \
+  {                                                                            \
+    return pool_attr (args, out, err, attr);                                   \
   }
+POOL_GETTER (get_pool_state, P_STATE)
 POOL_GETTER (get_size, P_SIZE)
 POOL_GETTER (get_chunk_size, P_CHUNK_SIZE)
 POOL_GETTER (get_generation, P_GENERATION)
+POOL_GETTER (get_pool_last_error, P_LAST_ERROR)
+POOL_GETTER (get_connections, P_CONNECTIONS)
+POOL_GETTER (get_dev_state, D_STATE)
+POOL_GETTER (get_dev_size, D_SECTORS)
 
-enum leg_attr { L_STATE, L_MEMBER_ID, L_PATH, L_BYTES_SENT, L_BYTES_RECEIVED,
-                L_READS, L_WRITES, L_INFLIGHT, L_ENABLE, L_LAST_ERROR };
+enum leg_attr {
+  L_STATE,
+  L_MEMBER_ID,
+  L_PATH,
+  L_MODE,
+  L_BYTES_SENT,
+  L_BYTES_RECEIVED,
+  L_READS,
+  L_WRITES,
+  L_INFLIGHT,
+  L_ENABLE,
+  L_LAST_ERROR
+};
+
+/* A leg of a pool not enabled yet exists only in the configuration. */
+static void
+leg_info_unlocked (const struct plugin_pool *pp, unsigned i,
+                   struct rmr_leg_info *info)
+{
+  memset (info, 0, sizeof *info);
+  snprintf (info->sessname, sizeof info->sessname, "%s",
+            pp->cfg.legs[i].sessname);
+  rmr_addr_format (&pp->cfg.legs[i].addr, info->addr, sizeof info->addr);
+  info->member_id = RMR_MEMBER_NONE;
+  info->state = "created";
+  info->enabled = pp->leg_enabled[i];
+}
 
 static int
 leg_attr (char **args, GString *out, GString *err, enum leg_attr a)
 {
+  SCOPED_POOLS_LOCK;
+  struct plugin_pool *pp = find_pool_unlocked (args[0], err);
   struct rmr_leg_info info;
+  int i;
 
-  if (find_leg (args, &info, err) < 0)
+  if (!pp)
     return -1;
+  i = pools_leg_index_unlocked (pp, args[1]);
+  if (i < 0) {
+    g_string_append_printf (err, "no such session '%s'", args[1]);
+    return -1;
+  }
+  if (!pp->rp)
+    leg_info_unlocked (pp, i, &info);
+  else if (rmr_pool_leg_info (pp->rp, i, &info) < 0)
+    return fail (err);
   switch (a) {
   case L_STATE: g_string_append_printf (out, "%s\n", info.state); break;
   case L_MEMBER_ID:
+    if (info.member_id == RMR_MEMBER_NONE) {
+      g_string_append_printf (err, "not known before pool '%s' is enabled",
+                              pp->name);
+      return -1;
+    }
     g_string_append_printf (out, "%" PRIu32 "\n", info.member_id);
     break;
   case L_PATH: g_string_append_printf (out, "%s\n", info.addr); break;
+  case L_MODE:
+    g_string_append_printf (out, "%s\n", pools_mode_name (pp->cfg.mode));
+    break;
   case L_BYTES_SENT:
     g_string_append_printf (out, "%" PRIu64 "\n", info.bytes_sent);
     break;
   case L_BYTES_RECEIVED:
     g_string_append_printf (out, "%" PRIu64 "\n", info.bytes_received);
     break;
-  case L_READS: g_string_append_printf (out, "%" PRIu64 "\n", info.reads);
+  case L_READS:
+    g_string_append_printf (out, "%" PRIu64 "\n", info.reads);
     break;
-  case L_WRITES: g_string_append_printf (out, "%" PRIu64 "\n", info.writes);
+  case L_WRITES:
+    g_string_append_printf (out, "%" PRIu64 "\n", info.writes);
     break;
   case L_INFLIGHT: g_string_append_printf (out, "%u\n", info.inflight); break;
   case L_ENABLE: g_string_append_printf (out, "%d\n", info.enabled); break;
@@ -196,14 +395,15 @@ leg_attr (char **args, GString *out, GString *err, enum leg_attr a)
   return 0;
 }
 
-#define LEG_GETTER(fn, attr)                                                  \
-  static int fn (void *o, char **args, GString *out, GString *err)            \
-  {                                                                           \
-    return leg_attr (args, out, err, attr);                                   \
+#define LEG_GETTER(fn, attr)                                                   \
+  static int fn (void *o, char **args, GString *out, GString *err)             \
+  {                                                                            \
+    return leg_attr (args, out, err, attr);                                    \
   }
 LEG_GETTER (get_state, L_STATE)
 LEG_GETTER (get_member_id, L_MEMBER_ID)
 LEG_GETTER (get_path, L_PATH)
+LEG_GETTER (get_mode, L_MODE)
 LEG_GETTER (get_bytes_sent, L_BYTES_SENT)
 LEG_GETTER (get_bytes_received, L_BYTES_RECEIVED)
 LEG_GETTER (get_reads, L_READS)
@@ -213,54 +413,147 @@ LEG_GETTER (get_enable, L_ENABLE)
 LEG_GETTER (get_last_error, L_LAST_ERROR)
 
 static const struct ctl_cmd table[] = {
-  { .path = "rmr-client/pools/*", .list = list_pools,
-    .help = "client pools of this nbdkit" },
-  { .path = "rmr-client/pools/*/size", .get = get_size,
-    .help = "device size in bytes" },
-  { .path = "rmr-client/pools/*/chunk_size", .get = get_chunk_size,
-    .help = "chunk size in bytes" },
-  { .path = "rmr-client/pools/*/generation", .get = get_generation,
-    .help = "pool generation this client enabled" },
-  { .path = "rmr-client/pools/*/sessions/*", .list = list_sessions,
-    .help = "the pool's legs, by session name" },
-  { .path = "rmr-client/pools/*/sessions/*/state", .get = get_state,
-    .help = "created, normal, failed or reconnecting" },
-  { .path = "rmr-client/pools/*/sessions/*/member_id", .get = get_member_id,
-    .help = "member id of the storage node" },
-  { .path = "rmr-client/pools/*/sessions/*/path", .get = get_path,
-    .help = "address of the storage node" },
-  { .path = "rmr-client/pools/*/sessions/*/bytes_sent",
-    .get = get_bytes_sent,
-    .help = "bytes sent on the transport connection (shared by pools)" },
-  { .path = "rmr-client/pools/*/sessions/*/bytes_received",
-    .get = get_bytes_received,
-    .help = "bytes received on the transport connection" },
-  { .path = "rmr-client/pools/*/sessions/*/reads", .get = get_reads,
-    .help = "reads served by this leg" },
-  { .path = "rmr-client/pools/*/sessions/*/writes", .get = get_writes,
-    .help = "writes, trims and zeroes completed by this leg" },
-  { .path = "rmr-client/pools/*/sessions/*/inflight", .get = get_inflight,
-    .help = "requests in flight on this leg" },
-  { .path = "rmr-client/pools/*/sessions/*/enable", .get = get_enable,
-    .set = set_enable, .flags = CTL_F_RAW_VALUE,
-    .help = "1: in use; write 0 to fail the leg by hand, 1 to bring it "
-            "back" },
-  { .path = "rmr-client/pools/*/sessions/*/reconnect",
-    .set = set_reconnect, .flags = CTL_F_RAW_VALUE,
-    .help = "write 1, or path=ADDR for a new address: reconnect now and "
-            "hand the member its dirty map" },
-  { .path = "rmr-client/pools/*/sessions/*/last_error", .get = get_last_error,
-    .help = "why the leg last failed or could not reconnect" },
-  { .path = "rmr-client/pools/*/pool_enable", .set = set_pool_enable,
-    .flags = CTL_F_RAW_VALUE,
-    .help = "write 1: reconnect every failed leg now and enable it" },
+  {.path = "rmr-client/ctl/join_pool",
+   .set = set_join_pool,
+   .keys = "poolname! chunk_size",
+   .help = "a client pool, state joined, no session yet (chunk_size: "
+           "bytes, used when the pool is created)"},
+  {.path = "rmr-client/pools/*",
+   .list = list_pools,
+   .help = "client pools of this nbdkit"},
+  {.path = "rmr-client/pools/*/state",
+   .get = get_pool_state,
+   .help = "joined (configured), enabling, enabled (open) or closing"},
+  {.path = "rmr-client/pools/*/size",
+   .get = get_size,
+   .help = "device size in bytes (once enabled)"},
+  {.path = "rmr-client/pools/*/chunk_size",
+   .get = get_chunk_size,
+   .help = "chunk size in bytes"},
+  {.path = "rmr-client/pools/*/generation",
+   .get = get_generation,
+   .help = "pool generation this client enabled"},
+  {.path = "rmr-client/pools/*/last_error",
+   .get = get_pool_last_error,
+   .help = "why the last pool_enable (or map_device) could not open the "
+           "pool"},
+  {.path = "rmr-client/pools/*/connections",
+   .get = get_connections,
+   .help = "NBD connections using the pool"},
+  {.path = "rmr-client/pools/*/add_sess",
+   .set = set_add_sess,
+   .keys = "sessname! path! mode",
+   .help = "a session to a storage node before pool_enable (path=tcp:HOST:"
+           "PORT or ip:HOST[:PORT]; mode=create|assemble|auto, the same "
+           "for every session)"},
+  {.path = "rmr-client/pools/*/sessions/*",
+   .list = list_sessions,
+   .help = "the pool's legs, by session name"},
+  {.path = "rmr-client/pools/*/sessions/*/state",
+   .get = get_state,
+   .help = "created, normal, failed or reconnecting"},
+  {.path = "rmr-client/pools/*/sessions/*/member_id",
+   .get = get_member_id,
+   .help = "member id of the storage node (once enabled)"},
+  {.path = "rmr-client/pools/*/sessions/*/path",
+   .get = get_path,
+   .help = "address of the storage node"},
+  {.path = "rmr-client/pools/*/sessions/*/mode",
+   .get = get_mode,
+   .help = "create, assemble or auto: how the session joins"},
+  {.path = "rmr-client/pools/*/sessions/*/bytes_sent",
+   .get = get_bytes_sent,
+   .help = "bytes sent on the transport connection (shared by pools)"},
+  {.path = "rmr-client/pools/*/sessions/*/bytes_received",
+   .get = get_bytes_received,
+   .help = "bytes received on the transport connection"},
+  {.path = "rmr-client/pools/*/sessions/*/reads",
+   .get = get_reads,
+   .help = "reads served by this leg"},
+  {.path = "rmr-client/pools/*/sessions/*/writes",
+   .get = get_writes,
+   .help = "writes, trims and zeroes completed by this leg"},
+  {.path = "rmr-client/pools/*/sessions/*/inflight",
+   .get = get_inflight,
+   .help = "requests in flight on this leg"},
+  {.path = "rmr-client/pools/*/sessions/*/enable",
+   .get = get_enable,
+   .set = set_enable,
+   .flags = CTL_F_RAW_VALUE,
+   .help = "1: in use.  Before pool_enable: write 1 to mark the session "
+           "ready (create mode needs it).  After: write 0 to fail the leg "
+           "by hand, 1 to bring it back"},
+  {.path = "rmr-client/pools/*/sessions/*/reconnect",
+   .set = set_reconnect,
+   .flags = CTL_F_RAW_VALUE,
+   .help = "write 1, or path=ADDR for a new address: reconnect now and "
+           "hand the member its dirty map"},
+  {.path = "rmr-client/pools/*/sessions/*/last_error",
+   .get = get_last_error,
+   .help = "why the leg last failed or could not reconnect"},
+  {.path = "rmr-client/pools/*/sessions/*/del_sess",
+   .set = set_del_sess,
+   .keys = "mode",
+   .help = "remove the session (mode=disassemble|delete), only while the "
+           "pool is not mapped; an enabled pool is closed first (all its "
+           "legs leave gracefully)"},
+  {.path = "rmr-client/pools/*/pool_enable",
+   .set = set_pool_enable,
+   .flags = CTL_F_RAW_VALUE,
+   .help = "write 1: open the pool with its sessions (connect, join, "
+           "create or assemble, enable); once open, reconnect every failed "
+           "leg now"},
+  {.path = "rmr-client/pools/*/leave_pool",
+   .set = set_leave_pool,
+   .flags = CTL_F_RAW_VALUE,
+   .help = "write 1: close the pool (every leg leaves gracefully, the "
+           "stores keep their data) and forget it; not while mapped"},
+  {.path = "brmr-client/ctl/map_device",
+   .set = set_map_device,
+   .keys = "pool! size",
+   .help = "export the pool over NBD under its name, enabling it first if "
+           "needed (size: sectors, or bytes with K/M/G/T; must match)"},
+  {.path = "brmr-client/ctl/devices/*",
+   .list = list_devices,
+   .help = "mapped pools: the NBD exports, named by their pool"},
+  {.path = "brmr-client/ctl/devices/*/state",
+   .get = get_dev_state,
+   .help = "ready"},
+  {.path = "brmr-client/ctl/devices/*/size",
+   .get = get_dev_size,
+   .help = "device size in 512-byte sectors"},
+  {.path = "brmr-client/ctl/devices/*/block/size",
+   .get = get_dev_size,
+   .help = "device size in 512-byte sectors (the guide's block/size)"},
+  {.path = "brmr-client/ctl/devices/*/unmap_device",
+   .set = set_unmap_device,
+   .flags = CTL_F_RAW_VALUE,
+   .help = "write 1: refuse new NBD connections to the device; open ones "
+           "go on until their clients disconnect"},
 };
 
-int
-plugin_control_start (const char *path, struct rmr_pool *pool)
+/* Every change is logged with its outcome (nbdkit -v shows successes). */
+static void
+log_request (void *opaque, const char *request, int result, const char *reply)
 {
-  g_pool = pool;
-  g_srv = ctl_server_start (path, table, ARRAY_SIZE (table), NULL);
+  int len;
+
+  if (g_str_has_prefix (reply, "error: "))
+    reply += 7;
+  len = strcspn (reply, "\n");
+  if (result == 0)
+    nbdkit_debug ("control: %s: ok", request);
+  else if (g_str_has_prefix (request, "set "))
+    nbdkit_error ("control: %s: %.*s", request, len, reply);
+  else
+    nbdkit_debug ("control: %s: %.*s", request, len, reply);
+}
+
+int
+plugin_control_start (const char *path)
+{
+  g_srv =
+    ctl_server_start_full (path, table, ARRAY_SIZE (table), NULL, log_request);
   return g_srv ? 0 : -1;
 }
 

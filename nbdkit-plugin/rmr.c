@@ -3,20 +3,37 @@
  * become a struct rmr_pool_config, the NBD callbacks call librmr, and
  * librmr's one-line errors become nbdkit errors with the right errno.
  *
- * The pool is opened in .get_ready, before nbdkit forks into the
- * background, so a bad parameter, an unreachable server or a refused
- * join makes nbdkit exit with the error on the terminal.  librmr's
- * threads are stopped across the fork and started again in .after_fork
- * (threads do not survive fork).
+ * Two ways to get pools (DESIGN 8):
+ * - pool=NAME server=... on the command line: the pool is opened in
+ *   .get_ready, before nbdkit forks into the background, so a bad
+ *   parameter, an unreachable server or a refused join makes nbdkit exit
+ *   with the error on the terminal.  librmr's threads are stopped across
+ *   the fork and started again in .after_fork (threads do not survive
+ *   fork).
+ * - control=PATH: the admin guide's flow through rmradm (join_pool,
+ *   add_sess, pool_enable, map_device, ...; plugin-control.c over the
+ *   registry in plugin-pools.c).  The control thread starts in
+ *   .after_fork, so these pools are opened after the fork.
+ * Both can be combined; then the command-line pool exists from the start,
+ * enabled and mapped.  Pool options given without pool= (timeout,
+ * read-policy, ...) apply to the pools configured through the socket.
+ *
+ * Exports: every mapped pool, under its name; the default export is the
+ * first mapped pool (the command-line one while it is mapped).  A handle
+ * holds a reference on its pool's registry entry, so the pool is not
+ * closed while a connection uses it (plugin-pools.c).
  *
  * Thread model: parallel; librmr is thread-safe and needs no per-handle
- * state, so a handle is the pool itself.
+ * state beyond the pool.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <glib.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -24,6 +41,7 @@
 #include "rmr/rmr.h"
 #include "parse.h"
 #include "plugin-control.h"
+#include "plugin-pools.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -31,8 +49,14 @@
 static struct rmr_pool_config cfg;
 static const char *control_path;
 
-/* The pool, open from .get_ready to .unload. */
-static struct rmr_pool *pool;
+/* librmr's threads were stopped in .get_ready (a command-line pool). */
+static bool suspended;
+
+/* One per NBD connection. */
+struct handle {
+  struct plugin_pool *pp; /* reference, dropped in .close */
+  struct rmr_pool *rp;    /* pp's open pool */
+};
 
 static void
 rmr_load (void)
@@ -44,8 +68,7 @@ static void
 rmr_unload (void)
 {
   plugin_control_stop ();
-  rmr_pool_close (pool);
-  pool = NULL;
+  pools_close_all ();
 }
 
 /* Report librmr's last error as an nbdkit error, prefixed with what. */
@@ -68,7 +91,7 @@ parse_size (const char *key, const char *value, uint64_t *out)
   int64_t v = nbdkit_parse_size (value);
 
   if (v < 0)
-    return -1;                  /* nbdkit printed the error */
+    return -1; /* nbdkit printed the error */
   if (v == 0) {
     nbdkit_error ("%s: '%s' must be greater than 0", key, value);
     return -1;
@@ -140,7 +163,8 @@ rmr_config (const char *key, const char *value)
     }
     else {
       nbdkit_error ("read-policy: '%s' is not round-robin, least-busy or "
-                    "member:ID", value);
+                    "member:ID",
+                    value);
       return -1;
     }
   }
@@ -164,6 +188,12 @@ rmr_config (const char *key, const char *value)
       return -1;
     }
   }
+  else if (strcmp (key, "force") == 0) {
+    bool b;
+    if (rmr_parse_bool ("force", value, &b) < 0)
+      goto bad;
+    cfg.force = b;
+  }
   else if (strcmp (key, "control") == 0)
     control_path = value;
   else {
@@ -180,58 +210,89 @@ bad:
 static int
 rmr_config_complete (void)
 {
+  pools_set_template (&cfg);
   if (!cfg.pool_name[0]) {
-    nbdkit_error ("pool: missing (pool=NAME)");
-    return -1;
+    if (!control_path) {
+      nbdkit_error ("pool: missing (pool=NAME, or control=PATH to configure "
+                    "pools through rmradm)");
+      return -1;
+    }
+    if (cfg.nlegs) {
+      nbdkit_error ("server: needs pool=NAME (a pool configured through "
+                    "control= gets its sessions with add_sess)");
+      return -1;
+    }
+    if (cfg.size) {
+      nbdkit_error ("size: needs pool=NAME (map_device takes size= for a "
+                    "pool configured through control=)");
+      return -1;
+    }
+    return 0;
   }
   if (cfg.nlegs == 0) {
     nbdkit_error ("server: missing (server=tcp:HOST:PORT, one per leg)");
     return -1;
   }
   if (cfg.min_legs > cfg.nlegs) {
-    nbdkit_error ("min-legs: %u, but only %u servers", cfg.min_legs,
-                  cfg.nlegs);
+    nbdkit_error ("min-legs: %u, but only %u servers", cfg.min_legs, cfg.nlegs);
     return -1;
   }
   return 0;
 }
 
-#define rmr_config_help                                                       \
-  "pool=NAME                 pool name (required)\n"                          \
-  "server=tcp:HOST:PORT      a storage node, one per leg (1-8, required)\n"   \
-  "chunk-size=128K           dirty-tracking unit, when creating\n"            \
+#define rmr_config_help                                                        \
+  "pool=NAME                 pool name (required without control=)\n"          \
+  "server=tcp:HOST:PORT      a storage node, one per leg (1-8, with pool=)\n"  \
+  "chunk-size=128K           dirty-tracking unit, when creating\n"             \
   "size=SIZE                 expected device size (the stores' mapped_size)\n" \
-  "mode=auto|create|assemble create on fresh stores, else assemble\n"         \
-  "read-policy=round-robin|least-busy|member:ID\n"                            \
-  "min-legs=1                writes fail when fewer legs complete\n"          \
-  "queue-depth=128           requests in flight per leg\n"                    \
-  "timeout=30s               request deadline; a late leg is failed\n"        \
-  "control=PATH              control socket for rmradm"
+  "mode=auto|create|assemble create on fresh stores, else assemble\n"          \
+  "read-policy=round-robin|least-busy|member:ID\n"                             \
+  "min-legs=1                writes fail when fewer legs complete\n"           \
+  "queue-depth=128           requests in flight per leg\n"                     \
+  "timeout=30s               request deadline; a late leg is failed; how\n"   \
+  "                          long an open waits for servers\n"              \
+  "force=false               assemble without a member that may hold the\n" \
+  "                          latest writes (see the man page)\n"            \
+  "control=PATH              control socket for rmradm; alone: pools are\n"    \
+  "                          configured through it (join_pool, add_sess,\n"    \
+  "                          map_device, as in the admin guide)"
 
 static int
 rmr_get_ready (void)
 {
+  struct rmr_pool *pool;
   int r;
 
+  if (!cfg.pool_name[0])
+    return 0; /* pools come through the control socket */
   pool = rmr_pool_open (&cfg);
   if (!pool)
     return fail ("pool", -errno);
+  pools_add_open (pool, &cfg);
   nbdkit_debug ("rmr: pool %s: %" PRIu64 " bytes, chunk_size %" PRIu32
-                ", generation %" PRIu64 ", %u legs", rmr_pool_name (pool),
-                rmr_pool_size (pool), rmr_pool_chunk_size (pool),
-                rmr_pool_generation (pool), rmr_pool_nlegs (pool));
+                ", generation %" PRIu64 ", %u legs",
+                rmr_pool_name (pool), rmr_pool_size (pool),
+                rmr_pool_chunk_size (pool), rmr_pool_generation (pool),
+                rmr_pool_nlegs (pool));
   r = rmr_threads_suspend ();
-  return r < 0 ? fail ("pool", r) : 0;
+  if (r < 0)
+    return fail ("pool", r);
+  suspended = true;
+  return 0;
 }
 
 static int
 rmr_after_fork (void)
 {
-  int r = rmr_threads_resume ();
+  int r;
 
-  if (r < 0)
-    return fail ("pool", r);
-  if (control_path && plugin_control_start (control_path, pool) < 0)
+  if (suspended) {
+    r = rmr_threads_resume ();
+    if (r < 0)
+      return fail ("pool", r);
+    suspended = false;
+  }
+  if (control_path && plugin_control_start (control_path) < 0)
     return fail ("control", -errno);
   return 0;
 }
@@ -239,42 +300,67 @@ rmr_after_fork (void)
 static const char *
 rmr_default_export (int readonly, int is_tls)
 {
-  return cfg.pool_name;
+  g_autofree char *name = pools_default_export ();
+
+  /* With nothing mapped, "" makes .open say so. */
+  return nbdkit_strdup_intern (name ? name : "");
 }
 
 static int
 rmr_list_exports (int readonly, int is_tls, struct nbdkit_exports *exports)
 {
-  return nbdkit_add_export (exports, cfg.pool_name,
-                            "replicated RMR pool");
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  unsigned i;
+
+  pools_names (names, true);
+  for (i = 0; i < names->len; i++)
+    if (nbdkit_add_export (exports, names->pdata[i], "replicated RMR pool") < 0)
+      return -1;
+  return 0;
 }
 
 static void *
 rmr_open (int readonly)
 {
   const char *name = nbdkit_export_name ();
+  g_autoptr (GString) err = g_string_new (NULL);
+  struct handle *h = g_new0 (struct handle, 1);
 
-  if (name && *name && strcmp (name, cfg.pool_name) != 0) {
-    nbdkit_error ("no export named '%s' (this server exports pool '%s')",
-                  name, cfg.pool_name);
+  h->pp = pools_get (name ? name : "", &h->rp, err);
+  if (!h->pp) {
+    nbdkit_error ("%s", err->str);
+    g_free (h);
     return NULL;
   }
-  return pool;
+  return h;
+}
+
+static void
+rmr_close (void *handle)
+{
+  struct handle *h = handle;
+
+  pools_put (h->pp);
+  g_free (h);
 }
 
 static int64_t
-rmr_get_size (void *h)
+rmr_get_size (void *handle)
 {
-  return rmr_pool_size (h);
+  struct handle *h = handle;
+
+  return rmr_pool_size (h->rp);
 }
 
 static int
-rmr_block_size (void *h, uint32_t *minimum, uint32_t *preferred,
+rmr_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
                 uint32_t *maximum)
 {
+  struct handle *h = handle;
+  uint32_t bs = rmr_pool_block_size (h->rp);
+
   *minimum = 512;
-  *preferred = rmr_pool_block_size (h) > 4096 ? rmr_pool_block_size (h)
-                                              : 4096;
+  *preferred = bs > 4096 ? bs : 4096;
   *maximum = RMR_MAX_IO_SIZE;
   return 0;
 }
@@ -335,11 +421,16 @@ io_flags (uint32_t flags)
   return f;
 }
 
-static int
-rmr_pread (void *h, void *buf, uint32_t count, uint64_t offset,
-           uint32_t flags)
+static struct rmr_pool *
+pool_of (void *handle)
 {
-  int r = rmr_pool_pread (h, buf, count, offset, 0);
+  return ((struct handle *) handle)->rp;
+}
+
+static int
+rmr_pread (void *h, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  int r = rmr_pool_pread (pool_of (h), buf, count, offset, 0);
 
   return r < 0 ? fail ("pread", r) : 0;
 }
@@ -348,7 +439,7 @@ static int
 rmr_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset,
             uint32_t flags)
 {
-  int r = rmr_pool_pwrite (h, buf, count, offset, io_flags (flags));
+  int r = rmr_pool_pwrite (pool_of (h), buf, count, offset, io_flags (flags));
 
   return r < 0 ? fail ("pwrite", r) : 0;
 }
@@ -356,7 +447,7 @@ rmr_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset,
 static int
 rmr_flush (void *h, uint32_t flags)
 {
-  int r = rmr_pool_flush (h, 0);
+  int r = rmr_pool_flush (pool_of (h), 0);
 
   return r < 0 ? fail ("flush", r) : 0;
 }
@@ -364,7 +455,7 @@ rmr_flush (void *h, uint32_t flags)
 static int
 rmr_trim (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  int r = rmr_pool_trim (h, count, offset, io_flags (flags));
+  int r = rmr_pool_trim (pool_of (h), count, offset, io_flags (flags));
 
   return r < 0 ? fail ("trim", r) : 0;
 }
@@ -372,7 +463,7 @@ rmr_trim (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 static int
 rmr_zero (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  int r = rmr_pool_zero (h, count, offset, io_flags (flags));
+  int r = rmr_pool_zero (pool_of (h), count, offset, io_flags (flags));
 
   if (r == -ENOTSUP && (flags & NBDKIT_FLAG_FAST_ZERO)) {
     /* The client asked to be told, and falls back by itself. */
@@ -398,6 +489,7 @@ static struct nbdkit_plugin plugin = {
   .default_export = rmr_default_export,
   .list_exports = rmr_list_exports,
   .open = rmr_open,
+  .close = rmr_close,
   .get_size = rmr_get_size,
   .block_size = rmr_block_size,
   .can_multi_conn = rmr_can_multi_conn,

@@ -1,0 +1,672 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The plugin's pool registry: the admin guide's client-side flow
+ * (join_pool, add_sess, enable, pool_enable, map_device, unmap_device,
+ * del_sess, leave_pool) over librmr, and the NBD side's view of it (which
+ * pools are exports, one reference per connection).
+ *
+ * Data: g_pools, an array of struct plugin_pool in join order (the
+ * command-line pool first).  A pool's legs are its cfg.legs[0..nlegs) in
+ * add_sess order; once open, leg i of the rmr_pool is cfg.legs[i].
+ *
+ * States (pools_state_unlocked): joined (rp NULL; legs can be added and
+ * removed), enabling (rp NULL, busy: rmr_pool_open running), enabled (rp
+ * set), closing (rp NULL, busy: rmr_pool_close running).  Mapped is a
+ * flag on an enabled pool.
+ *
+ * At unload, every pool is closed: nbdkit runs .unload with no request
+ * in flight, even when connections are still open.
+ *
+ * Invariants: mapped implies rp; nhandles > 0 implies rp; rp is closed
+ * only with !mapped and nhandles == 0, so no IO is in flight (the NBD
+ * side takes a reference only on a mapped pool, and drops it in .close
+ * after its last request).  All legs of a pool share one mode.
+ *
+ * Locking: g_lock protects g_pools and every pool's fields but name.  A command that must call librmr without the lock (open,
+ * close, enable, reconnect: network round trips and timeouts) sets busy
+ * first and clears it after; while busy, rp and cfg change only by that
+ * command, other commands that change the pool are refused, and the pool
+ * is not freed.  librmr is called with g_lock held only for the quick
+ * accessors (rmr_pool_size, rmr_pool_leg_info), never the reverse, so
+ * there is no lock-order cycle.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+#include "plugin-pools.h"
+
+/* Protects g_pools and the pools' fields (see the header). */
+static GMutex g_lock;
+static GPtrArray *g_pools;
+static struct rmr_pool_config g_template;
+
+void
+pools_lock (void)
+{
+  g_mutex_lock (&g_lock);
+}
+
+void
+pools_unlock (void)
+{
+  g_mutex_unlock (&g_lock);
+}
+
+const char *
+pools_mode_name (enum rmr_pool_mode m)
+{
+  switch (m) {
+  case RMR_MODE_AUTO: return "auto";
+  case RMR_MODE_CREATE: return "create";
+  case RMR_MODE_ASSEMBLE: return "assemble";
+  }
+  abort ();
+}
+
+void
+pools_set_template (const struct rmr_pool_config *tmpl)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+
+  g_template = *tmpl;
+  g_template.pool_name[0] = '\0';
+  g_template.size = 0;
+  g_template.nlegs = 0;
+  memset (g_template.legs, 0, sizeof g_template.legs);
+}
+
+static GPtrArray *
+registry_unlocked (void)
+{
+  if (!g_pools)
+    g_pools = g_ptr_array_new ();
+  return g_pools;
+}
+
+void
+pools_add_open (struct rmr_pool *rp, const struct rmr_pool_config *cfg)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  struct plugin_pool *pp = g_new0 (struct plugin_pool, 1);
+  struct rmr_leg_info info;
+  unsigned i;
+
+  snprintf (pp->name, sizeof pp->name, "%s", rmr_pool_name (rp));
+  pp->cfg = *cfg;
+  /* Sessions are found by name: keep the names librmr derived. */
+  for (i = 0; i < pp->cfg.nlegs; i++) {
+    pp->leg_enabled[i] = true;
+    if (rmr_pool_leg_info (rp, i, &info) == 0)
+      snprintf (pp->cfg.legs[i].sessname, sizeof pp->cfg.legs[i].sessname, "%s",
+                info.sessname);
+  }
+  pp->rp = rp;
+  pp->mapped = true;
+  g_ptr_array_add (registry_unlocked (), pp);
+}
+
+void
+pools_close_all (void)
+{
+  GPtrArray *pools;
+  unsigned i;
+
+  g_mutex_lock (&g_lock);
+  pools = g_pools;
+  g_pools = NULL;
+  g_mutex_unlock (&g_lock);
+  if (!pools)
+    return;
+  for (i = 0; i < pools->len; i++) {
+    struct plugin_pool *pp = pools->pdata[i];
+    /* nhandles may be > 0: nbdkit skips .close for connections that end
+     * after it started quitting, but it runs .unload only when no request
+     * is in flight and sends none after (server/locks.c, the unload
+     * lock; free_connection () in server/connections.c).
+     */
+    assert (!pp->busy);
+    rmr_pool_close (pp->rp);
+    g_free (pp);
+  }
+  g_ptr_array_unref (pools);
+}
+
+struct plugin_pool *
+pools_find_unlocked (const char *name)
+{
+  unsigned i;
+
+  for (i = 0; g_pools && i < g_pools->len; i++) {
+    struct plugin_pool *pp = g_pools->pdata[i];
+    if (strcmp (pp->name, name) == 0)
+      return pp;
+  }
+  return NULL;
+}
+
+int
+pools_leg_index_unlocked (const struct plugin_pool *pp, const char *sessname)
+{
+  unsigned i;
+
+  for (i = 0; i < pp->cfg.nlegs; i++)
+    if (strcmp (pp->cfg.legs[i].sessname, sessname) == 0)
+      return i;
+  return -1;
+}
+
+const char *
+pools_state_unlocked (const struct plugin_pool *pp)
+{
+  if (pp->rp)
+    return "enabled";
+  return pp->busy ? pp->busy : "joined";
+}
+
+void
+pools_names (GPtrArray *names, bool mapped_only)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  unsigned i;
+
+  for (i = 0; g_pools && i < g_pools->len; i++) {
+    struct plugin_pool *pp = g_pools->pdata[i];
+    if (!mapped_only || pp->mapped)
+      g_ptr_array_add (names, g_strdup (pp->name));
+  }
+}
+
+/* The pool a changing command works on: NULL with a message if there is
+ * no such pool or another command is working on it.
+ */
+static struct plugin_pool *
+find_idle_unlocked (const char *name, GString *err)
+{
+  struct plugin_pool *pp = pools_find_unlocked (name);
+
+  if (!pp)
+    g_string_append_printf (err, "no such pool '%s' (join_pool first)", name);
+  else if (pp->busy) {
+    g_string_append_printf (err,
+                            "pool '%s' is busy (%s): try again when "
+                            "that is done",
+                            name, pp->busy);
+    pp = NULL;
+  }
+  return pp;
+}
+
+/* The leg a command works on: its index, or -1 with a message. */
+static int
+find_leg_unlocked (const struct plugin_pool *pp, const char *sessname,
+                   GString *err)
+{
+  int i = pools_leg_index_unlocked (pp, sessname);
+
+  if (i < 0)
+    g_string_append_printf (err, "pool '%s': no such session '%s'", pp->name,
+                            sessname);
+  return i;
+}
+
+/* librmr's message for the failure of the last call. */
+static int
+fail_rmr (GString *err)
+{
+  const char *msg = rmr_get_error ();
+
+  g_string_append (err, msg ? msg : "failed");
+  return -1;
+}
+
+int
+pools_join (const char *name, uint32_t chunk_size, GString *err)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  struct plugin_pool *pp;
+
+  if (pools_find_unlocked (name)) {
+    g_string_append_printf (err, "poolname: pool '%s' exists already", name);
+    return -1;
+  }
+  pp = g_new0 (struct plugin_pool, 1);
+  snprintf (pp->name, sizeof pp->name, "%s", name);
+  pp->cfg = g_template;
+  snprintf (pp->cfg.pool_name, sizeof pp->cfg.pool_name, "%s", name);
+  if (chunk_size)
+    pp->cfg.chunk_size = chunk_size;
+  g_ptr_array_add (registry_unlocked (), pp);
+  return 0;
+}
+
+int
+pools_add_sess (const char *name, const char *sessname,
+                const struct rmr_addr *addr, int mode, GString *err)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  struct plugin_pool *pp = find_idle_unlocked (name, err);
+  char a[300], b[300];
+  unsigned i;
+
+  if (!pp)
+    return -1;
+  if (pp->rp) {
+    g_string_append_printf (err,
+                            "pool '%s' is enabled: sessions are added "
+                            "before pool_enable (an enabled pool takes no "
+                            "new leg)",
+                            name);
+    return -1;
+  }
+  if (pp->cfg.nlegs == RMR_MAX_MEMBERS) {
+    g_string_append_printf (err,
+                            "pool '%s' has %u sessions already (one per "
+                            "storage node, at most %u)",
+                            name, RMR_MAX_MEMBERS, RMR_MAX_MEMBERS);
+    return -1;
+  }
+  if (pools_leg_index_unlocked (pp, sessname) >= 0) {
+    g_string_append_printf (
+      err, "sessname: pool '%s' has a session '%s' already", name, sessname);
+    return -1;
+  }
+  rmr_addr_format (addr, a, sizeof a);
+  for (i = 0; i < pp->cfg.nlegs; i++) {
+    rmr_addr_format (&pp->cfg.legs[i].addr, b, sizeof b);
+    if (strcmp (a, b) == 0) {
+      g_string_append_printf (err,
+                              "path: session '%s' of pool '%s' goes to "
+                              "%s already (one session per storage node)",
+                              pp->cfg.legs[i].sessname, name, a);
+      return -1;
+    }
+  }
+  if (pp->cfg.nlegs == 0)
+    pp->cfg.mode = mode >= 0 ? (enum rmr_pool_mode) mode : g_template.mode;
+  else if (mode >= 0 && (enum rmr_pool_mode) mode != pp->cfg.mode) {
+    g_string_append_printf (err,
+                            "mode: '%s', but the other sessions of pool "
+                            "'%s' were added with mode=%s",
+                            pools_mode_name (mode), name,
+                            pools_mode_name (pp->cfg.mode));
+    return -1;
+  }
+  i = pp->cfg.nlegs++;
+  memset (&pp->cfg.legs[i], 0, sizeof pp->cfg.legs[i]);
+  pp->cfg.legs[i].addr = *addr;
+  snprintf (pp->cfg.legs[i].sessname, sizeof pp->cfg.legs[i].sessname, "%s",
+            sessname);
+  /* The admin guide enables create-mode sessions by hand; assembled ones
+   * wait for the pool enable only.
+   */
+  pp->leg_enabled[i] = pp->cfg.mode != RMR_MODE_CREATE;
+  return 0;
+}
+
+/* A pool is closed only when nothing uses it. */
+static int
+check_unused_unlocked (const struct plugin_pool *pp, const char *what,
+                       GString *err)
+{
+  if (pp->mapped) {
+    g_string_append_printf (err,
+                            "pool '%s' is mapped: unmap it first "
+                            "(brmr-client/ctl/devices/%s/unmap_device) to %s",
+                            pp->name, pp->name, what);
+    return -1;
+  }
+  if (pp->nhandles) {
+    g_string_append_printf (err,
+                            "pool '%s' still has %u NBD connection%s "
+                            "open: disconnect %s to %s",
+                            pp->name, pp->nhandles,
+                            pp->nhandles == 1 ? "" : "s",
+                            pp->nhandles == 1 ? "it" : "them", what);
+    return -1;
+  }
+  return 0;
+}
+
+int
+pools_del_sess (const char *name, const char *sessname, GString *out,
+                GString *err)
+{
+  struct plugin_pool *pp;
+  struct rmr_pool *rp;
+  unsigned n;
+  int i;
+
+  g_mutex_lock (&g_lock);
+  pp = find_idle_unlocked (name, err);
+  if (!pp || (i = find_leg_unlocked (pp, sessname, err)) < 0 ||
+      check_unused_unlocked (pp, "delete a session", err) < 0) {
+    g_mutex_unlock (&g_lock);
+    return -1;
+  }
+  n = pp->cfg.nlegs - i - 1;
+  memmove (&pp->cfg.legs[i], &pp->cfg.legs[i + 1], n * sizeof pp->cfg.legs[0]);
+  memmove (&pp->leg_enabled[i], &pp->leg_enabled[i + 1],
+           n * sizeof pp->leg_enabled[0]);
+  pp->cfg.nlegs--;
+  rp = pp->rp;
+  pp->rp = NULL;
+  pp->busy = rp ? "closing" : NULL;
+  g_mutex_unlock (&g_lock);
+  if (!rp)
+    return 0;
+
+  /* librmr leaves a pool as a whole: every leg leaves gracefully, the
+   * stores keep their data and metadata.
+   */
+  rmr_pool_close (rp);
+  g_mutex_lock (&g_lock);
+  pp->busy = NULL;
+  n = pp->cfg.nlegs;
+  g_mutex_unlock (&g_lock);
+  if (n)
+    g_string_append_printf (out,
+                            "pool '%s' closed: every leg left it "
+                            "gracefully; %u session%s still configured "
+                            "(pool_enable opens it again)",
+                            name, n, n == 1 ? "" : "s");
+  return 0;
+}
+
+/* An enabled pool (and its leg sessname, unless NULL: *leg) marked busy
+ * with what, for a command that calls librmr without the lock; end_op ()
+ * when done.  NULL with a message in err.
+ */
+static struct plugin_pool *
+begin_op (const char *name, const char *sessname, int *leg, const char *what,
+          GString *err)
+{
+  struct plugin_pool *pp;
+
+  g_mutex_lock (&g_lock);
+  pp = find_idle_unlocked (name, err);
+  if (pp && sessname && (*leg = find_leg_unlocked (pp, sessname, err)) < 0)
+    pp = NULL;
+  if (pp && !pp->rp) {
+    g_string_append_printf (err, "pool '%s' is not enabled (pool_enable first)",
+                            name);
+    pp = NULL;
+  }
+  if (pp)
+    pp->busy = what;
+  g_mutex_unlock (&g_lock);
+  return pp;
+}
+
+static void
+end_op (struct plugin_pool *pp)
+{
+  g_mutex_lock (&g_lock);
+  pp->busy = NULL;
+  g_mutex_unlock (&g_lock);
+}
+
+int
+pools_leg_set_enabled (const char *name, const char *sessname, bool enabled,
+                       GString *err)
+{
+  struct plugin_pool *pp;
+  int i, r;
+
+  g_mutex_lock (&g_lock);
+  pp = find_idle_unlocked (name, err);
+  if (!pp || (i = find_leg_unlocked (pp, sessname, err)) < 0) {
+    g_mutex_unlock (&g_lock);
+    return -1;
+  }
+  if (!pp->rp) {
+    /* Not open yet: mark the leg ready (or not) for pool_enable. */
+    pp->leg_enabled[i] = enabled;
+    g_mutex_unlock (&g_lock);
+    return 0;
+  }
+  pp->busy = enabled ? "enabling a session" : "disabling a session";
+  g_mutex_unlock (&g_lock);
+
+  r = rmr_pool_leg_set_enabled (pp->rp, i, enabled);
+  g_mutex_lock (&g_lock);
+  if (r == 0)
+    pp->leg_enabled[i] = enabled;
+  pp->busy = NULL;
+  g_mutex_unlock (&g_lock);
+  return r < 0 ? fail_rmr (err) : 0;
+}
+
+int
+pools_leg_reconnect (const char *name, const char *sessname,
+                     const struct rmr_addr *addr, GString *err)
+{
+  int i = -1, r;
+  struct plugin_pool *pp =
+    begin_op (name, sessname, &i, "reconnecting a session", err);
+
+  if (!pp)
+    return -1;
+  r = rmr_pool_leg_reconnect (pp->rp, i, addr);
+  g_mutex_lock (&g_lock);
+  /* The new address is the leg's from now on (a later open uses it). */
+  if (r == 0 && addr)
+    pp->cfg.legs[i].addr = *addr;
+  pp->busy = NULL;
+  g_mutex_unlock (&g_lock);
+  return r < 0 ? fail_rmr (err) : 0;
+}
+
+/* Open pp, found idle and not open with the lock held; the lock is
+ * dropped around rmr_pool_open () and held again on return.  size: 0 or
+ * the size the device must have.  On failure the pool stays joined, with
+ * the reason in last_error and err.
+ */
+static int
+open_unlocked (struct plugin_pool *pp, uint64_t size, GString *err)
+{
+  struct rmr_pool_config cfg;
+  struct rmr_pool *rp;
+  unsigned i;
+
+  if (pp->cfg.nlegs == 0) {
+    g_string_append_printf (err, "pool '%s' has no session (add_sess first)",
+                            pp->name);
+    return -1;
+  }
+  for (i = 0; i < pp->cfg.nlegs; i++)
+    if (!pp->leg_enabled[i]) {
+      g_string_append_printf (err,
+                              "session '%s' of pool '%s' is not enabled "
+                              "(write 1 to rmr-client/pools/%s/sessions/%s/"
+                              "enable)",
+                              pp->cfg.legs[i].sessname, pp->name, pp->name,
+                              pp->cfg.legs[i].sessname);
+      return -1;
+    }
+  cfg = pp->cfg;
+  if (size)
+    cfg.size = size;
+  pp->busy = "enabling";
+  pp->last_error[0] = '\0';
+  g_mutex_unlock (&g_lock);
+
+  rp = rmr_pool_open (&cfg);
+
+  g_mutex_lock (&g_lock);
+  pp->busy = NULL;
+  if (!rp) {
+    snprintf (pp->last_error, sizeof pp->last_error, "%s",
+              rmr_get_error () ? rmr_get_error () : "failed");
+    g_string_append (err, pp->last_error);
+    return -1;
+  }
+  pp->rp = rp;
+  return 0;
+}
+
+int
+pools_enable (const char *name, GString *err)
+{
+  struct plugin_pool *pp;
+  int r;
+
+  g_mutex_lock (&g_lock);
+  pp = find_idle_unlocked (name, err);
+  if (!pp) {
+    g_mutex_unlock (&g_lock);
+    return -1;
+  }
+  if (!pp->rp) {
+    r = open_unlocked (pp, 0, err);
+    g_mutex_unlock (&g_lock);
+    return r;
+  }
+  /* Enabled already: the guide's recovery step, every failed leg now. */
+  pp->busy = "reconnecting failed sessions";
+  g_mutex_unlock (&g_lock);
+  r = rmr_pool_enable (pp->rp);
+  end_op (pp);
+  return r < 0 ? fail_rmr (err) : 0;
+}
+
+int
+pools_map (const char *name, uint64_t size, GString *err)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  struct plugin_pool *pp = find_idle_unlocked (name, err);
+  uint64_t have;
+
+  if (!pp)
+    return -1;
+  if (pp->mapped) {
+    g_string_append_printf (err, "pool '%s' is mapped already", name);
+    return -1;
+  }
+  /* The guide's auto pool enable: a pool not enabled yet is opened now,
+   * with the size checked by librmr before anything is enabled.
+   */
+  if (!pp->rp) {
+    if (open_unlocked (pp, size, err) < 0)
+      return -1;
+    pp->mapped = true;
+    return 0;
+  }
+  have = rmr_pool_size (pp->rp);
+  if (size && size != have) {
+    g_string_append_printf (err,
+                            "size: %" PRIu64 " sectors given, but pool "
+                            "'%s' has %" PRIu64 " sectors (%" PRIu64 " bytes)",
+                            size / 512, name, have / 512, have);
+    return -1;
+  }
+  pp->mapped = true;
+  return 0;
+}
+
+int
+pools_unmap (const char *name, GString *out, GString *err)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  struct plugin_pool *pp = pools_find_unlocked (name);
+
+  if (!pp || !pp->mapped) {
+    g_string_append_printf (err, "no such device '%s' (not mapped)", name);
+    return -1;
+  }
+  pp->mapped = false;
+  if (pp->nhandles)
+    g_string_append_printf (
+      out,
+      "device '%s' unmapped: no new connection; "
+      "%u open connection%s go%s on until %s client%s "
+      "disconnect%s",
+      name, pp->nhandles, pp->nhandles == 1 ? "" : "s",
+      pp->nhandles == 1 ? "es" : "", pp->nhandles == 1 ? "its" : "their",
+      pp->nhandles == 1 ? "" : "s", pp->nhandles == 1 ? "s" : "");
+  return 0;
+}
+
+int
+pools_leave (const char *name, GString *err)
+{
+  struct plugin_pool *pp;
+
+  g_mutex_lock (&g_lock);
+  pp = find_idle_unlocked (name, err);
+  if (!pp || check_unused_unlocked (pp, "leave it", err) < 0) {
+    g_mutex_unlock (&g_lock);
+    return -1;
+  }
+  g_ptr_array_remove (g_pools, pp);
+  g_mutex_unlock (&g_lock);
+
+  rmr_pool_close (pp->rp);
+  g_free (pp);
+  return 0;
+}
+
+struct plugin_pool *
+pools_get (const char *name, struct rmr_pool **rp, GString *err)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  struct plugin_pool *pp = NULL;
+  unsigned i;
+
+  for (i = 0; g_pools && i < g_pools->len; i++) {
+    struct plugin_pool *p = g_pools->pdata[i];
+    if (name[0] ? strcmp (p->name, name) == 0 : p->mapped) {
+      pp = p;
+      break;
+    }
+  }
+  if (pp && pp->mapped) {
+    assert (pp->rp);
+    pp->nhandles++;
+    *rp = pp->rp;
+    return pp;
+  }
+  if (!name[0])
+    g_string_append (err, "no pool is mapped yet (rmradm set "
+                          "brmr-client/ctl/map_device 'pool=NAME')");
+  else if (pp)
+    g_string_append_printf (err,
+                            "pool '%s' is not mapped (rmradm set "
+                            "brmr-client/ctl/map_device 'pool=%s')",
+                            name, name);
+  else {
+    g_string_append_printf (err, "no export named '%s' (mapped pools:", name);
+    for (i = 0; g_pools && i < g_pools->len; i++) {
+      struct plugin_pool *p = g_pools->pdata[i];
+      if (p->mapped)
+        g_string_append_printf (err, " %s", p->name);
+    }
+    g_string_append (err, ")");
+  }
+  return NULL;
+}
+
+void
+pools_put (struct plugin_pool *pp)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+
+  assert (pp->nhandles > 0);
+  pp->nhandles--;
+}
+
+char *
+pools_default_export (void)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  unsigned i;
+
+  for (i = 0; g_pools && i < g_pools->len; i++) {
+    struct plugin_pool *pp = g_pools->pdata[i];
+    if (pp->mapped)
+      return g_strdup (pp->name);
+  }
+  return NULL;
+}

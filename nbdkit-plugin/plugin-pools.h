@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The plugin's pools (plugin-pools.c): every client pool this nbdkit
+ * knows, from the command line or configured step by step through the
+ * control socket, and which of them are NBD exports.
+ *
+ * Life of a pool: joined (join_pool, legs added with add_sess) ->
+ * enabled (pool_enable or map_device: rmr_pool_open) -> mapped (an NBD
+ * export) -> unmapped -> left (leave_pool: rmr_pool_close, forgotten).
+ *
+ * Locking: one registry lock (pools_lock) guards the list and every field
+ * of every pool but name.  Slow work (opening, closing, reconnecting)
+ * runs without it: the command marks the pool busy, and a busy pool
+ * refuses other commands that change it.  A pool is closed only
+ * when it is not mapped and no NBD connection holds it, so IO never
+ * races with rmr_pool_close ().
+ */
+#ifndef RMR_PLUGIN_POOLS_H
+#define RMR_PLUGIN_POOLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "rmr/rmr.h"
+
+struct plugin_pool {
+  /* Constant while the pool is in the registry. */
+  char name[RMR_POOL_NAME_MAX + 1];
+
+  /* Protected by the registry lock. */
+  struct rmr_pool_config cfg; /* options, chunk size, legs (the sessions) */
+  bool leg_enabled[RMR_MAX_MEMBERS]; /* before the pool is enabled */
+  struct rmr_pool *rp;               /* NULL until enabled */
+  const char *busy;                  /* what a command does unlocked, or NULL */
+  bool mapped;                       /* an NBD export (map_device) */
+  unsigned nhandles;                 /* NBD connections holding rp */
+  char last_error[512];              /* why the last pool_enable failed */
+};
+
+/* "auto", "create" or "assemble". */
+const char *pools_mode_name (enum rmr_pool_mode m);
+
+/* Options of pools configured through the control socket: pool options
+ * of the command line without pool= (timeouts, read policy, ...).
+ */
+void pools_set_template (const struct rmr_pool_config *tmpl);
+
+/* Register the command-line pool, already open, as enabled and mapped.
+ * Takes ownership of rp.
+ */
+void pools_add_open (struct rmr_pool *rp, const struct rmr_pool_config *cfg);
+
+/* Close and forget every pool, at unload: the control thread stopped,
+ * and nbdkit has no request in flight and sends none after (connections
+ * still open then are never closed through .close).
+ */
+void pools_close_all (void);
+
+/* The registry lock, for readers (the control socket's getters). */
+void pools_lock (void);
+void pools_unlock (void);
+struct plugin_pool *pools_find_unlocked (const char *name);
+/* Index of the leg named sessname, or -1. */
+int pools_leg_index_unlocked (const struct plugin_pool *pp,
+                              const char *sessname);
+/* joined, enabling, enabled or closing. */
+const char *pools_state_unlocked (const struct plugin_pool *pp);
+/* Append the names (g_strdup) of every pool, or of the mapped ones. */
+void pools_names (GPtrArray *names, bool mapped_only);
+
+/* Control commands.  Each returns 0, or -1 with a one-line message
+ * appended to err; notes for the administrator go to out.
+ */
+int pools_join (const char *name, uint32_t chunk_size, GString *err);
+/* mode: RMR_MODE_* or -1 for "as the other sessions" (the template's for
+ * the first one).
+ */
+int pools_add_sess (const char *name, const char *sessname,
+                    const struct rmr_addr *addr, int mode, GString *err);
+int pools_del_sess (const char *name, const char *sessname, GString *out,
+                    GString *err);
+int pools_leg_set_enabled (const char *name, const char *sessname, bool enabled,
+                           GString *err);
+/* addr NULL: the same address. */
+int pools_leg_reconnect (const char *name, const char *sessname,
+                         const struct rmr_addr *addr, GString *err);
+/* Open the pool with its legs (or, enabled already, reconnect every
+ * failed leg now).
+ */
+int pools_enable (const char *name, GString *err);
+/* Make it an export, opening it first if needed; size in bytes, 0 for
+ * any.
+ */
+int pools_map (const char *name, uint64_t size, GString *err);
+int pools_unmap (const char *name, GString *out, GString *err);
+int pools_leave (const char *name, GString *err);
+
+/* NBD side.  The mapped pool named name ("" for the default export),
+ * held until pools_put (); *rp is its open pool.  NULL with a message in
+ * err when there is no such export.
+ */
+struct plugin_pool *pools_get (const char *name, struct rmr_pool **rp,
+                               GString *err);
+void pools_put (struct plugin_pool *pp);
+/* The default export: the first mapped pool (the command-line one when
+ * it is mapped), g_strdup'd, or NULL when none is.
+ */
+char *pools_default_export (void);
+
+#endif /* RMR_PLUGIN_POOLS_H */
