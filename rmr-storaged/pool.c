@@ -554,9 +554,14 @@ pool_sess_leave (struct srv_psess *ps, bool graceful)
       ((struct srv_psess *) g_ptr_array_index (p->sessions, i))->enabled;
   if (p->store && enabled == 0 && !ps->sync) {
     if (graceful) {
+      /* The client that did the IO stopped cleanly: nothing may differ
+       * between legs.  (Not a client that left before its enable: what
+       * the record holds is still to be reconciled.)
+       */
+      bool clean = ps->enabled && p->state == RMR_POOL_NORMAL;
       set_state_unlocked (p, RMR_POOL_REGISTERED, "last session left");
-      /* The client stopped cleanly: nothing may differ between legs. */
-      if (p->maps && p->inflight == 0 && maps_mark_clean (p->maps) < 0)
+      if (clean && p->maps && p->inflight == 0 &&
+          maps_mark_clean (p->maps) < 0)
         g_warning ("pool %s: %s", p->name, rmr_get_error ());
     }
     else if (p->state == RMR_POOL_NORMAL || p->state == RMR_POOL_CREATED)
@@ -661,7 +666,12 @@ pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
     g_mutex_unlock (&p->lock);
     return -EAGAIN;
   }
-  if (hdr->generation != p->generation) {
+  /* The client that joined last may be of a newer generation than this
+   * member has seen (a member absent at the last assemble): it hands the
+   * member its map before the enable.  Anyone else must match.
+   */
+  if (hdr->generation < p->generation ||
+      (hdr->generation > p->generation && p->enabler != ps)) {
     g_string_printf (err,
                      "pool '%s': generation %" PRIu64 " is stale "
                      "(now %" PRIu64 ")",
