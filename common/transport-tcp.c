@@ -299,7 +299,8 @@ send_msg (struct tcp_conn *c, const struct rmr_hdr *hdr,
   rmr_hdr_encode (hdr, hbuf);
   v[0].iov_base = hbuf;
   v[0].iov_len = sizeof hbuf;
-  memcpy (&v[1], iov, iovcnt * sizeof *iov);
+  if (iovcnt)
+    memcpy (&v[1], iov, iovcnt * sizeof *iov);
 
   if (nowait) {
     if (pthread_mutex_trylock (&c->send_lock) != 0)
