@@ -65,7 +65,8 @@
 #define RMR_DATA_ALIGN (1024 * 1024)
 
 /* flags */
-#define RMR_SB_F_CLEAN 0x1      /* shut down cleanly: no IO was in flight */
+#define RMR_SB_F_RESERVED 0x1   /* never set; accepted on read (the clean mark
+                                 * is the recent-write record's, alrec.h) */
 #define RMR_SB_F_ZEROED 0x2     /* data area known to read as zeroes (set by
                                  * create_store, cleared when the pool is
                                  * created on the store) */

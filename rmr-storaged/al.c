@@ -17,17 +17,10 @@
  * first fdatasyncs the data when an extent was evicted, so that what the
  * evicted extent's writes did is durable before the record forgets it.
  *
- * On disk: two 4 KiB copies at al_offset and al_offset + 4096, written
- * alternately by seq, each with a CRC-32C; the valid copy with the
- * highest seq is in force.  Neither valid (and not all zero) means the
+ * On disk: the format of common/alrec.h (two copies by seq, each with
+ * a CRC-32C).  Neither copy valid (and not both all zero) means the
  * record is lost: the member reports it, and assemble treats all of its
  * data as possibly different.
- *
- *   0  u8[8]  magic "RMRAL001"     24 u32 extent_shift
- *   8  u32    crc32c (field 0)     28 u32 flags (AL_F_CLEAN)
- *   12 u32    n                    32 u64 writes (admitted, a tie-breaker)
- *   16 u64    seq                  40 u8[40] boot id of the writer's kernel
- *                                  80 u32 extents[n]
  *
  * A member that stopped uncleanly but whose kernel did not (same boot
  * id: the daemon was killed) lost nothing it had written: only a member
@@ -43,16 +36,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "crc32c.h"
+#include "alrec.h"
 #include "error.h"
 #include "internal.h"
 #include "util.h"
 
-#define AL_MAGIC "RMRAL001"
-#define AL_BOOT_ID 40
-#define AL_BOOT_ID_LEN 40
-#define AL_HDR 80
-#define AL_BLOCK 4096
+#define AL_BLOCK RMR_ALREC_BLOCK
 
 struct al_ext {
   uint32_t extent;
@@ -93,120 +82,60 @@ ext_free (gpointer p)
   g_free (p);
 }
 
-/* This kernel's boot id (a UUID), NUL padded. */
-static void
-boot_id (uint8_t *out)
-{
-  g_autofree char *text = NULL;
-
-  memset (out, 0, AL_BOOT_ID_LEN);
-  if (g_file_get_contents ("/proc/sys/kernel/random/boot_id", &text, NULL,
-                           NULL))
-    memcpy (out, g_strstrip (text), MIN (strlen (text), AL_BOOT_ID_LEN));
-}
-
 static void
 encode (struct srv_al *al, uint8_t *buf, bool clean)
 {
+  struct rmr_alrec rec = {
+    .seq = al->seq,
+    .shift = al->shift,
+    .flags = clean ? RMR_ALREC_F_CLEAN : 0,
+    .writes = al->writes,
+  };
+  uint32_t ext[AL_MAX_EXTENTS];
   GHashTableIter it;
   gpointer k, v;
   uint32_t n = 0;
 
-  memset (buf, 0, AL_BLOCK);
-  memcpy (buf, AL_MAGIC, 8);
-  put_le64 (buf + 16, al->seq);
-  put_le32 (buf + 24, al->shift);
-  put_le32 (buf + 28, clean ? AL_F_CLEAN : 0);
-  put_le64 (buf + 32, al->writes);
-  boot_id (buf + AL_BOOT_ID);
+  rmr_boot_id (rec.boot_id);
   if (!clean) {
     g_hash_table_iter_init (&it, al->active);
     while (g_hash_table_iter_next (&it, &k, &v))
-      put_le32 (buf + AL_HDR + 4 * n++, ((struct al_ext *) v)->extent);
+      ext[n++] = ((struct al_ext *) v)->extent;
   }
-  put_le32 (buf + 12, n);
-  put_le32 (buf + 8, rmr_crc32c (0, buf, AL_BLOCK));
-}
-
-/* Decode one copy: 0, -ENODATA (all zero: never written), -EBADMSG. */
-static int
-decode (const uint8_t *buf, uint64_t *seq, uint32_t *shift, uint32_t *flags,
-        uint64_t *writes, uint8_t *boot, GArray *extents)
-{
-  uint8_t copy[AL_BLOCK];
-  uint32_t n, i;
-
-  for (i = 0; i < AL_BLOCK && !buf[i]; i++)
-    ;
-  if (i == AL_BLOCK)
-    return -ENODATA;
-  memcpy (copy, buf, AL_BLOCK);
-  put_le32 (copy + 8, 0);
-  n = get_le32 (buf + 12);
-  if (memcmp (buf, AL_MAGIC, 8) != 0 ||
-      rmr_crc32c (0, copy, AL_BLOCK) != get_le32 (buf + 8) ||
-      n > (AL_BLOCK - AL_HDR) / 4 || get_le32 (buf + 24) < 12 ||
-      get_le32 (buf + 24) > 40 || (get_le32 (buf + 28) & ~AL_F_CLEAN))
-    return -EBADMSG;
-  *seq = get_le64 (buf + 16);
-  *shift = get_le32 (buf + 24);
-  *flags = get_le32 (buf + 28);
-  *writes = get_le64 (buf + 32);
-  memcpy (boot, buf + AL_BOOT_ID, AL_BOOT_ID_LEN);
-  g_array_set_size (extents, 0);
-  for (i = 0; i < n; i++) {
-    uint32_t e = get_le32 (buf + AL_HDR + 4 * i);
-    g_array_append_val (extents, e);
-  }
-  return 0;
+  rmr_alrec_encode (&rec, ext, n, buf);
 }
 
 static int
 load (struct srv_al *al)
 {
-  g_autofree uint8_t *buf = g_malloc (2 * AL_BLOCK);
-  g_autoptr (GArray) e0 = g_array_new (FALSE, FALSE, sizeof (uint32_t));
-  g_autoptr (GArray) e1 = g_array_new (FALSE, FALSE, sizeof (uint32_t));
-  uint64_t s0 = 0, s1 = 0, w0 = 0, w1 = 0;
-  uint32_t sh0 = 0, sh1 = 0, f0 = 0, f1 = 0;
-  uint8_t b0[AL_BOOT_ID_LEN], b1[AL_BOOT_ID_LEN], now[AL_BOOT_ID_LEN];
-  ssize_t r;
-  int r0, r1;
+  uint8_t now[RMR_ALREC_BOOT_ID_LEN];
+  struct rmr_alrec rec;
+  int r;
 
-  r = pread (al->st->fd, buf, 2 * AL_BLOCK, al->st->sb.al_offset);
-  if (r < 0)
-    return rmr_err (errno, "store %s: reading the recent-write record: %s",
-                    al->st->path, strerror (errno));
-  if (r < 2 * AL_BLOCK)
-    memset (buf + r, 0, 2 * AL_BLOCK - r);
-  r0 = decode (buf, &s0, &sh0, &f0, &w0, b0, e0);
-  r1 = decode (buf + AL_BLOCK, &s1, &sh1, &f1, &w1, b1, e1);
-  if (r0 == -ENODATA && r1 == -ENODATA) {
+  rmr_err_clear ();
+  r = rmr_alrec_read (al->st->fd, al->st->sb.al_offset, &rec, al->loaded);
+  if (r == -ENODATA) {
     al->was_clean = true;       /* never written: a new store */
     return 0;
   }
-  if (r0 < 0 && r1 < 0) {
+  if (r == -EBADMSG) {
     al->lost = true;
     g_warning ("store %s: the recent-write record is damaged (both copies): "
                "assemble will treat this member's data as possibly "
                "different everywhere", al->st->path);
     return 0;
   }
-  if (r1 == 0 && (r0 < 0 || s1 > s0)) {
-    s0 = s1, sh0 = sh1, f0 = f1, w0 = w1;
-    memcpy (b0, b1, sizeof b0);
-    g_array_set_size (e0, 0);
-    g_array_append_vals (e0, e1->data, e1->len);
-  }
-  al->seq = s0;
-  al->writes = w0;
+  if (r < 0)
+    return rmr_err (-r, "store %s: %s", al->st->path, rmr_get_error ());
+  al->seq = rec.seq;
+  al->writes = rec.writes;
   /* Killed but the kernel kept running: what it wrote is in the page
    * cache or on the device, not lost.
    */
-  boot_id (now);
-  al->was_clean = (f0 & AL_F_CLEAN) || (now[0] && !memcmp (now, b0, sizeof now));
-  al->loaded_shift = sh0;
-  g_array_append_vals (al->loaded, e0->data, e0->len);
+  rmr_boot_id (now);
+  al->was_clean = (rec.flags & RMR_ALREC_F_CLEAN) ||
+                  (now[0] && !memcmp (now, rec.boot_id, sizeof now));
+  al->loaded_shift = rec.shift;
   return 0;
 }
 

@@ -356,7 +356,6 @@ void pool_shutdown_all (void);
  * may differ between legs after a crash (DESIGN 6).  Saved by the map
  * flusher (map.c) before the writes that need it are submitted.
  */
-#define AL_F_CLEAN 0x1          /* saved at a clean stop: nothing in flight */
 #define AL_MAX_EXTENTS 1000     /* what one 4 KiB record holds */
 #define AL_DEFAULT_EXTENTS 256
 #define AL_DEFAULT_SHIFT 22     /* 4 MiB extents: a 1 GiB window */

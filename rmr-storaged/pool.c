@@ -505,7 +505,7 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
                                   ? RMR_MEMBER_ABSENT
                                   : RMR_MEMBER_NORMAL;
     }
-    st->sb.flags &= ~(RMR_SB_F_CLEAN | RMR_SB_F_ZEROED);
+    st->sb.flags &= ~(RMR_SB_F_RESERVED | RMR_SB_F_ZEROED);
     r = store_write_sb_unlocked (st);
     if (r < 0) {
       st->sb = saved;

@@ -31,6 +31,7 @@
 
 #include <glib.h>
 
+#include "alrec.h"
 #include "ctl.h"
 #include "error.h"
 #include "md.h"
@@ -378,6 +379,31 @@ device_size (int fd, uint64_t *size)
   return -1;
 }
 
+/* What the recent-write record says: how the store was last stopped and
+ * the extents that may differ from its peers.
+ */
+static void
+emit_record (struct emit *e, int fd, const struct rmr_sb *sb)
+{
+  g_autoptr (GArray) ext = g_array_new (FALSE, FALSE, sizeof (uint32_t));
+  struct rmr_alrec rec = {0};
+  const char *state;
+  int r;
+
+  r = rmr_alrec_read (fd, sb->al_offset, &rec, ext);
+  state = r == 0          ? "ok"
+          : r == -ENODATA ? "never-written"
+          : r == -EBADMSG ? "damaged"
+                          : "unreadable";
+  /* A store never written to has nothing to lose. */
+  emit_bool (e, "clean_shutdown",
+             r == -ENODATA || (r == 0 && (rec.flags & RMR_ALREC_F_CLEAN)));
+  emit_str (e, "recent_write_record", state);
+  emit_u64 (e, "recent_write_extents", ext->len);
+  emit_u64 (e, "recent_write_extent_size",
+            r == 0 ? UINT64_C (1) << rec.shift : 0);
+}
+
 static int
 cmd_store_info (const char *sock, int argc, char **argv)
 {
@@ -418,7 +444,7 @@ cmd_store_info (const char *sock, int argc, char **argv)
   emit_u64 (&e, "data_offset", sb.data_offset);
   emit_u64 (&e, "mapped_sectors", sb.mapped_size / 512);
   emit_str (&e, "state", sb.generation == 0 ? "fresh" : "used");
-  emit_bool (&e, "clean_shutdown", sb.flags & RMR_SB_F_CLEAN);
+  emit_record (&e, fd, &sb);
   emit_members (&e, &sb);
   emit_u64 (&e, "queue_depth", sb.queue_depth);
   emit_u64 (&e, "map_version", sb.map_version);

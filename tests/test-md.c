@@ -37,7 +37,7 @@ make_sb (struct rmr_sb *sb)
   sb->queue_depth = 128;
   sb->generation = 7;
   sb->map_version = 9;
-  sb->flags = RMR_SB_F_CLEAN;
+  sb->flags = RMR_SB_F_RESERVED;
   sb->members[0].member_id = 3;
   sb->members[0].state = RMR_MEMBER_NORMAL;
   sb->members[1].member_id = 5;
@@ -202,7 +202,7 @@ test_encoding (void)
   g_assert_cmpuint (get_le64 (buf + 144), ==, 36864);
   g_assert_cmpuint (get_le64 (buf + 152), ==, RMR_AL_OFFSET);
   g_assert_cmpuint (get_le64 (buf + 160), ==, RMR_AL_BYTES);
-  g_assert_cmpuint (get_le32 (buf + 168), ==, RMR_SB_F_CLEAN);
+  g_assert_cmpuint (get_le32 (buf + 168), ==, RMR_SB_F_RESERVED);
   g_assert_cmpuint (get_le32 (buf + 172), ==, 0);
   g_assert_cmpuint (get_le32 (buf + 176), ==, 3);
   g_assert_cmpuint (get_le32 (buf + 180), ==, RMR_MEMBER_NORMAL);

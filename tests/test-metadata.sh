@@ -35,6 +35,7 @@ info ()
 
 # One superblock copy.
 node_kill 1
+is "$(info 1 clean_shutdown)" yes "store-info: a clean stop is recorded"
 used=$(info 1 superblock_copy)
 garble "${NODE_STORE[1]}" $((used * 4096 + 200)) 16
 is "$(info 1 superblock_copy)" $((1 - used)) "a damaged copy is passed over"
@@ -74,6 +75,7 @@ node_kill 2
 al=$(info 2 al_offset)
 garble "${NODE_STORE[2]}" $((al + 100)) 16
 garble "${NODE_STORE[2]}" $((al + 4096 + 100)) 16
+is "$(info 2 recent_write_record)" damaged "store-info: a damaged record"
 node_start 2 p 16M
 # shellcheck disable=SC2046
 nbdkit_start e pool=p $(servers 1 2) chunk-size=64K
@@ -86,6 +88,18 @@ _wait_until 60 both && ok "a lost recent-write record: the pool resyncs" ||
 kill_pid "$NBDKIT_PID"
 ok "the legs are byte-identical" legs_identical 1 2 $((16 << 20))
 ok "and hold the data" store_cmp 1 "$tmpdir/data"
+
+# Killed with the pool open: store-info shows the extents written.
+# shellcheck disable=SC2046
+nbdkit_start e pool=p $(servers 1 2) chunk-size=64K
+nbdcopy "$tmpdir/data" "$(nbd_uri e)"
+node_kill 1 KILL
+is "$(info 1 clean_shutdown)" no "store-info: a kill is not a clean stop"
+ok "store-info: the record holds the extents written" \
+  test "$(info 1 recent_write_extents)" -gt 0
+node_start 1 p 16M
+_wait_until 60 both || true
+kill_pid "$NBDKIT_PID"
 
 # A dirty-map page of node 1 (member 42's slot).
 node_kill 1
