@@ -80,18 +80,23 @@ rmr_alrec_decode (const uint8_t *buf, struct rmr_alrec *rec, GArray *extents)
   shift = get_le32 (buf + OFF_SHIFT);
   flags = get_le32 (buf + OFF_FLAGS);
   if (n > RMR_ALREC_MAX_EXTENTS)
-    return rmr_err (EBADMSG, "recent-write record: n %" PRIu32
-                    ": more than %d extents", n, RMR_ALREC_MAX_EXTENTS);
+    return rmr_err (EBADMSG,
+                    "recent-write record: n %" PRIu32 ": more than %d extents",
+                    n, RMR_ALREC_MAX_EXTENTS);
   if (shift < 12 || shift > 40)
-    return rmr_err (EBADMSG, "recent-write record: extent_shift %" PRIu32
-                    ": not in 12..40", shift);
+    return rmr_err (
+      EBADMSG, "recent-write record: extent_shift %" PRIu32 ": not in 12..40",
+      shift);
   if (flags & ~RMR_ALREC_F_CLEAN)
-    return rmr_err (EBADMSG, "recent-write record: flags 0x%" PRIx32
-                    ": unknown flags", flags);
+    return rmr_err (EBADMSG,
+                    "recent-write record: flags 0x%" PRIx32 ": unknown flags",
+                    flags);
   for (i = OFF_EXTENTS + 4 * n; i < RMR_ALREC_BLOCK; i++)
     if (buf[i])
-      return rmr_err (EBADMSG, "recent-write record: byte %" PRIu32
-                      " after the %" PRIu32 " extents: not zero", i, n);
+      return rmr_err (EBADMSG,
+                      "recent-write record: byte %" PRIu32 " after the %" PRIu32
+                      " extents: not zero",
+                      i, n);
 
   rec->seq = get_le64 (buf + OFF_SEQ);
   rec->shift = shift;

@@ -24,12 +24,12 @@
 #define RMR_ALREC_MAGIC "RMRAL001"
 #define RMR_ALREC_BLOCK 4096
 #define RMR_ALREC_BOOT_ID_LEN 40
-#define RMR_ALREC_MAX_EXTENTS 1004  /* (4096 - 80) / 4 */
-#define RMR_ALREC_F_CLEAN 0x1       /* saved at a clean stop */
+#define RMR_ALREC_MAX_EXTENTS 1004 /* (4096 - 80) / 4 */
+#define RMR_ALREC_F_CLEAN 0x1      /* saved at a clean stop */
 
 struct rmr_alrec {
   uint64_t seq;
-  uint32_t shift;                   /* extents are 1 << shift bytes */
+  uint32_t shift; /* extents are 1 << shift bytes */
   uint32_t flags;
   uint64_t writes;
   uint8_t boot_id[RMR_ALREC_BOOT_ID_LEN]; /* NUL padded */

@@ -54,8 +54,7 @@ is_refusal (int r)
 }
 
 int
-clt_join_all (struct rmr_pool *pool, struct rmr_join_rep *rep,
-              unsigned *joined)
+clt_join_all (struct rmr_pool *pool, struct rmr_join_rep *rep, unsigned *joined)
 {
   int64_t start = g_get_monotonic_time (), enough_at = 0, now;
   int64_t deadline = start + (int64_t) pool->cfg.timeout_ms * 1000;
@@ -77,7 +76,7 @@ clt_join_all (struct rmr_pool *pool, struct rmr_join_rep *rep,
       }
       snprintf (why[i], sizeof why[i], "%s", rmr_get_error ());
       if (is_refusal (r))
-        return r;               /* the message says which server, why */
+        return r; /* the message says which server, why */
     }
     if (n == pool->nlegs)
       return 0;
@@ -86,7 +85,7 @@ clt_join_all (struct rmr_pool *pool, struct rmr_join_rep *rep,
       if (!enough_at)
         enough_at = now;
       if (now - enough_at >= JOIN_GRACE_MS * 1000)
-        return 0;               /* assemble without the others */
+        return 0; /* assemble without the others */
     }
     if (now >= deadline)
       break;
@@ -103,9 +102,8 @@ clt_join_all (struct rmr_pool *pool, struct rmr_join_rep *rep,
                     "pool '%s': %u of %u servers joined within %" PRIu64
                     " ms, %s; missing: %s",
                     pool->cfg.pool_name, n, pool->nlegs, pool->cfg.timeout_ms,
-                    pool->cfg.mode == RMR_MODE_CREATE
-                      ? "create needs them all"
-                      : "fewer than min-legs",
+                    pool->cfg.mode == RMR_MODE_CREATE ? "create needs them all"
+                                                      : "fewer than min-legs",
                     missing->str);
   }
 }
@@ -121,7 +119,8 @@ decide_create (struct rmr_pool *pool, const struct rmr_join_rep *rep,
   if (cfg->mode == RMR_MODE_ASSEMBLE)
     return rmr_err (EINVAL,
                     "mode: assemble, but no store holds pool '%s' yet "
-                    "(use mode=create or mode=auto)", cfg->pool_name);
+                    "(use mode=create or mode=auto)",
+                    cfg->pool_name);
   en->mode = RMR_MODE_CREATE;
   en->generation = 1;
   en->chunk_size = cfg->chunk_size ? cfg->chunk_size : RMR_DEFAULT_CHUNK_SIZE;
@@ -155,11 +154,10 @@ clt_decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
     nfresh += rep[i].fresh;
     for (j = 0; j < i; j++)
       if ((joined & 1u << j) && rep[j].member_id == rep[i].member_id)
-        return rmr_err (EINVAL,
-                        "server: %s and %s are both member %" PRIu32
-                        " of pool '%s'",
-                        pool->legs[j].addr_name, pool->legs[i].addr_name,
-                        rep[i].member_id, cfg->pool_name);
+        return rmr_err (
+          EINVAL, "server: %s and %s are both member %" PRIu32 " of pool '%s'",
+          pool->legs[j].addr_name, pool->legs[i].addr_name, rep[i].member_id,
+          cfg->pool_name);
     if (rep[i].mapped_size != rep[first].mapped_size)
       return rmr_err (EINVAL,
                       "size: the stores disagree: %s has mapped_size %" PRIu64
@@ -174,7 +172,8 @@ clt_decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
   if (cfg->size && cfg->size != rep[first].mapped_size)
     return rmr_err (EINVAL,
                     "size: %" PRIu64 " given, but the stores' mapped_size "
-                    "is %" PRIu64, cfg->size, rep[first].mapped_size);
+                    "is %" PRIu64,
+                    cfg->size, rep[first].mapped_size);
 
   memset (en, 0, sizeof *en);
   for (i = 0; i < RMR_MAX_MEMBERS; i++)
@@ -187,7 +186,8 @@ clt_decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
       return rmr_err (EINVAL,
                       "mode: every store that answered is fresh, but not "
                       "every server answered: a pool is created on all of "
-                      "its members (is pool '%s' new?)", cfg->pool_name);
+                      "its members (is pool '%s' new?)",
+                      cfg->pool_name);
     return decide_create (pool, rep, joined, en);
   }
   if (cfg->mode == RMR_MODE_CREATE)
@@ -225,9 +225,11 @@ clt_decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
           pool->legs[i].slot = j;
         }
       if (pool->legs[i].slot < 0)
-        return rmr_err (ENOSPC, "server: %s cannot join pool '%s': it has "
-                        "%u members already", pool->legs[i].addr_name,
-                        cfg->pool_name, RMR_MAX_MEMBERS);
+        return rmr_err (ENOSPC,
+                        "server: %s cannot join pool '%s': it has "
+                        "%u members already",
+                        pool->legs[i].addr_name, cfg->pool_name,
+                        RMR_MAX_MEMBERS);
       continue;
     }
     if (rep[i].chunk_size != en->chunk_size)
@@ -237,11 +239,10 @@ clt_decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
                       pool->legs[best].addr_name, en->chunk_size,
                       pool->legs[i].addr_name, rep[i].chunk_size);
     if (pool->legs[i].slot < 0)
-      return rmr_err (EINVAL,
-                      "server: %s is member %" PRIu32
-                      ", which is not a member of pool '%s'",
-                      pool->legs[i].addr_name, rep[i].member_id,
-                      cfg->pool_name);
+      return rmr_err (
+        EINVAL,
+        "server: %s is member %" PRIu32 ", which is not a member of pool '%s'",
+        pool->legs[i].addr_name, rep[i].member_id, cfg->pool_name);
   }
   return 0;
 }
@@ -250,8 +251,8 @@ int
 clt_al_get (struct clt_leg *leg, struct clt_sess *s, struct rmr_al_rep *al)
 {
   g_autofree uint8_t *buf = g_malloc (RMR_AL_REP_HDR + 4 * RMR_AL_MAX_EXTENTS);
-  struct rmr_hdr hdr = { .type = RMR_MSG_AL_GET,
-                         .generation = leg->pool->generation };
+  struct rmr_hdr hdr = {.type = RMR_MSG_AL_GET,
+                        .generation = leg->pool->generation};
   struct clt_req req;
   struct clt_sub *sub;
   int r;
@@ -329,11 +330,11 @@ clt_send_bits (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
       }
     if (!any)
       continue;
-    struct rmr_hdr hdr = { .type = RMR_MSG_MAP_ADD,
-                           .generation = pool->generation,
-                           .offset = c,
-                           .length = len,
-                           .dirty_mask = 1u << slot };
+    struct rmr_hdr hdr = {.type = RMR_MSG_MAP_ADD,
+                          .generation = pool->generation,
+                          .offset = c,
+                          .length = len,
+                          .dirty_mask = 1u << slot};
     r = clt_leg_call (leg, s, &hdr, bits + c / 8, (len + 7) / 8, NULL, 0);
     if (r < 0)
       return r;
@@ -346,8 +347,7 @@ clt_send_bits (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
  */
 static bool
 better (const struct rmr_join_rep *rep, const struct rmr_al_rep *al,
-        const bool *stale, const struct rmr_pool *pool, unsigned a,
-        unsigned b)
+        const bool *stale, const struct rmr_pool *pool, unsigned a, unsigned b)
 {
   bool sa = stale[pool->legs[a].slot], sb = stale[pool->legs[b].slot];
 
@@ -366,9 +366,9 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
                    unsigned joined, struct clt_plan *plan)
 {
   const struct rmr_enable_req *en = &pool->md;
-  g_autofree struct rmr_al_rep *al = g_new0 (struct rmr_al_rep,
-                                             RMR_MAX_MEMBERS);
-  bool present[RMR_MAX_MEMBERS] = { false }, stale[RMR_MAX_MEMBERS] = { false };
+  g_autofree struct rmr_al_rep *al =
+    g_new0 (struct rmr_al_rep, RMR_MAX_MEMBERS);
+  bool present[RMR_MAX_MEMBERS] = {false}, stale[RMR_MAX_MEMBERS] = {false};
   unsigned i, s, nmembers = 0, npresent = 0;
   bool quorum;
   int src = -1;
@@ -414,8 +414,9 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
                       "the latest writes (no member here knows it to be "
                       "stale, and %u of %u members with min-legs %u do not "
                       "hold every write): bring it back, or assemble with "
-                      "force to go on without it", pool->cfg.pool_name,
-                      en->members[s], npresent, nmembers, pool->cfg.min_legs);
+                      "force to go on without it",
+                      pool->cfg.pool_name, en->members[s], npresent, nmembers,
+                      pool->cfg.min_legs);
     plan->mask |= 1u << s;
   }
 
@@ -440,8 +441,8 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
     return rmr_err (ENXIO,
                     "pool '%s': every member here (%s) is recorded stale by "
                     "another: the current data is on a missing member; bring "
-                    "it back, or assemble with force", pool->cfg.pool_name,
-                    who->str);
+                    "it back, or assemble with force",
+                    pool->cfg.pool_name, who->str);
   }
   plan->source = src;
   for (i = 0; i < pool->nlegs; i++)
@@ -487,10 +488,10 @@ clt_mark_new_members (struct rmr_pool *pool, unsigned joined)
       if (!(joined & 1u << k))
         continue;
       for (c = 0; c < nchunks; c += len) {
-        struct rmr_hdr hdr = { .type = RMR_MSG_MAP_ADD,
-                               .generation = pool->generation,
-                               .offset = c,
-                               .dirty_mask = 1u << nl->slot };
+        struct rmr_hdr hdr = {.type = RMR_MSG_MAP_ADD,
+                              .generation = pool->generation,
+                              .offset = c,
+                              .dirty_mask = 1u << nl->slot};
         len = MIN (nchunks - c, RMR_MAP_MAX_CHUNKS);
         hdr.length = len;
         r = clt_leg_call (&pool->legs[k], pool->legs[k].sess, &hdr, NULL, 0,

@@ -55,7 +55,8 @@ check_range (struct rmr_pool *pool, const char *what, uint32_t count,
 static int
 fenced_error (struct rmr_pool *pool, const char *what)
 {
-  return rmr_err (EIO, "%s: pool '%s' was taken over by another client "
+  return rmr_err (EIO,
+                  "%s: pool '%s' was taken over by another client "
                   "(a newer generation than %" PRIu64 "): fenced",
                   what, pool->cfg.pool_name, pool->generation);
 }
@@ -161,12 +162,12 @@ rmr_pool_pread (struct rmr_pool *pool, void *buf, uint32_t count,
     return fenced_error (pool, "pread");
   clt_gate_enter (pool);
   while ((leg = pick_read_leg (pool, tried)) != NULL) {
-    struct rmr_hdr hdr = { .type = RMR_MSG_READ,
-                           .group_id = pool->group_id,
-                           .member_id = RMR_MEMBER_NONE,
-                           .generation = pool->generation,
-                           .offset = offset,
-                           .length = count };
+    struct rmr_hdr hdr = {.type = RMR_MSG_READ,
+                          .group_id = pool->group_id,
+                          .member_id = RMR_MEMBER_NONE,
+                          .generation = pool->generation,
+                          .offset = offset,
+                          .length = count};
     tried |= 1u << (leg - pool->legs);
     clt_req_init (&req);
     sub = clt_req_add (&req, 0, leg);
@@ -276,15 +277,14 @@ static int
 replicate (struct rmr_pool *pool, const char *what, uint8_t type,
            const void *buf, uint32_t count, uint64_t offset, unsigned flags)
 {
-  struct rmr_hdr hdr = { .type = type,
-                         .group_id = pool->group_id,
-                         .member_id = RMR_MEMBER_NONE,
-                         .generation = pool->generation,
-                         .offset = offset,
-                         .length = count };
-  struct iovec iov = { .iov_base = (void *) buf, .iov_len = count };
-  struct clt_range range = { .start = offset,
-                             .end = offset + count };
+  struct rmr_hdr hdr = {.type = type,
+                        .group_id = pool->group_id,
+                        .member_id = RMR_MEMBER_NONE,
+                        .generation = pool->generation,
+                        .offset = offset,
+                        .length = count};
+  struct iovec iov = {.iov_base = (void *) buf, .iov_len = count};
+  struct clt_range range = {.start = offset, .end = offset + count};
   char last[RMR_ERRMSG_MAX + 400] = "no leg is in state normal";
   const bool writes = type != RMR_MSG_FLUSH;
   unsigned legs, ok, failed, refused, ok2, failed2, refused2;
@@ -309,8 +309,8 @@ replicate (struct rmr_pool *pool, const char *what, uint8_t type,
   legs = normal_legs (pool);
   if (writes)
     hdr.dirty_mask = missing_slots (pool, legs);
-  fanout (pool, &hdr, &iov, type == RMR_MSG_WRITE ? 1 : 0, legs, &ok,
-          &failed, &refused, last, sizeof last);
+  fanout (pool, &hdr, &iov, type == RMR_MSG_WRITE ? 1 : 0, legs, &ok, &failed,
+          &refused, last, sizeof last);
   if (refused && !ok && !failed) {
     if (writes)
       ov_leave (pool, &range);
@@ -342,9 +342,11 @@ replicate (struct rmr_pool *pool, const char *what, uint8_t type,
   if (atomic_load (&pool->fenced))
     return fenced_error (pool, what);
   if ((unsigned) __builtin_popcount (ok) < pool->cfg.min_legs)
-    return rmr_err (EIO, "%s: %d of %u legs completed, min-legs is %u "
-                    "(last failure: %s)", what, __builtin_popcount (ok),
-                    pool->nlegs, pool->cfg.min_legs, last);
+    return rmr_err (EIO,
+                    "%s: %d of %u legs completed, min-legs is %u "
+                    "(last failure: %s)",
+                    what, __builtin_popcount (ok), pool->nlegs,
+                    pool->cfg.min_legs, last);
   return 0;
 }
 

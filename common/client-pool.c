@@ -54,8 +54,8 @@ check_config (const struct rmr_pool_config *cfg)
     return rmr_err (EINVAL, "server: no server given (one per leg, 1-%u)",
                     RMR_MAX_MEMBERS);
   if (cfg->nlegs > RMR_MAX_MEMBERS)
-    return rmr_err (EINVAL, "server: %u servers given, at most %u",
-                    cfg->nlegs, RMR_MAX_MEMBERS);
+    return rmr_err (EINVAL, "server: %u servers given, at most %u", cfg->nlegs,
+                    RMR_MAX_MEMBERS);
   for (i = 0; i < cfg->nlegs; i++) {
     rmr_addr_format (&cfg->legs[i].addr, a, sizeof a);
     if (cfg->legs[i].sessname[0] &&
@@ -66,16 +66,17 @@ check_config (const struct rmr_pool_config *cfg)
       if (strcmp (a, b) == 0)
         return rmr_err (EINVAL,
                         "server: %s given twice (one session per storage "
-                        "node and pool)", a);
+                        "node and pool)",
+                        a);
     }
   }
-  if (cfg->chunk_size &&
-      (!is_power_of_2 (cfg->chunk_size) ||
-       cfg->chunk_size < RMR_MIN_CHUNK_SIZE ||
-       cfg->chunk_size > RMR_MAX_CHUNK_SIZE))
+  if (cfg->chunk_size && (!is_power_of_2 (cfg->chunk_size) ||
+                          cfg->chunk_size < RMR_MIN_CHUNK_SIZE ||
+                          cfg->chunk_size > RMR_MAX_CHUNK_SIZE))
     return rmr_err (EINVAL,
                     "chunk-size: %" PRIu32 " is not a power of two from "
-                    "4K to 64M", cfg->chunk_size);
+                    "4K to 64M",
+                    cfg->chunk_size);
   if (cfg->size % 512)
     return rmr_err (EINVAL, "size: %" PRIu64 " is not a multiple of 512",
                     cfg->size);
@@ -108,7 +109,7 @@ clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
 {
   struct clt_req req;
   struct clt_sub *sub;
-  struct iovec iov = { .iov_base = (void *) payload, .iov_len = plen };
+  struct iovec iov = {.iov_base = (void *) payload, .iov_len = plen};
   int r;
 
   clt_req_init (&req);
@@ -134,8 +135,8 @@ clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
 static void
 leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
 {
-  struct rmr_hdr hdr = { .type = RMR_MSG_LEAVE, .offset = mode,
-                         .generation = leg->pool->generation };
+  struct rmr_hdr hdr = {
+    .type = RMR_MSG_LEAVE, .offset = mode, .generation = leg->pool->generation};
 
   if (atomic_load (&leg->state) != LEG_FAILED && leg->sess)
     clt_leg_call (leg, leg->sess, &hdr, NULL, 0, NULL, 0);
@@ -152,13 +153,11 @@ leg_release (struct clt_leg *leg)
 }
 
 int
-clt_leg_join (struct clt_leg *leg, struct clt_sess *s,
-              struct rmr_join_rep *rep)
+clt_leg_join (struct clt_leg *leg, struct clt_sess *s, struct rmr_join_rep *rep)
 {
   struct rmr_pool *pool = leg->pool;
-  struct rmr_join_req jr = { 0 };
-  struct rmr_hdr hdr = { .type = RMR_MSG_JOIN,
-                         .generation = pool->generation };
+  struct rmr_join_req jr = {0};
+  struct rmr_hdr hdr = {.type = RMR_MSG_JOIN, .generation = pool->generation};
   uint8_t req_buf[RMR_JOIN_REQ_SIZE], rep_buf[RMR_JOIN_REP_SIZE];
   int r;
 
@@ -216,10 +215,9 @@ enable_all (struct rmr_pool *pool, const struct rmr_enable_req *en,
   for (i = 0; i < pool->nlegs; i++) {
     if (!(joined & 1u << i))
       continue;
-    struct rmr_hdr hdr = { .type = RMR_MSG_ENABLE,
-                           .generation = en->generation };
-    r = clt_leg_call (&pool->legs[i], pool->legs[i].sess, &hdr, buf,
-                      sizeof buf, NULL, 0);
+    struct rmr_hdr hdr = {.type = RMR_MSG_ENABLE, .generation = en->generation};
+    r = clt_leg_call (&pool->legs[i], pool->legs[i].sess, &hdr, buf, sizeof buf,
+                      NULL, 0);
     if (r < 0)
       return r;
   }
@@ -247,7 +245,7 @@ struct rmr_pool *
 rmr_pool_open (const struct rmr_pool_config *cfg)
 {
   struct rmr_join_rep rep[RMR_MAX_MEMBERS];
-  struct clt_plan plan = { 0 };
+  struct clt_plan plan = {0};
   struct rmr_enable_req en;
   unsigned joined = 0;
   struct rmr_pool *pool;
@@ -393,8 +391,7 @@ rmr_pool_nlegs (const struct rmr_pool *pool)
 }
 
 int
-rmr_pool_leg_info (struct rmr_pool *pool, unsigned i,
-                   struct rmr_leg_info *info)
+rmr_pool_leg_info (struct rmr_pool *pool, unsigned i, struct rmr_leg_info *info)
 {
   struct clt_leg *leg;
 

@@ -60,8 +60,7 @@ clt_gate_enter (struct rmr_pool *pool)
 void
 clt_gate_leave (struct rmr_pool *pool)
 {
-  if (atomic_fetch_sub (&pool->active, 1) == 1 &&
-      atomic_load (&pool->frozen)) {
+  if (atomic_fetch_sub (&pool->active, 1) == 1 && atomic_load (&pool->frozen)) {
     g_mutex_lock (&pool->gate_lock);
     g_cond_broadcast (&pool->gate_cond);
     g_mutex_unlock (&pool->gate_lock);
@@ -156,13 +155,13 @@ clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
       clt_req_add (&req, i, &pool->legs[i]);
   for (i = 0; i < pool->nlegs; i++)
     if (ok_legs & 1u << i) {
-      struct rmr_hdr hdr = { .type = RMR_MSG_MAP_ADD,
-                             .group_id = pool->group_id,
-                             .member_id = RMR_MEMBER_NONE,
-                             .generation = pool->generation,
-                             .offset = first,
-                             .length = last - first + 1,
-                             .dirty_mask = mask };
+      struct rmr_hdr hdr = {.type = RMR_MSG_MAP_ADD,
+                            .group_id = pool->group_id,
+                            .member_id = RMR_MEMBER_NONE,
+                            .generation = pool->generation,
+                            .offset = first,
+                            .length = last - first + 1,
+                            .dirty_mask = mask};
       clt_sess_submit (&req.sub[i], &hdr, NULL, 0);
     }
   clt_req_wait (&req, g_get_monotonic_time () +
@@ -190,10 +189,10 @@ collect_map (struct rmr_pool *pool, struct clt_leg *from, int slot,
   int r;
 
   for (c = 0; c < nchunks; c += n) {
-    struct rmr_hdr hdr = { .type = RMR_MSG_MAP_GET,
-                           .generation = pool->generation,
-                           .offset = c,
-                           .dirty_mask = 1u << slot };
+    struct rmr_hdr hdr = {.type = RMR_MSG_MAP_GET,
+                          .generation = pool->generation,
+                          .offset = c,
+                          .dirty_mask = 1u << slot};
     n = MIN (nchunks - c, HANDOVER_CHUNKS);
     hdr.length = n;
     r = clt_leg_call (from, from->sess, &hdr, NULL, 0, page, (n + 7) / 8);
@@ -224,12 +223,12 @@ normal_others (struct rmr_pool *pool, struct clt_leg *leg)
 static int
 handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
 {
-  uint64_t nchunks = (pool->size + pool->chunk_size - 1) >>
-                     log_2_bits (pool->chunk_size);
+  uint64_t nchunks =
+    (pool->size + pool->chunk_size - 1) >> log_2_bits (pool->chunk_size);
   g_autofree uint8_t *bits = g_malloc0 ((nchunks + 7) / 8 + 8);
   g_autofree uint8_t *page = g_malloc ((HANDOVER_CHUNKS + 7) / 8);
   uint8_t en[RMR_ENABLE_REQ_SIZE];
-  struct rmr_hdr hdr = { .type = RMR_MSG_ENABLE };
+  struct rmr_hdr hdr = {.type = RMR_MSG_ENABLE};
   struct clt_sess *old;
   uint64_t ndirty;
   unsigned i;
@@ -277,7 +276,7 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
     clt_sess_put (old);
   }
   else if (old == s)
-    clt_sess_put (s);           /* the extra reference of the reconnect */
+    clt_sess_put (s); /* the extra reference of the reconnect */
   atomic_store (&leg->state, LEG_NORMAL);
   leg->backoff_ms = 0;
   set_last_error (leg, NULL);
@@ -300,8 +299,7 @@ reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
     /* The connection survived (an IO error failed the leg): leave the
      * pool on it first, so that the join starts afresh.
      */
-    struct rmr_hdr lv = { .type = RMR_MSG_LEAVE,
-                          .generation = pool->generation };
+    struct rmr_hdr lv = {.type = RMR_MSG_LEAVE, .generation = pool->generation};
     clt_leg_call (leg, s, &lv, NULL, 0, NULL, 0);
   }
   else
@@ -316,9 +314,10 @@ reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
       if (pool->md.members[j] == rep.member_id)
         slot = j;
     if (slot < 0)
-      r = rmr_err (EINVAL, "server %s: member %" PRIu32 " is not a member "
-                   "of pool '%s'", leg->addr_name, rep.member_id,
-                   pool->cfg.pool_name);
+      r = rmr_err (EINVAL,
+                   "server %s: member %" PRIu32 " is not a member "
+                   "of pool '%s'",
+                   leg->addr_name, rep.member_id, pool->cfg.pool_name);
     else {
       leg->member_id = rep.member_id;
       leg->slot = slot;
@@ -330,12 +329,13 @@ reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
                  leg->addr_name, rep.member_id, leg->member_id);
   if (r == 0 && rep.generation > pool->generation) {
     atomic_store (&pool->fenced, true);
-    r = rmr_err (ESTALE, "server %s: pool generation %" PRIu64 " is newer "
+    r = rmr_err (ESTALE,
+                 "server %s: pool generation %" PRIu64 " is newer "
                  "than ours (%" PRIu64 "): another client took the pool over",
                  leg->addr_name, rep.generation, pool->generation);
   }
-  if (r == 0 && (rep.mapped_size != pool->size ||
-                 rep.chunk_size != pool->chunk_size))
+  if (r == 0 &&
+      (rep.mapped_size != pool->size || rep.chunk_size != pool->chunk_size))
     r = rmr_err (EINVAL, "server %s: its store no longer matches the pool",
                  leg->addr_name);
   if (r == 0) {
@@ -433,8 +433,8 @@ reconnect_thread (gpointer arg)
         leg->backoff_ms = leg->backoff_ms
                             ? MIN (leg->backoff_ms * 2, BACKOFF_MAX_MS)
                             : BACKOFF_MIN_MS;
-        leg->next_try = g_get_monotonic_time () +
-                        (int64_t) leg->backoff_ms * 1000;
+        leg->next_try =
+          g_get_monotonic_time () + (int64_t) leg->backoff_ms * 1000;
         wake = MIN (wake, leg->next_try);
       }
     }
@@ -453,8 +453,8 @@ int
 clt_recover_start (struct rmr_pool *pool)
 {
   pool->stop = false;
-  pool->reconn_thread = g_thread_try_new ("rmr-reconnect", reconnect_thread,
-                                          pool, NULL);
+  pool->reconn_thread =
+    g_thread_try_new ("rmr-reconnect", reconnect_thread, pool, NULL);
   if (!pool->reconn_thread)
     return rmr_err (EAGAIN, "cannot start the reconnect thread");
   return 0;

@@ -29,7 +29,7 @@
 #include "util.h"
 
 static GMutex g_sess_lock;
-static GHashTable *g_sessions;  /* key -> struct clt_sess */
+static GHashTable *g_sessions; /* key -> struct clt_sess */
 
 const char *
 clt_leg_state_name (enum clt_leg_state s)
@@ -165,7 +165,7 @@ sess_payload_buf (void *opaque, const struct rmr_hdr *hdr)
   sub = slot_lookup_unlocked (s, hdr->tag);
   if (sub) {
     if (hdr->status != 0)
-      buf = sub->errmsg;        /* at most RMR_ERRMSG_MAX, checked */
+      buf = sub->errmsg; /* at most RMR_ERRMSG_MAX, checked */
     else if (hdr->payload_len == sub->rlen ||
              (sub->any_len && hdr->payload_len <= sub->rlen))
       buf = sub->rbuf;
@@ -182,7 +182,7 @@ sess_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
   int status;
 
   if (!(hdr->flags & RMR_HF_REPLY))
-    return;                     /* servers send no requests to clients */
+    return; /* servers send no requests to clients */
   g_mutex_lock (&s->lock);
   sub = slot_lookup_unlocked (s, hdr->tag);
   if (sub)
@@ -272,7 +272,7 @@ clt_sess_get (const struct rmr_addr *addr, uint64_t timeout_ms,
     *out = s;
     return 0;
   }
-  if (s)                        /* down: its users keep it until put */
+  if (s) /* down: its users keep it until put */
     g_hash_table_remove (g_sessions, key);
 
   s = g_new0 (struct clt_sess, 1);

@@ -35,8 +35,7 @@ rmr_sync_pool_new (const char *pool_name, uint64_t timeout_ms)
     return NULL;
   pool = g_new0 (struct rmr_pool, 1);
   rmr_pool_config_init (&pool->cfg);
-  snprintf (pool->cfg.pool_name, sizeof pool->cfg.pool_name, "%s",
-            pool_name);
+  snprintf (pool->cfg.pool_name, sizeof pool->cfg.pool_name, "%s", pool_name);
   if (timeout_ms)
     pool->cfg.timeout_ms = timeout_ms;
   pool->sync = true;
@@ -103,15 +102,17 @@ rmr_sync_pool_add_sess (struct rmr_pool *pool, const char *sessname,
       leg = &pool->legs[i];
   for (i = 0; i < pool->nlegs && !leg; i++)
     if (atomic_load (&pool->legs[i].disabled)) {
-      leg = &pool->legs[i];     /* a deleted slot */
+      leg = &pool->legs[i]; /* a deleted slot */
       leg->sessname[0] = '\0';
     }
   if (!leg) {
     if (pool->nlegs == RMR_MAX_MEMBERS) {
       g_mutex_unlock (&pool->legs_lock);
       g_mutex_unlock (&pool->reconn_lock);
-      return rmr_err (ENOSPC, "sessname: a sync pool has at most %u "
-                      "sessions", RMR_MAX_MEMBERS);
+      return rmr_err (ENOSPC,
+                      "sessname: a sync pool has at most %u "
+                      "sessions",
+                      RMR_MAX_MEMBERS);
     }
     leg = &pool->legs[pool->nlegs++];
     memset (leg, 0, sizeof *leg);
@@ -122,7 +123,7 @@ rmr_sync_pool_add_sess (struct rmr_pool *pool, const char *sessname,
     snprintf (leg->sessname, sizeof leg->sessname, "%s", sessname);
   }
   else {
-    leg_drop_sess (leg);        /* re-pointed or reused: join again */
+    leg_drop_sess (leg); /* re-pointed or reused: join again */
     snprintf (leg->sessname, sizeof leg->sessname, "%s", sessname);
     leg->member_id = RMR_MEMBER_NONE;
   }
@@ -179,9 +180,9 @@ rmr_sync_pool_del_sess (struct rmr_pool *pool, const char *sessname)
 static int
 join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg, bool *refused)
 {
-  struct rmr_join_req jr = { 0 };
+  struct rmr_join_req jr = {0};
   struct rmr_join_rep rep;
-  struct rmr_hdr hdr = { .type = RMR_MSG_JOIN };
+  struct rmr_hdr hdr = {.type = RMR_MSG_JOIN};
   uint8_t req_buf[RMR_JOIN_REQ_SIZE], rep_buf[RMR_JOIN_REP_SIZE];
   struct clt_sess *s;
   int r;
@@ -307,10 +308,10 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, void *buf,
   start = atomic_fetch_add (&pool->rr, 1);
   for (i = 0; i < n; i++) {
     unsigned j = (start + i) % n;
-    struct rmr_hdr hdr = { .type = RMR_MSG_READ,
-                           .generation = generation,
-                           .offset = offset,
-                           .length = count };
+    struct rmr_hdr hdr = {.type = RMR_MSG_READ,
+                          .generation = generation,
+                          .offset = offset,
+                          .length = count};
     r = call (pool, j, &hdr, buf, count, why, sizeof why);
     if (r == 0) {
       atomic_fetch_add (&pool->legs[j].reads, 1);
@@ -319,8 +320,10 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, void *buf,
       return 0;
     }
   }
-  return rmr_err (EAGAIN, "sync read of %" PRIu32 " bytes at %" PRIu64
-                  ": no peer could serve it (last: %s)", count, offset, why);
+  return rmr_err (EAGAIN,
+                  "sync read of %" PRIu32 " bytes at %" PRIu64
+                  ": no peer could serve it (last: %s)",
+                  count, offset, why);
 }
 
 int
@@ -337,15 +340,15 @@ rmr_sync_clear (struct rmr_pool *pool, uint64_t generation, uint32_t mask,
   for (i = 0; i < nlegs; i++) {
     uint64_t c, len;
     for (c = first; c < first + n; c += len) {
-      struct rmr_hdr hdr = { .type = RMR_MSG_MAP_CLEAR,
-                             .generation = generation,
-                             .offset = c,
-                             .dirty_mask = mask };
+      struct rmr_hdr hdr = {.type = RMR_MSG_MAP_CLEAR,
+                            .generation = generation,
+                            .offset = c,
+                            .dirty_mask = mask};
       len = MIN (first + n - c, RMR_MAP_MAX_CHUNKS);
       hdr.length = len;
       r = call (pool, i, &hdr, NULL, 0, why, sizeof why);
       if (r == -ENOENT)
-        break;                  /* a deleted session */
+        break; /* a deleted session */
       if (r < 0) {
         ret = rmr_err (-r, "map-clear: %s", why);
         break;

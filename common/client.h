@@ -48,12 +48,12 @@ struct clt_req;
 struct clt_sub {
   struct clt_req *req;
   struct clt_leg *leg;
-  struct clt_sess *sess;        /* the leg's session when added */
-  void *rbuf;                   /* READ: destination; JOIN: reply buffer */
+  struct clt_sess *sess; /* the leg's session when added */
+  void *rbuf;            /* READ: destination; JOIN: reply buffer */
   uint32_t rlen;
-  int status;                   /* 0 or -errno, valid when done */
-  bool any_len;                 /* a reply of up to rlen bytes will do */
-  uint32_t got_len;             /* the reply's payload length */
+  int status;       /* 0 or -errno, valid when done */
+  bool any_len;     /* a reply of up to rlen bytes will do */
+  uint32_t got_len; /* the reply's payload length */
   atomic_bool done;
   char errmsg[RMR_ERRMSG_MAX + 1];
 };
@@ -68,25 +68,25 @@ struct clt_req {
 };
 
 struct clt_slot {
-  struct clt_sub *sub;          /* NULL: free */
+  struct clt_sub *sub; /* NULL: free */
   uint32_t seq;
   int next_free;
 };
 
 struct clt_sess {
-  char key[300];                /* canonical address, "tcp:HOST:PORT" */
+  char key[300]; /* canonical address, "tcp:HOST:PORT" */
   struct rmr_addr addr;
   struct rmr_conn *conn;
-  unsigned refs;                /* legs using it; under g_sess_lock */
+  unsigned refs; /* legs using it; under g_sess_lock */
 
-  GMutex lock;                  /* protects everything below */
-  GCond cond;                   /* a slot or a credit became free */
+  GMutex lock; /* protects everything below */
+  GCond cond;  /* a slot or a credit became free */
   unsigned waiters;
   bool down;
   char down_reason[600];
-  struct clt_slot *slots;       /* CLT_NSLOTS */
+  struct clt_slot *slots; /* CLT_NSLOTS */
   int free_head;
-  GPtrArray *legs;              /* struct clt_leg * using this session */
+  GPtrArray *legs; /* struct clt_leg * using this session */
 };
 
 struct clt_leg {
@@ -96,23 +96,23 @@ struct clt_leg {
   struct rmr_addr addr;
   char addr_name[300];
   uint32_t member_id;
-  int slot;                     /* member slot in pool_md */
+  int slot; /* member slot in pool_md */
   uint32_t block_size;
-  bool new_member;              /* joined with a fresh store (opening) */
-  atomic_int state;             /* enum clt_leg_state */
-  atomic_uint inflight;         /* requests in flight (credits) */
+  bool new_member;      /* joined with a fresh store (opening) */
+  atomic_int state;     /* enum clt_leg_state */
+  atomic_uint inflight; /* requests in flight (credits) */
   unsigned queue_depth;
   atomic_uint_fast64_t reads, writes;
-  atomic_bool disabled;         /* by the admin: no reconnect */
+  atomic_bool disabled; /* by the admin: no reconnect */
   /* Reconnection (under pool->reconn_lock). */
   unsigned backoff_ms;
-  int64_t next_try;             /* monotonic µs */
+  int64_t next_try; /* monotonic µs */
   char last_error[RMR_ERRMSG_MAX + 100];
 };
 
 struct rmr_pool {
   struct rmr_pool_config cfg;
-  bool sync;                    /* a sync pool (client-sync.c) */
+  bool sync; /* a sync pool (client-sync.c) */
   uint32_t group_id;
   uint64_t size;
   uint32_t chunk_size;
@@ -120,12 +120,12 @@ struct rmr_pool {
   uint64_t generation;
   unsigned nlegs;
   struct clt_leg legs[RMR_MAX_MEMBERS];
-  atomic_uint rr;               /* round-robin cursor */
-  atomic_bool fenced;           /* another client took the pool over */
+  atomic_uint rr;     /* round-robin cursor */
+  atomic_bool fenced; /* another client took the pool over */
 
-  GMutex ov_lock;               /* protects ov_head and ov_waiters */
+  GMutex ov_lock; /* protects ov_head and ov_waiters */
   GCond ov_cond;
-  struct clt_range *ov_head;    /* writes in flight */
+  struct clt_range *ov_head; /* writes in flight */
   unsigned ov_waiters;
 
   /* The pool_md this client enabled (slot table). */
@@ -136,14 +136,14 @@ struct rmr_pool {
    */
   atomic_uint active;
   atomic_bool frozen;
-  GMutex gate_lock;             /* protects waiting on gate_cond */
+  GMutex gate_lock; /* protects waiting on gate_cond */
   GCond gate_cond;
 
   /* Failed legs come back through the reconnect thread. */
-  GMutex reconn_lock;           /* serialises reconnects and hand-overs */
-  GMutex legs_lock;             /* protects legs[].sess for readers that
-                                 * are not IO (status) */
-  GMutex thread_lock;           /* protects stop, kick */
+  GMutex reconn_lock; /* serialises reconnects and hand-overs */
+  GMutex legs_lock;   /* protects legs[].sess for readers that
+                       * are not IO (status) */
+  GMutex thread_lock; /* protects stop, kick */
   GCond thread_cond;
   bool stop, kick;
   GThread *reconn_thread;
@@ -187,9 +187,8 @@ int clt_threads_resume (void);
 
 /* client-pool.c */
 /* One request on one session for leg, waited for (control messages). */
-int clt_leg_call (struct clt_leg *leg, struct clt_sess *s,
-                  struct rmr_hdr *hdr, const void *payload, size_t plen,
-                  void *rbuf, uint32_t rlen);
+int clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
+                  const void *payload, size_t plen, void *rbuf, uint32_t rlen);
 /* JOIN the pool on session s for leg; fills rep. */
 int clt_leg_join (struct clt_leg *leg, struct clt_sess *s,
                   struct rmr_join_rep *rep);
@@ -200,17 +199,16 @@ int clt_leg_join_new (struct clt_leg *leg, struct rmr_join_rep *rep);
 
 /* client-assemble.c */
 struct clt_plan {
-  uint8_t *bits;                /* chunks that may differ (g_free) */
-  uint32_t mask;                /* slots to mark dirty for them */
-  int source;                   /* the leg the others follow */
+  uint8_t *bits; /* chunks that may differ (g_free) */
+  uint32_t mask; /* slots to mark dirty for them */
+  int source;    /* the leg the others follow */
 };
 /* Join every leg, waiting for those not reachable yet (see the file). */
 int clt_join_all (struct rmr_pool *pool, struct rmr_join_rep *rep,
                   unsigned *joined);
 int clt_decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
                 unsigned joined, struct rmr_enable_req *en);
-int clt_al_get (struct clt_leg *leg, struct clt_sess *s,
-                struct rmr_al_rep *al);
+int clt_al_get (struct clt_leg *leg, struct clt_sess *s, struct rmr_al_rep *al);
 void clt_al_to_bits (const struct rmr_pool *pool, const struct rmr_al_rep *al,
                      uint8_t *bits);
 /* MAP_ADD the chunks set in bits (nchunks of the pool) for slot. */

@@ -18,9 +18,9 @@
 #include "util.h"
 
 #define DMAP_PAGE_WORDS (DMAP_PAGE_BITS / 64)
-_Static_assert (DMAP_PAGE_BITS % 64 == 0, "map pages hold whole words");
-_Static_assert (RMR_MAP_PAGE_HDR + DMAP_PAGE_WORDS * 8 == RMR_MAP_PAGE_SIZE,
-                "a map page is a header and its bits");
+_Static_assert(DMAP_PAGE_BITS % 64 == 0, "map pages hold whole words");
+_Static_assert(RMR_MAP_PAGE_HDR + DMAP_PAGE_WORDS * 8 == RMR_MAP_PAGE_SIZE,
+               "a map page is a header and its bits");
 
 struct dmap {
   uint64_t nchunks;
@@ -161,7 +161,7 @@ change_range (struct dmap *m, uint64_t first, uint64_t n, bool set)
     hi = MIN ((uint64_t) DMAP_PAGE_BITS, lo + (end - c));
     c += hi - lo;
     if (!m->pages[p])
-      continue;                 /* clearing a clean page */
+      continue; /* clearing a clean page */
     d = page_apply (m, p, lo, hi, set);
     if (d == 0)
       continue;
@@ -240,8 +240,7 @@ dmap_or_bits (struct dmap *m, uint64_t first, uint64_t n, const uint8_t *bits)
 }
 
 void
-dmap_get_bits (const struct dmap *m, uint64_t first, uint64_t n,
-               uint8_t *bits)
+dmap_get_bits (const struct dmap *m, uint64_t first, uint64_t n, uint8_t *bits)
 {
   uint64_t i;
 
@@ -344,8 +343,8 @@ dmap_page_decode (struct dmap *m, unsigned slot, uint32_t page,
   unsigned i;
 
   if (page >= m->npages)
-    return rmr_err (EINVAL, "dirty map: page %" PRIu32 " beyond %" PRIu32,
-                    page, m->npages);
+    return rmr_err (EINVAL, "dirty map: page %" PRIu32 " beyond %" PRIu32, page,
+                    m->npages);
   dmap_clear_range (m, base, valid);
   if (all_zero (buf, RMR_MAP_PAGE_SIZE)) {
     m->unsaved[page] = 0;
@@ -365,7 +364,8 @@ dmap_page_decode (struct dmap *m, unsigned slot, uint32_t page,
     dmap_set_range (m, base, valid);
     return rmr_err (EBADMSG,
                     "dirty map slot %u page %" PRIu32 ": %s: its %" PRIu64
-                    " chunks are taken as dirty", slot, page, why, valid);
+                    " chunks are taken as dirty",
+                    slot, page, why, valid);
   }
   words = calloc (DMAP_PAGE_WORDS, sizeof *words);
   if (!words)

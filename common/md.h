@@ -65,22 +65,24 @@
 #define RMR_DATA_ALIGN (1024 * 1024)
 
 /* flags */
-#define RMR_SB_F_RESERVED 0x1   /* never set; accepted on read (the clean mark
-                                 * is the recent-write record's, alrec.h) */
-#define RMR_SB_F_ZEROED 0x2     /* data area known to read as zeroes (set by
-                                 * create_store, cleared when the pool is
-                                 * created on the store) */
+#define RMR_SB_F_RESERVED                                                      \
+  0x1 /* never set; accepted on read (the clean mark
+       * is the recent-write record's, alrec.h) */
+#define RMR_SB_F_ZEROED                                                        \
+  0x2 /* data area known to read as zeroes (set by
+       * create_store, cleared when the pool is
+       * created on the store) */
 
 /* State of a member in srv_md (what this store last knew of it). */
 enum rmr_member_state {
   RMR_MEMBER_ABSENT = 0,
   RMR_MEMBER_NORMAL = 1,
-  RMR_MEMBER_DIRTY = 2,         /* has dirty chunks to resync */
+  RMR_MEMBER_DIRTY = 2, /* has dirty chunks to resync */
 };
 
 struct rmr_member_md {
-  uint32_t member_id;           /* RMR_MEMBER_NONE: slot unused */
-  uint32_t state;               /* enum rmr_member_state */
+  uint32_t member_id; /* RMR_MEMBER_NONE: slot unused */
+  uint32_t state;     /* enum rmr_member_state */
 };
 
 /* A decoded superblock.  Strings are NUL-terminated. */

@@ -30,8 +30,8 @@ int rmr_parse_sectors_or_bytes (const char *what, const char *s,
                                 uint64_t *bytes);
 
 /* An unsigned decimal integer in [min, max]. */
-int rmr_parse_uint (const char *what, const char *s, uint64_t min,
-                    uint64_t max, uint64_t *v);
+int rmr_parse_uint (const char *what, const char *s, uint64_t min, uint64_t max,
+                    uint64_t *v);
 
 /* A boolean: 1/0, y/n, yes/no, true/false, on/off (case-insensitive). */
 int rmr_parse_bool (const char *what, const char *s, bool *b);

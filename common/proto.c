@@ -23,12 +23,12 @@
 #include "util.h"
 
 static const char *const type_names[] = {
-  [RMR_MSG_JOIN] = "join",   [RMR_MSG_ENABLE] = "enable",
-  [RMR_MSG_LEAVE] = "leave", [RMR_MSG_READ] = "read",
-  [RMR_MSG_WRITE] = "write", [RMR_MSG_FLUSH] = "flush",
-  [RMR_MSG_TRIM] = "trim",   [RMR_MSG_ZERO] = "zero",
+  [RMR_MSG_JOIN] = "join",           [RMR_MSG_ENABLE] = "enable",
+  [RMR_MSG_LEAVE] = "leave",         [RMR_MSG_READ] = "read",
+  [RMR_MSG_WRITE] = "write",         [RMR_MSG_FLUSH] = "flush",
+  [RMR_MSG_TRIM] = "trim",           [RMR_MSG_ZERO] = "zero",
   [RMR_MSG_KEEPALIVE] = "keepalive", [RMR_MSG_MAP_ADD] = "map-add",
-  [RMR_MSG_MAP_GET] = "map-get", [RMR_MSG_MAP_CLEAR] = "map-clear",
+  [RMR_MSG_MAP_GET] = "map-get",     [RMR_MSG_MAP_CLEAR] = "map-clear",
   [RMR_MSG_AL_GET] = "al-get",
 };
 
@@ -41,7 +41,7 @@ rmr_msg_type_name (unsigned type)
 }
 
 static const char *const state_names[] = {
-  [RMR_POOL_EMPTY] = "empty",   [RMR_POOL_REGISTERED] = "registered",
+  [RMR_POOL_EMPTY] = "empty",     [RMR_POOL_REGISTERED] = "registered",
   [RMR_POOL_CREATED] = "created", [RMR_POOL_NORMAL] = "normal",
   [RMR_POOL_NO_IO] = "no_io",
 };
@@ -78,14 +78,14 @@ static uint16_t
 allowed_flags (unsigned type)
 {
   switch (type) {
-  case RMR_MSG_WRITE: case RMR_MSG_TRIM: return RMR_HF_FUA;
+  case RMR_MSG_WRITE:
+  case RMR_MSG_TRIM: return RMR_HF_FUA;
   case RMR_MSG_ZERO: return RMR_HF_FUA | RMR_HF_MAY_TRIM | RMR_HF_FAST_ZERO;
   default: return 0;
   }
 }
 
-static int
-bad (const struct rmr_hdr *h, const char *fmt, ...)
+static int bad (const struct rmr_hdr *h, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
 
 static int
@@ -97,8 +97,7 @@ bad (const struct rmr_hdr *h, const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (what, sizeof what, fmt, ap);
   va_end (ap);
-  return rmr_err (EPROTO, "bad %s%s message: %s",
-                  rmr_msg_type_name (h->type),
+  return rmr_err (EPROTO, "bad %s%s message: %s", rmr_msg_type_name (h->type),
                   h->flags & RMR_HF_REPLY ? " reply" : "", what);
 }
 
@@ -120,23 +119,15 @@ check_payload (const struct rmr_hdr *h)
   case RMR_MSG_JOIN:
     want = reply ? RMR_JOIN_REP_SIZE : RMR_JOIN_REQ_SIZE;
     break;
-  case RMR_MSG_ENABLE:
-    want = reply ? 0 : RMR_ENABLE_REQ_SIZE;
-    break;
-  case RMR_MSG_READ:
-    want = reply ? h->length : 0;
-    break;
-  case RMR_MSG_WRITE:
-    want = reply ? 0 : h->length;
-    break;
+  case RMR_MSG_ENABLE: want = reply ? 0 : RMR_ENABLE_REQ_SIZE; break;
+  case RMR_MSG_READ: want = reply ? h->length : 0; break;
+  case RMR_MSG_WRITE: want = reply ? 0 : h->length; break;
   case RMR_MSG_MAP_ADD:
     if (!reply && h->payload_len == 0)
-      return 0;                 /* the range form */
+      return 0; /* the range form */
     want = reply ? 0 : (h->length + 7) / 8;
     break;
-  case RMR_MSG_MAP_GET:
-    want = reply ? (h->length + 7) / 8 : 0;
-    break;
+  case RMR_MSG_MAP_GET: want = reply ? (h->length + 7) / 8 : 0; break;
   case RMR_MSG_AL_GET:
     want = 0;
     if (!reply)
@@ -144,11 +135,9 @@ check_payload (const struct rmr_hdr *h)
     if (h->payload_len < RMR_AL_REP_HDR ||
         (h->payload_len - RMR_AL_REP_HDR) % 4 ||
         h->payload_len > RMR_AL_REP_HDR + 4 * RMR_AL_MAX_EXTENTS)
-      return bad (h, "payload_len %u of a recent-write record",
-                  h->payload_len);
+      return bad (h, "payload_len %u of a recent-write record", h->payload_len);
     return 0;
-  default:
-    want = 0;
+  default: want = 0;
   }
   if (h->payload_len != want)
     return bad (h, "payload_len %u, expected %u", h->payload_len, want);
@@ -162,15 +151,19 @@ check_io (const struct rmr_hdr *h)
   uint64_t end;
 
   switch (h->type) {
-  case RMR_MSG_READ: case RMR_MSG_WRITE:
+  case RMR_MSG_READ:
+  case RMR_MSG_WRITE:
     if (h->length == 0 || h->length > RMR_MAX_IO_SIZE)
       return bad (h, "length %u not in 1..%u", h->length, RMR_MAX_IO_SIZE);
     break;
-  case RMR_MSG_TRIM: case RMR_MSG_ZERO:
+  case RMR_MSG_TRIM:
+  case RMR_MSG_ZERO:
     if (h->length == 0)
       return bad (h, "length 0");
     break;
-  case RMR_MSG_MAP_ADD: case RMR_MSG_MAP_GET: case RMR_MSG_MAP_CLEAR:
+  case RMR_MSG_MAP_ADD:
+  case RMR_MSG_MAP_GET:
+  case RMR_MSG_MAP_CLEAR:
     if (h->length == 0 || h->length > RMR_MAP_MAX_CHUNKS)
       return bad (h, "length %u chunks not in 1..%" PRIu64, h->length,
                   RMR_MAP_MAX_CHUNKS);
@@ -179,8 +172,10 @@ check_io (const struct rmr_hdr *h)
     if (!(h->flags & RMR_HF_REPLY) && !is_power_of_2 (h->dirty_mask) &&
         (h->type == RMR_MSG_MAP_GET ||
          (h->type == RMR_MSG_MAP_ADD && h->payload_len)))
-      return bad (h, "dirty_mask 0x%x: a map-get or a bitmap map-add names "
-                  "one slot", h->dirty_mask);
+      return bad (h,
+                  "dirty_mask 0x%x: a map-get or a bitmap map-add names "
+                  "one slot",
+                  h->dirty_mask);
     break;
   case RMR_MSG_LEAVE:
     if (h->length != 0)
@@ -206,8 +201,8 @@ rmr_hdr_decode (const uint8_t *buf, struct rmr_hdr *h)
 
   memset (h, 0, sizeof *h);
   if (magic != RMR_PROTO_MAGIC)
-    return rmr_err (EPROTO, "bad message: magic 0x%08x, expected 0x%08x",
-                    magic, RMR_PROTO_MAGIC);
+    return rmr_err (EPROTO, "bad message: magic 0x%08x, expected 0x%08x", magic,
+                    RMR_PROTO_MAGIC);
   if (buf[4] != RMR_PROTO_VERSION)
     return rmr_err (EPROTO, "bad message: protocol version %u, expected %u",
                     buf[4], RMR_PROTO_VERSION);
@@ -273,8 +268,7 @@ get_str (const uint8_t *p, size_t n, char *s, const char *what)
     return rmr_err (EPROTO, "bad message: %s not NUL-terminated", what);
   for (i = len; i < n; i++)
     if (p[i] != 0)
-      return rmr_err (EPROTO, "bad message: %s has bytes after its NUL",
-                      what);
+      return rmr_err (EPROTO, "bad message: %s has bytes after its NUL", what);
   memcpy (s, p, len + 1);
   return 0;
 }
@@ -311,8 +305,7 @@ check_chunk_size (uint32_t cs, bool zero_ok)
 {
   if (cs == 0 && zero_ok)
     return 0;
-  if (!is_power_of_2 (cs) || cs < RMR_MIN_CHUNK_SIZE ||
-      cs > RMR_MAX_CHUNK_SIZE)
+  if (!is_power_of_2 (cs) || cs < RMR_MIN_CHUNK_SIZE || cs > RMR_MAX_CHUNK_SIZE)
     return rmr_err (EPROTO, "bad message: chunk_size %u", cs);
   return 0;
 }
@@ -359,8 +352,9 @@ rmr_join_req_decode (const uint8_t *buf, struct rmr_join_req *r)
   if (r->queue_depth == 0 || r->queue_depth > RMR_MAX_QUEUE_DEPTH)
     return rmr_err (EPROTO, "bad message: queue_depth %u", r->queue_depth);
   if (r->mapped_size % 512)
-    return rmr_err (EPROTO, "bad message: mapped_size %" PRIu64
-                    " not a multiple of 512", r->mapped_size);
+    return rmr_err (
+      EPROTO, "bad message: mapped_size %" PRIu64 " not a multiple of 512",
+      r->mapped_size);
   return 0;
 }
 
@@ -447,8 +441,7 @@ rmr_al_rep_decode (const uint8_t *buf, size_t len, struct rmr_al_rep *r)
     return rmr_err (EPROTO, "bad message: extent shift %u", r->shift);
   if (get_le32 (buf + 12) || r->n > RMR_AL_MAX_EXTENTS ||
       len != RMR_AL_REP_HDR + 4 * (size_t) r->n)
-    return rmr_err (EPROTO, "bad message: %u extents in %zu bytes", r->n,
-                    len);
+    return rmr_err (EPROTO, "bad message: %u extents in %zu bytes", r->n, len);
   for (i = 0; i < RMR_MAX_MEMBERS; i++) {
     r->states[i] = get_le32 (buf + 24 + 4 * i);
     if (r->states[i] > RMR_MEMBER_DIRTY)

@@ -46,19 +46,19 @@
 #define RMR_MAX_PAYLOAD RMR_MAX_IO_SIZE
 
 enum rmr_msg_type {
-  RMR_MSG_JOIN = 1,             /* join a pool: rmr_join_req/rmr_join_rep */
-  RMR_MSG_ENABLE = 2,           /* pool enable: rmr_enable_req */
-  RMR_MSG_LEAVE = 3,            /* leave the pool (offset: leave mode) */
+  RMR_MSG_JOIN = 1,   /* join a pool: rmr_join_req/rmr_join_rep */
+  RMR_MSG_ENABLE = 2, /* pool enable: rmr_enable_req */
+  RMR_MSG_LEAVE = 3,  /* leave the pool (offset: leave mode) */
   RMR_MSG_READ = 4,
   RMR_MSG_WRITE = 5,
   RMR_MSG_FLUSH = 6,
   RMR_MSG_TRIM = 7,
   RMR_MSG_ZERO = 8,
   RMR_MSG_KEEPALIVE = 9,
-  RMR_MSG_MAP_ADD = 10,         /* mark chunks dirty (see below) */
-  RMR_MSG_MAP_GET = 11,         /* read one member's map as bits */
-  RMR_MSG_MAP_CLEAR = 12,       /* mark chunks clean */
-  RMR_MSG_AL_GET = 13,          /* recent-write record: rmr_al_rep */
+  RMR_MSG_MAP_ADD = 10,   /* mark chunks dirty (see below) */
+  RMR_MSG_MAP_GET = 11,   /* read one member's map as bits */
+  RMR_MSG_MAP_CLEAR = 12, /* mark chunks clean */
+  RMR_MSG_AL_GET = 13,    /* recent-write record: rmr_al_rep */
   RMR_MSG_TYPE_MAX = 13,
 };
 
@@ -81,8 +81,8 @@ enum rmr_msg_type {
 
 /* Leave modes (the header's offset field of a LEAVE). */
 enum rmr_leave_mode {
-  RMR_LEAVE_DISASSEMBLE = 0,    /* keep the store and its metadata */
-  RMR_LEAVE_DELETE = 1,         /* expect a delete_store */
+  RMR_LEAVE_DISASSEMBLE = 0, /* keep the store and its metadata */
+  RMR_LEAVE_DELETE = 1,      /* expect a delete_store */
 };
 
 struct rmr_hdr {
@@ -142,7 +142,7 @@ struct rmr_join_req {
  *   40  8 x u32 members (slot table: member ids, RMR_MEMBER_NONE = empty)
  */
 #define RMR_JOIN_REP_SIZE 72
-#define RMR_JOIN_F_ZEROED 0x1   /* fresh store whose data reads as zeroes */
+#define RMR_JOIN_F_ZEROED 0x1 /* fresh store whose data reads as zeroes */
 struct rmr_join_rep {
   uint32_t member_id;
   uint8_t state;
@@ -189,8 +189,8 @@ struct rmr_enable_req {
  */
 #define RMR_AL_REP_HDR 56
 #define RMR_AL_MAX_EXTENTS 4096
-#define RMR_AL_F_CLEAN 0x1      /* started after a clean stop, or new */
-#define RMR_AL_F_LOST 0x2       /* its record is damaged: all may differ */
+#define RMR_AL_F_CLEAN 0x1 /* started after a clean stop, or new */
+#define RMR_AL_F_LOST 0x2  /* its record is damaged: all may differ */
 struct rmr_al_rep {
   uint32_t flags;
   uint32_t shift;

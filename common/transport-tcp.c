@@ -52,21 +52,21 @@
 #define DEFAULT_USER_TIMEOUT_MS 30000
 
 struct tcp_conn {
-  struct rmr_conn base;         /* must be first */
+  struct rmr_conn base; /* must be first */
   int fd;
   int wakefd;
   struct rmr_conn_opts opts;
 
-  pthread_mutex_t send_lock;    /* protects: writes to fd */
+  pthread_mutex_t send_lock; /* protects: writes to fd */
 
   const struct rmr_conn_handler *h;
   void *opaque;
   pthread_t thread;
-  bool thread_started;          /* thread exists and is not joined */
+  bool thread_started; /* thread exists and is not joined */
   atomic_bool pause_req;
   atomic_bool shutdown_req;
-  atomic_bool down;             /* down () was called */
-  atomic_bool free_on_exit;     /* freed by its own thread */
+  atomic_bool down;         /* down () was called */
+  atomic_bool free_on_exit; /* freed by its own thread */
 
   /* Receive thread only. */
   uint8_t *rbuf;
@@ -129,8 +129,8 @@ static void
 set_sockopts (int fd, const struct rmr_conn_opts *opts)
 {
   int one = 1;
-  unsigned ut = opts->user_timeout_ms ? opts->user_timeout_ms
-                                      : DEFAULT_USER_TIMEOUT_MS;
+  unsigned ut =
+    opts->user_timeout_ms ? opts->user_timeout_ms : DEFAULT_USER_TIMEOUT_MS;
   int idle = MAX (1, (int) (ut / 3000));
   int intvl = MAX (1, (int) (ut / 6000));
   int cnt = 3;
@@ -211,13 +211,11 @@ static int
 tcp_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
              struct rmr_conn **out)
 {
-  struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-                            .ai_family = AF_UNSPEC };
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
   struct addrinfo *res, *ai;
   char port[8], name[300];
-  uint64_t tmo = opts && opts->connect_timeout_ms
-                   ? opts->connect_timeout_ms
-                   : DEFAULT_CONNECT_TIMEOUT_MS;
+  uint64_t tmo = opts && opts->connect_timeout_ms ? opts->connect_timeout_ms
+                                                  : DEFAULT_CONNECT_TIMEOUT_MS;
   struct tcp_conn *c;
   int r, fd = -ECONNREFUSED;
 
@@ -251,7 +249,7 @@ tcp_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
 static int
 send_all (int fd, struct iovec *iov, int iovcnt, int flags, size_t *sent)
 {
-  struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
+  struct msghdr msg = {.msg_iov = iov, .msg_iovlen = iovcnt};
   ssize_t n;
 
   while (msg.msg_iovlen > 0) {
@@ -262,7 +260,7 @@ send_all (int fd, struct iovec *iov, int iovcnt, int flags, size_t *sent)
       return -errno;
     }
     *sent += n;
-    flags = 0;                  /* once started, finish the message */
+    flags = 0; /* once started, finish the message */
     while (n > 0 && msg.msg_iovlen > 0) {
       if ((size_t) n >= msg.msg_iov->iov_len) {
         n -= msg.msg_iov->iov_len;
@@ -391,8 +389,10 @@ recv_exact (struct tcp_conn *c, uint8_t *p, size_t n)
 static void
 keepalive_reply (struct tcp_conn *c, const struct rmr_hdr *req)
 {
-  struct rmr_hdr rep = { .type = RMR_MSG_KEEPALIVE, .flags = RMR_HF_REPLY,
-                         .tag = req->tag, .member_id = RMR_MEMBER_NONE };
+  struct rmr_hdr rep = {.type = RMR_MSG_KEEPALIVE,
+                        .flags = RMR_HF_REPLY,
+                        .tag = req->tag,
+                        .member_id = RMR_MEMBER_NONE};
 
   /* If the socket is full the peer is receiving from us anyway, which
    * keeps it from timing out: skip rather than block this thread.
@@ -456,8 +456,7 @@ process (struct tcp_conn *c)
 static void
 maybe_keepalive (struct tcp_conn *c, uint64_t now)
 {
-  struct rmr_hdr ka = { .type = RMR_MSG_KEEPALIVE,
-                        .member_id = RMR_MEMBER_NONE };
+  struct rmr_hdr ka = {.type = RMR_MSG_KEEPALIVE, .member_id = RMR_MEMBER_NONE};
 
   if (!c->opts.keepalive_ms)
     return;
@@ -488,8 +487,8 @@ static void *
 recv_thread (void *arg)
 {
   struct tcp_conn *c = arg;
-  struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN },
-                         { .fd = c->wakefd, .events = POLLIN } };
+  struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
+                        {.fd = c->wakefd, .events = POLLIN}};
   int err = 0;
   char reason[600] = "";
   uint64_t now, junk;
@@ -532,7 +531,7 @@ recv_thread (void *arg)
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
       continue;
     if (n <= 0 && atomic_load (&c->shutdown_req))
-      continue;                 /* reported as closed locally above */
+      continue; /* reported as closed locally above */
     if (n == 0) {
       err = ECONNRESET;
       snprintf (reason, sizeof reason, "%s: connection closed by peer",
@@ -580,8 +579,8 @@ tcp_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
   atomic_store (&c->pause_req, false);
   r = pthread_create (&c->thread, NULL, recv_thread, c);
   if (r != 0)
-    return rmr_err (r, "%s: cannot start receive thread: %s",
-                    base->peer_name, strerror (r));
+    return rmr_err (r, "%s: cannot start receive thread: %s", base->peer_name,
+                    strerror (r));
   c->thread_started = true;
   return 0;
 }
@@ -655,11 +654,11 @@ static void *
 accept_thread (void *arg)
 {
   struct rmr_listener *l = arg;
-  struct pollfd p[2] = { { .fd = l->fd, .events = POLLIN },
-                         { .fd = l->wakefd, .events = POLLIN } };
+  struct pollfd p[2] = {{.fd = l->fd, .events = POLLIN},
+                        {.fd = l->wakefd, .events = POLLIN}};
   struct sockaddr_storage ss;
   const struct rmr_conn_handler *h;
-  struct rmr_conn_opts opts = { 0 };
+  struct rmr_conn_opts opts = {0};
   struct tcp_conn *c;
   socklen_t len;
   void *opaque;
@@ -677,7 +676,7 @@ accept_thread (void *arg)
     fd = accept4 (l->fd, (struct sockaddr *) &ss, &len, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
-        usleep (100000);      /* out of resources: do not spin */
+        usleep (100000); /* out of resources: do not spin */
       continue;
     }
     c = conn_new (fd, &opts);
@@ -697,9 +696,8 @@ static int
 tcp_listen (const struct rmr_addr *addr, rmr_accept_fn accept, void *opaque,
             struct rmr_listener **out)
 {
-  struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-                            .ai_family = AF_UNSPEC,
-                            .ai_flags = AI_PASSIVE };
+  struct addrinfo hints = {
+    .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC, .ai_flags = AI_PASSIVE};
   struct addrinfo *res;
   struct rmr_listener *l;
   char port[8];

@@ -17,8 +17,7 @@ ops_for (enum rmr_transport_kind kind)
 }
 
 int
-rmr_conn_connect (const struct rmr_addr *addr,
-                  const struct rmr_conn_opts *opts,
+rmr_conn_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
                   const struct rmr_conn_handler *handler, void *opaque,
                   struct rmr_conn **out)
 {

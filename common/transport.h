@@ -50,16 +50,16 @@ struct rmr_conn_handler {
 };
 
 struct rmr_conn_opts {
-  uint64_t connect_timeout_ms;  /* 0: 10 s */
-  uint64_t user_timeout_ms;     /* TCP_USER_TIMEOUT; 0: 30 s */
-  uint64_t keepalive_ms;        /* send KEEPALIVE when idle; 0: never */
-  uint64_t idle_timeout_ms;     /* down when silent; 0: never */
+  uint64_t connect_timeout_ms; /* 0: 10 s */
+  uint64_t user_timeout_ms;    /* TCP_USER_TIMEOUT; 0: 30 s */
+  uint64_t keepalive_ms;       /* send KEEPALIVE when idle; 0: never */
+  uint64_t idle_timeout_ms;    /* down when silent; 0: never */
 };
 
 /* One message of a batch send. */
 struct rmr_msg {
   struct rmr_hdr hdr;
-  struct iovec iov;             /* payload (iov_len == hdr.payload_len) */
+  struct iovec iov; /* payload (iov_len == hdr.payload_len) */
 };
 
 struct rmr_listener;
@@ -73,8 +73,8 @@ typedef int (*rmr_accept_fn) (void *opaque, struct rmr_conn *conn,
 
 struct rmr_transport_ops {
   const char *name;
-  int (*connect) (const struct rmr_addr *addr,
-                  const struct rmr_conn_opts *opts, struct rmr_conn **out);
+  int (*connect) (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
+                  struct rmr_conn **out);
   int (*listen) (const struct rmr_addr *addr, rmr_accept_fn accept,
                  void *opaque, struct rmr_listener **out);
   void (*listener_close) (struct rmr_listener *l);
@@ -93,7 +93,7 @@ struct rmr_transport_ops {
 struct rmr_conn {
   const struct rmr_transport_ops *ops;
   struct rmr_addr peer;
-  char peer_name[300];          /* "tcp:127.0.0.1:7700" */
+  char peer_name[300]; /* "tcp:127.0.0.1:7700" */
   atomic_uint_fast64_t bytes_sent;
   atomic_uint_fast64_t bytes_received;
 };
@@ -107,8 +107,8 @@ int rmr_conn_connect (const struct rmr_addr *addr,
                       struct rmr_conn **out);
 
 /* Listen on addr; accept is called for each new connection. */
-int rmr_listen (const struct rmr_addr *addr, rmr_accept_fn accept,
-                void *opaque, struct rmr_listener **out);
+int rmr_listen (const struct rmr_addr *addr, rmr_accept_fn accept, void *opaque,
+                struct rmr_listener **out);
 void rmr_listener_close (struct rmr_listener *l);
 
 /* Send one message: header (payload_len must equal the iov total) and
@@ -121,8 +121,7 @@ int rmr_conn_send (struct rmr_conn *c, const struct rmr_hdr *hdr,
 /* Send n messages with as few system calls as possible (in order, each
  * whole).  Same errors as rmr_conn_send.
  */
-int rmr_conn_send_many (struct rmr_conn *c, const struct rmr_msg *msgs,
-                        int n);
+int rmr_conn_send_many (struct rmr_conn *c, const struct rmr_msg *msgs, int n);
 
 /* Stop the receive thread (the connection stays), and start it again:
  * around fork ().

@@ -15,9 +15,13 @@
 
 #define ARRAY_SIZE(a) (sizeof (a) / sizeof ((a)[0]))
 
-/* The struct of type that holds ptr in its member. */
-#define container_of(ptr, type, member)                                       \
+/* The struct of type that holds ptr in its member.  (clang-format would
+ * take the minus for a unary one.)
+ */
+/* clang-format off */
+#define container_of(ptr, type, member) \
   ((type *) ((char *) (ptr) - offsetof (type, member)))
+/* clang-format on */
 
 #ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))

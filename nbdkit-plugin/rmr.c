@@ -249,10 +249,10 @@ rmr_config_complete (void)
   "read-policy=round-robin|least-busy|member:ID\n"                             \
   "min-legs=1                writes fail when fewer legs complete\n"           \
   "queue-depth=128           requests in flight per leg\n"                     \
-  "timeout=30s               request deadline; a late leg is failed; how\n"   \
-  "                          long an open waits for servers\n"              \
-  "force=false               assemble without a member that may hold the\n" \
-  "                          latest writes (see the man page)\n"            \
+  "timeout=30s               request deadline; a late leg is failed; how\n"    \
+  "                          long an open waits for servers\n"                 \
+  "force=false               assemble without a member that may hold the\n"    \
+  "                          latest writes (see the man page)\n"               \
   "control=PATH              control socket for rmradm; alone: pools are\n"    \
   "                          configured through it (join_pool, add_sess,\n"    \
   "                          map_device, as in the admin guide)"

@@ -45,8 +45,8 @@
 
 struct al_ext {
   uint32_t extent;
-  unsigned refs;                /* writes in flight */
-  GList link;                   /* in lru while refs == 0 */
+  unsigned refs; /* writes in flight */
+  GList link;    /* in lru while refs == 0 */
 };
 
 struct srv_al {
@@ -54,18 +54,18 @@ struct srv_al {
   unsigned shift;
   unsigned capacity;
 
-  GMutex lock;                  /* protects everything below */
-  GHashTable *active;           /* extent -> struct al_ext */
-  GQueue lru;                   /* idle extents, least recent first */
-  bool changed;                 /* the record differs from the saved one */
-  bool evicted;                 /* an extent left since the last save */
-  bool lost;                    /* the saved record could not be read */
-  bool was_clean;               /* the store was shut down cleanly */
+  GMutex lock;        /* protects everything below */
+  GHashTable *active; /* extent -> struct al_ext */
+  GQueue lru;         /* idle extents, least recent first */
+  bool changed;       /* the record differs from the saved one */
+  bool evicted;       /* an extent left since the last save */
+  bool lost;          /* the saved record could not be read */
+  bool was_clean;     /* the store was shut down cleanly */
   struct al_waiter *wait_head, *wait_tail; /* writes waiting for room */
-  uint64_t seq;                 /* of the copy in force */
+  uint64_t seq;                            /* of the copy in force */
   uint64_t writes;
-  uint32_t loaded_shift;        /* extent size of the record found */
-  GArray *loaded;               /* extents of the record found */
+  uint32_t loaded_shift; /* extent size of the record found */
+  GArray *loaded;        /* extents of the record found */
 };
 
 static gint
@@ -115,14 +115,15 @@ load (struct srv_al *al)
   rmr_err_clear ();
   r = rmr_alrec_read (al->st->fd, al->st->sb.al_offset, &rec, al->loaded);
   if (r == -ENODATA) {
-    al->was_clean = true;       /* never written: a new store */
+    al->was_clean = true; /* never written: a new store */
     return 0;
   }
   if (r == -EBADMSG) {
     al->lost = true;
     g_warning ("store %s: the recent-write record is damaged (both copies): "
                "assemble will treat this member's data as possibly "
-               "different everywhere", al->st->path);
+               "different everywhere",
+               al->st->path);
     return 0;
   }
   if (r < 0)
@@ -150,8 +151,8 @@ al_open (struct store *st, unsigned shift, unsigned capacity,
   al->shift = shift;
   al->capacity = MIN (capacity, AL_MAX_EXTENTS);
   g_mutex_init (&al->lock);
-  al->active = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
-                                      ext_free);
+  al->active =
+    g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, ext_free);
   g_queue_init (&al->lru);
   al->loaded = g_array_new (FALSE, FALSE, sizeof (uint32_t));
   r = load (al);

@@ -37,19 +37,20 @@ struct pool_cfg {
   char *store;
   uint64_t mapped_size;
   uint64_t chunk_size;
-  char **peers;                 /* addresses of the other members */
-  uint64_t sync_rate;           /* bytes/s, 0: unlimited */
-  uint64_t sync_parallel;       /* 0: default */
-  bool sync_manual;             /* sync_start=manual */
-  uint64_t al_extents;          /* recent-write record: 0 = off */
+  char **peers;           /* addresses of the other members */
+  uint64_t sync_rate;     /* bytes/s, 0: unlimited */
+  uint64_t sync_parallel; /* 0: default */
+  bool sync_manual;       /* sync_start=manual */
+  uint64_t al_extents;    /* recent-write record: 0 = off */
   uint64_t al_extent_size;
 };
 
 static const char *const storaged_keys[] = {"listen", "control", "pidfile",
                                             "log-level", NULL};
 static const char *const pool_keys[] = {
-  "member_id", "store", "mapped_size", "chunk_size", "peers", "sync_rate",
-  "sync_parallel", "sync_start", "al_extents", "al_extent_size", NULL,
+  "member_id", "store",         "mapped_size", "chunk_size", "peers",
+  "sync_rate", "sync_parallel", "sync_start",  "al_extents", "al_extent_size",
+  NULL,
 };
 
 static int
@@ -142,11 +143,14 @@ parse_pool (GKeyFile *kf, const char *file, const char *group,
   if (rate && rmr_parse_bytes (what, rate, &pc->sync_rate) < 0)
     return -EINVAL;
   snprintf (what, sizeof what, "%s: [%s]: sync_parallel", file, group);
-  if (parallel && rmr_parse_uint (what, parallel, 1, 16, &pc->sync_parallel) < 0)
+  if (parallel &&
+      rmr_parse_uint (what, parallel, 1, 16, &pc->sync_parallel) < 0)
     return -EINVAL;
   if (start && strcmp (start, "auto") != 0 && strcmp (start, "manual") != 0)
-    return rmr_err (EINVAL, "%s: [%s]: sync_start: '%s' is not auto or "
-                    "manual", file, group, start);
+    return rmr_err (EINVAL,
+                    "%s: [%s]: sync_start: '%s' is not auto or "
+                    "manual",
+                    file, group, start);
   pc->sync_manual = start && strcmp (start, "manual") == 0;
   pc->al_extents = AL_DEFAULT_EXTENTS;
   pc->al_extent_size = UINT64_C (1) << AL_DEFAULT_SHIFT;
@@ -159,8 +163,10 @@ parse_pool (GKeyFile *kf, const char *file, const char *group,
   if (!is_power_of_2 (pc->al_extent_size) ||
       pc->al_extent_size < (UINT64_C (1) << 16) ||
       pc->al_extent_size > (UINT64_C (1) << 32))
-    return rmr_err (EINVAL, "%s: [%s]: al_extent_size: '%s' is not a power "
-                    "of two from 64K to 4G", file, group, als);
+    return rmr_err (EINVAL,
+                    "%s: [%s]: al_extent_size: '%s' is not a power "
+                    "of two from 64K to 4G",
+                    file, group, als);
   return 0;
 }
 

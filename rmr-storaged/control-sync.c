@@ -33,8 +33,10 @@ need_pool (const char *name, GString *err)
   struct srv_pool *p = pool_find (name);
 
   if (!p)
-    g_string_append_printf (err, "no such pool '%s' (rmr-server/ctl/"
-                            "join_pool first)", name);
+    g_string_append_printf (err,
+                            "no such pool '%s' (rmr-server/ctl/"
+                            "join_pool first)",
+                            name);
   return p;
 }
 
@@ -70,7 +72,8 @@ control_al_settings (const char *pool, unsigned extents, unsigned shift)
   if (!extents)
     g_warning ("pool %s: al_extents=0: no recent-write record; after a "
                "compute-host crash the legs may differ unnoticed (for "
-               "measurements only)", pool);
+               "measurements only)",
+               pool);
   pool_put (p);
   return 0;
 }
@@ -92,8 +95,8 @@ control_add_peer (const char *pool, const char *sessname, const char *addr,
       /* "POOL@HOST:PORT" in the characters a session name allows,
        * cut to its length.
        */
-      g_autofree char *full = g_strdup_printf ("%s@%s:%u", pool, a.host,
-                                               a.port);
+      g_autofree char *full =
+        g_strdup_printf ("%s@%s:%u", pool, a.host, a.port);
       g_strlcpy (name, full, sizeof name);
       for (c = name; *c; c++)
         if (!g_ascii_isalnum (*c) && !strchr ("._@:-", *c))
@@ -122,7 +125,7 @@ ctl_sync_join_pool (void *o, char **args, const char *value,
 
   if (!sync || rmr_parse_bool ("sync", sync, &y) < 0 || !y) {
     g_string_append (err, "sync: a storage node only has sync pools "
-                     "(sync=y); the IO pool is nbdkit's");
+                          "(sync=y); the IO pool is nbdkit's");
     return -1;
   }
   if (cs && rmr_parse_bytes ("chunk_size", cs, &chunk) < 0)
@@ -133,9 +136,10 @@ ctl_sync_join_pool (void *o, char **args, const char *value,
   g_mutex_lock (&p->lock);
   if (chunk && p->store && p->store->sb.chunk_size &&
       p->store->sb.chunk_size != chunk) {
-    g_string_append_printf (err, "chunk_size: %" PRIu64 ", but pool '%s' "
-                            "has %" PRIu32, chunk, p->name,
-                            p->store->sb.chunk_size);
+    g_string_append_printf (err,
+                            "chunk_size: %" PRIu64 ", but pool '%s' "
+                            "has %" PRIu32,
+                            chunk, p->name, p->store->sb.chunk_size);
     r = -1;
   }
   g_mutex_unlock (&p->lock);
@@ -150,8 +154,10 @@ ctl_sync_add_clt (void *o, char **args, const char *value,
   struct srv_pool *p;
 
   if (strcmp (value, args[0]) != 0) {
-    g_string_append_printf (err, "value: '%s': a server pool uses the sync "
-                            "pool of its own name ('%s')", value, args[0]);
+    g_string_append_printf (err,
+                            "value: '%s': a server pool uses the sync "
+                            "pool of its own name ('%s')",
+                            value, args[0]);
     return -1;
   }
   p = need_pool (args[0], err);
@@ -181,7 +187,8 @@ ctl_sync_add_sess (void *o, char **args, const char *value,
   if (rmr_check_sess_name ("sessname", sessname) < 0)
     return fail (err);
   return control_add_peer (args[0], sessname, ctl_kv_get (kv, "path"), true) < 0
-           ? fail (err) : 0;
+           ? fail (err)
+           : 0;
 }
 
 int
@@ -200,8 +207,15 @@ ctl_sync_list_sessions (void *o, char **args, GPtrArray *names)
   return 0;
 }
 
-enum sess_attr { S_STATE, S_MEMBER_ID, S_PATH, S_SENT, S_RECEIVED, S_READS,
-                 S_LAST_ERROR };
+enum sess_attr {
+  S_STATE,
+  S_MEMBER_ID,
+  S_PATH,
+  S_SENT,
+  S_RECEIVED,
+  S_READS,
+  S_LAST_ERROR
+};
 
 static int
 sess_attr (char **args, GString *out, GString *err, enum sess_attr a)
@@ -237,7 +251,8 @@ sess_attr (char **args, GString *out, GString *err, enum sess_attr a)
   case S_RECEIVED:
     g_string_append_printf (out, "%" PRIu64 "\n", info.bytes_received);
     break;
-  case S_READS: g_string_append_printf (out, "%" PRIu64 "\n", info.reads);
+  case S_READS:
+    g_string_append_printf (out, "%" PRIu64 "\n", info.reads);
     break;
   case S_LAST_ERROR:
     if (info.last_error[0])
@@ -247,10 +262,10 @@ sess_attr (char **args, GString *out, GString *err, enum sess_attr a)
   return 0;
 }
 
-#define SESS_GETTER(fn, attr)                                                 \
-  int fn (void *o, char **args, GString *out, GString *err)                   \
-  {                                                                           \
-    return sess_attr (args, out, err, attr);                                  \
+#define SESS_GETTER(fn, attr)                                                  \
+  int fn (void *o, char **args, GString *out, GString *err)                    \
+  {                                                                            \
+    return sess_attr (args, out, err, attr);                                   \
   }
 SESS_GETTER (ctl_sync_sess_state, S_STATE)
 SESS_GETTER (ctl_sync_sess_member_id, S_MEMBER_ID)
@@ -295,8 +310,10 @@ ctl_sync_get (void *o, char **args, GString *out, GString *err)
   if (p->sync)
     sync_status (p->sync, out);
   else {
-    g_string_append_printf (err, "pool '%s' has no resync yet (no store, "
-                            "or the pool was never enabled)", p->name);
+    g_string_append_printf (err,
+                            "pool '%s' has no resync yet (no store, "
+                            "or the pool was never enabled)",
+                            p->name);
     r = -1;
   }
   g_mutex_unlock (&p->lock);
@@ -305,8 +322,8 @@ ctl_sync_get (void *o, char **args, GString *out, GString *err)
 }
 
 int
-ctl_sync_set (void *o, char **args, const char *value,
-              const struct ctl_kv *kv, GString *out, GString *err)
+ctl_sync_set (void *o, char **args, const char *value, const struct ctl_kv *kv,
+              GString *out, GString *err)
 {
   struct srv_pool *p;
   bool start;

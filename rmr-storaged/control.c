@@ -404,14 +404,13 @@ set_fault (void *o, char **args, const char *value, const struct ctl_kv *kv,
 
   if (!g_fault_injection) {
     g_string_append (err, "fault injection is disabled (start rmr-storaged "
-                     "with --enable-fault-injection, for tests only)");
+                          "with --enable-fault-injection, for tests only)");
     return -1;
   }
   for (i = 0; i < (int) ARRAY_SIZE (ops) && strcmp (op, ops[i]); i++)
     ;
   if (i == (int) ARRAY_SIZE (ops)) {
-    g_string_append_printf (err, "op: '%s' is not read, write, any or off",
-                            op);
+    g_string_append_printf (err, "op: '%s' is not read, write, any or off", op);
     return -1;
   }
   if (count && strcmp (count, "always") != 0 &&
@@ -422,13 +421,15 @@ set_fault (void *o, char **args, const char *value, const struct ctl_kv *kv,
     return -1;
   }
   if (e)
-    errnum = !strcmp (e, "ENOSPC") ? ENOSPC : !strcmp (e, "EROFS") ? EROFS : EIO;
+    errnum = !strcmp (e, "ENOSPC")  ? ENOSPC
+             : !strcmp (e, "EROFS") ? EROFS
+                                    : EIO;
   p = arg_pool (args, err);
   if (!p)
     return -1;
   atomic_store (&p->fault_errno, errnum);
-  atomic_store (&p->fault_count, count && !strcmp (count, "always") ? -1
-                                                                    : (int) n);
+  atomic_store (&p->fault_count,
+                count && !strcmp (count, "always") ? -1 : (int) n);
   atomic_store (&p->fault_op, i);
   pool_put (p);
   return 0;

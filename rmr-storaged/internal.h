@@ -34,14 +34,14 @@ int log_parse_level (const char *s, enum log_level *level);
 enum store_op {
   STORE_READ,
   STORE_WRITE,
-  STORE_FLUSH,                  /* fdatasync */
-  STORE_TRIM,                   /* punch hole; advisory: may do nothing */
-  STORE_ZERO,                   /* zero range; reads back as zeroes */
+  STORE_FLUSH, /* fdatasync */
+  STORE_TRIM,  /* punch hole; advisory: may do nothing */
+  STORE_ZERO,  /* zero range; reads back as zeroes */
 };
 
-#define STORE_F_FUA 0x1         /* write/trim/zero durable before done */
-#define STORE_F_MAY_TRIM 0x2    /* zero may punch a hole */
-#define STORE_F_FAST_ZERO 0x4   /* zero: -ENOTSUP unless it is cheap */
+#define STORE_F_FUA 0x1       /* write/trim/zero durable before done */
+#define STORE_F_MAY_TRIM 0x2  /* zero may punch a hole */
+#define STORE_F_FAST_ZERO 0x4 /* zero: -ENOTSUP unless it is cheap */
 
 /* One IO.  The caller owns it (embedded in its request) and keeps it and
  * buf alive until done is called.  done runs on one of the backend's
@@ -51,15 +51,15 @@ enum store_op {
 struct store_io {
   enum store_op op;
   unsigned flags;
-  void *buf;                    /* READ/WRITE; see store_buf_alloc */
-  uint64_t offset;              /* data-area relative */
+  void *buf;       /* READ/WRITE; see store_buf_alloc */
+  uint64_t offset; /* data-area relative */
   uint32_t len;
   void (*done) (struct store_io *io, int res);
-  void *opaque;                 /* for the caller */
+  void *opaque; /* for the caller */
   /* backend private */
   int stage;
   uint32_t done_bytes;
-  struct store_io *next;        /* queue link (store-thread.c) */
+  struct store_io *next; /* queue link (store-thread.c) */
 };
 
 struct store;
@@ -82,22 +82,22 @@ struct store_ops {
 };
 
 enum store_state {
-  STORE_OPEN,                   /* attached to a server pool */
-  STORE_MAPPED,                 /* a client maps the device */
+  STORE_OPEN,   /* attached to a server pool */
+  STORE_MAPPED, /* a client maps the device */
 };
 
 struct store {
-  const struct store_ops *ops;  /* NULL until the backend started */
-  void *backend;                /* backend private */
-  char *path;                   /* as given */
-  char *bdev_name;              /* basename of the device or file */
+  const struct store_ops *ops; /* NULL until the backend started */
+  void *backend;               /* backend private */
+  char *path;                  /* as given */
+  char *bdev_name;             /* basename of the device or file */
   bool is_bdev;
-  int fd;                       /* buffered; holds the flock / O_EXCL */
-  int dfd;                      /* O_DIRECT, or -1: all IO buffered */
-  uint64_t dev_size;            /* bytes */
-  uint32_t block_size;          /* logical block size (smallest good IO) */
-  uint32_t dio_align;           /* O_DIRECT offset and length alignment */
-  uint32_t dio_mem_align;       /* O_DIRECT buffer alignment (<= 4096) */
+  int fd;                 /* buffered; holds the flock / O_EXCL */
+  int dfd;                /* O_DIRECT, or -1: all IO buffered */
+  uint64_t dev_size;      /* bytes */
+  uint32_t block_size;    /* logical block size (smallest good IO) */
+  uint32_t dio_align;     /* O_DIRECT offset and length alignment */
+  uint32_t dio_mem_align; /* O_DIRECT buffer alignment (<= 4096) */
   enum store_state state;
   /* Copies of sb.data_offset and sb.mapped_size: the layout never changes
    * while the store is open, so the IO path reads these without md_lock.
@@ -111,11 +111,11 @@ struct store {
   int no_zero_range;
 
   /* IO not aligned for O_DIRECT goes through rmw_buf (store-io.c). */
-  GMutex rmw_lock;              /* protects rmw_buf and serialises RMW */
-  void *rmw_buf;                /* allocated on first use; store_buf_free */
+  GMutex rmw_lock; /* protects rmw_buf and serialises RMW */
+  void *rmw_buf;   /* allocated on first use; store_buf_free */
 
-  GMutex md_lock;               /* protects sb and superblock writes */
-  struct rmr_sb sb;             /* the superblock in force */
+  GMutex md_lock;   /* protects sb and superblock writes */
+  struct rmr_sb sb; /* the superblock in force */
 };
 
 /* Buffers for READ/WRITE: aligned for O_DIRECT (4096).  free with
@@ -134,9 +134,8 @@ void store_buf_free (void *buf);
  * opens the store; the data area is left as it is.  Messages through
  * error.h.
  */
-int store_create (const char *path, const char *pool_name,
-                  uint32_t member_id, uint64_t mapped_size,
-                  struct store **out);
+int store_create (const char *path, const char *pool_name, uint32_t member_id,
+                  uint64_t mapped_size, struct store **out);
 
 /* Open a store that has metadata (add_store mode=add): checks that the
  * superblock belongs to pool_name and member_id (member_id
@@ -148,8 +147,7 @@ int store_create (const char *path, const char *pool_name,
  * shorter than its metadata says).
  */
 int store_open (const char *path, const char *pool_name, uint32_t member_id,
-                uint64_t mapped_size, uint32_t chunk_size,
-                struct store **out);
+                uint64_t mapped_size, uint32_t chunk_size, struct store **out);
 
 /* Persist a changed superblock (st->sb, under md_lock held by caller).
  * The layout fields must not change.  On failure sb.seq is restored, so
@@ -192,21 +190,21 @@ int store_file_start (struct store *st);
  * RMW through dfd.  Private to the store files.
  */
 enum store_step_kind {
-  STORE_STEP_NOP,               /* completes with 0 */
-  STORE_STEP_READ,              /* pread (fd, buf, len, off) */
-  STORE_STEP_WRITE,             /* pwritev2 (fd, buf, len, off, mode) */
-  STORE_STEP_FSYNC,             /* fdatasync (fd) */
-  STORE_STEP_FALLOCATE,         /* fallocate (fd, mode, off, len) */
-  STORE_STEP_RMW_READ,          /* store_rmw: read through rmw_buf */
-  STORE_STEP_RMW_WRITE,         /* store_rmw: write (buf NULL: zeroes) */
+  STORE_STEP_NOP,       /* completes with 0 */
+  STORE_STEP_READ,      /* pread (fd, buf, len, off) */
+  STORE_STEP_WRITE,     /* pwritev2 (fd, buf, len, off, mode) */
+  STORE_STEP_FSYNC,     /* fdatasync (fd) */
+  STORE_STEP_FALLOCATE, /* fallocate (fd, mode, off, len) */
+  STORE_STEP_RMW_READ,  /* store_rmw: read through rmw_buf */
+  STORE_STEP_RMW_WRITE, /* store_rmw: write (buf NULL: zeroes) */
 };
 
 struct store_step {
   enum store_step_kind kind;
   int fd;
-  int mode;                     /* FALLOCATE mode, or WRITE RWF_* flags */
+  int mode; /* FALLOCATE mode, or WRITE RWF_* flags */
   void *buf;
-  uint64_t off;                 /* absolute in the file or device */
+  uint64_t off; /* absolute in the file or device */
   uint64_t len;
 };
 
@@ -249,32 +247,32 @@ struct srv_pool {
   char name[RMR_POOL_NAME_MAX + 1];
   uint32_t group_id;
   uint32_t member_id;
-  uint32_t cfg_chunk_size;      /* 0: whatever the client asks */
+  uint32_t cfg_chunk_size; /* 0: whatever the client asks */
   atomic_int refs;
 
-  GMutex lock;                  /* protects everything below */
-  GCond idle;                   /* inflight reached 0 */
+  GMutex lock; /* protects everything below */
+  GCond idle;  /* inflight reached 0 */
   enum rmr_srv_pool_state state;
-  struct store *store;          /* NULL in state empty */
-  GPtrArray *sessions;          /* struct srv_psess * */
-  uint64_t generation;          /* in force (persisted) */
-  unsigned inflight;            /* IOs submitted to the store */
+  struct store *store; /* NULL in state empty */
+  GPtrArray *sessions; /* struct srv_psess * */
+  uint64_t generation; /* in force (persisted) */
+  unsigned inflight;   /* IOs submitted to the store */
   uint64_t reads, writes;
-  struct srv_maps *maps;        /* once the chunk size is known */
-  int my_slot;                  /* this member's slot, -1 if none yet */
-  struct srv_sync *sync;        /* with maps, once we have a slot */
-  struct srv_psess *enabler;    /* joined, pool enable pending */
-  struct rmr_pool *peers;       /* the sync pool: a session per peer */
-  unsigned sync_parallel;       /* chunks fetched at once */
-  uint64_t sync_rate;           /* bytes/s, 0: unlimited */
-  bool sync_manual;             /* background sync waits for sync start */
-  unsigned al_shift;            /* recent-write record: extent size */
-  unsigned al_extents;          /* and how many extents it holds */
+  struct srv_maps *maps;     /* once the chunk size is known */
+  int my_slot;               /* this member's slot, -1 if none yet */
+  struct srv_sync *sync;     /* with maps, once we have a slot */
+  struct srv_psess *enabler; /* joined, pool enable pending */
+  struct rmr_pool *peers;    /* the sync pool: a session per peer */
+  unsigned sync_parallel;    /* chunks fetched at once */
+  uint64_t sync_rate;        /* bytes/s, 0: unlimited */
+  bool sync_manual;          /* background sync waits for sync start */
+  unsigned al_shift;         /* recent-write record: extent size */
+  unsigned al_extents;       /* and how many extents it holds */
   /* Test-only fault injection (--enable-fault-injection): the next
    * fault_count IOs of kind fault_op fail with fault_errno.
    */
-  atomic_int fault_op;          /* enum fault_op */
-  atomic_int fault_count;       /* -1: every one */
+  atomic_int fault_op;    /* enum fault_op */
+  atomic_int fault_count; /* -1: every one */
   atomic_int fault_errno;
 };
 
@@ -356,20 +354,20 @@ void pool_shutdown_all (void);
  * may differ between legs after a crash (DESIGN 6).  Saved by the map
  * flusher (map.c) before the writes that need it are submitted.
  */
-#define AL_MAX_EXTENTS 1000     /* what one 4 KiB record holds */
+#define AL_MAX_EXTENTS 1000 /* what one 4 KiB record holds */
 #define AL_DEFAULT_EXTENTS 256
-#define AL_DEFAULT_SHIFT 22     /* 4 MiB extents: a 1 GiB window */
+#define AL_DEFAULT_SHIFT 22 /* 4 MiB extents: a 1 GiB window */
 
 struct srv_al;
 
 /* What a member reports to an assemble or a hand-over. */
 struct al_info {
-  bool clean;                   /* nothing it wrote can be lost: a clean
-                                 * stop, a kill without a reboot, or new */
-  bool lost;                    /* the record could not be read */
-  unsigned shift;               /* extent size of extents */
-  uint64_t writes;              /* writes admitted (a tie-breaker) */
-  GArray *extents;              /* uint32_t, sorted; caller frees */
+  bool clean;      /* nothing it wrote can be lost: a clean
+                    * stop, a kill without a reboot, or new */
+  bool lost;       /* the record could not be read */
+  unsigned shift;  /* extent size of extents */
+  uint64_t writes; /* writes admitted (a tie-breaker) */
+  GArray *extents; /* uint32_t, sorted; caller frees */
 };
 
 int al_open (struct store *st, unsigned shift, unsigned capacity,
@@ -411,7 +409,7 @@ unsigned al_count (struct srv_al *al);
  * clearing is lazy (a stale set bit costs an extra resync, never data).
  */
 struct map_waiter {
-  uint64_t need;                /* change generation that must be saved */
+  uint64_t need; /* change generation that must be saved */
   void (*done) (struct map_waiter *w, int err);
   struct map_waiter *next;
 };
@@ -439,19 +437,17 @@ unsigned maps_chunk_shift (const struct srv_maps *m);
  * that is already durable (w not used), 1 when w->done will be called
  * (from the flusher thread) once it is, or -errno.
  */
-int maps_mark (struct srv_maps *m, uint32_t mask, uint64_t first,
-               uint64_t n, struct map_waiter *w);
+int maps_mark (struct srv_maps *m, uint32_t mask, uint64_t first, uint64_t n,
+               struct map_waiter *w);
 /* OR a bitmap of n chunks from first into slot's map; like maps_mark. */
-int maps_or_bits (struct srv_maps *m, unsigned slot, uint64_t first,
-                  uint64_t n, const uint8_t *bits, struct map_waiter *w);
+int maps_or_bits (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n,
+                  const uint8_t *bits, struct map_waiter *w);
 /* Clear [first, first + n) for every slot in mask (saved lazily). */
-void maps_clear (struct srv_maps *m, uint32_t mask, uint64_t first,
-                 uint64_t n);
+void maps_clear (struct srv_maps *m, uint32_t mask, uint64_t first, uint64_t n);
 void maps_get_bits (struct srv_maps *m, unsigned slot, uint64_t first,
                     uint64_t n, uint8_t *bits);
 bool maps_test (struct srv_maps *m, unsigned slot, uint64_t chunk);
-bool maps_any (struct srv_maps *m, unsigned slot, uint64_t first,
-               uint64_t n);
+bool maps_any (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n);
 uint64_t maps_count (struct srv_maps *m, unsigned slot);
 /* The next dirty chunk of slot at or after from (DMAP_NONE: none). */
 uint64_t maps_next (struct srv_maps *m, unsigned slot, uint64_t from);
@@ -475,8 +471,8 @@ struct sync_waiter {
   struct sync_waiter *next;
   uint64_t offset, first, last;
   uint32_t len;
-  bool write;                   /* a write (may claim whole chunks) */
-  unsigned claimed;             /* whole dirty chunks this write claimed */
+  bool write;       /* a write (may claim whole chunks) */
+  unsigned claimed; /* whole dirty chunks this write claimed */
   int err;
 };
 
@@ -523,8 +519,8 @@ int control_sync_settings (const char *pool, unsigned parallel,
  * 0 turns the record off (measurements only).
  */
 int control_al_settings (const char *pool, unsigned extents, unsigned shift);
-int control_add_peer (const char *pool, const char *sessname,
-                      const char *addr, bool check);
+int control_add_peer (const char *pool, const char *sessname, const char *addr,
+                      bool check);
 int control_add_store (const char *device, const char *pool,
                        uint64_t mapped_size, bool create);
 
@@ -541,16 +537,13 @@ int ctl_sync_add_sess (void *o, char **args, const char *value,
                        const struct ctl_kv *kv, GString *out, GString *err);
 int ctl_sync_list_sessions (void *o, char **args, GPtrArray *names);
 int ctl_sync_sess_state (void *o, char **args, GString *out, GString *err);
-int ctl_sync_sess_member_id (void *o, char **args, GString *out,
-                             GString *err);
+int ctl_sync_sess_member_id (void *o, char **args, GString *out, GString *err);
 int ctl_sync_sess_path (void *o, char **args, GString *out, GString *err);
-int ctl_sync_sess_bytes_sent (void *o, char **args, GString *out,
-                              GString *err);
+int ctl_sync_sess_bytes_sent (void *o, char **args, GString *out, GString *err);
 int ctl_sync_sess_bytes_received (void *o, char **args, GString *out,
                                   GString *err);
 int ctl_sync_sess_reads (void *o, char **args, GString *out, GString *err);
-int ctl_sync_sess_last_error (void *o, char **args, GString *out,
-                              GString *err);
+int ctl_sync_sess_last_error (void *o, char **args, GString *out, GString *err);
 int ctl_sync_del_sess (void *o, char **args, const char *value,
                        const struct ctl_kv *kv, GString *out, GString *err);
 int ctl_sync_get (void *o, char **args, GString *out, GString *err);
@@ -560,7 +553,7 @@ int ctl_sync_set (void *o, char **args, const char *value,
 /* config.c --------------------------------------------------------------- */
 
 struct config {
-  GPtrArray *listen;            /* char * addresses */
+  GPtrArray *listen; /* char * addresses */
   char *control;
   char *pidfile;
   char *log_level;

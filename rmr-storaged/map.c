@@ -49,7 +49,7 @@ struct srv_maps {
   uint64_t gen_saved;   /* every change up to here is on disk */
   uint64_t gen_marked;  /* bumped by changes that set bits */
   struct map_waiter *head, *tail;
-  struct srv_al *al;            /* the recent-write record, saved here too */
+  struct srv_al *al; /* the recent-write record, saved here too */
   bool stop;
   int err; /* a failed save: the maps are unusable */
   GThread *flusher;
@@ -301,8 +301,8 @@ load (struct srv_maps *m)
 }
 
 int
-maps_open (struct store *st, bool fresh, unsigned al_shift,
-           unsigned al_extents, struct srv_maps **out)
+maps_open (struct store *st, bool fresh, unsigned al_shift, unsigned al_extents,
+           struct srv_maps **out)
 {
   struct srv_maps *m;
   unsigned s;

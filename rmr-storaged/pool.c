@@ -60,9 +60,8 @@ start_sync_unlocked (struct srv_pool *p)
 {
   if (p->sync || !p->maps || p->my_slot < 0)
     return;
-  if (sync_open (p, p->store, p->maps, p->my_slot, p->peers,
-                 p->sync_parallel, p->sync_rate, p->sync_manual,
-                 &p->sync) < 0)
+  if (sync_open (p, p->store, p->maps, p->my_slot, p->peers, p->sync_parallel,
+                 p->sync_rate, p->sync_manual, &p->sync) < 0)
     g_warning ("pool %s: %s", p->name, rmr_get_error ());
   else
     sync_set_normal (p->sync, p->state == RMR_POOL_NORMAL, p->generation);
@@ -416,9 +415,10 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   rep->state = p->state;
   g_mutex_unlock (&p->lock);
   g_message ("pool %s: session %s from %s joined (%s)", p->name, ps->sessname,
-             ps->peer, ps->sync ? "sync session of a peer"
-                       : fresh  ? "fresh store"
-                                : "assemble");
+             ps->peer,
+             ps->sync ? "sync session of a peer"
+             : fresh  ? "fresh store"
+                      : "assemble");
   return 0;
 
 refuse:
@@ -456,9 +456,10 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     return -ENODEV;
   }
   if (p->enabler != ps) {
-    g_string_printf (err, "pool enable: session %s is not the one that "
-                     "joined last (%s)", ps->sessname,
-                     p->enabler ? p->enabler->sessname : "none");
+    g_string_printf (err,
+                     "pool enable: session %s is not the one that "
+                     "joined last (%s)",
+                     ps->sessname, p->enabler ? p->enabler->sessname : "none");
     g_mutex_unlock (&p->lock);
     return -ESTALE;
   }
@@ -560,8 +561,7 @@ pool_sess_leave (struct srv_psess *ps, bool graceful)
        */
       bool clean = ps->enabled && p->state == RMR_POOL_NORMAL;
       set_state_unlocked (p, RMR_POOL_REGISTERED, "last session left");
-      if (clean && p->maps && p->inflight == 0 &&
-          maps_mark_clean (p->maps) < 0)
+      if (clean && p->maps && p->inflight == 0 && maps_mark_clean (p->maps) < 0)
         g_warning ("pool %s: %s", p->name, rmr_get_error ());
     }
     else if (p->state == RMR_POOL_NORMAL || p->state == RMR_POOL_CREATED)
@@ -588,9 +588,10 @@ pool_fault_hit (struct srv_pool *p, enum store_op op)
   if (n == 0)
     return 0;
   if (n > 0 && !atomic_compare_exchange_strong (&p->fault_count, &n, n - 1))
-    return 0;                   /* another IO took it */
+    return 0; /* another IO took it */
   g_warning ("pool %s: injected fault: %s fails with errno %d", p->name,
-             op == STORE_READ ? "read" : "write", atomic_load (&p->fault_errno));
+             op == STORE_READ ? "read" : "write",
+             atomic_load (&p->fault_errno));
   return atomic_load (&p->fault_errno);
 }
 

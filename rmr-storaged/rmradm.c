@@ -493,8 +493,10 @@ static int
 cmd_sync (const char *sock, int argc, char **argv)
 {
   static const struct option opts[] = {
-    {"start", no_argument, NULL, 'a'}, {"stop", no_argument, NULL, 'o'},
-    {"wait", no_argument, NULL, 'w'},  {"timeout", required_argument, NULL, 't'},
+    {"start", no_argument, NULL, 'a'},
+    {"stop", no_argument, NULL, 'o'},
+    {"wait", no_argument, NULL, 'w'},
+    {"timeout", required_argument, NULL, 't'},
     {NULL, 0, NULL, 0},
   };
   g_autofree char *path = NULL, *line = NULL;
@@ -504,7 +506,7 @@ cmd_sync (const char *sock, int argc, char **argv)
   gint64 deadline = 0, last_print = 0;
   int c;
 
-  optind = 0;                   /* re-initialise getopt: options anywhere */
+  optind = 0; /* re-initialise getopt: options anywhere */
   opterr = 0;
   while ((c = getopt_long (argc, argv, ":", opts, NULL)) != -1) {
     switch (c) {
@@ -558,8 +560,8 @@ cmd_sync (const char *sock, int argc, char **argv)
       for (i = 0; i < 40; i++)
         bar[i] = i < pct * 40 / 100 ? '#' : '.';
       bar[40] = '\0';
-      printf ("\r[%s] %3u%% %" PRIu64 "/%" PRIu64 " chunks  %s  eta %s  ",
-              bar, pct, done, total, rate, eta);
+      printf ("\r[%s] %3u%% %" PRIu64 "/%" PRIu64 " chunks  %s  eta %s  ", bar,
+              pct, done, total, rate, eta);
       fflush (stdout);
     }
     else if (done != last_done && (now - last_print >= 2000000 || !dirty)) {
@@ -580,8 +582,8 @@ cmd_sync (const char *sock, int argc, char **argv)
     if (deadline && now > deadline) {
       if (tty)
         printf ("\n");
-      die ("sync %s: not in sync after %" PRIu64 " s (%" PRIu64
-           " chunks left)", argv[optind], timeout, dirty);
+      die ("sync %s: not in sync after %" PRIu64 " s (%" PRIu64 " chunks left)",
+           argv[optind], timeout, dirty);
     }
     g_usleep (tty ? 200000 : 100000);
   }

@@ -38,7 +38,7 @@
 
 struct srv_req {
   struct store_io io;
-  struct map_waiter mw; /* waiting for dirty bits to be saved */
+  struct map_waiter mw;  /* waiting for dirty bits to be saved */
   struct sync_waiter sw; /* waiting for stale chunks to resync */
   struct al_waiter aw;   /* waiting for room in the recent-write record */
   struct srv_conn *conn;
@@ -257,14 +257,16 @@ reply_al (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps)
   struct srv_pool *p = ps->pool;
   g_autofree struct rmr_al_rep *rep = g_new0 (struct rmr_al_rep, 1);
   g_autofree uint8_t *buf = NULL;
-  struct al_info info = { 0 };
+  struct al_info info = {0};
   unsigned i;
 
   g_mutex_lock (&p->lock);
   if (!p->maps) {
     g_mutex_unlock (&p->lock);
-    reply_error (c, hdr, EAGAIN, "no recent-write record: the pool was "
-                 "never enabled on this member", ps);
+    reply_error (c, hdr, EAGAIN,
+                 "no recent-write record: the pool was "
+                 "never enabled on this member",
+                 ps);
     return;
   }
   al_info (maps_al (p->maps), &info);
@@ -274,12 +276,12 @@ reply_al (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps)
   g_mutex_unlock (&p->store->md_lock);
   g_mutex_unlock (&p->lock);
 
-  rep->flags = (info.clean ? RMR_AL_F_CLEAN : 0) |
-               (info.lost ? RMR_AL_F_LOST : 0);
+  rep->flags =
+    (info.clean ? RMR_AL_F_CLEAN : 0) | (info.lost ? RMR_AL_F_LOST : 0);
   rep->shift = info.shift;
   rep->writes = info.writes;
   if (info.extents->len > RMR_AL_MAX_EXTENTS)
-    rep->flags |= RMR_AL_F_LOST;  /* too many to tell: all may differ */
+    rep->flags |= RMR_AL_F_LOST; /* too many to tell: all may differ */
   else
     for (i = 0; i < info.extents->len; i++)
       rep->extents[rep->n++] = g_array_index (info.extents, uint32_t, i);
@@ -312,9 +314,7 @@ handle_control (struct srv_conn *c, const struct rmr_hdr *hdr,
     }
     reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
     return;
-  case RMR_MSG_AL_GET:
-    reply_al (c, hdr, ps);
-    return;
+  case RMR_MSG_AL_GET: reply_al (c, hdr, ps); return;
   case RMR_MSG_LEAVE:
     reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
     drop_psess (c, ps, true);
@@ -382,13 +382,17 @@ io_done (struct store_io *io, int res)
     struct srv_conn *c = r->conn;
     if (c->npend == BATCH_MAX)
       flush_replies (c);
-    c->pend[c->npend] = (struct rmr_msg) {
-      .hdr = { .type = r->hdr.type, .flags = RMR_HF_REPLY,
-               .group_id = r->hdr.group_id, .member_id = p->member_id,
-               .generation = r->hdr.generation, .tag = r->hdr.tag,
-               .offset = r->hdr.offset, .length = r->hdr.length,
-               .payload_len = is_read ? r->hdr.length : 0 },
-      .iov = { .iov_base = r->buf, .iov_len = is_read ? r->hdr.length : 0 },
+    c->pend[c->npend] = (struct rmr_msg){
+      .hdr = {.type = r->hdr.type,
+              .flags = RMR_HF_REPLY,
+              .group_id = r->hdr.group_id,
+              .member_id = p->member_id,
+              .generation = r->hdr.generation,
+              .tag = r->hdr.tag,
+              .offset = r->hdr.offset,
+              .length = r->hdr.length,
+              .payload_len = is_read ? r->hdr.length : 0},
+      .iov = {.iov_base = r->buf, .iov_len = is_read ? r->hdr.length : 0},
     };
     c->pend_req[c->npend++] = r;
     return;
@@ -487,14 +491,13 @@ mark_and_submit (struct srv_req *r)
 
   /* The recent-write record holds the extents before the write goes. */
   r->al_held = false;
-  if (r->ctx.al && (r->hdr.type == RMR_MSG_WRITE ||
-                    r->hdr.type == RMR_MSG_TRIM ||
-                    r->hdr.type == RMR_MSG_ZERO)) {
+  if (r->ctx.al &&
+      (r->hdr.type == RMR_MSG_WRITE || r->hdr.type == RMR_MSG_TRIM ||
+       r->hdr.type == RMR_MSG_ZERO)) {
     r->aw.resume = al_resumed;
-    ret = al_begin (r->ctx.al, r->hdr.offset, r->hdr.length, &al_save,
-                    &r->aw);
+    ret = al_begin (r->ctx.al, r->hdr.offset, r->hdr.length, &al_save, &r->aw);
     if (ret == 1)
-      return;                   /* al_resumed goes on */
+      return; /* al_resumed goes on */
     if (ret < 0) {
       const char *msg = rmr_get_error ();
       pool_io_end (r->pool, true);
@@ -515,7 +518,7 @@ mark_and_submit (struct srv_req *r)
     r->mw.done = io_marked;
     ret = maps_mark (r->ctx.maps, mask, first, last - first + 1, &r->mw);
     if (ret == 1)
-      return;                   /* io_marked goes on */
+      return; /* io_marked goes on */
     if (ret < 0) {
       const char *msg = rmr_get_error ();
       release_al (r);
@@ -530,7 +533,7 @@ mark_and_submit (struct srv_req *r)
     r->mw.done = io_marked;
     ret = maps_save_wait (r->ctx.maps, &r->mw);
     if (ret == 1)
-      return;                   /* io_marked goes on */
+      return; /* io_marked goes on */
     if (ret < 0) {
       const char *msg = rmr_get_error ();
       release_al (r);
@@ -552,9 +555,10 @@ io_gated (struct sync_waiter *w, int err)
   char msg[RMR_ERRMSG_MAX];
 
   if (err) {
-    snprintf (msg, sizeof msg, "pool %s: member %" PRIu32 " is stale there "
-              "and no peer could resync it", r->pool->name,
-              r->pool->member_id);
+    snprintf (msg, sizeof msg,
+              "pool %s: member %" PRIu32 " is stale there "
+              "and no peer could resync it",
+              r->pool->name, r->pool->member_id);
     pool_io_end (r->pool, r->hdr.type != RMR_MSG_READ);
     reply (r->conn, &r->hdr, err, msg, strlen (msg), r->pool->member_id);
     req_put (r);
@@ -606,7 +610,7 @@ handle_io (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps,
   ret = sync_gate (r->ctx.sync, &r->sw, hdr->offset, hdr->length,
                    hdr->type == RMR_MSG_WRITE || hdr->type == RMR_MSG_ZERO);
   if (ret == 1)
-    return;                     /* io_gated goes on */
+    return; /* io_gated goes on */
   mark_and_submit (r);
 }
 
@@ -701,7 +705,7 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
   struct srv_psess *ps;
 
   c->cur = NULL;
-  tl_conn = c;                  /* until conn_batch_end */
+  tl_conn = c; /* until conn_batch_end */
   if (hdr->flags & RMR_HF_REPLY)
     return;
   if (hdr->type == RMR_MSG_JOIN) {

@@ -45,7 +45,7 @@ enum chunk_state { CH_FETCHING, CH_CLAIMED, CH_SYNCED };
 struct chunk_ent {
   uint64_t chunk;
   enum chunk_state state;
-  bool on_demand;               /* queued ahead of the background */
+  bool on_demand; /* queued ahead of the background */
   struct sync_waiter *head, *tail;
 };
 
@@ -61,26 +61,26 @@ struct srv_sync {
   unsigned nworkers;
   GThread *workers[MAX_WORKERS];
 
-  GMutex lock;                  /* protects everything below */
-  GCond cond;                   /* work for the workers; idle for stop */
-  GHashTable *chunks;           /* chunk -> struct chunk_ent */
-  GQueue demand;                /* chunks to fetch first */
-  GArray *synced;               /* chunks synced, bits to clear */
+  GMutex lock;        /* protects everything below */
+  GCond cond;         /* work for the workers; idle for stop */
+  GHashTable *chunks; /* chunk -> struct chunk_ent */
+  GQueue demand;      /* chunks to fetch first */
+  GArray *synced;     /* chunks synced, bits to clear */
   int64_t last_flush;
   bool flushing;
-  bool stop;                    /* workers end */
-  bool normal;                  /* pool normal: sync may run */
-  bool bg_stopped;              /* `sync stop` */
+  bool stop;       /* workers end */
+  bool normal;     /* pool normal: sync may run */
+  bool bg_stopped; /* `sync stop` */
   uint64_t generation;
-  uint64_t cursor;              /* background: next chunk to look at */
+  uint64_t cursor; /* background: next chunk to look at */
   unsigned busy_workers;
-  atomic_bool active;           /* anything dirty or in the table */
+  atomic_bool active; /* anything dirty or in the table */
   /* Progress of the current run. */
   uint64_t done, bytes, failures;
-  int64_t started;              /* first chunk of this run, µs */
-  int64_t finished;             /* the last dirty bit cleared, µs */
-  uint64_t rate_bps;            /* 0: unlimited */
-  int64_t next_allowed;         /* token bucket, monotonic µs */
+  int64_t started;      /* first chunk of this run, µs */
+  int64_t finished;     /* the last dirty bit cleared, µs */
+  uint64_t rate_bps;    /* 0: unlimited */
+  int64_t next_allowed; /* token bucket, monotonic µs */
   char last_error[RMR_ERRMSG_MAX + 200];
 };
 
@@ -109,8 +109,11 @@ static int
 store_io_wait (struct store *st, enum store_op op, void *buf, uint64_t off,
                uint32_t len)
 {
-  struct sync_io s = { .io = { .op = op, .buf = buf, .offset = off,
-                               .len = len, .done = sync_io_done_cb } };
+  struct sync_io s = {.io = {.op = op,
+                             .buf = buf,
+                             .offset = off,
+                             .len = len,
+                             .done = sync_io_done_cb}};
   int r;
 
   g_mutex_init (&s.lock);
@@ -318,7 +321,8 @@ flush_unlocked (struct srv_sync *s)
       maps_clear (s->maps, 1u << s->slot, c, n);
       if (rmr_sync_clear (s->peers, gen, 1u << s->slot, c, n) < 0)
         g_info ("pool %s: %s (the peer keeps the bit: extra resync later, "
-                "nothing lost)", s->pool->name, rmr_get_error ());
+                "nothing lost)",
+                s->pool->name, rmr_get_error ());
     }
 
   g_mutex_lock (&s->lock);
@@ -334,8 +338,8 @@ flush_unlocked (struct srv_sync *s)
       g_hash_table_remove (s->chunks, &c);
   }
   if (r < 0)
-    snprintf (s->last_error, sizeof s->last_error,
-              "flushing the store: %s", strerror (-r));
+    snprintf (s->last_error, sizeof s->last_error, "flushing the store: %s",
+              strerror (-r));
   s->last_flush = g_get_monotonic_time ();
   s->flushing = false;
   update_active_unlocked (s);
@@ -363,7 +367,7 @@ next_work_unlocked (struct srv_sync *s)
     if (!g_hash_table_lookup (s->chunks, &c))
       break;
   if (c == DMAP_NONE) {
-    s->cursor = 0;              /* a later hand-over may add chunks */
+    s->cursor = 0; /* a later hand-over may add chunks */
     return NULL;
   }
   s->cursor = c + 1;
@@ -446,8 +450,7 @@ worker (gpointer arg)
     else {
       s->failures++;
       snprintf (s->last_error, sizeof s->last_error, "chunk %" PRIu64 ": %s",
-                e->chunk, rmr_get_error () ? rmr_get_error ()
-                                           : strerror (-r));
+                e->chunk, rmr_get_error () ? rmr_get_error () : strerror (-r));
       release_unlocked (s, e, -EIO, &go, &fail);
       g_hash_table_remove (s->chunks, &e->chunk);
       /* The background walk backs off; on demand, the IO fails. */
@@ -494,8 +497,7 @@ sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
   s->nworkers = CLAMP (parallel, 1, MAX_WORKERS);
   g_mutex_init (&s->lock);
   g_cond_init (&s->cond);
-  s->chunks = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
-                                     g_free);
+  s->chunks = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_free);
   g_queue_init (&s->demand);
   s->synced = g_array_new (FALSE, FALSE, sizeof (uint64_t));
   s->last_flush = g_get_monotonic_time ();
@@ -575,18 +577,21 @@ sync_status (struct srv_sync *s, GString *out)
   g_mutex_lock (&s->lock);
   left = maps_count (s->maps, s->slot);
   total = s->done + left;
-  elapsed = !s->started ? 0
-            : (s->finished ? s->finished : g_get_monotonic_time ()) - s->started;
+  elapsed =
+    !s->started
+      ? 0
+      : (s->finished ? s->finished : g_get_monotonic_time ()) - s->started;
   if (elapsed > 0)
     rate = s->bytes * 1000000 / elapsed;
   running = s->normal && !s->bg_stopped && left > 0;
   g_string_append_printf (out, "state: %s\n",
-                          left == 0 ? "idle (in sync)"
+                          left == 0       ? "idle (in sync)"
                           : s->bg_stopped ? "stopped"
-                          : !s->normal ? "waiting (pool not normal)"
-                                       : "running");
-  g_string_append_printf (out, "done: %" PRIu64 "\ntotal: %" PRIu64
-                          "\ndirty: %" PRIu64 "\n", s->done, total, left);
+                          : !s->normal    ? "waiting (pool not normal)"
+                                          : "running");
+  g_string_append_printf (
+    out, "done: %" PRIu64 "\ntotal: %" PRIu64 "\ndirty: %" PRIu64 "\n", s->done,
+    total, left);
   g_string_append_printf (out, "bytes: %" PRIu64 "\n", s->bytes);
   g_string_append_printf (out, "elapsed: %.3f s\n", elapsed / 1e6);
   g_string_append_printf (out, "rate: %.1f MB/s\n", rate / 1e6);
@@ -596,8 +601,7 @@ sync_status (struct srv_sync *s, GString *out)
   else
     g_string_append (out, "eta: -\n");
   if (s->rate_bps)
-    g_string_append_printf (out, "rate_limit: %.1f MB/s\n",
-                            s->rate_bps / 1e6);
+    g_string_append_printf (out, "rate_limit: %.1f MB/s\n", s->rate_bps / 1e6);
   else
     g_string_append (out, "rate_limit: unlimited\n");
   g_string_append_printf (out, "parallel: %u\n", s->nworkers);

@@ -28,6 +28,9 @@
 #   wait_in_sync I SECS     node I's map of itself clean and its sync idle
 #   legs_identical I J LEN  the first LEN data bytes of two stores match
 
+# tmpdir comes from functions.sh; NBDKIT_PID and the NODE_* arrays are
+# read by the tests that source this file.
+# shellcheck disable=SC2154,SC2034
 declare -A NODE_ADDR NODE_CTL NODE_PID NODE_STORE
 CLUSTER_N=0
 CLUSTER_NET=false
@@ -84,10 +87,12 @@ $extra
 EOF
   rm -f "${NODE_CTL[$i]}"
   if $CLUSTER_NET; then
+    # shellcheck disable=SC2086 # NODE_ARGS: words
     start_bg "$tmpdir/n$i.pid" ip netns exec "$(netns_name "n$i")" \
       "$RMR_STORAGED" --config "$tmpdir/n$i.conf" --foreground \
       --log-level "${NODE_LOG_LEVEL:-info}" ${NODE_ARGS:-}
   else
+    # shellcheck disable=SC2086 # NODE_ARGS: words
     start_bg "$tmpdir/n$i.pid" "$RMR_STORAGED" --config "$tmpdir/n$i.conf" \
       --foreground --log-level "${NODE_LOG_LEVEL:-info}" ${NODE_ARGS:-}
   fi

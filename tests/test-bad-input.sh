@@ -54,6 +54,7 @@ nbdkit_fails "bad address (scheme)" "server.*rdma" pool=p server=rdma:1.2.3.4:5
 nbdkit_fails "bad pool name" "pool.*bad/name" pool=bad/name $s12
 nbdkit_fails "missing pool" "pool: missing" $s12
 nbdkit_fails "missing server" "server: missing" pool=p
+# shellcheck disable=SC2046
 nbdkit_fails "same server twice" "given twice" pool=p $(servers 1 1)
 nbdkit_fails "bad mode" "mode: 'sideways'" pool=p $s12 mode=sideways
 nbdkit_fails "bad read-policy" "read-policy" pool=p $s12 read-policy=random

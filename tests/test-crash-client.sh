@@ -50,6 +50,7 @@ for delay in 1.2 2.1 0.7; do
   wait "$wpid" || rc=$?
   is "$rc" 3 "round $delay: the checker saw the compute host die"
   _wait_until 10 test "$(rmradm_n 1 get rmr-server/pools/p/state)" = no_io || true
+  # shellcheck disable=SC2086 # nodes: words
   is "$(rmr_states)" "$(printf 'no_io\n%.0s' $nodes | head -c -1)" \
     "round $delay: every member waits for an assemble (no_io)"
 

@@ -54,8 +54,8 @@ test_random_ops (void)
         expect++;
         ref[i] = set;
       }
-    changed = set ? dmap_set_range (m, first, len)
-                  : dmap_clear_range (m, first, len);
+    changed =
+      set ? dmap_set_range (m, first, len) : dmap_clear_range (m, first, len);
     g_assert_cmpint (changed, ==, expect);
     if (round % 100 == 0)
       check_against (m, ref, n);
@@ -73,10 +73,10 @@ static void
 test_summary (void)
 {
   struct dmap *m = dmap_new (800);
-  static const uint64_t chunks[] = { 12, 28, 80, 87, 93, 95, 116, 125, 142,
-                                     340, 388, 402, 431, 435, 436, 437, 453,
-                                     457, 486, 523, 531, 536, 554, 661, 694,
-                                     745, 746, 750, 753, 755, 799 };
+  static const uint64_t chunks[] = {12,  28,  80,  87,  93,  95,  116, 125,
+                                    142, 340, 388, 402, 431, 435, 436, 437,
+                                    453, 457, 486, 523, 531, 536, 554, 661,
+                                    694, 745, 746, 750, 753, 755, 799};
   g_autoptr (GString) s = g_string_new (NULL);
   unsigned i;
 
@@ -104,7 +104,7 @@ test_bits (void)
   static uint8_t bits[(40000 + 7) / 8];
 
   dmap_set_range (m, 3, 5);
-  dmap_set_range (m, 33000, 70);     /* across a page boundary */
+  dmap_set_range (m, 33000, 70); /* across a page boundary */
   dmap_set_range (m, 99999, 1);
   dmap_get_bits (m, 0, 40000, bits);
   g_assert_cmpint (bits[0], ==, 0xf8);

@@ -58,7 +58,7 @@ h.flush()
 sleep 4      # the fenced client's reconnect thread tries meanwhile
 ok "the fenced client's attempts do not disturb it" nbdsh -u "$(nbd_uri new)" \
   -c 'assert h.pread(4096, 16384) == b"B" * 4096; h.pwrite(b"C" * 4096, 0)'
-is "$(rmradm_c old get rmr-client/pools/p/sessions/$(rmradm_c old ls rmr-client/pools/p/sessions | grep -m1 /last_error | cut -d/ -f5)/state)" \
+is "$(rmradm_c old get "rmr-client/pools/p/sessions/$(rmradm_c old ls rmr-client/pools/p/sessions | grep -m1 /last_error | cut -d/ -f5)/state")" \
   failed "the fenced client's legs stay failed"
 kill_pid "$old"
 kill_pid "$NBDKIT_PID"

@@ -272,7 +272,7 @@ test_round_trip (void)
  */
 #define EXPECT_BAD(change, field)                                              \
   do {                                                                         \
-    static uint8_t b_[RMR_SB_SIZE];                                                \
+    static uint8_t b_[RMR_SB_SIZE];                                            \
     struct rmr_sb o_;                                                          \
     uint8_t *buf = b_;                                                         \
                                                                                \

@@ -19,10 +19,16 @@ static struct rmr_hdr
 sample_write (void)
 {
   struct rmr_hdr h = {
-    .type = RMR_MSG_WRITE, .flags = RMR_HF_FUA,
-    .group_id = rmr_group_id ("ionos_pool"), .member_id = RMR_MEMBER_NONE,
-    .generation = 7, .tag = 0x1234567890abcdefULL, .offset = 1 << 20,
-    .length = 4096, .payload_len = 4096, .dirty_mask = 0x2,
+    .type = RMR_MSG_WRITE,
+    .flags = RMR_HF_FUA,
+    .group_id = rmr_group_id ("ionos_pool"),
+    .member_id = RMR_MEMBER_NONE,
+    .generation = 7,
+    .tag = 0x1234567890abcdefULL,
+    .offset = 1 << 20,
+    .length = 4096,
+    .payload_len = 4096,
+    .dirty_mask = 0x2,
   };
   return h;
 }
@@ -78,60 +84,104 @@ test_rejections (void)
   expect_bad (&h, 5, 200, "type");
   expect_bad (&h, 60, 1, "reserved");
 
-  b = h; b.flags |= RMR_HF_FAST_ZERO; expect_bad (&b, -1, 0, "flags");
-  b = h; b.dirty_mask = 1u << 8; expect_bad (&b, -1, 0, "dirty_mask");
-  b = h; b.payload_len = 100; expect_bad (&b, -1, 0, "payload_len");
-  b = h; b.length = b.payload_len = 0; expect_bad (&b, -1, 0, "length");
-  b = h; b.length = b.payload_len = RMR_MAX_IO_SIZE + 1;
+  b = h;
+  b.flags |= RMR_HF_FAST_ZERO;
+  expect_bad (&b, -1, 0, "flags");
+  b = h;
+  b.dirty_mask = 1u << 8;
+  expect_bad (&b, -1, 0, "dirty_mask");
+  b = h;
+  b.payload_len = 100;
+  expect_bad (&b, -1, 0, "payload_len");
+  b = h;
+  b.length = b.payload_len = 0;
+  expect_bad (&b, -1, 0, "length");
+  b = h;
+  b.length = b.payload_len = RMR_MAX_IO_SIZE + 1;
   expect_bad (&b, -1, 0, "exceeds");
-  b = h; b.offset = UINT64_MAX - 10; expect_bad (&b, -1, 0, "overflows");
-  b = h; b.status = 5; expect_bad (&b, -1, 0, "status");
-  b = h; b.group_id = 0; expect_bad (&b, -1, 0, "group_id");
+  b = h;
+  b.offset = UINT64_MAX - 10;
+  expect_bad (&b, -1, 0, "overflows");
+  b = h;
+  b.status = 5;
+  expect_bad (&b, -1, 0, "status");
+  b = h;
+  b.group_id = 0;
+  expect_bad (&b, -1, 0, "group_id");
 
-  b = h; b.type = RMR_MSG_READ; b.payload_len = 0; b.flags = RMR_HF_FUA;
+  b = h;
+  b.type = RMR_MSG_READ;
+  b.payload_len = 0;
+  b.flags = RMR_HF_FUA;
   b.dirty_mask = 0;
   expect_bad (&b, -1, 0, "flags");
-  b.flags = 0; b.payload_len = 5;
+  b.flags = 0;
+  b.payload_len = 5;
   expect_bad (&b, -1, 0, "payload_len");
-  b.flags = RMR_HF_REPLY; b.payload_len = 10;
-  expect_bad (&b, -1, 0, "payload_len");   /* read reply: payload = length */
-  b.status = 5; b.payload_len = RMR_ERRMSG_MAX + 1;
+  b.flags = RMR_HF_REPLY;
+  b.payload_len = 10;
+  expect_bad (&b, -1, 0, "payload_len"); /* read reply: payload = length */
+  b.status = 5;
+  b.payload_len = RMR_ERRMSG_MAX + 1;
   expect_bad (&b, -1, 0, "error reply");
-  b.status = 5000; b.payload_len = 0;
+  b.status = 5000;
+  b.payload_len = 0;
   expect_bad (&b, -1, 0, "errno");
 
-  b = h; b.type = RMR_MSG_FLUSH; b.length = b.payload_len = 0; b.flags = 0;
-  b.dirty_mask = 0; b.offset = 1;
+  b = h;
+  b.type = RMR_MSG_FLUSH;
+  b.length = b.payload_len = 0;
+  b.flags = 0;
+  b.dirty_mask = 0;
+  b.offset = 1;
   expect_bad (&b, -1, 0, "offset");
-  b = h; b.type = RMR_MSG_READ; b.dirty_mask = 1; b.flags = 0;
+  b = h;
+  b.type = RMR_MSG_READ;
+  b.dirty_mask = 1;
+  b.flags = 0;
   b.payload_len = 0;
   expect_bad (&b, -1, 0, "dirty_mask");
-  b = h; b.type = RMR_MSG_LEAVE; b.length = b.payload_len = 0; b.flags = 0;
-  b.dirty_mask = 0; b.offset = 9;
+  b = h;
+  b.type = RMR_MSG_LEAVE;
+  b.length = b.payload_len = 0;
+  b.flags = 0;
+  b.dirty_mask = 0;
+  b.offset = 9;
   expect_bad (&b, -1, 0, "leave mode");
-  b = h; b.type = RMR_MSG_JOIN; b.payload_len = 3; b.flags = 0;
-  b.dirty_mask = 0; b.length = 0; b.offset = 0;
+  b = h;
+  b.type = RMR_MSG_JOIN;
+  b.payload_len = 3;
+  b.flags = 0;
+  b.dirty_mask = 0;
+  b.length = 0;
+  b.offset = 0;
   expect_bad (&b, -1, 0, "payload_len");
 }
 
 static void
 test_valid_types (void)
 {
-  struct rmr_hdr b = { .group_id = 1, .member_id = RMR_MEMBER_NONE }, d;
+  struct rmr_hdr b = {.group_id = 1, .member_id = RMR_MEMBER_NONE}, d;
   uint8_t buf[RMR_HDR_SIZE];
 
-  b.type = RMR_MSG_KEEPALIVE; b.group_id = 0;
+  b.type = RMR_MSG_KEEPALIVE;
+  b.group_id = 0;
   rmr_hdr_encode (&b, buf);
   g_assert_cmpint (rmr_hdr_decode (buf, &d), ==, 0);
-  b.type = RMR_MSG_ZERO; b.group_id = 1; b.length = UINT32_MAX;
+  b.type = RMR_MSG_ZERO;
+  b.group_id = 1;
+  b.length = UINT32_MAX;
   b.flags = RMR_HF_FUA | RMR_HF_MAY_TRIM | RMR_HF_FAST_ZERO;
   rmr_hdr_encode (&b, buf);
   g_assert_cmpint (rmr_hdr_decode (buf, &d), ==, 0);
-  b.type = RMR_MSG_READ; b.flags = RMR_HF_REPLY; b.length = 512;
+  b.type = RMR_MSG_READ;
+  b.flags = RMR_HF_REPLY;
+  b.length = 512;
   b.payload_len = 512;
   rmr_hdr_encode (&b, buf);
   g_assert_cmpint (rmr_hdr_decode (buf, &d), ==, 0);
-  b.status = EIO; b.payload_len = 20;   /* error reply with a message */
+  b.status = EIO;
+  b.payload_len = 20; /* error reply with a message */
   rmr_hdr_encode (&b, buf);
   g_assert_cmpint (rmr_hdr_decode (buf, &d), ==, 0);
   g_assert_cmpstr (rmr_msg_type_name (RMR_MSG_ZERO), ==, "zero");
@@ -141,10 +191,12 @@ test_valid_types (void)
 static void
 test_join (void)
 {
-  struct rmr_join_req r = { .pool_name = "ionos_pool",
-                            .sessname = "psrv0@stg-rmr0",
-                            .mode = RMR_MODE_CREATE, .chunk_size = 131072,
-                            .queue_depth = 128, .mapped_size = 204800 * 512 },
+  struct rmr_join_req r = {.pool_name = "ionos_pool",
+                           .sessname = "psrv0@stg-rmr0",
+                           .mode = RMR_MODE_CREATE,
+                           .chunk_size = 131072,
+                           .queue_depth = 128,
+                           .mapped_size = 204800 * 512},
                       d;
   uint8_t buf[RMR_JOIN_REQ_SIZE];
 
@@ -156,13 +208,13 @@ test_join (void)
   g_assert_cmpuint (d.mapped_size, ==, 204800 * 512);
 
   rmr_join_req_encode (&r, buf);
-  buf[63] = 'x';                /* no NUL in the name field */
+  buf[63] = 'x'; /* no NUL in the name field */
   g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, -EPROTO);
   rmr_join_req_encode (&r, buf);
-  buf[40] = 'x';                /* junk after the NUL */
+  buf[40] = 'x'; /* junk after the NUL */
   g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, -EPROTO);
   rmr_join_req_encode (&r, buf);
-  buf[2] = '/';                 /* bad pool name character */
+  buf[2] = '/'; /* bad pool name character */
   g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, -EPROTO);
   r.chunk_size = 3000;
   rmr_join_req_encode (&r, buf);
@@ -185,13 +237,18 @@ test_join (void)
 static void
 test_join_rep_enable (void)
 {
-  struct rmr_join_rep r = { .member_id = 42, .state = RMR_POOL_REGISTERED,
-                            .fresh = 1, .queue_depth = 128,
-                            .mapped_size = 1 << 20, .block_size = 512 },
+  struct rmr_join_rep r = {.member_id = 42,
+                           .state = RMR_POOL_REGISTERED,
+                           .fresh = 1,
+                           .queue_depth = 128,
+                           .mapped_size = 1 << 20,
+                           .block_size = 512},
                       d;
-  struct rmr_enable_req e = { .generation = 3, .mapped_size = 1 << 20,
-                              .chunk_size = 65536, .queue_depth = 64,
-                              .mode = RMR_MODE_ASSEMBLE },
+  struct rmr_enable_req e = {.generation = 3,
+                             .mapped_size = 1 << 20,
+                             .chunk_size = 65536,
+                             .queue_depth = 64,
+                             .mode = RMR_MODE_ASSEMBLE},
                         de;
   uint8_t buf[RMR_JOIN_REP_SIZE], ebuf[RMR_ENABLE_REQ_SIZE];
   unsigned i;
@@ -204,7 +261,7 @@ test_join_rep_enable (void)
   g_assert_cmpint (rmr_join_rep_decode (buf, &d), ==, 0);
   g_assert_cmpuint (d.members[1], ==, 43);
   g_assert_cmpuint (d.members[2], ==, RMR_MEMBER_NONE);
-  r.members[2] = 42;            /* the same member in two slots */
+  r.members[2] = 42; /* the same member in two slots */
   rmr_join_rep_encode (&r, buf);
   g_assert_cmpint (rmr_join_rep_decode (buf, &d), ==, -EPROTO);
   r.members[2] = RMR_MEMBER_NONE;
@@ -212,7 +269,7 @@ test_join_rep_enable (void)
   rmr_join_rep_encode (&r, buf);
   g_assert_cmpint (rmr_join_rep_decode (buf, &d), ==, -EPROTO);
   r.block_size = 512;
-  r.fresh = 0;                  /* a pool in use needs a chunk size */
+  r.fresh = 0; /* a pool in use needs a chunk size */
   rmr_join_rep_encode (&r, buf);
   g_assert_cmpint (rmr_join_rep_decode (buf, &d), ==, -EPROTO);
 

@@ -40,7 +40,7 @@ is "$(leg_state e 2)" normal "node 2 is back, its sync stopped"
 is "$(dirty_count 2 42)" 30 "node 2 knows its 30 stale chunks"
 rx ()
 {
-  rmradm_n 2 get rmr-client/pools/p/sessions/p@${NODE_ADDR[1]}/bytes_received
+  rmradm_n 2 get "rmr-client/pools/p/sessions/p@${NODE_ADDR[1]}/bytes_received"
 }
 
 # Reads: every chunk twice, so that round-robin sends one to each leg.

@@ -56,12 +56,12 @@ enum rmr_transport_kind {
 /* A storage node's address: "tcp:HOST:PORT", "tcp:[V6]:PORT". */
 struct rmr_addr {
   enum rmr_transport_kind kind;
-  char host[256];               /* no brackets around IPv6 addresses */
+  char host[256]; /* no brackets around IPv6 addresses */
   uint16_t port;
 };
 
 enum rmr_pool_mode {
-  RMR_MODE_AUTO = 0,            /* create on fresh stores, else assemble */
+  RMR_MODE_AUTO = 0, /* create on fresh stores, else assemble */
   RMR_MODE_CREATE = 1,
   RMR_MODE_ASSEMBLE = 2,
 };
@@ -69,7 +69,7 @@ enum rmr_pool_mode {
 enum rmr_read_policy {
   RMR_READ_ROUND_ROBIN = 0,
   RMR_READ_LEAST_BUSY = 1,
-  RMR_READ_MEMBER = 2,          /* always read_member while it is normal */
+  RMR_READ_MEMBER = 2, /* always read_member while it is normal */
 };
 
 struct rmr_leg_config {
@@ -79,17 +79,17 @@ struct rmr_leg_config {
 
 struct rmr_pool_config {
   char pool_name[RMR_POOL_NAME_MAX + 1];
-  uint32_t chunk_size;          /* 0 = the stores' or the default */
-  uint64_t size;                /* bytes; 0 = the stores' mapped_size */
+  uint32_t chunk_size; /* 0 = the stores' or the default */
+  uint64_t size;       /* bytes; 0 = the stores' mapped_size */
   enum rmr_pool_mode mode;
   enum rmr_read_policy read_policy;
-  uint32_t read_member;         /* with RMR_READ_MEMBER */
-  unsigned min_legs;            /* 0 = 1 */
-  unsigned queue_depth;         /* 0 = RMR_DEFAULT_QUEUE_DEPTH */
-  uint64_t timeout_ms;          /* request deadline, and how long an
-                                 * open waits for servers; 0 = default */
-  int force;                    /* assemble without a member that may
-                                 * hold the latest writes */
+  uint32_t read_member; /* with RMR_READ_MEMBER */
+  unsigned min_legs;    /* 0 = 1 */
+  unsigned queue_depth; /* 0 = RMR_DEFAULT_QUEUE_DEPTH */
+  uint64_t timeout_ms;  /* request deadline, and how long an
+                         * open waits for servers; 0 = default */
+  int force;            /* assemble without a member that may
+                         * hold the latest writes */
   unsigned nlegs;
   struct rmr_leg_config legs[RMR_MAX_MEMBERS];
 };
@@ -117,9 +117,9 @@ uint32_t rmr_pool_chunk_size (const struct rmr_pool *pool);
 uint32_t rmr_pool_block_size (const struct rmr_pool *pool);
 
 /* IO flags. */
-#define RMR_IO_FUA 0x1          /* durable on every leg before completion */
-#define RMR_IO_MAY_TRIM 0x2     /* zero: the range may be deallocated */
-#define RMR_IO_FAST_ZERO 0x4    /* zero: fail with -ENOTSUP unless fast */
+#define RMR_IO_FUA 0x1       /* durable on every leg before completion */
+#define RMR_IO_MAY_TRIM 0x2  /* zero: the range may be deallocated */
+#define RMR_IO_FAST_ZERO 0x4 /* zero: fail with -ENOTSUP unless fast */
 
 /* IO on the pool.  count is at most RMR_MAX_IO_SIZE, offset + count at
  * most the pool size (else -EINVAL).  buf must stay valid until return.
@@ -140,12 +140,12 @@ struct rmr_leg_info {
   char sessname[RMR_SESS_NAME_MAX + 1];
   char addr[300];
   uint32_t member_id;
-  const char *state;            /* "created", "normal", "failed", ... */
-  uint64_t bytes_sent;          /* of the shared transport connection */
+  const char *state;   /* "created", "normal", "failed", ... */
+  uint64_t bytes_sent; /* of the shared transport connection */
   uint64_t bytes_received;
-  uint64_t reads, writes;       /* requests of this leg */
+  uint64_t reads, writes; /* requests of this leg */
   unsigned inflight;
-  int enabled;                  /* 0: disabled by the admin */
+  int enabled;                              /* 0: disabled by the admin */
   char last_error[RMR_SESS_NAME_MAX + 400]; /* why it last failed */
 };
 
@@ -197,8 +197,8 @@ int rmr_sync_read (struct rmr_pool *pool, uint64_t generation, void *buf,
 /* Tell every reachable peer that [first, first + n) chunks are clean for
  * the member slots in mask.  0 if every peer that was asked did.
  */
-int rmr_sync_clear (struct rmr_pool *pool, uint64_t generation,
-                    uint32_t mask, uint64_t first, uint64_t n);
+int rmr_sync_clear (struct rmr_pool *pool, uint64_t generation, uint32_t mask,
+                    uint64_t first, uint64_t n);
 void rmr_sync_pool_close (struct rmr_pool *pool);
 
 /* Process-wide: stop every background thread of librmr (no IO may be in

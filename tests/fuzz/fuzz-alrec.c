@@ -93,7 +93,8 @@ check_read (const uint8_t *copies)
     assert (e->len == e1->len);
     assert (e->len == 0 ||
             memcmp (e->data, e1->data, 4 * (size_t) e->len) == 0);
-  } else {
+  }
+  else {
     assert (memcmp (&rec, &d0, sizeof rec) == 0);
     assert (e->len == e0->len);
     assert (e->len == 0 ||
