@@ -142,8 +142,8 @@ leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
     clt_leg_call (leg, leg->sess, &hdr, NULL, 0, NULL, 0);
 }
 
-static void
-leg_release (struct clt_leg *leg)
+void
+clt_leg_release (struct clt_leg *leg)
 {
   if (!leg->sess)
     return;
@@ -194,7 +194,7 @@ clt_leg_join_new (struct clt_leg *leg, struct rmr_join_rep *rep)
   clt_sess_add_leg (leg->sess, leg);
   r = clt_leg_join (leg, leg->sess, rep);
   if (r < 0) {
-    leg_release (leg);
+    clt_leg_release (leg);
     return r;
   }
   leg->member_id = rep->member_id;
@@ -227,8 +227,24 @@ enable_all (struct rmr_pool *pool, const struct rmr_enable_req *en,
   return 0;
 }
 
-static void
-pool_free (struct rmr_pool *pool)
+struct rmr_pool *
+clt_pool_alloc (void)
+{
+  struct rmr_pool *pool = g_new0 (struct rmr_pool, 1);
+
+  g_mutex_init (&pool->ov_lock);
+  g_cond_init (&pool->ov_cond);
+  g_mutex_init (&pool->gate_lock);
+  g_cond_init (&pool->gate_cond);
+  g_mutex_init (&pool->reconn_lock);
+  g_mutex_init (&pool->legs_lock);
+  g_mutex_init (&pool->thread_lock);
+  g_cond_init (&pool->thread_cond);
+  return pool;
+}
+
+void
+clt_pool_free (struct rmr_pool *pool)
 {
   g_mutex_clear (&pool->ov_lock);
   g_cond_clear (&pool->ov_cond);
@@ -255,7 +271,7 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
 
   if (check_config (cfg) < 0)
     return NULL;
-  pool = g_new0 (struct rmr_pool, 1);
+  pool = clt_pool_alloc ();
   pool->cfg = *cfg;
   if (pool->cfg.min_legs == 0)
     pool->cfg.min_legs = 1;
@@ -263,14 +279,6 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
     pool->cfg.timeout_ms = RMR_DEFAULT_TIMEOUT_MS;
   pool->group_id = rmr_group_id (cfg->pool_name);
   pool->nlegs = cfg->nlegs;
-  g_mutex_init (&pool->ov_lock);
-  g_cond_init (&pool->ov_cond);
-  g_mutex_init (&pool->gate_lock);
-  g_cond_init (&pool->gate_cond);
-  g_mutex_init (&pool->reconn_lock);
-  g_mutex_init (&pool->legs_lock);
-  g_mutex_init (&pool->thread_lock);
-  g_cond_init (&pool->thread_cond);
   for (i = 0; i < pool->nlegs; i++) {
     struct clt_leg *leg = &pool->legs[i];
     leg->pool = pool;
@@ -323,9 +331,9 @@ fail:
   for (i = 0; i < pool->nlegs; i++) {
     if (pool->legs[i].sess && atomic_load (&pool->legs[i].state) == LEG_CREATED)
       leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
-    leg_release (&pool->legs[i]);
+    clt_leg_release (&pool->legs[i]);
   }
-  pool_free (pool);
+  clt_pool_free (pool);
   rmr_err (r, "%s", saved);
   return NULL;
 }
@@ -347,9 +355,9 @@ rmr_pool_close (struct rmr_pool *pool)
   clt_recover_stop (pool);
   for (i = 0; i < pool->nlegs; i++) {
     leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
-    leg_release (&pool->legs[i]);
+    clt_leg_release (&pool->legs[i]);
   }
-  pool_free (pool);
+  clt_pool_free (pool);
   if (saved[0])
     rmr_err (rmr_get_errno (), "%s", saved);
 }

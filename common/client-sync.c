@@ -33,32 +33,14 @@ rmr_sync_pool_new (const char *pool_name, uint64_t timeout_ms)
 
   if (rmr_check_pool_name ("poolname", pool_name) < 0)
     return NULL;
-  pool = g_new0 (struct rmr_pool, 1);
+  pool = clt_pool_alloc ();
   rmr_pool_config_init (&pool->cfg);
   snprintf (pool->cfg.pool_name, sizeof pool->cfg.pool_name, "%s", pool_name);
   if (timeout_ms)
     pool->cfg.timeout_ms = timeout_ms;
   pool->sync = true;
   pool->group_id = rmr_group_id (pool_name);
-  g_mutex_init (&pool->ov_lock);
-  g_cond_init (&pool->ov_cond);
-  g_mutex_init (&pool->gate_lock);
-  g_cond_init (&pool->gate_cond);
-  g_mutex_init (&pool->reconn_lock);
-  g_mutex_init (&pool->legs_lock);
-  g_mutex_init (&pool->thread_lock);
-  g_cond_init (&pool->thread_cond);
   return pool;
-}
-
-static void
-leg_drop_sess (struct clt_leg *leg)
-{
-  if (leg->sess) {
-    clt_sess_del_leg (leg->sess, leg);
-    clt_sess_put (leg->sess);
-    leg->sess = NULL;
-  }
 }
 
 void
@@ -69,16 +51,8 @@ rmr_sync_pool_close (struct rmr_pool *pool)
   if (!pool)
     return;
   for (i = 0; i < pool->nlegs; i++)
-    leg_drop_sess (&pool->legs[i]);
-  g_mutex_clear (&pool->ov_lock);
-  g_cond_clear (&pool->ov_cond);
-  g_mutex_clear (&pool->gate_lock);
-  g_cond_clear (&pool->gate_cond);
-  g_mutex_clear (&pool->reconn_lock);
-  g_mutex_clear (&pool->legs_lock);
-  g_mutex_clear (&pool->thread_lock);
-  g_cond_clear (&pool->thread_cond);
-  g_free (pool);
+    clt_leg_release (&pool->legs[i]);
+  clt_pool_free (pool);
 }
 
 static int join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg,
@@ -123,7 +97,7 @@ rmr_sync_pool_add_sess (struct rmr_pool *pool, const char *sessname,
     snprintf (leg->sessname, sizeof leg->sessname, "%s", sessname);
   }
   else {
-    leg_drop_sess (leg); /* re-pointed or reused: join again */
+    clt_leg_release (leg); /* re-pointed or reused: join again */
     snprintf (leg->sessname, sizeof leg->sessname, "%s", sessname);
     leg->member_id = RMR_MEMBER_NONE;
   }
@@ -164,7 +138,7 @@ rmr_sync_pool_del_sess (struct rmr_pool *pool, const char *sessname)
     return rmr_err (ENOENT, "no such session '%s'", sessname);
   }
   /* Requests may still point at the leg: it stays, marked deleted. */
-  leg_drop_sess (&pool->legs[i]);
+  clt_leg_release (&pool->legs[i]);
   atomic_store (&pool->legs[i].state, LEG_FAILED);
   atomic_store (&pool->legs[i].disabled, true);
   pool->legs[i].sessname[0] = '\0';
@@ -213,7 +187,7 @@ join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg, bool *refused)
     goto fail;
   }
   g_mutex_lock (&pool->legs_lock);
-  leg_drop_sess (leg);
+  clt_leg_release (leg);
   leg->sess = s;
   leg->member_id = rep.member_id;
   atomic_store (&leg->state, LEG_NORMAL);

@@ -235,6 +235,11 @@ uint32_t clt_dirty_mask (struct rmr_pool *pool);
 unsigned clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
                             unsigned failed_legs, uint64_t offset,
                             uint64_t len);
+/* A pool with its locks initialised (client-pool.c), and its release. */
+struct rmr_pool *clt_pool_alloc (void);
+void clt_pool_free (struct rmr_pool *pool);
+/* Drop a leg's session reference (the session lives on while shared). */
+void clt_leg_release (struct clt_leg *leg);
 /* Mark a leg failed (once), waking the reconnect thread. */
 void clt_leg_fail (struct clt_leg *leg, const char *why);
 int clt_recover_start (struct rmr_pool *pool);

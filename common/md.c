@@ -29,6 +29,7 @@
 
 #include "crc32c.h"
 #include "error.h"
+#include "fdio.h"
 #include "jhash.h"
 #include "md.h"
 #include "parse.h"
@@ -415,50 +416,6 @@ md_decode (const uint8_t *buf, struct rmr_sb *sb)
   return 0;
 }
 
-/* Full-length pread/pwrite.  A read past the end of the device returns
- * zeroes (a file shorter than the superblocks has no metadata); a write
- * that makes no progress is -EIO.
- */
-static int
-pread_full (int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-  while (len > 0) {
-    ssize_t r = pread (fd, buf, len, off);
-
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      return -errno;
-    if (r == 0) {
-      memset (buf, 0, len);
-      return 0;
-    }
-    buf += r;
-    len -= r;
-    off += r;
-  }
-  return 0;
-}
-
-static int
-pwrite_full (int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-  while (len > 0) {
-    ssize_t r = pwrite (fd, buf, len, off);
-
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      return -errno;
-    if (r == 0)
-      return -EIO;
-    buf += r;
-    len -= r;
-    off += r;
-  }
-  return 0;
-}
-
 /* Record "what: strerror" for -errnum and return it. */
 static int
 io_err (int errnum, const char *what)
@@ -487,7 +444,7 @@ md_read (int fd, struct rmr_sb *sb, int *which)
 
   if (buf == NULL)
     return rmr_err (ENOMEM, "reading the superblock: out of memory");
-  e = pread_full (fd, buf, 2 * RMR_SB_SIZE, 0);
+  e = rmr_pread_full (fd, buf, 2 * RMR_SB_SIZE, 0);
   if (e < 0)
     return io_err (e, "reading the superblock");
 
@@ -537,7 +494,7 @@ md_write (int fd, struct rmr_sb *sb)
   }
 
   copy = sb->seq % 2;
-  r = pwrite_full (fd, buf, RMR_SB_SIZE, (uint64_t) copy * RMR_SB_SIZE);
+  r = rmr_pwrite_full (fd, buf, RMR_SB_SIZE, (uint64_t) copy * RMR_SB_SIZE, 0);
   if (r == 0 && fdatasync (fd) < 0)
     r = -errno;
   if (r < 0) {
@@ -557,7 +514,7 @@ md_wipe (int fd)
   if (buf == NULL)
     return rmr_err (ENOMEM, "wiping the superblock: out of memory");
   memset (buf, 0, 2 * RMR_SB_SIZE);
-  r = pwrite_full (fd, buf, 2 * RMR_SB_SIZE, 0);
+  r = rmr_pwrite_full (fd, buf, 2 * RMR_SB_SIZE, 0, 0);
   if (r == 0 && fdatasync (fd) < 0)
     r = -errno;
   if (r < 0)

@@ -32,6 +32,7 @@
 
 #include "dmap.h"
 #include "error.h"
+#include "fdio.h"
 #include "internal.h"
 #include "util.h"
 
@@ -60,46 +61,6 @@ page_off (const struct store *st, unsigned slot, uint32_t page)
 {
   return st->sb.map_offset + slot * st->sb.map_slot_bytes +
          (uint64_t) page * RMR_MAP_PAGE_SIZE;
-}
-
-static int
-pwrite_all (int fd, const void *buf, size_t n, uint64_t off)
-{
-  ssize_t r;
-
-  while (n > 0) {
-    r = pwrite (fd, buf, n, off);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      return r < 0 ? -errno : -EIO;
-    buf = (const char *) buf + r;
-    n -= r;
-    off += r;
-  }
-  return 0;
-}
-
-static int
-pread_all (int fd, void *buf, size_t n, uint64_t off)
-{
-  ssize_t r;
-
-  while (n > 0) {
-    r = pread (fd, buf, n, off);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      return -errno;
-    if (r == 0) {
-      memset (buf, 0, n); /* past the end of a short file: zero */
-      return 0;
-    }
-    buf = (char *) buf + r;
-    n -= r;
-    off += r;
-  }
-  return 0;
 }
 
 /* Write every unsaved page (lock held on entry and exit, dropped while
@@ -139,11 +100,11 @@ save_unlocked (struct srv_maps *m)
   if (sync_first && fdatasync (m->st->fd) < 0)
     r = -errno;
   for (i = 0; i < n && r == 0; i++)
-    r = pwrite_all (m->st->fd, bufs + i * RMR_MAP_PAGE_SIZE, RMR_MAP_PAGE_SIZE,
-                    offs[i]);
+    r = rmr_pwrite_full (m->st->fd, bufs + i * RMR_MAP_PAGE_SIZE,
+                         RMR_MAP_PAGE_SIZE, offs[i], 0);
   if (r == 0 && al_save)
-    r = pwrite_all (m->st->fd, albuf, sizeof albuf,
-                    al_copy_offset (m->al, albuf));
+    r = rmr_pwrite_full (m->st->fd, albuf, sizeof albuf,
+                         al_copy_offset (m->al, albuf), 0);
   if (r == 0 && fdatasync (m->st->fd) < 0)
     r = -errno;
   g_mutex_lock (&m->lock);
@@ -272,7 +233,8 @@ zero_region (struct store *st)
                  len) == 0)
     return 0;
   for (; len > 0; off += MIN (len, sizeof zero), len -= MIN (len, sizeof zero))
-    if ((r = pwrite_all (st->fd, zero, MIN (len, sizeof zero), off)) < 0)
+    if ((r = rmr_pwrite_full (st->fd, zero, MIN (len, sizeof zero), off, 0)) <
+        0)
       return r;
   return 0;
 }
@@ -287,7 +249,8 @@ load (struct srv_maps *m)
 
   for (s = 0; s < RMR_MAX_MEMBERS && r == 0; s++)
     for (p = 0; p < dmap_npages (m->m[s]); p++) {
-      r = pread_all (m->st->fd, buf, RMR_MAP_PAGE_SIZE, page_off (m->st, s, p));
+      r = rmr_pread_full (m->st->fd, buf, RMR_MAP_PAGE_SIZE,
+                          page_off (m->st, s, p));
       if (r < 0) {
         rmr_err (-r, "store %s: reading the dirty map: %s", m->st->path,
                  strerror (-r));

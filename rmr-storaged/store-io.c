@@ -70,6 +70,7 @@
 
 #include "internal.h"
 #include "error.h"
+#include "fdio.h"
 #include "util.h"
 
 #define ZERO_BUF_SIZE (256 * 1024)
@@ -376,48 +377,6 @@ store_io_step_done (struct store *st, struct store_io *io, int res,
   return true;
 }
 
-/* Read whole blocks; past the end of a file they are zeroes (the last
- * block of the data area may stick out of a file sized to the byte).
- */
-static int
-pread_all (int fd, void *buf, size_t len, uint64_t off)
-{
-  while (len > 0) {
-    ssize_t r = pread (fd, buf, len, off);
-
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      return -errno;
-    if (r == 0) {
-      memset (buf, 0, len);
-      return 0;
-    }
-    buf = (char *) buf + r;
-    len -= r;
-    off += r;
-  }
-  return 0;
-}
-
-static int
-pwrite_all (int fd, const void *buf, size_t len, uint64_t off, int flags)
-{
-  while (len > 0) {
-    struct iovec iov = {.iov_base = (void *) buf, .iov_len = len};
-    ssize_t r = pwritev2 (fd, &iov, 1, off, flags);
-
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      return r < 0 ? -errno : -EIO;
-    buf = (const char *) buf + r;
-    len -= r;
-    off += r;
-  }
-  return 0;
-}
-
 /* One piece of an RMW: the blocks [start, start + n) hold the bytes
  * [start + from, start + from + cnt) of the transfer, at p.
  */
@@ -430,22 +389,22 @@ rmw_piece (struct store *st, const struct store_step *s, uint64_t start,
   int r;
 
   if (s->kind == STORE_STEP_RMW_READ) {
-    r = pread_all (s->fd, b, n, start);
+    r = rmr_pread_full (s->fd, b, n, start);
     if (r == 0)
       memcpy (p, b + from, cnt);
     return r;
   }
   /* Only the partial first and last blocks need their old contents. */
-  if (from != 0 && (r = pread_all (s->fd, b, a, start)) < 0)
+  if (from != 0 && (r = rmr_pread_full (s->fd, b, a, start)) < 0)
     return r;
   if ((from + cnt) % a != 0 && !(tail == 0 && from != 0) &&
-      (r = pread_all (s->fd, b + tail, a, start + tail)) < 0)
+      (r = rmr_pread_full (s->fd, b + tail, a, start + tail)) < 0)
     return r;
   if (p)
     memcpy (b + from, p, cnt);
   else
     memset (b + from, 0, cnt);
-  return pwrite_all (s->fd, b, n, start, s->mode);
+  return rmr_pwrite_full (s->fd, b, n, start, s->mode);
 }
 
 int

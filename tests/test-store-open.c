@@ -22,36 +22,12 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
-#include "internal.h"
 #include "error.h"
+#include "internal.h"
+#include "test-tmp.h"
 
 #define MiB (1024 * 1024)
 #define MAPPED (64 * MiB)
-
-/* A temporary directory holding the store file. */
-struct tmp {
-  char *dir;
-  char *path;
-};
-
-static void
-tmp_init (struct tmp *t, const char *base)
-{
-  g_autofree char *tmpl = g_build_filename (base, "rmr-store-XXXXXX", NULL);
-
-  t->dir = g_mkdtemp (g_steal_pointer (&tmpl));
-  g_assert_nonnull (t->dir);
-  t->path = g_build_filename (t->dir, "store", NULL);
-}
-
-static void
-tmp_fini (struct tmp *t)
-{
-  g_unlink (t->path);
-  g_rmdir (t->dir);
-  g_free (t->path);
-  g_free (t->dir);
-}
 
 static void
 assert_error (int r, int errnum, const char *word)

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "error.h"
 #include "fuzz.h"
 
 static unsigned ninputs;
@@ -202,4 +203,16 @@ main (int argc, char *argv[])
       r = -1;
   printf ("%s 1 - %s: %u inputs\n", r == 0 ? "ok" : "not ok", name, ninputs);
   return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+void
+fuzz_check_message (int r)
+{
+  const char *msg = rmr_get_error ();
+
+  if (r >= 0 || rmr_get_errno () != -r || msg == NULL || msg[0] == '\0')
+    abort ();
+  for (const char *p = msg; *p; p++)
+    if ((unsigned char) *p < 0x20)
+      abort ();
 }

@@ -31,6 +31,11 @@ void fuzz_builtin (void);
  */
 void fuzz_input (const void *data, size_t size);
 
+/* A refusal with result r (-errno): rmr_get_errno () says the same, and
+ * rmr_get_error () is a non-empty message on one line.
+ */
+void fuzz_check_message (int r);
+
 /* fuzz_input () on a string literal, embedded NULs included. */
 #define FUZZ_INPUT_LITERAL(s) fuzz_input ((s), sizeof (s) - 1)
 
