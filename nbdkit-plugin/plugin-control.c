@@ -42,7 +42,7 @@ unlock_pools (bool *locked)
     pools_unlock ();
 }
 #define SCOPED_POOLS_LOCK                                                      \
-  bool pools_locked_ __attribute__ ((cleanup (unlock_pools))) =                \
+  bool pools_locked_ __attribute__ ((cleanup (unlock_pools), unused)) =        \
     (pools_lock (), true)
 
 static int

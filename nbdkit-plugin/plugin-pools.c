@@ -69,7 +69,7 @@ pools_mode_name (enum rmr_pool_mode m)
 void
 pools_set_template (const struct rmr_pool_config *tmpl)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
 
   g_template = *tmpl;
   g_template.pool_name[0] = '\0';
@@ -89,7 +89,7 @@ registry_unlocked (void)
 void
 pools_add_open (struct rmr_pool *rp, const struct rmr_pool_config *cfg)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
   struct plugin_pool *pp = g_new0 (struct plugin_pool, 1);
   struct rmr_leg_info info;
   unsigned i;
@@ -169,7 +169,7 @@ pools_state_unlocked (const struct plugin_pool *pp)
 void
 pools_names (GPtrArray *names, bool mapped_only)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
   unsigned i;
 
   for (i = 0; g_pools && i < g_pools->len; i++) {
@@ -225,7 +225,7 @@ fail_rmr (GString *err)
 int
 pools_join (const char *name, uint32_t chunk_size, GString *err)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
   struct plugin_pool *pp;
 
   if (pools_find_unlocked (name)) {
@@ -246,7 +246,7 @@ int
 pools_add_sess (const char *name, const char *sessname,
                 const struct rmr_addr *addr, int mode, GString *err)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
   struct plugin_pool *pp = find_idle_unlocked (name, err);
   char a[300], b[300];
   unsigned i;
@@ -535,7 +535,7 @@ pools_enable (const char *name, GString *err)
 int
 pools_map (const char *name, uint64_t size, GString *err)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
   struct plugin_pool *pp = find_idle_unlocked (name, err);
   uint64_t have;
 
@@ -569,7 +569,7 @@ pools_map (const char *name, uint64_t size, GString *err)
 int
 pools_unmap (const char *name, GString *out, GString *err)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
   struct plugin_pool *pp = pools_find_unlocked (name);
 
   if (!pp || !pp->mapped) {
@@ -611,7 +611,7 @@ pools_leave (const char *name, GString *err)
 struct plugin_pool *
 pools_get (const char *name, struct rmr_pool **rp, GString *err)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
   struct plugin_pool *pp = NULL;
   unsigned i;
 
@@ -651,7 +651,7 @@ pools_get (const char *name, struct rmr_pool **rp, GString *err)
 void
 pools_put (struct plugin_pool *pp)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
 
   assert (pp->nhandles > 0);
   pp->nhandles--;
@@ -660,7 +660,7 @@ pools_put (struct plugin_pool *pp)
 char *
 pools_default_export (void)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
   unsigned i;
 
   for (i = 0; g_pools && i < g_pools->len; i++) {
