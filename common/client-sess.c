@@ -316,8 +316,13 @@ clt_sess_put (struct clt_sess *s)
 
   g_mutex_lock (&g_sess_lock);
   last = --s->refs == 0;
-  if (last && g_hash_table_lookup (g_sessions, s->key) == s)
+  /* A session that went down may be out of the table already, or the
+   * table gone with the last session in it (nothing left at unload).
+   */
+  if (last && g_sessions && g_hash_table_lookup (g_sessions, s->key) == s)
     g_hash_table_remove (g_sessions, s->key);
+  if (g_sessions && g_hash_table_size (g_sessions) == 0)
+    g_clear_pointer (&g_sessions, g_hash_table_unref);
   g_mutex_unlock (&g_sess_lock);
   if (last)
     sess_free (s);

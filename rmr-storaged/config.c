@@ -263,6 +263,15 @@ config_load (const char *path, struct config *cfg)
   return 0;
 }
 
+void
+config_clear (struct config *cfg)
+{
+  g_clear_pointer (&cfg->listen, g_ptr_array_unref);
+  g_clear_pointer (&cfg->control, g_free);
+  g_clear_pointer (&cfg->pidfile, g_free);
+  g_clear_pointer (&cfg->log_level, g_free);
+}
+
 /* A missing path right in /dev is a mistyped device, never a new file. */
 static bool
 in_dev (const char *path)

@@ -564,5 +564,6 @@ struct config {
  */
 int config_load (const char *path, struct config *cfg);
 int config_apply (const char *path);
+void config_clear (struct config *cfg);
 
 #endif /* RMR_STORAGED_INTERNAL_H */

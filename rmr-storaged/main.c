@@ -226,5 +226,6 @@ main (int argc, char **argv)
   if (cfg.pidfile)
     unlink (cfg.pidfile);
   g_message ("stopped");
+  config_clear (&cfg);
   return EXIT_SUCCESS;
 }

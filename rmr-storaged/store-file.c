@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The io_uring backend of a store (DESIGN 11): one ring and one
  * completion thread per store, running the steps of store-io.c.  If
- * io_uring is not available (disabled by sysctl, too old a kernel)
+ * io_uring is not available (disabled by sysctl, too old a kernel), or
+ * RMR_STORE_IO=threads asks for it (valgrind cannot follow io_uring),
  * store_file_start hands the store to store-thread.c instead.
  *
  * The ring: submit may be called from any thread.  ring.lock serialises
@@ -24,6 +25,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <liburing.h>
 
@@ -271,14 +273,19 @@ store_file_start (struct store *st)
   static gsize logged;
   struct ring *rg = g_new0 (struct ring, 1);
   g_autoptr (GError) err = NULL;
+  const char *want = g_getenv ("RMR_STORE_IO");
   int r;
 
-  r = ring_init (&rg->ring);
+  r = want != NULL && strcmp (want, "threads") == 0 ? -ECANCELED
+                                                    : ring_init (&rg->ring);
   if (r < 0) {
     g_free (rg);
     if (g_once_init_enter (&logged)) {
-      g_message ("io_uring not available (%s): stores use IO threads",
-                 g_strerror (-r));
+      if (r == -ECANCELED)
+        g_message ("RMR_STORE_IO=threads: stores use IO threads");
+      else
+        g_message ("io_uring not available (%s): stores use IO threads",
+                   g_strerror (-r));
       g_once_init_leave (&logged, 1);
     }
     return store_thread_start (st);

@@ -89,11 +89,12 @@ EOF
   if $CLUSTER_NET; then
     # shellcheck disable=SC2086 # NODE_ARGS: words
     start_bg "$tmpdir/n$i.pid" ip netns exec "$(netns_name "n$i")" \
-      "$RMR_STORAGED" --config "$tmpdir/n$i.conf" --foreground \
+      "${CHECKED[@]}" "$RMR_STORAGED" --config "$tmpdir/n$i.conf" --foreground \
       --log-level "${NODE_LOG_LEVEL:-info}" ${NODE_ARGS:-}
   else
     # shellcheck disable=SC2086 # NODE_ARGS: words
-    start_bg "$tmpdir/n$i.pid" "$RMR_STORAGED" --config "$tmpdir/n$i.conf" \
+    start_bg "$tmpdir/n$i.pid" "${CHECKED[@]}" "$RMR_STORAGED" \
+      --config "$tmpdir/n$i.conf" \
       --foreground --log-level "${NODE_LOG_LEVEL:-info}" ${NODE_ARGS:-}
   fi
   NODE_PID[$i]=$BG_PID
@@ -137,11 +138,11 @@ nbdkit_start ()
   rm -f "$tmpdir/$name.sock" "$tmpdir/$name.ctl"
   if $CLUSTER_NET; then
     start_bg "$tmpdir/$name.pid" ip netns exec "$(netns_name cli)" \
-      nbdkit -f -U "$tmpdir/$name.sock" "$RMR_PLUGIN" "$@" \
+      "${CHECKED[@]}" nbdkit -f -U "$tmpdir/$name.sock" "$RMR_PLUGIN" "$@" \
       control="$tmpdir/$name.ctl"
   else
-    start_bg "$tmpdir/$name.pid" nbdkit -f -U "$tmpdir/$name.sock" \
-      "$RMR_PLUGIN" "$@" control="$tmpdir/$name.ctl"
+    start_bg "$tmpdir/$name.pid" "${CHECKED[@]}" nbdkit -f \
+      -U "$tmpdir/$name.sock" "$RMR_PLUGIN" "$@" control="$tmpdir/$name.ctl"
   fi
   NBDKIT_PID=$BG_PID
   if ! _wait_until 15 test -S "$tmpdir/$name.sock"; then

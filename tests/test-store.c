@@ -808,6 +808,7 @@ test_no_io_uring (void)
     struct store *st = NULL;
     struct tmp t;
 
+    g_unsetenv ("RMR_STORE_IO"); /* set under valgrind */
     g_assert_cmpint (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), ==, 0);
     g_assert_cmpint (prctl (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), ==, 0);
     tmp_init (&t, g_get_tmp_dir ());
@@ -824,6 +825,27 @@ test_no_io_uring (void)
                              "permitted): stores use IO threads*");
 }
 
+/* RMR_STORE_IO=threads chooses the thread backend, and says so. */
+static void
+test_threads_asked (void)
+{
+  if (g_test_subprocess ()) {
+    struct store *st = NULL;
+    struct tmp t;
+
+    g_setenv ("RMR_STORE_IO", "threads", TRUE);
+    tmp_init (&t, g_get_tmp_dir ());
+    g_assert_cmpint (store_create (t.path, "ta", 1, MAPPED, &st), ==, 0);
+    g_assert_true (st->ops == &store_thread_ops);
+    store_close (st);
+    tmp_fini (&t);
+    return;
+  }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("*RMR_STORE_IO=threads: stores use IO threads*");
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -835,6 +857,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/store/io/tail", test_tail);
   g_test_add_func ("/store/io/backpressure", test_backpressure);
   g_test_add_func ("/store/io/no-io-uring", test_no_io_uring);
+  g_test_add_func ("/store/io/threads-asked", test_threads_asked);
   g_test_add_func ("/store/io/loop", test_loop);
   return g_test_run ();
 }
