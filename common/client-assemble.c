@@ -253,33 +253,18 @@ clt_al_get (struct clt_leg *leg, struct clt_sess *s, struct rmr_al_rep *al)
   g_autofree uint8_t *buf = g_malloc (RMR_AL_REP_HDR + 4 * RMR_AL_MAX_EXTENTS);
   struct rmr_hdr hdr = {.type = RMR_MSG_AL_GET,
                         .generation = leg->pool->generation};
-  struct clt_req req;
-  struct clt_sub *sub;
+  uint32_t got = 0;
   int r;
 
-  /* The reply's length varies: receive into the largest, then decode
+  /* The reply's length varies: receive up to the largest, then decode
    * what came (the transport checks it against the header).
    */
-  clt_req_init (&req);
-  sub = clt_req_add (&req, 0, leg);
-  sub->sess = s;
-  sub->rbuf = buf;
-  sub->rlen = RMR_AL_REP_HDR + 4 * RMR_AL_MAX_EXTENTS;
-  sub->any_len = true;
-  hdr.group_id = leg->pool->group_id;
-  hdr.member_id = RMR_MEMBER_NONE;
-  clt_sess_submit (sub, &hdr, NULL, 0);
-  clt_req_wait (&req, g_get_monotonic_time () +
-                        (int64_t) leg->pool->cfg.timeout_ms * 1000);
-  r = sub->status;
-  if (r < 0)
-    rmr_err (-r, "server %s: al-get: %s", leg->addr_name,
-             sub->errmsg[0] ? sub->errmsg : strerror (-r));
-  else if (rmr_al_rep_decode (buf, sub->got_len, al) < 0) {
+  r = clt_leg_call (leg, s, &hdr, NULL, 0, buf,
+                    RMR_AL_REP_HDR + 4 * RMR_AL_MAX_EXTENTS, &got);
+  if (r == 0 && rmr_al_rep_decode (buf, got, al) < 0) {
     rmr_err_prefix ("server %s: ", leg->addr_name);
     r = -EPROTO;
   }
-  clt_req_clear (&req);
   return r;
 }
 
@@ -335,7 +320,7 @@ clt_send_bits (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
                           .offset = c,
                           .length = len,
                           .dirty_mask = 1u << slot};
-    r = clt_leg_call (leg, s, &hdr, bits + c / 8, (len + 7) / 8, NULL, 0);
+    r = clt_leg_call (leg, s, &hdr, bits + c / 8, (len + 7) / 8, NULL, 0, NULL);
     if (r < 0)
       return r;
   }
@@ -495,7 +480,7 @@ clt_mark_new_members (struct rmr_pool *pool, unsigned joined)
         len = MIN (nchunks - c, RMR_MAP_MAX_CHUNKS);
         hdr.length = len;
         r = clt_leg_call (&pool->legs[k], pool->legs[k].sess, &hdr, NULL, 0,
-                          NULL, 0);
+                          NULL, 0, NULL);
         if (r < 0)
           return r;
       }

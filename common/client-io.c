@@ -61,12 +61,6 @@ fenced_error (struct rmr_pool *pool, const char *what)
                   what, pool->cfg.pool_name, pool->generation);
 }
 
-static int64_t
-deadline (const struct rmr_pool *pool)
-{
-  return g_get_monotonic_time () + (int64_t) pool->cfg.timeout_ms * 1000;
-}
-
 /* Wait while range overlaps a write in flight, then add it. */
 static void
 ov_enter (struct rmr_pool *pool, struct clt_range *r)
@@ -174,7 +168,7 @@ rmr_pool_pread (struct rmr_pool *pool, void *buf, uint32_t count,
     sub->rbuf = buf;
     sub->rlen = count;
     clt_sess_submit (sub, &hdr, NULL, 0);
-    clt_req_wait (&req, deadline (pool));
+    clt_req_wait (&req, clt_deadline (pool));
     r = sub->status;
     if (r == 0) {
       atomic_fetch_add (&leg->reads, 1);
@@ -249,7 +243,7 @@ fanout (struct rmr_pool *pool, struct rmr_hdr *tmpl, const struct iovec *iov,
       struct rmr_hdr hdr = *tmpl;
       clt_sess_submit (&req.sub[i], &hdr, iov, iovcnt);
     }
-  clt_req_wait (&req, deadline (pool));
+  clt_req_wait (&req, clt_deadline (pool));
 
   for (i = 0; i < pool->nlegs; i++) {
     struct clt_sub *sub = &req.sub[i];

@@ -103,9 +103,16 @@ default_sessname (const struct rmr_addr *addr, char *out, size_t n)
       *p = '_';
 }
 
+int64_t
+clt_deadline (const struct rmr_pool *pool)
+{
+  return g_get_monotonic_time () + (int64_t) pool->cfg.timeout_ms * 1000;
+}
+
 int
 clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
-              const void *payload, size_t plen, void *rbuf, uint32_t rlen)
+              const void *payload, size_t plen, void *rbuf, uint32_t rlen,
+              uint32_t *got)
 {
   struct clt_req req;
   struct clt_sub *sub;
@@ -117,17 +124,19 @@ clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
   sub->sess = s;
   sub->rbuf = rbuf;
   sub->rlen = rlen;
+  sub->any_len = got != NULL;
   hdr->group_id = leg->pool->group_id;
   hdr->member_id = RMR_MEMBER_NONE;
   hdr->payload_len = plen;
   clt_sess_submit (sub, hdr, &iov, plen ? 1 : 0);
-  clt_req_wait (&req, g_get_monotonic_time () +
-                        (int64_t) leg->pool->cfg.timeout_ms * 1000);
+  clt_req_wait (&req, clt_deadline (leg->pool));
   r = sub->status;
   if (r < 0)
     rmr_err (-r, "server %s: %s: %s", leg->addr_name,
              rmr_msg_type_name (hdr->type),
              sub->errmsg[0] ? sub->errmsg : strerror (-r));
+  else if (got)
+    *got = sub->got_len;
   clt_req_clear (&req);
   return r;
 }
@@ -139,7 +148,7 @@ leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
     .type = RMR_MSG_LEAVE, .offset = mode, .generation = leg->pool->generation};
 
   if (atomic_load (&leg->state) != LEG_FAILED && leg->sess)
-    clt_leg_call (leg, leg->sess, &hdr, NULL, 0, NULL, 0);
+    clt_leg_call (leg, leg->sess, &hdr, NULL, 0, NULL, 0, NULL);
 }
 
 void
@@ -169,7 +178,7 @@ clt_leg_join (struct clt_leg *leg, struct clt_sess *s, struct rmr_join_rep *rep)
   jr.mapped_size = pool->generation ? pool->size : pool->cfg.size;
   rmr_join_req_encode (&jr, req_buf);
   r = clt_leg_call (leg, s, &hdr, req_buf, sizeof req_buf, rep_buf,
-                    sizeof rep_buf);
+                    sizeof rep_buf, NULL);
   if (r < 0)
     return r;
   if (rmr_join_rep_decode (rep_buf, rep) < 0) {
@@ -217,7 +226,7 @@ enable_all (struct rmr_pool *pool, const struct rmr_enable_req *en,
       continue;
     struct rmr_hdr hdr = {.type = RMR_MSG_ENABLE, .generation = en->generation};
     r = clt_leg_call (&pool->legs[i], pool->legs[i].sess, &hdr, buf, sizeof buf,
-                      NULL, 0);
+                      NULL, 0, NULL);
     if (r < 0)
       return r;
   }

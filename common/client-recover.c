@@ -164,8 +164,7 @@ clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
                             .dirty_mask = mask};
       clt_sess_submit (&req.sub[i], &hdr, NULL, 0);
     }
-  clt_req_wait (&req, g_get_monotonic_time () +
-                        (int64_t) pool->cfg.timeout_ms * 1000);
+  clt_req_wait (&req, clt_deadline (pool));
   for (i = 0; i < pool->nlegs; i++)
     if (ok_legs & 1u << i) {
       if (req.sub[i].status == 0)
@@ -195,7 +194,7 @@ collect_map (struct rmr_pool *pool, struct clt_leg *from, int slot,
                           .dirty_mask = 1u << slot};
     n = MIN (nchunks - c, HANDOVER_CHUNKS);
     hdr.length = n;
-    r = clt_leg_call (from, from->sess, &hdr, NULL, 0, page, (n + 7) / 8);
+    r = clt_leg_call (from, from->sess, &hdr, NULL, 0, page, (n + 7) / 8, NULL);
     if (r < 0)
       return r;
     /* c is a multiple of 8: whole bytes. */
@@ -262,7 +261,7 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
     return r;
   rmr_enable_req_encode (&pool->md, en);
   hdr.generation = pool->generation;
-  r = clt_leg_call (leg, s, &hdr, en, sizeof en, NULL, 0);
+  r = clt_leg_call (leg, s, &hdr, en, sizeof en, NULL, 0, NULL);
   if (r < 0)
     return r;
 
@@ -300,7 +299,7 @@ reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
      * pool on it first, so that the join starts afresh.
      */
     struct rmr_hdr lv = {.type = RMR_MSG_LEAVE, .generation = pool->generation};
-    clt_leg_call (leg, s, &lv, NULL, 0, NULL, 0);
+    clt_leg_call (leg, s, &lv, NULL, 0, NULL, 0, NULL);
   }
   else
     clt_sess_add_leg (s, leg);

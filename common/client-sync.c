@@ -176,7 +176,7 @@ join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg, bool *refused)
   jr.queue_depth = pool->cfg.queue_depth;
   rmr_join_req_encode (&jr, req_buf);
   r = clt_leg_call (leg, s, &hdr, req_buf, sizeof req_buf, rep_buf,
-                    sizeof rep_buf);
+                    sizeof rep_buf, NULL);
   if (r == 0 && rmr_join_rep_decode (rep_buf, &rep) < 0)
     r = -EPROTO;
   if (r < 0 && refused)
@@ -234,8 +234,6 @@ call (struct rmr_pool *pool, unsigned i, struct rmr_hdr *hdr, void *rbuf,
 {
   struct clt_leg *leg = &pool->legs[i];
   struct clt_sess *s = use_leg (pool, i);
-  struct clt_req req;
-  struct clt_sub *sub;
   int r;
 
   if (atomic_load (&leg->disabled))
@@ -244,26 +242,14 @@ call (struct rmr_pool *pool, unsigned i, struct rmr_hdr *hdr, void *rbuf,
     snprintf (why, whylen, "%s: %s", leg->addr_name, leg->last_error);
     return -ENOTCONN;
   }
-  clt_req_init (&req);
-  sub = clt_req_add (&req, 0, leg);
-  sub->sess = s;
-  sub->rbuf = rbuf;
-  sub->rlen = rlen;
-  hdr->group_id = pool->group_id;
-  hdr->member_id = RMR_MEMBER_NONE;
-  clt_sess_submit (sub, hdr, NULL, 0);
-  clt_req_wait (&req, g_get_monotonic_time () +
-                        (int64_t) pool->cfg.timeout_ms * 1000);
-  r = sub->status;
+  r = clt_leg_call (leg, s, hdr, NULL, 0, rbuf, rlen, NULL);
   if (r < 0)
-    snprintf (why, whylen, "%s: %s", leg->addr_name,
-              sub->errmsg[0] ? sub->errmsg : strerror (-r));
+    snprintf (why, whylen, "%s", rmr_get_error ());
   /* A refusal (the peer is dirty there, or not normal) is no failure of
    * the connection; anything else is.
    */
   if (r < 0 && r != -EAGAIN && r != -ESTALE && r != -EINVAL)
     clt_leg_fail (leg, why);
-  clt_req_clear (&req);
   clt_sess_put (s);
   return r;
 }

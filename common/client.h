@@ -186,9 +186,18 @@ int clt_threads_suspend (void);
 int clt_threads_resume (void);
 
 /* client-pool.c */
-/* One request on one session for leg, waited for (control messages). */
+/* The deadline of a request sent now: the pool's timeout from now
+ * (monotonic µs, as clt_req_wait takes it).
+ */
+int64_t clt_deadline (const struct rmr_pool *pool);
+/* One request on one session for leg, waited for the pool's timeout
+ * (control messages).  The reply's payload goes to rbuf: exactly rlen
+ * bytes, or with got != NULL up to rlen and its length in *got.  On
+ * failure the error (the server's message if it sent one) is set.
+ */
 int clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
-                  const void *payload, size_t plen, void *rbuf, uint32_t rlen);
+                  const void *payload, size_t plen, void *rbuf, uint32_t rlen,
+                  uint32_t *got);
 /* JOIN the pool on session s for leg; fills rep. */
 int clt_leg_join (struct clt_leg *leg, struct clt_sess *s,
                   struct rmr_join_rep *rep);
