@@ -3,11 +3,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "alrec.h"
 #include "crc32c.h"
 #include "error.h"
+#include "fdio.h"
 #include "util.h"
 
 #define OFF_CRC 8
@@ -114,16 +114,14 @@ rmr_alrec_decode (const uint8_t *buf, struct rmr_alrec *rec, GArray *extents)
 int
 rmr_alrec_read (int fd, uint64_t off, struct rmr_alrec *rec, GArray *extents)
 {
-  g_autofree uint8_t *buf = g_malloc0 (2 * RMR_ALREC_BLOCK);
+  g_autofree uint8_t *buf = g_malloc (2 * RMR_ALREC_BLOCK);
   g_autoptr (GArray) e1 = g_array_new (FALSE, FALSE, sizeof (uint32_t));
   struct rmr_alrec r1;
-  ssize_t r;
-  int d0, d1;
+  int d0, d1, r;
 
-  r = pread (fd, buf, 2 * RMR_ALREC_BLOCK, off);
+  r = rmr_pread_full (fd, buf, 2 * RMR_ALREC_BLOCK, off);
   if (r < 0)
-    return rmr_err (errno, "reading the recent-write record: %s",
-                    strerror (errno));
+    return rmr_err (-r, "reading the recent-write record: %s", strerror (-r));
   d0 = rmr_alrec_decode (buf, rec, extents);
   d1 = rmr_alrec_decode (buf + RMR_ALREC_BLOCK, &r1, e1);
   if (d0 == -ENODATA && d1 == -ENODATA)

@@ -38,6 +38,7 @@
 
 #include "alrec.h"
 #include "error.h"
+#include "fdio.h"
 #include "internal.h"
 #include "util.h"
 
@@ -301,7 +302,6 @@ int
 al_mark_clean (struct srv_al *al)
 {
   uint8_t *buf = g_malloc (AL_BLOCK);
-  ssize_t r;
   int e = 0;
 
   /* The data first, then a record that says nothing is in flight. */
@@ -316,11 +316,11 @@ al_mark_clean (struct srv_al *al)
   al->seq++;
   encode (al, buf, g_hash_table_size (al->active) == 0);
   g_mutex_unlock (&al->lock);
-  if (!e) {
-    r = pwrite (al->st->fd, buf, AL_BLOCK, al_copy_offset (al, buf));
-    if (r != AL_BLOCK || fdatasync (al->st->fd) < 0)
-      e = r < 0 ? errno : EIO;
-  }
+  if (!e)
+    e =
+      -rmr_pwrite_full (al->st->fd, buf, AL_BLOCK, al_copy_offset (al, buf), 0);
+  if (!e && fdatasync (al->st->fd) < 0)
+    e = errno;
   g_free (buf);
   return e ? rmr_err (e, "store %s: saving a clean recent-write record: %s",
                       al->st->path, strerror (e))

@@ -28,8 +28,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <linux/falloc.h>
-
 #include "dmap.h"
 #include "error.h"
 #include "fdio.h"
@@ -218,28 +216,6 @@ flusher (gpointer arg)
  * held before never reads as map pages.
  */
 static int
-zero_region (struct store *st)
-{
-  uint64_t off = st->sb.map_offset;
-  uint64_t len = RMR_MAX_MEMBERS * st->sb.map_slot_bytes;
-  static const uint8_t zero[65536];
-  int r;
-
-  if (!st->is_bdev &&
-      fallocate (st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
-                 len) == 0)
-    return 0;
-  if (fallocate (st->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off,
-                 len) == 0)
-    return 0;
-  for (; len > 0; off += MIN (len, sizeof zero), len -= MIN (len, sizeof zero))
-    if ((r = rmr_pwrite_full (st->fd, zero, MIN (len, sizeof zero), off, 0)) <
-        0)
-      return r;
-  return 0;
-}
-
-static int
 load (struct srv_maps *m)
 {
   uint8_t *buf = g_malloc (RMR_MAP_PAGE_SIZE);
@@ -284,15 +260,10 @@ maps_open (struct store *st, bool fresh, unsigned al_shift, unsigned al_extents,
       r = rmr_err (ENOMEM, "dirty map: out of memory");
       goto fail;
     }
-  if (fresh) {
-    r = zero_region (st);
-    if (r < 0) {
-      rmr_err (-r, "store %s: zeroing the dirty map: %s", st->path,
-               strerror (-r));
-      goto fail;
-    }
-  }
-  else if ((r = load (m)) < 0)
+  /* A store whose pool was never enabled holds the map region as
+   * store_create left it, zeroed: all clean, as the new maps are.
+   */
+  if (!fresh && (r = load (m)) < 0)
     goto fail;
   if ((r = al_open (st, al_shift, al_extents, &m->al)) < 0)
     goto fail;

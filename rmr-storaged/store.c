@@ -49,6 +49,7 @@
 
 #include "internal.h"
 #include "error.h"
+#include "fdio.h"
 #include "util.h"
 
 #define STORE_BUF_ALIGN 4096
@@ -272,18 +273,11 @@ zero_sync (struct store *st, uint64_t off, uint64_t len)
     return 0;
 
   zeroes = g_malloc0 (zlen);
-  while (len > 0) {
-    ssize_t r = pwrite (st->fd, zeroes, MIN (len, zlen), off);
-
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0) {
-      e = r < 0 ? errno : EIO;
-      return rmr_err (e, "store %s: zeroing the metadata area: %s", st->path,
-                      g_strerror (e));
-    }
-    off += r;
-    len -= r;
+  for (; len > 0; off += MIN (len, zlen), len -= MIN (len, zlen)) {
+    e = rmr_pwrite_full (st->fd, zeroes, MIN (len, zlen), off, 0);
+    if (e < 0)
+      return rmr_err (-e, "store %s: zeroing the metadata area: %s", st->path,
+                      g_strerror (-e));
   }
   return 0;
 }
