@@ -87,7 +87,7 @@ rmr_alrec_decode (const uint8_t *buf, struct rmr_alrec *rec, GArray *extents)
     return rmr_err (
       EBADMSG, "recent-write record: extent_shift %" PRIu32 ": not in 12..40",
       shift);
-  if (flags & ~RMR_ALREC_F_CLEAN)
+  if (flags & ~(RMR_ALREC_F_CLEAN | RMR_ALREC_F_SUSPECT))
     return rmr_err (EBADMSG,
                     "recent-write record: flags 0x%" PRIx32 ": unknown flags",
                     flags);

@@ -26,6 +26,9 @@
 #define RMR_ALREC_BOOT_ID_LEN 40
 #define RMR_ALREC_MAX_EXTENTS 1004 /* (4096 - 80) / 4 */
 #define RMR_ALREC_F_CLEAN 0x1      /* saved at a clean stop */
+#define RMR_ALREC_F_SUSPECT                                                    \
+  0x2 /* a flush failed: the writes of these
+                                    * extents may be lost here */
 
 struct rmr_alrec {
   uint64_t seq;

@@ -13,11 +13,12 @@
  * (the extents that may differ between legs: writes that reached some
  * legs and not others when the compute host died, or that a member
  * acknowledged without making them durable before it lost power) and which
- * members it knows to be stale.  The client picks a source member that no
- * one records as stale (ties: the newest generation, then the most
- * writes), and records every chunk of the union of the records dirty for
- * every other member, on every member, before IO starts; the members then
- * resync those chunks from the source among themselves.  A member that is
+ * members it knows to be stale.  The plan orders the members as sources:
+ * first one that no one records as stale (ties: the newest generation,
+ * then the most writes), then the others.  handover.c gives every member
+ * the union of every member's maps and makes the chunks of the records
+ * dirty for all but one source per chunk, before the pool is enabled; the
+ * members then resync those chunks among themselves.  A member that is
  * absent and that no present member knows to be stale may hold writes the
  * others lack: assemble refuses, naming it, unless forced.
  */
@@ -402,7 +403,7 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
                       "force to go on without it",
                       pool->cfg.pool_name, en->members[s], npresent, nmembers,
                       pool->cfg.min_legs);
-    plan->mask |= 1u << s;
+    plan->absent |= 1u << s;
   }
 
   /* The source: a member nobody records as stale; the newest generation,
@@ -430,36 +431,30 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
                     pool->cfg.pool_name, who->str);
   }
   plan->source = src;
-  for (i = 0; i < pool->nlegs; i++)
-    if ((joined & 1u << i) && (int) i != src && !pool->legs[i].new_member)
-      plan->mask |= 1u << pool->legs[i].slot;
-  return 0;
-}
-
-int
-clt_assemble_mark (struct rmr_pool *pool, unsigned joined,
-                   struct clt_plan *plan)
-{
-  unsigned i, s;
-  int r;
-
-  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
-    if (!(plan->mask & 1u << s))
-      continue;
-    for (i = 0; i < pool->nlegs; i++) {
-      if (!(joined & 1u << i))
-        continue;
-      r = clt_send_bits (pool, &pool->legs[i], pool->legs[i].sess, s,
-                         plan->bits, NULL);
-      if (r < 0)
-        return r;
+  /* The order of sources per chunk (handover.c): the chosen source, then
+   * the others by the same preference.
+   */
+  {
+    unsigned taken = 0;
+    int next = src;
+    while (next >= 0) {
+      plan->order[plan->norder++] = pool->legs[next].slot;
+      taken |= 1u << next;
+      next = -1;
+      for (i = 0; i < pool->nlegs; i++) {
+        if (!(joined & 1u << i) || pool->legs[i].new_member ||
+            (taken & 1u << i))
+          continue;
+        if (next < 0 || better (rep, al, stale, pool, i, next))
+          next = i;
+      }
     }
   }
   return 0;
 }
 
 int
-clt_mark_new_members (struct rmr_pool *pool, unsigned joined)
+clt_mark_new_members (struct rmr_pool *pool, unsigned joined, unsigned on)
 {
   uint64_t nchunks = nchunks_of (pool), c, len;
   unsigned n, k;
@@ -470,7 +465,7 @@ clt_mark_new_members (struct rmr_pool *pool, unsigned joined)
     if (!(joined & 1u << n) || !nl->new_member)
       continue;
     for (k = 0; k < pool->nlegs; k++) {
-      if (!(joined & 1u << k))
+      if (!(joined & on & 1u << k))
         continue;
       for (c = 0; c < nchunks; c += len) {
         struct rmr_hdr hdr = {.type = RMR_MSG_MAP_ADD,
@@ -485,7 +480,6 @@ clt_mark_new_members (struct rmr_pool *pool, unsigned joined)
           return r;
       }
     }
-    nl->new_member = false;
   }
   return 0;
 }

@@ -221,6 +221,19 @@ missing_slots (struct rmr_pool *pool, unsigned legs)
   return mask;
 }
 
+/* Member slots of the legs in legs. */
+static uint32_t
+slots_of (struct rmr_pool *pool, unsigned legs)
+{
+  uint32_t mask = 0;
+  unsigned i;
+
+  for (i = 0; i < pool->nlegs; i++)
+    if ((legs & 1u << i) && pool->legs[i].slot >= 0)
+      mask |= 1u << pool->legs[i].slot;
+  return mask;
+}
+
 /* Send hdr (+ iov) to the legs in legs and wait.  *ok gets the legs that
  * did it, *failed those that failed (now marked failed), *fast_refused
  * those that refused a fast zero; last the last failure.
@@ -326,6 +339,15 @@ replicate (struct rmr_pool *pool, const char *what, uint8_t type,
    */
   if (writes && failed && ok)
     ok = clt_record_missed (pool, ok, failed, offset, count);
+  /* Done without them: the members that did not do it cannot come back
+   * on their own (handover.c); a flush that failed on a leg may have
+   * lost that leg's earlier writes.  Inside the gate, so that a hand-over
+   * (IO frozen) sees it.
+   */
+  if (ok && writes)
+    atomic_fetch_or (&pool->outdated, missing_slots (pool, ok));
+  else if (ok && failed)
+    atomic_fetch_or (&pool->outdated, slots_of (pool, failed));
   if (writes)
     ov_leave (pool, &range);
   clt_gate_leave (pool);

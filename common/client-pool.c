@@ -22,6 +22,7 @@
 
 #include "client.h"
 #include "error.h"
+#include "handover.h"
 #include "jhash.h"
 #include "parse.h"
 #include "util.h"
@@ -271,8 +272,9 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
 {
   struct rmr_join_rep rep[RMR_MAX_MEMBERS];
   struct clt_plan plan = {0};
+  struct ho_union u = {{NULL}};
   struct rmr_enable_req en;
-  unsigned joined = 0;
+  unsigned joined = 0, old_legs = 0;
   struct rmr_pool *pool;
   char saved[512];
   unsigned i;
@@ -314,18 +316,35 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
   for (i = 0; i < pool->nlegs; i++)
     pool->block_size = MAX (pool->block_size, pool->legs[i].block_size);
   pool->md = en;
-  /* An assemble reads what may differ before anything changes, enables,
-   * then records it dirty for every member but the source.
+  /* An assemble reads what may differ and gives every member what it
+   * missed before any member is enabled, so that no resync starts with
+   * half the picture (handover.c).  Fresh stores (new members) take map
+   * bits only once enabled: the others learn first that they hold
+   * nothing.
    */
+  for (i = 0; i < pool->nlegs; i++)
+    if ((joined & 1u << i) && !pool->legs[i].new_member)
+      old_legs |= 1u << i;
   if (en.mode == RMR_MODE_ASSEMBLE &&
-      clt_assemble_plan (pool, rep, joined, &plan) < 0)
+      (clt_assemble_plan (pool, rep, joined, &plan) < 0 ||
+       ho_assemble_prepare (pool, joined, plan.bits, plan.order, plan.norder,
+                            plan.absent, &u) < 0 ||
+       ho_assemble_give (pool, old_legs, &u) < 0 ||
+       clt_mark_new_members (pool, joined, old_legs) < 0))
     goto fail;
   if (enable_all (pool, &en, joined) < 0 ||
-      clt_mark_new_members (pool, joined) < 0 ||
+      clt_mark_new_members (pool, joined,
+                            en.mode == RMR_MODE_ASSEMBLE ? joined & ~old_legs
+                                                         : joined) < 0 ||
       (en.mode == RMR_MODE_ASSEMBLE &&
-       clt_assemble_mark (pool, joined, &plan) < 0) ||
+       ho_assemble_give (pool, joined & ~old_legs, &u) < 0) ||
       clt_recover_start (pool) < 0)
     goto fail;
+  for (i = 0; i < pool->nlegs; i++)
+    pool->legs[i].new_member = false;
+  /* Members away now miss whatever is written next. */
+  atomic_store (&pool->outdated, plan.absent);
+  ho_union_free (&u);
   g_free (plan.bits);
   g_mutex_lock (&g_pools_lock);
   g_pools = g_list_prepend (g_pools, pool);
@@ -335,6 +354,7 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
 fail:
   r = errno;
   g_free (plan.bits);
+  ho_union_free (&u);
   snprintf (saved, sizeof saved, "%s",
             rmr_get_error () ? rmr_get_error () : "failed");
   for (i = 0; i < pool->nlegs; i++) {

@@ -12,12 +12,11 @@
  *
  * Coming back.  One reconnect thread per pool retries failed legs with
  * exponential backoff (100 ms to 5 s): a new transport session, a join
- * (state reconnecting), then the hand-over with IO frozen: the dirty map
- * of the returning member is read from every normal member, ORed, and
- * given to the returning member (saved on its store before it answers);
- * then the member is enabled at the pool's generation and the leg turns
- * normal.  IO is thawed; the storage nodes resync the chunks among
- * themselves.
+ * (state reconnecting), then the hand-over with IO frozen (handover.c:
+ * what the member missed, from every normal member's maps, or a refusal
+ * when it missed writes and no member that has them is normal); then the
+ * member is enabled at the pool's generation and the leg turns normal.
+ * IO is thawed; the storage nodes resync the chunks among themselves.
  *
  * The IO gate is a counter of requests in flight and a frozen flag:
  * entering is two atomic operations while the pool is not frozen.
@@ -33,13 +32,12 @@
 
 #include "client.h"
 #include "error.h"
+#include "handover.h"
 #include "parse.h"
 #include "util.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-/* Chunks per map-get/map-add of a hand-over (16 KiB of bits). */
-#define HANDOVER_CHUNKS (128 * 1024)
 
 void
 clt_gate_enter (struct rmr_pool *pool)
@@ -179,84 +177,19 @@ clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
   return done;
 }
 
-/* Read slot's map from a normal leg into bits (nchunks bits), ORing. */
-static int
-collect_map (struct rmr_pool *pool, struct clt_leg *from, int slot,
-             uint64_t nchunks, uint8_t *bits, uint8_t *page)
-{
-  uint64_t c, n, i;
-  int r;
-
-  for (c = 0; c < nchunks; c += n) {
-    struct rmr_hdr hdr = {.type = RMR_MSG_MAP_GET,
-                          .generation = pool->generation,
-                          .offset = c,
-                          .dirty_mask = 1u << slot};
-    n = MIN (nchunks - c, HANDOVER_CHUNKS);
-    hdr.length = n;
-    r = clt_leg_call (from, from->sess, &hdr, NULL, 0, page, (n + 7) / 8, NULL);
-    if (r < 0)
-      return r;
-    /* c is a multiple of 8: whole bytes. */
-    for (i = 0; i < (n + 7) / 8; i++)
-      bits[c / 8 + i] |= page[i];
-  }
-  return 0;
-}
-
-static bool
-normal_others (struct rmr_pool *pool, struct clt_leg *leg)
-{
-  unsigned i;
-
-  for (i = 0; i < pool->nlegs; i++)
-    if (&pool->legs[i] != leg &&
-        atomic_load (&pool->legs[i].state) == LEG_NORMAL)
-      return true;
-  return false;
-}
-
 /* The hand-over (IO frozen): map of the returning leg from every normal
  * leg, to the returning leg, enable, normal.
  */
 static int
 handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
 {
-  uint64_t nchunks =
-    (pool->size + pool->chunk_size - 1) >> log_2_bits (pool->chunk_size);
-  g_autofree uint8_t *bits = g_malloc0 ((nchunks + 7) / 8 + 8);
-  g_autofree uint8_t *page = g_malloc ((HANDOVER_CHUNKS + 7) / 8);
   uint8_t en[RMR_ENABLE_REQ_SIZE];
   struct rmr_hdr hdr = {.type = RMR_MSG_ENABLE};
   struct clt_sess *old;
-  uint64_t ndirty;
-  unsigned i;
+  bool from_peers;
   int r;
 
-  for (i = 0; i < pool->nlegs; i++) {
-    struct clt_leg *from = &pool->legs[i];
-    if (from == leg || atomic_load (&from->state) != LEG_NORMAL)
-      continue;
-    r = collect_map (pool, from, leg->slot, nchunks, bits, page);
-    if (r < 0) {
-      /* That member failed now: it is stale too, the others know. */
-      clt_leg_fail (from, rmr_get_error ());
-      return r;
-    }
-  }
-  /* A member that lost power may have lost writes it had acknowledged
-   * but not made durable: what its recent-write record holds is stale
-   * there too, if another leg has it (DESIGN 6).
-   */
-  if (normal_others (pool, leg)) {
-    g_autofree struct rmr_al_rep *al = g_new0 (struct rmr_al_rep, 1);
-    r = clt_al_get (leg, s, al);
-    if (r < 0)
-      return r;
-    if (!(al->flags & RMR_AL_F_CLEAN))
-      clt_al_to_bits (pool, al, bits);
-  }
-  r = clt_send_bits (pool, leg, s, leg->slot, bits, &ndirty);
+  r = ho_reconnect (pool, leg, s, &from_peers);
   if (r < 0)
     return r;
   rmr_enable_req_encode (&pool->md, en);
@@ -276,10 +209,12 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
   }
   else if (old == s)
     clt_sess_put (s); /* the extra reference of the reconnect */
+  /* It knows all it missed now (or the admin forced it in). */
+  if (from_peers || pool->cfg.force)
+    atomic_fetch_and (&pool->outdated, ~(1u << leg->slot));
   atomic_store (&leg->state, LEG_NORMAL);
   leg->backoff_ms = 0;
   set_last_error (leg, NULL);
-  (void) ndirty;
   return 0;
 }
 

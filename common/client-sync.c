@@ -254,17 +254,84 @@ call (struct rmr_pool *pool, unsigned i, struct rmr_hdr *hdr, void *rbuf,
   return r;
 }
 
+unsigned
+rmr_sync_npeers (struct rmr_pool *pool)
+{
+  unsigned n;
+
+  g_mutex_lock (&pool->legs_lock);
+  n = pool->nlegs;
+  g_mutex_unlock (&pool->legs_lock);
+  return n;
+}
+
+uint32_t
+rmr_sync_peer_member (struct rmr_pool *pool, unsigned i)
+{
+  uint32_t m = RMR_MEMBER_NONE;
+
+  g_mutex_lock (&pool->legs_lock);
+  if (i < pool->nlegs && !atomic_load (&pool->legs[i].disabled))
+    m = pool->legs[i].member_id;
+  g_mutex_unlock (&pool->legs_lock);
+  return m;
+}
+
+/* A map message on peer i (rbuf: its reply bits, or NULL). */
+static int
+map_call (struct rmr_pool *pool, unsigned i, uint8_t type, uint16_t flags,
+          uint64_t generation, uint32_t mask, uint64_t first, uint64_t n,
+          void *rbuf, char *why, size_t whylen)
+{
+  struct rmr_hdr hdr = {.type = type,
+                        .flags = flags,
+                        .generation = generation,
+                        .offset = first,
+                        .length = n,
+                        .dirty_mask = mask};
+
+  return call (pool, i, &hdr, rbuf, rbuf ? (n + 7) / 8 : 0, why, whylen);
+}
+
 int
-rmr_sync_read (struct rmr_pool *pool, uint64_t generation, void *buf,
-               uint32_t count, uint64_t offset, uint32_t *member)
+rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
+                uint64_t first, uint64_t n, uint32_t *peers)
+{
+  char why[RMR_ERRMSG_MAX + 400];
+  g_autofree uint8_t *bits = g_malloc ((n + 7) / 8);
+  unsigned i, nlegs = rmr_sync_npeers (pool);
+
+  *peers = 0;
+  for (i = 0; i < nlegs; i++)
+    if (map_call (pool, i, RMR_MSG_MAP_GET, RMR_HF_WATCH, generation,
+                  1u << slot, first, n, bits, why, sizeof why) == 0)
+      *peers |= 1u << i;
+  return 0;
+}
+
+int
+rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint64_t generation,
+                  unsigned slot, uint64_t first, uint64_t n, uint8_t *bits)
+{
+  char why[RMR_ERRMSG_MAX + 400] = "";
+  int r;
+
+  r = map_call (pool, i, RMR_MSG_MAP_GET, 0, generation, 1u << slot, first, n,
+                bits, why, sizeof why);
+  if (r < 0)
+    return rmr_err (-r, "map-get: %s", why);
+  return 0;
+}
+
+int
+rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
+               void *buf, uint32_t count, uint64_t offset, uint32_t *member)
 {
   char why[RMR_ERRMSG_MAX + 400] = "no peer session";
   unsigned i, n, start;
   int r;
 
-  g_mutex_lock (&pool->legs_lock);
-  n = pool->nlegs;
-  g_mutex_unlock (&pool->legs_lock);
+  n = rmr_sync_npeers (pool);
   start = atomic_fetch_add (&pool->rr, 1);
   for (i = 0; i < n; i++) {
     unsigned j = (start + i) % n;
@@ -272,6 +339,8 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, void *buf,
                           .generation = generation,
                           .offset = offset,
                           .length = count};
+    if (!(peers & 1u << j))
+      continue;
     r = call (pool, j, &hdr, buf, count, why, sizeof why);
     if (r == 0) {
       atomic_fetch_add (&pool->legs[j].reads, 1);
@@ -291,22 +360,15 @@ rmr_sync_clear (struct rmr_pool *pool, uint64_t generation, uint32_t mask,
                 uint64_t first, uint64_t n)
 {
   char why[RMR_ERRMSG_MAX + 400] = "";
-  unsigned i, nlegs;
+  unsigned i, nlegs = rmr_sync_npeers (pool);
   int r, ret = 0;
 
-  g_mutex_lock (&pool->legs_lock);
-  nlegs = pool->nlegs;
-  g_mutex_unlock (&pool->legs_lock);
   for (i = 0; i < nlegs; i++) {
     uint64_t c, len;
     for (c = first; c < first + n; c += len) {
-      struct rmr_hdr hdr = {.type = RMR_MSG_MAP_CLEAR,
-                            .generation = generation,
-                            .offset = c,
-                            .dirty_mask = mask};
       len = MIN (first + n - c, RMR_MAP_MAX_CHUNKS);
-      hdr.length = len;
-      r = call (pool, i, &hdr, NULL, 0, why, sizeof why);
+      r = map_call (pool, i, RMR_MSG_MAP_CLEAR, 0, generation, mask, c, len,
+                    NULL, why, sizeof why);
       if (r == -ENOENT)
         break; /* a deleted session */
       if (r < 0) {
@@ -314,6 +376,35 @@ rmr_sync_clear (struct rmr_pool *pool, uint64_t generation, uint32_t mask,
         break;
       }
     }
+  }
+  return ret;
+}
+
+int
+rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
+                        unsigned slot, uint64_t first, uint64_t n,
+                        uint32_t peers, uint8_t *kept)
+{
+  char why[RMR_ERRMSG_MAX + 400] = "";
+  g_autofree uint8_t *bits = g_malloc ((n + 7) / 8);
+  unsigned i, nlegs = rmr_sync_npeers (pool);
+  uint64_t k;
+  int r, ret = 0;
+
+  memset (kept, 0, (n + 7) / 8);
+  for (i = 0; i < nlegs; i++) {
+    if (!(peers & 1u << i))
+      continue;
+    r = map_call (pool, i, RMR_MSG_MAP_CLEAR, RMR_HF_WATCH, generation,
+                  1u << slot, first, n, bits, why, sizeof why);
+    if (r < 0) {
+      /* Not known whether it saw the chunks written again: keep. */
+      memset (kept, 0xff, (n + 7) / 8);
+      ret = rmr_err (-r, "map-clear: %s", why);
+      continue;
+    }
+    for (k = 0; k < (n + 7) / 8; k++)
+      kept[k] |= bits[k];
   }
   return ret;
 }

@@ -122,6 +122,10 @@ struct rmr_pool {
   struct clt_leg legs[RMR_MAX_MEMBERS];
   atomic_uint rr;     /* round-robin cursor */
   atomic_bool fenced; /* another client took the pool over */
+  /* Member slots that missed an acknowledged request since a normal
+   * member last handed them their map (handover.c).
+   */
+  atomic_uint outdated;
 
   GMutex ov_lock; /* protects ov_head and ov_waiters */
   GCond ov_cond;
@@ -208,9 +212,11 @@ int clt_leg_join_new (struct clt_leg *leg, struct rmr_join_rep *rep);
 
 /* client-assemble.c */
 struct clt_plan {
-  uint8_t *bits; /* chunks that may differ (g_free) */
-  uint32_t mask; /* slots to mark dirty for them */
-  int source;    /* the leg the others follow */
+  uint8_t *bits;              /* chunks that may differ (g_free) */
+  int order[RMR_MAX_MEMBERS]; /* present slots, preferred source first */
+  unsigned norder;
+  uint32_t absent; /* slots of members that are not here */
+  int source;      /* the leg the others follow */
 };
 /* Join every leg, waiting for those not reachable yet (see the file). */
 int clt_join_all (struct rmr_pool *pool, struct rmr_join_rep *rep,
@@ -226,9 +232,10 @@ int clt_send_bits (struct rmr_pool *pool, struct clt_leg *leg,
                    uint64_t *ndirty);
 int clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
                        unsigned joined, struct clt_plan *plan);
-int clt_assemble_mark (struct rmr_pool *pool, unsigned joined,
-                       struct clt_plan *plan);
-int clt_mark_new_members (struct rmr_pool *pool, unsigned joined);
+/* Mark every chunk dirty for the new members (fresh stores) on the legs
+ * in `on`.
+ */
+int clt_mark_new_members (struct rmr_pool *pool, unsigned joined, unsigned on);
 
 /* client-recover.c */
 void clt_gate_enter (struct rmr_pool *pool);

@@ -81,6 +81,8 @@ allowed_flags (unsigned type)
   case RMR_MSG_WRITE:
   case RMR_MSG_TRIM: return RMR_HF_FUA;
   case RMR_MSG_ZERO: return RMR_HF_FUA | RMR_HF_MAY_TRIM | RMR_HF_FAST_ZERO;
+  case RMR_MSG_MAP_GET:
+  case RMR_MSG_MAP_CLEAR: return RMR_HF_WATCH;
   default: return 0;
   }
 }
@@ -128,6 +130,9 @@ check_payload (const struct rmr_hdr *h)
     want = reply ? 0 : (h->length + 7) / 8;
     break;
   case RMR_MSG_MAP_GET: want = reply ? (h->length + 7) / 8 : 0; break;
+  case RMR_MSG_MAP_CLEAR:
+    want = reply && (h->flags & RMR_HF_WATCH) ? (h->length + 7) / 8 : 0;
+    break;
   case RMR_MSG_AL_GET:
     want = 0;
     if (!reply)
@@ -170,11 +175,11 @@ check_io (const struct rmr_hdr *h)
     if (!(h->flags & RMR_HF_REPLY) && h->dirty_mask == 0)
       return bad (h, "dirty_mask names no member slot");
     if (!(h->flags & RMR_HF_REPLY) && !is_power_of_2 (h->dirty_mask) &&
-        (h->type == RMR_MSG_MAP_GET ||
+        (h->type == RMR_MSG_MAP_GET || (h->flags & RMR_HF_WATCH) ||
          (h->type == RMR_MSG_MAP_ADD && h->payload_len)))
       return bad (h,
-                  "dirty_mask 0x%x: a map-get or a bitmap map-add names "
-                  "one slot",
+                  "dirty_mask 0x%x: a map-get, a watched map-clear or a "
+                  "bitmap map-add names one slot",
                   h->dirty_mask);
     break;
   case RMR_MSG_LEAVE:

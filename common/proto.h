@@ -72,12 +72,23 @@ enum rmr_msg_type {
  */
 #define RMR_MAP_MAX_CHUNKS ((uint64_t) RMR_MAX_PAYLOAD * 8)
 
+/* Watched clears (resync, DESIGN 6 "Map clears are conditional").  A
+ * map-get with RMR_HF_WATCH (one slot) also starts watching its chunks
+ * for that slot on the member: a later mark of a watched chunk (a write
+ * that the slot's member missed) flags it.  A map-clear with
+ * RMR_HF_WATCH (one slot) clears only the chunks watched and not flagged
+ * since; every other chunk of the range keeps its bit, and the reply
+ * carries ceil (length / 8) bytes of bits: the chunks kept.  Either way
+ * the watch of the range ends.
+ */
+
 /* Header flags. */
 #define RMR_HF_REPLY 0x0001
 #define RMR_HF_FUA 0x0002       /* write, trim, zero */
 #define RMR_HF_MAY_TRIM 0x0004  /* zero */
 #define RMR_HF_FAST_ZERO 0x0008 /* zero */
-#define RMR_HF_ALL 0x000f
+#define RMR_HF_WATCH 0x0010     /* map-get, map-clear: see above */
+#define RMR_HF_ALL 0x001f
 
 /* Leave modes (the header's offset field of a LEAVE). */
 enum rmr_leave_mode {

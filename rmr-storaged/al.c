@@ -17,6 +17,11 @@
  * first fdatasyncs the data when an extent was evicted, so that what the
  * evicted extent's writes did is durable before the record forgets it.
  *
+ * A failed flush (fdatasync) may have dropped writes this member had
+ * acknowledged: the record is marked suspect (saved before the failure is
+ * answered), so the hand-over treats its extents as stale here even after
+ * a restart, until a pool enable took them into account.
+ *
  * On disk: the format of common/alrec.h (two copies by seq, each with
  * a CRC-32C).  Neither copy valid (and not both all zero) means the
  * record is lost: the member reports it, and assemble treats all of its
@@ -62,6 +67,7 @@ struct srv_al {
   bool evicted;       /* an extent left since the last save */
   bool lost;          /* the saved record could not be read */
   bool was_clean;     /* the store was shut down cleanly */
+  bool suspect;       /* a flush failed since the last enable */
   struct al_waiter *wait_head, *wait_tail; /* writes waiting for room */
   uint64_t seq;                            /* of the copy in force */
   uint64_t writes;
@@ -89,7 +95,9 @@ encode (struct srv_al *al, uint8_t *buf, bool clean)
   struct rmr_alrec rec = {
     .seq = al->seq,
     .shift = al->shift,
-    .flags = clean ? RMR_ALREC_F_CLEAN : 0,
+    .flags = clean         ? RMR_ALREC_F_CLEAN
+             : al->suspect ? RMR_ALREC_F_SUSPECT
+                           : 0,
     .writes = al->writes,
   };
   uint32_t ext[AL_MAX_EXTENTS];
@@ -135,8 +143,10 @@ load (struct srv_al *al)
    * cache or on the device, not lost.
    */
   rmr_boot_id (now);
-  al->was_clean = (rec.flags & RMR_ALREC_F_CLEAN) ||
-                  (now[0] && !memcmp (now, rec.boot_id, sizeof now));
+  al->suspect = rec.flags & RMR_ALREC_F_SUSPECT;
+  al->was_clean =
+    !al->suspect && ((rec.flags & RMR_ALREC_F_CLEAN) ||
+                     (now[0] && !memcmp (now, rec.boot_id, sizeof now)));
   al->loaded_shift = rec.shift;
   return 0;
 }
@@ -368,12 +378,30 @@ al_info (struct srv_al *al, struct al_info *info)
 }
 
 void
+al_suspect (struct srv_al *al)
+{
+  g_mutex_lock (&al->lock);
+  if (!al->suspect)
+    g_warning ("store %s: a flush failed: the recent writes here may be "
+               "lost; they are resynced when this member comes back",
+               al->st->path);
+  al->suspect = true;
+  al->was_clean = false;
+  al->changed = true;
+  g_mutex_unlock (&al->lock);
+}
+
+void
 al_consumed (struct srv_al *al)
 {
   g_mutex_lock (&al->lock);
   g_array_set_size (al->loaded, 0);
   al->was_clean = true;
   al->lost = false;
+  if (al->suspect) {
+    al->suspect = false;
+    al->changed = true;
+  }
   g_mutex_unlock (&al->lock);
 }
 

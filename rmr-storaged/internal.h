@@ -262,6 +262,7 @@ struct srv_pool {
   int my_slot;               /* this member's slot, -1 if none yet */
   struct srv_sync *sync;     /* with maps, once we have a slot */
   struct srv_psess *enabler; /* joined, pool enable pending */
+  struct io_ctx *wlist;      /* client writes admitted, not completed */
   struct rmr_pool *peers;    /* the sync pool: a session per peer */
   unsigned sync_parallel;    /* chunks fetched at once */
   uint64_t sync_rate;        /* bytes/s, 0: unlimited */
@@ -288,6 +289,10 @@ struct io_ctx {
   struct srv_al *al;
   struct srv_sync *sync;
   int my_slot;
+  /* A client write in flight, on the pool's list (p->lock). */
+  uint64_t wstart, wend;
+  struct io_ctx *wprev, *wnext;
+  bool wlinked;
 };
 
 /* A client's session in a pool [rmr_srv_pool_sess]. */
@@ -343,7 +348,8 @@ int pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
  */
 int pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
                     struct io_ctx *io, GString *err);
-void pool_io_end (struct srv_pool *p, bool write);
+/* The IO admitted with io (NULL: a map message) is done. */
+void pool_io_end (struct srv_pool *p, struct io_ctx *io, bool write);
 
 const char *pool_state_name (enum rmr_srv_pool_state s);
 void pool_shutdown_all (void);
@@ -399,6 +405,10 @@ int al_mark_clean (struct srv_al *al);
 void al_info (struct srv_al *al, struct al_info *info);
 /* A pool enable took the record found at start into account. */
 void al_consumed (struct srv_al *al);
+/* A flush failed: the extents are suspect here (saved with the next
+ * save; maps_sync makes it durable).
+ */
+void al_suspect (struct srv_al *al);
 unsigned al_count (struct srv_al *al);
 
 /* map.c ------------------------------------------------------------------ */
@@ -439,16 +449,28 @@ unsigned maps_chunk_shift (const struct srv_maps *m);
  */
 int maps_mark (struct srv_maps *m, uint32_t mask, uint64_t first, uint64_t n,
                struct map_waiter *w);
-/* OR a bitmap of n chunks from first into slot's map; like maps_mark. */
+/* OR a bitmap of n chunks from first into slot's map; like maps_mark (w
+ * NULL: saved with the next save, no waiting).
+ */
 int maps_or_bits (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n,
                   const uint8_t *bits, struct map_waiter *w);
 /* Clear [first, first + n) for every slot in mask (saved lazily). */
 void maps_clear (struct srv_maps *m, uint32_t mask, uint64_t first, uint64_t n);
+/* Watched clears (map.c's opening comment): start watching [first,
+ * first + n) of slot (0, or -EINVAL for a bad range); clear those still
+ * watched and unflagged, end the watches, and set in kept (ceil (n / 8)
+ * bytes, zeroed first) the chunks whose bit stays.
+ */
+int maps_watch (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n);
+void maps_clear_watched (struct srv_maps *m, unsigned slot, uint64_t first,
+                         uint64_t n, uint8_t *kept);
 void maps_get_bits (struct srv_maps *m, unsigned slot, uint64_t first,
                     uint64_t n, uint8_t *bits);
 bool maps_test (struct srv_maps *m, unsigned slot, uint64_t chunk);
 bool maps_any (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n);
 uint64_t maps_count (struct srv_maps *m, unsigned slot);
+/* The same without the lock (may lag a change in progress). */
+uint64_t maps_count_fast (struct srv_maps *m, unsigned slot);
 /* The next dirty chunk of slot at or after from (DMAP_NONE: none). */
 uint64_t maps_next (struct srv_maps *m, unsigned slot, uint64_t from);
 /* "member 43: [12 28 ...] 30/800 dirty" per used slot (members[]). */

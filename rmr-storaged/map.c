@@ -17,6 +17,23 @@
  * A store whose map cannot be written stays failed: every later mark
  * fails, so no write is acknowledged without its dirty bits.
  *
+ * Watched clears (DESIGN 6).  A member resyncing chunk c first asks each
+ * peer to watch (slot, c); every mark of a watched chunk (a write the
+ * member missed, recorded here after the watch began) flags the watch.
+ * The member's conditional clear then removes the bit only where the
+ * watch is still unflagged, and reports the others as kept: a bit set
+ * again after the chunk was fetched is never lost to a clear that was
+ * about older data.  A chunk without a watch (never asked, or dropped)
+ * is kept too: not knowing costs an extra fetch, never a write.  Watches
+ * of one slot are bounded (WATCH_MAX); when full they are all dropped,
+ * which only makes the clears in progress keep their bits.
+ *
+ * Member states.  The superblock's state of a slot says whether this
+ * store knows that member to be outdated (dirty bits for it).  A member
+ * turns outdated here in the same save as its first bit, before any
+ * waiter of that save is released; a failed superblock write fails those
+ * waiters like a failed page write.
+ *
  * Locking: lock protects the maps, the generations, the waiter queue and
  * the flags; the flusher drops it while it writes.
  */
@@ -35,6 +52,9 @@
 #include "util.h"
 
 #define CLEAR_DELAY_MS 1000
+#define WATCH_MAX 16384
+
+enum { WATCH_CLEAN = 1, WATCH_FLAGGED = 2 };
 
 struct srv_maps {
   struct store *st;
@@ -49,6 +69,11 @@ struct srv_maps {
   uint64_t gen_marked;  /* bumped by changes that set bits */
   struct map_waiter *head, *tail;
   struct srv_al *al; /* the recent-write record, saved here too */
+  GHashTable *watch[RMR_MAX_MEMBERS]; /* chunk -> WATCH_*; see above */
+  /* Dirty chunks per slot, for readers that take no lock (the resync
+   * gate on the IO path); written under lock after every change.
+   */
+  atomic_uint_fast64_t ndirty[RMR_MAX_MEMBERS];
   bool stop;
   int err; /* a failed save: the maps are unusable */
   GThread *flusher;
@@ -59,6 +84,12 @@ page_off (const struct store *st, unsigned slot, uint32_t page)
 {
   return st->sb.map_offset + slot * st->sb.map_slot_bytes +
          (uint64_t) page * RMR_MAP_PAGE_SIZE;
+}
+
+static void
+count_unlocked (struct srv_maps *m, unsigned slot)
+{
+  atomic_store (&m->ndirty[slot], dmap_count (m->m[slot]));
 }
 
 /* Write every unsaved page (lock held on entry and exit, dropped while
@@ -120,15 +151,17 @@ save_unlocked (struct srv_maps *m)
 /* The superblock says, per member slot, whether this store knows that
  * member to be stale (it has dirty bits for it): assemble reads it to
  * know which members may hold data that others lack.  Saved before the
- * waiters of the same save are released.  Maps lock not held.
+ * waiters of the same save are released; 0 or -errno.  Maps lock not
+ * held.
  */
-static void
+static int
 save_states (struct srv_maps *m)
 {
   struct store *st = m->st;
   uint64_t count[RMR_MAX_MEMBERS];
   bool changed = false;
   unsigned s;
+  int r = 0;
 
   g_mutex_lock (&m->lock);
   for (s = 0; s < RMR_MAX_MEMBERS; s++)
@@ -144,10 +177,12 @@ save_states (struct srv_maps *m)
     st->sb.members[s].state = want;
     changed = true;
   }
-  if (changed && store_write_sb_unlocked (st) < 0)
-    g_critical ("store %s: saving member states: %s", st->path,
-                rmr_get_error ());
+  if (changed && (r = store_write_sb_unlocked (st)) < 0)
+    g_critical ("store %s: saving member states: %s; this member refuses "
+                "writes that need its metadata from now on",
+                st->path, rmr_get_error ());
   g_mutex_unlock (&st->md_lock);
+  return r;
 }
 
 static gpointer
@@ -174,8 +209,10 @@ flusher (gpointer arg)
     g = m->gen_changed;
     if (!m->err && save_unlocked (m) == 0) {
       g_mutex_unlock (&m->lock);
-      save_states (m);
+      int r = save_states (m);
       g_mutex_lock (&m->lock);
+      if (r < 0)
+        m->err = r;
     }
     m->gen_saved = MAX (m->gen_saved, g);
     err = m->err;
@@ -255,16 +292,20 @@ maps_open (struct store *st, bool fresh, unsigned al_shift, unsigned al_extents,
   m->nchunks = (st->sb.mapped_size + st->sb.chunk_size - 1) >> m->shift;
   g_mutex_init (&m->lock);
   g_cond_init (&m->cond);
-  for (s = 0; s < RMR_MAX_MEMBERS; s++)
+  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
+    m->watch[s] = g_hash_table_new (g_direct_hash, g_direct_equal);
     if (!(m->m[s] = dmap_new (m->nchunks))) {
       r = rmr_err (ENOMEM, "dirty map: out of memory");
       goto fail;
     }
+  }
   /* A store whose pool was never enabled holds the map region as
    * store_create left it, zeroed: all clean, as the new maps are.
    */
   if (!fresh && (r = load (m)) < 0)
     goto fail;
+  for (s = 0; s < RMR_MAX_MEMBERS; s++)
+    count_unlocked (m, s);
   if ((r = al_open (st, al_shift, al_extents, &m->al)) < 0)
     goto fail;
   m->flusher = g_thread_new ("map-flusher", flusher, m);
@@ -272,8 +313,11 @@ maps_open (struct store *st, bool fresh, unsigned al_shift, unsigned al_extents,
   return 0;
 
 fail:
-  for (s = 0; s < RMR_MAX_MEMBERS; s++)
+  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
     dmap_free (m->m[s]);
+    if (m->watch[s])
+      g_hash_table_unref (m->watch[s]);
+  }
   g_mutex_clear (&m->lock);
   g_cond_clear (&m->cond);
   g_free (m);
@@ -293,8 +337,10 @@ maps_close (struct srv_maps *m)
   g_mutex_unlock (&m->lock);
   g_thread_join (m->flusher);
   al_close (m->al);
-  for (s = 0; s < RMR_MAX_MEMBERS; s++)
+  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
     dmap_free (m->m[s]);
+    g_hash_table_unref (m->watch[s]);
+  }
   g_mutex_clear (&m->lock);
   g_cond_clear (&m->cond);
   g_free (m);
@@ -302,6 +348,101 @@ maps_close (struct srv_maps *m)
 
 static int queue_unlocked (struct srv_maps *m, bool changed,
                            struct map_waiter *w);
+
+#define CHUNK_KEY(c) ((gpointer) (uintptr_t) (c))
+
+uint64_t
+maps_count_fast (struct srv_maps *m, unsigned slot)
+{
+  return atomic_load (&m->ndirty[slot]);
+}
+
+/* Chunks [first, first + n) of slot were marked: flag their watches.
+ * Lock held.
+ */
+static void
+flag_watches_unlocked (struct srv_maps *m, unsigned slot, uint64_t first,
+                       uint64_t n, const uint8_t *bits)
+{
+  GHashTable *h = m->watch[slot];
+  GHashTableIter it;
+  gpointer k, v;
+  uint64_t i;
+
+  if (g_hash_table_size (h) == 0)
+    return;
+  if (!bits && n <= g_hash_table_size (h)) {
+    for (i = 0; i < n; i++)
+      if (g_hash_table_lookup (h, CHUNK_KEY (first + i)))
+        g_hash_table_insert (h, CHUNK_KEY (first + i),
+                             GINT_TO_POINTER (WATCH_FLAGGED));
+    return;
+  }
+  g_hash_table_iter_init (&it, h);
+  while (g_hash_table_iter_next (&it, &k, &v)) {
+    uint64_t c = (uintptr_t) k;
+    if (c < first || c - first >= n)
+      continue;
+    if (bits && !(bits[(c - first) / 8] & 1 << ((c - first) % 8)))
+      continue;
+    g_hash_table_iter_replace (&it, GINT_TO_POINTER (WATCH_FLAGGED));
+  }
+}
+
+int
+maps_watch (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n)
+{
+  GHashTable *h;
+  uint64_t i;
+
+  if (slot >= RMR_MAX_MEMBERS || n == 0 || first >= m->nchunks ||
+      n > m->nchunks - first || n > WATCH_MAX)
+    return rmr_err (EINVAL,
+                    "map: watch of chunks %" PRIu64 "+%" PRIu64
+                    " beyond %" PRIu64 " or more than %u",
+                    first, n, m->nchunks, WATCH_MAX);
+  g_mutex_lock (&m->lock);
+  h = m->watch[slot];
+  if (g_hash_table_size (h) + n > WATCH_MAX) {
+    /* Leftovers of a member that went away mid-resync: its clears in
+     * progress keep their bits (an extra fetch each).
+     */
+    g_info ("store %s: dropping %u watches of slot %u", m->st->path,
+            g_hash_table_size (h), slot);
+    g_hash_table_remove_all (h);
+  }
+  for (i = 0; i < n; i++)
+    g_hash_table_insert (h, CHUNK_KEY (first + i),
+                         GINT_TO_POINTER (WATCH_CLEAN));
+  g_mutex_unlock (&m->lock);
+  return 0;
+}
+
+void
+maps_clear_watched (struct srv_maps *m, unsigned slot, uint64_t first,
+                    uint64_t n, uint8_t *kept)
+{
+  GHashTable *h = m->watch[slot];
+  bool changed = false;
+  uint64_t i;
+
+  memset (kept, 0, (n + 7) / 8);
+  g_mutex_lock (&m->lock);
+  for (i = 0; i < n; i++) {
+    gpointer k = CHUNK_KEY (first + i);
+    if (GPOINTER_TO_INT (g_hash_table_lookup (h, k)) == WATCH_CLEAN)
+      changed |= dmap_clear_range (m->m[slot], first + i, 1) > 0;
+    else if (dmap_test (m->m[slot], first + i))
+      kept[i / 8] |= 1 << (i % 8);
+    g_hash_table_remove (h, k);
+  }
+  count_unlocked (m, slot);
+  if (changed) {
+    m->gen_changed++;
+    g_cond_broadcast (&m->cond);
+  }
+  g_mutex_unlock (&m->lock);
+}
 
 struct srv_al *
 maps_al (struct srv_maps *m)
@@ -357,6 +498,10 @@ queue_unlocked (struct srv_maps *m, bool changed, struct map_waiter *w)
   }
   if (m->gen_saved >= m->gen_changed)
     return 0;
+  if (!w) {
+    g_cond_broadcast (&m->cond); /* saved with the next save */
+    return 0;
+  }
   w->need = m->gen_changed;
   w->next = NULL;
   if (m->tail)
@@ -394,6 +539,8 @@ maps_mark (struct srv_maps *m, uint32_t mask, uint64_t first, uint64_t n,
         return -ENOMEM;
       }
       changed |= c > 0;
+      count_unlocked (m, s);
+      flag_watches_unlocked (m, s, first, n, NULL);
     }
   r = queue_unlocked (m, changed, w);
   g_mutex_unlock (&m->lock);
@@ -422,6 +569,8 @@ maps_or_bits (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n,
     g_mutex_unlock (&m->lock);
     return -ENOMEM;
   }
+  count_unlocked (m, slot);
+  flag_watches_unlocked (m, slot, first, n, bits);
   r = queue_unlocked (m, c > 0, w);
   g_mutex_unlock (&m->lock);
   return r;
@@ -435,8 +584,10 @@ maps_clear (struct srv_maps *m, uint32_t mask, uint64_t first, uint64_t n)
 
   g_mutex_lock (&m->lock);
   for (s = 0; s < RMR_MAX_MEMBERS; s++)
-    if (mask & 1u << s)
+    if (mask & 1u << s) {
       changed |= dmap_clear_range (m->m[s], first, n) > 0;
+      count_unlocked (m, s);
+    }
   if (changed) {
     m->gen_changed++;
     g_cond_broadcast (&m->cond);
@@ -541,7 +692,8 @@ maps_sync (struct srv_maps *m)
   int r;
 
   g_mutex_lock (&m->lock);
-  g = m->gen_changed;
+  /* A save even if no page changed: the record may have. */
+  g = ++m->gen_changed;
   m->gen_marked = g; /* no clear delay for this one */
   g_cond_broadcast (&m->cond);
   while (m->gen_saved < g && !m->err)

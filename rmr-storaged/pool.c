@@ -500,7 +500,13 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     st->sb.generation = req->generation;
     st->sb.chunk_size = req->chunk_size;
     st->sb.queue_depth = req->queue_depth;
+    /* A new generation changes no member's state: what this store knows
+     * of a member stays until its map says otherwise (map.c).
+     */
     for (i = 0; i < RMR_MAX_MEMBERS; i++) {
+      if (st->sb.members[i].member_id == req->members[i] &&
+          req->members[i] != RMR_MEMBER_NONE)
+        continue;
       st->sb.members[i].member_id = req->members[i];
       st->sb.members[i].state = req->members[i] == RMR_MEMBER_NONE
                                   ? RMR_MEMBER_ABSENT
@@ -636,12 +642,40 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
     g_mutex_unlock (&p->lock);
     return -EIO;
   }
-  /* A peer syncing from us must get only what is current here. */
+  /* A peer syncing from us must get only what is current here, and
+   * never data that a client write admitted here has yet to change: that
+   * write's mark for the peer may predate the peer's watch, so its
+   * watched clear could not tell (map.c).
+   */
   if (ps->sync && sync_dirty_here (p->sync, hdr->offset, hdr->length)) {
     g_string_printf (err, "member %" PRIu32 " is itself stale there",
                      p->member_id);
     g_mutex_unlock (&p->lock);
     return -EAGAIN;
+  }
+  if (ps->sync) {
+    struct io_ctx *w;
+    for (w = p->wlist; w; w = w->wnext)
+      if (w->wstart < end && hdr->offset < w->wend) {
+        g_string_printf (err,
+                         "member %" PRIu32 ": a write to that range is in "
+                         "flight here; try again",
+                         p->member_id);
+        g_mutex_unlock (&p->lock);
+        return -EAGAIN;
+      }
+  }
+  io->wlinked = false;
+  if (!ps->sync && (hdr->type == RMR_MSG_WRITE || hdr->type == RMR_MSG_TRIM ||
+                    hdr->type == RMR_MSG_ZERO)) {
+    io->wstart = hdr->offset;
+    io->wend = end;
+    io->wprev = NULL;
+    io->wnext = p->wlist;
+    if (p->wlist)
+      p->wlist->wprev = io;
+    p->wlist = io;
+    io->wlinked = true;
   }
   p->inflight++;
   io->st = p->store;
@@ -690,6 +724,7 @@ pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
     return -EINVAL;
   }
   p->inflight++;
+  io->wlinked = false;
   io->st = p->store;
   io->maps = p->maps;
   io->al = NULL;
@@ -700,9 +735,18 @@ pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
 }
 
 void
-pool_io_end (struct srv_pool *p, bool write)
+pool_io_end (struct srv_pool *p, struct io_ctx *io, bool write)
 {
   g_mutex_lock (&p->lock);
+  if (io && io->wlinked) {
+    if (io->wprev)
+      io->wprev->wnext = io->wnext;
+    else
+      p->wlist = io->wnext;
+    if (io->wnext)
+      io->wnext->wprev = io->wprev;
+    io->wlinked = false;
+  }
   if (write)
     p->writes++;
   else

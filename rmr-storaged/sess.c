@@ -15,16 +15,37 @@
  * reason through our down callback); a refused IO gets an error reply
  * with a one-line message.
  *
+ * Server limits (issue 8): every pool session has the queue depth its
+ * JOIN announced as credits (struct srv_credit): an IO or map request
+ * holds one from admission until its request is released, just after its
+ * reply went out.  The client takes a credit per request of the leg
+ * (clt_sess_submit) and returns it only when the whole reply arrived, so
+ * a well-behaved peer never has more on the server; the only overlap is
+ * a reply sent by a completion thread that has not released its request
+ * yet, which admission waits out (CREDIT_GRACE_US).  A peer still over
+ * its queue depth then broke the protocol and is disconnected, logged.
+ * Control messages (JOIN, ENABLE, LEAVE, AL_GET) are answered at once on
+ * the receive thread and take no credit (the client counts them, so they
+ * only leave it more room).  Request memory is bounded per connection:
+ * the free list keeps at most free_max requests and REQ_FREE_BYTES of
+ * buffers no larger than REQ_BUF_KEEP (larger ones are mmapped and
+ * unmapped on release, so memory goes back after a burst), and all
+ * buffers of a connection, in flight or free, stay under CONN_BUF_MAX:
+ * past it the receive thread waits for memory to come back (the peer is
+ * slowed down by TCP), and answers ENOMEM if none does.
+ *
  * Lifetime: a srv_conn holds one reference for its receive side and one
  * per request in flight; the last reference closes the transport
  * connection and frees it.  The pool sessions (srv_psess) of a
  * connection are only touched on its receive thread (join, leave, IO
  * dispatch, down), so they need no lock of their own.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "error.h"
 #include "internal.h"
@@ -35,6 +56,36 @@
 
 #define REQ_BUF_MIN (128 * 1024)
 #define BATCH_MAX 64
+
+/* Request memory (see the top).  A buffer above REQ_BUF_KEEP is mmapped
+ * and unmapped when its request is released: a malloc'd one would often
+ * stay in the heap, counted in our RSS.  The free list keeps at most
+ * REQ_FREE_MAX requests (fewer if the connection's queue depths add up
+ * to less) and REQ_FREE_BYTES of buffers: enough to serve the default
+ * queue depth of IO up to 256 KiB without allocating.  CONN_BUF_MAX lets
+ * the default queue depth (128) of 2 MiB IO run without waiting.
+ */
+#define REQ_BUF_KEEP (1024 * 1024)
+#define REQ_FREE_MAX 256
+#define REQ_FREE_BYTES (32 * 1024 * 1024)
+#define CONN_BUF_MAX ((size_t) 256 * 1024 * 1024)
+#define CONN_BUF_WAIT_US (10 * G_TIME_SPAN_SECOND)
+/* How long admission waits for a completion thread that has sent a reply
+ * to release its request (microseconds after the send, unless the thread
+ * is descheduled): a peer over its queue depth for longer broke the
+ * protocol.
+ */
+#define CREDIT_GRACE_US (2 * G_TIME_SPAN_SECOND)
+
+/* The credits of one pool session of a connection, by group_id.  Kept
+ * until the connection is freed (a session that left may still have
+ * requests in flight; a JOIN again reuses it).
+ */
+struct srv_credit {
+  uint32_t group_id;
+  unsigned limit;    /* the JOIN's queue_depth */
+  unsigned inflight; /* requests holding a credit */
+};
 
 struct srv_req {
   struct store_io io;
@@ -48,6 +99,7 @@ struct srv_req {
   struct rmr_hdr hdr;
   void *buf;
   size_t bufcap;
+  struct srv_credit *credit; /* held while not on the free list */
   struct srv_req *next;
 };
 
@@ -55,12 +107,21 @@ struct srv_conn {
   struct rmr_conn *conn;
   atomic_int refs;
 
-  GMutex free_lock; /* protects free_reqs */
+  GMutex free_lock; /* protects everything down to waiters */
+  GCond free_cond;  /* a request was released */
   struct srv_req *free_reqs;
+  unsigned nfree;     /* requests on free_reqs */
+  size_t free_bytes;  /* their buffers */
+  unsigned free_max;  /* bound on nfree */
+  size_t buf_bytes;   /* every request buffer, in flight or free */
+  GPtrArray *credits; /* struct srv_credit *, limit and inflight */
+  unsigned waiters;   /* the receive thread waits on free_cond */
 
   /* Receive thread only. */
-  GPtrArray *psess;    /* struct srv_psess * joined here */
-  struct srv_req *cur; /* request whose payload is arriving */
+  GPtrArray *psess;         /* struct srv_psess * joined here */
+  struct srv_req *cur;      /* request whose payload is arriving */
+  struct srv_credit *admit; /* the session of the message being received */
+  bool violated;            /* protocol violation: ignore the rest */
   uint8_t ctlbuf[RMR_ERRMSG_MAX + RMR_JOIN_REQ_SIZE];
   /* Replies of IO completed on the receive thread during one receive
    * batch, sent together at its end (their requests kept until then).
@@ -78,6 +139,37 @@ static __thread struct srv_conn *tl_conn;
 static GMutex g_listen_lock;
 static GPtrArray *g_listeners; /* struct rmr_listener * */
 
+static void *
+req_buf_alloc (size_t cap)
+{
+  void *p;
+
+  if (cap <= REQ_BUF_KEEP)
+    return store_buf_alloc (cap);
+  /* Page aligned: enough for O_DIRECT, as store_buf_alloc. */
+  p = mmap (NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+            0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static void
+req_buf_free (void *buf, size_t cap)
+{
+  if (!buf)
+    return;
+  if (cap <= REQ_BUF_KEEP)
+    store_buf_free (buf);
+  else if (munmap (buf, cap) != 0)
+    abort ();
+}
+
+static void
+req_free (struct srv_req *r)
+{
+  req_buf_free (r->buf, r->bufcap);
+  g_free (r);
+}
+
 static void
 conn_put (struct srv_conn *c)
 {
@@ -87,56 +179,241 @@ conn_put (struct srv_conn *c)
     return;
   while ((r = c->free_reqs) != NULL) {
     c->free_reqs = r->next;
-    store_buf_free (r->buf);
-    g_free (r);
+    req_free (r);
   }
+  g_ptr_array_unref (c->credits);
   g_ptr_array_unref (c->psess);
   g_mutex_clear (&c->free_lock);
+  g_cond_clear (&c->free_cond);
   rmr_conn_close (c->conn);
   g_free (c);
 }
 
+static void flush_replies (struct srv_conn *c);
+
+/* Take cap bytes of the connection's buffer budget (receive thread).
+ * Buffers on the free list go first; then the replies gathered in this
+ * batch are sent (releasing their requests) and we wait for requests in
+ * flight to come back.  -ENOMEM if none do in time.
+ */
+static int
+buf_reserve (struct srv_conn *c, size_t cap)
+{
+  gint64 end = g_get_monotonic_time () + CONN_BUF_WAIT_US;
+  struct srv_req *r, *drop = NULL, **pp;
+  bool flushed = false;
+  int ret = 0;
+
+  g_mutex_lock (&c->free_lock);
+  while (c->buf_bytes + cap > CONN_BUF_MAX) {
+    if (c->free_bytes) {
+      for (pp = &c->free_reqs; (r = *pp) != NULL;) {
+        *pp = r->next;
+        c->nfree--;
+        c->free_bytes -= r->bufcap;
+        c->buf_bytes -= r->bufcap;
+        r->next = drop;
+        drop = r;
+      }
+      continue;
+    }
+    if (!flushed) {
+      flushed = true;
+      g_mutex_unlock (&c->free_lock);
+      flush_replies (c);
+      g_mutex_lock (&c->free_lock);
+      continue;
+    }
+    c->waiters++;
+    if (!g_cond_wait_until (&c->free_cond, &c->free_lock, end) &&
+        c->buf_bytes + cap > CONN_BUF_MAX) {
+      c->waiters--;
+      ret = -ENOMEM;
+      break;
+    }
+    c->waiters--;
+  }
+  if (ret == 0)
+    c->buf_bytes += cap;
+  g_mutex_unlock (&c->free_lock);
+  while ((r = drop) != NULL) {
+    drop = r->next;
+    req_free (r);
+  }
+  return ret;
+}
+
+/* A request for the message being received, for the session of
+ * c->admit (its credit is taken: the caller checked credit_admit).  On
+ * the receive thread only.  NULL when memory is short.
+ */
 static struct srv_req *
 req_get (struct srv_conn *c, size_t len)
 {
+  struct srv_credit *cr = c->admit;
   struct srv_req *r;
+  size_t cap;
+  void *buf;
 
+  assert (cr);
   g_mutex_lock (&c->free_lock);
   r = c->free_reqs;
-  if (r)
+  if (r) {
     c->free_reqs = r->next;
+    c->nfree--;
+    c->free_bytes -= r->bufcap;
+  }
   g_mutex_unlock (&c->free_lock);
-  if (!r)
-    r = g_new0 (struct srv_req, 1);
+  if (!r) {
+    r = g_try_new0 (struct srv_req, 1);
+    if (!r)
+      return NULL;
+  }
   if (len > r->bufcap) {
-    size_t cap = MAX (round_up (len, REQ_BUF_MIN), REQ_BUF_MIN);
-    void *buf = store_buf_alloc (cap);
-    if (!buf) {
-      g_mutex_lock (&c->free_lock);
-      r->next = c->free_reqs;
-      c->free_reqs = r;
-      g_mutex_unlock (&c->free_lock);
+    cap = MAX (round_up (len, REQ_BUF_MIN), REQ_BUF_MIN);
+    /* The old buffer goes first: it counts against the budget. */
+    req_buf_free (r->buf, r->bufcap);
+    g_mutex_lock (&c->free_lock);
+    c->buf_bytes -= r->bufcap;
+    g_mutex_unlock (&c->free_lock);
+    r->buf = NULL;
+    r->bufcap = 0;
+    if (buf_reserve (c, cap) < 0) {
+      g_free (r);
       return NULL;
     }
-    store_buf_free (r->buf);
+    buf = req_buf_alloc (cap);
+    if (!buf) {
+      g_mutex_lock (&c->free_lock);
+      c->buf_bytes -= cap;
+      g_mutex_unlock (&c->free_lock);
+      g_free (r);
+      return NULL;
+    }
     r->buf = buf;
     r->bufcap = cap;
   }
+  g_mutex_lock (&c->free_lock);
+  cr->inflight++;
+  g_mutex_unlock (&c->free_lock);
+  r->credit = cr;
   r->conn = c;
   atomic_fetch_add (&c->refs, 1);
   return r;
 }
 
+/* Release a request (its reply was sent, or there is none): its credit
+ * goes back, and it is kept for the next one within the free list's
+ * bounds, or freed.
+ */
 static void
 req_put (struct srv_req *r)
 {
   struct srv_conn *c = r->conn;
+  void *buf = NULL;
+  size_t cap = 0;
+  bool keep;
 
   g_mutex_lock (&c->free_lock);
-  r->next = c->free_reqs;
-  c->free_reqs = r;
+  assert (r->credit && r->credit->inflight > 0);
+  r->credit->inflight--;
+  r->credit = NULL;
+  if (r->bufcap > REQ_BUF_KEEP || c->free_bytes + r->bufcap > REQ_FREE_BYTES) {
+    buf = r->buf;
+    cap = r->bufcap;
+    c->buf_bytes -= cap;
+    r->buf = NULL;
+    r->bufcap = 0;
+  }
+  keep = c->nfree < c->free_max;
+  if (keep) {
+    r->next = c->free_reqs;
+    c->free_reqs = r;
+    c->nfree++;
+    c->free_bytes += r->bufcap;
+  }
+  else
+    c->buf_bytes -= r->bufcap;
+  if (c->waiters)
+    g_cond_broadcast (&c->free_cond);
   g_mutex_unlock (&c->free_lock);
+  req_buf_free (buf, cap);
+  if (!keep)
+    req_free (r);
   conn_put (c);
+}
+
+static struct srv_credit *
+credit_find (struct srv_conn *c, uint32_t group_id)
+{
+  unsigned i;
+
+  for (i = 0; i < c->credits->len; i++) {
+    struct srv_credit *cr = g_ptr_array_index (c->credits, i);
+    if (cr->group_id == group_id)
+      return cr;
+  }
+  return NULL;
+}
+
+/* A session joined with queue depth limit (receive thread). */
+static void
+credit_set (struct srv_conn *c, uint32_t group_id, unsigned limit)
+{
+  struct srv_credit *cr = credit_find (c, group_id);
+  unsigned i, sum = 0;
+
+  g_mutex_lock (&c->free_lock);
+  if (!cr) {
+    cr = g_new0 (struct srv_credit, 1);
+    cr->group_id = group_id;
+    g_ptr_array_add (c->credits, cr);
+  }
+  cr->limit = limit;
+  for (i = 0; i < c->credits->len; i++)
+    sum += ((struct srv_credit *) g_ptr_array_index (c->credits, i))->limit;
+  c->free_max = MIN (sum, REQ_FREE_MAX);
+  g_mutex_unlock (&c->free_lock);
+}
+
+/* May ps take one more request?  Its credits are c->admit.  If not, a
+ * protocol violation: logged, the connection is shut down and whatever
+ * else it sends is ignored.
+ */
+static bool
+credit_admit (struct srv_conn *c, struct srv_psess *ps,
+              const struct rmr_hdr *hdr)
+{
+  struct srv_credit *cr = c->admit;
+  gint64 end = 0;
+  unsigned inflight, limit;
+  bool ok;
+
+  g_mutex_lock (&c->free_lock);
+  while (!(ok = cr->inflight < cr->limit)) {
+    if (!end)
+      end = g_get_monotonic_time () + CREDIT_GRACE_US;
+    c->waiters++;
+    if (!g_cond_wait_until (&c->free_cond, &c->free_lock, end)) {
+      c->waiters--;
+      ok = cr->inflight < cr->limit;
+      break;
+    }
+    c->waiters--;
+  }
+  inflight = cr->inflight;
+  limit = cr->limit;
+  g_mutex_unlock (&c->free_lock);
+  if (ok)
+    return true;
+  g_warning ("connection %s: session %s of pool %s sent a %s with %u "
+             "requests in flight, its queue depth is %u: protocol "
+             "violation, disconnecting",
+             c->conn->peer_name, ps->sessname, ps->pool->name,
+             rmr_msg_type_name (hdr->type), inflight, limit);
+  c->violated = true;
+  rmr_conn_shutdown (c->conn);
+  return false;
 }
 
 static void
@@ -145,7 +422,7 @@ reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
 {
   struct rmr_hdr h = {
     .type = req->type,
-    .flags = RMR_HF_REPLY,
+    .flags = RMR_HF_REPLY | (req->flags & RMR_HF_WATCH),
     .group_id = req->group_id,
     .member_id = member_id,
     .generation = req->generation,
@@ -244,6 +521,10 @@ handle_join (struct srv_conn *c, const struct rmr_hdr *hdr,
     return;
   }
   g_ptr_array_add (c->psess, ps);
+  /* The client's credits are the queue depth it asks for here (its
+   * legs' queue_depth), not the store's rep.queue_depth.
+   */
+  credit_set (c, hdr->group_id, req.queue_depth);
   rmr_join_rep_encode (&rep, buf);
   reply (c, hdr, 0, buf, sizeof buf, p->member_id);
 }
@@ -376,7 +657,16 @@ io_done (struct store_io *io, int res)
 
   release_al (r);
   sync_io_done (r->ctx.sync, &r->sw, res);
-  pool_io_end (p, !is_read && r->hdr.type != RMR_MSG_FLUSH);
+  /* A failed flush may have dropped writes acknowledged before it: the
+   * record says so, durably, before the failure is answered (al.c).
+   */
+  if (res < 0 && r->ctx.al &&
+      (r->hdr.type == RMR_MSG_FLUSH || (r->hdr.flags & RMR_HF_FUA))) {
+    al_suspect (r->ctx.al);
+    if (maps_sync (r->ctx.maps) < 0)
+      g_warning ("pool %s: saving the suspect record failed", p->name);
+  }
+  pool_io_end (p, &r->ctx, !is_read && r->hdr.type != RMR_MSG_FLUSH);
   if (res >= 0 && tl_conn == r->conn) {
     /* Completed on the receive thread: the reply goes with the batch. */
     struct srv_conn *c = r->conn;
@@ -442,7 +732,7 @@ submit_io (struct srv_req *r)
   if (ret < 0) {
     release_al (r);
     sync_io_done (r->ctx.sync, &r->sw, ret);
-    pool_io_end (r->pool, false);
+    pool_io_end (r->pool, &r->ctx, false);
     snprintf (msg, sizeof msg, "store: submit: %s",
               rmr_get_error () ? rmr_get_error () : strerror (-ret));
     reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
@@ -460,7 +750,7 @@ io_marked (struct map_waiter *w, int err)
   if (err) {
     release_al (r);
     sync_io_done (r->ctx.sync, &r->sw, err);
-    pool_io_end (r->pool, true);
+    pool_io_end (r->pool, &r->ctx, true);
     reply (r->conn, &r->hdr, err, msg, sizeof msg - 1, r->pool->member_id);
     req_put (r);
     return;
@@ -500,7 +790,7 @@ mark_and_submit (struct srv_req *r)
       return; /* al_resumed goes on */
     if (ret < 0) {
       const char *msg = rmr_get_error ();
-      pool_io_end (r->pool, true);
+      pool_io_end (r->pool, &r->ctx, true);
       sync_io_done (r->ctx.sync, &r->sw, ret);
       reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
       req_put (r);
@@ -522,7 +812,7 @@ mark_and_submit (struct srv_req *r)
     if (ret < 0) {
       const char *msg = rmr_get_error ();
       release_al (r);
-      pool_io_end (r->pool, true);
+      pool_io_end (r->pool, &r->ctx, true);
       sync_io_done (r->ctx.sync, &r->sw, ret);
       reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
       req_put (r);
@@ -537,7 +827,7 @@ mark_and_submit (struct srv_req *r)
     if (ret < 0) {
       const char *msg = rmr_get_error ();
       release_al (r);
-      pool_io_end (r->pool, true);
+      pool_io_end (r->pool, &r->ctx, true);
       sync_io_done (r->ctx.sync, &r->sw, ret);
       reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
       req_put (r);
@@ -559,7 +849,7 @@ io_gated (struct sync_waiter *w, int err)
               "pool %s: member %" PRIu32 " is stale there "
               "and no peer could resync it",
               r->pool->name, r->pool->member_id);
-    pool_io_end (r->pool, r->hdr.type != RMR_MSG_READ);
+    pool_io_end (r->pool, &r->ctx, r->hdr.type != RMR_MSG_READ);
     reply (r->conn, &r->hdr, err, msg, strlen (msg), r->pool->member_id);
     req_put (r);
     return;
@@ -622,7 +912,7 @@ map_added (struct map_waiter *w, int err)
   struct srv_req *r = container_of (w, struct srv_req, mw);
   static const char msg[] = "the dirty map could not be saved";
 
-  pool_io_end (r->pool, true);
+  pool_io_end (r->pool, &r->ctx, true);
   if (err)
     reply (r->conn, &r->hdr, err, msg, sizeof msg - 1, r->pool->member_id);
   else
@@ -639,7 +929,10 @@ handle_map (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps,
   int ret;
 
   if (!r) {
-    r = req_get (c, hdr->type == RMR_MSG_MAP_GET ? nbytes : 0);
+    r = req_get (c, hdr->type == RMR_MSG_MAP_GET ||
+                        (hdr->flags & RMR_HF_WATCH)
+                      ? nbytes
+                      : 0);
     if (!r) {
       reply_error (c, hdr, ENOMEM, "out of memory for the map", ps);
       return;
@@ -655,16 +948,29 @@ handle_map (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps,
   }
   switch (hdr->type) {
   case RMR_MSG_MAP_GET:
+    if ((hdr->flags & RMR_HF_WATCH) &&
+        (ret = maps_watch (r->ctx.maps, __builtin_ctz (hdr->dirty_mask),
+                           hdr->offset, hdr->length)) < 0) {
+      pool_io_end (r->pool, &r->ctx, false);
+      reply_error (c, hdr, ret, rmr_get_error (), ps);
+      req_put (r);
+      return;
+    }
     maps_get_bits (r->ctx.maps, __builtin_ctz (hdr->dirty_mask), hdr->offset,
                    hdr->length, r->buf);
-    pool_io_end (r->pool, false);
+    pool_io_end (r->pool, &r->ctx, false);
     reply (c, hdr, 0, r->buf, nbytes, r->pool->member_id);
     req_put (r);
     return;
   case RMR_MSG_MAP_CLEAR:
-    maps_clear (r->ctx.maps, hdr->dirty_mask, hdr->offset, hdr->length);
-    pool_io_end (r->pool, true);
-    reply (c, hdr, 0, NULL, 0, r->pool->member_id);
+    if (hdr->flags & RMR_HF_WATCH)
+      maps_clear_watched (r->ctx.maps, __builtin_ctz (hdr->dirty_mask),
+                          hdr->offset, hdr->length, r->buf);
+    else
+      maps_clear (r->ctx.maps, hdr->dirty_mask, hdr->offset, hdr->length);
+    pool_io_end (r->pool, &r->ctx, true);
+    reply (c, hdr, 0, r->buf, hdr->flags & RMR_HF_WATCH ? nbytes : 0,
+           r->pool->member_id);
     req_put (r);
     return;
   default: break;
@@ -685,10 +991,18 @@ static void *
 conn_payload_buf (void *opaque, const struct rmr_hdr *hdr)
 {
   struct srv_conn *c = opaque;
+  struct srv_psess *ps;
 
-  if (hdr->flags & RMR_HF_REPLY)
-    return NULL; /* we sent no request: discard */
+  if (hdr->flags & RMR_HF_REPLY || c->violated)
+    return NULL; /* we sent no request, or we are closing: discard */
   if (hdr->type == RMR_MSG_WRITE || hdr->type == RMR_MSG_MAP_ADD) {
+    /* Admission comes before the buffer; not joined: refused. */
+    ps = find_psess (c, hdr->group_id);
+    if (!ps)
+      return NULL;
+    c->admit = credit_find (c, hdr->group_id);
+    if (!credit_admit (c, ps, hdr))
+      return NULL;
     c->cur = req_get (c, hdr->payload_len);
     return c->cur ? c->cur->buf : NULL;
   }
@@ -706,8 +1020,11 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
 
   c->cur = NULL;
   tl_conn = c; /* until conn_batch_end */
-  if (hdr->flags & RMR_HF_REPLY)
+  if (hdr->flags & RMR_HF_REPLY || c->violated) {
+    if (cur)
+      req_put (cur);
     return;
+  }
   if (hdr->type == RMR_MSG_JOIN) {
     handle_join (c, hdr, payload);
     return;
@@ -719,6 +1036,14 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
       req_put (cur);
     return;
   }
+  /* IO and map messages hold a credit of their session (see the top);
+   * a write's or map-add's was taken with its buffer.
+   */
+  c->admit = credit_find (c, hdr->group_id);
+  assert (c->admit);
+  if (!cur && hdr->type != RMR_MSG_ENABLE && hdr->type != RMR_MSG_LEAVE &&
+      hdr->type != RMR_MSG_AL_GET && !credit_admit (c, ps, hdr))
+    return;
   switch (hdr->type) {
   case RMR_MSG_ENABLE:
   case RMR_MSG_LEAVE:
@@ -779,6 +1104,8 @@ on_accept (void *opaque, struct rmr_conn *conn,
   c->conn = conn;
   atomic_store (&c->refs, 1);
   g_mutex_init (&c->free_lock);
+  g_cond_init (&c->free_cond);
+  c->credits = g_ptr_array_new_with_free_func (g_free);
   c->psess = g_ptr_array_new ();
   *h = &conn_handler;
   *conn_opaque = c;

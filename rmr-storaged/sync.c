@@ -14,9 +14,28 @@
  *     itself makes them current.
  *
  * A chunk being handled has an entry in `chunks`: fetching (a worker
- * reads it), claimed (a whole-chunk write is on it) or synced (current on
- * this store, its bit not yet cleared).  IOs that touch a fetching or
- * claimed chunk wait on its entry, in arrival order.
+ * reads it), watching (a worker asks the peers to watch it for a write
+ * that will claim it), claimed (a whole-chunk write is on it) or synced
+ * (current on this store, its bit not yet cleared).  IOs that touch a
+ * chunk in any state but synced wait on its entry, in arrival order.
+ *
+ * Clears are watched (DESIGN 6, map.c): before a chunk is fetched or
+ * claimed, every reachable peer starts watching it for this member's
+ * slot; the data comes only from a watching peer that is current there in
+ * this member's view (its own bit clear at the peer, and no bit for it
+ * in our map); the clear is conditional at every watching peer, and our
+ * own bit goes only if none of them kept its bit.  So a write this member
+ * missed after the fetch (the client no longer counts it normal, and the
+ * peers recorded the write for it) keeps the chunk dirty everywhere, and
+ * a peer that is itself behind never serves it.  The peer refuses a read
+ * while a client write to the range is in flight there (pool.c): that
+ * write's mark may predate the watch.
+ *
+ * Reconcile.  When this member's own bits run out, the background asks
+ * every reachable peer for its bits of our slot and takes those where the
+ * peer is itself current: bits a peer kept (a watched clear) or that it
+ * never got cleared (it was away) are fetched again and cleared again, so
+ * every map drains, and a bit only a peer knew of is never ignored.
  *
  * Durability: a synced chunk's bit is cleared, here and at the peers,
  * only after an fdatasync of the store made the chunk durable (batched:
@@ -39,14 +58,24 @@
 #define FLUSH_MS 100
 #define FLUSH_CHUNKS 256
 #define MAX_WORKERS 16
+#define RECONCILE_MS 2000
+#define RECONCILE_CHUNKS (128 * 1024)
 
-enum chunk_state { CH_FETCHING, CH_CLAIMED, CH_SYNCED };
+enum chunk_state { CH_FETCHING, CH_WATCHING, CH_CLAIMED, CH_SYNCED };
 
 struct chunk_ent {
   uint64_t chunk;
   enum chunk_state state;
-  bool on_demand; /* queued ahead of the background */
+  bool on_demand;   /* queued ahead of the background */
+  bool owned;       /* claimed: a write holds the claim */
+  uint32_t watched; /* sync peers that watch it (rmr_sync_watch) */
   struct sync_waiter *head, *tail;
+};
+
+/* A synced chunk waiting for its clear. */
+struct synced {
+  uint64_t chunk;
+  uint32_t watched;
 };
 
 struct srv_sync {
@@ -65,7 +94,7 @@ struct srv_sync {
   GCond cond;         /* work for the workers; idle for stop */
   GHashTable *chunks; /* chunk -> struct chunk_ent */
   GQueue demand;      /* chunks to fetch first */
-  GArray *synced;     /* chunks synced, bits to clear */
+  GArray *synced;     /* struct synced: bits to clear */
   int64_t last_flush;
   bool flushing;
   bool stop;       /* workers end */
@@ -74,7 +103,9 @@ struct srv_sync {
   uint64_t generation;
   uint64_t cursor; /* background: next chunk to look at */
   unsigned busy_workers;
-  atomic_bool active; /* anything dirty or in the table */
+  atomic_uint ntable; /* entries in chunks (lock-free reads) */
+  bool reconcile;     /* ask the peers for our bits when idle */
+  int64_t reconciled; /* last reconcile, µs */
   /* Progress of the current run. */
   uint64_t done, bytes, failures;
   int64_t started;      /* first chunk of this run, µs */
@@ -134,8 +165,28 @@ store_io_wait (struct store *st, enum store_op op, void *buf, uint64_t off,
 static void
 update_active_unlocked (struct srv_sync *s)
 {
-  atomic_store (&s->active, g_hash_table_size (s->chunks) > 0 ||
-                              maps_count (s->maps, s->slot) > 0);
+  atomic_store (&s->ntable, g_hash_table_size (s->chunks));
+}
+
+/* Anything to do for an IO: own bits set, or chunks being handled.  Read
+ * from the maps themselves, so bits a hand-over or an assemble just
+ * added count at once, whatever the background sync is doing.
+ */
+static bool
+active (struct srv_sync *s)
+{
+  return atomic_load (&s->ntable) > 0 || maps_count_fast (s->maps, s->slot) > 0;
+}
+
+static struct chunk_ent *
+new_ent_unlocked (struct srv_sync *s, uint64_t c, enum chunk_state state)
+{
+  struct chunk_ent *e = g_new0 (struct chunk_ent, 1);
+
+  e->chunk = c;
+  e->state = state;
+  g_hash_table_insert (s->chunks, &e->chunk, e);
+  return e;
 }
 
 /* The gate proper (lock held).  0: w may go now; 1: queued on an entry
@@ -146,42 +197,50 @@ gate_unlocked (struct srv_sync *s, struct sync_waiter *w)
 {
   uint64_t c, cs = UINT64_C (1) << s->shift;
   struct chunk_ent *e;
+  bool whole;
 
   for (c = w->first; c <= w->last; c++) {
+    whole = w->write && w->offset <= c * cs &&
+            w->offset + w->len >= MIN ((c + 1) * cs, s->mapped_size);
     e = g_hash_table_lookup (s->chunks, &c);
     if (e) {
       if (e->state == CH_SYNCED)
         continue;
+      /* Watched for a claim and not taken yet: a whole write takes it;
+       * anything else makes it a fetch (the claim would never come).
+       */
+      if (e->state == CH_CLAIMED && !e->owned) {
+        if (whole && !e->head)
+          continue;
+        e->state = CH_FETCHING;
+        e->on_demand = true;
+        g_queue_push_tail (&s->demand, e);
+        g_cond_broadcast (&s->cond);
+      }
       goto wait;
     }
     if (!maps_test (s->maps, s->slot, c))
       continue;
-    /* Dirty for us.  A write covering all of it needs no fetch. */
-    if (w->write && w->offset <= c * cs &&
-        w->offset + w->len >= MIN ((c + 1) * cs, s->mapped_size))
-      continue;
-    e = g_new0 (struct chunk_ent, 1);
-    e->chunk = c;
-    e->state = CH_FETCHING;
+    /* Dirty for us: fetched first, or for a write covering all of it,
+     * watched first (no fetch; the write itself makes it current).
+     */
+    e = new_ent_unlocked (s, c, whole ? CH_WATCHING : CH_FETCHING);
     e->on_demand = true;
-    g_hash_table_insert (s->chunks, &e->chunk, e);
     g_queue_push_tail (&s->demand, e);
     g_cond_broadcast (&s->cond);
     goto wait;
   }
 
-  /* Nothing to wait for: claim the whole dirty chunks a write covers. */
+  /* Nothing to wait for: take the claims a write covers. */
   w->claimed = 0;
   if (w->write)
-    for (c = w->first; c <= w->last; c++)
-      if (!g_hash_table_lookup (s->chunks, &c) &&
-          maps_test (s->maps, s->slot, c)) {
-        e = g_new0 (struct chunk_ent, 1);
-        e->chunk = c;
-        e->state = CH_CLAIMED;
-        g_hash_table_insert (s->chunks, &e->chunk, e);
+    for (c = w->first; c <= w->last; c++) {
+      e = g_hash_table_lookup (s->chunks, &c);
+      if (e && e->state == CH_CLAIMED && !e->owned) {
+        e->owned = true;
         w->claimed++;
       }
+    }
   return 0;
 
 wait:
@@ -201,7 +260,7 @@ sync_gate (struct srv_sync *s, struct sync_waiter *w, uint64_t offset,
   int r;
 
   w->claimed = 0;
-  if (!s || !atomic_load (&s->active) || len == 0)
+  if (!s || len == 0 || !active (s))
     return 0;
   w->offset = offset;
   w->len = len;
@@ -221,9 +280,11 @@ static void
 release_unlocked (struct srv_sync *s, struct chunk_ent *e, int err,
                   struct sync_waiter **go, struct sync_waiter **fail)
 {
-  struct sync_waiter *w, *next;
+  struct sync_waiter *w, *next, *head = e->head;
 
-  for (w = e->head; w; w = next) {
+  /* Waiters may queue on e again while they are gated anew. */
+  e->head = e->tail = NULL;
+  for (w = head; w; w = next) {
     next = w->next;
     if (err) {
       w->err = err;
@@ -235,7 +296,6 @@ release_unlocked (struct srv_sync *s, struct chunk_ent *e, int err,
       *go = w;
     }
   }
-  e->head = e->tail = NULL;
 }
 
 /* Call the waiters collected by release_unlocked (lists are reversed). */
@@ -274,11 +334,12 @@ sync_io_done (struct srv_sync *s, struct sync_waiter *w, int res)
   g_mutex_lock (&s->lock);
   for (c = w->first; c <= w->last; c++) {
     e = g_hash_table_lookup (s->chunks, &c);
-    if (!e || e->state != CH_CLAIMED)
+    if (!e || e->state != CH_CLAIMED || !e->owned)
       continue;
     if (res == 0) {
+      struct synced sy = {.chunk = c, .watched = e->watched};
       e->state = CH_SYNCED;
-      g_array_append_val (s->synced, c);
+      g_array_append_val (s->synced, sy);
       s->done++;
     }
     release_unlocked (s, e, 0, &go, &fail);
@@ -292,60 +353,149 @@ sync_io_done (struct srv_sync *s, struct sync_waiter *w, int res)
   run_waiters (go, fail);
 }
 
-/* Make the synced chunks durable, then clear their bits here and at the
- * peers.  Called by one worker at a time (flushing), lock held on entry
- * and exit.
+/* Make the synced chunks durable, then clear them at the peers that
+ * watched them, and here unless one of those kept its bit.  Called by one
+ * worker at a time (flushing), lock held on entry and exit.
  */
 static void
 flush_unlocked (struct srv_sync *s)
 {
   g_autoptr (GArray) batch = s->synced;
-  uint64_t gen = s->generation;
+  uint64_t gen = s->generation, nkept = 0;
+  uint8_t kept[FLUSH_CHUNKS / 8 + 1];
   int r;
-  guint i;
+  guint i, j;
 
-  s->synced = g_array_new (FALSE, FALSE, sizeof (uint64_t));
+  s->synced = g_array_new (FALSE, FALSE, sizeof (struct synced));
   s->flushing = true;
   g_mutex_unlock (&s->lock);
 
   r = store_io_wait (s->st, STORE_FLUSH, NULL, 0, 0);
-  if (r == 0)
-    for (i = 0; i < batch->len; i++) {
-      uint64_t c = g_array_index (batch, uint64_t, i), n = 1;
-      /* Runs of consecutive chunks go as one clear. */
-      while (i + 1 < batch->len &&
-             g_array_index (batch, uint64_t, i + 1) == c + n) {
-        n++;
-        i++;
-      }
-      maps_clear (s->maps, 1u << s->slot, c, n);
-      if (rmr_sync_clear (s->peers, gen, 1u << s->slot, c, n) < 0)
-        g_info ("pool %s: %s (the peer keeps the bit: extra resync later, "
-                "nothing lost)",
-                s->pool->name, rmr_get_error ());
+  for (i = 0; r == 0 && i < batch->len; i = j) {
+    const struct synced *a = &g_array_index (batch, struct synced, i);
+    uint64_t n = 1, k;
+    /* Runs of consecutive chunks watched by the same peers go as one. */
+    for (j = i + 1; j < batch->len && n < FLUSH_CHUNKS; j++, n++) {
+      const struct synced *b = &g_array_index (batch, struct synced, j);
+      if (b->chunk != a->chunk + n || b->watched != a->watched)
+        break;
     }
+    if (a->watched && rmr_sync_clear_watched (s->peers, gen, s->slot, a->chunk,
+                                              n, a->watched, kept) < 0)
+      g_info ("pool %s: %s (the chunks stay dirty: fetched again later)",
+              s->pool->name, rmr_get_error ());
+    else if (!a->watched)
+      memset (kept, 0, sizeof kept);
+    for (k = 0; k < n; k++) {
+      if (kept[k / 8] & 1 << (k % 8)) {
+        nkept++;
+        continue;
+      }
+      maps_clear (s->maps, 1u << s->slot, a->chunk + k, 1);
+    }
+  }
+  if (nkept)
+    g_info ("pool %s: sync: %" PRIu64 " chunks were written again while "
+            "being fetched; they are fetched again",
+            s->pool->name, nkept);
 
   g_mutex_lock (&s->lock);
   for (i = 0; i < batch->len; i++) {
-    uint64_t c = g_array_index (batch, uint64_t, i);
+    uint64_t c = g_array_index (batch, struct synced, i).chunk;
     struct chunk_ent *e = g_hash_table_lookup (s->chunks, &c);
-    if (r < 0) {
-      /* Not durable: the bit stays, the chunk may be fetched again. */
-      if (e && e->state == CH_SYNCED)
-        g_hash_table_remove (s->chunks, &c);
-    }
-    else if (e && e->state == CH_SYNCED)
+    /* Done, or not durable (the bit stays, fetched again). */
+    if (e && e->state == CH_SYNCED)
       g_hash_table_remove (s->chunks, &c);
   }
   if (r < 0)
     snprintf (s->last_error, sizeof s->last_error, "flushing the store: %s",
               strerror (-r));
+  if (nkept)
+    s->done -= MIN (s->done, nkept);
   s->last_flush = g_get_monotonic_time ();
   s->flushing = false;
   update_active_unlocked (s);
   if (s->started && !s->finished && maps_count (s->maps, s->slot) == 0)
     s->finished = s->last_flush;
+  if (maps_count (s->maps, s->slot) == 0)
+    s->reconcile = true;
   g_cond_broadcast (&s->cond);
+}
+
+/* The peers in `watched` that may serve chunk c: current there in our
+ * view (no bit for them in our map).  The peer refuses by itself if its
+ * own bit is set.
+ */
+static uint32_t
+sources (struct srv_sync *s, uint32_t watched, uint64_t c)
+{
+  uint32_t ok = 0, member;
+  unsigned i, k;
+
+  for (i = 0; i < RMR_MAX_MEMBERS; i++) {
+    if (!(watched & 1u << i))
+      continue;
+    member = rmr_sync_peer_member (s->peers, i);
+    if (member == RMR_MEMBER_NONE)
+      continue;
+    g_mutex_lock (&s->st->md_lock);
+    for (k = 0; k < RMR_MAX_MEMBERS; k++)
+      if (s->st->sb.members[k].member_id == member)
+        break;
+    g_mutex_unlock (&s->st->md_lock);
+    if (k < RMR_MAX_MEMBERS && k != (unsigned) s->slot &&
+        !maps_test (s->maps, k, c))
+      ok |= 1u << i;
+  }
+  return ok;
+}
+
+/* Reconcile (lock not held): take the bits of our slot that a current
+ * peer holds.  Returns how many chunks were added.
+ */
+static uint64_t
+reconcile (struct srv_sync *s, uint64_t gen)
+{
+  uint64_t n = s->nchunks, c, len, k, added = 0;
+  unsigned i, npeers = rmr_sync_npeers (s->peers), pslot;
+  g_autofree uint8_t *ours = g_malloc (RECONCILE_CHUNKS / 8);
+  g_autofree uint8_t *theirs = g_malloc (RECONCILE_CHUNKS / 8);
+  uint32_t member;
+
+  for (i = 0; i < npeers; i++) {
+    member = rmr_sync_peer_member (s->peers, i);
+    if (member == RMR_MEMBER_NONE)
+      continue;
+    g_mutex_lock (&s->st->md_lock);
+    for (pslot = 0; pslot < RMR_MAX_MEMBERS; pslot++)
+      if (s->st->sb.members[pslot].member_id == member)
+        break;
+    g_mutex_unlock (&s->st->md_lock);
+    if (pslot == RMR_MAX_MEMBERS || pslot == (unsigned) s->slot)
+      continue;
+    for (c = 0; c < n; c += len) {
+      bool any = false;
+      len = MIN (n - c, RECONCILE_CHUNKS);
+      if (rmr_sync_map_get (s->peers, i, gen, s->slot, c, len, ours) < 0)
+        break;
+      for (k = 0; k < (len + 7) / 8 && !any; k++)
+        any = ours[k] != 0;
+      if (!any)
+        continue;
+      /* Only where the peer is current itself: a peer behind there
+       * cannot be a source, and what it says of us is older than what we
+       * know.
+       */
+      if (rmr_sync_map_get (s->peers, i, gen, pslot, c, len, theirs) < 0)
+        break;
+      for (k = 0; k < (len + 7) / 8; k++) {
+        ours[k] &= ~theirs[k];
+        added += __builtin_popcount (ours[k]);
+      }
+      maps_or_bits (s->maps, s->slot, c, len, ours, NULL);
+    }
+  }
+  return added;
 }
 
 /* Next chunk for a worker (lock held): on-demand first, then the
@@ -371,11 +521,7 @@ next_work_unlocked (struct srv_sync *s)
     return NULL;
   }
   s->cursor = c + 1;
-  e = g_new0 (struct chunk_ent, 1);
-  e->chunk = c;
-  e->state = CH_FETCHING;
-  g_hash_table_insert (s->chunks, &e->chunk, e);
-  return e;
+  return new_ent_unlocked (s, c, CH_FETCHING);
 }
 
 /* Wait for the rate limit (background fetches only). */
@@ -397,6 +543,30 @@ throttle (struct srv_sync *s, uint64_t bytes)
     g_usleep (wait);
 }
 
+/* Watch chunk e for a claim (CH_WATCHING), lock not held: then it may be
+ * taken by a whole-chunk write.
+ */
+static void
+watch_for_claim (struct srv_sync *s, struct chunk_ent *e, uint64_t gen)
+{
+  struct sync_waiter *go = NULL, *fail = NULL;
+  uint32_t watched = 0;
+
+  rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched);
+  g_mutex_lock (&s->lock);
+  e->watched = watched;
+  e->state = CH_CLAIMED;
+  release_unlocked (s, e, 0, &go, &fail);
+  if (!e->owned && !e->head && e->state == CH_CLAIMED) {
+    /* Nobody took it (the write went elsewhere): the bit stays. */
+    g_hash_table_remove (s->chunks, &e->chunk);
+  }
+  s->busy_workers--;
+  update_active_unlocked (s);
+  g_mutex_unlock (&s->lock);
+  run_waiters (go, fail);
+}
+
 static gpointer
 worker (gpointer arg)
 {
@@ -406,7 +576,7 @@ worker (gpointer arg)
   struct sync_waiter *go, *fail;
   struct chunk_ent *e;
   uint64_t off, gen;
-  uint32_t len;
+  uint32_t len, watched;
   int r;
 
   g_mutex_lock (&s->lock);
@@ -419,6 +589,29 @@ worker (gpointer arg)
     }
     e = next_work_unlocked (s);
     if (!e) {
+      /* Idle: every own bit done.  See whether a peer knows more. */
+      if (s->reconcile && s->normal && !s->bg_stopped && !s->flushing &&
+          s->busy_workers == 0 && s->synced->len == 0 &&
+          g_get_monotonic_time () - s->reconciled >= RECONCILE_MS * 1000) {
+        uint64_t added;
+        s->reconcile = false;
+        s->busy_workers++;
+        gen = s->generation;
+        g_mutex_unlock (&s->lock);
+        added = reconcile (s, gen);
+        g_mutex_lock (&s->lock);
+        s->busy_workers--;
+        s->reconciled = g_get_monotonic_time ();
+        if (added) {
+          g_message ("pool %s: sync: %" PRIu64 " more chunks that peers "
+                     "still record for this member",
+                     s->pool->name, added);
+          s->reconcile = true;
+          s->cursor = 0;
+        }
+        update_active_unlocked (s);
+        continue;
+      }
       g_cond_wait_until (&s->cond, &s->lock,
                          g_get_monotonic_time () + FLUSH_MS * 1000);
       continue;
@@ -429,11 +622,20 @@ worker (gpointer arg)
     gen = s->generation;
     g_mutex_unlock (&s->lock);
 
+    if (e->state == CH_WATCHING) {
+      watch_for_claim (s, e, gen);
+      g_mutex_lock (&s->lock);
+      continue;
+    }
+
     off = e->chunk << s->shift;
     len = MIN (cs, s->mapped_size - off);
     if (!e->on_demand)
       throttle (s, len);
-    r = rmr_sync_read (s->peers, gen, buf, len, off, NULL);
+    watched = 0;
+    rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched);
+    r = rmr_sync_read (s->peers, gen, sources (s, watched, e->chunk), buf, len,
+                       off, NULL);
     if (r == 0)
       r = store_io_wait (s->st, STORE_WRITE, buf, off, len);
 
@@ -441,8 +643,10 @@ worker (gpointer arg)
     s->busy_workers--;
     go = fail = NULL;
     if (r == 0) {
+      struct synced sy = {.chunk = e->chunk, .watched = watched};
       e->state = CH_SYNCED;
-      g_array_append_val (s->synced, e->chunk);
+      e->watched = watched;
+      g_array_append_val (s->synced, sy);
       s->done++;
       s->bytes += len;
       release_unlocked (s, e, 0, &go, &fail);
@@ -453,6 +657,7 @@ worker (gpointer arg)
                 e->chunk, rmr_get_error () ? rmr_get_error () : strerror (-r));
       release_unlocked (s, e, -EIO, &go, &fail);
       g_hash_table_remove (s->chunks, &e->chunk);
+      update_active_unlocked (s);
       /* The background walk backs off; on demand, the IO fails. */
       g_mutex_unlock (&s->lock);
       g_warning ("pool %s: sync: %s", s->pool->name, s->last_error);
@@ -499,7 +704,8 @@ sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
   g_cond_init (&s->cond);
   s->chunks = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_free);
   g_queue_init (&s->demand);
-  s->synced = g_array_new (FALSE, FALSE, sizeof (uint64_t));
+  s->synced = g_array_new (FALSE, FALSE, sizeof (struct synced));
+  s->reconcile = true;
   s->last_flush = g_get_monotonic_time ();
   update_active_unlocked (s);
   for (i = 0; i < s->nworkers; i++)
@@ -620,7 +826,7 @@ sync_dirty_here (struct srv_sync *s, uint64_t offset, uint32_t len)
   struct chunk_ent *e;
   bool dirty = false;
 
-  if (!s || !atomic_load (&s->active) || len == 0)
+  if (!s || len == 0 || !active (s))
     return false;
   first = offset >> s->shift;
   last = (offset + len - 1) >> s->shift;

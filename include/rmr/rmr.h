@@ -188,17 +188,44 @@ struct rmr_pool *rmr_sync_pool_new (const char *pool_name, uint64_t timeout_ms);
 int rmr_sync_pool_add_sess (struct rmr_pool *pool, const char *sessname,
                             const struct rmr_addr *addr, int check);
 int rmr_sync_pool_del_sess (struct rmr_pool *pool, const char *sessname);
-/* Read count bytes at offset from the first peer that can serve them;
- * *member (if not NULL) is the member that did.  -EAGAIN when no peer
- * could (each was tried once).
+/* Peers are named by their index in the sync pool (0 .. npeers - 1); a
+ * mask of peers has bit i for peer i.  rmr_sync_peer_member is the member
+ * id of peer i as it answered its last join (RMR_MEMBER_NONE: not known
+ * yet).
  */
-int rmr_sync_read (struct rmr_pool *pool, uint64_t generation, void *buf,
-                   uint32_t count, uint64_t offset, uint32_t *member);
+unsigned rmr_sync_npeers (struct rmr_pool *pool);
+uint32_t rmr_sync_peer_member (struct rmr_pool *pool, unsigned i);
+/* Ask every reachable peer to watch chunks [first, first + n) of member
+ * slot `slot` (DESIGN 6, watched clears); *peers gets the peers that did.
+ * Returns 0 (even if none did).
+ */
+int rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
+                    uint64_t first, uint64_t n, uint32_t *peers);
+/* Read count bytes at offset from the first peer in `peers` that can
+ * serve them; *member (if not NULL) is the member that did.  -EAGAIN when
+ * no peer could (each was tried once).
+ */
+int rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
+                   void *buf, uint32_t count, uint64_t offset,
+                   uint32_t *member);
 /* Tell every reachable peer that [first, first + n) chunks are clean for
  * the member slots in mask.  0 if every peer that was asked did.
  */
 int rmr_sync_clear (struct rmr_pool *pool, uint64_t generation, uint32_t mask,
                     uint64_t first, uint64_t n);
+/* The watched clear of [first, first + n) for slot on the peers in
+ * `peers`: kept (ceil (n / 8) bytes, zeroed here) gets the chunks that at
+ * least one of them keeps (its bit was set again since its watch began,
+ * or it could not be asked).  Returns 0, or -errno if a peer failed.
+ */
+int rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
+                            unsigned slot, uint64_t first, uint64_t n,
+                            uint32_t peers, uint8_t *kept);
+/* Read peer i's map of slot for chunks [first, first + n) into bits
+ * (ceil (n / 8) bytes).  0 or -errno.
+ */
+int rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint64_t generation,
+                      unsigned slot, uint64_t first, uint64_t n, uint8_t *bits);
 void rmr_sync_pool_close (struct rmr_pool *pool);
 
 /* Process-wide: stop every background thread of librmr (no IO may be in

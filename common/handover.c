@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The hand-over (DESIGN 6, "One owner for hand-over"): the one place
+ * where the client decides what a member missed, gives it to the
+ * members, and decides whether a member may serve at all.  Used by the
+ * reconnect of a failed leg (client-recover.c) and by an assemble after a
+ * crash (client-pool.c, with the plan of client-assemble.c).
+ *
+ * What each member knows.  A member's dirty map holds, per member slot,
+ * the chunks that member missed while this member recorded them: marks
+ * carried by writes (the client's dirty_mask), map-adds after a leg
+ * failed mid-write, and what earlier hand-overs gave it.  Each member
+ * sees only the writes it received, and clears are saved lazily and
+ * may come back after a crash: a set bit may be stale (an extra fetch),
+ * a missing bit on one member may be present on another.  So the dirty
+ * set of a member is the union over every reachable member's map of its
+ * slot (and, after a power loss, its own recent-write record); no single
+ * member's map, and no record alone (it only covers its window), is ever
+ * taken as the whole truth.
+ *
+ * Reconnect of member R (IO frozen):
+ *   - every map slot of every normal member is read and ORed into R's
+ *     map (so R also knows which peers are behind where: it never fetches
+ *     from them), its own slot plus its recent-write record if R stopped
+ *     uncleanly;
+ *   - if no member is normal and R missed acknowledged writes since it
+ *     was last handed its map (the client's `outdated` mask: set when a
+ *     request is acknowledged without R, cleared by a hand-over from a
+ *     normal member), nobody reachable can tell R what it missed: R is
+ *     refused, naming the members that hold the writes, unless forced;
+ *   - a member that did not miss anything may come back alone: its own
+ *     bits (chunks it is resyncing) are refused or fetched by its gate,
+ *     never served stale.
+ *
+ * Assemble (no client alive before, nothing frozen yet): the same union
+ * of every present member's maps, for every slot, given to every present
+ * member; then the chunks of the recent-write records are made dirty for
+ * every member but one source per chunk: the preferred source (the
+ * plan's) where it is current, else the next member in the plan's order
+ * that is current there (ho_assemble_bits).
+ *
+ * Adding bits is always safe; clearing is done only by the resync of the
+ * member itself (watched clears, rmr-storaged/sync.c), so nothing here
+ * clears a bit.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client.h"
+#include "error.h"
+#include "handover.h"
+#include "util.h"
+
+/* Chunks per map-get of a hand-over (16 KiB of bits). */
+#define HO_CHUNKS (128 * 1024)
+
+static inline bool
+bit (const uint8_t *b, uint64_t c)
+{
+  return b[c / 8] & 1 << (c % 8);
+}
+
+static inline void
+set_bit (uint8_t *b, uint64_t c)
+{
+  b[c / 8] |= 1 << (c % 8);
+}
+
+uint64_t
+ho_assemble_bits (uint64_t nchunks, const uint8_t *al,
+                  uint8_t *const umap[RMR_MAX_MEMBERS], const int *order,
+                  unsigned norder, uint32_t absent)
+{
+  uint64_t c, nosource = 0;
+  unsigned i, s;
+  int src;
+
+  for (c = 0; c < nchunks; c++) {
+    if (!bit (al, c))
+      continue;
+    src = -1;
+    for (i = 0; i < norder && src < 0; i++)
+      if (!bit (umap[order[i]], c))
+        src = order[i];
+    if (src < 0) {
+      /* Every member here is behind there: the data is on a member that
+       * is away (or lost); keep what the maps say.
+       */
+      nosource++;
+      continue;
+    }
+    for (i = 0; i < norder; i++)
+      if (order[i] != src)
+        set_bit (umap[order[i]], c);
+    for (s = 0; s < RMR_MAX_MEMBERS; s++)
+      if (absent & 1u << s)
+        set_bit (umap[s], c);
+  }
+  return nosource;
+}
+
+bool
+ho_may_enable_alone (uint32_t outdated, int slot)
+{
+  return !(outdated & 1u << slot);
+}
+
+uint64_t
+ho_nchunks (const struct rmr_pool *pool)
+{
+  return (pool->size + pool->chunk_size - 1) >> log_2_bits (pool->chunk_size);
+}
+
+int
+ho_collect (struct rmr_pool *pool, struct clt_leg *from, struct clt_sess *s,
+            int slot, uint8_t *bits)
+{
+  uint64_t nchunks = ho_nchunks (pool), c, n, i;
+  g_autofree uint8_t *page = g_malloc ((HO_CHUNKS + 7) / 8);
+  int r;
+
+  for (c = 0; c < nchunks; c += n) {
+    struct rmr_hdr hdr = {.type = RMR_MSG_MAP_GET,
+                          .generation = pool->generation,
+                          .offset = c,
+                          .dirty_mask = 1u << slot};
+    n = MIN (nchunks - c, HO_CHUNKS);
+    hdr.length = n;
+    r = clt_leg_call (from, s, &hdr, NULL, 0, page, (n + 7) / 8, NULL);
+    if (r < 0)
+      return r;
+    /* c is a multiple of 8: whole bytes. */
+    for (i = 0; i < (n + 7) / 8; i++)
+      bits[c / 8 + i] |= page[i];
+  }
+  return 0;
+}
+
+/* The used member slots of the pool. */
+static uint32_t
+used_slots (const struct rmr_pool *pool)
+{
+  uint32_t m = 0;
+  unsigned s;
+
+  for (s = 0; s < RMR_MAX_MEMBERS; s++)
+    if (pool->md.members[s] != RMR_MEMBER_NONE)
+      m |= 1u << s;
+  return m;
+}
+
+/* The members (ids, ", "-separated) of the legs in legs. */
+static void
+name_legs (struct rmr_pool *pool, unsigned legs, GString *out)
+{
+  unsigned i;
+
+  for (i = 0; i < pool->nlegs; i++)
+    if (legs & 1u << i)
+      g_string_append_printf (out, "%s%" PRIu32, out->len ? ", " : "",
+                              pool->legs[i].member_id);
+}
+
+int
+ho_reconnect (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
+              bool *from_peers)
+{
+  uint64_t nchunks = ho_nchunks (pool), ndirty = 0, nd;
+  size_t nbytes = (nchunks + 7) / 8 + 8;
+  uint32_t used = used_slots (pool);
+  unsigned i, normal = 0, holders = 0, slot;
+  int r;
+
+  for (i = 0; i < pool->nlegs; i++) {
+    struct clt_leg *l = &pool->legs[i];
+    if (l == leg)
+      continue;
+    if (atomic_load (&l->state) == LEG_NORMAL)
+      normal |= 1u << i;
+    else if (l->slot >= 0 && !(atomic_load (&pool->outdated) & 1u << l->slot))
+      holders |= 1u << i;
+  }
+  *from_peers = normal != 0;
+
+  if (!normal &&
+      !ho_may_enable_alone (atomic_load (&pool->outdated), leg->slot)) {
+    g_autoptr (GString) who = g_string_new (NULL);
+    name_legs (pool, holders, who);
+    if (!pool->cfg.force)
+      return rmr_err (EAGAIN,
+                      "member %" PRIu32 " missed acknowledged writes and no "
+                      "member that has them is reachable: waiting for "
+                      "member %s (force=1 would serve its older data)",
+                      leg->member_id, who->len ? who->str : "(none known)");
+    g_warning ("pool %s: force: member %" PRIu32 " comes back alone; the "
+               "writes it missed (held by member %s) are lost",
+               pool->cfg.pool_name, leg->member_id,
+               who->len ? who->str : "(none known)");
+  }
+
+  for (slot = 0; slot < RMR_MAX_MEMBERS; slot++) {
+    g_autofree uint8_t *bits = NULL;
+    if (!(used & 1u << slot))
+      continue;
+    bits = g_malloc0 (nbytes);
+    for (i = 0; i < pool->nlegs; i++) {
+      struct clt_leg *from = &pool->legs[i];
+      if (!(normal & 1u << i))
+        continue;
+      r = ho_collect (pool, from, from->sess, slot, bits);
+      if (r < 0) {
+        /* That member failed now: the others know it is stale. */
+        clt_leg_fail (from, rmr_get_error ());
+        return r;
+      }
+    }
+    /* A member that lost power may have lost writes it had acknowledged
+     * but not made durable: what its recent-write record holds is stale
+     * there too, if another leg has it (DESIGN 6).
+     */
+    if ((int) slot == leg->slot && normal) {
+      g_autofree struct rmr_al_rep *al = g_new0 (struct rmr_al_rep, 1);
+      r = clt_al_get (leg, s, al);
+      if (r < 0)
+        return r;
+      if (!(al->flags & RMR_AL_F_CLEAN))
+        clt_al_to_bits (pool, al, bits);
+    }
+    r = clt_send_bits (pool, leg, s, slot, bits, &nd);
+    if (r < 0)
+      return r;
+    if ((int) slot == leg->slot)
+      ndirty = nd;
+  }
+  if (ndirty)
+    g_info ("pool %s: member %" PRIu32 " is handed %" PRIu64 " dirty chunks",
+            pool->cfg.pool_name, leg->member_id, ndirty);
+  return 0;
+}
+
+int
+ho_assemble_prepare (struct rmr_pool *pool, unsigned joined, const uint8_t *al,
+                     const int *order, unsigned norder, uint32_t absent,
+                     struct ho_union *u)
+{
+  uint64_t nchunks = ho_nchunks (pool), nosource;
+  size_t nbytes = (nchunks + 7) / 8 + 8;
+  uint32_t used = used_slots (pool);
+  unsigned i, s;
+  int r = 0;
+
+  for (s = 0; s < RMR_MAX_MEMBERS; s++)
+    u->umap[s] = g_malloc0 (nbytes);
+  for (s = 0; s < RMR_MAX_MEMBERS && r == 0; s++) {
+    if (!(used & 1u << s))
+      continue;
+    for (i = 0; i < pool->nlegs && r == 0; i++)
+      if ((joined & 1u << i) && !pool->legs[i].new_member)
+        r =
+          ho_collect (pool, &pool->legs[i], pool->legs[i].sess, s, u->umap[s]);
+  }
+  if (r < 0)
+    return r;
+  nosource = ho_assemble_bits (nchunks, al, u->umap, order, norder, absent);
+  if (nosource)
+    g_warning ("pool %s: %" PRIu64 " chunks of the recent-write records are "
+               "behind on every member here: they wait for a member that is "
+               "away",
+               pool->cfg.pool_name, nosource);
+  return 0;
+}
+
+int
+ho_assemble_give (struct rmr_pool *pool, unsigned give,
+                  const struct ho_union *u)
+{
+  uint32_t used = used_slots (pool);
+  unsigned i, s;
+  int r;
+
+  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
+    if (!(used & 1u << s))
+      continue;
+    for (i = 0; i < pool->nlegs; i++)
+      if (give & 1u << i) {
+        r = clt_send_bits (pool, &pool->legs[i], pool->legs[i].sess, s,
+                           u->umap[s], NULL);
+        if (r < 0)
+          return r;
+      }
+  }
+  return 0;
+}
+
+void
+ho_union_free (struct ho_union *u)
+{
+  unsigned s;
+
+  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
+    g_free (u->umap[s]);
+    u->umap[s] = NULL;
+  }
+}
