@@ -460,6 +460,7 @@ reconcile (struct srv_sync *s, uint64_t gen)
   unsigned i, npeers = rmr_sync_npeers (s->peers), pslot;
   g_autofree uint8_t *ours = g_malloc (RECONCILE_CHUNKS / 8);
   g_autofree uint8_t *theirs = g_malloc (RECONCILE_CHUNKS / 8);
+  g_autofree uint8_t *have = g_malloc (RECONCILE_CHUNKS / 8);
   uint32_t member;
 
   for (i = 0; i < npeers; i++) {
@@ -488,9 +489,10 @@ reconcile (struct srv_sync *s, uint64_t gen)
        */
       if (rmr_sync_map_get (s->peers, i, gen, pslot, c, len, theirs) < 0)
         break;
+      maps_get_bits (s->maps, s->slot, c, len, have);
       for (k = 0; k < (len + 7) / 8; k++) {
         ours[k] &= ~theirs[k];
-        added += __builtin_popcount (ours[k]);
+        added += __builtin_popcount (ours[k] & ~have[k]);
       }
       maps_or_bits (s->maps, s->slot, c, len, ours, NULL);
     }

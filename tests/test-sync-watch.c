@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Deterministic unit test of the resync rules (rmr-storaged/sync.c with
+ * the real map.c and store layer) against a fake peer: the sync pool's
+ * calls (rmr_sync_*) are replaced below by a peer whose dirty maps are a
+ * real srv_maps on its own store and whose data is a buffer, and hooks
+ * let a test act at the exact point of an interleaving ("a write the
+ * member missed lands right after its chunk was fetched").
+ *
+ * Member R (slot 0, member 1) resyncs from peer P (slot 1, member 2):
+ *   - plain: what P records for R is fetched, and cleared on both;
+ *   - re-dirty (issue 8, scenario 3): a write R missed marks P right after
+ *     R fetched the chunk: the watched clear keeps the bit on P and R, R
+ *     fetches again and ends with the new data;
+ *   - the same for a whole-chunk write that claimed the chunk without a
+ *     fetch;
+ *   - stale source (scenario 6): a peer R knows to be behind there never
+ *     serves the chunk;
+ *   - gate with the background sync stopped (scenario 2): bits a
+ *     hand-over adds are fetched on demand before a read goes on;
+ *   - reconcile (scenario 7): bits only P still holds for R are taken and
+ *     drained, unless P is itself behind there.
+ */
+#undef NDEBUG
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "error.h"
+#include "fdio.h"
+#include "internal.h"
+#include "util.h"
+#include "test-tmp.h"
+
+#define MiB (1024 * 1024)
+#define MAPPED (4 * MiB)
+#define CS (64 * 1024)
+#define R_SLOT 0
+#define P_SLOT 1
+
+struct node {
+  struct tmp tmp;
+  struct store *st;
+  struct srv_maps *maps;
+};
+
+static struct node R, P;
+static uint8_t *pdata; /* P's data area */
+static struct srv_pool fake_pool = {.name = "p"};
+
+/* Test hooks, called by the fake peer (under hook_lock). */
+static GMutex hook_lock;
+static void (*after_read) (uint64_t chunk);
+static unsigned reads, watches;
+
+static void
+node_init (struct node *n, uint32_t member)
+{
+  unsigned s;
+
+  tmp_init (&n->tmp, "/tmp");
+  g_assert_cmpint (store_create (n->tmp.path, "p", member, MAPPED, &n->st), ==,
+                   0);
+  n->st->sb.chunk_size = CS;
+  for (s = 0; s < RMR_MAX_MEMBERS; s++)
+    n->st->sb.members[s].member_id = RMR_MEMBER_NONE;
+  n->st->sb.members[R_SLOT].member_id = 1;
+  n->st->sb.members[P_SLOT].member_id = 2;
+  g_assert_cmpint (
+    maps_open (n->st, true, AL_DEFAULT_SHIFT, AL_DEFAULT_EXTENTS, &n->maps), ==,
+    0);
+}
+
+static void
+node_fini (struct node *n)
+{
+  maps_close (n->maps);
+  store_close (n->st);
+  tmp_fini (&n->tmp);
+}
+
+/* The fake sync pool: one peer, P. */
+
+unsigned
+rmr_sync_npeers (struct rmr_pool *pool)
+{
+  return 1;
+}
+
+uint32_t
+rmr_sync_peer_member (struct rmr_pool *pool, unsigned i)
+{
+  return i == 0 ? 2 : RMR_MEMBER_NONE;
+}
+
+int
+rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
+                uint64_t first, uint64_t n, uint32_t *peers)
+{
+  g_assert_cmpint (maps_watch (P.maps, slot, first, n), ==, 0);
+  g_mutex_lock (&hook_lock);
+  watches++;
+  g_mutex_unlock (&hook_lock);
+  *peers = 1;
+  return 0;
+}
+
+int
+rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
+               void *buf, uint32_t count, uint64_t offset, uint32_t *member)
+{
+  uint64_t c = offset / CS;
+
+  /* P refuses what it is behind on itself (pool.c, sync_dirty_here). */
+  if (!(peers & 1) || maps_test (P.maps, P_SLOT, c))
+    return rmr_err (EAGAIN, "no peer could serve chunk %" PRIu64, c);
+  g_mutex_lock (&hook_lock);
+  memcpy (buf, pdata + offset, count);
+  reads++;
+  if (after_read)
+    after_read (c);
+  g_mutex_unlock (&hook_lock);
+  if (member)
+    *member = 2;
+  return 0;
+}
+
+int
+rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
+                        unsigned slot, uint64_t first, uint64_t n,
+                        uint32_t peers, uint8_t *kept)
+{
+  memset (kept, 0, (n + 7) / 8);
+  if (peers & 1)
+    maps_clear_watched (P.maps, slot, first, n, kept);
+  return 0;
+}
+
+int
+rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint64_t generation,
+                  unsigned slot, uint64_t first, uint64_t n, uint8_t *bits)
+{
+  maps_get_bits (P.maps, slot, first, n, bits);
+  return 0;
+}
+
+/* Helpers. */
+
+struct done_flag {
+  struct map_waiter w;
+  struct sync_waiter sw;
+  GMutex lock;
+  GCond cond;
+  bool done;
+  int err;
+};
+
+static void
+flag_init (struct done_flag *f)
+{
+  memset (f, 0, sizeof *f);
+  g_mutex_init (&f->lock);
+  g_cond_init (&f->cond);
+}
+
+static void
+flag_set (struct done_flag *f, int err)
+{
+  g_mutex_lock (&f->lock);
+  f->done = true;
+  f->err = err;
+  g_cond_broadcast (&f->cond);
+  g_mutex_unlock (&f->lock);
+}
+
+static int
+flag_wait (struct done_flag *f)
+{
+  gint64 until = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+
+  g_mutex_lock (&f->lock);
+  while (!f->done)
+    g_assert_true (g_cond_wait_until (&f->cond, &f->lock, until));
+  g_mutex_unlock (&f->lock);
+  return f->err;
+}
+
+static void
+map_done (struct map_waiter *w, int err)
+{
+  flag_set (container_of (w, struct done_flag, w), err);
+}
+
+static void
+gate_done (struct sync_waiter *w, int err)
+{
+  flag_set (container_of (w, struct done_flag, sw), err);
+}
+
+/* Mark chunk c of slot on node n, durably. */
+static void
+mark (struct node *n, unsigned slot, uint64_t c)
+{
+  struct done_flag f;
+
+  flag_init (&f);
+  f.w.done = map_done;
+  if (maps_mark (n->maps, 1u << slot, c, 1, &f.w) == 1)
+    g_assert_cmpint (flag_wait (&f), ==, 0);
+}
+
+static void
+fill (uint8_t *p, uint64_t c, uint8_t v)
+{
+  memset (p + c * CS, v, CS);
+}
+
+static uint8_t
+r_byte (uint64_t c)
+{
+  uint8_t b = 0;
+
+  g_assert_cmpint (rmr_pread_full (R.st->fd, &b, 1, R.st->data_offset + c * CS),
+                   ==, 0);
+  return b;
+}
+
+/* Wait until R's own bits are gone and its sync has nothing in hand. */
+static bool
+wait_clean (struct srv_sync *s, unsigned secs)
+{
+  gint64 until = g_get_monotonic_time () + secs * G_TIME_SPAN_SECOND;
+  g_autoptr (GString) st = g_string_new (NULL);
+
+  while (g_get_monotonic_time () < until) {
+    g_string_truncate (st, 0);
+    if (maps_count (R.maps, R_SLOT) == 0 && sync_status (s, st) &&
+        !sync_dirty_here (s, 0, MAPPED))
+      return true;
+    g_usleep (20000);
+  }
+  return false;
+}
+
+static struct srv_sync *
+start (bool stopped)
+{
+  struct srv_sync *s;
+
+  g_assert_cmpint (sync_open (&fake_pool, R.st, R.maps, R_SLOT,
+                              (struct rmr_pool *) &fake_pool, 1, 0, stopped,
+                              &s),
+                   ==, 0);
+  sync_set_normal (s, true, 1);
+  return s;
+}
+
+static void
+setup (void)
+{
+  node_init (&R, 1);
+  node_init (&P, 2);
+  pdata = g_malloc0 (MAPPED);
+  after_read = NULL;
+  reads = watches = 0;
+}
+
+static void
+teardown (void)
+{
+  node_fini (&R);
+  node_fini (&P);
+  g_free (pdata);
+}
+
+/* What P records for R is fetched and cleared on both. */
+static void
+test_plain (void)
+{
+  struct srv_sync *s;
+
+  setup ();
+  fill (pdata, 3, 0x33);
+  mark (&P, R_SLOT, 3);
+  mark (&R, R_SLOT, 3);
+  s = start (false);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (r_byte (3), ==, 0x33);
+  /* P's clear is lazy in memory: the bit is gone at once. */
+  g_assert_false (maps_test (P.maps, R_SLOT, 3));
+  sync_close (s);
+  teardown ();
+}
+
+/* Scenario 3: right after R fetched chunk 5 from P, a write that R misses
+ * (the client counts R not normal) lands on P and is recorded there.
+ */
+static void
+redirty_5 (uint64_t c)
+{
+  struct done_flag f;
+
+  if (c != 5 || reads > 1)
+    return;
+  fill (pdata, 5, 0x77);
+  flag_init (&f);
+  f.w.done = map_done;
+  if (maps_mark (P.maps, 1u << R_SLOT, 5, 1, &f.w) == 1)
+    g_assert_cmpint (flag_wait (&f), ==, 0);
+}
+
+static void
+test_redirty_after_fetch (void)
+{
+  struct srv_sync *s;
+
+  setup ();
+  fill (pdata, 5, 0x55);
+  mark (&P, R_SLOT, 5);
+  mark (&R, R_SLOT, 5);
+  after_read = redirty_5;
+  s = start (false);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (reads, >=, 2);
+  g_assert_cmpuint (r_byte (5), ==, 0x77); /* the missed write is here */
+  g_assert_false (maps_test (P.maps, R_SLOT, 5));
+  sync_close (s);
+  teardown ();
+}
+
+/* The same for a whole-chunk write that claims chunk 6 (no fetch): a
+ * write R misses after the claim keeps the chunk dirty, and R fetches it.
+ */
+static void
+test_redirty_after_claim (void)
+{
+  g_autofree uint8_t *buf = g_malloc (CS);
+  struct done_flag f, m;
+  struct srv_sync *s;
+  int r;
+
+  setup ();
+  mark (&P, R_SLOT, 6);
+  mark (&R, R_SLOT, 6);
+  s = start (true); /* background stopped: only the claim works */
+  flag_init (&f);
+  f.sw.go = gate_done;
+  r = sync_gate (s, &f.sw, 6 * CS, CS, true);
+  if (r == 1)
+    g_assert_cmpint (flag_wait (&f), ==, 0);
+  g_assert_cmpuint (f.sw.claimed, ==, 1);
+  g_assert_cmpuint (watches, ==, 1);
+  /* The claiming write lands on R; then one R misses lands on P. */
+  memset (buf, 0x61, CS);
+  g_assert_cmpint (
+    rmr_pwrite_full (R.st->fd, buf, CS, R.st->data_offset + 6 * CS, 0), ==, 0);
+  fill (pdata, 6, 0x62);
+  flag_init (&m);
+  m.w.done = map_done;
+  if (maps_mark (P.maps, 1u << R_SLOT, 6, 1, &m.w) == 1)
+    g_assert_cmpint (flag_wait (&m), ==, 0);
+  sync_io_done (s, &f.sw, 0);
+  sync_command (s, true);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (r_byte (6), ==, 0x62);
+  g_assert_false (maps_test (P.maps, R_SLOT, 6));
+  sync_close (s);
+  teardown ();
+}
+
+/* Scenario 6: R knows P is behind at chunk 9 (its map of P's slot): P
+ * must not be the source, although P does not know it itself.
+ */
+static void
+test_stale_source (void)
+{
+  struct srv_sync *s;
+  uint8_t want;
+
+  setup ();
+  fill (pdata, 9, 0x99);
+  mark (&R, R_SLOT, 9);
+  mark (&R, P_SLOT, 9);
+  want = r_byte (9);
+  s = start (false);
+  g_usleep (500000);
+  g_assert_true (maps_test (R.maps, R_SLOT, 9));
+  g_assert_cmpuint (r_byte (9), ==, want);
+  g_assert_cmpuint (reads, ==, 0);
+  /* P caught up (its bit goes): now it serves. */
+  maps_clear (R.maps, 1u << P_SLOT, 9, 1);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (r_byte (9), ==, 0x99);
+  sync_close (s);
+  teardown ();
+}
+
+/* Scenario 2: background sync stopped, a hand-over adds R's bit for
+ * chunk 12 (maps_or_bits): a read of it waits for an on-demand fetch.
+ */
+static void
+test_gate_with_sync_stopped (void)
+{
+  uint8_t bits[2] = {0};
+  struct done_flag f;
+  struct srv_sync *s;
+  int r;
+
+  setup ();
+  fill (pdata, 12, 0xcc);
+  s = start (true);
+  bits[12 / 8] |= 1 << (12 % 8);
+  g_assert_cmpint (maps_or_bits (R.maps, R_SLOT, 0, 16, bits, NULL), ==, 0);
+  g_assert_true (sync_dirty_here (s, 12 * CS, 4096));
+  flag_init (&f);
+  f.sw.go = gate_done;
+  r = sync_gate (s, &f.sw, 12 * CS + 4096, 4096, false);
+  g_assert_cmpint (r, ==, 1);
+  g_assert_cmpint (flag_wait (&f), ==, 0);
+  g_assert_cmpuint (r_byte (12), ==, 0xcc);
+  sync_close (s);
+  teardown ();
+}
+
+/* Scenario 7: P still holds bits for R that R no longer has (a clear P
+ * never got): R takes them where P is current and drains them; where P
+ * is behind itself (chunk 14), they are not taken.
+ */
+static void
+test_reconcile (void)
+{
+  struct srv_sync *s;
+
+  setup ();
+  fill (pdata, 13, 0xdd);
+  mark (&P, R_SLOT, 13);
+  mark (&P, R_SLOT, 14);
+  mark (&P, P_SLOT, 14);
+  s = start (false);
+  g_usleep (300000);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (r_byte (13), ==, 0xdd);
+  g_assert_false (maps_test (P.maps, R_SLOT, 13));
+  g_assert_false (maps_test (R.maps, R_SLOT, 14));
+  sync_close (s);
+  teardown ();
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  /* A failed fetch is logged as a warning: expected here. */
+  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_ERROR);
+  g_test_add_func ("/sync-watch/plain", test_plain);
+  g_test_add_func ("/sync-watch/redirty-after-fetch", test_redirty_after_fetch);
+  g_test_add_func ("/sync-watch/redirty-after-claim", test_redirty_after_claim);
+  g_test_add_func ("/sync-watch/stale-source", test_stale_source);
+  g_test_add_func ("/sync-watch/gate-with-sync-stopped",
+                   test_gate_with_sync_stopped);
+  g_test_add_func ("/sync-watch/reconcile", test_reconcile);
+  return g_test_run ();
+}
