@@ -314,6 +314,17 @@ al_mark_clean (struct srv_al *al)
   uint8_t *buf = g_malloc (AL_BLOCK);
   int e = 0;
 
+  /* A failed flush: a later good one does not bring back what it lost
+   * (the kernel reports a writeback error once), so the record stays
+   * until a hand-over took it into account.
+   */
+  g_mutex_lock (&al->lock);
+  if (al->suspect) {
+    g_mutex_unlock (&al->lock);
+    g_free (buf);
+    return 0;
+  }
+  g_mutex_unlock (&al->lock);
   /* The data first, then a record that says nothing is in flight. */
   if (fdatasync (al->st->fd) < 0)
     e = errno;

@@ -58,7 +58,8 @@
 #define FLUSH_MS 100
 #define FLUSH_CHUNKS 256
 #define MAX_WORKERS 16
-#define RECONCILE_MS 2000
+#define RECONCILE_MS 2000       /* again soon: something was found */
+#define RECONCILE_IDLE_MS 10000 /* again later: all peers agreed */
 #define RECONCILE_CHUNKS (128 * 1024)
 
 enum chunk_state { CH_FETCHING, CH_WATCHING, CH_CLAIMED, CH_SYNCED };
@@ -103,9 +104,8 @@ struct srv_sync {
   uint64_t generation;
   uint64_t cursor; /* background: next chunk to look at */
   unsigned busy_workers;
-  atomic_uint ntable; /* entries in chunks (lock-free reads) */
-  bool reconcile;     /* ask the peers for our bits when idle */
-  int64_t reconciled; /* last reconcile, µs */
+  atomic_uint ntable;   /* entries in chunks (lock-free reads) */
+  int64_t reconcile_at; /* ask the peers for our bits (idle), µs */
   /* Progress of the current run. */
   uint64_t done, bytes, failures;
   int64_t started;      /* first chunk of this run, µs */
@@ -418,7 +418,7 @@ flush_unlocked (struct srv_sync *s)
   if (s->started && !s->finished && maps_count (s->maps, s->slot) == 0)
     s->finished = s->last_flush;
   if (maps_count (s->maps, s->slot) == 0)
-    s->reconcile = true;
+    s->reconcile_at = 0; /* done: see what the peers say */
   g_cond_broadcast (&s->cond);
 }
 
@@ -451,10 +451,11 @@ sources (struct srv_sync *s, uint32_t watched, uint64_t c)
 }
 
 /* Reconcile (lock not held): take the bits of our slot that a current
- * peer holds.  Returns how many chunks were added.
+ * peer holds.  Returns how many chunks were added; *missed: a peer could
+ * not be asked.
  */
 static uint64_t
-reconcile (struct srv_sync *s, uint64_t gen)
+reconcile (struct srv_sync *s, uint64_t gen, bool *missed)
 {
   uint64_t n = s->nchunks, c, len, k, added = 0;
   unsigned i, npeers = rmr_sync_npeers (s->peers), pslot;
@@ -465,8 +466,10 @@ reconcile (struct srv_sync *s, uint64_t gen)
 
   for (i = 0; i < npeers; i++) {
     member = rmr_sync_peer_member (s->peers, i);
-    if (member == RMR_MEMBER_NONE)
+    if (member == RMR_MEMBER_NONE) {
+      *missed = true;
       continue;
+    }
     g_mutex_lock (&s->st->md_lock);
     for (pslot = 0; pslot < RMR_MAX_MEMBERS; pslot++)
       if (s->st->sb.members[pslot].member_id == member)
@@ -477,8 +480,10 @@ reconcile (struct srv_sync *s, uint64_t gen)
     for (c = 0; c < n; c += len) {
       bool any = false;
       len = MIN (n - c, RECONCILE_CHUNKS);
-      if (rmr_sync_map_get (s->peers, i, gen, s->slot, c, len, ours) < 0)
+      if (rmr_sync_map_get (s->peers, i, gen, s->slot, c, len, ours) < 0) {
+        *missed = true;
         break;
+      }
       for (k = 0; k < (len + 7) / 8 && !any; k++)
         any = ours[k] != 0;
       if (!any)
@@ -487,8 +492,10 @@ reconcile (struct srv_sync *s, uint64_t gen)
        * cannot be a source, and what it says of us is older than what we
        * know.
        */
-      if (rmr_sync_map_get (s->peers, i, gen, pslot, c, len, theirs) < 0)
+      if (rmr_sync_map_get (s->peers, i, gen, pslot, c, len, theirs) < 0) {
+        *missed = true;
         break;
+      }
       maps_get_bits (s->maps, s->slot, c, len, have);
       for (k = 0; k < (len + 7) / 8; k++) {
         ours[k] &= ~theirs[k];
@@ -592,23 +599,24 @@ worker (gpointer arg)
     e = next_work_unlocked (s);
     if (!e) {
       /* Idle: every own bit done.  See whether a peer knows more. */
-      if (s->reconcile && s->normal && !s->bg_stopped && !s->flushing &&
-          s->busy_workers == 0 && s->synced->len == 0 &&
-          g_get_monotonic_time () - s->reconciled >= RECONCILE_MS * 1000) {
+      if (s->normal && !s->bg_stopped && !s->flushing && s->busy_workers == 0 &&
+          s->synced->len == 0 && g_get_monotonic_time () >= s->reconcile_at &&
+          maps_count (s->maps, s->slot) == 0) {
         uint64_t added;
-        s->reconcile = false;
+        bool missed = false;
         s->busy_workers++;
         gen = s->generation;
         g_mutex_unlock (&s->lock);
-        added = reconcile (s, gen);
+        added = reconcile (s, gen, &missed);
         g_mutex_lock (&s->lock);
         s->busy_workers--;
-        s->reconciled = g_get_monotonic_time ();
+        s->reconcile_at =
+          g_get_monotonic_time () +
+          (added || missed ? RECONCILE_MS : RECONCILE_IDLE_MS) * 1000;
         if (added) {
           g_message ("pool %s: sync: %" PRIu64 " more chunks that peers "
                      "still record for this member",
                      s->pool->name, added);
-          s->reconcile = true;
           s->cursor = 0;
         }
         update_active_unlocked (s);
@@ -707,7 +715,6 @@ sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
   s->chunks = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_free);
   g_queue_init (&s->demand);
   s->synced = g_array_new (FALSE, FALSE, sizeof (struct synced));
-  s->reconcile = true;
   s->last_flush = g_get_monotonic_time ();
   update_active_unlocked (s);
   for (i = 0; i < s->nworkers; i++)
