@@ -11,7 +11,8 @@
  * assemble and the hand-over resync those regions from a source member.
  *
  * Cost: a write to an extent already in the record changes nothing on
- * disk.  A write to a cold extent adds it (and, when the record is full,
+ * disk (but waits, like the write that added it, while the copy that
+ * first holds the extent is not durable yet).  A write to a cold extent adds it (and, when the record is full,
  * evicts the least recently used extent that has no write in flight):
  * one 4 KiB record write with the map flusher's next save (map.c), which
  * first fdatasyncs the data when an extent was evicted, so that what the
@@ -51,7 +52,8 @@
 
 struct al_ext {
   uint32_t extent;
-  unsigned refs; /* writes in flight */
+  unsigned refs;     /* writes in flight */
+  uint64_t need_seq; /* the record copy that first holds it */
   GList link;    /* in lru while refs == 0 */
 };
 
@@ -70,6 +72,7 @@ struct srv_al {
   bool suspect;       /* a flush failed since the last enable */
   struct al_waiter *wait_head, *wait_tail; /* writes waiting for room */
   uint64_t seq;                            /* of the copy in force */
+  uint64_t saved_seq; /* the last copy known durable */
   uint64_t writes;
   uint32_t loaded_shift; /* extent size of the record found */
   GArray *loaded;        /* extents of the record found */
@@ -137,7 +140,7 @@ load (struct srv_al *al)
   }
   if (r < 0)
     return rmr_err (-r, "store %s: %s", al->st->path, rmr_get_error ());
-  al->seq = rec.seq;
+  al->seq = al->saved_seq = rec.seq;
   al->writes = rec.writes;
   /* Killed but the kernel kept running: what it wrote is in the page
    * cache or on the device, not lost.
@@ -233,6 +236,11 @@ al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save,
     if (x) {
       if (x->refs++ == 0)
         g_queue_unlink (&al->lru, &x->link);
+      /* Added by another write whose save is not done yet: this one
+       * waits for it too.
+       */
+      if (x->need_seq > al->saved_seq)
+        *need_save = true;
       continue;
     }
     /* A cold extent: an idle extent leaves if the record is full. */
@@ -247,6 +255,7 @@ al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save,
     x = g_new0 (struct al_ext, 1);
     x->extent = e;
     x->refs = 1;
+    x->need_seq = al->seq + 1; /* the next al_prepare_save */
     x->link.data = x;
     g_hash_table_insert (al->active, GUINT_TO_POINTER (e + 1), x);
     al->changed = true;
@@ -302,6 +311,14 @@ al_prepare_save (struct srv_al *al, uint8_t *buf, bool *sync_data_first)
   return r;
 }
 
+void
+al_saved (struct srv_al *al, const uint8_t *buf)
+{
+  g_mutex_lock (&al->lock);
+  al->saved_seq = MAX (al->saved_seq, get_le64 (buf + 16));
+  g_mutex_unlock (&al->lock);
+}
+
 uint64_t
 al_copy_offset (struct srv_al *al, const uint8_t *buf)
 {
@@ -342,6 +359,8 @@ al_mark_clean (struct srv_al *al)
       -rmr_pwrite_full (al->st->fd, buf, AL_BLOCK, al_copy_offset (al, buf), 0);
   if (!e && fdatasync (al->st->fd) < 0)
     e = errno;
+  if (!e)
+    al_saved (al, buf);
   g_free (buf);
   return e ? rmr_err (e, "store %s: saving a clean recent-write record: %s",
                       al->st->path, strerror (e))

@@ -400,6 +400,8 @@ struct al_waiter *al_end (struct srv_al *al, uint64_t off, uint32_t len);
  */
 bool al_prepare_save (struct srv_al *al, uint8_t *buf, bool *sync_data_first);
 uint64_t al_copy_offset (struct srv_al *al, const uint8_t *buf);
+/* The copy in buf (from al_prepare_save) is durable. */
+void al_saved (struct srv_al *al, const uint8_t *buf);
 /* Clean stop: data durable, then a record with nothing in flight. */
 int al_mark_clean (struct srv_al *al);
 void al_info (struct srv_al *al, struct al_info *info);

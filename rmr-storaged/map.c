@@ -136,6 +136,8 @@ save_unlocked (struct srv_maps *m)
                          al_copy_offset (m->al, albuf), 0);
   if (r == 0 && fdatasync (m->st->fd) < 0)
     r = -errno;
+  if (r == 0 && al_save)
+    al_saved (m->al, albuf);
   g_mutex_lock (&m->lock);
   g_free (bufs);
   g_free (offs);

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit test of the recent-write record's save rule (rmr-storaged/al.c):
+ * a write may be submitted only once a durable copy of the record holds
+ * its extents.  Regression (issue 8): a second write to an extent that a
+ * first write had just added went out at once, while the copy holding
+ * the extent was still being saved; a crash then could leave a write on
+ * one leg with no record of it anywhere.
+ */
+#undef NDEBUG
+
+#include <glib.h>
+
+#include "internal.h"
+#include "test-tmp.h"
+
+#define MAPPED (16 * 1024 * 1024)
+
+static void
+test_second_write_waits (void)
+{
+  struct al_waiter w = {0};
+  struct store *st;
+  struct srv_al *al;
+  struct tmp t;
+  uint8_t buf[4096];
+  bool need, first;
+
+  tmp_init (&t, "/tmp");
+  g_assert_cmpint (store_create (t.path, "p", 1, MAPPED, &st), ==, 0);
+  g_assert_cmpint (al_open (st, 20, 16, &al), ==, 0);
+
+  /* First write to extent 0: the record must be saved first. */
+  g_assert_cmpint (al_begin (al, 0, 4096, &need, &w), ==, 0);
+  g_assert_true (need);
+  /* The flusher encodes the copy that holds it... */
+  g_assert_true (al_prepare_save (al, buf, &first));
+  /* ...and before it is durable a second write to the same extent
+   * comes: it must wait for that save too.
+   */
+  g_assert_cmpint (al_begin (al, 8192, 4096, &need, &w), ==, 0);
+  g_assert_true (need);
+  al_saved (al, buf);
+  /* Durable now: a third write goes at once. */
+  g_assert_cmpint (al_begin (al, 16384, 4096, &need, &w), ==, 0);
+  g_assert_false (need);
+  g_assert_null (al_end (al, 0, 4096));
+  g_assert_null (al_end (al, 8192, 4096));
+  g_assert_null (al_end (al, 16384, 4096));
+  /* A new extent added after the encode is not covered by that copy. */
+  g_assert_cmpint (al_begin (al, 1 << 20, 4096, &need, &w), ==, 0);
+  g_assert_true (need);
+  g_assert_null (al_end (al, 1 << 20, 4096));
+
+  al_close (al);
+  store_close (st);
+  tmp_fini (&t);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_ERROR);
+  g_test_add_func ("/al/second-write-waits", test_second_write_waits);
+  return g_test_run ();
+}
