@@ -450,6 +450,10 @@ rmr_pool_leg_info (struct rmr_pool *pool, unsigned i, struct rmr_leg_info *info)
   info->reads = atomic_load (&leg->reads);
   info->writes = atomic_load (&leg->writes);
   info->enabled = !atomic_load (&leg->disabled);
+  info->data_state =
+    leg->slot >= 0 && (atomic_load (&pool->outdated) & 1u << leg->slot)
+      ? "outdated"
+      : "up-to-date";
   g_mutex_lock (&pool->thread_lock);
   snprintf (info->last_error, sizeof info->last_error, "%s", leg->last_error);
   g_mutex_unlock (&pool->thread_lock);

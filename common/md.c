@@ -199,6 +199,7 @@ md_encode (const struct rmr_sb *sb, uint8_t *buf)
 
     put_le32 (slot, sb->members[i].member_id);
     put_le32 (slot + 4, sb->members[i].state);
+    put_le64 (slot + 8, sb->members[i].since);
   }
   put_le32 (buf + OFF_CRC, rmr_crc32c (0, buf, RMR_SB_SIZE));
 }
@@ -364,8 +365,13 @@ decode (const uint8_t *buf, struct rmr_sb *sb, char *why, size_t n)
 
     m->member_id = get_le32 (slot);
     m->state = get_le32 (slot + 4);
-    if (!all_zero (slot + 8, 8)) {
-      snprintf (why, n, "members[%zu]: reserved bytes not zero", i);
+    m->since = get_le64 (slot + 8);
+    if (m->since > sb->generation ||
+        (m->member_id == RMR_MEMBER_NONE && m->since)) {
+      snprintf (why, n,
+                "members[%zu].since %" PRIu64 ": beyond generation %" PRIu64
+                " or set on an empty slot",
+                i, m->since, sb->generation);
       return -EBADMSG;
     }
     if (m->member_id == RMR_MEMBER_NONE) {

@@ -42,7 +42,8 @@
  *   168  u32    flags (RMR_SB_F_*)
  *   172  u32    reserved (0)
  *   176  8 x { u32 member_id (RMR_MEMBER_NONE = empty slot), u32 state,
- *              u64 reserved }                                srv_md[]
+ *              u64 since (generation the state was set in; 0 for an
+ *              empty slot, at most the store's generation) }  srv_md[]
  *   304  ...    zero
  */
 #ifndef RMR_MD_H
@@ -73,7 +74,13 @@
        * create_store, cleared when the pool is
        * created on the store) */
 
-/* State of a member in srv_md (what this store last knew of it). */
+/* State of a member in srv_md: this store's view of that member's data
+ * (DESIGN 3, member data states).  NORMAL: up to date as far as this
+ * store knows; DIRTY: this store records chunks the member lacks (for
+ * the store's own slot: it is being resynced, "inconsistent"; for
+ * another: "outdated").  Saved before the write that makes it true is
+ * acknowledged (map.c); never reset by a new generation.
+ */
 enum rmr_member_state {
   RMR_MEMBER_ABSENT = 0,
   RMR_MEMBER_NORMAL = 1,
@@ -83,6 +90,7 @@ enum rmr_member_state {
 struct rmr_member_md {
   uint32_t member_id; /* RMR_MEMBER_NONE: slot unused */
   uint32_t state;     /* enum rmr_member_state */
+  uint64_t since;     /* generation the state was set in */
 };
 
 /* A decoded superblock.  Strings are NUL-terminated. */

@@ -323,7 +323,8 @@ enum leg_attr {
   L_WRITES,
   L_INFLIGHT,
   L_ENABLE,
-  L_LAST_ERROR
+  L_LAST_ERROR,
+  L_DATA_STATE
 };
 
 /* A leg of a pool not enabled yet exists only in the configuration. */
@@ -338,6 +339,7 @@ leg_info_unlocked (const struct plugin_pool *pp, unsigned i,
   info->member_id = RMR_MEMBER_NONE;
   info->state = "created";
   info->enabled = pp->leg_enabled[i];
+  info->data_state = "unknown";
 }
 
 static int
@@ -387,6 +389,9 @@ leg_attr (char **args, GString *out, GString *err, enum leg_attr a)
     break;
   case L_INFLIGHT: g_string_append_printf (out, "%u\n", info.inflight); break;
   case L_ENABLE: g_string_append_printf (out, "%d\n", info.enabled); break;
+  case L_DATA_STATE:
+    g_string_append_printf (out, "%s\n", info.data_state);
+    break;
   case L_LAST_ERROR:
     if (info.last_error[0])
       g_string_append_printf (out, "%s\n", info.last_error);
@@ -411,6 +416,7 @@ LEG_GETTER (get_writes, L_WRITES)
 LEG_GETTER (get_inflight, L_INFLIGHT)
 LEG_GETTER (get_enable, L_ENABLE)
 LEG_GETTER (get_last_error, L_LAST_ERROR)
+LEG_GETTER (get_data_state, L_DATA_STATE)
 
 static const struct ctl_cmd table[] = {
   {.path = "rmr-client/ctl/join_pool",
@@ -491,6 +497,11 @@ static const struct ctl_cmd table[] = {
   {.path = "rmr-client/pools/*/sessions/*/last_error",
    .get = get_last_error,
    .help = "why the leg last failed or could not reconnect"},
+  {.path = "rmr-client/pools/*/sessions/*/data_state",
+   .get = get_data_state,
+   .help = "the member's data as this client knows it: up-to-date, or "
+           "outdated (it missed acknowledged writes; it comes back only "
+           "through a member that has them)"},
   {.path = "rmr-client/pools/*/sessions/*/del_sess",
    .set = set_del_sess,
    .keys = "mode",

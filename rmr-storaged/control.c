@@ -190,6 +190,7 @@ enum pool_attr {
   PA_CHUNK_SIZE,
   PA_SESSIONS,
   PA_MEMBERS,
+  PA_MEMBER_STATES,
   PA_MAP_SUMMARY,
   PA_MAP,
 };
@@ -245,6 +246,32 @@ get_pool_attr (char **args, GString *out, GString *err, enum pool_attr a)
     else
       maps_dump (p->maps, p->store->sb.members, out);
     break;
+  case PA_MEMBER_STATES:
+    if (p->store) {
+      struct rmr_member_md m[RMR_MAX_MEMBERS];
+      g_mutex_lock (&p->store->md_lock);
+      memcpy (m, p->store->sb.members, sizeof m);
+      g_mutex_unlock (&p->store->md_lock);
+      for (i = 0; i < RMR_MAX_MEMBERS; i++) {
+        uint64_t n;
+        if (m[i].member_id == RMR_MEMBER_NONE)
+          continue;
+        n = p->maps ? maps_count (p->maps, i) : 0;
+        g_string_append_printf (
+          out, "member %" PRIu32 ": %s since generation %" PRIu64,
+          m[i].member_id,
+          m[i].state != RMR_MEMBER_DIRTY ? "up-to-date"
+          : (int) i == p->my_slot        ? "inconsistent"
+                                         : "outdated",
+          m[i].since);
+        if (n)
+          g_string_append_printf (out, ", %" PRIu64 " chunks to resync", n);
+        if ((int) i == p->my_slot)
+          g_string_append (out, " (this member)");
+        g_string_append_c (out, '\n');
+      }
+    }
+    break;
   case PA_MEMBERS:
     if (p->store) {
       g_mutex_lock (&p->store->md_lock);
@@ -273,6 +300,7 @@ POOL_GETTER (get_pool_generation, PA_GENERATION)
 POOL_GETTER (get_pool_chunk_size, PA_CHUNK_SIZE)
 POOL_GETTER (get_pool_sessions, PA_SESSIONS)
 POOL_GETTER (get_pool_members, PA_MEMBERS)
+POOL_GETTER (get_pool_member_states, PA_MEMBER_STATES)
 POOL_GETTER (get_pool_map_summary, PA_MAP_SUMMARY)
 POOL_GETTER (get_pool_map, PA_MAP)
 
@@ -481,6 +509,11 @@ static const struct ctl_cmd table[] = {
   {.path = "rmr-server/pools/*/members",
    .get = get_pool_members,
    .help = "the pool's member slots as persisted on the store"},
+  {.path = "rmr-server/pools/*/member_states",
+   .get = get_pool_member_states,
+   .help = "per member, this store's view of its data: up-to-date, "
+           "outdated (it missed writes recorded here) or inconsistent "
+           "(this member, resyncing), with the generation it was set in"},
   {.path = "rmr-server/pools/*/map_summary",
    .get = get_pool_map_summary,
    .help = "per member: the first 30 dirty chunks and N/TOTAL dirty"},

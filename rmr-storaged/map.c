@@ -177,6 +177,7 @@ save_states (struct srv_maps *m)
         st->sb.members[s].state == want)
       continue;
     st->sb.members[s].state = want;
+    st->sb.members[s].since = st->sb.generation;
     changed = true;
   }
   if (changed && (r = store_write_sb_unlocked (st)) < 0)

@@ -511,6 +511,8 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
       st->sb.members[i].state = req->members[i] == RMR_MEMBER_NONE
                                   ? RMR_MEMBER_ABSENT
                                   : RMR_MEMBER_NORMAL;
+      st->sb.members[i].since =
+        req->members[i] == RMR_MEMBER_NONE ? 0 : req->generation;
     }
     st->sb.flags &= ~(RMR_SB_F_RESERVED | RMR_SB_F_ZEROED);
     r = store_write_sb_unlocked (st);

@@ -326,8 +326,8 @@ member_state_name (uint32_t state)
 {
   switch (state) {
   case RMR_MEMBER_ABSENT: return "absent";
-  case RMR_MEMBER_NORMAL: return "normal";
-  case RMR_MEMBER_DIRTY: return "dirty";
+  case RMR_MEMBER_NORMAL: return "up-to-date";
+  case RMR_MEMBER_DIRTY: return "outdated";
   default: return "unknown";
   }
 }

@@ -348,8 +348,8 @@ test_reject_fields (void)
   EXPECT_BAD (put_le32 (buf + 196, 0xffffffff), "members[1].state");
   EXPECT_BAD (put_le32 (buf + 180 + 16 * 4, RMR_MEMBER_NORMAL),
               "members[4].state 1: not absent in an empty slot");
-  EXPECT_BAD (buf[184] = 1, "members[0]: reserved bytes not zero");
-  EXPECT_BAD (buf[191 + 16 * 7] = 1, "members[7]: reserved bytes not zero");
+  EXPECT_BAD (buf[191] = 1, "members[0].since 72057594037927936: beyond");
+  EXPECT_BAD (buf[191 + 16 * 7] = 1, "members[7].since");
 
   /* The unused rest of the block. */
   EXPECT_BAD (buf[304] = 1, "unused byte 304");

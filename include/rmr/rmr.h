@@ -145,7 +145,13 @@ struct rmr_leg_info {
   uint64_t bytes_received;
   uint64_t reads, writes; /* requests of this leg */
   unsigned inflight;
-  int enabled;                              /* 0: disabled by the admin */
+  int enabled; /* 0: disabled by the admin */
+  /* The member's data as this client knows it: "up-to-date", or
+   * "outdated" (it missed acknowledged requests that no normal member
+   * has handed it yet: it cannot come back while no member that has
+   * them is normal).
+   */
+  const char *data_state;
   char last_error[RMR_SESS_NAME_MAX + 400]; /* why it last failed */
 };
 
