@@ -28,8 +28,9 @@
  *     normal member), nobody reachable can tell R what it missed: R is
  *     refused, naming the members that hold the writes, unless forced;
  *   - a member that did not miss anything may come back alone: its own
- *     bits (chunks it is resyncing) are refused or fetched by its gate,
- *     never served stale.
+ *     bits (chunks it is resyncing, and its record if it stopped
+ *     uncleanly) are fetched by its gate, or fail with EIO while no peer
+ *     has them, never served stale.
  *
  * Assemble (no client alive before, nothing frozen yet): the same union
  * of every present member's maps, for every slot, given to every present
@@ -215,11 +216,13 @@ ho_reconnect (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
         return r;
       }
     }
-    /* A member that lost power may have lost writes it had acknowledged
-     * but not made durable: what its recent-write record holds is stale
-     * there too, if another leg has it (DESIGN 6).
+    /* A member that lost power (or whose flush failed) may have lost
+     * writes it had acknowledged but not made durable: what its
+     * recent-write record holds is stale there too (DESIGN 6).  With no
+     * normal member to fetch it from, those chunks fail with EIO rather
+     * than be served old.
      */
-    if ((int) slot == leg->slot && normal) {
+    if ((int) slot == leg->slot) {
       g_autofree struct rmr_al_rep *al = g_new0 (struct rmr_al_rep, 1);
       r = clt_al_get (leg, s, al);
       if (r < 0)
