@@ -19,8 +19,9 @@
  * the union of every member's maps and makes the chunks of the records
  * dirty for all but one source per chunk, before the pool is enabled; the
  * members then resync those chunks among themselves.  A member that is
- * absent and that no present member knows to be stale may hold writes the
- * others lack: assemble refuses, naming it, unless forced.
+ * absent may hold writes the others lack unless min-legs puts every
+ * write on a member here: assemble refuses, naming it, unless forced
+ * (what members here record of it is no proof: see clt_assemble_plan).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -220,6 +221,7 @@ clt_decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
        * member whose disk was replaced) that must resync everything.
        */
       pool->legs[i].new_member = true;
+      pool->legs[i].new_slot = pool->legs[i].slot < 0;
       for (j = 0; j < RMR_MAX_MEMBERS && pool->legs[i].slot < 0; j++)
         if (en->members[j] == RMR_MEMBER_NONE) {
           en->members[j] = rep[i].member_id;
@@ -355,6 +357,7 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
   g_autofree struct rmr_al_rep *al =
     g_new0 (struct rmr_al_rep, RMR_MAX_MEMBERS);
   bool present[RMR_MAX_MEMBERS] = {false}, stale[RMR_MAX_MEMBERS] = {false};
+  bool newslot[RMR_MAX_MEMBERS] = {false};
   unsigned i, s, nmembers = 0, npresent = 0;
   bool quorum;
   int src = -1;
@@ -375,34 +378,44 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
         stale[s] = true;
     clt_al_to_bits (pool, &al[i], plan->bits);
   }
-  for (i = 0; i < pool->nlegs; i++)
-    if ((joined & 1u << i) && pool->legs[i].new_member)
-      present[pool->legs[i].slot] = true;
-
-  /* Members of the pool that are not here.  Going on without one is
-   * safe when no acknowledged write can exist only there: a member here
-   * records it stale, or every write reached min-legs members, so that
-   * with N - min-legs + 1 members here each write is on one of them.
+  /* Members of the pool that are not here, or whose store is new (a
+   * replaced disk holds none of the pool's writes).  Going on without
+   * one is safe only when every acknowledged write reached min-legs
+   * members, so that with N - min-legs + 1 members here each write is on
+   * one of them.  What a member here records of the absent one does not
+   * make it safe: that record may be older than what the absent member
+   * did after (this member may itself have been failed since, and not
+   * know it), so it is no proof that the absent member holds nothing
+   * newer (DESIGN 6; DRBD asks the same of a lone node).
    */
+  for (i = 0; i < pool->nlegs; i++)
+    if ((joined & 1u << i) && pool->legs[i].new_slot)
+      newslot[pool->legs[i].slot] = true;
   for (s = 0; s < RMR_MAX_MEMBERS; s++) {
-    if (en->members[s] == RMR_MEMBER_NONE)
+    if (en->members[s] == RMR_MEMBER_NONE || newslot[s])
       continue;
     nmembers++;
     npresent += present[s];
   }
   quorum = npresent + pool->cfg.min_legs >= nmembers + 1;
   for (s = 0; s < RMR_MAX_MEMBERS; s++) {
-    if (en->members[s] == RMR_MEMBER_NONE || present[s])
+    if (en->members[s] == RMR_MEMBER_NONE || present[s] || newslot[s])
       continue;
-    if (!stale[s] && !quorum && !pool->cfg.force)
+    if (!quorum && !pool->cfg.force)
       return rmr_err (ENXIO,
                       "pool '%s': member %" PRIu32 " is missing and may hold "
-                      "the latest writes (no member here knows it to be "
-                      "stale, and %u of %u members with min-legs %u do not "
-                      "hold every write): bring it back, or assemble with "
-                      "force to go on without it",
+                      "the latest writes (%u of %u members here, min-legs %u: "
+                      "a write may be on it alone%s): bring it back, or "
+                      "assemble with force=1 (writes only it holds are lost)",
                       pool->cfg.pool_name, en->members[s], npresent, nmembers,
-                      pool->cfg.min_legs);
+                      pool->cfg.min_legs,
+                      stale[s] ? "; a member here records it stale, but that "
+                                 "record may be older than what it did since"
+                               : "");
+    if (!quorum)
+      g_warning ("pool %s: force: assembling without member %" PRIu32
+                 "; writes only it holds are lost",
+                 pool->cfg.pool_name, en->members[s]);
     plan->absent |= 1u << s;
   }
 

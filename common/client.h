@@ -99,6 +99,7 @@ struct clt_leg {
   int slot; /* member slot in pool_md */
   uint32_t block_size;
   bool new_member;      /* joined with a fresh store (opening) */
+  bool new_slot;        /* ...and its member was not in the table */
   atomic_int state;     /* enum clt_leg_state */
   atomic_uint inflight; /* requests in flight (credits) */
   unsigned queue_depth;
