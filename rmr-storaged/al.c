@@ -54,7 +54,7 @@ struct al_ext {
   uint32_t extent;
   unsigned refs;     /* writes in flight */
   uint64_t need_seq; /* the record copy that first holds it */
-  GList link;    /* in lru while refs == 0 */
+  GList link;        /* in lru while refs == 0 */
 };
 
 struct srv_al {
@@ -72,7 +72,7 @@ struct srv_al {
   bool suspect;       /* a flush failed since the last enable */
   struct al_waiter *wait_head, *wait_tail; /* writes waiting for room */
   uint64_t seq;                            /* of the copy in force */
-  uint64_t saved_seq; /* the last copy known durable */
+  uint64_t saved_seq;                      /* the last copy known durable */
   uint64_t writes;
   uint32_t loaded_shift; /* extent size of the record found */
   GArray *loaded;        /* extents of the record found */

@@ -406,11 +406,11 @@ credit_admit (struct srv_conn *c, struct srv_psess *ps,
   g_mutex_unlock (&c->free_lock);
   if (ok)
     return true;
-  g_warning ("connection %s: session %s of pool %s sent a %s with %u "
-             "requests in flight, its queue depth is %u: protocol "
+  g_warning ("connection %s: session %s of pool %s sent a %s over its "
+             "queue depth of %u (%u requests in flight): protocol "
              "violation, disconnecting",
              c->conn->peer_name, ps->sessname, ps->pool->name,
-             rmr_msg_type_name (hdr->type), inflight, limit);
+             rmr_msg_type_name (hdr->type), limit, inflight);
   c->violated = true;
   rmr_conn_shutdown (c->conn);
   return false;
@@ -929,8 +929,7 @@ handle_map (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps,
   int ret;
 
   if (!r) {
-    r = req_get (c, hdr->type == RMR_MSG_MAP_GET ||
-                        (hdr->flags & RMR_HF_WATCH)
+    r = req_get (c, hdr->type == RMR_MSG_MAP_GET || (hdr->flags & RMR_HF_WATCH)
                       ? nbytes
                       : 0);
     if (!r) {
