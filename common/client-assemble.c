@@ -357,7 +357,7 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
   g_autofree struct rmr_al_rep *al =
     g_new0 (struct rmr_al_rep, RMR_MAX_MEMBERS);
   bool present[RMR_MAX_MEMBERS] = {false}, stale[RMR_MAX_MEMBERS] = {false};
-  bool newslot[RMR_MAX_MEMBERS] = {false};
+  bool newslot[RMR_MAX_MEMBERS] = {false}, replaced[RMR_MAX_MEMBERS] = {false};
   unsigned i, s, nmembers = 0, npresent = 0;
   bool quorum;
   int src = -1;
@@ -386,11 +386,18 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
    * make it safe: that record may be older than what the absent member
    * did after (this member may itself have been failed since, and not
    * know it), so it is no proof that the absent member holds nothing
-   * newer (DESIGN 6; DRBD asks the same of a lone node).
+   * newer (DESIGN 6; DRBD asks the same of a lone node).  A member here
+   * with a replaced disk counts as a member without its writes, but does
+   * not block: its old disk will not come back.
    */
-  for (i = 0; i < pool->nlegs; i++)
-    if ((joined & 1u << i) && pool->legs[i].new_slot)
+  for (i = 0; i < pool->nlegs; i++) {
+    if (!(joined & 1u << i) || !pool->legs[i].new_member)
+      continue;
+    if (pool->legs[i].new_slot)
       newslot[pool->legs[i].slot] = true;
+    else
+      replaced[pool->legs[i].slot] = true;
+  }
   for (s = 0; s < RMR_MAX_MEMBERS; s++) {
     if (en->members[s] == RMR_MEMBER_NONE || newslot[s])
       continue;
@@ -401,6 +408,13 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
   for (s = 0; s < RMR_MAX_MEMBERS; s++) {
     if (en->members[s] == RMR_MEMBER_NONE || present[s] || newslot[s])
       continue;
+    if (replaced[s]) {
+      if (!quorum)
+        g_warning ("pool %s: member %" PRIu32 " has a new store (a replaced "
+                   "disk): writes only its old disk held are lost",
+                   pool->cfg.pool_name, en->members[s]);
+      continue;
+    }
     if (!quorum && !pool->cfg.force)
       return rmr_err (ENXIO,
                       "pool '%s': member %" PRIu32 " is missing and may hold "

@@ -269,9 +269,17 @@ uint32_t
 rmr_sync_peer_member (struct rmr_pool *pool, unsigned i)
 {
   uint32_t m = RMR_MEMBER_NONE;
+  struct clt_sess *s;
 
+  if (i >= rmr_sync_npeers (pool))
+    return m;
+  /* Known once the leg joined: join it now if it never did (a peer we
+   * never had to read from yet).
+   */
+  if (pool->legs[i].member_id == RMR_MEMBER_NONE && (s = use_leg (pool, i)))
+    clt_sess_put (s);
   g_mutex_lock (&pool->legs_lock);
-  if (i < pool->nlegs && !atomic_load (&pool->legs[i].disabled))
+  if (!atomic_load (&pool->legs[i].disabled))
     m = pool->legs[i].member_id;
   g_mutex_unlock (&pool->legs_lock);
   return m;

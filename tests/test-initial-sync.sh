@@ -25,7 +25,8 @@ done
 head -c $((16 << 20)) /dev/urandom >"$tmpdir/data"
 ok "16 MiB written" nbdcopy "$tmpdir/data" "$(nbd_uri e)"
 for i in 1 2; do
-  is "$(rmradm_n "$i" get "rmr-client/pools/p/sessions/p@${NODE_ADDR[$((3 - i))]}/bytes_received")" 0 \
+  # reads: chunks fetched (map messages of the idle reconcile are not)
+  is "$(rmradm_n "$i" get "rmr-client/pools/p/sessions/p@${NODE_ADDR[$((3 - i))]}/reads")" 0 \
     "node $i fetched nothing from its peer"
 done
 kill_pid "$NBDKIT_PID"

@@ -196,8 +196,8 @@ int rmr_sync_pool_add_sess (struct rmr_pool *pool, const char *sessname,
 int rmr_sync_pool_del_sess (struct rmr_pool *pool, const char *sessname);
 /* Peers are named by their index in the sync pool (0 .. npeers - 1); a
  * mask of peers has bit i for peer i.  rmr_sync_peer_member is the member
- * id of peer i as it answered its last join (RMR_MEMBER_NONE: not known
- * yet).
+ * id of peer i as it answered its last join, joining it first if it never
+ * did (RMR_MEMBER_NONE: it could not be reached).
  */
 unsigned rmr_sync_npeers (struct rmr_pool *pool);
 uint32_t rmr_sync_peer_member (struct rmr_pool *pool, unsigned i);

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# test-seq-long-outage.sh: a storage node's outage longer than the
+# recent-write record's window, then a compute-host crash (DESIGN 6,
+# "sequences, not single faults").
+#
+# Each member's record holds one 64K extent here (al_extents=1), so the
+# chunks member 42 missed during its outage are known only from member
+# 41's dirty map, not from any record.  The race this pins: an assemble
+# that reconciles only the records (the window) and forgets the maps
+# hands member 42 back as clean, and it then serves the data it had
+# before its outage.
+#
+#   1. write A on both legs; kill -9 node 2; write B over 16 MiB (far
+#      more chunks than the record holds); kill -9 nbdkit in the middle
+#      of it; node 2 returns; nbdkit mode=auto assembles.  Node 2's own
+#      map must hold every chunk node 1 recorded; after its resync every
+#      acknowledged write reads back through member 42 alone.
+#   2. node 2 dies again under writes, nbdkit crashes; nbdkit cannot
+#      assemble without node 2 on its own (RF=2, min-legs 1: that member
+#      41 records member 42 stale is no proof that member 42 took no
+#      write after, so it refuses, naming member 42 and what force=1
+#      loses); with force=1 it goes on, write C, nbdkit crashes again,
+#      node 2 returns: the same.
+# At the end the maps are clean and the legs byte-identical.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
+
+checker=$SRC_DIR/tests/rmr-checker
+requires /usr/bin/python3 -c 'import nbd'
+requires ip -V
+requires nbdkit --filter=offset null --version
+requires_file "$RMR_STORAGED" "$RMRADM" "$RMR_PLUGIN" "$checker"
+make_tmpdir
+cluster_init 2 net
+
+size=$((32 << 20))
+J=$tmpdir/journal
+AL="al_extents=1
+al_extent_size=64K"
+uri=$(nbd_uri e)
+
+# ---------------------------------------------------------------------
+# Helpers (the same in every test-seq-*.sh)
+
+# leg_path NAME I ATTR: nbdkit NAME's control path of leg I's ATTR.
+leg_path ()
+{
+  local s
+  s=$(rmradm_c "$1" ls rmr-client/pools/p/sessions |
+    grep -F "@${NODE_ADDR[$2]}/state" | head -1)
+  [[ -n "$s" ]] && echo "${s%/state}/$3"
+}
+
+leg_get ()
+{
+  rmradm_c "$1" get "$(leg_path "$1" "$2" "$3")"
+}
+
+# try_nbdkit NAME ARGS: like nbdkit_start, but returns 1 (and leaves the
+# output in $tmpdir/NAME.log) if nbdkit exits instead of serving.
+try_nbdkit ()
+{
+  local name=$1
+  shift
+  rm -f "$tmpdir/$name.sock" "$tmpdir/$name.ctl"
+  # shellcheck disable=SC2016 # for the inner bash
+  start_bg "$tmpdir/$name.pid" bash -c 'exec 2> >(tee "$0" >&2); exec "$@"' \
+    "$tmpdir/$name.log" ip netns exec "$(netns_name cli)" \
+    nbdkit -f -U "$tmpdir/$name.sock" "$RMR_PLUGIN" "$@" \
+    control="$tmpdir/$name.ctl"
+  NBDKIT_PID=$BG_PID
+  _wait_until 30 _serving_or_gone "$name"
+  [[ -S "$tmpdir/$name.sock" ]] && _is_ours_alive "$NBDKIT_PID"
+}
+
+_serving_or_gone ()
+{
+  [[ -S "$tmpdir/$1.sock" ]] || ! _is_ours_alive "$NBDKIT_PID"
+}
+
+# verify DESC URI|STORE:I: the checker's verify of journal $J, through
+# the pool or offline on node I's data area (nbdkit's file plugin, read
+# only); its report goes to the TAP log when it fails.
+verify ()
+{
+  local desc=$1 what=$2 out rc=0 off
+  if [[ "$what" == STORE:* ]]; then
+    off=$(store_data_offset "${what#STORE:}")
+    out=$(nbdkit -r -U - --filter=offset file "${NODE_STORE[${what#STORE:}]}" \
+      offset="$off" range="$size" \
+      --run "'$checker' verify \"\$uri\" '$J'" 2>&1) || rc=$?
+  else
+    out=$(timeout 120 "$checker" verify "$what" "$J" 2>&1) || rc=$?
+  fi
+  if [[ $rc -eq 0 ]]; then
+    ok "$desc"
+  else
+    not_ok "$desc"
+    diag "checker verify: status $rc"
+    diag "$(head -n 25 <<<"$out")"
+  fi
+}
+
+# Every node's map_summary: 0 dirty for every member.
+_maps_clean ()
+{
+  local i out
+  for ((i = 1; i <= CLUSTER_N; i++)); do
+    out=$(rmradm_n "$i" get rmr-server/pools/p/map_summary 2>/dev/null) ||
+      return 1
+    grep -q 'dirty$' <<<"$out" || return 1
+    grep 'dirty$' <<<"$out" | grep -qv ' 0/[0-9]* dirty$' && return 1
+  done
+  return 0
+}
+
+maps_clean ()   # maps_clean SECS DESC
+{
+  local i
+  if _wait_until "$1" _maps_clean; then
+    ok "$2"
+  else
+    not_ok "$2"
+    for ((i = 1; i <= CLUSTER_N; i++)); do
+      diag "node $i after $1 s: $(rmradm_n "$i" get rmr-server/pools/p/map_summary 2>&1)"
+    done
+  fi
+}
+
+
+# verify_member I DESC: the checker's verify through nbdkit e started with
+# read-policy=member:(40+I): leg I must be normal and serve the reads.
+verify_member ()
+{
+  local i=$1 desc=$2 r0 r1
+  wait_leg_normal e "$i" 20
+  r0=$(leg_get e "$i" reads)
+  verify "$desc" "$uri"
+  r1=$(leg_get e "$i" reads)
+  [[ "$(leg_get e "$i" state)" == normal && $((r1 - r0)) -gt 0 ]] &&
+    ok "member $((40 + i)) served those reads ($((r1 - r0)))" ||
+    not_ok "member $((40 + i)) served those reads (reads $r0 -> $r1, state $(leg_get e "$i" state))"
+}
+
+# ---------------------------------------------------------------------
+# 1. Outage longer than the record, then a compute-host crash.
+
+node_start 1 p 32M "$AL"
+node_start 2 p 32M "$AL"
+# shellcheck disable=SC2046
+nbdkit_start e pool=p $(servers 1 2) timeout=3s chunk-size=128K
+ok "write A on both legs" \
+  "$checker" write "$uri" "$J" --blocks 4096 --writes 8000 --flush-every 64
+
+node_kill 2 KILL
+start_bg "$tmpdir/w.pid" "$checker" write "$uri" "$J" --blocks 4096 \
+  --queue 16 --flush-every 64 --seconds 60 --timeout 20
+w=$BG_PID
+many ()
+{
+  [[ "$(dirty_count 1 42)" -ge 100 ]]
+}
+_wait_until 40 many || true
+d1=$(dirty_count 1 42)
+[[ "$d1" -ge 100 ]] &&
+  ok "node 1 records $d1 chunks ($((d1 / 8)) MiB) missed by member 42, the record holds 64K" ||
+  not_ok "node 1 records at least 100 chunks missed by member 42 (got '$d1')"
+kill_pid "$NBDKIT_PID" KILL
+rc=0
+wait "$w" || rc=$?
+is "$rc" 3 "the checker saw the compute host die"
+
+node_start 2 p 32M "$AL
+sync_start=manual"
+# shellcheck disable=SC2046
+nbdkit_start e pool=p $(servers 1 2) timeout=3s read-policy=member:42
+is "$(rmr_states)" "normal
+normal" "nbdkit assembled the pool on both members"
+wait_leg_normal e 2 20
+own_known ()
+{
+  [[ "$(dirty_count 2 42)" -ge "$d1" ]]
+}
+_wait_until 10 own_known &&
+  ok "node 2's own map holds the $d1+ chunks node 1 recorded ($(dirty_count 2 42))" ||
+  not_ok "node 2's own map holds the $d1+ chunks node 1 recorded (got $(dirty_count 2 42); node 1: $(dirty_count 1 42))"
+rmradm_n 2 set rmr-server/pools/p/sync start >&2
+wait_in_sync 2 60 && ok "node 2 resynced" || not_ok "node 2 resynced"
+maps_clean 20 "every map is clean on both nodes"
+verify_member 2 "every acknowledged write reads back through member 42 (B)"
+verify "node 2's data area alone holds every acknowledged write" STORE:2
+
+# ---------------------------------------------------------------------
+# 2. Node 2 down, crash, assemble without it, write C, crash, it returns.
+
+node_kill 2 KILL
+start_bg "$tmpdir/w.pid" "$checker" write "$uri" "$J" --blocks 4096 \
+  --queue 16 --flush-every 64 --seconds 60 --timeout 20
+w=$BG_PID
+some ()
+{
+  [[ "$(dirty_count 1 42)" -ge 32 ]]
+}
+_wait_until 30 some || true
+kill_pid "$NBDKIT_PID" KILL
+wait "$w" || true
+# shellcheck disable=SC2046
+if try_nbdkit e pool=p $(servers 1 2) timeout=3s read-policy=member:42; then
+  not_ok "assemble without member 42 is refused without force"
+  kill_pid "$NBDKIT_PID"
+else
+  log=$(tail -n 5 "$tmpdir/e.log")
+  [[ "$log" == *"member 42 is missing and may hold the latest writes"* &&
+     "$log" == *"force=1"* ]] &&
+    ok "assemble without member 42 is refused without force, naming it" ||
+    { not_ok "assemble without member 42 is refused without force, naming it"
+      diag "$log"; }
+fi
+# shellcheck disable=SC2046
+nbdkit_start e pool=p $(servers 1 2) timeout=3s read-policy=member:42 force=1
+is "$(rmradm_n 1 get rmr-server/pools/p/state)" normal "the pool serves with member 41 alone"
+verify "every acknowledged write reads back from member 41" "$uri"
+start_bg "$tmpdir/w.pid" "$checker" write "$uri" "$J" --blocks 4096 \
+  --queue 16 --flush-every 64 --seconds 60 --timeout 20
+w=$BG_PID
+sleep 3
+kill_pid "$NBDKIT_PID" KILL
+rc=0
+wait "$w" || rc=$?
+is "$rc" 3 "the checker saw the compute host die again (write C)"
+d1=$(dirty_count 1 42)
+diag "node 1 records $d1 chunks for member 42"
+
+node_start 2 p 32M "$AL
+sync_start=manual"
+# shellcheck disable=SC2046
+nbdkit_start e pool=p $(servers 1 2) timeout=3s read-policy=member:42
+wait_leg_normal e 2 20
+_wait_until 10 own_known &&
+  ok "node 2's own map holds the $d1+ chunks node 1 recorded ($(dirty_count 2 42))" ||
+  not_ok "node 2's own map holds the $d1+ chunks node 1 recorded (got $(dirty_count 2 42); node 1: $(dirty_count 1 42))"
+rmradm_n 2 set rmr-server/pools/p/sync start >&2
+wait_in_sync 2 60 && ok "node 2 resynced again" || not_ok "node 2 resynced again"
+maps_clean 20 "every map is clean on both nodes again"
+verify_member 2 "every acknowledged write reads back through member 42 (B and C)"
+kill_pid "$NBDKIT_PID"
+verify "node 2's data area alone holds every acknowledged write" STORE:2
+verify "node 1's data area alone holds every acknowledged write" STORE:1
+ok "the legs are byte-identical" legs_identical 1 2 "$size"
+done_testing
