@@ -61,9 +61,13 @@ fenced_error (struct rmr_pool *pool, const char *what)
                   what, pool->cfg.pool_name, pool->generation);
 }
 
-/* Wait while range overlaps a write in flight, then add it. */
+/* Wait while range overlaps a write in flight, then add it with the
+ * next write sequence number; *horizon: the oldest write in flight (every
+ * older one has completed on every leg), which lets the members retire
+ * record extents (rmr-storaged/al.c).
+ */
 static void
-ov_enter (struct rmr_pool *pool, struct clt_range *r)
+ov_enter (struct rmr_pool *pool, struct clt_range *r, uint32_t *horizon)
 {
   struct clt_range *p;
 
@@ -76,8 +80,15 @@ again:
       pool->ov_waiters--;
       goto again;
     }
+  r->seq = ++pool->wseq;
+  if (r->seq == 0)
+    r->seq = ++pool->wseq; /* 0 means "none" on the wire */
   r->next = pool->ov_head;
   pool->ov_head = r;
+  *horizon = r->seq;
+  for (p = r->next; p; p = p->next)
+    if (rmr_wseq_before (p->seq, *horizon))
+      *horizon = p->seq;
   g_mutex_unlock (&pool->ov_lock);
 }
 
@@ -310,8 +321,10 @@ replicate (struct rmr_pool *pool, const char *what, uint8_t type,
     hdr.payload_len = count;
 
   clt_gate_enter (pool);
-  if (writes)
-    ov_enter (pool, &range);
+  if (writes) {
+    ov_enter (pool, &range, &hdr.horizon);
+    hdr.wseq = range.seq;
+  }
   /* One snapshot decides both where the write goes and who misses it. */
   legs = normal_legs (pool);
   if (writes)

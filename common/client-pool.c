@@ -145,8 +145,11 @@ clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
 static void
 leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
 {
-  struct rmr_hdr hdr = {
-    .type = RMR_MSG_LEAVE, .offset = mode, .generation = leg->pool->generation};
+  /* The pool is closing or never opened: no write is in flight. */
+  struct rmr_hdr hdr = {.type = RMR_MSG_LEAVE,
+                        .flags = RMR_HF_QUIESCED,
+                        .offset = mode,
+                        .generation = leg->pool->generation};
 
   if (atomic_load (&leg->state) != LEG_FAILED && leg->sess)
     clt_leg_call (leg, leg->sess, &hdr, NULL, 0, NULL, 0, NULL);

@@ -132,6 +132,7 @@ struct rmr_pool {
   GCond ov_cond;
   struct clt_range *ov_head; /* writes in flight */
   unsigned ov_waiters;
+  uint32_t wseq; /* the last write sequence number given */
 
   /* The pool_md this client enabled (slot table). */
   struct rmr_enable_req md;
@@ -157,6 +158,7 @@ struct rmr_pool {
 /* A write's byte range, on the writer's stack while it is in flight. */
 struct clt_range {
   uint64_t start, end;
+  uint32_t seq; /* write sequence number (hdr.wseq) */
   struct clt_range *next;
 };
 

@@ -70,7 +70,8 @@ rmr_hdr_encode (const struct rmr_hdr *h, uint8_t *buf)
   put_le32 (buf + 44, h->payload_len);
   put_le32 (buf + 48, h->status);
   put_le32 (buf + 52, h->dirty_mask);
-  put_le64 (buf + 56, 0);
+  put_le32 (buf + 56, h->wseq);
+  put_le32 (buf + 60, h->horizon);
 }
 
 /* Flags each request type may carry (besides RMR_HF_REPLY). */
@@ -83,6 +84,7 @@ allowed_flags (unsigned type)
   case RMR_MSG_ZERO: return RMR_HF_FUA | RMR_HF_MAY_TRIM | RMR_HF_FAST_ZERO;
   case RMR_MSG_MAP_GET:
   case RMR_MSG_MAP_CLEAR: return RMR_HF_WATCH;
+  case RMR_MSG_LEAVE: return RMR_HF_QUIESCED;
   default: return 0;
   }
 }
@@ -225,8 +227,13 @@ rmr_hdr_decode (const uint8_t *buf, struct rmr_hdr *h)
 
   if (h->type == 0 || h->type > RMR_MSG_TYPE_MAX)
     return rmr_err (EPROTO, "bad message: type %u unknown", h->type);
-  if (get_le64 (buf + 56) != 0)
-    return bad (h, "reserved bytes not zero");
+  h->wseq = get_le32 (buf + 56);
+  h->horizon = get_le32 (buf + 60);
+  if ((h->wseq || h->horizon) &&
+      ((h->flags & RMR_HF_REPLY) ||
+       (h->type != RMR_MSG_WRITE && h->type != RMR_MSG_TRIM &&
+        h->type != RMR_MSG_ZERO)))
+    return bad (h, "reserved bytes (wseq, horizon) not zero");
   if (h->flags & ~(RMR_HF_REPLY | allowed_flags (h->type)))
     return bad (h, "flags 0x%x not allowed", h->flags);
   if (h->dirty_mask >> RMR_MAX_MEMBERS)

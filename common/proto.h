@@ -20,7 +20,11 @@
  *   44  4    payload_len  bytes following the header
  *   48  4    status       replies: 0 or a positive errno
  *   52  4    dirty_mask   writes: member slots that are not normal
- *   56  8    reserved     must be 0
+ *   56  4    wseq         write, trim, zero requests: the client's write
+ *                         sequence number (serial, wraps); else 0
+ *   60  4    horizon      write, trim, zero requests: every write with an
+ *                         older wseq has completed on every leg (or been
+ *                         recorded missed); else 0
  *
  * A reply carries RMR_HF_REPLY, the request's type and tag.  A reply with
  * status != 0 may carry a one-line message (at most RMR_ERRMSG_MAX bytes,
@@ -88,7 +92,10 @@ enum rmr_msg_type {
 #define RMR_HF_MAY_TRIM 0x0004  /* zero */
 #define RMR_HF_FAST_ZERO 0x0008 /* zero */
 #define RMR_HF_WATCH 0x0010     /* map-get, map-clear: see above */
-#define RMR_HF_ALL 0x001f
+#define RMR_HF_QUIESCED                                                        \
+  0x0020 /* leave: no write of this client is in
+                                 * flight on any leg */
+#define RMR_HF_ALL 0x003f
 
 /* Leave modes (the header's offset field of a LEAVE). */
 enum rmr_leave_mode {
@@ -108,7 +115,15 @@ struct rmr_hdr {
   uint32_t payload_len;
   uint32_t status;
   uint32_t dirty_mask;
+  uint32_t wseq, horizon;
 };
+
+/* Serial-number order of write sequence numbers (RFC 1982 style). */
+static inline int
+rmr_wseq_before (uint32_t a, uint32_t b)
+{
+  return (int32_t) (a - b) < 0;
+}
 
 void rmr_hdr_encode (const struct rmr_hdr *h, uint8_t *buf);
 /* 0, or -EPROTO with a message naming the bad field. */

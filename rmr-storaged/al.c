@@ -10,6 +10,14 @@
  * every region that may differ between legs is in some member's record;
  * assemble and the hand-over resync those regions from a source member.
  *
+ * An extent leaves only when every write to it has completed on every
+ * leg, not just here: each client write carries its sequence number and
+ * the client's horizon (every older write is done everywhere, or recorded
+ * missed), and an idle extent whose newest write is older than the
+ * horizon is retirable.  While none is, the record grows past its window
+ * up to what a copy holds (AL_MAX_EXTENTS), and past that a write waits.
+ * A pool enable settles every extent (no write in flight then).
+ *
  * Cost: a write to an extent already in the record changes nothing on
  * disk (but waits, like the write that added it, while the copy that
  * first holds the extent is not durable yet).  A write to a cold extent adds it (and, when the record is full,
@@ -52,9 +60,11 @@
 
 struct al_ext {
   uint32_t extent;
-  unsigned refs;     /* writes in flight */
-  uint64_t need_seq; /* the record copy that first holds it */
-  GList link;        /* in lru while refs == 0 */
+  unsigned refs;      /* writes in flight */
+  uint64_t need_seq;  /* the record copy that first holds it */
+  uint32_t last_wseq; /* the client's newest write here (hdr.wseq) */
+  bool settled;       /* no write here may still be in flight elsewhere */
+  GList link;         /* in lru while refs == 0 */
 };
 
 struct srv_al {
@@ -73,6 +83,9 @@ struct srv_al {
   struct al_waiter *wait_head, *wait_tail; /* writes waiting for room */
   uint64_t seq;                            /* of the copy in force */
   uint64_t saved_seq;                      /* the last copy known durable */
+  uint32_t horizon; /* client writes older than this are done on every
+                     * leg (hdr.horizon) */
+  bool have_horizon;
   uint64_t writes;
   uint32_t loaded_shift; /* extent size of the record found */
   GArray *loaded;        /* extents of the record found */
@@ -191,35 +204,73 @@ al_close (struct srv_al *al)
   g_free (al);
 }
 
-/* Would the extents of [first, last] fit now (lock held)?  The record
- * may hold capacity extents; idle ones can leave.  A write larger than
- * the whole record fits when nothing else is pinned.
+/* May extent x leave the record?  Only when idle here and when every
+ * write to it has completed on every leg: a write that reached this leg
+ * but not yet another must stay recorded here, or a compute-host crash
+ * right then would leave the legs different with no record of where.
  */
 static bool
-fits_unlocked (struct srv_al *al, uint32_t first, uint32_t last)
+retirable (const struct srv_al *al, const struct al_ext *x)
 {
-  unsigned size = g_hash_table_size (al->active), idle = al->lru.length;
-  unsigned need = 0;
-  uint32_t e;
+  return x->refs == 0 &&
+         (x->settled ||
+          (al->have_horizon && rmr_wseq_before (x->last_wseq, al->horizon)));
+}
 
-  for (e = first; e <= last; e++)
-    if (!g_hash_table_lookup (al->active, GUINT_TO_POINTER (e + 1)))
-      need++;
-  return size - idle + need <= al->capacity || size == idle;
+/* Retire up to want retirable extents, least recent first (lock held);
+ * returns how many left.  Any retirable extent may leave at any time.
+ */
+static unsigned
+retire_unlocked (struct srv_al *al, unsigned want)
+{
+  unsigned n = 0;
+  GList *l, *next;
+
+  for (l = al->lru.head; l && n < want; l = next) {
+    struct al_ext *x = l->data;
+    next = l->next;
+    if (!retirable (al, x))
+      continue;
+    g_queue_unlink (&al->lru, l);
+    g_hash_table_remove (al->active, GUINT_TO_POINTER (x->extent + 1));
+    al->evicted = true;
+    n++;
+  }
+  return n;
 }
 
 int
-al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save,
-          struct al_waiter *w)
+al_begin (struct srv_al *al, uint64_t off, uint32_t len, uint32_t wseq,
+          uint32_t horizon, bool *need_save, struct al_waiter *w)
 {
   uint32_t e, first = off >> al->shift, last = (off + len - 1) >> al->shift;
+  unsigned size, idle, need = 0;
   struct al_ext *x;
 
   *need_save = false;
   g_mutex_lock (&al->lock);
-  if (!fits_unlocked (al, first, last)) {
-    /* Every slot is pinned by writes in flight: this one waits for one
-     * to finish, so the record never holds more than its window.
+  if (wseq && (!al->have_horizon || rmr_wseq_before (al->horizon, horizon))) {
+    al->horizon = horizon;
+    al->have_horizon = true;
+  }
+  size = g_hash_table_size (al->active);
+  idle = al->lru.length;
+  for (e = first; e <= last; e++)
+    if (!g_hash_table_lookup (al->active, GUINT_TO_POINTER (e + 1)))
+      need++;
+  /* Room: the extents pinned by writes in flight never exceed the
+   * window (a write larger than the whole record goes alone); idle
+   * extents leave when retirable, and while they cannot the record
+   * grows up to what one copy holds.
+   */
+  if (size + need > al->capacity) {
+    size -= retire_unlocked (al, size + need - al->capacity);
+    idle = al->lru.length;
+  }
+  if ((size - idle + need > al->capacity && size != idle) ||
+      size + need > AL_MAX_EXTENTS) {
+    /* This one waits for a write to finish, so the record never holds
+     * more than its window (or than a copy holds).
      */
     w->next = NULL;
     if (al->wait_tail)
@@ -236,6 +287,8 @@ al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save,
     if (x) {
       if (x->refs++ == 0)
         g_queue_unlink (&al->lru, &x->link);
+      x->settled = false;
+      x->last_wseq = wseq;
       /* Added by another write whose save is not done yet: this one
        * waits for it too.
        */
@@ -243,18 +296,10 @@ al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save,
         *need_save = true;
       continue;
     }
-    /* A cold extent: an idle extent leaves if the record is full. */
-    if (g_hash_table_size (al->active) >= al->capacity) {
-      GList *old = g_queue_pop_head_link (&al->lru);
-      if (old) {
-        struct al_ext *victim = old->data;
-        g_hash_table_remove (al->active, GUINT_TO_POINTER (victim->extent + 1));
-        al->evicted = true;
-      }
-    }
     x = g_new0 (struct al_ext, 1);
     x->extent = e;
     x->refs = 1;
+    x->last_wseq = wseq;
     x->need_seq = al->seq + 1; /* the next al_prepare_save */
     x->link.data = x;
     g_hash_table_insert (al->active, GUINT_TO_POINTER (e + 1), x);
@@ -346,11 +391,10 @@ al_mark_clean (struct srv_al *al)
   if (fdatasync (al->st->fd) < 0)
     e = errno;
   g_mutex_lock (&al->lock);
-  /* Idle extents leave the record (their writes are durable now). */
-  while (!g_queue_is_empty (&al->lru)) {
-    struct al_ext *x = g_queue_pop_head_link (&al->lru)->data;
-    g_hash_table_remove (al->active, GUINT_TO_POINTER (x->extent + 1));
-  }
+  /* Idle extents leave the record (their writes are durable now), but
+   * not one a write may still be in flight to on another leg.
+   */
+  retire_unlocked (al, UINT_MAX);
   al->seq++;
   encode (al, buf, g_hash_table_size (al->active) == 0);
   g_mutex_unlock (&al->lock);
@@ -421,10 +465,35 @@ al_suspect (struct srv_al *al)
   g_mutex_unlock (&al->lock);
 }
 
+static void
+settle_unlocked (struct srv_al *al)
+{
+  GHashTableIter it;
+  gpointer k, v;
+
+  g_hash_table_iter_init (&it, al->active);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    ((struct al_ext *) v)->settled = true;
+  al->have_horizon = false;
+}
+
+void
+al_settle (struct srv_al *al)
+{
+  g_mutex_lock (&al->lock);
+  settle_unlocked (al);
+  g_mutex_unlock (&al->lock);
+}
+
 void
 al_consumed (struct srv_al *al)
 {
   g_mutex_lock (&al->lock);
+  /* An enable: no write is in flight (a hand-over freezes IO; an
+   * assemble reconciled the records), and a new client numbers its
+   * writes afresh.
+   */
+  settle_unlocked (al);
   g_array_set_size (al->loaded, 0);
   al->was_clean = true;
   al->lost = false;

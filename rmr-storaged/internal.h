@@ -336,7 +336,8 @@ int pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
 int pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
                       GString *err);
 /* A session goes: graceful (LEAVE) or not (connection lost). */
-void pool_sess_leave (struct srv_psess *ps, bool graceful);
+/* quiesced: the client has no write in flight on any leg (it closes). */
+void pool_sess_leave (struct srv_psess *ps, bool graceful, bool quiesced);
 
 /* IO admission: checks state, generation and bounds, counts the IO in
  * flight and returns the store (0), or -errno with err filled.
@@ -392,8 +393,11 @@ struct al_waiter {
  * caller of al_end resumes it).  al_end unpins when the write completed
  * and returns the waiters to resume (a list through next), or NULL.
  */
-int al_begin (struct srv_al *al, uint64_t off, uint32_t len, bool *need_save,
-              struct al_waiter *w);
+/* wseq and horizon are the write's (hdr.wseq, hdr.horizon): an extent
+ * leaves the record only once every write to it completed on every leg.
+ */
+int al_begin (struct srv_al *al, uint64_t off, uint32_t len, uint32_t wseq,
+              uint32_t horizon, bool *need_save, struct al_waiter *w);
 struct al_waiter *al_end (struct srv_al *al, uint64_t off, uint32_t len);
 /* Flusher: encode the record into buf if it changed; *sync_data_first
  * when an extent was evicted (its writes must be durable before).
@@ -411,6 +415,8 @@ void al_consumed (struct srv_al *al);
  * save; maps_sync makes it durable).
  */
 void al_suspect (struct srv_al *al);
+/* No write is in flight on any leg: every extent may leave. */
+void al_settle (struct srv_al *al);
 unsigned al_count (struct srv_al *al);
 
 /* map.c ------------------------------------------------------------------ */

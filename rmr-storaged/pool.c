@@ -549,7 +549,7 @@ out:
 }
 
 void
-pool_sess_leave (struct srv_psess *ps, bool graceful)
+pool_sess_leave (struct srv_psess *ps, bool graceful, bool quiesced)
 {
   struct srv_pool *p = ps->pool;
   unsigned i, enabled = 0;
@@ -568,6 +568,8 @@ pool_sess_leave (struct srv_psess *ps, bool graceful)
        * the record holds is still to be reconciled.)
        */
       bool clean = ps->enabled && p->state == RMR_POOL_NORMAL;
+      if (clean && quiesced && p->maps)
+        al_settle (maps_al (p->maps));
       set_state_unlocked (p, RMR_POOL_REGISTERED, "last session left");
       if (clean && p->maps && p->inflight == 0 && maps_mark_clean (p->maps) < 0)
         g_warning ("pool %s: %s", p->name, rmr_get_error ());

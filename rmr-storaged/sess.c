@@ -463,9 +463,10 @@ find_psess (struct srv_conn *c, uint32_t group_id)
 }
 
 static void
-drop_psess (struct srv_conn *c, struct srv_psess *ps, bool graceful)
+drop_psess (struct srv_conn *c, struct srv_psess *ps, bool graceful,
+            bool quiesced)
 {
-  pool_sess_leave (ps, graceful);
+  pool_sess_leave (ps, graceful, quiesced);
   g_ptr_array_remove (c->psess, ps);
   pool_put (ps->pool);
   g_free (ps);
@@ -598,7 +599,7 @@ handle_control (struct srv_conn *c, const struct rmr_hdr *hdr,
   case RMR_MSG_AL_GET: reply_al (c, hdr, ps); return;
   case RMR_MSG_LEAVE:
     reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
-    drop_psess (c, ps, true);
+    drop_psess (c, ps, true, hdr->flags & RMR_HF_QUIESCED);
     return;
   default: abort ();
   }
@@ -785,7 +786,8 @@ mark_and_submit (struct srv_req *r)
       (r->hdr.type == RMR_MSG_WRITE || r->hdr.type == RMR_MSG_TRIM ||
        r->hdr.type == RMR_MSG_ZERO)) {
     r->aw.resume = al_resumed;
-    ret = al_begin (r->ctx.al, r->hdr.offset, r->hdr.length, &al_save, &r->aw);
+    ret = al_begin (r->ctx.al, r->hdr.offset, r->hdr.length, r->hdr.wseq,
+                    r->hdr.horizon, &al_save, &r->aw);
     if (ret == 1)
       return; /* al_resumed goes on */
     if (ret < 0) {
@@ -1083,7 +1085,7 @@ conn_down (void *opaque, int errnum, const char *reason)
   else
     g_info ("connection %s closed: %s", c->conn->peer_name, reason);
   while (c->psess->len)
-    drop_psess (c, g_ptr_array_index (c->psess, 0), false);
+    drop_psess (c, g_ptr_array_index (c->psess, 0), false, false);
   conn_put (c);
 }
 

@@ -39,6 +39,8 @@ test_roundtrip (void)
   struct rmr_hdr h = sample_write (), d;
   uint8_t buf[RMR_HDR_SIZE];
 
+  h.wseq = 0xfffffff0;
+  h.horizon = 0xffffffe0;
   rmr_hdr_encode (&h, buf);
   g_assert_cmpint (rmr_hdr_decode (buf, &d), ==, 0);
   g_assert_cmpint (d.type, ==, h.type);
@@ -51,6 +53,12 @@ test_roundtrip (void)
   g_assert_cmpuint (d.length, ==, h.length);
   g_assert_cmpuint (d.payload_len, ==, h.payload_len);
   g_assert_cmpuint (d.dirty_mask, ==, h.dirty_mask);
+  g_assert_cmpuint (d.wseq, ==, h.wseq);
+  g_assert_cmpuint (d.horizon, ==, h.horizon);
+  /* Serial order across the wrap. */
+  g_assert_true (rmr_wseq_before (0xfffffff0, 3));
+  g_assert_false (rmr_wseq_before (3, 0xfffffff0));
+  g_assert_false (rmr_wseq_before (7, 7));
   /* Byte order on the wire is fixed. */
   g_assert_cmpint (memcmp (buf, "RMR1", 4), ==, 0);
   g_assert_cmpint (buf[24], ==, 0xef);
@@ -82,7 +90,14 @@ test_rejections (void)
   expect_bad (&h, 4, 2, "version");
   expect_bad (&h, 5, 0, "type");
   expect_bad (&h, 5, 200, "type");
-  expect_bad (&h, 60, 1, "reserved");
+  b = h;
+  b.type = RMR_MSG_FLUSH;
+  b.flags = 0;
+  b.length = 0;
+  b.offset = 0;
+  b.payload_len = 0;
+  b.dirty_mask = 0;
+  expect_bad (&b, 60, 1, "reserved");
 
   b = h;
   b.flags |= RMR_HF_FAST_ZERO;
