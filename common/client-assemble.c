@@ -377,6 +377,10 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
       if (al[i].states[s] == RMR_MEMBER_DIRTY)
         stale[s] = true;
     clt_al_to_bits (pool, &al[i], plan->bits);
+    if (!(al[i].flags & RMR_AL_F_CLEAN)) {
+      plan->unclean[leg->slot] = g_malloc0 ((nchunks_of (pool) + 7) / 8 + 8);
+      clt_al_to_bits (pool, &al[i], plan->unclean[leg->slot]);
+    }
   }
   /* Members of the pool that are not here, or whose store is new (a
    * replaced disk holds none of the pool's writes).  Going on without
@@ -434,13 +438,15 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
   }
 
   /* The source: a member nobody records as stale; the newest generation,
-   * then the most writes.
+   * then the most writes.  With every member here (none absent) a member
+   * recorded stale somewhere is still the source where it is current:
+   * the per-chunk choice of handover.c uses the maps of all of them.
    */
   for (i = 0; i < pool->nlegs; i++) {
     struct clt_leg *leg = &pool->legs[i];
     if (!(joined & 1u << i) || leg->new_member)
       continue;
-    if (stale[leg->slot] && !pool->cfg.force)
+    if (stale[leg->slot] && !pool->cfg.force && plan->absent)
       continue;
     if (src < 0 || better (rep, al, stale, pool, i, src))
       src = i;
@@ -478,6 +484,19 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
     }
   }
   return 0;
+}
+
+void
+clt_plan_clear (struct clt_plan *plan)
+{
+  unsigned s;
+
+  g_free (plan->bits);
+  plan->bits = NULL;
+  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
+    g_free (plan->unclean[s]);
+    plan->unclean[s] = NULL;
+  }
 }
 
 int

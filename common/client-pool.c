@@ -330,11 +330,14 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
       old_legs |= 1u << i;
   if (en.mode == RMR_MODE_ASSEMBLE &&
       (clt_assemble_plan (pool, rep, joined, &plan) < 0 ||
-       ho_assemble_prepare (pool, joined, plan.bits, plan.order, plan.norder,
-                            plan.absent, &u) < 0 ||
+       ho_assemble_prepare (pool, joined, &plan, &u) < 0 ||
        ho_assemble_give (pool, old_legs, &u) < 0 ||
        clt_mark_new_members (pool, joined, old_legs) < 0))
     goto fail;
+  /* Members away now miss whatever is written next (set before the
+   * reconnect thread may hand one its map).
+   */
+  atomic_store (&pool->outdated, plan.absent);
   if (enable_all (pool, &en, joined) < 0 ||
       clt_mark_new_members (pool, joined,
                             en.mode == RMR_MODE_ASSEMBLE ? joined & ~old_legs
@@ -345,10 +348,12 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
     goto fail;
   for (i = 0; i < pool->nlegs; i++)
     pool->legs[i].new_member = false;
-  /* Members away now miss whatever is written next. */
-  atomic_store (&pool->outdated, plan.absent);
+  /* force is for this open only: a later refusal (an outdated member
+   * coming back alone) takes a new decision, a new open with force.
+   */
+  pool->cfg.force = false;
   ho_union_free (&u);
-  g_free (plan.bits);
+  clt_plan_clear (&plan);
   g_mutex_lock (&g_pools_lock);
   g_pools = g_list_prepend (g_pools, pool);
   g_mutex_unlock (&g_pools_lock);
@@ -356,7 +361,7 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
 
 fail:
   r = errno;
-  g_free (plan.bits);
+  clt_plan_clear (&plan);
   ho_union_free (&u);
   snprintf (saved, sizeof saved, "%s",
             rmr_get_error () ? rmr_get_error () : "failed");
@@ -472,8 +477,19 @@ rmr_pool_leg_set_enabled (struct rmr_pool *pool, unsigned i, int enabled)
     return rmr_err (ENOENT, "leg %u: no such leg", i);
   leg = &pool->legs[i];
   atomic_store (&leg->disabled, !enabled);
-  if (!enabled)
+  if (!enabled) {
     clt_leg_fail (leg, "disabled by the administrator");
+    /* Its node leaves the pool too: it must not go on serving resync
+     * reads (or resyncing) as if it got the writes it now misses.
+     */
+    g_mutex_lock (&pool->reconn_lock);
+    if (leg->sess && !leg->sess->down) {
+      struct rmr_hdr hdr = {.type = RMR_MSG_LEAVE,
+                            .generation = pool->generation};
+      clt_leg_call (leg, leg->sess, &hdr, NULL, 0, NULL, 0, NULL);
+    }
+    g_mutex_unlock (&pool->reconn_lock);
+  }
   else if (atomic_load (&leg->state) != LEG_NORMAL)
     return clt_reconnect (pool, i, NULL);
   return 0;

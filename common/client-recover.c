@@ -210,7 +210,7 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
   else if (old == s)
     clt_sess_put (s); /* the extra reference of the reconnect */
   /* It knows all it missed now (or the admin forced it in). */
-  if (from_peers || pool->cfg.force)
+  if (from_peers)
     atomic_fetch_and (&pool->outdated, ~(1u << leg->slot));
   atomic_store (&leg->state, LEG_NORMAL);
   leg->backoff_ms = 0;

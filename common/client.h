@@ -220,7 +220,13 @@ struct clt_plan {
   unsigned norder;
   uint32_t absent; /* slots of members that are not here */
   int source;      /* the leg the others follow */
+  /* Per present slot, the chunks of its own record when it stopped
+   * uncleanly (power loss, failed flush): it may have lost them (g_free;
+   * NULL when clean).
+   */
+  uint8_t *unclean[RMR_MAX_MEMBERS];
 };
+void clt_plan_clear (struct clt_plan *plan);
 /* Join every leg, waiting for those not reachable yet (see the file). */
 int clt_join_all (struct rmr_pool *pool, struct rmr_join_rep *rep,
                   unsigned *joined);

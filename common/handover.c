@@ -26,7 +26,8 @@
  *     was last handed its map (the client's `outdated` mask: set when a
  *     request is acknowledged without R, cleared by a hand-over from a
  *     normal member), nobody reachable can tell R what it missed: R is
- *     refused, naming the members that hold the writes, unless forced;
+ *     refused, naming the members that hold the writes (force is for an
+ *     open only: a new client with force=1 takes the decision);
  *   - a member that did not miss anything may come back alone: its own
  *     bits (chunks it is resyncing, and its record if it stopped
  *     uncleanly) are fetched by its gate, or fail with EIO while no peer
@@ -70,20 +71,32 @@ set_bit (uint8_t *b, uint64_t c)
 
 uint64_t
 ho_assemble_bits (uint64_t nchunks, const uint8_t *al,
-                  uint8_t *const umap[RMR_MAX_MEMBERS], const int *order,
-                  unsigned norder, uint32_t absent)
+                  uint8_t *const umap[RMR_MAX_MEMBERS],
+                  uint8_t *const unclean[RMR_MAX_MEMBERS], const int *order,
+                  unsigned norder, uint32_t absent, uint64_t *lossy)
 {
   uint64_t c, nosource = 0;
   unsigned i, s;
   int src;
 
+  *lossy = 0;
   for (c = 0; c < nchunks; c++) {
     if (!bit (al, c))
       continue;
     src = -1;
     for (i = 0; i < norder && src < 0; i++)
-      if (!bit (umap[order[i]], c))
+      if (!bit (umap[order[i]], c) &&
+          !(unclean && unclean[order[i]] && bit (unclean[order[i]], c)))
         src = order[i];
+    /* Every current member here may have lost a write there (power loss
+     * or a failed flush everywhere): one of them must be the source, or
+     * the chunk could never be read again.
+     */
+    for (i = 0; i < norder && src < 0; i++)
+      if (!bit (umap[order[i]], c)) {
+        src = order[i];
+        ++*lossy;
+      }
     if (src < 0) {
       /* Every member here is behind there: the data is on a member that
        * is away (or lost); keep what the maps say.
@@ -188,16 +201,12 @@ ho_reconnect (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
       !ho_may_enable_alone (atomic_load (&pool->outdated), leg->slot)) {
     g_autoptr (GString) who = g_string_new (NULL);
     name_legs (pool, holders, who);
-    if (!pool->cfg.force)
-      return rmr_err (EAGAIN,
-                      "member %" PRIu32 " missed acknowledged writes and no "
-                      "member that has them is reachable: waiting for "
-                      "member %s (force=1 would serve its older data)",
-                      leg->member_id, who->len ? who->str : "(none known)");
-    g_warning ("pool %s: force: member %" PRIu32 " comes back alone; the "
-               "writes it missed (held by member %s) are lost",
-               pool->cfg.pool_name, leg->member_id,
-               who->len ? who->str : "(none known)");
+    return rmr_err (EAGAIN,
+                    "member %" PRIu32 " missed acknowledged writes and no "
+                    "member that has them is reachable: waiting for member "
+                    "%s (restarting the client with force=1 would serve its "
+                    "older data)",
+                    leg->member_id, who->len ? who->str : "(none known)");
   }
 
   for (slot = 0; slot < RMR_MAX_MEMBERS; slot++) {
@@ -243,11 +252,10 @@ ho_reconnect (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
 }
 
 int
-ho_assemble_prepare (struct rmr_pool *pool, unsigned joined, const uint8_t *al,
-                     const int *order, unsigned norder, uint32_t absent,
-                     struct ho_union *u)
+ho_assemble_prepare (struct rmr_pool *pool, unsigned joined,
+                     const struct clt_plan *plan, struct ho_union *u)
 {
-  uint64_t nchunks = ho_nchunks (pool), nosource;
+  uint64_t nchunks = ho_nchunks (pool), nosource, lossy;
   size_t nbytes = (nchunks + 7) / 8 + 8;
   uint32_t used = used_slots (pool);
   unsigned i, s;
@@ -265,7 +273,13 @@ ho_assemble_prepare (struct rmr_pool *pool, unsigned joined, const uint8_t *al,
   }
   if (r < 0)
     return r;
-  nosource = ho_assemble_bits (nchunks, al, u->umap, order, norder, absent);
+  nosource = ho_assemble_bits (nchunks, plan->bits, u->umap, plan->unclean,
+                               plan->order, plan->norder, plan->absent, &lossy);
+  if (lossy)
+    g_warning ("pool %s: %" PRIu64 " chunks were in the records of every "
+               "member that stopped uncleanly (power loss or a failed "
+               "flush): a write acknowledged there may be lost",
+               pool->cfg.pool_name, lossy);
   if (nosource)
     g_warning ("pool %s: %" PRIu64 " chunks of the recent-write records are "
                "behind on every member here: they wait for a member that is "

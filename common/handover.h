@@ -20,14 +20,19 @@ struct clt_sess;
 /* The chunks set in al (the union of the recent-write records, nchunks
  * bits) may differ between members: for each, the source is the first
  * slot of order[0..norder) (present members, preferred first) that is
- * current there (its bit clear in umap); every other present slot and
- * every slot in absent gets the chunk set in umap.  umap[s] must be
- * allocated for every slot in order and in absent.  Returns the chunks
- * for which no present member is current (left as they are).
+ * current there (its bit clear in umap) and did not stop uncleanly with
+ * the chunk in its own record (unclean[s], NULL: clean); failing that,
+ * the first current one whatever its record (counted in *lossy: a write
+ * it acknowledged there may be lost).  Every other present slot and every
+ * slot in absent gets the chunk set in umap.  umap[s] must be allocated
+ * for every slot in order and in absent.  Returns the chunks for which no
+ * present member is current (left as they are).
  */
 uint64_t ho_assemble_bits (uint64_t nchunks, const uint8_t *al,
                            uint8_t *const umap[RMR_MAX_MEMBERS],
-                           const int *order, unsigned norder, uint32_t absent);
+                           uint8_t *const unclean[RMR_MAX_MEMBERS],
+                           const int *order, unsigned norder, uint32_t absent,
+                           uint64_t *lossy);
 
 /* May the member of slot come back while no member is normal?  Only if
  * it missed no acknowledged request (outdated: slot mask) since it was
@@ -43,7 +48,7 @@ int ho_collect (struct rmr_pool *pool, struct clt_leg *from, struct clt_sess *s,
                 int slot, uint8_t *bits);
 /* The hand-over of a returning leg on session s (IO frozen, leg joined):
  * refuses (-EAGAIN, message naming the members needed) a member that
- * missed acknowledged writes when no member is normal, unless forced;
+ * missed acknowledged writes when no member is normal;
  * else gives it every slot's union of the normal members' maps, and its
  * recent-write record if it stopped uncleanly.  *from_peers: a normal
  * member took part.
@@ -60,9 +65,9 @@ int ho_reconnect (struct rmr_pool *pool, struct clt_leg *leg,
 struct ho_union {
   uint8_t *umap[RMR_MAX_MEMBERS];
 };
+struct clt_plan;
 int ho_assemble_prepare (struct rmr_pool *pool, unsigned joined,
-                         const uint8_t *al, const int *order, unsigned norder,
-                         uint32_t absent, struct ho_union *u);
+                         const struct clt_plan *plan, struct ho_union *u);
 int ho_assemble_give (struct rmr_pool *pool, unsigned give,
                       const struct ho_union *u);
 void ho_union_free (struct ho_union *u);

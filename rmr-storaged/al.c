@@ -388,8 +388,10 @@ al_mark_clean (struct srv_al *al)
   }
   g_mutex_unlock (&al->lock);
   /* The data first, then a record that says nothing is in flight. */
-  if (fdatasync (al->st->fd) < 0)
+  if (fdatasync (al->st->fd) < 0) {
     e = errno;
+    al_suspect (al);
+  }
   g_mutex_lock (&al->lock);
   /* Idle extents leave the record (their writes are durable now), but
    * not one a write may still be in flight to on another leg.

@@ -263,12 +263,18 @@ struct srv_pool {
   struct srv_sync *sync;     /* with maps, once we have a slot */
   struct srv_psess *enabler; /* joined, pool enable pending */
   struct io_ctx *wlist;      /* client writes admitted, not completed */
-  struct rmr_pool *peers;    /* the sync pool: a session per peer */
-  unsigned sync_parallel;    /* chunks fetched at once */
-  uint64_t sync_rate;        /* bytes/s, 0: unlimited */
-  bool sync_manual;          /* background sync waits for sync start */
-  unsigned al_shift;         /* recent-write record: extent size */
-  unsigned al_extents;       /* and how many extents it holds */
+  /* Bumped when a client session joins or goes: IO admitted under an
+   * older value is from a session the client gave up on, and must not
+   * reach the store if it is still parked (sess.c submit_io).
+   */
+  atomic_uint sess_epoch;
+  bool write_failed;      /* since the last enable: no resync source */
+  struct rmr_pool *peers; /* the sync pool: a session per peer */
+  unsigned sync_parallel; /* chunks fetched at once */
+  uint64_t sync_rate;     /* bytes/s, 0: unlimited */
+  bool sync_manual;       /* background sync waits for sync start */
+  unsigned al_shift;      /* recent-write record: extent size */
+  unsigned al_extents;    /* and how many extents it holds */
   /* Test-only fault injection (--enable-fault-injection): the next
    * fault_count IOs of kind fault_op fail with fault_errno.
    */
@@ -293,6 +299,10 @@ struct io_ctx {
   uint64_t wstart, wend;
   struct io_ctx *wprev, *wnext;
   bool wlinked;
+  bool client;    /* from a client session (not a sync session) */
+  unsigned epoch; /* p->sess_epoch at admission */
+  /* Its resync gate waiter's parked flag (writes of wlist), or NULL. */
+  const atomic_bool *parked;
 };
 
 /* A client's session in a pool [rmr_srv_pool_sess]. */
@@ -349,6 +359,15 @@ int pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
  */
 int pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
                     struct io_ctx *io, GString *err);
+/* Is a client write to [off, off + len) in flight here that is not
+ * waiting for a chunk fetch (it passed the resync gate, or has yet to
+ * reach it)?  A fetch must not overwrite it (sync.c).
+ */
+bool pool_writes_overlap (struct srv_pool *p, uint64_t off, uint64_t len);
+/* A client write failed here: no resync reads are served until the
+ * next pool enable (the client's hand-over).
+ */
+void pool_write_failed (struct srv_pool *p);
 /* The IO admitted with io (NULL: a map message) is done. */
 void pool_io_end (struct srv_pool *p, struct io_ctx *io, bool write);
 
@@ -504,6 +523,7 @@ struct sync_waiter {
   bool write;       /* a write (may claim whole chunks) */
   unsigned claimed; /* whole dirty chunks this write claimed */
   int err;
+  atomic_bool parked; /* queued on a chunk being fetched (s->lock) */
 };
 
 int sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,

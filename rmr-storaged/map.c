@@ -143,6 +143,8 @@ save_unlocked (struct srv_maps *m)
   g_free (offs);
   if (r < 0) {
     m->err = r;
+    /* A failed fdatasync may also have dropped data writes. */
+    al_suspect (m->al);
     g_critical ("store %s: writing the dirty map failed: %s; this member "
                 "refuses writes that need it from now on",
                 m->st->path, strerror (-r));

@@ -406,6 +406,7 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   }
   g_ptr_array_add (p->sessions, ps);
   if (!ps->sync) {
+    atomic_fetch_add (&p->sess_epoch, 1);
     p->enabler = ps;
     set_state_unlocked (p, fresh ? RMR_POOL_CREATED : RMR_POOL_NO_IO,
                         fresh ? "create-mode session joined"
@@ -534,6 +535,7 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
   p->generation = req->generation;
   ps->enabled = true;
   p->enabler = NULL;
+  p->write_failed = false;
   /* The client read the recent-write record before this enable. */
   al_consumed (maps_al (p->maps));
   set_state_unlocked (p, RMR_POOL_NORMAL, "pool enabled");
@@ -556,6 +558,8 @@ pool_sess_leave (struct srv_psess *ps, bool graceful, bool quiesced)
 
   g_mutex_lock (&p->lock);
   g_ptr_array_remove (p->sessions, ps);
+  if (!ps->sync)
+    atomic_fetch_add (&p->sess_epoch, 1);
   if (p->enabler == ps)
     p->enabler = NULL;
   for (i = 0; i < p->sessions->len; i++)
@@ -651,6 +655,14 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
    * write's mark for the peer may predate the peer's watch, so its
    * watched clear could not tell (map.c).
    */
+  if (ps->sync && p->write_failed) {
+    g_string_printf (err,
+                     "member %" PRIu32 " had a write fail: no resync "
+                     "source until the client hands it over again",
+                     p->member_id);
+    g_mutex_unlock (&p->lock);
+    return -EAGAIN;
+  }
   if (ps->sync && sync_dirty_here (p->sync, hdr->offset, hdr->length)) {
     g_string_printf (err, "member %" PRIu32 " is itself stale there",
                      p->member_id);
@@ -670,6 +682,8 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
       }
   }
   io->wlinked = false;
+  io->client = !ps->sync;
+  io->epoch = atomic_load (&p->sess_epoch);
   if (!ps->sync && (hdr->type == RMR_MSG_WRITE || hdr->type == RMR_MSG_TRIM ||
                     hdr->type == RMR_MSG_ZERO)) {
     io->wstart = hdr->offset;
@@ -729,6 +743,7 @@ pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
   }
   p->inflight++;
   io->wlinked = false;
+  io->client = false;
   io->st = p->store;
   io->maps = p->maps;
   io->al = NULL;
@@ -736,6 +751,33 @@ pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
   io->my_slot = p->my_slot;
   g_mutex_unlock (&p->lock);
   return 0;
+}
+
+void
+pool_write_failed (struct srv_pool *p)
+{
+  g_mutex_lock (&p->lock);
+  if (!p->write_failed)
+    g_warning ("pool %s: a client write failed here: member %" PRIu32
+               " serves no resync reads until the client hands it over "
+               "again",
+               p->name, p->member_id);
+  p->write_failed = true;
+  g_mutex_unlock (&p->lock);
+}
+
+bool
+pool_writes_overlap (struct srv_pool *p, uint64_t off, uint64_t len)
+{
+  struct io_ctx *w;
+  bool r = false;
+
+  g_mutex_lock (&p->lock);
+  for (w = p->wlist; w && !r; w = w->wnext)
+    r = w->wstart < off + len && off < w->wend &&
+        !(w->parked && atomic_load (w->parked));
+  g_mutex_unlock (&p->lock);
+  return r;
 }
 
 void

@@ -658,6 +658,14 @@ io_done (struct store_io *io, int res)
 
   release_al (r);
   sync_io_done (r->ctx.sync, &r->sw, res);
+  /* A failed write: the client fails this leg, and other legs may have
+   * acknowledged it; until the client hands this member its map again it
+   * is no resync source (pool.c).
+   */
+  if (res < 0 && res != -ENOTSUP &&
+      (r->hdr.type == RMR_MSG_WRITE || r->hdr.type == RMR_MSG_TRIM ||
+       r->hdr.type == RMR_MSG_ZERO))
+    pool_write_failed (p);
   /* A failed flush may have dropped writes acknowledged before it: the
    * record says so, durably, before the failure is answered (al.c).
    */
@@ -723,6 +731,20 @@ submit_io (struct srv_req *r)
   char msg[RMR_ERRMSG_MAX];
   int ret;
 
+  /* Parked (resync gate, record, map save) while its session went: the
+   * client has given it up (failed or recorded missed) and may have sent
+   * newer IO since; it must not land after that.
+   */
+  if (r->ctx.client && r->ctx.epoch != atomic_load (&r->pool->sess_epoch)) {
+    release_al (r);
+    sync_io_done (r->ctx.sync, &r->sw, -ESTALE);
+    pool_io_end (r->pool, &r->ctx, false);
+    snprintf (msg, sizeof msg, "pool %s: the session that sent it has left",
+              r->pool->name);
+    reply (r->conn, &r->hdr, -ESTALE, msg, strlen (msg), r->pool->member_id);
+    req_put (r);
+    return;
+  }
   ret = pool_fault_hit (r->pool, r->io.op);
   if (ret) {
     /* As if the store had failed it: the reply goes the normal way. */
@@ -899,6 +921,8 @@ handle_io (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps,
    * first (or claimed by a write covering them whole).
    */
   r->sw.go = io_gated;
+  atomic_store (&r->sw.parked, false);
+  r->ctx.parked = &r->sw.parked;
   ret = sync_gate (r->ctx.sync, &r->sw, hdr->offset, hdr->length,
                    hdr->type == RMR_MSG_WRITE || hdr->type == RMR_MSG_ZERO);
   if (ret == 1)

@@ -58,6 +58,8 @@
 #define FLUSH_MS 100
 #define FLUSH_CHUNKS 256
 #define MAX_WORKERS 16
+#define RETRY_TRIES 12 /* an on-demand fetch refused: about 2 s */
+#define RETRY_US 10000
 #define RECONCILE_MS 2000       /* again soon: something was found */
 #define RECONCILE_IDLE_MS 10000 /* again later: all peers agreed */
 #define RECONCILE_CHUNKS (128 * 1024)
@@ -244,6 +246,7 @@ gate_unlocked (struct srv_sync *s, struct sync_waiter *w)
   return 0;
 
 wait:
+  atomic_store (&w->parked, true);
   w->next = NULL;
   if (e->tail)
     e->tail->next = w;
@@ -286,6 +289,7 @@ release_unlocked (struct srv_sync *s, struct chunk_ent *e, int err,
   e->head = e->tail = NULL;
   for (w = head; w; w = next) {
     next = w->next;
+    atomic_store (&w->parked, false);
     if (err) {
       w->err = err;
       w->next = *fail;
@@ -642,10 +646,27 @@ worker (gpointer arg)
     len = MIN (cs, s->mapped_size - off);
     if (!e->on_demand)
       throttle (s, len);
+    /* A local write that passed the gate before the chunk turned dirty
+     * here (a hand-over or a reconcile just added it) lands first: the
+     * fetched data must not overwrite it.  Writes queued on this entry
+     * are parked and wait for us instead.
+     */
+    while (pool_writes_overlap (s->pool, off, len) && !s->stop)
+      g_usleep (1000);
     watched = 0;
     rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched);
     r = rmr_sync_read (s->peers, gen, sources (s, watched, e->chunk), buf, len,
                        off, NULL);
+    /* A peer refuses while a client write to the chunk is in flight
+     * there: that passes.  An IO waiting for this chunk gets a few tries
+     * before it fails (the background simply comes back later).
+     */
+    for (int t = 0; r == -EAGAIN && e->on_demand && t < RETRY_TRIES && !s->stop;
+         t++) {
+      g_usleep (RETRY_US << MIN (t, 4));
+      r = rmr_sync_read (s->peers, gen, sources (s, watched, e->chunk), buf,
+                         len, off, NULL);
+    }
     if (r == 0)
       r = store_io_wait (s->st, STORE_WRITE, buf, off, len);
 

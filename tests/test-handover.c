@@ -53,10 +53,12 @@ test_source_current (void)
   struct maps m;
   uint8_t al[NCH / 8] = {0};
   int order[] = {0, 1};
+  uint64_t lossy;
 
   maps_init (&m);
   set (al, 3);
-  g_assert_cmpuint (ho_assemble_bits (NCH, al, m.p, order, 2, 0), ==, 0);
+  g_assert_cmpuint (ho_assemble_bits (NCH, al, m.p, NULL, order, 2, 0, &lossy),
+                    ==, 0);
   g_assert_false (bit (m.p[0], 3));
   g_assert_true (bit (m.p[1], 3));
   g_assert_false (bit (m.p[1], 4));
@@ -73,12 +75,14 @@ test_source_behind_uses_next (void)
   struct maps m;
   uint8_t al[NCH / 8] = {0};
   int order[] = {1, 0};
+  uint64_t lossy;
 
   maps_init (&m);
   set (m.p[1], 7); /* the union of the maps: member of slot 1 missed 7 */
   set (al, 7);
   set (al, 8);
-  g_assert_cmpuint (ho_assemble_bits (NCH, al, m.p, order, 2, 0), ==, 0);
+  g_assert_cmpuint (ho_assemble_bits (NCH, al, m.p, NULL, order, 2, 0, &lossy),
+                    ==, 0);
   g_assert_false (bit (m.p[0], 7)); /* source of 7 */
   g_assert_true (bit (m.p[1], 7));
   g_assert_false (bit (m.p[1], 8)); /* source of 8 */
@@ -95,13 +99,15 @@ test_absent_and_no_source (void)
   struct maps m;
   uint8_t al[NCH / 8] = {0};
   int order[] = {0, 1};
+  uint64_t lossy;
 
   maps_init (&m);
   set (al, 1);
   set (al, 2);
   set (m.p[0], 2);
   set (m.p[1], 2);
-  g_assert_cmpuint (ho_assemble_bits (NCH, al, m.p, order, 2, 1u << 2), ==, 1);
+  g_assert_cmpuint (
+    ho_assemble_bits (NCH, al, m.p, NULL, order, 2, 1u << 2, &lossy), ==, 1);
   g_assert_false (bit (m.p[0], 1));
   g_assert_true (bit (m.p[1], 1));
   g_assert_true (bit (m.p[2], 1));
@@ -111,6 +117,40 @@ test_absent_and_no_source (void)
   g_assert_true (bit (m.p[0], 2));
   g_assert_true (bit (m.p[1], 2));
   g_assert_false (bit (m.p[2], 2));
+}
+
+/* A member whose flush failed (or that lost power) may have lost what
+ * its own record holds: it is not the source there while a member that
+ * stopped cleanly is current, even if it is preferred; when every member
+ * stopped uncleanly, one of them still is (counted), or the chunk could
+ * never be read again.
+ */
+static void
+test_unclean_record_not_source (void)
+{
+  struct maps m;
+  uint8_t al[NCH / 8] = {0}, un0[NCH / 8 + 8] = {0}, un1[NCH / 8 + 8] = {0};
+  uint8_t *unclean[RMR_MAX_MEMBERS] = {un0, NULL};
+  int order[] = {0, 1};
+  uint64_t lossy;
+
+  maps_init (&m);
+  set (al, 5);
+  set (un0, 5);
+  g_assert_cmpuint (
+    ho_assemble_bits (NCH, al, m.p, unclean, order, 2, 0, &lossy), ==, 0);
+  g_assert_cmpuint (lossy, ==, 0);
+  g_assert_true (bit (m.p[0], 5));
+  g_assert_false (bit (m.p[1], 5));
+
+  maps_init (&m);
+  unclean[1] = un1;
+  set (un1, 5);
+  g_assert_cmpuint (
+    ho_assemble_bits (NCH, al, m.p, unclean, order, 2, 0, &lossy), ==, 0);
+  g_assert_cmpuint (lossy, ==, 1);
+  g_assert_false (bit (m.p[0], 5)); /* the preferred one, by default */
+  g_assert_true (bit (m.p[1], 5));
 }
 
 /* Scenario 4 (double failure): member of slot 1 missed acknowledged
@@ -135,6 +175,8 @@ main (int argc, char **argv)
   g_test_add_func ("/handover/source-behind-uses-next",
                    test_source_behind_uses_next);
   g_test_add_func ("/handover/absent-and-no-source", test_absent_and_no_source);
+  g_test_add_func ("/handover/unclean-record-not-source",
+                   test_unclean_record_not_source);
   g_test_add_func ("/handover/enable-alone", test_enable_alone);
   return g_test_run ();
 }
