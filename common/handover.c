@@ -18,10 +18,11 @@
  * taken as the whole truth.
  *
  * Reconnect of member R (IO frozen):
- *   - every map slot of every normal member is read and ORed into R's
- *     map (so R also knows which peers are behind where: it never fetches
- *     from them), its own slot plus its recent-write record if R stopped
- *     uncleanly;
+ *   - every map slot of every normal member is read; R's maps of the other
+ *     members are replaced by that union (so R knows which peers are
+ *     behind where, and forgets a bit whose clear it missed), and its own
+ *     slot gets the union ORed in, plus its recent-write record if R
+ *     stopped uncleanly;
  *   - if no member is normal and R missed acknowledged writes since it
  *     was last handed its map (the client's `outdated` mask: set when a
  *     request is acknowledged without R, cleared by a hand-over from a
@@ -151,6 +152,28 @@ ho_collect (struct rmr_pool *pool, struct clt_leg *from, struct clt_sess *s,
   return 0;
 }
 
+/* Clear every chunk of slot in leg's map (session s). */
+static int
+ho_clear_slot (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
+               unsigned slot)
+{
+  uint64_t nchunks = ho_nchunks (pool), c, len;
+  int r;
+
+  for (c = 0; c < nchunks; c += len) {
+    struct rmr_hdr hdr = {.type = RMR_MSG_MAP_CLEAR,
+                          .generation = pool->generation,
+                          .offset = c,
+                          .dirty_mask = 1u << slot};
+    len = MIN (nchunks - c, RMR_MAP_MAX_CHUNKS);
+    hdr.length = len;
+    r = clt_leg_call (leg, s, &hdr, NULL, 0, NULL, 0, NULL);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
 /* The used member slots of the pool. */
 static uint32_t
 used_slots (const struct rmr_pool *pool)
@@ -238,6 +261,18 @@ ho_reconnect (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
         return r;
       if (!(al->flags & RMR_AL_F_CLEAN))
         clt_al_to_bits (pool, al, bits);
+    }
+    /* What the member knew of the others is replaced by what the normal
+     * members know: they recorded every write it recorded while both
+     * were normal, and got the maps of every hand-over since, while a
+     * clear it missed (away, or lost with a crash) would leave it
+     * believing a current peer behind for good.  Its own slot is only
+     * added to: bits it keeps (resync not done) stay.
+     */
+    if ((int) slot != leg->slot && normal) {
+      r = ho_clear_slot (pool, leg, s, slot);
+      if (r < 0)
+        return r;
     }
     r = clt_send_bits (pool, leg, s, slot, bits, &nd);
     if (r < 0)

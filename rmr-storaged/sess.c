@@ -737,11 +737,12 @@ submit_io (struct srv_req *r)
    */
   if (r->ctx.client && r->ctx.epoch != atomic_load (&r->pool->sess_epoch)) {
     release_al (r);
-    sync_io_done (r->ctx.sync, &r->sw, -ESTALE);
+    sync_io_done (r->ctx.sync, &r->sw, -ECANCELED);
     pool_io_end (r->pool, &r->ctx, false);
     snprintf (msg, sizeof msg, "pool %s: the session that sent it has left",
               r->pool->name);
-    reply (r->conn, &r->hdr, -ESTALE, msg, strlen (msg), r->pool->member_id);
+    /* Not ESTALE: that would tell the client it was fenced. */
+    reply (r->conn, &r->hdr, -ECANCELED, msg, strlen (msg), r->pool->member_id);
     req_put (r);
     return;
   }
@@ -941,6 +942,9 @@ map_added (struct map_waiter *w, int err)
   pool_io_end (r->pool, &r->ctx, true);
   if (err)
     reply (r->conn, &r->hdr, err, msg, sizeof msg - 1, r->pool->member_id);
+  else if (r->hdr.type == RMR_MSG_MAP_CLEAR)
+    reply (r->conn, &r->hdr, 0, r->buf, (r->hdr.length + 7) / 8,
+           r->pool->member_id);
   else
     reply (r->conn, &r->hdr, 0, NULL, 0, r->pool->member_id);
   req_put (r);
@@ -988,11 +992,21 @@ handle_map (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps,
     req_put (r);
     return;
   case RMR_MSG_MAP_CLEAR:
-    if (hdr->flags & RMR_HF_WATCH)
+    if (hdr->flags & RMR_HF_WATCH) {
+      /* A resync's clear is saved before it is answered: a clear lost
+       * to a crash would leave a bit saying a current member is behind
+       * (it would never be a source there again, and the map would not
+       * drain).
+       */
       maps_clear_watched (r->ctx.maps, __builtin_ctz (hdr->dirty_mask),
                           hdr->offset, hdr->length, r->buf);
-    else
-      maps_clear (r->ctx.maps, hdr->dirty_mask, hdr->offset, hdr->length);
+      r->mw.done = map_added;
+      ret = maps_save_wait (r->ctx.maps, &r->mw);
+      if (ret != 1)
+        map_added (&r->mw, ret < 0 ? ret : 0);
+      return;
+    }
+    maps_clear (r->ctx.maps, hdr->dirty_mask, hdr->offset, hdr->length);
     pool_io_end (r->pool, &r->ctx, true);
     reply (c, hdr, 0, r->buf, hdr->flags & RMR_HF_WATCH ? nbytes : 0,
            r->pool->member_id);
