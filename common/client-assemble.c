@@ -182,6 +182,7 @@ clt_decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
     en->members[i] = RMR_MEMBER_NONE;
   en->mapped_size = rep[first].mapped_size;
   en->queue_depth = cfg->queue_depth;
+  en->min_legs = cfg->min_legs ? cfg->min_legs : 1;
 
   if (nfresh == njoined) {
     if (njoined < pool->nlegs)
@@ -360,6 +361,7 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
   bool newslot[RMR_MAX_MEMBERS] = {false}, replaced[RMR_MAX_MEMBERS] = {false};
   unsigned i, s, nmembers = 0, npresent = 0;
   bool quorum;
+  unsigned min_legs;
   int src = -1;
   int r;
 
@@ -408,7 +410,18 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
     nmembers++;
     npresent += present[s];
   }
-  quorum = npresent + pool->cfg.min_legs >= nmembers + 1;
+  /* Writes were acknowledged under the min-legs of the clients before
+   * this one, saved on the members at each enable: the lowest of those
+   * here and ours is what a write is sure to have reached.  (An assemble
+   * that went on without a member under a min-legs was safe under the
+   * lowest one before it, or forced.)
+   */
+  min_legs = pool->cfg.min_legs;
+  for (i = 0; i < pool->nlegs; i++)
+    if ((joined & 1u << i) && !pool->legs[i].new_member && rep[i].min_legs &&
+        rep[i].min_legs < min_legs)
+      min_legs = rep[i].min_legs;
+  quorum = npresent + min_legs >= nmembers + 1;
   for (s = 0; s < RMR_MAX_MEMBERS; s++) {
     if (en->members[s] == RMR_MEMBER_NONE || present[s] || newslot[s])
       continue;
@@ -426,7 +439,7 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
                       "a write may be on it alone%s): bring it back, or "
                       "assemble with force=1 (writes only it holds are lost)",
                       pool->cfg.pool_name, en->members[s], npresent, nmembers,
-                      pool->cfg.min_legs,
+                      min_legs,
                       stale[s] ? "; a member here records it stale, but that "
                                  "record may be older than what it did since"
                                : "");

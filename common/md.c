@@ -55,7 +55,7 @@
 #define OFF_AL_OFFSET 152
 #define OFF_AL_BYTES 160
 #define OFF_FLAGS 168
-#define OFF_RESERVED 172
+#define OFF_MIN_LEGS 172
 #define OFF_MEMBERS 176
 #define MEMBER_SLOT 16
 #define OFF_END (OFF_MEMBERS + RMR_MAX_MEMBERS * MEMBER_SLOT)
@@ -194,6 +194,7 @@ md_encode (const struct rmr_sb *sb, uint8_t *buf)
   put_le64 (buf + OFF_AL_OFFSET, sb->al_offset);
   put_le64 (buf + OFF_AL_BYTES, sb->al_bytes);
   put_le32 (buf + OFF_FLAGS, sb->flags);
+  put_le32 (buf + OFF_MIN_LEGS, sb->min_legs);
   for (i = 0; i < RMR_MAX_MEMBERS; i++) {
     uint8_t *slot = buf + OFF_MEMBERS + i * MEMBER_SLOT;
 
@@ -354,8 +355,10 @@ decode (const uint8_t *buf, struct rmr_sb *sb, char *why, size_t n)
               sb->flags, sb->flags & ~MD_KNOWN_FLAGS);
     return -EBADMSG;
   }
-  if (get_le32 (buf + OFF_RESERVED) != 0) {
-    snprintf (why, n, "reserved field at byte %d: not zero", OFF_RESERVED);
+  sb->min_legs = get_le32 (buf + OFF_MIN_LEGS);
+  if (sb->min_legs > RMR_MAX_MEMBERS) {
+    snprintf (why, n, "min_legs %" PRIu32 ": more than %u members",
+              sb->min_legs, RMR_MAX_MEMBERS);
     return -EBADMSG;
   }
 

@@ -40,7 +40,7 @@
  *   152  u64    al_offset
  *   160  u64    al_bytes
  *   168  u32    flags (RMR_SB_F_*)
- *   172  u32    reserved (0)
+ *   172  u32    min_legs the pool was last enabled with (0: unknown)
  *   176  8 x { u32 member_id (RMR_MEMBER_NONE = empty slot), u32 state,
  *              u64 since (generation the state was set in; 0 for an
  *              empty slot, at most the store's generation) }  srv_md[]
@@ -111,6 +111,7 @@ struct rmr_sb {
   uint64_t al_offset;
   uint64_t al_bytes;
   uint32_t flags;
+  uint32_t min_legs;
   struct rmr_member_md members[RMR_MAX_MEMBERS];
 };
 

@@ -378,6 +378,7 @@ rmr_join_rep_encode (const struct rmr_join_rep *r, uint8_t *buf)
   buf[4] = r->state;
   buf[5] = r->fresh;
   buf[6] = r->flags;
+  buf[7] = r->min_legs;
   put_le32 (buf + 8, r->chunk_size);
   put_le32 (buf + 12, r->queue_depth);
   put_le64 (buf + 16, r->mapped_size);
@@ -405,7 +406,10 @@ rmr_join_rep_decode (const uint8_t *buf, struct rmr_join_rep *r)
     return rmr_err (EPROTO, "bad message: pool state %u", r->state);
   if (r->fresh > 1)
     return rmr_err (EPROTO, "bad message: fresh %u", r->fresh);
-  if (buf[7] || get_le32 (buf + 36))
+  r->min_legs = buf[7];
+  if (r->min_legs > RMR_MAX_MEMBERS)
+    return rmr_err (EPROTO, "bad message: join reply min_legs %u", r->min_legs);
+  if (get_le32 (buf + 36))
     return rmr_err (EPROTO, "bad message: join reply reserved bytes");
   if (r->flags & ~RMR_JOIN_F_ZEROED || (r->flags && !r->fresh))
     return rmr_err (EPROTO, "bad message: join reply flags 0x%x", r->flags);
@@ -476,6 +480,7 @@ rmr_enable_req_encode (const struct rmr_enable_req *r, uint8_t *buf)
   put_le32 (buf + 16, r->chunk_size);
   put_le32 (buf + 20, r->queue_depth);
   buf[24] = r->mode;
+  buf[25] = r->min_legs;
   put_members (buf + 32, r->members);
 }
 
@@ -490,7 +495,10 @@ rmr_enable_req_decode (const uint8_t *buf, struct rmr_enable_req *r)
   r->chunk_size = get_le32 (buf + 16);
   r->queue_depth = get_le32 (buf + 20);
   r->mode = buf[24];
-  for (i = 25; i < 32; i++)
+  r->min_legs = buf[25];
+  if (r->min_legs < 1 || r->min_legs > RMR_MAX_MEMBERS)
+    return rmr_err (EPROTO, "bad message: enable min_legs %u", r->min_legs);
+  for (i = 26; i < 32; i++)
     if (buf[i])
       return rmr_err (EPROTO, "bad message: enable reserved bytes");
   if (r->generation == 0)

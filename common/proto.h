@@ -158,7 +158,7 @@ struct rmr_join_req {
  *   4   u8     pool state (enum rmr_srv_pool_state)
  *   5   u8     fresh (1: the store never was in an enabled pool)
  *   6   u8     flags (RMR_JOIN_F_*)
- *   7   u8     reserved (0)
+ *   7   u8     min_legs the pool was last enabled with (0: unknown)
  *   8   u32    chunk_size (0 if fresh)
  *   12  u32    queue_depth
  *   16  u64    mapped_size
@@ -174,6 +174,7 @@ struct rmr_join_rep {
   uint8_t state;
   uint8_t fresh;
   uint8_t flags;
+  uint8_t min_legs;
   uint32_t chunk_size;
   uint32_t queue_depth;
   uint64_t mapped_size;
@@ -189,7 +190,9 @@ struct rmr_join_rep {
  *   16  u32    chunk_size
  *   20  u32    queue_depth
  *   24  u8     mode (CREATE or ASSEMBLE)
- *   25  u8[7]  reserved (0)
+ *   25  u8     min_legs of the client (1..8): persisted, so that a later
+ *              assemble knows on how few members a write may be
+ *   26  u8[6]  reserved (0)
  *   32  8 x u32 members (slot table)
  */
 #define RMR_ENABLE_REQ_SIZE 64
@@ -199,6 +202,7 @@ struct rmr_enable_req {
   uint32_t chunk_size;
   uint32_t queue_depth;
   uint8_t mode;
+  uint8_t min_legs;
   uint32_t members[RMR_MAX_MEMBERS];
 };
 

@@ -342,6 +342,7 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   rep->queue_depth = st->sb.queue_depth ? st->sb.queue_depth : req->queue_depth;
   rep->mapped_size = st->sb.mapped_size;
   rep->generation = st->sb.generation;
+  rep->min_legs = st->sb.min_legs;
   rep->block_size = st->block_size;
   for (i = 0; i < RMR_MAX_MEMBERS; i++)
     rep->members[i] = st->sb.members[i].member_id;
@@ -499,6 +500,7 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     bool fresh = st->sb.chunk_size == 0;
     saved = st->sb;
     st->sb.generation = req->generation;
+    st->sb.min_legs = req->min_legs;
     st->sb.chunk_size = req->chunk_size;
     st->sb.queue_depth = req->queue_depth;
     /* A new generation changes no member's state: what this store knows

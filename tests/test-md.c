@@ -334,8 +334,8 @@ test_reject_fields (void)
 
   EXPECT_BAD (put_le32 (buf + 168, 0x4), "flags 0x4: unknown flags 0x4");
   EXPECT_BAD (put_le32 (buf + 168, 0x80000001), "flags 0x80000001");
-  EXPECT_BAD (buf[172] = 1, "reserved field at byte 172");
-  EXPECT_BAD (buf[175] = 0x80, "reserved field at byte 172");
+  EXPECT_BAD (buf[172] = 9, "min_legs 9: more than 8 members");
+  EXPECT_BAD (buf[175] = 0x80, "min_legs 2147483648");
 
   /* Member slots: duplicate ids, unknown states, a state in an empty
    * slot, reserved bytes.

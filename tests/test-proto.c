@@ -263,7 +263,8 @@ test_join_rep_enable (void)
                              .mapped_size = 1 << 20,
                              .chunk_size = 65536,
                              .queue_depth = 64,
-                             .mode = RMR_MODE_ASSEMBLE},
+                             .mode = RMR_MODE_ASSEMBLE,
+                             .min_legs = 2},
                         de;
   uint8_t buf[RMR_JOIN_REP_SIZE], ebuf[RMR_ENABLE_REQ_SIZE];
   unsigned i;
@@ -272,9 +273,11 @@ test_join_rep_enable (void)
     r.members[i] = e.members[i] = RMR_MEMBER_NONE;
   r.members[0] = e.members[0] = 42;
   r.members[1] = e.members[1] = 43;
+  r.min_legs = 1;
   rmr_join_rep_encode (&r, buf);
   g_assert_cmpint (rmr_join_rep_decode (buf, &d), ==, 0);
   g_assert_cmpuint (d.members[1], ==, 43);
+  g_assert_cmpuint (d.min_legs, ==, 1);
   g_assert_cmpuint (d.members[2], ==, RMR_MEMBER_NONE);
   r.members[2] = 42; /* the same member in two slots */
   rmr_join_rep_encode (&r, buf);
@@ -292,6 +295,14 @@ test_join_rep_enable (void)
   g_assert_cmpint (rmr_enable_req_decode (ebuf, &de), ==, 0);
   g_assert_cmpuint (de.generation, ==, 3);
   g_assert_cmpuint (de.members[0], ==, 42);
+  g_assert_cmpuint (de.min_legs, ==, 2);
+  e.min_legs = 0; /* every client has one */
+  rmr_enable_req_encode (&e, ebuf);
+  g_assert_cmpint (rmr_enable_req_decode (ebuf, &de), ==, -EPROTO);
+  e.min_legs = 9;
+  rmr_enable_req_encode (&e, ebuf);
+  g_assert_cmpint (rmr_enable_req_decode (ebuf, &de), ==, -EPROTO);
+  e.min_legs = 2;
   e.generation = 0;
   rmr_enable_req_encode (&e, ebuf);
   g_assert_cmpint (rmr_enable_req_decode (ebuf, &de), ==, -EPROTO);
