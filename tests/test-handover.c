@@ -89,6 +89,34 @@ test_source_behind_uses_next (void)
   g_assert_true (bit (m.p[0], 8));
 }
 
+/* RF=3, scenario 1 after a double outage: the preferred source (slot 0)
+ * and slot 1 are behind at chunk 4 (slot 2's writes, recorded in the
+ * union of the maps), which the records also hold: slot 2 is the source
+ * there; elsewhere slot 0 stays the source.
+ */
+static void
+test_rf3_source_per_chunk (void)
+{
+  struct maps m;
+  uint8_t al[NCH / 8] = {0};
+  int order[] = {0, 1, 2};
+  uint64_t lossy;
+
+  maps_init (&m);
+  set (m.p[0], 4);
+  set (m.p[1], 4);
+  set (al, 4);
+  set (al, 6);
+  g_assert_cmpuint (ho_assemble_bits (NCH, al, m.p, NULL, order, 3, 0, &lossy),
+                    ==, 0);
+  g_assert_true (bit (m.p[0], 4));
+  g_assert_true (bit (m.p[1], 4));
+  g_assert_false (bit (m.p[2], 4));
+  g_assert_false (bit (m.p[0], 6));
+  g_assert_true (bit (m.p[1], 6));
+  g_assert_true (bit (m.p[2], 6));
+}
+
 /* RF=3 with a member away: the record chunks are dirty for it too; and a
  * chunk every present member is behind on is left alone (its data is on
  * the member away) and counted.
@@ -175,6 +203,7 @@ main (int argc, char **argv)
   g_test_add_func ("/handover/source-behind-uses-next",
                    test_source_behind_uses_next);
   g_test_add_func ("/handover/absent-and-no-source", test_absent_and_no_source);
+  g_test_add_func ("/handover/rf3-source-per-chunk", test_rf3_source_per_chunk);
   g_test_add_func ("/handover/unclean-record-not-source",
                    test_unclean_record_not_source);
   g_test_add_func ("/handover/enable-alone", test_enable_alone);

@@ -40,6 +40,7 @@
 #define CS (64 * 1024)
 #define R_SLOT 0
 #define P_SLOT 1
+#define Q_SLOT 2
 
 struct node {
   struct tmp tmp;
@@ -47,9 +48,18 @@ struct node {
   struct srv_maps *maps;
 };
 
-static struct node R, P;
-static uint8_t *pdata; /* P's data area */
+static struct node R, P, Q;
+static uint8_t *pdata, *qdata; /* P's and Q's data areas */
 static struct srv_pool fake_pool = {.name = "p"};
+
+/* The sync pool's peers, in the order it tries them: P alone (RF=2), or
+ * Q first, then P (RF=3).
+ */
+static unsigned npeer;
+static struct node *peer[2];
+static uint8_t *peer_data[2];
+static uint32_t peer_member[2];
+static unsigned peer_slot[2];
 
 /* Test hooks, called by the fake peer (under hook_lock). */
 static GMutex hook_lock;
@@ -69,6 +79,7 @@ node_init (struct node *n, uint32_t member)
     n->st->sb.members[s].member_id = RMR_MEMBER_NONE;
   n->st->sb.members[R_SLOT].member_id = 1;
   n->st->sb.members[P_SLOT].member_id = 2;
+  n->st->sb.members[Q_SLOT].member_id = 3;
   g_assert_cmpint (
     maps_open (n->st, true, AL_DEFAULT_SHIFT, AL_DEFAULT_EXTENTS, &n->maps), ==,
     0);
@@ -82,29 +93,34 @@ node_fini (struct node *n)
   tmp_fini (&n->tmp);
 }
 
-/* The fake sync pool: one peer, P. */
+/* The fake sync pool. */
 
 unsigned
 rmr_sync_npeers (struct rmr_pool *pool)
 {
-  return 1;
+  return npeer;
 }
 
 uint32_t
 rmr_sync_peer_member (struct rmr_pool *pool, unsigned i)
 {
-  return i == 0 ? 2 : RMR_MEMBER_NONE;
+  return i < npeer ? peer_member[i] : RMR_MEMBER_NONE;
 }
 
 int
 rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
                 uint64_t first, uint64_t n, uint32_t *peers)
 {
-  g_assert_cmpint (maps_watch (P.maps, slot, first, n), ==, 0);
+  unsigned i;
+
+  *peers = 0;
+  for (i = 0; i < npeer; i++) {
+    g_assert_cmpint (maps_watch (peer[i]->maps, slot, first, n), ==, 0);
+    *peers |= 1u << i;
+  }
   g_mutex_lock (&hook_lock);
   watches++;
   g_mutex_unlock (&hook_lock);
-  *peers = 1;
   return 0;
 }
 
@@ -113,19 +129,25 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
                void *buf, uint32_t count, uint64_t offset, uint32_t *member)
 {
   uint64_t c = offset / CS;
+  unsigned i;
 
-  /* P refuses what it is behind on itself (pool.c, sync_dirty_here). */
-  if (!(peers & 1) || maps_test (P.maps, P_SLOT, c))
-    return rmr_err (EAGAIN, "no peer could serve chunk %" PRIu64, c);
-  g_mutex_lock (&hook_lock);
-  memcpy (buf, pdata + offset, count);
-  reads++;
-  if (after_read)
-    after_read (c);
-  g_mutex_unlock (&hook_lock);
-  if (member)
-    *member = 2;
-  return 0;
+  for (i = 0; i < npeer; i++) {
+    /* A peer refuses what it is behind on itself (pool.c,
+     * sync_dirty_here).
+     */
+    if (!(peers & 1u << i) || maps_test (peer[i]->maps, peer_slot[i], c))
+      continue;
+    g_mutex_lock (&hook_lock);
+    memcpy (buf, peer_data[i] + offset, count);
+    reads++;
+    if (after_read)
+      after_read (c);
+    g_mutex_unlock (&hook_lock);
+    if (member)
+      *member = peer_member[i];
+    return 0;
+  }
+  return rmr_err (EAGAIN, "no peer could serve chunk %" PRIu64, c);
 }
 
 int
@@ -133,9 +155,17 @@ rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
                         unsigned slot, uint64_t first, uint64_t n,
                         uint32_t peers, uint8_t *kept)
 {
+  uint8_t k[64];
+  unsigned i, j;
+
+  g_assert_cmpuint ((n + 7) / 8, <=, sizeof k);
   memset (kept, 0, (n + 7) / 8);
-  if (peers & 1)
-    maps_clear_watched (P.maps, slot, first, n, kept);
+  for (i = 0; i < npeer; i++)
+    if (peers & 1u << i) {
+      maps_clear_watched (peer[i]->maps, slot, first, n, k);
+      for (j = 0; j < (n + 7) / 8; j++)
+        kept[j] |= k[j];
+    }
   return 0;
 }
 
@@ -143,7 +173,7 @@ int
 rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint64_t generation,
                   unsigned slot, uint64_t first, uint64_t n, uint8_t *bits)
 {
-  maps_get_bits (P.maps, slot, first, n, bits);
+  maps_get_bits (peer[i]->maps, slot, first, n, bits);
   return 0;
 }
 
@@ -266,13 +296,32 @@ start (bool stopped)
 }
 
 static void
-setup (void)
+setup_rf (unsigned rf)
 {
   node_init (&R, 1);
   node_init (&P, 2);
   pdata = g_malloc0 (MAPPED);
+  npeer = rf - 1;
+  if (rf == 3) {
+    node_init (&Q, 3);
+    qdata = g_malloc0 (MAPPED);
+    peer[0] = &Q, peer_data[0] = qdata, peer_member[0] = 3;
+    peer_slot[0] = Q_SLOT;
+    peer[1] = &P, peer_data[1] = pdata, peer_member[1] = 2;
+    peer_slot[1] = P_SLOT;
+  }
+  else {
+    peer[0] = &P, peer_data[0] = pdata, peer_member[0] = 2;
+    peer_slot[0] = P_SLOT;
+  }
   after_read = NULL;
   reads = watches = 0;
+}
+
+static void
+setup (void)
+{
+  setup_rf (2);
 }
 
 static void
@@ -281,6 +330,10 @@ teardown (void)
   node_fini (&R);
   node_fini (&P);
   g_free (pdata);
+  if (npeer == 2) {
+    node_fini (&Q);
+    g_free (qdata);
+  }
 }
 
 /* What P records for R is fetched and cleared on both. */
@@ -456,6 +509,71 @@ test_reconcile (void)
   teardown ();
 }
 
+/* RF=3, scenario 6: peer Q (tried first) is behind at chunk 9 and does
+ * not know it (its own map is clean there); R knows (the hand-over gave
+ * it P's map of Q's slot).  R must take chunk 9 from P, never from Q.
+ */
+static void
+test_rf3_stale_source (void)
+{
+  struct srv_sync *s;
+
+  setup_rf (3);
+  fill (pdata, 9, 0x99); /* write B reached P only */
+  fill (qdata, 9, 0x11); /* Q holds A */
+  mark (&P, R_SLOT, 9);
+  mark (&P, Q_SLOT, 9);
+  mark (&R, R_SLOT, 9);
+  mark (&R, Q_SLOT, 9);
+  s = start (false);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (r_byte (9), ==, 0x99);
+  g_assert_false (maps_test (P.maps, R_SLOT, 9));
+  /* What R knows of Q stays for Q's own resync. */
+  g_assert_true (maps_test (P.maps, Q_SLOT, 9));
+  sync_close (s);
+  teardown ();
+}
+
+/* RF=3, scenario 3 on the peer that was not the source: R fetched chunk 5
+ * from Q; a write R misses lands on P and Q right after.  P's and Q's
+ * watches are flagged: R keeps the bit and fetches again.
+ */
+static void
+redirty_5_both (uint64_t c)
+{
+  if (c != 5 || reads > 1)
+    return;
+  fill (pdata, 5, 0x77);
+  fill (qdata, 5, 0x77);
+  g_mutex_unlock (&hook_lock); /* mark () waits for the flushers */
+  mark (&P, R_SLOT, 5);
+  mark (&Q, R_SLOT, 5);
+  g_mutex_lock (&hook_lock);
+}
+
+static void
+test_rf3_redirty (void)
+{
+  struct srv_sync *s;
+
+  setup_rf (3);
+  fill (pdata, 5, 0x55);
+  fill (qdata, 5, 0x55);
+  mark (&P, R_SLOT, 5);
+  mark (&Q, R_SLOT, 5);
+  mark (&R, R_SLOT, 5);
+  after_read = redirty_5_both;
+  s = start (false);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (reads, >=, 2);
+  g_assert_cmpuint (r_byte (5), ==, 0x77);
+  g_assert_false (maps_test (P.maps, R_SLOT, 5));
+  g_assert_false (maps_test (Q.maps, R_SLOT, 5));
+  sync_close (s);
+  teardown ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -469,5 +587,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/gate-with-sync-stopped",
                    test_gate_with_sync_stopped);
   g_test_add_func ("/sync-watch/reconcile", test_reconcile);
+  g_test_add_func ("/sync-watch/rf3/stale-source", test_rf3_stale_source);
+  g_test_add_func ("/sync-watch/rf3/redirty", test_rf3_redirty);
   return g_test_run ();
 }
