@@ -199,14 +199,105 @@ name_legs (struct rmr_pool *pool, unsigned legs, GString *out)
                               pool->legs[i].member_id);
 }
 
+/* Read every slot's union of the normal members' maps into u, add the
+ * returning member's record where a normal member can give it, and give
+ * it all to the member (see ho_reconnect).
+ */
+static int
+reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
+                unsigned normal, uint32_t used, struct ho_union *u,
+                uint64_t *ndirty)
+{
+  uint64_t nchunks = ho_nchunks (pool), c, lossy = 0;
+  size_t nbytes = (nchunks + 7) / 8 + 8;
+  g_autofree struct rmr_al_rep *al = g_new0 (struct rmr_al_rep, 1);
+  g_autofree uint8_t *rec = NULL;
+  unsigned i, slot;
+  int r;
+
+  for (slot = 0; slot < RMR_MAX_MEMBERS; slot++) {
+    u->umap[slot] = g_malloc0 (nbytes);
+    if (!(used & 1u << slot))
+      continue;
+    for (i = 0; i < pool->nlegs; i++) {
+      struct clt_leg *from = &pool->legs[i];
+      if (!(normal & 1u << i))
+        continue;
+      r = ho_collect (pool, from, from->sess, slot, u->umap[slot]);
+      if (r < 0) {
+        /* That member failed now: the others know it is stale. */
+        clt_leg_fail (from, rmr_get_error ());
+        return r;
+      }
+    }
+  }
+
+  /* A member that lost power (or whose flush failed) may have lost
+   * writes it had acknowledged but not made durable: what its recent-
+   * write record holds is stale there too (DESIGN 6), where a normal
+   * member is current to give it back.  With no normal member those
+   * chunks fail with EIO rather than be served old; where every normal
+   * member is behind too (all of them lost power), this member is the
+   * best there is, and the possible loss is logged.
+   */
+  r = clt_al_get (leg, s, al);
+  if (r < 0)
+    return r;
+  if (!(al->flags & RMR_AL_F_CLEAN)) {
+    rec = g_malloc0 (nbytes);
+    clt_al_to_bits (pool, al, rec);
+    for (c = 0; c < nchunks; c++) {
+      bool current = !normal;
+      if (!(rec[c / 8] & 1 << (c % 8)))
+        continue;
+      for (i = 0; i < pool->nlegs && !current; i++)
+        if ((normal & 1u << i) && pool->legs[i].slot >= 0 &&
+            !(u->umap[pool->legs[i].slot][c / 8] & 1 << (c % 8)))
+          current = true;
+      if (current)
+        u->umap[leg->slot][c / 8] |= 1 << (c % 8);
+      else
+        lossy++;
+    }
+    if (lossy)
+      g_warning ("pool %s: member %" PRIu32 " stopped uncleanly and no normal "
+                 "member is current for %" PRIu64 " chunks of its record: it "
+                 "keeps them (a write acknowledged there may be lost)",
+                 pool->cfg.pool_name, leg->member_id, lossy);
+  }
+
+  for (slot = 0; slot < RMR_MAX_MEMBERS; slot++) {
+    uint64_t nd;
+    if (!(used & 1u << slot))
+      continue;
+    /* What the member knew of the others is replaced by what the normal
+     * members know: they recorded every write it recorded while both
+     * were normal, and got the maps of every hand-over since, while a
+     * clear it missed (away, or lost with a crash) would leave it
+     * believing a current peer behind for good.  Its own slot is only
+     * added to: bits it keeps (resync not done) stay.
+     */
+    if ((int) slot != leg->slot && normal) {
+      r = ho_clear_slot (pool, leg, s, slot);
+      if (r < 0)
+        return r;
+    }
+    r = clt_send_bits (pool, leg, s, slot, u->umap[slot], &nd);
+    if (r < 0)
+      return r;
+    if ((int) slot == leg->slot)
+      *ndirty = nd;
+  }
+  return 0;
+}
+
 int
 ho_reconnect (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
               bool *from_peers)
 {
-  uint64_t nchunks = ho_nchunks (pool), ndirty = 0, nd;
-  size_t nbytes = (nchunks + 7) / 8 + 8;
   uint32_t used = used_slots (pool);
-  unsigned i, normal = 0, holders = 0, slot;
+  unsigned i, normal = 0, holders = 0;
+  uint64_t ndirty = 0;
   int r;
 
   for (i = 0; i < pool->nlegs; i++) {
@@ -232,53 +323,12 @@ ho_reconnect (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
                     leg->member_id, who->len ? who->str : "(none known)");
   }
 
-  for (slot = 0; slot < RMR_MAX_MEMBERS; slot++) {
-    g_autofree uint8_t *bits = NULL;
-    if (!(used & 1u << slot))
-      continue;
-    bits = g_malloc0 (nbytes);
-    for (i = 0; i < pool->nlegs; i++) {
-      struct clt_leg *from = &pool->legs[i];
-      if (!(normal & 1u << i))
-        continue;
-      r = ho_collect (pool, from, from->sess, slot, bits);
-      if (r < 0) {
-        /* That member failed now: the others know it is stale. */
-        clt_leg_fail (from, rmr_get_error ());
-        return r;
-      }
-    }
-    /* A member that lost power (or whose flush failed) may have lost
-     * writes it had acknowledged but not made durable: what its
-     * recent-write record holds is stale there too (DESIGN 6).  With no
-     * normal member to fetch it from, those chunks fail with EIO rather
-     * than be served old.
-     */
-    if ((int) slot == leg->slot) {
-      g_autofree struct rmr_al_rep *al = g_new0 (struct rmr_al_rep, 1);
-      r = clt_al_get (leg, s, al);
-      if (r < 0)
-        return r;
-      if (!(al->flags & RMR_AL_F_CLEAN))
-        clt_al_to_bits (pool, al, bits);
-    }
-    /* What the member knew of the others is replaced by what the normal
-     * members know: they recorded every write it recorded while both
-     * were normal, and got the maps of every hand-over since, while a
-     * clear it missed (away, or lost with a crash) would leave it
-     * believing a current peer behind for good.  Its own slot is only
-     * added to: bits it keeps (resync not done) stay.
-     */
-    if ((int) slot != leg->slot && normal) {
-      r = ho_clear_slot (pool, leg, s, slot);
-      if (r < 0)
-        return r;
-    }
-    r = clt_send_bits (pool, leg, s, slot, bits, &nd);
+  {
+    struct ho_union u = {{NULL}};
+    r = reconnect_give (pool, leg, s, normal, used, &u, &ndirty);
+    ho_union_free (&u);
     if (r < 0)
       return r;
-    if ((int) slot == leg->slot)
-      ndirty = nd;
   }
   if (ndirty)
     g_info ("pool %s: member %" PRIu32 " is handed %" PRIu64 " dirty chunks",
