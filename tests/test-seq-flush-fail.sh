@@ -22,122 +22,13 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/seq-functions.sh"
 
-checker=$SRC_DIR/tests/rmr-checker
 requires nbdsh --version
-requires /usr/bin/python3 -c 'import nbd'
-requires ip -V
-requires nbdkit --filter=offset null --version
-requires_file "$RMR_STORAGED" "$RMRADM" "$RMR_PLUGIN" "$checker"
-make_tmpdir
-cluster_init 2 net
-
-size=$((32 << 20))
-J=$tmpdir/journal
-uri=$(nbd_uri e)
+seq_init 2
 
 # ---------------------------------------------------------------------
-# Helpers (the same in every test-seq-*.sh)
-
-# leg_path NAME I ATTR: nbdkit NAME's control path of leg I's ATTR.
-leg_path ()
-{
-  local s
-  s=$(rmradm_c "$1" ls rmr-client/pools/p/sessions |
-    grep -F "@${NODE_ADDR[$2]}/state" | head -1)
-  [[ -n "$s" ]] && echo "${s%/state}/$3"
-}
-
-leg_get ()
-{
-  rmradm_c "$1" get "$(leg_path "$1" "$2" "$3")"
-}
-
-# try_nbdkit NAME ARGS: like nbdkit_start, but returns 1 (and leaves the
-# output in $tmpdir/NAME.log) if nbdkit exits instead of serving.
-try_nbdkit ()
-{
-  local name=$1
-  shift
-  rm -f "$tmpdir/$name.sock" "$tmpdir/$name.ctl"
-  # shellcheck disable=SC2016 # for the inner bash
-  start_bg "$tmpdir/$name.pid" bash -c 'exec 2> >(tee "$0" >&2); exec "$@"' \
-    "$tmpdir/$name.log" ip netns exec "$(netns_name cli)" \
-    nbdkit -f -U "$tmpdir/$name.sock" "$RMR_PLUGIN" "$@" \
-    control="$tmpdir/$name.ctl"
-  NBDKIT_PID=$BG_PID
-  _wait_until 30 _serving_or_gone "$name"
-  [[ -S "$tmpdir/$name.sock" ]] && _is_ours_alive "$NBDKIT_PID"
-}
-
-_serving_or_gone ()
-{
-  [[ -S "$tmpdir/$1.sock" ]] || ! _is_ours_alive "$NBDKIT_PID"
-}
-
-# verify DESC URI|STORE:I: the checker's verify of journal $J, through
-# the pool or offline on node I's data area (nbdkit's file plugin, read
-# only); its report goes to the TAP log when it fails.
-verify ()
-{
-  local desc=$1 what=$2 out rc=0 off
-  if [[ "$what" == STORE:* ]]; then
-    off=$(store_data_offset "${what#STORE:}")
-    out=$(nbdkit -r -U - --filter=offset file "${NODE_STORE[${what#STORE:}]}" \
-      offset="$off" range="$size" \
-      --run "'$checker' verify \"\$uri\" '$J'" 2>&1) || rc=$?
-  else
-    out=$(timeout 120 "$checker" verify "$what" "$J" 2>&1) || rc=$?
-  fi
-  if [[ $rc -eq 0 ]]; then
-    ok "$desc"
-  else
-    not_ok "$desc"
-    diag "checker verify: status $rc"
-    diag "$(head -n 25 <<<"$out")"
-  fi
-}
-
-# Every node's map_summary: 0 dirty for every member.
-_maps_clean ()
-{
-  local i out
-  for ((i = 1; i <= CLUSTER_N; i++)); do
-    out=$(rmradm_n "$i" get rmr-server/pools/p/map_summary 2>/dev/null) ||
-      return 1
-    grep -q 'dirty$' <<<"$out" || return 1
-    grep 'dirty$' <<<"$out" | grep -qv ' 0/[0-9]* dirty$' && return 1
-  done
-  return 0
-}
-
-maps_clean ()   # maps_clean SECS DESC
-{
-  local i
-  if _wait_until "$1" _maps_clean; then
-    ok "$2"
-  else
-    not_ok "$2"
-    for ((i = 1; i <= CLUSTER_N; i++)); do
-      diag "node $i after $1 s: $(rmradm_n "$i" get rmr-server/pools/p/map_summary 2>&1)"
-    done
-  fi
-}
-
-
-# verify_member I DESC: the checker's verify through nbdkit e started with
-# read-policy=member:(40+I): leg I must be normal and serve the reads.
-verify_member ()
-{
-  local i=$1 desc=$2 r0 r1
-  wait_leg_normal e "$i" 20
-  r0=$(leg_get e "$i" reads)
-  verify "$desc" "$uri"
-  r1=$(leg_get e "$i" reads)
-  [[ "$(leg_get e "$i" state)" == normal && $((r1 - r0)) -gt 0 ]] &&
-    ok "member $((40 + i)) served those reads ($((r1 - r0)))" ||
-    not_ok "member $((40 + i)) served those reads (reads $r0 -> $r1, state $(leg_get e "$i" state))"
-}
+# Helpers of this test
 
 # W: 32 writes of 4K, one per 256K, in the second half (the checker uses
 # the first 16 MiB).
