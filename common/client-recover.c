@@ -174,6 +174,16 @@ clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
       }
     }
   clt_req_clear (&req);
+  /* Nobody could record it: the write fails, but the legs that did it and
+   * those that did not now differ.  The client remembers the range, and
+   * every leg that comes back through a normal one resyncs it.
+   */
+  if (!done) {
+    struct clt_range r = {.start = first, .end = last + 1};
+    g_mutex_lock (&pool->pending_lock);
+    g_array_append_val (pool->pending, r);
+    g_mutex_unlock (&pool->pending_lock);
+  }
   return done;
 }
 
@@ -213,6 +223,16 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
   if (from_peers)
     atomic_fetch_and (&pool->outdated, ~(1u << leg->slot));
   atomic_store (&leg->state, LEG_NORMAL);
+  {
+    bool all = true;
+    for (unsigned i = 0; i < pool->nlegs; i++)
+      all &= atomic_load (&pool->legs[i].state) == LEG_NORMAL;
+    if (all) {
+      g_mutex_lock (&pool->pending_lock);
+      g_array_set_size (pool->pending, 0);
+      g_mutex_unlock (&pool->pending_lock);
+    }
+  }
   leg->backoff_ms = 0;
   set_last_error (leg, NULL);
   return 0;

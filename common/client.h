@@ -127,6 +127,13 @@ struct rmr_pool {
    * member last handed them their map (handover.c).
    */
   atomic_uint outdated;
+  /* Chunk ranges a write changed on some legs and not others with no
+   * member left to record it (every map-add failed): the legs differ
+   * there, so each leg handed over while one is normal resyncs them
+   * (handover.c).  Emptied once every leg is normal.  Under pending_lock.
+   */
+  GMutex pending_lock;
+  GArray *pending; /* struct clt_range, in chunks */
 
   GMutex ov_lock; /* protects ov_head and ov_waiters */
   GCond ov_cond;

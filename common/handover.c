@@ -266,6 +266,20 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
                  pool->cfg.pool_name, leg->member_id, lossy);
   }
 
+  /* Ranges a write left different on the legs with nobody to record it
+   * (client-recover.c): this member takes them from a normal one.
+   */
+  if (normal) {
+    g_mutex_lock (&pool->pending_lock);
+    for (i = 0; i < pool->pending->len; i++) {
+      const struct clt_range *p =
+        &g_array_index (pool->pending, struct clt_range, i);
+      for (c = p->start; c < p->end && c < nchunks; c++)
+        u->umap[leg->slot][c / 8] |= 1 << (c % 8);
+    }
+    g_mutex_unlock (&pool->pending_lock);
+  }
+
   for (slot = 0; slot < RMR_MAX_MEMBERS; slot++) {
     uint64_t nd;
     if (!(used & 1u << slot))
