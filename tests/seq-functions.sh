@@ -29,6 +29,10 @@
 #   verify_member I DESC
 #       verify DESC through $uri (nbdkit e started with
 #       read-policy=member:(40+I)): leg I must be normal and serve reads
+#   all_nodes               the node numbers 1..CLUSTER_N, one a line
+#   every NOUNS             "both NOUNS" (CLUSTER_N 2), else "all N
+#                           NOUNS": for descriptions ("every nodes")
+#   all_legs_identical LEN  legs_identical 1 I LEN for every other node I
 #
 # Globals read: tmpdir (functions.sh), NODE_ADDR, NODE_STORE, CLUSTER_N,
 # NBDKIT_PID (cluster.sh), checker, size, J and uri (set by seq_init, or
@@ -154,4 +158,24 @@ verify_member ()
   [[ "$(leg_get e "$i" state)" == normal && $((r1 - r0)) -gt 0 ]] &&
     ok "member $((40 + i)) served those reads ($((r1 - r0)))" ||
     not_ok "member $((40 + i)) served those reads (reads $r0 -> $r1, state $(leg_get e "$i" state))"
+}
+
+all_nodes ()
+{
+  seq 1 "$CLUSTER_N"
+}
+
+every ()
+{
+  if [[ $CLUSTER_N -eq 2 ]]; then echo "both $1"; else echo "all $CLUSTER_N $1"; fi
+}
+
+# all_legs_identical LEN: the first LEN data bytes of every node's store
+# match node 1's.
+all_legs_identical ()
+{
+  local i
+  for ((i = 2; i <= CLUSTER_N; i++)); do
+    legs_identical 1 "$i" "$1" || { echo "legs 1 and $i differ" >&2; return 1; }
+  done
 }

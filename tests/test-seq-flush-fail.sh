@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# test-seq-flush-fail.sh: a flush that fails on one leg.
+# test-seq-flush-fail.sh [RF]: a flush that fails on one leg, with RF
+# legs (default 2; the flush fails on node 2, the other nodes take it).
 #
 # A failed flush (fsync EIO) means the writes that leg acknowledged since
 # its last good flush may be gone from it: the kernel may have dropped
@@ -10,7 +11,7 @@
 # it.
 #
 # Here: write A with the checker (ends with a good flush on both legs);
-# then writes W (4K in 32 chunks) acknowledged by both legs; one fault
+# then writes W (4K in 32 chunks) acknowledged by every leg; one fault
 # (op=any count=1, fault injection) on node 2 takes the next IO there,
 # the flush.  To model the pages the failed fsync dropped, node 2 is
 # killed -9 and its data area is put back as it was at its last good
@@ -25,7 +26,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/seq-functions.sh"
 
 requires nbdsh --version
-seq_init 2
+rf=${1:-2}
+seq_init "$rf"
 
 # ---------------------------------------------------------------------
 # Helpers of this test
@@ -42,12 +44,13 @@ for k in range(32):
 
 node_start 1 p 32M
 NODE_ARGS=--enable-fault-injection node_start 2 p 32M sync_start=manual
+for ((i = 3; i <= rf; i++)); do node_start "$i" p 32M; done
 # shellcheck disable=SC2046
-nbdkit_start e pool=p $(servers 1 2) timeout=3s chunk-size=64K
-ok "write A on both legs, flushed" \
+nbdkit_start e pool=p $(servers $(all_nodes)) timeout=3s chunk-size=64K
+ok "write A on $(every legs), flushed" \
   "$checker" write "$uri" "$J" --blocks 4096 --writes 4000 --flush-every 64
 store_extract 2 "$size" "$tmpdir/flushed2"
-ok "writes W acknowledged on both legs, not flushed" nbdsh -u "$uri" -c '
+ok "writes W acknowledged on $(every legs), not flushed" nbdsh -u "$uri" -c '
 for k in range(32):
     h.pwrite(bytes([k + 1]) * 4096, (16 << 20) + k * 262144 + 8192)
 '
@@ -57,17 +60,21 @@ nbdsh -u "$uri" -c 'h.flush()' >&2 || rc=$?
 diag "the flush returned status $rc to the NBD client"
 is "$(rmradm_n 2 get brmr-server/stores/p/fault)" "op=any count=0 errno=5" \
   "the fault took node 2's flush"
-# Either the client failed the leg (and member 41 records W's chunks for
-# member 42), or node 2 itself recorded them stale: what matters is that
-# W's chunks are known stale somewhere before node 2 is trusted again.
+# Either the client failed the leg (and member 41, and 43, records W's
+# chunks for member 42), or node 2 itself recorded them stale: what
+# matters is that W's chunks are known stale somewhere before node 2 is
+# trusted again.
 le=$(leg_get e 2 last_error)
 k1=$(dirty_count 1 42)
 k2=$(dirty_count 2 42)
-[[ -n "$le" || "$k1" -ge 32 || "$k2" -ge 32 ]] &&
-  ok "the failed flush is not taken as durable on node 2 (last_error '$le'; stale for 42: $k1 on node 1, $k2 on node 2)" ||
+k3=0
+[[ $rf -ge 3 ]] && k3=$(dirty_count 3 42)
+[[ -n "$le" || "$k1" -ge 32 || "$k2" -ge 32 || "$k3" -ge 32 ]] &&
+  ok "the failed flush is not taken as durable on node 2 (last_error '$le'; stale for 42: $k1 on node 1, $k2 on node 2$([[ $rf -ge 3 ]] && echo ", $k3 on node 3"))" ||
   not_ok "the failed flush is not taken as durable on node 2 (leg $(leg_state e 2), no last_error, no chunk recorded stale for member 42)"
-diag "node 1: $(rmradm_n 1 get rmr-server/pools/p/map_summary)"
-diag "node 2: $(rmradm_n 2 get rmr-server/pools/p/map_summary)"
+for i in $(all_nodes); do
+  diag "node $i: $(rmradm_n "$i" get rmr-server/pools/p/map_summary)"
+done
 
 # The pages of W on node 2 are gone with its failed flush.
 node_kill 2 KILL
@@ -77,10 +84,10 @@ dd if="$tmpdir/flushed2" of="${NODE_STORE[2]}" bs=1M oflag=seek_bytes \
 node_start 2 p 32M
 wait_leg_normal e 2 20
 wait_in_sync 2 60 && ok "node 2 resynced" || not_ok "node 2 resynced"
-maps_clean 20 "every map is clean on both nodes"
+maps_clean 20 "every map is clean on $(every nodes)"
 kill_pid "$NBDKIT_PID"
 # shellcheck disable=SC2046
-nbdkit_start e pool=p $(servers 1 2) timeout=3s read-policy=member:42
+nbdkit_start e pool=p $(servers $(all_nodes)) timeout=3s read-policy=member:42
 wait_leg_normal e 2 20
 r0=$(leg_get e 2 reads)
 out=$(nbdsh -u "$uri" -c "$W_CHECK" 2>&1) && rc=0 || rc=$?
@@ -92,5 +99,5 @@ r1=$(leg_get e 2 reads)
 verify_member 2 "every acknowledged write of A reads back through member 42"
 kill_pid "$NBDKIT_PID"
 verify "node 2's data area alone holds A" STORE:2
-ok "the legs are byte-identical" legs_identical 1 2 "$size"
+ok "the legs are byte-identical" all_legs_identical "$size"
 done_testing
