@@ -12,6 +12,7 @@
 #include "rmr/rmr.h"
 #include "md.h"
 #include "proto.h"
+#include "transport.h"
 
 /* log.c ------------------------------------------------------------------ */
 
@@ -545,12 +546,92 @@ bool sync_status (struct srv_sync *s, GString *out);
 /* Is any chunk of the range stale here (a peer must not read it)? */
 bool sync_dirty_here (struct srv_sync *s, uint64_t offset, uint32_t len);
 
-/* sess.c ----------------------------------------------------------------- */
+/* sess.c, sess-io.c ------------------------------------------------------ */
 
-/* Connections from clients and peers [rmr_srv_sess]. */
-struct srv_conn;
+/* Connections from clients and peers [rmr_srv_sess] (sess.c) and the IO
+ * path from admission to reply (sess-io.c).
+ */
+#define BATCH_MAX 64
+
+/* The credits of one pool session of a connection, by group_id.  Kept
+ * until the connection is freed (a session that left may still have
+ * requests in flight; a JOIN again reuses it).
+ */
+struct srv_credit {
+  uint32_t group_id;
+  unsigned limit;    /* the JOIN's queue_depth */
+  unsigned inflight; /* requests holding a credit */
+};
+
+struct srv_req {
+  struct store_io io;
+  struct map_waiter mw;  /* waiting for dirty bits to be saved */
+  struct sync_waiter sw; /* waiting for stale chunks to resync */
+  struct al_waiter aw;   /* waiting for room in the recent-write record */
+  struct srv_conn *conn;
+  struct srv_pool *pool; /* outlives the IO: see pool.c */
+  struct io_ctx ctx;
+  bool al_held; /* its extents are pinned in the recent-write record */
+  struct rmr_hdr hdr;
+  void *buf;
+  size_t bufcap;
+  struct srv_credit *credit; /* held while not on the free list */
+  struct srv_req *next;
+};
+
+struct srv_conn {
+  struct rmr_conn *conn;
+  atomic_int refs;
+
+  GMutex free_lock; /* protects everything down to waiters */
+  GCond free_cond;  /* a request was released */
+  struct srv_req *free_reqs;
+  unsigned nfree;     /* requests on free_reqs */
+  size_t free_bytes;  /* their buffers */
+  unsigned free_max;  /* bound on nfree */
+  size_t buf_bytes;   /* every request buffer, in flight or free */
+  GPtrArray *credits; /* struct srv_credit *, limit and inflight */
+  unsigned waiters;   /* the receive thread waits on free_cond */
+
+  /* Receive thread only. */
+  GPtrArray *psess;         /* struct srv_psess * joined here */
+  struct srv_req *cur;      /* request whose payload is arriving */
+  struct srv_credit *admit; /* the session of the message being received */
+  bool violated;            /* protocol violation: ignore the rest */
+  uint8_t ctlbuf[RMR_ERRMSG_MAX + RMR_JOIN_REQ_SIZE];
+  /* Replies of IO completed on the receive thread during one receive
+   * batch, sent together at its end (their requests kept until then).
+   */
+  struct rmr_msg pend[BATCH_MAX];
+  struct srv_req *pend_req[BATCH_MAX];
+  unsigned npend;
+};
+
 int sess_listen (const struct rmr_addr *addr);
 void sess_stop_listeners (void);
+/* sess.c, for sess-io.c.  Replies (status: 0 or -errno; a failed send
+ * means the connection is going down, its receive thread tidies up).
+ */
+void sess_reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
+                 const void *payload, size_t len, uint32_t member_id);
+void sess_reply_error (struct srv_conn *c, const struct rmr_hdr *req,
+                       int status, const char *msg, struct srv_psess *ps);
+/* A request for the message being received (len: buffer bytes), or NULL
+ * (ENOMEM); released by sess_req_put.
+ */
+struct srv_req *sess_req_get (struct srv_conn *c, size_t len);
+void sess_req_put (struct srv_req *r);
+/* Send the replies gathered during the receive batch. */
+void sess_flush_replies (struct srv_conn *c);
+/* Is this thread c's receive thread, in a receive batch? */
+bool sess_on_receive_thread (const struct srv_conn *c);
+/* sess-io.c: an admitted IO message (r: its request if its payload came
+ * with it) and a map message.
+ */
+void sess_handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
+                     struct srv_psess *ps, struct srv_req *r);
+void sess_handle_map (struct srv_conn *c, const struct rmr_hdr *hdr,
+                      struct srv_psess *ps, struct srv_req *r);
 
 /* control.c -------------------------------------------------------------- */
 

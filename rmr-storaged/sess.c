@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Connections from clients and peers [rmr_srv_sess] and the server side
- * of the IO path.
+/* Connections from clients and peers [rmr_srv_sess]: requests, credits,
+ * replies and the control messages; the IO path itself is sess-io.c.
  *
  * Each accepted transport connection is a struct srv_conn.  Its receive
  * thread (transport) hands us every message: control messages (JOIN,
  * ENABLE, LEAVE) are handled there and answered at once; IO messages are
- * checked (pool_io_begin) and submitted to the store, whose completion
- * thread sends the reply.  A write's payload is received straight into an
+ * checked (pool_io_begin) and submitted to the store (sess-io.c), whose
+ * completion thread sends the reply.  A write's payload is received straight into an
  * aligned buffer of its request, which goes to the store as is.
  *
  * Requests come from a per-connection free list, so the hot path does not
@@ -55,7 +55,6 @@
 #include "util.h"
 
 #define REQ_BUF_MIN (128 * 1024)
-#define BATCH_MAX 64
 
 /* Request memory (see the top).  A buffer above REQ_BUF_KEEP is mmapped
  * and unmapped when its request is released: a malloc'd one would often
@@ -77,64 +76,16 @@
  */
 #define CREDIT_GRACE_US (2 * G_TIME_SPAN_SECOND)
 
-/* The credits of one pool session of a connection, by group_id.  Kept
- * until the connection is freed (a session that left may still have
- * requests in flight; a JOIN again reuses it).
- */
-struct srv_credit {
-  uint32_t group_id;
-  unsigned limit;    /* the JOIN's queue_depth */
-  unsigned inflight; /* requests holding a credit */
-};
-
-struct srv_req {
-  struct store_io io;
-  struct map_waiter mw;  /* waiting for dirty bits to be saved */
-  struct sync_waiter sw; /* waiting for stale chunks to resync */
-  struct al_waiter aw;   /* waiting for room in the recent-write record */
-  struct srv_conn *conn;
-  struct srv_pool *pool; /* outlives the IO: see pool.c */
-  struct io_ctx ctx;
-  bool al_held; /* its extents are pinned in the recent-write record */
-  struct rmr_hdr hdr;
-  void *buf;
-  size_t bufcap;
-  struct srv_credit *credit; /* held while not on the free list */
-  struct srv_req *next;
-};
-
-struct srv_conn {
-  struct rmr_conn *conn;
-  atomic_int refs;
-
-  GMutex free_lock; /* protects everything down to waiters */
-  GCond free_cond;  /* a request was released */
-  struct srv_req *free_reqs;
-  unsigned nfree;     /* requests on free_reqs */
-  size_t free_bytes;  /* their buffers */
-  unsigned free_max;  /* bound on nfree */
-  size_t buf_bytes;   /* every request buffer, in flight or free */
-  GPtrArray *credits; /* struct srv_credit *, limit and inflight */
-  unsigned waiters;   /* the receive thread waits on free_cond */
-
-  /* Receive thread only. */
-  GPtrArray *psess;         /* struct srv_psess * joined here */
-  struct srv_req *cur;      /* request whose payload is arriving */
-  struct srv_credit *admit; /* the session of the message being received */
-  bool violated;            /* protocol violation: ignore the rest */
-  uint8_t ctlbuf[RMR_ERRMSG_MAX + RMR_JOIN_REQ_SIZE];
-  /* Replies of IO completed on the receive thread during one receive
-   * batch, sent together at its end (their requests kept until then).
-   */
-  struct rmr_msg pend[BATCH_MAX];
-  struct srv_req *pend_req[BATCH_MAX];
-  unsigned npend;
-};
-
 /* The connection whose messages this thread is handling now (its
  * receive thread), or NULL on any other thread.
  */
 static __thread struct srv_conn *tl_conn;
+
+bool
+sess_on_receive_thread (const struct srv_conn *c)
+{
+  return tl_conn == c;
+}
 
 static GMutex g_listen_lock;
 static GPtrArray *g_listeners; /* struct rmr_listener * */
@@ -189,8 +140,6 @@ conn_put (struct srv_conn *c)
   g_free (c);
 }
 
-static void flush_replies (struct srv_conn *c);
-
 /* Take cap bytes of the connection's buffer budget (receive thread).
  * Buffers on the free list go first; then the replies gathered in this
  * batch are sent (releasing their requests) and we wait for requests in
@@ -220,7 +169,7 @@ buf_reserve (struct srv_conn *c, size_t cap)
     if (!flushed) {
       flushed = true;
       g_mutex_unlock (&c->free_lock);
-      flush_replies (c);
+      sess_flush_replies (c);
       g_mutex_lock (&c->free_lock);
       continue;
     }
@@ -247,8 +196,8 @@ buf_reserve (struct srv_conn *c, size_t cap)
  * c->admit (its credit is taken: the caller checked credit_admit).  On
  * the receive thread only.  NULL when memory is short.
  */
-static struct srv_req *
-req_get (struct srv_conn *c, size_t len)
+struct srv_req *
+sess_req_get (struct srv_conn *c, size_t len)
 {
   struct srv_credit *cr = c->admit;
   struct srv_req *r;
@@ -306,8 +255,8 @@ req_get (struct srv_conn *c, size_t len)
  * goes back, and it is kept for the next one within the free list's
  * bounds, or freed.
  */
-static void
-req_put (struct srv_req *r)
+void
+sess_req_put (struct srv_req *r)
 {
   struct srv_conn *c = r->conn;
   void *buf = NULL;
@@ -416,9 +365,9 @@ credit_admit (struct srv_conn *c, struct srv_psess *ps,
   return false;
 }
 
-static void
-reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
-       const void *payload, size_t len, uint32_t member_id)
+void
+sess_reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
+            const void *payload, size_t len, uint32_t member_id)
 {
   struct rmr_hdr h = {
     .type = req->type,
@@ -440,13 +389,14 @@ reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
   rmr_conn_send (c->conn, &h, &iov, len ? 1 : 0);
 }
 
-static void
-reply_error (struct srv_conn *c, const struct rmr_hdr *req, int status,
-             const char *msg, struct srv_psess *ps)
+void
+sess_reply_error (struct srv_conn *c, const struct rmr_hdr *req, int status,
+                  const char *msg, struct srv_psess *ps)
 {
   size_t len = MIN (strlen (msg), RMR_ERRMSG_MAX);
 
-  reply (c, req, status, msg, len, ps ? ps->pool->member_id : RMR_MEMBER_NONE);
+  sess_reply (c, req, status, msg, len,
+              ps ? ps->pool->member_id : RMR_MEMBER_NONE);
 }
 
 static struct srv_psess *
@@ -485,16 +435,17 @@ handle_join (struct srv_conn *c, const struct rmr_hdr *hdr,
   int r;
 
   if (rmr_join_req_decode (payload, &req) < 0) {
-    reply_error (c, hdr, EPROTO, rmr_get_error (), NULL);
+    sess_reply_error (c, hdr, EPROTO, rmr_get_error (), NULL);
     return;
   }
   if (hdr->group_id != rmr_group_id (req.pool_name)) {
-    reply_error (c, hdr, EPROTO, "group_id does not match the pool name", NULL);
+    sess_reply_error (c, hdr, EPROTO, "group_id does not match the pool name",
+                      NULL);
     return;
   }
   if (find_psess (c, hdr->group_id)) {
-    reply_error (c, hdr, EEXIST, "this connection joined the pool already",
-                 NULL);
+    sess_reply_error (c, hdr, EEXIST, "this connection joined the pool already",
+                      NULL);
     return;
   }
   p = pool_find (req.pool_name);
@@ -502,7 +453,7 @@ handle_join (struct srv_conn *c, const struct rmr_hdr *hdr,
     g_string_printf (err, "no pool '%s' on this node (join_pool first)",
                      req.pool_name);
     g_warning ("join from %s refused: %s", c->conn->peer_name, err->str);
-    reply_error (c, hdr, ENOENT, err->str, NULL);
+    sess_reply_error (c, hdr, ENOENT, err->str, NULL);
     return;
   }
   ps = g_new0 (struct srv_psess, 1);
@@ -516,7 +467,7 @@ handle_join (struct srv_conn *c, const struct rmr_hdr *hdr,
   if (r < 0) {
     g_warning ("pool %s: join of %s from %s refused: %s", p->name, req.sessname,
                c->conn->peer_name, err->str);
-    reply_error (c, hdr, r, err->str, NULL);
+    sess_reply_error (c, hdr, r, err->str, NULL);
     pool_put (p);
     g_free (ps);
     return;
@@ -527,7 +478,7 @@ handle_join (struct srv_conn *c, const struct rmr_hdr *hdr,
    */
   credit_set (c, hdr->group_id, req.queue_depth);
   rmr_join_rep_encode (&rep, buf);
-  reply (c, hdr, 0, buf, sizeof buf, p->member_id);
+  sess_reply (c, hdr, 0, buf, sizeof buf, p->member_id);
 }
 
 /* AL_GET: this member's recent-write record and what it knows of the
@@ -545,10 +496,10 @@ reply_al (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps)
   g_mutex_lock (&p->lock);
   if (!p->maps) {
     g_mutex_unlock (&p->lock);
-    reply_error (c, hdr, EAGAIN,
-                 "no recent-write record: the pool was "
-                 "never enabled on this member",
-                 ps);
+    sess_reply_error (c, hdr, EAGAIN,
+                      "no recent-write record: the pool was "
+                      "never enabled on this member",
+                      ps);
     return;
   }
   al_info (maps_al (p->maps), &info);
@@ -570,7 +521,7 @@ reply_al (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps)
   g_array_unref (info.extents);
   buf = g_malloc (RMR_AL_REP_HDR + 4 * rep->n);
   rmr_al_rep_encode (rep, buf);
-  reply (c, hdr, 0, buf, RMR_AL_REP_HDR + 4 * rep->n, p->member_id);
+  sess_reply (c, hdr, 0, buf, RMR_AL_REP_HDR + 4 * rep->n, p->member_id);
 }
 
 static void
@@ -584,21 +535,21 @@ handle_control (struct srv_conn *c, const struct rmr_hdr *hdr,
   switch (hdr->type) {
   case RMR_MSG_ENABLE:
     if (rmr_enable_req_decode (payload, &en) < 0) {
-      reply_error (c, hdr, EPROTO, rmr_get_error (), ps);
+      sess_reply_error (c, hdr, EPROTO, rmr_get_error (), ps);
       return;
     }
     r = pool_sess_enable (ps, &en, err);
     if (r < 0) {
       g_warning ("pool %s: enable by %s refused: %s", ps->pool->name,
                  ps->sessname, err->str);
-      reply_error (c, hdr, r, err->str, ps);
+      sess_reply_error (c, hdr, r, err->str, ps);
       return;
     }
-    reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
+    sess_reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
     return;
   case RMR_MSG_AL_GET: reply_al (c, hdr, ps); return;
   case RMR_MSG_LEAVE:
-    reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
+    sess_reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
     drop_psess (c, ps, true, hdr->flags & RMR_HF_QUIESCED);
     return;
   default: abort ();
@@ -608,8 +559,8 @@ handle_control (struct srv_conn *c, const struct rmr_hdr *hdr,
 /* Send the replies gathered during a receive batch, then release their
  * requests (the read replies' payloads are their buffers).
  */
-static void
-flush_replies (struct srv_conn *c)
+void
+sess_flush_replies (struct srv_conn *c)
 {
   unsigned i, n = c->npend;
 
@@ -619,7 +570,7 @@ flush_replies (struct srv_conn *c)
   /* A failed send means the connection is going down. */
   rmr_conn_send_many (c->conn, c->pend, n);
   for (i = 0; i < n; i++)
-    req_put (c->pend_req[i]);
+    sess_req_put (c->pend_req[i]);
 }
 
 static void
@@ -627,403 +578,8 @@ conn_batch_end (void *opaque)
 {
   struct srv_conn *c = opaque;
 
-  flush_replies (c);
+  sess_flush_replies (c);
   tl_conn = NULL;
-}
-
-/* The write is done (or refused): unpin its extents, and let writes
- * that waited for room in the record go on.
- */
-static void
-release_al (struct srv_req *r)
-{
-  struct al_waiter *w, *next;
-
-  if (!r->al_held)
-    return;
-  r->al_held = false;
-  for (w = al_end (r->ctx.al, r->hdr.offset, r->hdr.length); w; w = next) {
-    next = w->next;
-    w->resume (w);
-  }
-}
-
-static void
-io_done (struct store_io *io, int res)
-{
-  struct srv_req *r = (struct srv_req *) io;
-  struct srv_pool *p = r->pool;
-  bool is_read = r->hdr.type == RMR_MSG_READ;
-  char msg[RMR_ERRMSG_MAX];
-
-  release_al (r);
-  sync_io_done (r->ctx.sync, &r->sw, res);
-  /* A failed write: the client fails this leg, and other legs may have
-   * acknowledged it; until the client hands this member its map again it
-   * is no resync source (pool.c).
-   */
-  if (res < 0 && res != -ENOTSUP &&
-      (r->hdr.type == RMR_MSG_WRITE || r->hdr.type == RMR_MSG_TRIM ||
-       r->hdr.type == RMR_MSG_ZERO))
-    pool_write_failed (p);
-  /* A failed flush may have dropped writes acknowledged before it: the
-   * record says so, durably, before the failure is answered (al.c).
-   */
-  if (res < 0 && r->ctx.al &&
-      (r->hdr.type == RMR_MSG_FLUSH || (r->hdr.flags & RMR_HF_FUA))) {
-    al_suspect (r->ctx.al);
-    if (maps_sync (r->ctx.maps) < 0)
-      g_warning ("pool %s: saving the suspect record failed", p->name);
-  }
-  pool_io_end (p, &r->ctx, !is_read && r->hdr.type != RMR_MSG_FLUSH);
-  if (res >= 0 && tl_conn == r->conn) {
-    /* Completed on the receive thread: the reply goes with the batch. */
-    struct srv_conn *c = r->conn;
-    if (c->npend == BATCH_MAX)
-      flush_replies (c);
-    c->pend[c->npend] = (struct rmr_msg){
-      .hdr = {.type = r->hdr.type,
-              .flags = RMR_HF_REPLY,
-              .group_id = r->hdr.group_id,
-              .member_id = p->member_id,
-              .generation = r->hdr.generation,
-              .tag = r->hdr.tag,
-              .offset = r->hdr.offset,
-              .length = r->hdr.length,
-              .payload_len = is_read ? r->hdr.length : 0},
-      .iov = {.iov_base = r->buf, .iov_len = is_read ? r->hdr.length : 0},
-    };
-    c->pend_req[c->npend++] = r;
-    return;
-  }
-  if (res < 0) {
-    snprintf (msg, sizeof msg,
-              "pool %s: member %" PRIu32 ": %s of %" PRIu32 " bytes at %" PRIu64
-              ": %s",
-              p->name, p->member_id, rmr_msg_type_name (r->hdr.type),
-              r->hdr.length, r->hdr.offset, strerror (-res));
-    if (res != -ENOTSUP)
-      g_warning ("%s", msg);
-    reply (r->conn, &r->hdr, res, msg, strlen (msg), p->member_id);
-  }
-  else
-    reply (r->conn, &r->hdr, 0, r->buf, is_read ? r->hdr.length : 0,
-           p->member_id);
-  req_put (r);
-}
-
-static enum store_op
-store_op_of (uint8_t type)
-{
-  switch (type) {
-  case RMR_MSG_READ: return STORE_READ;
-  case RMR_MSG_WRITE: return STORE_WRITE;
-  case RMR_MSG_FLUSH: return STORE_FLUSH;
-  case RMR_MSG_TRIM: return STORE_TRIM;
-  default: return STORE_ZERO;
-  }
-}
-
-/* Hand an admitted IO to its store. */
-static void
-submit_io (struct srv_req *r)
-{
-  char msg[RMR_ERRMSG_MAX];
-  int ret;
-
-  /* Parked (resync gate, record, map save) while its session went: the
-   * client has given it up (failed or recorded missed) and may have sent
-   * newer IO since; it must not land after that.
-   */
-  if (r->ctx.client && r->ctx.epoch != atomic_load (&r->pool->sess_epoch)) {
-    release_al (r);
-    sync_io_done (r->ctx.sync, &r->sw, -ECANCELED);
-    pool_io_end (r->pool, &r->ctx, false);
-    snprintf (msg, sizeof msg, "pool %s: the session that sent it has left",
-              r->pool->name);
-    /* Not ESTALE: that would tell the client it was fenced. */
-    reply (r->conn, &r->hdr, -ECANCELED, msg, strlen (msg), r->pool->member_id);
-    req_put (r);
-    return;
-  }
-  ret = pool_fault_hit (r->pool, r->io.op);
-  if (ret) {
-    /* As if the store had failed it: the reply goes the normal way. */
-    r->io.done (&r->io, -ret);
-    return;
-  }
-  ret = store_submit_inline (r->ctx.st, &r->io);
-  if (ret < 0) {
-    release_al (r);
-    sync_io_done (r->ctx.sync, &r->sw, ret);
-    pool_io_end (r->pool, &r->ctx, false);
-    snprintf (msg, sizeof msg, "store: submit: %s",
-              rmr_get_error () ? rmr_get_error () : strerror (-ret));
-    reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
-    req_put (r);
-  }
-}
-
-/* The dirty bits a write carried are on disk: now the data. */
-static void
-io_marked (struct map_waiter *w, int err)
-{
-  struct srv_req *r = container_of (w, struct srv_req, mw);
-  static const char msg[] = "the dirty map could not be saved";
-
-  if (err) {
-    release_al (r);
-    sync_io_done (r->ctx.sync, &r->sw, err);
-    pool_io_end (r->pool, &r->ctx, true);
-    reply (r->conn, &r->hdr, err, msg, sizeof msg - 1, r->pool->member_id);
-    req_put (r);
-    return;
-  }
-  submit_io (r);
-}
-
-/* Members that are not normal miss this write: their dirty bits are
- * saved before the write may complete (DESIGN 4).  Our own slot in the
- * mask would be nonsense (we are writing it) and is ignored.
- */
-static void mark_and_submit (struct srv_req *r);
-
-/* Room in the recent-write record: try again from the start. */
-static void
-al_resumed (struct al_waiter *w)
-{
-  mark_and_submit (container_of (w, struct srv_req, aw));
-}
-
-static void
-mark_and_submit (struct srv_req *r)
-{
-  uint32_t mask = r->hdr.dirty_mask;
-  uint64_t first, last;
-  bool al_save = false;
-  int ret;
-
-  /* The recent-write record holds the extents before the write goes. */
-  r->al_held = false;
-  if (r->ctx.al &&
-      (r->hdr.type == RMR_MSG_WRITE || r->hdr.type == RMR_MSG_TRIM ||
-       r->hdr.type == RMR_MSG_ZERO)) {
-    r->aw.resume = al_resumed;
-    ret = al_begin (r->ctx.al, r->hdr.offset, r->hdr.length, r->hdr.wseq,
-                    r->hdr.horizon, &al_save, &r->aw);
-    if (ret == 1)
-      return; /* al_resumed goes on */
-    if (ret < 0) {
-      const char *msg = rmr_get_error ();
-      pool_io_end (r->pool, &r->ctx, true);
-      sync_io_done (r->ctx.sync, &r->sw, ret);
-      reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
-      req_put (r);
-      return;
-    }
-    r->al_held = true;
-  }
-
-  if (r->ctx.my_slot >= 0)
-    mask &= ~(1u << r->ctx.my_slot);
-  if (mask) {
-    unsigned shift = maps_chunk_shift (r->ctx.maps);
-    first = r->hdr.offset >> shift;
-    last = (r->hdr.offset + r->hdr.length - 1) >> shift;
-    r->mw.done = io_marked;
-    ret = maps_mark (r->ctx.maps, mask, first, last - first + 1, &r->mw);
-    if (ret == 1)
-      return; /* io_marked goes on */
-    if (ret < 0) {
-      const char *msg = rmr_get_error ();
-      release_al (r);
-      pool_io_end (r->pool, &r->ctx, true);
-      sync_io_done (r->ctx.sync, &r->sw, ret);
-      reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
-      req_put (r);
-      return;
-    }
-  }
-  if (al_save) {
-    r->mw.done = io_marked;
-    ret = maps_save_wait (r->ctx.maps, &r->mw);
-    if (ret == 1)
-      return; /* io_marked goes on */
-    if (ret < 0) {
-      const char *msg = rmr_get_error ();
-      release_al (r);
-      pool_io_end (r->pool, &r->ctx, true);
-      sync_io_done (r->ctx.sync, &r->sw, ret);
-      reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
-      req_put (r);
-      return;
-    }
-  }
-  submit_io (r);
-}
-
-/* The chunks of the IO are current here (or could not be made so). */
-static void
-io_gated (struct sync_waiter *w, int err)
-{
-  struct srv_req *r = container_of (w, struct srv_req, sw);
-  char msg[RMR_ERRMSG_MAX];
-
-  if (err) {
-    snprintf (msg, sizeof msg,
-              "pool %s: member %" PRIu32 " is stale there "
-              "and no peer could resync it",
-              r->pool->name, r->pool->member_id);
-    pool_io_end (r->pool, &r->ctx, r->hdr.type != RMR_MSG_READ);
-    reply (r->conn, &r->hdr, err, msg, strlen (msg), r->pool->member_id);
-    req_put (r);
-    return;
-  }
-  mark_and_submit (r);
-}
-
-static void
-handle_io (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps,
-           struct srv_req *r)
-{
-  g_autoptr (GString) err = g_string_new (NULL);
-  int ret;
-
-  if (!r) {
-    r = req_get (c, hdr->type == RMR_MSG_READ ? hdr->length : 0);
-    if (!r) {
-      reply_error (c, hdr, ENOMEM, "out of memory for the IO buffer", ps);
-      return;
-    }
-  }
-  r->hdr = *hdr;
-  r->pool = ps->pool;
-  ret = pool_io_begin (ps, hdr, &r->ctx, err);
-  if (ret < 0) {
-    reply_error (c, hdr, ret, err->str, ps);
-    req_put (r);
-    return;
-  }
-  memset (&r->io, 0, sizeof r->io);
-  r->io.op = store_op_of (hdr->type);
-  r->io.buf = r->buf;
-  r->io.offset = hdr->offset;
-  r->io.len = hdr->length;
-  r->io.done = io_done;
-  r->io.opaque = r;
-  if (hdr->flags & RMR_HF_FUA)
-    r->io.flags |= STORE_F_FUA;
-  if (hdr->flags & RMR_HF_MAY_TRIM)
-    r->io.flags |= STORE_F_MAY_TRIM;
-  if (hdr->flags & RMR_HF_FAST_ZERO)
-    r->io.flags |= STORE_F_FAST_ZERO;
-
-  /* Chunks this member is itself stale for are fetched from a peer
-   * first (or claimed by a write covering them whole).
-   */
-  r->sw.go = io_gated;
-  atomic_store (&r->sw.parked, false);
-  r->ctx.parked = &r->sw.parked;
-  ret = sync_gate (r->ctx.sync, &r->sw, hdr->offset, hdr->length,
-                   hdr->type == RMR_MSG_WRITE || hdr->type == RMR_MSG_ZERO);
-  if (ret == 1)
-    return; /* io_gated goes on */
-  mark_and_submit (r);
-}
-
-/* Map messages ------------------------------------------------------------ */
-
-static void
-map_added (struct map_waiter *w, int err)
-{
-  struct srv_req *r = container_of (w, struct srv_req, mw);
-  static const char msg[] = "the dirty map could not be saved";
-
-  pool_io_end (r->pool, &r->ctx, true);
-  if (err)
-    reply (r->conn, &r->hdr, err, msg, sizeof msg - 1, r->pool->member_id);
-  else if (r->hdr.type == RMR_MSG_MAP_CLEAR)
-    reply (r->conn, &r->hdr, 0, r->buf, (r->hdr.length + 7) / 8,
-           r->pool->member_id);
-  else
-    reply (r->conn, &r->hdr, 0, NULL, 0, r->pool->member_id);
-  req_put (r);
-}
-
-static void
-handle_map (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps,
-            struct srv_req *r)
-{
-  g_autoptr (GString) err = g_string_new (NULL);
-  size_t nbytes = (hdr->length + 7) / 8;
-  int ret;
-
-  if (!r) {
-    r = req_get (c, hdr->type == RMR_MSG_MAP_GET || (hdr->flags & RMR_HF_WATCH)
-                      ? nbytes
-                      : 0);
-    if (!r) {
-      reply_error (c, hdr, ENOMEM, "out of memory for the map", ps);
-      return;
-    }
-  }
-  r->hdr = *hdr;
-  r->pool = ps->pool;
-  ret = pool_map_begin (ps, hdr, &r->ctx, err);
-  if (ret < 0) {
-    reply_error (c, hdr, ret, err->str, ps);
-    req_put (r);
-    return;
-  }
-  switch (hdr->type) {
-  case RMR_MSG_MAP_GET:
-    if ((hdr->flags & RMR_HF_WATCH) &&
-        (ret = maps_watch (r->ctx.maps, __builtin_ctz (hdr->dirty_mask),
-                           hdr->offset, hdr->length)) < 0) {
-      pool_io_end (r->pool, &r->ctx, false);
-      reply_error (c, hdr, ret, rmr_get_error (), ps);
-      req_put (r);
-      return;
-    }
-    maps_get_bits (r->ctx.maps, __builtin_ctz (hdr->dirty_mask), hdr->offset,
-                   hdr->length, r->buf);
-    pool_io_end (r->pool, &r->ctx, false);
-    reply (c, hdr, 0, r->buf, nbytes, r->pool->member_id);
-    req_put (r);
-    return;
-  case RMR_MSG_MAP_CLEAR:
-    if (hdr->flags & RMR_HF_WATCH) {
-      /* A resync's clear is saved before it is answered: a clear lost
-       * to a crash would leave a bit saying a current member is behind
-       * (it would never be a source there again, and the map would not
-       * drain).
-       */
-      maps_clear_watched (r->ctx.maps, __builtin_ctz (hdr->dirty_mask),
-                          hdr->offset, hdr->length, r->buf);
-      r->mw.done = map_added;
-      ret = maps_save_wait (r->ctx.maps, &r->mw);
-      if (ret != 1)
-        map_added (&r->mw, ret < 0 ? ret : 0);
-      return;
-    }
-    maps_clear (r->ctx.maps, hdr->dirty_mask, hdr->offset, hdr->length);
-    pool_io_end (r->pool, &r->ctx, true);
-    reply (c, hdr, 0, r->buf, hdr->flags & RMR_HF_WATCH ? nbytes : 0,
-           r->pool->member_id);
-    req_put (r);
-    return;
-  default: break;
-  }
-  r->mw.done = map_added;
-  if (hdr->payload_len == 0)
-    ret = maps_mark (r->ctx.maps, hdr->dirty_mask, hdr->offset, hdr->length,
-                     &r->mw);
-  else /* one slot: the decoder checked */
-    ret = maps_or_bits (r->ctx.maps, __builtin_ctz (hdr->dirty_mask),
-                        hdr->offset, hdr->length, r->buf, &r->mw);
-  if (ret == 1)
-    return;
-  map_added (&r->mw, ret < 0 ? ret : 0);
 }
 
 static void *
@@ -1042,7 +598,7 @@ conn_payload_buf (void *opaque, const struct rmr_hdr *hdr)
     c->admit = credit_find (c, hdr->group_id);
     if (!credit_admit (c, ps, hdr))
       return NULL;
-    c->cur = req_get (c, hdr->payload_len);
+    c->cur = sess_req_get (c, hdr->payload_len);
     return c->cur ? c->cur->buf : NULL;
   }
   if (hdr->payload_len <= sizeof c->ctlbuf)
@@ -1061,7 +617,7 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
   tl_conn = c; /* until conn_batch_end */
   if (hdr->flags & RMR_HF_REPLY || c->violated) {
     if (cur)
-      req_put (cur);
+      sess_req_put (cur);
     return;
   }
   if (hdr->type == RMR_MSG_JOIN) {
@@ -1070,9 +626,9 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
   }
   ps = find_psess (c, hdr->group_id);
   if (!ps) {
-    reply_error (c, hdr, ENOTCONN, "not joined to this pool", NULL);
+    sess_reply_error (c, hdr, ENOTCONN, "not joined to this pool", NULL);
     if (cur)
-      req_put (cur);
+      sess_req_put (cur);
     return;
   }
   /* IO and map messages hold a credit of their session (see the top);
@@ -1089,21 +645,21 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
   case RMR_MSG_AL_GET: handle_control (c, hdr, ps, payload); return;
   case RMR_MSG_WRITE:
     if (!cur) {
-      reply_error (c, hdr, ENOMEM, "out of memory for the IO buffer", ps);
+      sess_reply_error (c, hdr, ENOMEM, "out of memory for the IO buffer", ps);
       return;
     }
-    handle_io (c, hdr, ps, cur);
+    sess_handle_io (c, hdr, ps, cur);
     return;
   case RMR_MSG_MAP_ADD:
   case RMR_MSG_MAP_GET:
   case RMR_MSG_MAP_CLEAR:
     if (hdr->payload_len && !cur) {
-      reply_error (c, hdr, ENOMEM, "out of memory for the map", ps);
+      sess_reply_error (c, hdr, ENOMEM, "out of memory for the map", ps);
       return;
     }
-    handle_map (c, hdr, ps, cur);
+    sess_handle_map (c, hdr, ps, cur);
     return;
-  default: handle_io (c, hdr, ps, NULL);
+  default: sess_handle_io (c, hdr, ps, NULL);
   }
 }
 
@@ -1112,10 +668,10 @@ conn_down (void *opaque, int errnum, const char *reason)
 {
   struct srv_conn *c = opaque;
 
-  flush_replies (c);
+  sess_flush_replies (c);
   tl_conn = NULL;
   if (c->cur) {
-    req_put (c->cur);
+    sess_req_put (c->cur);
     c->cur = NULL;
   }
   if (errnum == EPROTO)
