@@ -10,6 +10,7 @@
 
 #include <glib.h>
 
+#include "fdio.h"
 #include "internal.h"
 #include "test-tmp.h"
 
@@ -119,6 +120,59 @@ test_retire_after_horizon (void)
   tmp_fini (&t);
 }
 
+/* Scenario 5: a flush failed here.  The record turns suspect: it is
+ * reported unclean (the hand-over resyncs its extents here), a clean leave
+ * does not drop it, a restart of the daemon on the same boot keeps it
+ * suspect (it is saved), and only a pool enable (the hand-over took it
+ * into account) clears it.
+ */
+static void
+test_suspect_after_failed_flush (void)
+{
+  struct al_waiter w = {0};
+  struct al_info info;
+  struct store *st;
+  struct srv_al *al;
+  struct tmp t;
+  uint8_t buf[4096];
+  bool need, first;
+
+  tmp_init (&t, "/tmp");
+  g_assert_cmpint (store_create (t.path, "p", 1, MAPPED, &st), ==, 0);
+  g_assert_cmpint (al_open (st, 20, 16, &al), ==, 0);
+  g_assert_cmpint (al_begin (al, 0, 4096, 1, 1, &need, &w), ==, 0);
+  g_assert_null (al_end (al, 0, 4096));
+  al_suspect (al);
+  al_info (al, &info);
+  g_assert_false (info.clean);
+  g_assert_cmpuint (info.extents->len, ==, 1);
+  g_array_unref (info.extents);
+  /* A clean leave (everything settled) keeps a suspect record. */
+  al_settle (al);
+  g_assert_cmpint (al_mark_clean (al), ==, 0);
+  g_assert_cmpuint (al_count (al), ==, 1);
+  /* Saved, then the daemon restarts (same boot): still suspect. */
+  g_assert_true (al_prepare_save (al, buf, &first));
+  g_assert_cmpint (
+    rmr_pwrite_full (st->fd, buf, sizeof buf, al_copy_offset (al, buf), 0), ==,
+    0);
+  al_close (al);
+  g_assert_cmpint (al_open (st, 20, 16, &al), ==, 0);
+  al_info (al, &info);
+  g_assert_false (info.clean);
+  g_assert_cmpuint (info.extents->len, ==, 1);
+  g_array_unref (info.extents);
+  /* The hand-over's enable took it into account. */
+  al_consumed (al);
+  al_info (al, &info);
+  g_assert_true (info.clean);
+  g_array_unref (info.extents);
+
+  al_close (al);
+  store_close (st);
+  tmp_fini (&t);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -126,5 +180,7 @@ main (int argc, char **argv)
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_ERROR);
   g_test_add_func ("/al/second-write-waits", test_second_write_waits);
   g_test_add_func ("/al/retire-after-horizon", test_retire_after_horizon);
+  g_test_add_func ("/al/suspect-after-failed-flush",
+                   test_suspect_after_failed_flush);
   return g_test_run ();
 }
