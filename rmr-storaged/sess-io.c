@@ -36,6 +36,21 @@ release_al (struct srv_req *r)
   }
 }
 
+/* The IO fails before it reached the store, or the store refused it:
+ * undo what it holds (record extents, a claim of the resync gate, its
+ * count), answer err with msg and release it.
+ */
+static void
+io_fail (struct srv_req *r, int err, const char *msg)
+{
+  release_al (r);
+  sync_io_done (r->ctx.sync, &r->sw, err);
+  pool_io_end (r->pool, &r->ctx,
+               r->hdr.type != RMR_MSG_READ && r->hdr.type != RMR_MSG_FLUSH);
+  sess_reply (r->conn, &r->hdr, err, msg, strlen (msg), r->pool->member_id);
+  sess_req_put (r);
+}
+
 static void
 io_done (struct store_io *io, int res)
 {
@@ -124,15 +139,10 @@ submit_io (struct srv_req *r)
    * newer IO since; it must not land after that.
    */
   if (r->ctx.client && r->ctx.epoch != atomic_load (&r->pool->sess_epoch)) {
-    release_al (r);
-    sync_io_done (r->ctx.sync, &r->sw, -ECANCELED);
-    pool_io_end (r->pool, &r->ctx, false);
     snprintf (msg, sizeof msg, "pool %s: the session that sent it has left",
               r->pool->name);
     /* Not ESTALE: that would tell the client it was fenced. */
-    sess_reply (r->conn, &r->hdr, -ECANCELED, msg, strlen (msg),
-                r->pool->member_id);
-    sess_req_put (r);
+    io_fail (r, -ECANCELED, msg);
     return;
   }
   ret = pool_fault_hit (r->pool, r->io.op);
@@ -143,13 +153,9 @@ submit_io (struct srv_req *r)
   }
   ret = store_submit_inline (r->ctx.st, &r->io);
   if (ret < 0) {
-    release_al (r);
-    sync_io_done (r->ctx.sync, &r->sw, ret);
-    pool_io_end (r->pool, &r->ctx, false);
     snprintf (msg, sizeof msg, "store: submit: %s",
               rmr_get_error () ? rmr_get_error () : strerror (-ret));
-    sess_reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
-    sess_req_put (r);
+    io_fail (r, ret, msg);
   }
 }
 
@@ -161,11 +167,7 @@ io_marked (struct map_waiter *w, int err)
   static const char msg[] = "the dirty map could not be saved";
 
   if (err) {
-    release_al (r);
-    sync_io_done (r->ctx.sync, &r->sw, err);
-    pool_io_end (r->pool, &r->ctx, true);
-    sess_reply (r->conn, &r->hdr, err, msg, sizeof msg - 1, r->pool->member_id);
-    sess_req_put (r);
+    io_fail (r, err, msg);
     return;
   }
   submit_io (r);
@@ -203,11 +205,7 @@ mark_and_submit (struct srv_req *r)
     if (ret == 1)
       return; /* al_resumed goes on */
     if (ret < 0) {
-      const char *msg = rmr_get_error ();
-      pool_io_end (r->pool, &r->ctx, true);
-      sync_io_done (r->ctx.sync, &r->sw, ret);
-      sess_reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
-      sess_req_put (r);
+      io_fail (r, ret, rmr_get_error ());
       return;
     }
     r->al_held = true;
@@ -224,12 +222,7 @@ mark_and_submit (struct srv_req *r)
     if (ret == 1)
       return; /* io_marked goes on */
     if (ret < 0) {
-      const char *msg = rmr_get_error ();
-      release_al (r);
-      pool_io_end (r->pool, &r->ctx, true);
-      sync_io_done (r->ctx.sync, &r->sw, ret);
-      sess_reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
-      sess_req_put (r);
+      io_fail (r, ret, rmr_get_error ());
       return;
     }
   }
@@ -239,12 +232,7 @@ mark_and_submit (struct srv_req *r)
     if (ret == 1)
       return; /* io_marked goes on */
     if (ret < 0) {
-      const char *msg = rmr_get_error ();
-      release_al (r);
-      pool_io_end (r->pool, &r->ctx, true);
-      sync_io_done (r->ctx.sync, &r->sw, ret);
-      sess_reply (r->conn, &r->hdr, ret, msg, strlen (msg), r->pool->member_id);
-      sess_req_put (r);
+      io_fail (r, ret, rmr_get_error ());
       return;
     }
   }
@@ -263,9 +251,7 @@ io_gated (struct sync_waiter *w, int err)
               "pool %s: member %" PRIu32 " is stale there "
               "and no peer could resync it",
               r->pool->name, r->pool->member_id);
-    pool_io_end (r->pool, &r->ctx, r->hdr.type != RMR_MSG_READ);
-    sess_reply (r->conn, &r->hdr, err, msg, strlen (msg), r->pool->member_id);
-    sess_req_put (r);
+    io_fail (r, err, msg);
     return;
   }
   mark_and_submit (r);
@@ -287,6 +273,7 @@ sess_handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
   }
   r->hdr = *hdr;
   r->pool = ps->pool;
+  r->al_held = false; /* a request is reused: nothing held yet */
   ret = pool_io_begin (ps, hdr, &r->ctx, err);
   if (ret < 0) {
     sess_reply_error (c, hdr, ret, err->str, ps);
