@@ -3,9 +3,11 @@
 # test-bad-input-sync.sh: bad input around failures and resync is refused
 # with a clear error and changes nothing: `sync` with an unknown word, a
 # reconnect to an address where nothing listens (the leg stays as it
-# was), a peer that belongs to another pool, and a map-add for chunks
-# beyond the device sent on the wire (the daemon answers with an error,
-# keeps the map and the connection).
+# was), a peer that belongs to another pool, a map-get for chunks beyond
+# the device sent on the wire (the daemon answers with an error, keeps
+# the map and the connection), and a map-add from a sync session, which
+# only the pool's client may send (the role table: the daemon closes that
+# session's connection, the map unchanged).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
@@ -67,6 +69,7 @@ refused "add_sess with an unknown key" "unknown key 'colour'" \
   rmradm_n 1 set rmr-client/pools/p/add_sess "sessname=x path=ip:1.2.3.4 colour=red"
 
 map_before=$(rmradm_n 1 get rmr-server/pools/p/map)
+gen_before=$(rmradm_n 1 get rmr-server/pools/p/generation)
 out=$(python3 - "${NODE_ADDR[1]##*:}" <<'PY'
 import os, socket, struct, sys
 
@@ -80,7 +83,10 @@ def hdr(type, gid, gen, tag, off, length, plen, mask, flags=0):
 def recv_msg(s):
     h = b""
     while len(h) < 64:
-        h += s.recv(64 - len(h))
+        d = s.recv(64 - len(h))
+        if not d:
+            return None, b""
+        h += d
     f = struct.unpack(HDR, h)
     plen = f[10]
     p = b""
@@ -89,6 +95,7 @@ def recv_msg(s):
     return f, p
 
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(20)
 gid = jhash(b"p")
 join = (b"p".ljust(64, b"\0") + b"probe".ljust(64, b"\0") +
         struct.pack("<BBHIIIQ", 0, 1, 0, 0, 16, 0, 0))
@@ -96,22 +103,45 @@ s.sendall(hdr(1, gid, 0, 1, 0, 0, len(join), 0) + join)
 f, p = recv_msg(s)
 assert f[11] == 0, ("join refused", p)
 gen = struct.unpack_from("<Q", p, 24)[0]
-# 16 MiB in 64K chunks: 256 chunks.  A map-add for chunks 300..309.
-s.sendall(hdr(10, gid, gen, 2, 300, 10, 0, 1))
+# 16 MiB in 64K chunks: 256 chunks.  A map-get of chunks 300..309.
+s.sendall(hdr(11, gid, gen, 2, 300, 10, 0, 1))
 f, p = recv_msg(s)
 print("status", f[11], p.decode())
 # The connection still answers: a valid map-get of slot 0.
 s.sendall(hdr(11, gid, gen, 3, 0, 256, 0, 1))
 f, p = recv_msg(s)
 print("then", f[11], len(p))
+# A map-add is the client's (the role table): the session is closed.
+s.sendall(hdr(10, gid, gen, 4, 0, 10, 0, 1))
+f, p = recv_msg(s)
+print("map-add", "closed" if f is None else "answered %d" % f[11])
+# An enable with a newer generation from a sync session: the client's.
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(20)
+s.sendall(hdr(1, gid, 0, 1, 0, 0, len(join), 0) + join)
+f, p = recv_msg(s)
+assert f[11] == 0, ("join refused", p)
+en = struct.pack("<QQIIB7x", gen + 1, 16 << 20, 65536, 128, 2) + \
+    struct.pack("<8I", *([0xffffffff] * 8))
+s.sendall(hdr(2, gid, gen + 1, 5, 0, 0, len(en), 0) + en)
+f, p = recv_msg(s)
+print("enable", "closed" if f is None else "answered %d" % f[11])
 PY
 )
 diag "$out"
 [[ "$out" == *"status 22 "*"beyond the device's 256 chunks"* ]] &&
-  ok "a map-add beyond the device is refused with EINVAL, naming why" ||
-  not_ok "a map-add beyond the device is refused with EINVAL, naming why"
+  ok "a map-get beyond the device is refused with EINVAL, naming why" ||
+  not_ok "a map-get beyond the device is refused with EINVAL, naming why"
 [[ "$out" == *"then 0 32"* ]] && ok "and the connection goes on" ||
   not_ok "and the connection goes on"
+[[ "$out" == *"map-add closed"* ]] &&
+  ok "a map-add from a sync session (the client's message) closes it" ||
+  not_ok "a map-add from a sync session (the client's message) closes it"
+[[ "$out" == *"enable closed"* ]] &&
+  ok "an enable from a sync session closes it" ||
+  not_ok "an enable from a sync session closes it"
+is "$(rmradm_n 1 get rmr-server/pools/p/generation)" "$gen_before" \
+  "the generation is unchanged"
 is "$(rmradm_n 1 get rmr-server/pools/p/map)" "$map_before" "the map is unchanged"
 ok "node 1 still serves" nbdsh -u "$uri" -c 'h.pwrite(b"y" * 4096, 0)'
 done_testing
