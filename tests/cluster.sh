@@ -20,7 +20,8 @@
 #   servers I...            "server=tcp:ADDR ..." for those nodes
 #   nbdkit_start NAME ARGS  start nbdkit with our plugin on $tmpdir/NAME.sock
 #                           (on the compute host), control socket
-#                           $tmpdir/NAME.ctl; sets NBDKIT_PID
+#                           $tmpdir/NAME.ctl; sets NBDKIT_PID; nbdkit's own
+#                           options (before the plugin) from NBDKIT_OPTS
 #   nbd_uri NAME            the NBD URI of that nbdkit
 #   store_data_offset I, store_cmp I FILE [LEN], store_extract I LEN OUT
 #   rmradm_n I ARGS...      rmradm on node I's control socket
@@ -34,6 +35,7 @@
 declare -A NODE_ADDR NODE_CTL NODE_PID NODE_STORE
 CLUSTER_N=0
 CLUSTER_NET=false
+NBDKIT_OPTS=()
 
 cluster_init ()
 {
@@ -138,11 +140,12 @@ nbdkit_start ()
   rm -f "$tmpdir/$name.sock" "$tmpdir/$name.ctl"
   if $CLUSTER_NET; then
     start_bg "$tmpdir/$name.pid" ip netns exec "$(netns_name cli)" \
-      "${CHECKED[@]}" nbdkit -f -U "$tmpdir/$name.sock" "$RMR_PLUGIN" "$@" \
-      control="$tmpdir/$name.ctl"
+      "${CHECKED[@]}" nbdkit -f -U "$tmpdir/$name.sock" "${NBDKIT_OPTS[@]}" \
+      "$RMR_PLUGIN" "$@" control="$tmpdir/$name.ctl"
   else
     start_bg "$tmpdir/$name.pid" "${CHECKED[@]}" nbdkit -f \
-      -U "$tmpdir/$name.sock" "$RMR_PLUGIN" "$@" control="$tmpdir/$name.ctl"
+      -U "$tmpdir/$name.sock" "${NBDKIT_OPTS[@]}" "$RMR_PLUGIN" "$@" \
+      control="$tmpdir/$name.ctl"
   fi
   NBDKIT_PID=$BG_PID
   if ! _wait_until 15 test -S "$tmpdir/$name.sock"; then
