@@ -16,45 +16,62 @@
 
 #define MAPPED (16 * 1024 * 1024)
 
+/* A store and its record of capacity extents of 1 MiB, in /tmp. */
+struct fix {
+  struct tmp t;
+  struct store *st;
+  struct srv_al *al;
+};
+
+static void
+fix_open (struct fix *f, unsigned capacity)
+{
+  tmp_init (&f->t, "/tmp");
+  g_assert_cmpint (store_create (f->t.path, "p", 1, MAPPED, &f->st), ==, 0);
+  g_assert_cmpint (al_open (f->st, 20, capacity, &f->al), ==, 0);
+}
+
+static void
+fix_close (struct fix *f)
+{
+  al_close (f->al);
+  store_close (f->st);
+  tmp_fini (&f->t);
+}
+
 static void
 test_second_write_waits (void)
 {
   struct al_waiter w = {0};
-  struct store *st;
-  struct srv_al *al;
-  struct tmp t;
+  struct fix f;
   uint8_t buf[4096];
   bool need, first;
 
-  tmp_init (&t, "/tmp");
-  g_assert_cmpint (store_create (t.path, "p", 1, MAPPED, &st), ==, 0);
-  g_assert_cmpint (al_open (st, 20, 16, &al), ==, 0);
+  fix_open (&f, 16);
 
   /* First write to extent 0: the record must be saved first. */
-  g_assert_cmpint (al_begin (al, 0, 4096, 1, 1, &need, &w), ==, 0);
+  g_assert_cmpint (al_begin (f.al, 0, 4096, 1, 1, &need, &w), ==, 0);
   g_assert_true (need);
   /* The flusher encodes the copy that holds it... */
-  g_assert_true (al_prepare_save (al, buf, &first));
+  g_assert_true (al_prepare_save (f.al, buf, &first));
   /* ...and before it is durable a second write to the same extent
    * comes: it must wait for that save too.
    */
-  g_assert_cmpint (al_begin (al, 8192, 4096, 2, 1, &need, &w), ==, 0);
+  g_assert_cmpint (al_begin (f.al, 8192, 4096, 2, 1, &need, &w), ==, 0);
   g_assert_true (need);
-  al_saved (al, buf);
+  al_saved (f.al, buf);
   /* Durable now: a third write goes at once. */
-  g_assert_cmpint (al_begin (al, 16384, 4096, 3, 1, &need, &w), ==, 0);
+  g_assert_cmpint (al_begin (f.al, 16384, 4096, 3, 1, &need, &w), ==, 0);
   g_assert_false (need);
-  g_assert_null (al_end (al, 0, 4096));
-  g_assert_null (al_end (al, 8192, 4096));
-  g_assert_null (al_end (al, 16384, 4096));
+  g_assert_null (al_end (f.al, 0, 4096));
+  g_assert_null (al_end (f.al, 8192, 4096));
+  g_assert_null (al_end (f.al, 16384, 4096));
   /* A new extent added after the encode is not covered by that copy. */
-  g_assert_cmpint (al_begin (al, 1 << 20, 4096, 4, 4, &need, &w), ==, 0);
+  g_assert_cmpint (al_begin (f.al, 1 << 20, 4096, 4, 4, &need, &w), ==, 0);
   g_assert_true (need);
-  g_assert_null (al_end (al, 1 << 20, 4096));
+  g_assert_null (al_end (f.al, 1 << 20, 4096));
 
-  al_close (al);
-  store_close (st);
-  tmp_fini (&t);
+  fix_close (&f);
 }
 
 /* An extent leaves only when every write to it completed on every leg
@@ -65,34 +82,30 @@ static void
 test_retire_after_horizon (void)
 {
   struct al_waiter w = {0};
-  struct store *st;
-  struct srv_al *al;
-  struct tmp t;
+  struct fix f;
   uint8_t buf[4096];
   bool need, first;
   unsigned e;
 
-  tmp_init (&t, "/tmp");
-  g_assert_cmpint (store_create (t.path, "p", 1, MAPPED, &st), ==, 0);
-  g_assert_cmpint (al_open (st, 20, 2, &al), ==, 0);
+  fix_open (&f, 2);
   /* Writes 1 and 2 done here, not yet on the other leg (horizon 1). */
   for (e = 0; e < 2; e++) {
     g_assert_cmpint (
-      al_begin (al, (uint64_t) e << 20, 4096, e + 1, 1, &need, &w), ==, 0);
-    g_assert_null (al_end (al, (uint64_t) e << 20, 4096));
+      al_begin (f.al, (uint64_t) e << 20, 4096, e + 1, 1, &need, &w), ==, 0);
+    g_assert_null (al_end (f.al, (uint64_t) e << 20, 4096));
   }
-  g_assert_true (al_prepare_save (al, buf, &first));
-  al_saved (al, buf);
+  g_assert_true (al_prepare_save (f.al, buf, &first));
+  al_saved (f.al, buf);
   /* Write 3 to a cold extent: neither may leave, the record grows. */
-  g_assert_cmpint (al_begin (al, 2 << 20, 4096, 3, 1, &need, &w), ==, 0);
-  g_assert_null (al_end (al, 2 << 20, 4096));
-  g_assert_cmpuint (al_count (al), ==, 3);
+  g_assert_cmpint (al_begin (f.al, 2 << 20, 4096, 3, 1, &need, &w), ==, 0);
+  g_assert_null (al_end (f.al, 2 << 20, 4096));
+  g_assert_cmpuint (al_count (f.al), ==, 3);
   /* Writes 1 and 2 are done everywhere (horizon 3): they leave. */
-  g_assert_cmpint (al_begin (al, 3 << 20, 4096, 4, 3, &need, &w), ==, 0);
-  g_assert_null (al_end (al, 3 << 20, 4096));
-  g_assert_cmpuint (al_count (al), ==, 2);
+  g_assert_cmpint (al_begin (f.al, 3 << 20, 4096, 4, 3, &need, &w), ==, 0);
+  g_assert_null (al_end (f.al, 3 << 20, 4096));
+  g_assert_cmpuint (al_count (f.al), ==, 2);
   /* A pool enable settles everything: they may all leave. */
-  al_consumed (al);
+  al_consumed (f.al);
   /* Across the wrap of the sequence numbers, the same rule. */
   {
     static const struct {
@@ -108,16 +121,14 @@ test_retire_after_horizon (void)
     for (e = 0; e < G_N_ELEMENTS (step); e++) {
       uint64_t off = (uint64_t) (4 + e) << 20;
       g_assert_cmpint (
-        al_begin (al, off, 4096, step[e].wseq, step[e].horizon, &need, &w), ==,
-        0);
-      g_assert_null (al_end (al, off, 4096));
-      g_assert_cmpuint (al_count (al), ==, step[e].count);
+        al_begin (f.al, off, 4096, step[e].wseq, step[e].horizon, &need, &w),
+        ==, 0);
+      g_assert_null (al_end (f.al, off, 4096));
+      g_assert_cmpuint (al_count (f.al), ==, step[e].count);
     }
   }
 
-  al_close (al);
-  store_close (st);
-  tmp_fini (&t);
+  fix_close (&f);
 }
 
 /* Scenario 5: a flush failed here.  The record turns suspect: it is
@@ -131,46 +142,40 @@ test_suspect_after_failed_flush (void)
 {
   struct al_waiter w = {0};
   struct al_info info;
-  struct store *st;
-  struct srv_al *al;
-  struct tmp t;
+  struct fix f;
   uint8_t buf[4096];
   bool need, first;
 
-  tmp_init (&t, "/tmp");
-  g_assert_cmpint (store_create (t.path, "p", 1, MAPPED, &st), ==, 0);
-  g_assert_cmpint (al_open (st, 20, 16, &al), ==, 0);
-  g_assert_cmpint (al_begin (al, 0, 4096, 1, 1, &need, &w), ==, 0);
-  g_assert_null (al_end (al, 0, 4096));
-  al_suspect (al);
-  al_info (al, &info);
+  fix_open (&f, 16);
+  g_assert_cmpint (al_begin (f.al, 0, 4096, 1, 1, &need, &w), ==, 0);
+  g_assert_null (al_end (f.al, 0, 4096));
+  al_suspect (f.al);
+  al_info (f.al, &info);
   g_assert_false (info.clean);
   g_assert_cmpuint (info.extents->len, ==, 1);
   g_array_unref (info.extents);
   /* A clean leave (everything settled) keeps a suspect record. */
-  al_settle (al);
-  g_assert_cmpint (al_mark_clean (al), ==, 0);
-  g_assert_cmpuint (al_count (al), ==, 1);
+  al_settle (f.al);
+  g_assert_cmpint (al_mark_clean (f.al), ==, 0);
+  g_assert_cmpuint (al_count (f.al), ==, 1);
   /* Saved, then the daemon restarts (same boot): still suspect. */
-  g_assert_true (al_prepare_save (al, buf, &first));
+  g_assert_true (al_prepare_save (f.al, buf, &first));
   g_assert_cmpint (
-    rmr_pwrite_full (st->fd, buf, sizeof buf, al_copy_offset (al, buf), 0), ==,
-    0);
-  al_close (al);
-  g_assert_cmpint (al_open (st, 20, 16, &al), ==, 0);
-  al_info (al, &info);
+    rmr_pwrite_full (f.st->fd, buf, sizeof buf, al_copy_offset (f.al, buf), 0),
+    ==, 0);
+  al_close (f.al);
+  g_assert_cmpint (al_open (f.st, 20, 16, &f.al), ==, 0);
+  al_info (f.al, &info);
   g_assert_false (info.clean);
   g_assert_cmpuint (info.extents->len, ==, 1);
   g_array_unref (info.extents);
   /* The hand-over's enable took it into account. */
-  al_consumed (al);
-  al_info (al, &info);
+  al_consumed (f.al);
+  al_info (f.al, &info);
   g_assert_true (info.clean);
   g_array_unref (info.extents);
 
-  al_close (al);
-  store_close (st);
-  tmp_fini (&t);
+  fix_close (&f);
 }
 
 int
