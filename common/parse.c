@@ -507,3 +507,18 @@ rmr_addr_format (const struct rmr_addr *addr, char *buf, size_t n)
   snprintf (buf, n, v6 ? "%s:[%.*s]:%u" : "%s:%.*s:%u", scheme, hlen,
             addr->host, (unsigned) addr->port);
 }
+
+bool
+rmr_addr_is_loopback (const struct rmr_addr *addr)
+{
+  struct in_addr a4;
+  struct in6_addr a6;
+
+  if (strcmp (addr->host, "localhost") == 0)
+    return true;
+  if (inet_pton (AF_INET, addr->host, &a4) == 1)
+    return (ntohl (a4.s_addr) >> 24) == 127;
+  if (inet_pton (AF_INET6, addr->host, &a6) == 1)
+    return IN6_IS_ADDR_LOOPBACK (&a6);
+  return false;
+}

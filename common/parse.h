@@ -58,6 +58,10 @@ int rmr_parse_member_id (const char *what, const char *s, uint32_t *id);
  * 1-65535.  A port-less form uses RMR_DEFAULT_PORT.
  */
 int rmr_addr_parse (const char *what, const char *s, struct rmr_addr *addr);
+/* Only this host can reach addr: localhost, 127.0.0.0/8 or ::1 (a host
+ * name other than localhost counts as reachable from outside).
+ */
+bool rmr_addr_is_loopback (const struct rmr_addr *addr);
 
 /* Canonical text of an address, "tcp:127.0.0.1:7700" or "tcp:[::1]:7700";
  * always NUL-terminated, truncated to n bytes.

@@ -515,3 +515,49 @@ rmr_enable_req_decode (const uint8_t *buf, struct rmr_enable_req *r)
     return rmr_err (EPROTO, "bad message: enable mode %u", r->mode);
   return get_members (buf + 32, r->members);
 }
+
+static const uint8_t hello_magic[8] = {'R', 'M', 'R', 'H', 'E', 'L', 'L', 'O'};
+
+void
+rmr_hello_encode (const struct rmr_hello *h, uint8_t *buf)
+{
+  memcpy (buf, hello_magic, sizeof hello_magic);
+  put_le16 (buf + 8, h->version);
+  put_le16 (buf + 10, h->flags);
+  put_le32 (buf + 12, h->refusal);
+}
+
+int
+rmr_hello_decode (const uint8_t *buf, bool reply, struct rmr_hello *h)
+{
+  if (memcmp (buf, hello_magic, sizeof hello_magic) != 0)
+    return rmr_err (EPROTO, "bad hello: magic is not RMRHELLO (not an rmr "
+                            "peer, or an older version)");
+  h->version = get_le16 (buf + 8);
+  h->flags = get_le16 (buf + 10);
+  h->refusal = get_le32 (buf + 12);
+  if (h->version != RMR_HELLO_VERSION)
+    return rmr_err (EPROTO, "bad hello: version %u (this side speaks %u)",
+                    h->version, RMR_HELLO_VERSION);
+  if (h->flags & ~RMR_HELLO_TLS)
+    return rmr_err (EPROTO, "bad hello: unknown flags 0x%x", h->flags);
+  if (reply ? h->refusal > RMR_HELLO_REFUSAL_MAX : h->refusal != 0)
+    return rmr_err (EPROTO, "bad hello: refusal %u", h->refusal);
+  if (reply && h->refusal && (h->flags & RMR_HELLO_TLS))
+    return rmr_err (EPROTO, "bad hello: a refusal that offers TLS");
+  return 0;
+}
+
+const char *
+rmr_hello_refusal_text (unsigned refusal)
+{
+  switch (refusal) {
+  case RMR_HELLO_OK: return "accepted";
+  case RMR_HELLO_TLS_REQUIRED:
+    return "the node requires TLS (tls=require) and this side offered "
+           "none: configure a tls-psk key file";
+  case RMR_HELLO_BUSY:
+    return "the node has too many handshakes in progress; retry later";
+  default: return "refused";
+  }
+}

@@ -39,6 +39,7 @@
 #ifndef RMR_PROTO_H
 #define RMR_PROTO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "rmr/rmr.h"
@@ -249,5 +250,46 @@ void rmr_enable_req_encode (const struct rmr_enable_req *r, uint8_t *buf);
 void rmr_al_rep_encode (const struct rmr_al_rep *r, uint8_t *buf);
 int rmr_al_rep_decode (const uint8_t *buf, size_t len, struct rmr_al_rep *r);
 int rmr_enable_req_decode (const uint8_t *buf, struct rmr_enable_req *r);
+
+/* The connection preamble ("hello", DESIGN 9), before any message and
+ * before TLS: the connecting side sends one, the listening side answers
+ * one, 16 bytes each, little-endian:
+ *
+ *   off size field
+ *   0   8    magic    "RMRHELLO"
+ *   8   2    version  RMR_HELLO_VERSION
+ *   10  2    flags    request: RMR_HELLO_TLS = the client has keys and
+ *                     wants TLS; reply: RMR_HELLO_TLS = a TLS handshake
+ *                     follows (only if the request asked for it)
+ *   12  4    refusal  reply: 0, or why the session is refused (the
+ *                     listener closes it after the reply); request: 0
+ *
+ * With RMR_HELLO_TLS in the reply both sides run a TLS 1.3 handshake
+ * with pre-shared keys (tls.h) on the socket; every message after it is
+ * inside TLS.  Without it the messages follow in plaintext.
+ */
+#define RMR_HELLO_SIZE 16
+#define RMR_HELLO_VERSION 1
+#define RMR_HELLO_TLS 0x1
+enum rmr_hello_refusal {
+  RMR_HELLO_OK = 0,
+  RMR_HELLO_TLS_REQUIRED = 1, /* plaintext asked of a tls=require node */
+  RMR_HELLO_BUSY = 2,         /* too many handshakes in progress */
+  RMR_HELLO_REFUSAL_MAX = 2,
+};
+
+struct rmr_hello {
+  uint16_t version;
+  uint16_t flags;
+  uint32_t refusal;
+};
+
+void rmr_hello_encode (const struct rmr_hello *h, uint8_t *buf);
+/* reply: whether buf is a listener's answer (refusal allowed) or a
+ * connecting side's request (refusal must be 0).  -EPROTO with the bad
+ * field named.
+ */
+int rmr_hello_decode (const uint8_t *buf, bool reply, struct rmr_hello *h);
+const char *rmr_hello_refusal_text (unsigned refusal);
 
 #endif /* RMR_PROTO_H */

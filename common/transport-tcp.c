@@ -12,12 +12,22 @@
  * caller's iovecs under send_lock (a write's payload goes to every leg
  * from the same buffer, never copied).
  *
+ * Setup (transport.h): connect sends the hello and reads the node's,
+ * then runs the TLS handshake if the node offered it; the listening side
+ * is transport-tcp-listen.c.  With TLS, sends and receives go through
+ * the session (tls.h): a send encrypts from the caller's buffers into
+ * records (one copy, which encryption needs anyway), a receive decrypts
+ * into the receive buffer or straight into a large payload's
+ * destination; the receive loop drains records GnuTLS already holds
+ * before it polls the socket again.
+ *
  * Dead peers: TCP_USER_TIMEOUT bounds how long sent data may stay
  * unacknowledged, TCP keepalive probes an idle link, and the message-level
  * keepalive (transport.h) catches a peer whose kernel answers but whose
  * process does not.
  *
- * Locking: send_lock protects writing to fd (whole messages).  The
+ * Locking: send_lock protects writing to fd (whole messages) and the
+ * TLS session's send side.  The
  * receive buffer and the keepalive clocks belong to the receive thread.
  * Flags shared between threads are atomics.
  */
@@ -44,48 +54,15 @@
 
 #include "error.h"
 #include "parse.h"
-#include "transport.h"
+#include "transport-tcp.h"
 #include "util.h"
 
 #define RBUF_SIZE (256 * 1024)
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define DEFAULT_USER_TIMEOUT_MS 30000
 
-struct tcp_conn {
-  struct rmr_conn base; /* must be first */
-  int fd;
-  int wakefd;
-  struct rmr_conn_opts opts;
-
-  pthread_mutex_t send_lock; /* protects: writes to fd */
-
-  const struct rmr_conn_handler *h;
-  void *opaque;
-  pthread_t thread;
-  bool thread_started; /* thread exists and is not joined */
-  atomic_bool pause_req;
-  atomic_bool shutdown_req;
-  atomic_bool down;         /* down () was called */
-  atomic_bool free_on_exit; /* freed by its own thread */
-
-  /* Receive thread only. */
-  uint8_t *rbuf;
-  size_t rlen;
-  uint64_t last_rx_ms;
-  uint64_t last_ka_ms;
-};
-
-struct rmr_listener {
-  int fd;
-  int wakefd;
-  pthread_t thread;
-  rmr_accept_fn accept;
-  void *opaque;
-  char name[300];
-};
-
-static uint64_t
-now_ms (void)
+uint64_t
+tcp_now_ms (void)
 {
   struct timespec ts;
 
@@ -93,36 +70,14 @@ now_ms (void)
   return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-wake (int efd)
+void
+tcp_wake (int efd)
 {
   uint64_t one = 1;
 
   if (write (efd, &one, sizeof one) < 0) {
     /* The counter cannot overflow in practice; nothing to do. */
   }
-}
-
-static void
-name_of_sockaddr (const struct sockaddr *sa, char *buf, size_t n)
-{
-  char host[INET6_ADDRSTRLEN] = "?";
-  unsigned port = 0;
-
-  if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
-    inet_ntop (AF_INET, &in->sin_addr, host, sizeof host);
-    port = ntohs (in->sin_port);
-    snprintf (buf, n, "tcp:%s:%u", host, port);
-  }
-  else if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
-    inet_ntop (AF_INET6, &in6->sin6_addr, host, sizeof host);
-    port = ntohs (in6->sin6_port);
-    snprintf (buf, n, "tcp:[%s]:%u", host, port);
-  }
-  else
-    snprintf (buf, n, "tcp:?");
 }
 
 static void
@@ -146,8 +101,8 @@ set_sockopts (int fd, const struct rmr_conn_opts *opts)
   setsockopt (fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 }
 
-static struct tcp_conn *
-conn_new (int fd, const struct rmr_conn_opts *opts)
+struct tcp_conn *
+tcp_conn_new (int fd, const struct rmr_conn_opts *opts)
 {
   struct tcp_conn *c = calloc (1, sizeof *c);
 
@@ -207,6 +162,102 @@ connect_one (const struct addrinfo *ai, uint64_t timeout_ms)
   return fd;
 }
 
+int
+tcp_read_deadline (int fd, uint8_t *p, size_t n, uint64_t deadline)
+{
+  struct pollfd pfd = {.fd = fd, .events = POLLIN};
+  uint64_t now;
+  ssize_t k;
+  int r;
+
+  while (n > 0) {
+    now = tcp_now_ms ();
+    if (now >= deadline)
+      return -ETIMEDOUT;
+    r = poll (&pfd, 1, (int) MIN (deadline - now, 1000000));
+    if (r < 0 && errno != EINTR)
+      return -errno;
+    if (r <= 0)
+      continue;
+    k = recv (fd, p, n, MSG_DONTWAIT);
+    if (k == 0)
+      return -ECONNRESET;
+    if (k < 0) {
+      if (errno == EAGAIN || errno == EINTR)
+        continue;
+      return -errno;
+    }
+    p += k;
+    n -= k;
+  }
+  return 0;
+}
+
+/* The connecting side of the hello (proto.h), then TLS if the node
+ * offered it, all within timeout_ms.  Which side wants what:
+ *   our mode   node: no keys      node: keys (on)   node: require
+ *   off        plaintext          plaintext         refused
+ *   on         plaintext          TLS               TLS
+ *   require    refused (by us)    TLS               TLS
+ */
+static int
+client_hello (struct tcp_conn *c, uint64_t timeout_ms)
+{
+  const struct rmr_tls *t = rmr_tls_current ();
+  enum rmr_tls_mode mode = rmr_tls_mode (t);
+  struct rmr_hello req = {.version = RMR_HELLO_VERSION}, rep;
+  uint64_t deadline = tcp_now_ms () + timeout_ms, now;
+  const char *name = c->base.peer_name;
+  uint8_t buf[RMR_HELLO_SIZE];
+  int r;
+
+  if (mode != RMR_TLS_OFF)
+    req.flags |= RMR_HELLO_TLS;
+  rmr_hello_encode (&req, buf);
+  if (send (c->fd, buf, sizeof buf, MSG_NOSIGNAL) != (ssize_t) sizeof buf)
+    return rmr_err (errno ? errno : EIO, "%s: sending the hello: %m", name);
+  r = tcp_read_deadline (c->fd, buf, sizeof buf, deadline);
+  if (r == -ETIMEDOUT)
+    return rmr_err (ETIMEDOUT,
+                    "%s: no hello from the node within %" PRIu64
+                    " ms (not an rmr-storaged?)",
+                    name, timeout_ms);
+  if (r < 0)
+    return rmr_err (-r,
+                    "%s: connection closed during the hello: %s (an "
+                    "rmr-storaged of another version, or at its limits?)",
+                    name, strerror (-r));
+  if (rmr_hello_decode (buf, true, &rep) < 0) {
+    rmr_err_prefix ("%s: ", name);
+    return -EPROTO;
+  }
+  if (rep.refusal)
+    return rmr_err (rep.refusal == RMR_HELLO_BUSY ? ECONNREFUSED : EACCES,
+                    "%s: refused: %s", name,
+                    rmr_hello_refusal_text (rep.refusal));
+  if (!(rep.flags & RMR_HELLO_TLS)) {
+    if (mode == RMR_TLS_REQUIRE)
+      return rmr_err (EACCES,
+                      "%s: the node offers no TLS (it has no keys) "
+                      "and this side has tls=require",
+                      name);
+    snprintf (c->base.security, sizeof c->base.security, "plaintext");
+    return 0;
+  }
+  if (mode == RMR_TLS_OFF)
+    return rmr_err (EPROTO, "%s: bad hello: TLS offered, not asked for", name);
+  now = tcp_now_ms ();
+  r = rmr_tls_client_handshake (t, c->fd, deadline > now ? deadline - now : 1,
+                                name, &c->tls);
+  if (r < 0)
+    return r;
+  snprintf (c->base.security, sizeof c->base.security, "%s",
+            rmr_tls_describe (c->tls));
+  snprintf (c->base.identity, sizeof c->base.identity, "%s",
+            rmr_tls_identity (c->tls));
+  return 0;
+}
+
 static int
 tcp_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
              struct rmr_conn **out)
@@ -234,13 +285,18 @@ tcp_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
   if (fd < 0)
     return rmr_err (-fd, "%s: connect: %s", name, strerror (-fd));
 
-  c = conn_new (fd, opts);
+  c = tcp_conn_new (fd, opts);
   if (!c) {
     close (fd);
     return rmr_err (ENOMEM, "%s: out of memory", name);
   }
   c->base.peer = *addr;
   snprintf (c->base.peer_name, sizeof c->base.peer_name, "%s", name);
+  r = client_hello (c, tmo);
+  if (r < 0) {
+    tcp_conn_destroy (c);
+    return r;
+  }
   *out = &c->base;
   return 0;
 }
@@ -277,6 +333,30 @@ send_all (int fd, struct iovec *iov, int iovcnt, int flags, size_t *sent)
   return 0;
 }
 
+/* Write a whole message (iov may be modified): through TLS, or straight
+ * to the socket.  Under send_lock.
+ */
+static int
+conn_write (struct tcp_conn *c, struct iovec *iov, int iovcnt, int flags,
+            size_t *sent)
+{
+  if (c->tls)
+    return rmr_tls_send (c->tls, iov, iovcnt, sent) < 0 ? -EPIPE : 0;
+  return send_all (c->fd, iov, iovcnt, flags, sent);
+}
+
+/* A TLS record cannot be sent in part without blocking the session for
+ * the rest, so a send that must not block (keepalives from the receive
+ * thread) only starts when the socket has room.
+ */
+static bool
+writable_now (int fd)
+{
+  struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+  return poll (&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
 #define MAX_IOV 64
 
 static int
@@ -308,8 +388,10 @@ send_msg (struct tcp_conn *c, const struct rmr_hdr *hdr,
     abort ();
   if (atomic_load (&c->down) || atomic_load (&c->shutdown_req))
     r = -EPIPE;
+  else if (c->tls && nowait && !writable_now (c->fd))
+    r = -EAGAIN;
   else
-    r = send_all (c->fd, v, iovcnt + 1, nowait ? MSG_DONTWAIT : 0, &sent);
+    r = conn_write (c, v, iovcnt + 1, nowait ? MSG_DONTWAIT : 0, &sent);
   pthread_mutex_unlock (&c->send_lock);
   atomic_fetch_add (&c->base.bytes_sent, sent);
   if (r < 0 && !(nowait && r == -EAGAIN && sent == 0))
@@ -352,7 +434,7 @@ tcp_send_many (struct rmr_conn *base, const struct rmr_msg *msgs, int n)
     if (atomic_load (&c->down) || atomic_load (&c->shutdown_req))
       r = -EPIPE;
     else
-      r = send_all (c->fd, v, nv, 0, &sent);
+      r = conn_write (c, v, nv, 0, &sent);
   }
   pthread_mutex_unlock (&c->send_lock);
   atomic_fetch_add (&c->base.bytes_sent, sent);
@@ -370,7 +452,15 @@ recv_exact (struct tcp_conn *c, uint8_t *p, size_t n)
 
   while (n > 0) {
     size_t want = p ? n : MIN (n, sizeof scratch);
-    r = recv (c->fd, p ? p : scratch, want, MSG_WAITALL);
+    if (c->tls) {
+      r = rmr_tls_recv (c->tls, p ? p : scratch, want);
+      if (r == -EAGAIN)
+        continue;
+      if (r < 0)
+        return r;
+    }
+    else
+      r = recv (c->fd, p ? p : scratch, want, MSG_WAITALL);
     if (r == 0)
       return -ECONNRESET;
     if (r < 0) {
@@ -481,8 +571,6 @@ poll_timeout (struct tcp_conn *c, uint64_t now)
   return t == UINT64_MAX ? -1 : (int) MIN (t, 1000000);
 }
 
-static void conn_destroy (struct tcp_conn *c);
-
 static void *
 recv_thread (void *arg)
 {
@@ -494,7 +582,7 @@ recv_thread (void *arg)
   uint64_t now, junk;
   ssize_t n;
 
-  c->last_rx_ms = c->last_ka_ms = now_ms ();
+  c->last_rx_ms = c->last_ka_ms = tcp_now_ms ();
   for (;;) {
     if (atomic_load (&c->shutdown_req)) {
       err = ECONNABORTED;
@@ -504,7 +592,7 @@ recv_thread (void *arg)
     }
     if (atomic_load (&c->pause_req))
       return NULL;
-    now = now_ms ();
+    now = tcp_now_ms ();
     if (c->opts.idle_timeout_ms &&
         now - c->last_rx_ms >= c->opts.idle_timeout_ms) {
       err = ETIMEDOUT;
@@ -514,7 +602,12 @@ recv_thread (void *arg)
       break;
     }
     maybe_keepalive (c, now);
-    if (poll (p, 2, poll_timeout (c, now)) < 0 && errno != EINTR) {
+    if (c->tls && rmr_tls_pending (c->tls) > 0) {
+      /* A record is decrypted already: the socket may have nothing. */
+      p[0].revents = POLLIN;
+      p[1].revents = 0;
+    }
+    else if (poll (p, 2, poll_timeout (c, now)) < 0 && errno != EINTR) {
       err = errno;
       snprintf (reason, sizeof reason, "%s: poll: %s", c->base.peer_name,
                 strerror (err));
@@ -527,7 +620,17 @@ recv_thread (void *arg)
     }
     if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
       continue;
-    n = recv (c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen, MSG_DONTWAIT);
+    if (c->tls) {
+      n = rmr_tls_recv (c->tls, c->rbuf + c->rlen, RBUF_SIZE - c->rlen);
+      if (n == -EAGAIN)
+        continue;
+      if (n < 0) {
+        errno = -n;
+        n = -1;
+      }
+    }
+    else
+      n = recv (c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
       continue;
     if (n <= 0 && atomic_load (&c->shutdown_req))
@@ -541,12 +644,12 @@ recv_thread (void *arg)
     if (n < 0) {
       err = errno;
       snprintf (reason, sizeof reason, "%s: receive: %s", c->base.peer_name,
-                strerror (err));
+                c->tls && rmr_get_error () ? rmr_get_error () : strerror (err));
       break;
     }
     atomic_fetch_add (&c->base.bytes_received, n);
     c->rlen += n;
-    c->last_rx_ms = now_ms ();
+    c->last_rx_ms = tcp_now_ms ();
     if (process (c) < 0) {
       err = rmr_get_errno ();
       snprintf (reason, sizeof reason, "%s: %s", c->base.peer_name,
@@ -562,14 +665,14 @@ recv_thread (void *arg)
   if (atomic_load (&c->free_on_exit)) {
     pthread_detach (pthread_self ());
     c->thread_started = false;
-    conn_destroy (c);
+    tcp_conn_destroy (c);
   }
   return NULL;
 }
 
-static int
-tcp_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
-           void *opaque)
+int
+tcp_conn_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
+                void *opaque)
 {
   struct tcp_conn *c = (struct tcp_conn *) base;
   int r;
@@ -593,7 +696,7 @@ tcp_pause (struct rmr_conn *base)
   if (!c->thread_started)
     return;
   atomic_store (&c->pause_req, true);
-  wake (c->wakefd);
+  tcp_wake (c->wakefd);
   pthread_join (c->thread, NULL);
   c->thread_started = false;
 }
@@ -605,7 +708,7 @@ tcp_resume (struct rmr_conn *base)
 
   if (c->thread_started || atomic_load (&c->down))
     return 0;
-  return tcp_start (base, c->h, c->opaque);
+  return tcp_conn_start (base, c->h, c->opaque);
 }
 
 static void
@@ -618,12 +721,13 @@ tcp_shutdown (struct rmr_conn *base)
    * blocked on a full socket.
    */
   shutdown (c->fd, SHUT_RDWR);
-  wake (c->wakefd);
+  tcp_wake (c->wakefd);
 }
 
-static void
-conn_destroy (struct tcp_conn *c)
+void
+tcp_conn_destroy (struct tcp_conn *c)
 {
+  rmr_tls_sess_free (c->tls);
   close (c->fd);
   close (c->wakefd);
   pthread_mutex_destroy (&c->send_lock);
@@ -645,122 +749,7 @@ tcp_free (struct rmr_conn *base)
     }
     pthread_join (c->thread, NULL);
   }
-  conn_destroy (c);
-}
-
-/* Listener. */
-
-static void *
-accept_thread (void *arg)
-{
-  struct rmr_listener *l = arg;
-  struct pollfd p[2] = {{.fd = l->fd, .events = POLLIN},
-                        {.fd = l->wakefd, .events = POLLIN}};
-  struct sockaddr_storage ss;
-  const struct rmr_conn_handler *h;
-  struct rmr_conn_opts opts = {0};
-  struct tcp_conn *c;
-  socklen_t len;
-  void *opaque;
-  int fd;
-
-  for (;;) {
-    if (poll (p, 2, -1) < 0) {
-      if (errno == EINTR)
-        continue;
-      return NULL;
-    }
-    if (p[1].revents)
-      return NULL;
-    len = sizeof ss;
-    fd = accept4 (l->fd, (struct sockaddr *) &ss, &len, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
-        usleep (100000); /* out of resources: do not spin */
-      continue;
-    }
-    c = conn_new (fd, &opts);
-    if (!c) {
-      close (fd);
-      continue;
-    }
-    name_of_sockaddr ((struct sockaddr *) &ss, c->base.peer_name,
-                      sizeof c->base.peer_name);
-    if (l->accept (l->opaque, &c->base, &h, &opaque) < 0 ||
-        tcp_start (&c->base, h, opaque) < 0)
-      conn_destroy (c);
-  }
-}
-
-static int
-tcp_listen (const struct rmr_addr *addr, rmr_accept_fn accept, void *opaque,
-            struct rmr_listener **out)
-{
-  struct addrinfo hints = {
-    .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC, .ai_flags = AI_PASSIVE};
-  struct addrinfo *res;
-  struct rmr_listener *l;
-  char port[8];
-  int r, fd, one = 1;
-
-  l = calloc (1, sizeof *l);
-  if (!l)
-    return rmr_err (ENOMEM, "out of memory");
-  l->wakefd = fd = -1;
-  rmr_addr_format (addr, l->name, sizeof l->name);
-  snprintf (port, sizeof port, "%u", addr->port);
-  r = getaddrinfo (addr->host, port, &hints, &res);
-  if (r != 0) {
-    rmr_err (EADDRNOTAVAIL, "listen %s: cannot resolve: %s", l->name,
-             gai_strerror (r));
-    free (l);
-    return -EADDRNOTAVAIL;
-  }
-  fd = socket (res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    goto err;
-  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (res->ai_family == AF_INET6)
-    setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (bind (fd, res->ai_addr, res->ai_addrlen) < 0 || listen (fd, 128) < 0)
-    goto err;
-  freeaddrinfo (res);
-  res = NULL;
-  l->fd = fd;
-  l->accept = accept;
-  l->opaque = opaque;
-  l->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (l->wakefd < 0)
-    goto err;
-  r = pthread_create (&l->thread, NULL, accept_thread, l);
-  if (r != 0) {
-    errno = r;
-    goto err;
-  }
-  *out = l;
-  return 0;
-
-err:
-  r = errno;
-  if (res)
-    freeaddrinfo (res);
-  if (fd >= 0)
-    close (fd);
-  if (l->wakefd >= 0)
-    close (l->wakefd);
-  rmr_err (r, "listen %s: %s", l->name, strerror (r));
-  free (l);
-  return -r;
-}
-
-static void
-tcp_listener_close (struct rmr_listener *l)
-{
-  wake (l->wakefd);
-  pthread_join (l->thread, NULL);
-  close (l->fd);
-  close (l->wakefd);
-  free (l);
+  tcp_conn_destroy (c);
 }
 
 const struct rmr_transport_ops rmr_transport_tcp = {
@@ -768,7 +757,7 @@ const struct rmr_transport_ops rmr_transport_tcp = {
   .connect = tcp_connect,
   .listen = tcp_listen,
   .listener_close = tcp_listener_close,
-  .start = tcp_start,
+  .start = tcp_conn_start,
   .send = tcp_send,
   .send_many = tcp_send_many,
   .pause = tcp_pause,

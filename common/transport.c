@@ -41,15 +41,15 @@ rmr_conn_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
 }
 
 int
-rmr_listen (const struct rmr_addr *addr, rmr_accept_fn accept, void *opaque,
-            struct rmr_listener **out)
+rmr_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
+            rmr_accept_fn accept, void *opaque, struct rmr_listener **out)
 {
   const struct rmr_transport_ops *ops = ops_for (addr->kind);
 
   if (!ops)
     return rmr_err (EPROTONOSUPPORT,
                     "transport ucx: not built into this version (use tcp:)");
-  return ops->listen (addr, accept, opaque, out);
+  return ops->listen (addr, opts, accept, opaque, out);
 }
 
 void

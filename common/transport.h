@@ -8,6 +8,12 @@
  * handler's functions; sends may come from any thread (serialised per
  * connection, a message is never interleaved with another).
  *
+ * Every connection opens with the hello (proto.h) and, when both sides
+ * have keys, a TLS 1.3 handshake with pre-shared keys (tls.h), with the
+ * process's TLS configuration (rmr_tls_setup ()): connect returns only
+ * once both are done, and a listener calls accept only for a connection
+ * that passed them, so a refused peer never reaches a pool.
+ *
  * Keepalive is handled here: a connection opened with keepalive_ms sends
  * a KEEPALIVE request when it has received nothing for that long, answers
  * the peer's KEEPALIVEs itself, and declares the peer down (ETIMEDOUT)
@@ -71,11 +77,29 @@ typedef int (*rmr_accept_fn) (void *opaque, struct rmr_conn *conn,
                               const struct rmr_conn_handler **handler,
                               void **conn_opaque);
 
+/* Limits of a listener (DESIGN 9): connections still in their hello or
+ * TLS handshake are at most max_handshakes (more are refused at once,
+ * with a BUSY hello), and each has handshake_timeout_ms to finish.
+ */
+struct rmr_listen_opts {
+  unsigned max_handshakes;       /* 0: RMR_DEFAULT_MAX_HANDSHAKES */
+  uint64_t handshake_timeout_ms; /* 0: RMR_DEFAULT_HANDSHAKE_TIMEOUT_MS */
+  /* Optional, called on the listener's threads: a connection was refused
+   * before accept (peer address, the TLS identity it presented or "",
+   * a one-line reason).
+   */
+  void (*refused) (void *opaque, const char *peer, const char *identity,
+                   const char *reason);
+};
+#define RMR_DEFAULT_MAX_HANDSHAKES 32
+#define RMR_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
+
 struct rmr_transport_ops {
   const char *name;
   int (*connect) (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
                   struct rmr_conn **out);
-  int (*listen) (const struct rmr_addr *addr, rmr_accept_fn accept,
+  int (*listen) (const struct rmr_addr *addr,
+                 const struct rmr_listen_opts *opts, rmr_accept_fn accept,
                  void *opaque, struct rmr_listener **out);
   void (*listener_close) (struct rmr_listener *l);
   int (*start) (struct rmr_conn *c, const struct rmr_conn_handler *h,
@@ -94,6 +118,10 @@ struct rmr_conn {
   const struct rmr_transport_ops *ops;
   struct rmr_addr peer;
   char peer_name[300]; /* "tcp:127.0.0.1:7700" */
+  /* Set before the connection is handed over, constant after: */
+  char security[112]; /* "plaintext" or the TLS session ("TLS1.3 ...") */
+  char identity[129]; /* TLS identity: the peer's (accepted), ours
+                         (connected); "" in plaintext */
   atomic_uint_fast64_t bytes_sent;
   atomic_uint_fast64_t bytes_received;
 };
@@ -106,9 +134,11 @@ int rmr_conn_connect (const struct rmr_addr *addr,
                       const struct rmr_conn_handler *handler, void *opaque,
                       struct rmr_conn **out);
 
-/* Listen on addr; accept is called for each new connection. */
-int rmr_listen (const struct rmr_addr *addr, rmr_accept_fn accept, void *opaque,
-                struct rmr_listener **out);
+/* Listen on addr; accept is called for each new connection that passed
+ * its hello and TLS handshake.  opts may be NULL (defaults).
+ */
+int rmr_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
+                rmr_accept_fn accept, void *opaque, struct rmr_listener **out);
 void rmr_listener_close (struct rmr_listener *l);
 
 /* Send one message: header (payload_len must equal the iov total) and

@@ -40,6 +40,7 @@
 
 #include "rmr/rmr.h"
 #include "parse.h"
+#include "tls.h"
 #include "plugin-control.h"
 #include "plugin-pools.h"
 
@@ -48,6 +49,9 @@
 /* Configuration, from the command line. */
 static struct rmr_pool_config cfg;
 static const char *control_path;
+static const char *tls_mode; /* off, on, require; NULL: by tls_psk */
+static const char *tls_psk;
+static const char *tls_username;
 
 /* librmr's threads were stopped in .get_ready (a command-line pool). */
 static bool suspended;
@@ -196,6 +200,16 @@ rmr_config (const char *key, const char *value)
   }
   else if (strcmp (key, "control") == 0)
     control_path = value;
+  else if (strcmp (key, "tls") == 0) {
+    enum rmr_tls_mode m;
+    if (rmr_tls_parse_mode (value, "tls", &m) < 0)
+      goto bad;
+    tls_mode = value;
+  }
+  else if (strcmp (key, "tls-psk") == 0)
+    tls_psk = value;
+  else if (strcmp (key, "tls-username") == 0)
+    tls_username = value;
   else {
     nbdkit_error ("unknown parameter '%s' (see nbdkit rmr --help)", key);
     return -1;
@@ -207,9 +221,51 @@ bad:
   return -1;
 }
 
+/* TLS on the legs (DESIGN 9): the mode defaults to require when a key
+ * file is given, as nbdkit's own --tls does.
+ */
+static int
+setup_tls (void)
+{
+  enum rmr_tls_mode mode = tls_psk ? RMR_TLS_REQUIRE : RMR_TLS_OFF;
+  unsigned i;
+
+  if (tls_mode)
+    rmr_tls_parse_mode (tls_mode, "tls", &mode);
+  if (mode != RMR_TLS_OFF && !tls_psk) {
+    nbdkit_error ("tls=%s: needs tls-psk=FILE (a key file: psktool -u NAME "
+                  "-p FILE)",
+                  tls_mode);
+    return -1;
+  }
+  if (mode == RMR_TLS_OFF && tls_username) {
+    nbdkit_error ("tls-username: needs tls-psk=FILE");
+    return -1;
+  }
+  if (rmr_tls_setup (mode, tls_psk, tls_username) < 0) {
+    nbdkit_error ("%s", rmr_get_error ());
+    return -1;
+  }
+  for (i = 0; i < cfg.nlegs; i++) {
+    char name[300];
+    if (mode == RMR_TLS_REQUIRE || rmr_addr_is_loopback (&cfg.legs[i].addr))
+      continue;
+    rmr_addr_format (&cfg.legs[i].addr, name, sizeof name);
+    fprintf (
+      stderr,
+      "nbdkit: rmr: warning: leg %s %s: anyone on the network can "
+      "read and forge this pool's traffic (tls-psk=FILE)\n",
+      name, mode == RMR_TLS_OFF ? "without TLS" : "may fall back to plaintext");
+    break;
+  }
+  return 0;
+}
+
 static int
 rmr_config_complete (void)
 {
+  if (setup_tls () < 0)
+    return -1;
   pools_set_template (&cfg);
   if (!cfg.pool_name[0]) {
     if (!control_path) {
@@ -255,7 +311,11 @@ rmr_config_complete (void)
   "                          latest writes (see the man page)\n"               \
   "control=PATH              control socket for rmradm; alone: pools are\n"    \
   "                          configured through it (join_pool, add_sess,\n"    \
-  "                          map_device, as in the admin guide)"
+  "                          map_device, as in the admin guide)\n"             \
+  "tls=off|on|require        TLS on the legs (default: require with\n"         \
+  "                          tls-psk, else off)\n"                             \
+  "tls-psk=FILE              pre-shared keys, USERNAME:HEXKEY (psktool)\n"     \
+  "tls-username=NAME         our identity in FILE (default: host name)"
 
 static int
 rmr_get_ready (void)

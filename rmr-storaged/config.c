@@ -6,6 +6,13 @@
  *   control=/run/rmr/storaged.sock
  *   pidfile=/run/rmr/storaged.pid
  *   log-level=info
+ *   tls=require                      (off, on, require; default: require
+ *                                    if tls_psk is set, else off)
+ *   tls_psk=/etc/rmr/keys.psk        (USERNAME:HEXKEY lines, psktool)
+ *   tls_username=node1               (default: the host name)
+ *   max_connections=256              (sessions at once)
+ *   max_handshakes=32                (hello + TLS in progress at once)
+ *   handshake_timeout=10s
  *
  *   [pool ionos_pool]
  *   member_id=42
@@ -45,8 +52,19 @@ struct pool_cfg {
   uint64_t al_extent_size;
 };
 
-static const char *const storaged_keys[] = {"listen", "control", "pidfile",
-                                            "log-level", NULL};
+static const char *const storaged_keys[] = {
+  "listen",
+  "control",
+  "pidfile",
+  "log-level",
+  "tls",
+  "tls_psk",
+  "tls_username",
+  "max_connections",
+  "max_handshakes",
+  "handshake_timeout",
+  NULL,
+};
 static const char *const pool_keys[] = {
   "member_id", "store",         "mapped_size", "chunk_size", "peers",
   "sync_rate", "sync_parallel", "sync_start",  "al_extents", "al_extent_size",
@@ -260,6 +278,18 @@ config_load (const char *path, struct config *cfg)
     cfg->pidfile = get (kf, "storaged", "pidfile");
   if (!cfg->log_level)
     cfg->log_level = get (kf, "storaged", "log-level");
+  if (!cfg->tls)
+    cfg->tls = get (kf, "storaged", "tls");
+  if (!cfg->tls_psk)
+    cfg->tls_psk = get (kf, "storaged", "tls_psk");
+  if (!cfg->tls_username)
+    cfg->tls_username = get (kf, "storaged", "tls_username");
+  if (!cfg->max_connections)
+    cfg->max_connections = get (kf, "storaged", "max_connections");
+  if (!cfg->max_handshakes)
+    cfg->max_handshakes = get (kf, "storaged", "max_handshakes");
+  if (!cfg->handshake_timeout)
+    cfg->handshake_timeout = get (kf, "storaged", "handshake_timeout");
   return 0;
 }
 
@@ -270,6 +300,12 @@ config_clear (struct config *cfg)
   g_clear_pointer (&cfg->control, g_free);
   g_clear_pointer (&cfg->pidfile, g_free);
   g_clear_pointer (&cfg->log_level, g_free);
+  g_clear_pointer (&cfg->tls, g_free);
+  g_clear_pointer (&cfg->tls_psk, g_free);
+  g_clear_pointer (&cfg->tls_username, g_free);
+  g_clear_pointer (&cfg->max_connections, g_free);
+  g_clear_pointer (&cfg->max_handshakes, g_free);
+  g_clear_pointer (&cfg->handshake_timeout, g_free);
 }
 
 /* A missing path right in /dev is a mistyped device, never a new file. */

@@ -607,6 +607,16 @@ struct srv_conn {
   unsigned npend;
 };
 
+/* Limits of every listener and of the connections it hands over
+ * (DESIGN 9): set before the first sess_listen ().
+ */
+#define SESS_DEFAULT_MAX_CONNECTIONS 256
+struct sess_limits {
+  unsigned max_connections; /* srv_conns at once; more are closed */
+  unsigned max_handshakes;  /* rmr_listen_opts */
+  uint64_t handshake_timeout_ms;
+};
+void sess_set_limits (const struct sess_limits *limits);
 int sess_listen (const struct rmr_addr *addr);
 void sess_stop_listeners (void);
 /* sess.c, for sess-io.c.  Replies (status: 0 or -errno; a failed send
@@ -688,6 +698,12 @@ struct config {
   char *control;
   char *pidfile;
   char *log_level;
+  char *tls; /* the rest as written; main checks them */
+  char *tls_psk;
+  char *tls_username;
+  char *max_connections;
+  char *max_handshakes;
+  char *handshake_timeout;
 };
 /* Load, check and apply a config file: every pool joined, every store
  * created or attached.  Nothing is applied unless the whole file is

@@ -21,6 +21,7 @@
 #include "error.h"
 #include "internal.h"
 #include "parse.h"
+#include "tls.h"
 
 #define DEFAULT_CONTROL "/run/rmr/storaged.sock"
 
@@ -32,6 +33,10 @@ usage (FILE *f)
            "[--control PATH]\n"
            "                    [--pidfile PATH] [--foreground] "
            "[--log-level LEVEL]\n"
+           "                    [--tls MODE] [--tls-psk FILE] "
+           "[--tls-username NAME]\n"
+           "                    [--max-connections N] [--max-handshakes N] "
+           "[--handshake-timeout T]\n"
            "\n"
            "  -c, --config FILE     pools and stores to serve (GLib key "
            "file)\n"
@@ -41,6 +46,16 @@ usage (FILE *f)
            "  -p, --pidfile PATH    write the daemon's PID here\n"
            "  -f, --foreground      do not detach\n"
            "      --log-level L     error, warning, info (default) or debug\n"
+           "      --tls MODE        off, on or require (default: require "
+           "with a key file)\n"
+           "      --tls-psk FILE    TLS pre-shared keys, USERNAME:HEXKEY "
+           "lines (psktool)\n"
+           "      --tls-username N  identity for sync sessions (default: "
+           "host name)\n"
+           "      --max-connections N  sessions at once (default 256)\n"
+           "      --max-handshakes N   hellos and TLS handshakes at once "
+           "(default 32)\n"
+           "      --handshake-timeout T  to finish one (default 10s)\n"
            "      --enable-fault-injection\n"
            "                        allow brmr-server/stores/NAME/fault (tests "
            "only)\n"
@@ -56,6 +71,57 @@ die (const char *what)
            what && rmr_get_error () ? ": " : "",
            rmr_get_error () ? rmr_get_error () : "");
   exit (EXIT_FAILURE);
+}
+
+/* TLS and the connection limits, from the command line or [storaged]
+ * (DESIGN 9).  Before the config is applied: its sync sessions connect
+ * with these keys.
+ */
+static void
+setup_security (const struct config *cfg)
+{
+  enum rmr_tls_mode mode = cfg->tls_psk ? RMR_TLS_REQUIRE : RMR_TLS_OFF;
+  struct sess_limits lim = {
+    .max_connections = SESS_DEFAULT_MAX_CONNECTIONS,
+    .max_handshakes = RMR_DEFAULT_MAX_HANDSHAKES,
+    .handshake_timeout_ms = RMR_DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  };
+  uint64_t v;
+
+  if (cfg->tls && rmr_tls_parse_mode (cfg->tls, "tls", &mode) < 0)
+    die (NULL);
+  if (mode != RMR_TLS_OFF && !cfg->tls_psk) {
+    rmr_err (EINVAL,
+             "tls=%s: needs tls_psk (a key file: psktool -u NAME "
+             "-p FILE)",
+             rmr_tls_mode_name (mode));
+    die (NULL);
+  }
+  if (rmr_tls_setup (mode, cfg->tls_psk, cfg->tls_username) < 0)
+    die (NULL);
+  if (cfg->max_connections) {
+    if (rmr_parse_uint ("max_connections", cfg->max_connections, 1, 65536, &v) <
+        0)
+      die (NULL);
+    lim.max_connections = v;
+  }
+  if (cfg->max_handshakes) {
+    if (rmr_parse_uint ("max_handshakes", cfg->max_handshakes, 1, 4096, &v) < 0)
+      die (NULL);
+    lim.max_handshakes = v;
+  }
+  if (cfg->handshake_timeout) {
+    if (rmr_parse_duration_ms ("handshake_timeout", cfg->handshake_timeout,
+                               &v) < 0)
+      die (NULL);
+    if (v < 100 || v > 600000) {
+      rmr_err (EINVAL, "handshake_timeout: %s is not within 100ms..10m",
+               cfg->handshake_timeout);
+      die (NULL);
+    }
+    lim.handshake_timeout_ms = v;
+  }
+  sess_set_limits (&lim);
 }
 
 static int
@@ -112,7 +178,16 @@ ready (int fd, int status)
 int
 main (int argc, char **argv)
 {
-  enum { OPT_LOG_LEVEL = 256, OPT_FAULTS };
+  enum {
+    OPT_LOG_LEVEL = 256,
+    OPT_FAULTS,
+    OPT_TLS,
+    OPT_TLS_PSK,
+    OPT_TLS_USERNAME,
+    OPT_MAX_CONNECTIONS,
+    OPT_MAX_HANDSHAKES,
+    OPT_HANDSHAKE_TIMEOUT,
+  };
   static const struct option opts[] = {
     {"config", required_argument, NULL, 'c'},
     {"listen", required_argument, NULL, 'l'},
@@ -121,6 +196,12 @@ main (int argc, char **argv)
     {"foreground", no_argument, NULL, 'f'},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"enable-fault-injection", no_argument, NULL, OPT_FAULTS},
+    {"tls", required_argument, NULL, OPT_TLS},
+    {"tls-psk", required_argument, NULL, OPT_TLS_PSK},
+    {"tls-username", required_argument, NULL, OPT_TLS_USERNAME},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"max-handshakes", required_argument, NULL, OPT_MAX_HANDSHAKES},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -143,6 +224,14 @@ main (int argc, char **argv)
     case 'f': foreground = true; break;
     case OPT_LOG_LEVEL: cfg.log_level = g_strdup (optarg); break;
     case OPT_FAULTS: g_fault_injection = true; break;
+    case OPT_TLS: cfg.tls = g_strdup (optarg); break;
+    case OPT_TLS_PSK: cfg.tls_psk = g_strdup (optarg); break;
+    case OPT_TLS_USERNAME: cfg.tls_username = g_strdup (optarg); break;
+    case OPT_MAX_CONNECTIONS: cfg.max_connections = g_strdup (optarg); break;
+    case OPT_MAX_HANDSHAKES: cfg.max_handshakes = g_strdup (optarg); break;
+    case OPT_HANDSHAKE_TIMEOUT:
+      cfg.handshake_timeout = g_strdup (optarg);
+      break;
     case 'h': usage (stdout); return EXIT_SUCCESS;
     case 'V': printf ("rmr-storaged %s\n", RMR_VERSION); return EXIT_SUCCESS;
     default: usage (stderr); return 2;
@@ -175,6 +264,7 @@ main (int argc, char **argv)
   }
   if (!cfg.control)
     cfg.control = g_strdup (DEFAULT_CONTROL);
+  setup_security (&cfg);
   log_init (level);
 
   /* Signals are taken synchronously by the main thread below; every

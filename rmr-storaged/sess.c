@@ -50,6 +50,7 @@
 #include "error.h"
 #include "internal.h"
 #include "jhash.h"
+#include "tls.h"
 #include "parse.h"
 #include "transport.h"
 #include "util.h"
@@ -89,6 +90,23 @@ sess_on_receive_thread (const struct srv_conn *c)
 
 static GMutex g_listen_lock;
 static GPtrArray *g_listeners; /* struct rmr_listener * */
+
+/* Connection limits (issue 9, DESIGN 9); set once before listening. */
+static struct sess_limits g_limits = {
+  .max_connections = SESS_DEFAULT_MAX_CONNECTIONS,
+  .max_handshakes = RMR_DEFAULT_MAX_HANDSHAKES,
+  .handshake_timeout_ms = RMR_DEFAULT_HANDSHAKE_TIMEOUT_MS,
+};
+static atomic_uint g_nconns; /* srv_conns alive */
+
+/* Refusals are logged at most REFUSED_LOG_PER_S a second (a scan or a
+ * flood must not fill the log); the rest are counted and summed up.
+ */
+#define REFUSED_LOG_PER_S 10
+static GMutex g_refused_lock; /* protects: the three below */
+static gint64 g_refused_second;
+static unsigned g_refused_logged;
+static unsigned g_refused_dropped;
 
 static void *
 req_buf_alloc (size_t cap)
@@ -138,6 +156,7 @@ conn_put (struct srv_conn *c)
   g_cond_clear (&c->free_cond);
   rmr_conn_close (c->conn);
   g_free (c);
+  atomic_fetch_sub (&g_nconns, 1);
 }
 
 /* Take cap bytes of the connection's buffer budget (receive thread).
@@ -744,12 +763,54 @@ static const struct rmr_conn_handler conn_handler = {
   .down = conn_down,
 };
 
+static void
+on_refused (void *opaque, const char *peer, const char *identity,
+            const char *reason)
+{
+  gint64 sec = g_get_monotonic_time () / G_TIME_SPAN_SECOND;
+  unsigned dropped = 0;
+  bool log;
+
+  g_mutex_lock (&g_refused_lock);
+  if (sec != g_refused_second) {
+    dropped = g_refused_dropped;
+    g_refused_second = sec;
+    g_refused_logged = g_refused_dropped = 0;
+  }
+  log = g_refused_logged < REFUSED_LOG_PER_S;
+  if (log)
+    g_refused_logged++;
+  else
+    g_refused_dropped++;
+  g_mutex_unlock (&g_refused_lock);
+  if (dropped)
+    g_warning ("%u more connections refused in the last second (not logged "
+               "one by one)",
+               dropped);
+  if (!log)
+    return;
+  if (*identity)
+    g_warning ("refused connection from %s (TLS identity '%s'): %s", peer,
+               identity, reason);
+  else
+    g_warning ("refused connection from %s: %s", peer, reason);
+}
+
 static int
 on_accept (void *opaque, struct rmr_conn *conn,
            const struct rmr_conn_handler **h, void **conn_opaque)
 {
-  struct srv_conn *c = g_new0 (struct srv_conn, 1);
+  struct srv_conn *c;
+  char reason[80];
 
+  if (atomic_fetch_add (&g_nconns, 1) >= g_limits.max_connections) {
+    atomic_fetch_sub (&g_nconns, 1);
+    snprintf (reason, sizeof reason, "%u connections open (max_connections)",
+              g_limits.max_connections);
+    on_refused (NULL, conn->peer_name, conn->identity, reason);
+    return -1;
+  }
+  c = g_new0 (struct srv_conn, 1);
   c->conn = conn;
   atomic_store (&c->refs, 1);
   g_mutex_init (&c->free_lock);
@@ -758,8 +819,18 @@ on_accept (void *opaque, struct rmr_conn *conn,
   c->psess = g_ptr_array_new ();
   *h = &conn_handler;
   *conn_opaque = c;
-  g_info ("connection from %s", conn->peer_name);
+  if (*conn->identity)
+    g_info ("connection from %s (TLS identity '%s', %s)", conn->peer_name,
+            conn->identity, conn->security);
+  else
+    g_info ("connection from %s (%s)", conn->peer_name, conn->security);
   return 0;
+}
+
+void
+sess_set_limits (const struct sess_limits *limits)
+{
+  g_limits = *limits;
 }
 
 int
@@ -769,11 +840,33 @@ sess_listen (const struct rmr_addr *addr)
   char name[300];
   int r;
 
-  r = rmr_listen (addr, on_accept, NULL, &l);
+  struct rmr_listen_opts opts = {
+    .max_handshakes = g_limits.max_handshakes,
+    .handshake_timeout_ms = g_limits.handshake_timeout_ms,
+    .refused = on_refused,
+  };
+  const struct rmr_tls *tls = rmr_tls_current ();
+
+  r = rmr_listen (addr, &opts, on_accept, NULL, &l);
   if (r < 0)
     return r;
   rmr_addr_format (addr, name, sizeof name);
-  g_message ("listening on %s", name);
+  g_message ("listening on %s (tls=%s%s%s)", name,
+             rmr_tls_mode_name (rmr_tls_mode (tls)),
+             rmr_tls_mode (tls) != RMR_TLS_OFF ? ", identity " : "",
+             rmr_tls_username (tls));
+  if (!rmr_addr_is_loopback (addr)) {
+    if (rmr_tls_mode (tls) == RMR_TLS_OFF)
+      g_warning ("listening on %s without TLS keys: anyone who can reach "
+                 "this port can take over every pool of this node (set "
+                 "tls_psk)",
+                 name);
+    else if (rmr_tls_mode (tls) == RMR_TLS_ON)
+      g_warning ("listening on %s with tls=on: plaintext sessions are "
+                 "accepted too, and anyone who can reach this port can take "
+                 "over every pool of this node (set tls=require)",
+                 name);
+  }
   g_mutex_lock (&g_listen_lock);
   if (!g_listeners)
     g_listeners = g_ptr_array_new ();

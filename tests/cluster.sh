@@ -15,6 +15,14 @@
 #       64M) and the other nodes of the cluster as peers.  Sets
 #       NODE_CTL[I], NODE_PID[I], NODE_STORE[I].  Starting a node again
 #       reuses its store (a restart).
+#   cluster_tls [MODE]
+#       TLS with pre-shared keys from here on (DESIGN 9): a key file
+#       $tmpdir/keys.psk (psktool) with identities node1..node8 and
+#       client; node_start gives node I tls=MODE (default require),
+#       tls_psk and tls_username=nodeI, nbdkit_start gives the plugin
+#       tls=MODE tls-psk tls-username=client.  RMR_TEST_TLS=1 in the
+#       environment turns it on when this file is sourced (the "tls"
+#       test setup).
 #   node_kill I [SIG]       stop node I (by PID; KILL for a crash)
 #   node_cut I / node_restore I   take node I's links down / up (net)
 #   servers I...            "server=tcp:ADDR ..." for those nodes
@@ -35,7 +43,26 @@
 declare -A NODE_ADDR NODE_CTL NODE_PID NODE_STORE
 CLUSTER_N=0
 CLUSTER_NET=false
+CLUSTER_TLS=
 NBDKIT_OPTS=()
+
+cluster_tls ()
+{
+  requires psktool --version
+  CLUSTER_TLS=${1:-require}
+}
+
+# The key file, made on first use (this file may be sourced before
+# make_tmpdir).
+_tls_keys ()
+{
+  local i
+  if [[ ! -f "$tmpdir/keys.psk" ]]; then
+    for i in client node1 node2 node3 node4 node5 node6 node7 node8; do
+      psktool -u "$i" -p "$tmpdir/keys.psk" >/dev/null
+    done
+  fi
+}
 
 cluster_init ()
 {
@@ -75,10 +102,18 @@ node_start ()
   fi
   NODE_CTL[$i]=$tmpdir/ctl$i.sock
   NODE_STORE[$i]=${NODE_STORE[$i]:-$tmpdir/store$i.img}
+  local tls=""
+  if [[ -n "$CLUSTER_TLS" ]]; then
+    _tls_keys
+    tls="tls=$CLUSTER_TLS
+tls_psk=$tmpdir/keys.psk
+tls_username=node$i"
+  fi
   cat >"$tmpdir/n$i.conf" <<EOF
 [storaged]
 listen=tcp:${NODE_ADDR[$i]}
 control=${NODE_CTL[$i]}
+$tls
 
 [pool $pool]
 member_id=$((40 + i))
@@ -137,6 +172,11 @@ nbdkit_start ()
 {
   local name=$1
   shift
+  if [[ -n "$CLUSTER_TLS" ]]; then
+    _tls_keys
+    set -- "$@" "tls=$CLUSTER_TLS" "tls-psk=$tmpdir/keys.psk" \
+      tls-username=client
+  fi
   rm -f "$tmpdir/$name.sock" "$tmpdir/$name.ctl"
   if $CLUSTER_NET; then
     start_bg "$tmpdir/$name.pid" ip netns exec "$(netns_name cli)" \
@@ -262,3 +302,7 @@ rmr_states ()
     rmradm_n "$i" get rmr-server/pools/p/state
   done
 }
+
+if [[ "${RMR_TEST_TLS:-}" == 1 ]]; then
+  cluster_tls
+fi

@@ -32,3 +32,32 @@ def jhash(key):
     b ^= a; b = (b - rot(a, 14)) & 0xffffffff
     c ^= b; c = (c - rot(b, 24)) & 0xffffffff
     return c
+
+
+def hello_bytes(tls=False, version=1, refusal=0):
+    # The connection preamble (common/proto.h, "hello").
+    return b"RMRHELLO" + (version.to_bytes(2, "little") +
+                          (1 if tls else 0).to_bytes(2, "little") +
+                          refusal.to_bytes(4, "little"))
+
+
+def connect(port, host="127.0.0.1", timeout=None):
+    """A plaintext connection to a node, past the hello: what a client
+    without keys gets.  Raises ConnectionRefusedError with the node's
+    refusal code if it refuses."""
+    import socket
+    s = socket.create_connection((host, port), timeout=timeout)
+    s.sendall(hello_bytes())
+    rep = b""
+    while len(rep) < 16:
+        chunk = s.recv(16 - len(rep))
+        if not chunk:
+            raise ConnectionResetError("closed during the hello")
+        rep += chunk
+    assert rep[:8] == b"RMRHELLO", rep
+    refusal = int.from_bytes(rep[12:16], "little")
+    if refusal:
+        s.close()
+        raise ConnectionRefusedError("hello refused: %d" % refusal)
+    assert int.from_bytes(rep[10:12], "little") == 0, "TLS offered unasked"
+    return s

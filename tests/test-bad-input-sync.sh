@@ -74,7 +74,7 @@ out=$(python3 - "${NODE_ADDR[1]##*:}" <<'PY'
 import os, socket, struct, sys
 
 sys.path.insert(0, os.environ["SRC_DIR"] + "/tests")
-from rmrwire import jhash  # noqa: E402
+from rmrwire import connect, jhash  # noqa: E402
 
 HDR = "<IBBHIIQQQIIII8x"
 def hdr(type, gid, gen, tag, off, length, plen, mask, flags=0):
@@ -94,7 +94,7 @@ def recv_msg(s):
         p += s.recv(plen - len(p))
     return f, p
 
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s = connect(int(sys.argv[1]))
 s.settimeout(20)
 gid = jhash(b"p")
 join = (b"p".ljust(64, b"\0") + b"probe".ljust(64, b"\0") +
@@ -116,7 +116,7 @@ s.sendall(hdr(10, gid, gen, 4, 0, 10, 0, 1))
 f, p = recv_msg(s)
 print("map-add", "closed" if f is None else "answered %d" % f[11])
 # An enable with a newer generation from a sync session: the client's.
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s = connect(int(sys.argv[1]))
 s.settimeout(20)
 s.sendall(hdr(1, gid, 0, 1, 0, 0, len(join), 0) + join)
 f, p = recv_msg(s)

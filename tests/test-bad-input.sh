@@ -77,27 +77,39 @@ is "$(sb 2)" "$before2" "store 2 unchanged by the refused starts"
 is "$(rmradm_n 1 get rmr-server/pools/p/state)" registered \
   "node 1 still registered"
 
-# Garbage, a truncated header and a truncated payload on the daemon's
-# port: each connection is closed with a logged reason, nothing else.
+# Garbage, a bad hello, a truncated header and a truncated payload on the
+# daemon's port: each connection is closed with a logged reason, nothing
+# else.
 python3 - "${NODE_ADDR[1]##*:}" <<'PY'
-import socket, struct, sys
+import os, socket, struct, sys
+sys.path.insert(0, os.environ["SRC_DIR"] + "/tests")
+from rmrwire import connect, hello_bytes  # noqa: E402
 port = int(sys.argv[1])
-def send(data, eof=False):
-    s = socket.create_connection(("127.0.0.1", port))
+def send(data, eof=False, raw=False):
+    if raw:
+        s = socket.create_connection(("127.0.0.1", port))
+    else:
+        s = connect(port)
     s.sendall(data)
     if eof:
         s.shutdown(socket.SHUT_WR)
     s.settimeout(5)
     try:
         s.recv(100)          # the daemon closes the connection
+    except ConnectionResetError:
+        pass                 # closed with our bytes unread: a reset
     except socket.timeout:
         sys.exit("daemon kept a bad connection open")
     s.close()
+send(b"GET / HTTP/1.0\r\n\r\n" + b"\0" * 64, raw=True)   # no hello
+send(hello_bytes(version=7), raw=True)           # a hello of another version
+send(hello_bytes(refusal=1), raw=True)           # a request with a refusal
+send(b"RMRHELLO", eof=True, raw=True)            # truncated hello
 send(b"GET / HTTP/1.0\r\n\r\n" + b"\0" * 64)
 send(b"RMR1\x01", eof=True)   # truncated header, then EOF
 hdr = struct.pack("<IBBHIIQQQIIII8x", 0x31524d52, 1, 5, 0, 1, 0xffffffff,
                   1, 7, 0, 4096, 4096, 0, 0)
-s = socket.create_connection(("127.0.0.1", port))
+s = connect(port)
 s.sendall(hdr + b"x" * 100)   # a write whose payload never completes
 s.close()
 send(struct.pack("<IBBHIIQQQIIII8x", 0x31524d52, 1, 4, 0, 1, 0xffffffff,

@@ -36,7 +36,7 @@ cat >"$tmpdir/raw.py" <<'PY'
 import os, socket, struct, sys, time
 
 sys.path.insert(0, os.environ["SRC_DIR"] + "/tests")
-from rmrwire import jhash  # noqa: E402
+from rmrwire import connect, jhash  # noqa: E402
 
 HDR = "<IBBHIIQQQIIII8x"
 GID = jhash(b"p")
@@ -61,7 +61,7 @@ def recv_msg(s):
     return f, recv_exact(s, f[10])
 
 def join(port, sessname, qd):
-    s = socket.create_connection(("127.0.0.1", port))
+    s = connect(port)
     payload = (b"p".ljust(64, b"\0") + sessname.encode().ljust(64, b"\0") +
                struct.pack("<BBHIIIQ", 0, 1, 0, 0, qd, 0, 0))
     s.sendall(hdr(1, 0, 1, 0, 0, len(payload)) + payload)

@@ -234,6 +234,30 @@ int rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint64_t generation,
                       unsigned slot, uint64_t first, uint64_t n, uint8_t *bits);
 void rmr_sync_pool_close (struct rmr_pool *pool);
 
+/* TLS 1.3 with pre-shared keys (DESIGN 9), process-wide, for every
+ * connection librmr opens from now on (legs, sync sessions) and every
+ * node listener.
+ *
+ * mode: RMR_TLS_OFF (plaintext), RMR_TLS_ON (TLS when the other side
+ * offers it: a client asks for it and goes on in plaintext if the node
+ * has no keys; a node accepts both), RMR_TLS_REQUIRE (refuse plaintext).
+ * psk_file: nbdkit's --tls-psk format, "USERNAME:HEXKEY" per line as
+ * psktool writes it (required unless mode is off); every identity in it
+ * is accepted by a listener.  username: the identity this process
+ * connects as, which must be in the file (NULL: the host name).
+ *
+ * The whole file is checked first; on error nothing changes and the
+ * message names the file, the line and the field.  Sessions already
+ * open keep the configuration they were opened with.
+ */
+enum rmr_tls_mode {
+  RMR_TLS_OFF = 0,
+  RMR_TLS_ON = 1,
+  RMR_TLS_REQUIRE = 2,
+};
+int rmr_tls_setup (enum rmr_tls_mode mode, const char *psk_file,
+                   const char *username);
+
 /* Process-wide: stop every background thread of librmr (no IO may be in
  * flight) so the process can fork, and start them again in the process
  * that goes on.  Connections survive.

@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The tcp transport's listener: accept, then each new connection's hello
+ * and TLS handshake on a thread of its own, and only then the owner's
+ * accept callback (transport.h).
+ *
+ * Why a thread per handshake: a TLS handshake takes round trips and a
+ * peer may stall in the middle of one; on the accept thread it would
+ * hold up every other peer.  The threads are bounded: at most
+ * max_handshakes at once (hs[], under lock); a connection beyond that is
+ * answered with a BUSY hello and closed at once.  Each handshake has
+ * handshake_timeout_ms in all, so 200 sockets opened and left silent
+ * cost at most max_handshakes threads for that long and nothing else: no
+ * session, no pool state (DESIGN 9).
+ *
+ * The listening side of the hello:
+ *   our mode   client asks TLS     client asks none
+ *   off        plaintext           plaintext
+ *   on         TLS                 plaintext
+ *   require    TLS                 refused (TLS_REQUIRED)
+ * The mode and keys are the process's TLS configuration when the
+ * listener was opened.
+ *
+ * Closing: `closing` stops new handshakes from reaching accept; the
+ * sockets of those in progress are shut down, and close waits until
+ * every handshake thread is done (nhs == 0), so accept is never called
+ * on a freed listener.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "error.h"
+#include "parse.h"
+#include "transport-tcp.h"
+#include "util.h"
+
+struct rmr_listener {
+  int fd;
+  int wakefd;
+  pthread_t thread;
+  rmr_accept_fn accept;
+  void *opaque;
+  struct rmr_listen_opts opts;
+  const struct rmr_tls *tls;
+  char name[300];
+
+  pthread_mutex_t lock; /* protects: hs, nhs, closing */
+  pthread_cond_t cond;  /* nhs went down */
+  struct tcp_conn **hs; /* connections in their handshake (opts.max) */
+  unsigned nhs;
+  bool closing;
+};
+
+static void
+name_of_sockaddr (const struct sockaddr *sa, char *buf, size_t n)
+{
+  char host[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+    inet_ntop (AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs (in->sin_port);
+    snprintf (buf, n, "tcp:%s:%u", host, port);
+  }
+  else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+    inet_ntop (AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs (in6->sin6_port);
+    snprintf (buf, n, "tcp:[%s]:%u", host, port);
+  }
+  else
+    snprintf (buf, n, "tcp:?");
+}
+
+static void
+send_hello (int fd, uint16_t flags, uint32_t refusal)
+{
+  struct rmr_hello h = {
+    .version = RMR_HELLO_VERSION, .flags = flags, .refusal = refusal};
+  uint8_t buf[RMR_HELLO_SIZE];
+
+  rmr_hello_encode (&h, buf);
+  /* 16 bytes into a fresh socket: never blocks; a failure shows later. */
+  if (send (fd, buf, sizeof buf, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+  }
+}
+
+/* The hello and TLS: 0, or -errno with the reason recorded. */
+static int
+server_setup (struct rmr_listener *l, struct tcp_conn *c, char *identity)
+{
+  enum rmr_tls_mode mode = rmr_tls_mode (l->tls);
+  uint64_t tmo = l->opts.handshake_timeout_ms;
+  uint64_t deadline = tcp_now_ms () + tmo, now;
+  struct rmr_hello req;
+  uint8_t buf[RMR_HELLO_SIZE];
+  int r;
+
+  r = tcp_read_deadline (c->fd, buf, sizeof buf, deadline);
+  if (r == -ETIMEDOUT)
+    return rmr_err (ETIMEDOUT, "no hello within %" PRIu64 " ms", tmo);
+  if (r < 0)
+    return rmr_err (-r, "closed before its hello: %s", strerror (-r));
+  if (rmr_hello_decode (buf, false, &req) < 0)
+    return -EPROTO;
+  if (!(req.flags & RMR_HELLO_TLS) || mode == RMR_TLS_OFF) {
+    if (mode == RMR_TLS_REQUIRE) {
+      send_hello (c->fd, 0, RMR_HELLO_TLS_REQUIRED);
+      return rmr_err (EACCES, "a plaintext session, and tls=require");
+    }
+    send_hello (c->fd, 0, RMR_HELLO_OK);
+    snprintf (c->base.security, sizeof c->base.security, "plaintext");
+    return 0;
+  }
+  send_hello (c->fd, RMR_HELLO_TLS, RMR_HELLO_OK);
+  now = tcp_now_ms ();
+  r = rmr_tls_server_handshake (l->tls, c->fd,
+                                deadline > now ? deadline - now : 1,
+                                c->base.peer_name, identity, &c->tls);
+  if (r < 0)
+    return r;
+  snprintf (c->base.security, sizeof c->base.security, "%s",
+            rmr_tls_describe (c->tls));
+  snprintf (c->base.identity, sizeof c->base.identity, "%s",
+            rmr_tls_identity (c->tls));
+  return 0;
+}
+
+/* Take c out of hs[]; under lock. */
+static void
+hs_remove_unlocked (struct rmr_listener *l, struct tcp_conn *c)
+{
+  unsigned i;
+
+  for (i = 0; i < l->nhs; i++)
+    if (l->hs[i] == c) {
+      l->hs[i] = l->hs[--l->nhs];
+      return;
+    }
+  abort ();
+}
+
+static void *
+hs_thread (void *arg)
+{
+  struct tcp_conn *c = arg;
+  struct rmr_listener *l = c->listener;
+  const struct rmr_conn_handler *h;
+  char identity[RMR_TLS_ID_MAX + 1] = "";
+  void *opaque;
+  bool closing, ok = false;
+  int r;
+
+  r = server_setup (l, c, identity);
+  if (r < 0 && l->opts.refused)
+    l->opts.refused (l->opaque, c->base.peer_name, identity,
+                     rmr_get_error () ? rmr_get_error () : strerror (-r));
+
+  /* Out of hs[] before accept: from here close only waits for us. */
+  if (pthread_mutex_lock (&l->lock) != 0)
+    abort ();
+  closing = l->closing;
+  if (pthread_mutex_unlock (&l->lock) != 0)
+    abort ();
+  if (r == 0 && !closing && l->accept (l->opaque, &c->base, &h, &opaque) == 0) {
+    /* The owner has the connection now; tcp_conn_start failing leaves
+     * it to the owner's down () never coming, as before: close it.
+     */
+    ok = tcp_conn_start (&c->base, h, opaque) == 0;
+  }
+  if (pthread_mutex_lock (&l->lock) != 0)
+    abort ();
+  hs_remove_unlocked (l, c);
+  pthread_cond_broadcast (&l->cond);
+  if (!ok)
+    tcp_conn_destroy (c);
+  if (pthread_mutex_unlock (&l->lock) != 0)
+    abort ();
+  return NULL;
+}
+
+/* A new connection: into hs[] and a handshake thread, or refused. */
+static void
+start_handshake (struct rmr_listener *l, int fd,
+                 const struct sockaddr_storage *ss)
+{
+  struct rmr_conn_opts opts = {0};
+  char peer[300], reason[120];
+  struct tcp_conn *c;
+  pthread_attr_t attr;
+  pthread_t t;
+  bool busy;
+  int r;
+
+  name_of_sockaddr ((const struct sockaddr *) ss, peer, sizeof peer);
+  if (pthread_mutex_lock (&l->lock) != 0)
+    abort ();
+  busy = l->nhs >= l->opts.max_handshakes;
+  if (pthread_mutex_unlock (&l->lock) != 0)
+    abort ();
+  if (busy) {
+    send_hello (fd, 0, RMR_HELLO_BUSY);
+    close (fd);
+    snprintf (reason, sizeof reason,
+              "%u handshakes in progress already (max_handshakes)",
+              l->opts.max_handshakes);
+    if (l->opts.refused)
+      l->opts.refused (l->opaque, peer, "", reason);
+    return;
+  }
+  c = tcp_conn_new (fd, &opts);
+  if (!c) {
+    close (fd);
+    return;
+  }
+  snprintf (c->base.peer_name, sizeof c->base.peer_name, "%s", peer);
+  c->listener = l;
+  if (pthread_mutex_lock (&l->lock) != 0)
+    abort ();
+  l->hs[l->nhs++] = c;
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  r = pthread_create (&t, &attr, hs_thread, c);
+  pthread_attr_destroy (&attr);
+  if (r != 0) {
+    hs_remove_unlocked (l, c);
+    tcp_conn_destroy (c);
+  }
+  if (pthread_mutex_unlock (&l->lock) != 0)
+    abort ();
+}
+
+static void *
+accept_thread (void *arg)
+{
+  struct rmr_listener *l = arg;
+  struct pollfd p[2] = {{.fd = l->fd, .events = POLLIN},
+                        {.fd = l->wakefd, .events = POLLIN}};
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int fd;
+
+  for (;;) {
+    if (poll (p, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      return NULL;
+    }
+    if (p[1].revents)
+      return NULL;
+    len = sizeof ss;
+    fd = accept4 (l->fd, (struct sockaddr *) &ss, &len, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+        usleep (100000); /* out of resources: do not spin */
+      continue;
+    }
+    start_handshake (l, fd, &ss);
+  }
+}
+
+int
+tcp_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
+            rmr_accept_fn accept, void *opaque, struct rmr_listener **out)
+{
+  struct addrinfo hints = {
+    .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC, .ai_flags = AI_PASSIVE};
+  struct addrinfo *res;
+  struct rmr_listener *l;
+  char port[8];
+  int r, fd, one = 1;
+
+  l = calloc (1, sizeof *l);
+  if (!l)
+    return rmr_err (ENOMEM, "out of memory");
+  if (opts)
+    l->opts = *opts;
+  if (!l->opts.max_handshakes)
+    l->opts.max_handshakes = RMR_DEFAULT_MAX_HANDSHAKES;
+  if (!l->opts.handshake_timeout_ms)
+    l->opts.handshake_timeout_ms = RMR_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  l->hs = calloc (l->opts.max_handshakes, sizeof *l->hs);
+  if (!l->hs) {
+    free (l);
+    return rmr_err (ENOMEM, "out of memory");
+  }
+  l->tls = rmr_tls_current ();
+  pthread_mutex_init (&l->lock, NULL);
+  pthread_cond_init (&l->cond, NULL);
+  l->wakefd = fd = -1;
+  rmr_addr_format (addr, l->name, sizeof l->name);
+  snprintf (port, sizeof port, "%u", addr->port);
+  r = getaddrinfo (addr->host, port, &hints, &res);
+  if (r != 0) {
+    rmr_err (EADDRNOTAVAIL, "listen %s: cannot resolve: %s", l->name,
+             gai_strerror (r));
+    free (l->hs);
+    free (l);
+    return -EADDRNOTAVAIL;
+  }
+  fd = socket (res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    goto err;
+  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (res->ai_family == AF_INET6)
+    setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind (fd, res->ai_addr, res->ai_addrlen) < 0 || listen (fd, 128) < 0)
+    goto err;
+  freeaddrinfo (res);
+  res = NULL;
+  l->fd = fd;
+  l->accept = accept;
+  l->opaque = opaque;
+  l->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (l->wakefd < 0)
+    goto err;
+  r = pthread_create (&l->thread, NULL, accept_thread, l);
+  if (r != 0) {
+    errno = r;
+    goto err;
+  }
+  *out = l;
+  return 0;
+
+err:
+  r = errno;
+  if (res)
+    freeaddrinfo (res);
+  if (fd >= 0)
+    close (fd);
+  if (l->wakefd >= 0)
+    close (l->wakefd);
+  rmr_err (r, "listen %s: %s", l->name, strerror (r));
+  free (l->hs);
+  free (l);
+  return -r;
+}
+
+void
+tcp_listener_close (struct rmr_listener *l)
+{
+  unsigned i;
+
+  tcp_wake (l->wakefd);
+  pthread_join (l->thread, NULL);
+  if (pthread_mutex_lock (&l->lock) != 0)
+    abort ();
+  l->closing = true;
+  for (i = 0; i < l->nhs; i++)
+    shutdown (l->hs[i]->fd, SHUT_RDWR);
+  while (l->nhs > 0)
+    pthread_cond_wait (&l->cond, &l->lock);
+  if (pthread_mutex_unlock (&l->lock) != 0)
+    abort ();
+  close (l->fd);
+  close (l->wakefd);
+  pthread_mutex_destroy (&l->lock);
+  pthread_cond_destroy (&l->cond);
+  free (l->hs);
+  free (l);
+}
