@@ -275,6 +275,19 @@ gnutls_fail (struct rmr_tls *t, const char *what, int r)
   return rmr_err (ENOMEM, "tls: %s: %s", what, gnutls_strerror (r));
 }
 
+/* Make t current; the one it replaces is kept (sessions may use it). */
+static void
+publish (const struct rmr_tls *t)
+{
+  g_mutex_lock (&setup_lock);
+  if (!retired)
+    retired = g_ptr_array_new ();
+  if (rmr_tls_current () != &tls_off)
+    g_ptr_array_add (retired, (void *) rmr_tls_current ());
+  atomic_store (&current, t);
+  g_mutex_unlock (&setup_lock);
+}
+
 int
 rmr_tls_setup (enum rmr_tls_mode mode, const char *psk_file,
                const char *username)
@@ -288,7 +301,7 @@ rmr_tls_setup (enum rmr_tls_mode mode, const char *psk_file,
   if (mode != RMR_TLS_OFF && mode != RMR_TLS_ON && mode != RMR_TLS_REQUIRE)
     return rmr_err (EINVAL, "tls: bad mode %d", (int) mode);
   if (mode == RMR_TLS_OFF) {
-    atomic_store (&current, &tls_off);
+    publish (&tls_off);
     return 0;
   }
   if (!psk_file || !*psk_file)
@@ -343,13 +356,7 @@ rmr_tls_setup (enum rmr_tls_mode mode, const char *psk_file,
   if (r < 0)
     return gnutls_fail (t, "priority " PRIORITY, r);
 
-  g_mutex_lock (&setup_lock);
-  if (!retired)
-    retired = g_ptr_array_new ();
-  if (rmr_tls_current () != &tls_off)
-    g_ptr_array_add (retired, (void *) rmr_tls_current ());
-  atomic_store (&current, t);
-  g_mutex_unlock (&setup_lock);
+  publish (t);
   return 0;
 }
 

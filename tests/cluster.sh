@@ -304,5 +304,5 @@ rmr_states ()
 }
 
 if [[ "${RMR_TEST_TLS:-}" == 1 ]]; then
-  cluster_tls
+  cluster_tls require
 fi

@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The hello and TLS with pre-shared keys (common/tls.c, the tcp
+ * transport's setup; DESIGN 9), over real loopback sockets in one
+ * process: the TLS configuration is process-wide and a listener keeps
+ * the one it was opened with, so the test sets the server's up, listens,
+ * then sets the client's and connects.
+ *
+ * - the key file: every malformed line refused, naming the line;
+ * - the mode matrix: off/on/require on each side gives plaintext, TLS or
+ *   a refusal, as transport-tcp.c and transport-tcp-listen.c say;
+ * - a wrong key and an unknown identity: refused during the handshake,
+ *   the listener's refused () names the identity, accept is never called;
+ * - messages with small and 1 MiB payloads both ways through TLS (the
+ *   send staging, the receive of a payload straight into its buffer, the
+ *   records GnuTLS holds decrypted);
+ * - a silent socket: refused after the handshake timeout; more silent
+ *   sockets than max_handshakes: the next connect is refused as busy.
+ */
+#undef NDEBUG
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "error.h"
+#include "parse.h"
+#include "proto.h"
+#include "tls.h"
+#include "transport.h"
+
+#define BIG (1024 * 1024)
+
+static char *dir;
+static char *keys;     /* client, node1 */
+static char *wrong;    /* client with another key */
+static char *stranger; /* mallory only */
+static char *bad_file; /* the malformed ones, one after the other */
+
+/* The server side: an echo of sorts. */
+static GMutex lock; /* protects: the three below */
+static GCond cond;
+static GPtrArray *refusals; /* char *: "identity|reason" */
+static unsigned accepted;
+
+struct sconn {
+  struct rmr_conn *conn;
+  uint8_t *buf;
+};
+
+static void
+pattern (uint8_t *p, size_t n, uint64_t seed)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    p[i] = (uint8_t) (seed * 131 + i * 7 + (i >> 12));
+}
+
+static void *
+s_payload_buf (void *opaque, const struct rmr_hdr *hdr)
+{
+  struct sconn *c = opaque;
+  return c->buf;
+}
+
+/* A WRITE: check its payload, reply status 0 or EIO.  A READ: reply
+ * with length bytes of the tag's pattern.
+ */
+static void
+s_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
+{
+  struct sconn *c = opaque;
+  struct rmr_hdr rep = *hdr;
+  struct iovec iov = {0};
+  g_autofree uint8_t *want = NULL;
+
+  rep.flags |= RMR_HF_REPLY;
+  rep.wseq = rep.horizon = 0;
+  rep.payload_len = 0;
+  if (hdr->type == RMR_MSG_WRITE) {
+    want = g_malloc (hdr->length);
+    pattern (want, hdr->length, hdr->tag);
+    rep.status = memcmp (want, payload, hdr->length) == 0 ? 0 : EIO;
+  }
+  else {
+    pattern (c->buf, hdr->length, hdr->tag);
+    iov.iov_base = c->buf;
+    iov.iov_len = rep.payload_len = hdr->length;
+  }
+  rmr_conn_send (c->conn, &rep, &iov, iov.iov_len ? 1 : 0);
+}
+
+static void
+s_down (void *opaque, int errnum, const char *reason)
+{
+  struct sconn *c = opaque;
+
+  rmr_conn_close (c->conn); /* own thread: freed on its way out */
+  g_free (c->buf);
+  g_free (c);
+}
+
+static const struct rmr_conn_handler s_handler = {
+  .payload_buf = s_payload_buf,
+  .message = s_message,
+  .down = s_down,
+};
+
+static int
+s_accept (void *opaque, struct rmr_conn *conn,
+          const struct rmr_conn_handler **h, void **conn_opaque)
+{
+  struct sconn *c = g_new0 (struct sconn, 1);
+
+  c->conn = conn;
+  c->buf = g_malloc (BIG);
+  *h = &s_handler;
+  *conn_opaque = c;
+  g_mutex_lock (&lock);
+  accepted++;
+  g_mutex_unlock (&lock);
+  return 0;
+}
+
+static void
+s_refused (void *opaque, const char *peer, const char *identity,
+           const char *reason)
+{
+  g_mutex_lock (&lock);
+  g_ptr_array_add (refusals, g_strdup_printf ("%s|%s", identity, reason));
+  g_cond_broadcast (&cond);
+  g_mutex_unlock (&lock);
+}
+
+/* The client side: replies one at a time. */
+struct cconn {
+  GMutex lock;
+  GCond cond;
+  struct rmr_hdr rep;
+  bool got, down;
+  uint8_t *buf;
+};
+
+static void *
+c_payload_buf (void *opaque, const struct rmr_hdr *hdr)
+{
+  struct cconn *c = opaque;
+  return c->buf;
+}
+
+static void
+c_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
+{
+  struct cconn *c = opaque;
+
+  g_mutex_lock (&c->lock);
+  c->rep = *hdr;
+  c->got = true;
+  g_cond_broadcast (&c->cond);
+  g_mutex_unlock (&c->lock);
+}
+
+static void
+c_down (void *opaque, int errnum, const char *reason)
+{
+  struct cconn *c = opaque;
+
+  g_mutex_lock (&c->lock);
+  c->down = true;
+  g_cond_broadcast (&c->cond);
+  g_mutex_unlock (&c->lock);
+}
+
+static const struct rmr_conn_handler c_handler = {
+  .payload_buf = c_payload_buf,
+  .message = c_message,
+  .down = c_down,
+};
+
+static char *
+write_file (const char *name, const char *text)
+{
+  char *path = g_build_filename (dir, name, NULL);
+
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+  return path;
+}
+
+#define K1 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define K2 "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+
+/* A listener on a free loopback port with the current configuration. */
+static struct rmr_listener *
+listen_any (struct rmr_addr *addr, const struct rmr_listen_opts *opts)
+{
+  struct rmr_listener *l;
+  unsigned i;
+
+  for (i = 0; i < 100; i++) {
+    g_assert_cmpint (rmr_addr_parse ("t", "tcp:127.0.0.1:1", addr), ==, 0);
+    addr->port = 20000 + g_random_int_range (0, 30000);
+    if (rmr_listen (addr, opts, s_accept, NULL, &l) == 0)
+      return l;
+  }
+  g_assert_not_reached ();
+}
+
+static void
+set_tls (enum rmr_tls_mode mode, const char *file, const char *user)
+{
+  g_assert_cmpint (rmr_tls_setup (mode, file, user), ==, 0);
+}
+
+static unsigned
+nrefusals (void)
+{
+  unsigned n;
+
+  g_mutex_lock (&lock);
+  n = refusals->len;
+  g_mutex_unlock (&lock);
+  return n;
+}
+
+/* Wait for the n-th refusal and return its text. */
+static const char *
+refusal (unsigned n)
+{
+  gint64 end = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+  const char *r;
+
+  g_mutex_lock (&lock);
+  while (refusals->len < n)
+    g_assert_true (g_cond_wait_until (&cond, &lock, end));
+  r = refusals->pdata[n - 1];
+  g_mutex_unlock (&lock);
+  return r;
+}
+
+static void
+assert_error (int r, int errnum, const char *part)
+{
+  g_assert_cmpint (r, ==, -errnum);
+  if (!strstr (rmr_get_error (), part))
+    g_error ("error '%s' lacks '%s'", rmr_get_error (), part);
+}
+
+static void
+test_key_file (void)
+{
+  static const struct {
+    const char *text, *error;
+    int errnum;
+  } bad[] = {
+    {"client " K1 "\n", "line 1: no ':'", EINVAL},
+    {"# c\n\nclient:" K1 "0\n", "line 3: key of 'client' has an odd", EINVAL},
+    {"client:0011\n", "line 1: key of 'client' is 2 bytes; 16 to 512", EINVAL},
+    {"client:" K1 "\nclient:" K2 "\n", "line 2: username 'client' appears",
+     EINVAL},
+    {"cli ent:" K1 "\n", "line 1: bad username", EINVAL},
+    {":" K1 "\n", "line 1: bad username", EINVAL},
+    {"client:" K1 "zz\n", "line 1: key of 'client' is not hex", EINVAL},
+    {"# nothing\n", "no keys", EINVAL},
+    {"node1:" K1 "\n", "no key for username 'client'", ENOKEY},
+  };
+  unsigned i;
+
+  for (i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_autofree char *f = write_file ("bad.psk", bad[i].text);
+    assert_error (rmr_tls_setup (RMR_TLS_REQUIRE, f, "client"), bad[i].errnum,
+                  bad[i].error);
+  }
+  assert_error (rmr_tls_setup (RMR_TLS_REQUIRE, "/nonexistent/k.psk", "c"),
+                ENOENT, "tls-psk /nonexistent/k.psk");
+  assert_error (rmr_tls_setup (RMR_TLS_ON, NULL, "c"), EINVAL,
+                "tls=on: needs a key file");
+  assert_error (rmr_tls_setup (RMR_TLS_REQUIRE, keys, "a:b"), EINVAL,
+                "tls-username 'a:b'");
+  /* A failed setup changed nothing: still off. */
+  g_assert_cmpint (rmr_tls_mode (rmr_tls_current ()), ==, RMR_TLS_OFF);
+}
+
+static int
+connect_to (const struct rmr_addr *addr, struct cconn *cc,
+            struct rmr_conn **out)
+{
+  struct rmr_conn_opts opts = {.connect_timeout_ms = 5000};
+
+  return rmr_conn_connect (addr, &opts, &c_handler, cc, out);
+}
+
+static void
+cconn_init (struct cconn *cc)
+{
+  memset (cc, 0, sizeof *cc);
+  g_mutex_init (&cc->lock);
+  g_cond_init (&cc->cond);
+  cc->buf = g_malloc (BIG);
+}
+
+static void
+cconn_fini (struct cconn *cc)
+{
+  g_free (cc->buf);
+  g_mutex_clear (&cc->lock);
+  g_cond_clear (&cc->cond);
+}
+
+/* Send one request and wait for its reply. */
+static struct rmr_hdr
+roundtrip (struct rmr_conn *conn, struct cconn *cc, uint8_t type, uint32_t len,
+           uint64_t tag)
+{
+  struct rmr_hdr h = {.type = type,
+                      .group_id = 1,
+                      .member_id = RMR_MEMBER_NONE,
+                      .tag = tag,
+                      .length = len};
+  g_autofree uint8_t *data = NULL;
+  struct iovec iov = {0};
+  gint64 end = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+
+  if (type == RMR_MSG_WRITE) {
+    data = g_malloc (len);
+    pattern (data, len, tag);
+    iov.iov_base = data;
+    iov.iov_len = h.payload_len = len;
+  }
+  g_mutex_lock (&cc->lock);
+  cc->got = false;
+  g_mutex_unlock (&cc->lock);
+  g_assert_cmpint (rmr_conn_send (conn, &h, &iov, iov.iov_len ? 1 : 0), ==, 0);
+  g_mutex_lock (&cc->lock);
+  while (!cc->got && !cc->down)
+    g_assert_true (g_cond_wait_until (&cc->cond, &cc->lock, end));
+  g_assert_false (cc->down);
+  h = cc->rep;
+  g_mutex_unlock (&cc->lock);
+  return h;
+}
+
+/* Writes and reads of several sizes; every byte checked. */
+static void
+exchange (struct rmr_conn *conn, struct cconn *cc)
+{
+  static const uint32_t sizes[] = {512, 4096, 16384, 16385, 65536 + 3, BIG};
+  g_autofree uint8_t *want = g_malloc (BIG);
+  struct rmr_hdr rep;
+  unsigned i;
+
+  for (i = 0; i < G_N_ELEMENTS (sizes); i++) {
+    rep = roundtrip (conn, cc, RMR_MSG_WRITE, sizes[i], 100 + i);
+    g_assert_cmpuint (rep.status, ==, 0);
+    rep = roundtrip (conn, cc, RMR_MSG_READ, sizes[i], 200 + i);
+    g_assert_cmpuint (rep.status, ==, 0);
+    pattern (want, sizes[i], 200 + i);
+    g_assert_true (memcmp (want, cc->buf, sizes[i]) == 0);
+  }
+}
+
+static void
+test_matrix (void)
+{
+  /* [server][client]: 0 plaintext, 1 TLS, 2 refused. */
+  static const int expect[3][3] = {{0, 0, 2}, {0, 1, 1}, {2, 1, 1}};
+  enum rmr_tls_mode s, c;
+
+  for (s = RMR_TLS_OFF; s <= RMR_TLS_REQUIRE; s++)
+    for (c = RMR_TLS_OFF; c <= RMR_TLS_REQUIRE; c++) {
+      struct rmr_listen_opts lo = {.refused = s_refused};
+      struct rmr_listener *l;
+      struct rmr_conn *conn = NULL;
+      struct rmr_addr addr;
+      struct cconn cc;
+      int r;
+
+      g_test_message ("server tls=%s, client tls=%s", rmr_tls_mode_name (s),
+                      rmr_tls_mode_name (c));
+      set_tls (s, keys, "node1");
+      l = listen_any (&addr, &lo);
+      set_tls (c, keys, "client");
+      cconn_init (&cc);
+      r = connect_to (&addr, &cc, &conn);
+      if (expect[s][c] == 2) {
+        if (c == RMR_TLS_REQUIRE)
+          assert_error (r, EACCES, "offers no TLS");
+        else
+          assert_error (r, EACCES, "requires TLS");
+      }
+      else {
+        g_assert_cmpint (r, ==, 0);
+        if (expect[s][c] == 1) {
+          g_assert_nonnull (strstr (conn->security, "TLS1.3"));
+          g_assert_cmpstr (conn->identity, ==, "client");
+        }
+        else
+          g_assert_cmpstr (conn->security, ==, "plaintext");
+        exchange (conn, &cc);
+        rmr_conn_close (conn);
+      }
+      rmr_listener_close (l);
+      cconn_fini (&cc);
+    }
+}
+
+/* A wrong key and an unknown identity: refused in the handshake, with
+ * the identity logged, and never accepted.
+ */
+static void
+test_bad_keys (void)
+{
+  struct rmr_listen_opts lo = {.refused = s_refused};
+  struct rmr_listener *l;
+  struct rmr_conn *conn = NULL;
+  struct rmr_addr addr;
+  struct cconn cc;
+  unsigned n0 = nrefusals (), a0;
+
+  set_tls (RMR_TLS_REQUIRE, keys, "node1");
+  l = listen_any (&addr, &lo);
+  g_mutex_lock (&lock);
+  a0 = accepted;
+  g_mutex_unlock (&lock);
+  cconn_init (&cc);
+
+  set_tls (RMR_TLS_REQUIRE, wrong, "client");
+  assert_error (connect_to (&addr, &cc, &conn), EACCES,
+                "the node refused our TLS key (identity 'client'");
+  g_assert_nonnull (strstr (refusal (n0 + 1), "client|TLS identity 'client' "
+                                              "with a wrong key"));
+
+  set_tls (RMR_TLS_ON, stranger, "mallory");
+  assert_error (connect_to (&addr, &cc, &conn), EACCES,
+                "refused our TLS key (identity 'mallory'");
+  g_assert_cmpstr (refusal (n0 + 2), ==,
+                   "mallory|unknown TLS identity "
+                   "'mallory'");
+
+  /* Plaintext to a tls=require node. */
+  set_tls (RMR_TLS_OFF, NULL, NULL);
+  assert_error (connect_to (&addr, &cc, &conn), EACCES, "requires TLS");
+  g_assert_cmpstr (refusal (n0 + 3), ==,
+                   "|a plaintext session, and "
+                   "tls=require");
+
+  g_mutex_lock (&lock);
+  g_assert_cmpuint (accepted, ==, a0);
+  g_mutex_unlock (&lock);
+
+  /* And the right key still gets in. */
+  set_tls (RMR_TLS_REQUIRE, keys, "client");
+  g_assert_cmpint (connect_to (&addr, &cc, &conn), ==, 0);
+  exchange (conn, &cc);
+  rmr_conn_close (conn);
+  rmr_listener_close (l);
+  cconn_fini (&cc);
+}
+
+static int
+raw_connect (const struct rmr_addr *addr)
+{
+  struct sockaddr_in sin = {.sin_family = AF_INET,
+                            .sin_port = htons (addr->port)};
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+
+  inet_pton (AF_INET, "127.0.0.1", &sin.sin_addr);
+  g_assert_cmpint (connect (fd, (struct sockaddr *) &sin, sizeof sin), ==, 0);
+  return fd;
+}
+
+/* Silent sockets hold handshake slots only until the deadline; beyond
+ * max_handshakes a connect is refused as busy at once.
+ */
+static void
+test_limits (void)
+{
+  struct rmr_listen_opts lo = {
+    .refused = s_refused, .max_handshakes = 3, .handshake_timeout_ms = 600};
+  struct rmr_listener *l;
+  struct rmr_conn *conn = NULL;
+  struct rmr_addr addr;
+  struct cconn cc;
+  unsigned n0 = nrefusals (), i;
+  int fds[3];
+  gint64 t0;
+
+  set_tls (RMR_TLS_REQUIRE, keys, "node1");
+  l = listen_any (&addr, &lo);
+  set_tls (RMR_TLS_REQUIRE, keys, "client");
+  cconn_init (&cc);
+  for (i = 0; i < 3; i++)
+    fds[i] = raw_connect (&addr);
+  g_usleep (100000); /* let the listener take them */
+  assert_error (connect_to (&addr, &cc, &conn), ECONNREFUSED,
+                "too many handshakes");
+  g_assert_nonnull (strstr (refusal (n0 + 1), "max_handshakes"));
+
+  /* The silent ones go at the deadline; then a client gets in. */
+  t0 = g_get_monotonic_time ();
+  for (i = 0; i < 3; i++)
+    g_assert_nonnull (strstr (refusal (n0 + 2 + i), "no hello within 600 ms"));
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 5 * G_TIME_SPAN_SECOND);
+  g_assert_cmpint (connect_to (&addr, &cc, &conn), ==, 0);
+  exchange (conn, &cc);
+  rmr_conn_close (conn);
+  for (i = 0; i < 3; i++)
+    close (fds[i]);
+
+  /* A listener closed with handshakes in progress waits for them. */
+  fds[0] = raw_connect (&addr);
+  g_usleep (50000);
+  rmr_listener_close (l);
+  close (fds[0]);
+  cconn_fini (&cc);
+}
+
+int
+main (int argc, char **argv)
+{
+  int r;
+
+  g_test_init (&argc, &argv, NULL);
+  dir = g_dir_make_tmp ("rmr-tls-XXXXXX", NULL);
+  g_assert_nonnull (dir);
+  keys = write_file ("keys.psk", "client:" K1 "\nnode1:" K2 "\n");
+  wrong = write_file ("wrong.psk", "client:" K2 "\n");
+  stranger =
+    write_file ("stranger.psk", "# psktool -u mallory\nmallory:" K1 "\n");
+  refusals = g_ptr_array_new_with_free_func (g_free);
+  bad_file = g_build_filename (dir, "bad.psk", NULL);
+
+  g_test_add_func ("/tls/key-file", test_key_file);
+  g_test_add_func ("/tls/matrix", test_matrix);
+  g_test_add_func ("/tls/bad-keys", test_bad_keys);
+  g_test_add_func ("/tls/limits", test_limits);
+  r = g_test_run ();
+
+  g_unlink (keys);
+  g_unlink (wrong);
+  g_unlink (stranger);
+  g_unlink (bad_file);
+  g_rmdir (dir);
+  return r;
+}
