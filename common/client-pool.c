@@ -456,6 +456,8 @@ rmr_pool_leg_info (struct rmr_pool *pool, unsigned i, struct rmr_leg_info *info)
   if (leg->sess) {
     info->bytes_sent = atomic_load (&leg->sess->conn->bytes_sent);
     info->bytes_received = atomic_load (&leg->sess->conn->bytes_received);
+    snprintf (info->security, sizeof info->security, "%s",
+              leg->sess->conn->security);
   }
   g_mutex_unlock (&pool->legs_lock);
   info->inflight = atomic_load (&leg->inflight);

@@ -324,7 +324,8 @@ enum leg_attr {
   L_INFLIGHT,
   L_ENABLE,
   L_LAST_ERROR,
-  L_DATA_STATE
+  L_DATA_STATE,
+  L_SECURITY
 };
 
 /* A leg of a pool not enabled yet exists only in the configuration. */
@@ -396,6 +397,10 @@ leg_attr (char **args, GString *out, GString *err, enum leg_attr a)
     if (info.last_error[0])
       g_string_append_printf (out, "%s\n", info.last_error);
     break;
+  case L_SECURITY:
+    if (info.security[0])
+      g_string_append_printf (out, "%s\n", info.security);
+    break;
   }
   return 0;
 }
@@ -417,6 +422,7 @@ LEG_GETTER (get_inflight, L_INFLIGHT)
 LEG_GETTER (get_enable, L_ENABLE)
 LEG_GETTER (get_last_error, L_LAST_ERROR)
 LEG_GETTER (get_data_state, L_DATA_STATE)
+LEG_GETTER (get_security, L_SECURITY)
 
 static const struct ctl_cmd table[] = {
   {.path = "rmr-client/ctl/join_pool",
@@ -502,6 +508,10 @@ static const struct ctl_cmd table[] = {
    .help = "the member's data as this client knows it: up-to-date, or "
            "outdated (it missed acknowledged writes; it comes back only "
            "through a member that has them)"},
+  {.path = "rmr-client/pools/*/sessions/*/security",
+   .get = get_security,
+   .help = "how the leg's connection is protected: plaintext, or its TLS "
+           "session (version, key exchange, cipher, kernel or userspace)"},
   {.path = "rmr-client/pools/*/sessions/*/del_sess",
    .set = set_del_sess,
    .keys = "mode",

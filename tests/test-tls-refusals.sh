@@ -197,6 +197,10 @@ ok "the client's leg to node 1 reconnects through TLS" \
   rmradm_c e set "$sess/reconnect" 1
 wait_leg_normal e 1 15
 is "$(leg_state e 1)" normal "and is normal"
+sec=$(rmradm_c e get "$sess/security")
+[[ "$sec" == "TLS1.3 ECDHE-PSK AES-"*"GCM ("*")" ]] &&
+  ok "its security attribute names the TLS session: $sec" ||
+  not_ok "its security attribute names the TLS session: $sec"
 
 touch "$tmpdir/stop"
 rc=0

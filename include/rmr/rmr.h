@@ -153,6 +153,11 @@ struct rmr_leg_info {
    */
   const char *data_state;
   char last_error[RMR_SESS_NAME_MAX + 400]; /* why it last failed */
+  /* How the leg's connection is protected: "plaintext", or the TLS
+   * session ("TLS1.3 ECDHE-PSK AES-128-GCM (userspace)"); "" when not
+   * connected.
+   */
+  char security[112];
 };
 
 unsigned rmr_pool_nlegs (const struct rmr_pool *pool);
