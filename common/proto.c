@@ -548,6 +548,36 @@ rmr_hello_decode (const uint8_t *buf, bool reply, struct rmr_hello *h)
   return 0;
 }
 
+void
+rmr_hello_answer (enum rmr_tls_mode mode, const struct rmr_hello *req,
+                  struct rmr_hello *rep)
+{
+  rep->version = RMR_HELLO_VERSION;
+  rep->flags = 0;
+  rep->refusal = RMR_HELLO_OK;
+  if ((req->flags & RMR_HELLO_TLS) && mode != RMR_TLS_OFF)
+    rep->flags = RMR_HELLO_TLS;
+  else if (mode == RMR_TLS_REQUIRE)
+    rep->refusal = RMR_HELLO_TLS_REQUIRED;
+}
+
+int
+rmr_hello_verdict (enum rmr_tls_mode mode, const struct rmr_hello *rep)
+{
+  if (rep->refusal)
+    return rmr_err (rep->refusal == RMR_HELLO_BUSY ? ECONNREFUSED : EACCES,
+                    "refused: %s", rmr_hello_refusal_text (rep->refusal));
+  if (!(rep->flags & RMR_HELLO_TLS)) {
+    if (mode == RMR_TLS_REQUIRE)
+      return rmr_err (EACCES, "the node offers no TLS (it has no keys) and "
+                              "this side has tls=require");
+    return 0;
+  }
+  if (mode == RMR_TLS_OFF)
+    return rmr_err (EPROTO, "bad hello: TLS offered, not asked for");
+  return 1;
+}
+
 const char *
 rmr_hello_refusal_text (unsigned refusal)
 {

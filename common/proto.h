@@ -292,4 +292,17 @@ void rmr_hello_encode (const struct rmr_hello *h, uint8_t *buf);
 int rmr_hello_decode (const uint8_t *buf, bool reply, struct rmr_hello *h);
 const char *rmr_hello_refusal_text (unsigned refusal);
 
+/* The listening side's answer to a decoded request, under its TLS mode
+ * (transport-tcp-listen.c has the table): TLS when both sides have keys,
+ * a TLS_REQUIRED refusal for plaintext asked of a tls=require node.
+ */
+void rmr_hello_answer (enum rmr_tls_mode mode, const struct rmr_hello *req,
+                       struct rmr_hello *rep);
+/* The connecting side's verdict on a decoded reply, under its TLS mode:
+ * 1 = a TLS handshake follows, 0 = plaintext, or a refusal with the
+ * reason recorded: -EACCES (TLS required by one side, not offered by the
+ * other), -ECONNREFUSED (busy), -EPROTO (TLS offered though not asked).
+ */
+int rmr_hello_verdict (enum rmr_tls_mode mode, const struct rmr_hello *rep);
+
 #endif /* RMR_PROTO_H */

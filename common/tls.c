@@ -156,39 +156,39 @@ parse_line (const char *file, unsigned lineno, char *line, GHashTable *keys)
 
   if (!colon)
     return rmr_err (EINVAL,
-                    "tls-psk %s: line %u: no ':' (expected "
+                    "key file %s: line %u: no ':' (expected "
                     "USERNAME:HEXKEY, as psktool writes)",
                     file, lineno);
   *colon = '\0';
   if (!good_identity (line, colon - line))
     return rmr_err (EINVAL,
-                    "tls-psk %s: line %u: bad username (1 to %d "
+                    "key file %s: line %u: bad username (1 to %d "
                     "printable characters, no spaces)",
                     file, lineno, RMR_TLS_ID_MAX);
   hex = colon + 1;
   hexlen = strlen (hex);
   if (hexlen % 2 != 0)
     return rmr_err (EINVAL,
-                    "tls-psk %s: line %u: key of '%s' has an odd "
+                    "key file %s: line %u: key of '%s' has an odd "
                     "number of hex digits",
                     file, lineno, line);
   n = hexlen / 2;
   if (n < PSK_MIN_BYTES || n > PSK_MAX_BYTES)
     return rmr_err (EINVAL,
-                    "tls-psk %s: line %u: key of '%s' is %zu bytes; "
+                    "key file %s: line %u: key of '%s' is %zu bytes; "
                     "%d to %d (psktool makes 32)",
                     file, lineno, line, n, PSK_MIN_BYTES, PSK_MAX_BYTES);
   key = g_malloc (n);
   for (i = 0; i < n; i++) {
     int hi = hexval (hex[2 * i]), lo = hexval (hex[2 * i + 1]);
     if (hi < 0 || lo < 0)
-      return rmr_err (EINVAL, "tls-psk %s: line %u: key of '%s' is not hex",
+      return rmr_err (EINVAL, "key file %s: line %u: key of '%s' is not hex",
                       file, lineno, line);
     key[i] = hi << 4 | lo;
   }
   if (g_hash_table_contains (keys, line))
     return rmr_err (EINVAL,
-                    "tls-psk %s: line %u: username '%s' appears "
+                    "key file %s: line %u: username '%s' appears "
                     "twice",
                     file, lineno, line);
   g_hash_table_insert (keys, g_strdup (line),
@@ -208,9 +208,9 @@ load_keys (const char *file, GHashTable *keys)
 
   if (!g_file_get_contents (file, &text, &len, &gerr))
     return rmr_err (gerr->code == G_FILE_ERROR_NOENT ? ENOENT : EACCES,
-                    "tls-psk %s: %s", file, gerr->message);
+                    "key file %s: %s", file, gerr->message);
   if (memchr (text, '\0', len))
-    return rmr_err (EINVAL, "tls-psk %s: not a text file", file);
+    return rmr_err (EINVAL, "key file %s: not a text file", file);
   lines = g_strsplit (text, "\n", -1);
   for (i = 0; lines[i]; i++) {
     char *line = g_strchomp (lines[i]);
@@ -221,8 +221,8 @@ load_keys (const char *file, GHashTable *keys)
       return r;
   }
   if (g_hash_table_size (keys) == 0)
-    return rmr_err (EINVAL, "tls-psk %s: no keys (psktool -u NAME -p %s)", file,
-                    file);
+    return rmr_err (EINVAL, "key file %s: no keys (psktool -u NAME -p %s)",
+                    file, file);
   return 0;
 }
 
@@ -315,7 +315,7 @@ rmr_tls_setup (enum rmr_tls_mode mode, const char *psk_file,
   }
   if (!good_identity (username, strlen (username)))
     return rmr_err (EINVAL,
-                    "tls-username '%s': 1 to %d printable "
+                    "tls username '%s': 1 to %d printable "
                     "characters, no spaces or ':'",
                     username, RMR_TLS_ID_MAX);
 
@@ -333,8 +333,8 @@ rmr_tls_setup (enum rmr_tls_mode mode, const char *psk_file,
   own = g_hash_table_lookup (t->keys, username);
   if (!own) {
     rmr_err (ENOKEY,
-             "tls-psk %s: no key for username '%s', the identity "
-             "this side connects as (tls-username=, or psktool -u %s -p %s)",
+             "key file %s: no key for username '%s', the identity "
+             "this side connects as (tls-username, or psktool -u %s -p %s)",
              psk_file, username, username, psk_file);
     config_free (t);
     return -ENOKEY;

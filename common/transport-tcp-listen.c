@@ -86,13 +86,11 @@ name_of_sockaddr (const struct sockaddr *sa, char *buf, size_t n)
 }
 
 static void
-send_hello (int fd, uint16_t flags, uint32_t refusal)
+send_hello (int fd, const struct rmr_hello *h)
 {
-  struct rmr_hello h = {
-    .version = RMR_HELLO_VERSION, .flags = flags, .refusal = refusal};
   uint8_t buf[RMR_HELLO_SIZE];
 
-  rmr_hello_encode (&h, buf);
+  rmr_hello_encode (h, buf);
   /* 16 bytes into a fresh socket: never blocks; a failure shows later. */
   if (send (fd, buf, sizeof buf, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
   }
@@ -105,7 +103,7 @@ server_setup (struct rmr_listener *l, struct tcp_conn *c, char *identity)
   enum rmr_tls_mode mode = rmr_tls_mode (l->tls);
   uint64_t tmo = l->opts.handshake_timeout_ms;
   uint64_t deadline = tcp_now_ms () + tmo, now;
-  struct rmr_hello req;
+  struct rmr_hello req, rep;
   uint8_t buf[RMR_HELLO_SIZE];
   int r;
 
@@ -116,16 +114,14 @@ server_setup (struct rmr_listener *l, struct tcp_conn *c, char *identity)
     return rmr_err (-r, "closed before its hello: %s", strerror (-r));
   if (rmr_hello_decode (buf, false, &req) < 0)
     return -EPROTO;
-  if (!(req.flags & RMR_HELLO_TLS) || mode == RMR_TLS_OFF) {
-    if (mode == RMR_TLS_REQUIRE) {
-      send_hello (c->fd, 0, RMR_HELLO_TLS_REQUIRED);
-      return rmr_err (EACCES, "a plaintext session, and tls=require");
-    }
-    send_hello (c->fd, 0, RMR_HELLO_OK);
+  rmr_hello_answer (mode, &req, &rep);
+  send_hello (c->fd, &rep);
+  if (rep.refusal)
+    return rmr_err (EACCES, "a plaintext session, and tls=require");
+  if (!(rep.flags & RMR_HELLO_TLS)) {
     snprintf (c->base.security, sizeof c->base.security, "plaintext");
     return 0;
   }
-  send_hello (c->fd, RMR_HELLO_TLS, RMR_HELLO_OK);
   now = tcp_now_ms ();
   r = rmr_tls_server_handshake (l->tls, c->fd,
                                 deadline > now ? deadline - now : 1,
@@ -212,7 +208,10 @@ start_handshake (struct rmr_listener *l, int fd,
   if (pthread_mutex_unlock (&l->lock) != 0)
     abort ();
   if (busy) {
-    send_hello (fd, 0, RMR_HELLO_BUSY);
+    struct rmr_hello rep = {.version = RMR_HELLO_VERSION,
+                            .refusal = RMR_HELLO_BUSY};
+
+    send_hello (fd, &rep);
     close (fd);
     snprintf (reason, sizeof reason,
               "%u handshakes in progress already (max_handshakes)",

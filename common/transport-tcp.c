@@ -231,21 +231,15 @@ client_hello (struct tcp_conn *c, uint64_t timeout_ms)
     rmr_err_prefix ("%s: ", name);
     return -EPROTO;
   }
-  if (rep.refusal)
-    return rmr_err (rep.refusal == RMR_HELLO_BUSY ? ECONNREFUSED : EACCES,
-                    "%s: refused: %s", name,
-                    rmr_hello_refusal_text (rep.refusal));
-  if (!(rep.flags & RMR_HELLO_TLS)) {
-    if (mode == RMR_TLS_REQUIRE)
-      return rmr_err (EACCES,
-                      "%s: the node offers no TLS (it has no keys) "
-                      "and this side has tls=require",
-                      name);
+  r = rmr_hello_verdict (mode, &rep);
+  if (r < 0) {
+    rmr_err_prefix ("%s: ", name);
+    return r;
+  }
+  if (r == 0) {
     snprintf (c->base.security, sizeof c->base.security, "plaintext");
     return 0;
   }
-  if (mode == RMR_TLS_OFF)
-    return rmr_err (EPROTO, "%s: bad hello: TLS offered, not asked for", name);
   now = tcp_now_ms ();
   r = rmr_tls_client_handshake (t, c->fd, deadline > now ? deadline - now : 1,
                                 name, &c->tls);

@@ -36,6 +36,7 @@
 #include "error.h"
 #include "internal.h"
 #include "parse.h"
+#include "tls.h"
 #include "util.h"
 
 struct pool_cfg {
@@ -246,6 +247,41 @@ read_file (const char *path, GKeyFile **out, GArray **pools)
   return 0;
 }
 
+/* The TLS and limit keys of [storaged], checked here so that an error
+ * names the file; main applies them (the command line wins).
+ */
+static int
+check_security (GKeyFile *kf, const char *path)
+{
+  g_autofree char *tls = get (kf, "storaged", "tls");
+  g_autofree char *psk = get (kf, "storaged", "tls_psk");
+  g_autofree char *maxc = get (kf, "storaged", "max_connections");
+  g_autofree char *maxh = get (kf, "storaged", "max_handshakes");
+  g_autofree char *tmo = get (kf, "storaged", "handshake_timeout");
+  enum rmr_tls_mode mode;
+  char what[400];
+  uint64_t v;
+
+  snprintf (what, sizeof what, "%s: [storaged]: tls", path);
+  if (tls && rmr_tls_parse_mode (tls, what, &mode) < 0)
+    return -EINVAL;
+  if (tls && mode != RMR_TLS_OFF && !psk)
+    return rmr_err (EINVAL,
+                    "%s: [storaged]: tls=%s needs tls_psk (a key "
+                    "file: psktool -u NAME -p FILE)",
+                    path, tls);
+  snprintf (what, sizeof what, "%s: [storaged]: max_connections", path);
+  if (maxc && rmr_parse_uint (what, maxc, 1, 65536, &v) < 0)
+    return -EINVAL;
+  snprintf (what, sizeof what, "%s: [storaged]: max_handshakes", path);
+  if (maxh && rmr_parse_uint (what, maxh, 1, 4096, &v) < 0)
+    return -EINVAL;
+  snprintf (what, sizeof what, "%s: [storaged]: handshake_timeout", path);
+  if (tmo && rmr_parse_duration_ms (what, tmo, &v) < 0)
+    return -EINVAL;
+  return 0;
+}
+
 int
 config_load (const char *path, struct config *cfg)
 {
@@ -278,6 +314,8 @@ config_load (const char *path, struct config *cfg)
     cfg->pidfile = get (kf, "storaged", "pidfile");
   if (!cfg->log_level)
     cfg->log_level = get (kf, "storaged", "log-level");
+  if (check_security (kf, path) < 0)
+    return -EINVAL;
   if (!cfg->tls)
     cfg->tls = get (kf, "storaged", "tls");
   if (!cfg->tls_psk)

@@ -55,6 +55,22 @@ bad_conf "[pool p]" "member_id=4" "store=$tmpdir/s.img" "mapped_size=1M" \
 config_fails "one store for two pools" "is the store of \[pool p\] too"
 bad_conf "[pool p" "member_id=4"
 config_fails "key file syntax error" "config .*bad.conf"
+bad_conf "[storaged]" "tls=maybe"
+config_fails "bad tls mode" "\[storaged\]: tls: 'maybe' is not off, on or require"
+bad_conf "[storaged]" "tls=require"
+config_fails "tls=require without keys" "\[storaged\]: tls=require needs tls_psk"
+bad_conf "[storaged]" "max_handshakes=0"
+config_fails "bad max_handshakes" "\[storaged\]: max_handshakes: '0'"
+bad_conf "[storaged]" "handshake_timeout=soon"
+config_fails "bad handshake_timeout" "\[storaged\]: handshake_timeout: 'soon'"
+bad_conf "[storaged]" "tls_psk=$tmpdir/none.psk"
+config_fails "a key file that does not exist" "key file $tmpdir/none.psk: "
+printf 'node1:00112233\n' >"$tmpdir/short.psk"
+bad_conf "[storaged]" "tls_psk=$tmpdir/short.psk" "tls_username=node1"
+config_fails "a key too short" "key file $tmpdir/short.psk: line 1: key of 'node1' is 4 bytes"
+printf 'node1:%s\n' 00112233445566778899aabbccddeeff >"$tmpdir/one.psk"
+bad_conf "[storaged]" "tls_psk=$tmpdir/one.psk" "tls_username=node2"
+config_fails "an own identity not in the key file" "no key for username 'node2'"
 ok "no store was created by refused configs" test ! -e "$tmpdir/s.img"
 
 # Detaching start: ready means listening, pidfile written.
@@ -119,4 +135,28 @@ if ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
 else
   skip "IO over IPv6" "no ::1 on lo"
 fi
+
+# Listening beyond loopback without keys: one clear warning at start; with
+# keys and tls=require: none.
+warns ()
+{
+  local name=$1 pw
+  shift
+  pw=$(free_port)
+  rm -f "$tmpdir/$name.sock"
+  start_bg "$tmpdir/$name.pid" "$RMR_STORAGED" --foreground \
+    --listen "tcp:0.0.0.0:$pw" --control "$tmpdir/$name.sock" "$@" \
+    2>"$tmpdir/$name.err"
+  wait_for_socket "$tmpdir/$name.sock" 10
+  wait_for_port 127.0.0.1 "$pw" 10
+  kill_pid "$BG_PID"
+  grep -c "anyone who can reach this port can take over every pool" \
+    "$tmpdir/$name.err" || true
+}
+is "$(warns nokeys)" 1 "0.0.0.0 without keys: one warning"
+printf 'node1:%s\n' 00112233445566778899aabbccddeeff >"$tmpdir/k.psk"
+is "$(warns tlson --tls on --tls-psk "$tmpdir/k.psk" --tls-username node1)" 1 \
+  "0.0.0.0 with tls=on (plaintext accepted too): one warning"
+is "$(warns tlsreq --tls-psk "$tmpdir/k.psk" --tls-username node1)" 0 \
+  "0.0.0.0 with keys (tls=require by default): no warning"
 done_testing

@@ -276,11 +276,11 @@ test_key_file (void)
                   bad[i].error);
   }
   assert_error (rmr_tls_setup (RMR_TLS_REQUIRE, "/nonexistent/k.psk", "c"),
-                ENOENT, "tls-psk /nonexistent/k.psk");
+                ENOENT, "key file /nonexistent/k.psk");
   assert_error (rmr_tls_setup (RMR_TLS_ON, NULL, "c"), EINVAL,
                 "tls=on: needs a key file");
   assert_error (rmr_tls_setup (RMR_TLS_REQUIRE, keys, "a:b"), EINVAL,
-                "tls-username 'a:b'");
+                "tls username 'a:b'");
   /* A failed setup changed nothing: still off. */
   g_assert_cmpint (rmr_tls_mode (rmr_tls_current ()), ==, RMR_TLS_OFF);
 }
