@@ -128,12 +128,12 @@ void store_buf_free (void *buf);
 /* Format a store for a pool (create_store): path is a block device or a
  * regular file (created sparse with mode 0600, or extended, to
  * md_store_bytes (mapped_size) if smaller; a file created here is removed
- * again if create fails).  Refuses (-EEXIST) a device whose superblock it
- * recognises, valid or damaged, (-ENOSPC) a block device too small, and
- * (-EBUSY) a device another process (or store) holds.  Zeroes the
- * metadata area, writes a fresh superblock (md_init) to both copies and
- * opens the store; the data area is left as it is.  Messages through
- * error.h.
+ * again if create fails).  Refuses (-ELOOP) a symbolic link, (-EEXIST) a
+ * device whose superblock it recognises, valid or damaged, (-ENOSPC) a
+ * block device too small, and (-EBUSY) a device another process (or
+ * store) holds.  Zeroes the metadata area, writes a fresh superblock
+ * (md_init) to both copies and opens the store; the data area is left as
+ * it is.  Messages through error.h.
  */
 int store_create (const char *path, const char *pool_name, uint32_t member_id,
                   uint64_t mapped_size, struct store **out);
@@ -144,8 +144,8 @@ int store_create (const char *path, const char *pool_name, uint32_t member_id,
  * chunk_size likewise when not 0 (a store whose superblock has chunk_size
  * 0, the pool never created, matches any).  -ENODATA if the device has no
  * rmr metadata; -EBADMSG if it is damaged; -EBUSY if another process
- * holds it; -EINVAL with a message naming the mismatch (also for a device
- * shorter than its metadata says).
+ * holds it; -ELOOP for a symbolic link; -EINVAL with a message naming the
+ * mismatch (also for a device shorter than its metadata says).
  */
 int store_open (const char *path, const char *pool_name, uint32_t member_id,
                 uint64_t mapped_size, uint32_t chunk_size, struct store **out);

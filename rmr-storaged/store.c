@@ -8,13 +8,21 @@
  * and freed by store_close, which also stops the backend and closes the
  * fds.
  *
+ * Safety (issue 9): the path itself must name the store; a symbolic link
+ * is refused (lstat, then O_NOFOLLOW on every open, so a link swapped in
+ * meanwhile is refused too), on create and on open alike: a store is
+ * known by its path (pool_find_store_path, the config), and a link can
+ * be re-pointed under a running daemon's feet.
+ *
  * Exclusive access: a block device is opened with O_EXCL on fd (the
  * kernel then refuses a second exclusive open and a mount); a regular
  * file gets flock (LOCK_EX | LOCK_NB) on fd.  Both last as long as fd is
  * open, so two daemons, or two stores in one daemon, never attach the
- * same device.  dfd is a second, O_DIRECT open of the same inode (checked
- * with fstat), with its alignment from statx (STATX_DIOALIGN).  The store
- * runs buffered with dfd = -1 where O_DIRECT is refused (EINVAL: tmpfs
+ * same device, whatever path names it (a hard link, "/tmp//x"; a loop
+ * device over a store's file is another device, and not caught).  dfd
+ * is a second, O_DIRECT open of the same inode (checked with fstat),
+ * with its alignment from statx (STATX_DIOALIGN).  The store runs
+ * buffered with dfd = -1 where O_DIRECT is refused (EINVAL: tmpfs
  * before Linux 6.6) or pointless (tmpfs since, which buffers it anyway).
  * store-io.c never mixes the two on the data area.
  *
@@ -148,6 +156,35 @@ direct_setup (struct store *st)
     st->block_size = st->dio_align;
 }
 
+/* A link is refused; the message says where it leads, if anywhere. */
+static int
+symlink_err (const char *path)
+{
+  char *real = realpath (path, NULL); /* malloc'd */
+  int r;
+
+  if (real == NULL)
+    return rmr_err (ELOOP, "store %s: is a symbolic link; give the real path",
+                    path);
+  r = rmr_err (ELOOP, "store %s: is a symbolic link; give the real path (%s)",
+               path, real);
+  free (real);
+  return r;
+}
+
+/* An open that failed with e: ELOOP under O_NOFOLLOW is the last
+ * component being a link (else a loop in the directories above it).
+ */
+static int
+open_err (const char *path, int e)
+{
+  struct stat lstb;
+
+  if (e == ELOOP && lstat (path, &lstb) == 0 && S_ISLNK (lstb.st_mode))
+    return symlink_err (path);
+  return rmr_err (e, "store %s: %s", path, g_strerror (e));
+}
+
 /* Open fd (exclusively) and dfd, and learn the size and block size.
  * *created tells whether this call created the file (so the caller may
  * remove it again on a later failure).
@@ -155,34 +192,38 @@ direct_setup (struct store *st)
 static int
 open_dev (struct store *st, bool create, bool *created)
 {
+  const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
   const char *path = st->path;
   struct stat stb, dstb;
-  bool is_bdev;
+  bool is_bdev = false;
   int e;
 
   *created = false;
-  is_bdev = stat (path, &stb) == 0 && S_ISBLK (stb.st_mode);
+  if (lstat (path, &stb) == 0) {
+    if (S_ISLNK (stb.st_mode))
+      return symlink_err (path);
+    is_bdev = S_ISBLK (stb.st_mode);
+  }
   if (is_bdev) {
-    st->fd = open (path, O_RDWR | O_CLOEXEC | O_EXCL);
+    st->fd = open (path, flags | O_EXCL);
     if (st->fd < 0 && errno == EBUSY)
       return rmr_err (EBUSY,
-                      "store %s: in use by another process "
+                      "store %s: in use by another pool or process "
                       "(or mounted)",
                       path);
   }
   else if (create) {
-    st->fd = open (path, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0600);
+    /* O_EXCL: never through a link, not even a dangling one. */
+    st->fd = open (path, flags | O_CREAT | O_EXCL, 0600);
     if (st->fd >= 0)
       *created = true;
     else if (errno == EEXIST)
-      st->fd = open (path, O_RDWR | O_CLOEXEC);
+      st->fd = open (path, flags);
   }
   else
-    st->fd = open (path, O_RDWR | O_CLOEXEC);
-  if (st->fd < 0) {
-    e = errno;
-    return rmr_err (e, "store %s: %s", path, g_strerror (e));
-  }
+    st->fd = open (path, flags);
+  if (st->fd < 0)
+    return open_err (path, errno);
 
   if (fstat (st->fd, &stb) < 0) {
     e = errno;
@@ -216,7 +257,8 @@ open_dev (struct store *st, bool create, bool *created)
       e = errno;
       *created = false; /* someone else has it now: leave it */
       if (e == EWOULDBLOCK)
-        return rmr_err (EBUSY, "store %s: in use by another process", path);
+        return rmr_err (EBUSY, "store %s: in use by another pool or process",
+                        path);
       return rmr_err (e, "store %s: flock: %s", path, g_strerror (e));
     }
     st->dev_size = stb.st_size;
@@ -224,9 +266,11 @@ open_dev (struct store *st, bool create, bool *created)
     st->block_size = 512;
   }
 
-  st->dfd = open (path, O_RDWR | O_CLOEXEC | O_DIRECT);
+  st->dfd = open (path, flags | O_DIRECT);
   if (st->dfd < 0) {
     e = errno;
+    if (e == ELOOP)
+      return open_err (path, e);
     if (e != EINVAL)
       return rmr_err (e, "store %s: opening with O_DIRECT: %s", path,
                       g_strerror (e));

@@ -66,9 +66,9 @@ test_create_open (gconstpointer base)
 
   /* Held: a second store on the same file is refused. */
   assert_error (store_open (t.path, "pool.a", 3, 0, 0, &st2), EBUSY,
-                "in use by another process");
+                "in use by another pool or process");
   assert_error (store_create (t.path, "pool.a", 3, MAPPED, &st2), EBUSY,
-                "in use by another process");
+                "in use by another pool or process");
   g_assert_null (st2);
   store_close (st);
 

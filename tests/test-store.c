@@ -642,7 +642,7 @@ loop_body (const char *dev, const char *backing)
   g_assert_cmpuint (st->dev_size, ==, md_store_bytes (MAPPED));
   g_assert_cmpstr (st->bdev_name, ==, dev + strlen ("/dev/"));
   assert_error (store_open (dev, "lp", 2, 0, 0, &st2), EBUSY,
-                "in use by another process");
+                "in use by another pool or process");
   battery (st, backing, LOOP_ROUNDS);
   store_close (st);
 
