@@ -12,7 +12,9 @@
  * is refused (lstat, then O_NOFOLLOW on every open, so a link swapped in
  * meanwhile is refused too), on create and on open alike: a store is
  * known by its path (pool_find_store_path, the config), and a link can
- * be re-pointed under a running daemon's feet.
+ * be re-pointed under a running daemon's feet.  store_create formats
+ * nothing that holds rmr metadata (EEXIST) or a foreign signature
+ * (EMEDIUMTYPE, store-probe.c) unless forced, and then only the latter.
  *
  * Exclusive access: a block device is opened with O_EXCL on fd (the
  * kernel then refuses a second exclusive open and a mount); a regular
@@ -326,9 +328,11 @@ zero_sync (struct store *st, uint64_t off, uint64_t len)
   return 0;
 }
 
-/* The part of store_create after the device is open. */
+/* The part of store_create after the device is open.  Nothing is
+ * written before every check passed.
+ */
 static int
-format_store (struct store *st, struct rmr_sb *sb)
+format_store (struct store *st, struct rmr_sb *sb, bool force)
 {
   g_autofree char *msg = NULL;
   struct rmr_sb old;
@@ -352,15 +356,33 @@ format_store (struct store *st, struct rmr_sb *sb)
     rmr_err_prefix ("store %s: reading metadata: ", st->path);
     return r;
   }
+  if (!force) {
+    r = store_check_foreign (st);
+    if (r < 0)
+      return r;
+  }
 
   need = md_store_bytes (sb->mapped_size);
   assert (need == sb->data_offset + sb->mapped_size);
+  if (st->dev_size < need && st->is_bdev)
+    return rmr_err (ENOSPC,
+                    "store %s: device is %" PRIu64 " bytes, "
+                    "pool needs %" PRIu64 " (mapped_size + metadata)",
+                    st->path, st->dev_size, need);
+  if (sb->data_offset % st->block_size != 0)
+    return rmr_err (EINVAL,
+                    "store %s: block size %" PRIu32 " does not "
+                    "divide the data offset",
+                    st->path, st->block_size);
+  /* Checked: from here on the device is ours.  Forced, first remove what
+   * the check would have refused, where its owners would look for it.
+   */
+  if (force) {
+    r = store_wipe_foreign (st);
+    if (r < 0)
+      return r;
+  }
   if (st->dev_size < need) {
-    if (st->is_bdev)
-      return rmr_err (ENOSPC,
-                      "store %s: device is %" PRIu64 " bytes, "
-                      "pool needs %" PRIu64 " (mapped_size + metadata)",
-                      st->path, st->dev_size, need);
     if (ftruncate (st->fd, need) < 0) {
       e = errno;
       return rmr_err (e,
@@ -370,11 +392,6 @@ format_store (struct store *st, struct rmr_sb *sb)
     }
     st->dev_size = need;
   }
-  if (sb->data_offset % st->block_size != 0)
-    return rmr_err (EINVAL,
-                    "store %s: block size %" PRIu32 " does not "
-                    "divide the data offset",
-                    st->path, st->block_size);
   st->data_offset = sb->data_offset;
   st->mapped_size = sb->mapped_size;
 
@@ -412,7 +429,7 @@ format_store (struct store *st, struct rmr_sb *sb)
 
 int
 store_create (const char *path, const char *pool_name, uint32_t member_id,
-              uint64_t mapped_size, struct store **out)
+              uint64_t mapped_size, bool force, struct store **out)
 {
   struct store *st CLEANUP_STORE = NULL;
   struct rmr_sb sb;
@@ -431,7 +448,7 @@ store_create (const char *path, const char *pool_name, uint32_t member_id,
   st = store_new (path);
   r = open_dev (st, true, &created);
   if (r == 0)
-    r = format_store (st, &sb);
+    r = format_store (st, &sb, force);
   if (r < 0) {
     /* Still holding the flock: nobody else has opened it meanwhile. */
     if (created)
