@@ -27,6 +27,13 @@
  * creates each store that has no metadata, or attaches (add_store
  * mode=add) the one that has, after checking it belongs to this pool and
  * member.
+ *
+ * The config never forces a create over a foreign signature (no
+ * force_create key): it is applied again at every start, and a device
+ * name can point to another disk after a reboot (/dev/sdb), so a standing
+ * "overwrite whatever is there" would one day format the wrong disk.
+ * Forcing is a decision about one device, taken once, by create_store
+ * force=1 (or wipefs).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -386,9 +393,16 @@ config_apply (const char *path)
   for (i = 0; i < pools->len; i++) {
     struct pool_cfg *pc = &g_array_index (pools, struct pool_cfg, i);
     /* Attach what has metadata; format only what has none at all. */
-    r = control_add_store (pc->store, pc->name, pc->mapped_size, false);
+    r = control_add_store (pc->store, pc->name, pc->mapped_size, false, false);
     if (r == -ENODATA || (r == -ENOENT && !in_dev (pc->store)))
-      r = control_add_store (pc->store, pc->name, pc->mapped_size, true);
+      r = control_add_store (pc->store, pc->name, pc->mapped_size, true, false);
+    if (r == -EMEDIUMTYPE) {
+      g_autofree char *msg = g_strdup (rmr_get_error ());
+      rmr_err (EMEDIUMTYPE,
+               "%s; if it may go, wipe it (wipefs -a) or format it with "
+               "create_store force=1",
+               msg);
+    }
     if (r < 0) {
       rmr_err_prefix ("config %s: [pool %s]: ", path, pc->name);
       return r;

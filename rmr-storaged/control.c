@@ -50,7 +50,7 @@ control_join_pool (const char *pool, uint32_t member_id, uint32_t chunk_size)
 
 int
 control_add_store (const char *device, const char *pool, uint64_t mapped_size,
-                   bool create)
+                   bool create, bool force)
 {
   struct srv_pool *p = pool_find (pool), *other;
   struct store *st;
@@ -71,7 +71,7 @@ control_add_store (const char *device, const char *pool, uint64_t mapped_size,
     goto out;
   }
   if (create)
-    r = store_create (device, pool, p->member_id, mapped_size, &st);
+    r = store_create (device, pool, p->member_id, mapped_size, force, &st);
   else
     r = store_open (device, pool, p->member_id, mapped_size, p->cfg_chunk_size,
                     &st);
@@ -116,7 +116,9 @@ set_store (const struct ctl_kv *kv, GString *err, bool create)
 {
   const char *mode = ctl_kv_get (kv, "mode");
   const char *ms = ctl_kv_get (kv, "mapped_size");
+  const char *f = ctl_kv_get (kv, "force");
   uint64_t mapped_size = 0;
+  bool force = false;
   int r;
 
   if (!create && mode && strcmp (mode, "add") != 0) {
@@ -132,8 +134,16 @@ set_store (const struct ctl_kv *kv, GString *err, bool create)
     g_string_append (err, "mapped_size: must be greater than 0");
     return -1;
   }
+  if (f && rmr_parse_bool ("force", f, &force) < 0)
+    return fail (err, -EINVAL);
   r = control_add_store (ctl_kv_get (kv, "device"), ctl_kv_get (kv, "pool"),
-                         mapped_size, create);
+                         mapped_size, create, force);
+  if (r == -EMEDIUMTYPE) {
+    /* The store names what it found; the way on is this command's. */
+    fail (err, r);
+    g_string_append (err, "; add force=1 to overwrite it");
+    return -1;
+  }
   return r < 0 ? fail (err, r) : 0;
 }
 
@@ -580,9 +590,12 @@ static const struct ctl_cmd table[] = {
    .help = "remove the session (mode=disassemble|delete)"},
   {.path = "brmr-server/ctl/create_store",
    .set = set_create_store,
-   .keys = "device! pool! mapped_size!",
+   .keys = "device! pool! mapped_size! force",
    .help = "format a device or file as the pool's store and attach it "
-           "(mapped_size: sectors, or bytes with K/M/G/T)"},
+           "(mapped_size: sectors, or bytes with K/M/G/T); refused on a "
+           "symbolic link, a store in use or with rmr metadata, and on a "
+           "foreign signature (file system, partition table...) unless "
+           "force=1, which wipes it"},
   {.path = "brmr-server/ctl/add_store",
    .set = set_add_store,
    .keys = "device! pool! mapped_size mode",

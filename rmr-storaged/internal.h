@@ -24,7 +24,7 @@ enum log_level { LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 void log_init (enum log_level level);
 int log_parse_level (const char *s, enum log_level *level);
 
-/* store.c, store-io.c, store-file.c, store-thread.c ------------------- */
+/* store.c, store-io.c, store-file.c, store-thread.c, store-probe.c ------- */
 
 /* A store: the block device or regular file that holds one member's copy
  * of a pool (DESIGN 7).  The generic part (store.c) owns the superblock
@@ -128,15 +128,19 @@ void store_buf_free (void *buf);
 /* Format a store for a pool (create_store): path is a block device or a
  * regular file (created sparse with mode 0600, or extended, to
  * md_store_bytes (mapped_size) if smaller; a file created here is removed
- * again if create fails).  Refuses (-EEXIST) a device whose superblock it
- * recognises, valid or damaged, (-ENOSPC) a block device too small, and
- * (-EBUSY) a device another process (or store) holds.  Zeroes the
- * metadata area, writes a fresh superblock (md_init) to both copies and
- * opens the store; the data area is left as it is.  Messages through
- * error.h.
+ * again if create fails).  Refuses, before writing anything: (-ELOOP) a
+ * symbolic link, (-EBUSY) a device another process or store holds,
+ * (-EEXIST) a device whose rmr superblock it recognises, valid or damaged,
+ * even with force, (-EMEDIUMTYPE) one with a foreign signature (file
+ * system, partition table, RAID, LVM, swap...: the message names it;
+ * callers add how to go on) unless force, and (-ENOSPC) a block device
+ * too small.  force wipes the foreign signatures (store_wipe_foreign).
+ * Zeroes the metadata area, writes a fresh superblock (md_init) to both
+ * copies and opens the store; the data area is left as it is.  Messages
+ * through error.h.
  */
 int store_create (const char *path, const char *pool_name, uint32_t member_id,
-                  uint64_t mapped_size, struct store **out);
+                  uint64_t mapped_size, bool force, struct store **out);
 
 /* Open a store that has metadata (add_store mode=add): checks that the
  * superblock belongs to pool_name and member_id (member_id
@@ -144,8 +148,8 @@ int store_create (const char *path, const char *pool_name, uint32_t member_id,
  * chunk_size likewise when not 0 (a store whose superblock has chunk_size
  * 0, the pool never created, matches any).  -ENODATA if the device has no
  * rmr metadata; -EBADMSG if it is damaged; -EBUSY if another process
- * holds it; -EINVAL with a message naming the mismatch (also for a device
- * shorter than its metadata says).
+ * holds it; -ELOOP for a symbolic link; -EINVAL with a message naming the
+ * mismatch (also for a device shorter than its metadata says).
  */
 int store_open (const char *path, const char *pool_name, uint32_t member_id,
                 uint64_t mapped_size, uint32_t chunk_size, struct store **out);
@@ -234,6 +238,15 @@ bool store_io_step_done (struct store *st, struct store_io *io, int res,
  */
 extern const struct store_ops store_thread_ops;
 int store_thread_start (struct store *st);
+
+/* store-probe.c: foreign signatures (libblkid) on a store being created,
+ * read and wiped through st->fd.  Check: 0 if there is none, -EMEDIUMTYPE
+ * with "store PATH: holds an ext4 file system" (every one found, if
+ * several), or -errno if the device cannot be read.  Wipe: erase each
+ * one (wipefs -a), logged; 0 or -errno.  Both do nothing on an empty file.
+ */
+int store_check_foreign (struct store *st);
+int store_wipe_foreign (struct store *st);
 
 /* pool.c ----------------------------------------------------------------- */
 
@@ -663,7 +676,7 @@ int control_al_settings (const char *pool, unsigned extents, unsigned shift);
 int control_add_peer (const char *pool, const char *sessname, const char *addr,
                       bool check);
 int control_add_store (const char *device, const char *pool,
-                       uint64_t mapped_size, bool create);
+                       uint64_t mapped_size, bool create, bool force);
 
 /* control-sync.c: handlers of the resync entries of control.c's table.
  * (struct ctl_kv is from common/ctl.h.)

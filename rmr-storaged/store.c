@@ -8,13 +8,23 @@
  * and freed by store_close, which also stops the backend and closes the
  * fds.
  *
+ * Safety (issue 9): the path itself must name the store; a symbolic link
+ * is refused (lstat, then O_NOFOLLOW on every open, so a link swapped in
+ * meanwhile is refused too), on create and on open alike: a store is
+ * known by its path (pool_find_store_path, the config), and a link can
+ * be re-pointed under a running daemon's feet.  store_create formats
+ * nothing that holds rmr metadata (EEXIST) or a foreign signature
+ * (EMEDIUMTYPE, store-probe.c) unless forced, and then only the latter.
+ *
  * Exclusive access: a block device is opened with O_EXCL on fd (the
  * kernel then refuses a second exclusive open and a mount); a regular
  * file gets flock (LOCK_EX | LOCK_NB) on fd.  Both last as long as fd is
  * open, so two daemons, or two stores in one daemon, never attach the
- * same device.  dfd is a second, O_DIRECT open of the same inode (checked
- * with fstat), with its alignment from statx (STATX_DIOALIGN).  The store
- * runs buffered with dfd = -1 where O_DIRECT is refused (EINVAL: tmpfs
+ * same device, whatever path names it (a hard link, "/tmp//x"; a loop
+ * device over a store's file is another device, and not caught).  dfd
+ * is a second, O_DIRECT open of the same inode (checked with fstat),
+ * with its alignment from statx (STATX_DIOALIGN).  The store runs
+ * buffered with dfd = -1 where O_DIRECT is refused (EINVAL: tmpfs
  * before Linux 6.6) or pointless (tmpfs since, which buffers it anyway).
  * store-io.c never mixes the two on the data area.
  *
@@ -148,6 +158,35 @@ direct_setup (struct store *st)
     st->block_size = st->dio_align;
 }
 
+/* A link is refused; the message says where it leads, if anywhere. */
+static int
+symlink_err (const char *path)
+{
+  char *real = realpath (path, NULL); /* malloc'd */
+  int r;
+
+  if (real == NULL)
+    return rmr_err (ELOOP, "store %s: is a symbolic link; give the real path",
+                    path);
+  r = rmr_err (ELOOP, "store %s: is a symbolic link; give the real path (%s)",
+               path, real);
+  free (real);
+  return r;
+}
+
+/* An open that failed with e: ELOOP under O_NOFOLLOW is the last
+ * component being a link (else a loop in the directories above it).
+ */
+static int
+open_err (const char *path, int e)
+{
+  struct stat lstb;
+
+  if (e == ELOOP && lstat (path, &lstb) == 0 && S_ISLNK (lstb.st_mode))
+    return symlink_err (path);
+  return rmr_err (e, "store %s: %s", path, g_strerror (e));
+}
+
 /* Open fd (exclusively) and dfd, and learn the size and block size.
  * *created tells whether this call created the file (so the caller may
  * remove it again on a later failure).
@@ -155,34 +194,38 @@ direct_setup (struct store *st)
 static int
 open_dev (struct store *st, bool create, bool *created)
 {
+  const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
   const char *path = st->path;
   struct stat stb, dstb;
-  bool is_bdev;
+  bool is_bdev = false;
   int e;
 
   *created = false;
-  is_bdev = stat (path, &stb) == 0 && S_ISBLK (stb.st_mode);
+  if (lstat (path, &stb) == 0) {
+    if (S_ISLNK (stb.st_mode))
+      return symlink_err (path);
+    is_bdev = S_ISBLK (stb.st_mode);
+  }
   if (is_bdev) {
-    st->fd = open (path, O_RDWR | O_CLOEXEC | O_EXCL);
+    st->fd = open (path, flags | O_EXCL);
     if (st->fd < 0 && errno == EBUSY)
       return rmr_err (EBUSY,
-                      "store %s: in use by another process "
+                      "store %s: in use by another pool or process "
                       "(or mounted)",
                       path);
   }
   else if (create) {
-    st->fd = open (path, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0600);
+    /* O_EXCL: never through a link, not even a dangling one. */
+    st->fd = open (path, flags | O_CREAT | O_EXCL, 0600);
     if (st->fd >= 0)
       *created = true;
     else if (errno == EEXIST)
-      st->fd = open (path, O_RDWR | O_CLOEXEC);
+      st->fd = open (path, flags);
   }
   else
-    st->fd = open (path, O_RDWR | O_CLOEXEC);
-  if (st->fd < 0) {
-    e = errno;
-    return rmr_err (e, "store %s: %s", path, g_strerror (e));
-  }
+    st->fd = open (path, flags);
+  if (st->fd < 0)
+    return open_err (path, errno);
 
   if (fstat (st->fd, &stb) < 0) {
     e = errno;
@@ -216,7 +259,8 @@ open_dev (struct store *st, bool create, bool *created)
       e = errno;
       *created = false; /* someone else has it now: leave it */
       if (e == EWOULDBLOCK)
-        return rmr_err (EBUSY, "store %s: in use by another process", path);
+        return rmr_err (EBUSY, "store %s: in use by another pool or process",
+                        path);
       return rmr_err (e, "store %s: flock: %s", path, g_strerror (e));
     }
     st->dev_size = stb.st_size;
@@ -224,9 +268,11 @@ open_dev (struct store *st, bool create, bool *created)
     st->block_size = 512;
   }
 
-  st->dfd = open (path, O_RDWR | O_CLOEXEC | O_DIRECT);
+  st->dfd = open (path, flags | O_DIRECT);
   if (st->dfd < 0) {
     e = errno;
+    if (e == ELOOP)
+      return open_err (path, e);
     if (e != EINVAL)
       return rmr_err (e, "store %s: opening with O_DIRECT: %s", path,
                       g_strerror (e));
@@ -282,9 +328,11 @@ zero_sync (struct store *st, uint64_t off, uint64_t len)
   return 0;
 }
 
-/* The part of store_create after the device is open. */
+/* The part of store_create after the device is open.  Nothing is
+ * written before every check passed.
+ */
 static int
-format_store (struct store *st, struct rmr_sb *sb)
+format_store (struct store *st, struct rmr_sb *sb, bool force)
 {
   g_autofree char *msg = NULL;
   struct rmr_sb old;
@@ -308,15 +356,33 @@ format_store (struct store *st, struct rmr_sb *sb)
     rmr_err_prefix ("store %s: reading metadata: ", st->path);
     return r;
   }
+  if (!force) {
+    r = store_check_foreign (st);
+    if (r < 0)
+      return r;
+  }
 
   need = md_store_bytes (sb->mapped_size);
   assert (need == sb->data_offset + sb->mapped_size);
+  if (st->dev_size < need && st->is_bdev)
+    return rmr_err (ENOSPC,
+                    "store %s: device is %" PRIu64 " bytes, "
+                    "pool needs %" PRIu64 " (mapped_size + metadata)",
+                    st->path, st->dev_size, need);
+  if (sb->data_offset % st->block_size != 0)
+    return rmr_err (EINVAL,
+                    "store %s: block size %" PRIu32 " does not "
+                    "divide the data offset",
+                    st->path, st->block_size);
+  /* Checked: from here on the device is ours.  Forced, first remove what
+   * the check would have refused, where its owners would look for it.
+   */
+  if (force) {
+    r = store_wipe_foreign (st);
+    if (r < 0)
+      return r;
+  }
   if (st->dev_size < need) {
-    if (st->is_bdev)
-      return rmr_err (ENOSPC,
-                      "store %s: device is %" PRIu64 " bytes, "
-                      "pool needs %" PRIu64 " (mapped_size + metadata)",
-                      st->path, st->dev_size, need);
     if (ftruncate (st->fd, need) < 0) {
       e = errno;
       return rmr_err (e,
@@ -326,11 +392,6 @@ format_store (struct store *st, struct rmr_sb *sb)
     }
     st->dev_size = need;
   }
-  if (sb->data_offset % st->block_size != 0)
-    return rmr_err (EINVAL,
-                    "store %s: block size %" PRIu32 " does not "
-                    "divide the data offset",
-                    st->path, st->block_size);
   st->data_offset = sb->data_offset;
   st->mapped_size = sb->mapped_size;
 
@@ -368,7 +429,7 @@ format_store (struct store *st, struct rmr_sb *sb)
 
 int
 store_create (const char *path, const char *pool_name, uint32_t member_id,
-              uint64_t mapped_size, struct store **out)
+              uint64_t mapped_size, bool force, struct store **out)
 {
   struct store *st CLEANUP_STORE = NULL;
   struct rmr_sb sb;
@@ -387,7 +448,7 @@ store_create (const char *path, const char *pool_name, uint32_t member_id,
   st = store_new (path);
   r = open_dev (st, true, &created);
   if (r == 0)
-    r = format_store (st, &sb);
+    r = format_store (st, &sb, force);
   if (r < 0) {
     /* Still holding the flock: nobody else has opened it meanwhile. */
     if (created)

@@ -27,7 +27,8 @@ static void
 fix_open (struct fix *f, unsigned capacity)
 {
   tmp_init (&f->t, "/tmp");
-  g_assert_cmpint (store_create (f->t.path, "p", 1, MAPPED, &f->st), ==, 0);
+  g_assert_cmpint (store_create (f->t.path, "p", 1, MAPPED, false, &f->st), ==,
+                   0);
   g_assert_cmpint (al_open (f->st, 20, capacity, &f->al), ==, 0);
 }
 

@@ -49,7 +49,7 @@ test_create_open (gconstpointer base)
   int r;
 
   tmp_init (&t, base);
-  r = store_create (t.path, "pool.a", 3, MAPPED, &st);
+  r = store_create (t.path, "pool.a", 3, MAPPED, false, &st);
   g_assert_cmpint (r, ==, 0);
   g_assert_cmpstr (st->bdev_name, ==, "store");
   g_assert_false (st->is_bdev);
@@ -66,9 +66,9 @@ test_create_open (gconstpointer base)
 
   /* Held: a second store on the same file is refused. */
   assert_error (store_open (t.path, "pool.a", 3, 0, 0, &st2), EBUSY,
-                "in use by another process");
-  assert_error (store_create (t.path, "pool.a", 3, MAPPED, &st2), EBUSY,
-                "in use by another process");
+                "in use by another pool or process");
+  assert_error (store_create (t.path, "pool.a", 3, MAPPED, false, &st2), EBUSY,
+                "in use by another pool or process");
   g_assert_null (st2);
   store_close (st);
 
@@ -116,7 +116,7 @@ test_create_open (gconstpointer base)
   store_close (st);
 
   /* Refuse to create over it, valid or damaged. */
-  assert_error (store_create (t.path, "pool.a", 3, MAPPED, &st), EEXIST,
+  assert_error (store_create (t.path, "pool.a", 3, MAPPED, false, &st), EEXIST,
                 "has rmr metadata of pool 'pool.a' member 3; use add_store");
   {
     int fd = open (t.path, O_RDWR);
@@ -127,14 +127,15 @@ test_create_open (gconstpointer base)
     g_assert_cmpint (pwrite (fd, &junk, 1, RMR_SB_SIZE + 30), ==, 1);
     close (fd);
   }
-  assert_error (store_create (t.path, "pool.a", 3, MAPPED, &st), EEXIST,
+  assert_error (store_create (t.path, "pool.a", 3, MAPPED, false, &st), EEXIST,
                 "has damaged rmr metadata");
   assert_error (store_open (t.path, "pool.a", 3, 0, 0, &st), EBADMSG,
                 "damaged rmr metadata");
 
   /* Truncated under its metadata. */
   g_unlink (t.path);
-  g_assert_cmpint (store_create (t.path, "pool.a", 3, MAPPED, &st), ==, 0);
+  g_assert_cmpint (store_create (t.path, "pool.a", 3, MAPPED, false, &st), ==,
+                   0);
   store_close (st);
   g_assert_cmpint (truncate (t.path, md_store_bytes (MAPPED) - 4096), ==, 0);
   assert_error (store_open (t.path, "pool.a", 3, 0, 0, &st), EINVAL,
@@ -152,12 +153,13 @@ test_create_open (gconstpointer base)
   /* Bad arguments, and a file this filesystem cannot make large enough:
    * the file create made is removed again.
    */
-  assert_error (store_create (t.path, "bad name", 3, MAPPED, &st), EINVAL,
-                "pool_name");
-  assert_error (store_create (t.path, "pool.a", 3, MAPPED + 1, &st), EINVAL,
-                "mapped_size");
-  assert_error (store_create (t.path, "pool.a", RMR_MEMBER_NONE, MAPPED, &st),
-                EINVAL, "member_id");
+  assert_error (store_create (t.path, "bad name", 3, MAPPED, false, &st),
+                EINVAL, "pool_name");
+  assert_error (store_create (t.path, "pool.a", 3, MAPPED + 1, false, &st),
+                EINVAL, "mapped_size");
+  assert_error (
+    store_create (t.path, "pool.a", RMR_MEMBER_NONE, MAPPED, false, &st),
+    EINVAL, "member_id");
   {
     struct rlimit old, small = {32 * MiB, 32 * MiB};
 
@@ -165,7 +167,7 @@ test_create_open (gconstpointer base)
     small.rlim_max = old.rlim_max;
     signal (SIGXFSZ, SIG_IGN);
     g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &small), ==, 0);
-    r = store_create (t.path, "pool.a", 3, MAPPED, &st);
+    r = store_create (t.path, "pool.a", 3, MAPPED, false, &st);
     g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &old), ==, 0);
     assert_error (r, EFBIG, "cannot extend the file");
     g_assert_false (g_file_test (t.path, G_FILE_TEST_EXISTS));
@@ -181,13 +183,13 @@ test_wipe (gconstpointer base)
   struct tmp t;
 
   tmp_init (&t, base);
-  g_assert_cmpint (store_create (t.path, "p", 0, MAPPED, &st), ==, 0);
+  g_assert_cmpint (store_create (t.path, "p", 0, MAPPED, false, &st), ==, 0);
   g_assert_cmpint (store_wipe (st), ==, 0);
   store_close (st);
   assert_error (store_open (t.path, "p", 0, 0, 0, &st), ENODATA,
                 "no rmr metadata");
   /* A wiped store can be created again. */
-  g_assert_cmpint (store_create (t.path, "q", 1, MAPPED, &st), ==, 0);
+  g_assert_cmpint (store_create (t.path, "q", 1, MAPPED, false, &st), ==, 0);
   store_close (st);
   tmp_fini (&t);
 }

@@ -518,7 +518,7 @@ run_io_test (const char *base, int mode)
   struct tmp t;
 
   tmp_init (&t, base);
-  g_assert_cmpint (store_create (t.path, "io", 1, MAPPED, &st), ==, 0);
+  g_assert_cmpint (store_create (t.path, "io", 1, MAPPED, false, &st), ==, 0);
   if (mode == 1 && st->dfd >= 0) {
     close (st->dfd);
     st->dfd = -1;
@@ -583,7 +583,7 @@ test_tail (void)
   struct tmp t;
 
   tmp_init (&t, g_get_tmp_dir ());
-  g_assert_cmpint (store_create (t.path, "tail", 1, size, &st), ==, 0);
+  g_assert_cmpint (store_create (t.path, "tail", 1, size, false, &st), ==, 0);
   g_assert_cmpint (stat (t.path, &stb), ==, 0);
   g_assert_cmpuint (stb.st_size % 4096, !=, 0);
   if (st->dfd >= 0)
@@ -605,7 +605,9 @@ test_tail (void)
   tmp_fini (&t);
 }
 
-/* A loop device: O_EXCL, BLKGETSIZE64, fallocate on a block device. */
+/* A loop device: O_EXCL, BLKGETSIZE64, fallocate on a block device, a
+ * foreign signature found and wiped on it.
+ */
 
 static bool
 run (const char *cmd, char **out)
@@ -634,20 +636,39 @@ loop_body (const char *dev, const char *backing)
   struct store *st = NULL, *st2 = NULL;
 
   g_test_message ("loop device %s", dev);
-  assert_error (store_create (dev, "lp", 2, MAPPED + 1 * MiB, &st), ENOSPC,
-                "pool needs");
-  g_assert_cmpint (store_create (dev, "lp", 2, MAPPED, &st), ==, 0);
+  assert_error (store_create (dev, "lp", 2, MAPPED + 1 * MiB, false, &st),
+                ENOSPC, "pool needs");
+  /* A partition table on the device (libblkid through the O_EXCL fd):
+   * refused, then wiped by force (and the kernel asked to re-read it).
+   */
+  {
+    uint8_t mbr[512] = {0};
+    int fd = open (dev, O_WRONLY);
+
+    mbr[446 + 4] = 0x83;      /* Linux */
+    mbr[446 + 8 + 1] = 0x08;  /* from LBA 2048 */
+    mbr[446 + 12 + 1] = 0x08; /* 2048 sectors */
+    mbr[510] = 0x55;
+    mbr[511] = 0xaa;
+    g_assert_cmpint (fd, >=, 0);
+    g_assert_cmpint (pwrite (fd, mbr, sizeof mbr, 0), ==, sizeof mbr);
+    g_assert_cmpint (fsync (fd), ==, 0);
+    close (fd);
+  }
+  assert_error (store_create (dev, "lp", 2, MAPPED, false, &st), EMEDIUMTYPE,
+                "holds a dos partition table");
+  g_assert_cmpint (store_create (dev, "lp", 2, MAPPED, true, &st), ==, 0);
   g_assert_true (st->is_bdev);
   g_assert_cmpuint (st->block_size, ==, 512);
   g_assert_cmpuint (st->dev_size, ==, md_store_bytes (MAPPED));
   g_assert_cmpstr (st->bdev_name, ==, dev + strlen ("/dev/"));
   assert_error (store_open (dev, "lp", 2, 0, 0, &st2), EBUSY,
-                "in use by another process");
+                "in use by another pool or process");
   battery (st, backing, LOOP_ROUNDS);
   store_close (st);
 
   g_assert_cmpint (store_open (dev, "lp", 2, MAPPED, 0, &st), ==, 0);
-  assert_error (store_create (backing, "lp", 2, MAPPED, &st2), EEXIST,
+  assert_error (store_create (backing, "lp", 2, MAPPED, false, &st2), EEXIST,
                 "use add_store");
   g_assert_cmpint (store_wipe (st), ==, 0);
   store_close (st);
@@ -761,7 +782,8 @@ test_backpressure (void)
   int stalled;
 
   tmp_init (&t, g_get_tmp_dir ());
-  g_assert_cmpint (store_create (t.path, "bp", 1, MAPPED, &bp.st), ==, 0);
+  g_assert_cmpint (store_create (t.path, "bp", 1, MAPPED, false, &bp.st), ==,
+                   0);
   g_mutex_init (&bp.lock);
   g_cond_init (&bp.cond);
   bp.t = g_new0 (struct tio, BP_TOTAL);
@@ -812,7 +834,7 @@ test_no_io_uring (void)
     g_assert_cmpint (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), ==, 0);
     g_assert_cmpint (prctl (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), ==, 0);
     tmp_init (&t, g_get_tmp_dir ());
-    g_assert_cmpint (store_create (t.path, "nu", 1, MAPPED, &st), ==, 0);
+    g_assert_cmpint (store_create (t.path, "nu", 1, MAPPED, false, &st), ==, 0);
     g_assert_true (st->ops == &store_thread_ops);
     battery (st, t.path, ROUNDS);
     store_close (st);
@@ -835,7 +857,7 @@ test_threads_asked (void)
 
     g_setenv ("RMR_STORE_IO", "threads", TRUE);
     tmp_init (&t, g_get_tmp_dir ());
-    g_assert_cmpint (store_create (t.path, "ta", 1, MAPPED, &st), ==, 0);
+    g_assert_cmpint (store_create (t.path, "ta", 1, MAPPED, false, &st), ==, 0);
     g_assert_true (st->ops == &store_thread_ops);
     store_close (st);
     tmp_fini (&t);

@@ -72,8 +72,8 @@ node_init (struct node *n, uint32_t member)
   unsigned s;
 
   tmp_init (&n->tmp, "/tmp");
-  g_assert_cmpint (store_create (n->tmp.path, "p", member, MAPPED, &n->st), ==,
-                   0);
+  g_assert_cmpint (
+    store_create (n->tmp.path, "p", member, MAPPED, false, &n->st), ==, 0);
   n->st->sb.chunk_size = CS;
   for (s = 0; s < RMR_MAX_MEMBERS; s++)
     n->st->sb.members[s].member_id = RMR_MEMBER_NONE;
