@@ -12,7 +12,11 @@
  * is refused (lstat, then O_NOFOLLOW on every open, so a link swapped in
  * meanwhile is refused too), on create and on open alike: a store is
  * known by its path (pool_find_store_path, the config), and a link can
- * be re-pointed under a running daemon's feet.  store_create formats
+ * be re-pointed under a running daemon's feet.  The one exception is a
+ * link in /dev to a block device in /dev (udev's /dev/disk/by-id/...,
+ * /dev/mapper/...): only root makes those, and they are how an
+ * administrator names a disk so that a reboot does not swap it for
+ * another; the device it leads to is opened, by its real path.  store_create formats
  * nothing that holds rmr metadata (EEXIST) or a foreign signature
  * (EMEDIUMTYPE, store-probe.c) unless forced, and then only the latter.
  *
@@ -174,6 +178,26 @@ symlink_err (const char *path)
   return r;
 }
 
+/* A link in /dev to a block device in /dev: its real path (malloc'd);
+ * any other link: NULL.
+ */
+static char *
+dev_link_target (const char *path)
+{
+  struct stat stb;
+  char *real;
+
+  if (strncmp (path, "/dev/", 5) != 0)
+    return NULL;
+  real = realpath (path, NULL);
+  if (real && (strncmp (real, "/dev/", 5) != 0 || stat (real, &stb) < 0 ||
+               !S_ISBLK (stb.st_mode))) {
+    free (real);
+    real = NULL;
+  }
+  return real;
+}
+
 /* An open that failed with e: ELOOP under O_NOFOLLOW is the last
  * component being a link (else a loop in the directories above it).
  */
@@ -195,19 +219,27 @@ static int
 open_dev (struct store *st, bool create, bool *created)
 {
   const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
-  const char *path = st->path;
+  const char *path = st->path; /* in messages: as the admin named it */
+  const char *opath = path;    /* opened: path, or where a /dev link leads */
+  CLEANUP_FREE char *real = NULL;
   struct stat stb, dstb;
   bool is_bdev = false;
   int e;
 
   *created = false;
   if (lstat (path, &stb) == 0) {
-    if (S_ISLNK (stb.st_mode))
-      return symlink_err (path);
+    if (S_ISLNK (stb.st_mode)) {
+      real = dev_link_target (path);
+      if (!real)
+        return symlink_err (path);
+      opath = real;
+      if (lstat (opath, &stb) < 0)
+        return open_err (path, errno);
+    }
     is_bdev = S_ISBLK (stb.st_mode);
   }
   if (is_bdev) {
-    st->fd = open (path, flags | O_EXCL);
+    st->fd = open (opath, flags | O_EXCL);
     if (st->fd < 0 && errno == EBUSY)
       return rmr_err (EBUSY,
                       "store %s: in use by another pool or process "
@@ -237,6 +269,10 @@ open_dev (struct store *st, bool create, bool *created)
   if (!!S_ISBLK (stb.st_mode) != is_bdev)
     return rmr_err (EAGAIN, "store %s: replaced while opening", path);
   st->is_bdev = is_bdev;
+  if (real) { /* the kernel's name, not the link's */
+    g_free (st->bdev_name);
+    st->bdev_name = g_path_get_basename (real);
+  }
 
   if (is_bdev) {
     uint64_t size;
@@ -268,7 +304,7 @@ open_dev (struct store *st, bool create, bool *created)
     st->block_size = 512;
   }
 
-  st->dfd = open (path, flags | O_DIRECT);
+  st->dfd = open (opath, flags | O_DIRECT);
   if (st->dfd < 0) {
     e = errno;
     if (e == ELOOP)

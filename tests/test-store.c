@@ -667,6 +667,28 @@ loop_body (const char *dev, const char *backing)
   battery (st, backing, LOOP_ROUNDS);
   store_close (st);
 
+  /* A link in /dev to the device (as udev's /dev/disk/by-id/...) is
+   * followed, to the device itself; the same link elsewhere is refused.
+   */
+  {
+    g_autofree char *devlink =
+      g_strdup_printf ("/dev/rmr-test-%d", (int) getpid ());
+    g_autofree char *tmplink = g_strdup_printf ("%s.link", backing);
+
+    g_assert_cmpint (symlink (dev, devlink), ==, 0);
+    g_assert_cmpint (symlink (dev, tmplink), ==, 0);
+    g_assert_cmpint (store_open (devlink, "lp", 2, MAPPED, 0, &st), ==, 0);
+    g_assert_true (st->is_bdev);
+    g_assert_cmpstr (st->bdev_name, ==, dev + strlen ("/dev/"));
+    assert_error (store_open (dev, "lp", 2, 0, 0, &st2), EBUSY,
+                  "in use by another pool or process");
+    store_close (st);
+    assert_error (store_open (tmplink, "lp", 2, MAPPED, 0, &st), ELOOP,
+                  "is a symbolic link");
+    unlink (devlink);
+    unlink (tmplink);
+  }
+
   g_assert_cmpint (store_open (dev, "lp", 2, MAPPED, 0, &st), ==, 0);
   assert_error (store_create (backing, "lp", 2, MAPPED, false, &st2), EEXIST,
                 "use add_store");
