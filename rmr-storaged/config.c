@@ -353,15 +353,6 @@ config_clear (struct config *cfg)
   g_clear_pointer (&cfg->handshake_timeout, g_free);
 }
 
-/* A missing path right in /dev is a mistyped device, never a new file. */
-static bool
-in_dev (const char *path)
-{
-  g_autofree char *dir = g_path_get_dirname (path);
-
-  return strcmp (dir, "/dev") == 0;
-}
-
 int
 config_apply (const char *path)
 {
@@ -394,7 +385,8 @@ config_apply (const char *path)
     struct pool_cfg *pc = &g_array_index (pools, struct pool_cfg, i);
     /* Attach what has metadata; format only what has none at all. */
     r = control_add_store (pc->store, pc->name, pc->mapped_size, false, false);
-    if (r == -ENODATA || (r == -ENOENT && !in_dev (pc->store)))
+    /* store_create refuses a missing path in /dev (a mistyped device). */
+    if (r == -ENODATA || r == -ENOENT)
       r = control_add_store (pc->store, pc->name, pc->mapped_size, true, false);
     if (r == -EMEDIUMTYPE) {
       g_autofree char *msg = g_strdup (rmr_get_error ());

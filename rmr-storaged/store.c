@@ -223,11 +223,12 @@ open_dev (struct store *st, bool create, bool *created)
   const char *opath = path;    /* opened: path, or where a /dev link leads */
   CLEANUP_FREE char *real = NULL;
   struct stat stb, dstb;
-  bool is_bdev = false;
+  bool is_bdev = false, exists;
   int e;
 
   *created = false;
-  if (lstat (path, &stb) == 0) {
+  exists = lstat (path, &stb) == 0;
+  if (exists) {
     if (S_ISLNK (stb.st_mode)) {
       real = dev_link_target (path);
       if (!real)
@@ -246,6 +247,13 @@ open_dev (struct store *st, bool create, bool *created)
                       "(or mounted)",
                       path);
   }
+  else if (create && !exists && strncmp (path, "/dev/", 5) == 0 &&
+           strncmp (path, "/dev/shm/", 9) != 0)
+    /* A mistyped device name; as a file it would live in RAM. */
+    return rmr_err (ENOENT,
+                    "store %s: no such device (a missing path in "
+                    "/dev is never created as a file)",
+                    path);
   else if (create) {
     /* O_EXCL: never through a link, not even a dangling one. */
     st->fd = open (path, flags | O_CREAT | O_EXCL, 0600);

@@ -60,6 +60,12 @@ set_fails "force= takes a boolean" "force: 'maybe'" \
   brmr-server/ctl/create_store \
   "device=$img pool=other mapped_size=16M force=maybe"
 
+set_fails "create_store refuses a missing device in /dev (never a file)" \
+  "store /dev/disk/by-id/rmr-no-such-disk: no such device" \
+  brmr-server/ctl/create_store \
+  "device=/dev/disk/by-id/rmr-no-such-disk pool=other mapped_size=16M"
+ok "and created nothing there" test ! -e /dev/disk/by-id/rmr-no-such-disk
+
 ln -s "$img" "$tmpdir/link"
 set_fails "create_store refuses a symbolic link, even with force=1" \
   "store $tmpdir/link: is a symbolic link; give the real path" \
