@@ -20,7 +20,9 @@
 #       $tmpdir/keys.psk (psktool) with identities node1..node8 and
 #       client; node_start gives node I tls=MODE (default require),
 #       tls_psk and tls_username=nodeI, nbdkit_start gives the plugin
-#       tls=MODE tls-psk tls-username=client.  RMR_TEST_TLS=1 in the
+#       tls=MODE tls-psk tls-username=client (plugin_tls_args prints
+#       those, for tests that start nbdkit themselves; nothing without
+#       cluster_tls).  RMR_TEST_TLS=1 in the
 #       environment turns it on when this file is sourced (the "tls"
 #       test setup).
 #   node_kill I [SIG]       stop node I (by PID; KILL for a crash)
@@ -50,6 +52,14 @@ cluster_tls ()
 {
   requires psktool --version
   CLUSTER_TLS=${1:-require}
+}
+
+plugin_tls_args ()
+{
+  if [[ -n "$CLUSTER_TLS" ]]; then
+    _tls_keys
+    echo "tls=$CLUSTER_TLS tls-psk=$tmpdir/keys.psk tls-username=client"
+  fi
 }
 
 # The key file, made on first use (this file may be sourced before
@@ -172,11 +182,8 @@ nbdkit_start ()
 {
   local name=$1
   shift
-  if [[ -n "$CLUSTER_TLS" ]]; then
-    _tls_keys
-    set -- "$@" "tls=$CLUSTER_TLS" "tls-psk=$tmpdir/keys.psk" \
-      tls-username=client
-  fi
+  # shellcheck disable=SC2046 # words
+  set -- "$@" $(plugin_tls_args)
   rm -f "$tmpdir/$name.sock" "$tmpdir/$name.ctl"
   if $CLUSTER_NET; then
     start_bg "$tmpdir/$name.pid" ip netns exec "$(netns_name cli)" \

@@ -79,11 +79,11 @@ try_nbdkit ()
   local name=$1
   shift
   rm -f "$tmpdir/$name.sock" "$tmpdir/$name.ctl"
-  # shellcheck disable=SC2016 # for the inner bash
+  # shellcheck disable=SC2016,SC2046 # for the inner bash; words
   start_bg "$tmpdir/$name.pid" bash -c 'exec 2> >(tee "$0" >&2); exec "$@"' \
     "$tmpdir/$name.log" ip netns exec "$(netns_name cli)" \
     nbdkit -f -U "$tmpdir/$name.sock" "$RMR_PLUGIN" "$@" \
-    control="$tmpdir/$name.ctl"
+    control="$tmpdir/$name.ctl" $(plugin_tls_args)
   NBDKIT_PID=$BG_PID
   _wait_until 30 _serving_or_gone "$name"
   [[ -S "$tmpdir/$name.sock" ]] && _is_ours_alive "$NBDKIT_PID"

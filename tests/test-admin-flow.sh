@@ -46,8 +46,9 @@ ctl=$tmpdir/c.ctl
 start_client ()
 {
   rm -f "$sock" "$ctl"
+  # shellcheck disable=SC2046 # words
   start_bg "$tmpdir/c.pid" nbdkit -f -U "$sock" "$RMR_PLUGIN" \
-    control="$ctl" "$@"
+    control="$ctl" "$@" $(plugin_tls_args)
   NBDKIT_PID=$BG_PID
   wait_for_socket "$sock" 15
   wait_for_socket "$ctl" 15

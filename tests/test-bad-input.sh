@@ -9,6 +9,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
+# Raw plaintext sockets speak to the nodes: under the tls test setup they
+# take TLS and plaintext (tls=on), the plugin uses TLS.
+[[ -z "$CLUSTER_TLS" ]] || cluster_tls on
 
 requires nbdsh --version
 requires python3 --version
@@ -25,7 +28,8 @@ nbdkit_fails ()
 {
   local desc=$1 pattern=$2 rc=0
   shift 2
-  timeout 60 nbdkit -f -U "$tmpdir/bad.sock" "$RMR_PLUGIN" "$@" \
+  # shellcheck disable=SC2046 # words
+  timeout 60 nbdkit -f -U "$tmpdir/bad.sock" "$RMR_PLUGIN" "$@" $(plugin_tls_args) \
     2>"$tmpdir/err" || rc=$?
   if [[ $rc -ne 0 ]] && grep -qE "$pattern" "$tmpdir/err"; then
     ok "$desc"

@@ -69,7 +69,7 @@ crash_both 2
 rc=0
 # shellcheck disable=SC2046
 out=$(netns_exec cli timeout 60 nbdkit -f -U "$tmpdir/x.sock" "$RMR_PLUGIN" \
-  pool=p $(servers 1 2) timeout=3s 2>&1) || rc=$?
+  pool=p $(servers 1 2) timeout=3s $(plugin_tls_args) 2>&1) || rc=$?
 [[ $rc -ne 0 && "$out" == *"member 42 is missing and may hold the latest writes"* ]] &&
   ok "RF=2: assemble without member 42 is refused, naming it" ||
   { not_ok "RF=2: assemble without member 42 is refused, naming it"; diag "$out"; }

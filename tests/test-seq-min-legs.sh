@@ -39,7 +39,7 @@ node_start 2 p 32M
 rc=0
 # shellcheck disable=SC2046
 out=$(netns_exec cli timeout 60 nbdkit -f -U "$tmpdir/x.sock" "$RMR_PLUGIN" \
-  pool=p $(servers 1 2 3) timeout=3s min-legs=2 2>&1) || rc=$?
+  pool=p $(servers 1 2 3) timeout=3s min-legs=2 $(plugin_tls_args) 2>&1) || rc=$?
 [[ $rc -ne 0 && "$out" == *"member 43 is missing and may hold the latest writes"* &&
    "$out" == *"min-legs 1"* ]] &&
   ok "min-legs=2 now: the assemble still refuses without member 43" ||

@@ -18,6 +18,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
+# Raw plaintext sockets speak to the nodes: under the tls test setup they
+# take TLS and plaintext (tls=on), the plugin uses TLS.
+[[ -z "$CLUSTER_TLS" ]] || cluster_tls on
 
 requires nbdsh --version
 requires python3 --version

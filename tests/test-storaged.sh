@@ -8,6 +8,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
+# Its daemons are started by hand, without keys: plaintext even under the
+# tls test setup (test-tls and tls-refusals cover TLS).
+CLUSTER_TLS=
 
 requires nbdsh --version
 requires_file "$RMR_STORAGED" "$RMRADM" "$RMR_PLUGIN"
