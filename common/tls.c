@@ -19,15 +19,30 @@
  * Records: sends gather a message's pieces into one record's worth of
  * staging (sbuf, the caller's send lock protects it); a payload larger
  * than a record is passed to GnuTLS straight from the caller's buffer.
- * Receives are plain gnutls_record_recv (); rmr_tls_pending () tells the
- * receive loop that a record is decrypted and waiting, which poll () on
- * the socket cannot see.
+ * rmr_tls_pending () tells the receive loop that a record is decrypted
+ * and waiting, which poll () on the socket cannot see.
+ *
+ * One session, two threads (a sender under the connection's send lock,
+ * the receive thread): GnuTLS keeps some state of both directions
+ * together, and a TLS 1.3 key update (GnuTLS starts one by itself before
+ * AES-GCM's record limit, and a peer may ask for one) copies the other
+ * direction's sequence number; run beside the other thread, it broke
+ * the session after 2^24 records and could reuse a nonce.  So after the
+ * handshake the socket is non-blocking and every GnuTLS call holds the
+ * session's lock, which is never held while waiting: a send that would
+ * block returns GNUTLS_E_AGAIN with the record kept, the sender waits
+ * for POLLOUT without the lock and calls again; a receive without a
+ * whole record returns -EAGAIN and the receive loop polls.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -61,6 +76,8 @@ struct rmr_tls {
 
 struct rmr_tls_sess {
   const struct rmr_tls *cfg;
+  int fd;
+  pthread_mutex_t lock; /* protects: gs (every call after the handshake) */
   gnutls_session_t gs;
   char identity[RMR_TLS_ID_MAX + 1];
   bool known; /* server: the file has the identity */
@@ -382,12 +399,15 @@ handshake (const struct rmr_tls *t, int fd, uint64_t timeout_ms, bool server,
   int r;
 
   s->cfg = t;
+  s->fd = fd;
+  pthread_mutex_init (&s->lock, NULL);
   r = gnutls_init (&s->gs, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
                              GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS);
   if (r < 0) {
+    pthread_mutex_destroy (&s->lock);
     g_free (s);
     *out = NULL;
-    return rmr_err (ENOMEM, "TLS: %s", gnutls_strerror (r));
+    return r;
   }
   gnutls_session_set_ptr (s->gs, s);
   *out = s;
@@ -404,9 +424,29 @@ handshake (const struct rmr_tls *t, int fd, uint64_t timeout_ms, bool server,
   do
     r = gnutls_handshake (s->gs);
   while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
-  if (r >= 0)
-    describe (s);
-  return r;
+  if (r < 0) {
+    /* Tell the peer why (a wrong key, an unknown identity), so that it
+     * does not just see the connection close.
+     */
+    if (gnutls_error_is_fatal (r))
+      gnutls_alert_send_appropriate (s->gs, r);
+    return r;
+  }
+  /* From here every GnuTLS call is under lock and never blocks (see the
+   * top): the socket turns non-blocking.
+   */
+  if (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK) < 0)
+    return GNUTLS_E_PUSH_ERROR;
+  describe (s);
+  return 0;
+}
+
+/* A peer that vanished or timed out mid-handshake, not one that said no. */
+static bool
+closed_during (int r)
+{
+  return r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PULL_ERROR ||
+         r == GNUTLS_E_PUSH_ERROR || r == GNUTLS_E_TIMEDOUT;
 }
 
 int
@@ -415,22 +455,29 @@ rmr_tls_client_handshake (const struct rmr_tls *t, int fd, uint64_t timeout_ms,
 {
   struct rmr_tls_sess *s;
   int r = handshake (t, fd, timeout_ms, false, &s);
+  const char *alert = "";
 
   if (r >= 0) {
     *out = s;
     return 0;
   }
+  if (s && r == GNUTLS_E_FATAL_ALERT_RECEIVED)
+    alert = gnutls_alert_get_name (gnutls_alert_get (s->gs));
   rmr_tls_sess_free (s);
   if (r == GNUTLS_E_TIMEDOUT)
     return rmr_err (ETIMEDOUT,
                     "%s: TLS handshake not done within %" PRIu64 " ms", peer,
                     timeout_ms);
-  if (r == GNUTLS_E_FATAL_ALERT_RECEIVED || r == GNUTLS_E_DECRYPTION_FAILED ||
-      r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PULL_ERROR)
+  if (r == GNUTLS_E_FATAL_ALERT_RECEIVED)
     return rmr_err (EACCES,
                     "%s: the node refused our TLS key (identity '%s': "
-                    "unknown to it, or a different key): %s",
-                    peer, t->username, gnutls_strerror (r));
+                    "unknown to it, or a different key; its alert: %s)",
+                    peer, t->username, alert ? alert : "?");
+  if (closed_during (r))
+    return rmr_err (ECONNRESET,
+                    "%s: the connection closed during the TLS handshake (the "
+                    "node went away, or its handshake_timeout passed): %s",
+                    peer, gnutls_strerror (r));
   return rmr_err (EPROTO, "%s: TLS handshake: %s", peer, gnutls_strerror (r));
 }
 
@@ -452,9 +499,14 @@ rmr_tls_server_handshake (const struct rmr_tls *t, int fd, uint64_t timeout_ms,
   if (r == GNUTLS_E_TIMEDOUT)
     rmr_err (ETIMEDOUT, "TLS handshake not done within %" PRIu64 " ms",
              timeout_ms);
+  else if (closed_during (r))
+    rmr_err (ECONNRESET, "closed during the TLS handshake: %s",
+             gnutls_strerror (r));
   else if (s && s->identity[0] && !s->known)
     rmr_err (EACCES, "unknown TLS identity '%s'", s->identity);
-  else if (s && s->known)
+  else if (s && s->known &&
+           (r == GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER ||
+            r == GNUTLS_E_DECRYPTION_FAILED))
     rmr_err (EACCES, "TLS identity '%s' with a wrong key: %s", s->identity,
              gnutls_strerror (r));
   else
@@ -464,17 +516,42 @@ rmr_tls_server_handshake (const struct rmr_tls *t, int fd, uint64_t timeout_ms,
   return -rmr_get_errno ();
 }
 
+/* Wait until fd can take more (the session's send is half done). */
+static void
+wait_writable (int fd)
+{
+  struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+  /* A shut-down or broken socket wakes us with POLLHUP or POLLERR, and
+   * the next send reports it.
+   */
+  while (poll (&p, 1, -1) < 0 && errno == EINTR) {
+  }
+}
+
 static int
 send_out (struct rmr_tls_sess *s, const uint8_t *p, size_t n)
 {
   ssize_t r;
 
   while (n > 0) {
+    if (pthread_mutex_lock (&s->lock) != 0)
+      abort ();
     r = gnutls_record_send (s->gs, p, n);
-    if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+    if (pthread_mutex_unlock (&s->lock) != 0)
+      abort ();
+    if (r == GNUTLS_E_AGAIN) {
+      /* GnuTLS keeps the record: the same call again resumes it. */
+      wait_writable (s->fd);
       continue;
-    if (r < 0)
+    }
+    if (r == GNUTLS_E_INTERRUPTED)
+      continue;
+    if (r < 0) {
+      /* The session is unusable now: make the receive side see it too. */
+      shutdown (s->fd, SHUT_RDWR);
       return rmr_err (EPIPE, "TLS send: %s", gnutls_strerror (r));
+    }
     p += r;
     n -= r;
   }
@@ -485,20 +562,20 @@ int
 rmr_tls_send (struct rmr_tls_sess *s, const struct iovec *iov, int iovcnt,
               size_t *sent)
 {
-  size_t total = 0, k;
+  size_t k;
   int i, r;
 
   for (i = 0; i < iovcnt; i++) {
     const uint8_t *p = iov[i].iov_base;
     size_t n = iov[i].iov_len;
 
-    total += n;
     while (n > 0) {
       if (s->slen == 0 && n >= SBUF_SIZE) {
         k = n - n % SBUF_SIZE; /* whole records, from the caller's buffer */
         r = send_out (s, p, k);
         if (r < 0)
           return r;
+        *sent += k;
       }
       else {
         k = MIN (n, SBUF_SIZE - s->slen);
@@ -509,6 +586,7 @@ rmr_tls_send (struct rmr_tls_sess *s, const struct iovec *iov, int iovcnt,
           r = send_out (s, s->sbuf, SBUF_SIZE);
           if (r < 0)
             return r;
+          *sent += SBUF_SIZE;
         }
       }
       p += k;
@@ -521,16 +599,45 @@ rmr_tls_send (struct rmr_tls_sess *s, const struct iovec *iov, int iovcnt,
     r = send_out (s, s->sbuf, k);
     if (r < 0)
       return r;
+    *sent += k;
   }
-  *sent += total;
+  return 0;
+}
+
+int
+rmr_tls_key_update (struct rmr_tls_sess *s)
+{
+  int r;
+
+  for (;;) {
+    if (pthread_mutex_lock (&s->lock) != 0)
+      abort ();
+    /* Not GNUTLS_KU_PEER: GnuTLS 3.7 failed the session ("illegal
+     * parameter") when both sides asked each other at once.
+     */
+    r = gnutls_session_key_update (s->gs, 0);
+    if (pthread_mutex_unlock (&s->lock) != 0)
+      abort ();
+    if (r == GNUTLS_E_AGAIN)
+      wait_writable (s->fd);
+    else if (r != GNUTLS_E_INTERRUPTED)
+      break;
+  }
+  if (r < 0)
+    return rmr_err (EPROTO, "TLS key update: %s", gnutls_strerror (r));
   return 0;
 }
 
 ssize_t
 rmr_tls_recv (struct rmr_tls_sess *s, void *buf, size_t len)
 {
-  ssize_t r = gnutls_record_recv (s->gs, buf, len);
+  ssize_t r;
 
+  if (pthread_mutex_lock (&s->lock) != 0)
+    abort ();
+  r = gnutls_record_recv (s->gs, buf, len);
+  if (pthread_mutex_unlock (&s->lock) != 0)
+    abort ();
   if (r >= 0)
     return r;
   switch (r) {
@@ -546,7 +653,14 @@ rmr_tls_recv (struct rmr_tls_sess *s, void *buf, size_t len)
 size_t
 rmr_tls_pending (struct rmr_tls_sess *s)
 {
-  return gnutls_record_check_pending (s->gs);
+  size_t n;
+
+  if (pthread_mutex_lock (&s->lock) != 0)
+    abort ();
+  n = gnutls_record_check_pending (s->gs);
+  if (pthread_mutex_unlock (&s->lock) != 0)
+    abort ();
+  return n;
 }
 
 const char *
@@ -567,5 +681,6 @@ rmr_tls_sess_free (struct rmr_tls_sess *s)
   if (!s)
     return;
   gnutls_deinit (s->gs);
+  pthread_mutex_destroy (&s->lock);
   g_free (s);
 }

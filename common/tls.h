@@ -69,6 +69,12 @@ int rmr_tls_send (struct rmr_tls_sess *s, const struct iovec *iov, int iovcnt,
  * (with the reason recorded).
  */
 ssize_t rmr_tls_recv (struct rmr_tls_sess *s, void *buf, size_t len);
+/* Start a TLS 1.3 key update of our sending direction now, as GnuTLS
+ * does by itself before the cipher's record limit (the caller holds the
+ * connection's send lock, as a sender would).  Tests use it to run one
+ * while traffic flows both ways.  0 or -errno.
+ */
+int rmr_tls_key_update (struct rmr_tls_sess *s);
 /* Bytes already decrypted and waiting (receive them before polling). */
 size_t rmr_tls_pending (struct rmr_tls_sess *s);
 /* The peer's identity (the server side), or our own (the client side). */

@@ -21,9 +21,10 @@
  * listener was opened.
  *
  * Closing: `closing` stops new handshakes from reaching accept; the
- * sockets of those in progress are shut down, and close waits until
- * every handshake thread is done (nhs == 0), so accept is never called
- * on a freed listener.
+ * sockets of those in their hello or handshake (hs[]) are shut down, and
+ * close waits until every handshake thread is done (nthreads == 0), so
+ * accept is never called on a freed listener.  A thread leaves hs[]
+ * before it hands its connection over: the owner may free it at once.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -56,10 +57,11 @@ struct rmr_listener {
   const struct rmr_tls *tls;
   char name[300];
 
-  pthread_mutex_t lock; /* protects: hs, nhs, closing */
-  pthread_cond_t cond;  /* nhs went down */
-  struct tcp_conn **hs; /* connections in their handshake (opts.max) */
+  pthread_mutex_t lock; /* protects: hs, nhs, nthreads, closing */
+  pthread_cond_t cond;  /* nthreads went down */
+  struct tcp_conn **hs; /* connections in their hello or handshake */
   unsigned nhs;
+  unsigned nthreads; /* handshake threads alive (>= nhs, <= the max) */
   bool closing;
 };
 
@@ -157,35 +159,47 @@ hs_thread (void *arg)
   const struct rmr_conn_handler *h;
   char identity[RMR_TLS_ID_MAX + 1] = "";
   void *opaque;
-  bool closing, ok = false;
+  bool closing, owned = false;
   int r;
 
   r = server_setup (l, c, identity);
-  if (r < 0 && l->opts.refused)
-    l->opts.refused (l->opaque, c->base.peer_name, identity,
-                     rmr_get_error () ? rmr_get_error () : strerror (-r));
 
-  /* Out of hs[] before accept: from here close only waits for us. */
-  if (pthread_mutex_lock (&l->lock) != 0)
-    abort ();
-  closing = l->closing;
-  if (pthread_mutex_unlock (&l->lock) != 0)
-    abort ();
-  if (r == 0 && !closing && l->accept (l->opaque, &c->base, &h, &opaque) == 0) {
-    /* The owner has the connection now; tcp_conn_start failing leaves
-     * it to the owner's down () never coming, as before: close it.
-     */
-    ok = tcp_conn_start (&c->base, h, opaque) == 0;
-  }
+  /* Out of hs[] before anything else: once the owner has c, it may free
+   * it at any time, and close must not shut down its fd then.
+   */
   if (pthread_mutex_lock (&l->lock) != 0)
     abort ();
   hs_remove_unlocked (l, c);
-  pthread_cond_broadcast (&l->cond);
-  if (!ok)
+  closing = l->closing;
+  if (pthread_mutex_unlock (&l->lock) != 0)
+    abort ();
+
+  if (r < 0 && !closing && l->opts.refused)
+    l->opts.refused (l->opaque, c->base.peer_name, identity,
+                     rmr_get_error () ? rmr_get_error () : strerror (-r));
+  if (r == 0 && !closing && l->accept (l->opaque, &c->base, &h, &opaque) == 0) {
+    owned = true;
+    r = tcp_conn_start (&c->base, h, opaque);
+    if (r < 0) /* the owner's down () frees it, as for any broken one */
+      h->down (opaque, -r, rmr_get_error ());
+  }
+  if (!owned)
     tcp_conn_destroy (c);
+
+  if (pthread_mutex_lock (&l->lock) != 0)
+    abort ();
+  l->nthreads--;
+  pthread_cond_broadcast (&l->cond);
   if (pthread_mutex_unlock (&l->lock) != 0)
     abort ();
   return NULL;
+}
+
+static void
+refuse (struct rmr_listener *l, const char *peer, const char *reason)
+{
+  if (l->opts.refused)
+    l->opts.refused (l->opaque, peer, "", reason);
 }
 
 /* A new connection: into hs[] and a handshake thread, or refused. */
@@ -204,7 +218,7 @@ start_handshake (struct rmr_listener *l, int fd,
   name_of_sockaddr ((const struct sockaddr *) ss, peer, sizeof peer);
   if (pthread_mutex_lock (&l->lock) != 0)
     abort ();
-  busy = l->nhs >= l->opts.max_handshakes;
+  busy = l->nthreads >= l->opts.max_handshakes;
   if (pthread_mutex_unlock (&l->lock) != 0)
     abort ();
   if (busy) {
@@ -216,13 +230,13 @@ start_handshake (struct rmr_listener *l, int fd,
     snprintf (reason, sizeof reason,
               "%u handshakes in progress already (max_handshakes)",
               l->opts.max_handshakes);
-    if (l->opts.refused)
-      l->opts.refused (l->opaque, peer, "", reason);
+    refuse (l, peer, reason);
     return;
   }
   c = tcp_conn_new (fd, &opts);
   if (!c) {
     close (fd);
+    refuse (l, peer, "out of memory for a new connection");
     return;
   }
   snprintf (c->base.peer_name, sizeof c->base.peer_name, "%s", peer);
@@ -230,16 +244,23 @@ start_handshake (struct rmr_listener *l, int fd,
   if (pthread_mutex_lock (&l->lock) != 0)
     abort ();
   l->hs[l->nhs++] = c;
+  l->nthreads++;
   pthread_attr_init (&attr);
   pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
   r = pthread_create (&t, &attr, hs_thread, c);
   pthread_attr_destroy (&attr);
   if (r != 0) {
     hs_remove_unlocked (l, c);
-    tcp_conn_destroy (c);
+    l->nthreads--;
   }
   if (pthread_mutex_unlock (&l->lock) != 0)
     abort ();
+  if (r != 0) {
+    tcp_conn_destroy (c);
+    snprintf (reason, sizeof reason, "cannot start a handshake thread: %s",
+              strerror (r));
+    refuse (l, peer, reason);
+  }
 }
 
 static void *
@@ -360,7 +381,7 @@ tcp_listener_close (struct rmr_listener *l)
   l->closing = true;
   for (i = 0; i < l->nhs; i++)
     shutdown (l->hs[i]->fd, SHUT_RDWR);
-  while (l->nhs > 0)
+  while (l->nthreads > 0)
     pthread_cond_wait (&l->cond, &l->lock);
   if (pthread_mutex_unlock (&l->lock) != 0)
     abort ();

@@ -328,15 +328,31 @@ send_all (int fd, struct iovec *iov, int iovcnt, int flags, size_t *sent)
 }
 
 /* Write a whole message (iov may be modified): through TLS, or straight
- * to the socket.  Under send_lock.
+ * to the socket.  Under send_lock.  *described: the error's reason is
+ * recorded already (TLS's own).
  */
 static int
 conn_write (struct tcp_conn *c, struct iovec *iov, int iovcnt, int flags,
-            size_t *sent)
+            size_t *sent, bool *described)
 {
-  if (c->tls)
-    return rmr_tls_send (c->tls, iov, iovcnt, sent) < 0 ? -EPIPE : 0;
+  int r;
+
+  if (c->tls) {
+    r = rmr_tls_send (c->tls, iov, iovcnt, sent);
+    *described = r < 0;
+    return r;
+  }
   return send_all (c->fd, iov, iovcnt, flags, sent);
+}
+
+static int
+send_fail (struct tcp_conn *c, int r, bool described)
+{
+  if (described) {
+    rmr_err_prefix ("%s: ", c->base.peer_name);
+    return r;
+  }
+  return rmr_err (-r, "%s: send: %s", c->base.peer_name, strerror (-r));
 }
 
 /* A TLS record cannot be sent in part without blocking the session for
@@ -360,6 +376,7 @@ send_msg (struct tcp_conn *c, const struct rmr_hdr *hdr,
   uint8_t hbuf[RMR_HDR_SIZE];
   struct iovec v[MAX_IOV + 1];
   size_t total = 0, sent = 0;
+  bool described = false;
   int i, r;
 
   if (iovcnt > MAX_IOV)
@@ -385,11 +402,12 @@ send_msg (struct tcp_conn *c, const struct rmr_hdr *hdr,
   else if (c->tls && nowait && !writable_now (c->fd))
     r = -EAGAIN;
   else
-    r = conn_write (c, v, iovcnt + 1, nowait ? MSG_DONTWAIT : 0, &sent);
+    r = conn_write (c, v, iovcnt + 1, nowait ? MSG_DONTWAIT : 0, &sent,
+                    &described);
   pthread_mutex_unlock (&c->send_lock);
   atomic_fetch_add (&c->base.bytes_sent, sent);
   if (r < 0 && !(nowait && r == -EAGAIN && sent == 0))
-    return rmr_err (-r, "%s: send: %s", c->base.peer_name, strerror (-r));
+    return send_fail (c, r, described);
   return r;
 }
 
@@ -410,6 +428,7 @@ tcp_send_many (struct rmr_conn *base, const struct rmr_msg *msgs, int n)
   uint8_t hbuf[MANY_BATCH][RMR_HDR_SIZE];
   struct iovec v[2 * MANY_BATCH];
   size_t sent = 0;
+  bool described = false;
   int i, k, nv, r = 0;
 
   if (pthread_mutex_lock (&c->send_lock) != 0)
@@ -428,41 +447,61 @@ tcp_send_many (struct rmr_conn *base, const struct rmr_msg *msgs, int n)
     if (atomic_load (&c->down) || atomic_load (&c->shutdown_req))
       r = -EPIPE;
     else
-      r = conn_write (c, v, nv, 0, &sent);
+      r = conn_write (c, v, nv, 0, &sent, &described);
   }
   pthread_mutex_unlock (&c->send_lock);
   atomic_fetch_add (&c->base.bytes_sent, sent);
   if (r < 0)
-    return rmr_err (-r, "%s: send: %s", c->base.peer_name, strerror (-r));
+    return send_fail (c, r, described);
   return 0;
 }
 
-/* Read exactly n bytes (blocking) into p, or discard them if p is NULL. */
+/* Read exactly n bytes into p, or discard them if p is NULL: the rest of
+ * a large payload.  The socket is not blocked on: between pieces the
+ * thread polls with the same checks as the receive loop (a shutdown, the
+ * idle timeout), so a peer that stops in the middle of a payload (or of
+ * a TLS record) cannot hold this thread.  -errno with the reason
+ * recorded (no peer name: the caller adds it).
+ */
 static int
 recv_exact (struct tcp_conn *c, uint8_t *p, size_t n)
 {
+  struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
   uint8_t scratch[4096];
+  uint64_t now;
   ssize_t r;
 
   while (n > 0) {
     size_t want = p ? n : MIN (n, sizeof scratch);
-    if (c->tls) {
+    if (c->tls)
       r = rmr_tls_recv (c->tls, p ? p : scratch, want);
-      if (r == -EAGAIN)
-        continue;
+    else {
+      r = recv (c->fd, p ? p : scratch, want, MSG_DONTWAIT);
       if (r < 0)
-        return r;
+        r = errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
     }
-    else
-      r = recv (c->fd, p ? p : scratch, want, MSG_WAITALL);
+    if (r != -EAGAIN && r <= 0 && atomic_load (&c->shutdown_req))
+      return rmr_err (ECONNABORTED, "connection closed locally");
     if (r == 0)
-      return -ECONNRESET;
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
+      return rmr_err (ECONNRESET, "connection closed by peer");
+    if (r == -EAGAIN) {
+      if (atomic_load (&c->shutdown_req))
+        return rmr_err (ECONNABORTED, "connection closed locally");
+      now = tcp_now_ms ();
+      if (c->opts.idle_timeout_ms &&
+          now - c->last_rx_ms >= c->opts.idle_timeout_ms)
+        return rmr_err (ETIMEDOUT,
+                        "peer silent for %" PRIu64
+                        " ms in the middle of a message",
+                        now - c->last_rx_ms);
+      if (poll (&pfd, 1, 1000) < 0 && errno != EINTR)
+        return rmr_err (errno, "poll: %m");
+      continue;
     }
+    if (r < 0)
+      return c->tls ? r : rmr_err (-r, "receive: %s", strerror (-r));
     atomic_fetch_add (&c->base.bytes_received, r);
+    c->last_rx_ms = tcp_now_ms ();
     if (p)
       p += r;
     n -= r;
@@ -522,8 +561,7 @@ process (struct tcp_conn *c)
         memcpy (dest, c->rbuf + pos + RMR_HDR_SIZE, avail);
       r = recv_exact (c, dest ? dest + avail : NULL, hdr.payload_len - avail);
       if (r < 0)
-        return rmr_err (-r, "%s: receive: %s", c->base.peer_name,
-                        strerror (-r));
+        return r;
       pos = c->rlen = 0;
     }
     c->h->message (c->opaque, &hdr, dest);
@@ -588,7 +626,8 @@ recv_thread (void *arg)
       return NULL;
     now = tcp_now_ms ();
     if (c->opts.idle_timeout_ms &&
-        now - c->last_rx_ms >= c->opts.idle_timeout_ms) {
+        now - c->last_rx_ms >= c->opts.idle_timeout_ms &&
+        !(c->tls && rmr_tls_pending (c->tls) > 0)) {
       err = ETIMEDOUT;
       snprintf (reason, sizeof reason,
                 "%s: peer silent for %" PRIu64 " ms (keepalive timeout)",

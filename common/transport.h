@@ -71,7 +71,8 @@ struct rmr_msg {
 struct rmr_listener;
 
 /* A new connection was accepted: set *handler and *opaque for it, or
- * return -1 to refuse it (it is closed).  Called on the accept thread.
+ * return -1 to refuse it (it is closed).  Called on the connection's
+ * handshake thread, after its hello and TLS: several at once.
  */
 typedef int (*rmr_accept_fn) (void *opaque, struct rmr_conn *conn,
                               const struct rmr_conn_handler **handler,

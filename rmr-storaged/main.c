@@ -97,6 +97,10 @@ setup_security (const struct config *cfg)
              rmr_tls_mode_name (mode));
     die (NULL);
   }
+  if (cfg->tls_username && !cfg->tls_psk) {
+    rmr_err (EINVAL, "tls_username: needs tls_psk (a key file)");
+    die (NULL);
+  }
   if (rmr_tls_setup (mode, cfg->tls_psk, cfg->tls_username) < 0)
     die (NULL);
   if (cfg->max_connections) {

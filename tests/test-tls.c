@@ -15,6 +15,15 @@
  *   records GnuTLS holds decrypted);
  * - a silent socket: refused after the handshake timeout; more silent
  *   sockets than max_handshakes: the next connect is refused as busy.
+ *
+ * Regressions:
+ * - key updates while requests and replies stream both ways: GnuTLS keeps
+ *   state of both directions together, and a key update run beside the
+ *   other direction's thread broke the session (and could reuse a nonce)
+ *   before every GnuTLS call took the session's lock (tls.c);
+ * - a peer that stops in the middle of a large payload: the receive
+ *   thread blocked in recv () for good, the idle timeout never fired and
+ *   close could not stop it; now it polls between pieces.
  */
 #undef NDEBUG
 #include <errno.h>
@@ -31,6 +40,7 @@
 #include "parse.h"
 #include "proto.h"
 #include "tls.h"
+#include "transport-tcp.h"
 #include "transport.h"
 
 #define BIG (1024 * 1024)
@@ -46,6 +56,7 @@ static GMutex lock; /* protects: the three below */
 static GCond cond;
 static GPtrArray *refusals; /* char *: "identity|reason" */
 static unsigned accepted;
+static struct rmr_conn *last_accepted;
 
 struct sconn {
   struct rmr_conn *conn;
@@ -123,6 +134,7 @@ s_accept (void *opaque, struct rmr_conn *conn,
   *conn_opaque = c;
   g_mutex_lock (&lock);
   accepted++;
+  last_accepted = conn;
   g_mutex_unlock (&lock);
   return 0;
 }
@@ -143,6 +155,8 @@ struct cconn {
   GCond cond;
   struct rmr_hdr rep;
   bool got, down;
+  int down_err;
+  unsigned nrep, nbad; /* replies, and those with an error */
   uint8_t *buf;
 };
 
@@ -161,6 +175,9 @@ c_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
   g_mutex_lock (&c->lock);
   c->rep = *hdr;
   c->got = true;
+  c->nrep++;
+  if (hdr->status)
+    c->nbad++;
   g_cond_broadcast (&c->cond);
   g_mutex_unlock (&c->lock);
 }
@@ -172,6 +189,7 @@ c_down (void *opaque, int errnum, const char *reason)
 
   g_mutex_lock (&c->lock);
   c->down = true;
+  c->down_err = errnum;
   g_cond_broadcast (&c->cond);
   g_mutex_unlock (&c->lock);
 }
@@ -519,6 +537,173 @@ test_limits (void)
   cconn_fini (&cc);
 }
 
+/* Key updates on both sides while the client streams writes and the
+ * replies stream back.  Each is started where GnuTLS starts its own, on
+ * the sending side (under the connection's send lock, between two
+ * messages), while that session's receive thread receives; the peer's
+ * receive thread takes it in while its sender sends.  Without the
+ * session lock this failed two runs in three.
+ */
+struct rekey {
+  struct tcp_conn *a, *b;
+  gint stop;
+  unsigned n;
+};
+
+static void
+rekey (struct tcp_conn *c)
+{
+  if (pthread_mutex_lock (&c->send_lock) != 0)
+    abort ();
+  g_assert_cmpint (rmr_tls_key_update (c->tls), ==, 0);
+  if (pthread_mutex_unlock (&c->send_lock) != 0)
+    abort ();
+}
+
+static gpointer
+rekey_thread (gpointer opaque)
+{
+  struct rekey *k = opaque;
+
+  while (!g_atomic_int_get (&k->stop)) {
+    rekey (k->a);
+    rekey (k->b);
+    k->n++;
+    g_usleep (300000); /* GnuTLS refuses more than a few a second */
+  }
+  return NULL;
+}
+
+static void
+test_rekey (void)
+{
+  struct rmr_listen_opts lo = {.refused = s_refused};
+  struct rmr_listener *l;
+  struct rmr_conn *conn = NULL;
+  struct rmr_addr addr;
+  struct cconn cc;
+  struct rekey k = {0};
+  g_autofree uint8_t *data = g_malloc (8192);
+  gint64 end;
+  GThread *t;
+  unsigned i, n = 60000;
+
+  set_tls (RMR_TLS_REQUIRE, keys, "node1");
+  l = listen_any (&addr, &lo);
+  set_tls (RMR_TLS_REQUIRE, keys, "client");
+  cconn_init (&cc);
+  g_assert_cmpint (connect_to (&addr, &cc, &conn), ==, 0);
+  exchange (conn, &cc); /* the server side is accepted by now */
+  g_mutex_lock (&lock);
+  k.b = (struct tcp_conn *) last_accepted;
+  g_mutex_unlock (&lock);
+  k.a = (struct tcp_conn *) conn;
+  cc.nrep = cc.nbad = 0;
+  t = g_thread_new ("rekey", rekey_thread, &k);
+  for (i = 0; i < n; i++) {
+    struct rmr_hdr h = {.type = RMR_MSG_WRITE,
+                        .group_id = 1,
+                        .member_id = RMR_MEMBER_NONE,
+                        .tag = i,
+                        .length = 8192,
+                        .payload_len = 8192};
+    struct iovec iov = {.iov_base = data, .iov_len = 8192};
+
+    pattern (data, 8192, i);
+    if (rmr_conn_send (conn, &h, &iov, 1) != 0)
+      g_error ("write %u: %s", i, rmr_get_error ());
+  }
+  end = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&cc.lock);
+  while (cc.nrep < n && !cc.down)
+    g_assert_true (g_cond_wait_until (&cc.cond, &cc.lock, end));
+  g_assert_false (cc.down);
+  g_assert_cmpuint (cc.nbad, ==, 0);
+  g_mutex_unlock (&cc.lock);
+  g_atomic_int_set (&k.stop, 1);
+  g_thread_join (t);
+  g_test_message ("%u key updates on each side during %u writes", k.n, n);
+  g_assert_cmpuint (k.n, >, 0);
+  exchange (conn, &cc);
+  rmr_conn_close (conn);
+  rmr_listener_close (l);
+  cconn_fini (&cc);
+}
+
+/* A fake node: answers the hello, then the first request's reply header
+ * with 1 MiB announced, 100 KiB of it, and nothing more.
+ */
+static gpointer
+stall_server (gpointer opaque)
+{
+  int lfd = GPOINTER_TO_INT (opaque), fd;
+  uint8_t buf[RMR_HDR_SIZE];
+  g_autofree uint8_t *body = g_malloc0 (100 * 1024);
+  struct rmr_hello hello = {.version = RMR_HELLO_VERSION};
+  struct rmr_hdr h;
+
+  fd = accept (lfd, NULL, NULL);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (recv (fd, buf, RMR_HELLO_SIZE, MSG_WAITALL), ==,
+                   RMR_HELLO_SIZE);
+  rmr_hello_encode (&hello, buf);
+  g_assert_cmpint (send (fd, buf, RMR_HELLO_SIZE, 0), ==, RMR_HELLO_SIZE);
+  g_assert_cmpint (recv (fd, buf, RMR_HDR_SIZE, MSG_WAITALL), ==, RMR_HDR_SIZE);
+  g_assert_cmpint (rmr_hdr_decode (buf, &h), ==, 0);
+  h.flags |= RMR_HF_REPLY;
+  h.payload_len = h.length;
+  rmr_hdr_encode (&h, buf);
+  g_assert_cmpint (send (fd, buf, RMR_HDR_SIZE, 0), ==, RMR_HDR_SIZE);
+  g_assert_cmpint (send (fd, body, 100 * 1024, 0), ==, 100 * 1024);
+  return GINT_TO_POINTER (fd); /* kept open, silent */
+}
+
+static void
+test_stall (void)
+{
+  struct sockaddr_in sin = {.sin_family = AF_INET};
+  socklen_t len = sizeof sin;
+  struct rmr_conn_opts opts = {.idle_timeout_ms = 1000};
+  struct rmr_hdr h = {.type = RMR_MSG_READ,
+                      .group_id = 1,
+                      .member_id = RMR_MEMBER_NONE,
+                      .tag = 1,
+                      .length = BIG};
+  struct rmr_conn *conn;
+  struct rmr_addr addr;
+  struct cconn cc;
+  GThread *t;
+  gint64 t0, end;
+  int lfd, fd;
+
+  set_tls (RMR_TLS_OFF, NULL, NULL);
+  lfd = socket (AF_INET, SOCK_STREAM, 0);
+  inet_pton (AF_INET, "127.0.0.1", &sin.sin_addr);
+  g_assert_cmpint (bind (lfd, (struct sockaddr *) &sin, sizeof sin), ==, 0);
+  g_assert_cmpint (listen (lfd, 1), ==, 0);
+  g_assert_cmpint (getsockname (lfd, (struct sockaddr *) &sin, &len), ==, 0);
+  g_assert_cmpint (rmr_addr_parse ("t", "tcp:127.0.0.1:1", &addr), ==, 0);
+  addr.port = ntohs (sin.sin_port);
+  t = g_thread_new ("stall", stall_server, GINT_TO_POINTER (lfd));
+  cconn_init (&cc);
+  g_assert_cmpint (rmr_conn_connect (&addr, &opts, &c_handler, &cc, &conn), ==,
+                   0);
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (rmr_conn_send (conn, &h, NULL, 0), ==, 0);
+  end = t0 + 10 * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&cc.lock);
+  while (!cc.down)
+    g_assert_true (g_cond_wait_until (&cc.cond, &cc.lock, end));
+  g_assert_cmpint (cc.down_err, ==, ETIMEDOUT);
+  g_mutex_unlock (&cc.lock);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 5 * G_TIME_SPAN_SECOND);
+  rmr_conn_close (conn);
+  fd = GPOINTER_TO_INT (g_thread_join (t));
+  close (fd);
+  close (lfd);
+  cconn_fini (&cc);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -538,6 +723,8 @@ main (int argc, char **argv)
   g_test_add_func ("/tls/matrix", test_matrix);
   g_test_add_func ("/tls/bad-keys", test_bad_keys);
   g_test_add_func ("/tls/limits", test_limits);
+  g_test_add_func ("/tls/rekey", test_rekey);
+  g_test_add_func ("/tls/stall", test_stall);
   r = g_test_run ();
 
   g_unlink (keys);
