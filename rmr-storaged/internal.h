@@ -559,6 +559,18 @@ bool sync_status (struct srv_sync *s, GString *out);
 /* Is any chunk of the range stale here (a peer must not read it)? */
 bool sync_dirty_here (struct srv_sync *s, uint64_t offset, uint32_t len);
 
+/* role.c ----------------------------------------------------------------- */
+
+/* Who may send what (issue 9, DESIGN 9): the pool's client and a peer's
+ * sync session (struct srv_psess's sync flag).
+ */
+enum role { ROLE_CLIENT = 1, ROLE_SYNC = 2 };
+/* May a session of role send hdr (a decoded request)?  If not, *why (when
+ * why is not NULL) is a static one-line reason, else NULL.  Pure: no
+ * state, no lock, no logging.
+ */
+bool role_allows (enum role role, const struct rmr_hdr *hdr, const char **why);
+
 /* sess.c, sess-io.c ------------------------------------------------------ */
 
 /* Connections from clients and peers [rmr_srv_sess] (sess.c) and the IO

@@ -384,43 +384,14 @@ credit_admit (struct srv_conn *c, struct srv_psess *ps,
   return false;
 }
 
-/* Which role may send which message (issue 9, DESIGN 9): the pool's
- * client and a peer's sync session.  Anything else from a joined session
- * is a protocol violation: logged, and the connection is closed.  (JOIN
- * is before any role; KEEPALIVE never reaches us.)
+/* Which role may send which message (role.c): anything else from a
+ * joined session is a protocol violation, logged, and the connection is
+ * closed.  Returns whether hdr may go on.
  */
-enum { ROLE_CLIENT = 1, ROLE_SYNC = 2 };
-static const struct role_rule {
-  uint8_t roles;       /* who may send it */
-  uint16_t sync_flags; /* flags only a sync session may set */
-} role_table[RMR_MSG_TYPE_MAX + 1] = {
-  [RMR_MSG_ENABLE] = {ROLE_CLIENT, 0},
-  [RMR_MSG_LEAVE] = {ROLE_CLIENT | ROLE_SYNC, 0},
-  [RMR_MSG_READ] = {ROLE_CLIENT | ROLE_SYNC, 0},
-  [RMR_MSG_WRITE] = {ROLE_CLIENT, 0},
-  [RMR_MSG_FLUSH] = {ROLE_CLIENT, 0},
-  [RMR_MSG_TRIM] = {ROLE_CLIENT, 0},
-  [RMR_MSG_ZERO] = {ROLE_CLIENT, 0},
-  /* The client hands maps over (add, get, clear of another member's
-   * slot); a peer watches and clears what it resynced, and reads what it
-   * reconciles.
-   */
-  [RMR_MSG_MAP_ADD] = {ROLE_CLIENT, 0},
-  [RMR_MSG_MAP_GET] = {ROLE_CLIENT | ROLE_SYNC, RMR_HF_WATCH},
-  [RMR_MSG_MAP_CLEAR] = {ROLE_CLIENT | ROLE_SYNC, RMR_HF_WATCH},
-  [RMR_MSG_AL_GET] = {ROLE_CLIENT, 0},
-};
-
-/* Does ps's role allow hdr?  If not: logged, the connection closed. */
 static bool
-role_allows (struct srv_conn *c, struct srv_psess *ps,
-             const struct rmr_hdr *hdr)
+check_role (struct srv_conn *c, struct srv_psess *ps, const struct rmr_hdr *hdr)
 {
-  unsigned role = ps->sync ? ROLE_SYNC : ROLE_CLIENT;
-  const struct role_rule *rule = &role_table[hdr->type];
-
-  if ((rule->roles & role) &&
-      (role == ROLE_SYNC || !(hdr->flags & rule->sync_flags)))
+  if (role_allows (ps->sync ? ROLE_SYNC : ROLE_CLIENT, hdr, NULL))
     return true;
   g_warning ("connection %s: %s session %s of pool %s sent a '%s' "
              "message%s, which that role may not: protocol violation, "
@@ -699,7 +670,7 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
       sess_req_put (cur);
     return;
   }
-  if (!role_allows (c, ps, hdr)) {
+  if (!check_role (c, ps, hdr)) {
     if (cur)
       sess_req_put (cur);
     return;

@@ -7,9 +7,10 @@
  * (zero-padded when the input is shorter); the rest, when it is long
  * enough, is given to each payload decoder whose size it reaches
  * (rmr_join_req_decode, rmr_join_rep_decode, rmr_enable_req_decode).  The
- * header is decoded twice: as given, and with the magic, the version and
- * the reserved bytes forced, so that every per-type rule is reachable
- * without the fuzzer having to find the magic first.
+ * header is decoded twice: as given, and with the magic and the version
+ * forced and wseq and horizon zeroed (they are only allowed on writes,
+ * trims and zeroes), so that every per-type rule is reachable without the
+ * fuzzer having to find the magic first.
  *
  * Invariants, written from proto.h's rules rather than from proto.c:
  *   - a decoder returns 0 or -EPROTO; on -EPROTO rmr_get_errno () is
@@ -18,17 +19,21 @@
  *     known type, only the flags its type allows, payload_len at most
  *     RMR_MAX_PAYLOAD and by the type's payload rule (a WRITE request and
  *     a READ reply carry length bytes, JOIN and ENABLE requests and a
- *     JOIN reply their payload structures, an error reply at most
+ *     JOIN reply their payload structures, a MAP_GET reply and a watched
+ *     MAP_CLEAR reply one bit a chunk, an error reply at most
  *     RMR_ERRMSG_MAX bytes, everything else none), IO lengths in bounds,
  *     offset + length without overflow, offset/length zero where they mean
  *     nothing, a LEAVE mode known, status only on replies and an errno,
- *     dirty_mask only on writes and within RMR_MAX_MEMBERS slots, and a
- *     group_id on every request but JOIN and KEEPALIVE;
+ *     dirty_mask only on writes and within RMR_MAX_MEMBERS slots (one slot
+ *     for a map-get, a watched map-clear and a bitmap map-add), wseq and
+ *     horizon only on write, trim and zero requests, and a group_id on
+ *     every request but JOIN and KEEPALIVE;
  *   - an accepted payload encodes back to the identical bytes, decodes
  *     again to the same structure, and its fields are in range (names
  *     valid, modes and states known, chunk_size a valid power of two,
  *     queue_depth 1..RMR_MAX_QUEUE_DEPTH, sizes multiples of 512, member
- *     ids distinct).
+ *     ids distinct, min_legs at most RMR_MAX_MEMBERS and, in an enable,
+ *     at least 1).
  *
  * Built with clang -fsanitize=fuzzer, libFuzzer's main () drives it;
  * without libFuzzer, the weak main () of fuzz-main.c replays files or the
@@ -78,7 +83,8 @@ check_members (const uint32_t *members)
 /* Header ------------------------------------------------------------------ */
 
 /* The flags a type may carry besides RMR_HF_REPLY (proto.h: FUA on write,
- * trim and zero; MAY_TRIM and FAST_ZERO on zero).
+ * trim and zero; MAY_TRIM and FAST_ZERO on zero; WATCH on map-get and
+ * map-clear; QUIESCED on leave).
  */
 static uint16_t
 flags_allowed (unsigned type)
@@ -87,6 +93,9 @@ flags_allowed (unsigned type)
   case RMR_MSG_WRITE:
   case RMR_MSG_TRIM: return RMR_HF_FUA;
   case RMR_MSG_ZERO: return RMR_HF_FUA | RMR_HF_MAY_TRIM | RMR_HF_FAST_ZERO;
+  case RMR_MSG_MAP_GET:
+  case RMR_MSG_MAP_CLEAR: return RMR_HF_WATCH;
+  case RMR_MSG_LEAVE: return RMR_HF_QUIESCED;
   default: return 0;
   }
 }
@@ -106,6 +115,9 @@ payload_expected (const struct rmr_hdr *h)
     /* The range form has no payload, the bitmap form one bit a chunk. */
     return reply || h->payload_len == 0 ? 0 : (h->length + 7) / 8;
   case RMR_MSG_MAP_GET: return reply ? (h->length + 7) / 8 : 0;
+  case RMR_MSG_MAP_CLEAR:
+    /* A watched clear's reply: the chunks kept. */
+    return reply && (h->flags & RMR_HF_WATCH) ? (h->length + 7) / 8 : 0;
   default: return 0;
   }
 }
@@ -156,7 +168,7 @@ check_header_ok (const uint8_t *buf, const struct rmr_hdr *h)
     assert (h->length >= 1 && h->length <= RMR_MAP_MAX_CHUNKS);
     assert (reply || h->dirty_mask != 0);
     assert (reply ||
-            (h->type != RMR_MSG_MAP_GET &&
+            (h->type != RMR_MSG_MAP_GET && !(h->flags & RMR_HF_WATCH) &&
              (h->type != RMR_MSG_MAP_ADD || h->payload_len == 0)) ||
             (h->dirty_mask & (h->dirty_mask - 1)) == 0);
     break;
@@ -172,6 +184,9 @@ check_header_ok (const uint8_t *buf, const struct rmr_hdr *h)
           h->type == RMR_MSG_MAP_CLEAR);
   assert (reply || h->group_id != 0 || h->type == RMR_MSG_JOIN ||
           h->type == RMR_MSG_KEEPALIVE);
+  assert ((h->wseq == 0 && h->horizon == 0) ||
+          (!reply && (h->type == RMR_MSG_WRITE || h->type == RMR_MSG_TRIM ||
+                      h->type == RMR_MSG_ZERO)));
 }
 
 static void
@@ -239,6 +254,7 @@ check_join_rep (const uint8_t *buf)
   assert (r.state <= RMR_POOL_NO_IO);
   assert (strcmp (rmr_srv_pool_state_name (r.state), "unknown") != 0);
   assert (r.fresh <= 1);
+  assert (r.min_legs <= RMR_MAX_MEMBERS);
   assert (is_valid_chunk_size (r.chunk_size) || (r.fresh && r.chunk_size == 0));
   assert (r.mapped_size > 0 && r.mapped_size % 512 == 0);
   assert (r.block_size >= 512 && r.block_size <= 65536 &&
@@ -269,6 +285,7 @@ check_enable_req (const uint8_t *buf)
   assert (is_valid_chunk_size (r.chunk_size));
   assert (r.queue_depth >= 1 && r.queue_depth <= RMR_MAX_QUEUE_DEPTH);
   assert (r.mode == RMR_MODE_CREATE || r.mode == RMR_MODE_ASSEMBLE);
+  assert (r.min_legs >= 1 && r.min_legs <= RMR_MAX_MEMBERS);
   check_members (r.members);
 }
 
@@ -284,7 +301,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   memcpy (hdr, data, MIN (size, sizeof hdr));
   check_header (hdr);
 
-  /* Magic, version and reserved bytes forced: the per-type rules. */
+  /* Magic and version forced, wseq and horizon zeroed: the per-type
+   * rules.
+   */
   put_le32 (hdr, RMR_PROTO_MAGIC);
   hdr[4] = RMR_PROTO_VERSION;
   memset (hdr + 56, 0, 8);
@@ -366,6 +385,49 @@ builtin_headers (uint32_t gid)
     message (&h, "disk fell", 9);
   }
 
+  /* Flags and fields added after the first version of this target, each
+   * accepted where proto.h allows it.  The first: a LEAVE reply with
+   * QUIESCED, the first crash of the kept-corpus run (issue 9, part 6: a
+   * stale invariant here, not a decoder bug).
+   */
+  h = (struct rmr_hdr){.type = RMR_MSG_LEAVE,
+                       .flags = RMR_HF_REPLY | RMR_HF_QUIESCED,
+                       .group_id = 0xe7fbfbe1,
+                       .member_id = 45,
+                       .generation = 0x300};
+  message (&h, NULL, 0);
+  h.flags = RMR_HF_QUIESCED;
+  message (&h, NULL, 0);
+  h = (struct rmr_hdr){.type = RMR_MSG_MAP_GET,
+                       .flags = RMR_HF_WATCH,
+                       .group_id = gid,
+                       .offset = 5,
+                       .length = 20,
+                       .dirty_mask = 0x4};
+  message (&h, NULL, 0);
+  h.flags |= RMR_HF_REPLY;
+  h.payload_len = 3;
+  message (&h, "\xff\x0f\x01", 3);
+  h.type = RMR_MSG_MAP_CLEAR; /* the watched clear's reply: chunks kept */
+  message (&h, "\x00\x10\x00", 3);
+  h.flags = RMR_HF_WATCH;
+  h.payload_len = 0;
+  message (&h, NULL, 0);
+  h.dirty_mask = 0x6; /* a watched clear names one slot */
+  message (&h, NULL, 0);
+  h.flags = 0; /* an unwatched one may name several */
+  message (&h, NULL, 0);
+  h = (struct rmr_hdr){.type = RMR_MSG_WRITE,
+                       .group_id = gid,
+                       .length = 512,
+                       .payload_len = 512,
+                       .wseq = 0xfffffffe,
+                       .horizon = 0xfffffff0};
+  message (&h, NULL, 0);
+  h.type = RMR_MSG_READ; /* wseq on a read */
+  h.payload_len = 0;
+  message (&h, NULL, 0);
+
   h = (struct rmr_hdr){.type = RMR_MSG_KEEPALIVE, .member_id = RMR_MEMBER_NONE};
   message (&h, NULL, 0);
   h.status = 4096;
@@ -404,6 +466,7 @@ builtin_payloads (uint32_t gid)
     .mapped_size = 1 << 30,
     .generation = 5,
     .block_size = 4096,
+    .min_legs = 2,
   };
   struct rmr_enable_req en = {
     .generation = 6,
@@ -411,6 +474,7 @@ builtin_payloads (uint32_t gid)
     .chunk_size = RMR_DEFAULT_CHUNK_SIZE,
     .queue_depth = 128,
     .mode = RMR_MODE_CREATE,
+    .min_legs = 2,
   };
 
   for (unsigned i = 0; i < RMR_MAX_MEMBERS; i++)
@@ -447,6 +511,13 @@ builtin_payloads (uint32_t gid)
   h.payload_len = RMR_ENABLE_REQ_SIZE;
   rmr_enable_req_encode (&en, p);
   message (&h, p, RMR_ENABLE_REQ_SIZE);
+  en.min_legs = 0; /* 1..RMR_MAX_MEMBERS */
+  rmr_enable_req_encode (&en, p);
+  message (&h, p, RMR_ENABLE_REQ_SIZE);
+  en.min_legs = RMR_MAX_MEMBERS + 1;
+  rmr_enable_req_encode (&en, p);
+  message (&h, p, RMR_ENABLE_REQ_SIZE);
+  en.min_legs = RMR_MAX_MEMBERS;
   en.mode = RMR_MODE_AUTO;
   rmr_enable_req_encode (&en, p);
   message (&h, p, RMR_ENABLE_REQ_SIZE);
