@@ -634,6 +634,11 @@ conn_payload_buf (void *opaque, const struct rmr_hdr *hdr)
     ps = find_psess (c, hdr->group_id);
     if (!ps)
       return NULL;
+    /* A message its role may not send takes no credit and no buffer:
+     * discarded as it arrives, then refused (conn_message, check_role).
+     */
+    if (!role_allows (ps->sync ? ROLE_SYNC : ROLE_CLIENT, hdr, NULL))
+      return NULL;
     c->admit = credit_find (c, hdr->group_id);
     if (!credit_admit (c, ps, hdr))
       return NULL;

@@ -129,6 +129,20 @@ en = struct.pack("<QQIIB7x", gen + 1, 16 << 20, 65536, 128, 2) + \
 s.sendall(hdr(2, gid, gen + 1, 5, 0, 0, len(en), 0) + en)
 f, p = recv_msg(s)
 print("enable", "closed" if f is None else "answered %d" % f[11])
+# A 1 MiB write from a sync session: refused as it arrives (no credit,
+# no buffer: its payload is discarded), the session closed.
+s = connect(int(sys.argv[1]))
+s.settimeout(20)
+s.sendall(hdr(1, gid, 0, 1, 0, 0, len(join), 0) + join)
+f, p = recv_msg(s)
+assert f[11] == 0, ("join refused", p)
+try:
+    s.sendall(hdr(5, gid, gen, 6, 65536, 1 << 20, 1 << 20, 0) +
+              b"Z" * (1 << 20))
+    f, p = recv_msg(s)
+    print("write", "closed" if f is None else "answered %d" % f[11])
+except (ConnectionResetError, BrokenPipeError):
+    print("write", "closed")
 PY
 )
 diag "$out"
@@ -143,6 +157,12 @@ diag "$out"
 [[ "$out" == *"enable closed"* ]] &&
   ok "an enable from a sync session closes it" ||
   not_ok "an enable from a sync session closes it"
+[[ "$out" == *"write closed"* ]] &&
+  ok "a write from a sync session closes it" ||
+  not_ok "a write from a sync session closes it"
+ok "and wrote nothing" nbdsh -u "$uri" \
+  -c 'assert b"Z" not in h.pread(1 << 20, 65536)'
+
 is "$(rmradm_n 1 get rmr-server/pools/p/generation)" "$gen_before" \
   "the generation is unchanged"
 is "$(rmradm_n 1 get rmr-server/pools/p/map)" "$map_before" "the map is unchanged"
