@@ -237,7 +237,10 @@ trap 'exit 143' TERM
 # /proc/PID/stat), so a PID reused by some other process after ours died
 # is never signalled.
 
-declare -A _pid_start=()
+# Global (-g): scripts/nemesis sources this file inside a function, and a
+# table local to it would be gone when the EXIT trap runs kill_pid, which
+# then refuses every PID and leaves the round's daemons running.
+declare -gA _pid_start=()
 BG_PID=""
 
 _starttime ()

@@ -128,6 +128,32 @@ else
   ok "start_bg process killed at exit"
 fi
 
+# Sourced inside a function, as scripts/nemesis's rounds do: the processes
+# are still killed at exit, after the function returned.
+{
+  echo '#!/usr/bin/env bash'
+  echo 'set -euo pipefail'
+  echo 'round ()'
+  echo '{'
+  printf '  source %q\n' "$here/functions.sh"
+  cat <<'EOF'
+  make_tmpdir
+  start_bg "$tmpdir/sleep.pid" sleep 1000
+  echo "$BG_PID" >"$CHILD_LOG"
+  ok "started"
+}
+round
+EOF
+} >"$tmpdir/infunc.sh"
+run_child infunc CHILD_LOG="$tmpdir/infunc.pid"
+p=$(cat "$tmpdir/infunc.pid")
+if [[ -e /proc/$p ]] && grep -q sleep "/proc/$p/comm"; then
+  not_ok "sourced in a function: start_bg process killed at exit"
+  kill "$p"
+else
+  ok "sourced in a function: start_bg process killed at exit"
+fi
+
 # --- start_bg / kill_pid --------------------------------------------------
 
 start_bg "$tmpdir/s.pid" sleep 1000
