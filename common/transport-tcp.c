@@ -603,6 +603,13 @@ poll_timeout (struct tcp_conn *c, uint64_t now)
   return t == UINT64_MAX ? -1 : (int) MIN (t, 1000000);
 }
 
+/* The connection whose receive thread this is: tcp_free, called from the
+ * thread's own down (), leaves the freeing to the thread.  Not c->thread,
+ * which pthread_create may store only after the thread runs (a peer
+ * refused at once goes down that soon).
+ */
+static _Thread_local struct tcp_conn *recv_thread_conn;
+
 static void *
 recv_thread (void *arg)
 {
@@ -614,6 +621,7 @@ recv_thread (void *arg)
   uint64_t now, junk;
   ssize_t n;
 
+  recv_thread_conn = c;
   c->last_rx_ms = c->last_ka_ms = tcp_now_ms ();
   for (;;) {
     if (atomic_load (&c->shutdown_req)) {
@@ -713,11 +721,16 @@ tcp_conn_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
   c->h = h;
   c->opaque = opaque;
   atomic_store (&c->pause_req, false);
+  /* Before the thread runs: it may go down, free c and clear this before
+   * pthread_create returns.
+   */
+  c->thread_started = true;
   r = pthread_create (&c->thread, NULL, recv_thread, c);
-  if (r != 0)
+  if (r != 0) {
+    c->thread_started = false;
     return rmr_err (r, "%s: cannot start receive thread: %s", base->peer_name,
                     strerror (r));
-  c->thread_started = true;
+  }
   return 0;
 }
 
@@ -775,7 +788,7 @@ tcp_free (struct rmr_conn *base)
 
   tcp_shutdown (base);
   if (c->thread_started) {
-    if (pthread_equal (c->thread, pthread_self ())) {
+    if (recv_thread_conn == c) {
       /* Called from our own down (): the thread frees on its way out. */
       atomic_store (&c->free_on_exit, true);
       return;

@@ -29,6 +29,7 @@
 #   RMRADM        rmradm binary
 #   RMR_PLUGIN    nbdkit-rmr-plugin.so
 #   CI=true       a missing requirement fails the test instead of skipping
+#   RMR_VALGRIND=1, RMR_ASAN=1   set by the valgrind and asan test setups
 #
 # TAP:       plan N, ok DESC [CMD...], not_ok DESC, is GOT EXPECTED DESC,
 #            diag MSG..., skip DESC REASON, skip_all REASON, fail_test MSG,
@@ -212,6 +213,7 @@ _on_exit ()
 
   if ! $_tap_skipped; then
     _valgrind_report
+    _asan_report
     if [[ $rc -ne 0 ]] && ! $_tap_done && [[ $_tap_failed -eq 0 ]]; then
       not_ok "test script exited with status $rc"
       diag "last command: $last"
@@ -237,7 +239,10 @@ trap 'exit 143' TERM
 # /proc/PID/stat), so a PID reused by some other process after ours died
 # is never signalled.
 
-declare -A _pid_start=()
+# Global (-g): scripts/nemesis sources this file inside a function, and a
+# table local to it would be gone when the EXIT trap runs kill_pid, which
+# then refuses every PID and leaves the round's daemons running.
+declare -gA _pid_start=()
 BG_PID=""
 
 _starttime ()
@@ -406,6 +411,7 @@ make_tmpdir ()
   tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/rmr-test.XXXXXX")
   cleanup_fn rm -rf --one-file-system "$tmpdir"
   _valgrind_init
+  _asan_init
 }
 
 # ---------------------------------------------------------------------
@@ -447,6 +453,107 @@ _valgrind_report ()
   for ((i = 0; i < ${#_valgrind_errors[@]}; i += 2)); do
     not_ok "valgrind: errors in ${_valgrind_errors[i]}"
     while IFS= read -r l; do diag "$l"; done <<<"${_valgrind_errors[i + 1]}"
+  done
+}
+
+# ---------------------------------------------------------------------
+# AddressSanitizer and UBSan (meson test --setup asan, defined in a build
+# with -Db_sanitize=address,undefined, sets RMR_ASAN=1 and the sanitizer
+# options).  Our daemons and rmradm are ASan executables and run as they
+# are; the distribution's nbdkit gets the ASan runtime preloaded by
+# tests/asan/nbdkit, which comes first on PATH.  Any report fails the test:
+#
+#  - ASan and LeakSanitizer write theirs to $RMR_ASAN_DIR/asan.PID
+#    (log_path, checked after every process was stopped).  A daemon
+#    stopped with SIGTERM exits normally, so LeakSanitizer checks it; one
+#    killed with SIGKILL reports nothing, which is fine.
+#  - UBSan's go to stderr whatever its log_path says: gcc's libubsan is a
+#    runtime apart from libasan, and its log_path only redirects libasan's
+#    reports (both export __sanitizer_set_report_path; libasan's wins).  So
+#    the test's stderr, where every process it starts writes, is copied to
+#    $RMR_ASAN_DIR/stderr.PID and searched for "runtime error:".
+#
+# A script run by a test that sources this file (scripts/nemesis's rounds,
+# test-functions' children) inherits RMR_ASAN_DIR; the test that made it
+# checks it when it exits.
+
+_asan_tee=""
+_asan_stderr=""
+_asan_errors=()
+
+_asan_init ()
+{
+  [[ "${RMR_ASAN:-}" == 1 ]] || return 0
+  # Again in a nested script: sourcing this file put /usr/bin first.
+  PATH=$SRC_DIR/tests/asan:$PATH
+  if [[ -z "${RMR_ASAN_DIR:-}" || ! -d "$RMR_ASAN_DIR" ]]; then
+    export RMR_ASAN_DIR=$tmpdir/asan
+    mkdir "$RMR_ASAN_DIR"
+    # Runs before the removal of $tmpdir, after the processes (registered
+    # later) were stopped.
+    cleanup_fn _asan_check
+  else
+    cleanup_fn _asan_flush
+  fi
+  # The same path for both runtimes: libubsan's initialisation sets
+  # libasan's report path from UBSAN_OPTIONS (see above).
+  export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$RMR_ASAN_DIR/asan
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$RMR_ASAN_DIR/asan
+  # Through a FIFO rather than 2> >(tee): a disowned job, so that a
+  # test's plain 'wait' does not wait for it.
+  local fifo=$RMR_ASAN_DIR/stderr.$$.fifo
+  mkfifo "$fifo"
+  exec {_asan_stderr}>&2
+  tee -a "$RMR_ASAN_DIR/stderr.$$" <"$fifo" >&"$_asan_stderr" &
+  _asan_tee=$!
+  disown "$_asan_tee"
+  exec 2>"$fifo"
+  rm -f "$fifo"
+}
+
+_asan_tee_done ()
+{
+  local st
+  st=$(_pid_state "$_asan_tee") || return 0
+  [[ "$st" == Z ]]
+}
+
+# Stop copying stderr and let tee write the rest.  Runs as a cleanup, with
+# stdout on the copied stderr: both go back to the real stderr, so that
+# tee sees the end once every process we started is gone.
+_asan_flush ()
+{
+  [[ -n "$_asan_tee" ]] || return 0
+  exec 2>&"$_asan_stderr" >&2
+  _wait_until 5 _asan_tee_done ||
+    diag "asan: stderr copy still open (a process left running?)"
+  _asan_tee=""
+}
+
+# Runs as a cleanup (output to stderr): keep the reports for _on_exit.
+_asan_check ()
+{
+  local f
+  _asan_flush
+  for f in "$RMR_ASAN_DIR"/asan.*; do
+    [[ -s "$f" ]] || continue
+    cat "$f" >&2
+    _asan_errors+=("report in ${f##*/}" "$(head -n 80 "$f")")
+  done
+  for f in "$RMR_ASAN_DIR"/stderr.*; do
+    [[ -f "$f" ]] || continue
+    grep -q -E ': runtime error: ' "$f" || continue
+    _asan_errors+=("UBSan report in the stderr of ${f##*/}"
+      "$(grep -E -A 30 ': runtime error: ' "$f" | head -n 80)")
+  done
+}
+
+_asan_report ()
+{
+  local i l
+  for ((i = 0; i < ${#_asan_errors[@]}; i += 2)); do
+    not_ok "sanitizer: ${_asan_errors[i]}"
+    while IFS= read -r l; do diag "$l"; done <<<"${_asan_errors[i + 1]}"
   done
 }
 

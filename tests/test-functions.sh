@@ -128,6 +128,32 @@ else
   ok "start_bg process killed at exit"
 fi
 
+# Sourced inside a function, as scripts/nemesis's rounds do: the processes
+# are still killed at exit, after the function returned.
+{
+  echo '#!/usr/bin/env bash'
+  echo 'set -euo pipefail'
+  echo 'round ()'
+  echo '{'
+  printf '  source %q\n' "$here/functions.sh"
+  cat <<'EOF'
+  make_tmpdir
+  start_bg "$tmpdir/sleep.pid" sleep 1000
+  echo "$BG_PID" >"$CHILD_LOG"
+  ok "started"
+}
+round
+EOF
+} >"$tmpdir/infunc.sh"
+run_child infunc CHILD_LOG="$tmpdir/infunc.pid"
+p=$(cat "$tmpdir/infunc.pid")
+if [[ -e /proc/$p ]] && grep -q sleep "/proc/$p/comm"; then
+  not_ok "sourced in a function: start_bg process killed at exit"
+  kill "$p"
+else
+  ok "sourced in a function: start_bg process killed at exit"
+fi
+
 # --- start_bg / kill_pid --------------------------------------------------
 
 start_bg "$tmpdir/s.pid" sleep 1000
@@ -202,6 +228,45 @@ if ss -Htan "( sport = :$p1 )" | grep -q .; then
 else
   ok "free_port's port is not in use"
 fi
+
+# --- sanitizer reports (the asan test setup) --------------------------------
+# Each child owns its report directory (RMR_ASAN_DIR empty); a report of
+# any process it started, ASan's in a log file or UBSan's on stderr, is a
+# failed test after its own.
+
+child asan_clean <<'EOF'
+make_tmpdir
+start_bg "$tmpdir/s.pid" sh -c 'echo "a line on stderr" >&2; exec sleep 1000'
+ok "clean"
+EOF
+run_child asan_clean RMR_ASAN=1 RMR_ASAN_DIR=
+is "$out" $'ok 1 - clean\n1..1' "asan: a clean test passes"
+is "$rc" 0 "... exit 0"
+
+child asan_log <<'EOF'
+make_tmpdir
+echo '==4242==ERROR: LeakSanitizer: detected memory leaks' \
+  >"$RMR_ASAN_DIR/asan.4242"
+ok "leaky"
+EOF
+run_child asan_log RMR_ASAN=1 RMR_ASAN_DIR=
+is "$(head -n 3 <<<"$out")" \
+  $'ok 1 - leaky\nnot ok 2 - sanitizer: report in asan.4242\n# ==4242==ERROR: LeakSanitizer: detected memory leaks' \
+  "asan: a report in the log directory fails the test"
+is "$rc" 1 "... exit 1"
+
+child asan_ubsan <<'EOF'
+make_tmpdir
+start_bg "$tmpdir/s.pid" sh -c \
+  'echo "x.c:1:2: runtime error: signed integer overflow" >&2; exec sleep 1000'
+sleep 0.2
+ok "undefined"
+EOF
+run_child asan_ubsan RMR_ASAN=1 RMR_ASAN_DIR=
+is "$(head -n 3 <<<"$out" | sed 's/stderr\.[0-9]*$/stderr.PID/')" \
+  $'ok 1 - undefined\nnot ok 2 - sanitizer: UBSan report in the stderr of stderr.PID\n# x.c:1:2: runtime error: signed integer overflow' \
+  "asan: a UBSan report on stderr fails the test"
+is "$rc" 1 "... exit 1"
 
 # --- network namespaces (root only) -----------------------------------------
 

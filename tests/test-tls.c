@@ -14,7 +14,9 @@
  *   send staging, the receive of a payload straight into its buffer, the
  *   records GnuTLS holds decrypted);
  * - a silent socket: refused after the handshake timeout; more silent
- *   sockets than max_handshakes: the next connect is refused as busy.
+ *   sockets than max_handshakes: the next connect is refused as busy;
+ * - clients gone by the time they are accepted: each connection goes
+ *   down at once and is freed once, by its own receive thread.
  *
  * Regressions:
  * - key updates while requests and replies stream both ways: GnuTLS keeps
@@ -57,6 +59,7 @@ static GCond cond;
 static GPtrArray *refusals; /* char *: "identity|reason" */
 static unsigned accepted;
 static struct rmr_conn *last_accepted;
+static unsigned downs; /* server connections whose down () ran */
 
 struct sconn {
   struct rmr_conn *conn;
@@ -114,6 +117,10 @@ s_down (void *opaque, int errnum, const char *reason)
   rmr_conn_close (c->conn); /* own thread: freed on its way out */
   g_free (c->buf);
   g_free (c);
+  g_mutex_lock (&lock);
+  downs++;
+  g_cond_broadcast (&cond);
+  g_mutex_unlock (&lock);
 }
 
 static const struct rmr_conn_handler s_handler = {
@@ -630,6 +637,47 @@ test_rekey (void)
   cconn_fini (&cc);
 }
 
+/* Clients that close as soon as they are connected: the server's receive
+ * thread goes down at once and s_down closes the connection from that
+ * thread, at times before the handshake thread that started it is back
+ * from pthread_create.  tcp_free took such a call for one from another
+ * thread (c->thread not yet stored, thread_started not yet set) and freed
+ * the connection under its receive thread: a heap-use-after-free in
+ * recv_thread that the asan setup caught in the bad-input test.  A race:
+ * many rounds, and a hit shows under ASan.
+ */
+static void
+test_close_at_once (void)
+{
+  struct rmr_listen_opts lo = {.max_handshakes = 1000};
+  struct rmr_listener *l;
+  struct rmr_conn *conn;
+  struct rmr_addr addr;
+  struct cconn cc;
+  gint64 end = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+  unsigned a0, d0, i, n = 1000;
+
+  set_tls (RMR_TLS_OFF, NULL, NULL);
+  l = listen_any (&addr, &lo);
+  cconn_init (&cc);
+  g_mutex_lock (&lock);
+  a0 = accepted;
+  d0 = downs;
+  g_mutex_unlock (&lock);
+  for (i = 0; i < n; i++) {
+    g_assert_cmpint (connect_to (&addr, &cc, &conn), ==, 0);
+    rmr_conn_close (conn);
+  }
+  g_mutex_lock (&lock);
+  while (accepted - a0 < n || downs - d0 < n)
+    g_assert_true (g_cond_wait_until (&cond, &lock, end));
+  g_assert_cmpuint (accepted - a0, ==, n);
+  g_assert_cmpuint (downs - d0, ==, n);
+  g_mutex_unlock (&lock);
+  rmr_listener_close (l);
+  cconn_fini (&cc);
+}
+
 /* A fake node: answers the hello, then the first request's reply header
  * with 1 MiB announced, 100 KiB of it, and nothing more.
  */
@@ -725,6 +773,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tls/limits", test_limits);
   g_test_add_func ("/tls/rekey", test_rekey);
   g_test_add_func ("/tls/stall", test_stall);
+  g_test_add_func ("/tls/close-at-once", test_close_at_once);
   r = g_test_run ();
 
   g_unlink (keys);
