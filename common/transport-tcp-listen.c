@@ -121,7 +121,7 @@ server_setup (struct rmr_listener *l, struct tcp_conn *c, char *identity)
   if (rep.refusal)
     return rmr_err (EACCES, "a plaintext session, and tls=require");
   if (!(rep.flags & RMR_HELLO_TLS)) {
-    snprintf (c->base.security, sizeof c->base.security, "plaintext");
+    tcp_conn_describe (c);
     return 0;
   }
   now = tcp_now_ms ();
@@ -130,10 +130,7 @@ server_setup (struct rmr_listener *l, struct tcp_conn *c, char *identity)
                                 c->base.peer_name, identity, &c->tls);
   if (r < 0)
     return r;
-  snprintf (c->base.security, sizeof c->base.security, "%s",
-            rmr_tls_describe (c->tls));
-  snprintf (c->base.identity, sizeof c->base.identity, "%s",
-            rmr_tls_identity (c->tls));
+  tcp_conn_describe (c);
   return 0;
 }
 

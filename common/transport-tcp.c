@@ -162,6 +162,15 @@ connect_one (const struct addrinfo *ai, uint64_t timeout_ms)
   return fd;
 }
 
+void
+tcp_conn_describe (struct tcp_conn *c)
+{
+  snprintf (c->base.security, sizeof c->base.security, "%s",
+            c->tls ? rmr_tls_describe (c->tls) : "plaintext");
+  snprintf (c->base.identity, sizeof c->base.identity, "%s",
+            c->tls ? rmr_tls_identity (c->tls) : "");
+}
+
 int
 tcp_read_deadline (int fd, uint8_t *p, size_t n, uint64_t deadline)
 {
@@ -237,7 +246,7 @@ client_hello (struct tcp_conn *c, uint64_t timeout_ms)
     return r;
   }
   if (r == 0) {
-    snprintf (c->base.security, sizeof c->base.security, "plaintext");
+    tcp_conn_describe (c);
     return 0;
   }
   now = tcp_now_ms ();
@@ -245,10 +254,7 @@ client_hello (struct tcp_conn *c, uint64_t timeout_ms)
                                 name, &c->tls);
   if (r < 0)
     return r;
-  snprintf (c->base.security, sizeof c->base.security, "%s",
-            rmr_tls_describe (c->tls));
-  snprintf (c->base.identity, sizeof c->base.identity, "%s",
-            rmr_tls_identity (c->tls));
+  tcp_conn_describe (c);
   return 0;
 }
 

@@ -46,6 +46,8 @@ struct tcp_conn *tcp_conn_new (int fd, const struct rmr_conn_opts *opts);
 void tcp_conn_destroy (struct tcp_conn *c);
 int tcp_conn_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
                     void *opaque);
+/* Once the hello (and TLS) are done: base.security and base.identity. */
+void tcp_conn_describe (struct tcp_conn *c);
 /* Read exactly n bytes from the blocking socket fd before deadline (ms
  * of tcp_now_ms): 0, -ETIMEDOUT, -ECONNRESET at end of stream, -errno.
  */
