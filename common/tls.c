@@ -305,6 +305,23 @@ publish (const struct rmr_tls *t)
   g_mutex_unlock (&setup_lock);
 }
 
+void
+rmr_tls_cleanup (void)
+{
+  const struct rmr_tls *cur;
+  unsigned i;
+
+  g_mutex_lock (&setup_lock);
+  cur = rmr_tls_current ();
+  atomic_store (&current, &tls_off);
+  if (cur != &tls_off)
+    config_free ((struct rmr_tls *) cur);
+  for (i = 0; retired && i < retired->len; i++)
+    config_free (g_ptr_array_index (retired, i));
+  g_clear_pointer (&retired, g_ptr_array_unref);
+  g_mutex_unlock (&setup_lock);
+}
+
 int
 rmr_tls_setup (enum rmr_tls_mode mode, const char *psk_file,
                const char *username)

@@ -40,6 +40,12 @@ enum rmr_tls_mode rmr_tls_mode (const struct rmr_tls *t);
 /* The identity this process connects as ("" when off). */
 const char *rmr_tls_username (const struct rmr_tls *t);
 
+/* Free every configuration set up so far and go back to off: only when
+ * no session or listener is left (a plugin's unload, after its pools
+ * closed).
+ */
+void rmr_tls_cleanup (void);
+
 /* "off", "on" or "require" to the mode; -EINVAL naming `what`. */
 int rmr_tls_parse_mode (const char *s, const char *what,
                         enum rmr_tls_mode *out);

@@ -73,6 +73,7 @@ rmr_unload (void)
 {
   plugin_control_stop ();
   pools_close_all ();
+  rmr_tls_cleanup (); /* no connection is left */
 }
 
 /* Report librmr's last error as an nbdkit error, prefixed with what. */
