@@ -29,21 +29,11 @@
 
 #include "error.h"
 #include "internal.h"
+#include "test-assert.h"
 #include "test-tmp.h"
 
 #define MiB (1024 * 1024)
 #define MAPPED (64 * MiB)
-
-static void
-assert_error (int r, int errnum, const char *word)
-{
-  const char *msg = rmr_get_error ();
-
-  g_test_message ("expected error: %s", msg ? msg : "(none)");
-  g_assert_cmpint (r, ==, -errnum);
-  g_assert_nonnull (msg);
-  g_assert_nonnull (strstr (msg, word));
-}
 
 /* SHA-256 of a whole file, to show a refused store is untouched. */
 static char *

@@ -46,6 +46,7 @@
 
 #include "error.h"
 #include "internal.h"
+#include "test-assert.h"
 #include "test-tmp.h"
 
 #define MiB (1024 * 1024)
@@ -494,17 +495,6 @@ battery (struct store *st, const char *raw_path, unsigned rounds)
 }
 
 /* Errors. */
-
-static void
-assert_error (int r, int errnum, const char *word)
-{
-  const char *msg = rmr_get_error ();
-
-  g_test_message ("expected error: %s", msg ? msg : "(none)");
-  g_assert_cmpint (r, ==, -errnum);
-  g_assert_nonnull (msg);
-  g_assert_nonnull (strstr (msg, word));
-}
 
 /* IO on a file in base.  mode: 0 as opened (tmpfs: buffered, elsewhere
  * O_DIRECT and RMW), 1 with dfd dropped (what a filesystem that refuses

@@ -41,6 +41,7 @@
 #include "error.h"
 #include "parse.h"
 #include "proto.h"
+#include "test-assert.h"
 #include "tls.h"
 #include "transport-tcp.h"
 #include "transport.h"
@@ -265,14 +266,6 @@ refusal (unsigned n)
   r = refusals->pdata[n - 1];
   g_mutex_unlock (&lock);
   return r;
-}
-
-static void
-assert_error (int r, int errnum, const char *part)
-{
-  g_assert_cmpint (r, ==, -errnum);
-  if (!strstr (rmr_get_error (), part))
-    g_error ("error '%s' lacks '%s'", rmr_get_error (), part);
 }
 
 static void
