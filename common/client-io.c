@@ -150,9 +150,10 @@ pick_read_leg (struct rmr_pool *pool, unsigned tried)
   return NULL;
 }
 
-int
-rmr_pool_pread (struct rmr_pool *pool, void *buf, uint32_t count,
-                uint64_t offset, unsigned flags)
+/* A read into buf; what names the call in errors. */
+static int
+read_into (struct rmr_pool *pool, const char *what, void *buf, uint32_t count,
+           uint64_t offset)
 {
   char last[RMR_ERRMSG_MAX + 400] = "no leg is in state normal";
   struct clt_leg *leg;
@@ -161,10 +162,10 @@ rmr_pool_pread (struct rmr_pool *pool, void *buf, uint32_t count,
   unsigned tried = 0;
   int r;
 
-  if (check_range (pool, "pread", count, offset) < 0)
+  if (check_range (pool, what, count, offset) < 0)
     return -EINVAL;
   if (atomic_load (&pool->fenced))
-    return fenced_error (pool, "pread");
+    return fenced_error (pool, what);
   clt_gate_enter (pool);
   while ((leg = pick_read_leg (pool, tried)) != NULL) {
     struct rmr_hdr hdr = {.type = RMR_MSG_READ,
@@ -198,10 +199,18 @@ rmr_pool_pread (struct rmr_pool *pool, void *buf, uint32_t count,
   }
   if (atomic_load (&pool->fenced)) {
     clt_gate_leave (pool);
-    return fenced_error (pool, "pread");
+    return fenced_error (pool, what);
   }
   clt_gate_leave (pool);
-  return rmr_err (EIO, "pread: no leg could serve the read (last: %s)", last);
+  return rmr_err (EIO, "%s: no leg could serve the read (last: %s)", what,
+                  last);
+}
+
+int
+rmr_pool_pread (struct rmr_pool *pool, void *buf, uint32_t count,
+                uint64_t offset, unsigned flags)
+{
+  return read_into (pool, "pread", buf, count, offset);
 }
 
 /* The legs in state normal now, as a mask of leg indexes. */
@@ -291,9 +300,11 @@ fanout (struct rmr_pool *pool, struct rmr_hdr *tmpl, const struct iovec *iov,
   clt_req_clear (&req);
 }
 
+/* Replicate a request; a write's payload is iov (count bytes in all). */
 static int
-replicate (struct rmr_pool *pool, const char *what, uint8_t type,
-           const void *buf, uint32_t count, uint64_t offset, unsigned flags)
+replicatev (struct rmr_pool *pool, const char *what, uint8_t type,
+            const struct iovec *iov, int iovcnt, uint32_t count,
+            uint64_t offset, unsigned flags)
 {
   struct rmr_hdr hdr = {.type = type,
                         .group_id = pool->group_id,
@@ -301,7 +312,6 @@ replicate (struct rmr_pool *pool, const char *what, uint8_t type,
                         .generation = pool->generation,
                         .offset = offset,
                         .length = count};
-  struct iovec iov = {.iov_base = (void *) buf, .iov_len = count};
   struct clt_range range = {.start = offset, .end = offset + count};
   char last[RMR_ERRMSG_MAX + 400] = "no leg is in state normal";
   const bool writes = type != RMR_MSG_FLUSH;
@@ -329,8 +339,8 @@ replicate (struct rmr_pool *pool, const char *what, uint8_t type,
   legs = normal_legs (pool);
   if (writes)
     hdr.dirty_mask = missing_slots (pool, legs);
-  fanout (pool, &hdr, &iov, type == RMR_MSG_WRITE ? 1 : 0, legs, &ok, &failed,
-          &refused, last, sizeof last);
+  fanout (pool, &hdr, iov, type == RMR_MSG_WRITE ? iovcnt : 0, legs, &ok,
+          &failed, &refused, last, sizeof last);
   if (refused && !ok && !failed) {
     if (writes)
       ov_leave (pool, &range);
@@ -377,6 +387,94 @@ replicate (struct rmr_pool *pool, const char *what, uint8_t type,
                     what, __builtin_popcount (ok), pool->nlegs,
                     pool->cfg.min_legs, last);
   return 0;
+}
+
+static int
+replicate (struct rmr_pool *pool, const char *what, uint8_t type,
+           const void *buf, uint32_t count, uint64_t offset, unsigned flags)
+{
+  struct iovec iov = {.iov_base = (void *) buf, .iov_len = count};
+
+  return replicatev (pool, what, type, &iov, 1, count, offset, flags);
+}
+
+/* The total length of a vectored request's segments, checked as the
+ * header says (rmr_pool_preadv): 0 or -EINVAL.  *single: the one segment
+ * with a length, if only one has.
+ */
+static int
+iov_total (const char *what, const struct iovec *iov, int iovcnt,
+           uint32_t *count, const struct iovec **single)
+{
+  size_t total = 0;
+  int i, nonempty = 0;
+
+  if (iovcnt < 1 || iovcnt > RMR_MAX_IOVCNT)
+    return rmr_err (EINVAL, "%s: iovcnt %d is not in 1..%d", what, iovcnt,
+                    RMR_MAX_IOVCNT);
+  if (iov == NULL)
+    return rmr_err (EINVAL, "%s: iov is NULL", what);
+  for (i = 0; i < iovcnt; i++) {
+    if (iov[i].iov_len == 0)
+      continue;
+    if (iov[i].iov_base == NULL)
+      return rmr_err (EINVAL, "%s: iov[%d] has a length and no base", what, i);
+    if (ADD_OVERFLOW (total, iov[i].iov_len, &total) || total > RMR_MAX_IO_SIZE)
+      return rmr_err (EINVAL, "%s: the segments exceed %u bytes", what,
+                      RMR_MAX_IO_SIZE);
+    nonempty++;
+    *single = &iov[i];
+  }
+  if (total == 0)
+    return rmr_err (EINVAL, "%s: count 0", what);
+  if (nonempty > 1)
+    *single = NULL;
+  *count = total;
+  return 0;
+}
+
+int
+rmr_pool_preadv (struct rmr_pool *pool, const struct iovec *iov, int iovcnt,
+                 uint64_t offset, unsigned flags)
+{
+  const struct iovec *single;
+  g_autofree char *bounce = NULL;
+  uint32_t count, done;
+  int i, r;
+
+  if (iov_total ("preadv", iov, iovcnt, &count, &single) < 0 ||
+      check_range (pool, "preadv", count, offset) < 0)
+    return -EINVAL;
+  if (single)
+    return read_into (pool, "preadv", single->iov_base, count, offset);
+
+  /* The transport receives a reply into one buffer (struct clt_sub). */
+  bounce = g_try_malloc (count);
+  if (!bounce)
+    return rmr_err (ENOMEM, "preadv: no buffer of %" PRIu32 " bytes", count);
+  r = read_into (pool, "preadv", bounce, count, offset);
+  if (r < 0)
+    return r;
+  for (i = 0, done = 0; i < iovcnt; i++) {
+    if (iov[i].iov_len == 0)
+      continue;
+    memcpy (iov[i].iov_base, bounce + done, iov[i].iov_len);
+    done += iov[i].iov_len;
+  }
+  return 0;
+}
+
+int
+rmr_pool_pwritev (struct rmr_pool *pool, const struct iovec *iov, int iovcnt,
+                  uint64_t offset, unsigned flags)
+{
+  const struct iovec *single;
+  uint32_t count;
+
+  if (iov_total ("pwritev", iov, iovcnt, &count, &single) < 0)
+    return -EINVAL;
+  return replicatev (pool, "pwritev", RMR_MSG_WRITE, iov, iovcnt, count, offset,
+                     flags & RMR_IO_FUA);
 }
 
 int

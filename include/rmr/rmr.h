@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h> /* struct iovec */
 
 #ifdef __cplusplus
 extern "C" {
@@ -134,6 +135,27 @@ int rmr_pool_trim (struct rmr_pool *pool, uint32_t count, uint64_t offset,
                    unsigned flags);
 int rmr_pool_zero (struct rmr_pool *pool, uint32_t count, uint64_t offset,
                    unsigned flags);
+
+/* Vectored IO: the same as rmr_pool_pread and rmr_pool_pwrite with the
+ * buffer given as iovcnt segments, filled or sent in order.  iovcnt is
+ * 1 .. RMR_MAX_IOVCNT; the total length (the sum of iov_len, which may
+ * include empty segments) is 1 .. RMR_MAX_IO_SIZE, and offset + total at
+ * most the pool size; a segment with a length and no base is refused.
+ * Each of these gives -EINVAL, and nothing is sent.  The segments must
+ * stay valid, and must not overlap (preadv), until return.
+ *
+ * flags as for those: RMR_IO_FUA for pwritev.  Other errors as for them.
+ *
+ * pwritev sends the caller's segments to every leg as they are (no copy).
+ * preadv receives in place when only one segment has a length; with more
+ * the reply goes through one buffer of the total length allocated for
+ * the call (-ENOMEM if that fails), then to the segments.
+ */
+#define RMR_MAX_IOVCNT 64
+int rmr_pool_preadv (struct rmr_pool *pool, const struct iovec *iov, int iovcnt,
+                     uint64_t offset, unsigned flags);
+int rmr_pool_pwritev (struct rmr_pool *pool, const struct iovec *iov,
+                      int iovcnt, uint64_t offset, unsigned flags);
 
 /* What a leg looks like now, for status displays. */
 struct rmr_leg_info {
