@@ -4,13 +4,16 @@
 # installation: 'nbdkit rmr --help' lists every parameter, '--dump-plugin'
 # shows a parallel plugin with every callback the export needs, and
 # 'meson install' puts the plugin where nbdkit finds plugins by name, the
-# daemon and rmradm in sbin, and the three man pages.
+# daemon and rmradm in sbin, librmr (shared library with its soname,
+# header, pkg-config file) for external programs, and the four man pages.
+# (test-librmr-api.sh checks what librmr exports and builds against it.)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 
 requires nbdkit --version
 requires meson --version
 requires pkg-config --version
+requires readelf --version
 requires_file "$RMR_PLUGIN"
 make_tmpdir
 
@@ -56,16 +59,31 @@ plugindir=$(pkg-config --variable=plugindir nbdkit)
 prefix=$(meson introspect "$BUILD_DIR" --buildoptions |
   /usr/bin/python3 -c 'import json, sys
 o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
-print(o["prefix"], o["sbindir"], o["mandir"])')
-read -r pfx sbindir mandir <<<"$prefix"
+print(o["prefix"], o["sbindir"], o["mandir"], o["libdir"], o["includedir"])')
+read -r pfx sbindir mandir libdir includedir <<<"$prefix"
 [[ "$sbindir" == /* ]] || sbindir=$pfx/$sbindir
 [[ "$mandir" == /* ]] || mandir=$pfx/$mandir
+[[ "$libdir" == /* ]] || libdir=$pfx/$libdir
+[[ "$includedir" == /* ]] || includedir=$pfx/$includedir
 
 for f in "$plugindir/nbdkit-rmr-plugin.so" "$sbindir/rmr-storaged" \
          "$sbindir/rmradm" "$mandir/man1/nbdkit-rmr-plugin.1" \
-         "$mandir/man8/rmr-storaged.8" "$mandir/man8/rmradm.8"; do
+         "$mandir/man8/rmr-storaged.8" "$mandir/man8/rmradm.8" \
+         "$mandir/man3/librmr.3" "$libdir/librmr.so.0" \
+         "$includedir/rmr/rmr.h" "$libdir/pkgconfig/rmr.pc"; do
   ok "installed: $f" test -s "$root$f"
 done
+
+# librmr: the file the linker finds for -lrmr leads to the soname, and
+# the pkg-config file says where the header and the library are.
+is "$(readelf -d "$root$libdir/librmr.so" 2>&1 |
+      sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')" librmr.so.0 \
+  "installed: librmr.so with the soname librmr.so.0"
+pc=$root$libdir/pkgconfig/rmr.pc
+is "$(PKG_CONFIG_PATH=${pc%/*} PKG_CONFIG_LIBDIR='' pkg-config \
+      --variable=includedir rmr) $(PKG_CONFIG_PATH=${pc%/*} \
+      PKG_CONFIG_LIBDIR='' pkg-config --variable=libdir rmr)" \
+  "$includedir $libdir" "installed: rmr.pc names the include and lib dirs"
 
 # nbdkit loads the installed copy, as it would by name from plugindir.
 dump=$(nbdkit --dump-plugin "$root$plugindir/nbdkit-rmr-plugin.so" 2>&1)
