@@ -4,9 +4,12 @@
  *
  *   rmr-example pool=NAME server=tcp:HOST:PORT [server=...]
  *               [offset=BYTES] [length=BYTES]
+ *               [tls-psk=FILE [tls-username=NAME]]
  *
  * Every storage node (rmr-storaged) serves the pool with a store; the
  * pool is created on fresh stores or assembled from stores that know it.
+ * With tls-psk, every connection requires TLS with the keys of FILE
+ * (psktool's format), as identity NAME (default: the host name).
  * The pattern is written with one vectored write (two segments), read
  * back with a vectored read (three segments, split elsewhere) and with a
  * plain read, and checked both times.  Byte X of the device holds
@@ -93,6 +96,7 @@ main (int argc, char *argv[])
   struct rmr_pool_config cfg;
   struct rmr_pool *pool;
   uint64_t offset = 0, length = 1024 * 1024, i;
+  const char *psk = NULL, *username = NULL;
   uint8_t *wbuf, *rbuf;
   struct iovec wv[2], rv[3];
   int a, r, status = 1;
@@ -116,10 +120,15 @@ main (int argc, char *argv[])
              parse_u64 (arg + 7, &length) == 0 && length >= 3 &&
              length <= RMR_MAX_IO_SIZE)
       ;
+    else if (strncmp (arg, "tls-psk=", 8) == 0)
+      psk = arg + 8;
+    else if (strncmp (arg, "tls-username=", 13) == 0)
+      username = arg + 13;
     else {
       fprintf (stderr,
                "usage: rmr-example pool=NAME server=tcp:HOST:PORT... "
-               "[offset=BYTES] [length=3..%u]\n"
+               "[offset=BYTES] [length=3..%u] "
+               "[tls-psk=FILE [tls-username=NAME]]\n"
                "rmr-example: bad argument: %s\n",
                RMR_MAX_IO_SIZE, arg);
       return 1;
@@ -128,6 +137,13 @@ main (int argc, char *argv[])
   if (cfg.pool_name[0] == '\0' || cfg.nlegs == 0) {
     fprintf (stderr, "rmr-example: pool= and at least one server= needed\n");
     return 1;
+  }
+
+  /* TLS is process-wide, for every connection opened from now on. */
+  if (psk) {
+    r = rmr_tls_setup (RMR_TLS_REQUIRE, psk, username);
+    if (r < 0)
+      return fail ("tls", r);
   }
 
   wbuf = malloc (length);

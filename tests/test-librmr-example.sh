@@ -9,7 +9,8 @@
 # data: each store's data area at the offset 'rmradm store-info' gives
 # (both legs got every vectored write), and nbdkit rmr read with nbdsh
 # (another client assembling the pool).  An IO past the device's end
-# fails with status 1 and the library's message.
+# fails with status 1 and the library's message.  Under the tls test
+# setup the example connects with TLS.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
@@ -33,11 +34,17 @@ sys.stdout.buffer.write(bytes((x ^ x >> 8 ^ x >> 16) & 0xff
 }
 
 # run_example OFFSET LENGTH: run it; its output goes to $tmpdir/out.
+# With TLS (the tls test setup) it takes the plugin's key file and
+# identity.
 run_example ()
 {
+  local a tls=()
+  for a in $(plugin_tls_args); do
+    [[ "$a" == tls=* ]] || tls+=("$a")
+  done
   # shellcheck disable=SC2046 # servers: words
   "${CHECKED[@]}" "$RMR_EXAMPLE" pool=p $(servers 1 2) offset="$1" \
-    length="$2" >"$tmpdir/out" 2>&1
+    length="$2" "${tls[@]}" >"$tmpdir/out" 2>&1
 }
 
 # Two runs: the first creates the pool, the second assembles it.  The
