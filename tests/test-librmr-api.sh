@@ -126,9 +126,15 @@ resolved=$(LD_LIBRARY_PATH=$root$libdir ldd "$tmpdir/rmr-example" |
   awk '$1 == "librmr.so.0" { print $3 }')
 is "$resolved" "$lib" "the example loads the installed librmr.so.0"
 
+# In a sanitizer build the library needs its runtimes first in the
+# process, which this program (built without them) must preload.
+run=(env LD_LIBRARY_PATH="$root$libdir")
+if [[ "${RMR_ASAN:-}" == 1 ]]; then
+  run+=(LD_PRELOAD="${RMR_ASAN_PRELOAD:-}")
+fi
 rc=0
-LD_LIBRARY_PATH=$root$libdir "$tmpdir/rmr-example" pool=p \
-  server=tcp:127.0.0.1:notaport >"$tmpdir/out" 2>&1 || rc=$?
+"${run[@]}" "$tmpdir/rmr-example" pool=p server=tcp:127.0.0.1:notaport \
+  >"$tmpdir/out" 2>&1 || rc=$?
 if [[ $rc -eq 1 ]] && grep -q 'bad argument: server=tcp:127.0.0.1:notaport' \
      "$tmpdir/out"; then
   ok "the example runs and refuses a bad address with status 1"
