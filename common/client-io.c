@@ -19,6 +19,10 @@
  * NBD client does not see the failure.
  *
  * Nothing on this path allocates: requests live on the caller's stack.
+ * The one exception is a vectored read of several segments: a reply is
+ * received into one buffer (struct clt_sub), so rmr_pool_preadv reads
+ * into one of the total length and copies out.  A vectored write sends
+ * the caller's iovecs to every leg as they are.
  */
 #include <errno.h>
 #include <inttypes.h>
