@@ -9,7 +9,8 @@
  *   rmr-client/pools/NAME/sessions/SESS/{state,member_id,path,mode,enable,
  *                                        reconnect,del_sess,last_error,...}
  *   brmr-client/ctl/map_device           'pool=NAME [size=SECTORS|SIZE]'
- *   brmr-client/ctl/devices/NAME/{state,size,block/size,unmap_device}
+ *   brmr-client/ctl/devices/NAME/{state,size,block/size,alias,unmap_device}
+ *                                        (NAME: the pool, or its alias brmrN)
  *
  * This file parses and formats; the pools and their states live in
  * plugin-pools.c.  Getters read under the registry lock (librmr's
@@ -230,6 +231,14 @@ list_devices (void *o, char **args, GPtrArray *names)
   return 0;
 }
 
+static bool
+has_device (void *o, char **args)
+{
+  SCOPED_POOLS_LOCK;
+
+  return pools_find_device_unlocked (args[0]) != NULL;
+}
+
 static int
 list_sessions (void *o, char **args, GPtrArray *names)
 {
@@ -250,24 +259,26 @@ enum pool_attr {
   P_LAST_ERROR,
   P_CONNECTIONS,
   D_STATE,
-  D_SECTORS
+  D_SECTORS,
+  D_ALIAS
 };
 
 static int
 pool_attr (char **args, GString *out, GString *err, enum pool_attr a)
 {
   SCOPED_POOLS_LOCK;
-  struct plugin_pool *pp = find_pool_unlocked (args[0], err);
+  bool device = a == D_STATE || a == D_SECTORS || a == D_ALIAS;
+  struct plugin_pool *pp = device ? pools_find_device_unlocked (args[0])
+                                  : find_pool_unlocked (args[0], err);
 
-  if (!pp)
+  if (!pp) {
+    if (device)
+      g_string_append_printf (err, "no such device '%s'", args[0]);
     return -1;
+  }
   if (!pp->rp && (a == P_SIZE || a == P_GENERATION || a == D_SECTORS ||
                   (a == P_CHUNK_SIZE && !pp->cfg.chunk_size))) {
     g_string_append_printf (err, "pool '%s' is not enabled yet", pp->name);
-    return -1;
-  }
-  if ((a == D_STATE || a == D_SECTORS) && !pp->mapped) {
-    g_string_append_printf (err, "no such device '%s'", pp->name);
     return -1;
   }
   switch (a) {
@@ -294,6 +305,10 @@ pool_attr (char **args, GString *out, GString *err, enum pool_attr a)
   case D_SECTORS:
     g_string_append_printf (out, "%" PRIu64 "\n", rmr_pool_size (pp->rp) / 512);
     break;
+  case D_ALIAS:
+    if (pp->dev_index >= 0)
+      g_string_append_printf (out, "brmr%d\n", pp->dev_index);
+    break;
   }
   return 0;
 }
@@ -311,6 +326,7 @@ POOL_GETTER (get_pool_last_error, P_LAST_ERROR)
 POOL_GETTER (get_connections, P_CONNECTIONS)
 POOL_GETTER (get_dev_state, D_STATE)
 POOL_GETTER (get_dev_size, D_SECTORS)
+POOL_GETTER (get_dev_alias, D_ALIAS)
 
 enum leg_attr {
   L_STATE,
@@ -527,8 +543,8 @@ static const struct ctl_cmd table[] = {
   {.path = "rmr-client/pools/*/leave_pool",
    .set = set_leave_pool,
    .flags = CTL_F_RAW_VALUE,
-   .help = "write 1: close the pool (every leg leaves gracefully, the "
-           "stores keep their data) and forget it; not while mapped"},
+   .help = "write 1: forget the pool; only once its sessions are deleted "
+           "(del_sess) and it is not mapped"},
   {.path = "brmr-client/ctl/map_device",
    .set = set_map_device,
    .keys = "pool! size",
@@ -536,7 +552,13 @@ static const struct ctl_cmd table[] = {
            "needed (size: sectors, or bytes with K/M/G/T; must match)"},
   {.path = "brmr-client/ctl/devices/*",
    .list = list_devices,
-   .help = "mapped pools: the NBD exports, named by their pool"},
+   .has = has_device,
+   .help = "mapped pools: the NBD exports, named by their pool; each also "
+           "answers to its alias brmrN (here and as an NBD export name)"},
+  {.path = "brmr-client/ctl/devices/*/alias",
+   .get = get_dev_alias,
+   .help = "the admin guide's device name, brmrN: the lowest number free "
+           "when the pool was mapped"},
   {.path = "brmr-client/ctl/devices/*/state",
    .get = get_dev_state,
    .help = "ready"},

@@ -86,6 +86,34 @@ registry_unlocked (void)
   return g_pools;
 }
 
+/* Map or unmap pp: a mapped pool takes the lowest device index no other
+ * mapped pool has, as the kernel numbers /dev/brmrN.
+ */
+static void
+set_mapped_unlocked (struct plugin_pool *pp, bool mapped)
+{
+  uint32_t used = 0;
+  unsigned i;
+
+  pp->mapped = mapped;
+  pp->dev_index = -1;
+  if (!mapped)
+    return;
+  for (i = 0; i < g_pools->len; i++) {
+    const struct plugin_pool *p = g_pools->pdata[i];
+    if (p != pp && p->mapped && p->dev_index < 32)
+      used |= UINT32_C (1) << p->dev_index;
+  }
+  /* A registry holds far fewer than 32 mapped pools in practice; past
+   * that a device has no alias.
+   */
+  for (i = 0; i < 32; i++)
+    if (!(used & (UINT32_C (1) << i))) {
+      pp->dev_index = i;
+      break;
+    }
+}
+
 void
 pools_add_open (struct rmr_pool *rp, const struct rmr_pool_config *cfg)
 {
@@ -104,8 +132,8 @@ pools_add_open (struct rmr_pool *rp, const struct rmr_pool_config *cfg)
                 info.sessname);
   }
   pp->rp = rp;
-  pp->mapped = true;
   g_ptr_array_add (registry_unlocked (), pp);
+  set_mapped_unlocked (pp, true);
 }
 
 void
@@ -156,6 +184,38 @@ pools_leg_index_unlocked (const struct plugin_pool *pp, const char *sessname)
     if (strcmp (pp->cfg.legs[i].sessname, sessname) == 0)
       return i;
   return -1;
+}
+
+/* N of "brmrN" (decimal, no leading zero), or -1. */
+static int
+parse_brmr_name (const char *name)
+{
+  const char *d = name + 4;
+  size_t len = strlen (d);
+
+  if (strncmp (name, "brmr", 4) != 0 || len == 0 || len > 2 ||
+      strspn (d, "0123456789") != len || (d[0] == '0' && len > 1))
+    return -1;
+  return len == 1 ? d[0] - '0' : (d[0] - '0') * 10 + d[1] - '0';
+}
+
+struct plugin_pool *
+pools_find_device_unlocked (const char *name)
+{
+  struct plugin_pool *pp = pools_find_unlocked (name);
+  unsigned i;
+  int n;
+
+  if (pp)
+    return pp->mapped ? pp : NULL;
+  if ((n = parse_brmr_name (name)) < 0)
+    return NULL;
+  for (i = 0; g_pools && i < g_pools->len; i++) {
+    pp = g_pools->pdata[i];
+    if (pp->mapped && pp->dev_index == n)
+      return pp;
+  }
+  return NULL;
 }
 
 const char *
@@ -551,7 +611,7 @@ pools_map (const char *name, uint64_t size, GString *err)
   if (!pp->rp) {
     if (open_unlocked (pp, size, err) < 0)
       return -1;
-    pp->mapped = true;
+    set_mapped_unlocked (pp, true);
     return 0;
   }
   have = rmr_pool_size (pp->rp);
@@ -562,7 +622,7 @@ pools_map (const char *name, uint64_t size, GString *err)
                             size / 512, name, have / 512, have);
     return -1;
   }
-  pp->mapped = true;
+  set_mapped_unlocked (pp, true);
   return 0;
 }
 
@@ -570,13 +630,14 @@ int
 pools_unmap (const char *name, GString *out, GString *err)
 {
   G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
-  struct plugin_pool *pp = pools_find_unlocked (name);
+  struct plugin_pool *pp = pools_find_device_unlocked (name);
 
-  if (!pp || !pp->mapped) {
+  if (!pp) {
     g_string_append_printf (err, "no such device '%s' (not mapped)", name);
     return -1;
   }
-  pp->mapped = false;
+  name = pp->name;
+  set_mapped_unlocked (pp, false);
   if (pp->nhandles)
     g_string_append_printf (
       out,
@@ -589,6 +650,29 @@ pools_unmap (const char *name, GString *out, GString *err)
   return 0;
 }
 
+/* The admin guide's deletion rule 1: a client pool with sessions is not
+ * deleted; its sessions are deleted first (del_sess closes an enabled
+ * pool when its last leg goes).
+ */
+static int
+check_no_sessions_unlocked (const struct plugin_pool *pp, GString *err)
+{
+  unsigned i;
+
+  if (pp->cfg.nlegs == 0)
+    return 0;
+  g_string_append_printf (err, "pool '%s' still has %u session%s (", pp->name,
+                          pp->cfg.nlegs, pp->cfg.nlegs == 1 ? "" : "s");
+  for (i = 0; i < pp->cfg.nlegs; i++)
+    g_string_append_printf (err, "%s%s", i ? " " : "",
+                            pp->cfg.legs[i].sessname);
+  g_string_append_printf (err,
+                          "): delete them first "
+                          "(rmr-client/pools/%s/sessions/SESS/del_sess)",
+                          pp->name);
+  return -1;
+}
+
 int
 pools_leave (const char *name, GString *err)
 {
@@ -596,7 +680,8 @@ pools_leave (const char *name, GString *err)
 
   g_mutex_lock (&g_lock);
   pp = find_idle_unlocked (name, err);
-  if (!pp || check_unused_unlocked (pp, "leave it", err) < 0) {
+  if (!pp || check_unused_unlocked (pp, "leave it", err) < 0 ||
+      check_no_sessions_unlocked (pp, err) < 0) {
     g_mutex_unlock (&g_lock);
     return -1;
   }
@@ -615,13 +700,17 @@ pools_get (const char *name, struct rmr_pool **rp, GString *err)
   struct plugin_pool *pp = NULL;
   unsigned i;
 
-  for (i = 0; g_pools && i < g_pools->len; i++) {
+  if (name[0])
+    pp = pools_find_device_unlocked (name);
+  for (i = 0; !name[0] && g_pools && i < g_pools->len; i++) {
     struct plugin_pool *p = g_pools->pdata[i];
-    if (name[0] ? strcmp (p->name, name) == 0 : p->mapped) {
+    if (p->mapped) {
       pp = p;
       break;
     }
   }
+  if (!pp && name[0])
+    pp = pools_find_unlocked (name);
   if (pp && pp->mapped) {
     assert (pp->rp);
     pp->nhandles++;

@@ -34,8 +34,9 @@ struct plugin_pool {
   struct rmr_pool *rp;               /* NULL until enabled */
   const char *busy;                  /* what a command does unlocked, or NULL */
   bool mapped;                       /* an NBD export (map_device) */
-  unsigned nhandles;                 /* NBD connections holding rp */
-  char last_error[512];              /* why the last pool_enable failed */
+  int dev_index;        /* while mapped: N of the guide's device name brmrN */
+  unsigned nhandles;    /* NBD connections holding rp */
+  char last_error[512]; /* why the last pool_enable failed */
 };
 
 /* "auto", "create" or "assemble". */
@@ -61,6 +62,11 @@ void pools_close_all (void);
 void pools_lock (void);
 void pools_unlock (void);
 struct plugin_pool *pools_find_unlocked (const char *name);
+/* The mapped pool that is the device name: a pool name, or the guide's
+ * kernel-style alias brmrN (the Nth free index when it was mapped; a
+ * pool of that name wins).  NULL if none.
+ */
+struct plugin_pool *pools_find_device_unlocked (const char *name);
 /* Index of the leg named sessname, or -1. */
 int pools_leg_index_unlocked (const struct plugin_pool *pp,
                               const char *sessname);

@@ -162,7 +162,13 @@ for ((k = 1; k <= 8; k++)); do
 done
 adm_fails "add_sess: a ninth session refused" "at most 8" \
   set rmr-client/pools/z/add_sess "sessname=z9 path=tcp:127.0.0.9:1"
-ok "leave_pool of a pool never enabled" adm set rmr-client/pools/z/leave_pool 1
+adm_fails "leave_pool with sessions refused (the guide's deletion rule 1)" \
+  "still has 8 sessions .z1 z2 .*del_sess" set rmr-client/pools/z/leave_pool 1
+for ((k = 1; k <= 8; k++)); do
+  adm set rmr-client/pools/z/sessions/z$k/del_sess mode=delete
+done
+ok "leave_pool of a pool never enabled, once its sessions are deleted" \
+  adm set rmr-client/pools/z/leave_pool 1
 ok "add_sess s2 (ip:HOST:PORT form) mode=create" \
   adm set rmr-client/pools/p/add_sess "sessname=s2 path=ip:$A2 mode=create"
 is "$(adm get rmr-client/pools/p/sessions/s2/path)" "tcp:$A2" \
@@ -350,8 +356,21 @@ ok "export q: reads back" nbd_check "$(uri q)" 0 0x71
 ok "export p: not touched by q" nbd_check "$(uri p)" 0 0x41
 ok "export p: reads back" nbd_check "$(uri p)" 131072 0x44
 ok "default export is still p" nbd_check "$(uri)" 131072 0x44
-ok "unmap q" adm set brmr-client/ctl/devices/q/unmap_device 1
-ok "leave_pool q (enabled, unmapped)" adm set rmr-client/pools/q/leave_pool 1
+is "$(adm get brmr-client/ctl/devices/p/alias) $(adm get brmr-client/ctl/devices/q/alias)" \
+  "brmr0 brmr1" "the guide's device names: p is brmr0, q is brmr1"
+is "$(adm get brmr-client/ctl/devices/brmr1/block/size)" 16384 \
+  "devices/brmr1/block/size answers for q"
+ok "export brmr1 is q" nbd_check "$(uri brmr1)" 0 0x71
+adm_fails "no device brmr2" "no such device: brmr2" \
+  get brmr-client/ctl/devices/brmr2/state
+ok "unmap q by its alias (devices/brmr1/unmap_device)" \
+  adm set brmr-client/ctl/devices/brmr1/unmap_device 1
+adm_fails "leave_pool q with sessions refused" "still has 2 sessions" \
+  set rmr-client/pools/q/leave_pool 1
+ok "del_sess q2 (enabled, unmapped)" \
+  adm set rmr-client/pools/q/sessions/q2/del_sess mode=disassemble
+ok "del_sess q1" adm set rmr-client/pools/q/sessions/q1/del_sess mode=disassemble
+ok "leave_pool q" adm set rmr-client/pools/q/leave_pool 1
 is "$(srv_state 1 q) $(srv_state 2 q)" "registered registered" \
   "q's members left gracefully"
 is "$(adm ls rmr-client/pools | grep -c '^rmr-client/pools/[^/]*/state$')" 1 \
