@@ -122,7 +122,11 @@ set_add_sess (void *o, char **args, const char *value, const struct ctl_kv *kv,
       return -1;
     }
   }
-  return pools_add_sess (args[0], sessname, &addr, m, err);
+  if (pools_add_sess (args[0], sessname, &addr, m, err) < 0)
+    return -1;
+  /* The session is added whatever the automatic enable does. */
+  pools_auto_enable (args[0], out);
+  return 0;
 }
 
 /* sessions/SESS/del_sess '[mode=disassemble|delete]' */

@@ -30,6 +30,7 @@
  * there is no lock-order cycle.
  */
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -565,6 +566,50 @@ open_unlocked (struct plugin_pool *pp, uint64_t size, GString *err)
   }
   pp->rp = rp;
   return 0;
+}
+
+int
+pools_auto_enable (const char *name, GString *out)
+{
+  g_autoptr (GString) err = g_string_new (NULL);
+  struct rmr_pool_config cfg;
+  struct plugin_pool *pp;
+  int r;
+
+  g_mutex_lock (&g_lock);
+  pp = find_idle_unlocked (name, err);
+  if (!pp || pp->rp || pp->cfg.mode != RMR_MODE_ASSEMBLE) {
+    g_mutex_unlock (&g_lock);
+    return 0;
+  }
+  cfg = pp->cfg;
+  pp->busy = "probing its members";
+  g_mutex_unlock (&g_lock);
+
+  r = rmr_pool_probe (&cfg);
+
+  g_mutex_lock (&g_lock);
+  pp->busy = NULL;
+  if (r == -EAGAIN) {
+    g_string_append_printf (out, "pool '%s' waits for more sessions: %s\n",
+                            name, rmr_get_error ());
+    r = 0;
+  }
+  else if (r < 0)
+    g_string_append_printf (out, "pool '%s' not enabled: %s\n", name,
+                            rmr_get_error ());
+  else if (pp->cfg.nlegs == cfg.nlegs && (r = open_unlocked (pp, 0, err)) == 0)
+    g_string_append_printf (out,
+                            "every member has a session: pool '%s' "
+                            "enabled\n",
+                            name);
+  else if (r < 0)
+    g_string_append_printf (out,
+                            "pool '%s': the automatic pool enable failed "
+                            "(%s); write 1 to pool_enable when fixed\n",
+                            name, err->str);
+  g_mutex_unlock (&g_lock);
+  return r;
 }
 
 int

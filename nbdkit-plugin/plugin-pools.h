@@ -84,6 +84,13 @@ int pools_join (const char *name, uint32_t chunk_size, GString *err);
  */
 int pools_add_sess (const char *name, const char *sessname,
                     const struct rmr_addr *addr, int mode, GString *err);
+/* The admin guide's automatic pool enable after an assemble: when every
+ * member of an assembled pool (not enabled yet) has a session, open it.
+ * A note for the administrator goes to out (what it waits for, or why
+ * the open failed).  Returns 0, or -1 when the open was tried and
+ * failed; the session stays added either way.
+ */
+int pools_auto_enable (const char *name, GString *out);
 int pools_del_sess (const char *name, const char *sessname, GString *out,
                     GString *err);
 int pools_leg_set_enabled (const char *name, const char *sessname, bool enabled,

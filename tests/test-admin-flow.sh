@@ -296,16 +296,22 @@ is "$(adm ls rmr-client/pools)" "" "pool p forgotten"
 # ---------------------------------------------------------------------
 # 2. Assemble, in the same nbdkit.
 ok "join_pool p again" adm set rmr-client/ctl/join_pool 'poolname=p'
-ok "add_sess s1 mode=assemble" \
-  adm set rmr-client/pools/p/add_sess "sessname=s1 path=tcp:$A1 mode=assemble"
-ok "add_sess s2 mode=assemble" \
-  adm set rmr-client/pools/p/add_sess "sessname=s2 path=tcp:$A2 mode=assemble"
+out=$(adm set rmr-client/pools/p/add_sess "sessname=s1 path=tcp:$A1 mode=assemble")
+is "$out" "pool 'p' waits for more sessions: pool 'p': member 42 has no session yet" \
+  "add_sess s1 mode=assemble: the pool waits for member 42"
+is "$(adm get rmr-client/pools/p/state)" joined "pool p joined with one leg"
+is "$(srv_state 1 p)" registered "the probe changed nothing on member 41"
 is "$(adm get rmr-client/pools/p/sessions/s1/enable)" 1 \
   "an assemble session needs no enable"
 adm_fails "add_sess: create beside assemble sessions refused" \
   "mode=assemble" \
   set rmr-client/pools/p/add_sess "sessname=s9 path=tcp:127.0.0.1:1 mode=create"
-ok "map_device enables the assembled pool by itself" \
+out=$(adm set rmr-client/pools/p/add_sess "sessname=s2 path=tcp:$A2 mode=assemble")
+is "$out" "every member has a session: pool 'p' enabled" \
+  "add_sess s2 mode=assemble: every member has a session, the pool enables"
+is "$(adm get rmr-client/pools/p/state)" enabled \
+  "the guide's automatic pool enable after a complete assemble"
+ok "map_device maps the assembled pool" \
   adm set brmr-client/ctl/map_device 'pool=p size=16M'
 is "$(adm get rmr-client/pools/p/state)" enabled "pool p enabled"
 is "$(adm get rmr-client/pools/p/chunk_size)" 65536 \

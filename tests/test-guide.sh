@@ -251,11 +251,12 @@ for i in 1 2; do
     c set "rmr-client/pools/$POOL/add_sess" \
     "sessname=${SESS[$i]} path=ip:${NODE_ADDR[$i]} mode=assemble"
 done
+for i in 1 2; do
+  is "$(srv_state "$i")" normal \
+    "storage $i: normal, the client enabled the pool by itself"
+done
 ok "client: map_device" \
   c set brmr-client/ctl/map_device "pool=$POOL size=$SECTORS"
-for i in 1 2; do
-  is "$(srv_state "$i")" normal "storage $i: normal after the assemble"
-done
 ok "the device reads back after the client crash" pool_matches
 ok "writes after the assemble" write_some 7 8
 ok "legs identical to the reference" legs_match 1 2

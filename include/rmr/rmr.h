@@ -105,6 +105,17 @@ struct rmr_pool;
  */
 struct rmr_pool *rmr_pool_open (const struct rmr_pool_config *cfg);
 
+/* For an assemble (cfg->mode RMR_MODE_ASSEMBLE): ask every leg's member
+ * what it knows of the pool, without joining (nothing changes on the
+ * members).  0: every leg answered and every member of the newest member
+ * table has a leg, so rmr_pool_open () would find the pool complete.
+ * -EAGAIN: a leg is not reachable yet, or a member has no leg (the
+ * message names which).  Other -errno: a member refused (wrong pool,
+ * size, fresh store, fenced client: its message), or a bad cfg.  Waits at
+ * most 5 s per leg.
+ */
+int rmr_pool_probe (const struct rmr_pool_config *cfg);
+
 /* Leave the pool gracefully (the stores keep their data and metadata) and
  * free it.  No IO may be in flight.  NULL is allowed.
  */

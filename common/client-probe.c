@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Probing a pool before an assemble (rmr_pool_probe): is there a leg to
+ * every member?
+ *
+ * The admin guide adds an assembled pool's sessions one by one and
+ * enables the pool by itself "after all legs are successfully
+ * assembled".  Only the members know who belongs to the pool (their
+ * member tables), so after each added session the caller asks every leg
+ * with a probe join (RMR_JOIN_REQ_F_PROBE): the member checks the request
+ * as for a join and answers with its table, but nothing joins, so the
+ * pool's state and its IO are untouched (a real join would stop the
+ * pool's IO until an enable).
+ *
+ * Complete means: every leg answered, and every member of the newest
+ * table (the highest generation among the answers: a member that missed
+ * a later enable may hold an old table) has a leg.  The decision of the
+ * assemble itself (sources, what may differ, fencing) stays with
+ * rmr_pool_open (); a probe only says when to try it, so a wrong "complete"
+ * costs a refused open, never data.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "client.h"
+#include "error.h"
+#include "util.h"
+
+/* A probe asks members that should be up: it waits less than an open. */
+#define PROBE_TIMEOUT_MS 5000
+
+static int
+check_complete (const struct rmr_pool *pool, const struct rmr_join_rep *rep)
+{
+  unsigned i, j, newest = 0;
+
+  for (i = 1; i < pool->nlegs; i++)
+    if (rep[i].generation > rep[newest].generation)
+      newest = i;
+  for (j = 0; j < RMR_MAX_MEMBERS; j++) {
+    uint32_t m = rep[newest].members[j];
+    if (m == RMR_MEMBER_NONE)
+      continue;
+    for (i = 0; i < pool->nlegs; i++)
+      if (rep[i].member_id == m)
+        break;
+    if (i == pool->nlegs)
+      return rmr_err (EAGAIN,
+                      "pool '%s': member %" PRIu32 " has no session yet",
+                      pool->cfg.pool_name, m);
+  }
+  return 0;
+}
+
+int
+rmr_pool_probe (const struct rmr_pool_config *cfg)
+{
+  struct rmr_join_rep rep[RMR_MAX_MEMBERS];
+  struct rmr_pool *pool;
+  unsigned i;
+  int r = 0;
+
+  if (cfg->mode != RMR_MODE_ASSEMBLE)
+    return rmr_err (EINVAL, "mode: a probe is for mode=assemble");
+  pool = clt_pool_from_config (cfg);
+  if (!pool)
+    return -errno;
+  pool->probe = true;
+  pool->cfg.timeout_ms = MIN (pool->cfg.timeout_ms, PROBE_TIMEOUT_MS);
+  for (i = 0; i < pool->nlegs && r == 0; i++) {
+    r = clt_leg_join_new (&pool->legs[i], &rep[i]);
+    if (r == 0)
+      clt_leg_release (&pool->legs[i]);
+    else if (clt_is_refusal (r))
+      rmr_err_prefix ("session %s: ", pool->legs[i].sessname);
+    else {
+      rmr_err_prefix ("session %s: not reachable yet: ",
+                      pool->legs[i].sessname);
+      r = -EAGAIN;
+    }
+  }
+  if (r == 0)
+    r = check_complete (pool, rep);
+  clt_pool_free (pool);
+  return r;
+}
