@@ -281,6 +281,57 @@ int rmr_tls_setup (enum rmr_tls_mode mode, const char *psk_file,
 int rmr_threads_suspend (void);
 int rmr_threads_resume (void);
 
+/* The admin guide's client side, for any program (the nbdkit plugin is
+ * one).  A control socket serves the guide's rmr-client/ and
+ * brmr-client/ trees (rmradm(8)): pools are joined, given sessions,
+ * enabled, mapped as devices, unmapped and left at run time.  The
+ * program uses the mapped devices: it takes a reference on one for as
+ * long as it does IO on its pool, and a device's pool is closed only when
+ * it is unmapped and unreferenced.  Process-wide; every function is
+ * thread-safe.
+ */
+
+/* Called once per control request: failed is 1 for a change (set) that
+ * was refused; reply is "ok" or the one-line error.
+ */
+typedef void (*rmr_admin_log_fn) (void *opaque, int failed, const char *request,
+                                  const char *reply);
+
+/* Options of the pools configured through the control socket (timeouts,
+ * read policy, queue depth...; name, size and legs are ignored).
+ */
+void rmr_admin_set_template (const struct rmr_pool_config *tmpl);
+/* Serve the control socket at path (created with mode 0600; a stale one
+ * is replaced).  log may be NULL.  0 or -errno.
+ */
+int rmr_admin_start (const char *path, rmr_admin_log_fn log, void *opaque);
+/* Stop the control socket and close every pool (every leg leaves
+ * gracefully).  No IO may be in flight on any device.
+ */
+void rmr_admin_stop (void);
+/* Register a pool the program opened as a mapped device named after the
+ * pool; the registry owns it from now on (rmr_admin_stop () closes it).
+ * cfg is the configuration it was opened with.
+ */
+void rmr_admin_add_pool (struct rmr_pool *pool,
+                         const struct rmr_pool_config *cfg);
+
+struct rmr_device;
+/* The mapped device named name (a pool name or its alias brmrN; "" for
+ * the first mapped device), referenced until rmr_device_put (); *pool is
+ * its open pool.  NULL with errno ENOENT and a message when there is no
+ * such device.
+ */
+struct rmr_device *rmr_device_get (const char *name, struct rmr_pool **pool);
+void rmr_device_put (struct rmr_device *dev);
+/* The names of the mapped devices, a NULL-terminated array, or NULL with
+ * errno ENOMEM.  Free with rmr_strv_free ().
+ */
+char **rmr_device_names (void);
+/* The first mapped device's name (free ()), or NULL when none is. */
+char *rmr_device_default (void);
+void rmr_strv_free (char **v);
+
 #ifdef __cplusplus
 }
 #endif

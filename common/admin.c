@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The plugin's pool registry: the admin guide's client-side flow
- * (join_pool, add_sess, enable, pool_enable, map_device, unmap_device,
- * del_sess, leave_pool) over librmr, and the NBD side's view of it (which
- * pools are exports, one reference per connection).
+/* The client's pool registry (librmr's admin side): the admin guide's
+ * client-side flow (join_pool, add_sess, enable, pool_enable, map_device,
+ * unmap_device, del_sess, leave_pool) over the pool API, and the device
+ * side's view of it (which pools are mapped devices, one reference per
+ * user of a device).  The nbdkit plugin is one such user: its NBD
+ * exports are the devices, one reference per NBD connection.
  *
  * Data: g_pools, an array of struct plugin_pool in join order (the
  * command-line pool first).  A pool's legs are its cfg.legs[0..nlegs) in
@@ -37,7 +39,7 @@
 #include <string.h>
 
 #include "parse.h"
-#include "plugin-pools.h"
+#include "admin.h"
 
 /* Protects g_pools and the pools' fields (see the header). */
 static GMutex g_lock;

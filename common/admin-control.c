@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The plugin's control socket (DESIGN 8): the admin guide's client-side
+/* The client's control socket (DESIGN 8): the admin guide's client-side
  * tree, used by rmradm:
  *
  *   rmr-client/ctl/join_pool             'poolname=NAME [chunk_size=BYTES]'
@@ -13,7 +13,7 @@
  *                                        (NAME: the pool, or its alias brmrN)
  *
  * This file parses and formats; the pools and their states live in
- * plugin-pools.c.  Getters read under the registry lock (librmr's
+ * admin.c.  Getters read under the registry lock (librmr's
  * rmr_pool_leg_info () is safe while IO runs); setters call the registry,
  * which does slow work without the lock.  One command table
  * (common/ctl.h) serves the socket, the help and the JSON; every set is
@@ -24,13 +24,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NBDKIT_API_VERSION 2
-#include <nbdkit-plugin.h>
-
 #include "ctl.h"
 #include "parse.h"
-#include "plugin-control.h"
-#include "plugin-pools.h"
+#include "admin.h"
 #include "util.h"
 
 static struct ctl_server *g_srv;
@@ -579,33 +575,41 @@ static const struct ctl_cmd table[] = {
            "go on until their clients disconnect"},
 };
 
-/* Every change is logged with its outcome (nbdkit -v shows successes). */
+/* Every request is logged with its outcome through the program's hook
+ * (librmr never prints).
+ */
+static rmr_admin_log_fn g_log_fn;
+static void *g_log_opaque;
+
 static void
 log_request (void *opaque, const char *request, int result, const char *reply)
 {
   int len;
 
+  if (!g_log_fn)
+    return;
   if (g_str_has_prefix (reply, "error: "))
     reply += 7;
   len = strcspn (reply, "\n");
-  if (result == 0)
-    nbdkit_debug ("control: %s: ok", request);
-  else if (g_str_has_prefix (request, "set "))
-    nbdkit_error ("control: %s: %.*s", request, len, reply);
-  else
-    nbdkit_debug ("control: %s: %.*s", request, len, reply);
+  {
+    g_autofree char *line = g_strndup (reply, len);
+    g_log_fn (g_log_opaque, result < 0 && g_str_has_prefix (request, "set "),
+              request, result == 0 ? "ok" : line);
+  }
 }
 
 int
-plugin_control_start (const char *path)
+pools_control_start (const char *path, rmr_admin_log_fn log, void *opaque)
 {
+  g_log_fn = log;
+  g_log_opaque = opaque;
   g_srv =
     ctl_server_start_full (path, table, ARRAY_SIZE (table), NULL, log_request);
-  return g_srv ? 0 : -1;
+  return g_srv ? 0 : -errno;
 }
 
 void
-plugin_control_stop (void)
+pools_control_stop (void)
 {
   ctl_server_stop (g_srv);
   g_srv = NULL;

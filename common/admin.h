@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The plugin's pools (plugin-pools.c): every client pool this nbdkit
- * knows, from the command line or configured step by step through the
- * control socket, and which of them are NBD exports.
+/* The client's pools (admin.c): every client pool this process knows,
+ * opened by the program or configured step by step through the control
+ * socket (admin-control.c), and which of them are mapped devices (for
+ * the nbdkit plugin: its NBD exports).  The public face is the
+ * rmr_admin_* and rmr_device_* functions of rmr/rmr.h.
  *
  * Life of a pool: joined (join_pool, legs added with add_sess) ->
  * enabled (pool_enable or map_device: rmr_pool_open) -> mapped (an NBD
@@ -14,8 +16,8 @@
  * when it is not mapped and no NBD connection holds it, so IO never
  * races with rmr_pool_close ().
  */
-#ifndef RMR_PLUGIN_POOLS_H
-#define RMR_PLUGIN_POOLS_H
+#ifndef RMR_ADMIN_H
+#define RMR_ADMIN_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -121,4 +123,10 @@ void pools_put (struct plugin_pool *pp);
  */
 char *pools_default_export (void);
 
-#endif /* RMR_PLUGIN_POOLS_H */
+/* admin-control.c: the control socket's tree (see the file); log gets
+ * every request with its outcome.  0 or -errno with the error set.
+ */
+int pools_control_start (const char *path, rmr_admin_log_fn log, void *opaque);
+void pools_control_stop (void);
+
+#endif /* RMR_ADMIN_H */
