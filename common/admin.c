@@ -139,6 +139,20 @@ pools_add_open (struct rmr_pool *rp, const struct rmr_pool_config *cfg)
   set_mapped_unlocked (pp, true);
 }
 
+/* Release every held leg of pp (not open; the caller owns pp: busy, or
+ * out of the registry).
+ */
+static void
+release_holds (struct plugin_pool *pp)
+{
+  unsigned i;
+
+  for (i = 0; i < RMR_MAX_MEMBERS; i++) {
+    rmr_leg_unhold (pp->hold[i]);
+    pp->hold[i] = NULL;
+  }
+}
+
 void
 pools_close_all (void)
 {
@@ -159,6 +173,7 @@ pools_close_all (void)
      * lock; free_connection () in server/connections.c).
      */
     assert (!pp->busy);
+    release_holds (pp);
     rmr_pool_close (pp->rp);
     g_free (pp);
   }
@@ -397,6 +412,7 @@ int
 pools_del_sess (const char *name, const char *sessname, GString *out,
                 GString *err)
 {
+  struct rmr_leg_hold *hold;
   struct plugin_pool *pp;
   struct rmr_pool *rp;
   unsigned n;
@@ -410,14 +426,23 @@ pools_del_sess (const char *name, const char *sessname, GString *out,
     return -1;
   }
   n = pp->cfg.nlegs - i - 1;
+  hold = pp->hold[i];
   memmove (&pp->cfg.legs[i], &pp->cfg.legs[i + 1], n * sizeof pp->cfg.legs[0]);
   memmove (&pp->leg_enabled[i], &pp->leg_enabled[i + 1],
            n * sizeof pp->leg_enabled[0]);
+  memmove (&pp->hold[i], &pp->hold[i + 1], n * sizeof pp->hold[0]);
+  pp->hold[pp->cfg.nlegs - 1] = NULL;
   pp->cfg.nlegs--;
   rp = pp->rp;
   pp->rp = NULL;
-  pp->busy = rp ? "closing" : NULL;
+  pp->busy = rp ? "closing" : hold ? "releasing a session" : NULL;
   g_mutex_unlock (&g_lock);
+  if (hold) {
+    rmr_leg_unhold (hold);
+    g_mutex_lock (&g_lock);
+    pp->busy = NULL;
+    g_mutex_unlock (&g_lock);
+  }
   if (!rp)
     return 0;
 
@@ -471,6 +496,35 @@ end_op (struct plugin_pool *pp)
   g_mutex_unlock (&g_lock);
 }
 
+/* Hold (join) or release create-mode leg i of pp, not open, found idle
+ * with the lock held; the lock is dropped on return.
+ */
+static int
+hold_unlocked (struct plugin_pool *pp, unsigned i, bool enabled, GString *err)
+{
+  struct rmr_pool_config cfg = pp->cfg;
+  struct rmr_leg_hold *h = pp->hold[i];
+  int r = 0;
+
+  pp->busy = enabled ? "enabling a session" : "disabling a session";
+  g_mutex_unlock (&g_lock);
+  if (enabled) {
+    h = rmr_leg_hold (&cfg, i);
+    if (!h)
+      r = fail_rmr (err);
+  }
+  else
+    rmr_leg_unhold (h);
+  g_mutex_lock (&g_lock);
+  pp->busy = NULL;
+  if (r == 0) {
+    pp->hold[i] = enabled ? h : NULL;
+    pp->leg_enabled[i] = enabled;
+  }
+  g_mutex_unlock (&g_lock);
+  return r;
+}
+
 int
 pools_leg_set_enabled (const char *name, const char *sessname, bool enabled,
                        GString *err)
@@ -485,7 +539,12 @@ pools_leg_set_enabled (const char *name, const char *sessname, bool enabled,
     return -1;
   }
   if (!pp->rp) {
-    /* Not open yet: mark the leg ready (or not) for pool_enable. */
+    /* Not open yet: mark the leg ready (or not) for pool_enable.  A
+     * create-mode leg joins now (its member's pool turns created), as
+     * the admin guide's session enable does.
+     */
+    if (pp->cfg.mode == RMR_MODE_CREATE && enabled != !!pp->hold[i])
+      return hold_unlocked (pp, i, enabled, err);
     pp->leg_enabled[i] = enabled;
     g_mutex_unlock (&g_lock);
     return 0;
@@ -556,6 +615,8 @@ open_unlocked (struct plugin_pool *pp, uint64_t size, GString *err)
   pp->last_error[0] = '\0';
   g_mutex_unlock (&g_lock);
 
+  /* The open joins every leg itself: the held joins go first. */
+  release_holds (pp);
   rp = rmr_pool_open (&cfg);
 
   g_mutex_lock (&g_lock);

@@ -33,9 +33,13 @@ struct plugin_pool {
   /* Protected by the registry lock. */
   struct rmr_pool_config cfg; /* options, chunk size, legs (the sessions) */
   bool leg_enabled[RMR_MAX_MEMBERS]; /* before the pool is enabled */
-  struct rmr_pool *rp;               /* NULL until enabled */
-  const char *busy;                  /* what a command does unlocked, or NULL */
-  bool mapped;                       /* an NBD export (map_device) */
+  /* A create-mode leg enabled before the pool: joined on its member
+   * (rmr_leg_hold), released before the pool opens.
+   */
+  struct rmr_leg_hold *hold[RMR_MAX_MEMBERS];
+  struct rmr_pool *rp;  /* NULL until enabled */
+  const char *busy;     /* what a command does unlocked, or NULL */
+  bool mapped;          /* an NBD export (map_device) */
   int dev_index;        /* while mapped: N of the guide's device name brmrN */
   unsigned nhandles;    /* NBD connections holding rp */
   char last_error[512]; /* why the last pool_enable failed */

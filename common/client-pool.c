@@ -142,8 +142,8 @@ clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
   return r;
 }
 
-static void
-leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
+void
+clt_leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
 {
   /* The pool is closing or never opened: no write is in flight. */
   struct rmr_hdr hdr = {.type = RMR_MSG_LEAVE,
@@ -384,7 +384,7 @@ fail:
             rmr_get_error () ? rmr_get_error () : "failed");
   for (i = 0; i < pool->nlegs; i++) {
     if (pool->legs[i].sess && atomic_load (&pool->legs[i].state) == LEG_CREATED)
-      leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
+      clt_leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
     clt_leg_release (&pool->legs[i]);
   }
   clt_pool_free (pool);
@@ -408,7 +408,7 @@ rmr_pool_close (struct rmr_pool *pool)
   g_mutex_unlock (&g_pools_lock);
   clt_recover_stop (pool);
   for (i = 0; i < pool->nlegs; i++) {
-    leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
+    clt_leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
     clt_leg_release (&pool->legs[i]);
   }
   clt_pool_free (pool);

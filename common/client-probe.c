@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Probing a pool before an assemble (rmr_pool_probe): is there a leg to
- * every member?
+/* A pool's legs before it opens: probing before an assemble
+ * (rmr_pool_probe: is there a leg to every member?) and holding a
+ * create-mode leg joined (rmr_leg_hold).
  *
  * The admin guide adds an assembled pool's sessions one by one and
  * enables the pool by itself "after all legs are successfully
@@ -17,6 +18,15 @@
  * assemble itself (sources, what may differ, fencing) stays with
  * rmr_pool_open (); a probe only says when to try it, so a wrong "complete"
  * costs a refused open, never data.
+ *
+ * A hold is the guide's session enable in create mode: the leg joins at
+ * once (the member's pool turns `created`, and an error in the session's
+ * configuration shows at the step that made it), in a pool of its own
+ * with that one leg.  While held, the member takes no other client's join
+ * (the fencing of a join until its enable).  rmr_pool_open () cannot reuse
+ * the held join, so the caller releases every hold first (a graceful
+ * leave: the fresh store goes back to `registered`) and the open joins
+ * again; nothing is written between the two.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -83,4 +93,54 @@ rmr_pool_probe (const struct rmr_pool_config *cfg)
     r = check_complete (pool, rep);
   clt_pool_free (pool);
   return r;
+}
+
+struct rmr_leg_hold {
+  struct rmr_pool *pool; /* one leg, joined */
+};
+
+struct rmr_leg_hold *
+rmr_leg_hold (const struct rmr_pool_config *cfg, unsigned i)
+{
+  struct rmr_pool_config one;
+  struct rmr_join_rep rep;
+  struct rmr_leg_hold *h;
+  struct rmr_pool *pool;
+  int r;
+
+  if (i >= cfg->nlegs) {
+    rmr_err (EINVAL, "leg %u: the pool has %u legs", i, cfg->nlegs);
+    return NULL;
+  }
+  if (cfg->mode != RMR_MODE_CREATE) {
+    rmr_err (EINVAL, "mode: only a create-mode leg is held");
+    return NULL;
+  }
+  one = *cfg;
+  one.legs[0] = cfg->legs[i];
+  one.nlegs = 1;
+  pool = clt_pool_from_config (&one);
+  if (!pool)
+    return NULL;
+  r = clt_leg_join_new (&pool->legs[0], &rep);
+  if (r < 0) {
+    rmr_err_prefix ("session %s: ", pool->legs[0].sessname);
+    clt_pool_free (pool);
+    errno = -r;
+    return NULL;
+  }
+  h = g_new0 (struct rmr_leg_hold, 1);
+  h->pool = pool;
+  return h;
+}
+
+void
+rmr_leg_unhold (struct rmr_leg_hold *h)
+{
+  if (!h)
+    return;
+  clt_leg_leave (&h->pool->legs[0], RMR_LEAVE_DISASSEMBLE);
+  clt_leg_release (&h->pool->legs[0]);
+  clt_pool_free (h->pool);
+  g_free (h);
 }

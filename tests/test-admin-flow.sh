@@ -187,7 +187,13 @@ adm_fails "enable: bad value refused" "expected 1 or 0" \
 ok "sessions/s1/enable 1" adm set rmr-client/pools/p/sessions/s1/enable 1
 ok "sessions/s2/enable 1" adm set rmr-client/pools/p/sessions/s2/enable 1
 is "$(adm get rmr-client/pools/p/sessions/s1/enable)" 1 "s1 enabled"
-is "$(srv_state 1 p)" registered "member 41 still registered (nothing sent)"
+is "$(srv_state 1 p) $(srv_state 2 p)" "created created" \
+  "an enabled create-mode session joined: the members' pools are created"
+ok "sessions/s2/enable 0 releases the join" \
+  adm set rmr-client/pools/p/sessions/s2/enable 0
+is "$(srv_state 2 p)" registered "member 42 registered again"
+ok "sessions/s2/enable 1 again" adm set rmr-client/pools/p/sessions/s2/enable 1
+is "$(srv_state 2 p)" created "member 42 created again"
 
 ok "pool_enable 1 opens the pool" adm set rmr-client/pools/p/pool_enable 1
 is "$(adm get rmr-client/pools/p/state)" enabled "pool p is enabled"
@@ -332,14 +338,16 @@ ok "add_sess to an address nobody listens on" \
   adm set rmr-client/pools/q/add_sess \
   "sessname=bad path=tcp:127.0.0.1:$badport mode=create"
 adm set rmr-client/pools/q/sessions/q1/enable 1
-adm set rmr-client/pools/q/sessions/bad/enable 1
-adm_fails "pool_enable with an unreachable leg fails, naming it" \
-  "127.0.0.1:$badport" set rmr-client/pools/q/pool_enable 1
+adm_fails "enable of a session nobody answers fails, naming the address" \
+  "session bad: .*127.0.0.1:$badport" \
+  set rmr-client/pools/q/sessions/bad/enable 1
+is "$(adm get rmr-client/pools/q/sessions/bad/enable)" 0 \
+  "the unreachable session stays not enabled"
+adm_fails "pool_enable refused while that session is not enabled" \
+  "bad.*not enabled" set rmr-client/pools/q/pool_enable 1
 is "$(adm get rmr-client/pools/q/state)" joined \
-  "the pool stays joined after the failed pool_enable"
-ok "last_error says why" \
-  grep -q "127.0.0.1:$badport" <<<"$(adm get rmr-client/pools/q/last_error)"
-is "$(srv_state 1 q)" registered "nothing half-opened on member 51"
+  "the pool stays joined after the refused pool_enable"
+is "$(srv_state 1 q)" created "member 51 holds q1's join, nothing more"
 ok "del_sess of the unreachable leg (pool not enabled)" \
   adm set rmr-client/pools/q/sessions/bad/del_sess mode=delete
 ok "add_sess q2" \

@@ -166,6 +166,9 @@ for i in 1 2; do
     "sessname=${SESS[$i]} path=ip:${NODE_ADDR[$i]} mode=create"
   ok "client: enable ${SESS[$i]}" \
     c set "rmr-client/pools/$POOL/sessions/${SESS[$i]}/enable" 1
+  is "$(srv_state "$i")" created \
+    "storage $i: pool created (a create-mode session joined)"
+  is "$(sess_state "$i")" created "client: ${SESS[$i]} created"
 done
 
 # Create sync pool, on each storage node.

@@ -116,6 +116,19 @@ struct rmr_pool *rmr_pool_open (const struct rmr_pool_config *cfg);
  */
 int rmr_pool_probe (const struct rmr_pool_config *cfg);
 
+/* Join leg i of a create-mode pool that is not open yet and keep it
+ * joined, as the admin guide's session enable does: the member's pool
+ * shows `created` and takes no other client's join meanwhile.  NULL with
+ * the member's refusal or the connection error.  rmr_pool_open () joins
+ * by itself: release every hold of the pool (rmr_leg_unhold: a graceful
+ * leave) before it.
+ */
+struct rmr_leg_hold;
+struct rmr_leg_hold *rmr_leg_hold (const struct rmr_pool_config *cfg,
+                                   unsigned i);
+/* NULL allowed. */
+void rmr_leg_unhold (struct rmr_leg_hold *h);
+
 /* Leave the pool gracefully (the stores keep their data and metadata) and
  * free it.  No IO may be in flight.  NULL is allowed.
  */
