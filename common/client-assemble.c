@@ -47,8 +47,8 @@ nchunks_of (const struct rmr_pool *pool)
 /* A refusal by the member (it answered), as opposed to a member that
  * could not be reached: refusals are configuration errors.
  */
-static bool
-is_refusal (int r)
+bool
+clt_is_refusal (int r)
 {
   return r != -ECONNREFUSED && r != -ETIMEDOUT && r != -EHOSTUNREACH &&
          r != -ENETUNREACH && r != -ECONNRESET && r != -ECONNABORTED &&
@@ -77,7 +77,7 @@ clt_join_all (struct rmr_pool *pool, struct rmr_join_rep *rep, unsigned *joined)
         continue;
       }
       snprintf (why[i], sizeof why[i], "%s", rmr_get_error ());
-      if (is_refusal (r))
+      if (clt_is_refusal (r))
         return r; /* the message says which server, why */
     }
     if (n == pool->nlegs)

@@ -142,8 +142,8 @@ clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
   return r;
 }
 
-static void
-leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
+void
+clt_leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
 {
   /* The pool is closing or never opened: no write is in flight. */
   struct rmr_hdr hdr = {.type = RMR_MSG_LEAVE,
@@ -180,6 +180,7 @@ clt_leg_join (struct clt_leg *leg, struct clt_sess *s, struct rmr_join_rep *rep)
   jr.chunk_size = pool->generation ? pool->chunk_size : pool->cfg.chunk_size;
   jr.queue_depth = pool->cfg.queue_depth;
   jr.mapped_size = pool->generation ? pool->size : pool->cfg.size;
+  jr.flags = pool->probe ? RMR_JOIN_REQ_F_PROBE : 0;
   rmr_join_req_encode (&jr, req_buf);
   r = clt_leg_call (leg, s, &hdr, req_buf, sizeof req_buf, rep_buf,
                     sizeof rep_buf, NULL);
@@ -275,17 +276,10 @@ clt_pool_free (struct rmr_pool *pool)
 }
 
 struct rmr_pool *
-rmr_pool_open (const struct rmr_pool_config *cfg)
+clt_pool_from_config (const struct rmr_pool_config *cfg)
 {
-  struct rmr_join_rep rep[RMR_MAX_MEMBERS];
-  struct clt_plan plan = {0};
-  struct ho_union u = {{NULL}};
-  struct rmr_enable_req en;
-  unsigned joined = 0, old_legs = 0;
   struct rmr_pool *pool;
-  char saved[512];
   unsigned i;
-  int r;
 
   if (check_config (cfg) < 0)
     return NULL;
@@ -312,6 +306,25 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
     leg->queue_depth = pool->cfg.queue_depth;
     atomic_store (&leg->state, LEG_FAILED);
   }
+  return pool;
+}
+
+struct rmr_pool *
+rmr_pool_open (const struct rmr_pool_config *cfg)
+{
+  struct rmr_join_rep rep[RMR_MAX_MEMBERS];
+  struct clt_plan plan = {0};
+  struct ho_union u = {{NULL}};
+  struct rmr_enable_req en;
+  unsigned joined = 0, old_legs = 0;
+  struct rmr_pool *pool;
+  char saved[512];
+  unsigned i;
+  int r;
+
+  pool = clt_pool_from_config (cfg);
+  if (!pool)
+    return NULL;
 
   if (clt_join_all (pool, rep, &joined) < 0 ||
       clt_decide (pool, rep, joined, &en) < 0)
@@ -371,7 +384,7 @@ fail:
             rmr_get_error () ? rmr_get_error () : "failed");
   for (i = 0; i < pool->nlegs; i++) {
     if (pool->legs[i].sess && atomic_load (&pool->legs[i].state) == LEG_CREATED)
-      leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
+      clt_leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
     clt_leg_release (&pool->legs[i]);
   }
   clt_pool_free (pool);
@@ -395,7 +408,7 @@ rmr_pool_close (struct rmr_pool *pool)
   g_mutex_unlock (&g_pools_lock);
   clt_recover_stop (pool);
   for (i = 0; i < pool->nlegs; i++) {
-    leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
+    clt_leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
     clt_leg_release (&pool->legs[i]);
   }
   clt_pool_free (pool);

@@ -113,7 +113,8 @@ struct clt_leg {
 
 struct rmr_pool {
   struct rmr_pool_config cfg;
-  bool sync; /* a sync pool (client-sync.c) */
+  bool sync;  /* a sync pool (client-sync.c) */
+  bool probe; /* joins are probes (client-probe.c) */
   uint32_t group_id;
   uint64_t size;
   uint32_t chunk_size;
@@ -234,6 +235,10 @@ struct clt_plan {
   uint8_t *unclean[RMR_MAX_MEMBERS];
 };
 void clt_plan_clear (struct clt_plan *plan);
+/* A join's error that is the member's refusal (it answered), not a
+ * member out of reach.
+ */
+bool clt_is_refusal (int r);
 /* Join every leg, waiting for those not reachable yet (see the file). */
 int clt_join_all (struct rmr_pool *pool, struct rmr_join_rep *rep,
                   unsigned *joined);
@@ -267,9 +272,15 @@ uint32_t clt_dirty_mask (struct rmr_pool *pool);
 unsigned clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
                             unsigned failed_legs, uint64_t offset,
                             uint64_t len);
+/* A pool not joined yet with its legs set up from cfg (checked), or
+ * NULL with the error set; freed with clt_pool_free ().
+ */
+struct rmr_pool *clt_pool_from_config (const struct rmr_pool_config *cfg);
 /* A pool with its locks initialised (client-pool.c), and its release. */
 struct rmr_pool *clt_pool_alloc (void);
 void clt_pool_free (struct rmr_pool *pool);
+/* Leave gracefully on leg's session (a leg not failed; no IO in flight). */
+void clt_leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode);
 /* Drop a leg's session reference (the session lives on while shared). */
 void clt_leg_release (struct clt_leg *leg);
 /* Mark a leg failed (once), waking the reconnect thread. */

@@ -229,7 +229,15 @@ check_instances (const struct ctl_tab *t, size_t idx, gchar **req, char **args,
     if (!ctl_is_star (p->seg[i]))
       continue;
     l = ctl_tab_find_list (t, p, i + 1);
-    if (l >= 0) {
+    if (l >= 0 && t->cmd[l].has) {
+      memcpy (a, args, (k + 1) * sizeof a[0]);
+      a[k + 1] = NULL;
+      if (!t->cmd[l].has (t->opaque, a)) {
+        ctl_append_no_such (err, p, i, args[k]);
+        return -1;
+      }
+    }
+    else if (l >= 0) {
       g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
 
       memcpy (a, args, k * sizeof a[0]);

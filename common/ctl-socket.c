@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -298,8 +299,10 @@ ctl_server_start_full (const char *path, const struct ctl_cmd *table, size_t n,
   g_autoptr (GString) terr = g_string_new (NULL);
   g_autofree char *dir = NULL;
   g_autoptr (GError) gerr = NULL;
+  g_autofree char *tmp = NULL;
   struct ctl_server *srv;
-  struct sockaddr_un sa;
+  struct sockaddr_un sa, ta;
+  const char *bound;
   struct stat st;
   int e;
 
@@ -357,23 +360,39 @@ ctl_server_start_full (const char *path, const struct ctl_cmd *table, size_t n,
     rmr_err (e, "control socket %s: socket: %s", path, g_strerror (e));
     goto err;
   }
-  if (bind (srv->fd, (struct sockaddr *) &sa, sizeof sa) == -1) {
+  /* The socket appears at path only once it listens: bound under a
+   * temporary name beside it, then renamed (a client that sees the path
+   * can connect; a bare bind would refuse it until listen ()).  A path
+   * too long for the temporary name is bound directly.
+   */
+  tmp = g_strdup_printf ("%s.%d", path, (int) getpid ());
+  if (fill_sockaddr (tmp, &ta) < 0) {
+    g_free (tmp);
+    tmp = NULL;
+    ta = sa;
+    rmr_err_clear ();
+  }
+  bound = tmp ? tmp : path;
+  if (tmp)
+    unlink (tmp);
+  if (bind (srv->fd, (struct sockaddr *) &ta, sizeof ta) == -1) {
     e = errno;
-    rmr_err (e, "control socket %s: bind: %s", path, g_strerror (e));
+    rmr_err (e, "control socket %s: bind: %s", bound, g_strerror (e));
     goto err;
   }
-  if (stat (path, &st) == -1) {
+  if (stat (bound, &st) == -1) {
     e = errno;
-    rmr_err (e, "control socket %s: %s", path, g_strerror (e));
-    goto err_unlink_path;
+    rmr_err (e, "control socket %s: %s", bound, g_strerror (e));
+    goto err_unlink_bound;
   }
   srv->dev = st.st_dev;
   srv->ino = st.st_ino;
   /* Before listen (): nobody can connect while the mode is still wider. */
-  if (chmod (path, 0600) == -1 || listen (srv->fd, 16) == -1) {
+  if (chmod (bound, 0600) == -1 || listen (srv->fd, 16) == -1 ||
+      (tmp && rename (tmp, path) == -1)) {
     e = errno;
     rmr_err (e, "control socket %s: %s", path, g_strerror (e));
-    goto err_unlink;
+    goto err_unlink_bound;
   }
   srv->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (srv->wake_fd == -1) {
@@ -392,8 +411,8 @@ ctl_server_start_full (const char *path, const struct ctl_cmd *table, size_t n,
 err_unlink:
   server_unlink (srv);
   goto err;
-err_unlink_path:
-  unlink (path);
+err_unlink_bound:
+  unlink (bound);
 err:
   e = errno;
   server_free (srv);

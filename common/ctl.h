@@ -101,6 +101,10 @@ typedef int (*ctl_set_fn) (void *opaque, char **args, const char *value,
  * the earlier '*'s) to names (g_strdup'd strings).
  */
 typedef int (*ctl_list_fn) (void *opaque, char **args, GPtrArray *names);
+/* Whether name (the last of args) exists at this point, also when the
+ * list does not show it (an alias, as a device's brmrN).
+ */
+typedef bool (*ctl_has_fn) (void *opaque, char **args);
 
 #define CTL_F_NO_STATUS 0x1 /* not shown by status (large or slow) */
 #define CTL_F_RAW_VALUE 0x2 /* set takes a raw value, not key=value */
@@ -110,6 +114,8 @@ struct ctl_cmd {
   ctl_get_fn get;
   ctl_set_fn set;
   ctl_list_fn list; /* for paths ending in '*': enumerate */
+  ctl_has_fn has;   /* with list, optional: the names that exist when the
+                     * list does not show them all */
   /* For set with key=value: the allowed keys, space separated, a
    * trailing '!' marks a required key: "poolname! member_id!".
    */

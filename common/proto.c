@@ -330,6 +330,7 @@ rmr_join_req_encode (const struct rmr_join_req *r, uint8_t *buf)
   put_str (buf + 64, 64, r->sessname);
   buf[128] = r->mode;
   buf[129] = r->sync;
+  put_le16 (buf + 130, r->flags);
   put_le32 (buf + 132, r->chunk_size);
   put_le32 (buf + 136, r->queue_depth);
   put_le64 (buf + 144, r->mapped_size);
@@ -350,6 +351,7 @@ rmr_join_req_decode (const uint8_t *buf, struct rmr_join_req *r)
   }
   r->mode = buf[128];
   r->sync = buf[129];
+  r->flags = get_le16 (buf + 130);
   r->chunk_size = get_le32 (buf + 132);
   r->queue_depth = get_le32 (buf + 136);
   r->mapped_size = get_le64 (buf + 144);
@@ -357,7 +359,11 @@ rmr_join_req_decode (const uint8_t *buf, struct rmr_join_req *r)
     return rmr_err (EPROTO, "bad message: join mode %u", r->mode);
   if (r->sync > 1)
     return rmr_err (EPROTO, "bad message: join sync %u", r->sync);
-  if (get_le16 (buf + 130) || get_le32 (buf + 140))
+  if (r->flags & ~RMR_JOIN_REQ_F_PROBE)
+    return rmr_err (EPROTO, "bad message: join flags 0x%x", r->flags);
+  if (r->sync && r->flags)
+    return rmr_err (EPROTO, "bad message: a sync session's join is no probe");
+  if (get_le32 (buf + 140))
     return rmr_err (EPROTO, "bad message: join reserved bytes not zero");
   if (check_chunk_size (r->chunk_size, true) < 0)
     return -EPROTO;

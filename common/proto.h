@@ -137,18 +137,25 @@ const char *rmr_msg_type_name (unsigned type);
  *   64  u8[64] sessname (NUL padded)
  *   128 u8     mode (enum rmr_pool_mode; AUTO: either)
  *   129 u8     sync (1: a sync pool session from a peer member)
- *   130 u16    reserved (0)
+ *   130 u16    flags (RMR_JOIN_REQ_F_*; others 0)
  *   132 u32    chunk_size (0: any)
  *   136 u32    queue_depth
  *   140 u32    reserved (0)
  *   144 u64    mapped_size (0: any)
  */
 #define RMR_JOIN_REQ_SIZE 152
+/* A probe: the member checks the request and answers as to a join, but
+ * the session does not join (the pool's state, its sessions and its IO
+ * are untouched).  A client learns so whether it has a leg to every
+ * member before it assembles.
+ */
+#define RMR_JOIN_REQ_F_PROBE 0x1
 struct rmr_join_req {
   char pool_name[RMR_POOL_NAME_MAX + 1];
   char sessname[RMR_SESS_NAME_MAX + 1];
   uint8_t mode;
   uint8_t sync;
+  uint16_t flags;
   uint32_t chunk_size;
   uint32_t queue_depth;
   uint64_t mapped_size;

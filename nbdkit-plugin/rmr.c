@@ -11,17 +11,18 @@
  *   the fork and started again in .after_fork (threads do not survive
  *   fork).
  * - control=PATH: the admin guide's flow through rmradm (join_pool,
- *   add_sess, pool_enable, map_device, ...; plugin-control.c over the
- *   registry in plugin-pools.c).  The control thread starts in
- *   .after_fork, so these pools are opened after the fork.
+ *   add_sess, pool_enable, map_device, ...), served by librmr
+ *   (rmr_admin_start).  The control thread starts in .after_fork, so
+ *   these pools are opened after the fork.
  * Both can be combined; then the command-line pool exists from the start,
  * enabled and mapped.  Pool options given without pool= (timeout,
  * read-policy, ...) apply to the pools configured through the socket.
  *
- * Exports: every mapped pool, under its name; the default export is the
- * first mapped pool (the command-line one while it is mapped).  A handle
- * holds a reference on its pool's registry entry, so the pool is not
- * closed while a connection uses it (plugin-pools.c).
+ * Exports: librmr's mapped devices, each under its pool's name (or the
+ * guide's alias brmrN); the default export is the first one (the
+ * command-line pool while it is mapped).  A handle holds a reference on
+ * its device (rmr_device_get), so the pool is not closed while a
+ * connection uses it.
  *
  * Thread model: parallel; librmr is thread-safe and needs no per-handle
  * state beyond the pool.
@@ -41,8 +42,6 @@
 #include "rmr/rmr.h"
 #include "parse.h"
 #include "tls.h"
-#include "plugin-control.h"
-#include "plugin-pools.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -58,8 +57,8 @@ static bool suspended;
 
 /* One per NBD connection. */
 struct handle {
-  struct plugin_pool *pp; /* reference, dropped in .close */
-  struct rmr_pool *rp;    /* pp's open pool */
+  struct rmr_device *dev; /* reference, dropped in .close */
+  struct rmr_pool *rp;    /* dev's open pool */
 };
 
 static void
@@ -71,8 +70,7 @@ rmr_load (void)
 static void
 rmr_unload (void)
 {
-  plugin_control_stop ();
-  pools_close_all ();
+  rmr_admin_stop ();
   rmr_tls_cleanup (); /* no connection is left */
 }
 
@@ -267,7 +265,7 @@ rmr_config_complete (void)
 {
   if (setup_tls () < 0)
     return -1;
-  pools_set_template (&cfg);
+  rmr_admin_set_template (&cfg);
   if (!cfg.pool_name[0]) {
     if (!control_path) {
       nbdkit_error ("pool: missing (pool=NAME, or control=PATH to configure "
@@ -318,6 +316,18 @@ rmr_config_complete (void)
   "tls-psk=FILE              pre-shared keys, USERNAME:HEXKEY (psktool)\n"     \
   "tls-username=NAME         our identity in FILE (default: host name)"
 
+/* The control socket's requests: changes at debug level, refused
+ * changes as errors (nbdkit -v shows everything).
+ */
+static void
+log_control (void *opaque, int failed, const char *request, const char *reply)
+{
+  if (failed)
+    nbdkit_error ("control: %s: %s", request, reply);
+  else
+    nbdkit_debug ("control: %s: %s", request, reply);
+}
+
 static int
 rmr_get_ready (void)
 {
@@ -329,7 +339,7 @@ rmr_get_ready (void)
   pool = rmr_pool_open (&cfg);
   if (!pool)
     return fail ("pool", -errno);
-  pools_add_open (pool, &cfg);
+  rmr_admin_add_pool (pool, &cfg);
   nbdkit_debug ("rmr: pool %s: %" PRIu64 " bytes, chunk_size %" PRIu32
                 ", generation %" PRIu64 ", %u legs",
                 rmr_pool_name (pool), rmr_pool_size (pool),
@@ -353,15 +363,16 @@ rmr_after_fork (void)
       return fail ("pool", r);
     suspended = false;
   }
-  if (control_path && plugin_control_start (control_path) < 0)
-    return fail ("control", -errno);
+  if (control_path &&
+      (r = rmr_admin_start (control_path, log_control, NULL)) < 0)
+    return fail ("control", r);
   return 0;
 }
 
 static const char *
 rmr_default_export (int readonly, int is_tls)
 {
-  g_autofree char *name = pools_default_export ();
+  g_autofree char *name = rmr_device_default ();
 
   /* With nothing mapped, "" makes .open say so. */
   return nbdkit_strdup_intern (name ? name : "");
@@ -370,26 +381,27 @@ rmr_default_export (int readonly, int is_tls)
 static int
 rmr_list_exports (int readonly, int is_tls, struct nbdkit_exports *exports)
 {
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  unsigned i;
+  char **names = rmr_device_names ();
+  int r = 0;
+  size_t i;
 
-  pools_names (names, true);
-  for (i = 0; i < names->len; i++)
-    if (nbdkit_add_export (exports, names->pdata[i], "replicated RMR pool") < 0)
-      return -1;
-  return 0;
+  if (!names)
+    return fail ("list_exports", -errno);
+  for (i = 0; names[i] && r == 0; i++)
+    r = nbdkit_add_export (exports, names[i], "replicated RMR pool");
+  rmr_strv_free (names);
+  return r;
 }
 
 static void *
 rmr_open (int readonly)
 {
   const char *name = nbdkit_export_name ();
-  g_autoptr (GString) err = g_string_new (NULL);
   struct handle *h = g_new0 (struct handle, 1);
 
-  h->pp = pools_get (name ? name : "", &h->rp, err);
-  if (!h->pp) {
-    nbdkit_error ("%s", err->str);
+  h->dev = rmr_device_get (name ? name : "", &h->rp);
+  if (!h->dev) {
+    nbdkit_error ("%s", rmr_get_error ());
     g_free (h);
     return NULL;
   }
@@ -401,7 +413,7 @@ rmr_close (void *handle)
 {
   struct handle *h = handle;
 
-  pools_put (h->pp);
+  rmr_device_put (h->dev);
   g_free (h);
 }
 

@@ -353,7 +353,9 @@ struct srv_pool *pool_find_store_path (const char *path);
  * thread.  Each fills err with a one-line reason on failure and returns
  * -errno.
  */
-/* generation: the client's (0: a client that has none yet, opening). */
+/* generation: the client's (0: a client that has none yet, opening).
+ * ps NULL: a probe (RMR_JOIN_REQ_F_PROBE): checked and answered, nothing
+ * joins. */
 int pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
                     const struct rmr_join_req *req, uint64_t generation,
                     struct rmr_join_rep *rep, GString *err);

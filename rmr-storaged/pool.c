@@ -392,6 +392,13 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
     goto refuse;
   }
 
+  if (!ps) {
+    /* A probe: checked and answered, nothing joins. */
+    rep->state = p->state;
+    g_mutex_unlock (&p->lock);
+    return 0;
+  }
+
   /* Fencing: one client session at a time is between its join and its
    * pool enable; while it is, the pool serves no IO, so a client that
    * was presumed dead cannot write behind the new one's back (its IO is

@@ -495,6 +495,19 @@ handle_join (struct srv_conn *c, const struct rmr_hdr *hdr,
     sess_reply_error (c, hdr, ENOENT, err->str, NULL);
     return;
   }
+  if (req.flags & RMR_JOIN_REQ_F_PROBE) {
+    r = pool_sess_join (p, NULL, &req, hdr->generation, &rep, err);
+    pool_put (p);
+    if (r < 0) {
+      g_info ("pool %s: probe of %s from %s refused: %s", req.pool_name,
+              req.sessname, c->conn->peer_name, err->str);
+      sess_reply_error (c, hdr, r, err->str, NULL);
+      return;
+    }
+    rmr_join_rep_encode (&rep, buf);
+    sess_reply (c, hdr, 0, buf, sizeof buf, rep.member_id);
+    return;
+  }
   ps = g_new0 (struct srv_psess, 1);
   ps->pool = p;
   ps->conn = c;

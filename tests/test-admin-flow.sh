@@ -162,7 +162,13 @@ for ((k = 1; k <= 8; k++)); do
 done
 adm_fails "add_sess: a ninth session refused" "at most 8" \
   set rmr-client/pools/z/add_sess "sessname=z9 path=tcp:127.0.0.9:1"
-ok "leave_pool of a pool never enabled" adm set rmr-client/pools/z/leave_pool 1
+adm_fails "leave_pool with sessions refused (the guide's deletion rule 1)" \
+  "still has 8 sessions .z1 z2 .*del_sess" set rmr-client/pools/z/leave_pool 1
+for ((k = 1; k <= 8; k++)); do
+  adm set rmr-client/pools/z/sessions/z$k/del_sess mode=delete
+done
+ok "leave_pool of a pool never enabled, once its sessions are deleted" \
+  adm set rmr-client/pools/z/leave_pool 1
 ok "add_sess s2 (ip:HOST:PORT form) mode=create" \
   adm set rmr-client/pools/p/add_sess "sessname=s2 path=ip:$A2 mode=create"
 is "$(adm get rmr-client/pools/p/sessions/s2/path)" "tcp:$A2" \
@@ -181,7 +187,13 @@ adm_fails "enable: bad value refused" "expected 1 or 0" \
 ok "sessions/s1/enable 1" adm set rmr-client/pools/p/sessions/s1/enable 1
 ok "sessions/s2/enable 1" adm set rmr-client/pools/p/sessions/s2/enable 1
 is "$(adm get rmr-client/pools/p/sessions/s1/enable)" 1 "s1 enabled"
-is "$(srv_state 1 p)" registered "member 41 still registered (nothing sent)"
+is "$(srv_state 1 p) $(srv_state 2 p)" "created created" \
+  "an enabled create-mode session joined: the members' pools are created"
+ok "sessions/s2/enable 0 releases the join" \
+  adm set rmr-client/pools/p/sessions/s2/enable 0
+is "$(srv_state 2 p)" registered "member 42 registered again"
+ok "sessions/s2/enable 1 again" adm set rmr-client/pools/p/sessions/s2/enable 1
+is "$(srv_state 2 p)" created "member 42 created again"
 
 ok "pool_enable 1 opens the pool" adm set rmr-client/pools/p/pool_enable 1
 is "$(adm get rmr-client/pools/p/state)" enabled "pool p is enabled"
@@ -290,16 +302,22 @@ is "$(adm ls rmr-client/pools)" "" "pool p forgotten"
 # ---------------------------------------------------------------------
 # 2. Assemble, in the same nbdkit.
 ok "join_pool p again" adm set rmr-client/ctl/join_pool 'poolname=p'
-ok "add_sess s1 mode=assemble" \
-  adm set rmr-client/pools/p/add_sess "sessname=s1 path=tcp:$A1 mode=assemble"
-ok "add_sess s2 mode=assemble" \
-  adm set rmr-client/pools/p/add_sess "sessname=s2 path=tcp:$A2 mode=assemble"
+out=$(adm set rmr-client/pools/p/add_sess "sessname=s1 path=tcp:$A1 mode=assemble")
+is "$out" "pool 'p' waits for more sessions: pool 'p': member 42 has no session yet" \
+  "add_sess s1 mode=assemble: the pool waits for member 42"
+is "$(adm get rmr-client/pools/p/state)" joined "pool p joined with one leg"
+is "$(srv_state 1 p)" registered "the probe changed nothing on member 41"
 is "$(adm get rmr-client/pools/p/sessions/s1/enable)" 1 \
   "an assemble session needs no enable"
 adm_fails "add_sess: create beside assemble sessions refused" \
   "mode=assemble" \
   set rmr-client/pools/p/add_sess "sessname=s9 path=tcp:127.0.0.1:1 mode=create"
-ok "map_device enables the assembled pool by itself" \
+out=$(adm set rmr-client/pools/p/add_sess "sessname=s2 path=tcp:$A2 mode=assemble")
+is "$out" "every member has a session: pool 'p' enabled" \
+  "add_sess s2 mode=assemble: every member has a session, the pool enables"
+is "$(adm get rmr-client/pools/p/state)" enabled \
+  "the guide's automatic pool enable after a complete assemble"
+ok "map_device maps the assembled pool" \
   adm set brmr-client/ctl/map_device 'pool=p size=16M'
 is "$(adm get rmr-client/pools/p/state)" enabled "pool p enabled"
 is "$(adm get rmr-client/pools/p/chunk_size)" 65536 \
@@ -320,14 +338,16 @@ ok "add_sess to an address nobody listens on" \
   adm set rmr-client/pools/q/add_sess \
   "sessname=bad path=tcp:127.0.0.1:$badport mode=create"
 adm set rmr-client/pools/q/sessions/q1/enable 1
-adm set rmr-client/pools/q/sessions/bad/enable 1
-adm_fails "pool_enable with an unreachable leg fails, naming it" \
-  "127.0.0.1:$badport" set rmr-client/pools/q/pool_enable 1
+adm_fails "enable of a session nobody answers fails, naming the address" \
+  "session bad: .*127.0.0.1:$badport" \
+  set rmr-client/pools/q/sessions/bad/enable 1
+is "$(adm get rmr-client/pools/q/sessions/bad/enable)" 0 \
+  "the unreachable session stays not enabled"
+adm_fails "pool_enable refused while that session is not enabled" \
+  "bad.*not enabled" set rmr-client/pools/q/pool_enable 1
 is "$(adm get rmr-client/pools/q/state)" joined \
-  "the pool stays joined after the failed pool_enable"
-ok "last_error says why" \
-  grep -q "127.0.0.1:$badport" <<<"$(adm get rmr-client/pools/q/last_error)"
-is "$(srv_state 1 q)" registered "nothing half-opened on member 51"
+  "the pool stays joined after the refused pool_enable"
+is "$(srv_state 1 q)" created "member 51 holds q1's join, nothing more"
 ok "del_sess of the unreachable leg (pool not enabled)" \
   adm set rmr-client/pools/q/sessions/bad/del_sess mode=delete
 ok "add_sess q2" \
@@ -350,8 +370,21 @@ ok "export q: reads back" nbd_check "$(uri q)" 0 0x71
 ok "export p: not touched by q" nbd_check "$(uri p)" 0 0x41
 ok "export p: reads back" nbd_check "$(uri p)" 131072 0x44
 ok "default export is still p" nbd_check "$(uri)" 131072 0x44
-ok "unmap q" adm set brmr-client/ctl/devices/q/unmap_device 1
-ok "leave_pool q (enabled, unmapped)" adm set rmr-client/pools/q/leave_pool 1
+is "$(adm get brmr-client/ctl/devices/p/alias) $(adm get brmr-client/ctl/devices/q/alias)" \
+  "brmr0 brmr1" "the guide's device names: p is brmr0, q is brmr1"
+is "$(adm get brmr-client/ctl/devices/brmr1/block/size)" 16384 \
+  "devices/brmr1/block/size answers for q"
+ok "export brmr1 is q" nbd_check "$(uri brmr1)" 0 0x71
+adm_fails "no device brmr2" "no such device: brmr2" \
+  get brmr-client/ctl/devices/brmr2/state
+ok "unmap q by its alias (devices/brmr1/unmap_device)" \
+  adm set brmr-client/ctl/devices/brmr1/unmap_device 1
+adm_fails "leave_pool q with sessions refused" "still has 2 sessions" \
+  set rmr-client/pools/q/leave_pool 1
+ok "del_sess q2 (enabled, unmapped)" \
+  adm set rmr-client/pools/q/sessions/q2/del_sess mode=disassemble
+ok "del_sess q1" adm set rmr-client/pools/q/sessions/q1/del_sess mode=disassemble
+ok "leave_pool q" adm set rmr-client/pools/q/leave_pool 1
 is "$(srv_state 1 q) $(srv_state 2 q)" "registered registered" \
   "q's members left gracefully"
 is "$(adm ls rmr-client/pools | grep -c '^rmr-client/pools/[^/]*/state$')" 1 \

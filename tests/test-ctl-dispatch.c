@@ -619,6 +619,42 @@ test_literal_wins (void)
   g_assert_cmpstr (reply->str, ==, "ok\nloose other\n");
 }
 
+/* A list entry with a has callback: names the list does not show (an
+ * alias) reach the handler; unknown ones are refused; ls shows only the
+ * listed names.
+ */
+static bool
+has_alias (void *opaque, char **args)
+{
+  assert (args[0] != NULL && args[1] == NULL);
+  return strcmp (args[0], "dev") == 0 || strcmp (args[0], "d0") == 0;
+}
+
+static int
+list_dev (void *opaque, char **args, GPtrArray *names)
+{
+  g_ptr_array_add (names, g_strdup ("dev"));
+  return 0;
+}
+
+static void
+test_has (void)
+{
+  static const struct ctl_cmd t[] = {
+    {.path = "devices/*", .list = list_dev, .has = has_alias},
+    {.path = "devices/*/v", .get = get_loose},
+  };
+  g_autoptr (GString) reply = g_string_new (NULL);
+
+  g_assert_cmpint (ctl_dispatch (t, 2, NULL, "get devices/d0/v", reply), ==, 0);
+  g_assert_cmpstr (reply->str, ==, "ok\nloose d0\n");
+  g_assert_cmpint (ctl_dispatch (t, 2, NULL, "get devices/d1/v", reply), ==,
+                   -1);
+  g_assert_cmpstr (reply->str, ==, "error: no such device: d1\n");
+  g_assert_cmpint (ctl_dispatch (t, 2, NULL, "ls devices", reply), ==, 0);
+  g_assert_cmpstr (reply->str, ==, "ok\ndevices/dev/v\n");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -635,5 +671,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ctl/help", test_help);
   g_test_add_func ("/ctl/table-check", test_table_check);
   g_test_add_func ("/ctl/literal-wins", test_literal_wins);
+  g_test_add_func ("/ctl/has", test_has);
   return g_test_run ();
 }

@@ -247,6 +247,24 @@ test_join (void)
   r.mapped_size = 1000;
   rmr_join_req_encode (&r, buf);
   g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, -EPROTO);
+  r.mapped_size = 0;
+
+  /* The probe flag: carried; an unknown flag, or a probing sync session,
+   * refused naming it.
+   */
+  r.flags = RMR_JOIN_REQ_F_PROBE;
+  rmr_join_req_encode (&r, buf);
+  g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, 0);
+  g_assert_cmpuint (d.flags, ==, RMR_JOIN_REQ_F_PROBE);
+  r.flags = 0x4;
+  rmr_join_req_encode (&r, buf);
+  g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, -EPROTO);
+  g_assert_nonnull (strstr (rmr_get_error (), "join flags 0x4"));
+  r.flags = RMR_JOIN_REQ_F_PROBE;
+  r.sync = 1;
+  rmr_join_req_encode (&r, buf);
+  g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, -EPROTO);
+  g_assert_nonnull (strstr (rmr_get_error (), "probe"));
 }
 
 static void

@@ -106,6 +106,30 @@ struct rmr_pool;
  */
 struct rmr_pool *rmr_pool_open (const struct rmr_pool_config *cfg);
 
+/* For an assemble (cfg->mode RMR_MODE_ASSEMBLE): ask every leg's member
+ * what it knows of the pool, without joining (nothing changes on the
+ * members).  0: every leg answered and every member of the newest member
+ * table has a leg, so rmr_pool_open () would find the pool complete.
+ * -EAGAIN: a leg is not reachable yet, or a member has no leg (the
+ * message names which).  Other -errno: a member refused (wrong pool,
+ * size, fresh store, fenced client: its message), or a bad cfg.  Waits at
+ * most 5 s per leg.
+ */
+int rmr_pool_probe (const struct rmr_pool_config *cfg);
+
+/* Join leg i of a create-mode pool that is not open yet and keep it
+ * joined, as the admin guide's session enable does: the member's pool
+ * shows `created` and takes no other client's join meanwhile.  NULL with
+ * the member's refusal or the connection error.  rmr_pool_open () joins
+ * by itself: release every hold of the pool (rmr_leg_unhold: a graceful
+ * leave) before it.
+ */
+struct rmr_leg_hold;
+struct rmr_leg_hold *rmr_leg_hold (const struct rmr_pool_config *cfg,
+                                   unsigned i);
+/* NULL allowed. */
+void rmr_leg_unhold (struct rmr_leg_hold *h);
+
 /* Leave the pool gracefully (the stores keep their data and metadata) and
  * free it.  No IO may be in flight.  NULL is allowed.
  */
@@ -291,6 +315,57 @@ int rmr_tls_setup (enum rmr_tls_mode mode, const char *psk_file,
  */
 int rmr_threads_suspend (void);
 int rmr_threads_resume (void);
+
+/* The admin guide's client side, for any program (the nbdkit plugin is
+ * one).  A control socket serves the guide's rmr-client/ and
+ * brmr-client/ trees (rmradm(8)): pools are joined, given sessions,
+ * enabled, mapped as devices, unmapped and left at run time.  The
+ * program uses the mapped devices: it takes a reference on one for as
+ * long as it does IO on its pool, and a device's pool is closed only when
+ * it is unmapped and unreferenced.  Process-wide; every function is
+ * thread-safe.
+ */
+
+/* Called once per control request: failed is 1 for a change (set) that
+ * was refused; reply is "ok" or the one-line error.
+ */
+typedef void (*rmr_admin_log_fn) (void *opaque, int failed, const char *request,
+                                  const char *reply);
+
+/* Options of the pools configured through the control socket (timeouts,
+ * read policy, queue depth...; name, size and legs are ignored).
+ */
+void rmr_admin_set_template (const struct rmr_pool_config *tmpl);
+/* Serve the control socket at path (created with mode 0600; a stale one
+ * is replaced).  log may be NULL.  0 or -errno.
+ */
+int rmr_admin_start (const char *path, rmr_admin_log_fn log, void *opaque);
+/* Stop the control socket and close every pool (every leg leaves
+ * gracefully).  No IO may be in flight on any device.
+ */
+void rmr_admin_stop (void);
+/* Register a pool the program opened as a mapped device named after the
+ * pool; the registry owns it from now on (rmr_admin_stop () closes it).
+ * cfg is the configuration it was opened with.
+ */
+void rmr_admin_add_pool (struct rmr_pool *pool,
+                         const struct rmr_pool_config *cfg);
+
+struct rmr_device;
+/* The mapped device named name (a pool name or its alias brmrN; "" for
+ * the first mapped device), referenced until rmr_device_put (); *pool is
+ * its open pool.  NULL with errno ENOENT and a message when there is no
+ * such device.
+ */
+struct rmr_device *rmr_device_get (const char *name, struct rmr_pool **pool);
+void rmr_device_put (struct rmr_device *dev);
+/* The names of the mapped devices, a NULL-terminated array, or NULL with
+ * errno ENOMEM.  Free with rmr_strv_free ().
+ */
+char **rmr_device_names (void);
+/* The first mapped device's name (free ()), or NULL when none is. */
+char *rmr_device_default (void);
+void rmr_strv_free (char **v);
 
 #ifdef __cplusplus
 }

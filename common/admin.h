@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The plugin's pools (plugin-pools.c): every client pool this nbdkit
- * knows, from the command line or configured step by step through the
- * control socket, and which of them are NBD exports.
+/* The client's pools (admin.c): every client pool this process knows,
+ * opened by the program or configured step by step through the control
+ * socket (admin-control.c), and which of them are mapped devices (for
+ * the nbdkit plugin: its NBD exports).  The public face is the
+ * rmr_admin_* and rmr_device_* functions of rmr/rmr.h.
  *
  * Life of a pool: joined (join_pool, legs added with add_sess) ->
  * enabled (pool_enable or map_device: rmr_pool_open) -> mapped (an NBD
@@ -14,8 +16,8 @@
  * when it is not mapped and no NBD connection holds it, so IO never
  * races with rmr_pool_close ().
  */
-#ifndef RMR_PLUGIN_POOLS_H
-#define RMR_PLUGIN_POOLS_H
+#ifndef RMR_ADMIN_H
+#define RMR_ADMIN_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,11 +33,16 @@ struct plugin_pool {
   /* Protected by the registry lock. */
   struct rmr_pool_config cfg; /* options, chunk size, legs (the sessions) */
   bool leg_enabled[RMR_MAX_MEMBERS]; /* before the pool is enabled */
-  struct rmr_pool *rp;               /* NULL until enabled */
-  const char *busy;                  /* what a command does unlocked, or NULL */
-  bool mapped;                       /* an NBD export (map_device) */
-  unsigned nhandles;                 /* NBD connections holding rp */
-  char last_error[512];              /* why the last pool_enable failed */
+  /* A create-mode leg enabled before the pool: joined on its member
+   * (rmr_leg_hold), released before the pool opens.
+   */
+  struct rmr_leg_hold *hold[RMR_MAX_MEMBERS];
+  struct rmr_pool *rp;  /* NULL until enabled */
+  const char *busy;     /* what a command does unlocked, or NULL */
+  bool mapped;          /* an NBD export (map_device) */
+  int dev_index;        /* while mapped: N of the guide's device name brmrN */
+  unsigned nhandles;    /* NBD connections holding rp */
+  char last_error[512]; /* why the last pool_enable failed */
 };
 
 /* "auto", "create" or "assemble". */
@@ -61,6 +68,11 @@ void pools_close_all (void);
 void pools_lock (void);
 void pools_unlock (void);
 struct plugin_pool *pools_find_unlocked (const char *name);
+/* The mapped pool that is the device name: a pool name, or the guide's
+ * kernel-style alias brmrN (the Nth free index when it was mapped; a
+ * pool of that name wins).  NULL if none.
+ */
+struct plugin_pool *pools_find_device_unlocked (const char *name);
 /* Index of the leg named sessname, or -1. */
 int pools_leg_index_unlocked (const struct plugin_pool *pp,
                               const char *sessname);
@@ -78,6 +90,13 @@ int pools_join (const char *name, uint32_t chunk_size, GString *err);
  */
 int pools_add_sess (const char *name, const char *sessname,
                     const struct rmr_addr *addr, int mode, GString *err);
+/* The admin guide's automatic pool enable after an assemble: when every
+ * member of an assembled pool (not enabled yet) has a session, open it.
+ * A note for the administrator goes to out (what it waits for, or why
+ * the open failed).  Returns 0, or -1 when the open was tried and
+ * failed; the session stays added either way.
+ */
+int pools_auto_enable (const char *name, GString *out);
 int pools_del_sess (const char *name, const char *sessname, GString *out,
                     GString *err);
 int pools_leg_set_enabled (const char *name, const char *sessname, bool enabled,
@@ -108,4 +127,10 @@ void pools_put (struct plugin_pool *pp);
  */
 char *pools_default_export (void);
 
-#endif /* RMR_PLUGIN_POOLS_H */
+/* admin-control.c: the control socket's tree (see the file); log gets
+ * every request with its outcome.  0 or -errno with the error set.
+ */
+int pools_control_start (const char *path, rmr_admin_log_fn log, void *opaque);
+void pools_control_stop (void);
+
+#endif /* RMR_ADMIN_H */

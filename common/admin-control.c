@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The plugin's control socket (DESIGN 8): the admin guide's client-side
+/* The client's control socket (DESIGN 8): the admin guide's client-side
  * tree, used by rmradm:
  *
  *   rmr-client/ctl/join_pool             'poolname=NAME [chunk_size=BYTES]'
@@ -9,10 +9,11 @@
  *   rmr-client/pools/NAME/sessions/SESS/{state,member_id,path,mode,enable,
  *                                        reconnect,del_sess,last_error,...}
  *   brmr-client/ctl/map_device           'pool=NAME [size=SECTORS|SIZE]'
- *   brmr-client/ctl/devices/NAME/{state,size,block/size,unmap_device}
+ *   brmr-client/ctl/devices/NAME/{state,size,block/size,alias,unmap_device}
+ *                                        (NAME: the pool, or its alias brmrN)
  *
  * This file parses and formats; the pools and their states live in
- * plugin-pools.c.  Getters read under the registry lock (librmr's
+ * admin.c.  Getters read under the registry lock (librmr's
  * rmr_pool_leg_info () is safe while IO runs); setters call the registry,
  * which does slow work without the lock.  One command table
  * (common/ctl.h) serves the socket, the help and the JSON; every set is
@@ -23,13 +24,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NBDKIT_API_VERSION 2
-#include <nbdkit-plugin.h>
-
 #include "ctl.h"
 #include "parse.h"
-#include "plugin-control.h"
-#include "plugin-pools.h"
+#include "admin.h"
 #include "util.h"
 
 static struct ctl_server *g_srv;
@@ -121,7 +118,11 @@ set_add_sess (void *o, char **args, const char *value, const struct ctl_kv *kv,
       return -1;
     }
   }
-  return pools_add_sess (args[0], sessname, &addr, m, err);
+  if (pools_add_sess (args[0], sessname, &addr, m, err) < 0)
+    return -1;
+  /* The session is added whatever the automatic enable does. */
+  pools_auto_enable (args[0], out);
+  return 0;
 }
 
 /* sessions/SESS/del_sess '[mode=disassemble|delete]' */
@@ -230,6 +231,14 @@ list_devices (void *o, char **args, GPtrArray *names)
   return 0;
 }
 
+static bool
+has_device (void *o, char **args)
+{
+  SCOPED_POOLS_LOCK;
+
+  return pools_find_device_unlocked (args[0]) != NULL;
+}
+
 static int
 list_sessions (void *o, char **args, GPtrArray *names)
 {
@@ -250,24 +259,26 @@ enum pool_attr {
   P_LAST_ERROR,
   P_CONNECTIONS,
   D_STATE,
-  D_SECTORS
+  D_SECTORS,
+  D_ALIAS
 };
 
 static int
 pool_attr (char **args, GString *out, GString *err, enum pool_attr a)
 {
   SCOPED_POOLS_LOCK;
-  struct plugin_pool *pp = find_pool_unlocked (args[0], err);
+  bool device = a == D_STATE || a == D_SECTORS || a == D_ALIAS;
+  struct plugin_pool *pp = device ? pools_find_device_unlocked (args[0])
+                                  : find_pool_unlocked (args[0], err);
 
-  if (!pp)
+  if (!pp) {
+    if (device)
+      g_string_append_printf (err, "no such device '%s'", args[0]);
     return -1;
+  }
   if (!pp->rp && (a == P_SIZE || a == P_GENERATION || a == D_SECTORS ||
                   (a == P_CHUNK_SIZE && !pp->cfg.chunk_size))) {
     g_string_append_printf (err, "pool '%s' is not enabled yet", pp->name);
-    return -1;
-  }
-  if ((a == D_STATE || a == D_SECTORS) && !pp->mapped) {
-    g_string_append_printf (err, "no such device '%s'", pp->name);
     return -1;
   }
   switch (a) {
@@ -294,6 +305,10 @@ pool_attr (char **args, GString *out, GString *err, enum pool_attr a)
   case D_SECTORS:
     g_string_append_printf (out, "%" PRIu64 "\n", rmr_pool_size (pp->rp) / 512);
     break;
+  case D_ALIAS:
+    if (pp->dev_index >= 0)
+      g_string_append_printf (out, "brmr%d\n", pp->dev_index);
+    break;
   }
   return 0;
 }
@@ -311,6 +326,7 @@ POOL_GETTER (get_pool_last_error, P_LAST_ERROR)
 POOL_GETTER (get_connections, P_CONNECTIONS)
 POOL_GETTER (get_dev_state, D_STATE)
 POOL_GETTER (get_dev_size, D_SECTORS)
+POOL_GETTER (get_dev_alias, D_ALIAS)
 
 enum leg_attr {
   L_STATE,
@@ -527,8 +543,8 @@ static const struct ctl_cmd table[] = {
   {.path = "rmr-client/pools/*/leave_pool",
    .set = set_leave_pool,
    .flags = CTL_F_RAW_VALUE,
-   .help = "write 1: close the pool (every leg leaves gracefully, the "
-           "stores keep their data) and forget it; not while mapped"},
+   .help = "write 1: forget the pool; only once its sessions are deleted "
+           "(del_sess) and it is not mapped"},
   {.path = "brmr-client/ctl/map_device",
    .set = set_map_device,
    .keys = "pool! size",
@@ -536,7 +552,13 @@ static const struct ctl_cmd table[] = {
            "needed (size: sectors, or bytes with K/M/G/T; must match)"},
   {.path = "brmr-client/ctl/devices/*",
    .list = list_devices,
-   .help = "mapped pools: the NBD exports, named by their pool"},
+   .has = has_device,
+   .help = "mapped pools: the NBD exports, named by their pool; each also "
+           "answers to its alias brmrN (here and as an NBD export name)"},
+  {.path = "brmr-client/ctl/devices/*/alias",
+   .get = get_dev_alias,
+   .help = "the admin guide's device name, brmrN: the lowest number free "
+           "when the pool was mapped"},
   {.path = "brmr-client/ctl/devices/*/state",
    .get = get_dev_state,
    .help = "ready"},
@@ -553,33 +575,41 @@ static const struct ctl_cmd table[] = {
            "go on until their clients disconnect"},
 };
 
-/* Every change is logged with its outcome (nbdkit -v shows successes). */
+/* Every request is logged with its outcome through the program's hook
+ * (librmr never prints).
+ */
+static rmr_admin_log_fn g_log_fn;
+static void *g_log_opaque;
+
 static void
 log_request (void *opaque, const char *request, int result, const char *reply)
 {
   int len;
 
+  if (!g_log_fn)
+    return;
   if (g_str_has_prefix (reply, "error: "))
     reply += 7;
   len = strcspn (reply, "\n");
-  if (result == 0)
-    nbdkit_debug ("control: %s: ok", request);
-  else if (g_str_has_prefix (request, "set "))
-    nbdkit_error ("control: %s: %.*s", request, len, reply);
-  else
-    nbdkit_debug ("control: %s: %.*s", request, len, reply);
+  {
+    g_autofree char *line = g_strndup (reply, len);
+    g_log_fn (g_log_opaque, result < 0 && g_str_has_prefix (request, "set "),
+              request, result == 0 ? "ok" : line);
+  }
 }
 
 int
-plugin_control_start (const char *path)
+pools_control_start (const char *path, rmr_admin_log_fn log, void *opaque)
 {
+  g_log_fn = log;
+  g_log_opaque = opaque;
   g_srv =
     ctl_server_start_full (path, table, ARRAY_SIZE (table), NULL, log_request);
-  return g_srv ? 0 : -1;
+  return g_srv ? 0 : -errno;
 }
 
 void
-plugin_control_stop (void)
+pools_control_stop (void)
 {
   ctl_server_stop (g_srv);
   g_srv = NULL;

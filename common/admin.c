@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The plugin's pool registry: the admin guide's client-side flow
- * (join_pool, add_sess, enable, pool_enable, map_device, unmap_device,
- * del_sess, leave_pool) over librmr, and the NBD side's view of it (which
- * pools are exports, one reference per connection).
+/* The client's pool registry (librmr's admin side): the admin guide's
+ * client-side flow (join_pool, add_sess, enable, pool_enable, map_device,
+ * unmap_device, del_sess, leave_pool) over the pool API, and the device
+ * side's view of it (which pools are mapped devices, one reference per
+ * user of a device).  The nbdkit plugin is one such user: its NBD
+ * exports are the devices, one reference per NBD connection.
  *
  * Data: g_pools, an array of struct plugin_pool in join order (the
  * command-line pool first).  A pool's legs are its cfg.legs[0..nlegs) in
@@ -30,13 +32,14 @@
  * there is no lock-order cycle.
  */
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "parse.h"
-#include "plugin-pools.h"
+#include "admin.h"
 
 /* Protects g_pools and the pools' fields (see the header). */
 static GMutex g_lock;
@@ -86,6 +89,34 @@ registry_unlocked (void)
   return g_pools;
 }
 
+/* Map or unmap pp: a mapped pool takes the lowest device index no other
+ * mapped pool has, as the kernel numbers /dev/brmrN.
+ */
+static void
+set_mapped_unlocked (struct plugin_pool *pp, bool mapped)
+{
+  uint32_t used = 0;
+  unsigned i;
+
+  pp->mapped = mapped;
+  pp->dev_index = -1;
+  if (!mapped)
+    return;
+  for (i = 0; i < g_pools->len; i++) {
+    const struct plugin_pool *p = g_pools->pdata[i];
+    if (p != pp && p->mapped && p->dev_index < 32)
+      used |= UINT32_C (1) << p->dev_index;
+  }
+  /* A registry holds far fewer than 32 mapped pools in practice; past
+   * that a device has no alias.
+   */
+  for (i = 0; i < 32; i++)
+    if (!(used & (UINT32_C (1) << i))) {
+      pp->dev_index = i;
+      break;
+    }
+}
+
 void
 pools_add_open (struct rmr_pool *rp, const struct rmr_pool_config *cfg)
 {
@@ -104,8 +135,22 @@ pools_add_open (struct rmr_pool *rp, const struct rmr_pool_config *cfg)
                 info.sessname);
   }
   pp->rp = rp;
-  pp->mapped = true;
   g_ptr_array_add (registry_unlocked (), pp);
+  set_mapped_unlocked (pp, true);
+}
+
+/* Release every held leg of pp (not open; the caller owns pp: busy, or
+ * out of the registry).
+ */
+static void
+release_holds (struct plugin_pool *pp)
+{
+  unsigned i;
+
+  for (i = 0; i < RMR_MAX_MEMBERS; i++) {
+    rmr_leg_unhold (pp->hold[i]);
+    pp->hold[i] = NULL;
+  }
 }
 
 void
@@ -128,6 +173,7 @@ pools_close_all (void)
      * lock; free_connection () in server/connections.c).
      */
     assert (!pp->busy);
+    release_holds (pp);
     rmr_pool_close (pp->rp);
     g_free (pp);
   }
@@ -156,6 +202,38 @@ pools_leg_index_unlocked (const struct plugin_pool *pp, const char *sessname)
     if (strcmp (pp->cfg.legs[i].sessname, sessname) == 0)
       return i;
   return -1;
+}
+
+/* N of "brmrN" (decimal, no leading zero), or -1. */
+static int
+parse_brmr_name (const char *name)
+{
+  const char *d = name + 4;
+  size_t len = strlen (d);
+
+  if (strncmp (name, "brmr", 4) != 0 || len == 0 || len > 2 ||
+      strspn (d, "0123456789") != len || (d[0] == '0' && len > 1))
+    return -1;
+  return len == 1 ? d[0] - '0' : (d[0] - '0') * 10 + d[1] - '0';
+}
+
+struct plugin_pool *
+pools_find_device_unlocked (const char *name)
+{
+  struct plugin_pool *pp = pools_find_unlocked (name);
+  unsigned i;
+  int n;
+
+  if (pp)
+    return pp->mapped ? pp : NULL;
+  if ((n = parse_brmr_name (name)) < 0)
+    return NULL;
+  for (i = 0; g_pools && i < g_pools->len; i++) {
+    pp = g_pools->pdata[i];
+    if (pp->mapped && pp->dev_index == n)
+      return pp;
+  }
+  return NULL;
 }
 
 const char *
@@ -334,6 +412,7 @@ int
 pools_del_sess (const char *name, const char *sessname, GString *out,
                 GString *err)
 {
+  struct rmr_leg_hold *hold;
   struct plugin_pool *pp;
   struct rmr_pool *rp;
   unsigned n;
@@ -347,14 +426,23 @@ pools_del_sess (const char *name, const char *sessname, GString *out,
     return -1;
   }
   n = pp->cfg.nlegs - i - 1;
+  hold = pp->hold[i];
   memmove (&pp->cfg.legs[i], &pp->cfg.legs[i + 1], n * sizeof pp->cfg.legs[0]);
   memmove (&pp->leg_enabled[i], &pp->leg_enabled[i + 1],
            n * sizeof pp->leg_enabled[0]);
+  memmove (&pp->hold[i], &pp->hold[i + 1], n * sizeof pp->hold[0]);
+  pp->hold[pp->cfg.nlegs - 1] = NULL;
   pp->cfg.nlegs--;
   rp = pp->rp;
   pp->rp = NULL;
-  pp->busy = rp ? "closing" : NULL;
+  pp->busy = rp ? "closing" : hold ? "releasing a session" : NULL;
   g_mutex_unlock (&g_lock);
+  if (hold) {
+    rmr_leg_unhold (hold);
+    g_mutex_lock (&g_lock);
+    pp->busy = NULL;
+    g_mutex_unlock (&g_lock);
+  }
   if (!rp)
     return 0;
 
@@ -408,6 +496,35 @@ end_op (struct plugin_pool *pp)
   g_mutex_unlock (&g_lock);
 }
 
+/* Hold (join) or release create-mode leg i of pp, not open, found idle
+ * with the lock held; the lock is dropped on return.
+ */
+static int
+hold_unlocked (struct plugin_pool *pp, unsigned i, bool enabled, GString *err)
+{
+  struct rmr_pool_config cfg = pp->cfg;
+  struct rmr_leg_hold *h = pp->hold[i];
+  int r = 0;
+
+  pp->busy = enabled ? "enabling a session" : "disabling a session";
+  g_mutex_unlock (&g_lock);
+  if (enabled) {
+    h = rmr_leg_hold (&cfg, i);
+    if (!h)
+      r = fail_rmr (err);
+  }
+  else
+    rmr_leg_unhold (h);
+  g_mutex_lock (&g_lock);
+  pp->busy = NULL;
+  if (r == 0) {
+    pp->hold[i] = enabled ? h : NULL;
+    pp->leg_enabled[i] = enabled;
+  }
+  g_mutex_unlock (&g_lock);
+  return r;
+}
+
 int
 pools_leg_set_enabled (const char *name, const char *sessname, bool enabled,
                        GString *err)
@@ -422,7 +539,12 @@ pools_leg_set_enabled (const char *name, const char *sessname, bool enabled,
     return -1;
   }
   if (!pp->rp) {
-    /* Not open yet: mark the leg ready (or not) for pool_enable. */
+    /* Not open yet: mark the leg ready (or not) for pool_enable.  A
+     * create-mode leg joins now (its member's pool turns created), as
+     * the admin guide's session enable does.
+     */
+    if (pp->cfg.mode == RMR_MODE_CREATE && enabled != !!pp->hold[i])
+      return hold_unlocked (pp, i, enabled, err);
     pp->leg_enabled[i] = enabled;
     g_mutex_unlock (&g_lock);
     return 0;
@@ -493,6 +615,8 @@ open_unlocked (struct plugin_pool *pp, uint64_t size, GString *err)
   pp->last_error[0] = '\0';
   g_mutex_unlock (&g_lock);
 
+  /* The open joins every leg itself: the held joins go first. */
+  release_holds (pp);
   rp = rmr_pool_open (&cfg);
 
   g_mutex_lock (&g_lock);
@@ -505,6 +629,50 @@ open_unlocked (struct plugin_pool *pp, uint64_t size, GString *err)
   }
   pp->rp = rp;
   return 0;
+}
+
+int
+pools_auto_enable (const char *name, GString *out)
+{
+  g_autoptr (GString) err = g_string_new (NULL);
+  struct rmr_pool_config cfg;
+  struct plugin_pool *pp;
+  int r;
+
+  g_mutex_lock (&g_lock);
+  pp = find_idle_unlocked (name, err);
+  if (!pp || pp->rp || pp->cfg.mode != RMR_MODE_ASSEMBLE) {
+    g_mutex_unlock (&g_lock);
+    return 0;
+  }
+  cfg = pp->cfg;
+  pp->busy = "probing its members";
+  g_mutex_unlock (&g_lock);
+
+  r = rmr_pool_probe (&cfg);
+
+  g_mutex_lock (&g_lock);
+  pp->busy = NULL;
+  if (r == -EAGAIN) {
+    g_string_append_printf (out, "pool '%s' waits for more sessions: %s\n",
+                            name, rmr_get_error ());
+    r = 0;
+  }
+  else if (r < 0)
+    g_string_append_printf (out, "pool '%s' not enabled: %s\n", name,
+                            rmr_get_error ());
+  else if (pp->cfg.nlegs == cfg.nlegs && (r = open_unlocked (pp, 0, err)) == 0)
+    g_string_append_printf (out,
+                            "every member has a session: pool '%s' "
+                            "enabled\n",
+                            name);
+  else if (r < 0)
+    g_string_append_printf (out,
+                            "pool '%s': the automatic pool enable failed "
+                            "(%s); write 1 to pool_enable when fixed\n",
+                            name, err->str);
+  g_mutex_unlock (&g_lock);
+  return r;
 }
 
 int
@@ -551,7 +719,7 @@ pools_map (const char *name, uint64_t size, GString *err)
   if (!pp->rp) {
     if (open_unlocked (pp, size, err) < 0)
       return -1;
-    pp->mapped = true;
+    set_mapped_unlocked (pp, true);
     return 0;
   }
   have = rmr_pool_size (pp->rp);
@@ -562,7 +730,7 @@ pools_map (const char *name, uint64_t size, GString *err)
                             size / 512, name, have / 512, have);
     return -1;
   }
-  pp->mapped = true;
+  set_mapped_unlocked (pp, true);
   return 0;
 }
 
@@ -570,13 +738,14 @@ int
 pools_unmap (const char *name, GString *out, GString *err)
 {
   G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
-  struct plugin_pool *pp = pools_find_unlocked (name);
+  struct plugin_pool *pp = pools_find_device_unlocked (name);
 
-  if (!pp || !pp->mapped) {
+  if (!pp) {
     g_string_append_printf (err, "no such device '%s' (not mapped)", name);
     return -1;
   }
-  pp->mapped = false;
+  name = pp->name;
+  set_mapped_unlocked (pp, false);
   if (pp->nhandles)
     g_string_append_printf (
       out,
@@ -589,6 +758,29 @@ pools_unmap (const char *name, GString *out, GString *err)
   return 0;
 }
 
+/* The admin guide's deletion rule 1: a client pool with sessions is not
+ * deleted; its sessions are deleted first (del_sess closes an enabled
+ * pool when its last leg goes).
+ */
+static int
+check_no_sessions_unlocked (const struct plugin_pool *pp, GString *err)
+{
+  unsigned i;
+
+  if (pp->cfg.nlegs == 0)
+    return 0;
+  g_string_append_printf (err, "pool '%s' still has %u session%s (", pp->name,
+                          pp->cfg.nlegs, pp->cfg.nlegs == 1 ? "" : "s");
+  for (i = 0; i < pp->cfg.nlegs; i++)
+    g_string_append_printf (err, "%s%s", i ? " " : "",
+                            pp->cfg.legs[i].sessname);
+  g_string_append_printf (err,
+                          "): delete them first "
+                          "(rmr-client/pools/%s/sessions/SESS/del_sess)",
+                          pp->name);
+  return -1;
+}
+
 int
 pools_leave (const char *name, GString *err)
 {
@@ -596,7 +788,8 @@ pools_leave (const char *name, GString *err)
 
   g_mutex_lock (&g_lock);
   pp = find_idle_unlocked (name, err);
-  if (!pp || check_unused_unlocked (pp, "leave it", err) < 0) {
+  if (!pp || check_unused_unlocked (pp, "leave it", err) < 0 ||
+      check_no_sessions_unlocked (pp, err) < 0) {
     g_mutex_unlock (&g_lock);
     return -1;
   }
@@ -615,13 +808,17 @@ pools_get (const char *name, struct rmr_pool **rp, GString *err)
   struct plugin_pool *pp = NULL;
   unsigned i;
 
-  for (i = 0; g_pools && i < g_pools->len; i++) {
+  if (name[0])
+    pp = pools_find_device_unlocked (name);
+  for (i = 0; !name[0] && g_pools && i < g_pools->len; i++) {
     struct plugin_pool *p = g_pools->pdata[i];
-    if (name[0] ? strcmp (p->name, name) == 0 : p->mapped) {
+    if (p->mapped) {
       pp = p;
       break;
     }
   }
+  if (!pp && name[0])
+    pp = pools_find_unlocked (name);
   if (pp && pp->mapped) {
     assert (pp->rp);
     pp->nhandles++;
