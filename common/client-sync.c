@@ -190,6 +190,9 @@ join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg, bool *refused)
   clt_leg_release (leg);
   leg->sess = s;
   leg->member_id = rep.member_id;
+  leg->peer_size = rep.mapped_size;
+  leg->peer_chunk_size = rep.chunk_size;
+  leg->peer_generation = rep.generation;
   atomic_store (&leg->state, LEG_NORMAL);
   leg->last_error[0] = '\0';
   g_mutex_unlock (&pool->legs_lock);
@@ -283,6 +286,30 @@ rmr_sync_peer_member (struct rmr_pool *pool, unsigned i)
     m = pool->legs[i].member_id;
   g_mutex_unlock (&pool->legs_lock);
   return m;
+}
+
+int
+rmr_sync_peer_pool (struct rmr_pool *pool, unsigned i, uint64_t *mapped_size,
+                    uint32_t *chunk_size, uint64_t *generation)
+{
+  struct clt_leg *leg;
+  struct clt_sess *s;
+  int r = 0;
+
+  if (i >= rmr_sync_npeers (pool))
+    return rmr_err (ENOENT, "no such peer %u", i);
+  leg = &pool->legs[i];
+  s = use_leg (pool, i);
+  if (!s)
+    return rmr_err (ENOTCONN, "%s: %s", leg->addr_name,
+                    leg->last_error[0] ? leg->last_error : "not reachable");
+  g_mutex_lock (&pool->legs_lock);
+  *mapped_size = leg->peer_size;
+  *chunk_size = leg->peer_chunk_size;
+  *generation = leg->peer_generation;
+  g_mutex_unlock (&pool->legs_lock);
+  clt_sess_put (s);
+  return r;
 }
 
 /* A map message on peer i (rbuf: its reply bits, or NULL). */

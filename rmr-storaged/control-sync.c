@@ -309,11 +309,15 @@ ctl_sync_get (void *o, char **args, GString *out, GString *err)
   g_mutex_lock (&p->lock);
   if (p->sync)
     sync_status (p->sync, out);
+  else if (p->store)
+    /* The admin guide reads this right after the sync pool setup. */
+    g_string_append_printf (out,
+                            "state: waiting (no dirty map until a client "
+                            "enables the pool; the resync then %s)\n",
+                            p->sync_manual ? "waits for sync start"
+                                           : "starts by itself");
   else {
-    g_string_append_printf (err,
-                            "pool '%s' has no resync yet (no store, "
-                            "or the pool was never enabled)",
-                            p->name);
+    g_string_append_printf (err, "pool '%s' has no store", p->name);
     r = -1;
   }
   g_mutex_unlock (&p->lock);
@@ -341,11 +345,21 @@ ctl_sync_set (void *o, char **args, const char *value, const struct ctl_kv *kv,
   if (!p)
     return -1;
   g_mutex_lock (&p->lock);
+  /* The last word holds for a resync made later too (a store attached
+   * again, a replacement).
+   */
+  p->sync_manual = !start;
   if (p->sync)
     sync_command (p->sync, start);
   else {
-    g_string_append_printf (err, "pool '%s' has no resync yet", p->name);
-    r = -1;
+    /* No maps yet (the admin guide starts the sync right after the sync
+     * pool setup, or right after a replacement disk is added): the
+     * setting holds for the resync the pool gets with its maps.
+     */
+    g_string_append_printf (out,
+                            "pool '%s' has no dirty map yet: the resync "
+                            "%s once a client enables the pool\n",
+                            p->name, start ? "starts" : "waits for sync start");
   }
   g_mutex_unlock (&p->lock);
   pool_put (p);

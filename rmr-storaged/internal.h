@@ -142,6 +142,14 @@ void store_buf_free (void *buf);
 int store_create (const char *path, const char *pool_name, uint32_t member_id,
                   uint64_t mapped_size, bool force, struct store **out);
 
+/* The same for a disk replacing a member's store (add_store
+ * mode=replace, replace.c): refuses any rmr metadata ("clear it first"),
+ * and marks the superblock RMR_SB_F_REPLACED instead of ZEROED.
+ */
+int store_create_replacement (const char *path, const char *pool_name,
+                              uint32_t member_id, uint64_t mapped_size,
+                              bool force, struct store **out);
+
 /* Open a store that has metadata (add_store mode=add): checks that the
  * superblock belongs to pool_name and member_id (member_id
  * RMR_MEMBER_NONE: any) and, when mapped_size is not 0, that it matches;
@@ -257,6 +265,17 @@ int store_wipe_foreign (struct store *st);
  */
 struct srv_psess;
 
+/* What this node knows of a pool's identity, to check a replacement
+ * against (replace.c): from the store that last held it here.
+ */
+struct replace_known {
+  bool known;
+  uint64_t mapped_size; /* bytes */
+  uint32_t chunk_size;  /* 0: never created */
+  uint64_t generation;
+  char from[320]; /* where it was learnt, for messages */
+};
+
 struct srv_pool {
   char name[RMR_POOL_NAME_MAX + 1];
   uint32_t group_id;
@@ -287,8 +306,10 @@ struct srv_pool {
   unsigned sync_parallel; /* chunks fetched at once */
   uint64_t sync_rate;     /* bytes/s, 0: unlimited */
   bool sync_manual;       /* background sync waits for sync start */
-  unsigned al_shift;      /* recent-write record: extent size */
-  unsigned al_extents;    /* and how many extents it holds */
+  /* The pool's identity from the store last removed (replace.c). */
+  struct replace_known known;
+  unsigned al_shift;   /* recent-write record: extent size */
+  unsigned al_extents; /* and how many extents it holds */
   /* Test-only fault injection (--enable-fault-injection): the next
    * fault_count IOs of kind fault_op fail with fault_errno.
    */
@@ -559,6 +580,27 @@ bool sync_status (struct srv_sync *s, GString *out);
 /* Is any chunk of the range stale here (a peer must not read it)? */
 bool sync_dirty_here (struct srv_sync *s, uint64_t offset, uint32_t len);
 
+/* replace.c -------------------------------------------------------------- */
+
+/* Disk replacement (the file's opening comment has the invariants). */
+
+/* The mapped_size (bytes) a replacement disk of pool gets: given (0: not
+ * given) checked against k.  0 with *size set, or -EINVAL (a mismatch)
+ * or -ENXIO (k not known) with err (one line naming mapped_size).  Pure.
+ */
+int replace_decide (const struct replace_known *k, const char *pool,
+                    uint64_t given, uint64_t *size, GString *err);
+/* May a session join (mode) a store with these superblock flags?  A
+ * replacement refuses mode=create.  0, or -EINVAL with err.  Pure.
+ */
+int replace_join_check (uint32_t sb_flags, uint8_t mode, const char *pool,
+                        uint32_t member_id, GString *err);
+/* A store with RMR_SB_F_REPLACED that has its maps: every chunk saved
+ * dirty for slot, then the flag cleared (md_lock not held).  0 (also when
+ * the flag is not set) or -errno with a message.
+ */
+int replace_settle (struct store *st, struct srv_maps *m, int slot);
+
 /* role.c ----------------------------------------------------------------- */
 
 /* Who may send what (issue 9, DESIGN 9): the pool's client and a peer's
@@ -687,8 +729,15 @@ int control_sync_settings (const char *pool, unsigned parallel,
 int control_al_settings (const char *pool, unsigned extents, unsigned shift);
 int control_add_peer (const char *pool, const char *sessname, const char *addr,
                       bool check);
+enum store_mode {
+  STORE_MODE_CREATE,  /* create_store: format a disk without metadata */
+  STORE_MODE_ATTACH,  /* a disk with this pool's metadata only (config) */
+  STORE_MODE_ADD,     /* add_store mode=add: attach, or if the disk has no
+                       * metadata at all, replace (the admin guide) */
+  STORE_MODE_REPLACE, /* add_store mode=replace (replace.c) */
+};
 int control_add_store (const char *device, const char *pool,
-                       uint64_t mapped_size, bool create, bool force);
+                       uint64_t mapped_size, enum store_mode mode, bool force);
 
 /* control-sync.c: handlers of the resync entries of control.c's table.
  * (struct ctl_kv is from common/ctl.h.)

@@ -242,6 +242,23 @@ pool_find_store_path (const char *path)
   return found;
 }
 
+/* Remember the pool's identity from a store that held it (lock held,
+ * md_lock held): a replacement disk is checked against it (replace.c).
+ */
+static void
+remember_unlocked (struct srv_pool *p, const struct store *st)
+{
+  if (st->sb.generation == 0)
+    return;
+  p->known.known = true;
+  p->known.mapped_size = st->sb.mapped_size;
+  p->known.chunk_size = st->sb.chunk_size;
+  p->known.generation = st->sb.generation;
+  snprintf (p->known.from, sizeof p->known.from,
+            "from its store %s, generation %" PRIu64, st->path,
+            st->sb.generation);
+}
+
 int
 pool_attach_store (struct srv_pool *p, struct store *st)
 {
@@ -258,10 +275,21 @@ pool_attach_store (struct srv_pool *p, struct store *st)
     g_mutex_unlock (&p->lock);
     return -EIO;
   }
-  p->store = st;
   p->generation = st->sb.generation;
   p->my_slot = find_slot (st, p->member_id);
+  remember_unlocked (p, st);
   g_mutex_unlock (&st->md_lock);
+  /* A replacement that got its generation but not yet its dirty bits
+   * (a crash between the two): settled before anything can use it.
+   */
+  if (p->maps && replace_settle (st, p->maps, p->my_slot) < 0) {
+    maps_close (p->maps);
+    p->maps = NULL;
+    p->my_slot = -1;
+    g_mutex_unlock (&p->lock);
+    return -EIO;
+  }
+  p->store = st;
   start_sync_unlocked (p);
   set_state_unlocked (p, RMR_POOL_REGISTERED, "store attached");
   g_mutex_unlock (&p->lock);
@@ -288,6 +316,21 @@ pool_remove_store (struct srv_pool *p, bool wipe)
    */
   set_state_unlocked (p, RMR_POOL_EMPTY,
                       wipe ? "store deleted" : "store removed");
+  /* A client still joined must notice now, not at its next IO (an idle
+   * pool would show the leg normal with no store behind it): its
+   * connection is broken, the client fails the leg and its reconnects are
+   * refused until a store is back (a replacement: replace.c).  Legs of
+   * other pools on that connection reconnect at once.
+   */
+  for (unsigned i = 0; i < p->sessions->len; i++) {
+    struct srv_psess *ps = g_ptr_array_index (p->sessions, i);
+    if (ps->sync)
+      continue;
+    g_message ("pool %s: closing the connection of client session %s from "
+               "%s: the store is gone",
+               p->name, ps->sessname, ps->peer);
+    rmr_conn_shutdown (ps->conn->conn);
+  }
   sync = p->sync;
   p->sync = NULL;
   g_mutex_unlock (&p->lock);
@@ -304,8 +347,13 @@ pool_remove_store (struct srv_pool *p, bool wipe)
   p->my_slot = -1;
   g_mutex_unlock (&p->lock);
 
-  if (wipe)
+  if (wipe) {
+    /* Deleted: this member's copy of the pool is gone for good. */
+    g_mutex_lock (&p->lock);
+    memset (&p->known, 0, sizeof p->known);
+    g_mutex_unlock (&p->lock);
     r = store_wipe (st);
+  }
   g_message ("pool %s: store %s %s", p->name, st->path,
              wipe ? "deleted (metadata wiped)" : "removed (metadata kept)");
   store_close (st);
@@ -318,12 +366,13 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
                 struct rmr_join_rep *rep, GString *err)
 {
   struct store *st;
-  bool fresh;
+  bool fresh, replaced;
   unsigned i;
 
   g_mutex_lock (&p->lock);
   st = p->store;
-  if (!st) {
+  /* (A store being removed is still there, in state empty.) */
+  if (!st || p->state == RMR_POOL_EMPTY) {
     g_mutex_unlock (&p->lock);
     g_string_printf (err,
                      "pool '%s' on member %" PRIu32 " has no store "
@@ -333,6 +382,7 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   }
   g_mutex_lock (&st->md_lock);
   fresh = st->sb.generation == 0;
+  replaced = st->sb.flags & RMR_SB_F_REPLACED;
   memset (rep, 0, sizeof *rep);
   rep->member_id = p->member_id;
   rep->fresh = fresh;
@@ -384,7 +434,13 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
                      p->name, rep->generation);
     goto refuse;
   }
-  if (req->mode == RMR_MODE_ASSEMBLE && fresh) {
+  if (replace_join_check (replaced ? RMR_SB_F_REPLACED : 0, req->mode, p->name,
+                          p->member_id, err) < 0)
+    goto refuse;
+  /* A replacement disk has no generation yet, but joins a pool that
+   * holds data (replace.c).
+   */
+  if (req->mode == RMR_MODE_ASSEMBLE && fresh && !replaced) {
     g_string_printf (err,
                      "mode=assemble, but the store of pool '%s' is "
                      "fresh (never enabled); use mode=create",
@@ -409,18 +465,20 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   if (!ps->sync) {
     atomic_fetch_add (&p->sess_epoch, 1);
     p->enabler = ps;
-    set_state_unlocked (p, fresh ? RMR_POOL_CREATED : RMR_POOL_NO_IO,
-                        fresh ? "create-mode session joined"
-                              : "a client joins: IO waits for its pool "
-                                "enable");
+    set_state_unlocked (
+      p, fresh && !replaced ? RMR_POOL_CREATED : RMR_POOL_NO_IO,
+      fresh && !replaced ? "create-mode session joined"
+                         : "a client joins: IO waits for its pool "
+                           "enable");
   }
   rep->state = p->state;
   g_mutex_unlock (&p->lock);
   g_message ("pool %s: session %s from %s joined (%s)", p->name, ps->sessname,
              ps->peer,
-             ps->sync ? "sync session of a peer"
-             : fresh  ? "fresh store"
-                      : "assemble");
+             ps->sync   ? "sync session of a peer"
+             : replaced ? "replacement disk: resyncs everything"
+             : fresh    ? "fresh store"
+                        : "assemble");
   return 0;
 
 refuse:
@@ -532,6 +590,17 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
       goto out;
     }
     p->my_slot = find_slot (st, p->member_id);
+    remember_unlocked (p, st);
+    /* A replacement is dirty for everything, on disk, before it can
+     * serve (replace.c); the map flusher takes md_lock.
+     */
+    g_mutex_unlock (&st->md_lock);
+    r = replace_settle (st, p->maps, p->my_slot);
+    g_mutex_lock (&st->md_lock);
+    if (r < 0) {
+      g_string_printf (err, "pool enable: %s", rmr_get_error ());
+      goto out;
+    }
     start_sync_unlocked (p);
   }
   p->generation = req->generation;
@@ -567,7 +636,7 @@ pool_sess_leave (struct srv_psess *ps, bool graceful, bool quiesced)
   for (i = 0; i < p->sessions->len; i++)
     enabled +=
       ((struct srv_psess *) g_ptr_array_index (p->sessions, i))->enabled;
-  if (p->store && enabled == 0 && !ps->sync) {
+  if (p->store && p->state != RMR_POOL_EMPTY && enabled == 0 && !ps->sync) {
     if (graceful) {
       /* The client that did the IO stopped cleanly: nothing may differ
        * between legs.  (Not a client that left before its enable: what

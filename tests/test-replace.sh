@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# test-replace.sh: the admin guide's "Replace BRMR block device on an
+# active pool group" under IO, at RF=2, with the acknowledged-write
+# checker writing (rmr-storaged/replace.c has the invariants).
+#
+#   1. a writer goes on while node 2's store is removed (remove_store);
+#   2. refusals, each a one-line error and nothing changed: a wrong
+#      mapped_size, another pool's name, a disk that has rmr metadata;
+#   3. add_store mode=replace of a new file, `sync start` right away (the
+#      guide's order, before the leg is back): map_summary shows member
+#      42 dirty everywhere, the leg comes back by itself and resyncs fully
+#      from node 1;
+#   4. every acknowledged write reads back through the pool, through each
+#      member alone, and from each store's data area; the data areas are
+#      identical.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/seq-functions.sh"
+
+seq_init 2
+
+node_start 1 p 32M
+node_start 2 p 32M
+# shellcheck disable=SC2046
+nbdkit_start e pool=p $(servers $(all_nodes)) timeout=3s chunk-size=64K
+ok "write A on both legs" \
+  "$checker" write "$uri" "$J" --blocks 4096 --writes 4000 --flush-every 64
+
+# ---------------------------------------------------------------------
+# 1. The store goes, under IO.
+
+start_bg "$tmpdir/w.pid" "$checker" write "$uri" "$J" --blocks 4096 \
+  --queue 8 --flush-every 64 --seconds 25 --timeout 20
+w=$BG_PID
+sleep 2
+ok "remove_store on node 2 under IO" \
+  rmradm_n 2 set brmr-server/stores/p/remove_store 1
+is "$(rmradm_n 2 get rmr-server/pools/p/state)" empty "node 2's pool is empty"
+
+# ---------------------------------------------------------------------
+# 2. Refusals: one line naming the field, nothing changed.
+
+new=$tmpdir/store2-new.img
+# refused CMD...: the set fails with one line that matches PATTERN.
+refused ()
+{
+  local desc=$1 pattern=$2 out rc=0
+  shift 2
+  out=$("$@" 2>&1) || rc=$?
+  if [[ $rc -ne 0 && $(wc -l <<<"$out") -eq 1 ]] && grep -q -- "$pattern" <<<"$out"; then
+    ok "$desc"
+  else
+    not_ok "$desc"
+    diag "status $rc: $out"
+  fi
+}
+# like TEXT ERE DESC: TEXT has a line matching ERE.
+like ()
+{
+  if grep -qE -- "$2" <<<"$1"; then
+    ok "$3"
+  else
+    not_ok "$3"
+    diag "$1"
+  fi
+}
+refused "replace with a wrong mapped_size is refused, naming mapped_size" \
+  "mapped_size: .*pool 'p' has 65536" \
+  rmradm_n 2 set brmr-server/ctl/add_store \
+  "device=$new pool=p mapped_size=1000 mode=replace"
+[[ ! -e "$new" ]] && ok "the new disk was not touched" ||
+  not_ok "the new disk was not touched"
+rmradm_n 2 set rmr-server/ctl/join_pool 'poolname=q member_id=42' >&2
+refused "replace into another pool (q, unknown here) is refused, naming mapped_size" \
+  "mapped_size: the size of pool 'q' is not known" \
+  rmradm_n 2 set brmr-server/ctl/add_store \
+  "device=$new pool=q mapped_size=65536 mode=replace"
+[[ ! -e "$new" ]] && ok "the new disk was still not touched" ||
+  not_ok "the new disk was still not touched"
+# A disk with metadata (another pool's store) is never overwritten.
+other=$tmpdir/other.img
+rmradm_n 2 set brmr-server/ctl/create_store "device=$other pool=q mapped_size=8M" >&2
+rmradm_n 2 set brmr-server/stores/q/remove_store 1 >&2
+before=$(md5sum <"$other")
+refused "replace with a disk that has rmr metadata is refused (clear it first)" \
+  "device: .*has rmr metadata of pool 'q' member 42.*clear it first" \
+  rmradm_n 2 set brmr-server/ctl/add_store \
+  "device=$other pool=p mode=replace"
+is "$(md5sum <"$other")" "$before" "that disk is unchanged"
+ok "leave pool q" rmradm_n 2 set rmr-server/pools/q/leave_pool 1
+refused "node 2 still has no store for p" "no such store" \
+  rmradm_n 2 get brmr-server/stores/p/state
+is "$(rmradm_n 2 get rmr-server/pools/p/state)" empty "and its pool is still empty"
+
+# ---------------------------------------------------------------------
+# 3. The replacement, then `sync start` at once, as the guide does.
+
+ok "add_store mode=replace of a new disk" \
+  rmradm_n 2 set brmr-server/ctl/add_store \
+  "device=$new pool=p mapped_size=65536 mode=replace"
+NODE_STORE[2]=$new
+ok "sync start right after (before the leg is back)" \
+  rmradm_n 2 set rmr-server/pools/p/sync start
+wait_leg_normal e 2 30
+is "$(leg_state e 2)" normal "the leg to node 2 came back by itself"
+rc=0
+wait "$w" || rc=$?
+is "$rc" 0 "the writer saw no error through the replacement"
+diag "node 1: $(rmradm_n 1 get rmr-server/pools/p/member_states | tr '\n' ';')"
+diag "node 2: $(rmradm_n 2 get rmr-server/pools/p/sync | head -n 4 | tr '\n' ';')"
+wait_in_sync 2 90 && ok "node 2 resynced everything from node 1" ||
+  not_ok "node 2 resynced everything from node 1"
+maps_clean 30 "every map is clean on both nodes"
+
+# ---------------------------------------------------------------------
+# 4. Again with the pool idle, so that the counts are exact: mode=add of
+#    a disk without metadata is a replacement too; the new store is
+#    behind for every chunk on both nodes before anything resyncs.
+
+chunks=$((size / 65536))
+ok "sync stop (kept for the next resync)" \
+  rmradm_n 2 set rmr-server/pools/p/sync stop
+ok "remove_store on node 2" rmradm_n 2 set brmr-server/stores/p/remove_store 1
+new2=$tmpdir/store2-new2.img
+truncate -s 40M "$new2"   # a new disk: no metadata, nothing at all
+ok "add_store mode=add of a disk without metadata (a replacement)" \
+  rmradm_n 2 set brmr-server/ctl/add_store \
+  "device=$new2 pool=p mapped_size=65536 mode=add"
+NODE_STORE[2]=$new2
+like "$(rmradm_n 2 get rmr-server/pools/p/map_summary)" \
+  "member 42: \\[0 1 2 .*\\] $chunks/$chunks dirty" \
+  "before the leg is back, map_summary shows member 42 behind everywhere"
+wait_leg_normal e 2 30
+is "$(leg_state e 2)" normal "the leg to node 2 came back by itself"
+is "$(dirty_count 1 42)" "$chunks" "node 1 recorded every chunk dirty for member 42"
+is "$(dirty_count 2 42)" "$chunks" "node 2 is behind for every chunk of its own"
+like "$(rmradm_n 1 get rmr-server/pools/p/member_states)" \
+  "member 42: outdated" "node 1 sees member 42 outdated"
+like "$(rmradm_n 2 get rmr-server/pools/p/member_states)" \
+  "member 42: inconsistent .*(this member)" "node 2 sees itself inconsistent"
+
+# 5. Sequences: the compute host dies right after, then assembles; node 2
+#    is killed and restarted before its resync began.  The new store is
+#    never a source: it stays behind everywhere until it resynced.
+kill_pid "$NBDKIT_PID" KILL
+# shellcheck disable=SC2046
+nbdkit_start e pool=p $(servers $(all_nodes)) timeout=3s
+is "$(dirty_count 2 42)" "$chunks" "after the assemble node 2 is still behind everywhere"
+is "$(dirty_count 1 42)" "$chunks" "and node 1 still records it"
+node_kill 2 KILL
+node_start 2 p 32M sync_start=manual
+wait_leg_normal e 2 30
+is "$(dirty_count 2 42)" "$chunks" "after a crash of node 2 it is still behind everywhere"
+verify_member 1 "every acknowledged write reads back through member 41"
+ok "sync start, as the guide shows" rmradm_n 2 set rmr-server/pools/p/sync start
+wait_in_sync 2 90 && ok "node 2 resynced everything again" ||
+  not_ok "node 2 resynced everything again"
+maps_clean 30 "every map is clean on both nodes"
+
+# ---------------------------------------------------------------------
+# 6. Every acknowledged write, everywhere.
+
+verify "every acknowledged write reads back through the pool" "$uri"
+kill_pid "$NBDKIT_PID"
+for i in 1 2; do
+  # shellcheck disable=SC2046
+  nbdkit_start e pool=p $(servers $(all_nodes)) timeout=3s \
+    read-policy=member:$((40 + i))
+  verify_member "$i" "every acknowledged write reads back through member $((40 + i)) alone"
+  kill_pid "$NBDKIT_PID"
+done
+for i in 1 2; do
+  verify "node $i's data area alone holds every acknowledged write" "STORE:$i"
+done
+ok "the data areas are identical" all_legs_identical "$size"
+done_testing
