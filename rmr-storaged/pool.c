@@ -92,6 +92,12 @@ pool_create (const char *name, uint32_t member_id, uint32_t chunk_size)
     return rmr_err (EEXIST, "poolname: pool '%s' exists already", name);
   }
   p = g_new0 (struct srv_pool, 1);
+  p->peers = rmr_sync_pool_new (name, 0);
+  if (!p->peers) {
+    g_mutex_unlock (&g_pools_lock);
+    g_free (p);
+    return -EAGAIN;
+  }
   snprintf (p->name, sizeof p->name, "%s", name);
   p->group_id = rmr_group_id (name);
   p->member_id = member_id;
@@ -105,7 +111,6 @@ pool_create (const char *name, uint32_t member_id, uint32_t chunk_size)
   p->sync_parallel = 4;
   p->al_shift = AL_DEFAULT_SHIFT;
   p->al_extents = AL_DEFAULT_EXTENTS;
-  p->peers = rmr_sync_pool_new (name, 0);
   g_hash_table_insert (g_pools, p->name, p);
   g_mutex_unlock (&g_pools_lock);
   g_message ("pool %s: joined as member %" PRIu32 " (group_id %" PRIu32
