@@ -640,7 +640,9 @@ static const struct ctl_cmd table[] = {
   {.path = "rmr-server/pools/*/leave_pool",
    .set = set_leave_pool,
    .flags = CTL_F_RAW_VALUE,
-   .help = "write 1: delete the server pool (no store, no sessions)"},
+   .help = "write 1: delete the server pool (refused while a store is "
+           "registered or sessions are joined; the pool is gone once its "
+           "sync pool left too)"},
   {.path = "rmr-server/pools/*/sync",
    .get = ctl_sync_get,
    .set = ctl_sync_set,
@@ -659,6 +661,11 @@ static const struct ctl_cmd table[] = {
   {.path = "rmr-client/pools/*",
    .list = ctl_sync_list_pools,
    .help = "sync pools: one per server pool"},
+  {.path = "rmr-client/pools/*/leave_pool",
+   .set = ctl_sync_leave_pool,
+   .flags = CTL_F_RAW_VALUE,
+   .help = "write 1: leave the sync pool (refused while it has sessions; "
+           "the pool is gone once its server pool left too)"},
   {.path = "rmr-client/pools/*/add_sess",
    .set = ctl_sync_add_sess,
    .keys = "sessname! path!",

@@ -308,6 +308,11 @@ struct srv_pool {
   bool sync_manual;       /* background sync waits for sync start */
   /* The pool's identity from the store last removed (replace.c). */
   struct replace_known known;
+  /* The admin guide leaves the server pool (rmr-server) and its sync pool
+   * (rmr-client) apart: the pool is gone once both left (pool.c).  Under
+   * pool.c's registry lock.
+   */
+  bool server_left, sync_left;
   unsigned al_shift;   /* recent-write record: extent size */
   unsigned al_extents; /* and how many extents it holds */
   /* Test-only fault injection (--enable-fault-injection): the next
@@ -353,13 +358,26 @@ struct srv_psess {
 
 /* join_pool: a new pool in state empty.  -EEXIST etc. with a message. */
 int pool_create (const char *name, uint32_t member_id, uint32_t chunk_size);
-/* leave_pool: only a pool without store and sessions. */
+/* rmr-server leave_pool: only a pool without store and sessions (the
+ * admin guide's deletion rule 2).  Its sync pool stays until it left too.
+ */
 int pool_delete (const char *name);
+/* rmr-client leave_pool of the sync pool: only without sync sessions
+ * (deletion rule 1).  -ENOENT, -EBUSY with a message.
+ */
+int pool_sync_leave (const char *name);
+/* rmr-client join_pool sync=y: the sync half is back. */
+void pool_sync_join (struct srv_pool *p);
+/* Lookups of the server half (pool_find, pool_find_gid) and of the sync
+ * half (pool_find_sync), with a reference; NULL if that half left.
+ */
 struct srv_pool *pool_find (const char *name);
+struct srv_pool *pool_find_sync (const char *name);
 struct srv_pool *pool_find_gid (uint32_t group_id);
 void pool_put (struct srv_pool *p);
-/* The names of every pool (g_strdup'd), sorted. */
+/* The names of every server pool / sync pool (g_strdup'd), sorted. */
 GPtrArray *pool_names (void);
+GPtrArray *pool_sync_names (void);
 
 /* Stores. */
 int pool_attach_store (struct srv_pool *p, struct store *st);
@@ -748,6 +766,8 @@ int ctl_sync_join_pool (void *o, char **args, const char *value,
 int ctl_sync_add_clt (void *o, char **args, const char *value,
                       const struct ctl_kv *kv, GString *out, GString *err);
 int ctl_sync_list_pools (void *o, char **args, GPtrArray *names);
+int ctl_sync_leave_pool (void *o, char **args, const char *value,
+                         const struct ctl_kv *kv, GString *out, GString *err);
 int ctl_sync_add_sess (void *o, char **args, const char *value,
                        const struct ctl_kv *kv, GString *out, GString *err);
 int ctl_sync_list_sessions (void *o, char **args, GPtrArray *names);

@@ -87,7 +87,20 @@ pool_create (const char *name, uint32_t member_id, uint32_t chunk_size)
   g_mutex_lock (&g_pools_lock);
   if (!g_pools)
     g_pools = g_hash_table_new (g_str_hash, g_str_equal);
-  if (g_hash_table_lookup (g_pools, name)) {
+  p = g_hash_table_lookup (g_pools, name);
+  if (p && p->server_left) {
+    /* Its sync pool stayed (see pool_delete): the server pool is back.
+     * It has no store, so it may take another member_id.
+     */
+    p->server_left = false;
+    p->member_id = member_id;
+    p->cfg_chunk_size = chunk_size;
+    g_mutex_unlock (&g_pools_lock);
+    g_message ("pool %s: joined again as member %" PRIu32 ", state empty", name,
+               member_id);
+    return 0;
+  }
+  if (p) {
     g_mutex_unlock (&g_pools_lock);
     return rmr_err (EEXIST, "poolname: pool '%s' exists already", name);
   }
@@ -131,18 +144,44 @@ pool_put (struct srv_pool *p)
   g_free (p);
 }
 
+/* The admin guide joins and leaves the server pool (rmr-server) and its
+ * sync pool (rmr-client, sync=y) apart; here both are one srv_pool that
+ * leaves the registry once both halves left (g_pools_lock held).
+ */
+static int
+leave_half_unlocked (struct srv_pool *p, bool sync_half)
+{
+  if (sync_half)
+    p->sync_left = true;
+  else
+    p->server_left = true;
+  if (!p->server_left || !p->sync_left) {
+    g_message ("pool %s: %s pool left; its %s pool stays (leave_pool there "
+               "too)",
+               p->name, sync_half ? "sync" : "server",
+               sync_half ? "server" : "sync");
+    return 0;
+  }
+  g_hash_table_remove (g_pools, p->name);
+  g_message ("pool %s: left", p->name);
+  pool_put (p);
+  return 0;
+}
+
 int
 pool_delete (const char *name)
 {
   struct srv_pool *p;
+  int r;
 
   g_mutex_lock (&g_pools_lock);
   p = g_pools ? g_hash_table_lookup (g_pools, name) : NULL;
-  if (!p) {
+  if (!p || p->server_left) {
     g_mutex_unlock (&g_pools_lock);
     return rmr_err (ENOENT, "no such pool '%s'", name);
   }
   g_mutex_lock (&p->lock);
+  /* The admin guide's deletion rule 2: not while a store is registered. */
   if (p->store || p->sessions->len) {
     int busy = p->store != NULL;
     g_mutex_unlock (&p->lock);
@@ -154,24 +193,81 @@ pool_delete (const char *name)
                     name);
   }
   g_mutex_unlock (&p->lock);
-  g_hash_table_remove (g_pools, name);
+  r = leave_half_unlocked (p, false);
   g_mutex_unlock (&g_pools_lock);
-  g_message ("pool %s: left", name);
-  pool_put (p);
-  return 0;
+  return r;
 }
 
-struct srv_pool *
-pool_find (const char *name)
+int
+pool_sync_leave (const char *name)
+{
+  g_autoptr (GString) names = g_string_new (NULL);
+  struct rmr_leg_info info;
+  struct srv_pool *p;
+  unsigned i;
+  int r;
+
+  g_mutex_lock (&g_pools_lock);
+  p = g_pools ? g_hash_table_lookup (g_pools, name) : NULL;
+  if (!p || p->sync_left) {
+    g_mutex_unlock (&g_pools_lock);
+    return rmr_err (ENOENT, "no such pool '%s'", name);
+  }
+  /* The admin guide's deletion rule 1: a client pool with sessions
+   * cannot go.
+   */
+  for (i = 0; i < rmr_pool_nlegs (p->peers); i++)
+    if (rmr_pool_leg_info (p->peers, i, &info) == 0 && info.sessname[0])
+      g_string_append_printf (names, "%s%s", names->len ? ", " : "",
+                              info.sessname);
+  if (names->len) {
+    g_mutex_unlock (&g_pools_lock);
+    return rmr_err (EBUSY,
+                    "pool '%s' still has sync sessions (%s): del_sess them "
+                    "first",
+                    name, names->str);
+  }
+  r = leave_half_unlocked (p, true);
+  g_mutex_unlock (&g_pools_lock);
+  return r;
+}
+
+/* A pool by name, with a reference: its server half (sync false) or its
+ * sync half, or NULL if that half left.
+ */
+static struct srv_pool *
+find (const char *name, bool sync_half)
 {
   struct srv_pool *p;
 
   g_mutex_lock (&g_pools_lock);
   p = g_pools ? g_hash_table_lookup (g_pools, name) : NULL;
+  if (p && (sync_half ? p->sync_left : p->server_left))
+    p = NULL;
   if (p)
     atomic_fetch_add (&p->refs, 1);
   g_mutex_unlock (&g_pools_lock);
   return p;
+}
+
+struct srv_pool *
+pool_find (const char *name)
+{
+  return find (name, false);
+}
+
+struct srv_pool *
+pool_find_sync (const char *name)
+{
+  return find (name, true);
+}
+
+void
+pool_sync_join (struct srv_pool *p)
+{
+  g_mutex_lock (&g_pools_lock);
+  p->sync_left = false;
+  g_mutex_unlock (&g_pools_lock);
 }
 
 struct srv_pool *
@@ -185,7 +281,8 @@ pool_find_gid (uint32_t group_id)
   if (g_pools) {
     g_hash_table_iter_init (&it, g_pools);
     while (g_hash_table_iter_next (&it, &k, &v))
-      if (((struct srv_pool *) v)->group_id == group_id) {
+      if (((struct srv_pool *) v)->group_id == group_id &&
+          !((struct srv_pool *) v)->server_left) {
         found = v;
         atomic_fetch_add (&found->refs, 1);
         break;
@@ -201,22 +298,37 @@ cmp_str (gconstpointer a, gconstpointer b)
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
-GPtrArray *
-pool_names (void)
+static GPtrArray *
+names (bool sync_half)
 {
-  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *list = g_ptr_array_new_with_free_func (g_free);
   GHashTableIter it;
   gpointer k, v;
 
   g_mutex_lock (&g_pools_lock);
   if (g_pools) {
     g_hash_table_iter_init (&it, g_pools);
-    while (g_hash_table_iter_next (&it, &k, &v))
-      g_ptr_array_add (names, g_strdup (k));
+    while (g_hash_table_iter_next (&it, &k, &v)) {
+      const struct srv_pool *p = v;
+      if (!(sync_half ? p->sync_left : p->server_left))
+        g_ptr_array_add (list, g_strdup (k));
+    }
   }
   g_mutex_unlock (&g_pools_lock);
-  g_ptr_array_sort (names, cmp_str);
-  return names;
+  g_ptr_array_sort (list, cmp_str);
+  return list;
+}
+
+GPtrArray *
+pool_names (void)
+{
+  return names (false);
+}
+
+GPtrArray *
+pool_sync_names (void)
+{
+  return names (true);
 }
 
 struct srv_pool *
