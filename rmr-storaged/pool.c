@@ -498,8 +498,11 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
     return -ENODEV;
   }
   g_mutex_lock (&st->md_lock);
-  fresh = st->sb.generation == 0;
+  /* A replacement that has yet to settle holds nothing either, whatever
+   * its generation (its settle failed at an enable): fresh to a client.
+   */
   replaced = st->sb.flags & RMR_SB_F_REPLACED;
+  fresh = st->sb.generation == 0 || replaced;
   memset (rep, 0, sizeof *rep);
   rep->member_id = p->member_id;
   rep->fresh = fresh;
@@ -554,16 +557,12 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   if (replace_join_check (replaced ? RMR_SB_F_REPLACED : 0, req->mode, p->name,
                           p->member_id, err) < 0)
     goto refuse;
-  /* A replacement disk has no generation yet, but joins a pool that
-   * holds data (replace.c).
+  /* mode=assemble on a fresh store: a replacement disk, or a new store
+   * of a member whose disk was lost (a config file formats a missing
+   * store): it joins a pool that holds data, and becomes a replacement
+   * at its enable (replace.c).  A client assembling a pool that exists
+   * nowhere is refused by the client itself.
    */
-  if (req->mode == RMR_MODE_ASSEMBLE && fresh && !replaced) {
-    g_string_printf (err,
-                     "mode=assemble, but the store of pool '%s' is "
-                     "fresh (never enabled); use mode=create",
-                     p->name);
-    goto refuse;
-  }
 
   /* Fencing: one client session at a time is between its join and its
    * pool enable; while it is, the pool serves no IO, so a client that
@@ -670,9 +669,25 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
         r = -ESTALE;
         goto out;
       }
+    /* A replacement whose settle failed at its first enable. */
+    g_mutex_unlock (&st->md_lock);
+    r = replace_settle (st, p->maps, p->my_slot);
+    g_mutex_lock (&st->md_lock);
+    if (r < 0) {
+      g_string_printf (err, "pool enable: %s", rmr_get_error ());
+      goto out;
+    }
   }
   else {
     bool fresh = st->sb.chunk_size == 0;
+    /* A store that never held the pool, enabled into a pool that holds
+     * data (an assemble, or a reconnect: its session joined with
+     * mode=assemble), holds none of it: it is a replacement from this
+     * very superblock write on (replace.c).  Not at a create, where
+     * every store is new and the client decides the initial sync.
+     */
+    bool joins_data =
+      replace_joins_data (st->sb.generation, st->sb.flags, req->mode, ps->mode);
     saved = st->sb;
     st->sb.generation = req->generation;
     st->sb.min_legs = req->min_legs;
@@ -693,6 +708,8 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
         req->members[i] == RMR_MEMBER_NONE ? 0 : req->generation;
     }
     st->sb.flags &= ~(RMR_SB_F_RESERVED | RMR_SB_F_ZEROED);
+    if (joins_data)
+      st->sb.flags |= RMR_SB_F_REPLACED;
     r = store_write_sb_unlocked (st);
     if (r < 0) {
       st->sb = saved;

@@ -36,6 +36,12 @@
  *      hand-over first makes every surviving member save every chunk
  *      dirty for it (client-recover.c).
  *
+ *      The same holds for any store that never held the pool and is
+ *      enabled into a pool that holds data (an assemble, or a reconnect:
+ *      a config file formats a missing store as new): pool.c sets the
+ *      flag in the very superblock write that gives it its generation.
+ *      Only a create, where every store is new, leaves it unset.
+ *
  *   4. Settling (replace_settle).  When the store gets its maps (the first
  *      pool enable gives it the chunk size, or a restart finds the flag
  *      still set), every chunk is marked dirty in its own slot and saved
@@ -99,10 +105,20 @@ replace_join_check (uint32_t sb_flags, uint8_t mode, const char *pool,
   return -EINVAL;
 }
 
+bool
+replace_joins_data (uint64_t generation, uint32_t sb_flags, uint8_t enable_mode,
+                    uint8_t join_mode)
+{
+  if (sb_flags & RMR_SB_F_REPLACED)
+    return true;
+  return generation == 0 &&
+         (enable_mode == RMR_MODE_ASSEMBLE || join_mode == RMR_MODE_ASSEMBLE);
+}
+
 int
 replace_settle (struct store *st, struct srv_maps *m, int slot)
 {
-  uint64_t n = maps_nchunks (m);
+  uint64_t n;
   int r;
 
   g_mutex_lock (&st->md_lock);
@@ -111,6 +127,9 @@ replace_settle (struct store *st, struct srv_maps *m, int slot)
     return 0;
   }
   g_mutex_unlock (&st->md_lock);
+  if (!m)
+    return rmr_err (EINVAL, "store %s: a replacement without a dirty map",
+                    st->path);
   if (slot < 0)
     return rmr_err (EINVAL,
                     "store %s: a replacement for a member that is not in "
@@ -118,6 +137,7 @@ replace_settle (struct store *st, struct srv_maps *m, int slot)
                     st->path);
 
   /* Every chunk dirty for this member, on disk (with its state) ... */
+  n = maps_nchunks (m);
   r = maps_mark (m, 1u << slot, 0, n, NULL);
   if (r >= 0)
     r = maps_sync (m);

@@ -88,6 +88,27 @@ test_join_check (void)
     replace_join_check (RMR_SB_F_ZEROED, RMR_MODE_CREATE, "p", 42, err), ==, 0);
 }
 
+static void
+test_joins_data (void)
+{
+  /* A create: every store new, the client decides the initial sync. */
+  g_assert_false (replace_joins_data (0, 0, RMR_MODE_CREATE, RMR_MODE_CREATE));
+  g_assert_false (
+    replace_joins_data (0, RMR_SB_F_ZEROED, RMR_MODE_CREATE, RMR_MODE_AUTO));
+  /* An assemble with a new store in it, and a reconnect of one (its
+   * session joined with mode=assemble, the pool_md says create).
+   */
+  g_assert_true (replace_joins_data (0, 0, RMR_MODE_ASSEMBLE, RMR_MODE_AUTO));
+  g_assert_true (replace_joins_data (0, RMR_SB_F_ZEROED, RMR_MODE_CREATE,
+                                     RMR_MODE_ASSEMBLE));
+  /* A store that held the pool is no new member... */
+  g_assert_false (
+    replace_joins_data (4, 0, RMR_MODE_ASSEMBLE, RMR_MODE_ASSEMBLE));
+  /* ...unless it is a replacement that has yet to settle. */
+  g_assert_true (replace_joins_data (4, RMR_SB_F_REPLACED, RMR_MODE_CREATE,
+                                     RMR_MODE_CREATE));
+}
+
 /* The superblock as on the disk now. */
 static void
 read_disk_sb (const char *path, struct rmr_sb *sb)
@@ -259,6 +280,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/replace/decide-size", test_decide_size);
   g_test_add_func ("/replace/join-check", test_join_check);
+  g_test_add_func ("/replace/joins-data", test_joins_data);
   g_test_add_func ("/replace/disk-must-be-empty", test_disk_must_be_empty);
   g_test_add_func ("/replace/settle", test_settle);
   g_test_add_func ("/replace/settle-after-crash", test_settle_after_crash);

@@ -11,7 +11,18 @@
 #      guide's order, before the leg is back): map_summary shows member
 #      42 dirty everywhere, the leg comes back by itself and resyncs fully
 #      from node 1;
-#   4. every acknowledged write reads back through the pool, through each
+#   4. again with the pool idle and the resync stopped, so that counts
+#      are exact: mode=add of a disk without metadata is a replacement;
+#      node 1 records every chunk for member 42, node 2 is behind
+#      everywhere, and so it stays through
+#   5. a compute-host crash and assemble, and a crash of node 2;
+#   6. the compute host dies and the disk is replaced before it is back:
+#      the assemble takes the replacement as a member without data;
+#   7. node 2 loses its disk and restarts with a config file that formats
+#      a new store: it becomes a replacement when the client enables it;
+#   8. after a restart with no pool configured, the size comes from the
+#      peer (a wrong one is refused naming it);
+#   9. every acknowledged write reads back through the pool, through each
 #      member alone, and from each store's data area; the data areas are
 #      identical.
 set -euo pipefail
@@ -159,8 +170,84 @@ wait_in_sync 2 90 && ok "node 2 resynced everything again" ||
   not_ok "node 2 resynced everything again"
 maps_clean 30 "every map is clean on both nodes"
 
+# 6. The compute host dies, and the disk is replaced before it is back:
+#    the assemble finds a replacement and takes it as a member without
+#    data (not a source), dirty for everything.
+write_more ()
+{
+  ok "$1" "$checker" write "$uri" "$J" --blocks 4096 --writes 2000 \
+    --flush-every 64
+}
+write_more "write C"
+ok "sync stop" rmradm_n 2 set rmr-server/pools/p/sync stop
+kill_pid "$NBDKIT_PID" KILL
+ok "remove_store on node 2 (no client)" \
+  rmradm_n 2 set brmr-server/stores/p/remove_store 1
+new3=$tmpdir/store2-new3.img
+ok "add_store mode=replace before the client is back" \
+  rmradm_n 2 set brmr-server/ctl/add_store "device=$new3 pool=p mode=replace"
+NODE_STORE[2]=$new3
+like "$("$RMRADM" store-info "$new3")" "^state: +replacement" \
+  "store-info says replacement"
+# shellcheck disable=SC2046
+nbdkit_start e pool=p $(servers $(all_nodes)) timeout=3s
+wait_leg_normal e 2 30
+is "$(dirty_count 1 42)" "$chunks" "assemble: node 1 records every chunk for member 42"
+is "$(dirty_count 2 42)" "$chunks" "assemble: node 2 is behind everywhere"
+like "$("$RMRADM" store-info "$new3")" "^state: +used" \
+  "the replacement settled (its own map says it all)"
+verify_member 1 "every acknowledged write reads back through member 41"
+
+# 7. The disk is lost with the node: node 2 is killed and restarts with
+#    a config file whose store is a new empty file (formatted as new);
+#    it becomes a replacement when the client enables it.
+node_kill 2 KILL
+NODE_STORE[2]=$tmpdir/store2-new4.img
+node_start 2 p 32M sync_start=manual
+wait_leg_normal e 2 30
+is "$(leg_state e 2)" normal "the leg to the restarted node 2 is back"
+is "$(dirty_count 1 42)" "$chunks" "node 1 records every chunk for member 42"
+is "$(dirty_count 2 42)" "$chunks" "the new store is behind everywhere"
+write_more "write D"
+
+# 8. Replacement after a restart, step by step: node 2 comes back with no
+#    pool configured; it learns the pool's size from its peer.
+node_kill 2 KILL
+cat >"$tmpdir/n2-bare.conf" <<EOC
+[storaged]
+listen=tcp:${NODE_ADDR[2]}
+control=${NODE_CTL[2]}
+EOC
+rm -f "${NODE_CTL[2]}"
+start_bg "$tmpdir/n2.pid" ip netns exec "$(netns_name n2)" "$RMR_STORAGED" \
+  --config "$tmpdir/n2-bare.conf" --foreground --log-level info
+NODE_PID[2]=$BG_PID
+wait_for_socket "${NODE_CTL[2]}" 10
+rmradm_n 2 set rmr-server/ctl/join_pool 'poolname=p member_id=42' >&2
+rmradm_n 2 set rmr-client/ctl/join_pool 'poolname=p sync=y' >&2
+ok "sync session to node 1" rmradm_n 2 set rmr-client/pools/p/add_sess \
+  "sessname=n2@n1 path=tcp:${NODE_ADDR[1]}"
+new5=$tmpdir/store2-new5.img
+ok "sync stop before any store (kept for the resync to come)" \
+  rmradm_n 2 set rmr-server/pools/p/sync stop
+refused "after a restart a wrong mapped_size is refused with the peer's" \
+  "mapped_size: 1000 sectors, but pool 'p' has 65536 .as member 41 holds it" \
+  rmradm_n 2 set brmr-server/ctl/add_store \
+  "device=$new5 pool=p mapped_size=1000 mode=replace"
+ok "add_store mode=replace after a restart" \
+  rmradm_n 2 set brmr-server/ctl/add_store \
+  "device=$new5 pool=p mapped_size=65536 mode=replace"
+NODE_STORE[2]=$new5
+wait_leg_normal e 2 30
+is "$(leg_state e 2)" normal "the leg to node 2 is back"
+is "$(dirty_count 2 42)" "$chunks" "the replacement is behind everywhere"
+ok "sync start" rmradm_n 2 set rmr-server/pools/p/sync start
+wait_in_sync 2 90 && ok "node 2 resynced everything" ||
+  not_ok "node 2 resynced everything"
+maps_clean 30 "every map is clean on both nodes"
+
 # ---------------------------------------------------------------------
-# 6. Every acknowledged write, everywhere.
+# 9. Every acknowledged write, everywhere.
 
 verify "every acknowledged write reads back through the pool" "$uri"
 kill_pid "$NBDKIT_PID"
