@@ -7,7 +7,8 @@
  * A leg joins with the sync flag on first use; a leg that fails is joined
  * again on a later use, at most every RETRY_MS, and by the pool's rejoin
  * thread, which tries every failed leg each REJOIN_MS (at once when a leg
- * fails): a peer that comes back shows normal within seconds, not only
+ * fails; every REFUSED_MS while the peer answers with a refusal): a peer
+ * that comes back shows normal within seconds, not only
  * once this node happens to need a chunk from it (issue 10: a session
  * stayed failed, "connection closed by peer", for a minute after its
  * peer was restarted).  No create, no assemble, no enable, no dirty
@@ -31,6 +32,7 @@
 
 #define RETRY_MS 500
 #define REJOIN_MS 1000
+#define REFUSED_MS 5000
 
 static int join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg,
                               bool *refused);
@@ -54,8 +56,14 @@ rejoin_thread (gpointer arg)
         continue;
       g_mutex_lock (&pool->reconn_lock);
       if (!atomic_load (&leg->disabled) &&
-          atomic_load (&leg->state) != LEG_NORMAL)
-        join_leg_unlocked (pool, leg, NULL);
+          atomic_load (&leg->state) != LEG_NORMAL) {
+        bool refused = false;
+        /* A peer that answers no (its pool has no store yet, say) is
+         * asked again less often: each refusal is logged over there.
+         */
+        if (join_leg_unlocked (pool, leg, &refused) < 0 && refused)
+          leg->next_try = g_get_monotonic_time () + REFUSED_MS * 1000;
+      }
       g_mutex_unlock (&pool->reconn_lock);
     }
     g_mutex_lock (&pool->thread_lock);
