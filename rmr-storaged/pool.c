@@ -814,6 +814,26 @@ pool_fault_hit (struct srv_pool *p, enum store_op op)
   return atomic_load (&p->fault_errno);
 }
 
+/* Is any chunk of [off, off + len) stale here, so that a peer must not
+ * read it (a replacement is stale everywhere until resynced)?  Without a
+ * resync object (it failed to start) the map says.  Lock held.
+ */
+static bool
+stale_here_unlocked (struct srv_pool *p, uint64_t off, uint32_t len)
+{
+  unsigned shift;
+
+  if (len == 0)
+    return false;
+  if (p->sync)
+    return sync_dirty_here (p->sync, off, len);
+  if (!p->maps || p->my_slot < 0)
+    return false;
+  shift = maps_chunk_shift (p->maps);
+  return maps_any (p->maps, p->my_slot, off >> shift,
+                   ((off + len - 1) >> shift) - (off >> shift) + 1);
+}
+
 int
 pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
                struct io_ctx *io, GString *err)
@@ -868,7 +888,7 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
     g_mutex_unlock (&p->lock);
     return -EAGAIN;
   }
-  if (ps->sync && sync_dirty_here (p->sync, hdr->offset, hdr->length)) {
+  if (ps->sync && stale_here_unlocked (p, hdr->offset, hdr->length)) {
     g_string_printf (err, "member %" PRIu32 " is itself stale there",
                      p->member_id);
     g_mutex_unlock (&p->lock);
