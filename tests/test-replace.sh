@@ -31,6 +31,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/seq-functions.sh"
 
 seq_init 2
+# A raw plaintext sync session probes node 2 (part 4): under the tls test
+# setup the nodes take TLS and plaintext (tls=on), the plugin uses TLS.
+[[ -z "$CLUSTER_TLS" ]] || cluster_tls on
 
 node_start 1 p 32M
 node_start 2 p 32M
@@ -151,6 +154,50 @@ like "$(rmradm_n 1 get rmr-server/pools/p/member_states)" \
   "member 42: outdated" "node 1 sees member 42 outdated"
 like "$(rmradm_n 2 get rmr-server/pools/p/member_states)" \
   "member 42: inconsistent .*(this member)" "node 2 sees itself inconsistent"
+# A peer's resync read of the replacement, on the wire: refused.
+out=$(ip netns exec "$(netns_name cli)" python3 - "${NODE_ADDR[2]%:*}" \
+  "${NODE_ADDR[2]##*:}" <<'PY'
+import os, struct, sys
+
+sys.path.insert(0, os.environ["SRC_DIR"] + "/tests")
+from rmrwire import connect, jhash  # noqa: E402
+
+HDR = "<IBBHIIQQQIIII8x"
+def hdr(type, gid, gen, tag, off, length, plen, mask, flags=0):
+    return struct.pack(HDR, 0x31524d52, 1, type, flags, gid, 0xffffffff, gen,
+                       tag, off, length, plen, 0, mask)
+def recv_msg(s):
+    h = b""
+    while len(h) < 64:
+        d = s.recv(64 - len(h))
+        if not d:
+            return None, b""
+        h += d
+    f = struct.unpack(HDR, h)
+    p = b""
+    while len(p) < f[10]:
+        p += s.recv(f[10] - len(p))
+    return f, p
+
+s = connect(int(sys.argv[2]), host=sys.argv[1])
+s.settimeout(20)
+gid = jhash(b"p")
+join = (b"p".ljust(64, b"\0") + b"probe".ljust(64, b"\0") +
+        struct.pack("<BBHIIIQ", 0, 1, 0, 0, 16, 0, 0))
+s.sendall(hdr(1, gid, 0, 1, 0, 0, len(join), 0) + join)
+f, p = recv_msg(s)
+assert f[11] == 0, ("join refused", p)
+gen = struct.unpack_from("<Q", p, 24)[0]
+for off in (0, 200 * 65536):
+    s.sendall(hdr(4, gid, gen, 2, off, 65536, 0, 0))
+    f, p = recv_msg(s)
+    print("read", off, f[11], p.decode(errors="replace"))
+PY
+) || true
+diag "$out"
+[[ $(grep -c "^read .* 11 .*itself stale there" <<<"$out") -eq 2 ]] &&
+  ok "a peer's resync read of the replacement is refused (stale there)" ||
+  not_ok "a peer's resync read of the replacement is refused (stale there)"
 
 # 5. Sequences: the compute host dies right after, then assembles; node 2
 #    is killed and restarted before its resync began.  The new store is
