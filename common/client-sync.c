@@ -8,11 +8,11 @@
  * again on a later use, at most every RETRY_MS, and by the pool's rejoin
  * thread, which tries every failed leg each REJOIN_MS (at once when a leg
  * fails; every REFUSED_MS while the peer answers with a refusal): a peer
- * that comes back shows normal within seconds, not only
- * once this node happens to need a chunk from it (issue 10: a session
- * stayed failed, "connection closed by peer", for a minute after its
- * peer was restarted).  No create, no assemble, no enable, no dirty
- * mask: a sync pool only reads and clears bits.
+ * that comes back shows normal within seconds, not only once this node
+ * happens to need a chunk from it (issue 10: a session stayed failed,
+ * "connection closed by peer", for a minute after its peer was
+ * restarted).  No create, no assemble, no enable, no dirty mask: a sync
+ * pool only reads and clears bits.
  *
  * Locking: legs_lock protects the legs array (add, del) and each leg's
  * session pointer; a reader takes a reference on the session before it
@@ -351,7 +351,6 @@ rmr_sync_peer_pool (struct rmr_pool *pool, unsigned i, uint64_t *mapped_size,
 {
   struct clt_leg *leg;
   struct clt_sess *s;
-  int r = 0;
 
   if (i >= rmr_sync_npeers (pool))
     return rmr_err (ENOENT, "no such peer %u", i);
@@ -366,7 +365,7 @@ rmr_sync_peer_pool (struct rmr_pool *pool, unsigned i, uint64_t *mapped_size,
   *generation = leg->peer_generation;
   g_mutex_unlock (&pool->legs_lock);
   clt_sess_put (s);
-  return r;
+  return 0;
 }
 
 /* A map message on peer i (rbuf: its reply bits, or NULL). */
