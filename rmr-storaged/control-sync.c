@@ -344,13 +344,24 @@ ctl_sync_get (void *o, char **args, GString *out, GString *err)
   g_mutex_lock (&p->lock);
   if (p->sync)
     sync_status (p->sync, out);
-  else if (p->store)
-    /* The admin guide reads this right after the sync pool setup. */
-    g_string_append_printf (out,
-                            "state: waiting (no dirty map until a client "
-                            "enables the pool; the resync then %s)\n",
-                            p->sync_manual ? "waits for sync start"
-                                           : "starts by itself");
+  else if (p->store) {
+    /* The admin guide reads this right after the sync pool setup.  A
+     * replacement is behind for every chunk; anything else has nothing
+     * to resync yet (rmradm sync --wait goes by dirty).
+     */
+    uint64_t n;
+    g_mutex_lock (&p->store->md_lock);
+    n = control_nchunks_without_maps_unlocked (p);
+    if (!(p->store->sb.flags & RMR_SB_F_REPLACED))
+      n = 0;
+    g_mutex_unlock (&p->store->md_lock);
+    g_string_append_printf (
+      out,
+      "state: waiting (no dirty map until a client "
+      "enables the pool; the resync then %s)\n"
+      "done: 0\ntotal: %" PRIu64 "\ndirty: %" PRIu64 "\n",
+      p->sync_manual ? "waits for sync start" : "starts by itself", n, n);
+  }
   else {
     g_string_append_printf (err, "pool '%s' has no store", p->name);
     r = -1;

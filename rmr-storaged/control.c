@@ -274,15 +274,23 @@ enum pool_attr {
  * pool's configured one, else the default a client creates with.  Lock
  * held.
  */
-static void
-summary_without_maps_unlocked (struct srv_pool *p, GString *out)
+uint64_t
+control_nchunks_without_maps_unlocked (struct srv_pool *p)
 {
   const struct rmr_sb *sb = &p->store->sb;
   uint32_t cs = sb->chunk_size        ? sb->chunk_size
                 : p->known.chunk_size ? p->known.chunk_size
                 : p->cfg_chunk_size   ? p->cfg_chunk_size
                                       : RMR_DEFAULT_CHUNK_SIZE;
-  uint64_t n = (sb->mapped_size + cs - 1) / cs, c;
+
+  return (sb->mapped_size + cs - 1) / cs;
+}
+
+static void
+summary_without_maps_unlocked (struct srv_pool *p, GString *out)
+{
+  const struct rmr_sb *sb = &p->store->sb;
+  uint64_t n = control_nchunks_without_maps_unlocked (p), c;
   bool any = false, replaced = sb->flags & RMR_SB_F_REPLACED;
   unsigned i;
 

@@ -765,6 +765,10 @@ enum store_mode {
 };
 int control_add_store (const char *device, const char *pool,
                        uint64_t mapped_size, enum store_mode mode, bool force);
+/* The chunks of a pool with a store but no maps yet, counted as its
+ * map_summary counts them (p->lock and the store's md_lock held).
+ */
+uint64_t control_nchunks_without_maps_unlocked (struct srv_pool *p);
 
 /* control-sync.c: handlers of the resync entries of control.c's table.
  * (struct ctl_kv is from common/ctl.h.)

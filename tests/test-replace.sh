@@ -146,6 +146,8 @@ NODE_STORE[2]=$new2
 like "$(rmradm_n 2 get rmr-server/pools/p/map_summary)" \
   "member 42: \\[0 1 2 .*\\] $chunks/$chunks dirty" \
   "before the leg is back, map_summary shows member 42 behind everywhere"
+like "$(rmradm_n 2 get rmr-server/pools/p/sync)" "^dirty: $chunks\$" \
+  "its resync status counts every chunk as still to do"
 wait_leg_normal e 2 30
 is "$(leg_state e 2)" normal "the leg to node 2 came back by itself"
 is "$(dirty_count 1 42)" "$chunks" "node 1 recorded every chunk dirty for member 42"

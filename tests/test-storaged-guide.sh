@@ -78,6 +78,8 @@ ok "sync start before the first IO is accepted" \
 grep -q "starts by itself" <<<"$(adm 2 get rmr-server/pools/ionos_pool/sync)" &&
   ok "the sync status says the resync starts with the pool's maps" ||
   not_ok "the sync status says the resync starts with the pool's maps"
+ok "rmradm sync --wait: nothing to resync yet" \
+  "$RMRADM" -s "${CTL[2]}" sync ionos_pool --wait --timeout 5
 is "$(adm 2 get rmr-server/pools/ionos_pool/state)" registered "state registered"
 
 # Deletion rules 1 and 2.
