@@ -581,11 +581,11 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   if (!ps->sync) {
     atomic_fetch_add (&p->sess_epoch, 1);
     p->enabler = ps;
-    set_state_unlocked (
-      p, fresh && !replaced ? RMR_POOL_CREATED : RMR_POOL_NO_IO,
-      fresh && !replaced ? "create-mode session joined"
-                         : "a client joins: IO waits for its pool "
-                           "enable");
+    bool creates = fresh && !replaced && req->mode != RMR_MODE_ASSEMBLE;
+    set_state_unlocked (p, creates ? RMR_POOL_CREATED : RMR_POOL_NO_IO,
+                        creates ? "create-mode session joined"
+                                : "a client joins: IO waits for its pool "
+                                  "enable");
   }
   rep->state = p->state;
   g_mutex_unlock (&p->lock);
