@@ -10,6 +10,11 @@
  * (clt_record_missed), so no acknowledged write depends on a member that
  * does not know it is stale.
  *
+ * A member whose store is fresh when it comes back had its disk replaced
+ * (rmr-storaged/replace.c): every normal member saves every chunk dirty
+ * for it, then it is enabled, then handed over as any other; with no
+ * normal member it waits.
+ *
  * Coming back.  One reconnect thread per pool retries failed legs with
  * exponential backoff (100 ms to 5 s): a new transport session, a join
  * (state reconnecting), then the hand-over with IO frozen (handover.c:
@@ -199,14 +204,38 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
   bool from_peers;
   int r;
 
+  rmr_enable_req_encode (&pool->md, en);
+  hdr.generation = pool->generation;
+  if (leg->new_member) {
+    /* A fresh store for a member of the pool: its disk was replaced and
+     * holds nothing.  Every normal member saves every chunk dirty for it
+     * before it is enabled (it takes map bits only once enabled, and
+     * marks itself dirty for everything then: rmr-storaged/replace.c);
+     * the hand-over below gives it that union.
+     */
+    unsigned i, li = leg - pool->legs, normal = 0;
+    for (i = 0; i < pool->nlegs; i++)
+      if (i != li && atomic_load (&pool->legs[i].state) == LEG_NORMAL)
+        normal |= 1u << i;
+    if (!normal)
+      return rmr_err (EAGAIN,
+                      "member %" PRIu32 " has a new store (a replaced disk) "
+                      "and no up-to-date member is normal to resync it from",
+                      leg->member_id);
+    r = clt_mark_new_members (pool, normal | 1u << li, normal);
+    if (r == 0)
+      r = clt_leg_call (leg, s, &hdr, en, sizeof en, NULL, 0, NULL);
+    if (r < 0)
+      return r;
+  }
   r = ho_reconnect (pool, leg, s, &from_peers);
   if (r < 0)
     return r;
-  rmr_enable_req_encode (&pool->md, en);
-  hdr.generation = pool->generation;
-  r = clt_leg_call (leg, s, &hdr, en, sizeof en, NULL, 0, NULL);
+  if (!leg->new_member)
+    r = clt_leg_call (leg, s, &hdr, en, sizeof en, NULL, 0, NULL);
   if (r < 0)
     return r;
+  leg->new_member = false;
 
   /* No request is in flight: the leg's session can change hands. */
   g_mutex_lock (&pool->legs_lock);
@@ -288,10 +317,13 @@ reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
                  "than ours (%" PRIu64 "): another client took the pool over",
                  leg->addr_name, rep.generation, pool->generation);
   }
-  if (r == 0 &&
-      (rep.mapped_size != pool->size || rep.chunk_size != pool->chunk_size))
+  /* A fresh store (no chunk size yet) for a member: a replaced disk. */
+  if (r == 0 && (rep.mapped_size != pool->size ||
+                 (rep.chunk_size != pool->chunk_size && !rep.fresh)))
     r = rmr_err (EINVAL, "server %s: its store no longer matches the pool",
                  leg->addr_name);
+  if (r == 0)
+    leg->new_member = rep.fresh;
   if (r == 0) {
     atomic_store (&leg->state, LEG_RECONNECTING);
     freeze (pool);

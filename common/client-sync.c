@@ -5,8 +5,14 @@
  *
  * A sync pool is a struct rmr_pool with sync set: its legs are the peers.
  * A leg joins with the sync flag on first use; a leg that fails is joined
- * again on a later use, at most every RETRY_MS.  No create, no assemble,
- * no enable, no dirty mask: a sync pool only reads and clears bits.
+ * again on a later use, at most every RETRY_MS, and by the pool's rejoin
+ * thread, which tries every failed leg each REJOIN_MS (at once when a leg
+ * fails; every REFUSED_MS while the peer answers with a refusal): a peer
+ * that comes back shows normal within seconds, not only once this node
+ * happens to need a chunk from it (issue 10: a session stayed failed,
+ * "connection closed by peer", for a minute after its peer was
+ * restarted).  No create, no assemble, no enable, no dirty mask: a sync
+ * pool only reads and clears bits.
  *
  * Locking: legs_lock protects the legs array (add, del) and each leg's
  * session pointer; a reader takes a reference on the session before it
@@ -25,6 +31,52 @@
 #include "util.h"
 
 #define RETRY_MS 500
+#define REJOIN_MS 1000
+#define REFUSED_MS 5000
+
+static int join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg,
+                              bool *refused);
+
+/* Join every failed leg again, until the pool closes (see above). */
+static gpointer
+rejoin_thread (gpointer arg)
+{
+  struct rmr_pool *pool = arg;
+  unsigned i, n;
+
+  g_mutex_lock (&pool->thread_lock);
+  while (!pool->stop) {
+    pool->kick = false;
+    g_mutex_unlock (&pool->thread_lock);
+    n = rmr_sync_npeers (pool);
+    for (i = 0; i < n; i++) {
+      struct clt_leg *leg = &pool->legs[i];
+      if (atomic_load (&leg->disabled) ||
+          atomic_load (&leg->state) == LEG_NORMAL)
+        continue;
+      g_mutex_lock (&pool->reconn_lock);
+      if (!atomic_load (&leg->disabled) &&
+          atomic_load (&leg->state) != LEG_NORMAL) {
+        bool refused = false;
+        /* A peer that answers no (its pool has no store yet, say) is
+         * asked again less often: each refusal is logged over there.
+         */
+        if (join_leg_unlocked (pool, leg, &refused) < 0 && refused)
+          leg->next_try = g_get_monotonic_time () + REFUSED_MS * 1000;
+      }
+      g_mutex_unlock (&pool->reconn_lock);
+    }
+    g_mutex_lock (&pool->thread_lock);
+    {
+      int64_t wake = g_get_monotonic_time () + REJOIN_MS * 1000;
+      while (!pool->stop && !pool->kick &&
+             g_cond_wait_until (&pool->thread_cond, &pool->thread_lock, wake))
+        ;
+    }
+  }
+  g_mutex_unlock (&pool->thread_lock);
+  return NULL;
+}
 
 struct rmr_pool *
 rmr_sync_pool_new (const char *pool_name, uint64_t timeout_ms)
@@ -40,6 +92,13 @@ rmr_sync_pool_new (const char *pool_name, uint64_t timeout_ms)
     pool->cfg.timeout_ms = timeout_ms;
   pool->sync = true;
   pool->group_id = rmr_group_id (pool_name);
+  pool->reconn_thread =
+    g_thread_try_new ("rmr-sync-rejoin", rejoin_thread, pool, NULL);
+  if (!pool->reconn_thread) {
+    clt_pool_free (pool);
+    rmr_err (EAGAIN, "cannot start the sync pool's rejoin thread");
+    return NULL;
+  }
   return pool;
 }
 
@@ -50,13 +109,11 @@ rmr_sync_pool_close (struct rmr_pool *pool)
 
   if (!pool)
     return;
+  clt_recover_stop (pool); /* the rejoin thread */
   for (i = 0; i < pool->nlegs; i++)
     clt_leg_release (&pool->legs[i]);
   clt_pool_free (pool);
 }
-
-static int join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg,
-                              bool *refused);
 
 int
 rmr_sync_pool_add_sess (struct rmr_pool *pool, const char *sessname,
@@ -190,6 +247,9 @@ join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg, bool *refused)
   clt_leg_release (leg);
   leg->sess = s;
   leg->member_id = rep.member_id;
+  leg->peer_size = rep.mapped_size;
+  leg->peer_chunk_size = rep.chunk_size;
+  leg->peer_generation = rep.generation;
   atomic_store (&leg->state, LEG_NORMAL);
   leg->last_error[0] = '\0';
   g_mutex_unlock (&pool->legs_lock);
@@ -283,6 +343,29 @@ rmr_sync_peer_member (struct rmr_pool *pool, unsigned i)
     m = pool->legs[i].member_id;
   g_mutex_unlock (&pool->legs_lock);
   return m;
+}
+
+int
+rmr_sync_peer_pool (struct rmr_pool *pool, unsigned i, uint64_t *mapped_size,
+                    uint32_t *chunk_size, uint64_t *generation)
+{
+  struct clt_leg *leg;
+  struct clt_sess *s;
+
+  if (i >= rmr_sync_npeers (pool))
+    return rmr_err (ENOENT, "no such peer %u", i);
+  leg = &pool->legs[i];
+  s = use_leg (pool, i);
+  if (!s)
+    return rmr_err (ENOTCONN, "%s: %s", leg->addr_name,
+                    leg->last_error[0] ? leg->last_error : "not reachable");
+  g_mutex_lock (&pool->legs_lock);
+  *mapped_size = leg->peer_size;
+  *chunk_size = leg->peer_chunk_size;
+  *generation = leg->peer_generation;
+  g_mutex_unlock (&pool->legs_lock);
+  clt_sess_put (s);
+  return 0;
 }
 
 /* A map message on peer i (rbuf: its reply bits, or NULL). */

@@ -105,6 +105,9 @@ struct clt_leg {
   unsigned queue_depth;
   atomic_uint_fast64_t reads, writes;
   atomic_bool disabled; /* by the admin: no reconnect */
+  /* Sync pools: what the peer said of the pool at its last join. */
+  uint64_t peer_size, peer_generation;
+  uint32_t peer_chunk_size;
   /* Reconnection (under pool->reconn_lock). */
   unsigned backoff_ms;
   int64_t next_try; /* monotonic µs */

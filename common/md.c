@@ -61,7 +61,7 @@
 #define OFF_END (OFF_MEMBERS + RMR_MAX_MEMBERS * MEMBER_SLOT)
 
 #define MD_ALIGN 4096
-#define MD_KNOWN_FLAGS (RMR_SB_F_RESERVED | RMR_SB_F_ZEROED)
+#define MD_KNOWN_FLAGS (RMR_SB_F_RESERVED | RMR_SB_F_ZEROED | RMR_SB_F_REPLACED)
 /* Every offset of the store must fit in off_t. */
 #define MD_MAX_STORE_BYTES ((uint64_t) INT64_MAX)
 

@@ -73,6 +73,13 @@
   0x2 /* data area known to read as zeroes (set by
        * create_store, cleared when the pool is
        * created on the store) */
+#define RMR_SB_F_REPLACED                                                      \
+  0x4 /* a new disk replacing a member's store
+       * (add_store mode=replace): it holds none of
+       * the pool's data.  Cleared only once every
+       * chunk is saved dirty for this member in its
+       * own map (rmr-storaged/replace.c); older
+       * daemons refuse the store while it is set */
 
 /* State of a member in srv_md: this store's view of that member's data
  * (DESIGN 3, member data states).  NORMAL: up to date as far as this

@@ -384,10 +384,12 @@ config_apply (const char *path)
   for (i = 0; i < pools->len; i++) {
     struct pool_cfg *pc = &g_array_index (pools, struct pool_cfg, i);
     /* Attach what has metadata; format only what has none at all. */
-    r = control_add_store (pc->store, pc->name, pc->mapped_size, false, false);
+    r = control_add_store (pc->store, pc->name, pc->mapped_size,
+                           STORE_MODE_ATTACH, false);
     /* store_create refuses a missing path in /dev (a mistyped device). */
     if (r == -ENODATA || r == -ENOENT)
-      r = control_add_store (pc->store, pc->name, pc->mapped_size, true, false);
+      r = control_add_store (pc->store, pc->name, pc->mapped_size,
+                             STORE_MODE_CREATE, false);
     if (r == -EMEDIUMTYPE) {
       g_autofree char *msg = g_strdup (rmr_get_error ());
       rmr_err (EMEDIUMTYPE,

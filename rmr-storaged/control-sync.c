@@ -40,6 +40,20 @@ need_pool (const char *name, GString *err)
   return p;
 }
 
+/* The sync pool (rmr-client tree), unless it left. */
+static struct srv_pool *
+need_sync_pool (const char *name, GString *err)
+{
+  struct srv_pool *p = pool_find_sync (name);
+
+  if (!p)
+    g_string_append_printf (err,
+                            "no such sync pool '%s' (rmr-client/ctl/"
+                            "join_pool sync=y first)",
+                            name);
+  return p;
+}
+
 int
 control_sync_settings (const char *pool, unsigned parallel, uint64_t rate_bps,
                        bool manual)
@@ -82,7 +96,7 @@ int
 control_add_peer (const char *pool, const char *sessname, const char *addr,
                   bool check)
 {
-  struct srv_pool *p = pool_find (pool);
+  struct srv_pool *p = pool_find_sync (pool);
   char name[RMR_SESS_NAME_MAX + 1], *c;
   struct rmr_addr a;
   int r;
@@ -143,8 +157,24 @@ ctl_sync_join_pool (void *o, char **args, const char *value,
     r = -1;
   }
   g_mutex_unlock (&p->lock);
+  if (r == 0)
+    pool_sync_join (p);
   pool_put (p);
   return r;
+}
+
+/* rmr-client/pools/NAME/leave_pool: the admin guide's "Graceful exit"
+ * step 5 on a storage node; refused while the sync pool has sessions.
+ */
+int
+ctl_sync_leave_pool (void *o, char **args, const char *value,
+                     const struct ctl_kv *kv, GString *out, GString *err)
+{
+  if (strcmp (value, "1") != 0) {
+    g_string_append_printf (err, "value: '%s', write 1 to confirm", value);
+    return -1;
+  }
+  return pool_sync_leave (args[0]) < 0 ? fail (err) : 0;
 }
 
 int
@@ -170,7 +200,7 @@ ctl_sync_add_clt (void *o, char **args, const char *value,
 int
 ctl_sync_list_pools (void *o, char **args, GPtrArray *names)
 {
-  g_autoptr (GPtrArray) all = pool_names ();
+  g_autoptr (GPtrArray) all = pool_sync_names ();
   unsigned i;
 
   for (i = 0; i < all->len; i++)
@@ -183,9 +213,14 @@ ctl_sync_add_sess (void *o, char **args, const char *value,
                    const struct ctl_kv *kv, GString *out, GString *err)
 {
   const char *sessname = ctl_kv_get (kv, "sessname");
+  struct srv_pool *p;
 
   if (rmr_check_sess_name ("sessname", sessname) < 0)
     return fail (err);
+  p = need_sync_pool (args[0], err);
+  if (!p)
+    return -1;
+  pool_put (p);
   return control_add_peer (args[0], sessname, ctl_kv_get (kv, "path"), true) < 0
            ? fail (err)
            : 0;
@@ -194,7 +229,7 @@ ctl_sync_add_sess (void *o, char **args, const char *value,
 int
 ctl_sync_list_sessions (void *o, char **args, GPtrArray *names)
 {
-  struct srv_pool *p = pool_find (args[0]);
+  struct srv_pool *p = pool_find_sync (args[0]);
   struct rmr_leg_info info;
   unsigned i;
 
@@ -220,7 +255,7 @@ enum sess_attr {
 static int
 sess_attr (char **args, GString *out, GString *err, enum sess_attr a)
 {
-  struct srv_pool *p = need_pool (args[0], err);
+  struct srv_pool *p = need_sync_pool (args[0], err);
   struct rmr_leg_info info;
   unsigned i;
   int r = -1;
@@ -289,7 +324,7 @@ ctl_sync_del_sess (void *o, char **args, const char *value,
                             mode);
     return -1;
   }
-  p = need_pool (args[0], err);
+  p = need_sync_pool (args[0], err);
   if (!p)
     return -1;
   r = rmr_sync_pool_del_sess (p->peers, args[1]);
@@ -309,11 +344,26 @@ ctl_sync_get (void *o, char **args, GString *out, GString *err)
   g_mutex_lock (&p->lock);
   if (p->sync)
     sync_status (p->sync, out);
+  else if (p->store) {
+    /* The admin guide reads this right after the sync pool setup.  A
+     * replacement is behind for every chunk; anything else has nothing
+     * to resync yet (rmradm sync --wait goes by dirty).
+     */
+    uint64_t n;
+    g_mutex_lock (&p->store->md_lock);
+    n = control_nchunks_without_maps_unlocked (p);
+    if (!(p->store->sb.flags & RMR_SB_F_REPLACED))
+      n = 0;
+    g_mutex_unlock (&p->store->md_lock);
+    g_string_append_printf (
+      out,
+      "state: waiting (no dirty map until a client "
+      "enables the pool; the resync then %s)\n"
+      "done: 0\ntotal: %" PRIu64 "\ndirty: %" PRIu64 "\n",
+      p->sync_manual ? "waits for sync start" : "starts by itself", n, n);
+  }
   else {
-    g_string_append_printf (err,
-                            "pool '%s' has no resync yet (no store, "
-                            "or the pool was never enabled)",
-                            p->name);
+    g_string_append_printf (err, "pool '%s' has no store", p->name);
     r = -1;
   }
   g_mutex_unlock (&p->lock);
@@ -341,11 +391,21 @@ ctl_sync_set (void *o, char **args, const char *value, const struct ctl_kv *kv,
   if (!p)
     return -1;
   g_mutex_lock (&p->lock);
+  /* The last word holds for a resync made later too (a store attached
+   * again, a replacement).
+   */
+  p->sync_manual = !start;
   if (p->sync)
     sync_command (p->sync, start);
   else {
-    g_string_append_printf (err, "pool '%s' has no resync yet", p->name);
-    r = -1;
+    /* No maps yet (the admin guide starts the sync right after the sync
+     * pool setup, or right after a replacement disk is added): the
+     * setting holds for the resync the pool gets with its maps.
+     */
+    g_string_append_printf (out,
+                            "pool '%s' has no dirty map yet: the resync "
+                            "%s once a client enables the pool\n",
+                            p->name, start ? "starts" : "waits for sync start");
   }
   g_mutex_unlock (&p->lock);
   pool_put (p);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
@@ -48,9 +49,49 @@ control_join_pool (const char *pool, uint32_t member_id, uint32_t chunk_size)
   return pool_create (pool, member_id, chunk_size);
 }
 
+/* A replacement disk for p (replace.c): the pool's size checked, then
+ * the disk formatted as a replacement.
+ */
+static int
+replace_store (struct srv_pool *p, const char *device, uint64_t mapped_size,
+               bool force, struct store **st)
+{
+  g_autoptr (GString) err = g_string_new (NULL);
+  struct replace_known k;
+  uint64_t size;
+
+  unsigned i;
+  int r;
+
+  g_mutex_lock (&p->lock);
+  k = p->known;
+  g_mutex_unlock (&p->lock);
+  /* After a restart: the pool as a peer that holds it says. */
+  for (i = 0; !k.known && i < rmr_sync_npeers (p->peers); i++) {
+    uint32_t cs;
+    if (rmr_sync_peer_pool (p->peers, i, &k.mapped_size, &cs, &k.generation) ==
+          0 &&
+        k.generation) {
+      k.known = true;
+      k.chunk_size = cs;
+      snprintf (k.from, sizeof k.from, "as member %" PRIu32 " holds it",
+                rmr_sync_peer_member (p->peers, i));
+    }
+  }
+  r = replace_decide (&k, p->name, mapped_size, &size, err);
+  if (r < 0)
+    return rmr_err (-r, "%s", err->str);
+  g_mutex_lock (&p->lock);
+  if (!p->known.known)
+    p->known = k;
+  g_mutex_unlock (&p->lock);
+  return store_create_replacement (device, p->name, p->member_id, size, force,
+                                   st);
+}
+
 int
 control_add_store (const char *device, const char *pool, uint64_t mapped_size,
-                   bool create, bool force)
+                   enum store_mode mode, bool force)
 {
   struct srv_pool *p = pool_find (pool), *other;
   struct store *st;
@@ -70,11 +111,29 @@ control_add_store (const char *device, const char *pool, uint64_t mapped_size,
     pool_put (other);
     goto out;
   }
-  if (create)
+  switch (mode) {
+  case STORE_MODE_CREATE:
     r = store_create (device, pool, p->member_id, mapped_size, force, &st);
-  else
+    break;
+  case STORE_MODE_ATTACH:
+  case STORE_MODE_ADD:
     r = store_open (device, pool, p->member_id, mapped_size, p->cfg_chunk_size,
                     &st);
+    /* The admin guide: add_store of a disk without metadata is a
+     * replacement (a disk that does not exist is no disk).
+     */
+    if (r == -ENODATA && mode == STORE_MODE_ADD) {
+      g_message ("pool %s: %s has no rmr metadata: add_store mode=add "
+                 "treats it as a replacement",
+                 pool, device);
+      r = replace_store (p, device, mapped_size, force, &st);
+    }
+    break;
+  case STORE_MODE_REPLACE:
+    r = replace_store (p, device, mapped_size, force, &st);
+    break;
+  default: abort ();
+  }
   if (r < 0)
     goto out;
   r = pool_attach_store (p, st);
@@ -121,11 +180,12 @@ set_store (const struct ctl_kv *kv, GString *err, bool create)
   bool force = false;
   int r;
 
-  if (!create && mode && strcmp (mode, "add") != 0) {
-    g_string_append_printf (err,
-                            "mode: '%s' is not supported (only "
-                            "mode=add: re-attach a store with metadata)",
-                            mode);
+  enum store_mode sm = create ? STORE_MODE_CREATE : STORE_MODE_ADD;
+
+  if (!create && mode && strcmp (mode, "replace") == 0)
+    sm = STORE_MODE_REPLACE;
+  else if (!create && mode && strcmp (mode, "add") != 0) {
+    g_string_append_printf (err, "mode: '%s' is not add or replace", mode);
     return -1;
   }
   if (ms && rmr_parse_sectors_or_bytes ("mapped_size", ms, &mapped_size) < 0)
@@ -137,7 +197,7 @@ set_store (const struct ctl_kv *kv, GString *err, bool create)
   if (f && rmr_parse_bool ("force", f, &force) < 0)
     return fail (err, -EINVAL);
   r = control_add_store (ctl_kv_get (kv, "device"), ctl_kv_get (kv, "pool"),
-                         mapped_size, create, force);
+                         mapped_size, sm, force);
   if (r == -EMEDIUMTYPE) {
     /* The store names what it found; the way on is this command's. */
     fail (err, r);
@@ -205,6 +265,51 @@ enum pool_attr {
   PA_MAP,
 };
 
+/* map_summary of a pool that has no maps yet (its store was never
+ * enabled, as after the admin guide's sync pool setup, before the first
+ * IO): what is known, in the same form.  The members of the store's table
+ * (none yet: this member alone); nothing dirty, except on a replacement
+ * disk, which is behind everywhere (replace.c).  Chunks counted with the
+ * store's chunk size, else the one of the store it replaces, else the
+ * pool's configured one, else the default a client creates with.  Lock
+ * held.
+ */
+uint64_t
+control_nchunks_without_maps_unlocked (struct srv_pool *p)
+{
+  const struct rmr_sb *sb = &p->store->sb;
+  uint32_t cs = sb->chunk_size        ? sb->chunk_size
+                : p->known.chunk_size ? p->known.chunk_size
+                : p->cfg_chunk_size   ? p->cfg_chunk_size
+                                      : RMR_DEFAULT_CHUNK_SIZE;
+
+  return (sb->mapped_size + cs - 1) / cs;
+}
+
+static void
+summary_without_maps_unlocked (struct srv_pool *p, GString *out)
+{
+  const struct rmr_sb *sb = &p->store->sb;
+  uint64_t n = control_nchunks_without_maps_unlocked (p), c;
+  bool any = false, replaced = sb->flags & RMR_SB_F_REPLACED;
+  unsigned i;
+
+  for (i = 0; i <= RMR_MAX_MEMBERS; i++) {
+    uint32_t m = i < RMR_MAX_MEMBERS ? sb->members[i].member_id : p->member_id;
+    if (m == RMR_MEMBER_NONE || (i == RMR_MAX_MEMBERS && any))
+      continue;
+    any = true;
+    g_string_append_printf (out, "member %" PRIu32 ": [", m);
+    if (replaced && m == p->member_id) {
+      for (c = 0; c < n && c < 30; c++)
+        g_string_append_printf (out, "%s%" PRIu64, c ? " " : "", c);
+      g_string_append_printf (out, "] %" PRIu64 "/%" PRIu64 " dirty\n", n, n);
+    }
+    else
+      g_string_append_printf (out, "] 0/%" PRIu64 " dirty\n", n);
+  }
+}
+
 static int
 get_pool_attr (char **args, GString *out, GString *err, enum pool_attr a)
 {
@@ -242,6 +347,12 @@ get_pool_attr (char **args, GString *out, GString *err, enum pool_attr a)
     break;
   case PA_MAP_SUMMARY:
   case PA_MAP:
+    if (!p->maps && p->store && a == PA_MAP_SUMMARY) {
+      g_mutex_lock (&p->store->md_lock);
+      summary_without_maps_unlocked (p, out);
+      g_mutex_unlock (&p->store->md_lock);
+      break;
+    }
     if (!p->maps) {
       g_string_append_printf (err,
                               "pool '%s' has no dirty map yet (the "
@@ -537,7 +648,9 @@ static const struct ctl_cmd table[] = {
   {.path = "rmr-server/pools/*/leave_pool",
    .set = set_leave_pool,
    .flags = CTL_F_RAW_VALUE,
-   .help = "write 1: delete the server pool (no store, no sessions)"},
+   .help = "write 1: delete the server pool (refused while a store is "
+           "registered or sessions are joined; the pool is gone once its "
+           "sync pool left too)"},
   {.path = "rmr-server/pools/*/sync",
    .get = ctl_sync_get,
    .set = ctl_sync_set,
@@ -556,6 +669,11 @@ static const struct ctl_cmd table[] = {
   {.path = "rmr-client/pools/*",
    .list = ctl_sync_list_pools,
    .help = "sync pools: one per server pool"},
+  {.path = "rmr-client/pools/*/leave_pool",
+   .set = ctl_sync_leave_pool,
+   .flags = CTL_F_RAW_VALUE,
+   .help = "write 1: leave the sync pool (refused while it has sessions; "
+           "the pool is gone once its server pool left too)"},
   {.path = "rmr-client/pools/*/add_sess",
    .set = ctl_sync_add_sess,
    .keys = "sessname! path!",
@@ -598,8 +716,12 @@ static const struct ctl_cmd table[] = {
            "force=1, which wipes it"},
   {.path = "brmr-server/ctl/add_store",
    .set = set_add_store,
-   .keys = "device! pool! mapped_size mode",
-   .help = "attach a store that has metadata (mode=add)"},
+   .keys = "device! pool! mapped_size mode force",
+   .help = "mode=add (default): attach a store that has this pool's "
+           "metadata, or, for a disk without metadata, replace the member's "
+           "store; mode=replace: a new empty disk replaces the member's "
+           "store (same pool and mapped_size; it resyncs everything from "
+           "its peers); force=1 wipes a foreign signature"},
   {.path = "brmr-server/stores/*",
    .list = list_stores,
    .help = "stores, named by their pool"},

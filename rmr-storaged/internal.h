@@ -142,6 +142,14 @@ void store_buf_free (void *buf);
 int store_create (const char *path, const char *pool_name, uint32_t member_id,
                   uint64_t mapped_size, bool force, struct store **out);
 
+/* The same for a disk replacing a member's store (add_store
+ * mode=replace, replace.c): refuses any rmr metadata ("clear it first"),
+ * and marks the superblock RMR_SB_F_REPLACED instead of ZEROED.
+ */
+int store_create_replacement (const char *path, const char *pool_name,
+                              uint32_t member_id, uint64_t mapped_size,
+                              bool force, struct store **out);
+
 /* Open a store that has metadata (add_store mode=add): checks that the
  * superblock belongs to pool_name and member_id (member_id
  * RMR_MEMBER_NONE: any) and, when mapped_size is not 0, that it matches;
@@ -257,6 +265,17 @@ int store_wipe_foreign (struct store *st);
  */
 struct srv_psess;
 
+/* What this node knows of a pool's identity, to check a replacement
+ * against (replace.c): from the store that last held it here.
+ */
+struct replace_known {
+  bool known;
+  uint64_t mapped_size; /* bytes */
+  uint32_t chunk_size;  /* 0: never created */
+  uint64_t generation;
+  char from[320]; /* where it was learnt, for messages */
+};
+
 struct srv_pool {
   char name[RMR_POOL_NAME_MAX + 1];
   uint32_t group_id;
@@ -287,8 +306,15 @@ struct srv_pool {
   unsigned sync_parallel; /* chunks fetched at once */
   uint64_t sync_rate;     /* bytes/s, 0: unlimited */
   bool sync_manual;       /* background sync waits for sync start */
-  unsigned al_shift;      /* recent-write record: extent size */
-  unsigned al_extents;    /* and how many extents it holds */
+  /* The pool's identity from the store last removed (replace.c). */
+  struct replace_known known;
+  /* The admin guide leaves the server pool (rmr-server) and its sync pool
+   * (rmr-client) apart: the pool is gone once both left (pool.c).  Under
+   * pool.c's registry lock.
+   */
+  bool server_left, sync_left;
+  unsigned al_shift;   /* recent-write record: extent size */
+  unsigned al_extents; /* and how many extents it holds */
   /* Test-only fault injection (--enable-fault-injection): the next
    * fault_count IOs of kind fault_op fail with fault_errno.
    */
@@ -332,13 +358,26 @@ struct srv_psess {
 
 /* join_pool: a new pool in state empty.  -EEXIST etc. with a message. */
 int pool_create (const char *name, uint32_t member_id, uint32_t chunk_size);
-/* leave_pool: only a pool without store and sessions. */
+/* rmr-server leave_pool: only a pool without store and sessions (the
+ * admin guide's deletion rule 2).  Its sync pool stays until it left too.
+ */
 int pool_delete (const char *name);
+/* rmr-client leave_pool of the sync pool: only without sync sessions
+ * (deletion rule 1).  -ENOENT, -EBUSY with a message.
+ */
+int pool_sync_leave (const char *name);
+/* rmr-client join_pool sync=y: the sync half is back. */
+void pool_sync_join (struct srv_pool *p);
+/* Lookups of the server half (pool_find, pool_find_gid) and of the sync
+ * half (pool_find_sync), with a reference; NULL if that half left.
+ */
 struct srv_pool *pool_find (const char *name);
+struct srv_pool *pool_find_sync (const char *name);
 struct srv_pool *pool_find_gid (uint32_t group_id);
 void pool_put (struct srv_pool *p);
-/* The names of every pool (g_strdup'd), sorted. */
+/* The names of every server pool / sync pool (g_strdup'd), sorted. */
 GPtrArray *pool_names (void);
+GPtrArray *pool_sync_names (void);
 
 /* Stores. */
 int pool_attach_store (struct srv_pool *p, struct store *st);
@@ -561,6 +600,36 @@ bool sync_status (struct srv_sync *s, GString *out);
 /* Is any chunk of the range stale here (a peer must not read it)? */
 bool sync_dirty_here (struct srv_sync *s, uint64_t offset, uint32_t len);
 
+/* replace.c -------------------------------------------------------------- */
+
+/* Disk replacement (the file's opening comment has the invariants). */
+
+/* The mapped_size (bytes) a replacement disk of pool gets: given (0: not
+ * given) checked against k.  0 with *size set, or -EINVAL (a mismatch)
+ * or -ENXIO (k not known) with err (one line naming mapped_size).  Pure.
+ */
+int replace_decide (const struct replace_known *k, const char *pool,
+                    uint64_t given, uint64_t *size, GString *err);
+/* May a session join (mode) a store with these superblock flags?  A
+ * replacement refuses mode=create.  0, or -EINVAL with err.  Pure.
+ */
+int replace_join_check (uint32_t sb_flags, uint8_t mode, const char *pool,
+                        uint32_t member_id, GString *err);
+/* Is a store (its superblock's generation and flags) that a pool enable
+ * (enable_mode) of a session that joined with join_mode gives a
+ * generation a member without the pool's data?  A replacement, or a
+ * store that never held the pool enabled into one that holds data (an
+ * assemble, or a reconnect, which joins with mode=assemble); not at a
+ * create.  Pure.
+ */
+bool replace_joins_data (uint64_t generation, uint32_t sb_flags,
+                         uint8_t enable_mode, uint8_t join_mode);
+/* A store with RMR_SB_F_REPLACED that has its maps: every chunk saved
+ * dirty for slot, then the flag cleared (md_lock not held).  0 (also when
+ * the flag is not set) or -errno with a message.
+ */
+int replace_settle (struct store *st, struct srv_maps *m, int slot);
+
 /* role.c ----------------------------------------------------------------- */
 
 /* Who may send what (issue 9, DESIGN 9): the pool's client and a peer's
@@ -689,8 +758,19 @@ int control_sync_settings (const char *pool, unsigned parallel,
 int control_al_settings (const char *pool, unsigned extents, unsigned shift);
 int control_add_peer (const char *pool, const char *sessname, const char *addr,
                       bool check);
+enum store_mode {
+  STORE_MODE_CREATE,  /* create_store: format a disk without metadata */
+  STORE_MODE_ATTACH,  /* a disk with this pool's metadata only (config) */
+  STORE_MODE_ADD,     /* add_store mode=add: attach, or if the disk has no
+                       * metadata at all, replace (the admin guide) */
+  STORE_MODE_REPLACE, /* add_store mode=replace (replace.c) */
+};
 int control_add_store (const char *device, const char *pool,
-                       uint64_t mapped_size, bool create, bool force);
+                       uint64_t mapped_size, enum store_mode mode, bool force);
+/* The chunks of a pool with a store but no maps yet, counted as its
+ * map_summary counts them (p->lock and the store's md_lock held).
+ */
+uint64_t control_nchunks_without_maps_unlocked (struct srv_pool *p);
 
 /* control-sync.c: handlers of the resync entries of control.c's table.
  * (struct ctl_kv is from common/ctl.h.)
@@ -701,6 +781,8 @@ int ctl_sync_join_pool (void *o, char **args, const char *value,
 int ctl_sync_add_clt (void *o, char **args, const char *value,
                       const struct ctl_kv *kv, GString *out, GString *err);
 int ctl_sync_list_pools (void *o, char **args, GPtrArray *names);
+int ctl_sync_leave_pool (void *o, char **args, const char *value,
+                         const struct ctl_kv *kv, GString *out, GString *err);
 int ctl_sync_add_sess (void *o, char **args, const char *value,
                        const struct ctl_kv *kv, GString *out, GString *err);
 int ctl_sync_list_sessions (void *o, char **args, GPtrArray *names);

@@ -87,11 +87,30 @@ pool_create (const char *name, uint32_t member_id, uint32_t chunk_size)
   g_mutex_lock (&g_pools_lock);
   if (!g_pools)
     g_pools = g_hash_table_new (g_str_hash, g_str_equal);
-  if (g_hash_table_lookup (g_pools, name)) {
+  p = g_hash_table_lookup (g_pools, name);
+  if (p && p->server_left) {
+    /* Its sync pool stayed (see pool_delete): the server pool is back.
+     * It has no store, so it may take another member_id.
+     */
+    p->server_left = false;
+    p->member_id = member_id;
+    p->cfg_chunk_size = chunk_size;
+    g_mutex_unlock (&g_pools_lock);
+    g_message ("pool %s: joined again as member %" PRIu32 ", state empty", name,
+               member_id);
+    return 0;
+  }
+  if (p) {
     g_mutex_unlock (&g_pools_lock);
     return rmr_err (EEXIST, "poolname: pool '%s' exists already", name);
   }
   p = g_new0 (struct srv_pool, 1);
+  p->peers = rmr_sync_pool_new (name, 0);
+  if (!p->peers) {
+    g_mutex_unlock (&g_pools_lock);
+    g_free (p);
+    return -EAGAIN;
+  }
   snprintf (p->name, sizeof p->name, "%s", name);
   p->group_id = rmr_group_id (name);
   p->member_id = member_id;
@@ -105,7 +124,6 @@ pool_create (const char *name, uint32_t member_id, uint32_t chunk_size)
   p->sync_parallel = 4;
   p->al_shift = AL_DEFAULT_SHIFT;
   p->al_extents = AL_DEFAULT_EXTENTS;
-  p->peers = rmr_sync_pool_new (name, 0);
   g_hash_table_insert (g_pools, p->name, p);
   g_mutex_unlock (&g_pools_lock);
   g_message ("pool %s: joined as member %" PRIu32 " (group_id %" PRIu32
@@ -126,18 +144,44 @@ pool_put (struct srv_pool *p)
   g_free (p);
 }
 
+/* The admin guide joins and leaves the server pool (rmr-server) and its
+ * sync pool (rmr-client, sync=y) apart; here both are one srv_pool that
+ * leaves the registry once both halves left (g_pools_lock held).
+ */
+static int
+leave_half_unlocked (struct srv_pool *p, bool sync_half)
+{
+  if (sync_half)
+    p->sync_left = true;
+  else
+    p->server_left = true;
+  if (!p->server_left || !p->sync_left) {
+    g_message ("pool %s: %s pool left; its %s pool stays (leave_pool there "
+               "too)",
+               p->name, sync_half ? "sync" : "server",
+               sync_half ? "server" : "sync");
+    return 0;
+  }
+  g_hash_table_remove (g_pools, p->name);
+  g_message ("pool %s: left", p->name);
+  pool_put (p);
+  return 0;
+}
+
 int
 pool_delete (const char *name)
 {
   struct srv_pool *p;
+  int r;
 
   g_mutex_lock (&g_pools_lock);
   p = g_pools ? g_hash_table_lookup (g_pools, name) : NULL;
-  if (!p) {
+  if (!p || p->server_left) {
     g_mutex_unlock (&g_pools_lock);
     return rmr_err (ENOENT, "no such pool '%s'", name);
   }
   g_mutex_lock (&p->lock);
+  /* The admin guide's deletion rule 2: not while a store is registered. */
   if (p->store || p->sessions->len) {
     int busy = p->store != NULL;
     g_mutex_unlock (&p->lock);
@@ -149,24 +193,81 @@ pool_delete (const char *name)
                     name);
   }
   g_mutex_unlock (&p->lock);
-  g_hash_table_remove (g_pools, name);
+  r = leave_half_unlocked (p, false);
   g_mutex_unlock (&g_pools_lock);
-  g_message ("pool %s: left", name);
-  pool_put (p);
-  return 0;
+  return r;
 }
 
-struct srv_pool *
-pool_find (const char *name)
+int
+pool_sync_leave (const char *name)
+{
+  g_autoptr (GString) names = g_string_new (NULL);
+  struct rmr_leg_info info;
+  struct srv_pool *p;
+  unsigned i;
+  int r;
+
+  g_mutex_lock (&g_pools_lock);
+  p = g_pools ? g_hash_table_lookup (g_pools, name) : NULL;
+  if (!p || p->sync_left) {
+    g_mutex_unlock (&g_pools_lock);
+    return rmr_err (ENOENT, "no such pool '%s'", name);
+  }
+  /* The admin guide's deletion rule 1: a client pool with sessions
+   * cannot go.
+   */
+  for (i = 0; i < rmr_pool_nlegs (p->peers); i++)
+    if (rmr_pool_leg_info (p->peers, i, &info) == 0 && info.sessname[0])
+      g_string_append_printf (names, "%s%s", names->len ? ", " : "",
+                              info.sessname);
+  if (names->len) {
+    g_mutex_unlock (&g_pools_lock);
+    return rmr_err (EBUSY,
+                    "pool '%s' still has sync sessions (%s): del_sess them "
+                    "first",
+                    name, names->str);
+  }
+  r = leave_half_unlocked (p, true);
+  g_mutex_unlock (&g_pools_lock);
+  return r;
+}
+
+/* A pool by name, with a reference: its server half (sync false) or its
+ * sync half, or NULL if that half left.
+ */
+static struct srv_pool *
+find (const char *name, bool sync_half)
 {
   struct srv_pool *p;
 
   g_mutex_lock (&g_pools_lock);
   p = g_pools ? g_hash_table_lookup (g_pools, name) : NULL;
+  if (p && (sync_half ? p->sync_left : p->server_left))
+    p = NULL;
   if (p)
     atomic_fetch_add (&p->refs, 1);
   g_mutex_unlock (&g_pools_lock);
   return p;
+}
+
+struct srv_pool *
+pool_find (const char *name)
+{
+  return find (name, false);
+}
+
+struct srv_pool *
+pool_find_sync (const char *name)
+{
+  return find (name, true);
+}
+
+void
+pool_sync_join (struct srv_pool *p)
+{
+  g_mutex_lock (&g_pools_lock);
+  p->sync_left = false;
+  g_mutex_unlock (&g_pools_lock);
 }
 
 struct srv_pool *
@@ -180,7 +281,8 @@ pool_find_gid (uint32_t group_id)
   if (g_pools) {
     g_hash_table_iter_init (&it, g_pools);
     while (g_hash_table_iter_next (&it, &k, &v))
-      if (((struct srv_pool *) v)->group_id == group_id) {
+      if (((struct srv_pool *) v)->group_id == group_id &&
+          !((struct srv_pool *) v)->server_left) {
         found = v;
         atomic_fetch_add (&found->refs, 1);
         break;
@@ -196,22 +298,37 @@ cmp_str (gconstpointer a, gconstpointer b)
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
-GPtrArray *
-pool_names (void)
+static GPtrArray *
+names (bool sync_half)
 {
-  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *list = g_ptr_array_new_with_free_func (g_free);
   GHashTableIter it;
   gpointer k, v;
 
   g_mutex_lock (&g_pools_lock);
   if (g_pools) {
     g_hash_table_iter_init (&it, g_pools);
-    while (g_hash_table_iter_next (&it, &k, &v))
-      g_ptr_array_add (names, g_strdup (k));
+    while (g_hash_table_iter_next (&it, &k, &v)) {
+      const struct srv_pool *p = v;
+      if (!(sync_half ? p->sync_left : p->server_left))
+        g_ptr_array_add (list, g_strdup (k));
+    }
   }
   g_mutex_unlock (&g_pools_lock);
-  g_ptr_array_sort (names, cmp_str);
-  return names;
+  g_ptr_array_sort (list, cmp_str);
+  return list;
+}
+
+GPtrArray *
+pool_names (void)
+{
+  return names (false);
+}
+
+GPtrArray *
+pool_sync_names (void)
+{
+  return names (true);
 }
 
 struct srv_pool *
@@ -242,6 +359,23 @@ pool_find_store_path (const char *path)
   return found;
 }
 
+/* Remember the pool's identity from a store that held it (lock held,
+ * md_lock held): a replacement disk is checked against it (replace.c).
+ */
+static void
+remember_unlocked (struct srv_pool *p, const struct store *st)
+{
+  if (st->sb.generation == 0)
+    return;
+  p->known.known = true;
+  p->known.mapped_size = st->sb.mapped_size;
+  p->known.chunk_size = st->sb.chunk_size;
+  p->known.generation = st->sb.generation;
+  snprintf (p->known.from, sizeof p->known.from,
+            "from its store %s, generation %" PRIu64, st->path,
+            st->sb.generation);
+}
+
 int
 pool_attach_store (struct srv_pool *p, struct store *st)
 {
@@ -258,10 +392,21 @@ pool_attach_store (struct srv_pool *p, struct store *st)
     g_mutex_unlock (&p->lock);
     return -EIO;
   }
-  p->store = st;
   p->generation = st->sb.generation;
   p->my_slot = find_slot (st, p->member_id);
+  remember_unlocked (p, st);
   g_mutex_unlock (&st->md_lock);
+  /* A replacement that got its generation but not yet its dirty bits
+   * (a crash between the two): settled before anything can use it.
+   */
+  if (p->maps && replace_settle (st, p->maps, p->my_slot) < 0) {
+    maps_close (p->maps);
+    p->maps = NULL;
+    p->my_slot = -1;
+    g_mutex_unlock (&p->lock);
+    return -EIO;
+  }
+  p->store = st;
   start_sync_unlocked (p);
   set_state_unlocked (p, RMR_POOL_REGISTERED, "store attached");
   g_mutex_unlock (&p->lock);
@@ -288,6 +433,21 @@ pool_remove_store (struct srv_pool *p, bool wipe)
    */
   set_state_unlocked (p, RMR_POOL_EMPTY,
                       wipe ? "store deleted" : "store removed");
+  /* A client still joined must notice now, not at its next IO (an idle
+   * pool would show the leg normal with no store behind it): its
+   * connection is broken, the client fails the leg and its reconnects are
+   * refused until a store is back (a replacement: replace.c).  Legs of
+   * other pools on that connection reconnect at once.
+   */
+  for (unsigned i = 0; i < p->sessions->len; i++) {
+    struct srv_psess *ps = g_ptr_array_index (p->sessions, i);
+    if (ps->sync)
+      continue;
+    g_message ("pool %s: closing the connection of client session %s from "
+               "%s: the store is gone",
+               p->name, ps->sessname, ps->peer);
+    rmr_conn_shutdown (ps->conn->conn);
+  }
   sync = p->sync;
   p->sync = NULL;
   g_mutex_unlock (&p->lock);
@@ -304,8 +464,13 @@ pool_remove_store (struct srv_pool *p, bool wipe)
   p->my_slot = -1;
   g_mutex_unlock (&p->lock);
 
-  if (wipe)
+  if (wipe) {
+    /* Deleted: this member's copy of the pool is gone for good. */
+    g_mutex_lock (&p->lock);
+    memset (&p->known, 0, sizeof p->known);
+    g_mutex_unlock (&p->lock);
     r = store_wipe (st);
+  }
   g_message ("pool %s: store %s %s", p->name, st->path,
              wipe ? "deleted (metadata wiped)" : "removed (metadata kept)");
   store_close (st);
@@ -318,12 +483,13 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
                 struct rmr_join_rep *rep, GString *err)
 {
   struct store *st;
-  bool fresh;
+  bool fresh, replaced;
   unsigned i;
 
   g_mutex_lock (&p->lock);
   st = p->store;
-  if (!st) {
+  /* (A store being removed is still there, in state empty.) */
+  if (!st || p->state == RMR_POOL_EMPTY) {
     g_mutex_unlock (&p->lock);
     g_string_printf (err,
                      "pool '%s' on member %" PRIu32 " has no store "
@@ -332,7 +498,11 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
     return -ENODEV;
   }
   g_mutex_lock (&st->md_lock);
-  fresh = st->sb.generation == 0;
+  /* A replacement that has yet to settle holds nothing either, whatever
+   * its generation (its settle failed at an enable): fresh to a client.
+   */
+  replaced = st->sb.flags & RMR_SB_F_REPLACED;
+  fresh = st->sb.generation == 0 || replaced;
   memset (rep, 0, sizeof *rep);
   rep->member_id = p->member_id;
   rep->fresh = fresh;
@@ -384,13 +554,15 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
                      p->name, rep->generation);
     goto refuse;
   }
-  if (req->mode == RMR_MODE_ASSEMBLE && fresh) {
-    g_string_printf (err,
-                     "mode=assemble, but the store of pool '%s' is "
-                     "fresh (never enabled); use mode=create",
-                     p->name);
+  if (replace_join_check (replaced ? RMR_SB_F_REPLACED : 0, req->mode, p->name,
+                          p->member_id, err) < 0)
     goto refuse;
-  }
+  /* mode=assemble on a fresh store: a replacement disk, or a new store
+   * of a member whose disk was lost (a config file formats a missing
+   * store): it joins a pool that holds data, and becomes a replacement
+   * at its enable (replace.c).  A client assembling a pool that exists
+   * nowhere is refused by the client itself.
+   */
 
   if (!ps) {
     /* A probe: checked and answered, nothing joins. */
@@ -416,18 +588,20 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   if (!ps->sync) {
     atomic_fetch_add (&p->sess_epoch, 1);
     p->enabler = ps;
-    set_state_unlocked (p, fresh ? RMR_POOL_CREATED : RMR_POOL_NO_IO,
-                        fresh ? "create-mode session joined"
-                              : "a client joins: IO waits for its pool "
-                                "enable");
+    bool creates = fresh && !replaced && req->mode != RMR_MODE_ASSEMBLE;
+    set_state_unlocked (p, creates ? RMR_POOL_CREATED : RMR_POOL_NO_IO,
+                        creates ? "create-mode session joined"
+                                : "a client joins: IO waits for its pool "
+                                  "enable");
   }
   rep->state = p->state;
   g_mutex_unlock (&p->lock);
   g_message ("pool %s: session %s from %s joined (%s)", p->name, ps->sessname,
              ps->peer,
-             ps->sync ? "sync session of a peer"
-             : fresh  ? "fresh store"
-                      : "assemble");
+             ps->sync   ? "sync session of a peer"
+             : replaced ? "replacement disk: resyncs everything"
+             : fresh    ? "fresh store"
+                        : "assemble");
   return 0;
 
 refuse:
@@ -502,9 +676,25 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
         r = -ESTALE;
         goto out;
       }
+    /* A replacement whose settle failed at its first enable. */
+    g_mutex_unlock (&st->md_lock);
+    r = replace_settle (st, p->maps, p->my_slot);
+    g_mutex_lock (&st->md_lock);
+    if (r < 0) {
+      g_string_printf (err, "pool enable: %s", rmr_get_error ());
+      goto out;
+    }
   }
   else {
     bool fresh = st->sb.chunk_size == 0;
+    /* A store that never held the pool, enabled into a pool that holds
+     * data (an assemble, or a reconnect: its session joined with
+     * mode=assemble), holds none of it: it is a replacement from this
+     * very superblock write on (replace.c).  Not at a create, where
+     * every store is new and the client decides the initial sync.
+     */
+    bool joins_data =
+      replace_joins_data (st->sb.generation, st->sb.flags, req->mode, ps->mode);
     saved = st->sb;
     st->sb.generation = req->generation;
     st->sb.min_legs = req->min_legs;
@@ -525,6 +715,8 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
         req->members[i] == RMR_MEMBER_NONE ? 0 : req->generation;
     }
     st->sb.flags &= ~(RMR_SB_F_RESERVED | RMR_SB_F_ZEROED);
+    if (joins_data)
+      st->sb.flags |= RMR_SB_F_REPLACED;
     r = store_write_sb_unlocked (st);
     if (r < 0) {
       st->sb = saved;
@@ -539,6 +731,17 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
       goto out;
     }
     p->my_slot = find_slot (st, p->member_id);
+    remember_unlocked (p, st);
+    /* A replacement is dirty for everything, on disk, before it can
+     * serve (replace.c); the map flusher takes md_lock.
+     */
+    g_mutex_unlock (&st->md_lock);
+    r = replace_settle (st, p->maps, p->my_slot);
+    g_mutex_lock (&st->md_lock);
+    if (r < 0) {
+      g_string_printf (err, "pool enable: %s", rmr_get_error ());
+      goto out;
+    }
     start_sync_unlocked (p);
   }
   p->generation = req->generation;
@@ -574,7 +777,7 @@ pool_sess_leave (struct srv_psess *ps, bool graceful, bool quiesced)
   for (i = 0; i < p->sessions->len; i++)
     enabled +=
       ((struct srv_psess *) g_ptr_array_index (p->sessions, i))->enabled;
-  if (p->store && enabled == 0 && !ps->sync) {
+  if (p->store && p->state != RMR_POOL_EMPTY && enabled == 0 && !ps->sync) {
     if (graceful) {
       /* The client that did the IO stopped cleanly: nothing may differ
        * between legs.  (Not a client that left before its enable: what
@@ -616,6 +819,26 @@ pool_fault_hit (struct srv_pool *p, enum store_op op)
              op == STORE_READ ? "read" : "write",
              atomic_load (&p->fault_errno));
   return atomic_load (&p->fault_errno);
+}
+
+/* Is any chunk of [off, off + len) stale here, so that a peer must not
+ * read it (a replacement is stale everywhere until resynced)?  Without a
+ * resync object (it failed to start) the map says.  Lock held.
+ */
+static bool
+stale_here_unlocked (struct srv_pool *p, uint64_t off, uint32_t len)
+{
+  unsigned shift;
+
+  if (len == 0)
+    return false;
+  if (p->sync)
+    return sync_dirty_here (p->sync, off, len);
+  if (!p->maps || p->my_slot < 0)
+    return false;
+  shift = maps_chunk_shift (p->maps);
+  return maps_any (p->maps, p->my_slot, off >> shift,
+                   ((off + len - 1) >> shift) - (off >> shift) + 1);
 }
 
 int
@@ -672,7 +895,7 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
     g_mutex_unlock (&p->lock);
     return -EAGAIN;
   }
-  if (ps->sync && sync_dirty_here (p->sync, hdr->offset, hdr->length)) {
+  if (ps->sync && stale_here_unlocked (p, hdr->offset, hdr->length)) {
     g_string_printf (err, "member %" PRIu32 " is itself stale there",
                      p->member_id);
     g_mutex_unlock (&p->lock);

@@ -443,7 +443,10 @@ cmd_store_info (const char *sock, int argc, char **argv)
   emit_u64 (&e, "generation", sb.generation);
   emit_u64 (&e, "data_offset", sb.data_offset);
   emit_u64 (&e, "mapped_sectors", sb.mapped_size / 512);
-  emit_str (&e, "state", sb.generation == 0 ? "fresh" : "used");
+  emit_str (&e, "state",
+            sb.flags & RMR_SB_F_REPLACED ? "replacement"
+            : sb.generation == 0         ? "fresh"
+                                         : "used");
   emit_record (&e, fd, &sb);
   emit_members (&e, &sb);
   emit_u64 (&e, "queue_depth", sb.queue_depth);

@@ -376,7 +376,7 @@ zero_sync (struct store *st, uint64_t off, uint64_t len)
  * written before every check passed.
  */
 static int
-format_store (struct store *st, struct rmr_sb *sb, bool force)
+format_store (struct store *st, struct rmr_sb *sb, bool force, bool replace)
 {
   g_autofree char *msg = NULL;
   struct rmr_sb old;
@@ -384,6 +384,12 @@ format_store (struct store *st, struct rmr_sb *sb, bool force)
   int r, e;
 
   r = read_sb (st, &old);
+  if (r == 0 && replace)
+    return rmr_err (EEXIST,
+                    "device: %s has rmr metadata of pool '%s' member "
+                    "%" PRIu32 "; a replacement disk must be empty: clear it "
+                    "first (delete_store, or wipefs -a)",
+                    st->path, old.pool_name, old.member_id);
   if (r == 0)
     return rmr_err (EEXIST,
                     "store %s: has rmr metadata of pool '%s' "
@@ -454,8 +460,13 @@ format_store (struct store *st, struct rmr_sb *sb, bool force)
    * a punched file, a device that zeroes by unmapping; otherwise the
    * pool's first leg will be authoritative.
    */
-  if (fallocate (st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                 sb->data_offset, sb->mapped_size) == 0)
+  /* A replacement holds none of the pool's data, zeroes or not: it is
+   * marked so, and resyncs everything (replace.c).
+   */
+  if (replace)
+    sb->flags |= RMR_SB_F_REPLACED;
+  else if (fallocate (st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      sb->data_offset, sb->mapped_size) == 0)
     sb->flags |= RMR_SB_F_ZEROED;
   /* Both copies, so the store never depends on one. */
   st->sb = *sb;
@@ -471,9 +482,9 @@ format_store (struct store *st, struct rmr_sb *sb, bool force)
   return 0;
 }
 
-int
-store_create (const char *path, const char *pool_name, uint32_t member_id,
-              uint64_t mapped_size, bool force, struct store **out)
+static int
+create (const char *path, const char *pool_name, uint32_t member_id,
+        uint64_t mapped_size, bool force, bool replace, struct store **out)
 {
   struct store *st CLEANUP_STORE = NULL;
   struct rmr_sb sb;
@@ -492,7 +503,7 @@ store_create (const char *path, const char *pool_name, uint32_t member_id,
   st = store_new (path);
   r = open_dev (st, true, &created);
   if (r == 0)
-    r = format_store (st, &sb, force);
+    r = format_store (st, &sb, force, replace);
   if (r < 0) {
     /* Still holding the flock: nobody else has opened it meanwhile. */
     if (created)
@@ -501,11 +512,27 @@ store_create (const char *path, const char *pool_name, uint32_t member_id,
   }
   st->state = STORE_OPEN;
   g_message ("store %s: created for pool '%s' member %" PRIu32 ", %" PRIu64
-             " bytes (%s, %s)",
+             " bytes (%s, %s)%s",
              path, st->sb.pool_name, member_id, mapped_size, st->ops->name,
-             st->dfd >= 0 ? "O_DIRECT" : "buffered");
+             st->dfd >= 0 ? "O_DIRECT" : "buffered",
+             replace ? ", replacing the member's disk" : "");
   *out = g_steal_pointer (&st);
   return 0;
+}
+
+int
+store_create (const char *path, const char *pool_name, uint32_t member_id,
+              uint64_t mapped_size, bool force, struct store **out)
+{
+  return create (path, pool_name, member_id, mapped_size, force, false, out);
+}
+
+int
+store_create_replacement (const char *path, const char *pool_name,
+                          uint32_t member_id, uint64_t mapped_size, bool force,
+                          struct store **out)
+{
+  return create (path, pool_name, member_id, mapped_size, force, true, out);
 }
 
 int

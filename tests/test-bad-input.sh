@@ -70,7 +70,8 @@ nbdkit_fails "chunk size mismatch with the daemon's config" \
   "chunk_size 65536 requested.*131072" pool=p $s12 chunk-size=64K
 nbdkit_fails "size mismatch with the stores" \
   "size.*mapped_size" pool=p $s12 size=32M
-nbdkit_fails "assemble on fresh stores" "assemble.*fresh" pool=p $s12 mode=assemble
+nbdkit_fails "assemble on fresh stores" \
+  "assemble, but no store holds pool 'p' yet" pool=p $s12 mode=assemble
 free=$(free_port)
 nbdkit_fails "a server that is not listening" \
   "tcp:127.0.0.1:$free: connect: Connection refused" pool=p server=tcp:127.0.0.1:$free

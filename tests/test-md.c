@@ -332,7 +332,7 @@ test_reject_fields (void)
   EXPECT_BAD (put_le64 (buf + 152, RMR_AL_OFFSET + 1), "al_offset");
   EXPECT_BAD (put_le64 (buf + 160, RMR_AL_BYTES - 4096), "al_bytes");
 
-  EXPECT_BAD (put_le32 (buf + 168, 0x4), "flags 0x4: unknown flags 0x4");
+  EXPECT_BAD (put_le32 (buf + 168, 0x8), "flags 0x8: unknown flags 0x8");
   EXPECT_BAD (put_le32 (buf + 168, 0x80000001), "flags 0x80000001");
   EXPECT_BAD (buf[172] = 9, "min_legs 9: more than 8 members");
   EXPECT_BAD (buf[175] = 0x80, "min_legs 2147483648");

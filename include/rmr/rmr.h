@@ -283,6 +283,14 @@ int rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
  */
 int rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint64_t generation,
                       unsigned slot, uint64_t first, uint64_t n, uint8_t *bits);
+/* The pool as peer i holds it, from its join (joining it now if it is
+ * not joined): mapped_size in bytes, chunk_size (0: never created) and
+ * generation (0: never enabled).  0, or -errno when it cannot be reached
+ * or refuses.
+ */
+int rmr_sync_peer_pool (struct rmr_pool *pool, unsigned i,
+                        uint64_t *mapped_size, uint32_t *chunk_size,
+                        uint64_t *generation);
 void rmr_sync_pool_close (struct rmr_pool *pool);
 
 /* TLS 1.3 with pre-shared keys (DESIGN 9), process-wide, for every
