@@ -17,6 +17,8 @@
 #     sync pool again), the client's automatic reconnect;
 #   compute client crash (kill -9): no_io on the nodes, assemble in a new
 #     nbdkit, map_device;
+#   disk replacement (remove_store, add_store mode=replace, sync start),
+#     with a wrong mapped_size refused;
 #   graceful disassemble and reassemble;
 #   deleting the legs one by one.
 # After every resync the data is checked through the pool against a
@@ -262,6 +264,34 @@ ok "client: map_device" \
   c set brmr-client/ctl/map_device "pool=$POOL size=$SECTORS"
 ok "the device reads back after the client crash" pool_matches
 ok "writes after the assemble" write_some 7 8
+ok "legs identical to the reference" legs_match 1 2
+
+# ---------------------------------------------------------------------
+# Replace BRMR block device on an active pool group.
+ok "storage 2: remove_store" n 2 set "brmr-server/stores/$POOL/remove_store" 1
+ok "writes while storage 2 has no disk" write_some 20 21
+ok "client: ${SESS[2]} failed" _wait_until 10 is_state sess_state 2 failed
+truncate -s 200M "$tmpdir/sda2-new.img"
+adm_refused ()
+{
+  local out
+  if out=$(n "$@" 2>&1); then
+    return 1
+  fi
+  diag "$out"
+  [[ "$out" == *mapped_size* ]]
+}
+ok "storage 2: add_store mode=replace with a wrong mapped_size is refused" \
+  adm_refused 2 set brmr-server/ctl/add_store \
+  "device=$tmpdir/sda2-new.img pool=$POOL mapped_size=1000 mode=replace"
+ok "storage 2: add_store mode=replace of the new disk" \
+  n 2 set brmr-server/ctl/add_store \
+  "device=$tmpdir/sda2-new.img pool=$POOL mapped_size=$SECTORS mode=replace"
+NODE_STORE[2]=$tmpdir/sda2-new.img
+ok "storage 2: sync start" n 2 set "rmr-server/pools/$POOL/sync" start
+ok "client: ${SESS[2]} normal again" _wait_until 30 is_state sess_state 2 normal
+ok "storage 2 resynced the whole disk" _wait_until 60 synced 2
+ok "the device reads back after the replacement" pool_matches
 ok "legs identical to the reference" legs_match 1 2
 
 # ---------------------------------------------------------------------
