@@ -93,8 +93,8 @@ check_config (const struct rmr_pool_config *cfg)
 /* Default session name: "CLIENTHOST@SERVERHOST:PORT" in the allowed
  * characters.
  */
-static void
-default_sessname (const struct rmr_addr *addr, char *out, size_t n)
+void
+clt_default_sessname (const struct rmr_addr *addr, char *out, size_t n)
 {
   char *p;
 
@@ -176,7 +176,10 @@ clt_leg_join (struct clt_leg *leg, struct clt_sess *s, struct rmr_join_rep *rep)
 
   snprintf (jr.pool_name, sizeof jr.pool_name, "%s", pool->cfg.pool_name);
   snprintf (jr.sessname, sizeof jr.sessname, "%s", leg->sessname);
-  jr.mode = pool->generation ? RMR_MODE_ASSEMBLE : pool->cfg.mode;
+  /* A member added to the open pool joins with a fresh store. */
+  jr.mode = !pool->generation ? pool->cfg.mode
+            : leg->new_member ? RMR_MODE_AUTO
+                              : RMR_MODE_ASSEMBLE;
   jr.chunk_size = pool->generation ? pool->chunk_size : pool->cfg.chunk_size;
   jr.queue_depth = pool->cfg.queue_depth;
   jr.mapped_size = pool->generation ? pool->size : pool->cfg.size;
@@ -306,7 +309,7 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
       snprintf (leg->sessname, sizeof leg->sessname, "%s",
                 cfg->legs[i].sessname);
     else
-      default_sessname (&leg->addr, leg->sessname, sizeof leg->sessname);
+      clt_default_sessname (&leg->addr, leg->sessname, sizeof leg->sessname);
     leg->member_id = RMR_MEMBER_NONE;
     leg->slot = -1;
     leg->queue_depth = pool->cfg.queue_depth;
@@ -467,7 +470,12 @@ rmr_pool_leg_info (struct rmr_pool *pool, unsigned i, struct rmr_leg_info *info)
   info->data_state =
     leg->slot >= 0 && (atomic_load (&pool->outdated) & 1u << leg->slot)
       ? "outdated"
-      : "up-to-date";
+    : atomic_load (&leg->catching_up) ? "syncing"
+                                      : "up-to-date";
+  if (atomic_load (&leg->catching_up)) {
+    info->resync_left = atomic_load (&leg->resync_left);
+    info->resync_total = atomic_load (&leg->resync_total);
+  }
   g_mutex_lock (&pool->thread_lock);
   snprintf (info->last_error, sizeof info->last_error, "%s", leg->last_error);
   g_mutex_unlock (&pool->thread_lock);

@@ -38,6 +38,7 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define POLL_MS 1000 /* legs catching up: progress and end */
 
 void
 clt_gate_enter (struct rmr_pool *pool)
@@ -65,8 +66,8 @@ clt_gate_leave (struct rmr_pool *pool)
   }
 }
 
-static void
-freeze (struct rmr_pool *pool)
+void
+clt_freeze (struct rmr_pool *pool)
 {
   atomic_store (&pool->frozen, true);
   g_mutex_lock (&pool->gate_lock);
@@ -75,8 +76,8 @@ freeze (struct rmr_pool *pool)
   g_mutex_unlock (&pool->gate_lock);
 }
 
-static void
-thaw (struct rmr_pool *pool)
+void
+clt_thaw (struct rmr_pool *pool)
 {
   g_mutex_lock (&pool->gate_lock);
   atomic_store (&pool->frozen, false);
@@ -188,10 +189,14 @@ clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
 }
 
 /* The hand-over (IO frozen): map of the returning leg from every normal
- * leg, to the returning leg, enable, normal.
+ * leg, to the returning leg, enable, normal.  A member added to the open
+ * pool that was not handed its map yet (new_member, client-legs.c) is
+ * enabled first: its store has no map before its first enable.  That is
+ * safe because every other member already records every chunk dirty
+ * for it, and it is done only while a normal member can hand it that.
  */
-static int
-handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
+int
+clt_handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
 {
   uint8_t en[RMR_ENABLE_REQ_SIZE];
   struct rmr_hdr hdr = {.type = RMR_MSG_ENABLE};
@@ -199,14 +204,32 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
   bool from_peers;
   int r;
 
+  rmr_enable_req_encode (&pool->md, en);
+  hdr.generation = pool->generation;
+  if (leg->new_member) {
+    unsigned i, normal = 0;
+    for (i = 0; i < pool->nlegs; i++)
+      if (&pool->legs[i] != leg &&
+          atomic_load (&pool->legs[i].state) == LEG_NORMAL)
+        normal++;
+    if (!normal)
+      return rmr_err (EAGAIN,
+                      "member %" PRIu32 " is new and resyncs from an "
+                      "up-to-date member: waiting for one to be normal",
+                      leg->member_id);
+    r = clt_leg_call (leg, s, &hdr, en, sizeof en, NULL, 0, NULL);
+    if (r < 0)
+      return r;
+  }
   r = ho_reconnect (pool, leg, s, &from_peers);
   if (r < 0)
     return r;
-  rmr_enable_req_encode (&pool->md, en);
-  hdr.generation = pool->generation;
-  r = clt_leg_call (leg, s, &hdr, en, sizeof en, NULL, 0, NULL);
-  if (r < 0)
-    return r;
+  if (!leg->new_member) {
+    r = clt_leg_call (leg, s, &hdr, en, sizeof en, NULL, 0, NULL);
+    if (r < 0)
+      return r;
+  }
+  leg->new_member = false;
 
   /* No request is in flight: the leg's session can change hands. */
   g_mutex_lock (&pool->legs_lock);
@@ -239,8 +262,8 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
 }
 
 /* One reconnect attempt of a failed leg (reconn_lock held). */
-static int
-reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
+int
+clt_reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
 {
   struct rmr_join_rep rep;
   struct clt_sess *s;
@@ -289,14 +312,15 @@ reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
                  leg->addr_name, rep.generation, pool->generation);
   }
   if (r == 0 &&
-      (rep.mapped_size != pool->size || rep.chunk_size != pool->chunk_size))
+      (rep.mapped_size != pool->size ||
+       (rep.chunk_size != pool->chunk_size && !(leg->new_member && rep.fresh))))
     r = rmr_err (EINVAL, "server %s: its store no longer matches the pool",
                  leg->addr_name);
   if (r == 0) {
     atomic_store (&leg->state, LEG_RECONNECTING);
-    freeze (pool);
-    r = handover (pool, leg, s);
-    thaw (pool);
+    clt_freeze (pool);
+    r = clt_handover (pool, leg, s);
+    clt_thaw (pool);
     if (r == 0)
       return 0;
   }
@@ -340,7 +364,7 @@ clt_reconnect (struct rmr_pool *pool, unsigned i, const struct rmr_addr *addr)
   else {
     if (atomic_load (&leg->state) == LEG_NORMAL)
       clt_leg_fail (leg, "reconnect to a new address");
-    r = reconnect_unlocked (pool, leg);
+    r = clt_reconnect_unlocked (pool, leg);
     if (r < 0) {
       set_last_error (leg, rmr_get_error ());
       if (addr) {
@@ -381,7 +405,7 @@ reconnect_thread (gpointer arg)
         wake = MIN (wake, leg->next_try);
         continue;
       }
-      if (reconnect_unlocked (pool, leg) < 0) {
+      if (clt_reconnect_unlocked (pool, leg) < 0) {
         set_last_error (leg, rmr_get_error () ? rmr_get_error ()
                                               : "reconnect failed");
         leg->backoff_ms = leg->backoff_ms
@@ -392,6 +416,8 @@ reconnect_thread (gpointer arg)
         wake = MIN (wake, leg->next_try);
       }
     }
+    if (clt_legs_poll_unlocked (pool))
+      wake = MIN (wake, g_get_monotonic_time () + POLL_MS * 1000);
     g_mutex_unlock (&pool->reconn_lock);
 
     g_mutex_lock (&pool->thread_lock);

@@ -9,7 +9,8 @@
  * add_sess order; once open, leg i of the rmr_pool is cfg.legs[i].
  *
  * States (pools_state_unlocked): joined (rp NULL; legs can be added and
- * removed), enabling (rp NULL, busy: rmr_pool_open running), enabled (rp
+ * removed; on an enabled pool they are added and removed live through
+ * rmr_pool_leg_add/remove), enabling (rp NULL, busy: rmr_pool_open running), enabled (rp
  * set), closing (rp NULL, busy: rmr_pool_close running).  Mapped is a
  * flag on an enabled pool.
  *
@@ -242,6 +243,32 @@ pools_join (const char *name, uint32_t chunk_size, GString *err)
   return 0;
 }
 
+/* add_sess on an enabled pool: a live leg (rmr_pool_leg_add), with the
+ * lock dropped around it (busy).  The mode of the other sessions stays.
+ */
+static int
+add_live_unlocked (struct plugin_pool *pp, const char *sessname,
+                   const struct rmr_addr *addr, GString *err)
+{
+  struct rmr_leg_config lc = {.addr = *addr};
+  int r;
+
+  snprintf (lc.sessname, sizeof lc.sessname, "%s", sessname);
+  pp->busy = "adding a session";
+  g_mutex_unlock (&g_lock);
+  r = rmr_pool_leg_add (pp->rp, &lc);
+  g_mutex_lock (&g_lock);
+  pp->busy = NULL;
+  if (r < 0)
+    return fail_rmr (err);
+  /* Leg r of the rmr_pool is cfg.legs[r]: the last one. */
+  assert ((unsigned) r == pp->cfg.nlegs);
+  pp->cfg.legs[r] = lc;
+  pp->leg_enabled[r] = true;
+  pp->cfg.nlegs++;
+  return 0;
+}
+
 int
 pools_add_sess (const char *name, const char *sessname,
                 const struct rmr_addr *addr, int mode, GString *err)
@@ -253,14 +280,6 @@ pools_add_sess (const char *name, const char *sessname,
 
   if (!pp)
     return -1;
-  if (pp->rp) {
-    g_string_append_printf (err,
-                            "pool '%s' is enabled: sessions are added "
-                            "before pool_enable (an enabled pool takes no "
-                            "new leg)",
-                            name);
-    return -1;
-  }
   if (pp->cfg.nlegs == RMR_MAX_MEMBERS) {
     g_string_append_printf (err,
                             "pool '%s' has %u sessions already (one per "
@@ -284,6 +303,8 @@ pools_add_sess (const char *name, const char *sessname,
       return -1;
     }
   }
+  if (pp->rp)
+    return add_live_unlocked (pp, sessname, addr, err);
   if (pp->cfg.nlegs == 0)
     pp->cfg.mode = mode >= 0 ? (enum rmr_pool_mode) mode : g_template.mode;
   else if (mode >= 0 && (enum rmr_pool_mode) mode != pp->cfg.mode) {
@@ -331,47 +352,45 @@ check_unused_unlocked (const struct plugin_pool *pp, const char *what,
 }
 
 int
-pools_del_sess (const char *name, const char *sessname, GString *out,
+pools_del_sess (const char *name, const char *sessname, int mode, GString *out,
                 GString *err)
 {
   struct plugin_pool *pp;
-  struct rmr_pool *rp;
   unsigned n;
-  int i;
+  int i, r = 0;
 
   g_mutex_lock (&g_lock);
   pp = find_idle_unlocked (name, err);
-  if (!pp || (i = find_leg_unlocked (pp, sessname, err)) < 0 ||
-      check_unused_unlocked (pp, "delete a session", err) < 0) {
+  if (!pp || (i = find_leg_unlocked (pp, sessname, err)) < 0) {
     g_mutex_unlock (&g_lock);
     return -1;
+  }
+  if (pp->rp) {
+    /* Live: leg i of the rmr_pool is cfg.legs[i]; both move down. */
+    pp->busy = "removing a session";
+    g_mutex_unlock (&g_lock);
+    r = rmr_pool_leg_remove (pp->rp, i, mode);
+    g_mutex_lock (&g_lock);
+    pp->busy = NULL;
+    if (r < 0) {
+      g_mutex_unlock (&g_lock);
+      return fail_rmr (err);
+    }
   }
   n = pp->cfg.nlegs - i - 1;
   memmove (&pp->cfg.legs[i], &pp->cfg.legs[i + 1], n * sizeof pp->cfg.legs[0]);
   memmove (&pp->leg_enabled[i], &pp->leg_enabled[i + 1],
            n * sizeof pp->leg_enabled[0]);
   pp->cfg.nlegs--;
-  rp = pp->rp;
-  pp->rp = NULL;
-  pp->busy = rp ? "closing" : NULL;
-  g_mutex_unlock (&g_lock);
-  if (!rp)
-    return 0;
-
-  /* librmr leaves a pool as a whole: every leg leaves gracefully, the
-   * stores keep their data and metadata.
-   */
-  rmr_pool_close (rp);
-  g_mutex_lock (&g_lock);
-  pp->busy = NULL;
-  n = pp->cfg.nlegs;
-  g_mutex_unlock (&g_lock);
-  if (n)
+  if (pp->rp)
     g_string_append_printf (out,
-                            "pool '%s' closed: every leg left it "
-                            "gracefully; %u session%s still configured "
-                            "(pool_enable opens it again)",
-                            name, n, n == 1 ? "" : "s");
+                            "session '%s' removed from pool '%s' (%s); %u "
+                            "leg%s left",
+                            sessname, name,
+                            mode == RMR_LEG_DELETE ? "member deleted"
+                                                   : "member disassembled",
+                            pp->cfg.nlegs, pp->cfg.nlegs == 1 ? "" : "s");
+  g_mutex_unlock (&g_lock);
   return 0;
 }
 

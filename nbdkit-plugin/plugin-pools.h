@@ -78,8 +78,12 @@ int pools_join (const char *name, uint32_t chunk_size, GString *err);
  */
 int pools_add_sess (const char *name, const char *sessname,
                     const struct rmr_addr *addr, int mode, GString *err);
-int pools_del_sess (const char *name, const char *sessname, GString *out,
-                    GString *err);
+/* mode: RMR_LEG_DISASSEMBLE or RMR_LEG_DELETE.  On an enabled pool (mapped
+ * or not) the leg is removed live (rmr_pool_leg_remove); else only from
+ * the configuration.
+ */
+int pools_del_sess (const char *name, const char *sessname, int mode,
+                    GString *out, GString *err);
 int pools_leg_set_enabled (const char *name, const char *sessname, bool enabled,
                            GString *err);
 /* addr NULL: the same address. */
