@@ -4,6 +4,8 @@
  *   empty --store attached--> registered --create join--> created
  *   created/no_io --enable--> normal --client lost--> no_io
  *   registered/no_io --assemble join--> no_io (waits for an enable)
+ *   normal --enable of a new member table by the enabled client, its IO
+ *            frozen (a live leg add or delete)--> normal, new generation
  *   normal --last session leaves gracefully--> registered
  *   any --store removed--> empty
  *
