@@ -298,6 +298,7 @@ enable_table (struct rmr_pool *pool, const struct rmr_enable_req *en,
               const struct clt_leg *skip)
 {
   unsigned i;
+  int r;
 
   pool->md = *en;
   pool->generation = en->generation;
@@ -305,7 +306,10 @@ enable_table (struct rmr_pool *pool, const struct rmr_enable_req *en,
     struct clt_leg *leg = &pool->legs[i];
     if (leg == skip || atomic_load (&leg->state) != LEG_NORMAL)
       continue;
-    if (enable_one (pool, leg, leg->sess) < 0)
+    r = enable_one (pool, leg, leg->sess);
+    if (r == -ESTALE)
+      atomic_store (&pool->fenced, true); /* another client took over */
+    if (r < 0)
       clt_leg_fail (leg, rmr_get_error ());
   }
 }
@@ -492,6 +496,9 @@ rmr_pool_leg_remove (struct rmr_pool *pool, unsigned i,
 
   if (mode != RMR_LEG_DISASSEMBLE && mode != RMR_LEG_DELETE)
     return rmr_err (EINVAL, "mode: %d is not disassemble or delete", mode);
+  if (atomic_load (&pool->fenced))
+    return rmr_err (ESTALE, "pool '%s' was taken over by another client",
+                    pool->cfg.pool_name);
   g_mutex_lock (&pool->reconn_lock);
   if (i >= pool->nlegs) {
     g_mutex_unlock (&pool->reconn_lock);

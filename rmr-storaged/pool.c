@@ -467,8 +467,8 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
    * frozen: no other client is between a join and its enable then.
    */
   relive = p->enabler == NULL && ps->enabled && !ps->sync &&
-           p->state == RMR_POOL_NORMAL && p->maps &&
-           req->generation > p->generation;
+           ps->generation == p->generation && p->state == RMR_POOL_NORMAL &&
+           p->maps && req->generation > p->generation;
   if (p->enabler != ps && !relive) {
     g_string_printf (err,
                      "pool enable: session %s is not the one that "
@@ -541,6 +541,11 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     start_sync_unlocked (p);
   }
   p->generation = req->generation;
+  /* Only a session enabled in the pool's current generation may change
+   * the member table later: a client fenced by a newer assemble keeps
+   * its session, but not the right to re-enable behind its back.
+   */
+  ps->generation = req->generation;
   if (dropped && p->maps) {
     /* Clears are saved lazily: after a crash the bits of a deleted
      * member may come back in its empty slot, which costs a member that
