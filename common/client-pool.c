@@ -447,22 +447,24 @@ rmr_pool_leg_info (struct rmr_pool *pool, unsigned i, struct rmr_leg_info *info)
 {
   struct clt_leg *leg;
 
-  if (i >= pool->nlegs)
+  /* legs_lock: a live leg removal (client-legs.c) moves the legs. */
+  g_mutex_lock (&pool->legs_lock);
+  if (i >= pool->nlegs) {
+    g_mutex_unlock (&pool->legs_lock);
     return rmr_err (ENOENT, "leg %u: no such leg", i);
+  }
   leg = &pool->legs[i];
   memset (info, 0, sizeof *info);
   snprintf (info->sessname, sizeof info->sessname, "%s", leg->sessname);
   snprintf (info->addr, sizeof info->addr, "%s", leg->addr_name);
   info->member_id = leg->member_id;
   info->state = clt_leg_state_name (atomic_load (&leg->state));
-  g_mutex_lock (&pool->legs_lock);
   if (leg->sess) {
     info->bytes_sent = atomic_load (&leg->sess->conn->bytes_sent);
     info->bytes_received = atomic_load (&leg->sess->conn->bytes_received);
     snprintf (info->security, sizeof info->security, "%s",
               leg->sess->conn->security);
   }
-  g_mutex_unlock (&pool->legs_lock);
   info->inflight = atomic_load (&leg->inflight);
   info->reads = atomic_load (&leg->reads);
   info->writes = atomic_load (&leg->writes);
@@ -479,6 +481,7 @@ rmr_pool_leg_info (struct rmr_pool *pool, unsigned i, struct rmr_leg_info *info)
   g_mutex_lock (&pool->thread_lock);
   snprintf (info->last_error, sizeof info->last_error, "%s", leg->last_error);
   g_mutex_unlock (&pool->thread_lock);
+  g_mutex_unlock (&pool->legs_lock);
   return 0;
 }
 

@@ -382,6 +382,13 @@ pools_del_sess (const char *name, const char *sessname, int mode, GString *out,
   memmove (&pp->leg_enabled[i], &pp->leg_enabled[i + 1],
            n * sizeof pp->leg_enabled[0]);
   pp->cfg.nlegs--;
+  if (!pp->rp && mode == RMR_LEG_DELETE)
+    g_string_append_printf (out,
+                            "pool '%s' is not enabled: session '%s' is gone "
+                            "from the configuration only, its member stays "
+                            "in the members' tables (delete a leg while the "
+                            "pool is enabled to take it out of the pool)",
+                            name, sessname);
   if (pp->rp)
     g_string_append_printf (out,
                             "session '%s' removed from pool '%s' (%s); %u "
