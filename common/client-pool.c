@@ -84,6 +84,13 @@ check_config (const struct rmr_pool_config *cfg)
   if (cfg->min_legs > cfg->nlegs)
     return rmr_err (EINVAL, "min-legs: %u, but only %u servers", cfg->min_legs,
                     cfg->nlegs);
+  if (cfg->ndelete > RMR_MAX_MEMBERS)
+    return rmr_err (EINVAL, "delete-member: %u given, at most %u", cfg->ndelete,
+                    RMR_MAX_MEMBERS);
+  for (i = 0; i < cfg->ndelete; i++)
+    if (cfg->delete_members[i] > RMR_MEMBER_ID_MAX)
+      return rmr_err (EINVAL, "delete-member: %" PRIu32 " is not a member id",
+                      cfg->delete_members[i]);
   if (cfg->queue_depth == 0 || cfg->queue_depth > RMR_MAX_QUEUE_DEPTH)
     return rmr_err (EINVAL, "queue-depth: %u not in 1-%u", cfg->queue_depth,
                     RMR_MAX_QUEUE_DEPTH);

@@ -146,6 +146,8 @@ struct rmr_pool {
   unsigned ov_waiters;
   uint32_t wseq; /* the last write sequence number given */
 
+  /* Slots of the members deleted at this open (cfg.delete_members). */
+  uint32_t deleted_slots;
   /* The pool_md this client enabled (slot table). */
   struct rmr_enable_req md;
 

@@ -143,6 +143,19 @@ set_del_sess (void *o, char **args, const char *value, const struct ctl_kv *kv,
     out, err);
 }
 
+/* pools/NAME/delete_member 'member_id=N' */
+static int
+set_delete_member (void *o, char **args, const char *value,
+                   const struct ctl_kv *kv, GString *out, GString *err)
+{
+  uint64_t id;
+
+  if (rmr_parse_uint ("member_id", ctl_kv_get (kv, "member_id"), 0,
+                      RMR_MEMBER_ID_MAX, &id) < 0)
+    return fail (err);
+  return pools_delete_member (args[0], id, err);
+}
+
 /* sessions/SESS/enable: 1 or 0 (the admin guide's echo 1 > enable). */
 static int
 set_enable (void *o, char **args, const char *value, const struct ctl_kv *kv,
@@ -468,6 +481,12 @@ static const struct ctl_cmd table[] = {
            "ip:HOST[:PORT]; mode=create|assemble|auto, the same for every "
            "session); on an enabled pool a live leg: a fresh store joins "
            "and resyncs from the others"},
+  {.path = "rmr-client/pools/*/delete_member",
+   .set = set_delete_member,
+   .keys = "member_id!",
+   .help = "before pool_enable: take this member (away, its store "
+           "deleted) out of the pool when it is assembled, without force "
+           "(the offline del_sess mode=delete)"},
   {.path = "rmr-client/pools/*/sessions/*",
    .list = list_sessions,
    .help = "the pool's legs, by session name"},

@@ -97,6 +97,7 @@ pools_add_open (struct rmr_pool *rp, const struct rmr_pool_config *cfg)
 
   snprintf (pp->name, sizeof pp->name, "%s", rmr_pool_name (rp));
   pp->cfg = *cfg;
+  pp->cfg.ndelete = 0; /* done by this open */
   /* Sessions are found by name: keep the names librmr derived. */
   for (i = 0; i < pp->cfg.nlegs; i++) {
     pp->leg_enabled[i] = true;
@@ -236,6 +237,7 @@ pools_join (const char *name, uint32_t chunk_size, GString *err)
   pp = g_new0 (struct plugin_pool, 1);
   snprintf (pp->name, sizeof pp->name, "%s", name);
   pp->cfg = g_template;
+  pp->cfg.ndelete = 0; /* per pool: delete_member */
   snprintf (pp->cfg.pool_name, sizeof pp->cfg.pool_name, "%s", name);
   if (chunk_size)
     pp->cfg.chunk_size = chunk_size;
@@ -386,8 +388,9 @@ pools_del_sess (const char *name, const char *sessname, int mode, GString *out,
     g_string_append_printf (out,
                             "pool '%s' is not enabled: session '%s' is gone "
                             "from the configuration only, its member stays "
-                            "in the members' tables (delete a leg while the "
-                            "pool is enabled to take it out of the pool)",
+                            "in the members' tables (set delete_member "
+                            "member_id=ID before pool_enable, or delete a "
+                            "leg while the pool is enabled)",
                             name, sessname);
   if (pp->rp)
     g_string_append_printf (out,
@@ -398,6 +401,34 @@ pools_del_sess (const char *name, const char *sessname, int mode, GString *out,
                                                    : "member disassembled",
                             pp->cfg.nlegs, pp->cfg.nlegs == 1 ? "" : "s");
   g_mutex_unlock (&g_lock);
+  return 0;
+}
+
+int
+pools_delete_member (const char *name, uint32_t member_id, GString *err)
+{
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  struct plugin_pool *pp = find_idle_unlocked (name, err);
+  unsigned i;
+
+  if (!pp)
+    return -1;
+  if (pp->rp) {
+    g_string_append_printf (err,
+                            "pool '%s' is enabled: delete a member with its "
+                            "session's del_sess mode=delete",
+                            name);
+    return -1;
+  }
+  for (i = 0; i < pp->cfg.ndelete; i++)
+    if (pp->cfg.delete_members[i] == member_id)
+      return 0;
+  if (pp->cfg.ndelete == RMR_MAX_MEMBERS) {
+    g_string_append_printf (err, "member_id: at most %u members to delete",
+                            RMR_MAX_MEMBERS);
+    return -1;
+  }
+  pp->cfg.delete_members[pp->cfg.ndelete++] = member_id;
   return 0;
 }
 
@@ -530,6 +561,7 @@ open_unlocked (struct plugin_pool *pp, uint64_t size, GString *err)
     return -1;
   }
   pp->rp = rp;
+  pp->cfg.ndelete = 0; /* done by this open */
   return 0;
 }
 

@@ -84,6 +84,10 @@ int pools_add_sess (const char *name, const char *sessname,
  */
 int pools_del_sess (const char *name, const char *sessname, int mode,
                     GString *out, GString *err);
+/* Take member_id out of the pool at its next open (an assemble): the
+ * offline del_sess mode=delete.  Only on a pool not enabled.
+ */
+int pools_delete_member (const char *name, uint32_t member_id, GString *err);
 int pools_leg_set_enabled (const char *name, const char *sessname, bool enabled,
                            GString *err);
 /* addr NULL: the same address. */

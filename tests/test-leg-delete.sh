@@ -22,6 +22,11 @@
 #    gone from node 1's table with its bits; the pool is closed, node 2's
 #    store deleted, and the pool reassembled on node 1 alone without
 #    force.  Every acknowledged write reads back after each step.
+# 5. Offline delete: nodes 2 and 3 come back with fresh stores and are
+#    added live; the pool is closed and node 3's store deleted while no
+#    client has the pool open.  A new nbdkit on nodes 1 and 2 refuses
+#    ("member 43 is missing"), one with delete-member=43 assembles
+#    without force and the members' tables lose member 43.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
@@ -196,5 +201,43 @@ is "$rc" 0 "the pool reassembles on node 1 alone without force"
 [[ $rc -eq 0 ]] || diag "$out"
 verify "every acknowledged write reads back after the live delete" "$uri"
 verify "every acknowledged write is on node 1's store" "STORE:1"
+
+# ---------------------------------------------------------------------
+# 5. Offline delete (delete-member at the assemble).
+for i in 2 3; do
+  node_kill "$i"
+  node_start "$i" p 32M
+  ok "add_sess of node $i (a fresh store again)" \
+    adm set rmr-client/pools/p/add_sess \
+    "sessname=$(sess "$i") path=tcp:${NODE_ADDR[$i]}"
+done
+for i in 2 3; do
+  _wait_until 60 _uptodate "$i" && ok "node $i turns up to date" ||
+    not_ok "node $i turns up to date ($(leg_get e "$i" data_state))"
+done
+ok "unmap and leave_pool" close_pool
+kill_pid "$NBDKIT_PID"
+ok "delete_store on node 3" \
+  rmradm_n 3 set "brmr-server/stores/$(store_name 3)/delete_store" 1
+# shellcheck disable=SC2046
+if try_nbdkit f pool=p $(servers 1 2) timeout=5s; then
+  not_ok "an assemble without member 43 is refused without delete-member"
+  kill_pid "$NBDKIT_PID"
+else
+  grep -q "member 43 is missing" "$tmpdir/f.log" &&
+    ok "an assemble without member 43 is refused without delete-member" ||
+    { not_ok "the refusal names member 43"; diag "$(tail -3 "$tmpdir/f.log")"; }
+fi
+# shellcheck disable=SC2046
+if try_nbdkit g pool=p $(servers 1 2) timeout=5s delete-member=43; then
+  ok "delete-member=43: the pool assembles on nodes 1 and 2 without force"
+  is "$(members 1) / $(members 2)" "41 42 / 41 42" \
+    "member 43 is gone from both tables"
+  verify "every acknowledged write reads back" "$(nbd_uri g)"
+  kill_pid "$NBDKIT_PID"
+else
+  not_ok "delete-member=43: the pool assembles on nodes 1 and 2 without force"
+  diag "$(tail -3 "$tmpdir/g.log")"
+fi
 
 done_testing

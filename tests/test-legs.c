@@ -178,6 +178,33 @@ test_deleted_member_refused (void)
   clt_pool_free (pool);
 }
 
+/* Offline delete (cfg.delete_members): an absent member leaves the
+ * table; one that is here is refused by name; an id no longer in the
+ * table is ignored (a delete repeated after a crash).
+ */
+static void
+test_delete_at_assemble (void)
+{
+  struct rmr_pool *pool = pool_new (2);
+  struct rmr_join_rep rep[2];
+  struct rmr_enable_req en;
+
+  rep_init (&rep[0], 41, 3, 41, 42, 43);
+  rep_init (&rep[1], 42, 3, 41, 42, 43);
+  pool->cfg.ndelete = 2;
+  pool->cfg.delete_members[0] = 43;
+  pool->cfg.delete_members[1] = 77;
+  g_assert_cmpint (clt_decide (pool, rep, 3, &en), ==, 0);
+  g_assert_cmpuint (en.members[2], ==, NONE);
+  g_assert_cmpuint (pool->deleted_slots, ==, 1u << 2);
+  g_assert_cmpuint (en.members[0], ==, 41);
+  g_assert_cmpuint (en.members[1], ==, 42);
+
+  pool->cfg.delete_members[0] = 42;
+  assert_error (clt_decide (pool, rep, 3, &en), EINVAL, "delete-member");
+  clt_pool_free (pool);
+}
+
 /* The table change on the stores: a member added while the pool is open
  * is outdated where its bits are (they were marked before), a member of
  * a new table without bits is normal.
@@ -286,6 +313,7 @@ main (int argc, char **argv)
   g_test_add_func ("/legs/delete-crash-between-members",
                    test_delete_crash_between_members);
   g_test_add_func ("/legs/deleted-member-refused", test_deleted_member_refused);
+  g_test_add_func ("/legs/delete-at-assemble", test_delete_at_assemble);
   g_test_add_func ("/legs/apply-members-add", test_apply_members_add);
   g_test_add_func ("/legs/add-verdict", test_add_verdict);
   g_test_add_func ("/legs/remove-verdict", test_remove_verdict);

@@ -90,6 +90,16 @@ struct rmr_pool_config {
                          * open waits for servers; 0 = default */
   int force;            /* assemble without a member that may
                          * hold the latest writes */
+  /* Members to take out of the pool at this open (an assemble): each
+   * must be away (its store deleted); the enable persists the member
+   * table without them and the members drop their dirty bits.  Refused
+   * when no member here is up to date (the current data may be on a
+   * deleted one).  An id no longer in the table is ignored, so the
+   * delete can be repeated.  The offline form of rmr_pool_leg_remove
+   * with RMR_LEG_DELETE.
+   */
+  unsigned ndelete;
+  uint32_t delete_members[RMR_MAX_MEMBERS];
   unsigned nlegs;
   struct rmr_leg_config legs[RMR_MAX_MEMBERS];
 };
