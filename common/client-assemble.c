@@ -22,6 +22,16 @@
  * absent may hold writes the others lack unless min-legs puts every
  * write on a member here: assemble refuses, naming it, unless forced
  * (what members here record of it is no proof: see clt_assemble_plan).
+ *
+ * Members deleted at this open (cfg.delete_members, the offline
+ * del_sess mode=delete): each must be away; it leaves the member table
+ * the enable persists (the members drop its bits), so it no longer
+ * counts for the quorum above.  Invariant: a delete never drops the only
+ * current copy, so the source must then be a member nobody records as
+ * stale, exactly as when a member is away; failing that the assemble is
+ * refused.  An id no longer in the newest table is ignored: after a
+ * client crash between two members' table changes (a live delete,
+ * client-legs.c) the newest table already lacks it.
  */
 #include <errno.h>
 #include <inttypes.h>
