@@ -397,6 +397,13 @@ leg_add_unlocked (struct rmr_pool *pool, const struct rmr_leg_config *lc)
   r = clt_leg_join_new (leg, &rep);
   if (r < 0)
     goto out_clear;
+  if (lc->check_member && rep.member_id != lc->member_id) {
+    r = rmr_err (EINVAL,
+                 "member_id: %" PRIu32 " expected, but server %s is member "
+                 "%" PRIu32,
+                 lc->member_id, leg->addr_name, rep.member_id);
+    goto out_leave;
+  }
   leg_views (pool, lv, false);
   kind = clt_leg_add_verdict (pool->md.members, lv, n, pool->size, &rep,
                               leg->addr_name, &slot);

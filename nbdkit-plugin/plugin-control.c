@@ -105,6 +105,8 @@ set_add_sess (void *o, char **args, const char *value, const struct ctl_kv *kv,
 {
   const char *sessname = ctl_kv_get (kv, "sessname");
   const char *mode = ctl_kv_get (kv, "mode");
+  const char *member = ctl_kv_get (kv, "member_id");
+  uint64_t member_id = 0;
   struct rmr_addr addr;
   int m = -1;
 
@@ -121,7 +123,11 @@ set_add_sess (void *o, char **args, const char *value, const struct ctl_kv *kv,
       return -1;
     }
   }
-  return pools_add_sess (args[0], sessname, &addr, m, err);
+  if (member && rmr_parse_uint ("member_id", member, 0, RMR_MEMBER_ID_MAX,
+                                &member_id) < 0)
+    return fail (err);
+  return pools_add_sess (args[0], sessname, &addr, m,
+                         member ? (uint32_t) member_id : RMR_MEMBER_NONE, err);
 }
 
 /* sessions/SESS/del_sess '[mode=disassemble|delete]' */
@@ -476,11 +482,12 @@ static const struct ctl_cmd table[] = {
    .help = "NBD connections using the pool"},
   {.path = "rmr-client/pools/*/add_sess",
    .set = set_add_sess,
-   .keys = "sessname! path! mode",
+   .keys = "sessname! path! mode member_id",
    .help = "a session to a storage node (path=tcp:HOST:PORT or "
            "ip:HOST[:PORT]; mode=create|assemble|auto, the same for every "
            "session); on an enabled pool a live leg: a fresh store joins "
-           "and resyncs from the others"},
+           "and resyncs from the others (member_id=N: the node must be "
+           "member N)"},
   {.path = "rmr-client/pools/*/delete_member",
    .set = set_delete_member,
    .keys = "member_id!",

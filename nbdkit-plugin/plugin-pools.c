@@ -250,9 +250,12 @@ pools_join (const char *name, uint32_t chunk_size, GString *err)
  */
 static int
 add_live_unlocked (struct plugin_pool *pp, const char *sessname,
-                   const struct rmr_addr *addr, GString *err)
+                   const struct rmr_addr *addr, uint32_t member_id,
+                   GString *err)
 {
-  struct rmr_leg_config lc = {.addr = *addr};
+  struct rmr_leg_config lc = {.addr = *addr,
+                              .check_member = member_id != RMR_MEMBER_NONE,
+                              .member_id = member_id};
   int r;
 
   snprintf (lc.sessname, sizeof lc.sessname, "%s", sessname);
@@ -273,7 +276,8 @@ add_live_unlocked (struct plugin_pool *pp, const char *sessname,
 
 int
 pools_add_sess (const char *name, const char *sessname,
-                const struct rmr_addr *addr, int mode, GString *err)
+                const struct rmr_addr *addr, int mode, uint32_t member_id,
+                GString *err)
 {
   G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
   struct plugin_pool *pp = find_idle_unlocked (name, err);
@@ -306,7 +310,7 @@ pools_add_sess (const char *name, const char *sessname,
     }
   }
   if (pp->rp)
-    return add_live_unlocked (pp, sessname, addr, err);
+    return add_live_unlocked (pp, sessname, addr, member_id, err);
   if (pp->cfg.nlegs == 0)
     pp->cfg.mode = mode >= 0 ? (enum rmr_pool_mode) mode : g_template.mode;
   else if (mode >= 0 && (enum rmr_pool_mode) mode != pp->cfg.mode) {

@@ -76,8 +76,12 @@ int pools_join (const char *name, uint32_t chunk_size, GString *err);
 /* mode: RMR_MODE_* or -1 for "as the other sessions" (the template's for
  * the first one).
  */
+/* member_id: the member the node must be (RMR_MEMBER_NONE: any); only
+ * checked on an enabled pool (a live add).
+ */
 int pools_add_sess (const char *name, const char *sessname,
-                    const struct rmr_addr *addr, int mode, GString *err);
+                    const struct rmr_addr *addr, int mode, uint32_t member_id,
+                    GString *err);
 /* mode: RMR_LEG_DISASSEMBLE or RMR_LEG_DELETE.  On an enabled pool (mapped
  * or not) the leg is removed live (rmr_pool_leg_remove); else only from
  * the configuration.

@@ -54,8 +54,8 @@ static const char usage_text[] =
   "  rmradm [-s SOCKET] status [--json] [PATH]\n"
   "  rmradm [-s SOCKET] help\n"
   "  rmradm [-s SOCKET] sync POOL [--start | --stop] [--wait] [--timeout S]\n"
-  "  rmradm [-s CLIENT] leg add POOL ADDR [--sessname S] [--wait]\n"
-  "                     [--timeout S]\n"
+  "  rmradm [-s CLIENT] leg add POOL ADDR [--member N] [--sessname S]\n"
+  "                     [--wait] [--timeout S]\n"
   "  rmradm [-s CLIENT] leg remove POOL MEMBER [--mode disassemble|delete]\n"
   "                     [--wait] [--timeout S]\n"
   "  rmradm store-info DEVICE [--json]\n"
@@ -719,13 +719,15 @@ cmd_leg (const char *sock, int argc, char **argv)
     {"timeout", required_argument, NULL, 't'},
     {"sessname", required_argument, NULL, 'n'},
     {"mode", required_argument, NULL, 'm'},
+    {"member", required_argument, NULL, 'M'},
     {NULL, 0, NULL, 0},
   };
   g_autoptr (GString) out = g_string_new (NULL);
   g_autoptr (GString) err = g_string_new (NULL);
   g_autofree char *line = NULL, *sessname = NULL;
   const char *mode = NULL, *sub, *pool;
-  uint64_t timeout = 0;
+  g_autofree char *member_kv = NULL;
+  uint64_t timeout = 0, want;
   bool wait = false;
   int c;
 
@@ -742,6 +744,12 @@ cmd_leg (const char *sock, int argc, char **argv)
       if (rmr_check_sess_name ("--sessname", optarg) < 0)
         usage_error ("leg: %s", rmr_get_error ());
       sessname = g_strdup (optarg);
+      break;
+    case 'M':
+      if (rmr_parse_uint ("--member", optarg, 0, RMR_MEMBER_ID_MAX, &want) < 0)
+        usage_error ("leg: %s", rmr_get_error ());
+      g_free (member_kv);
+      member_kv = g_strdup_printf (" member_id=%" PRIu64, want);
       break;
     case 'm':
       if (strcmp (optarg, "disassemble") != 0 && strcmp (optarg, "delete") != 0)
@@ -776,8 +784,9 @@ cmd_leg (const char *sock, int argc, char **argv)
           *p = '_';
     }
     line = g_strdup_printf ("set rmr-client/pools/%s/add_sess "
-                            "sessname=%s path=%s",
-                            pool, sessname, argv[optind + 2]);
+                            "sessname=%s path=%s%s",
+                            pool, sessname, argv[optind + 2],
+                            member_kv ? member_kv : "");
     if (ctl_request (sock, line, out, err) != 0)
       die ("leg add: %s", err->len ? err->str : "request failed");
     write_out (out->str, out->len);
@@ -789,8 +798,8 @@ cmd_leg (const char *sock, int argc, char **argv)
     uint64_t member;
     g_autoptr (GPtrArray) names = NULL;
     g_autoptr (GString) v = g_string_new (NULL);
-    if (sessname)
-      usage_error ("leg remove: --sessname is for leg add");
+    if (sessname || member_kv)
+      usage_error ("leg remove: --sessname and --member are for leg add");
     if (rmr_parse_uint ("leg remove: MEMBER", argv[optind + 2], 0,
                         RMR_MEMBER_ID_MAX, &member) < 0)
       usage_error ("%s", rmr_get_error ());

@@ -16,8 +16,9 @@
 # would see an older value.
 #
 # RF=3 -> 2 -> 3: nodes 1-3 hold pool p; under the writes node 1's leg is
-# removed (del_sess mode=delete), then node 4 is added with rmradm leg add --wait (the progress
-# bar) and turns up to date.
+# removed (del_sess mode=delete), then node 4 is added with rmradm leg add
+# --member 44 --wait (a wrong --member is refused first, nothing changed)
+# and turns up to date.
 #
 # Either way: every acknowledged write reads back through the pool and
 # through each remaining leg alone (read-policy=member: in a second
@@ -122,8 +123,17 @@ else
   is "$(rmradm_c e ls rmr-client/pools/p/sessions | grep -c /state)" 2 \
     "two legs left"
   # --- add node 4 with the rmradm verb, --wait ---
+  g=$(rmradm_n 2 get rmr-server/pools/p/generation)
   out=$("$RMRADM" -s "$tmpdir/e.ctl" leg add p "tcp:${NODE_ADDR[4]}" \
-    --wait --timeout 90 2>&1) && rc=0 || rc=$?
+    --member 45 2>&1) && rc=0 || rc=$?
+  [[ $rc -ne 0 && "$out" == *"member_id: 45 expected"* ]] &&
+    ok "leg add --member 45 of member 44 refused" ||
+    not_ok "leg add --member 45 of member 44 refused (status $rc: $out)"
+  is "$(rmradm_c e ls rmr-client/pools/p/sessions | grep -c /state) \
+$(rmradm_n 2 get rmr-server/pools/p/generation)" "2 $g" \
+    "nothing changed: two legs, the same generation"
+  out=$("$RMRADM" -s "$tmpdir/e.ctl" leg add p "tcp:${NODE_ADDR[4]}" \
+    --member 44 --wait --timeout 90 2>&1) && rc=0 || rc=$?
   is "$rc" 0 "rmradm leg add --wait: node 4 added and up to date"
   grep -q "up to date" <<<"$out" && ok "rmradm says it is up to date" ||
     { not_ok "rmradm says it is up to date"; diag "$out"; }

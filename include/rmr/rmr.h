@@ -75,6 +75,11 @@ enum rmr_read_policy {
 struct rmr_leg_config {
   struct rmr_addr addr;
   char sessname[RMR_SESS_NAME_MAX + 1]; /* "" = derived from the address */
+  /* rmr_pool_leg_add only: with check_member, the node must answer as
+   * member member_id (else -EINVAL, nothing changed).
+   */
+  int check_member;
+  uint32_t member_id;
 };
 
 struct rmr_pool_config {
