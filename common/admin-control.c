@@ -102,6 +102,8 @@ set_add_sess (void *o, char **args, const char *value, const struct ctl_kv *kv,
 {
   const char *sessname = ctl_kv_get (kv, "sessname");
   const char *mode = ctl_kv_get (kv, "mode");
+  const char *member = ctl_kv_get (kv, "member_id");
+  uint64_t member_id = 0;
   struct rmr_addr addr;
   int m = -1;
 
@@ -118,7 +120,11 @@ set_add_sess (void *o, char **args, const char *value, const struct ctl_kv *kv,
       return -1;
     }
   }
-  if (pools_add_sess (args[0], sessname, &addr, m, err) < 0)
+  if (member && rmr_parse_uint ("member_id", member, 0, RMR_MEMBER_ID_MAX,
+                                &member_id) < 0)
+    return fail (err);
+  if (pools_add_sess (args[0], sessname, &addr, m,
+                      member ? (uint32_t) member_id : RMR_MEMBER_NONE, err) < 0)
     return -1;
   /* The session is added whatever the automatic enable does. */
   pools_auto_enable (args[0], out);
@@ -138,7 +144,23 @@ set_del_sess (void *o, char **args, const char *value, const struct ctl_kv *kv,
                             mode);
     return -1;
   }
-  return pools_del_sess (args[0], args[1], out, err);
+  return pools_del_sess (
+    args[0], args[1],
+    mode && strcmp (mode, "delete") == 0 ? RMR_LEG_DELETE : RMR_LEG_DISASSEMBLE,
+    out, err);
+}
+
+/* pools/NAME/delete_member 'member_id=N' */
+static int
+set_delete_member (void *o, char **args, const char *value,
+                   const struct ctl_kv *kv, GString *out, GString *err)
+{
+  uint64_t id;
+
+  if (rmr_parse_uint ("member_id", ctl_kv_get (kv, "member_id"), 0,
+                      RMR_MEMBER_ID_MAX, &id) < 0)
+    return fail (err);
+  return pools_delete_member (args[0], id, err);
 }
 
 /* sessions/SESS/enable: 1 or 0 (the admin guide's echo 1 > enable). */
@@ -341,6 +363,7 @@ enum leg_attr {
   L_ENABLE,
   L_LAST_ERROR,
   L_DATA_STATE,
+  L_RESYNC,
   L_SECURITY
 };
 
@@ -409,6 +432,10 @@ leg_attr (char **args, GString *out, GString *err, enum leg_attr a)
   case L_DATA_STATE:
     g_string_append_printf (out, "%s\n", info.data_state);
     break;
+  case L_RESYNC:
+    g_string_append_printf (out, "%" PRIu64 "/%" PRIu64 "\n", info.resync_left,
+                            info.resync_total);
+    break;
   case L_LAST_ERROR:
     if (info.last_error[0])
       g_string_append_printf (out, "%s\n", info.last_error);
@@ -438,6 +465,7 @@ LEG_GETTER (get_inflight, L_INFLIGHT)
 LEG_GETTER (get_enable, L_ENABLE)
 LEG_GETTER (get_last_error, L_LAST_ERROR)
 LEG_GETTER (get_data_state, L_DATA_STATE)
+LEG_GETTER (get_resync, L_RESYNC)
 LEG_GETTER (get_security, L_SECURITY)
 
 static const struct ctl_cmd table[] = {
@@ -470,10 +498,18 @@ static const struct ctl_cmd table[] = {
    .help = "NBD connections using the pool"},
   {.path = "rmr-client/pools/*/add_sess",
    .set = set_add_sess,
-   .keys = "sessname! path! mode",
-   .help = "a session to a storage node before pool_enable (path=tcp:HOST:"
-           "PORT or ip:HOST[:PORT]; mode=create|assemble|auto, the same "
-           "for every session)"},
+   .keys = "sessname! path! mode member_id",
+   .help = "a session to a storage node (path=tcp:HOST:PORT or "
+           "ip:HOST[:PORT]; mode=create|assemble|auto, the same for every "
+           "session); on an enabled pool a live leg: a fresh store joins "
+           "and resyncs from the others (member_id=N: the node must be "
+           "member N)"},
+  {.path = "rmr-client/pools/*/delete_member",
+   .set = set_delete_member,
+   .keys = "member_id!",
+   .help = "before pool_enable: take this member (away, its store "
+           "deleted) out of the pool when it is assembled, without force "
+           "(the offline del_sess mode=delete)"},
   {.path = "rmr-client/pools/*/sessions/*",
    .list = list_sessions,
    .help = "the pool's legs, by session name"},
@@ -521,9 +557,14 @@ static const struct ctl_cmd table[] = {
    .help = "why the leg last failed or could not reconnect"},
   {.path = "rmr-client/pools/*/sessions/*/data_state",
    .get = get_data_state,
-   .help = "the member's data as this client knows it: up-to-date, or "
+   .help = "the member's data as this client knows it: up-to-date, "
            "outdated (it missed acknowledged writes; it comes back only "
-           "through a member that has them)"},
+           "through a member that has them), or syncing (a leg added live "
+           "that catches up: it serves no read yet)"},
+  {.path = "rmr-client/pools/*/sessions/*/resync",
+   .get = get_resync,
+   .help = "LEFT/TOTAL: the chunks a leg added live still misses, of all "
+           "(0/0 once it is up to date)"},
   {.path = "rmr-client/pools/*/sessions/*/security",
    .get = get_security,
    .help = "how the leg's connection is protected: plaintext, or its TLS "
@@ -531,9 +572,10 @@ static const struct ctl_cmd table[] = {
   {.path = "rmr-client/pools/*/sessions/*/del_sess",
    .set = set_del_sess,
    .keys = "mode",
-   .help = "remove the session (mode=disassemble|delete), only while the "
-           "pool is not mapped; an enabled pool is closed first (all its "
-           "legs leave gracefully)"},
+   .help = "remove the session (mode=disassemble|delete); on an enabled "
+           "pool, live (refused for the last leg, below min-legs, or "
+           "without an up-to-date leg left); mode=delete takes the member "
+           "out of the pool for good"},
   {.path = "rmr-client/pools/*/pool_enable",
    .set = set_pool_enable,
    .flags = CTL_F_RAW_VALUE,

@@ -11,7 +11,8 @@
  * add_sess order; once open, leg i of the rmr_pool is cfg.legs[i].
  *
  * States (pools_state_unlocked): joined (rp NULL; legs can be added and
- * removed), enabling (rp NULL, busy: rmr_pool_open running), enabled (rp
+ * removed; on an enabled pool they are added and removed live through
+ * rmr_pool_leg_add/remove), enabling (rp NULL, busy: rmr_pool_open running), enabled (rp
  * set), closing (rp NULL, busy: rmr_pool_close running).  Mapped is a
  * flag on an enabled pool.
  *
@@ -127,6 +128,7 @@ pools_add_open (struct rmr_pool *rp, const struct rmr_pool_config *cfg)
 
   snprintf (pp->name, sizeof pp->name, "%s", rmr_pool_name (rp));
   pp->cfg = *cfg;
+  pp->cfg.ndelete = 0; /* done by this open */
   /* Sessions are found by name: keep the names librmr derived. */
   for (i = 0; i < pp->cfg.nlegs; i++) {
     pp->leg_enabled[i] = true;
@@ -313,6 +315,7 @@ pools_join (const char *name, uint32_t chunk_size, GString *err)
   pp = g_new0 (struct plugin_pool, 1);
   snprintf (pp->name, sizeof pp->name, "%s", name);
   pp->cfg = g_template;
+  pp->cfg.ndelete = 0; /* per pool: delete_member */
   snprintf (pp->cfg.pool_name, sizeof pp->cfg.pool_name, "%s", name);
   if (chunk_size)
     pp->cfg.chunk_size = chunk_size;
@@ -320,9 +323,39 @@ pools_join (const char *name, uint32_t chunk_size, GString *err)
   return 0;
 }
 
+/* add_sess on an enabled pool: a live leg (rmr_pool_leg_add), with the
+ * lock dropped around it (busy).  The mode of the other sessions stays.
+ */
+static int
+add_live_unlocked (struct plugin_pool *pp, const char *sessname,
+                   const struct rmr_addr *addr, uint32_t member_id,
+                   GString *err)
+{
+  struct rmr_leg_config lc = {.addr = *addr,
+                              .check_member = member_id != RMR_MEMBER_NONE,
+                              .member_id = member_id};
+  int r;
+
+  snprintf (lc.sessname, sizeof lc.sessname, "%s", sessname);
+  pp->busy = "adding a session";
+  g_mutex_unlock (&g_lock);
+  r = rmr_pool_leg_add (pp->rp, &lc);
+  g_mutex_lock (&g_lock);
+  pp->busy = NULL;
+  if (r < 0)
+    return fail_rmr (err);
+  /* Leg r of the rmr_pool is cfg.legs[r]: the last one. */
+  assert ((unsigned) r == pp->cfg.nlegs);
+  pp->cfg.legs[r] = lc;
+  pp->leg_enabled[r] = true;
+  pp->cfg.nlegs++;
+  return 0;
+}
+
 int
 pools_add_sess (const char *name, const char *sessname,
-                const struct rmr_addr *addr, int mode, GString *err)
+                const struct rmr_addr *addr, int mode, uint32_t member_id,
+                GString *err)
 {
   G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
   struct plugin_pool *pp = find_idle_unlocked (name, err);
@@ -331,14 +364,6 @@ pools_add_sess (const char *name, const char *sessname,
 
   if (!pp)
     return -1;
-  if (pp->rp) {
-    g_string_append_printf (err,
-                            "pool '%s' is enabled: sessions are added "
-                            "before pool_enable (an enabled pool takes no "
-                            "new leg)",
-                            name);
-    return -1;
-  }
   if (pp->cfg.nlegs == RMR_MAX_MEMBERS) {
     g_string_append_printf (err,
                             "pool '%s' has %u sessions already (one per "
@@ -362,6 +387,8 @@ pools_add_sess (const char *name, const char *sessname,
       return -1;
     }
   }
+  if (pp->rp)
+    return add_live_unlocked (pp, sessname, addr, member_id, err);
   if (pp->cfg.nlegs == 0)
     pp->cfg.mode = mode >= 0 ? (enum rmr_pool_mode) mode : g_template.mode;
   else if (mode >= 0 && (enum rmr_pool_mode) mode != pp->cfg.mode) {
@@ -409,21 +436,50 @@ check_unused_unlocked (const struct plugin_pool *pp, const char *what,
 }
 
 int
-pools_del_sess (const char *name, const char *sessname, GString *out,
+pools_del_sess (const char *name, const char *sessname, int mode, GString *out,
                 GString *err)
 {
   struct rmr_leg_hold *hold;
   struct plugin_pool *pp;
-  struct rmr_pool *rp;
+  bool closed = false;
   unsigned n;
-  int i;
+  int i, r = 0;
 
   g_mutex_lock (&g_lock);
   pp = find_idle_unlocked (name, err);
-  if (!pp || (i = find_leg_unlocked (pp, sessname, err)) < 0 ||
-      check_unused_unlocked (pp, "delete a session", err) < 0) {
+  if (!pp || (i = find_leg_unlocked (pp, sessname, err)) < 0) {
     g_mutex_unlock (&g_lock);
     return -1;
+  }
+  if (pp->rp && pp->cfg.nlegs == 1 && !pp->mapped && pp->nhandles == 0) {
+    /* The last leg of a pool nobody uses (the guide's disassemble and
+     * delete, after unmap_device): the pool closes, its leg leaves
+     * gracefully and the store keeps its data and metadata.
+     */
+    struct rmr_pool *rp = pp->rp;
+    pp->rp = NULL;
+    pp->busy = "closing";
+    g_mutex_unlock (&g_lock);
+    rmr_pool_close (rp);
+    g_mutex_lock (&g_lock);
+    pp->busy = NULL;
+    closed = true;
+    g_string_append_printf (out,
+                            "pool '%s' closed: its last leg left it "
+                            "gracefully\n",
+                            name);
+  }
+  else if (pp->rp) {
+    /* Live: leg i of the rmr_pool is cfg.legs[i]; both move down. */
+    pp->busy = "removing a session";
+    g_mutex_unlock (&g_lock);
+    r = rmr_pool_leg_remove (pp->rp, i, mode);
+    g_mutex_lock (&g_lock);
+    pp->busy = NULL;
+    if (r < 0) {
+      g_mutex_unlock (&g_lock);
+      return fail_rmr (err);
+    }
   }
   n = pp->cfg.nlegs - i - 1;
   hold = pp->hold[i];
@@ -433,33 +489,59 @@ pools_del_sess (const char *name, const char *sessname, GString *out,
   memmove (&pp->hold[i], &pp->hold[i + 1], n * sizeof pp->hold[0]);
   pp->hold[pp->cfg.nlegs - 1] = NULL;
   pp->cfg.nlegs--;
-  rp = pp->rp;
-  pp->rp = NULL;
-  pp->busy = rp ? "closing" : hold ? "releasing a session" : NULL;
-  g_mutex_unlock (&g_lock);
   if (hold) {
+    /* Not open: a held create-mode join leaves (unlocked, pool busy). */
+    pp->busy = "releasing a session";
+    g_mutex_unlock (&g_lock);
     rmr_leg_unhold (hold);
     g_mutex_lock (&g_lock);
     pp->busy = NULL;
-    g_mutex_unlock (&g_lock);
   }
-  if (!rp)
-    return 0;
-
-  /* librmr leaves a pool as a whole: every leg leaves gracefully, the
-   * stores keep their data and metadata.
-   */
-  rmr_pool_close (rp);
-  g_mutex_lock (&g_lock);
-  pp->busy = NULL;
-  n = pp->cfg.nlegs;
-  g_mutex_unlock (&g_lock);
-  if (n)
+  if (!pp->rp && !closed && mode == RMR_LEG_DELETE)
     g_string_append_printf (out,
-                            "pool '%s' closed: every leg left it "
-                            "gracefully; %u session%s still configured "
-                            "(pool_enable opens it again)",
-                            name, n, n == 1 ? "" : "s");
+                            "pool '%s' is not enabled: session '%s' is gone "
+                            "from the configuration only, its member stays "
+                            "in the members' tables (set delete_member "
+                            "member_id=ID before pool_enable, or delete a "
+                            "leg while the pool is enabled)",
+                            name, sessname);
+  if (pp->rp)
+    g_string_append_printf (out,
+                            "session '%s' removed from pool '%s' (%s); %u "
+                            "leg%s left",
+                            sessname, name,
+                            mode == RMR_LEG_DELETE ? "member deleted"
+                                                   : "member disassembled",
+                            pp->cfg.nlegs, pp->cfg.nlegs == 1 ? "" : "s");
+  g_mutex_unlock (&g_lock);
+  return 0;
+}
+
+int
+pools_delete_member (const char *name, uint32_t member_id, GString *err)
+{
+  G_GNUC_UNUSED g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&g_lock);
+  struct plugin_pool *pp = find_idle_unlocked (name, err);
+  unsigned i;
+
+  if (!pp)
+    return -1;
+  if (pp->rp) {
+    g_string_append_printf (err,
+                            "pool '%s' is enabled: delete a member with its "
+                            "session's del_sess mode=delete",
+                            name);
+    return -1;
+  }
+  for (i = 0; i < pp->cfg.ndelete; i++)
+    if (pp->cfg.delete_members[i] == member_id)
+      return 0;
+  if (pp->cfg.ndelete == RMR_MAX_MEMBERS) {
+    g_string_append_printf (err, "member_id: at most %u members to delete",
+                            RMR_MAX_MEMBERS);
+    return -1;
+  }
+  pp->cfg.delete_members[pp->cfg.ndelete++] = member_id;
   return 0;
 }
 
@@ -628,6 +710,7 @@ open_unlocked (struct plugin_pool *pp, uint64_t size, GString *err)
     return -1;
   }
   pp->rp = rp;
+  pp->cfg.ndelete = 0; /* done by this open */
   return 0;
 }
 

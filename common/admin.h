@@ -88,8 +88,12 @@ int pools_join (const char *name, uint32_t chunk_size, GString *err);
 /* mode: RMR_MODE_* or -1 for "as the other sessions" (the template's for
  * the first one).
  */
+/* member_id: the member the node must be (RMR_MEMBER_NONE: any); only
+ * checked on an enabled pool (a live add).
+ */
 int pools_add_sess (const char *name, const char *sessname,
-                    const struct rmr_addr *addr, int mode, GString *err);
+                    const struct rmr_addr *addr, int mode, uint32_t member_id,
+                    GString *err);
 /* The admin guide's automatic pool enable after an assemble: when every
  * member of an assembled pool (not enabled yet) has a session, open it.
  * A note for the administrator goes to out (what it waits for, or why
@@ -97,8 +101,16 @@ int pools_add_sess (const char *name, const char *sessname,
  * failed; the session stays added either way.
  */
 int pools_auto_enable (const char *name, GString *out);
-int pools_del_sess (const char *name, const char *sessname, GString *out,
-                    GString *err);
+/* mode: RMR_LEG_DISASSEMBLE or RMR_LEG_DELETE.  On an enabled pool (mapped
+ * or not) the leg is removed live (rmr_pool_leg_remove); else only from
+ * the configuration.
+ */
+int pools_del_sess (const char *name, const char *sessname, int mode,
+                    GString *out, GString *err);
+/* Take member_id out of the pool at its next open (an assemble): the
+ * offline del_sess mode=delete.  Only on a pool not enabled.
+ */
+int pools_delete_member (const char *name, uint32_t member_id, GString *err);
 int pools_leg_set_enabled (const char *name, const char *sessname, bool enabled,
                            GString *err);
 /* addr NULL: the same address. */

@@ -22,6 +22,16 @@
  * absent may hold writes the others lack unless min-legs puts every
  * write on a member here: assemble refuses, naming it, unless forced
  * (what members here record of it is no proof: see clt_assemble_plan).
+ *
+ * Members deleted at this open (cfg.delete_members, the offline
+ * del_sess mode=delete): each must be away; it leaves the member table
+ * the enable persists (the members drop its bits), so it no longer
+ * counts for the quorum above.  Invariant: a delete never drops the only
+ * current copy, so the source must then be a member nobody records as
+ * stale, exactly as when a member is away; failing that the assemble is
+ * refused.  An id no longer in the newest table is ignored: after a
+ * client crash between two members' table changes (a live delete,
+ * client-legs.c) the newest table already lacks it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -145,7 +155,7 @@ clt_decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
             unsigned joined, struct rmr_enable_req *en)
 {
   const struct rmr_pool_config *cfg = &pool->cfg;
-  unsigned i, j, nfresh = 0, njoined = 0, first = 0, best = 0;
+  unsigned i, j, k, nfresh = 0, njoined = 0, first = 0, best = 0;
   uint64_t maxgen = 0;
 
   for (i = 0; i < pool->nlegs; i++) {
@@ -210,6 +220,24 @@ clt_decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
                     "chunk-size: %" PRIu32 " given, but pool '%s' has %" PRIu32,
                     cfg->chunk_size, cfg->pool_name, en->chunk_size);
   memcpy (en->members, rep[best].members, sizeof en->members);
+  /* Members deleted at this open (offline del_sess mode=delete): out of
+   * the table; clt_assemble_plan then wants a source nobody records as
+   * stale, as with a member away.
+   */
+  pool->deleted_slots = 0;
+  for (k = 0; k < cfg->ndelete; k++) {
+    for (i = 0; i < pool->nlegs; i++)
+      if ((joined & 1u << i) && rep[i].member_id == cfg->delete_members[k])
+        return rmr_err (EINVAL,
+                        "delete-member: member %" PRIu32 " is here (server "
+                        "%s): remove its session instead",
+                        cfg->delete_members[k], pool->legs[i].addr_name);
+    for (j = 0; j < RMR_MAX_MEMBERS; j++)
+      if (en->members[j] == cfg->delete_members[k]) {
+        en->members[j] = RMR_MEMBER_NONE;
+        pool->deleted_slots |= 1u << j;
+      }
+  }
   for (i = 0; i < pool->nlegs; i++) {
     if (!(joined & 1u << i))
       continue;
@@ -459,7 +487,8 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
     struct clt_leg *leg = &pool->legs[i];
     if (!(joined & 1u << i) || leg->new_member)
       continue;
-    if (stale[leg->slot] && !pool->cfg.force && plan->absent)
+    if (stale[leg->slot] && !pool->cfg.force &&
+        (plan->absent || pool->deleted_slots))
       continue;
     if (src < 0 || better (rep, al, stale, pool, i, src))
       src = i;
@@ -472,9 +501,10 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
                                 pool->legs[i].member_id);
     return rmr_err (ENXIO,
                     "pool '%s': every member here (%s) is recorded stale by "
-                    "another: the current data is on a missing member; bring "
-                    "it back, or assemble with force",
-                    pool->cfg.pool_name, who->str);
+                    "another: the current data is on a missing %smember; "
+                    "bring it back, or assemble with force",
+                    pool->cfg.pool_name, who->str,
+                    pool->deleted_slots ? "or deleted " : "");
   }
   plan->source = src;
   /* The order of sources per chunk (handover.c): the chosen source, then

@@ -126,14 +126,16 @@ pick_read_leg (struct rmr_pool *pool, unsigned tried)
   if (pool->cfg.read_policy == RMR_READ_MEMBER)
     for (i = 0; i < n; i++)
       if (pool->legs[i].member_id == pool->cfg.read_member &&
-          !(tried & 1u << i) && leg_normal (&pool->legs[i]))
+          !(tried & 1u << i) && leg_normal (&pool->legs[i]) &&
+          !atomic_load (&pool->legs[i].catching_up))
         return &pool->legs[i];
 
   if (pool->cfg.read_policy == RMR_READ_LEAST_BUSY) {
     for (i = 0; i < n; i++) {
       struct clt_leg *leg = &pool->legs[i];
       unsigned inflight;
-      if ((tried & 1u << i) || !leg_normal (leg))
+      if ((tried & 1u << i) || !leg_normal (leg) ||
+          atomic_load (&leg->catching_up))
         continue;
       /* A racy read is fine: it is only a hint. */
       inflight = atomic_load (&leg->inflight);
@@ -142,15 +144,23 @@ pick_read_leg (struct rmr_pool *pool, unsigned tried)
         best_inflight = inflight;
       }
     }
-    return best;
+    if (best)
+      return best;
   }
 
   start = atomic_fetch_add (&pool->rr, 1);
   for (i = 0; i < n; i++) {
     unsigned j = (start + i) % n;
-    if (!(tried & 1u << j) && leg_normal (&pool->legs[j]))
+    if (!(tried & 1u << j) && leg_normal (&pool->legs[j]) &&
+        !atomic_load (&pool->legs[j].catching_up))
       return &pool->legs[j];
   }
+  /* Only a leg that catches up is left: its node fetches each chunk it
+   * lacks from a peer before serving it (rmr-storaged/sync.c).
+   */
+  for (i = 0; i < n; i++)
+    if (!(tried & 1u << i) && leg_normal (&pool->legs[i]))
+      return &pool->legs[i];
   return NULL;
 }
 
@@ -313,7 +323,6 @@ replicatev (struct rmr_pool *pool, const char *what, uint8_t type,
   struct rmr_hdr hdr = {.type = type,
                         .group_id = pool->group_id,
                         .member_id = RMR_MEMBER_NONE,
-                        .generation = pool->generation,
                         .offset = offset,
                         .length = count};
   struct clt_range range = {.start = offset, .end = offset + count};
@@ -335,6 +344,11 @@ replicatev (struct rmr_pool *pool, const char *what, uint8_t type,
     hdr.payload_len = count;
 
   clt_gate_enter (pool);
+  /* Read inside the gate: a live leg change (client-legs.c) moves the
+   * generation with IO frozen, and a request built before it would be
+   * refused as stale (and the pool taken for fenced).
+   */
+  hdr.generation = pool->generation;
   if (writes) {
     ov_enter (pool, &range, &hdr.horizon);
     hdr.wseq = range.seq;

@@ -84,6 +84,13 @@ check_config (const struct rmr_pool_config *cfg)
   if (cfg->min_legs > cfg->nlegs)
     return rmr_err (EINVAL, "min-legs: %u, but only %u servers", cfg->min_legs,
                     cfg->nlegs);
+  if (cfg->ndelete > RMR_MAX_MEMBERS)
+    return rmr_err (EINVAL, "delete-member: %u given, at most %u", cfg->ndelete,
+                    RMR_MAX_MEMBERS);
+  for (i = 0; i < cfg->ndelete; i++)
+    if (cfg->delete_members[i] > RMR_MEMBER_ID_MAX)
+      return rmr_err (EINVAL, "delete-member: %" PRIu32 " is not a member id",
+                      cfg->delete_members[i]);
   if (cfg->queue_depth == 0 || cfg->queue_depth > RMR_MAX_QUEUE_DEPTH)
     return rmr_err (EINVAL, "queue-depth: %u not in 1-%u", cfg->queue_depth,
                     RMR_MAX_QUEUE_DEPTH);
@@ -93,8 +100,8 @@ check_config (const struct rmr_pool_config *cfg)
 /* Default session name: "CLIENTHOST@SERVERHOST:PORT" in the allowed
  * characters.
  */
-static void
-default_sessname (const struct rmr_addr *addr, char *out, size_t n)
+void
+clt_default_sessname (const struct rmr_addr *addr, char *out, size_t n)
 {
   char *p;
 
@@ -176,7 +183,10 @@ clt_leg_join (struct clt_leg *leg, struct clt_sess *s, struct rmr_join_rep *rep)
 
   snprintf (jr.pool_name, sizeof jr.pool_name, "%s", pool->cfg.pool_name);
   snprintf (jr.sessname, sizeof jr.sessname, "%s", leg->sessname);
-  jr.mode = pool->generation ? RMR_MODE_ASSEMBLE : pool->cfg.mode;
+  /* A member added to the open pool joins with a fresh store. */
+  jr.mode = !pool->generation ? pool->cfg.mode
+            : leg->new_member ? RMR_MODE_AUTO
+                              : RMR_MODE_ASSEMBLE;
   jr.chunk_size = pool->generation ? pool->chunk_size : pool->cfg.chunk_size;
   jr.queue_depth = pool->cfg.queue_depth;
   jr.mapped_size = pool->generation ? pool->size : pool->cfg.size;
@@ -300,7 +310,7 @@ clt_pool_from_config (const struct rmr_pool_config *cfg)
       snprintf (leg->sessname, sizeof leg->sessname, "%s",
                 cfg->legs[i].sessname);
     else
-      default_sessname (&leg->addr, leg->sessname, sizeof leg->sessname);
+      clt_default_sessname (&leg->addr, leg->sessname, sizeof leg->sessname);
     leg->member_id = RMR_MEMBER_NONE;
     leg->slot = -1;
     leg->queue_depth = pool->cfg.queue_depth;
@@ -457,22 +467,24 @@ rmr_pool_leg_info (struct rmr_pool *pool, unsigned i, struct rmr_leg_info *info)
 {
   struct clt_leg *leg;
 
-  if (i >= pool->nlegs)
+  /* legs_lock: a live leg removal (client-legs.c) moves the legs. */
+  g_mutex_lock (&pool->legs_lock);
+  if (i >= pool->nlegs) {
+    g_mutex_unlock (&pool->legs_lock);
     return rmr_err (ENOENT, "leg %u: no such leg", i);
+  }
   leg = &pool->legs[i];
   memset (info, 0, sizeof *info);
   snprintf (info->sessname, sizeof info->sessname, "%s", leg->sessname);
   snprintf (info->addr, sizeof info->addr, "%s", leg->addr_name);
   info->member_id = leg->member_id;
   info->state = clt_leg_state_name (atomic_load (&leg->state));
-  g_mutex_lock (&pool->legs_lock);
   if (leg->sess) {
     info->bytes_sent = atomic_load (&leg->sess->conn->bytes_sent);
     info->bytes_received = atomic_load (&leg->sess->conn->bytes_received);
     snprintf (info->security, sizeof info->security, "%s",
               leg->sess->conn->security);
   }
-  g_mutex_unlock (&pool->legs_lock);
   info->inflight = atomic_load (&leg->inflight);
   info->reads = atomic_load (&leg->reads);
   info->writes = atomic_load (&leg->writes);
@@ -480,10 +492,16 @@ rmr_pool_leg_info (struct rmr_pool *pool, unsigned i, struct rmr_leg_info *info)
   info->data_state =
     leg->slot >= 0 && (atomic_load (&pool->outdated) & 1u << leg->slot)
       ? "outdated"
-      : "up-to-date";
+    : atomic_load (&leg->catching_up) ? "syncing"
+                                      : "up-to-date";
+  if (atomic_load (&leg->catching_up)) {
+    info->resync_left = atomic_load (&leg->resync_left);
+    info->resync_total = atomic_load (&leg->resync_total);
+  }
   g_mutex_lock (&pool->thread_lock);
   snprintf (info->last_error, sizeof info->last_error, "%s", leg->last_error);
   g_mutex_unlock (&pool->thread_lock);
+  g_mutex_unlock (&pool->legs_lock);
   return 0;
 }
 

@@ -43,6 +43,7 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define POLL_MS 1000 /* legs catching up: progress and end */
 
 void
 clt_gate_enter (struct rmr_pool *pool)
@@ -70,8 +71,8 @@ clt_gate_leave (struct rmr_pool *pool)
   }
 }
 
-static void
-freeze (struct rmr_pool *pool)
+void
+clt_freeze (struct rmr_pool *pool)
 {
   atomic_store (&pool->frozen, true);
   g_mutex_lock (&pool->gate_lock);
@@ -80,8 +81,8 @@ freeze (struct rmr_pool *pool)
   g_mutex_unlock (&pool->gate_lock);
 }
 
-static void
-thaw (struct rmr_pool *pool)
+void
+clt_thaw (struct rmr_pool *pool)
 {
   g_mutex_lock (&pool->gate_lock);
   atomic_store (&pool->frozen, false);
@@ -193,10 +194,14 @@ clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
 }
 
 /* The hand-over (IO frozen): map of the returning leg from every normal
- * leg, to the returning leg, enable, normal.
+ * leg, to the returning leg, enable, normal.  A member added to the open
+ * pool that was not handed its map yet (new_member, client-legs.c) is
+ * enabled first: its store has no map before its first enable.  That is
+ * safe because every other member already records every chunk dirty
+ * for it, and it is done only while a normal member can hand it that.
  */
-static int
-handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
+int
+clt_handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
 {
   uint8_t en[RMR_ENABLE_REQ_SIZE];
   struct rmr_hdr hdr = {.type = RMR_MSG_ENABLE};
@@ -207,11 +212,14 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
   rmr_enable_req_encode (&pool->md, en);
   hdr.generation = pool->generation;
   if (leg->new_member) {
-    /* A fresh store for a member of the pool: its disk was replaced and
-     * holds nothing.  Every normal member saves every chunk dirty for it
-     * before it is enabled (it takes map bits only once enabled, and
-     * marks itself dirty for everything then: rmr-storaged/replace.c);
-     * the hand-over below gives it that union.
+    /* A fresh store: a member added to the open pool (client-legs.c)
+     * that was not enabled yet, or a member whose disk was replaced.
+     * Either holds nothing.  Every normal member saves every chunk dirty
+     * for it before it is enabled (it takes map bits only once enabled,
+     * and marks itself dirty for everything then:
+     * rmr-storaged/replace.c); the hand-over below gives it that union.
+     * For an added member the bits are there already (set before it
+     * entered the table): saving them again changes nothing.
      */
     unsigned i, li = leg - pool->legs, normal = 0;
     for (i = 0; i < pool->nlegs; i++)
@@ -219,8 +227,9 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
         normal |= 1u << i;
     if (!normal)
       return rmr_err (EAGAIN,
-                      "member %" PRIu32 " has a new store (a replaced disk) "
-                      "and no up-to-date member is normal to resync it from",
+                      "member %" PRIu32 " has a new store (a new member or "
+                      "a replaced disk) and resyncs from an up-to-date "
+                      "member: waiting for one to be normal",
                       leg->member_id);
     r = clt_mark_new_members (pool, normal | 1u << li, normal);
     if (r == 0)
@@ -231,10 +240,11 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
   r = ho_reconnect (pool, leg, s, &from_peers);
   if (r < 0)
     return r;
-  if (!leg->new_member)
+  if (!leg->new_member) {
     r = clt_leg_call (leg, s, &hdr, en, sizeof en, NULL, 0, NULL);
-  if (r < 0)
-    return r;
+    if (r < 0)
+      return r;
+  }
   leg->new_member = false;
 
   /* No request is in flight: the leg's session can change hands. */
@@ -268,8 +278,8 @@ handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
 }
 
 /* One reconnect attempt of a failed leg (reconn_lock held). */
-static int
-reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
+int
+clt_reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
 {
   struct rmr_join_rep rep;
   struct clt_sess *s;
@@ -326,9 +336,9 @@ reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
     leg->new_member = rep.fresh;
   if (r == 0) {
     atomic_store (&leg->state, LEG_RECONNECTING);
-    freeze (pool);
-    r = handover (pool, leg, s);
-    thaw (pool);
+    clt_freeze (pool);
+    r = clt_handover (pool, leg, s);
+    clt_thaw (pool);
     if (r == 0)
       return 0;
   }
@@ -372,7 +382,7 @@ clt_reconnect (struct rmr_pool *pool, unsigned i, const struct rmr_addr *addr)
   else {
     if (atomic_load (&leg->state) == LEG_NORMAL)
       clt_leg_fail (leg, "reconnect to a new address");
-    r = reconnect_unlocked (pool, leg);
+    r = clt_reconnect_unlocked (pool, leg);
     if (r < 0) {
       set_last_error (leg, rmr_get_error ());
       if (addr) {
@@ -413,7 +423,7 @@ reconnect_thread (gpointer arg)
         wake = MIN (wake, leg->next_try);
         continue;
       }
-      if (reconnect_unlocked (pool, leg) < 0) {
+      if (clt_reconnect_unlocked (pool, leg) < 0) {
         set_last_error (leg, rmr_get_error () ? rmr_get_error ()
                                               : "reconnect failed");
         leg->backoff_ms = leg->backoff_ms
@@ -424,6 +434,8 @@ reconnect_thread (gpointer arg)
         wake = MIN (wake, leg->next_try);
       }
     }
+    if (clt_legs_poll_unlocked (pool))
+      wake = MIN (wake, g_get_monotonic_time () + POLL_MS * 1000);
     g_mutex_unlock (&pool->reconn_lock);
 
     g_mutex_lock (&pool->thread_lock);

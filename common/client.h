@@ -108,6 +108,11 @@ struct clt_leg {
   /* Sync pools: what the peer said of the pool at its last join. */
   uint64_t peer_size, peer_generation;
   uint32_t peer_chunk_size;
+  /* Added to the open pool (client-legs.c): serves reads only when no
+   * other leg can, until no member records a chunk dirty for it.
+   */
+  atomic_bool catching_up;
+  atomic_uint_fast64_t resync_left, resync_total;
   /* Reconnection (under pool->reconn_lock). */
   unsigned backoff_ms;
   int64_t next_try; /* monotonic µs */
@@ -145,6 +150,8 @@ struct rmr_pool {
   unsigned ov_waiters;
   uint32_t wseq; /* the last write sequence number given */
 
+  /* Slots of the members deleted at this open (cfg.delete_members). */
+  uint32_t deleted_slots;
   /* The pool_md this client enabled (slot table). */
   struct rmr_enable_req md;
 
@@ -204,6 +211,8 @@ int clt_threads_suspend (void);
 int clt_threads_resume (void);
 
 /* client-pool.c */
+/* "CLIENTHOST@SERVERHOST:PORT" in the characters of a session name. */
+void clt_default_sessname (const struct rmr_addr *addr, char *out, size_t n);
 /* The deadline of a request sent now: the pool's timeout from now
  * (monotonic µs, as clt_req_wait takes it).
  */
@@ -261,7 +270,42 @@ int clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
  */
 int clt_mark_new_members (struct rmr_pool *pool, unsigned joined, unsigned on);
 
+/* client-legs.c */
+/* What the pure decisions of live legs know of a leg. */
+struct clt_leg_view {
+  uint32_t member_id;
+  const char *addr;
+  bool uptodate; /* normal, not catching up, dirty for nobody */
+};
+/* May the node that answered rep join the open pool (members: its
+ * table; legs: its nlegs legs; size: its mapped_size)?  0: a new member,
+ * *slot the free slot it takes; 1: a member of the table coming back
+ * (*slot its slot); -errno with the message otherwise.
+ */
+int clt_leg_add_verdict (const uint32_t members[RMR_MAX_MEMBERS],
+                         const struct clt_leg_view *legs, unsigned nlegs,
+                         uint64_t size, const struct rmr_join_rep *rep,
+                         const char *addr, int *slot);
+/* May leg i of nlegs go?  0, or -EBUSY (-ENOENT) with the message. */
+int clt_leg_remove_verdict (const struct clt_leg_view *legs, unsigned nlegs,
+                            unsigned min_legs, unsigned i);
+/* Poll the legs that catch up (reconnect thread, reconn_lock held):
+ * progress, and the end of their resync.  Returns whether any leg still
+ * catches up (poll again soon).
+ */
+bool clt_legs_poll_unlocked (struct rmr_pool *pool);
+/* MAP_ADD every chunk for slot on leg (its session). */
+int clt_mark_all (struct rmr_pool *pool, struct clt_leg *leg, int slot);
+
 /* client-recover.c */
+/* Stop IO (wait until no request is in flight) and let it go on. */
+void clt_freeze (struct rmr_pool *pool);
+void clt_thaw (struct rmr_pool *pool);
+/* The hand-over of a leg on session s, IO frozen (client-recover.c):
+ * what it missed, enable, normal.
+ */
+int clt_handover (struct rmr_pool *pool, struct clt_leg *leg,
+                  struct clt_sess *s);
 void clt_gate_enter (struct rmr_pool *pool);
 void clt_gate_leave (struct rmr_pool *pool);
 /* Slots of the members that miss writes now (legs not normal, members of
@@ -293,5 +337,7 @@ void clt_recover_stop (struct rmr_pool *pool);
 /* Reconnect leg i now (addr: a new address, or NULL). */
 int clt_reconnect (struct rmr_pool *pool, unsigned i,
                    const struct rmr_addr *addr);
+/* One reconnect attempt of leg (reconn_lock held). */
+int clt_reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg);
 
 #endif /* RMR_CLIENT_H */

@@ -530,3 +530,29 @@ md_wipe (int fd)
     return io_err (r, "wiping the superblock");
   return 0;
 }
+
+uint32_t
+md_apply_members (struct rmr_sb *sb, const uint32_t members[RMR_MAX_MEMBERS],
+                  const uint64_t ndirty[RMR_MAX_MEMBERS], uint64_t generation)
+{
+  uint32_t dropped = 0;
+  unsigned i;
+
+  for (i = 0; i < RMR_MAX_MEMBERS; i++) {
+    struct rmr_member_md *m = &sb->members[i];
+    if (m->member_id == members[i] && members[i] != RMR_MEMBER_NONE)
+      continue;
+    if (members[i] == RMR_MEMBER_NONE) {
+      if (m->member_id != RMR_MEMBER_NONE)
+        dropped |= 1u << i;
+      m->member_id = RMR_MEMBER_NONE;
+      m->state = RMR_MEMBER_ABSENT;
+      m->since = 0;
+      continue;
+    }
+    m->member_id = members[i];
+    m->state = ndirty && ndirty[i] ? RMR_MEMBER_DIRTY : RMR_MEMBER_NORMAL;
+    m->since = generation;
+  }
+  return dropped;
+}

@@ -162,6 +162,21 @@ int md_read (int fd, struct rmr_sb *sb, int *which);
  */
 int md_write (int fd, struct rmr_sb *sb);
 
+/* Apply the member table of a pool enable (members[], by slot) to sb, in
+ * a new generation (DESIGN 3: a new generation changes no member's
+ * state).  A slot that keeps its member keeps its state; a slot that
+ * gets a member gets DIRTY if this store already holds dirty bits for
+ * that slot (ndirty[slot] > 0: a member added to an open pool, marked
+ * dirty for every chunk before it enters any table) and NORMAL
+ * otherwise (a member of a new pool); a slot that loses its member (a
+ * member deleted for good) becomes empty.  Returns the mask of slots that
+ * lost their member: the caller drops their bits.  Nothing is written.
+ */
+uint32_t md_apply_members (struct rmr_sb *sb,
+                           const uint32_t members[RMR_MAX_MEMBERS],
+                           const uint64_t ndirty[RMR_MAX_MEMBERS],
+                           uint64_t generation);
+
 /* Wipe both superblock copies (delete_store), durably. */
 int md_wipe (int fd);
 

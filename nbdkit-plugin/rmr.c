@@ -197,6 +197,16 @@ rmr_config (const char *key, const char *value)
       goto bad;
     cfg.force = b;
   }
+  else if (strcmp (key, "delete-member") == 0) {
+    uint64_t n;
+    if (cfg.ndelete == RMR_MAX_MEMBERS) {
+      nbdkit_error ("delete-member: more than %u given", RMR_MAX_MEMBERS);
+      return -1;
+    }
+    if (rmr_parse_uint ("delete-member", value, 0, RMR_MEMBER_ID_MAX, &n) < 0)
+      goto bad;
+    cfg.delete_members[cfg.ndelete++] = n;
+  }
   else if (strcmp (key, "control") == 0)
     control_path = value;
   else if (strcmp (key, "tls") == 0) {
@@ -308,6 +318,8 @@ rmr_config_complete (void)
   "                          long an open waits for servers\n"                 \
   "force=false               assemble without a member that may hold the\n"    \
   "                          latest writes (see the man page)\n"               \
+  "delete-member=ID          take member ID (away, store deleted) out of\n"    \
+  "                          the pool at this assemble (repeatable)\n"         \
   "control=PATH              control socket for rmradm; alone: pools are\n"    \
   "                          configured through it (join_pool, add_sess,\n"    \
   "                          map_device, as in the admin guide)\n"             \

@@ -354,6 +354,7 @@ struct srv_psess {
   uint8_t mode;
   bool sync;
   bool enabled;
+  uint64_t generation; /* of its last enable (under the pool lock) */
 };
 
 /* join_pool: a new pool in state empty.  -EEXIST etc. with a message. */

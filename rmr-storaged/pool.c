@@ -4,6 +4,8 @@
  *   empty --store attached--> registered --create join--> created
  *   created/no_io --enable--> normal --client lost--> no_io
  *   registered/no_io --assemble join--> no_io (waits for an enable)
+ *   normal --enable of a new member table by the enabled client, its IO
+ *            frozen (a live leg add or delete)--> normal, new generation
  *   normal --last session leaves gracefully--> registered
  *   any --store removed--> empty
  *
@@ -616,8 +618,10 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
   struct srv_pool *p = ps->pool;
   struct store *st;
   struct rmr_sb saved;
+  uint64_t ndirty[RMR_MAX_MEMBERS];
+  uint32_t dropped = 0;
   unsigned i;
-  bool me = false;
+  bool me = false, relive;
   int r;
 
   for (i = 0; i < RMR_MAX_MEMBERS; i++)
@@ -638,7 +642,15 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     g_string_printf (err, "pool '%s' has no store", p->name);
     return -ENODEV;
   }
-  if (p->enabler != ps) {
+  /* The session that joined last enables; or the enabled client of the
+   * pool changes its member table (a leg added or deleted while the pool
+   * is open, common/client-legs.c) in a new generation, with its IO
+   * frozen: no other client is between a join and its enable then.
+   */
+  relive = p->enabler == NULL && ps->enabled && !ps->sync &&
+           ps->generation == p->generation && p->state == RMR_POOL_NORMAL &&
+           p->maps && req->generation > p->generation;
+  if (p->enabler != ps && !relive) {
     g_string_printf (err,
                      "pool enable: session %s is not the one that "
                      "joined last (%s)",
@@ -646,6 +658,8 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     g_mutex_unlock (&p->lock);
     return -ESTALE;
   }
+  for (i = 0; i < RMR_MAX_MEMBERS; i++)
+    ndirty[i] = p->maps ? maps_count_fast (p->maps, i) : 0;
   g_mutex_lock (&st->md_lock);
   if (req->mapped_size != st->sb.mapped_size ||
       (st->sb.chunk_size && req->chunk_size != st->sb.chunk_size)) {
@@ -701,19 +715,11 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     st->sb.chunk_size = req->chunk_size;
     st->sb.queue_depth = req->queue_depth;
     /* A new generation changes no member's state: what this store knows
-     * of a member stays until its map says otherwise (map.c).
+     * of a member stays until its map says otherwise (map.c).  A member
+     * new in the table is outdated here if this store holds bits for it
+     * (an added member); a member gone from it is dropped with its bits.
      */
-    for (i = 0; i < RMR_MAX_MEMBERS; i++) {
-      if (st->sb.members[i].member_id == req->members[i] &&
-          req->members[i] != RMR_MEMBER_NONE)
-        continue;
-      st->sb.members[i].member_id = req->members[i];
-      st->sb.members[i].state = req->members[i] == RMR_MEMBER_NONE
-                                  ? RMR_MEMBER_ABSENT
-                                  : RMR_MEMBER_NORMAL;
-      st->sb.members[i].since =
-        req->members[i] == RMR_MEMBER_NONE ? 0 : req->generation;
-    }
+    dropped = md_apply_members (&st->sb, req->members, ndirty, req->generation);
     st->sb.flags &= ~(RMR_SB_F_RESERVED | RMR_SB_F_ZEROED);
     if (joins_data)
       st->sb.flags |= RMR_SB_F_REPLACED;
@@ -745,11 +751,32 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
     start_sync_unlocked (p);
   }
   p->generation = req->generation;
+  /* Only a session enabled in the pool's current generation may change
+   * the member table later: a client fenced by a newer assemble keeps
+   * its session, but not the right to re-enable behind its back.
+   */
+  ps->generation = req->generation;
+  if (dropped && p->maps) {
+    /* Clears are saved lazily: after a crash the bits of a deleted
+     * member may come back in its empty slot, which costs a member that
+     * takes the slot later a few extra chunks of resync, nothing else.
+     */
+    maps_clear (p->maps, dropped, 0, maps_nchunks (p->maps));
+    g_message ("pool %s: dirty bits of slot mask 0x%" PRIx32 " dropped "
+               "(members deleted from the pool)",
+               p->name, dropped);
+  }
+  if (relive)
+    sync_set_normal (p->sync, true, req->generation);
   ps->enabled = true;
   p->enabler = NULL;
-  p->write_failed = false;
-  /* The client read the recent-write record before this enable. */
-  al_consumed (maps_al (p->maps));
+  /* The client read the recent-write record before this enable (not
+   * before a member-table change: its writes are only frozen).
+   */
+  if (!relive) {
+    p->write_failed = false;
+    al_consumed (maps_al (p->maps));
+  }
   set_state_unlocked (p, RMR_POOL_NORMAL, "pool enabled");
   r = 0;
 out:

@@ -54,6 +54,10 @@ static const char usage_text[] =
   "  rmradm [-s SOCKET] status [--json] [PATH]\n"
   "  rmradm [-s SOCKET] help\n"
   "  rmradm [-s SOCKET] sync POOL [--start | --stop] [--wait] [--timeout S]\n"
+  "  rmradm [-s CLIENT] leg add POOL ADDR [--member N] [--sessname S]\n"
+  "                     [--wait] [--timeout S]\n"
+  "  rmradm [-s CLIENT] leg remove POOL MEMBER [--mode disassemble|delete]\n"
+  "                     [--wait] [--timeout S]\n"
   "  rmradm store-info DEVICE [--json]\n"
   "  rmradm --help | --version\n"
   "\n"
@@ -76,6 +80,12 @@ static const char usage_text[] =
   "                  --start/--stop the background sync; --wait until in\n"
   "                  sync (a progress bar on a terminal, else a line every\n"
   "                  few seconds; --timeout S: give up with status 1)\n"
+  "  leg add         (nbdkit's socket) add a leg to an open pool: ADDR's\n"
+  "                  fresh store joins and resyncs from the others;\n"
+  "                  --wait until it is up to date (a progress bar)\n"
+  "  leg remove      (nbdkit's socket) remove member MEMBER's leg from an\n"
+  "                  open pool; --mode delete takes it out of the pool for\n"
+  "                  good; --wait until every remaining leg is up to date\n"
   "  store-info      read a store's metadata directly (no daemon); sizes\n"
   "                  and offsets in bytes\n"
   "\n"
@@ -592,13 +602,242 @@ cmd_sync (const char *sock, int argc, char **argv)
   }
 }
 
+/* leg add|remove: live legs of a client pool (nbdkit's control socket). */
+
+/* GET path into out (trailing newline cut); dies on failure. */
+static void
+ctl_get (const char *sock, const char *path, GString *out)
+{
+  g_autoptr (GString) err = g_string_new (NULL);
+  g_autofree char *line = g_strdup_printf ("get %s", path);
+
+  g_string_truncate (out, 0);
+  if (ctl_request (sock, line, out, err) != 0)
+    die ("%s", err->len ? err->str : "request failed");
+  while (out->len && out->str[out->len - 1] == '\n')
+    g_string_truncate (out, out->len - 1);
+}
+
+/* The session names of pool's legs (one per element). */
+static GPtrArray *
+leg_sessions (const char *sock, const char *pool)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (GString) err = g_string_new (NULL);
+  g_autofree char *line =
+    g_strdup_printf ("ls rmr-client/pools/%s/sessions", pool);
+  g_autofree char *prefix =
+    g_strdup_printf ("rmr-client/pools/%s/sessions/", pool);
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) lines = NULL;
+
+  if (ctl_request (sock, line, out, err) != 0)
+    die ("%s", err->len ? err->str : "request failed");
+  lines = g_strsplit (out->str, "\n", -1);
+  for (char **l = lines; *l; l++) {
+    const char *rest;
+    size_t n;
+    if (!g_str_has_prefix (*l, prefix))
+      continue;
+    rest = *l + strlen (prefix);
+    n = strcspn (rest, "/");
+    if (strcmp (rest + n, "/state") == 0)
+      g_ptr_array_add (names, g_strndup (rest, n));
+  }
+  return names;
+}
+
+/* Wait until the legs (sessions; NULL: all) of pool are up to date. */
+static int
+leg_wait (const char *sock, const char *pool, const char *only,
+          uint64_t timeout)
+{
+  bool tty = isatty (STDOUT_FILENO);
+  gint64 deadline =
+    timeout ? g_get_monotonic_time () + (gint64) timeout * 1000000 : 0;
+  gint64 last_print = 0;
+  g_autoptr (GString) v = g_string_new (NULL);
+
+  for (;;) {
+    g_autoptr (GPtrArray) names = leg_sessions (sock, pool);
+    uint64_t left = 0, total = 0;
+    unsigned behind = 0;
+    gint64 now = g_get_monotonic_time ();
+
+    for (unsigned i = 0; i < names->len; i++) {
+      const char *s = names->pdata[i];
+      g_autofree char *p = NULL;
+      if (only && strcmp (s, only) != 0)
+        continue;
+      p =
+        g_strdup_printf ("rmr-client/pools/%s/sessions/%s/data_state", pool, s);
+      ctl_get (sock, p, v);
+      if (strcmp (v->str, "up-to-date") == 0)
+        continue;
+      behind++;
+      g_free (p);
+      p = g_strdup_printf ("rmr-client/pools/%s/sessions/%s/resync", pool, s);
+      ctl_get (sock, p, v);
+      left += g_ascii_strtoull (v->str, NULL, 10);
+      total += g_ascii_strtoull (
+        strchr (v->str, '/') ? strchr (v->str, '/') + 1 : "0", NULL, 10);
+    }
+    if (tty) {
+      unsigned pct = total ? (total - left) * 100 / total : 100, i;
+      char bar[41];
+      for (i = 0; i < 40; i++)
+        bar[i] = i < pct * 40 / 100 ? '#' : '.';
+      bar[40] = '\0';
+      printf ("\r[%s] %3u%% %" PRIu64 "/%" PRIu64 " chunks  ", bar, pct,
+              total - left, total);
+      fflush (stdout);
+    }
+    else if (behind && now - last_print >= 2000000) {
+      printf ("syncing: %" PRIu64 "/%" PRIu64 " chunks, %u leg%s behind\n",
+              total - left, total, behind, behind == 1 ? "" : "s");
+      fflush (stdout);
+      last_print = now;
+    }
+    if (!behind) {
+      printf ("%sup to date\n", tty ? "\n" : "");
+      write_out (NULL, 0);
+      return EXIT_SUCCESS;
+    }
+    if (deadline && now > deadline) {
+      if (tty)
+        printf ("\n");
+      die ("leg: pool %s: %u leg%s not up to date after %" PRIu64 " s "
+           "(%" PRIu64 " chunks left)",
+           pool, behind, behind == 1 ? "" : "s", timeout, left);
+    }
+    g_usleep (tty ? 200000 : 500000);
+  }
+}
+
+static int
+cmd_leg (const char *sock, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    {"wait", no_argument, NULL, 'w'},
+    {"timeout", required_argument, NULL, 't'},
+    {"sessname", required_argument, NULL, 'n'},
+    {"mode", required_argument, NULL, 'm'},
+    {"member", required_argument, NULL, 'M'},
+    {NULL, 0, NULL, 0},
+  };
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (GString) err = g_string_new (NULL);
+  g_autofree char *line = NULL, *sessname = NULL;
+  const char *mode = NULL, *sub, *pool;
+  g_autofree char *member_kv = NULL;
+  uint64_t timeout = 0, want;
+  bool wait = false;
+  int c;
+
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, ":", opts, NULL)) != -1) {
+    switch (c) {
+    case 'w': wait = true; break;
+    case 't':
+      if (rmr_parse_uint ("--timeout", optarg, 1, 86400, &timeout) < 0)
+        usage_error ("leg: %s", rmr_get_error ());
+      break;
+    case 'n':
+      if (rmr_check_sess_name ("--sessname", optarg) < 0)
+        usage_error ("leg: %s", rmr_get_error ());
+      sessname = g_strdup (optarg);
+      break;
+    case 'M':
+      if (rmr_parse_uint ("--member", optarg, 0, RMR_MEMBER_ID_MAX, &want) < 0)
+        usage_error ("leg: %s", rmr_get_error ());
+      g_free (member_kv);
+      member_kv = g_strdup_printf (" member_id=%" PRIu64, want);
+      break;
+    case 'm':
+      if (strcmp (optarg, "disassemble") != 0 && strcmp (optarg, "delete") != 0)
+        usage_error ("leg: --mode: '%s' is not disassemble or delete", optarg);
+      mode = optarg;
+      break;
+    default: bad_option ("leg", c, argv);
+    }
+  }
+  if (argc - optind != 3 || (strcmp (argv[optind], "add") != 0 &&
+                             strcmp (argv[optind], "remove") != 0))
+    usage_error ("leg: expected 'add POOL ADDR' or 'remove POOL MEMBER'");
+  sub = argv[optind];
+  pool = argv[optind + 1];
+  if (rmr_check_pool_name ("leg", pool) < 0)
+    usage_error ("%s", rmr_get_error ());
+
+  if (strcmp (sub, "add") == 0) {
+    struct rmr_addr addr;
+    if (mode)
+      usage_error ("leg add: --mode is for leg remove");
+    if (rmr_addr_parse ("leg add: ADDR", argv[optind + 2], &addr) < 0)
+      usage_error ("%s", rmr_get_error ());
+    if (!sessname) {
+      /* as the plugin names its sessions: CLIENTHOST@HOST:PORT, in the
+       * characters of a session name
+       */
+      sessname =
+        g_strdup_printf ("%s@%s:%u", g_get_host_name (), addr.host, addr.port);
+      for (char *p = sessname; *p; p++)
+        if (!g_ascii_isalnum (*p) && !strchr ("._@:-", *p))
+          *p = '_';
+    }
+    line = g_strdup_printf ("set rmr-client/pools/%s/add_sess "
+                            "sessname=%s path=%s%s",
+                            pool, sessname, argv[optind + 2],
+                            member_kv ? member_kv : "");
+    if (ctl_request (sock, line, out, err) != 0)
+      die ("leg add: %s", err->len ? err->str : "request failed");
+    write_out (out->str, out->len);
+    printf ("leg %s added to pool %s\n", sessname, pool);
+    return wait ? leg_wait (sock, pool, sessname, timeout) : EXIT_SUCCESS;
+  }
+
+  {
+    uint64_t member;
+    g_autoptr (GPtrArray) names = NULL;
+    g_autoptr (GString) v = g_string_new (NULL);
+    if (sessname || member_kv)
+      usage_error ("leg remove: --sessname and --member are for leg add");
+    if (rmr_parse_uint ("leg remove: MEMBER", argv[optind + 2], 0,
+                        RMR_MEMBER_ID_MAX, &member) < 0)
+      usage_error ("%s", rmr_get_error ());
+    names = leg_sessions (sock, pool);
+    for (unsigned i = 0; i < names->len && !line; i++) {
+      g_autofree char *p =
+        g_strdup_printf ("rmr-client/pools/%s/sessions/%s/member_id", pool,
+                         (char *) names->pdata[i]);
+      g_autoptr (GString) e2 = g_string_new (NULL);
+      g_autofree char *l2 = g_strdup_printf ("get %s", p);
+      g_string_truncate (v, 0);
+      if (ctl_request (sock, l2, v, e2) == 0 &&
+          g_ascii_strtoull (v->str, NULL, 10) == member && v->len)
+        line = g_strdup_printf ("set rmr-client/pools/%s/sessions/%s/del_sess "
+                                "mode=%s",
+                                pool, (char *) names->pdata[i],
+                                mode ? mode : "disassemble");
+    }
+    if (!line)
+      die ("leg remove: MEMBER: pool %s has no leg of member %" PRIu64, pool,
+           member);
+    if (ctl_request (sock, line, out, err) != 0)
+      die ("leg remove: %s", err->len ? err->str : "request failed");
+    write_out (out->str, out->len);
+    return wait ? leg_wait (sock, pool, NULL, timeout) : EXIT_SUCCESS;
+  }
+}
+
 static const struct verb {
   const char *name;
   int (*run) (const char *sock, int argc, char **argv);
 } verbs[] = {
   {"get", cmd_get},       {"set", cmd_set},   {"ls", cmd_ls},
   {"status", cmd_status}, {"help", cmd_help}, {"store-info", cmd_store_info},
-  {"sync", cmd_sync},
+  {"sync", cmd_sync},     {"leg", cmd_leg},
 };
 
 int
@@ -632,13 +871,13 @@ main (int argc, char **argv)
     }
   }
   if (optind == argc)
-    usage_error ("missing command (get, set, ls, status, help, sync or "
-                 "store-info)");
+    usage_error ("missing command (get, set, ls, status, help, sync, leg "
+                 "or store-info)");
 
   for (size_t i = 0; i < ARRAY_SIZE (verbs); i++)
     if (strcmp (argv[optind], verbs[i].name) == 0)
       return verbs[i].run (sock, argc - optind, argv + optind);
   usage_error ("unknown command '%s' (expected get, set, ls, status, help, "
-               "sync or store-info)",
+               "sync, leg or store-info)",
                argv[optind]);
 }

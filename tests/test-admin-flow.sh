@@ -210,8 +210,13 @@ ok "status --json is valid JSON" \
   /usr/bin/python3 -c 'import json, sys; json.load(sys.stdin)' \
   <<<"$(adm status --json)"
 gen1=$(adm get rmr-client/pools/p/generation)
-adm_fails "add_sess to an enabled pool refused" "enabled" \
+# On an enabled pool add_sess adds a live leg (issue 10): a node that
+# cannot be reached is an error naming it, and nothing changes.
+adm_fails "add_sess of an unreachable node to an enabled pool fails" \
+  "127.0.0.1:1" \
   set rmr-client/pools/p/add_sess "sessname=s9 path=tcp:127.0.0.1:1"
+is "$(adm ls rmr-client/pools/p/sessions | grep -c /state)" 2 \
+  "still two sessions"
 is "$(adm ls brmr-client/ctl/devices)" "" "no device before map_device"
 
 adm_fails "map_device: size mismatch refused" "size.*32768" \
@@ -245,8 +250,6 @@ fi
 
 adm_fails "leave_pool refused while mapped" "mapped: unmap it first" \
   set rmr-client/pools/p/leave_pool 1
-adm_fails "del_sess refused while mapped" "mapped: unmap it first" \
-  set rmr-client/pools/p/sessions/s2/del_sess mode=disassemble
 
 # A connection open across unmap_device goes on until it disconnects.
 nbdsh -u "$(uri p)" -c "
@@ -286,17 +289,22 @@ adm_fails "del_sess: bad mode refused" "mode" \
   set rmr-client/pools/p/sessions/s2/del_sess mode=gone
 adm_fails "del_sess of an unknown session refused" "no such session" \
   set rmr-client/pools/p/sessions/zz/del_sess mode=disassemble
+# On an enabled pool del_sess removes the leg live (issue 10): the pool
+# stays open on the other; its member leaves gracefully.
 ok "del_sess s2 mode=disassemble after unmap" \
   adm set rmr-client/pools/p/sessions/s2/del_sess mode=disassemble
-is "$(adm get rmr-client/pools/p/state)" joined \
-  "the pool is closed (joined) after del_sess"
+is "$(adm get rmr-client/pools/p/state)" enabled \
+  "the pool stays enabled after del_sess of one leg"
 is "$(adm ls rmr-client/pools/p/sessions | grep -c /state)" 1 \
   "one session left"
+is "$(srv_state 2 p)" registered "member 2 left gracefully"
+out=$(adm set rmr-client/pools/p/sessions/s1/del_sess mode=delete)
+is "$out" "pool 'p' closed: its last leg left it gracefully" \
+  "del_sess of the last leg of an unmapped pool closes it (the guide's order)"
+is "$(adm get rmr-client/pools/p/state)" joined "pool p joined, no session"
+ok "leave_pool 1" adm set rmr-client/pools/p/leave_pool 1
 is "$(srv_state 1 p) $(srv_state 2 p)" "registered registered" \
   "both members left gracefully"
-ok "del_sess s1 mode=delete" \
-  adm set rmr-client/pools/p/sessions/s1/del_sess mode=delete
-ok "leave_pool 1" adm set rmr-client/pools/p/leave_pool 1
 is "$(adm ls rmr-client/pools)" "" "pool p forgotten"
 
 # ---------------------------------------------------------------------

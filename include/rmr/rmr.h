@@ -76,6 +76,11 @@ enum rmr_read_policy {
 struct rmr_leg_config {
   struct rmr_addr addr;
   char sessname[RMR_SESS_NAME_MAX + 1]; /* "" = derived from the address */
+  /* rmr_pool_leg_add only: with check_member, the node must answer as
+   * member member_id (else -EINVAL, nothing changed).
+   */
+  int check_member;
+  uint32_t member_id;
 };
 
 struct rmr_pool_config {
@@ -91,6 +96,16 @@ struct rmr_pool_config {
                          * open waits for servers; 0 = default */
   int force;            /* assemble without a member that may
                          * hold the latest writes */
+  /* Members to take out of the pool at this open (an assemble): each
+   * must be away (its store deleted); the enable persists the member
+   * table without them and the members drop their dirty bits.  Refused
+   * when no member here is up to date (the current data may be on a
+   * deleted one).  An id no longer in the table is ignored, so the
+   * delete can be repeated.  The offline form of rmr_pool_leg_remove
+   * with RMR_LEG_DELETE.
+   */
+  unsigned ndelete;
+  uint32_t delete_members[RMR_MAX_MEMBERS];
   unsigned nlegs;
   struct rmr_leg_config legs[RMR_MAX_MEMBERS];
 };
@@ -198,6 +213,11 @@ struct rmr_leg_info {
    * them is normal).
    */
   const char *data_state;
+  /* A leg added to the open pool (rmr_pool_leg_add) while it catches up:
+   * the chunks still dirty for its member on its own node, of
+   * resync_total; both 0 for a leg that is not catching up.
+   */
+  uint64_t resync_left, resync_total;
   char last_error[RMR_SESS_NAME_MAX + 400]; /* why it last failed */
   /* How the leg's connection is protected: "plaintext", or the TLS
    * session ("TLS1.3 ECDHE-PSK AES-128-GCM (userspace)"); "" when not
@@ -220,6 +240,46 @@ int rmr_pool_leg_set_enabled (struct rmr_pool *pool, unsigned i, int enabled);
  */
 int rmr_pool_leg_reconnect (struct rmr_pool *pool, unsigned i,
                             const struct rmr_addr *addr);
+
+/* Live legs (issue 10).  Add a leg to an open pool, under IO: the node at
+ * lc->addr must serve the pool with a fresh store (never enabled) of the
+ * pool's mapped_size, whose member id is not in the pool yet.  Before the
+ * member enters any member table, every up-to-date member records every
+ * chunk dirty for it (persisted); then, with IO frozen for a moment, the
+ * members persist the new member table in a new generation, the new
+ * member is enabled and handed what it missed, and IO goes on to every
+ * leg.  The new member resyncs from its peers (storage node to storage
+ * node) and serves no read while it catches up (its data_state is
+ * "syncing": resync_left/resync_total); it turns "up-to-date" once no
+ * member records a chunk dirty for it.  Returns the new leg's index
+ * (rmr_pool_nlegs () - 1), or -errno with nothing changed on any member
+ * (-EEXIST: that node or member is a leg already; -ENOSPC: the pool has
+ * RMR_MAX_MEMBERS members; a refusal of the node, e.g. a wrong
+ * mapped_size or a store of another pool, is the node's message).  If the
+ * new member fails after the members took it into their table, the leg
+ * stays in the pool, failed, and is reconnected like any other.
+ */
+int rmr_pool_leg_add (struct rmr_pool *pool, const struct rmr_leg_config *lc);
+
+enum rmr_leg_remove_mode {
+  /* The member stays in the member table: the others record every write
+   * it misses, and it can come back (rmr_pool_leg_add of the same node).
+   */
+  RMR_LEG_DISASSEMBLE = 0,
+  /* The member is deleted from every remaining member's table (persisted,
+   * in a new generation) and its dirty bits are dropped: the pool later
+   * opens without it, without force.
+   */
+  RMR_LEG_DELETE = 1,
+};
+/* Remove leg i from an open pool, under IO (IO is frozen for a moment).
+ * Refused (-EBUSY, nothing changed) when it is the last leg, when fewer
+ * than min-legs legs would remain, or when no remaining leg would be up
+ * to date (normal, and recorded dirty by no member): the message says
+ * which.  Later legs move down by one.
+ */
+int rmr_pool_leg_remove (struct rmr_pool *pool, unsigned i,
+                         enum rmr_leg_remove_mode mode);
 
 /* Try every failed (and not disabled) leg now; 0 if all legs are normal
  * afterwards, else -errno of the last failure.
