@@ -165,7 +165,7 @@ adm_fails "add_sess: a ninth session refused" "at most 8" \
 adm_fails "leave_pool with sessions refused (the guide's deletion rule 1)" \
   "still has 8 sessions .z1 z2 .*del_sess" set rmr-client/pools/z/leave_pool 1
 for ((k = 1; k <= 8; k++)); do
-  adm set rmr-client/pools/z/sessions/z$k/del_sess mode=delete
+  adm set rmr-client/pools/z/sessions/z$k/del_sess mode=delete >/dev/null
 done
 ok "leave_pool of a pool never enabled, once its sessions are deleted" \
   adm set rmr-client/pools/z/leave_pool 1
@@ -436,8 +436,8 @@ is "$(adm get brmr-client/ctl/devices/p/state)" ready \
 ok "command-line pool: data reads back" nbd_check "$(uri)" 131072 0x44
 ok "join_pool q beside the command-line pool" \
   adm set rmr-client/ctl/join_pool 'poolname=q'
-adm set rmr-client/pools/q/add_sess "sessname=q1 path=tcp:$A1 mode=assemble"
-adm set rmr-client/pools/q/add_sess "sessname=q2 path=tcp:$A2 mode=assemble"
+adm set rmr-client/pools/q/add_sess "sessname=q1 path=tcp:$A1 mode=assemble" >&2
+adm set rmr-client/pools/q/add_sess "sessname=q2 path=tcp:$A2 mode=assemble" >&2
 ok "map_device q beside the command-line pool" \
   adm set brmr-client/ctl/map_device 'pool=q'
 ok "export q: data reads back" nbd_check "$(uri q)" 0 0x71
