@@ -106,6 +106,20 @@ clt_dirty_mask (struct rmr_pool *pool)
   return mask;
 }
 
+/* Every leg normal, and every member of the table has one: a member
+ * removed with mode disassemble (client-legs.c) stays in the table
+ * without a leg and is handed the ranges when it is added again.
+ */
+bool
+clt_pending_may_clear (struct rmr_pool *pool)
+{
+  bool all = true;
+
+  for (unsigned i = 0; i < pool->nlegs; i++)
+    all &= atomic_load (&pool->legs[i].state) == LEG_NORMAL;
+  return all && clt_dirty_mask (pool) == 0;
+}
+
 static void
 kick (struct rmr_pool *pool)
 {
@@ -262,15 +276,10 @@ clt_handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
   if (from_peers)
     atomic_fetch_and (&pool->outdated, ~(1u << leg->slot));
   atomic_store (&leg->state, LEG_NORMAL);
-  {
-    bool all = true;
-    for (unsigned i = 0; i < pool->nlegs; i++)
-      all &= atomic_load (&pool->legs[i].state) == LEG_NORMAL;
-    if (all) {
-      g_mutex_lock (&pool->pending_lock);
-      g_array_set_size (pool->pending, 0);
-      g_mutex_unlock (&pool->pending_lock);
-    }
+  if (clt_pending_may_clear (pool)) {
+    g_mutex_lock (&pool->pending_lock);
+    g_array_set_size (pool->pending, 0);
+    g_mutex_unlock (&pool->pending_lock);
   }
   leg->backoff_ms = 0;
   set_last_error (leg, NULL);

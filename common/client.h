@@ -312,6 +312,10 @@ void clt_gate_leave (struct rmr_pool *pool);
  * the pool without a leg).
  */
 uint32_t clt_dirty_mask (struct rmr_pool *pool);
+/* May the ranges no member recorded (pool->pending) be forgotten: has
+ * every member of the table been handed them (a normal leg each)?
+ */
+bool clt_pending_may_clear (struct rmr_pool *pool);
 /* A write (type, range) failed on the legs in failed_mask and was done
  * by those in ok_mask: record it on the latter before it may complete.
  * Returns the legs (mask) that did both.

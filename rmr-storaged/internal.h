@@ -617,14 +617,16 @@ int replace_decide (const struct replace_known *k, const char *pool,
 int replace_join_check (uint32_t sb_flags, uint8_t mode, const char *pool,
                         uint32_t member_id, GString *err);
 /* Is a store (its superblock's generation and flags) that a pool enable
- * (enable_mode) of a session that joined with join_mode gives a
- * generation a member without the pool's data?  A replacement, or a
- * store that never held the pool enabled into one that holds data (an
- * assemble, or a reconnect, which joins with mode=assemble); not at a
- * create.  Pure.
+ * (enable_mode, in enable_generation) of a session that joined with
+ * join_mode gives a generation a member without the pool's data?  A
+ * replacement, or a store that never held the pool enabled into one that
+ * holds data (an assemble, a reconnect, which joins with mode=assemble,
+ * or a live add: any generation after the create's 1); not at a create.
+ * Pure.
  */
 bool replace_joins_data (uint64_t generation, uint32_t sb_flags,
-                         uint8_t enable_mode, uint8_t join_mode);
+                         uint8_t enable_mode, uint8_t join_mode,
+                         uint64_t enable_generation);
 /* A store with RMR_SB_F_REPLACED that has its maps: every chunk saved
  * dirty for slot, then the flag cleared (md_lock not held).  0 (also when
  * the flag is not set) or -errno with a message.

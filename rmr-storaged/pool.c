@@ -702,13 +702,15 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
   else {
     bool fresh = st->sb.chunk_size == 0;
     /* A store that never held the pool, enabled into a pool that holds
-     * data (an assemble, or a reconnect: its session joined with
-     * mode=assemble), holds none of it: it is a replacement from this
+     * data (an assemble, a reconnect: its session joined with
+     * mode=assemble, or a live add: a generation after the create's),
+     * holds none of it: it is a replacement from this
      * very superblock write on (replace.c).  Not at a create, where
      * every store is new and the client decides the initial sync.
      */
     bool joins_data =
-      replace_joins_data (st->sb.generation, st->sb.flags, req->mode, ps->mode);
+      replace_joins_data (st->sb.generation, st->sb.flags, req->mode, ps->mode,
+                          req->generation);
     saved = st->sb;
     st->sb.generation = req->generation;
     st->sb.min_legs = req->min_legs;

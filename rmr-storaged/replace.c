@@ -37,8 +37,9 @@
  *      dirty for it (client-recover.c).
  *
  *      The same holds for any store that never held the pool and is
- *      enabled into a pool that holds data (an assemble, or a reconnect:
- *      a config file formats a missing store as new): pool.c sets the
+ *      enabled into a pool that holds data (an assemble, a reconnect:
+ *      a config file formats a missing store as new, or a live add:
+ *      any enable after the create's generation 1): pool.c sets the
  *      flag in the very superblock write that gives it its generation.
  *      Only a create, where every store is new, leaves it unset.
  *
@@ -107,12 +108,19 @@ replace_join_check (uint32_t sb_flags, uint8_t mode, const char *pool,
 
 bool
 replace_joins_data (uint64_t generation, uint32_t sb_flags, uint8_t enable_mode,
-                    uint8_t join_mode)
+                    uint8_t join_mode, uint64_t enable_generation)
 {
   if (sb_flags & RMR_SB_F_REPLACED)
     return true;
+  /* A create is generation 1 (client-assemble.c decide_create): a store
+   * that never held the pool and is enabled in a later one joins data,
+   * whatever the modes say.  A member added live to a pool its client
+   * created joins with mode=auto and is enabled with that pool's md,
+   * whose mode is still create (common/client-legs.c, step 4).
+   */
   return generation == 0 &&
-         (enable_mode == RMR_MODE_ASSEMBLE || join_mode == RMR_MODE_ASSEMBLE);
+         (enable_mode == RMR_MODE_ASSEMBLE || join_mode == RMR_MODE_ASSEMBLE ||
+          enable_generation > 1);
 }
 
 int

@@ -303,6 +303,45 @@ test_remove_verdict (void)
   g_assert_cmpint (clt_leg_remove_verdict (lv, 3, 2, 0), ==, 0);
 }
 
+/* A write that reached some legs and that no leg could record (every
+ * map-add failed) leaves the legs different where nobody knows it: the
+ * client keeps the range (pool->pending) and every member that comes back
+ * through a normal one takes it (handover.c).  A member removed with
+ * mode disassemble stays in the table without a leg: it was failed at
+ * that write too, so it may hold what the others lack or lack what they
+ * hold.  The range may be forgotten only when every member of the table
+ * was handed it, not when every remaining leg is normal: else R, added
+ * again (a reconnect, client-legs.c kind 1), is handed no bit there and
+ * the legs differ for good (a read returns one leg's bytes or the
+ * other's).
+ */
+static void
+test_pending_kept_for_removed_member (void)
+{
+  struct rmr_pool *pool = pool_new (2);
+  unsigned s;
+
+  for (s = 0; s < RMR_MAX_MEMBERS; s++)
+    pool->md.members[s] = NONE;
+  pool->md.members[0] = 41;
+  pool->md.members[1] = 42;
+  pool->md.members[2] = 43; /* R: disassembled, no leg */
+  pool->legs[0].member_id = 41;
+  pool->legs[0].slot = 0;
+  pool->legs[1].member_id = 42;
+  pool->legs[1].slot = 1;
+  atomic_store (&pool->legs[0].state, LEG_NORMAL);
+  atomic_store (&pool->legs[1].state, LEG_NORMAL);
+  g_assert_false (clt_pending_may_clear (pool));
+  /* R deleted (out of the table): nobody else to hand it to. */
+  pool->md.members[2] = NONE;
+  g_assert_true (clt_pending_may_clear (pool));
+  /* A leg not normal keeps it too. */
+  atomic_store (&pool->legs[1].state, LEG_FAILED);
+  g_assert_false (clt_pending_may_clear (pool));
+  clt_pool_free (pool);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -317,5 +356,7 @@ main (int argc, char **argv)
   g_test_add_func ("/legs/apply-members-add", test_apply_members_add);
   g_test_add_func ("/legs/add-verdict", test_add_verdict);
   g_test_add_func ("/legs/remove-verdict", test_remove_verdict);
+  g_test_add_func ("/legs/pending-kept-for-removed-member",
+                   test_pending_kept_for_removed_member);
   return g_test_run ();
 }

@@ -91,22 +91,50 @@ test_join_check (void)
 static void
 test_joins_data (void)
 {
-  /* A create: every store new, the client decides the initial sync. */
-  g_assert_false (replace_joins_data (0, 0, RMR_MODE_CREATE, RMR_MODE_CREATE));
+  /* A create: every store new, the client decides the initial sync.  A
+   * create is always generation 1 (client-assemble.c decide_create).
+   */
   g_assert_false (
-    replace_joins_data (0, RMR_SB_F_ZEROED, RMR_MODE_CREATE, RMR_MODE_AUTO));
+    replace_joins_data (0, 0, RMR_MODE_CREATE, RMR_MODE_CREATE, 1));
+  g_assert_false (
+    replace_joins_data (0, RMR_SB_F_ZEROED, RMR_MODE_CREATE, RMR_MODE_AUTO, 1));
   /* An assemble with a new store in it, and a reconnect of one (its
    * session joined with mode=assemble, the pool_md says create).
    */
-  g_assert_true (replace_joins_data (0, 0, RMR_MODE_ASSEMBLE, RMR_MODE_AUTO));
+  g_assert_true (
+    replace_joins_data (0, 0, RMR_MODE_ASSEMBLE, RMR_MODE_AUTO, 5));
   g_assert_true (replace_joins_data (0, RMR_SB_F_ZEROED, RMR_MODE_CREATE,
-                                     RMR_MODE_ASSEMBLE));
+                                     RMR_MODE_ASSEMBLE, 5));
   /* A store that held the pool is no new member... */
   g_assert_false (
-    replace_joins_data (4, 0, RMR_MODE_ASSEMBLE, RMR_MODE_ASSEMBLE));
+    replace_joins_data (4, 0, RMR_MODE_ASSEMBLE, RMR_MODE_ASSEMBLE, 5));
   /* ...unless it is a replacement that has yet to settle. */
   g_assert_true (replace_joins_data (4, RMR_SB_F_REPLACED, RMR_MODE_CREATE,
-                                     RMR_MODE_CREATE));
+                                     RMR_MODE_CREATE, 4));
+}
+
+/* A member added live (common/client-legs.c) to a pool this client
+ * created: the new store joined with mode=auto, and the enable of step 4
+ * carries the pool's md, whose mode is still "create", in generation
+ * G+1 >= 2.  Those are the arguments of a create (above) but for the
+ * generation: if the store is not taken for a member without the data,
+ * it is enabled with a clean map of its own slot and its own state
+ * "up to date" (md_apply_members with no maps), and until the hand-over
+ * gives it its bits only the old members' step-2 marks say otherwise.
+ * A client crash there, the one marked member away and an old member
+ * that was failed during the add (so unmarked) present: the assemble's
+ * plan finds nobody recording N stale, prefers N's newer generation as
+ * the source, and the union of the maps has no bit for N: the empty
+ * store serves every chunk, and the records' chunks are "resynced" from
+ * it onto the good member.
+ */
+static void
+test_joins_data_live_add (void)
+{
+  g_assert_true (
+    replace_joins_data (0, 0, RMR_MODE_CREATE, RMR_MODE_AUTO, 2));
+  g_assert_true (
+    replace_joins_data (0, RMR_SB_F_ZEROED, RMR_MODE_CREATE, RMR_MODE_AUTO, 7));
 }
 
 /* The superblock as on the disk now. */
@@ -281,6 +309,7 @@ main (int argc, char **argv)
   g_test_add_func ("/replace/decide-size", test_decide_size);
   g_test_add_func ("/replace/join-check", test_join_check);
   g_test_add_func ("/replace/joins-data", test_joins_data);
+  g_test_add_func ("/replace/joins-data-live-add", test_joins_data_live_add);
   g_test_add_func ("/replace/disk-must-be-empty", test_disk_must_be_empty);
   g_test_add_func ("/replace/settle", test_settle);
   g_test_add_func ("/replace/settle-after-crash", test_settle_after_crash);
