@@ -509,9 +509,14 @@ int
 rmr_pool_leg_set_enabled (struct rmr_pool *pool, unsigned i, int enabled)
 {
   struct clt_leg *leg;
+  int r = 0;
 
-  if (i >= pool->nlegs)
+  /* Under reconn_lock: a leg removed meanwhile moves the others down. */
+  g_mutex_lock (&pool->reconn_lock);
+  if (i >= pool->nlegs) {
+    g_mutex_unlock (&pool->reconn_lock);
     return rmr_err (ENOENT, "leg %u: no such leg", i);
+  }
   leg = &pool->legs[i];
   atomic_store (&leg->disabled, !enabled);
   if (!enabled) {
@@ -519,17 +524,16 @@ rmr_pool_leg_set_enabled (struct rmr_pool *pool, unsigned i, int enabled)
     /* Its node leaves the pool too: it must not go on serving resync
      * reads (or resyncing) as if it got the writes it now misses.
      */
-    g_mutex_lock (&pool->reconn_lock);
     if (leg->sess && !leg->sess->down) {
       struct rmr_hdr hdr = {.type = RMR_MSG_LEAVE,
                             .generation = pool->generation};
       clt_leg_call (leg, leg->sess, &hdr, NULL, 0, NULL, 0, NULL);
     }
-    g_mutex_unlock (&pool->reconn_lock);
   }
   else if (atomic_load (&leg->state) != LEG_NORMAL)
-    return clt_reconnect (pool, i, NULL);
-  return 0;
+    r = clt_reconnect_leg_locked (pool, leg, NULL);
+  g_mutex_unlock (&pool->reconn_lock);
+  return r;
 }
 
 int

@@ -362,14 +362,27 @@ clt_reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
 int
 clt_reconnect (struct rmr_pool *pool, unsigned i, const struct rmr_addr *addr)
 {
-  struct rmr_addr old_addr;
-  struct clt_leg *leg;
   int r;
 
-  if (i >= pool->nlegs)
-    return rmr_err (ENOENT, "no such leg %u", i);
-  leg = &pool->legs[i];
+  /* The index is read under reconn_lock: a leg removed meanwhile
+   * (client-legs.c) moves the legs after it down.
+   */
   g_mutex_lock (&pool->reconn_lock);
+  if (i >= pool->nlegs)
+    r = rmr_err (ENOENT, "no such leg %u", i);
+  else
+    r = clt_reconnect_leg_locked (pool, &pool->legs[i], addr);
+  g_mutex_unlock (&pool->reconn_lock);
+  return r;
+}
+
+int
+clt_reconnect_leg_locked (struct rmr_pool *pool, struct clt_leg *leg,
+                          const struct rmr_addr *addr)
+{
+  struct rmr_addr old_addr;
+  int r;
+
   old_addr = leg->addr;
   if (addr) {
     /* A new address must at least answer before the leg leaves the
@@ -379,7 +392,6 @@ clt_reconnect (struct rmr_pool *pool, unsigned i, const struct rmr_addr *addr)
     r = clt_sess_get (addr, pool->cfg.timeout_ms, &probe);
     if (r < 0) {
       rmr_err_prefix ("path: ");
-      g_mutex_unlock (&pool->reconn_lock);
       return r;
     }
     clt_sess_put (probe);
@@ -404,7 +416,6 @@ clt_reconnect (struct rmr_pool *pool, unsigned i, const struct rmr_addr *addr)
       }
     }
   }
-  g_mutex_unlock (&pool->reconn_lock);
   return r;
 }
 

@@ -341,6 +341,9 @@ void clt_recover_stop (struct rmr_pool *pool);
 /* Reconnect leg i now (addr: a new address, or NULL). */
 int clt_reconnect (struct rmr_pool *pool, unsigned i,
                    const struct rmr_addr *addr);
+/* clt_reconnect of leg, with reconn_lock held. */
+int clt_reconnect_leg_locked (struct rmr_pool *pool, struct clt_leg *leg,
+                              const struct rmr_addr *addr);
 /* One reconnect attempt of leg (reconn_lock held). */
 int clt_reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg);
 

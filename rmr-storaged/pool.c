@@ -708,9 +708,8 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
      * very superblock write on (replace.c).  Not at a create, where
      * every store is new and the client decides the initial sync.
      */
-    bool joins_data =
-      replace_joins_data (st->sb.generation, st->sb.flags, req->mode, ps->mode,
-                          req->generation);
+    bool joins_data = replace_joins_data (st->sb.generation, st->sb.flags,
+                                          req->mode, ps->mode, req->generation);
     saved = st->sb;
     st->sb.generation = req->generation;
     st->sb.min_legs = req->min_legs;

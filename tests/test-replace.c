@@ -131,8 +131,7 @@ test_joins_data (void)
 static void
 test_joins_data_live_add (void)
 {
-  g_assert_true (
-    replace_joins_data (0, 0, RMR_MODE_CREATE, RMR_MODE_AUTO, 2));
+  g_assert_true (replace_joins_data (0, 0, RMR_MODE_CREATE, RMR_MODE_AUTO, 2));
   g_assert_true (
     replace_joins_data (0, RMR_SB_F_ZEROED, RMR_MODE_CREATE, RMR_MODE_AUTO, 7));
 }
