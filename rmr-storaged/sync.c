@@ -69,7 +69,11 @@ enum chunk_state { CH_FETCHING, CH_WATCHING, CH_CLAIMED, CH_SYNCED };
 struct chunk_ent {
   uint64_t chunk;
   enum chunk_state state;
-  bool on_demand;   /* queued ahead of the background */
+  /* An IO waits for it: queued ahead of the background, and a refused
+   * fetch is tried again (set under the lock, read by the worker
+   * without it while it fetches).
+   */
+  atomic_bool on_demand;
   bool owned;       /* claimed: a write holds the claim */
   uint32_t watched; /* sync peers that watch it (rmr_sync_watch) */
   struct sync_waiter *head, *tail;
@@ -208,6 +212,11 @@ gate_unlocked (struct srv_sync *s, struct sync_waiter *w)
     if (e) {
       if (e->state == CH_SYNCED)
         continue;
+      /* A background fetch that an IO now waits for gets the retries of
+       * an on-demand one: a peer's "write in flight, try again" must not
+       * fail the IO (it failed the client's leg, which then bounced).
+       */
+      e->on_demand = true;
       /* Watched for a claim and not taken yet: a whole write takes it;
        * anything else makes it a fetch (the claim would never come).
        */

@@ -18,7 +18,9 @@
  *   - gate with the background sync stopped (scenario 2): bits a
  *     hand-over adds are fetched on demand before a read goes on;
  *   - reconcile (scenario 7): bits only P still holds for R are taken and
- *     drained, unless P is itself behind there.
+ *     drained, unless P is itself behind there;
+ *   - a background fetch refused ("write in flight, try again") while a
+ *     read starts waiting for it: the read gets the on-demand retries.
  */
 #undef NDEBUG
 
@@ -124,6 +126,36 @@ rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
   return 0;
 }
 
+/* The peer's "a write to that range is in flight here; try again"
+ * (pool.c): the next `refusals` reads are refused.  The first refusal
+ * waits until the test let it go (refusal_go), so that the test can act
+ * while the fetch is being refused.
+ */
+static GMutex refuse_lock;
+static GCond refuse_cond;
+static unsigned refusals;
+static bool refusing, refusal_go;
+
+static bool
+refuse_reads (uint64_t c)
+{
+  bool refuse;
+
+  g_mutex_lock (&refuse_lock);
+  refuse = refusals > 0;
+  if (refuse) {
+    refusals--;
+    if (!refusing) {
+      refusing = true;
+      g_cond_broadcast (&refuse_cond);
+      while (!refusal_go)
+        g_cond_wait (&refuse_cond, &refuse_lock);
+    }
+  }
+  g_mutex_unlock (&refuse_lock);
+  return refuse;
+}
+
 int
 rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
                void *buf, uint32_t count, uint64_t offset, uint32_t *member)
@@ -131,6 +163,10 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
   uint64_t c = offset / CS;
   unsigned i;
 
+  if (refuse_reads (c))
+    return rmr_err (EAGAIN,
+                    "member 2: a write to that range is in flight "
+                    "here; try again");
   for (i = 0; i < npeer; i++) {
     /* A peer refuses what it is behind on itself (pool.c,
      * sync_dirty_here).
@@ -485,6 +521,47 @@ test_gate_with_sync_stopped (void)
   teardown ();
 }
 
+/* A background fetch is refused by the peer ("a write to that range is
+ * in flight here; try again") while a read now waits for the chunk: the
+ * read must get the retries of an on-demand fetch, not EIO.  Before, the
+ * background fetch gave up at once and failed the waiting read, so the
+ * client failed the leg and reconnected it (test-leg-add-faults saw the
+ * leg bounce).
+ */
+static void
+test_refused_background_fetch (void)
+{
+  struct done_flag f;
+  struct srv_sync *s;
+  int r;
+
+  setup ();
+  fill (pdata, 5, 0x55);
+  mark (&R, R_SLOT, 5);
+  g_mutex_lock (&refuse_lock);
+  refusals = 3;
+  refusing = refusal_go = false;
+  g_mutex_unlock (&refuse_lock);
+  s = start (false);
+  /* The background worker is in its first (refused) read of chunk 5. */
+  g_mutex_lock (&refuse_lock);
+  while (!refusing)
+    g_cond_wait (&refuse_cond, &refuse_lock);
+  g_mutex_unlock (&refuse_lock);
+  flag_init (&f);
+  f.sw.go = gate_done;
+  r = sync_gate (s, &f.sw, 5 * CS, 4096, false);
+  g_assert_cmpint (r, ==, 1);
+  g_mutex_lock (&refuse_lock);
+  refusal_go = true;
+  g_cond_broadcast (&refuse_cond);
+  g_mutex_unlock (&refuse_lock);
+  g_assert_cmpint (flag_wait (&f), ==, 0);
+  g_assert_cmpuint (r_byte (5), ==, 0x55);
+  sync_close (s);
+  teardown ();
+}
+
 /* Scenario 7: P still holds bits for R that R no longer has (a clear P
  * never got): R takes them where P is current and drains them; where P
  * is behind itself (chunk 14), they are not taken.
@@ -587,6 +664,8 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/gate-with-sync-stopped",
                    test_gate_with_sync_stopped);
   g_test_add_func ("/sync-watch/reconcile", test_reconcile);
+  g_test_add_func ("/sync-watch/refused-background-fetch",
+                   test_refused_background_fetch);
   g_test_add_func ("/sync-watch/rf3/stale-source", test_rf3_stale_source);
   g_test_add_func ("/sync-watch/rf3/redirty", test_rf3_redirty);
   return g_test_run ();
