@@ -164,9 +164,8 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
   unsigned i;
 
   if (refuse_reads (c))
-    return rmr_err (EAGAIN,
-                    "member 2: a write to that range is in flight "
-                    "here; try again");
+    return rmr_err (EAGAIN, "member 2: a write to that range is in flight "
+                            "here; try again");
   for (i = 0; i < npeer; i++) {
     /* A peer refuses what it is behind on itself (pool.c,
      * sync_dirty_here).
