@@ -256,7 +256,7 @@ int store_thread_start (struct store *st);
 int store_check_foreign (struct store *st);
 int store_wipe_foreign (struct store *st);
 
-/* pool.c ----------------------------------------------------------------- */
+/* pool.c, pool-io.c ------------------------------------------------------- */
 
 /* A server pool [rmr_srv_pool]: this node's membership in one pool, with
  * its store and the client sessions joined to it.  Pools are refcounted:

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A server pool's IO admission (pool.c keeps the pool's registry, its
+ * state machine and its sessions): what a client or sync session may
+ * read or write now (pool_io_begin: state, generation, fencing, a stale
+ * range never served to a peer's resync, a peer's read of a range a
+ * client write is in flight on refused with "try again"), map messages
+ * (pool_map_begin), the in-flight count that a drain waits for
+ * (pool_io_end), a failed write (pool_write_failed), and the injected
+ * faults of the fault-injection option.
+ *
+ * Locking: everything under the pool's lock, as in pool.c; the in-flight
+ * writes (p->wlist) are linked there and read by the resync
+ * (pool_writes_overlap).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "internal.h"
+#include "util.h"
+
+bool g_fault_injection;
+
+int
+pool_fault_hit (struct srv_pool *p, enum store_op op)
+{
+  int f = atomic_load (&p->fault_op), n;
+
+  if (f == FAULT_OFF || (f == FAULT_READ && op != STORE_READ) ||
+      (f == FAULT_WRITE && op != STORE_WRITE && op != STORE_ZERO &&
+       op != STORE_TRIM))
+    return 0;
+  n = atomic_load (&p->fault_count);
+  if (n == 0)
+    return 0;
+  if (n > 0 && !atomic_compare_exchange_strong (&p->fault_count, &n, n - 1))
+    return 0; /* another IO took it */
+  g_warning ("pool %s: injected fault: %s fails with errno %d", p->name,
+             op == STORE_READ ? "read" : "write",
+             atomic_load (&p->fault_errno));
+  return atomic_load (&p->fault_errno);
+}
+
+/* Is any chunk of [off, off + len) stale here, so that a peer must not
+ * read it (a replacement is stale everywhere until resynced)?  Without a
+ * resync object (it failed to start) the map says.  Lock held.
+ */
+static bool
+stale_here_unlocked (struct srv_pool *p, uint64_t off, uint32_t len)
+{
+  unsigned shift;
+
+  if (len == 0)
+    return false;
+  if (p->sync)
+    return sync_dirty_here (p->sync, off, len);
+  if (!p->maps || p->my_slot < 0)
+    return false;
+  shift = maps_chunk_shift (p->maps);
+  return maps_any (p->maps, p->my_slot, off >> shift,
+                   ((off + len - 1) >> shift) - (off >> shift) + 1);
+}
+
+int
+pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
+               struct io_ctx *io, GString *err)
+{
+  struct srv_pool *p = ps->pool;
+  uint64_t end = hdr->offset + hdr->length; /* no overflow: decoder */
+
+  g_mutex_lock (&p->lock);
+  if (p->state != RMR_POOL_NORMAL || (!ps->enabled && !ps->sync)) {
+    g_string_printf (err, "pool '%s' is %s%s", p->name,
+                     pool_state_name (p->state),
+                     ps->enabled || ps->sync ? "" : " (session not enabled)");
+    g_mutex_unlock (&p->lock);
+    return -EAGAIN;
+  }
+  if (ps->sync && hdr->type != RMR_MSG_READ) {
+    g_string_printf (err, "a sync session only reads");
+    g_mutex_unlock (&p->lock);
+    return -EPERM;
+  }
+  if (hdr->generation != p->generation) {
+    g_string_printf (err,
+                     "pool '%s': generation %" PRIu64 " is stale "
+                     "(now %" PRIu64 ")",
+                     p->name, hdr->generation, p->generation);
+    g_mutex_unlock (&p->lock);
+    return -ESTALE;
+  }
+  if (end > p->store->sb.mapped_size) {
+    g_string_printf (err,
+                     "offset %" PRIu64 " + length %" PRIu32
+                     " beyond mapped_size %" PRIu64,
+                     hdr->offset, hdr->length, p->store->sb.mapped_size);
+    g_mutex_unlock (&p->lock);
+    return -EINVAL;
+  }
+  if (hdr->dirty_mask && !p->maps) {
+    g_string_printf (err, "pool '%s' has no dirty map", p->name);
+    g_mutex_unlock (&p->lock);
+    return -EIO;
+  }
+  /* A peer syncing from us must get only what is current here, and
+   * never data that a client write admitted here has yet to change: that
+   * write's mark for the peer may predate the peer's watch, so its
+   * watched clear could not tell (map.c).
+   */
+  if (ps->sync && p->write_failed) {
+    g_string_printf (err,
+                     "member %" PRIu32 " had a write fail: no resync "
+                     "source until the client hands it over again",
+                     p->member_id);
+    g_mutex_unlock (&p->lock);
+    return -EAGAIN;
+  }
+  if (ps->sync && stale_here_unlocked (p, hdr->offset, hdr->length)) {
+    g_string_printf (err, "member %" PRIu32 " is itself stale there",
+                     p->member_id);
+    g_mutex_unlock (&p->lock);
+    return -EAGAIN;
+  }
+  if (ps->sync) {
+    struct io_ctx *w;
+    for (w = p->wlist; w; w = w->wnext)
+      if (w->wstart < end && hdr->offset < w->wend) {
+        g_string_printf (err,
+                         "member %" PRIu32 ": a write to that range is in "
+                         "flight here; try again",
+                         p->member_id);
+        g_mutex_unlock (&p->lock);
+        return -EAGAIN;
+      }
+  }
+  io->wlinked = false;
+  io->client = !ps->sync;
+  io->epoch = atomic_load (&p->sess_epoch);
+  if (!ps->sync && (hdr->type == RMR_MSG_WRITE || hdr->type == RMR_MSG_TRIM ||
+                    hdr->type == RMR_MSG_ZERO)) {
+    io->wstart = hdr->offset;
+    io->wend = end;
+    io->wprev = NULL;
+    io->wnext = p->wlist;
+    if (p->wlist)
+      p->wlist->wprev = io;
+    p->wlist = io;
+    io->wlinked = true;
+  }
+  p->inflight++;
+  io->st = p->store;
+  io->maps = p->maps;
+  io->al = p->maps && p->al_extents ? maps_al (p->maps) : NULL;
+  io->sync = ps->sync ? NULL : p->sync;
+  io->my_slot = p->my_slot;
+  g_mutex_unlock (&p->lock);
+  return 0;
+}
+
+int
+pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
+                struct io_ctx *io, GString *err)
+{
+  struct srv_pool *p = ps->pool;
+  uint64_t n;
+
+  g_mutex_lock (&p->lock);
+  if (!p->maps) {
+    g_string_printf (err, "pool '%s' has no dirty map (not created yet)",
+                     p->name);
+    g_mutex_unlock (&p->lock);
+    return -EAGAIN;
+  }
+  /* The client that joined last may be of a newer generation than this
+   * member has seen (a member absent at the last assemble): it hands the
+   * member its map before the enable.  Anyone else must match.
+   */
+  if (hdr->generation < p->generation ||
+      (hdr->generation > p->generation && p->enabler != ps)) {
+    g_string_printf (err,
+                     "pool '%s': generation %" PRIu64 " is stale "
+                     "(now %" PRIu64 ")",
+                     p->name, hdr->generation, p->generation);
+    g_mutex_unlock (&p->lock);
+    return -ESTALE;
+  }
+  n = maps_nchunks (p->maps);
+  if (hdr->offset >= n || hdr->length > n - hdr->offset) {
+    g_string_printf (err,
+                     "chunks %" PRIu64 "+%" PRIu32 " beyond the "
+                     "device's %" PRIu64 " chunks",
+                     hdr->offset, hdr->length, n);
+    g_mutex_unlock (&p->lock);
+    return -EINVAL;
+  }
+  p->inflight++;
+  io->wlinked = false;
+  io->client = false;
+  io->st = p->store;
+  io->maps = p->maps;
+  io->al = NULL;
+  io->sync = NULL;
+  io->my_slot = p->my_slot;
+  g_mutex_unlock (&p->lock);
+  return 0;
+}
+
+void
+pool_write_failed (struct srv_pool *p)
+{
+  g_mutex_lock (&p->lock);
+  if (!p->write_failed)
+    g_warning ("pool %s: a client write failed here: member %" PRIu32
+               " serves no resync reads until the client hands it over "
+               "again",
+               p->name, p->member_id);
+  p->write_failed = true;
+  g_mutex_unlock (&p->lock);
+}
+
+bool
+pool_writes_overlap (struct srv_pool *p, uint64_t off, uint64_t len)
+{
+  struct io_ctx *w;
+  bool r = false;
+
+  g_mutex_lock (&p->lock);
+  for (w = p->wlist; w && !r; w = w->wnext)
+    r = w->wstart < off + len && off < w->wend &&
+        !(w->parked && atomic_load (w->parked));
+  g_mutex_unlock (&p->lock);
+  return r;
+}
+
+void
+pool_io_end (struct srv_pool *p, struct io_ctx *io, bool write)
+{
+  g_mutex_lock (&p->lock);
+  if (io && io->wlinked) {
+    if (io->wprev)
+      io->wprev->wnext = io->wnext;
+    else
+      p->wlist = io->wnext;
+    if (io->wnext)
+      io->wnext->wprev = io->wprev;
+    io->wlinked = false;
+  }
+  if (write)
+    p->writes++;
+  else
+    p->reads++;
+  if (--p->inflight == 0)
+    g_cond_broadcast (&p->idle);
+  g_mutex_unlock (&p->lock);
+}
