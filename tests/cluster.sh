@@ -195,7 +195,10 @@ nbdkit_start ()
       control="$tmpdir/$name.ctl"
   fi
   NBDKIT_PID=$BG_PID
-  if ! _wait_until 15 test -S "$tmpdir/$name.sock"; then
+  # The control socket comes after the NBD one (.after_fork): wait for
+  # both, so that a test may talk to either at once (valgrind is slow).
+  if ! _wait_until 15 test -S "$tmpdir/$name.sock" ||
+    ! _wait_until 15 test -S "$tmpdir/$name.ctl"; then
     fail_test "nbdkit $name did not start: nbdkit $*"
   fi
 }
