@@ -14,7 +14,8 @@
 #       pool (default "p") with store $tmpdir/storeI.img of SIZE (default
 #       64M) and the other nodes of the cluster as peers.  Sets
 #       NODE_CTL[I], NODE_PID[I], NODE_STORE[I].  Starting a node again
-#       reuses its store (a restart).
+#       reuses its store (a restart).  POOL "-": no pool at all (the admin
+#       guide's bare node, configured through its control socket).
 #   cluster_tls [MODE]
 #       TLS with pre-shared keys from here on (DESIGN 9): a key file
 #       $tmpdir/keys.psk (psktool) with identities node1..node8 and
@@ -124,6 +125,9 @@ tls_username=node$i"
 listen=tcp:${NODE_ADDR[$i]}
 control=${NODE_CTL[$i]}
 $tls
+EOF
+  if [[ "$pool" != - ]]; then
+    cat >>"$tmpdir/n$i.conf" <<EOF
 
 [pool $pool]
 member_id=$((40 + i))
@@ -132,6 +136,7 @@ mapped_size=$size
 peers=$(_peers_of "$i")
 $extra
 EOF
+  fi
   rm -f "${NODE_CTL[$i]}"
   if $CLUSTER_NET; then
     # shellcheck disable=SC2086 # NODE_ARGS: words

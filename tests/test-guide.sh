@@ -49,27 +49,8 @@ SYNC[2]=stg-rmr1@stg-rmr0
 # A storage node with nothing configured: the guide's modprobe.
 node_bare ()
 {
-  local i=$1 tls=""
-  NODE_CTL[$i]=$tmpdir/ctl$i.sock
-  NODE_STORE[$i]=${NODE_STORE[$i]:-$tmpdir/sda$i.img}
-  if [[ -n "$CLUSTER_TLS" ]]; then
-    _tls_keys
-    tls="tls=$CLUSTER_TLS
-tls_psk=$tmpdir/keys.psk
-tls_username=node$i"
-  fi
-  cat >"$tmpdir/n$i.conf" <<EOF
-[storaged]
-listen=tcp:${NODE_ADDR[$i]}
-control=${NODE_CTL[$i]}
-$tls
-EOF
-  rm -f "${NODE_CTL[$i]}"
-  start_bg "$tmpdir/n$i.pid" "${CHECKED[@]}" "$RMR_STORAGED" \
-    --config "$tmpdir/n$i.conf" --foreground --log-level info
-  NODE_PID[$i]=$BG_PID
-  wait_for_socket "${NODE_CTL[$i]}" 10
-  wait_for_port "${NODE_ADDR[$i]%:*}" "${NODE_ADDR[$i]##*:}" 10
+  NODE_STORE[$1]=${NODE_STORE[$1]:-$tmpdir/sda$1.img}
+  node_start "$1" -
 }
 
 n () { rmradm_n "$@"; }
