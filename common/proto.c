@@ -594,6 +594,9 @@ rmr_hello_refusal_text (unsigned refusal)
            "none: configure a tls-psk key file";
   case RMR_HELLO_BUSY:
     return "the node has too many handshakes in progress; retry later";
+  case RMR_HELLO_UNKNOWN_ID:
+    return "the node does not know this side's identity (it is not in "
+           "the node's tls-psk key file)";
   default: return "refused";
   }
 }

@@ -282,7 +282,8 @@ enum rmr_hello_refusal {
   RMR_HELLO_OK = 0,
   RMR_HELLO_TLS_REQUIRED = 1, /* plaintext asked of a tls=require node */
   RMR_HELLO_BUSY = 2,         /* too many handshakes in progress */
-  RMR_HELLO_REFUSAL_MAX = 2,
+  RMR_HELLO_UNKNOWN_ID = 3,   /* ucx: the identity is not in the key file */
+  RMR_HELLO_REFUSAL_MAX = 3,
 };
 
 struct rmr_hello {

@@ -269,6 +269,20 @@ server_key (gnutls_session_t gs, const char *username, gnutls_datum_t *key)
   return 0;
 }
 
+int
+rmr_tls_key (const struct rmr_tls *t, const char *identity,
+             const uint8_t **key, size_t *len)
+{
+  GBytes *k = t->keys ? g_hash_table_lookup (t->keys, identity) : NULL;
+  gsize n;
+
+  if (!k)
+    return -ENOKEY;
+  *key = g_bytes_get_data (k, &n);
+  *len = n;
+  return 0;
+}
+
 static void
 config_free (struct rmr_tls *t)
 {

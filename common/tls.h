@@ -46,6 +46,12 @@ const char *rmr_tls_username (const struct rmr_tls *t);
  */
 void rmr_tls_cleanup (void);
 
+/* The key of identity in t's key file (valid as long as t): 0, or
+ * -ENOKEY when the file has no such identity (or t is off).
+ */
+int rmr_tls_key (const struct rmr_tls *t, const char *identity,
+                 const uint8_t **key, size_t *len);
+
 /* "off", "on" or "require" to the mode; -EINVAL naming `what`. */
 int rmr_tls_parse_mode (const char *s, const char *what,
                         enum rmr_tls_mode *out);

@@ -47,7 +47,8 @@
 #include "transport-tcp.h"
 #include "util.h"
 
-struct rmr_listener {
+struct tcp_listener {
+  struct rmr_listener base; /* must be first */
   int fd;
   int wakefd;
   pthread_t thread;
@@ -100,7 +101,7 @@ send_hello (int fd, const struct rmr_hello *h)
 
 /* The hello and TLS: 0, or -errno with the reason recorded. */
 static int
-server_setup (struct rmr_listener *l, struct tcp_conn *c, char *identity)
+server_setup (struct tcp_listener *l, struct tcp_conn *c, char *identity)
 {
   enum rmr_tls_mode mode = rmr_tls_mode (l->tls);
   uint64_t tmo = l->opts.handshake_timeout_ms;
@@ -136,7 +137,7 @@ server_setup (struct rmr_listener *l, struct tcp_conn *c, char *identity)
 
 /* Take c out of hs[]; under lock. */
 static void
-hs_remove_unlocked (struct rmr_listener *l, struct tcp_conn *c)
+hs_remove_unlocked (struct tcp_listener *l, struct tcp_conn *c)
 {
   unsigned i;
 
@@ -152,7 +153,7 @@ static void *
 hs_thread (void *arg)
 {
   struct tcp_conn *c = arg;
-  struct rmr_listener *l = c->listener;
+  struct tcp_listener *l = c->listener;
   const struct rmr_conn_handler *h;
   char identity[RMR_TLS_ID_MAX + 1] = "";
   void *opaque;
@@ -193,7 +194,7 @@ hs_thread (void *arg)
 }
 
 static void
-refuse (struct rmr_listener *l, const char *peer, const char *reason)
+refuse (struct tcp_listener *l, const char *peer, const char *reason)
 {
   if (l->opts.refused)
     l->opts.refused (l->opaque, peer, "", reason);
@@ -201,7 +202,7 @@ refuse (struct rmr_listener *l, const char *peer, const char *reason)
 
 /* A new connection: into hs[] and a handshake thread, or refused. */
 static void
-start_handshake (struct rmr_listener *l, int fd,
+start_handshake (struct tcp_listener *l, int fd,
                  const struct sockaddr_storage *ss)
 {
   struct rmr_conn_opts opts = {0};
@@ -263,7 +264,7 @@ start_handshake (struct rmr_listener *l, int fd,
 static void *
 accept_thread (void *arg)
 {
-  struct rmr_listener *l = arg;
+  struct tcp_listener *l = arg;
   struct pollfd p[2] = {{.fd = l->fd, .events = POLLIN},
                         {.fd = l->wakefd, .events = POLLIN}};
   struct sockaddr_storage ss;
@@ -296,7 +297,7 @@ tcp_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
   struct addrinfo hints = {
     .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC, .ai_flags = AI_PASSIVE};
   struct addrinfo *res;
-  struct rmr_listener *l;
+  struct tcp_listener *l;
   char port[8];
   int r, fd, one = 1;
 
@@ -314,6 +315,7 @@ tcp_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
     free (l);
     return rmr_err (ENOMEM, "out of memory");
   }
+  l->base.ops = &rmr_transport_tcp;
   l->tls = rmr_tls_current ();
   pthread_mutex_init (&l->lock, NULL);
   pthread_cond_init (&l->cond, NULL);
@@ -349,7 +351,7 @@ tcp_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
     errno = r;
     goto err;
   }
-  *out = l;
+  *out = &l->base;
   return 0;
 
 err:
@@ -367,8 +369,9 @@ err:
 }
 
 void
-tcp_listener_close (struct rmr_listener *l)
+tcp_listener_close (struct rmr_listener *base)
 {
+  struct tcp_listener *l = (struct tcp_listener *) base;
   unsigned i;
 
   tcp_wake (l->wakefd);

@@ -169,6 +169,7 @@ tcp_conn_describe (struct tcp_conn *c)
             c->tls ? rmr_tls_describe (c->tls) : "plaintext");
   snprintf (c->base.identity, sizeof c->base.identity, "%s",
             c->tls ? rmr_tls_identity (c->tls) : "");
+  snprintf (c->base.path, sizeof c->base.path, "tcp");
 }
 
 int

@@ -14,13 +14,15 @@
 #include "tls.h"
 #include "transport.h"
 
+struct tcp_listener;
+
 struct tcp_conn {
   struct rmr_conn base; /* must be first */
   int fd;
   int wakefd;
   struct rmr_conn_opts opts;
   struct rmr_tls_sess *tls;      /* NULL: plaintext */
-  struct rmr_listener *listener; /* accepted: whose handshake it is in */
+  struct tcp_listener *listener; /* accepted: whose handshake it is in */
 
   pthread_mutex_t send_lock; /* protects: writes to fd, tls's send side */
 

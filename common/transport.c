@@ -12,6 +12,7 @@ ops_for (enum rmr_transport_kind kind)
 {
   switch (kind) {
   case RMR_TRANSPORT_TCP: return &rmr_transport_tcp;
+  case RMR_TRANSPORT_UCX: return &rmr_transport_ucx;
   default: return NULL;
   }
 }
@@ -26,8 +27,7 @@ rmr_conn_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
   int r;
 
   if (!ops)
-    return rmr_err (EPROTONOSUPPORT,
-                    "transport ucx: not built into this version (use tcp:)");
+    return rmr_err (EPROTONOSUPPORT, "unknown transport %d", (int) addr->kind);
   r = ops->connect (addr, opts, &c);
   if (r < 0)
     return r;
@@ -47,17 +47,15 @@ rmr_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
   const struct rmr_transport_ops *ops = ops_for (addr->kind);
 
   if (!ops)
-    return rmr_err (EPROTONOSUPPORT,
-                    "transport ucx: not built into this version (use tcp:)");
+    return rmr_err (EPROTONOSUPPORT, "unknown transport %d", (int) addr->kind);
   return ops->listen (addr, opts, accept, opaque, out);
 }
 
 void
 rmr_listener_close (struct rmr_listener *l)
 {
-  /* Only tcp listeners exist so far. */
   if (l)
-    rmr_transport_tcp.listener_close (l);
+    l->ops->listener_close (l);
 }
 
 int

@@ -2,17 +2,19 @@
 /* The transport interface (DESIGN 10): connect, listen, send a message
  * (header + scatter-gather payload), receive into a buffer the receiver
  * chooses, and a peer-down callback.  Implementations: tcp
- * (transport-tcp.c); ucx comes later behind the same vtable.
+ * (transport-tcp.c) and ucx (transport-ucx.c), picked by the address's
+ * scheme.
  *
  * Threads: each connection has one receive thread that calls the
  * handler's functions; sends may come from any thread (serialised per
  * connection, a message is never interleaved with another).
  *
  * Every connection opens with the hello (proto.h) and, when both sides
- * have keys, a TLS 1.3 handshake with pre-shared keys (tls.h), with the
- * process's TLS configuration (rmr_tls_setup ()): connect returns only
- * once both are done, and a listener calls accept only for a connection
- * that passed them, so a refused peer never reaches a pool.
+ * have keys, an authentication with the process's pre-shared keys
+ * (rmr_tls_setup ()): on tcp a TLS 1.3 handshake (tls.h), on ucx a
+ * mutual challenge-response (ucx-auth.h).  connect returns only once
+ * they are done, and a listener calls accept only for a connection that
+ * passed them, so a refused peer never reaches a pool.
  *
  * Keepalive is handled here: a connection opened with keepalive_ms sends
  * a KEEPALIVE request when it has received nothing for that long, answers
@@ -68,7 +70,10 @@ struct rmr_msg {
   struct iovec iov; /* payload (iov_len == hdr.payload_len) */
 };
 
-struct rmr_listener;
+/* Base of every listener, embedded first in the implementation's. */
+struct rmr_listener {
+  const struct rmr_transport_ops *ops;
+};
 
 /* A new connection was accepted: set *handler and *opaque for it, or
  * return -1 to refuse it (it is closed).  Called on the connection's
@@ -123,8 +128,14 @@ struct rmr_conn {
   char security[112]; /* "plaintext" or the TLS session ("TLS1.3 ...") */
   char identity[129]; /* TLS identity: the peer's (accepted), ours
                          (connected); "" in plaintext */
+  char path[96];      /* how the bytes travel: "tcp", or "ucx" and the
+                         transports UCX chose ("ucx tcp/eth0") */
   atomic_uint_fast64_t bytes_sent;
   atomic_uint_fast64_t bytes_received;
+  /* Payload bytes sent straight from the caller's buffers by rendezvous
+   * (ucx; on tcp every send is from the caller's buffers).
+   */
+  atomic_uint_fast64_t zcopy_bytes_sent;
 };
 
 /* Connect to addr (any transport kind); the receive thread starts with
@@ -169,5 +180,6 @@ void rmr_conn_shutdown (struct rmr_conn *c);
 void rmr_conn_close (struct rmr_conn *c);
 
 extern const struct rmr_transport_ops rmr_transport_tcp;
+extern const struct rmr_transport_ops rmr_transport_ucx;
 
 #endif /* RMR_TRANSPORT_H */

@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The ucx transport's listener: a UCP listener on a worker of its own,
+ * progressed by the listener's thread; each connection request becomes
+ * a connection with its own worker (transport-ucx.c), whose preamble
+ * (ucx-auth.h) runs on a handshake thread of its own; only then the
+ * owner's accept callback (transport.h), as on tcp.
+ *
+ * Limits, as tcp's listener (DESIGN 9): at most max_handshakes
+ * connections in their preamble at once (more are rejected at once:
+ * ucp_listener_reject, the peer's connect fails), each with
+ * handshake_timeout_ms in all.
+ *
+ * The listening side of the preamble, under the process's key
+ * configuration when the listener was opened (tcp's table):
+ *   our mode   client asks auth    client asks none
+ *   off        plaintext           plaintext
+ *   on         challenge-response  plaintext
+ *   require    challenge-response  refused (TLS_REQUIRED)
+ * An identity the key file does not know: refused (UNKNOWN_ID); a
+ * client proof that does not match: the connection is closed.
+ *
+ * Closing: `closing` stops new requests and keeps handshakes from
+ * reaching accept; those in their preamble (hs[]) are shut down, and
+ * close waits until every handshake thread is done (nthreads == 0).  A
+ * handshake thread leaves hs[] before it hands its connection over.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "parse.h"
+#include "transport-ucx.h"
+#include "util.h"
+
+struct ucx_listener {
+  struct rmr_listener base; /* must be first */
+  ucp_worker_h worker;
+  ucp_listener_h ul;
+  int efd, wakefd, epfd;
+  pthread_t thread;
+  atomic_bool stop;
+  rmr_accept_fn accept;
+  void *opaque;
+  struct rmr_listen_opts opts;
+  const struct rmr_tls *tls;
+  char name[300];
+
+  pthread_mutex_t lock; /* protects: hs, nhs, nthreads, closing */
+  pthread_cond_t cond;  /* nthreads went down */
+  struct ucx_conn **hs; /* connections in their preamble */
+  unsigned nhs;
+  unsigned nthreads;
+  bool closing;
+};
+
+static void
+refuse (struct ucx_listener *l, const char *peer, const char *identity,
+        const char *reason)
+{
+  if (l->opts.refused)
+    l->opts.refused (l->opaque, peer, identity, reason);
+}
+
+/* The preamble: 0, or -errno with the reason recorded.  identity gets
+ * what the peer presented (for the log).
+ */
+static int
+server_preamble (struct ucx_listener *l, struct ucx_conn *c, char *identity)
+{
+  enum rmr_tls_mode mode = rmr_tls_mode (l->tls);
+  uint64_t deadline = ucx_now_ms () + l->opts.handshake_timeout_ms;
+  struct rmr_ucx_c1 c1;
+  struct rmr_ucx_s1 s1 = {0};
+  uint8_t buf[RMR_UCX_C1_MAX], want[RMR_UCX_PROOF];
+  const uint8_t *key = NULL;
+  size_t len, keylen = 0;
+  int r;
+
+  r = ucx_hs_recv (c, buf, sizeof buf, &len, deadline);
+  if (r == -ETIMEDOUT)
+    return rmr_err (ETIMEDOUT, "no hello within %" PRIu64 " ms",
+                    l->opts.handshake_timeout_ms);
+  if (r < 0)
+    return r;
+  if (rmr_ucx_c1_decode (buf, len, &c1) < 0)
+    return -EPROTO;
+  snprintf (identity, RMR_TLS_ID_MAX + 1, "%s", c1.identity);
+  rmr_hello_answer (mode, &c1.hello, &s1.hello);
+  if (s1.hello.flags & RMR_HELLO_TLS) {
+    if (rmr_tls_key (l->tls, c1.identity, &key, &keylen) < 0) {
+      s1.hello.flags = 0;
+      s1.hello.refusal = RMR_HELLO_UNKNOWN_ID;
+    }
+    else if ((r = rmr_ucx_nonce (s1.nonce)) < 0 ||
+             (r = rmr_ucx_proof (key, keylen, true, c1.nonce, s1.nonce,
+                                 c1.identity, s1.proof)) < 0)
+      return r;
+  }
+  len = rmr_ucx_s1_encode (&s1, buf);
+  r = ucx_hs_send (c, buf, len, deadline);
+  if (r < 0)
+    return r;
+  if (s1.hello.refusal == RMR_HELLO_TLS_REQUIRED)
+    return rmr_err (EACCES, "a plaintext session, and tls=require");
+  if (s1.hello.refusal == RMR_HELLO_UNKNOWN_ID)
+    return rmr_err (EACCES, "unknown identity '%s' (not in the key file)",
+                    c1.identity);
+  if (!(s1.hello.flags & RMR_HELLO_TLS)) {
+    ucx_conn_describe (c, false, "");
+    return 0;
+  }
+  r = ucx_hs_recv (c, buf, sizeof buf, &len, deadline);
+  if (r < 0)
+    return r;
+  if (len != RMR_UCX_PROOF)
+    return rmr_err (EPROTO, "bad proof: %zu bytes, expected %d", len,
+                    RMR_UCX_PROOF);
+  r = rmr_ucx_proof (key, keylen, false, c1.nonce, s1.nonce, c1.identity,
+                     want);
+  if (r < 0)
+    return r;
+  if (!rmr_ucx_proof_equal (want, buf))
+    return rmr_err (EACCES, "wrong key for identity '%s'", c1.identity);
+  ucx_conn_describe (c, true, c1.identity);
+  return 0;
+}
+
+static void
+hs_remove_unlocked (struct ucx_listener *l, struct ucx_conn *c)
+{
+  unsigned i;
+
+  for (i = 0; i < l->nhs; i++)
+    if (l->hs[i] == c) {
+      l->hs[i] = l->hs[--l->nhs];
+      return;
+    }
+  abort ();
+}
+
+static void *
+hs_thread (void *arg)
+{
+  struct ucx_conn *c = arg;
+  struct ucx_listener *l = (struct ucx_listener *) c->listener;
+  const struct rmr_conn_handler *h;
+  char identity[RMR_TLS_ID_MAX + 1] = "";
+  void *opaque;
+  bool closing, owned = false;
+  int r;
+
+  r = server_preamble (l, c, identity);
+
+  if (pthread_mutex_lock (&l->lock) != 0)
+    abort ();
+  hs_remove_unlocked (l, c);
+  closing = l->closing;
+  if (pthread_mutex_unlock (&l->lock) != 0)
+    abort ();
+
+  if (r < 0 && !closing)
+    refuse (l, c->base.peer_name, identity,
+            rmr_get_error () ? rmr_get_error () : strerror (-r));
+  if (r == 0 && !closing && l->accept (l->opaque, &c->base, &h, &opaque) == 0) {
+    owned = true;
+    r = ucx_conn_start (&c->base, h, opaque);
+    if (r < 0) /* the owner's down () frees it, as for any broken one */
+      h->down (opaque, -r, rmr_get_error ());
+  }
+  if (!owned)
+    ucx_conn_destroy (c);
+
+  if (pthread_mutex_lock (&l->lock) != 0)
+    abort ();
+  l->nthreads--;
+  pthread_cond_broadcast (&l->cond);
+  if (pthread_mutex_unlock (&l->lock) != 0)
+    abort ();
+  return NULL;
+}
+
+/* A connection request, from inside the listener worker's progress. */
+static void
+on_conn_request (ucp_conn_request_h req, void *arg)
+{
+  struct ucx_listener *l = arg;
+  ucp_conn_request_attr_t attr = {
+    .field_mask = UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR};
+  ucp_ep_params_t ep = {
+    .field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST |
+                  UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                  UCP_EP_PARAM_FIELD_ERR_HANDLER,
+    .conn_request = req,
+    .err_mode = UCP_ERR_HANDLING_MODE_PEER,
+    .err_handler = {.cb = ucx_ep_error},
+  };
+  char peer[300] = "ucx:?", reason[160];
+  struct ucx_conn *c;
+  pthread_attr_t pa;
+  pthread_t t;
+  ucs_status_t st;
+  bool busy;
+  int r;
+
+  if (ucp_conn_request_query (req, &attr) == UCS_OK)
+    ucx_name_of_sockaddr ((const struct sockaddr *) &attr.client_address, peer,
+                          sizeof peer);
+  if (pthread_mutex_lock (&l->lock) != 0)
+    abort ();
+  busy = l->closing || l->nthreads >= l->opts.max_handshakes;
+  if (pthread_mutex_unlock (&l->lock) != 0)
+    abort ();
+  if (busy) {
+    ucp_listener_reject (l->ul, req);
+    snprintf (reason, sizeof reason,
+              "%u handshakes in progress already (max_handshakes)",
+              l->opts.max_handshakes);
+    refuse (l, peer, "", reason);
+    return;
+  }
+  r = ucx_conn_new (NULL, &c);
+  if (r < 0) {
+    ucp_listener_reject (l->ul, req);
+    refuse (l, peer, "", rmr_get_error ());
+    return;
+  }
+  snprintf (c->base.peer_name, sizeof c->base.peer_name, "%s", peer);
+  c->listener = &l->base;
+  ep.err_handler.arg = c;
+  st = ucp_ep_create (c->worker, &ep, &c->ep);
+  if (st != UCS_OK) {
+    c->ep = NULL;
+    ucx_conn_destroy (c);
+    snprintf (reason, sizeof reason, "accepting: %s", ucs_status_string (st));
+    refuse (l, peer, "", reason);
+    return;
+  }
+  if (pthread_mutex_lock (&l->lock) != 0)
+    abort ();
+  l->hs[l->nhs++] = c;
+  l->nthreads++;
+  pthread_attr_init (&pa);
+  pthread_attr_setdetachstate (&pa, PTHREAD_CREATE_DETACHED);
+  r = pthread_create (&t, &pa, hs_thread, c);
+  pthread_attr_destroy (&pa);
+  if (r != 0) {
+    hs_remove_unlocked (l, c);
+    l->nthreads--;
+  }
+  if (pthread_mutex_unlock (&l->lock) != 0)
+    abort ();
+  if (r != 0) {
+    ucx_conn_destroy (c);
+    snprintf (reason, sizeof reason, "cannot start a handshake thread: %s",
+              strerror (r));
+    refuse (l, peer, "", reason);
+  }
+}
+
+static void *
+listen_thread (void *arg)
+{
+  struct ucx_listener *l = arg;
+  struct epoll_event ev[2];
+  uint64_t junk;
+
+  while (!atomic_load (&l->stop)) {
+    if (ucp_worker_progress (l->worker) > 0)
+      continue;
+    if (ucp_worker_arm (l->worker) == UCS_ERR_BUSY)
+      continue;
+    if (epoll_wait (l->epfd, ev, 2, -1) > 0 &&
+        read (l->wakefd, &junk, sizeof junk) < 0) {
+      /* The worker woke us. */
+    }
+  }
+  return NULL;
+}
+
+static void
+listener_free (struct ucx_listener *l)
+{
+  if (l->ul)
+    ucp_listener_destroy (l->ul);
+  if (l->worker)
+    ucp_worker_destroy (l->worker);
+  if (l->epfd >= 0)
+    close (l->epfd);
+  if (l->wakefd >= 0)
+    close (l->wakefd);
+  pthread_mutex_destroy (&l->lock);
+  pthread_cond_destroy (&l->cond);
+  free (l->hs);
+  free (l);
+}
+
+int
+ucx_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
+            rmr_accept_fn accept, void *opaque, struct rmr_listener **out)
+{
+  struct addrinfo hints = {
+    .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC, .ai_flags = AI_PASSIVE};
+  ucp_worker_params_t wp = {
+    .field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
+    .thread_mode = UCS_THREAD_MODE_MULTI,
+  };
+  ucp_listener_params_t lp = {
+    .field_mask = UCP_LISTENER_PARAM_FIELD_SOCK_ADDR |
+                  UCP_LISTENER_PARAM_FIELD_CONN_HANDLER,
+  };
+  struct epoll_event ev = {.events = EPOLLIN};
+  struct addrinfo *res = NULL;
+  struct ucx_listener *l;
+  ucp_context_h ctx;
+  ucs_status_t st;
+  char port[8];
+  int r;
+
+  r = ucx_context (&ctx);
+  if (r < 0)
+    return r;
+  l = calloc (1, sizeof *l);
+  if (!l)
+    return rmr_err (ENOMEM, "out of memory");
+  l->base.ops = &rmr_transport_ucx;
+  l->efd = l->wakefd = l->epfd = -1;
+  pthread_mutex_init (&l->lock, NULL);
+  pthread_cond_init (&l->cond, NULL);
+  if (opts)
+    l->opts = *opts;
+  if (!l->opts.max_handshakes)
+    l->opts.max_handshakes = RMR_DEFAULT_MAX_HANDSHAKES;
+  if (!l->opts.handshake_timeout_ms)
+    l->opts.handshake_timeout_ms = RMR_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  l->tls = rmr_tls_current ();
+  l->accept = accept;
+  l->opaque = opaque;
+  rmr_addr_format (addr, l->name, sizeof l->name);
+  l->hs = calloc (l->opts.max_handshakes, sizeof *l->hs);
+  if (!l->hs) {
+    listener_free (l);
+    return rmr_err (ENOMEM, "out of memory");
+  }
+  snprintf (port, sizeof port, "%u", addr->port);
+  r = getaddrinfo (addr->host, port, &hints, &res);
+  if (r != 0) {
+    rmr_err (EADDRNOTAVAIL, "listen %s: cannot resolve: %s", l->name,
+             gai_strerror (r));
+    listener_free (l);
+    return -EADDRNOTAVAIL;
+  }
+  st = ucp_worker_create (ctx, &wp, &l->worker);
+  if (st != UCS_OK) {
+    l->worker = NULL;
+    goto ucx_err;
+  }
+  st = ucp_worker_get_efd (l->worker, &l->efd);
+  if (st != UCS_OK)
+    goto ucx_err;
+  lp.sockaddr.addr = res->ai_addr;
+  lp.sockaddr.addrlen = res->ai_addrlen;
+  lp.conn_handler.cb = on_conn_request;
+  lp.conn_handler.arg = l;
+  st = ucp_listener_create (l->worker, &lp, &l->ul);
+  if (st != UCS_OK) {
+    l->ul = NULL;
+    freeaddrinfo (res);
+    rmr_err (st == UCS_ERR_BUSY ? EADDRINUSE : EIO, "listen %s: %s", l->name,
+             st == UCS_ERR_BUSY ? "address in use" : ucs_status_string (st));
+    r = rmr_get_errno ();
+    listener_free (l);
+    return -r;
+  }
+  freeaddrinfo (res);
+  res = NULL;
+  l->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  l->epfd = epoll_create1 (EPOLL_CLOEXEC);
+  if (l->wakefd < 0 || l->epfd < 0 ||
+      epoll_ctl (l->epfd, EPOLL_CTL_ADD, l->efd, &ev) < 0 ||
+      epoll_ctl (l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) < 0) {
+    r = errno;
+    listener_free (l);
+    return rmr_err (r, "listen: eventfd/epoll: %s", strerror (r));
+  }
+  r = pthread_create (&l->thread, NULL, listen_thread, l);
+  if (r != 0) {
+    listener_free (l);
+    return rmr_err (r, "listen: cannot start its thread: %s", strerror (r));
+  }
+  *out = &l->base;
+  return 0;
+
+ucx_err:
+  if (res)
+    freeaddrinfo (res);
+  rmr_err (EIO, "listen %s: UCX worker: %s", l->name, ucs_status_string (st));
+  listener_free (l);
+  return -EIO;
+}
+
+void
+ucx_listener_close (struct rmr_listener *base)
+{
+  struct ucx_listener *l = (struct ucx_listener *) base;
+  uint64_t one = 1;
+  unsigned i;
+
+  if (pthread_mutex_lock (&l->lock) != 0)
+    abort ();
+  l->closing = true;
+  if (pthread_mutex_unlock (&l->lock) != 0)
+    abort ();
+  atomic_store (&l->stop, true);
+  if (write (l->wakefd, &one, sizeof one) < 0) {
+    /* Cannot fail on an eventfd in practice. */
+  }
+  pthread_join (l->thread, NULL);
+  if (pthread_mutex_lock (&l->lock) != 0)
+    abort ();
+  for (i = 0; i < l->nhs; i++)
+    rmr_transport_ucx.shutdown (&l->hs[i]->base);
+  while (l->nthreads > 0)
+    pthread_cond_wait (&l->cond, &l->lock);
+  if (pthread_mutex_unlock (&l->lock) != 0)
+    abort ();
+  listener_free (l);
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Inside the ucx transport: the connection struct and what the
+ * connection code (transport-ucx.c) and the listener
+ * (transport-ucx-listen.c) share.  Not used outside those two files.
+ */
+#ifndef RMR_TRANSPORT_UCX_H
+#define RMR_TRANSPORT_UCX_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ucp/api/ucp.h>
+
+#include "tls.h"
+#include "transport.h"
+#include "ucx-auth.h"
+
+/* Active message ids: the preamble (ucx-auth.h), then rmr messages (the
+ * AM header is the encoded struct rmr_hdr, the AM data its payload).
+ */
+#define UCX_AM_HELLO 1
+#define UCX_AM_MSG 2
+#define UCX_AM_BYE 3 /* no data: the sender closes the connection */
+
+/* A payload of at least this many bytes goes by rendezvous: the receiver
+ * pulls it from the sender's buffer into its destination (RDMA read or
+ * write on verbs hosts, zero-copy sendmsg on UCX's tcp), no bounce copy
+ * on either side.
+ */
+#define UCX_RNDV_MIN (64 * 1024)
+
+/* One received message waiting for its turn (messages are handed to the
+ * handler in the order they arrived, a rendezvous one once its payload
+ * is in).
+ */
+struct ucx_rx {
+  struct rmr_hdr hdr;
+  void *data;     /* eager: UCX's persistent data; rndv: its descriptor */
+  bool rndv;      /* data is a rendezvous descriptor */
+  bool keepalive; /* a KEEPALIVE request to answer (no data) */
+};
+
+struct ucx_conn {
+  struct rmr_conn base; /* must be first */
+  ucp_worker_h worker;  /* this connection's own */
+  ucp_ep_h ep;          /* NULL once closed (under ep_lock, write) */
+  int efd;              /* the worker's event fd */
+  int wakefd;           /* eventfd: queued work, pause, shutdown */
+  int epfd;             /* epoll over efd and wakefd */
+  struct rmr_conn_opts opts;
+  struct rmr_listener *listener; /* accepted: whose handshake it is in */
+
+  /* Readers: sends starting on ep; writer: closing it. */
+  pthread_rwlock_t ep_lock;
+
+  pthread_mutex_t lock; /* protects: the fields down to `reason` */
+  pthread_cond_t cond;  /* a send or receive completed, a hello came, the
+                           endpoint failed */
+  struct ucx_rx *rxq;   /* ring of rx_cap */
+  unsigned rx_head, rx_n, rx_cap;
+  uint8_t hs_buf[RMR_UCX_C1_MAX]; /* one preamble message */
+  size_t hs_len;
+  bool hs_got;
+  bool cur_done; /* the rendezvous receive of cur finished */
+  int cur_status;
+  bool failed; /* the endpoint failed (err, reason) */
+  int err;
+  char reason[300];
+
+  const struct rmr_conn_handler *h;
+  void *opaque;
+  pthread_t thread;
+  bool thread_started;
+  atomic_bool pause_req;
+  atomic_bool shutdown_req;
+  atomic_bool down;
+  atomic_bool free_on_exit;
+  atomic_uint_fast64_t last_rx_ms;
+
+  /* Progress thread only. */
+  struct ucx_rx cur; /* a rendezvous message being received */
+  bool cur_active;
+  void *cur_dest;
+  void *cur_scratch; /* cur's payload is discarded into this */
+  void *cur_req;
+  uint64_t last_ka_ms;
+  void *ka_req; /* a keepalive in flight (its header: ka_hbuf) */
+  uint8_t ka_hbuf[RMR_HDR_SIZE];
+};
+
+uint64_t ucx_now_ms (void);
+/* The process's UCX context, made on first use: 0 or -errno. */
+int ucx_context (ucp_context_h *out);
+/* A new connection with its own worker (no endpoint yet), or -errno. */
+int ucx_conn_new (const struct rmr_conn_opts *opts, struct ucx_conn **out);
+/* Free a connection whose thread never started (or ended). */
+void ucx_conn_destroy (struct ucx_conn *c);
+int ucx_conn_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
+                    void *opaque);
+/* The error handler for endpoints of c (ucp_ep_params_t). */
+void ucx_ep_error (void *arg, ucp_ep_h ep, ucs_status_t status);
+/* Preamble: send one message / wait for the next, before deadline (ms
+ * of ucx_now_ms), progressing the worker on this thread.  0 or -errno
+ * with the reason recorded (no peer name).
+ */
+int ucx_hs_send (struct ucx_conn *c, const uint8_t *buf, size_t len,
+                 uint64_t deadline);
+int ucx_hs_recv (struct ucx_conn *c, uint8_t *buf, size_t cap, size_t *len,
+                 uint64_t deadline);
+/* Once the preamble is done: base.security, base.identity, base.path. */
+void ucx_conn_describe (struct ucx_conn *c, bool authenticated,
+                        const char *identity);
+/* Close the endpoint now (force), completing every request on it. */
+void ucx_ep_close (struct ucx_conn *c);
+/* "ucx:HOST:PORT" of a socket address. */
+void ucx_name_of_sockaddr (const struct sockaddr *sa, char *buf, size_t n);
+
+int ucx_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
+                rmr_accept_fn accept, void *opaque, struct rmr_listener **out);
+void ucx_listener_close (struct rmr_listener *l);
+
+#endif /* RMR_TRANSPORT_UCX_H */
