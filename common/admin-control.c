@@ -364,7 +364,9 @@ enum leg_attr {
   L_LAST_ERROR,
   L_DATA_STATE,
   L_RESYNC,
-  L_SECURITY
+  L_SECURITY,
+  L_TRANSPORT,
+  L_ZCOPY
 };
 
 /* A leg of a pool not enabled yet exists only in the configuration. */
@@ -444,6 +446,13 @@ leg_attr (char **args, GString *out, GString *err, enum leg_attr a)
     if (info.security[0])
       g_string_append_printf (out, "%s\n", info.security);
     break;
+  case L_TRANSPORT:
+    if (info.transport[0])
+      g_string_append_printf (out, "%s\n", info.transport);
+    break;
+  case L_ZCOPY:
+    g_string_append_printf (out, "%" PRIu64 "\n", info.zcopy_bytes_sent);
+    break;
   }
   return 0;
 }
@@ -467,6 +476,8 @@ LEG_GETTER (get_last_error, L_LAST_ERROR)
 LEG_GETTER (get_data_state, L_DATA_STATE)
 LEG_GETTER (get_resync, L_RESYNC)
 LEG_GETTER (get_security, L_SECURITY)
+LEG_GETTER (get_transport, L_TRANSPORT)
+LEG_GETTER (get_zcopy, L_ZCOPY)
 
 static const struct ctl_cmd table[] = {
   {.path = "rmr-client/ctl/join_pool",
@@ -569,6 +580,14 @@ static const struct ctl_cmd table[] = {
    .get = get_security,
    .help = "how the leg's connection is protected: plaintext, or its TLS "
            "session (version, key exchange, cipher, kernel or userspace)"},
+  {.path = "rmr-client/pools/*/sessions/*/transport",
+   .get = get_transport,
+   .help = "how the bytes travel: tcp, or ucx and the transports UCX "
+           "chose (tcp/eth0; rc_mlx5/mlx5_0:1 on an RDMA host)"},
+  {.path = "rmr-client/pools/*/sessions/*/zcopy_bytes_sent",
+   .get = get_zcopy,
+   .help = "payload bytes sent straight from the caller's buffers by "
+           "rendezvous (ucx; 0 on tcp)"},
   {.path = "rmr-client/pools/*/sessions/*/del_sess",
    .set = set_del_sess,
    .keys = "mode",

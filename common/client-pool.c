@@ -484,6 +484,9 @@ rmr_pool_leg_info (struct rmr_pool *pool, unsigned i, struct rmr_leg_info *info)
     info->bytes_received = atomic_load (&leg->sess->conn->bytes_received);
     snprintf (info->security, sizeof info->security, "%s",
               leg->sess->conn->security);
+    snprintf (info->transport, sizeof info->transport, "%s",
+              leg->sess->conn->path);
+    info->zcopy_bytes_sent = atomic_load (&leg->sess->conn->zcopy_bytes_sent);
   }
   info->inflight = atomic_load (&leg->inflight);
   info->reads = atomic_load (&leg->reads);

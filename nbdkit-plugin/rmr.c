@@ -9,7 +9,10 @@
  *   parameter, an unreachable server or a refused join makes nbdkit exit
  *   with the error on the terminal.  librmr's threads are stopped across
  *   the fork and started again in .after_fork (threads do not survive
- *   fork).
+ *   fork).  A pool with a ucx: leg is opened in .after_fork instead: UCX
+ *   does not survive a fork at all (its own threads and connection
+ *   manager stay in the parent), so nothing of UCX may exist before it.
+ *   With nbdkit -f (no fork) its errors still reach the terminal.
  * - control=PATH: the admin guide's flow through rmradm (join_pool,
  *   add_sess, pool_enable, map_device, ...), served by librmr
  *   (rmr_admin_start).  The control thread starts in .after_fork, so
@@ -340,14 +343,23 @@ log_control (void *opaque, int failed, const char *request, const char *reply)
     nbdkit_debug ("control: %s: %s", request, reply);
 }
 
+static bool
+uses_ucx (void)
+{
+  unsigned i;
+
+  for (i = 0; i < cfg.nlegs; i++)
+    if (cfg.legs[i].addr.kind == RMR_TRANSPORT_UCX)
+      return true;
+  return false;
+}
+
+/* The command-line pool: open, enable and map it. */
 static int
-rmr_get_ready (void)
+open_pool (void)
 {
   struct rmr_pool *pool;
-  int r;
 
-  if (!cfg.pool_name[0])
-    return 0; /* pools come through the control socket */
   pool = rmr_pool_open (&cfg);
   if (!pool)
     return fail ("pool", -errno);
@@ -357,6 +369,18 @@ rmr_get_ready (void)
                 rmr_pool_name (pool), rmr_pool_size (pool),
                 rmr_pool_chunk_size (pool), rmr_pool_generation (pool),
                 rmr_pool_nlegs (pool));
+  return 0;
+}
+
+static int
+rmr_get_ready (void)
+{
+  int r;
+
+  if (!cfg.pool_name[0] || uses_ucx ())
+    return 0; /* opened in .after_fork (the top) */
+  if (open_pool () < 0)
+    return -1;
   r = rmr_threads_suspend ();
   if (r < 0)
     return fail ("pool", r);
@@ -369,6 +393,8 @@ rmr_after_fork (void)
 {
   int r;
 
+  if (cfg.pool_name[0] && uses_ucx () && open_pool () < 0)
+    return -1;
   if (suspended) {
     r = rmr_threads_resume ();
     if (r < 0)

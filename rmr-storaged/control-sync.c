@@ -249,7 +249,8 @@ enum sess_attr {
   S_SENT,
   S_RECEIVED,
   S_READS,
-  S_LAST_ERROR
+  S_LAST_ERROR,
+  S_TRANSPORT
 };
 
 static int
@@ -293,6 +294,10 @@ sess_attr (char **args, GString *out, GString *err, enum sess_attr a)
     if (info.last_error[0])
       g_string_append_printf (out, "%s\n", info.last_error);
     break;
+  case S_TRANSPORT:
+    if (info.transport[0])
+      g_string_append_printf (out, "%s\n", info.transport);
+    break;
   }
   return 0;
 }
@@ -309,6 +314,7 @@ SESS_GETTER (ctl_sync_sess_bytes_sent, S_SENT)
 SESS_GETTER (ctl_sync_sess_bytes_received, S_RECEIVED)
 SESS_GETTER (ctl_sync_sess_reads, S_READS)
 SESS_GETTER (ctl_sync_sess_last_error, S_LAST_ERROR)
+SESS_GETTER (ctl_sync_sess_transport, S_TRANSPORT)
 
 int
 ctl_sync_del_sess (void *o, char **args, const char *value,

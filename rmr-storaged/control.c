@@ -702,6 +702,10 @@ static const struct ctl_cmd table[] = {
   {.path = "rmr-client/pools/*/sessions/*/last_error",
    .get = ctl_sync_sess_last_error,
    .help = "why the session last failed"},
+  {.path = "rmr-client/pools/*/sessions/*/transport",
+   .get = ctl_sync_sess_transport,
+   .help = "how the bytes travel: tcp, or ucx and the transports UCX "
+           "chose"},
   {.path = "rmr-client/pools/*/sessions/*/del_sess",
    .set = ctl_sync_del_sess,
    .keys = "mode",

@@ -797,6 +797,7 @@ int ctl_sync_sess_bytes_received (void *o, char **args, GString *out,
                                   GString *err);
 int ctl_sync_sess_reads (void *o, char **args, GString *out, GString *err);
 int ctl_sync_sess_last_error (void *o, char **args, GString *out, GString *err);
+int ctl_sync_sess_transport (void *o, char **args, GString *out, GString *err);
 int ctl_sync_del_sess (void *o, char **args, const char *value,
                        const struct ctl_kv *kv, GString *out, GString *err);
 int ctl_sync_get (void *o, char **args, GString *out, GString *err);

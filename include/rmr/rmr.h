@@ -224,6 +224,15 @@ struct rmr_leg_info {
    * connected.
    */
   char security[112];
+  /* How the bytes travel: "tcp", or "ucx" and the transports UCX chose
+   * for the connection ("ucx tcp/eth0", "ucx rc_mlx5/mlx5_0:1"); "" when
+   * not connected.
+   */
+  char transport[96];
+  /* Payload bytes the connection sent straight from the caller's buffers
+   * by rendezvous (ucx: zero-copy; 0 on tcp).
+   */
+  uint64_t zcopy_bytes_sent;
 };
 
 unsigned rmr_pool_nlegs (const struct rmr_pool *pool);
