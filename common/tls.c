@@ -270,8 +270,8 @@ server_key (gnutls_session_t gs, const char *username, gnutls_datum_t *key)
 }
 
 int
-rmr_tls_key (const struct rmr_tls *t, const char *identity,
-             const uint8_t **key, size_t *len)
+rmr_tls_key (const struct rmr_tls *t, const char *identity, const uint8_t **key,
+             size_t *len)
 {
   GBytes *k = t->keys ? g_hash_table_lookup (t->keys, identity) : NULL;
   gsize n;

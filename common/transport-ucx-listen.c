@@ -125,8 +125,7 @@ server_preamble (struct ucx_listener *l, struct ucx_conn *c, char *identity)
   if (len != RMR_UCX_PROOF)
     return rmr_err (EPROTO, "bad proof: %zu bytes, expected %d", len,
                     RMR_UCX_PROOF);
-  r = rmr_ucx_proof (key, keylen, false, c1.nonce, s1.nonce, c1.identity,
-                     want);
+  r = rmr_ucx_proof (key, keylen, false, c1.nonce, s1.nonce, c1.identity, want);
   if (r < 0)
     return r;
   if (!rmr_ucx_proof_equal (want, buf))
@@ -194,8 +193,8 @@ static void
 on_conn_request (ucp_conn_request_h req, void *arg)
 {
   struct ucx_listener *l = arg;
-  ucp_conn_request_attr_t attr = {
-    .field_mask = UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR};
+  ucp_conn_request_attr_t attr = {.field_mask =
+                                    UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR};
   ucp_ep_params_t ep = {
     .field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST |
                   UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |

@@ -169,8 +169,7 @@ errno_of (ucs_status_t st)
 }
 
 /* Record that the connection must end (the first reason wins). */
-static void
-conn_fail (struct ucx_conn *c, int err, const char *fmt, ...)
+static void conn_fail (struct ucx_conn *c, int err, const char *fmt, ...)
   __attribute__ ((format (printf, 3, 4)));
 
 static void
@@ -362,10 +361,9 @@ set_am_handler (struct ucx_conn *c, unsigned id, ucp_am_recv_callback_t cb,
                 uint32_t flags)
 {
   ucp_am_handler_param_t hp = {
-    .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID |
-                  UCP_AM_HANDLER_PARAM_FIELD_CB |
-                  UCP_AM_HANDLER_PARAM_FIELD_ARG |
-                  UCP_AM_HANDLER_PARAM_FIELD_FLAGS,
+    .field_mask =
+      UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
+      UCP_AM_HANDLER_PARAM_FIELD_ARG | UCP_AM_HANDLER_PARAM_FIELD_FLAGS,
     .id = id,
     .cb = cb,
     .arg = c,
@@ -842,8 +840,8 @@ describe_lanes (struct ucx_conn *c, char *out, size_t n)
     *q = '\0';
     if (strstr (out, p))
       continue;
-    used += snprintf (out + used, n - MIN (used, n), "%s%s", used ? " " : "",
-                      p);
+    used +=
+      snprintf (out + used, n - MIN (used, n), "%s%s", used ? " " : "", p);
     if (used >= n)
       break;
   }
@@ -851,8 +849,7 @@ describe_lanes (struct ucx_conn *c, char *out, size_t n)
 }
 
 void
-ucx_conn_describe (struct ucx_conn *c, bool authenticated,
-                   const char *identity)
+ucx_conn_describe (struct ucx_conn *c, bool authenticated, const char *identity)
 {
   char lanes[80];
 
@@ -919,8 +916,8 @@ client_preamble (struct ucx_conn *c, uint64_t deadline)
                     "the node's proof does not match: it holds another key "
                     "for identity '%s' (check both tls-psk key files)",
                     c1.identity);
-  r = rmr_ucx_proof (key, keylen, false, c1.nonce, s1.nonce, c1.identity,
-                     proof);
+  r =
+    rmr_ucx_proof (key, keylen, false, c1.nonce, s1.nonce, c1.identity, proof);
   if (r < 0)
     return r;
   r = ucx_hs_send (c, proof, sizeof proof, deadline);
@@ -1210,7 +1207,8 @@ say_goodbye (struct ucx_conn *c)
     fl = ucp_ep_flush_nbx (c->ep, &p);
   }
   pthread_rwlock_unlock (&c->ep_lock);
-  while (UCS_PTR_IS_PTR (fl) && ucp_request_check_status (fl) == UCS_INPROGRESS &&
+  while (UCS_PTR_IS_PTR (fl) &&
+         ucp_request_check_status (fl) == UCS_INPROGRESS &&
          ucx_now_ms () < deadline && !failed (c))
     if (ucp_worker_progress (c->worker) == 0)
       sleep_on_worker (c, 10);
@@ -1255,8 +1253,7 @@ progress_thread (void *arg)
       if (pthread_mutex_lock (&c->lock) != 0)
         abort ();
       err = c->err;
-      snprintf (reason, sizeof reason, "%s: %s", c->base.peer_name,
-                c->reason);
+      snprintf (reason, sizeof reason, "%s: %s", c->base.peer_name, c->reason);
       if (pthread_mutex_unlock (&c->lock) != 0)
         abort ();
       break;

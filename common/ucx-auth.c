@@ -42,14 +42,16 @@ rmr_ucx_c1_decode (const uint8_t *buf, size_t len, struct rmr_ucx_c1 *m)
     return -EPROTO;
   if (!(m->hello.flags & RMR_HELLO_TLS)) {
     if (len != RMR_HELLO_SIZE)
-      return rmr_err (EPROTO, "bad hello: %zu bytes without authentication, "
-                              "expected %d",
+      return rmr_err (EPROTO,
+                      "bad hello: %zu bytes without authentication, "
+                      "expected %d",
                       len, RMR_HELLO_SIZE);
     return 0;
   }
   if (len < RMR_HELLO_SIZE + RMR_UCX_NONCE + 1)
-    return rmr_err (EPROTO, "bad hello: %zu bytes, too short for a nonce and "
-                            "an identity",
+    return rmr_err (EPROTO,
+                    "bad hello: %zu bytes, too short for a nonce and "
+                    "an identity",
                     len);
   memcpy (m->nonce, buf + RMR_HELLO_SIZE, RMR_UCX_NONCE);
   n = buf[RMR_HELLO_SIZE + RMR_UCX_NONCE];
@@ -59,8 +61,7 @@ rmr_ucx_c1_decode (const uint8_t *buf, size_t len, struct rmr_ucx_c1 *m)
                     len);
   memcpy (m->identity, buf + RMR_HELLO_SIZE + RMR_UCX_NONCE + 1, n);
   for (i = 0; i < n; i++)
-    if (m->identity[i] <= ' ' || m->identity[i] > '~' ||
-        m->identity[i] == ':')
+    if (m->identity[i] <= ' ' || m->identity[i] > '~' || m->identity[i] == ':')
       return rmr_err (EPROTO, "bad hello: identity byte %zu is 0x%02x", i,
                       (unsigned char) m->identity[i]);
   return 0;
@@ -88,14 +89,16 @@ rmr_ucx_s1_decode (const uint8_t *buf, size_t len, struct rmr_ucx_s1 *m)
     return -EPROTO;
   if (!(m->hello.flags & RMR_HELLO_TLS)) {
     if (len != RMR_HELLO_SIZE)
-      return rmr_err (EPROTO, "bad hello: %zu bytes without authentication, "
-                              "expected %d",
+      return rmr_err (EPROTO,
+                      "bad hello: %zu bytes without authentication, "
+                      "expected %d",
                       len, RMR_HELLO_SIZE);
     return 0;
   }
   if (len != RMR_UCX_S1_MAX)
-    return rmr_err (EPROTO, "bad hello: %zu bytes with authentication, "
-                            "expected %d",
+    return rmr_err (EPROTO,
+                    "bad hello: %zu bytes with authentication, "
+                    "expected %d",
                     len, RMR_UCX_S1_MAX);
   memcpy (m->nonce, buf + RMR_HELLO_SIZE, RMR_UCX_NONCE);
   memcpy (m->proof, buf + RMR_HELLO_SIZE + RMR_UCX_NONCE, RMR_UCX_PROOF);

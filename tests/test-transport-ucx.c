@@ -322,8 +322,12 @@ connect_to (const struct rmr_addr *addr, struct cconn *cc,
 static void
 write_msg (struct rmr_conn *c, uint64_t tag, uint8_t *buf, size_t len)
 {
-  struct rmr_hdr h = {.type = RMR_MSG_WRITE, .tag = tag, .length = len,
-                      .payload_len = len, .member_id = RMR_MEMBER_NONE, .group_id = 1};
+  struct rmr_hdr h = {.type = RMR_MSG_WRITE,
+                      .tag = tag,
+                      .length = len,
+                      .payload_len = len,
+                      .member_id = RMR_MEMBER_NONE,
+                      .group_id = 1};
   struct iovec iov = {.iov_base = buf, .iov_len = len};
 
   pattern (buf, len, tag);
@@ -339,7 +343,8 @@ test_messages (void)
   struct cconn cc;
   g_autofree uint8_t *buf = g_malloc (BIG);
   g_autofree uint8_t *want = g_malloc (BIG);
-  struct rmr_hdr rd = {.type = RMR_MSG_READ, .member_id = RMR_MEMBER_NONE, .group_id = 1};
+  struct rmr_hdr rd = {
+    .type = RMR_MSG_READ, .member_id = RMR_MEMBER_NONE, .group_id = 1};
   uint64_t z0;
   unsigned i;
 
@@ -469,8 +474,8 @@ refusal (unsigned n)
  * then security says so) and, on failure, msg in the error.
  */
 static void
-try_auth (const struct rmr_addr *addr, enum rmr_tls_mode mode,
-          const char *file, int errnum, const char *msg)
+try_auth (const struct rmr_addr *addr, enum rmr_tls_mode mode, const char *file,
+          int errnum, const char *msg)
 {
   struct rmr_conn *c = NULL;
   struct cconn cc;
@@ -614,9 +619,8 @@ connect_peer (unsigned i, struct cconn *cc, const struct rmr_conn_opts *o,
 static void
 test_peer_killed (void)
 {
-  struct rmr_conn_opts o = {.connect_timeout_ms = 2000,
-                            .keepalive_ms = 500,
-                            .idle_timeout_ms = 3000};
+  struct rmr_conn_opts o = {
+    .connect_timeout_ms = 2000, .keepalive_ms = 500, .idle_timeout_ms = 3000};
   g_autofree uint8_t *buf = g_malloc (BIG);
   struct rmr_conn *c;
   struct cconn cc;
@@ -645,9 +649,8 @@ test_peer_killed (void)
 static void
 test_peer_silent (void)
 {
-  struct rmr_conn_opts o = {.connect_timeout_ms = 2000,
-                            .keepalive_ms = 200,
-                            .idle_timeout_ms = 1500};
+  struct rmr_conn_opts o = {
+    .connect_timeout_ms = 2000, .keepalive_ms = 200, .idle_timeout_ms = 1500};
   g_autofree uint8_t *buf = g_malloc (4096);
   struct rmr_conn *c;
   struct cconn cc;
@@ -682,8 +685,11 @@ static gpointer
 stream (gpointer arg)
 {
   struct streamer *s = arg;
-  struct rmr_hdr h = {.type = RMR_MSG_WRITE, .length = BIG,
-                      .payload_len = BIG, .member_id = RMR_MEMBER_NONE, .group_id = 1};
+  struct rmr_hdr h = {.type = RMR_MSG_WRITE,
+                      .length = BIG,
+                      .payload_len = BIG,
+                      .member_id = RMR_MEMBER_NONE,
+                      .group_id = 1};
   struct iovec iov = {.iov_base = s->buf, .iov_len = BIG};
 
   for (;;) {
