@@ -43,7 +43,7 @@ sleep 1
 
 ok "add_sess of node 3 under IO" \
   rmradm_c e set rmr-client/pools/p/add_sess \
-  "sessname=new@${NODE_ADDR[3]} path=tcp:${NODE_ADDR[3]}"
+  "sessname=new@${NODE_ADDR[3]} path=$(node_url 3)"
 sleep 2
 is "$(leg_get e 3 data_state)" syncing "node 3 is syncing"
 left=$(leg_get e 3 resync)
