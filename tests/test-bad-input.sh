@@ -74,9 +74,11 @@ nbdkit_fails "size mismatch with the stores" \
 nbdkit_fails "assemble on fresh stores" \
   "assemble, but no store holds pool 'p' yet" pool=p $s12 mode=assemble
 free=$(free_port)
+# An open waits for unreachable servers as long as timeout= (30 s by
+# default) before it fails with the last error.
 nbdkit_fails "a server that is not listening" \
   "$(connect_refused_re "127.0.0.1:$free")" pool=p \
-  "server=$(transport_url "127.0.0.1:$free")"
+  "server=$(transport_url "127.0.0.1:$free")" timeout=2s
 }
 
 is "$(sb 1)" "$before1" "store 1 unchanged by the refused starts"
