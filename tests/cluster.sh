@@ -3,6 +3,12 @@
 # cluster.sh: a local rmr cluster for integration tests, on top of
 # functions.sh (source that first, then make_tmpdir, then this).
 #
+#   RMR_TEST_TRANSPORT (environment): tcp (the default) or ucx, the
+#       transport of every node address built here (listen=, peers=,
+#       server=); anything else fails the test.  Under ucx, UCX_TLS=tcp
+#       unless set (every "host" is on this machine: UCX would otherwise
+#       take shared memory between namespaces, and a cut link would cut
+#       nothing) and UCX_WARN_UNUSED_ENV_VARS=n.
 #   cluster_init N [net]
 #       addresses for nodes 1..N: free ports on 127.0.0.1, or with "net"
 #       each node is a host in its own network namespace (10.199.0.I, port
@@ -28,7 +34,11 @@
 #       test setup).
 #   node_kill I [SIG]       stop node I (by PID; KILL for a crash)
 #   node_cut I / node_restore I   take node I's links down / up (net)
-#   servers I...            "server=tcp:ADDR ..." for those nodes
+#   servers I...            "server=SCHEME:ADDR ..." for those nodes
+#   node_url I              node I's address with the scheme: SCHEME:ADDR
+#   transport_url ADDR      any HOST:PORT with the scheme: SCHEME:ADDR
+#   connect_refused_re ADDR the error (an ERE) of a connect to ADDR where
+#                           nothing listens, in the transport under test
 #   nbdkit_start NAME ARGS  start nbdkit with our plugin on $tmpdir/NAME.sock
 #                           (on the compute host), control socket
 #                           $tmpdir/NAME.ctl; sets NBDKIT_PID; nbdkit's own
@@ -44,6 +54,45 @@
 # read by the tests that source this file.
 # shellcheck disable=SC2154,SC2034
 declare -A NODE_ADDR NODE_CTL NODE_PID NODE_STORE
+
+RMR_TEST_TRANSPORT=${RMR_TEST_TRANSPORT:-tcp}
+case $RMR_TEST_TRANSPORT in
+  tcp) ;;
+  ucx)
+    # All nodes run on this machine, each in its own network namespace
+    # under "net": UCX would pick shared memory (or cma) between them, and
+    # node_cut would not cut anything.  Only its tcp transport, then,
+    # unless the caller chose otherwise (UCX_TLS=rc on an RDMA host).
+    export UCX_TLS=${UCX_TLS:-tcp}
+    export UCX_WARN_UNUSED_ENV_VARS=n
+    ;;
+  *)
+    fail_test "RMR_TEST_TRANSPORT='$RMR_TEST_TRANSPORT': expected tcp or ucx"
+    ;;
+esac
+export RMR_TEST_TRANSPORT
+
+transport_url ()
+{
+  echo "$RMR_TEST_TRANSPORT:$1"
+}
+
+node_url ()
+{
+  transport_url "${NODE_ADDR[$1]}"
+}
+
+# tcp says "connect: Connection refused"; ucx reports an unreachable
+# listener in its own words (UCS status strings), so only the address is
+# pinned there.
+connect_refused_re ()
+{
+  if [[ $RMR_TEST_TRANSPORT == tcp ]]; then
+    echo "tcp:$1: connect: Connection refused"
+  else
+    echo "$RMR_TEST_TRANSPORT:$1: "
+  fi
+}
 CLUSTER_N=0
 CLUSTER_NET=false
 CLUSTER_TLS=
@@ -99,7 +148,7 @@ _peers_of ()
   local i out=""
   for ((i = 1; i <= CLUSTER_N; i++)); do
     [[ $i -eq $1 ]] && continue
-    out+="${out:+,}tcp:${NODE_ADDR[$i]}"
+    out+="${out:+,}$(node_url "$i")"
   done
   echo "$out"
 }
@@ -122,7 +171,7 @@ tls_username=node$i"
   fi
   cat >"$tmpdir/n$i.conf" <<EOF
 [storaged]
-listen=tcp:${NODE_ADDR[$i]}
+listen=$(node_url "$i")
 control=${NODE_CTL[$i]}
 $tls
 EOF
@@ -178,7 +227,7 @@ servers ()
 {
   local i out=""
   for i in "$@"; do
-    out+="server=tcp:${NODE_ADDR[$i]} "
+    out+="server=$(node_url "$i") "
   done
   echo "$out"
 }

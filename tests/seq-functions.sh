@@ -33,6 +33,13 @@
 #   every NOUNS             "both NOUNS" (CLUSTER_N 2), else "all N
 #                           NOUNS": for descriptions ("every nodes")
 #   all_legs_identical LEN  legs_identical 1 I LEN for every other node I
+#   writer_stop PID N
+#       end the checker's write run PID (started with start_bg, journal
+#       $J) once it has N more acknowledged writes than now: SIGTERM (it
+#       drains, flushes, writes "end" and exits 0), then return its exit
+#       status.  A run that ends by itself first (its --seconds, an
+#       error) is waited for as it is.  For runs whose --seconds only
+#       bounds a fault sequence that is over sooner.
 #
 # Globals read: tmpdir (functions.sh), NODE_ADDR, NODE_STORE, CLUSTER_N,
 # NBDKIT_PID (cluster.sh), checker, size, J and uri (set by seq_init, or
@@ -178,4 +185,27 @@ all_legs_identical ()
   for ((i = 2; i <= CLUSTER_N; i++)); do
     legs_identical 1 "$i" "$1" || { echo "legs 1 and $i differ" >&2; return 1; }
   done
+}
+
+_acks ()
+{
+  grep -c '^ack ' "$J" || true
+}
+
+_acked_or_gone ()
+{
+  [[ $(_acks) -ge $1 ]] || ! _is_ours_alive "$2"
+}
+
+writer_stop ()
+{
+  local w=$1 target rc=0
+  target=$(($(_acks) + $2))
+  # 60 s: far more than any run's --seconds here, whose end comes first.
+  _wait_until 60 _acked_or_gone "$target" "$w" || true
+  if _is_ours_alive "$w"; then
+    kill -s TERM "$w" 2>/dev/null || true
+  fi
+  wait "$w" || rc=$?
+  return "$rc"
 }

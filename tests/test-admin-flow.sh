@@ -34,10 +34,20 @@ for i in 1 2; do
 member_id=$((50 + i))
 store=$tmpdir/q$i.img
 mapped_size=8M
-peers=tcp:${NODE_ADDR[$((3 - i))]}"
+peers=$(node_url $((3 - i)))"
 done
 A1=${NODE_ADDR[1]}
 A2=${NODE_ADDR[2]}
+# The nodes' paths, in the transport under test (RMR_TEST_TRANSPORT).
+U1=$(node_url 1)
+U2=$(node_url 2)
+# The guide's "ip:HOST:PORT" and bare "HOST:PORT" forms mean tcp: under
+# ucx the sessions that must connect take the ucx paths instead.
+if [[ $RMR_TEST_TRANSPORT == tcp ]]; then
+  IP1=ip:$A1 IP2=ip:$A2 BARE1=$A1 ip_form="ip:HOST:PORT form"
+else
+  IP1=$U1 IP2=$U2 BARE1=$U1 ip_form="ucx:HOST:PORT"
+fi
 
 sock=$tmpdir/c.sock
 ctl=$tmpdir/c.ctl
@@ -139,29 +149,29 @@ is "$(adm get rmr-client/pools/p/state)" joined "pool p is joined"
 is "$(adm ls rmr-client/pools/p/sessions)" "" "pool p has no session yet"
 
 ok "add_sess s1 mode=create" \
-  adm set rmr-client/pools/p/add_sess "sessname=s1 path=tcp:$A1 mode=create"
+  adm set rmr-client/pools/p/add_sess "sessname=s1 path=$U1 mode=create"
 adm_fails "add_sess: unknown key refused" "colour" \
-  set rmr-client/pools/p/add_sess "sessname=s9 path=tcp:$A2 colour=red"
+  set rmr-client/pools/p/add_sess "sessname=s9 path=$U2 colour=red"
 adm_fails "add_sess: bad path refused" "path" \
-  set rmr-client/pools/p/add_sess "sessname=s9 path=tcp:nowhere"
+  set rmr-client/pools/p/add_sess "sessname=s9 path=$(transport_url nowhere)"
 adm_fails "add_sess: bad mode refused" "mode" \
-  set rmr-client/pools/p/add_sess "sessname=s9 path=tcp:$A2 mode=fast"
+  set rmr-client/pools/p/add_sess "sessname=s9 path=$U2 mode=fast"
 adm_fails "add_sess: a second session to the same node refused" \
-  "already" set rmr-client/pools/p/add_sess "sessname=s9 path=$A1"
+  "already" set rmr-client/pools/p/add_sess "sessname=s9 path=$BARE1"
 adm_fails "add_sess: the same session name twice refused" "already" \
-  set rmr-client/pools/p/add_sess "sessname=s1 path=tcp:$A2"
+  set rmr-client/pools/p/add_sess "sessname=s1 path=$U2"
 adm_fails "add_sess: a mode other than the other sessions' refused" \
   "mode=create" \
-  set rmr-client/pools/p/add_sess "sessname=s9 path=tcp:$A2 mode=assemble"
+  set rmr-client/pools/p/add_sess "sessname=s9 path=$U2 mode=assemble"
 adm_fails "add_sess to an unknown pool refused" "no such pool" \
-  set rmr-client/pools/zz/add_sess "sessname=s9 path=tcp:$A2"
+  set rmr-client/pools/zz/add_sess "sessname=s9 path=$U2"
 # At most 8 legs (the pool's members); nothing connects before enable.
 adm set rmr-client/ctl/join_pool 'poolname=z'
 for ((k = 1; k <= 8; k++)); do
-  adm set rmr-client/pools/z/add_sess "sessname=z$k path=tcp:127.0.0.$k:1"
+  adm set rmr-client/pools/z/add_sess "sessname=z$k path=$(transport_url "127.0.0.$k:1")"
 done
 adm_fails "add_sess: a ninth session refused" "at most 8" \
-  set rmr-client/pools/z/add_sess "sessname=z9 path=tcp:127.0.0.9:1"
+  set rmr-client/pools/z/add_sess "sessname=z9 path=$(transport_url 127.0.0.9:1)"
 adm_fails "leave_pool with sessions refused (the guide's deletion rule 1)" \
   "still has 8 sessions .z1 z2 .*del_sess" set rmr-client/pools/z/leave_pool 1
 for ((k = 1; k <= 8; k++)); do
@@ -169,9 +179,9 @@ for ((k = 1; k <= 8; k++)); do
 done
 ok "leave_pool of a pool never enabled, once its sessions are deleted" \
   adm set rmr-client/pools/z/leave_pool 1
-ok "add_sess s2 (ip:HOST:PORT form) mode=create" \
-  adm set rmr-client/pools/p/add_sess "sessname=s2 path=ip:$A2 mode=create"
-is "$(adm get rmr-client/pools/p/sessions/s2/path)" "tcp:$A2" \
+ok "add_sess s2 ($ip_form) mode=create" \
+  adm set rmr-client/pools/p/add_sess "sessname=s2 path=$IP2 mode=create"
+is "$(adm get rmr-client/pools/p/sessions/s2/path)" "$U2" \
   "session path in canonical form"
 is "$(adm get rmr-client/pools/p/sessions/s1/state)" created \
   "session state created before the pool is enabled"
@@ -214,7 +224,7 @@ gen1=$(adm get rmr-client/pools/p/generation)
 # cannot be reached is an error naming it, and nothing changes.
 adm_fails "add_sess of an unreachable node to an enabled pool fails" \
   "127.0.0.1:1" \
-  set rmr-client/pools/p/add_sess "sessname=s9 path=tcp:127.0.0.1:1"
+  set rmr-client/pools/p/add_sess "sessname=s9 path=$(transport_url 127.0.0.1:1)"
 is "$(adm ls rmr-client/pools/p/sessions | grep -c /state)" 2 \
   "still two sessions"
 is "$(adm ls brmr-client/ctl/devices)" "" "no device before map_device"
@@ -310,7 +320,7 @@ is "$(adm ls rmr-client/pools)" "" "pool p forgotten"
 # ---------------------------------------------------------------------
 # 2. Assemble, in the same nbdkit.
 ok "join_pool p again" adm set rmr-client/ctl/join_pool 'poolname=p'
-out=$(adm set rmr-client/pools/p/add_sess "sessname=s1 path=tcp:$A1 mode=assemble")
+out=$(adm set rmr-client/pools/p/add_sess "sessname=s1 path=$U1 mode=assemble")
 is "$out" "pool 'p' waits for more sessions: pool 'p': member 42 has no session yet" \
   "add_sess s1 mode=assemble: the pool waits for member 42"
 is "$(adm get rmr-client/pools/p/state)" joined "pool p joined with one leg"
@@ -319,8 +329,8 @@ is "$(adm get rmr-client/pools/p/sessions/s1/enable)" 1 \
   "an assemble session needs no enable"
 adm_fails "add_sess: create beside assemble sessions refused" \
   "mode=assemble" \
-  set rmr-client/pools/p/add_sess "sessname=s9 path=tcp:127.0.0.1:1 mode=create"
-out=$(adm set rmr-client/pools/p/add_sess "sessname=s2 path=tcp:$A2 mode=assemble")
+  set rmr-client/pools/p/add_sess "sessname=s9 path=$(transport_url 127.0.0.1:1) mode=create"
+out=$(adm set rmr-client/pools/p/add_sess "sessname=s2 path=$U2 mode=assemble")
 is "$out" "every member has a session: pool 'p' enabled" \
   "add_sess s2 mode=assemble: every member has a session, the pool enables"
 is "$(adm get rmr-client/pools/p/state)" enabled \
@@ -341,10 +351,10 @@ ok "data written across unmap reads back" nbd_check "$(uri p)" 65536 0x43
 badport=$(free_port)
 ok "join_pool q" adm set rmr-client/ctl/join_pool 'poolname=q'
 ok "add_sess q1" \
-  adm set rmr-client/pools/q/add_sess "sessname=q1 path=tcp:$A1 mode=create"
+  adm set rmr-client/pools/q/add_sess "sessname=q1 path=$U1 mode=create"
 ok "add_sess to an address nobody listens on" \
   adm set rmr-client/pools/q/add_sess \
-  "sessname=bad path=tcp:127.0.0.1:$badport mode=create"
+  "sessname=bad path=$(transport_url "127.0.0.1:$badport") mode=create"
 adm set rmr-client/pools/q/sessions/q1/enable 1
 adm_fails "enable of a session nobody answers fails, naming the address" \
   "session bad: .*127.0.0.1:$badport" \
@@ -359,7 +369,7 @@ is "$(srv_state 1 q)" created "member 51 holds q1's join, nothing more"
 ok "del_sess of the unreachable leg (pool not enabled)" \
   adm set rmr-client/pools/q/sessions/bad/del_sess mode=delete
 ok "add_sess q2" \
-  adm set rmr-client/pools/q/add_sess "sessname=q2 path=tcp:$A2 mode=create"
+  adm set rmr-client/pools/q/add_sess "sessname=q2 path=$U2 mode=create"
 adm set rmr-client/pools/q/sessions/q2/enable 1
 ok "map_device q (create flow, no explicit pool_enable)" \
   adm set brmr-client/ctl/map_device 'pool=q size=16384'
@@ -410,9 +420,9 @@ start_client
 ok "join_pool 'poolname=p chunk_size=65536'" \
   adm set rmr-client/ctl/join_pool 'poolname=p chunk_size=65536'
 ok "add_sess s1 mode=assemble" \
-  adm set rmr-client/pools/p/add_sess "sessname=s1 path=ip:$A1 mode=assemble"
+  adm set rmr-client/pools/p/add_sess "sessname=s1 path=$IP1 mode=assemble"
 ok "add_sess s2 mode=assemble" \
-  adm set rmr-client/pools/p/add_sess "sessname=s2 path=ip:$A2 mode=assemble"
+  adm set rmr-client/pools/p/add_sess "sessname=s2 path=$IP2 mode=assemble"
 ok "map_device 'pool=p size=32768' enables the pool" \
   adm set brmr-client/ctl/map_device 'pool=p size=32768'
 is "$(adm get rmr-client/pools/p/sessions/s1/state) \
@@ -430,7 +440,7 @@ is "$(srv_state 1 p) $(srv_state 2 p)" "registered registered" \
 
 # ---------------------------------------------------------------------
 # 5. pool= on the command line, with control=: mapped from the start.
-start_client pool=p server=tcp:"$A1" server=tcp:"$A2"
+start_client pool=p server="$U1" server="$U2"
 is "$(adm get rmr-client/pools/p/state)" enabled \
   "command-line pool enabled from the start"
 is "$(adm get brmr-client/ctl/devices/p/state)" ready \
@@ -438,8 +448,8 @@ is "$(adm get brmr-client/ctl/devices/p/state)" ready \
 ok "command-line pool: data reads back" nbd_check "$(uri)" 131072 0x44
 ok "join_pool q beside the command-line pool" \
   adm set rmr-client/ctl/join_pool 'poolname=q'
-adm set rmr-client/pools/q/add_sess "sessname=q1 path=tcp:$A1 mode=assemble" >&2
-adm set rmr-client/pools/q/add_sess "sessname=q2 path=tcp:$A2 mode=assemble" >&2
+adm set rmr-client/pools/q/add_sess "sessname=q1 path=$U1 mode=assemble" >&2
+adm set rmr-client/pools/q/add_sess "sessname=q2 path=$U2 mode=assemble" >&2
 ok "map_device q beside the command-line pool" \
   adm set brmr-client/ctl/map_device 'pool=q'
 ok "export q: data reads back" nbd_check "$(uri q)" 0 0x71

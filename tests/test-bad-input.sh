@@ -53,7 +53,8 @@ nbdkit_fails "unknown parameter" "unknown parameter 'colour'" pool=p $s12 colour
 nbdkit_fails "bad size" "size" pool=p $s12 size=12xyz
 nbdkit_fails "size of 0" "size" pool=p $s12 size=0
 nbdkit_fails "bad chunk-size" "chunk-size: '3000'" pool=p $s12 chunk-size=3000
-nbdkit_fails "bad address (port)" "server.*99999" pool=p server=tcp:127.0.0.1:99999
+nbdkit_fails "bad address (port)" "server.*99999" pool=p \
+  "server=$(transport_url 127.0.0.1:99999)"
 nbdkit_fails "bad address (scheme)" "server.*rdma" pool=p server=rdma:1.2.3.4:5
 nbdkit_fails "bad pool name" "pool.*bad/name" pool=bad/name $s12
 nbdkit_fails "missing pool" "pool: missing" $s12
@@ -73,8 +74,11 @@ nbdkit_fails "size mismatch with the stores" \
 nbdkit_fails "assemble on fresh stores" \
   "assemble, but no store holds pool 'p' yet" pool=p $s12 mode=assemble
 free=$(free_port)
+# An open waits for unreachable servers as long as timeout= (30 s by
+# default) before it fails with the last error.
 nbdkit_fails "a server that is not listening" \
-  "tcp:127.0.0.1:$free: connect: Connection refused" pool=p server=tcp:127.0.0.1:$free
+  "$(connect_refused_re "127.0.0.1:$free")" pool=p \
+  "server=$(transport_url "127.0.0.1:$free")" timeout=2s
 }
 
 is "$(sb 1)" "$before1" "store 1 unchanged by the refused starts"
@@ -85,7 +89,9 @@ is "$(rmradm_n 1 get rmr-server/pools/p/state)" registered \
 # Garbage, a bad hello, a truncated header and a truncated payload on the
 # daemon's port: each connection is closed with a logged reason, nothing
 # else.
-python3 - "${NODE_ADDR[1]##*:}" <<'PY'
+# Raw sockets cannot speak UCX: under ucx the tcp run covers the parser.
+if [[ $RMR_TEST_TRANSPORT == tcp ]]; then
+  python3 - "${NODE_ADDR[1]##*:}" <<'PY'
 import os, socket, struct, sys
 sys.path.insert(0, os.environ["SRC_DIR"] + "/tests")
 from rmrwire import connect, hello_bytes  # noqa: E402
@@ -120,9 +126,13 @@ s.close()
 send(struct.pack("<IBBHIIQQQIIII8x", 0x31524d52, 1, 4, 0, 1, 0xffffffff,
                  1, 7, 0, 1 << 30, 0, 0, 0))   # read of 1 GiB: refused
 PY
-ok "garbage and truncated messages were sent"
-sleep 0.5
-ok "node 1 survives them" kill -0 "${NODE_PID[1]}"
+  ok "garbage and truncated messages were sent"
+  sleep 0.5
+  ok "node 1 survives them" kill -0 "${NODE_PID[1]}"
+else
+  skip "garbage and truncated messages were sent" "raw wire messages need tcp"
+  skip "node 1 survives them" "raw wire messages need tcp"
+fi
 
 # shellcheck disable=SC2086
 nbdkit_start e pool=p $s12
@@ -166,7 +176,7 @@ is "$(rmradm_n 3 ls rmr-server/pools | grep -c '/x' || true)" 0 \
 # A daemon whose config names a store of another pool does not start.
 cat >"$tmpdir/wrong.conf" <<EOF
 [storaged]
-listen=tcp:127.0.0.1:$(free_port)
+listen=$(transport_url "127.0.0.1:$(free_port)")
 control=$tmpdir/wrong.sock
 [pool zzz]
 member_id=41

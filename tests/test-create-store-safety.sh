@@ -119,7 +119,7 @@ mkfs.ext4 -q -F "$img2"
 sum2=$(md5sum <"$img2")
 cat >"$tmpdir/ext4.conf" <<EOF
 [storaged]
-listen=tcp:127.0.0.1:$(free_port)
+listen=$(transport_url "127.0.0.1:$(free_port)")
 control=$tmpdir/ext4.sock
 [pool zzz]
 member_id=1

@@ -65,7 +65,7 @@ is "$(rmradm_c old get "rmr-client/pools/p/sessions/$(rmradm_c old ls rmr-client
   failed "the fenced client's legs stay failed"
 g2=$(rmradm_n 1 get rmr-server/pools/p/generation)
 out=$(rmradm_c old set rmr-client/pools/p/add_sess \
-  "sessname=x path=tcp:${NODE_ADDR[3]}" 2>&1) && rc=0 || rc=$?
+  "sessname=x path=$(node_url 3)" 2>&1) && rc=0 || rc=$?
 [[ $rc -ne 0 && "$out" == *"taken over"* ]] &&
   ok "the fenced client cannot add a leg" ||
   not_ok "the fenced client cannot add a leg (status $rc: $out)"

@@ -53,6 +53,17 @@ node_bare ()
   node_start "$1" -
 }
 
+# The guide's path of node I: its "ip:HOST:PORT" form, which means tcp;
+# under ucx the node's ucx:HOST:PORT.
+path_of ()
+{
+  if [[ $RMR_TEST_TRANSPORT == tcp ]]; then
+    echo "ip:${NODE_ADDR[$1]}"
+  else
+    node_url "$1"
+  fi
+}
+
 n () { rmradm_n "$@"; }
 c () { rmradm_c c "$@"; }
 other () { echo $((3 - $1)); }
@@ -65,7 +76,7 @@ sync_pool ()
   j=$(other "$i")
   n "$i" set rmr-client/ctl/join_pool "poolname=$POOL chunk_size=131072 sync=y" &&
     n "$i" set "rmr-client/pools/$POOL/add_sess" \
-      "sessname=${SYNC[$i]} path=ip:${NODE_ADDR[$j]}" &&
+      "sessname=${SYNC[$i]} path=$(path_of "$j")" &&
     n "$i" set "rmr-server/pools/$POOL/add_clt" "$POOL"
 }
 
@@ -146,7 +157,7 @@ done
 for i in 1 2; do
   ok "client: add_sess ${SESS[$i]} mode=create" \
     c set "rmr-client/pools/$POOL/add_sess" \
-    "sessname=${SESS[$i]} path=ip:${NODE_ADDR[$i]} mode=create"
+    "sessname=${SESS[$i]} path=$(path_of "$i") mode=create"
   ok "client: enable ${SESS[$i]}" \
     c set "rmr-client/pools/$POOL/sessions/${SESS[$i]}/enable" 1
   is "$(srv_state "$i")" created \
@@ -235,7 +246,7 @@ ok "client: join_pool" \
 for i in 1 2; do
   ok "client: add_sess ${SESS[$i]} mode=assemble" \
     c set "rmr-client/pools/$POOL/add_sess" \
-    "sessname=${SESS[$i]} path=ip:${NODE_ADDR[$i]} mode=assemble"
+    "sessname=${SESS[$i]} path=$(path_of "$i") mode=assemble"
 done
 for i in 1 2; do
   is "$(srv_state "$i")" normal \
@@ -315,7 +326,7 @@ ok "client: join_pool" \
 for i in 1 2; do
   ok "client: add_sess ${SESS[$i]} mode=assemble" \
     c set "rmr-client/pools/$POOL/add_sess" \
-    "sessname=${SESS[$i]} path=ip:${NODE_ADDR[$i]} mode=assemble"
+    "sessname=${SESS[$i]} path=$(path_of "$i") mode=assemble"
 done
 ok "client: map_device" \
   c set brmr-client/ctl/map_device "pool=$POOL size=$SECTORS"

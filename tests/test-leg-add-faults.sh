@@ -43,7 +43,7 @@ sleep 1
 
 ok "add_sess of node 3 under IO" \
   rmradm_c e set rmr-client/pools/p/add_sess \
-  "sessname=new@${NODE_ADDR[3]} path=tcp:${NODE_ADDR[3]}"
+  "sessname=new@${NODE_ADDR[3]} path=$(node_url 3)"
 sleep 2
 is "$(leg_get e 3 data_state)" syncing "node 3 is syncing"
 left=$(leg_get e 3 resync)
@@ -87,9 +87,12 @@ _wait_until 60 _up_to_date 3 &&
   not_ok "node 2 records nothing dirty for member 43 ($(dirty_count 2 43))"
 node_start 1 p 32M
 wait_leg_normal e 1 30
+# The writer goes on until node 1 caught up too, then a little beyond
+# (its --seconds 45 only bounds it).
+wait_in_sync 1 40 || true
 
 rc=0
-wait "$w" || rc=$?
+writer_stop "$w" 2000 || rc=$?
 is "$rc" 0 "the writer went on through both deaths without an error"
 verify "every acknowledged write reads back through the pool" "$uri"
 maps_clean 90 "every map is clean"

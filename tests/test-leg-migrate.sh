@@ -59,7 +59,7 @@ _up_to_date ()
 verify_alone ()
 {
   local i=$1 rest
-  rest=$(printf 'server=tcp:%s ' "${remaining[@]/#/}")
+  rest=$(servers "${remaining_nodes[@]}")
   # shellcheck disable=SC2086 # words
   nbdkit_start m pool=p $rest timeout=5s read-policy=member:$((40 + i))
   verify "every acknowledged write reads back through member $((40 + i)) alone" \
@@ -97,7 +97,7 @@ if [[ $rf -eq 2 ]]; then
   # --- add node 3 through the control tree, under IO ---
   ok "add_sess of node 3 on the mapped pool" \
     rmradm_c e set rmr-client/pools/p/add_sess \
-    "sessname=new@${NODE_ADDR[3]} path=tcp:${NODE_ADDR[3]}"
+    "sessname=new@${NODE_ADDR[3]} path=$(node_url 3)"
   st=$(leg_get e 3 state)
   is "$st" normal "the new leg is normal at once (writes go to it)"
   ds=$(data_state 3)
@@ -113,7 +113,6 @@ if [[ $rf -eq 2 ]]; then
   # --- remove node 1's leg for good, under IO ---
   ok "leg remove of member 41 (delete)" \
     "$RMRADM" -s "$tmpdir/e.ctl" leg remove p 41 --mode delete
-  remaining=("${NODE_ADDR[2]}" "${NODE_ADDR[3]}")
   remaining_nodes=(2 3)
 else
   # --- remove node 1's leg first: RF 3 -> 2 ---
@@ -124,7 +123,7 @@ else
     "two legs left"
   # --- add node 4 with the rmradm verb, --wait ---
   g=$(rmradm_n 2 get rmr-server/pools/p/generation)
-  out=$("$RMRADM" -s "$tmpdir/e.ctl" leg add p "tcp:${NODE_ADDR[4]}" \
+  out=$("$RMRADM" -s "$tmpdir/e.ctl" leg add p "$(node_url 4)" \
     --member 45 2>&1) && rc=0 || rc=$?
   [[ $rc -ne 0 && "$out" == *"member_id: 45 expected"* ]] &&
     ok "leg add --member 45 of member 44 refused" ||
@@ -132,20 +131,20 @@ else
   is "$(rmradm_c e ls rmr-client/pools/p/sessions | grep -c /state) \
 $(rmradm_n 2 get rmr-server/pools/p/generation)" "2 $g" \
     "nothing changed: two legs, the same generation"
-  out=$("$RMRADM" -s "$tmpdir/e.ctl" leg add p "tcp:${NODE_ADDR[4]}" \
+  out=$("$RMRADM" -s "$tmpdir/e.ctl" leg add p "$(node_url 4)" \
     --member 44 --wait --timeout 90 2>&1) && rc=0 || rc=$?
   is "$rc" 0 "rmradm leg add --wait: node 4 added and up to date"
   grep -q "up to date" <<<"$out" && ok "rmradm says it is up to date" ||
     { not_ok "rmradm says it is up to date"; diag "$out"; }
   is "$(data_state 4)" up-to-date "node 4's data_state is up-to-date"
-  remaining=("${NODE_ADDR[2]}" "${NODE_ADDR[3]}" "${NODE_ADDR[4]}")
   remaining_nodes=(2 3 4)
 fi
 is "$(rmradm_c e ls rmr-client/pools/p/sessions | grep -c /state)" "$rf" \
   "$rf legs in the end"
 
+# The writer goes on after the migration (its --seconds 25 only bounds it).
 rc=0
-wait "$w" || rc=$?
+writer_stop "$w" 2000 || rc=$?
 is "$rc" 0 "the writer went on through the migration without an error"
 ok "flush" "$checker" write "$uri" "$J" --blocks 4096 --writes 200 --flush-every 16
 

@@ -109,8 +109,8 @@ double_failure ()
   sleep 1
   kill_pid "$w"
   node_start "$b" p 32M
-  # Give the client time to reconnect to node b (backoff up to 5 s).
-  sleep 8
+  # Until the client has tried node b again (backoff up to 5 s).
+  _wait_until 10 _tried "$b" || true
   st=$(leg_state e "$b")
   [[ "$st" != normal ]] && ok "the outdated leg $b is not enabled alone ($st)" ||
     not_ok "the outdated leg $b is not enabled alone (state $st)"

@@ -21,6 +21,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 # Raw plaintext sockets speak to the nodes: under the tls test setup they
 # take TLS and plaintext (tls=on), the plugin uses TLS.
 [[ -z "$CLUSTER_TLS" ]] || cluster_tls on
+# Every check is a raw session on a plaintext tcp socket (rmrwire.py): no
+# raw socket speaks UCX.
+[[ $RMR_TEST_TRANSPORT == tcp ]] ||
+  skip_all "raw protocol sessions need a tcp socket (no raw socket speaks UCX)"
 
 requires nbdsh --version
 requires python3 --version

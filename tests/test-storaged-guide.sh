@@ -26,7 +26,7 @@ for i in 1 2; do
   CTL[$i]=$tmpdir/ctl$i.sock
   cat >"$tmpdir/n$i.conf" <<EOC
 [storaged]
-listen=tcp:${ADDR[$i]}
+listen=$(transport_url "${ADDR[$i]}")
 control=${CTL[$i]}
 EOC
   start_bg "$tmpdir/n$i.pid" "$RMR_STORAGED" --config "$tmpdir/n$i.conf" \
@@ -66,7 +66,7 @@ for i in 1 2; do
   ok "node $i: sync pool" adm "$i" set rmr-client/ctl/join_pool \
     'poolname=ionos_pool chunk_size=131072 sync=y'
   ok "node $i: sync session" adm "$i" set rmr-client/pools/ionos_pool/add_sess \
-    "sessname=stg$i@stg$j path=tcp:${ADDR[$j]}"
+    "sessname=stg$i@stg$j path=$(transport_url "${ADDR[$j]}")"
   ok "node $i: add_clt" adm "$i" set rmr-server/pools/ionos_pool/add_clt ionos_pool
 done
 
@@ -113,7 +113,7 @@ refused "node 1: a second leave_pool names the pool" "no such pool: ionos_pool" 
 
 ok "node 2: rmr-client leave_pool first" adm 2 set rmr-client/pools/ionos_pool/leave_pool 1
 refused "node 2: a left sync pool takes no session" "no such pool: ionos_pool" \
-  adm 2 set rmr-client/pools/ionos_pool/add_sess "sessname=x path=tcp:${ADDR[1]}"
+  adm 2 set rmr-client/pools/ionos_pool/add_sess "sessname=x path=$(transport_url "${ADDR[1]}")"
 ok "node 2: rmr-server leave_pool" adm 2 set rmr-server/pools/ionos_pool/leave_pool 1
 is "$(adm 2 ls rmr-server/pools rmr-client/pools 2>/dev/null | grep -c ionos_pool || true)" 0 \
   "node 2: the pool is gone"

@@ -36,9 +36,9 @@ bad_conf ()
 }
 
 port=$(free_port)
-bad_conf "[storaged]" "listen=tcp:127.0.0.1:$port" "colour=red"
+bad_conf "[storaged]" "listen=$(transport_url "127.0.0.1:$port")" "colour=red"
 config_fails "unknown key in [storaged]" "\[storaged\]: unknown key 'colour'"
-bad_conf "[storage]" "listen=tcp:127.0.0.1:$port"
+bad_conf "[storage]" "listen=$(transport_url "127.0.0.1:$port")"
 config_fails "unknown group" "unknown group \[storage\]"
 bad_conf "[pool p]" "member_id=forty" "store=$tmpdir/s.img" "mapped_size=1M"
 config_fails "bad member_id" "\[pool p\]: member_id: 'forty'"
@@ -51,8 +51,8 @@ config_fails "bad pool name" "pool name: 'p/q'"
 bad_conf "[pool p]" "member_id=4" "store=$tmpdir/s.img" "mapped_size=1M" \
   "chunk_size=3K"
 config_fails "bad chunk_size" "chunk_size: '3K'"
-bad_conf "[storaged]" "listen=tcp:127.0.0.1:0"
-config_fails "bad listen address" "listen: 'tcp:127.0.0.1:0'"
+bad_conf "[storaged]" "listen=$(transport_url 127.0.0.1:0)"
+config_fails "bad listen address" "listen: '$(transport_url 127.0.0.1:0)'"
 bad_conf "[pool p]" "member_id=4" "store=$tmpdir/s.img" "mapped_size=1M" \
   "[pool q]" "member_id=4" "store=$tmpdir/s.img" "mapped_size=1M"
 config_fails "one store for two pools" "is the store of \[pool p\] too"
@@ -79,7 +79,7 @@ ok "no store was created by refused configs" test ! -e "$tmpdir/s.img"
 # Detaching start: ready means listening, pidfile written.
 cat >"$tmpdir/d.conf" <<EOF
 [storaged]
-listen=tcp:127.0.0.1:$port
+listen=$(transport_url "127.0.0.1:$port")
 control=$tmpdir/d.sock
 pidfile=$tmpdir/d.pid
 [pool p]
@@ -100,7 +100,7 @@ rc=0
   not_ok "a second daemon on the same config fails"
 diag "$(cat "$tmpdir/second.err")"
 
-nbdkit_start e pool=p "server=tcp:127.0.0.1:$port"
+nbdkit_start e pool=p "server=$(transport_url "127.0.0.1:$port")"
 nbdsh -u "$(nbd_uri e)" -c 'h.pwrite(b"persist!" * 64, 4096); h.flush()'
 kill_pid "$NBDKIT_PID"
 gen=$("$RMRADM" -s "$tmpdir/d.sock" get rmr-server/pools/p/generation)
@@ -112,7 +112,7 @@ ok "SIGTERM removes the pidfile" test ! -e "$tmpdir/d.pid"
 track_pidfile "$tmpdir/d.pid"
 is "$("$RMRADM" -s "$tmpdir/d.sock" get rmr-server/pools/p/generation)" "$gen" \
   "restart re-attaches the store with generation $gen"
-nbdkit_start e pool=p "server=tcp:127.0.0.1:$port"
+nbdkit_start e pool=p "server=$(transport_url "127.0.0.1:$port")"
 ok "data written before the restart reads back" \
   nbdsh -u "$(nbd_uri e)" -c 'assert h.pread(512, 4096) == b"persist!" * 64'
 is "$("$RMRADM" -s "$tmpdir/d.sock" get rmr-server/pools/p/generation)" \
@@ -123,7 +123,7 @@ kill_pid "$NBDKIT_PID"
 if ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
   p6=$(free_port)
   start_bg "$tmpdir/v6.pid" "$RMR_STORAGED" --foreground \
-    --listen "tcp:[::1]:$p6" --control "$tmpdir/v6.sock"
+    --listen "$(transport_url "[::1]:$p6")" --control "$tmpdir/v6.sock"
   wait_for_socket "$tmpdir/v6.sock" 10
   "$RMRADM" -s "$tmpdir/v6.sock" set rmr-server/ctl/join_pool \
     'poolname=six member_id=6' >&2
@@ -131,7 +131,7 @@ if ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
     "device=$tmpdir/six.img pool=six mapped_size=16384" >&2
   is "$("$RMRADM" -s "$tmpdir/v6.sock" get brmr-server/stores/six/mapped_size)" \
     16384 "store created through the control socket (mapped_size in sectors)"
-  nbdkit_start six pool=six "server=tcp:[::1]:$p6"
+  nbdkit_start six pool=six "server=$(transport_url "[::1]:$p6")"
   ok "IO over IPv6" nbdsh -u "$(nbd_uri six)" \
     -c 'h.pwrite(b"6" * 4096, 0); assert h.pread(4096, 0) == b"6" * 4096'
   kill_pid "$NBDKIT_PID"
@@ -148,7 +148,7 @@ warns ()
   pw=$(free_port)
   rm -f "$tmpdir/$name.sock"
   start_bg "$tmpdir/$name.pid" "$RMR_STORAGED" --foreground \
-    --listen "tcp:0.0.0.0:$pw" --control "$tmpdir/$name.sock" "$@" \
+    --listen "$(transport_url "0.0.0.0:$pw")" --control "$tmpdir/$name.sock" "$@" \
     2>"$tmpdir/$name.err"
   wait_for_socket "$tmpdir/$name.sock" 10
   wait_for_port 127.0.0.1 "$pw" 10

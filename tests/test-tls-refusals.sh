@@ -17,6 +17,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
+# TLS, its refusals and raw plaintext sockets are tcp's.
+[[ $RMR_TEST_TRANSPORT == tcp ]] ||
+  skip_all "TLS is tcp only; ucx authenticates with the same key file by" \
+    "challenge-response (test-ucx-auth)"
 
 requires nbdsh --version
 requires /usr/bin/python3 -c 'import nbd'
