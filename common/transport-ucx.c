@@ -202,7 +202,20 @@ ucx_ep_error (void *arg, ucp_ep_h ep, ucs_status_t status)
    * an endpoint timeout, whichever its transport saw first; a peer that
    * closed on purpose said goodbye first (am_bye).
    */
-  if (status == UCS_ERR_CONNECTION_RESET || status == UCS_ERR_ENDPOINT_TIMEOUT)
+  bool setup;
+
+  if (pthread_mutex_lock (&c->lock) != 0)
+    abort ();
+  setup = !c->h;
+  if (pthread_mutex_unlock (&c->lock) != 0)
+    abort ();
+  /* Before the preamble is done: the connect itself failed. */
+  if (setup && (status == UCS_ERR_NOT_CONNECTED ||
+                status == UCS_ERR_REJECTED || status == UCS_ERR_UNREACHABLE))
+    conn_fail (c, ECONNREFUSED, "connect: Connection refused (UCX: %s)",
+               ucs_status_string (status));
+  else if (status == UCS_ERR_CONNECTION_RESET ||
+           status == UCS_ERR_ENDPOINT_TIMEOUT)
     conn_fail (c, ECONNRESET, "connection lost (UCX: %s)",
                ucs_status_string (status));
   else

@@ -260,9 +260,18 @@ setup_tls (void)
   }
   for (i = 0; i < cfg.nlegs; i++) {
     char name[300];
-    if (mode == RMR_TLS_REQUIRE || rmr_addr_is_loopback (&cfg.legs[i].addr))
+    if (rmr_addr_is_loopback (&cfg.legs[i].addr))
       continue;
     rmr_addr_format (&cfg.legs[i].addr, name, sizeof name);
+    if (cfg.legs[i].addr.kind == RMR_TRANSPORT_UCX && mode != RMR_TLS_OFF) {
+      fprintf (stderr,
+               "nbdkit: rmr: warning: leg %s: ucx is authenticated by the "
+               "keys but never encrypted: use it on a trusted fabric\n",
+               name);
+      break;
+    }
+    if (mode == RMR_TLS_REQUIRE)
+      continue;
     fprintf (
       stderr,
       "nbdkit: rmr: warning: leg %s %s: anyone on the network can "

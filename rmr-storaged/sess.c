@@ -855,6 +855,12 @@ sess_listen (const struct rmr_addr *addr)
                  "accepted too, and anyone who can reach this port can take "
                  "over every pool of this node (set tls=require)",
                  name);
+    if (addr->kind == RMR_TRANSPORT_UCX)
+      g_warning ("listening on %s: ucx sessions are authenticated with the "
+                 "keys but never encrypted: anyone on the fabric can read "
+                 "them (use ucx on a trusted network, tcp with TLS "
+                 "elsewhere)",
+                 name);
   }
   g_mutex_lock (&g_listen_lock);
   if (!g_listeners)
