@@ -210,8 +210,8 @@ ucx_ep_error (void *arg, ucp_ep_h ep, ucs_status_t status)
   if (pthread_mutex_unlock (&c->lock) != 0)
     abort ();
   /* Before the preamble is done: the connect itself failed. */
-  if (setup && (status == UCS_ERR_NOT_CONNECTED ||
-                status == UCS_ERR_REJECTED || status == UCS_ERR_UNREACHABLE))
+  if (setup && (status == UCS_ERR_NOT_CONNECTED || status == UCS_ERR_REJECTED ||
+                status == UCS_ERR_UNREACHABLE))
     conn_fail (c, ECONNREFUSED, "connect: Connection refused (UCX: %s)",
                ucs_status_string (status));
   else if (status == UCS_ERR_CONNECTION_RESET ||
