@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Inside the ucx transport: the connection struct and what the
- * connection code (transport-ucx.c) and the listener
- * (transport-ucx-listen.c) share.  Not used outside those two files.
+/* Inside the ucx transport: the connection struct and what its files
+ * share: transport-ucx.c (context, connections, sends, the vtable),
+ * transport-ucx-recv.c (receiving, the progress thread),
+ * transport-ucx-setup.c (connect, the preamble), transport-ucx-listen.c
+ * (the listener).  Not used outside them.
  */
 #ifndef RMR_TRANSPORT_UCX_H
 #define RMR_TRANSPORT_UCX_H
@@ -90,7 +92,66 @@ struct ucx_conn {
   uint8_t ka_hbuf[RMR_HDR_SIZE];
 };
 
+/* The connection whose progress thread (or preamble) this thread runs:
+ * its sends progress the worker inline instead of waiting.
+ */
+extern _Thread_local struct ucx_conn *ucx_tl_progress;
+
 uint64_t ucx_now_ms (void);
+/* Write c's wakefd (the progress thread polls it). */
+void ucx_wake (struct ucx_conn *c);
+/* UCX's status to an errno. */
+int ucx_errno_of (ucs_status_t st);
+/* Record that the connection must end (the first reason wins) and wake
+ * whoever waits on it.
+ */
+void ucx_conn_fail (struct ucx_conn *c, int err, const char *fmt, ...)
+  __attribute__ ((format (printf, 3, 4)));
+bool ucx_failed (struct ucx_conn *c);
+/* Progress c's worker until nothing more happens / sleep until it has
+ * events or wakefd is written, at most timeout_ms (-1: no limit).
+ */
+void ucx_progress_all (struct ucx_conn *c);
+void ucx_sleep_on_worker (struct ucx_conn *c, int timeout_ms);
+
+/* One send in flight (transport-ucx.c). */
+struct ucx_send_wait {
+  struct ucx_conn *c;
+  bool done;
+  ucs_status_t status;
+};
+/* Start one send of AM id with header hbuf (hlen bytes) and data iov
+ * (dt: room for iovcnt entries when iovcnt > 1).  *req: NULL (done
+ * already), or the request to wait for with w; the memory of hbuf, iov
+ * and dt must stay until then.  -errno if it could not start.
+ */
+int ucx_send_start (struct ucx_conn *c, unsigned id, const void *hbuf,
+                    size_t hlen, const struct iovec *iov, int iovcnt,
+                    ucp_dt_iov_t *dt, struct ucx_send_wait *w, void **req);
+/* Wait for n started sends and free their requests: 0, or -errno if any
+ * failed.
+ */
+int ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
+                       int n);
+
+/* transport-ucx-recv.c: the active-message callbacks (they only queue),
+ * the queue, the progress thread.
+ */
+ucs_status_t ucx_am_msg (void *arg, const void *header, size_t hlen, void *data,
+                         size_t len, const ucp_am_recv_param_t *param);
+ucs_status_t ucx_am_hello (void *arg, const void *header, size_t hlen,
+                           void *data, size_t len,
+                           const ucp_am_recv_param_t *param);
+ucs_status_t ucx_am_bye (void *arg, const void *header, size_t hlen, void *data,
+                         size_t len, const ucp_am_recv_param_t *param);
+bool ucx_rx_pop (struct ucx_conn *c, struct ucx_rx *e);
+/* Hand back to UCX what the queue holds (the connection is going down). */
+void ucx_rx_drain_free (struct ucx_conn *c);
+void *ucx_progress_thread (void *arg);
+
+/* transport-ucx-setup.c */
+int ucx_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
+                 struct rmr_conn **out);
 /* The process's UCX context, made on first use: 0 or -errno. */
 int ucx_context (ucp_context_h *out);
 /* A new connection with its own worker (no endpoint yet), or -errno. */
