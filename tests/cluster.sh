@@ -93,6 +93,7 @@ connect_refused_re ()
     echo "$RMR_TEST_TRANSPORT:$1: "
   fi
 }
+
 CLUSTER_N=0
 CLUSTER_NET=false
 CLUSTER_TLS=
@@ -199,13 +200,23 @@ EOF
       --foreground --log-level "${NODE_LOG_LEVEL:-info}" ${NODE_ARGS:-}
   fi
   NODE_PID[$i]=$BG_PID
-  # The control socket comes first, then the listener: wait for both.
+  # The control socket comes first, then the listener: wait for both.  A
+  # daemon that exits instead (a listen address it cannot serve, such as
+  # a transport this build lacks) fails the test at once, not after the
+  # timeout: its reason is on stderr, above.
   wait_for_socket "${NODE_CTL[$i]}" 10
-  if $CLUSTER_NET; then
-    wait_for_port "${NODE_ADDR[$i]%:*}" "${NODE_ADDR[$i]##*:}" 10 "n$i"
-  else
-    wait_for_port "${NODE_ADDR[$i]%:*}" "${NODE_ADDR[$i]##*:}" 10
-  fi
+  _wait_until 10 _node_listening_or_gone "$i" ||
+    fail_test "timed out after 10 s waiting for node $i's listener $(node_url "$i")"
+  _is_ours_alive "${NODE_PID[$i]}" ||
+    fail_test "node $i (rmr-storaged) exited instead of listening on $(node_url "$i")"
+}
+
+_node_listening_or_gone ()
+{
+  local i=$1 ns=""
+  $CLUSTER_NET && ns=n$i
+  ! _is_ours_alive "${NODE_PID[$i]}" ||
+    _port_listening "${NODE_ADDR[$i]%:*}" "${NODE_ADDR[$i]##*:}" "$ns"
 }
 
 node_kill ()
