@@ -188,6 +188,24 @@ hs_thread (void *arg)
   return NULL;
 }
 
+/* Whether UCX's own tcp would carry a connection from an IPv6 address.
+ * In UCX 1.13 its tcp transport gives each device one address, IPv4
+ * first unless UCX_TCP_AF_PRIO says inet6 first; the accepting side then
+ * cannot reach an IPv6 peer's address back, ucp_ep_create () fails, and
+ * UCX corrupts its heap on that failure (seen here: an abort in
+ * ucp_worker_destroy (), or later at a thread's exit).  Such a request
+ * is refused before UCX tries.
+ */
+static bool
+ipv6_unsupported (void)
+{
+  const char *tls = getenv ("UCX_TLS");
+  const char *prio = getenv ("UCX_TCP_AF_PRIO");
+  bool tcp = !tls || !*tls || strstr (tls, "tcp") || strstr (tls, "all");
+
+  return tcp && !(prio && strncmp (prio, "inet6", 5) == 0);
+}
+
 /* A connection request, from inside the listener worker's progress. */
 static void
 on_conn_request (ucp_conn_request_h req, void *arg)
@@ -214,6 +232,13 @@ on_conn_request (ucp_conn_request_h req, void *arg)
   if (ucp_conn_request_query (req, &attr) == UCS_OK)
     ucx_name_of_sockaddr ((const struct sockaddr *) &attr.client_address, peer,
                           sizeof peer);
+  if (attr.client_address.ss_family == AF_INET6 && ipv6_unsupported ()) {
+    ucp_listener_reject (l->ul, req);
+    refuse (l, peer, "",
+            "IPv6 over UCX's tcp transport needs UCX_TCP_AF_PRIO=inet6,inet "
+            "on both sides (UCX 1.13)");
+    return;
+  }
   if (pthread_mutex_lock (&l->lock) != 0)
     abort ();
   busy = l->closing || l->nthreads >= l->opts.max_handshakes;

@@ -274,6 +274,15 @@ ucx_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
       break; /* a refusal or a timeout: the next address will not do */
   }
   freeaddrinfo (res);
+  if (r == -ECONNREFUSED && strchr (addr->host, ':')) {
+    /* transport-ucx-listen.c: ipv6_unsupported (). */
+    char why[400];
+    snprintf (why, sizeof why, "%s", rmr_get_error ());
+    return rmr_err (ECONNREFUSED,
+                    "%s: %s (IPv6 over UCX's tcp needs "
+                    "UCX_TCP_AF_PRIO=inet6,inet on both sides)",
+                    name, why);
+  }
   if (r < 0) {
     rmr_err_prefix ("%s: ", name);
     return r;

@@ -3,7 +3,8 @@
  * tests/test-librmr-iov.sh.  Linked with the shared librmr and the public
  * header only.
  *
- *   librmr-iov pool=NAME server=tcp:HOST:PORT... offset=BYTES out=FILE
+ *   librmr-iov pool=NAME server=tcp:HOST:PORT|ucx:HOST:PORT... offset=BYTES
+ *              out=FILE
  *              [seed=N] [tls-psk=FILE [tls-username=NAME]]
  *
  * Over LEN bytes at offset: one pwritev of RMR_MAX_IOVCNT segments cut at
@@ -93,7 +94,11 @@ parse_addr (const char *s, struct rmr_addr *addr)
   unsigned long port;
 
   memset (addr, 0, sizeof *addr);
-  if (strncmp (s, "tcp:", 4) != 0)
+  if (strncmp (s, "tcp:", 4) == 0)
+    addr->kind = RMR_TRANSPORT_TCP;
+  else if (strncmp (s, "ucx:", 4) == 0)
+    addr->kind = RMR_TRANSPORT_UCX;
+  else
     return -1;
   colon = strrchr (s + 4, ':');
   if (!colon || (size_t) (colon - (s + 4)) >= sizeof addr->host)
@@ -102,7 +107,6 @@ parse_addr (const char *s, struct rmr_addr *addr)
   port = strtoul (colon + 1, &end, 10);
   if (*end || port == 0 || port > 65535)
     return -1;
-  addr->kind = RMR_TRANSPORT_TCP;
   addr->port = port;
   return 0;
 }

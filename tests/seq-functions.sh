@@ -93,12 +93,15 @@ try_nbdkit ()
     control="$tmpdir/$name.ctl" $(plugin_tls_args)
   NBDKIT_PID=$BG_PID
   _wait_until 30 _serving_or_gone "$name"
-  [[ -S "$tmpdir/$name.sock" ]] && _is_ours_alive "$NBDKIT_PID"
+  [[ -S "$tmpdir/$name.ctl" ]] && _is_ours_alive "$NBDKIT_PID"
 }
 
+# The control socket appears once .after_fork is done: the command-line
+# pool is open by then.  (Not the NBD socket: nbdkit makes it before
+# .after_fork, where a pool with ucx legs is opened, and may still fail.)
 _serving_or_gone ()
 {
-  [[ -S "$tmpdir/$1.sock" ]] || ! _is_ours_alive "$NBDKIT_PID"
+  [[ -S "$tmpdir/$1.ctl" ]] || ! _is_ours_alive "$NBDKIT_PID"
 }
 
 # verify DESC URI|STORE:I: the checker's verify of journal $J, through

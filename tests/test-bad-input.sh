@@ -28,6 +28,9 @@ nbdkit_fails ()
 {
   local desc=$1 pattern=$2 rc=0
   shift 2
+  # nbdkit leaves its socket behind when .after_fork fails (where a pool
+  # with ucx legs is opened).
+  rm -f "$tmpdir/bad.sock"
   # shellcheck disable=SC2046 # words
   timeout 60 nbdkit -f -U "$tmpdir/bad.sock" "$RMR_PLUGIN" "$@" $(plugin_tls_args) \
     2>"$tmpdir/err" || rc=$?

@@ -131,10 +131,24 @@ if ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
     "device=$tmpdir/six.img pool=six mapped_size=16384" >&2
   is "$("$RMRADM" -s "$tmpdir/v6.sock" get brmr-server/stores/six/mapped_size)" \
     16384 "store created through the control socket (mapped_size in sectors)"
-  nbdkit_start six pool=six "server=$(transport_url "[::1]:$p6")"
-  ok "IO over IPv6" nbdsh -u "$(nbd_uri six)" \
-    -c 'h.pwrite(b"6" * 4096, 0); assert h.pread(4096, 0) == b"6" * 4096'
-  kill_pid "$NBDKIT_PID"
+  if [[ $RMR_TEST_TRANSPORT == ucx ]]; then
+    # UCX 1.13's tcp transport cannot carry IPv6 on loopback (each
+    # device gets one address, IPv4 first): refused, with what to set,
+    # on both sides, and nothing breaks (IPv6 over ucx on a veth pair
+    # with UCX_TCP_AF_PRIO=inet6,inet: test-ucx).
+    rc=0
+    timeout 60 nbdkit -f -U "$tmpdir/six.sock" "$RMR_PLUGIN" pool=six \
+      "server=ucx:[::1]:$p6" timeout=2s 2>"$tmpdir/six.err" || rc=$?
+    ok "ucx over IPv6 loopback: refused, naming UCX_TCP_AF_PRIO" \
+      [ "$rc" -ne 0 ] && grep -q "UCX_TCP_AF_PRIO=inet6" "$tmpdir/six.err"
+    ok "the node is still up" "$RMRADM" -s "$tmpdir/v6.sock" get \
+      brmr-server/stores/six/mapped_size
+  else
+    nbdkit_start six pool=six "server=$(transport_url "[::1]:$p6")"
+    ok "IO over IPv6" nbdsh -u "$(nbd_uri six)" \
+      -c 'h.pwrite(b"6" * 4096, 0); assert h.pread(4096, 0) == b"6" * 4096'
+    kill_pid "$NBDKIT_PID"
+  fi
 else
   skip "IO over IPv6" "no ::1 on lo"
 fi
