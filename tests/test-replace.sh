@@ -281,6 +281,11 @@ _partly_synced ()
 }
 _wait_until 20 _partly_synced && ok "node 2 resynced part of it" ||
   not_ok "node 2 resynced part of it ($(dirty_count 2 42) left)"
+# Clears reach the disk up to CLEAR_DELAY_MS (1 s, map.c) after they
+# happen: give the first ones time to be saved before the crash, or all
+# of them may come back (a burst of the rate limiter can finish 64
+# chunks well within that second).
+sleep 1.5
 node_kill 2 KILL
 node_start 2 p 32M "$slow"
 wait_leg_normal e 2 30

@@ -16,7 +16,10 @@
 #   address);
 # - kill -9 of the ucx node under a writer: its leg fails within seconds,
 #   the writes go on, and on its return it resyncs from its peer over ucx
-#   until the stores are identical.
+#   until the stores are identical;
+# - IPv6: a node and the compute host on a veth pair with IPv6 addresses
+#   only (UCX 1.13's tcp needs UCX_TCP_AF_PRIO=inet6,inet: without it the
+#   connection is refused with that hint, and the node stays up).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 RMR_TEST_TRANSPORT=ucx
@@ -150,4 +153,44 @@ ok "node 1's store holds the device" store_cmp 1 "$tmpdir/b32.raw"
 ok "node 2's store holds the device" store_cmp 2 "$tmpdir/b32.raw"
 is "$(rmradm_n 2 get "rmr-client/pools/p/sessions/p@${NODE_ADDR[1]}/transport" 2>/dev/null |
   cut -d' ' -f1)" ucx "node 2's sync session to node 1 runs over ucx"
+
+# 5. IPv6 over ucx, between two network namespaces.
+if [[ $(id -u) -ne 0 ]]; then
+  skip "IPv6 over ucx" "needs root for network namespaces"
+else
+  netns_link s6 c6 fd99::1/64 fd99::2/64
+  _no_dad () { ! ip -n "$(netns_name "$1")" -6 addr | grep -q tentative; }
+  _wait_until 10 _no_dad s6 || true
+  _wait_until 10 _no_dad c6 || true
+  V6=ucx:[fd99::1]:7700
+  start_bg "$tmpdir/v6.pid" ip netns exec "$(netns_name s6)" env UCX_TCP_AF_PRIO=inet6,inet \
+    "${CHECKED[@]}" "$RMR_STORAGED" --foreground --listen "$V6" \
+    --control "$tmpdir/v6.sock"
+  v6pid=$BG_PID
+  wait_for_socket "$tmpdir/v6.sock" 10
+  "$RMRADM" -s "$tmpdir/v6.sock" set rmr-server/ctl/join_pool \
+    'poolname=six member_id=6' >&2
+  "$RMRADM" -s "$tmpdir/v6.sock" set brmr-server/ctl/create_store \
+    "device=$tmpdir/six.img pool=six mapped_size=16384" >&2
+  rc=0
+  netns_exec c6 timeout 60 nbdkit -f -U "$tmpdir/x6.sock" "$RMR_PLUGIN" \
+    pool=six "server=$V6" timeout=2s 2>"$tmpdir/x6.err" || rc=$?
+  ok "IPv6 without UCX_TCP_AF_PRIO: refused, naming it" \
+    [ "$rc" -ne 0 ] && grep -q "UCX_TCP_AF_PRIO=inet6" "$tmpdir/x6.err"
+  ok "the node is still up" _is_ours_alive "$v6pid"
+  rm -f "$tmpdir/six6.sock" "$tmpdir/six6.ctl"
+  start_bg "$tmpdir/six6.pid" ip netns exec "$(netns_name c6)" env UCX_TCP_AF_PRIO=inet6,inet \
+    "${CHECKED[@]}" nbdkit -f -U "$tmpdir/six6.sock" "$RMR_PLUGIN" \
+    pool=six "server=$V6" control="$tmpdir/six6.ctl"
+  if _wait_until 20 test -S "$tmpdir/six6.ctl"; then
+    ok "IO over IPv6 with UCX_TCP_AF_PRIO=inet6,inet" \
+      nbdsh -u "nbd+unix:///?socket=$tmpdir/six6.sock" \
+      -c 'h.pwrite(b"6" * 65536, 0); assert h.pread(65536, 0) == b"6" * 65536'
+    t6=$("$RMRADM" -s "$tmpdir/six6.ctl" get \
+      "rmr-client/pools/six/sessions/$(hostname)@fd99::1:7700/transport" || true)
+    diag "IPv6 leg: $t6"
+  else
+    not_ok "IO over IPv6 with UCX_TCP_AF_PRIO=inet6,inet (nbdkit did not start)"
+  fi
+fi
 done_testing
