@@ -136,11 +136,12 @@ if ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
     # device gets one address, IPv4 first): refused, with what to set,
     # on both sides, and nothing breaks (IPv6 over ucx on a veth pair
     # with UCX_TCP_AF_PRIO=inet6,inet: test-ucx).
-    rc=0
+    rc6=0
     timeout 60 nbdkit -f -U "$tmpdir/six.sock" "$RMR_PLUGIN" pool=six \
-      "server=ucx:[::1]:$p6" timeout=2s 2>"$tmpdir/six.err" || rc=$?
+      "server=ucx:[::1]:$p6" timeout=2s 2>"$tmpdir/six.err" || rc6=$?
+    _refused6 () { [ "$rc6" -ne 0 ] && grep -q "UCX_TCP_AF_PRIO=inet6" "$1"; }
     ok "ucx over IPv6 loopback: refused, naming UCX_TCP_AF_PRIO" \
-      [ "$rc" -ne 0 ] && grep -q "UCX_TCP_AF_PRIO=inet6" "$tmpdir/six.err"
+      _refused6 "$tmpdir/six.err"
     ok "the node is still up" "$RMRADM" -s "$tmpdir/v6.sock" get \
       brmr-server/stores/six/mapped_size
   else
