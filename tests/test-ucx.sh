@@ -165,7 +165,7 @@ else
       net.ipv6.conf.default.accept_dad=0
   done
   netns_link s6 c6 fd99::1/64 fd99::2/64
-  V6=ucx:[fd99::1]:7700
+  V6="ucx:[fd99::1]:7700"
   start_bg "$tmpdir/v6.pid" ip netns exec "$(netns_name s6)" env UCX_TCP_AF_PRIO=inet6,inet \
     "${CHECKED[@]}" "$RMR_STORAGED" --foreground --listen "$V6" \
     --control "$tmpdir/v6.sock"
