@@ -1,23 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The ucx transport's receiving side (transport-ucx.c has the whole
- * picture): the active-message callbacks, run by the process's progress
- * thread inside ucp_worker_progress (), which find the connection by the
- * reply endpoint, queue the message and wake the connection's receive
- * thread; and that thread, which hands the queue to the handler in
- * arrival order, receives rendezvous payloads straight into the
- * handler's buffer, runs the keepalive and idle timeout, and on the way
- * out closes the endpoint (completing every request on it) before
- * down ().
+ * picture): the active-message callbacks, which only queue (they run
+ * inside ucp_worker_progress () on whichever thread progressed the
+ * worker), and the connection's progress thread, which hands the queue
+ * to the handler in arrival order outside any UCX callback, receives
+ * rendezvous payloads straight into the handler's buffer, runs the
+ * keepalive and idle timeout, and on the way out closes the endpoint
+ * (completing every request on it) before down ().
  *
  * Order: a message behind a rendezvous one waits in the queue until
  * that payload is in, so the handler sees a connection's messages in
  * the order they were sent, as on tcp.  The current rendezvous message
- * (cur, cur_*) belongs to the receive thread; cur_done and the queue are
- * under the connection's lock, which the callbacks take.
+ * (cur, cur_*) belongs to the progress thread; cur_done and the queue
+ * are under the connection's lock, which UCX callbacks may take.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,23 +72,14 @@ ucx_rx_pop (struct ucx_conn *c, struct ucx_rx *e)
   return got;
 }
 
-void
-ucx_rx_drain_free (struct ucx_conn *c)
-{
-  struct ucx_rx e;
-
-  while (ucx_rx_pop (c, &e))
-    if (e.data)
-      ucp_am_data_release (c->worker, e.data);
-}
-
 /* UCX_AM_MSG, from inside ucp_worker_progress: queue only (top). */
-static ucs_status_t
-am_msg_unlocked (struct ucx_conn *c, const void *header, size_t hlen,
-                 void *data, size_t len, const ucp_am_recv_param_t *param)
+ucs_status_t
+ucx_am_msg (void *arg, const void *header, size_t hlen, void *data, size_t len,
+            const ucp_am_recv_param_t *param)
 {
+  struct ucx_conn *c = arg;
   struct ucx_rx e = {0};
-  bool queued, first;
+  bool queued;
 
   if (hlen != RMR_HDR_SIZE) {
     ucx_conn_fail (c, EPROTO, "bad message: a header of %zu bytes", hlen);
@@ -120,7 +109,6 @@ am_msg_unlocked (struct ucx_conn *c, const void *header, size_t hlen,
   if (pthread_mutex_lock (&c->lock) != 0)
     abort ();
   queued = rx_push_unlocked (c, &e);
-  first = c->rx_n == 1;
   if (pthread_mutex_unlock (&c->lock) != 0)
     abort ();
   if (!queued) {
@@ -129,38 +117,9 @@ am_msg_unlocked (struct ucx_conn *c, const void *header, size_t hlen,
                         : "too many messages before the preamble ended");
     return UCS_OK;
   }
-  /* The receive thread drains the whole queue once woken. */
-  if (first)
+  if (ucx_tl_progress != c)
     ucx_wake (c);
   return e.data ? UCS_INPROGRESS : UCS_OK;
-}
-
-/* The connection a message came on (its reply endpoint), or NULL: an
- * endpoint closed meanwhile, whose message is dropped.  Under
- * ucx_eps_lock (the top of transport-ucx.c).
- */
-static struct ucx_conn *
-conn_of_unlocked (const ucp_am_recv_param_t *param)
-{
-  if (!(param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP))
-    return NULL;
-  return ucx_conn_of_ep_unlocked (param->reply_ep);
-}
-
-/* UCX_AM_MSG, on the progress thread: queue only (top). */
-ucs_status_t
-ucx_am_msg (void *arg, const void *header, size_t hlen, void *data, size_t len,
-            const ucp_am_recv_param_t *param)
-{
-  struct ucx_conn *c;
-  ucs_status_t st = UCS_OK;
-
-  g_mutex_lock (&ucx_eps_lock);
-  c = conn_of_unlocked (param);
-  if (c)
-    st = am_msg_unlocked (c, header, hlen, data, len, param);
-  g_mutex_unlock (&ucx_eps_lock);
-  return st;
 }
 
 /* UCX_AM_HELLO: one preamble message at a time. */
@@ -168,18 +127,11 @@ ucs_status_t
 ucx_am_hello (void *arg, const void *header, size_t hlen, void *data,
               size_t len, const ucp_am_recv_param_t *param)
 {
-  struct ucx_conn *c;
+  struct ucx_conn *c = arg;
   bool bad;
 
-  g_mutex_lock (&ucx_eps_lock);
-  c = conn_of_unlocked (param);
-  if (!c) {
-    g_mutex_unlock (&ucx_eps_lock);
-    return UCS_OK;
-  }
   if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
     ucx_conn_fail (c, EPROTO, "bad hello: sent by rendezvous");
-    g_mutex_unlock (&ucx_eps_lock);
     return UCS_OK;
   }
   if (pthread_mutex_lock (&c->lock) != 0)
@@ -195,7 +147,6 @@ ucx_am_hello (void *arg, const void *header, size_t hlen, void *data,
     abort ();
   if (bad)
     ucx_conn_fail (c, EPROTO, "bad hello: %zu bytes, or out of turn", len);
-  g_mutex_unlock (&ucx_eps_lock);
   return UCS_OK;
 }
 
@@ -204,17 +155,11 @@ ucs_status_t
 ucx_am_bye (void *arg, const void *header, size_t hlen, void *data, size_t len,
             const ucp_am_recv_param_t *param)
 {
-  struct ucx_conn *c;
-
-  g_mutex_lock (&ucx_eps_lock);
-  c = conn_of_unlocked (param);
-  if (c)
-    ucx_conn_fail (c, ECONNRESET, "connection closed by peer");
-  g_mutex_unlock (&ucx_eps_lock);
+  ucx_conn_fail (arg, ECONNRESET, "connection closed by peer");
   return UCS_OK;
 }
 
-/* ---- the receive thread ---- */
+/* ---- the progress thread ---- */
 
 /* Send a keepalive (request, or the reply to req) unless one is still in
  * flight: the peer is receiving from us then anyway.
@@ -223,8 +168,7 @@ static void
 send_keepalive (struct ucx_conn *c, const struct rmr_hdr *req)
 {
   struct rmr_hdr ka = {.type = RMR_MSG_KEEPALIVE, .member_id = RMR_MEMBER_NONE};
-  ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
-                           .flags = UCP_AM_SEND_FLAG_REPLY};
+  ucp_request_param_t p = {.op_attr_mask = 0};
   ucs_status_ptr_t sp;
 
   if (c->ka_req) {
@@ -273,7 +217,8 @@ rndv_done (void *req, ucs_status_t status, size_t length, void *user_data)
   c->cur_status = status;
   if (pthread_mutex_unlock (&c->lock) != 0)
     abort ();
-  ucx_wake (c);
+  if (ucx_tl_progress != c)
+    ucx_wake (c);
 }
 
 /* Start receiving cur's rendezvous payload into dest (or a scratch
@@ -416,9 +361,7 @@ poll_timeout (struct ucx_conn *c, uint64_t now)
 static void
 say_goodbye (struct ucx_conn *c)
 {
-  ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
-                           .flags = UCP_AM_SEND_FLAG_REPLY};
-  ucp_request_param_t pf = {.op_attr_mask = 0};
+  ucp_request_param_t p = {.op_attr_mask = 0};
   uint64_t deadline = ucx_now_ms () + BYE_FLUSH_MS;
   ucs_status_ptr_t bye = NULL, fl = NULL;
 
@@ -426,13 +369,14 @@ say_goodbye (struct ucx_conn *c)
     abort ();
   if (c->ep && !ucx_failed (c)) {
     bye = ucp_am_send_nbx (c->ep, UCX_AM_BYE, NULL, 0, NULL, 0, &p);
-    fl = ucp_ep_flush_nbx (c->ep, &pf);
+    fl = ucp_ep_flush_nbx (c->ep, &p);
   }
   pthread_rwlock_unlock (&c->ep_lock);
   while (UCS_PTR_IS_PTR (fl) &&
          ucp_request_check_status (fl) == UCS_INPROGRESS &&
          ucx_now_ms () < deadline && !ucx_failed (c))
-    g_usleep (1000);
+    if (ucp_worker_progress (c->worker) == 0)
+      ucx_sleep_on_worker (c, 10);
   /* Freed requests still in flight complete when the endpoint closes. */
   if (UCS_PTR_IS_PTR (bye))
     ucp_request_free (bye);
@@ -440,23 +384,8 @@ say_goodbye (struct ucx_conn *c)
     ucp_request_free (fl);
 }
 
-/* Sleep until the connection's wakefd is written, at most timeout_ms
- * (-1: no limit).
- */
-static void
-sleep_on_wakefd (struct ucx_conn *c, int timeout_ms)
-{
-  struct pollfd p = {.fd = c->wakefd, .events = POLLIN};
-  uint64_t junk;
-
-  if (poll (&p, 1, timeout_ms) > 0 &&
-      read (c->wakefd, &junk, sizeof junk) < 0) {
-    /* Spurious: the flags say why we were woken. */
-  }
-}
-
 void *
-ucx_recv_thread (void *arg)
+ucx_progress_thread (void *arg)
 {
   struct ucx_conn *c = arg;
   char reason[700] = "";
@@ -464,7 +393,7 @@ ucx_recv_thread (void *arg)
   uint64_t now, last;
   int err = 0;
 
-  ucx_tl_recv = c;
+  ucx_tl_progress = c;
   c->last_ka_ms = ucx_now_ms ();
   for (;;) {
     if (atomic_load (&c->shutdown_req)) {
@@ -475,6 +404,7 @@ ucx_recv_thread (void *arg)
     }
     if (atomic_load (&c->pause_req))
       return NULL;
+    ucx_progress_all (c);
     count = 0;
     if (deliver (c, &count) < 0) {
       err = rmr_get_errno ();
@@ -504,9 +434,9 @@ ucx_recv_thread (void *arg)
     }
     maybe_keepalive (c, now);
     if (count)
-      continue;
+      continue; /* the handler may have queued sends: progress first */
     if (!ready (c))
-      sleep_on_wakefd (c, poll_timeout (c, now));
+      ucx_sleep_on_worker (c, poll_timeout (c, now));
   }
 
   /* Every later send fails at once and every waiting one completes;
@@ -517,8 +447,9 @@ ucx_recv_thread (void *arg)
     say_goodbye (c);
   ucx_ep_close (c);
   if (c->cur_active) {
-    /* Completed (with an error at worst) by the endpoint's close. */
-    ucx_wait_flag (c, &c->cur_done, 0);
+    while (!c->cur_done)
+      if (ucp_worker_progress (c->worker) == 0)
+        ucx_sleep_on_worker (c, 10);
     if (c->cur_req)
       ucp_request_free (c->cur_req);
     c->cur_req = NULL;
@@ -533,7 +464,7 @@ ucx_recv_thread (void *arg)
   if (atomic_load (&c->free_on_exit)) {
     pthread_detach (pthread_self ());
     c->thread_started = false;
-    ucx_tl_recv = NULL;
+    ucx_tl_progress = NULL;
     ucx_conn_destroy (c);
   }
   return NULL;

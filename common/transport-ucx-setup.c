@@ -38,11 +38,15 @@ ucx_hs_send (struct ucx_conn *c, const uint8_t *buf, size_t len,
   r = ucx_send_start (c, UCX_AM_HELLO, NULL, 0, &iov, 1, NULL, &w, &req);
   if (r < 0)
     return rmr_err (-r, "sending the hello: %s", strerror (-r));
-  while (req &&
-         !ucx_wait_flag (c, &w.done, MIN (deadline, ucx_now_ms () + 100))) {
+  while (req && !w.done) {
+    if (ucp_worker_progress (c->worker) > 0)
+      continue;
     now = ucx_now_ms ();
-    if (ucx_failed (c) || now >= deadline || atomic_load (&c->shutdown_req))
+    if (ucx_failed (c) || now >= deadline || atomic_load (&c->shutdown_req)) {
       ucx_ep_close (c); /* completes the request */
+      continue;
+    }
+    ucx_sleep_on_worker (c, (int) MIN (deadline - now, 1000));
   }
   if (req) {
     ucp_request_free (req);
@@ -66,6 +70,7 @@ ucx_hs_recv (struct ucx_conn *c, uint8_t *buf, size_t cap, size_t *len,
   bool got;
 
   for (;;) {
+    ucx_progress_all (c);
     if (pthread_mutex_lock (&c->lock) != 0)
       abort ();
     got = c->hs_got;
@@ -85,7 +90,7 @@ ucx_hs_recv (struct ucx_conn *c, uint8_t *buf, size_t cap, size_t *len,
     now = ucx_now_ms ();
     if (now >= deadline)
       return rmr_err (ETIMEDOUT, "no hello within the time limit");
-    ucx_wait_flag (c, &c->hs_got, MIN (deadline, now + 100));
+    ucx_sleep_on_worker (c, (int) MIN (deadline - now, 1000));
   }
 }
 
@@ -228,7 +233,6 @@ connect_one (struct ucx_conn *c, const struct addrinfo *ai)
     c->ep = NULL;
     return rmr_err (ucx_errno_of (st), "connect: %s", ucs_status_string (st));
   }
-  ucx_ep_register (c);
   return 0;
 }
 
@@ -257,9 +261,11 @@ ucx_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
       break;
     c->base.peer = *addr;
     snprintf (c->base.peer_name, sizeof c->base.peer_name, "%s", name);
+    ucx_tl_progress = c;
     r = connect_one (c, ai);
     if (r == 0)
       r = client_preamble (c, deadline);
+    ucx_tl_progress = NULL;
     if (r == 0)
       break;
     ucx_conn_destroy (c);

@@ -4,87 +4,84 @@
  * rdma-core; elsewhere over its own tcp, so this same code runs in every
  * test here.
  *
- * One UCX context and one worker per process, made on first use (a
- * process that only speaks tcp never touches UCX), with one progress
- * thread that only progresses it: it sleeps in epoll on the worker's
- * event fd (ucp_worker_arm), never busy polling, and runs UCX's
- * callbacks, which never block.  Every connection is an endpoint on that
- * worker (thread mode MULTI: UCX locks it, so any thread may send).  Why
- * not a worker per connection: UCX 1.13's async layer is shared by all
- * workers of a process, and workers made and destroyed while others were
- * progressed tripped its assertion (`handler->async == async', an abort)
- * once in a few runs of test-transport-ucx.
+ * One UCX context per process, made on first use (a process that only
+ * speaks tcp never touches UCX).  Each connection has its own worker
+ * (thread mode MULTI: UCX locks it, so any thread may send) and its own
+ * progress thread, as a tcp connection has its receive thread; the
+ * handler's callbacks come only from that thread, in order, never
+ * concurrently.
  *
- * Receiving: each connection has a receive thread, as on tcp, from which
- * alone the handler's callbacks come, in order, never concurrently.  The
- * active-message callbacks (transport-ucx-recv.c) find the connection by
- * the message's reply endpoint (every send carries
- * UCP_AM_SEND_FLAG_REPLY) in `eps', queue the message (its eager data
- * kept by UCX, UCP_AM_FLAG_PERSISTENT_DATA, or its rendezvous
- * descriptor) and wake the receive thread, which hands the queue over.
- * A rendezvous payload is received straight into the buffer
- * payload_buf () returns, and the messages behind it wait until it is
- * in: the handler sees the connection's messages in the order sent.
+ * Receiving: UCX calls our active-message callback from inside
+ * ucp_worker_progress (), on whatever thread progressed the worker.  The
+ * callback only decodes the header and queues the message (its eager
+ * data kept by UCX, UCP_AM_FLAG_PERSISTENT_DATA, or its rendezvous
+ * descriptor); the progress thread then hands the queue to the handler
+ * outside of any UCX callback, so a handler may send and wait.  A
+ * rendezvous payload is received straight into the buffer payload_buf ()
+ * returns (ucp_am_recv_data_nbx), and the messages behind it wait until
+ * it is in: the handler sees the connection's messages in their order,
+ * as on tcp.
  *
  * Sending: ucp_am_send_nbx () with the encoded header as the AM header
  * and the caller's iovecs as the data; payloads of UCX_RNDV_MIN and more
  * go by rendezvous, so the receiver pulls them from the caller's buffer
  * (a 1 MiB write goes to every leg from the one buffer, never copied;
  * base.zcopy_bytes_sent counts them).  A send returns once UCX is done
- * with the caller's memory (the request completed, signalled on `cond'
- * by the progress thread, which never waits for anyone).  Sends never
- * hold `lock' while in UCX, and UCX's callbacks take only `eps_lock'
- * then `lock': no lock order to invert.
+ * with the caller's memory (the request completed): on the progress
+ * thread by progressing inline, on other threads by waiting on `cond`,
+ * with a progress of their own now and then so a progress thread busy
+ * in a handler cannot hold them up.  Sends never hold `lock` while in
+ * UCX, and UCX's callbacks take only `lock`: no lock order to invert.
  *
  * Failures: the endpoint is opened in UCX's peer-failure error mode, so
  * a peer that dies or a link that breaks reaches ucx_ep_error (); the
  * message-level keepalive and idle timeout of transport.h run here as on
  * tcp, for a peer that is alive to UCX but silent.  Either way the
- * receive thread closes the endpoint (force: every request on it
+ * progress thread closes the endpoint (force: every request on it
  * completes, so no sender waits for ever), then calls down () once.  A
  * restarted node is a new UCX endpoint: nothing of the old connection is
  * reused, and its requests failed with it.
  *
- * Lifetime: a connection is in `eps' from its endpoint's creation until
- * ucx_ep_close (); a callback that finds it there holds eps_lock while
- * it uses it, so once it is out no callback touches it any more.
+ * Waking: the progress thread sleeps in epoll on the worker's event fd
+ * (ucp_worker_arm) and an eventfd (queued work, pause, shutdown), never
+ * busy polling.
+ *
+ * The preamble (ucx-auth.h) runs on the connecting thread or the
+ * listener's handshake thread before the progress thread starts: they
+ * progress the worker themselves.
  */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <glib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "error.h"
+#include "parse.h"
 #include "transport-ucx.h"
 #include "util.h"
 
-/* How long a waiting sender sleeps between checks of the connection. */
-#define SEND_WAIT_MS 100
+#define SEND_WAIT_MS 20
 #define MAX_IOV 64
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static char g_err[200];
-static struct {
-  ucp_context_h ctx;
-  ucp_worker_h worker;
-  int efd, epfd;
-  pthread_t thread;
-} g;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+static ucp_context_h g_ctx;
+static char g_ctx_err[200];
 
-_Thread_local struct ucx_conn *ucx_tl_recv;
-GMutex ucx_eps_lock;    /* protects: eps */
-static GHashTable *eps; /* ucp_ep_h -> struct ucx_conn */
+/* The connection whose progress thread (or preamble) this thread runs. */
+_Thread_local struct ucx_conn *ucx_tl_progress;
 
 uint64_t
 ucx_now_ms (void)
@@ -105,115 +102,46 @@ ucx_wake (struct ucx_conn *c)
   }
 }
 
-/* The progress thread: progress, then sleep until the worker has events. */
-static void *
-progress_thread (void *arg)
-{
-  struct epoll_event ev;
-
-  for (;;) {
-    while (ucp_worker_progress (g.worker) > 0)
-      ;
-    if (ucp_worker_arm (g.worker) == UCS_ERR_BUSY)
-      continue;
-    epoll_wait (g.epfd, &ev, 1, -1);
-  }
-  return NULL;
-}
-
-static int
-set_am_handler (unsigned id, ucp_am_recv_callback_t cb, uint32_t flags)
-{
-  ucp_am_handler_param_t hp = {
-    .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID |
-                  UCP_AM_HANDLER_PARAM_FIELD_CB |
-                  UCP_AM_HANDLER_PARAM_FIELD_FLAGS,
-    .id = id,
-    .cb = cb,
-    .flags = flags,
-  };
-  ucs_status_t st = ucp_worker_set_am_recv_handler (g.worker, &hp);
-
-  if (st != UCS_OK) {
-    snprintf (g_err, sizeof g_err, "UCX active-message handler: %s",
-              ucs_status_string (st));
-    return -1;
-  }
-  return 0;
-}
-
 static void
-init (void)
+ctx_init (void)
 {
   ucp_params_t pp = {
     .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
     .features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
     .mt_workers_shared = 1,
   };
-  ucp_worker_params_t wp = {
-    .field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
-    .thread_mode = UCS_THREAD_MODE_MULTI,
-  };
-  struct epoll_event ev = {.events = EPOLLIN};
   ucp_config_t *cfg;
   ucs_status_t st;
 
   /* A node restarted on its port must listen at once, not after the
    * old connections' TIME_WAIT (DESIGN 10).  A setting of UCX's tcp
    * connection manager, which ucp_config_modify () does not reach in UCX
-   * 1.13: the environment, read when the worker is made.  The caller's
-   * own setting wins.
+   * 1.13: the environment, read when the first worker is made.  The
+   * caller's own setting wins.
    */
   setenv ("UCX_TCP_CM_REUSEADDR", "y", 0);
   st = ucp_config_read (NULL, NULL, &cfg);
   if (st != UCS_OK) {
-    snprintf (g_err, sizeof g_err, "reading UCX's configuration: %s",
+    snprintf (g_ctx_err, sizeof g_ctx_err, "reading UCX's configuration: %s",
               ucs_status_string (st));
     return;
   }
-  st = ucp_init (&pp, cfg, &g.ctx);
+  st = ucp_init (&pp, cfg, &g_ctx);
   ucp_config_release (cfg);
   if (st != UCS_OK) {
-    snprintf (g_err, sizeof g_err, "UCX initialisation: %s",
+    g_ctx = NULL;
+    snprintf (g_ctx_err, sizeof g_ctx_err, "UCX initialisation: %s",
               ucs_status_string (st));
-    return;
-  }
-  st = ucp_worker_create (g.ctx, &wp, &g.worker);
-  if (st == UCS_OK)
-    st = ucp_worker_get_efd (g.worker, &g.efd);
-  if (st != UCS_OK) {
-    snprintf (g_err, sizeof g_err, "UCX worker: %s", ucs_status_string (st));
-    g.worker = NULL;
-    return;
-  }
-  eps = g_hash_table_new (g_direct_hash, g_direct_equal);
-  g.epfd = epoll_create1 (EPOLL_CLOEXEC);
-  if (g.epfd < 0 || epoll_ctl (g.epfd, EPOLL_CTL_ADD, g.efd, &ev) < 0) {
-    snprintf (g_err, sizeof g_err, "epoll: %s", strerror (errno));
-    g.worker = NULL;
-    return;
-  }
-  if (set_am_handler (UCX_AM_HELLO, ucx_am_hello, 0) < 0 ||
-      set_am_handler (UCX_AM_BYE, ucx_am_bye, 0) < 0 ||
-      set_am_handler (UCX_AM_MSG, ucx_am_msg,
-                      UCP_AM_FLAG_WHOLE_MSG | UCP_AM_FLAG_PERSISTENT_DATA) <
-        0) {
-    g.worker = NULL;
-    return;
-  }
-  if (pthread_create (&g.thread, NULL, progress_thread, NULL) != 0) {
-    snprintf (g_err, sizeof g_err, "cannot start UCX's progress thread");
-    g.worker = NULL;
   }
 }
 
 int
-ucx_worker (ucp_worker_h *out)
+ucx_context (ucp_context_h *out)
 {
-  pthread_once (&once, init);
-  if (!g.worker)
-    return rmr_err (EIO, "%s", g_err);
-  *out = g.worker;
+  pthread_once (&ctx_once, ctx_init);
+  if (!g_ctx)
+    return rmr_err (EIO, "%s", g_ctx_err);
+  *out = g_ctx;
   return 0;
 }
 
@@ -252,7 +180,8 @@ ucx_conn_fail (struct ucx_conn *c, int err, const char *fmt, ...)
   pthread_cond_broadcast (&c->cond);
   if (pthread_mutex_unlock (&c->lock) != 0)
     abort ();
-  ucx_wake (c);
+  if (ucx_tl_progress != c)
+    ucx_wake (c);
 }
 
 void
@@ -298,104 +227,134 @@ ucx_failed (struct ucx_conn *c)
   return f;
 }
 
-void
-ucx_ep_register (struct ucx_conn *c)
+/* Queue e (under lock).  false: out of memory or over the preamble's
+ * limit.
+ */
+static int
+set_am_handler (struct ucx_conn *c, unsigned id, ucp_am_recv_callback_t cb,
+                uint32_t flags)
 {
-  g_mutex_lock (&ucx_eps_lock);
-  g_hash_table_insert (eps, c->ep, c);
-  g_mutex_unlock (&ucx_eps_lock);
-}
+  ucp_am_handler_param_t hp = {
+    .field_mask =
+      UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
+      UCP_AM_HANDLER_PARAM_FIELD_ARG | UCP_AM_HANDLER_PARAM_FIELD_FLAGS,
+    .id = id,
+    .cb = cb,
+    .arg = c,
+    .flags = flags,
+  };
+  ucs_status_t st = ucp_worker_set_am_recv_handler (c->worker, &hp);
 
-struct ucx_conn *
-ucx_conn_of_ep_unlocked (ucp_ep_h ep)
-{
-  return ep ? g_hash_table_lookup (eps, ep) : NULL;
+  if (st != UCS_OK)
+    return rmr_err (EIO, "UCX active-message handler: %s",
+                    ucs_status_string (st));
+  return 0;
 }
 
 int
 ucx_conn_new (const struct rmr_conn_opts *opts, struct ucx_conn **out)
 {
+  ucp_worker_params_t wp = {
+    .field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
+    .thread_mode = UCS_THREAD_MODE_MULTI,
+  };
+  struct epoll_event ev = {.events = EPOLLIN};
+  ucp_context_h ctx;
   struct ucx_conn *c;
-  ucp_worker_h w;
+  ucs_status_t st;
   int r;
 
-  r = ucx_worker (&w);
+  r = ucx_context (&ctx);
   if (r < 0)
     return r;
   c = calloc (1, sizeof *c);
   if (!c)
     return rmr_err (ENOMEM, "out of memory");
   c->base.ops = &rmr_transport_ucx;
-  c->worker = w;
   if (opts)
     c->opts = *opts;
+  c->efd = c->wakefd = c->epfd = -1;
   pthread_mutex_init (&c->lock, NULL);
   pthread_cond_init (&c->cond, NULL);
   pthread_rwlock_init (&c->ep_lock, NULL);
+  st = ucp_worker_create (ctx, &wp, &c->worker);
+  if (st != UCS_OK) {
+    c->worker = NULL;
+    ucx_conn_destroy (c);
+    return rmr_err (EIO, "UCX worker: %s", ucs_status_string (st));
+  }
+  st = ucp_worker_get_efd (c->worker, &c->efd);
+  if (st != UCS_OK) {
+    c->efd = -1;
+    ucx_conn_destroy (c);
+    return rmr_err (EIO, "UCX worker's event fd: %s", ucs_status_string (st));
+  }
   c->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (c->wakefd < 0) {
+  c->epfd = epoll_create1 (EPOLL_CLOEXEC);
+  if (c->wakefd < 0 || c->epfd < 0 ||
+      epoll_ctl (c->epfd, EPOLL_CTL_ADD, c->efd, &ev) < 0 ||
+      epoll_ctl (c->epfd, EPOLL_CTL_ADD, c->wakefd, &ev) < 0) {
     r = errno;
     ucx_conn_destroy (c);
-    return rmr_err (r, "eventfd: %s", strerror (r));
+    return rmr_err (r, "eventfd/epoll: %s", strerror (r));
+  }
+  if (set_am_handler (c, UCX_AM_HELLO, ucx_am_hello, 0) < 0 ||
+      set_am_handler (c, UCX_AM_BYE, ucx_am_bye, 0) < 0 ||
+      set_am_handler (c, UCX_AM_MSG, ucx_am_msg,
+                      UCP_AM_FLAG_WHOLE_MSG | UCP_AM_FLAG_PERSISTENT_DATA) <
+        0) {
+    r = rmr_get_errno ();
+    ucx_conn_destroy (c);
+    return -r;
   }
   atomic_store (&c->last_rx_ms, ucx_now_ms ());
   *out = c;
   return 0;
 }
 
-/* Wait on c->cond until *flag (under lock), at most until deadline (ms
- * of ucx_now_ms; 0: no limit).  Whether it came.
- */
-bool
-ucx_wait_flag (struct ucx_conn *c, const bool *flag, uint64_t deadline)
+/* Progress until nothing more happens. */
+void
+ucx_progress_all (struct ucx_conn *c)
 {
-  struct timespec ts;
-  uint64_t now, ms;
-  bool got;
+  while (ucp_worker_progress (c->worker) > 0)
+    ;
+}
 
-  if (pthread_mutex_lock (&c->lock) != 0)
-    abort ();
-  while (!*flag) {
-    now = ucx_now_ms ();
-    if (deadline && now >= deadline)
-      break;
-    ms = deadline ? MIN (deadline - now, SEND_WAIT_MS) : SEND_WAIT_MS;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long) ms * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait (&c->cond, &c->lock, &ts);
+/* Sleep until the worker has events or wakefd is written, at most
+ * timeout_ms (-1: no limit).  The caller progresses afterwards.
+ */
+void
+ucx_sleep_on_worker (struct ucx_conn *c, int timeout_ms)
+{
+  struct epoll_event ev[2];
+  uint64_t junk;
+
+  if (ucp_worker_arm (c->worker) == UCS_ERR_BUSY)
+    return; /* events pending: progress again */
+  if (epoll_wait (c->epfd, ev, 2, timeout_ms) > 0 &&
+      read (c->wakefd, &junk, sizeof junk) < 0) {
+    /* Nothing written to wakefd: the worker woke us. */
   }
-  got = *flag;
-  if (pthread_mutex_unlock (&c->lock) != 0)
-    abort ();
-  return got;
 }
 
 static void
 close_done (void *req, ucs_status_t status, void *user_data)
 {
-  struct ucx_send_wait *w = user_data;
+  bool *done = user_data;
 
-  if (pthread_mutex_lock (&w->c->lock) != 0)
-    abort ();
-  w->done = true;
-  pthread_cond_broadcast (&w->c->cond);
-  if (pthread_mutex_unlock (&w->c->lock) != 0)
-    abort ();
+  *done = true;
 }
 
 void
 ucx_ep_close (struct ucx_conn *c)
 {
-  struct ucx_send_wait w = {.c = c};
   ucp_request_param_t p = {
     .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_CALLBACK |
                     UCP_OP_ATTR_FIELD_USER_DATA,
     .flags = UCP_EP_CLOSE_FLAG_FORCE,
     .cb.send = close_done,
-    .user_data = &w,
   };
+  bool done = false;
   void *req;
 
   if (pthread_rwlock_wrlock (&c->ep_lock) != 0)
@@ -404,15 +363,15 @@ ucx_ep_close (struct ucx_conn *c)
     pthread_rwlock_unlock (&c->ep_lock);
     return;
   }
-  /* No callback finds c from here on. */
-  g_mutex_lock (&ucx_eps_lock);
-  g_hash_table_remove (eps, c->ep);
-  g_mutex_unlock (&ucx_eps_lock);
+  p.user_data = &done;
   req = ucp_ep_close_nbx (c->ep, &p);
   c->ep = NULL;
   pthread_rwlock_unlock (&c->ep_lock);
   if (UCS_PTR_IS_PTR (req)) {
-    ucx_wait_flag (c, &w.done, 0);
+    while (!done) {
+      if (ucp_worker_progress (c->worker) == 0 && !done)
+        ucx_sleep_on_worker (c, 10);
+    }
     ucp_request_free (req);
   }
   /* Wake every sender still waiting: its request completed. */
@@ -423,13 +382,28 @@ ucx_ep_close (struct ucx_conn *c)
     abort ();
 }
 
+/* Hand back what the queue holds (the connection is going down). */
+void
+ucx_rx_drain_free (struct ucx_conn *c)
+{
+  struct ucx_rx e;
+
+  while (ucx_rx_pop (c, &e))
+    if (e.data)
+      ucp_am_data_release (c->worker, e.data);
+}
+
 void
 ucx_conn_destroy (struct ucx_conn *c)
 {
   if (c->worker) {
     ucx_ep_close (c);
     ucx_rx_drain_free (c);
+    ucx_progress_all (c);
+    ucp_worker_destroy (c->worker);
   }
+  if (c->epfd >= 0)
+    close (c->epfd);
   if (c->wakefd >= 0)
     close (c->wakefd);
   free (c->rxq);
@@ -494,10 +468,8 @@ ucx_send_start (struct ucx_conn *c, unsigned id, const void *hbuf, size_t hlen,
     buf = dt;
     count = iovcnt;
   }
-  /* The receiver finds the connection by the reply endpoint. */
-  p.flags = UCP_AM_SEND_FLAG_REPLY;
   if (total >= UCX_RNDV_MIN)
-    p.flags |= UCP_AM_SEND_FLAG_RNDV;
+    p.flags = UCP_AM_SEND_FLAG_RNDV;
   w->c = c;
   w->done = false;
   *req = NULL;
@@ -535,12 +507,14 @@ ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
       abort ();
     for (i = 0; i < n && all; i++)
       all = !req[i] || w[i].done;
-    if (!all) {
+    if (!all && ucx_tl_progress != c) {
       struct timespec ts;
       clock_gettime (CLOCK_REALTIME, &ts);
       ts.tv_nsec += SEND_WAIT_MS * 1000000L;
-      ts.tv_sec += ts.tv_nsec / 1000000000L;
-      ts.tv_nsec %= 1000000000L;
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
       pthread_cond_timedwait (&c->cond, &c->lock, &ts);
       for (all = true, i = 0; i < n && all; i++)
         all = !req[i] || w[i].done;
@@ -549,9 +523,12 @@ ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
       abort ();
     if (all)
       break;
-    /* A failed or closing endpoint: close it, which completes what is
-     * left.
+    /* On the progress thread: drive it ourselves.  Elsewhere: the
+     * progress thread may be busy in a handler; keep things moving.
      */
+    if (ucp_worker_progress (c->worker) == 0 && ucx_tl_progress == c)
+      ucx_sleep_on_worker (c, 10);
+    /* A failed endpoint: close it, which completes what is left. */
     if (ucx_failed (c) || atomic_load (&c->shutdown_req))
       ucx_ep_close (c);
   }
@@ -644,7 +621,7 @@ ucx_conn_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
     abort ();
   atomic_store (&c->pause_req, false);
   c->thread_started = true;
-  r = pthread_create (&c->thread, NULL, ucx_recv_thread, c);
+  r = pthread_create (&c->thread, NULL, ucx_progress_thread, c);
   if (r != 0) {
     c->thread_started = false;
     return rmr_err (r, "%s: cannot start the progress thread: %s",
@@ -697,7 +674,7 @@ ucx_free (struct rmr_conn *base)
 
   ucx_shutdown (base);
   if (c->thread_started) {
-    if (ucx_tl_recv == c) {
+    if (ucx_tl_progress == c) {
       /* From our own down (): the thread frees on its way out. */
       atomic_store (&c->free_on_exit, true);
       return;

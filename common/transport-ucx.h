@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Inside the ucx transport: the connection struct and what its files
- * share: transport-ucx.c (the worker and its progress thread,
- * connections, sends, the vtable), transport-ucx-recv.c (the
- * active-message callbacks, the receive thread), transport-ucx-setup.c
- * (connect, the preamble), transport-ucx-listen.c (the listener).  Not
- * used outside them.
+ * share: transport-ucx.c (context, connections, sends, the vtable),
+ * transport-ucx-recv.c (receiving, the progress thread),
+ * transport-ucx-setup.c (connect, the preamble), transport-ucx-listen.c
+ * (the listener).  Not used outside them.
  */
 #ifndef RMR_TRANSPORT_UCX_H
 #define RMR_TRANSPORT_UCX_H
@@ -14,16 +13,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <glib.h>
 #include <ucp/api/ucp.h>
 
 #include "tls.h"
 #include "transport.h"
 #include "ucx-auth.h"
 
-/* Active message ids: the preamble (ucx-auth.h), rmr messages (the AM
- * header is the encoded struct rmr_hdr, the AM data its payload), and a
- * goodbye.
+/* Active message ids: the preamble (ucx-auth.h), then rmr messages (the
+ * AM header is the encoded struct rmr_hdr, the AM data its payload).
  */
 #define UCX_AM_HELLO 1
 #define UCX_AM_MSG 2
@@ -49,16 +46,18 @@ struct ucx_rx {
 
 struct ucx_conn {
   struct rmr_conn base; /* must be first */
-  ucp_worker_h worker;  /* the process's (transport-ucx.c) */
+  ucp_worker_h worker;  /* this connection's own */
   ucp_ep_h ep;          /* NULL once closed (under ep_lock, write) */
-  int wakefd;           /* eventfd: the receive thread has work */
+  int efd;              /* the worker's event fd */
+  int wakefd;           /* eventfd: queued work, pause, shutdown */
+  int epfd;             /* epoll over efd and wakefd */
   struct rmr_conn_opts opts;
   struct rmr_listener *listener; /* accepted: whose handshake it is in */
 
   /* Readers: sends starting on ep; writer: closing it. */
   pthread_rwlock_t ep_lock;
 
-  pthread_mutex_t lock; /* protects: the fields down to `reason' */
+  pthread_mutex_t lock; /* protects: the fields down to `reason` */
   pthread_cond_t cond;  /* a send or receive completed, a hello came, the
                            endpoint failed */
   struct ucx_rx *rxq;   /* ring of rx_cap */
@@ -82,7 +81,7 @@ struct ucx_conn {
   atomic_bool free_on_exit;
   atomic_uint_fast64_t last_rx_ms;
 
-  /* Receive thread only. */
+  /* Progress thread only. */
   struct ucx_rx cur; /* a rendezvous message being received */
   bool cur_active;
   void *cur_dest;
@@ -93,23 +92,13 @@ struct ucx_conn {
   uint8_t ka_hbuf[RMR_HDR_SIZE];
 };
 
-/* The connection whose receive thread this thread is. */
-extern _Thread_local struct ucx_conn *ucx_tl_recv;
-
-/* Every endpoint's connection, for the callbacks (the top of
- * transport-ucx.c): register once the endpoint exists; look up under
- * ucx_eps_lock, held while the connection is used.
+/* The connection whose progress thread (or preamble) this thread runs:
+ * its sends progress the worker inline instead of waiting.
  */
-extern GMutex ucx_eps_lock;
-void ucx_ep_register (struct ucx_conn *c);
-struct ucx_conn *ucx_conn_of_ep_unlocked (ucp_ep_h ep);
+extern _Thread_local struct ucx_conn *ucx_tl_progress;
 
 uint64_t ucx_now_ms (void);
-/* The process's UCX worker, made (with its progress thread) on first
- * use: 0 or -errno.
- */
-int ucx_worker (ucp_worker_h *out);
-/* Write c's wakefd (its receive thread polls it). */
+/* Write c's wakefd (the progress thread polls it). */
 void ucx_wake (struct ucx_conn *c);
 /* UCX's status to an errno. */
 int ucx_errno_of (ucs_status_t st);
@@ -119,23 +108,13 @@ int ucx_errno_of (ucs_status_t st);
 void ucx_conn_fail (struct ucx_conn *c, int err, const char *fmt, ...)
   __attribute__ ((format (printf, 3, 4)));
 bool ucx_failed (struct ucx_conn *c);
-/* Wait on c->cond until *flag (read under c->lock), at most until
- * deadline (ms of ucx_now_ms; 0: no limit).  Whether it came.
+/* Progress c's worker until nothing more happens / sleep until it has
+ * events or wakefd is written, at most timeout_ms (-1: no limit).
  */
-bool ucx_wait_flag (struct ucx_conn *c, const bool *flag, uint64_t deadline);
+void ucx_progress_all (struct ucx_conn *c);
+void ucx_sleep_on_worker (struct ucx_conn *c, int timeout_ms);
 
-/* A new connection (no endpoint yet), or -errno. */
-int ucx_conn_new (const struct rmr_conn_opts *opts, struct ucx_conn **out);
-/* Free a connection whose thread never started (or ended). */
-void ucx_conn_destroy (struct ucx_conn *c);
-int ucx_conn_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
-                    void *opaque);
-/* The error handler for endpoints of c (ucp_ep_params_t). */
-void ucx_ep_error (void *arg, ucp_ep_h ep, ucs_status_t status);
-/* Close the endpoint now (force), completing every request on it. */
-void ucx_ep_close (struct ucx_conn *c);
-
-/* One send in flight. */
+/* One send in flight (transport-ucx.c). */
 struct ucx_send_wait {
   struct ucx_conn *c;
   bool done;
@@ -155,7 +134,9 @@ int ucx_send_start (struct ucx_conn *c, unsigned id, const void *hbuf,
 int ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
                        int n);
 
-/* transport-ucx-recv.c */
+/* transport-ucx-recv.c: the active-message callbacks (they only queue),
+ * the queue, the progress thread.
+ */
 ucs_status_t ucx_am_msg (void *arg, const void *header, size_t hlen, void *data,
                          size_t len, const ucp_am_recv_param_t *param);
 ucs_status_t ucx_am_hello (void *arg, const void *header, size_t hlen,
@@ -166,13 +147,24 @@ ucs_status_t ucx_am_bye (void *arg, const void *header, size_t hlen, void *data,
 bool ucx_rx_pop (struct ucx_conn *c, struct ucx_rx *e);
 /* Hand back to UCX what the queue holds (the connection is going down). */
 void ucx_rx_drain_free (struct ucx_conn *c);
-void *ucx_recv_thread (void *arg);
+void *ucx_progress_thread (void *arg);
 
 /* transport-ucx-setup.c */
 int ucx_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
                  struct rmr_conn **out);
-/* Preamble: send one message / wait for the next, before deadline (ms of
- * ucx_now_ms).  0 or -errno with the reason recorded (no peer name).
+/* The process's UCX context, made on first use: 0 or -errno. */
+int ucx_context (ucp_context_h *out);
+/* A new connection with its own worker (no endpoint yet), or -errno. */
+int ucx_conn_new (const struct rmr_conn_opts *opts, struct ucx_conn **out);
+/* Free a connection whose thread never started (or ended). */
+void ucx_conn_destroy (struct ucx_conn *c);
+int ucx_conn_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
+                    void *opaque);
+/* The error handler for endpoints of c (ucp_ep_params_t). */
+void ucx_ep_error (void *arg, ucp_ep_h ep, ucs_status_t status);
+/* Preamble: send one message / wait for the next, before deadline (ms
+ * of ucx_now_ms), progressing the worker on this thread.  0 or -errno
+ * with the reason recorded (no peer name).
  */
 int ucx_hs_send (struct ucx_conn *c, const uint8_t *buf, size_t len,
                  uint64_t deadline);
@@ -181,10 +173,11 @@ int ucx_hs_recv (struct ucx_conn *c, uint8_t *buf, size_t cap, size_t *len,
 /* Once the preamble is done: base.security, base.identity, base.path. */
 void ucx_conn_describe (struct ucx_conn *c, bool authenticated,
                         const char *identity);
+/* Close the endpoint now (force), completing every request on it. */
+void ucx_ep_close (struct ucx_conn *c);
 /* "ucx:HOST:PORT" of a socket address. */
 void ucx_name_of_sockaddr (const struct sockaddr *sa, char *buf, size_t n);
 
-/* transport-ucx-listen.c */
 int ucx_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
                 rmr_accept_fn accept, void *opaque, struct rmr_listener **out);
 void ucx_listener_close (struct rmr_listener *l);
