@@ -172,9 +172,14 @@ send_keepalive (struct ucx_conn *c, const struct rmr_hdr *req)
   ucs_status_ptr_t sp;
 
   if (c->ka_req) {
-    if (ucp_request_check_status (c->ka_req) == UCS_INPROGRESS)
+    ucs_status_t st;
+    ucx_lock (c);
+    st = ucp_request_check_status (c->ka_req);
+    if (st != UCS_INPROGRESS)
+      ucp_request_free (c->ka_req);
+    ucx_unlock (c);
+    if (st == UCS_INPROGRESS)
       return;
-    ucp_request_free (c->ka_req);
     c->ka_req = NULL;
   }
   if (req) {
@@ -184,9 +189,11 @@ send_keepalive (struct ucx_conn *c, const struct rmr_hdr *req)
   rmr_hdr_encode (&ka, c->ka_hbuf);
   if (pthread_rwlock_rdlock (&c->ep_lock) != 0)
     abort ();
+  ucx_lock (c);
   sp = c->ep ? ucp_am_send_nbx (c->ep, UCX_AM_MSG, c->ka_hbuf, RMR_HDR_SIZE,
                                 NULL, 0, &p)
              : NULL;
+  ucx_unlock (c);
   pthread_rwlock_unlock (&c->ep_lock);
   if (UCS_PTR_IS_PTR (sp))
     c->ka_req = sp;
@@ -247,8 +254,10 @@ rndv_start (struct ucx_conn *c, void *dest)
   if (pthread_mutex_unlock (&c->lock) != 0)
     abort ();
   c->cur_active = true;
+  ucx_lock (c);
   sp = ucp_am_recv_data_nbx (c->worker, c->cur.data,
                              dest ? dest : c->cur_scratch, len, &p);
+  ucx_unlock (c);
   if (UCS_PTR_IS_ERR (sp)) {
     c->cur_active = false;
     return rmr_err (ucx_errno_of (UCS_PTR_STATUS (sp)),
@@ -286,8 +295,11 @@ deliver (struct ucx_conn *c, unsigned *count)
       if (!done)
         return 0;
       c->cur_active = false;
-      if (c->cur_req)
+      if (c->cur_req) {
+        ucx_lock (c);
         ucp_request_free (c->cur_req);
+        ucx_unlock (c);
+      }
       c->cur_req = NULL;
       free (c->cur_scratch);
       c->cur_scratch = NULL;
@@ -317,7 +329,9 @@ deliver (struct ucx_conn *c, unsigned *count)
     if (e.data) {
       if (dest)
         memcpy (dest, e.data, e.hdr.payload_len);
+      ucx_lock (c);
       ucp_am_data_release (c->worker, e.data);
+      ucx_unlock (c);
     }
     c->h->message (c->opaque, &e.hdr, dest);
     (*count)++;
@@ -358,6 +372,17 @@ poll_timeout (struct ucx_conn *c, uint64_t now)
  */
 #define BYE_FLUSH_MS 1000
 
+static bool
+flushed (struct ucx_conn *c, void *req)
+{
+  ucs_status_t st;
+
+  ucx_lock (c);
+  st = ucp_request_check_status (req);
+  ucx_unlock (c);
+  return st != UCS_INPROGRESS;
+}
+
 static void
 say_goodbye (struct ucx_conn *c)
 {
@@ -368,20 +393,23 @@ say_goodbye (struct ucx_conn *c)
   if (pthread_rwlock_rdlock (&c->ep_lock) != 0)
     abort ();
   if (c->ep && !ucx_failed (c)) {
+    ucx_lock (c);
     bye = ucp_am_send_nbx (c->ep, UCX_AM_BYE, NULL, 0, NULL, 0, &p);
     fl = ucp_ep_flush_nbx (c->ep, &p);
+    ucx_unlock (c);
   }
   pthread_rwlock_unlock (&c->ep_lock);
-  while (UCS_PTR_IS_PTR (fl) &&
-         ucp_request_check_status (fl) == UCS_INPROGRESS &&
-         ucx_now_ms () < deadline && !ucx_failed (c))
-    if (ucp_worker_progress (c->worker) == 0)
+  while (UCS_PTR_IS_PTR (fl) && !flushed (c, fl) && ucx_now_ms () < deadline &&
+         !ucx_failed (c))
+    if (ucx_progress (c) == 0)
       ucx_sleep_on_worker (c, 10);
   /* Freed requests still in flight complete when the endpoint closes. */
+  ucx_lock (c);
   if (UCS_PTR_IS_PTR (bye))
     ucp_request_free (bye);
   if (UCS_PTR_IS_PTR (fl))
     ucp_request_free (fl);
+  ucx_unlock (c);
 }
 
 void *
@@ -448,15 +476,19 @@ ucx_progress_thread (void *arg)
   ucx_ep_close (c);
   if (c->cur_active) {
     while (!c->cur_done)
-      if (ucp_worker_progress (c->worker) == 0)
+      if (ucx_progress (c) == 0)
         ucx_sleep_on_worker (c, 10);
+    ucx_lock (c);
     if (c->cur_req)
       ucp_request_free (c->cur_req);
+    ucx_unlock (c);
     c->cur_req = NULL;
     c->cur_active = false;
   }
   if (c->ka_req) {
+    ucx_lock (c);
     ucp_request_free (c->ka_req);
+    ucx_unlock (c);
     c->ka_req = NULL;
   }
   ucx_rx_drain_free (c);

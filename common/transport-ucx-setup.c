@@ -39,7 +39,7 @@ ucx_hs_send (struct ucx_conn *c, const uint8_t *buf, size_t len,
   if (r < 0)
     return rmr_err (-r, "sending the hello: %s", strerror (-r));
   while (req && !w.done) {
-    if (ucp_worker_progress (c->worker) > 0)
+    if (ucx_progress (c) > 0)
       continue;
     now = ucx_now_ms ();
     if (ucx_failed (c) || now >= deadline || atomic_load (&c->shutdown_req)) {
@@ -49,7 +49,9 @@ ucx_hs_send (struct ucx_conn *c, const uint8_t *buf, size_t len,
     ucx_sleep_on_worker (c, (int) MIN (deadline - now, 1000));
   }
   if (req) {
+    ucx_lock (c);
     ucp_request_free (req);
+    ucx_unlock (c);
     if (w.status != UCS_OK) {
       if (ucx_failed (c))
         return rmr_err (c->err, "%s", c->reason);
@@ -110,8 +112,10 @@ describe_lanes (struct ucx_conn *c, char *out, size_t n)
     return;
   if (pthread_rwlock_rdlock (&c->ep_lock) != 0)
     abort ();
+  ucx_lock (c);
   if (c->ep)
     ucp_ep_print_info (c->ep, f);
+  ucx_unlock (c);
   pthread_rwlock_unlock (&c->ep_lock);
   fclose (f);
   for (line = strtok_r (text, "\n", &save); line;
@@ -228,7 +232,9 @@ connect_one (struct ucx_conn *c, const struct addrinfo *ai)
   };
   ucs_status_t st;
 
+  ucx_lock (c);
   st = ucp_ep_create (c->worker, &ep, &c->ep);
+  ucx_unlock (c);
   if (st != UCS_OK) {
     c->ep = NULL;
     return rmr_err (ucx_errno_of (st), "connect: %s", ucs_status_string (st));

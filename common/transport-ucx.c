@@ -277,6 +277,7 @@ ucx_conn_new (const struct rmr_conn_opts *opts, struct ucx_conn **out)
   pthread_mutex_init (&c->lock, NULL);
   pthread_cond_init (&c->cond, NULL);
   pthread_rwlock_init (&c->ep_lock, NULL);
+  pthread_mutex_init (&c->ucx_mutex, NULL);
   st = ucp_worker_create (ctx, &wp, &c->worker);
   if (st != UCS_OK) {
     c->worker = NULL;
@@ -316,20 +317,35 @@ ucx_conn_new (const struct rmr_conn_opts *opts, struct ucx_conn **out)
 void
 ucx_progress_all (struct ucx_conn *c)
 {
-  while (ucp_worker_progress (c->worker) > 0)
+  while (ucx_progress (c) > 0)
     ;
 }
 
 /* Sleep until the worker has events or wakefd is written, at most
  * timeout_ms (-1: no limit).  The caller progresses afterwards.
  */
+unsigned
+ucx_progress (struct ucx_conn *c)
+{
+  unsigned n;
+
+  ucx_lock (c);
+  n = ucp_worker_progress (c->worker);
+  ucx_unlock (c);
+  return n;
+}
+
 void
 ucx_sleep_on_worker (struct ucx_conn *c, int timeout_ms)
 {
   struct epoll_event ev[2];
+  ucs_status_t st;
   uint64_t junk;
 
-  if (ucp_worker_arm (c->worker) == UCS_ERR_BUSY)
+  ucx_lock (c);
+  st = ucp_worker_arm (c->worker);
+  ucx_unlock (c);
+  if (st == UCS_ERR_BUSY)
     return; /* events pending: progress again */
   if (epoll_wait (c->epfd, ev, 2, timeout_ms) > 0 &&
       read (c->wakefd, &junk, sizeof junk) < 0) {
@@ -364,15 +380,19 @@ ucx_ep_close (struct ucx_conn *c)
     return;
   }
   p.user_data = &done;
+  ucx_lock (c);
   req = ucp_ep_close_nbx (c->ep, &p);
+  ucx_unlock (c);
   c->ep = NULL;
   pthread_rwlock_unlock (&c->ep_lock);
   if (UCS_PTR_IS_PTR (req)) {
     while (!done) {
-      if (ucp_worker_progress (c->worker) == 0 && !done)
+      if (ucx_progress (c) == 0 && !done)
         ucx_sleep_on_worker (c, 10);
     }
+    ucx_lock (c);
     ucp_request_free (req);
+    ucx_unlock (c);
   }
   /* Wake every sender still waiting: its request completed. */
   if (pthread_mutex_lock (&c->lock) != 0)
@@ -389,8 +409,11 @@ ucx_rx_drain_free (struct ucx_conn *c)
   struct ucx_rx e;
 
   while (ucx_rx_pop (c, &e))
-    if (e.data)
+    if (e.data) {
+      ucx_lock (c);
       ucp_am_data_release (c->worker, e.data);
+      ucx_unlock (c);
+    }
 }
 
 void
@@ -411,6 +434,7 @@ ucx_conn_destroy (struct ucx_conn *c)
   pthread_mutex_destroy (&c->lock);
   pthread_cond_destroy (&c->cond);
   pthread_rwlock_destroy (&c->ep_lock);
+  pthread_mutex_destroy (&c->ucx_mutex);
   free (c);
 }
 
@@ -480,7 +504,9 @@ ucx_send_start (struct ucx_conn *c, unsigned id, const void *hbuf, size_t hlen,
     pthread_rwlock_unlock (&c->ep_lock);
     return -EPIPE;
   }
+  ucx_lock (c);
   sp = ucp_am_send_nbx (c->ep, id, hbuf, hlen, buf, count, &p);
+  ucx_unlock (c);
   pthread_rwlock_unlock (&c->ep_lock);
   if (UCS_PTR_IS_ERR (sp))
     return -ucx_errno_of (UCS_PTR_STATUS (sp));
@@ -526,7 +552,7 @@ ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
     /* On the progress thread: drive it ourselves.  Elsewhere: the
      * progress thread may be busy in a handler; keep things moving.
      */
-    if (ucp_worker_progress (c->worker) == 0 && ucx_tl_progress == c)
+    if (ucx_progress (c) == 0 && ucx_tl_progress == c)
       ucx_sleep_on_worker (c, 10);
     /* A failed endpoint: close it, which completes what is left. */
     if (ucx_failed (c) || atomic_load (&c->shutdown_req))
@@ -535,10 +561,11 @@ ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
   for (i = 0; i < n; i++) {
     if (!req[i])
       continue;
-    if (w[i].status != UCS_OK && r == 0) {
+    if (w[i].status != UCS_OK && r == 0)
       r = -ucx_errno_of (w[i].status);
-    }
+    ucx_lock (c);
     ucp_request_free (req[i]);
+    ucx_unlock (c);
   }
   return r;
 }

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -57,6 +58,17 @@ struct ucx_conn {
   /* Readers: sends starting on ep; writer: closing it. */
   pthread_rwlock_t ep_lock;
 
+  /* Held around every UCX call on the worker (ucx_lock ()).  UCX's own
+   * lock in thread mode MULTI is a spinlock: on a host with fewer cores
+   * than threads (nbdkit's, the daemons'), a thread preempted while it
+   * holds it left the others spinning out their time slices, and 4K IO
+   * with 32 in flight ran at a twentieth of tcp's rate.  A mutex sleeps
+   * instead; UCX's spinlock is then never contended.  Order: ep_lock,
+   * then ucx_mutex, then lock (UCX's callbacks, run under ucx_mutex,
+   * take lock and never call UCX).
+   */
+  pthread_mutex_t ucx_mutex;
+
   pthread_mutex_t lock; /* protects: the fields down to `reason` */
   pthread_cond_t cond;  /* a send or receive completed, a hello came, the
                            endpoint failed */
@@ -96,6 +108,23 @@ struct ucx_conn {
  * its sends progress the worker inline instead of waiting.
  */
 extern _Thread_local struct ucx_conn *ucx_tl_progress;
+
+static inline void
+ucx_lock (struct ucx_conn *c)
+{
+  if (pthread_mutex_lock (&c->ucx_mutex) != 0)
+    abort ();
+}
+
+static inline void
+ucx_unlock (struct ucx_conn *c)
+{
+  if (pthread_mutex_unlock (&c->ucx_mutex) != 0)
+    abort ();
+}
+
+/* ucp_worker_progress () of c's worker, under ucx_mutex. */
+unsigned ucx_progress (struct ucx_conn *c);
 
 uint64_t ucx_now_ms (void);
 /* Write c's wakefd (the progress thread polls it). */
