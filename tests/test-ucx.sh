@@ -18,8 +18,9 @@
 #   the writes go on, and on its return it resyncs from its peer over ucx
 #   until the stores are identical;
 # - IPv6: a node and the compute host on a veth pair with IPv6 addresses
-#   only (UCX 1.13's tcp needs UCX_TCP_AF_PRIO=inet6,inet: without it the
-#   connection is refused with that hint, and the node stays up).
+#   only (UCX 1.13's tcp needs UCX_TCP_AF_PRIO=inet6,inet: a node without
+#   it refuses the connection with that hint and stays up; with it on
+#   both sides, IO works).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 RMR_TEST_TRANSPORT=ucx
@@ -166,11 +167,18 @@ else
   done
   netns_link s6 c6 fd99::1/64 fd99::2/64
   V6="ucx:[fd99::1]:7700"
-  start_bg "$tmpdir/v6.pid" ip netns exec "$(netns_name s6)" env UCX_TCP_AF_PRIO=inet6,inet \
-    "${CHECKED[@]}" "$RMR_STORAGED" --foreground --listen "$V6" \
-    --control "$tmpdir/v6.sock"
-  v6pid=$BG_PID
-  wait_for_socket "$tmpdir/v6.sock" 10
+  # The node first without UCX_TCP_AF_PRIO: it refuses every IPv6
+  # connection, naming the setting (transport-ucx-listen.c), and stays up.
+  start_v6_node ()
+  {
+    start_bg "$tmpdir/v6.pid" ip netns exec "$(netns_name s6)" env "$@" \
+      "${CHECKED[@]}" "$RMR_STORAGED" --foreground --listen "$V6" \
+      --control "$tmpdir/v6.sock"
+    v6pid=$BG_PID
+    wait_for_socket "$tmpdir/v6.sock" 10
+  }
+  rm -f "$tmpdir/v6.sock"
+  start_v6_node UCX_TCP_AF_PRIO=inet,inet6
   "$RMRADM" -s "$tmpdir/v6.sock" set rmr-server/ctl/join_pool \
     'poolname=six member_id=6' >&2
   "$RMRADM" -s "$tmpdir/v6.sock" set brmr-server/ctl/create_store \
@@ -186,6 +194,14 @@ else
     diag "$(cat "$tmpdir/x6.err")"
   fi
   ok "the node is still up" _is_ours_alive "$v6pid"
+  # Then with it, on both sides: IO over IPv6.
+  kill_pid "$v6pid"
+  rm -f "$tmpdir/v6.sock"
+  start_v6_node UCX_TCP_AF_PRIO=inet6,inet
+  "$RMRADM" -s "$tmpdir/v6.sock" set rmr-server/ctl/join_pool \
+    'poolname=six member_id=6' >&2
+  "$RMRADM" -s "$tmpdir/v6.sock" set brmr-server/ctl/add_store \
+    "device=$tmpdir/six.img pool=six" >&2
   rm -f "$tmpdir/six6.sock" "$tmpdir/six6.ctl"
   start_bg "$tmpdir/six6.pid" ip netns exec "$(netns_name c6)" env UCX_TCP_AF_PRIO=inet6,inet \
     "${CHECKED[@]}" nbdkit -f -U "$tmpdir/six6.sock" "$RMR_PLUGIN" \
