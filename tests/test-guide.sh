@@ -130,6 +130,7 @@ legs_match ()
 }
 
 sess_state () { c get "rmr-client/pools/$POOL/sessions/${SESS[$1]}/state"; }
+sess_data () { c get "rmr-client/pools/$POOL/sessions/${SESS[$1]}/data_state"; }
 srv_state () { n "$1" get "rmr-server/pools/$POOL/state"; }
 sync_state () { n "$1" get "rmr-client/pools/$POOL/sessions/${SYNC[$1]}/state"; }
 # is_state WHAT I STATE: the state getter WHAT of node or leg I is STATE.
@@ -283,6 +284,9 @@ NODE_STORE[2]=$tmpdir/sda2-new.img
 ok "storage 2: sync start" n 2 set "rmr-server/pools/$POOL/sync" start
 ok "client: ${SESS[2]} normal again" _wait_until 30 is_state sess_state 2 normal
 ok "storage 2 resynced the whole disk" _wait_until 60 synced 2
+# The client hears of it a moment later; until then it refuses to take
+# out the other leg (the only one it knows to be up to date).
+ok "client: ${SESS[2]} up to date" _wait_until 30 is_state sess_data 2 up-to-date
 ok "the device reads back after the replacement" pool_matches
 ok "legs identical to the reference" legs_match 1 2
 
