@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The ucx transport's listener: a UCP listener on a worker of its own,
- * progressed by the listener's thread; each connection request becomes
- * a connection with its own worker (transport-ucx.c), whose preamble
- * (ucx-auth.h) runs on a handshake thread of its own; only then the
- * owner's accept callback (transport.h), as on tcp.
+/* The ucx transport's listener: a UCP listener on the process's worker
+ * (transport-ucx.c), whose connection requests come on its progress
+ * thread; each becomes a connection, an endpoint on that worker, whose
+ * preamble (ucx-auth.h) runs on a handshake thread of its own; only then
+ * the owner's accept callback (transport.h), as on tcp.
  *
  * Limits, as tcp's listener (DESIGN 9): at most max_handshakes
  * connections in their preamble at once (more are rejected at once:
@@ -45,10 +45,7 @@
 struct ucx_listener {
   struct rmr_listener base; /* must be first */
   ucp_worker_h worker;
-  ucp_listener_h ul;
-  int efd, wakefd, epfd;
-  pthread_t thread;
-  atomic_bool stop;
+  ucp_listener_h ul; /* under ucx_mu */
   rmr_accept_fn accept;
   void *opaque;
   struct rmr_listen_opts opts;
@@ -206,7 +203,9 @@ ipv6_unsupported (void)
   return tcp && !(prio && strncmp (prio, "inet6", 5) == 0);
 }
 
-/* A connection request, from inside the listener worker's progress. */
+/* A connection request, from inside the worker's progress (under
+ * ucx_mu: no UCX call here may lock it again).
+ */
 static void
 on_conn_request (ucp_conn_request_h req, void *arg)
 {
@@ -260,15 +259,15 @@ on_conn_request (ucp_conn_request_h req, void *arg)
   }
   snprintf (c->base.peer_name, sizeof c->base.peer_name, "%s", peer);
   c->listener = &l->base;
-  ep.err_handler.arg = c;
   st = ucp_ep_create (c->worker, &ep, &c->ep);
   if (st != UCS_OK) {
     c->ep = NULL;
-    ucx_conn_destroy (c);
+    ucx_conn_destroy (c); /* no endpoint: no UCX call */
     snprintf (reason, sizeof reason, "accepting: %s", ucs_status_string (st));
     refuse (l, peer, "", reason);
     return;
   }
+  ucx_ep_register_unlocked (c);
   if (pthread_mutex_lock (&l->lock) != 0)
     abort ();
   l->hs[l->nhs++] = c;
@@ -284,44 +283,22 @@ on_conn_request (ucp_conn_request_h req, void *arg)
   if (pthread_mutex_unlock (&l->lock) != 0)
     abort ();
   if (r != 0) {
-    ucx_conn_destroy (c);
+    ucx_ep_close_unlocked (c);
+    ucx_conn_destroy (c); /* its endpoint closed: no UCX call */
     snprintf (reason, sizeof reason, "cannot start a handshake thread: %s",
               strerror (r));
     refuse (l, peer, "", reason);
   }
 }
 
-static void *
-listen_thread (void *arg)
-{
-  struct ucx_listener *l = arg;
-  struct epoll_event ev[2];
-  uint64_t junk;
-
-  while (!atomic_load (&l->stop)) {
-    if (ucp_worker_progress (l->worker) > 0)
-      continue;
-    if (ucp_worker_arm (l->worker) == UCS_ERR_BUSY)
-      continue;
-    if (epoll_wait (l->epfd, ev, 2, -1) > 0 &&
-        read (l->wakefd, &junk, sizeof junk) < 0) {
-      /* The worker woke us. */
-    }
-  }
-  return NULL;
-}
-
 static void
 listener_free (struct ucx_listener *l)
 {
-  if (l->ul)
+  if (l->ul) {
+    ucx_lock ();
     ucp_listener_destroy (l->ul);
-  if (l->worker)
-    ucp_worker_destroy (l->worker);
-  if (l->epfd >= 0)
-    close (l->epfd);
-  if (l->wakefd >= 0)
-    close (l->wakefd);
+    ucx_unlock ();
+  }
   pthread_mutex_destroy (&l->lock);
   pthread_cond_destroy (&l->cond);
   free (l->hs);
@@ -334,30 +311,25 @@ ucx_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
 {
   struct addrinfo hints = {
     .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC, .ai_flags = AI_PASSIVE};
-  ucp_worker_params_t wp = {
-    .field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
-    .thread_mode = UCS_THREAD_MODE_MULTI,
-  };
   ucp_listener_params_t lp = {
     .field_mask = UCP_LISTENER_PARAM_FIELD_SOCK_ADDR |
                   UCP_LISTENER_PARAM_FIELD_CONN_HANDLER,
   };
-  struct epoll_event ev = {.events = EPOLLIN};
   struct addrinfo *res = NULL;
   struct ucx_listener *l;
-  ucp_context_h ctx;
+  ucp_worker_h w;
   ucs_status_t st;
   char port[8];
   int r;
 
-  r = ucx_context (&ctx);
+  r = ucx_worker (&w);
   if (r < 0)
     return r;
   l = calloc (1, sizeof *l);
   if (!l)
     return rmr_err (ENOMEM, "out of memory");
   l->base.ops = &rmr_transport_ucx;
-  l->efd = l->wakefd = l->epfd = -1;
+  l->worker = w;
   pthread_mutex_init (&l->lock, NULL);
   pthread_cond_init (&l->cond, NULL);
   if (opts)
@@ -383,60 +355,31 @@ ucx_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
     listener_free (l);
     return -EADDRNOTAVAIL;
   }
-  st = ucp_worker_create (ctx, &wp, &l->worker);
-  if (st != UCS_OK) {
-    l->worker = NULL;
-    goto ucx_err;
-  }
-  st = ucp_worker_get_efd (l->worker, &l->efd);
-  if (st != UCS_OK)
-    goto ucx_err;
   lp.sockaddr.addr = res->ai_addr;
   lp.sockaddr.addrlen = res->ai_addrlen;
   lp.conn_handler.cb = on_conn_request;
   lp.conn_handler.arg = l;
+  ucx_lock ();
   st = ucp_listener_create (l->worker, &lp, &l->ul);
+  ucx_unlock ();
+  ucx_kick ();
+  freeaddrinfo (res);
   if (st != UCS_OK) {
     l->ul = NULL;
-    freeaddrinfo (res);
     rmr_err (st == UCS_ERR_BUSY ? EADDRINUSE : EIO, "listen %s: %s", l->name,
              st == UCS_ERR_BUSY ? "address in use" : ucs_status_string (st));
     r = rmr_get_errno ();
     listener_free (l);
     return -r;
   }
-  freeaddrinfo (res);
-  res = NULL;
-  l->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  l->epfd = epoll_create1 (EPOLL_CLOEXEC);
-  if (l->wakefd < 0 || l->epfd < 0 ||
-      epoll_ctl (l->epfd, EPOLL_CTL_ADD, l->efd, &ev) < 0 ||
-      epoll_ctl (l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) < 0) {
-    r = errno;
-    listener_free (l);
-    return rmr_err (r, "listen: eventfd/epoll: %s", strerror (r));
-  }
-  r = pthread_create (&l->thread, NULL, listen_thread, l);
-  if (r != 0) {
-    listener_free (l);
-    return rmr_err (r, "listen: cannot start its thread: %s", strerror (r));
-  }
   *out = &l->base;
   return 0;
-
-ucx_err:
-  if (res)
-    freeaddrinfo (res);
-  rmr_err (EIO, "listen %s: UCX worker: %s", l->name, ucs_status_string (st));
-  listener_free (l);
-  return -EIO;
 }
 
 void
 ucx_listener_close (struct rmr_listener *base)
 {
   struct ucx_listener *l = (struct ucx_listener *) base;
-  uint64_t one = 1;
   unsigned i;
 
   if (pthread_mutex_lock (&l->lock) != 0)
@@ -444,11 +387,13 @@ ucx_listener_close (struct rmr_listener *base)
   l->closing = true;
   if (pthread_mutex_unlock (&l->lock) != 0)
     abort ();
-  atomic_store (&l->stop, true);
-  if (write (l->wakefd, &one, sizeof one) < 0) {
-    /* Cannot fail on an eventfd in practice. */
-  }
-  pthread_join (l->thread, NULL);
+  /* No connection request comes after this: they come only from inside
+   * the worker's progress, under ucx_mu.
+   */
+  ucx_lock ();
+  ucp_listener_destroy (l->ul);
+  l->ul = NULL;
+  ucx_unlock ();
   if (pthread_mutex_lock (&l->lock) != 0)
     abort ();
   for (i = 0; i < l->nhs; i++)

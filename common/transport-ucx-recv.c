@@ -1,25 +1,29 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The ucx transport's receiving side (transport-ucx.c has the whole
- * picture): the active-message callbacks, which only queue (they run
- * inside ucp_worker_progress () on whichever thread progressed the
- * worker), and the connection's progress thread, which hands the queue
- * to the handler in arrival order outside any UCX callback, receives
- * rendezvous payloads straight into the handler's buffer, runs the
- * keepalive and idle timeout, and on the way out closes the endpoint
- * (completing every request on it) before down ().
+ * picture): the active-message callbacks, run by the process's progress
+ * thread inside ucp_worker_progress (), which find the connection by the
+ * reply endpoint, queue the message and wake the connection's receive
+ * thread; and that thread, which hands the queue to the handler in
+ * arrival order, receives rendezvous payloads straight into the
+ * handler's buffer, runs the keepalive and idle timeout, and on the way
+ * out closes the endpoint (completing every request on it) before
+ * down ().
  *
  * Order: a message behind a rendezvous one waits in the queue until
  * that payload is in, so the handler sees a connection's messages in
  * the order they were sent, as on tcp.  The current rendezvous message
- * (cur, cur_*) belongs to the progress thread; cur_done and the queue
- * are under the connection's lock, which UCX callbacks may take.
+ * (cur, cur_*) belongs to the receive thread; cur_done and the queue are
+ * under the connection's lock, which the callbacks take.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <glib.h>
 
 #include "error.h"
 #include "transport-ucx.h"
@@ -73,13 +77,12 @@ ucx_rx_pop (struct ucx_conn *c, struct ucx_rx *e)
 }
 
 /* UCX_AM_MSG, from inside ucp_worker_progress: queue only (top). */
-ucs_status_t
-ucx_am_msg (void *arg, const void *header, size_t hlen, void *data, size_t len,
-            const ucp_am_recv_param_t *param)
+static ucs_status_t
+am_msg_unlocked (struct ucx_conn *c, const void *header, size_t hlen,
+                 void *data, size_t len, const ucp_am_recv_param_t *param)
 {
-  struct ucx_conn *c = arg;
   struct ucx_rx e = {0};
-  bool queued;
+  bool queued, first;
 
   if (hlen != RMR_HDR_SIZE) {
     ucx_conn_fail (c, EPROTO, "bad message: a header of %zu bytes", hlen);
@@ -109,6 +112,7 @@ ucx_am_msg (void *arg, const void *header, size_t hlen, void *data, size_t len,
   if (pthread_mutex_lock (&c->lock) != 0)
     abort ();
   queued = rx_push_unlocked (c, &e);
+  first = c->rx_n == 1;
   if (pthread_mutex_unlock (&c->lock) != 0)
     abort ();
   if (!queued) {
@@ -117,9 +121,32 @@ ucx_am_msg (void *arg, const void *header, size_t hlen, void *data, size_t len,
                         : "too many messages before the preamble ended");
     return UCS_OK;
   }
-  if (ucx_tl_progress != c)
+  /* The receive thread drains the whole queue once woken. */
+  if (first)
     ucx_wake (c);
   return e.data ? UCS_INPROGRESS : UCS_OK;
+}
+
+/* The connection a message came on (its reply endpoint), or NULL: an
+ * endpoint closed meanwhile, whose message is dropped.  Under ucx_mu,
+ * as every UCX callback.
+ */
+static struct ucx_conn *
+conn_of_unlocked (const ucp_am_recv_param_t *param)
+{
+  if (!(param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP))
+    return NULL;
+  return ucx_conn_of_ep_unlocked (param->reply_ep);
+}
+
+/* UCX_AM_MSG, on the progress thread: queue only (top). */
+ucs_status_t
+ucx_am_msg (void *arg, const void *header, size_t hlen, void *data, size_t len,
+            const ucp_am_recv_param_t *param)
+{
+  struct ucx_conn *c = conn_of_unlocked (param);
+
+  return c ? am_msg_unlocked (c, header, hlen, data, len, param) : UCS_OK;
 }
 
 /* UCX_AM_HELLO: one preamble message at a time. */
@@ -127,9 +154,11 @@ ucs_status_t
 ucx_am_hello (void *arg, const void *header, size_t hlen, void *data,
               size_t len, const ucp_am_recv_param_t *param)
 {
-  struct ucx_conn *c = arg;
+  struct ucx_conn *c = conn_of_unlocked (param);
   bool bad;
 
+  if (!c)
+    return UCS_OK;
   if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
     ucx_conn_fail (c, EPROTO, "bad hello: sent by rendezvous");
     return UCS_OK;
@@ -155,11 +184,14 @@ ucs_status_t
 ucx_am_bye (void *arg, const void *header, size_t hlen, void *data, size_t len,
             const ucp_am_recv_param_t *param)
 {
-  ucx_conn_fail (arg, ECONNRESET, "connection closed by peer");
+  struct ucx_conn *c = conn_of_unlocked (param);
+
+  if (c)
+    ucx_conn_fail (c, ECONNRESET, "connection closed by peer");
   return UCS_OK;
 }
 
-/* ---- the progress thread ---- */
+/* ---- the receive thread ---- */
 
 /* Send a keepalive (request, or the reply to req) unless one is still in
  * flight: the peer is receiving from us then anyway.
@@ -168,16 +200,17 @@ static void
 send_keepalive (struct ucx_conn *c, const struct rmr_hdr *req)
 {
   struct rmr_hdr ka = {.type = RMR_MSG_KEEPALIVE, .member_id = RMR_MEMBER_NONE};
-  ucp_request_param_t p = {.op_attr_mask = 0};
+  ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
+                           .flags = UCP_AM_SEND_FLAG_REPLY};
   ucs_status_ptr_t sp;
 
   if (c->ka_req) {
     ucs_status_t st;
-    ucx_lock (c);
+    ucx_lock ();
     st = ucp_request_check_status (c->ka_req);
     if (st != UCS_INPROGRESS)
       ucp_request_free (c->ka_req);
-    ucx_unlock (c);
+    ucx_unlock ();
     if (st == UCS_INPROGRESS)
       return;
     c->ka_req = NULL;
@@ -189,14 +222,16 @@ send_keepalive (struct ucx_conn *c, const struct rmr_hdr *req)
   rmr_hdr_encode (&ka, c->ka_hbuf);
   if (pthread_rwlock_rdlock (&c->ep_lock) != 0)
     abort ();
-  ucx_lock (c);
+  ucx_lock ();
   sp = c->ep ? ucp_am_send_nbx (c->ep, UCX_AM_MSG, c->ka_hbuf, RMR_HDR_SIZE,
                                 NULL, 0, &p)
              : NULL;
-  ucx_unlock (c);
+  ucx_unlock ();
   pthread_rwlock_unlock (&c->ep_lock);
-  if (UCS_PTR_IS_PTR (sp))
+  if (UCS_PTR_IS_PTR (sp)) {
     c->ka_req = sp;
+    ucx_kick ();
+  }
   else if (!UCS_PTR_IS_ERR (sp))
     atomic_fetch_add (&c->base.bytes_sent, RMR_HDR_SIZE);
 }
@@ -222,10 +257,10 @@ rndv_done (void *req, ucs_status_t status, size_t length, void *user_data)
     abort ();
   c->cur_done = true;
   c->cur_status = status;
+  pthread_cond_broadcast (&c->cond);
   if (pthread_mutex_unlock (&c->lock) != 0)
     abort ();
-  if (ucx_tl_progress != c)
-    ucx_wake (c);
+  ucx_wake (c);
 }
 
 /* Start receiving cur's rendezvous payload into dest (or a scratch
@@ -254,10 +289,10 @@ rndv_start (struct ucx_conn *c, void *dest)
   if (pthread_mutex_unlock (&c->lock) != 0)
     abort ();
   c->cur_active = true;
-  ucx_lock (c);
+  ucx_lock ();
   sp = ucp_am_recv_data_nbx (c->worker, c->cur.data,
                              dest ? dest : c->cur_scratch, len, &p);
-  ucx_unlock (c);
+  ucx_unlock ();
   if (UCS_PTR_IS_ERR (sp)) {
     c->cur_active = false;
     return rmr_err (ucx_errno_of (UCS_PTR_STATUS (sp)),
@@ -265,7 +300,9 @@ rndv_start (struct ucx_conn *c, void *dest)
                     ucs_status_string (UCS_PTR_STATUS (sp)));
   }
   c->cur_req = UCS_PTR_IS_PTR (sp) ? sp : NULL;
-  if (!c->cur_req) {
+  if (c->cur_req)
+    ucx_kick ();
+  else {
     c->cur_done = true;
     c->cur_status = UCS_OK;
   }
@@ -296,9 +333,9 @@ deliver (struct ucx_conn *c, unsigned *count)
         return 0;
       c->cur_active = false;
       if (c->cur_req) {
-        ucx_lock (c);
+        ucx_lock ();
         ucp_request_free (c->cur_req);
-        ucx_unlock (c);
+        ucx_unlock ();
       }
       c->cur_req = NULL;
       free (c->cur_scratch);
@@ -329,9 +366,9 @@ deliver (struct ucx_conn *c, unsigned *count)
     if (e.data) {
       if (dest)
         memcpy (dest, e.data, e.hdr.payload_len);
-      ucx_lock (c);
+      ucx_lock ();
       ucp_am_data_release (c->worker, e.data);
-      ucx_unlock (c);
+      ucx_unlock ();
     }
     c->h->message (c->opaque, &e.hdr, dest);
     (*count)++;
@@ -373,47 +410,65 @@ poll_timeout (struct ucx_conn *c, uint64_t now)
 #define BYE_FLUSH_MS 1000
 
 static bool
-flushed (struct ucx_conn *c, void *req)
+flushed (void *req)
 {
   ucs_status_t st;
 
-  ucx_lock (c);
+  ucx_lock ();
   st = ucp_request_check_status (req);
-  ucx_unlock (c);
+  ucx_unlock ();
   return st != UCS_INPROGRESS;
 }
 
 static void
 say_goodbye (struct ucx_conn *c)
 {
-  ucp_request_param_t p = {.op_attr_mask = 0};
+  ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
+                           .flags = UCP_AM_SEND_FLAG_REPLY};
+  ucp_request_param_t pf = {.op_attr_mask = 0};
   uint64_t deadline = ucx_now_ms () + BYE_FLUSH_MS;
   ucs_status_ptr_t bye = NULL, fl = NULL;
 
   if (pthread_rwlock_rdlock (&c->ep_lock) != 0)
     abort ();
   if (c->ep && !ucx_failed (c)) {
-    ucx_lock (c);
+    ucx_lock ();
     bye = ucp_am_send_nbx (c->ep, UCX_AM_BYE, NULL, 0, NULL, 0, &p);
-    fl = ucp_ep_flush_nbx (c->ep, &p);
-    ucx_unlock (c);
+    fl = ucp_ep_flush_nbx (c->ep, &pf);
+    ucx_unlock ();
   }
   pthread_rwlock_unlock (&c->ep_lock);
-  while (UCS_PTR_IS_PTR (fl) && !flushed (c, fl) && ucx_now_ms () < deadline &&
+  if (UCS_PTR_IS_PTR (fl))
+    ucx_kick ();
+  while (UCS_PTR_IS_PTR (fl) && !flushed (fl) && ucx_now_ms () < deadline &&
          !ucx_failed (c))
-    if (ucx_progress (c) == 0)
-      ucx_sleep_on_worker (c, 10);
+    g_usleep (1000);
   /* Freed requests still in flight complete when the endpoint closes. */
-  ucx_lock (c);
+  ucx_lock ();
   if (UCS_PTR_IS_PTR (bye))
     ucp_request_free (bye);
   if (UCS_PTR_IS_PTR (fl))
     ucp_request_free (fl);
-  ucx_unlock (c);
+  ucx_unlock ();
+}
+
+/* Sleep until the connection's wakefd is written, at most timeout_ms
+ * (-1: no limit).
+ */
+static void
+sleep_on_wakefd (struct ucx_conn *c, int timeout_ms)
+{
+  struct pollfd p = {.fd = c->wakefd, .events = POLLIN};
+  uint64_t junk;
+
+  if (poll (&p, 1, timeout_ms) > 0 &&
+      read (c->wakefd, &junk, sizeof junk) < 0) {
+    /* Spurious: the flags say why we were woken. */
+  }
 }
 
 void *
-ucx_progress_thread (void *arg)
+ucx_recv_thread (void *arg)
 {
   struct ucx_conn *c = arg;
   char reason[700] = "";
@@ -421,7 +476,7 @@ ucx_progress_thread (void *arg)
   uint64_t now, last;
   int err = 0;
 
-  ucx_tl_progress = c;
+  ucx_tl_recv = c;
   c->last_ka_ms = ucx_now_ms ();
   for (;;) {
     if (atomic_load (&c->shutdown_req)) {
@@ -432,7 +487,6 @@ ucx_progress_thread (void *arg)
     }
     if (atomic_load (&c->pause_req))
       return NULL;
-    ucx_progress_all (c);
     count = 0;
     if (deliver (c, &count) < 0) {
       err = rmr_get_errno ();
@@ -462,9 +516,9 @@ ucx_progress_thread (void *arg)
     }
     maybe_keepalive (c, now);
     if (count)
-      continue; /* the handler may have queued sends: progress first */
+      continue;
     if (!ready (c))
-      ucx_sleep_on_worker (c, poll_timeout (c, now));
+      sleep_on_wakefd (c, poll_timeout (c, now));
   }
 
   /* Every later send fails at once and every waiting one completes;
@@ -475,20 +529,19 @@ ucx_progress_thread (void *arg)
     say_goodbye (c);
   ucx_ep_close (c);
   if (c->cur_active) {
-    while (!c->cur_done)
-      if (ucx_progress (c) == 0)
-        ucx_sleep_on_worker (c, 10);
-    ucx_lock (c);
+    /* Completed (with an error at worst) by the endpoint's close. */
+    ucx_wait_flag (c, &c->cur_done, 0);
+    ucx_lock ();
     if (c->cur_req)
       ucp_request_free (c->cur_req);
-    ucx_unlock (c);
+    ucx_unlock ();
     c->cur_req = NULL;
     c->cur_active = false;
   }
   if (c->ka_req) {
-    ucx_lock (c);
+    ucx_lock ();
     ucp_request_free (c->ka_req);
-    ucx_unlock (c);
+    ucx_unlock ();
     c->ka_req = NULL;
   }
   ucx_rx_drain_free (c);
@@ -496,7 +549,7 @@ ucx_progress_thread (void *arg)
   if (atomic_load (&c->free_on_exit)) {
     pthread_detach (pthread_self ());
     c->thread_started = false;
-    ucx_tl_progress = NULL;
+    ucx_tl_recv = NULL;
     ucx_conn_destroy (c);
   }
   return NULL;

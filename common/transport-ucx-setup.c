@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The ucx transport's connection setup: connect, and the preamble
  * (ucx-auth.h) of both sides' messages, run on the connecting thread or
- * a listener's handshake thread before the progress thread starts (they
- * progress the worker themselves); and what a connection says of itself
- * (security, identity, the lanes UCX chose).
+ * a listener's handshake thread before the receive thread starts (the
+ * hello callback hands them each message); and what a connection says
+ * of itself (security, identity, the lanes UCX chose).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,37 +33,30 @@ ucx_hs_send (struct ucx_conn *c, const uint8_t *buf, size_t len,
 {
   struct iovec iov = {.iov_base = (void *) buf, .iov_len = len};
   struct ucx_send_wait w;
-  uint64_t now, closed_at = 0;
+  bool closed = false;
   void *req;
+  uint64_t now;
   int r;
 
   r = ucx_send_start (c, UCX_AM_HELLO, NULL, 0, &iov, 1, NULL, &w, &req);
   if (r < 0)
     return rmr_err (-r, "sending the hello: %s", strerror (-r));
-  while (req && !w.done) {
-    if (ucx_progress (c) > 0)
-      continue;
+  /* The request holds w until it completes: a forced close of the
+   * endpoint completes it (with an error), so it is waited for.
+   */
+  while (req &&
+         !ucx_wait_flag (c, &w.done, MIN (deadline, ucx_now_ms () + 100))) {
     now = ucx_now_ms ();
-    if (!closed_at &&
+    if (!closed &&
         (ucx_failed (c) || now >= deadline || atomic_load (&c->shutdown_req))) {
-      ucx_ep_close (c); /* completes the request, as a rule */
-      closed_at = now;
-      continue;
+      ucx_ep_close (c);
+      closed = true;
     }
-    /* A request the close did not complete (seen with a node slowed
-     * down by valgrind): give up on it; the caller destroys the worker,
-     * which ends it.
-     */
-    if (closed_at && now - closed_at >= HELLO_GIVE_UP_MS) {
-      w.status = UCS_ERR_CANCELED;
-      break;
-    }
-    ucx_sleep_on_worker (c, closed_at ? 10 : (int) MIN (deadline - now, 1000));
   }
   if (req) {
-    ucx_lock (c);
+    ucx_lock ();
     ucp_request_free (req);
-    ucx_unlock (c);
+    ucx_unlock ();
     if (w.status != UCS_OK) {
       if (ucx_failed (c))
         return rmr_err (c->err, "%s", c->reason);
@@ -84,7 +77,6 @@ ucx_hs_recv (struct ucx_conn *c, uint8_t *buf, size_t cap, size_t *len,
   bool got;
 
   for (;;) {
-    ucx_progress_all (c);
     if (pthread_mutex_lock (&c->lock) != 0)
       abort ();
     got = c->hs_got;
@@ -104,7 +96,7 @@ ucx_hs_recv (struct ucx_conn *c, uint8_t *buf, size_t cap, size_t *len,
     now = ucx_now_ms ();
     if (now >= deadline)
       return rmr_err (ETIMEDOUT, "no hello within the time limit");
-    ucx_sleep_on_worker (c, (int) MIN (deadline - now, 1000));
+    ucx_wait_flag (c, &c->hs_got, MIN (deadline, now + 100));
   }
 }
 
@@ -124,10 +116,10 @@ describe_lanes (struct ucx_conn *c, char *out, size_t n)
     return;
   if (pthread_rwlock_rdlock (&c->ep_lock) != 0)
     abort ();
-  ucx_lock (c);
+  ucx_lock ();
   if (c->ep)
     ucp_ep_print_info (c->ep, f);
-  ucx_unlock (c);
+  ucx_unlock ();
   pthread_rwlock_unlock (&c->ep_lock);
   fclose (f);
   for (line = strtok_r (text, "\n", &save); line;
@@ -240,13 +232,16 @@ connect_one (struct ucx_conn *c, const struct addrinfo *ai)
     .flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER,
     .sockaddr = {.addr = ai->ai_addr, .addrlen = ai->ai_addrlen},
     .err_mode = UCP_ERR_HANDLING_MODE_PEER,
-    .err_handler = {.cb = ucx_ep_error, .arg = c},
+    .err_handler = {.cb = ucx_ep_error},
   };
   ucs_status_t st;
 
-  ucx_lock (c);
+  ucx_lock ();
   st = ucp_ep_create (c->worker, &ep, &c->ep);
-  ucx_unlock (c);
+  if (st == UCS_OK)
+    ucx_ep_register_unlocked (c);
+  ucx_unlock ();
+  ucx_kick ();
   if (st != UCS_OK) {
     c->ep = NULL;
     return rmr_err (ucx_errno_of (st), "connect: %s", ucs_status_string (st));
@@ -279,11 +274,9 @@ ucx_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
       break;
     c->base.peer = *addr;
     snprintf (c->base.peer_name, sizeof c->base.peer_name, "%s", name);
-    ucx_tl_progress = c;
     r = connect_one (c, ai);
     if (r == 0)
       r = client_preamble (c, deadline);
-    ucx_tl_progress = NULL;
     if (r == 0)
       break;
     ucx_conn_destroy (c);

@@ -4,51 +4,60 @@
  * rdma-core; elsewhere over its own tcp, so this same code runs in every
  * test here.
  *
- * One UCX context per process, made on first use (a process that only
- * speaks tcp never touches UCX).  Each connection has its own worker
- * (thread mode MULTI: UCX locks it, so any thread may send) and its own
- * progress thread, as a tcp connection has its receive thread; the
- * handler's callbacks come only from that thread, in order, never
- * concurrently.
+ * One UCX context and one worker per process, made on first use (a
+ * process that only speaks tcp never touches UCX), with one progress
+ * thread that only progresses it: it sleeps in epoll on the worker's
+ * event fd (ucp_worker_arm) and a wake-up eventfd (ucx_kick), never busy
+ * polling, and runs UCX's callbacks, which never block.  Every
+ * connection and listener is an endpoint on that worker.  Every UCX call
+ * holds ucx_mu (transport-ucx.h), so the worker is in thread mode
+ * SERIALIZED.
  *
- * Receiving: UCX calls our active-message callback from inside
- * ucp_worker_progress (), on whatever thread progressed the worker.  The
- * callback only decodes the header and queues the message (its eager
- * data kept by UCX, UCP_AM_FLAG_PERSISTENT_DATA, or its rendezvous
- * descriptor); the progress thread then hands the queue to the handler
- * outside of any UCX callback, so a handler may send and wait.  A
- * rendezvous payload is received straight into the buffer payload_buf ()
- * returns (ucp_am_recv_data_nbx), and the messages behind it wait until
- * it is in: the handler sees the connection's messages in their order,
- * as on tcp.
+ * Why one worker: UCX 1.13's async layer keeps one table of fd handlers
+ * for the whole process, while each worker queues the events it missed
+ * (its context was busy) by fd number.  With a worker per connection,
+ * a connection that closed left such an entry behind, the fd number
+ * went to another worker's new socket, and the first worker's next
+ * progress found a handler of another context: an assertion
+ * (`handler->async == async`, __ucs_async_poll_missed) aborted the
+ * process.  A node restarted after kill -9, while its peers reconnected,
+ * died so.  One worker has one context: no handler can belong to
+ * another.  (UCX fixed it upstream in 2024, PR 9942; Debian 12 has
+ * 1.13.)
+ *
+ * Receiving: each connection has a receive thread, as on tcp, from which
+ * alone the handler's callbacks come, in order, never concurrently.  The
+ * active-message callbacks (transport-ucx-recv.c) find the connection by
+ * the message's reply endpoint (every send carries
+ * UCP_AM_SEND_FLAG_REPLY) in `eps`, queue the message (its eager data
+ * kept by UCX, UCP_AM_FLAG_PERSISTENT_DATA, or its rendezvous
+ * descriptor) and wake the receive thread, which hands the queue over.
+ * A rendezvous payload is received straight into the buffer
+ * payload_buf () returns, and the messages behind it wait until it is
+ * in: the handler sees the connection's messages in the order sent.
  *
  * Sending: ucp_am_send_nbx () with the encoded header as the AM header
  * and the caller's iovecs as the data; payloads of UCX_RNDV_MIN and more
  * go by rendezvous, so the receiver pulls them from the caller's buffer
  * (a 1 MiB write goes to every leg from the one buffer, never copied;
  * base.zcopy_bytes_sent counts them).  A send returns once UCX is done
- * with the caller's memory (the request completed): on the progress
- * thread by progressing inline, on other threads by waiting on `cond`,
- * with a progress of their own now and then so a progress thread busy
- * in a handler cannot hold them up.  Sends never hold `lock` while in
- * UCX, and UCX's callbacks take only `lock`: no lock order to invert.
+ * with the caller's memory (the request completed, signalled on `cond`
+ * by the progress thread, which never waits for anyone).
  *
  * Failures: the endpoint is opened in UCX's peer-failure error mode, so
  * a peer that dies or a link that breaks reaches ucx_ep_error (); the
  * message-level keepalive and idle timeout of transport.h run here as on
  * tcp, for a peer that is alive to UCX but silent.  Either way the
- * progress thread closes the endpoint (force: every request on it
+ * receive thread closes the endpoint (force: every request on it
  * completes, so no sender waits for ever), then calls down () once.  A
  * restarted node is a new UCX endpoint: nothing of the old connection is
  * reused, and its requests failed with it.
  *
- * Waking: the progress thread sleeps in epoll on the worker's event fd
- * (ucp_worker_arm) and an eventfd (queued work, pause, shutdown), never
- * busy polling.
- *
- * The preamble (ucx-auth.h) runs on the connecting thread or the
- * listener's handshake thread before the progress thread starts: they
- * progress the worker themselves.
+ * Lifetime: a connection is in `eps` from its endpoint's creation until
+ * ucx_ep_close (); UCX's callbacks (under ucx_mu) find it there or not
+ * at all, so once it is out none touches it any more, but for the
+ * requests it still waits for (sends, its rendezvous receive), whose
+ * completion it waits for before it is freed.
  */
 #include <assert.h>
 #include <errno.h>
@@ -68,22 +77,33 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <glib.h>
+
 #include "error.h"
 #include "parse.h"
 #include "transport-ucx.h"
 #include "util.h"
 
+/* How long a waiting sender sleeps before it kicks the progress thread. */
 #define SEND_WAIT_MS 20
 /* The longest ucx_ep_close () waits for UCX to finish the close. */
 #define EP_CLOSE_WAIT_MS 5000
 #define MAX_IOV 64
 
-static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
-static ucp_context_h g_ctx;
-static char g_ctx_err[200];
+pthread_mutex_t ucx_mu = PTHREAD_MUTEX_INITIALIZER;
+_Thread_local struct ucx_conn *ucx_tl_recv;
 
-/* The connection whose progress thread (or preamble) this thread runs. */
-_Thread_local struct ucx_conn *ucx_tl_progress;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static char g_err[200];
+static struct {
+  ucp_context_h ctx;
+  ucp_worker_h worker; /* NULL: the start failed (g_err) */
+  int efd, wakefd, epfd;
+  atomic_bool asleep; /* the progress thread armed the worker (under
+                         ucx_mu) and sleeps, or is about to */
+  pthread_t thread;
+  GHashTable *eps; /* ucp_ep_h -> struct ucx_conn; under ucx_mu */
+} g = {.efd = -1, .wakefd = -1, .epfd = -1};
 
 uint64_t
 ucx_now_ms (void)
@@ -94,57 +114,169 @@ ucx_now_ms (void)
   return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void
-ucx_wake (struct ucx_conn *c)
+static void
+write_eventfd (int fd)
 {
   uint64_t one = 1;
 
-  if (write (c->wakefd, &one, sizeof one) < 0) {
+  if (write (fd, &one, sizeof one) < 0) {
     /* The counter cannot overflow in practice. */
   }
 }
 
+void
+ucx_wake (struct ucx_conn *c)
+{
+  write_eventfd (c->wakefd);
+}
+
+void
+ucx_kick (void)
+{
+  if (atomic_exchange (&g.asleep, false))
+    write_eventfd (g.wakefd);
+}
+
+/* The progress thread: progress, then sleep until the worker has events
+ * or someone kicks.  `asleep` is set under ucx_mu before the arm: a call
+ * made after our unlock sees it and kicks; one made before it is done
+ * by the progress that follows, or keeps the arm from succeeding.
+ */
+static void *
+progress_thread (void *arg)
+{
+  struct epoll_event ev[2];
+  ucs_status_t st;
+  uint64_t junk;
+
+  for (;;) {
+    ucx_lock ();
+    while (ucp_worker_progress (g.worker) > 0)
+      ;
+    atomic_store (&g.asleep, true);
+    st = ucp_worker_arm (g.worker);
+    ucx_unlock ();
+    if (st == UCS_ERR_BUSY) {
+      atomic_store (&g.asleep, false);
+      continue;
+    }
+    if (epoll_wait (g.epfd, ev, 2, -1) > 0 &&
+        read (g.wakefd, &junk, sizeof junk) < 0) {
+      /* Nothing written to wakefd: the worker woke us. */
+    }
+    atomic_store (&g.asleep, false);
+  }
+  return NULL;
+}
+
+static int
+set_am_handler (unsigned id, ucp_am_recv_callback_t cb, uint32_t flags)
+{
+  ucp_am_handler_param_t hp = {
+    .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID |
+                  UCP_AM_HANDLER_PARAM_FIELD_CB |
+                  UCP_AM_HANDLER_PARAM_FIELD_FLAGS,
+    .id = id,
+    .cb = cb,
+    .flags = flags,
+  };
+  ucs_status_t st = ucp_worker_set_am_recv_handler (g.worker, &hp);
+
+  if (st != UCS_OK) {
+    snprintf (g_err, sizeof g_err, "UCX active-message handler: %s",
+              ucs_status_string (st));
+    return -1;
+  }
+  return 0;
+}
+
 static void
-ctx_init (void)
+init (void)
 {
   ucp_params_t pp = {
-    .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED,
+    .field_mask = UCP_PARAM_FIELD_FEATURES,
     .features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
-    .mt_workers_shared = 1,
   };
+  ucp_worker_params_t wp = {
+    .field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
+    .thread_mode = UCS_THREAD_MODE_SERIALIZED,
+  };
+  struct epoll_event ev = {.events = EPOLLIN};
   ucp_config_t *cfg;
   ucs_status_t st;
 
   /* A node restarted on its port must listen at once, not after the
    * old connections' TIME_WAIT (DESIGN 10).  A setting of UCX's tcp
    * connection manager, which ucp_config_modify () does not reach in UCX
-   * 1.13: the environment, read when the first worker is made.  The
-   * caller's own setting wins.
+   * 1.13: the environment, read when the worker is made.  The caller's
+   * own setting wins.
    */
   setenv ("UCX_TCP_CM_REUSEADDR", "y", 0);
   st = ucp_config_read (NULL, NULL, &cfg);
   if (st != UCS_OK) {
-    snprintf (g_ctx_err, sizeof g_ctx_err, "reading UCX's configuration: %s",
+    snprintf (g_err, sizeof g_err, "reading UCX's configuration: %s",
               ucs_status_string (st));
     return;
   }
-  st = ucp_init (&pp, cfg, &g_ctx);
+  st = ucp_init (&pp, cfg, &g.ctx);
   ucp_config_release (cfg);
   if (st != UCS_OK) {
-    g_ctx = NULL;
-    snprintf (g_ctx_err, sizeof g_ctx_err, "UCX initialisation: %s",
+    snprintf (g_err, sizeof g_err, "UCX initialisation: %s",
               ucs_status_string (st));
+    return;
+  }
+  st = ucp_worker_create (g.ctx, &wp, &g.worker);
+  if (st == UCS_OK)
+    st = ucp_worker_get_efd (g.worker, &g.efd);
+  if (st != UCS_OK) {
+    snprintf (g_err, sizeof g_err, "UCX worker: %s", ucs_status_string (st));
+    g.worker = NULL;
+    return;
+  }
+  g.eps = g_hash_table_new (g_direct_hash, g_direct_equal);
+  g.wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  g.epfd = epoll_create1 (EPOLL_CLOEXEC);
+  if (g.wakefd < 0 || g.epfd < 0 ||
+      epoll_ctl (g.epfd, EPOLL_CTL_ADD, g.efd, &ev) < 0 ||
+      epoll_ctl (g.epfd, EPOLL_CTL_ADD, g.wakefd, &ev) < 0) {
+    snprintf (g_err, sizeof g_err, "eventfd/epoll: %s", strerror (errno));
+    g.worker = NULL;
+    return;
+  }
+  if (set_am_handler (UCX_AM_HELLO, ucx_am_hello, 0) < 0 ||
+      set_am_handler (UCX_AM_BYE, ucx_am_bye, 0) < 0 ||
+      set_am_handler (UCX_AM_MSG, ucx_am_msg,
+                      UCP_AM_FLAG_WHOLE_MSG | UCP_AM_FLAG_PERSISTENT_DATA) <
+        0) {
+    g.worker = NULL;
+    return;
+  }
+  if (pthread_create (&g.thread, NULL, progress_thread, NULL) != 0) {
+    snprintf (g_err, sizeof g_err, "cannot start UCX's progress thread");
+    g.worker = NULL;
   }
 }
 
 int
-ucx_context (ucp_context_h *out)
+ucx_worker (ucp_worker_h *out)
 {
-  pthread_once (&ctx_once, ctx_init);
-  if (!g_ctx)
-    return rmr_err (EIO, "%s", g_ctx_err);
-  *out = g_ctx;
+  pthread_once (&once, init);
+  if (!g.worker)
+    return rmr_err (EIO, "%s", g_err);
+  *out = g.worker;
   return 0;
+}
+
+void
+ucx_ep_register_unlocked (struct ucx_conn *c)
+{
+  g_hash_table_insert (g.eps, c->ep, c);
+}
+
+struct ucx_conn *
+ucx_conn_of_ep_unlocked (ucp_ep_h ep)
+{
+  return ep ? g_hash_table_lookup (g.eps, ep) : NULL;
 }
 
 /* UCX's status to an errno. */
@@ -182,21 +314,25 @@ ucx_conn_fail (struct ucx_conn *c, int err, const char *fmt, ...)
   pthread_cond_broadcast (&c->cond);
   if (pthread_mutex_unlock (&c->lock) != 0)
     abort ();
-  if (ucx_tl_progress != c)
-    ucx_wake (c);
+  ucx_wake (c);
 }
 
+/* An endpoint failed: from inside a UCX call, under ucx_mu.  The
+ * connection is found by the endpoint, never by a pointer UCX kept: an
+ * endpoint closed meanwhile has none.
+ */
 void
 ucx_ep_error (void *arg, ucp_ep_h ep, ucs_status_t status)
 {
-  struct ucx_conn *c = arg;
+  struct ucx_conn *c = ucx_conn_of_ep_unlocked (ep);
+  bool setup;
 
+  if (!c)
+    return;
   /* UCX reports a peer gone (process killed, host down) as a reset or
    * an endpoint timeout, whichever its transport saw first; a peer that
    * closed on purpose said goodbye first (am_bye).
    */
-  bool setup;
-
   if (pthread_mutex_lock (&c->lock) != 0)
     abort ();
   setup = !c->h;
@@ -229,150 +365,133 @@ ucx_failed (struct ucx_conn *c)
   return f;
 }
 
-/* Queue e (under lock).  false: out of memory or over the preamble's
- * limit.
- */
-static int
-set_am_handler (struct ucx_conn *c, unsigned id, ucp_am_recv_callback_t cb,
-                uint32_t flags)
-{
-  ucp_am_handler_param_t hp = {
-    .field_mask =
-      UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
-      UCP_AM_HANDLER_PARAM_FIELD_ARG | UCP_AM_HANDLER_PARAM_FIELD_FLAGS,
-    .id = id,
-    .cb = cb,
-    .arg = c,
-    .flags = flags,
-  };
-  ucs_status_t st = ucp_worker_set_am_recv_handler (c->worker, &hp);
-
-  if (st != UCS_OK)
-    return rmr_err (EIO, "UCX active-message handler: %s",
-                    ucs_status_string (st));
-  return 0;
-}
-
 int
 ucx_conn_new (const struct rmr_conn_opts *opts, struct ucx_conn **out)
 {
-  ucp_worker_params_t wp = {
-    .field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
-    .thread_mode = UCS_THREAD_MODE_MULTI,
-  };
-  struct epoll_event ev = {.events = EPOLLIN};
-  ucp_context_h ctx;
   struct ucx_conn *c;
-  ucs_status_t st;
+  ucp_worker_h w;
   int r;
 
-  r = ucx_context (&ctx);
+  r = ucx_worker (&w);
   if (r < 0)
     return r;
   c = calloc (1, sizeof *c);
   if (!c)
     return rmr_err (ENOMEM, "out of memory");
   c->base.ops = &rmr_transport_ucx;
+  c->worker = w;
   if (opts)
     c->opts = *opts;
-  c->efd = c->wakefd = c->epfd = -1;
   pthread_mutex_init (&c->lock, NULL);
   pthread_cond_init (&c->cond, NULL);
   pthread_rwlock_init (&c->ep_lock, NULL);
-  pthread_mutex_init (&c->ucx_mutex, NULL);
-  st = ucp_worker_create (ctx, &wp, &c->worker);
-  if (st != UCS_OK) {
-    c->worker = NULL;
-    ucx_conn_destroy (c);
-    return rmr_err (EIO, "UCX worker: %s", ucs_status_string (st));
-  }
-  st = ucp_worker_get_efd (c->worker, &c->efd);
-  if (st != UCS_OK) {
-    c->efd = -1;
-    ucx_conn_destroy (c);
-    return rmr_err (EIO, "UCX worker's event fd: %s", ucs_status_string (st));
-  }
   c->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  c->epfd = epoll_create1 (EPOLL_CLOEXEC);
-  if (c->wakefd < 0 || c->epfd < 0 ||
-      epoll_ctl (c->epfd, EPOLL_CTL_ADD, c->efd, &ev) < 0 ||
-      epoll_ctl (c->epfd, EPOLL_CTL_ADD, c->wakefd, &ev) < 0) {
+  if (c->wakefd < 0) {
     r = errno;
     ucx_conn_destroy (c);
-    return rmr_err (r, "eventfd/epoll: %s", strerror (r));
-  }
-  if (set_am_handler (c, UCX_AM_HELLO, ucx_am_hello, 0) < 0 ||
-      set_am_handler (c, UCX_AM_BYE, ucx_am_bye, 0) < 0 ||
-      set_am_handler (c, UCX_AM_MSG, ucx_am_msg,
-                      UCP_AM_FLAG_WHOLE_MSG | UCP_AM_FLAG_PERSISTENT_DATA) <
-        0) {
-    r = rmr_get_errno ();
-    ucx_conn_destroy (c);
-    return -r;
+    return rmr_err (r, "eventfd: %s", strerror (r));
   }
   atomic_store (&c->last_rx_ms, ucx_now_ms ());
   *out = c;
   return 0;
 }
 
-/* Progress until nothing more happens. */
-void
-ucx_progress_all (struct ucx_conn *c)
+bool
+ucx_wait_flag (struct ucx_conn *c, const bool *flag, uint64_t deadline)
 {
-  while (ucx_progress (c) > 0)
-    ;
-}
+  struct timespec ts;
+  uint64_t now, ms;
+  bool got;
 
-/* Sleep until the worker has events or wakefd is written, at most
- * timeout_ms (-1: no limit).  The caller progresses afterwards.
- */
-unsigned
-ucx_progress (struct ucx_conn *c)
-{
-  unsigned n;
-
-  ucx_lock (c);
-  n = ucp_worker_progress (c->worker);
-  ucx_unlock (c);
-  return n;
-}
-
-void
-ucx_sleep_on_worker (struct ucx_conn *c, int timeout_ms)
-{
-  struct epoll_event ev[2];
-  ucs_status_t st;
-  uint64_t junk;
-
-  ucx_lock (c);
-  st = ucp_worker_arm (c->worker);
-  ucx_unlock (c);
-  if (st == UCS_ERR_BUSY)
-    return; /* events pending: progress again */
-  if (epoll_wait (c->epfd, ev, 2, timeout_ms) > 0 &&
-      read (c->wakefd, &junk, sizeof junk) < 0) {
-    /* Nothing written to wakefd: the worker woke us. */
+  if (pthread_mutex_lock (&c->lock) != 0)
+    abort ();
+  while (!*flag) {
+    now = ucx_now_ms ();
+    if (deadline && now >= deadline)
+      break;
+    ms = deadline ? MIN (deadline - now, SEND_WAIT_MS) : SEND_WAIT_MS;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long) ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    if (pthread_cond_timedwait (&c->cond, &c->lock, &ts) == ETIMEDOUT)
+      ucx_kick ();
   }
+  got = *flag;
+  if (pthread_mutex_unlock (&c->lock) != 0)
+    abort ();
+  return got;
 }
+
+/* One forced close in flight.  It may outlive its connection: a close
+ * not finished in EP_CLOSE_WAIT_MS is abandoned, and its callback,
+ * whenever it comes, frees it.  Under close_mu, with close_cond.
+ */
+struct close_wait {
+  bool done;
+  bool abandoned;
+};
+static pthread_mutex_t close_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t close_cond = PTHREAD_COND_INITIALIZER;
 
 static void
 close_done (void *req, ucs_status_t status, void *user_data)
 {
-  bool *done = user_data;
+  struct close_wait *w = user_data;
 
-  *done = true;
+  if (pthread_mutex_lock (&close_mu) != 0)
+    abort ();
+  w->done = true;
+  if (w->abandoned)
+    free (w);
+  else
+    pthread_cond_broadcast (&close_cond);
+  if (pthread_mutex_unlock (&close_mu) != 0)
+    abort ();
+}
+
+/* Take c's endpoint out of `eps` and start its forced close: the request
+ * to wait for (with w), or NULL when it is done or w is NULL (UCX then
+ * frees it on completion).  Under ucx_mu and ep_lock (write), c->ep set.
+ */
+static void *
+close_start_unlocked (struct ucx_conn *c, struct close_wait *w)
+{
+  ucp_request_param_t p = {
+    .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
+    .flags = UCP_EP_CLOSE_FLAG_FORCE,
+  };
+  void *req;
+
+  if (w) {
+    p.op_attr_mask |= UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    p.cb.send = close_done;
+    p.user_data = w;
+  }
+  g_hash_table_remove (g.eps, c->ep);
+  req = ucp_ep_close_nbx (c->ep, &p);
+  c->ep = NULL;
+  if (!UCS_PTR_IS_PTR (req))
+    return NULL;
+  if (!w) {
+    ucp_request_free (req);
+    return NULL;
+  }
+  return req;
+}
+
+void
+ucx_ep_close_unlocked (struct ucx_conn *c)
+{
+  if (c->ep)
+    close_start_unlocked (c, NULL);
 }
 
 void
 ucx_ep_close (struct ucx_conn *c)
 {
-  ucp_request_param_t p = {
-    .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_CALLBACK |
-                    UCP_OP_ATTR_FIELD_USER_DATA,
-    .flags = UCP_EP_CLOSE_FLAG_FORCE,
-    .cb.send = close_done,
-  };
-  bool done = false;
+  struct close_wait *w;
+  struct timespec ts;
   void *req;
 
   if (pthread_rwlock_wrlock (&c->ep_lock) != 0)
@@ -381,27 +500,34 @@ ucx_ep_close (struct ucx_conn *c)
     pthread_rwlock_unlock (&c->ep_lock);
     return;
   }
-  p.user_data = &done;
-  ucx_lock (c);
-  req = ucp_ep_close_nbx (c->ep, &p);
-  ucx_unlock (c);
-  c->ep = NULL;
+  w = calloc (1, sizeof *w);
+  ucx_lock ();
+  req = close_start_unlocked (c, w);
+  if (req)
+    ucp_request_free (req); /* released by UCX once complete */
+  ucx_unlock ();
   pthread_rwlock_unlock (&c->ep_lock);
-  if (UCS_PTR_IS_PTR (req)) {
+  if (req) {
     /* A forced close completes at once, as a rule; an endpoint whose
      * connection the peer rejected was seen not to (under valgrind's
-     * slowness), so the wait is bounded: the worker's destruction
-     * finishes what is left.
+     * slowness), so the wait is bounded.
      */
-    uint64_t deadline = ucx_now_ms () + EP_CLOSE_WAIT_MS;
-    while (!done && ucx_now_ms () < deadline) {
-      if (ucx_progress (c) == 0 && !done)
-        ucx_sleep_on_worker (c, 10);
-    }
-    ucx_lock (c);
-    ucp_request_free (req);
-    ucx_unlock (c);
+    ucx_kick ();
+    clock_gettime (CLOCK_REALTIME, &ts);
+    ts.tv_sec += EP_CLOSE_WAIT_MS / 1000;
+    if (pthread_mutex_lock (&close_mu) != 0)
+      abort ();
+    while (!w->done &&
+           pthread_cond_timedwait (&close_cond, &close_mu, &ts) != ETIMEDOUT)
+      ;
+    w->abandoned = !w->done;
+    if (!w->abandoned)
+      free (w);
+    if (pthread_mutex_unlock (&close_mu) != 0)
+      abort ();
   }
+  else
+    free (w);
   /* Wake every sender still waiting: its request completed. */
   if (pthread_mutex_lock (&c->lock) != 0)
     abort ();
@@ -418,9 +544,9 @@ ucx_rx_drain_free (struct ucx_conn *c)
 
   while (ucx_rx_pop (c, &e))
     if (e.data) {
-      ucx_lock (c);
+      ucx_lock ();
       ucp_am_data_release (c->worker, e.data);
-      ucx_unlock (c);
+      ucx_unlock ();
     }
 }
 
@@ -430,11 +556,7 @@ ucx_conn_destroy (struct ucx_conn *c)
   if (c->worker) {
     ucx_ep_close (c);
     ucx_rx_drain_free (c);
-    ucx_progress_all (c);
-    ucp_worker_destroy (c->worker);
   }
-  if (c->epfd >= 0)
-    close (c->epfd);
   if (c->wakefd >= 0)
     close (c->wakefd);
   free (c->rxq);
@@ -442,7 +564,6 @@ ucx_conn_destroy (struct ucx_conn *c)
   pthread_mutex_destroy (&c->lock);
   pthread_cond_destroy (&c->cond);
   pthread_rwlock_destroy (&c->ep_lock);
-  pthread_mutex_destroy (&c->ucx_mutex);
   free (c);
 }
 
@@ -500,8 +621,10 @@ ucx_send_start (struct ucx_conn *c, unsigned id, const void *hbuf, size_t hlen,
     buf = dt;
     count = iovcnt;
   }
+  /* The receiver finds the connection by the reply endpoint. */
+  p.flags = UCP_AM_SEND_FLAG_REPLY;
   if (total >= UCX_RNDV_MIN)
-    p.flags = UCP_AM_SEND_FLAG_RNDV;
+    p.flags |= UCP_AM_SEND_FLAG_RNDV;
   w->c = c;
   w->done = false;
   *req = NULL;
@@ -512,13 +635,15 @@ ucx_send_start (struct ucx_conn *c, unsigned id, const void *hbuf, size_t hlen,
     pthread_rwlock_unlock (&c->ep_lock);
     return -EPIPE;
   }
-  ucx_lock (c);
+  ucx_lock ();
   sp = ucp_am_send_nbx (c->ep, id, hbuf, hlen, buf, count, &p);
-  ucx_unlock (c);
+  ucx_unlock ();
   pthread_rwlock_unlock (&c->ep_lock);
   if (UCS_PTR_IS_ERR (sp))
     return -ucx_errno_of (UCS_PTR_STATUS (sp));
   *req = UCS_PTR_IS_PTR (sp) ? sp : NULL;
+  if (*req)
+    ucx_kick ();
   if (total >= UCX_RNDV_MIN)
     atomic_fetch_add (&c->base.zcopy_bytes_sent, total);
   atomic_fetch_add (&c->base.bytes_sent, hlen + total);
@@ -532,24 +657,24 @@ int
 ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
                    int n)
 {
+  struct timespec ts;
   bool all;
   int i, r = 0;
 
   for (;;) {
-    all = true;
     if (pthread_mutex_lock (&c->lock) != 0)
       abort ();
-    for (i = 0; i < n && all; i++)
+    for (all = true, i = 0; i < n && all; i++)
       all = !req[i] || w[i].done;
-    if (!all && ucx_tl_progress != c) {
-      struct timespec ts;
+    if (!all) {
       clock_gettime (CLOCK_REALTIME, &ts);
       ts.tv_nsec += SEND_WAIT_MS * 1000000L;
       if (ts.tv_nsec >= 1000000000L) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
       }
-      pthread_cond_timedwait (&c->cond, &c->lock, &ts);
+      if (pthread_cond_timedwait (&c->cond, &c->lock, &ts) == ETIMEDOUT)
+        ucx_kick ();
       for (all = true, i = 0; i < n && all; i++)
         all = !req[i] || w[i].done;
     }
@@ -557,12 +682,9 @@ ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
       abort ();
     if (all)
       break;
-    /* On the progress thread: drive it ourselves.  Elsewhere: the
-     * progress thread may be busy in a handler; keep things moving.
+    /* A failed or closing endpoint: close it, which completes what is
+     * left.
      */
-    if (ucx_progress (c) == 0 && ucx_tl_progress == c)
-      ucx_sleep_on_worker (c, 10);
-    /* A failed endpoint: close it, which completes what is left. */
     if (ucx_failed (c) || atomic_load (&c->shutdown_req))
       ucx_ep_close (c);
   }
@@ -571,9 +693,9 @@ ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
       continue;
     if (w[i].status != UCS_OK && r == 0)
       r = -ucx_errno_of (w[i].status);
-    ucx_lock (c);
+    ucx_lock ();
     ucp_request_free (req[i]);
-    ucx_unlock (c);
+    ucx_unlock ();
   }
   return r;
 }
@@ -656,10 +778,10 @@ ucx_conn_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
     abort ();
   atomic_store (&c->pause_req, false);
   c->thread_started = true;
-  r = pthread_create (&c->thread, NULL, ucx_progress_thread, c);
+  r = pthread_create (&c->thread, NULL, ucx_recv_thread, c);
   if (r != 0) {
     c->thread_started = false;
-    return rmr_err (r, "%s: cannot start the progress thread: %s",
+    return rmr_err (r, "%s: cannot start the receive thread: %s",
                     base->peer_name, strerror (r));
   }
   return 0;
@@ -709,7 +831,7 @@ ucx_free (struct rmr_conn *base)
 
   ucx_shutdown (base);
   if (c->thread_started) {
-    if (ucx_tl_progress == c) {
+    if (ucx_tl_recv == c) {
       /* From our own down (): the thread frees on its way out. */
       atomic_store (&c->free_on_exit, true);
       return;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Inside the ucx transport: the connection struct and what its files
- * share: transport-ucx.c (context, connections, sends, the vtable),
- * transport-ucx-recv.c (receiving, the progress thread),
+ * share: transport-ucx.c (the worker and its progress thread,
+ * connections, sends, the vtable), transport-ucx-recv.c (the
+ * active-message callbacks, the receive thread),
  * transport-ucx-setup.c (connect, the preamble), transport-ucx-listen.c
  * (the listener).  Not used outside them.
  */
@@ -47,31 +48,18 @@ struct ucx_rx {
 
 struct ucx_conn {
   struct rmr_conn base; /* must be first */
-  ucp_worker_h worker;  /* this connection's own */
+  ucp_worker_h worker;  /* the process's (ucx_worker ()) */
   ucp_ep_h ep;          /* NULL once closed (under ep_lock, write) */
-  int efd;              /* the worker's event fd */
-  int wakefd;           /* eventfd: queued work, pause, shutdown */
-  int epfd;             /* epoll over efd and wakefd */
+  int wakefd;           /* eventfd: the receive thread has work */
   struct rmr_conn_opts opts;
   struct rmr_listener *listener; /* accepted: whose handshake it is in */
 
   /* Readers: sends starting on ep; writer: closing it. */
   pthread_rwlock_t ep_lock;
 
-  /* Held around every UCX call on the worker (ucx_lock ()).  UCX's own
-   * lock in thread mode MULTI is a spinlock: on a host with fewer cores
-   * than threads (nbdkit's, the daemons'), a thread preempted while it
-   * holds it left the others spinning out their time slices, and 4K IO
-   * with 32 in flight ran at a twentieth of tcp's rate.  A mutex sleeps
-   * instead; UCX's spinlock is then never contended.  Order: ep_lock,
-   * then ucx_mutex, then lock (UCX's callbacks, run under ucx_mutex,
-   * take lock and never call UCX).
-   */
-  pthread_mutex_t ucx_mutex;
-
   pthread_mutex_t lock; /* protects: the fields down to `reason` */
   pthread_cond_t cond;  /* a send or receive completed, a hello came, the
-                           endpoint failed */
+                           endpoint failed or closed */
   struct ucx_rx *rxq;   /* ring of rx_cap */
   unsigned rx_head, rx_n, rx_cap;
   uint8_t hs_buf[RMR_UCX_C1_MAX]; /* one preamble message */
@@ -93,7 +81,7 @@ struct ucx_conn {
   atomic_bool free_on_exit;
   atomic_uint_fast64_t last_rx_ms;
 
-  /* Progress thread only. */
+  /* Receive thread only. */
   struct ucx_rx cur; /* a rendezvous message being received */
   bool cur_active;
   void *cur_dest;
@@ -104,30 +92,53 @@ struct ucx_conn {
   uint8_t ka_hbuf[RMR_HDR_SIZE];
 };
 
-/* The connection whose progress thread (or preamble) this thread runs:
- * its sends progress the worker inline instead of waiting.
+/* The connection whose receive thread this thread is. */
+extern _Thread_local struct ucx_conn *ucx_tl_recv;
+
+/* Held around every UCX call of the process (ucx_lock ()), so the
+ * worker runs in UCX's thread mode SERIALIZED: UCX's own lock in mode
+ * MULTI is a spinlock, and on a host with fewer cores than threads
+ * (nbdkit's, the daemons') a thread preempted while holding it left the
+ * others spinning out their time slices (4K IO with 32 in flight ran at
+ * a twentieth of tcp's rate).  UCX's callbacks run under it (they come
+ * only from inside UCX calls) and never take it.  Order: a connection's
+ * ep_lock, then ucx_mu, then a connection's lock.  It also protects the
+ * table of endpoints (ucx_ep_register_unlocked).
  */
-extern _Thread_local struct ucx_conn *ucx_tl_progress;
+extern pthread_mutex_t ucx_mu;
 
 static inline void
-ucx_lock (struct ucx_conn *c)
+ucx_lock (void)
 {
-  if (pthread_mutex_lock (&c->ucx_mutex) != 0)
+  if (pthread_mutex_lock (&ucx_mu) != 0)
     abort ();
 }
 
 static inline void
-ucx_unlock (struct ucx_conn *c)
+ucx_unlock (void)
 {
-  if (pthread_mutex_unlock (&c->ucx_mutex) != 0)
+  if (pthread_mutex_unlock (&ucx_mu) != 0)
     abort ();
 }
 
-/* ucp_worker_progress () of c's worker, under ucx_mutex. */
-unsigned ucx_progress (struct ucx_conn *c);
+/* The process's UCX worker, made with its progress thread on first use:
+ * 0 or -errno.
+ */
+int ucx_worker (ucp_worker_h *out);
+/* Make sure the progress thread runs UCX's progress soon: after a call
+ * that left a request in flight (it may be asleep on the worker's event
+ * fd, which not every kind of pending work writes).
+ */
+void ucx_kick (void);
+/* Every endpoint's connection, for UCX's callbacks, which find the
+ * connection by the endpoint (reply endpoint, error handler): register
+ * once the endpoint exists; ucx_ep_close () removes it.  Under ucx_mu.
+ */
+void ucx_ep_register_unlocked (struct ucx_conn *c);
+struct ucx_conn *ucx_conn_of_ep_unlocked (ucp_ep_h ep);
 
 uint64_t ucx_now_ms (void);
-/* Write c's wakefd (the progress thread polls it). */
+/* Write c's wakefd (its receive thread polls it). */
 void ucx_wake (struct ucx_conn *c);
 /* UCX's status to an errno. */
 int ucx_errno_of (ucs_status_t st);
@@ -137,11 +148,10 @@ int ucx_errno_of (ucs_status_t st);
 void ucx_conn_fail (struct ucx_conn *c, int err, const char *fmt, ...)
   __attribute__ ((format (printf, 3, 4)));
 bool ucx_failed (struct ucx_conn *c);
-/* Progress c's worker until nothing more happens / sleep until it has
- * events or wakefd is written, at most timeout_ms (-1: no limit).
+/* Wait on c->cond until *flag (read under c->lock), at most until
+ * deadline (ms of ucx_now_ms; 0: no limit).  Whether it came.
  */
-void ucx_progress_all (struct ucx_conn *c);
-void ucx_sleep_on_worker (struct ucx_conn *c, int timeout_ms);
+bool ucx_wait_flag (struct ucx_conn *c, const bool *flag, uint64_t deadline);
 
 /* One send in flight (transport-ucx.c). */
 struct ucx_send_wait {
@@ -164,7 +174,7 @@ int ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
                        int n);
 
 /* transport-ucx-recv.c: the active-message callbacks (they only queue),
- * the queue, the progress thread.
+ * the queue, the receive thread.
  */
 ucs_status_t ucx_am_msg (void *arg, const void *header, size_t hlen, void *data,
                          size_t len, const ucp_am_recv_param_t *param);
@@ -176,14 +186,12 @@ ucs_status_t ucx_am_bye (void *arg, const void *header, size_t hlen, void *data,
 bool ucx_rx_pop (struct ucx_conn *c, struct ucx_rx *e);
 /* Hand back to UCX what the queue holds (the connection is going down). */
 void ucx_rx_drain_free (struct ucx_conn *c);
-void *ucx_progress_thread (void *arg);
+void *ucx_recv_thread (void *arg);
 
 /* transport-ucx-setup.c */
 int ucx_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
                  struct rmr_conn **out);
-/* The process's UCX context, made on first use: 0 or -errno. */
-int ucx_context (ucp_context_h *out);
-/* A new connection with its own worker (no endpoint yet), or -errno. */
+/* A new connection (no endpoint yet), or -errno. */
 int ucx_conn_new (const struct rmr_conn_opts *opts, struct ucx_conn **out);
 /* Free a connection whose thread never started (or ended). */
 void ucx_conn_destroy (struct ucx_conn *c);
@@ -192,8 +200,7 @@ int ucx_conn_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
 /* The error handler for endpoints of c (ucp_ep_params_t). */
 void ucx_ep_error (void *arg, ucp_ep_h ep, ucs_status_t status);
 /* Preamble: send one message / wait for the next, before deadline (ms
- * of ucx_now_ms), progressing the worker on this thread.  0 or -errno
- * with the reason recorded (no peer name).
+ * of ucx_now_ms).  0 or -errno with the reason recorded (no peer name).
  */
 int ucx_hs_send (struct ucx_conn *c, const uint8_t *buf, size_t len,
                  uint64_t deadline);
@@ -204,6 +211,8 @@ void ucx_conn_describe (struct ucx_conn *c, bool authenticated,
                         const char *identity);
 /* Close the endpoint now (force), completing every request on it. */
 void ucx_ep_close (struct ucx_conn *c);
+/* The same from inside a UCX callback (under ucx_mu): does not wait. */
+void ucx_ep_close_unlocked (struct ucx_conn *c);
 /* "ucx:HOST:PORT" of a socket address. */
 void ucx_name_of_sockaddr (const struct sockaddr *sa, char *buf, size_t n);
 

@@ -14,7 +14,11 @@
  * - a peer killed with SIGKILL: down () at once; a peer stopped with
  *   SIGSTOP (alive to the kernel, silent): down () by the idle timeout;
  * - a connection shut down while another thread streams 1 MiB sends:
- *   every send returns, none hangs (the endpoint's close completes them).
+ *   every send returns, none hangs (the endpoint's close completes them);
+ * - churn: four threads connect, send and close 40 times each while a
+ *   fifth streams.  Regression: with a UCX worker per connection, UCX
+ *   1.13's shared async layer aborted (`handler->async == async')
+ *   once in a few runs when workers came and went beside others.
  *
  * The peers in other processes are forked before this process touches
  * UCX (UCX does not survive fork) and serve until killed.
@@ -744,6 +748,67 @@ test_shutdown_under_sends (void)
   rmr_listener_close (l);
 }
 
+struct churner {
+  const struct rmr_addr *addr;
+  unsigned done;
+};
+
+static gpointer
+churn (gpointer arg)
+{
+  struct churner *ch = arg;
+  g_autofree uint8_t *buf = g_malloc (BIG);
+  struct rmr_conn *c;
+  struct cconn cc;
+  unsigned i;
+
+  for (i = 0; i < 40; i++) {
+    cconn_init (&cc);
+    g_assert_cmpint (connect_to (ch->addr, &cc, NULL, &c), ==, 0);
+    write_msg (c, i, buf, i % 2 ? 4096 : BIG);
+    wait_replies (&cc, 1);
+    rmr_conn_close (c);
+    cconn_fini (&cc);
+    ch->done++;
+  }
+  return NULL;
+}
+
+static void
+test_churn (void)
+{
+  struct rmr_addr addr;
+  struct rmr_listener *l;
+  struct churner ch[4];
+  struct streamer st = {0};
+  struct cconn cc;
+  GThread *t[4], *ts;
+  unsigned i;
+
+  set_tls (RMR_TLS_OFF, NULL, NULL);
+  l = listen_here (&addr, NULL);
+  cconn_init (&cc);
+  g_assert_cmpint (connect_to (&addr, &cc, NULL, &st.c), ==, 0);
+  st.buf = g_malloc0 (BIG);
+  ts = g_thread_new ("stream", stream, &st);
+  for (i = 0; i < G_N_ELEMENTS (t); i++) {
+    ch[i].addr = &addr;
+    ch[i].done = 0;
+    t[i] = g_thread_new ("churn", churn, &ch[i]);
+  }
+  for (i = 0; i < G_N_ELEMENTS (t); i++) {
+    g_thread_join (t[i]);
+    g_assert_cmpuint (ch[i].done, ==, 40);
+  }
+  rmr_conn_shutdown (st.c);
+  g_thread_join (ts);
+  g_test_message ("churn: 160 connections; the streamer sent %u", st.sent);
+  rmr_conn_close (st.c);
+  g_free (st.buf);
+  cconn_fini (&cc);
+  rmr_listener_close (l);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -766,6 +831,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ucx/peer-killed", test_peer_killed);
   g_test_add_func ("/ucx/peer-silent", test_peer_silent);
   g_test_add_func ("/ucx/shutdown-under-sends", test_shutdown_under_sends);
+  g_test_add_func ("/ucx/churn", test_churn);
   r = g_test_run ();
   stop_peers ();
   rmr_tls_cleanup ();
