@@ -29,25 +29,38 @@ rmr_ucx_c1_encode (const struct rmr_ucx_c1 *m, uint8_t *buf)
   return RMR_HELLO_SIZE + RMR_UCX_NONCE + 1 + n;
 }
 
+/* The hello every first message starts with: 1 when authentication
+ * follows, 0 when the hello is the whole message, -EPROTO (recorded).
+ */
+static int
+decode_prefix (const uint8_t *buf, size_t len, bool reply,
+               struct rmr_hello *h)
+{
+  if (len < RMR_HELLO_SIZE)
+    return rmr_err (EPROTO, "bad hello: %zu bytes, at least %d", len,
+                    RMR_HELLO_SIZE);
+  if (rmr_hello_decode (buf, reply, h) < 0)
+    return -EPROTO;
+  if (h->flags & RMR_HELLO_TLS)
+    return 1;
+  if (len != RMR_HELLO_SIZE)
+    return rmr_err (EPROTO,
+                    "bad hello: %zu bytes without authentication, "
+                    "expected %d",
+                    len, RMR_HELLO_SIZE);
+  return 0;
+}
+
 int
 rmr_ucx_c1_decode (const uint8_t *buf, size_t len, struct rmr_ucx_c1 *m)
 {
   size_t n, i;
+  int r;
 
   memset (m, 0, sizeof *m);
-  if (len < RMR_HELLO_SIZE)
-    return rmr_err (EPROTO, "bad hello: %zu bytes, at least %d", len,
-                    RMR_HELLO_SIZE);
-  if (rmr_hello_decode (buf, false, &m->hello) < 0)
-    return -EPROTO;
-  if (!(m->hello.flags & RMR_HELLO_TLS)) {
-    if (len != RMR_HELLO_SIZE)
-      return rmr_err (EPROTO,
-                      "bad hello: %zu bytes without authentication, "
-                      "expected %d",
-                      len, RMR_HELLO_SIZE);
-    return 0;
-  }
+  r = decode_prefix (buf, len, false, &m->hello);
+  if (r <= 0)
+    return r;
   if (len < RMR_HELLO_SIZE + RMR_UCX_NONCE + 1)
     return rmr_err (EPROTO,
                     "bad hello: %zu bytes, too short for a nonce and "
@@ -81,20 +94,12 @@ rmr_ucx_s1_encode (const struct rmr_ucx_s1 *m, uint8_t *buf)
 int
 rmr_ucx_s1_decode (const uint8_t *buf, size_t len, struct rmr_ucx_s1 *m)
 {
+  int r;
+
   memset (m, 0, sizeof *m);
-  if (len < RMR_HELLO_SIZE)
-    return rmr_err (EPROTO, "bad hello: %zu bytes, at least %d", len,
-                    RMR_HELLO_SIZE);
-  if (rmr_hello_decode (buf, true, &m->hello) < 0)
-    return -EPROTO;
-  if (!(m->hello.flags & RMR_HELLO_TLS)) {
-    if (len != RMR_HELLO_SIZE)
-      return rmr_err (EPROTO,
-                      "bad hello: %zu bytes without authentication, "
-                      "expected %d",
-                      len, RMR_HELLO_SIZE);
-    return 0;
-  }
+  r = decode_prefix (buf, len, true, &m->hello);
+  if (r <= 0)
+    return r;
   if (len != RMR_UCX_S1_MAX)
     return rmr_err (EPROTO,
                     "bad hello: %zu bytes with authentication, "
