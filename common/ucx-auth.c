@@ -33,8 +33,7 @@ rmr_ucx_c1_encode (const struct rmr_ucx_c1 *m, uint8_t *buf)
  * follows, 0 when the hello is the whole message, -EPROTO (recorded).
  */
 static int
-decode_prefix (const uint8_t *buf, size_t len, bool reply,
-               struct rmr_hello *h)
+decode_prefix (const uint8_t *buf, size_t len, bool reply, struct rmr_hello *h)
 {
   if (len < RMR_HELLO_SIZE)
     return rmr_err (EPROTO, "bad hello: %zu bytes, at least %d", len,

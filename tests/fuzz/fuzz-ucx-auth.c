@@ -24,6 +24,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -105,10 +106,11 @@ fuzz_builtin (void)
   fuzz_input (buf, len - 1);
   c1.hello.flags = RMR_HELLO_TLS;
   memset (c1.nonce, 0xa5, sizeof c1.nonce);
-  strcpy (c1.identity, "client");
+  snprintf (c1.identity, sizeof c1.identity, "client");
   len = rmr_ucx_c1_encode (&c1, buf);
   fuzz_input (buf, len);
   fuzz_input (buf, len - 1);
+  fuzz_input (buf, len + 1);
   fuzz_input (buf, RMR_HELLO_SIZE + RMR_UCX_NONCE);
   buf[len - 1] = ':';
   fuzz_input (buf, len);
@@ -129,6 +131,7 @@ fuzz_builtin (void)
   len = rmr_ucx_s1_encode (&s1, buf);
   fuzz_input (buf, len);
   fuzz_input (buf, len - 1);
+  fuzz_input (buf, len + 1);
   s1.hello.flags = 0;
   s1.hello.refusal = RMR_HELLO_UNKNOWN_ID;
   len = rmr_ucx_s1_encode (&s1, buf);
