@@ -18,6 +18,8 @@
  * - clients gone by the time they are accepted: each connection goes
  *   down at once and is freed once, by its own receive thread.
  *
+ * The server and client at either end are the echo of test-echo.c.
+ *
  * Regressions:
  * - key updates while requests and replies stream both ways: GnuTLS keeps
  *   state of both directions together, and a key update run beside the
@@ -42,180 +44,18 @@
 #include "parse.h"
 #include "proto.h"
 #include "test-assert.h"
+#include "test-echo.h"
 #include "tls.h"
 #include "transport-tcp.h"
 #include "transport.h"
 
-#define BIG (1024 * 1024)
+#define BIG ECHO_MAX
 
 static char *dir;
 static char *keys;     /* client, node1 */
 static char *wrong;    /* client with another key */
 static char *stranger; /* mallory only */
 static char *bad_file; /* the malformed ones, one after the other */
-
-/* The server side: an echo of sorts. */
-static GMutex lock; /* protects: the three below */
-static GCond cond;
-static GPtrArray *refusals; /* char *: "identity|reason" */
-static unsigned accepted;
-static struct rmr_conn *last_accepted;
-static unsigned downs; /* server connections whose down () ran */
-
-struct sconn {
-  struct rmr_conn *conn;
-  uint8_t *buf;
-};
-
-static void
-pattern (uint8_t *p, size_t n, uint64_t seed)
-{
-  size_t i;
-
-  for (i = 0; i < n; i++)
-    p[i] = (uint8_t) (seed * 131 + i * 7 + (i >> 12));
-}
-
-static void *
-s_payload_buf (void *opaque, const struct rmr_hdr *hdr)
-{
-  struct sconn *c = opaque;
-  return c->buf;
-}
-
-/* A WRITE: check its payload, reply status 0 or EIO.  A READ: reply
- * with length bytes of the tag's pattern.
- */
-static void
-s_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
-{
-  struct sconn *c = opaque;
-  struct rmr_hdr rep = *hdr;
-  struct iovec iov = {0};
-  g_autofree uint8_t *want = NULL;
-
-  rep.flags |= RMR_HF_REPLY;
-  rep.wseq = rep.horizon = 0;
-  rep.payload_len = 0;
-  if (hdr->type == RMR_MSG_WRITE) {
-    want = g_malloc (hdr->length);
-    pattern (want, hdr->length, hdr->tag);
-    rep.status = memcmp (want, payload, hdr->length) == 0 ? 0 : EIO;
-  }
-  else {
-    pattern (c->buf, hdr->length, hdr->tag);
-    iov.iov_base = c->buf;
-    iov.iov_len = rep.payload_len = hdr->length;
-  }
-  rmr_conn_send (c->conn, &rep, &iov, iov.iov_len ? 1 : 0);
-}
-
-static void
-s_down (void *opaque, int errnum, const char *reason)
-{
-  struct sconn *c = opaque;
-
-  rmr_conn_close (c->conn); /* own thread: freed on its way out */
-  g_free (c->buf);
-  g_free (c);
-  g_mutex_lock (&lock);
-  downs++;
-  g_cond_broadcast (&cond);
-  g_mutex_unlock (&lock);
-}
-
-static const struct rmr_conn_handler s_handler = {
-  .payload_buf = s_payload_buf,
-  .message = s_message,
-  .down = s_down,
-};
-
-static int
-s_accept (void *opaque, struct rmr_conn *conn,
-          const struct rmr_conn_handler **h, void **conn_opaque)
-{
-  struct sconn *c = g_new0 (struct sconn, 1);
-
-  c->conn = conn;
-  c->buf = g_malloc (BIG);
-  *h = &s_handler;
-  *conn_opaque = c;
-  g_mutex_lock (&lock);
-  accepted++;
-  last_accepted = conn;
-  g_mutex_unlock (&lock);
-  return 0;
-}
-
-static void
-s_refused (void *opaque, const char *peer, const char *identity,
-           const char *reason)
-{
-  g_mutex_lock (&lock);
-  g_ptr_array_add (refusals, g_strdup_printf ("%s|%s", identity, reason));
-  g_cond_broadcast (&cond);
-  g_mutex_unlock (&lock);
-}
-
-/* The client side: replies one at a time. */
-struct cconn {
-  GMutex lock;
-  GCond cond;
-  struct rmr_hdr rep;
-  bool got, down;
-  int down_err;
-  unsigned nrep, nbad; /* replies, and those with an error */
-  uint8_t *buf;
-};
-
-static void *
-c_payload_buf (void *opaque, const struct rmr_hdr *hdr)
-{
-  struct cconn *c = opaque;
-  return c->buf;
-}
-
-static void
-c_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
-{
-  struct cconn *c = opaque;
-
-  g_mutex_lock (&c->lock);
-  c->rep = *hdr;
-  c->got = true;
-  c->nrep++;
-  if (hdr->status)
-    c->nbad++;
-  g_cond_broadcast (&c->cond);
-  g_mutex_unlock (&c->lock);
-}
-
-static void
-c_down (void *opaque, int errnum, const char *reason)
-{
-  struct cconn *c = opaque;
-
-  g_mutex_lock (&c->lock);
-  c->down = true;
-  c->down_err = errnum;
-  g_cond_broadcast (&c->cond);
-  g_mutex_unlock (&c->lock);
-}
-
-static const struct rmr_conn_handler c_handler = {
-  .payload_buf = c_payload_buf,
-  .message = c_message,
-  .down = c_down,
-};
-
-static char *
-write_file (const char *name, const char *text)
-{
-  char *path = g_build_filename (dir, name, NULL);
-
-  g_assert_true (g_file_set_contents (path, text, -1, NULL));
-  return path;
-}
 
 #define K1 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define K2 "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
@@ -230,42 +70,10 @@ listen_any (struct rmr_addr *addr, const struct rmr_listen_opts *opts)
   for (i = 0; i < 100; i++) {
     g_assert_cmpint (rmr_addr_parse ("t", "tcp:127.0.0.1:1", addr), ==, 0);
     addr->port = 20000 + g_random_int_range (0, 30000);
-    if (rmr_listen (addr, opts, s_accept, NULL, &l) == 0)
+    if (rmr_listen (addr, opts, echo_accept, NULL, &l) == 0)
       return l;
   }
   g_assert_not_reached ();
-}
-
-static void
-set_tls (enum rmr_tls_mode mode, const char *file, const char *user)
-{
-  g_assert_cmpint (rmr_tls_setup (mode, file, user), ==, 0);
-}
-
-static unsigned
-nrefusals (void)
-{
-  unsigned n;
-
-  g_mutex_lock (&lock);
-  n = refusals->len;
-  g_mutex_unlock (&lock);
-  return n;
-}
-
-/* Wait for the n-th refusal and return its text. */
-static const char *
-refusal (unsigned n)
-{
-  gint64 end = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
-  const char *r;
-
-  g_mutex_lock (&lock);
-  while (refusals->len < n)
-    g_assert_true (g_cond_wait_until (&cond, &lock, end));
-  r = refusals->pdata[n - 1];
-  g_mutex_unlock (&lock);
-  return r;
 }
 
 static void
@@ -289,7 +97,7 @@ test_key_file (void)
   unsigned i;
 
   for (i = 0; i < G_N_ELEMENTS (bad); i++) {
-    g_autofree char *f = write_file ("bad.psk", bad[i].text);
+    g_autofree char *f = echo_write_file (dir, "bad.psk", bad[i].text);
     assert_error (rmr_tls_setup (RMR_TLS_REQUIRE, f, "client"), bad[i].errnum,
                   bad[i].error);
   }
@@ -303,36 +111,10 @@ test_key_file (void)
   g_assert_cmpint (rmr_tls_mode (rmr_tls_current ()), ==, RMR_TLS_OFF);
 }
 
-static int
-connect_to (const struct rmr_addr *addr, struct cconn *cc,
-            struct rmr_conn **out)
-{
-  struct rmr_conn_opts opts = {.connect_timeout_ms = 5000};
-
-  return rmr_conn_connect (addr, &opts, &c_handler, cc, out);
-}
-
-static void
-cconn_init (struct cconn *cc)
-{
-  memset (cc, 0, sizeof *cc);
-  g_mutex_init (&cc->lock);
-  g_cond_init (&cc->cond);
-  cc->buf = g_malloc (BIG);
-}
-
-static void
-cconn_fini (struct cconn *cc)
-{
-  g_free (cc->buf);
-  g_mutex_clear (&cc->lock);
-  g_cond_clear (&cc->cond);
-}
-
 /* Send one request and wait for its reply. */
 static struct rmr_hdr
-roundtrip (struct rmr_conn *conn, struct cconn *cc, uint8_t type, uint32_t len,
-           uint64_t tag)
+roundtrip (struct rmr_conn *conn, struct echo_client *cc, uint8_t type,
+           uint32_t len, uint64_t tag)
 {
   struct rmr_hdr h = {.type = type,
                       .group_id = 1,
@@ -345,7 +127,7 @@ roundtrip (struct rmr_conn *conn, struct cconn *cc, uint8_t type, uint32_t len,
 
   if (type == RMR_MSG_WRITE) {
     data = g_malloc (len);
-    pattern (data, len, tag);
+    echo_pattern (data, len, tag);
     iov.iov_base = data;
     iov.iov_len = h.payload_len = len;
   }
@@ -364,7 +146,7 @@ roundtrip (struct rmr_conn *conn, struct cconn *cc, uint8_t type, uint32_t len,
 
 /* Writes and reads of several sizes; every byte checked. */
 static void
-exchange (struct rmr_conn *conn, struct cconn *cc)
+exchange (struct rmr_conn *conn, struct echo_client *cc)
 {
   static const uint32_t sizes[] = {512, 4096, 16384, 16385, 65536 + 3, BIG};
   g_autofree uint8_t *want = g_malloc (BIG);
@@ -376,7 +158,7 @@ exchange (struct rmr_conn *conn, struct cconn *cc)
     g_assert_cmpuint (rep.status, ==, 0);
     rep = roundtrip (conn, cc, RMR_MSG_READ, sizes[i], 200 + i);
     g_assert_cmpuint (rep.status, ==, 0);
-    pattern (want, sizes[i], 200 + i);
+    echo_pattern (want, sizes[i], 200 + i);
     g_assert_true (memcmp (want, cc->buf, sizes[i]) == 0);
   }
 }
@@ -390,20 +172,20 @@ test_matrix (void)
 
   for (s = RMR_TLS_OFF; s <= RMR_TLS_REQUIRE; s++)
     for (c = RMR_TLS_OFF; c <= RMR_TLS_REQUIRE; c++) {
-      struct rmr_listen_opts lo = {.refused = s_refused};
+      struct rmr_listen_opts lo = {.refused = echo_refused};
       struct rmr_listener *l;
       struct rmr_conn *conn = NULL;
       struct rmr_addr addr;
-      struct cconn cc;
+      struct echo_client cc;
       int r;
 
       g_test_message ("server tls=%s, client tls=%s", rmr_tls_mode_name (s),
                       rmr_tls_mode_name (c));
-      set_tls (s, keys, "node1");
+      echo_set_tls (s, keys, "node1");
       l = listen_any (&addr, &lo);
-      set_tls (c, keys, "client");
-      cconn_init (&cc);
-      r = connect_to (&addr, &cc, &conn);
+      echo_set_tls (c, keys, "client");
+      echo_client_init (&cc);
+      r = echo_connect (&addr, &cc, NULL, &conn);
       if (expect[s][c] == 2) {
         if (c == RMR_TLS_REQUIRE)
           assert_error (r, EACCES, "offers no TLS");
@@ -422,7 +204,7 @@ test_matrix (void)
         rmr_conn_close (conn);
       }
       rmr_listener_close (l);
-      cconn_fini (&cc);
+      echo_client_fini (&cc);
     }
 }
 
@@ -432,51 +214,48 @@ test_matrix (void)
 static void
 test_bad_keys (void)
 {
-  struct rmr_listen_opts lo = {.refused = s_refused};
+  struct rmr_listen_opts lo = {.refused = echo_refused};
   struct rmr_listener *l;
   struct rmr_conn *conn = NULL;
   struct rmr_addr addr;
-  struct cconn cc;
-  unsigned n0 = nrefusals (), a0;
+  struct echo_client cc;
+  unsigned n0 = echo_nrefusals (), a0;
 
-  set_tls (RMR_TLS_REQUIRE, keys, "node1");
+  echo_set_tls (RMR_TLS_REQUIRE, keys, "node1");
   l = listen_any (&addr, &lo);
-  g_mutex_lock (&lock);
-  a0 = accepted;
-  g_mutex_unlock (&lock);
-  cconn_init (&cc);
+  a0 = echo_naccepted ();
+  echo_client_init (&cc);
 
-  set_tls (RMR_TLS_REQUIRE, wrong, "client");
-  assert_error (connect_to (&addr, &cc, &conn), EACCES,
+  echo_set_tls (RMR_TLS_REQUIRE, wrong, "client");
+  assert_error (echo_connect (&addr, &cc, NULL, &conn), EACCES,
                 "the node refused our TLS key (identity 'client'");
-  g_assert_nonnull (strstr (refusal (n0 + 1), "client|TLS identity 'client' "
-                                              "with a wrong key"));
+  g_assert_nonnull (strstr (echo_refusal (n0 + 1),
+                            "client|TLS identity 'client' "
+                            "with a wrong key"));
 
-  set_tls (RMR_TLS_ON, stranger, "mallory");
-  assert_error (connect_to (&addr, &cc, &conn), EACCES,
+  echo_set_tls (RMR_TLS_ON, stranger, "mallory");
+  assert_error (echo_connect (&addr, &cc, NULL, &conn), EACCES,
                 "refused our TLS key (identity 'mallory'");
-  g_assert_cmpstr (refusal (n0 + 2), ==,
+  g_assert_cmpstr (echo_refusal (n0 + 2), ==,
                    "mallory|unknown TLS identity "
                    "'mallory'");
 
   /* Plaintext to a tls=require node. */
-  set_tls (RMR_TLS_OFF, NULL, NULL);
-  assert_error (connect_to (&addr, &cc, &conn), EACCES, "requires TLS");
-  g_assert_cmpstr (refusal (n0 + 3), ==,
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
+  assert_error (echo_connect (&addr, &cc, NULL, &conn), EACCES, "requires TLS");
+  g_assert_cmpstr (echo_refusal (n0 + 3), ==,
                    "|a plaintext session, and "
                    "tls=require");
 
-  g_mutex_lock (&lock);
-  g_assert_cmpuint (accepted, ==, a0);
-  g_mutex_unlock (&lock);
+  g_assert_cmpuint (echo_naccepted (), ==, a0);
 
   /* And the right key still gets in. */
-  set_tls (RMR_TLS_REQUIRE, keys, "client");
-  g_assert_cmpint (connect_to (&addr, &cc, &conn), ==, 0);
+  echo_set_tls (RMR_TLS_REQUIRE, keys, "client");
+  g_assert_cmpint (echo_connect (&addr, &cc, NULL, &conn), ==, 0);
   exchange (conn, &cc);
   rmr_conn_close (conn);
   rmr_listener_close (l);
-  cconn_fini (&cc);
+  echo_client_fini (&cc);
 }
 
 static int
@@ -498,32 +277,33 @@ static void
 test_limits (void)
 {
   struct rmr_listen_opts lo = {
-    .refused = s_refused, .max_handshakes = 3, .handshake_timeout_ms = 600};
+    .refused = echo_refused, .max_handshakes = 3, .handshake_timeout_ms = 600};
   struct rmr_listener *l;
   struct rmr_conn *conn = NULL;
   struct rmr_addr addr;
-  struct cconn cc;
-  unsigned n0 = nrefusals (), i;
+  struct echo_client cc;
+  unsigned n0 = echo_nrefusals (), i;
   int fds[3];
   gint64 t0;
 
-  set_tls (RMR_TLS_REQUIRE, keys, "node1");
+  echo_set_tls (RMR_TLS_REQUIRE, keys, "node1");
   l = listen_any (&addr, &lo);
-  set_tls (RMR_TLS_REQUIRE, keys, "client");
-  cconn_init (&cc);
+  echo_set_tls (RMR_TLS_REQUIRE, keys, "client");
+  echo_client_init (&cc);
   for (i = 0; i < 3; i++)
     fds[i] = raw_connect (&addr);
   g_usleep (100000); /* let the listener take them */
-  assert_error (connect_to (&addr, &cc, &conn), ECONNREFUSED,
+  assert_error (echo_connect (&addr, &cc, NULL, &conn), ECONNREFUSED,
                 "too many handshakes");
-  g_assert_nonnull (strstr (refusal (n0 + 1), "max_handshakes"));
+  g_assert_nonnull (strstr (echo_refusal (n0 + 1), "max_handshakes"));
 
   /* The silent ones go at the deadline; then a client gets in. */
   t0 = g_get_monotonic_time ();
   for (i = 0; i < 3; i++)
-    g_assert_nonnull (strstr (refusal (n0 + 2 + i), "no hello within 600 ms"));
+    g_assert_nonnull (
+      strstr (echo_refusal (n0 + 2 + i), "no hello within 600 ms"));
   g_assert_cmpint (g_get_monotonic_time () - t0, <, 5 * G_TIME_SPAN_SECOND);
-  g_assert_cmpint (connect_to (&addr, &cc, &conn), ==, 0);
+  g_assert_cmpint (echo_connect (&addr, &cc, NULL, &conn), ==, 0);
   exchange (conn, &cc);
   rmr_conn_close (conn);
   for (i = 0; i < 3; i++)
@@ -534,7 +314,7 @@ test_limits (void)
   g_usleep (50000);
   rmr_listener_close (l);
   close (fds[0]);
-  cconn_fini (&cc);
+  echo_client_fini (&cc);
 }
 
 /* Key updates on both sides while the client streams writes and the
@@ -577,26 +357,26 @@ rekey_thread (gpointer opaque)
 static void
 test_rekey (void)
 {
-  struct rmr_listen_opts lo = {.refused = s_refused};
+  struct rmr_listen_opts lo = {.refused = echo_refused};
   struct rmr_listener *l;
   struct rmr_conn *conn = NULL;
   struct rmr_addr addr;
-  struct cconn cc;
+  struct echo_client cc;
   struct rekey k = {0};
   g_autofree uint8_t *data = g_malloc (8192);
   gint64 end;
   GThread *t;
   unsigned i, n = 60000;
 
-  set_tls (RMR_TLS_REQUIRE, keys, "node1");
+  echo_set_tls (RMR_TLS_REQUIRE, keys, "node1");
   l = listen_any (&addr, &lo);
-  set_tls (RMR_TLS_REQUIRE, keys, "client");
-  cconn_init (&cc);
-  g_assert_cmpint (connect_to (&addr, &cc, &conn), ==, 0);
+  echo_set_tls (RMR_TLS_REQUIRE, keys, "client");
+  echo_client_init (&cc);
+  g_assert_cmpint (echo_connect (&addr, &cc, NULL, &conn), ==, 0);
   exchange (conn, &cc); /* the server side is accepted by now */
-  g_mutex_lock (&lock);
-  k.b = (struct tcp_conn *) last_accepted;
-  g_mutex_unlock (&lock);
+  g_mutex_lock (&echo_srv.lock);
+  k.b = (struct tcp_conn *) echo_srv.last_accepted;
+  g_mutex_unlock (&echo_srv.lock);
   k.a = (struct tcp_conn *) conn;
   cc.nrep = cc.nbad = 0;
   t = g_thread_new ("rekey", rekey_thread, &k);
@@ -609,7 +389,7 @@ test_rekey (void)
                         .payload_len = 8192};
     struct iovec iov = {.iov_base = data, .iov_len = 8192};
 
-    pattern (data, 8192, i);
+    echo_pattern (data, 8192, i);
     if (rmr_conn_send (conn, &h, &iov, 1) != 0)
       g_error ("write %u: %s", i, rmr_get_error ());
   }
@@ -627,7 +407,7 @@ test_rekey (void)
   exchange (conn, &cc);
   rmr_conn_close (conn);
   rmr_listener_close (l);
-  cconn_fini (&cc);
+  echo_client_fini (&cc);
 }
 
 /* Clients that close as soon as they are connected: the server's receive
@@ -646,29 +426,29 @@ test_close_at_once (void)
   struct rmr_listener *l;
   struct rmr_conn *conn;
   struct rmr_addr addr;
-  struct cconn cc;
+  struct echo_client cc;
   gint64 end = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
   unsigned a0, d0, i, n = 1000;
 
-  set_tls (RMR_TLS_OFF, NULL, NULL);
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
   l = listen_any (&addr, &lo);
-  cconn_init (&cc);
-  g_mutex_lock (&lock);
-  a0 = accepted;
-  d0 = downs;
-  g_mutex_unlock (&lock);
+  echo_client_init (&cc);
+  g_mutex_lock (&echo_srv.lock);
+  a0 = echo_srv.accepted;
+  d0 = echo_srv.downs;
+  g_mutex_unlock (&echo_srv.lock);
   for (i = 0; i < n; i++) {
-    g_assert_cmpint (connect_to (&addr, &cc, &conn), ==, 0);
+    g_assert_cmpint (echo_connect (&addr, &cc, NULL, &conn), ==, 0);
     rmr_conn_close (conn);
   }
-  g_mutex_lock (&lock);
-  while (accepted - a0 < n || downs - d0 < n)
-    g_assert_true (g_cond_wait_until (&cond, &lock, end));
-  g_assert_cmpuint (accepted - a0, ==, n);
-  g_assert_cmpuint (downs - d0, ==, n);
-  g_mutex_unlock (&lock);
+  g_mutex_lock (&echo_srv.lock);
+  while (echo_srv.accepted - a0 < n || echo_srv.downs - d0 < n)
+    g_assert_true (g_cond_wait_until (&echo_srv.cond, &echo_srv.lock, end));
+  g_assert_cmpuint (echo_srv.accepted - a0, ==, n);
+  g_assert_cmpuint (echo_srv.downs - d0, ==, n);
+  g_mutex_unlock (&echo_srv.lock);
   rmr_listener_close (l);
-  cconn_fini (&cc);
+  echo_client_fini (&cc);
 }
 
 /* A fake node: answers the hello, then the first request's reply header
@@ -712,12 +492,12 @@ test_stall (void)
                       .length = BIG};
   struct rmr_conn *conn;
   struct rmr_addr addr;
-  struct cconn cc;
+  struct echo_client cc;
   GThread *t;
   gint64 t0, end;
   int lfd, fd;
 
-  set_tls (RMR_TLS_OFF, NULL, NULL);
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
   lfd = socket (AF_INET, SOCK_STREAM, 0);
   inet_pton (AF_INET, "127.0.0.1", &sin.sin_addr);
   g_assert_cmpint (bind (lfd, (struct sockaddr *) &sin, sizeof sin), ==, 0);
@@ -726,9 +506,9 @@ test_stall (void)
   g_assert_cmpint (rmr_addr_parse ("t", "tcp:127.0.0.1:1", &addr), ==, 0);
   addr.port = ntohs (sin.sin_port);
   t = g_thread_new ("stall", stall_server, GINT_TO_POINTER (lfd));
-  cconn_init (&cc);
-  g_assert_cmpint (rmr_conn_connect (&addr, &opts, &c_handler, &cc, &conn), ==,
-                   0);
+  echo_client_init (&cc);
+  g_assert_cmpint (
+    rmr_conn_connect (&addr, &opts, &echo_client_handler, &cc, &conn), ==, 0);
   t0 = g_get_monotonic_time ();
   g_assert_cmpint (rmr_conn_send (conn, &h, NULL, 0), ==, 0);
   end = t0 + 10 * G_TIME_SPAN_SECOND;
@@ -742,7 +522,7 @@ test_stall (void)
   fd = GPOINTER_TO_INT (g_thread_join (t));
   close (fd);
   close (lfd);
-  cconn_fini (&cc);
+  echo_client_fini (&cc);
 }
 
 int
@@ -753,11 +533,11 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   dir = g_dir_make_tmp ("rmr-tls-XXXXXX", NULL);
   g_assert_nonnull (dir);
-  keys = write_file ("keys.psk", "client:" K1 "\nnode1:" K2 "\n");
-  wrong = write_file ("wrong.psk", "client:" K2 "\n");
-  stranger =
-    write_file ("stranger.psk", "# psktool -u mallory\nmallory:" K1 "\n");
-  refusals = g_ptr_array_new_with_free_func (g_free);
+  keys = echo_write_file (dir, "keys.psk", "client:" K1 "\nnode1:" K2 "\n");
+  wrong = echo_write_file (dir, "wrong.psk", "client:" K2 "\n");
+  stranger = echo_write_file (dir, "stranger.psk",
+                              "# psktool -u mallory\nmallory:" K1 "\n");
+  echo_srv.refusals = g_ptr_array_new_with_free_func (g_free);
   bad_file = g_build_filename (dir, "bad.psk", NULL);
 
   g_test_add_func ("/tls/key-file", test_key_file);

@@ -22,6 +22,9 @@
  *
  * The peers in other processes are forked before this process touches
  * UCX (UCX does not survive fork) and serve until killed.
+ *
+ * The server and client at either end, here and in the peers, are the
+ * echo of test-echo.c.
  */
 #undef NDEBUG
 #include <errno.h>
@@ -40,10 +43,11 @@
 #include "parse.h"
 #include "proto.h"
 #include "test-assert.h"
+#include "test-echo.h"
 #include "tls.h"
 #include "transport.h"
 
-#define BIG (1024 * 1024)
+#define BIG ECHO_MAX
 
 #define K1 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define K2 "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
@@ -52,223 +56,6 @@ static char *dir;
 static char *keys;     /* client, node1 */
 static char *wrong;    /* client with another key, node1 */
 static char *stranger; /* mallory, node1 */
-
-/* The server side: an echo of sorts (as test-tls.c). */
-static GMutex lock; /* protects: the ones below */
-static GCond cond;
-static GPtrArray *refusals; /* char *: "identity|reason" */
-static unsigned accepted;
-static GArray *order; /* tags in the order the handler saw them */
-
-struct sconn {
-  struct rmr_conn *conn;
-  uint8_t *buf;
-};
-
-static void
-pattern (uint8_t *p, size_t n, uint64_t seed)
-{
-  size_t i;
-
-  for (i = 0; i < n; i++)
-    p[i] = (uint8_t) (seed * 131 + i * 7 + (i >> 12));
-}
-
-static void *
-s_payload_buf (void *opaque, const struct rmr_hdr *hdr)
-{
-  struct sconn *c = opaque;
-  return c->buf;
-}
-
-/* A WRITE: check its payload, reply status 0 or EIO.  A READ: reply
- * with length bytes of the tag's pattern.  A FLUSH: reply at once.
- */
-static void
-s_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
-{
-  struct sconn *c = opaque;
-  struct rmr_hdr rep = *hdr;
-  struct iovec iov = {0};
-  g_autofree uint8_t *want = NULL;
-
-  if (order) {
-    g_mutex_lock (&lock);
-    g_array_append_val (order, hdr->tag);
-    g_mutex_unlock (&lock);
-  }
-  rep.flags |= RMR_HF_REPLY;
-  rep.payload_len = 0;
-  if (hdr->type == RMR_MSG_WRITE) {
-    want = g_malloc (hdr->length);
-    pattern (want, hdr->length, hdr->tag);
-    rep.status = payload && memcmp (want, payload, hdr->length) == 0 ? 0 : EIO;
-  }
-  else if (hdr->type == RMR_MSG_READ) {
-    pattern (c->buf, hdr->length, hdr->tag);
-    iov.iov_base = c->buf;
-    iov.iov_len = rep.payload_len = hdr->length;
-  }
-  rmr_conn_send (c->conn, &rep, &iov, iov.iov_len ? 1 : 0);
-}
-
-static void
-s_down (void *opaque, int errnum, const char *reason)
-{
-  struct sconn *c = opaque;
-
-  g_test_message ("server side down: %s", reason);
-  rmr_conn_close (c->conn); /* own thread: freed on its way out */
-  g_free (c->buf);
-  g_free (c);
-}
-
-static const struct rmr_conn_handler s_handler = {
-  .payload_buf = s_payload_buf,
-  .message = s_message,
-  .down = s_down,
-};
-
-static int
-s_accept (void *opaque, struct rmr_conn *conn,
-          const struct rmr_conn_handler **h, void **conn_opaque)
-{
-  struct sconn *c = g_new0 (struct sconn, 1);
-
-  c->conn = conn;
-  c->buf = g_malloc (BIG);
-  *h = &s_handler;
-  *conn_opaque = c;
-  g_mutex_lock (&lock);
-  accepted++;
-  g_mutex_unlock (&lock);
-  return 0;
-}
-
-static void
-s_refused (void *opaque, const char *peer, const char *identity,
-           const char *reason)
-{
-  g_mutex_lock (&lock);
-  if (refusals)
-    g_ptr_array_add (refusals, g_strdup_printf ("%s|%s", identity, reason));
-  g_cond_broadcast (&cond);
-  g_mutex_unlock (&lock);
-}
-
-/* The client side: replies counted, the last one kept. */
-struct cconn {
-  GMutex lock;
-  GCond cond;
-  struct rmr_hdr rep;
-  unsigned nrep, nbad;
-  bool down;
-  int down_err;
-  char down_reason[400];
-  uint8_t *buf;
-};
-
-static void *
-c_payload_buf (void *opaque, const struct rmr_hdr *hdr)
-{
-  struct cconn *c = opaque;
-  return c->buf;
-}
-
-static void
-c_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
-{
-  struct cconn *c = opaque;
-
-  g_mutex_lock (&c->lock);
-  c->rep = *hdr;
-  c->nrep++;
-  if (hdr->status)
-    c->nbad++;
-  g_cond_broadcast (&c->cond);
-  g_mutex_unlock (&c->lock);
-}
-
-static void
-c_down (void *opaque, int errnum, const char *reason)
-{
-  struct cconn *c = opaque;
-
-  g_mutex_lock (&c->lock);
-  c->down = true;
-  c->down_err = errnum;
-  snprintf (c->down_reason, sizeof c->down_reason, "%s", reason);
-  g_cond_broadcast (&c->cond);
-  g_mutex_unlock (&c->lock);
-}
-
-static const struct rmr_conn_handler c_handler = {
-  .payload_buf = c_payload_buf,
-  .message = c_message,
-  .down = c_down,
-};
-
-static void
-cconn_init (struct cconn *cc)
-{
-  memset (cc, 0, sizeof *cc);
-  g_mutex_init (&cc->lock);
-  g_cond_init (&cc->cond);
-  cc->buf = g_malloc (BIG);
-}
-
-static void
-cconn_fini (struct cconn *cc)
-{
-  g_free (cc->buf);
-  g_mutex_clear (&cc->lock);
-  g_cond_clear (&cc->cond);
-}
-
-/* Wait until cc has n replies (or is down). */
-static void
-wait_replies (struct cconn *cc, unsigned n)
-{
-  gint64 end = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
-
-  g_mutex_lock (&cc->lock);
-  while (cc->nrep < n && !cc->down)
-    g_assert_true (g_cond_wait_until (&cc->cond, &cc->lock, end));
-  if (cc->down)
-    g_error ("connection down: %s", cc->down_reason);
-  g_mutex_unlock (&cc->lock);
-}
-
-/* Wait for down (); the seconds it took. */
-static double
-wait_down (struct cconn *cc, double limit)
-{
-  gint64 start = g_get_monotonic_time ();
-  gint64 end = start + (gint64) (limit * G_TIME_SPAN_SECOND);
-
-  g_mutex_lock (&cc->lock);
-  while (!cc->down)
-    if (!g_cond_wait_until (&cc->cond, &cc->lock, end))
-      break;
-  g_assert_true (cc->down);
-  g_mutex_unlock (&cc->lock);
-  return (g_get_monotonic_time () - start) / 1e6;
-}
-
-static char *
-write_file (const char *name, const char *text)
-{
-  char *path = g_build_filename (dir, name, NULL);
-
-  g_assert_true (g_file_set_contents (path, text, -1, NULL));
-  return path;
-}
-
-static void
-set_tls (enum rmr_tls_mode mode, const char *file, const char *user)
-{
-  g_assert_cmpint (rmr_tls_setup (mode, file, user), ==, 0);
-}
 
 /* A free port: bind, read, close (a race with other programs is
  * possible but harmless here: the listen below would fail loudly).
@@ -300,26 +87,15 @@ addr_of (unsigned port, struct rmr_addr *addr)
 static struct rmr_listener *
 listen_here (struct rmr_addr *addr, const struct rmr_listen_opts *opts)
 {
-  struct rmr_listen_opts o = {.refused = s_refused};
+  struct rmr_listen_opts o = {.refused = echo_refused};
   struct rmr_listener *l;
 
   if (opts)
     o = *opts;
-  o.refused = s_refused;
+  o.refused = echo_refused;
   addr_of (free_port (), addr);
-  g_assert_cmpint (rmr_listen (addr, &o, s_accept, NULL, &l), ==, 0);
+  g_assert_cmpint (rmr_listen (addr, &o, echo_accept, NULL, &l), ==, 0);
   return l;
-}
-
-static int
-connect_to (const struct rmr_addr *addr, struct cconn *cc,
-            const struct rmr_conn_opts *o, struct rmr_conn **out)
-{
-  struct rmr_conn_opts opts = {.connect_timeout_ms = 5000};
-
-  if (o)
-    opts = *o;
-  return rmr_conn_connect (addr, &opts, &c_handler, cc, out);
 }
 
 /* A WRITE of len bytes of the tag's pattern from buf. */
@@ -334,7 +110,7 @@ write_msg (struct rmr_conn *c, uint64_t tag, uint8_t *buf, size_t len)
                       .group_id = 1};
   struct iovec iov = {.iov_base = buf, .iov_len = len};
 
-  pattern (buf, len, tag);
+  echo_pattern (buf, len, tag);
   g_assert_cmpint (rmr_conn_send (c, &h, &iov, 1), ==, 0);
 }
 
@@ -344,7 +120,7 @@ test_messages (void)
   struct rmr_addr addr;
   struct rmr_listener *l;
   struct rmr_conn *c;
-  struct cconn cc;
+  struct echo_client cc;
   g_autofree uint8_t *buf = g_malloc (BIG);
   g_autofree uint8_t *want = g_malloc (BIG);
   struct rmr_hdr rd = {
@@ -352,10 +128,10 @@ test_messages (void)
   uint64_t z0;
   unsigned i;
 
-  set_tls (RMR_TLS_OFF, NULL, NULL);
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
   l = listen_here (&addr, NULL);
-  cconn_init (&cc);
-  g_assert_cmpint (connect_to (&addr, &cc, NULL, &c), ==, 0);
+  echo_client_init (&cc);
+  g_assert_cmpint (echo_connect (&addr, &cc, NULL, &c), ==, 0);
   g_assert_cmpstr (c->security, ==, "plaintext");
   g_assert_true (g_str_has_prefix (c->path, "ucx"));
   g_test_message ("path: %s", c->path);
@@ -363,12 +139,12 @@ test_messages (void)
   /* Small writes and reads, one at a time. */
   for (i = 0; i < 200; i++) {
     write_msg (c, i, buf, 512 + i);
-    wait_replies (&cc, 2 * i + 1);
+    echo_wait_replies (&cc, 2 * i + 1);
     rd.tag = 1000 + i;
     rd.length = 4096;
     g_assert_cmpint (rmr_conn_send (c, &rd, NULL, 0), ==, 0);
-    wait_replies (&cc, 2 * i + 2);
-    pattern (want, 4096, rd.tag);
+    echo_wait_replies (&cc, 2 * i + 2);
+    echo_pattern (want, 4096, rd.tag);
     g_assert_cmpmem (cc.buf, 4096, want, 4096);
   }
   g_assert_cmpuint (cc.nbad, ==, 0);
@@ -377,12 +153,12 @@ test_messages (void)
   z0 = atomic_load (&c->zcopy_bytes_sent);
   for (i = 0; i < 8; i++) {
     write_msg (c, 5000 + i, buf, BIG);
-    wait_replies (&cc, 401 + 2 * i);
+    echo_wait_replies (&cc, 401 + 2 * i);
     rd.tag = 6000 + i;
     rd.length = BIG;
     g_assert_cmpint (rmr_conn_send (c, &rd, NULL, 0), ==, 0);
-    wait_replies (&cc, 402 + 2 * i);
-    pattern (want, BIG, rd.tag);
+    echo_wait_replies (&cc, 402 + 2 * i);
+    echo_pattern (want, BIG, rd.tag);
     g_assert_cmpmem (cc.buf, BIG, want, BIG);
   }
   g_assert_cmpuint (cc.nbad, ==, 0);
@@ -390,7 +166,7 @@ test_messages (void)
 
   rmr_conn_close (c);
   g_assert_true (cc.down);
-  cconn_fini (&cc);
+  echo_client_fini (&cc);
   rmr_listener_close (l);
 }
 
@@ -404,18 +180,18 @@ test_order (void)
   struct rmr_addr addr;
   struct rmr_listener *l;
   struct rmr_conn *c;
-  struct cconn cc;
+  struct echo_client cc;
   struct rmr_msg m[9];
   g_autofree uint8_t *buf = g_malloc (BIG);
   unsigned i, round;
 
-  set_tls (RMR_TLS_OFF, NULL, NULL);
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
   l = listen_here (&addr, NULL);
-  cconn_init (&cc);
-  g_assert_cmpint (connect_to (&addr, &cc, NULL, &c), ==, 0);
-  g_mutex_lock (&lock);
-  order = g_array_new (false, false, sizeof (uint64_t));
-  g_mutex_unlock (&lock);
+  echo_client_init (&cc);
+  g_assert_cmpint (echo_connect (&addr, &cc, NULL, &c), ==, 0);
+  g_mutex_lock (&echo_srv.lock);
+  echo_srv.order = g_array_new (false, false, sizeof (uint64_t));
+  g_mutex_unlock (&echo_srv.lock);
   for (round = 0; round < 20; round++) {
     memset (m, 0, sizeof m);
     for (i = 0; i < G_N_ELEMENTS (m); i++) {
@@ -430,48 +206,22 @@ test_order (void)
       m[i].hdr.length = m[i].hdr.payload_len = BIG / 2;
       m[i].iov.iov_base = buf + (i ? BIG / 2 : 0);
       m[i].iov.iov_len = BIG / 2;
-      pattern (m[i].iov.iov_base, BIG / 2, m[i].hdr.tag);
+      echo_pattern (m[i].iov.iov_base, BIG / 2, m[i].hdr.tag);
     }
     g_assert_cmpint (rmr_conn_send_many (c, m, G_N_ELEMENTS (m)), ==, 0);
-    wait_replies (&cc, (round + 1) * G_N_ELEMENTS (m));
+    echo_wait_replies (&cc, (round + 1) * G_N_ELEMENTS (m));
   }
   g_assert_cmpuint (cc.nbad, ==, 0);
-  g_mutex_lock (&lock);
-  g_assert_cmpuint (order->len, ==, 20 * G_N_ELEMENTS (m));
-  for (i = 1; i < order->len; i++)
-    g_assert_cmpuint (g_array_index (order, uint64_t, i - 1), <,
-                      g_array_index (order, uint64_t, i));
-  g_clear_pointer (&order, g_array_unref);
-  g_mutex_unlock (&lock);
+  g_mutex_lock (&echo_srv.lock);
+  g_assert_cmpuint (echo_srv.order->len, ==, 20 * G_N_ELEMENTS (m));
+  for (i = 1; i < echo_srv.order->len; i++)
+    g_assert_cmpuint (g_array_index (echo_srv.order, uint64_t, i - 1), <,
+                      g_array_index (echo_srv.order, uint64_t, i));
+  g_clear_pointer (&echo_srv.order, g_array_unref);
+  g_mutex_unlock (&echo_srv.lock);
   rmr_conn_close (c);
-  cconn_fini (&cc);
+  echo_client_fini (&cc);
   rmr_listener_close (l);
-}
-
-static unsigned
-naccepted (void)
-{
-  unsigned n;
-
-  g_mutex_lock (&lock);
-  n = accepted;
-  g_mutex_unlock (&lock);
-  return n;
-}
-
-/* Wait for n refusals; the last one's text. */
-static char *
-refusal (unsigned n)
-{
-  gint64 end = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
-  char *r;
-
-  g_mutex_lock (&lock);
-  while (refusals->len < n)
-    g_assert_true (g_cond_wait_until (&cond, &lock, end));
-  r = g_strdup (refusals->pdata[n - 1]);
-  g_mutex_unlock (&lock);
-  return r;
 }
 
 /* Connect under the client's mode and file; expect errnum (0: success,
@@ -482,13 +232,14 @@ try_auth (const struct rmr_addr *addr, enum rmr_tls_mode mode, const char *file,
           int errnum, const char *msg)
 {
   struct rmr_conn *c = NULL;
-  struct cconn cc;
+  struct echo_client cc;
   g_autofree uint8_t *buf = g_malloc (4096);
   int r;
 
-  set_tls (mode, file, file ? (file == stranger ? "mallory" : "client") : NULL);
-  cconn_init (&cc);
-  r = connect_to (addr, &cc, NULL, &c);
+  echo_set_tls (mode, file,
+                file ? (file == stranger ? "mallory" : "client") : NULL);
+  echo_client_init (&cc);
+  r = echo_connect (addr, &cc, NULL, &c);
   if (errnum) {
     assert_error (r, errnum, msg);
   }
@@ -496,11 +247,11 @@ try_auth (const struct rmr_addr *addr, enum rmr_tls_mode mode, const char *file,
     g_assert_cmpint (r, ==, 0);
     g_assert_true (strstr (c->security, msg) != NULL);
     write_msg (c, 7, buf, 4096);
-    wait_replies (&cc, 1);
+    echo_wait_replies (&cc, 1);
     g_assert_cmpuint (cc.nbad, ==, 0);
     rmr_conn_close (c);
   }
-  cconn_fini (&cc);
+  echo_client_fini (&cc);
 }
 
 static void
@@ -509,29 +260,29 @@ test_auth (void)
   struct rmr_addr on, req, off;
   struct rmr_listener *l_on, *l_req, *l_off;
   unsigned a0, n0, i;
-  g_autofree char *r1 = NULL, *r2 = NULL;
+  const char *r1;
 
-  g_mutex_lock (&lock);
-  refusals = g_ptr_array_new_with_free_func (g_free);
-  g_mutex_unlock (&lock);
+  g_mutex_lock (&echo_srv.lock);
+  echo_srv.refusals = g_ptr_array_new_with_free_func (g_free);
+  g_mutex_unlock (&echo_srv.lock);
   /* A listener keeps the configuration it was opened with. */
-  set_tls (RMR_TLS_ON, keys, "node1");
+  echo_set_tls (RMR_TLS_ON, keys, "node1");
   l_on = listen_here (&on, NULL);
-  set_tls (RMR_TLS_REQUIRE, keys, "node1");
+  echo_set_tls (RMR_TLS_REQUIRE, keys, "node1");
   l_req = listen_here (&req, NULL);
-  set_tls (RMR_TLS_OFF, NULL, NULL);
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
   l_off = listen_here (&off, NULL);
 
-  a0 = naccepted ();
+  a0 = echo_naccepted ();
   try_auth (&on, RMR_TLS_OFF, NULL, 0, "plaintext");
   try_auth (&on, RMR_TLS_ON, keys, 0, "PSK challenge-response");
   try_auth (&req, RMR_TLS_REQUIRE, keys, 0, "PSK challenge-response");
   try_auth (&off, RMR_TLS_ON, keys, 0, "plaintext");
-  g_assert_cmpuint (naccepted (), ==, a0 + 4);
+  g_assert_cmpuint (echo_naccepted (), ==, a0 + 4);
 
   n0 = 0;
   try_auth (&req, RMR_TLS_OFF, NULL, EACCES, "requires TLS");
-  r1 = refusal (++n0);
+  r1 = echo_refusal (++n0);
   g_assert_true (strstr (r1, "tls=require") != NULL);
   /* Refused by the client: the node accepted a plaintext session. */
   try_auth (&off, RMR_TLS_REQUIRE, keys, EACCES, "offers no TLS");
@@ -544,22 +295,23 @@ test_auth (void)
   /* The wrong key's refusal (the client closed during the preamble) and
    * mallory's, in either order.
    */
-  r2 = refusal (n0 + 2);
-  g_mutex_lock (&lock);
-  for (i = n0; i < refusals->len; i++)
-    if (strstr (refusals->pdata[i], "mallory|unknown identity 'mallory'"))
+  echo_refusal (n0 + 2);
+  g_mutex_lock (&echo_srv.lock);
+  for (i = n0; i < echo_srv.refusals->len; i++)
+    if (strstr (echo_srv.refusals->pdata[i],
+                "mallory|unknown identity 'mallory'"))
       break;
-  g_assert_cmpuint (i, <, refusals->len);
-  g_mutex_unlock (&lock);
-  g_assert_cmpuint (naccepted (), ==, a0 + 5);
+  g_assert_cmpuint (i, <, echo_srv.refusals->len);
+  g_mutex_unlock (&echo_srv.lock);
+  g_assert_cmpuint (echo_naccepted (), ==, a0 + 5);
 
   rmr_listener_close (l_on);
   rmr_listener_close (l_req);
   rmr_listener_close (l_off);
-  set_tls (RMR_TLS_OFF, NULL, NULL);
-  g_mutex_lock (&lock);
-  g_clear_pointer (&refusals, g_ptr_array_unref);
-  g_mutex_unlock (&lock);
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
+  g_mutex_lock (&echo_srv.lock);
+  g_clear_pointer (&echo_srv.refusals, g_ptr_array_unref);
+  g_mutex_unlock (&echo_srv.lock);
 }
 
 /* The peers in other processes (main forks them first). */
@@ -573,7 +325,7 @@ serve_forever (unsigned port)
   struct rmr_listener *l;
 
   addr_of (port, &addr);
-  if (rmr_listen (&addr, NULL, s_accept, NULL, &l) < 0) {
+  if (rmr_listen (&addr, NULL, echo_accept, NULL, &l) < 0) {
     fprintf (stderr, "peer: %s\n", rmr_get_error ());
     _exit (1);
   }
@@ -613,7 +365,7 @@ stop_peers (void)
 
 /* Connect to peer i, retrying while it starts. */
 static void
-connect_peer (unsigned i, struct cconn *cc, const struct rmr_conn_opts *o,
+connect_peer (unsigned i, struct echo_client *cc, const struct rmr_conn_opts *o,
               struct rmr_conn **c)
 {
   struct rmr_addr addr;
@@ -621,7 +373,7 @@ connect_peer (unsigned i, struct cconn *cc, const struct rmr_conn_opts *o,
 
   addr_of (peer_port[i], &addr);
   for (k = 0; k < 100; k++) {
-    if (connect_to (&addr, cc, o, c) == 0)
+    if (echo_connect (&addr, cc, o, c) == 0)
       return;
     g_usleep (50000);
   }
@@ -635,18 +387,18 @@ test_peer_killed (void)
     .connect_timeout_ms = 2000, .keepalive_ms = 500, .idle_timeout_ms = 3000};
   g_autofree uint8_t *buf = g_malloc (BIG);
   struct rmr_conn *c;
-  struct cconn cc;
+  struct echo_client cc;
   double t;
 
-  set_tls (RMR_TLS_OFF, NULL, NULL);
-  cconn_init (&cc);
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
+  echo_client_init (&cc);
   connect_peer (0, &cc, &o, &c);
   write_msg (c, 1, buf, BIG);
-  wait_replies (&cc, 1);
+  echo_wait_replies (&cc, 1);
   g_assert_cmpint (kill (peer_pid[0], SIGKILL), ==, 0);
   waitpid (peer_pid[0], NULL, 0);
   peer_pid[0] = 0;
-  t = wait_down (&cc, 2.0);
+  t = echo_wait_down (&cc, 2.0);
   g_test_message ("killed peer: down after %.3f s: %s", t, cc.down_reason);
   /* The kernel closed its sockets: UCX reports it, well before the
    * keepalive's idle timeout.
@@ -655,7 +407,7 @@ test_peer_killed (void)
   g_assert_cmpint (cc.down_err, ==, ECONNRESET);
   g_assert_true (strstr (cc.down_reason, "connection lost") != NULL);
   rmr_conn_close (c);
-  cconn_fini (&cc);
+  echo_client_fini (&cc);
 }
 
 static void
@@ -665,26 +417,26 @@ test_peer_silent (void)
     .connect_timeout_ms = 2000, .keepalive_ms = 200, .idle_timeout_ms = 1500};
   g_autofree uint8_t *buf = g_malloc (4096);
   struct rmr_conn *c;
-  struct cconn cc;
+  struct echo_client cc;
   double t;
 
-  set_tls (RMR_TLS_OFF, NULL, NULL);
-  cconn_init (&cc);
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
+  echo_client_init (&cc);
   connect_peer (1, &cc, &o, &c);
   write_msg (c, 1, buf, 4096);
-  wait_replies (&cc, 1);
+  echo_wait_replies (&cc, 1);
   /* Idle but alive: keepalives keep it up for several timeouts. */
   g_usleep (3 * G_TIME_SPAN_SECOND);
   g_assert_false (cc.down);
   g_assert_cmpint (kill (peer_pid[1], SIGSTOP), ==, 0);
-  t = wait_down (&cc, 5.0);
+  t = echo_wait_down (&cc, 5.0);
   g_test_message ("stopped peer: down after %.3f s: %s", t, cc.down_reason);
   g_assert_cmpint (cc.down_err, ==, ETIMEDOUT);
   g_assert_true (strstr (cc.down_reason, "keepalive timeout") != NULL);
   g_assert_cmpfloat (t, <, 3.0);
   kill (peer_pid[1], SIGCONT);
   rmr_conn_close (c);
-  cconn_fini (&cc);
+  echo_client_fini (&cc);
 }
 
 struct streamer {
@@ -721,14 +473,14 @@ test_shutdown_under_sends (void)
   struct rmr_listener *l;
   struct streamer s[2] = {0};
   GThread *t[2];
-  struct cconn cc;
+  struct echo_client cc;
   struct rmr_conn *c;
   unsigned i;
 
-  set_tls (RMR_TLS_OFF, NULL, NULL);
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
   l = listen_here (&addr, NULL);
-  cconn_init (&cc);
-  g_assert_cmpint (connect_to (&addr, &cc, NULL, &c), ==, 0);
+  echo_client_init (&cc);
+  g_assert_cmpint (echo_connect (&addr, &cc, NULL, &c), ==, 0);
   for (i = 0; i < 2; i++) {
     s[i].c = c;
     s[i].buf = g_malloc0 (BIG);
@@ -742,9 +494,9 @@ test_shutdown_under_sends (void)
     g_test_message ("streamer %u: %u sent before the shutdown", i, s[i].sent);
     g_free (s[i].buf);
   }
-  wait_down (&cc, 5.0);
+  echo_wait_down (&cc, 5.0);
   rmr_conn_close (c);
-  cconn_fini (&cc);
+  echo_client_fini (&cc);
   rmr_listener_close (l);
 }
 
@@ -759,16 +511,16 @@ churn (gpointer arg)
   struct churner *ch = arg;
   g_autofree uint8_t *buf = g_malloc (BIG);
   struct rmr_conn *c;
-  struct cconn cc;
+  struct echo_client cc;
   unsigned i;
 
   for (i = 0; i < 40; i++) {
-    cconn_init (&cc);
-    g_assert_cmpint (connect_to (ch->addr, &cc, NULL, &c), ==, 0);
+    echo_client_init (&cc);
+    g_assert_cmpint (echo_connect (ch->addr, &cc, NULL, &c), ==, 0);
     write_msg (c, i, buf, i % 2 ? 4096 : BIG);
-    wait_replies (&cc, 1);
+    echo_wait_replies (&cc, 1);
     rmr_conn_close (c);
-    cconn_fini (&cc);
+    echo_client_fini (&cc);
     ch->done++;
   }
   return NULL;
@@ -781,14 +533,14 @@ test_churn (void)
   struct rmr_listener *l;
   struct churner ch[4];
   struct streamer st = {0};
-  struct cconn cc;
+  struct echo_client cc;
   GThread *t[4], *ts;
   unsigned i;
 
-  set_tls (RMR_TLS_OFF, NULL, NULL);
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
   l = listen_here (&addr, NULL);
-  cconn_init (&cc);
-  g_assert_cmpint (connect_to (&addr, &cc, NULL, &st.c), ==, 0);
+  echo_client_init (&cc);
+  g_assert_cmpint (echo_connect (&addr, &cc, NULL, &st.c), ==, 0);
   st.buf = g_malloc0 (BIG);
   ts = g_thread_new ("stream", stream, &st);
   for (i = 0; i < G_N_ELEMENTS (t); i++) {
@@ -805,7 +557,7 @@ test_churn (void)
   g_test_message ("churn: 160 connections; the streamer sent %u", st.sent);
   rmr_conn_close (st.c);
   g_free (st.buf);
-  cconn_fini (&cc);
+  echo_client_fini (&cc);
   rmr_listener_close (l);
 }
 
@@ -822,9 +574,9 @@ main (int argc, char **argv)
   start_peers ();
   g_test_init (&argc, &argv, NULL);
   dir = g_dir_make_tmp ("rmr-ucx-XXXXXX", NULL);
-  keys = write_file ("keys.psk", "client:" K1 "\nnode1:" K2 "\n");
-  wrong = write_file ("wrong.psk", "client:" K2 "\nnode1:" K2 "\n");
-  stranger = write_file ("stranger.psk", "mallory:" K1 "\n");
+  keys = echo_write_file (dir, "keys.psk", "client:" K1 "\nnode1:" K2 "\n");
+  wrong = echo_write_file (dir, "wrong.psk", "client:" K2 "\nnode1:" K2 "\n");
+  stranger = echo_write_file (dir, "stranger.psk", "mallory:" K1 "\n");
   g_test_add_func ("/ucx/messages", test_messages);
   g_test_add_func ("/ucx/order", test_order);
   g_test_add_func ("/ucx/auth", test_auth);
