@@ -255,6 +255,7 @@ clt_sess_get (const struct rmr_addr *addr, uint64_t timeout_ms,
     .user_timeout_ms = timeout_ms,
     .keepalive_ms = MAX (timeout_ms / 4, 250),
     .idle_timeout_ms = timeout_ms,
+    .inline_handler = true, /* sess_payload_buf, sess_message */
   };
   struct clt_sess *s;
   char key[300];

@@ -71,12 +71,33 @@ ucx_rx_pop (struct ucx_conn *c, struct ucx_rx *e)
     c->rx_n--;
     got = true;
   }
+  c->rx_busy = got;
   if (pthread_mutex_unlock (&c->lock) != 0)
     abort ();
   return got;
 }
 
-/* UCX_AM_MSG, from inside ucp_worker_progress: queue only (top). */
+/* A message handed to an inline handler from inside the AM callback:
+ * the handler's callbacks never run concurrently, since the receive
+ * thread holds nothing (rx_busy) and takes nothing from the queue until
+ * a callback queues it, and callbacks come one at a time (ucx_mu).
+ */
+static void
+deliver_inline (struct ucx_conn *c, const struct rmr_hdr *hdr, void *data,
+                size_t len)
+{
+  void *dest = len ? c->h->payload_buf (c->opaque, hdr) : NULL;
+
+  if (dest)
+    memcpy (dest, data, len);
+  c->h->message (c->opaque, hdr, dest);
+  if (c->h->batch_end)
+    c->h->batch_end (c->opaque);
+}
+
+/* UCX_AM_MSG, from inside ucp_worker_progress: queue, or hand over
+ * inline (top).
+ */
 static ucs_status_t
 am_msg_unlocked (struct ucx_conn *c, const void *header, size_t hlen,
                  void *data, size_t len, const ucp_am_recv_param_t *param)
@@ -111,6 +132,18 @@ am_msg_unlocked (struct ucx_conn *c, const void *header, size_t hlen,
   }
   if (pthread_mutex_lock (&c->lock) != 0)
     abort ();
+  if (c->opts.inline_handler && c->h && !e.keepalive && !e.rndv &&
+      c->rx_n == 0 && !c->rx_busy && !atomic_load (&c->pause_req) &&
+      !atomic_load (&c->shutdown_req) && !c->failed) {
+    /* Nothing of this connection is ahead of it, and the receive
+     * thread holds nothing: hand it over here (top of transport.h's
+     * inline_handler), UCX's data used in place.
+     */
+    if (pthread_mutex_unlock (&c->lock) != 0)
+      abort ();
+    deliver_inline (c, &e.hdr, data, len);
+    return UCS_OK;
+  }
   queued = rx_push_unlocked (c, &e);
   first = c->rx_n == 1;
   if (pthread_mutex_unlock (&c->lock) != 0)

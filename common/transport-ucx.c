@@ -795,6 +795,11 @@ ucx_pause (struct rmr_conn *base)
   if (!c->thread_started)
     return;
   atomic_store (&c->pause_req, true);
+  /* An inline delivery (opts.inline_handler) runs under ucx_mu: once
+   * we had it, none is running and none starts.
+   */
+  ucx_lock ();
+  ucx_unlock ();
   ucx_wake (c);
   pthread_join (c->thread, NULL);
   c->thread_started = false;

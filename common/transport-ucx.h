@@ -67,7 +67,10 @@ struct ucx_conn {
   bool hs_got;
   bool cur_done; /* the rendezvous receive of cur finished */
   int cur_status;
-  bool failed; /* the endpoint failed (err, reason) */
+  bool rx_busy; /* the receive thread holds a message of the queue or
+                  a rendezvous one: no message is handed over inline
+                  (opts.inline_handler) until it is done */
+  bool failed;  /* the endpoint failed (err, reason) */
   int err;
   char reason[300];
 

@@ -62,6 +62,13 @@ struct rmr_conn_opts {
   uint64_t user_timeout_ms;    /* TCP_USER_TIMEOUT; 0: 30 s */
   uint64_t keepalive_ms;       /* send KEEPALIVE when idle; 0: never */
   uint64_t idle_timeout_ms;    /* down when silent; 0: never */
+  /* The handler's payload_buf () and message () never block, send or
+   * close (they only hand a reply over, as a client's do): a transport
+   * may then call them from its own thread, with its locks held, and
+   * save a thread hop per message (ucx does; tcp's receive thread calls
+   * them anyway).  batch_end () and down () come as usual.
+   */
+  bool inline_handler;
 };
 
 /* One message of a batch send. */

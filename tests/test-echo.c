@@ -167,13 +167,35 @@ static void
 c_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
 {
   struct echo_client *c = opaque;
+  g_autofree uint8_t *want = NULL;
+  bool bad = hdr->status != 0;
 
+  g_mutex_lock (&c->lock);
+  if (c->order) {
+    if (c->in_message)
+      c->nconcurrent++;
+    c->in_message = true;
+  }
+  g_mutex_unlock (&c->lock);
+  if (c->order && !bad && hdr->type == RMR_MSG_READ) {
+    /* Outside the lock: a second call meanwhile is what nconcurrent
+     * catches.
+     */
+    want = g_malloc (hdr->length);
+    echo_pattern (want, hdr->length, hdr->tag);
+    bad = !payload || hdr->payload_len != hdr->length ||
+          memcmp (want, payload, hdr->length) != 0;
+  }
   g_mutex_lock (&c->lock);
   c->rep = *hdr;
   c->got = true;
   c->nrep++;
-  if (hdr->status)
+  if (bad)
     c->nbad++;
+  if (c->order) {
+    g_array_append_val (c->order, hdr->tag);
+    c->in_message = false;
+  }
   g_cond_broadcast (&c->cond);
   g_mutex_unlock (&c->lock);
 }
@@ -210,6 +232,7 @@ void
 echo_client_fini (struct echo_client *cc)
 {
   g_free (cc->buf);
+  g_clear_pointer (&cc->order, g_array_unref);
   g_mutex_clear (&cc->lock);
   g_cond_clear (&cc->cond);
 }

@@ -84,6 +84,14 @@ struct echo_client {
   int down_err;
   char down_reason[400];
   uint8_t *buf; /* ECHO_MAX bytes: where reply payloads land */
+  /* Kept when order is set (by the test, before the first send): the
+   * tags of the replies in the order the handler got them, READ replies
+   * whose payload is not the tag's pattern counted in nbad, and calls of
+   * the handler that overlapped another (nconcurrent; must stay 0).
+   */
+  GArray *order; /* uint64_t */
+  unsigned nconcurrent;
+  bool in_message;
 };
 
 extern const struct rmr_conn_handler echo_client_handler;

@@ -224,6 +224,69 @@ test_order (void)
   rmr_listener_close (l);
 }
 
+/* Replies reach the client's handler in the order the server sent
+ * them, one call at a time, with their payloads: READs of BIG / 2 (their
+ * replies go by rendezvous) and of 4 KiB (eager) between flushes.  With
+ * inline_handler the eager ones are handed over from inside UCX's
+ * callback unless something of the connection is ahead of them
+ * (transport-ucx-recv.c): regression guard for an eager reply overtaking
+ * a rendezvous one still on its way, or running beside it.
+ */
+static void
+reply_order (bool inline_handler)
+{
+  struct rmr_conn_opts opts = {.connect_timeout_ms = 5000,
+                               .inline_handler = inline_handler};
+  struct rmr_addr addr;
+  struct rmr_listener *l;
+  struct rmr_conn *c;
+  struct echo_client cc;
+  struct rmr_msg m[9];
+  unsigned i, round;
+
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
+  l = listen_here (&addr, NULL);
+  echo_client_init (&cc);
+  cc.order = g_array_new (false, false, sizeof (uint64_t));
+  g_assert_cmpint (echo_connect (&addr, &cc, &opts, &c), ==, 0);
+  for (round = 0; round < 20; round++) {
+    memset (m, 0, sizeof m);
+    for (i = 0; i < G_N_ELEMENTS (m); i++) {
+      m[i].hdr.member_id = RMR_MEMBER_NONE;
+      m[i].hdr.group_id = 1;
+      m[i].hdr.tag = round * 100 + i;
+      m[i].hdr.type = i % 2 ? RMR_MSG_FLUSH : RMR_MSG_READ;
+      if (m[i].hdr.type == RMR_MSG_READ)
+        m[i].hdr.length = i % 4 == 0 ? BIG / 2 : 4096;
+    }
+    g_assert_cmpint (rmr_conn_send_many (c, m, G_N_ELEMENTS (m)), ==, 0);
+    echo_wait_replies (&cc, (round + 1) * G_N_ELEMENTS (m));
+  }
+  g_mutex_lock (&cc.lock);
+  g_assert_cmpuint (cc.nbad, ==, 0);
+  g_assert_cmpuint (cc.nconcurrent, ==, 0);
+  g_assert_cmpuint (cc.order->len, ==, 20 * G_N_ELEMENTS (m));
+  for (i = 1; i < cc.order->len; i++)
+    g_assert_cmpuint (g_array_index (cc.order, uint64_t, i - 1), <,
+                      g_array_index (cc.order, uint64_t, i));
+  g_mutex_unlock (&cc.lock);
+  rmr_conn_close (c);
+  echo_client_fini (&cc);
+  rmr_listener_close (l);
+}
+
+static void
+test_reply_order (void)
+{
+  reply_order (false);
+}
+
+static void
+test_reply_order_inline (void)
+{
+  reply_order (true);
+}
+
 /* Connect under the client's mode and file; expect errnum (0: success,
  * then security says so) and, on failure, msg in the error.
  */
@@ -579,6 +642,8 @@ main (int argc, char **argv)
   stranger = echo_write_file (dir, "stranger.psk", "mallory:" K1 "\n");
   g_test_add_func ("/ucx/messages", test_messages);
   g_test_add_func ("/ucx/order", test_order);
+  g_test_add_func ("/ucx/reply-order", test_reply_order);
+  g_test_add_func ("/ucx/reply-order-inline", test_reply_order_inline);
   g_test_add_func ("/ucx/auth", test_auth);
   g_test_add_func ("/ucx/peer-killed", test_peer_killed);
   g_test_add_func ("/ucx/peer-silent", test_peer_silent);
