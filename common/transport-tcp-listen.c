@@ -6,11 +6,11 @@
  * Why a thread per handshake: a TLS handshake takes round trips and a
  * peer may stall in the middle of one; on the accept thread it would
  * hold up every other peer.  The threads are bounded: at most
- * max_handshakes at once (hs[], under lock); a connection beyond that is
- * answered with a BUSY hello and closed at once.  Each handshake has
- * handshake_timeout_ms in all, so 200 sockets opened and left silent
- * cost at most max_handshakes threads for that long and nothing else: no
- * session, no pool state (DESIGN 9).
+ * max_handshakes at once (the handshake slots, transport-impl.h); a
+ * connection beyond that is answered with a BUSY hello and closed at
+ * once.  Each handshake has handshake_timeout_ms in all, so 200 sockets
+ * opened and left silent cost at most max_handshakes threads for that
+ * long and nothing else: no session, no pool state (DESIGN 9).
  *
  * The listening side of the hello:
  *   our mode   client asks TLS     client asks none
@@ -20,11 +20,12 @@
  * The mode and keys are the process's TLS configuration when the
  * listener was opened.
  *
- * Closing: `closing` stops new handshakes from reaching accept; the
- * sockets of those in their hello or handshake (hs[]) are shut down, and
- * close waits until every handshake thread is done (nthreads == 0), so
- * accept is never called on a freed listener.  A thread leaves hs[]
- * before it hands its connection over: the owner may free it at once.
+ * Closing: the accept thread ends first, so no handshake starts any
+ * more; then the slots' close (rmr_hs_close ()) stops handshakes from
+ * reaching accept, shuts down the sockets of those in their hello or
+ * handshake and waits until every handshake thread is done, so accept is
+ * never called on a freed listener.  A thread leaves its slot before it
+ * hands its connection over: the owner may free it at once.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -51,19 +52,13 @@ struct tcp_listener {
   struct rmr_listener base; /* must be first */
   int fd;
   int wakefd;
-  pthread_t thread;
-  rmr_accept_fn accept;
-  void *opaque;
-  struct rmr_listen_opts opts;
+  pthread_t thread; /* the accept thread */
   const struct rmr_tls *tls;
   char name[300];
-
-  pthread_mutex_t lock; /* protects: hs, nhs, nthreads, closing */
-  pthread_cond_t cond;  /* nthreads went down */
-  struct tcp_conn **hs; /* connections in their hello or handshake */
-  unsigned nhs;
-  unsigned nthreads; /* handshake threads alive (>= nhs, <= the max) */
-  bool closing;
+  /* opts, accept, the connections in their hello or handshake (locking:
+   * transport-impl.h).
+   */
+  struct rmr_hs_slots slots;
 };
 
 static void
@@ -104,7 +99,7 @@ static int
 server_setup (struct tcp_listener *l, struct tcp_conn *c, char *identity)
 {
   enum rmr_tls_mode mode = rmr_tls_mode (l->tls);
-  uint64_t tmo = l->opts.handshake_timeout_ms;
+  uint64_t tmo = l->slots.opts.handshake_timeout_ms;
   uint64_t deadline = tcp_now_ms () + tmo, now;
   struct rmr_hello req, rep;
   uint8_t buf[RMR_HELLO_SIZE];
@@ -135,72 +130,40 @@ server_setup (struct tcp_listener *l, struct tcp_conn *c, char *identity)
   return 0;
 }
 
-/* Take c out of hs[]; under lock. */
-static void
-hs_remove_unlocked (struct tcp_listener *l, struct tcp_conn *c)
-{
-  unsigned i;
-
-  for (i = 0; i < l->nhs; i++)
-    if (l->hs[i] == c) {
-      l->hs[i] = l->hs[--l->nhs];
-      return;
-    }
-  abort ();
-}
-
 static void *
 hs_thread (void *arg)
 {
   struct tcp_conn *c = arg;
   struct tcp_listener *l = c->listener;
-  const struct rmr_conn_handler *h;
   char identity[RMR_TLS_ID_MAX + 1] = "";
-  void *opaque;
-  bool closing, owned = false;
   int r;
 
   r = server_setup (l, c, identity);
-
-  /* Out of hs[] before anything else: once the owner has c, it may free
-   * it at any time, and close must not shut down its fd then.
-   */
-  if (pthread_mutex_lock (&l->lock) != 0)
-    abort ();
-  hs_remove_unlocked (l, c);
-  closing = l->closing;
-  if (pthread_mutex_unlock (&l->lock) != 0)
-    abort ();
-
-  if (r < 0 && !closing && l->opts.refused)
-    l->opts.refused (l->opaque, c->base.peer_name, identity,
-                     rmr_get_error () ? rmr_get_error () : strerror (-r));
-  if (r == 0 && !closing && l->accept (l->opaque, &c->base, &h, &opaque) == 0) {
-    owned = true;
-    r = tcp_conn_start (&c->base, h, opaque);
-    if (r < 0) /* the owner's down () frees it, as for any broken one */
-      h->down (opaque, -r, rmr_get_error ());
-  }
-  if (!owned)
-    tcp_conn_destroy (c);
-
-  if (pthread_mutex_lock (&l->lock) != 0)
-    abort ();
-  l->nthreads--;
-  pthread_cond_broadcast (&l->cond);
-  if (pthread_mutex_unlock (&l->lock) != 0)
-    abort ();
+  rmr_hs_done (&l->slots, &c->base, r, identity);
   return NULL;
+}
+
+/* The slots' callbacks (transport-impl.h). */
+static void
+hs_destroy (struct rmr_conn *c)
+{
+  tcp_conn_destroy ((struct tcp_conn *) c);
+}
+
+static void
+hs_shutdown (struct rmr_conn *c)
+{
+  shutdown (((struct tcp_conn *) c)->fd, SHUT_RDWR);
 }
 
 static void
 refuse (struct tcp_listener *l, const char *peer, const char *reason)
 {
-  if (l->opts.refused)
-    l->opts.refused (l->opaque, peer, "", reason);
+  if (l->slots.opts.refused)
+    l->slots.opts.refused (l->slots.opaque, peer, "", reason);
 }
 
-/* A new connection: into hs[] and a handshake thread, or refused. */
+/* A new connection: into a handshake slot and thread, or refused. */
 static void
 start_handshake (struct tcp_listener *l, int fd,
                  const struct sockaddr_storage *ss)
@@ -208,26 +171,15 @@ start_handshake (struct tcp_listener *l, int fd,
   struct rmr_conn_opts opts = {0};
   char peer[300], reason[120];
   struct tcp_conn *c;
-  pthread_attr_t attr;
-  pthread_t t;
-  bool busy;
-  int r;
 
   name_of_sockaddr ((const struct sockaddr *) ss, peer, sizeof peer);
-  if (pthread_mutex_lock (&l->lock) != 0)
-    abort ();
-  busy = l->nthreads >= l->opts.max_handshakes;
-  if (pthread_mutex_unlock (&l->lock) != 0)
-    abort ();
-  if (busy) {
+  /* Never closing here: close sets it only once this thread has ended. */
+  if (rmr_hs_busy (&l->slots, reason, sizeof reason)) {
     struct rmr_hello rep = {.version = RMR_HELLO_VERSION,
                             .refusal = RMR_HELLO_BUSY};
 
     send_hello (fd, &rep);
     close (fd);
-    snprintf (reason, sizeof reason,
-              "%u handshakes in progress already (max_handshakes)",
-              l->opts.max_handshakes);
     refuse (l, peer, reason);
     return;
   }
@@ -239,24 +191,9 @@ start_handshake (struct tcp_listener *l, int fd,
   }
   snprintf (c->base.peer_name, sizeof c->base.peer_name, "%s", peer);
   c->listener = l;
-  if (pthread_mutex_lock (&l->lock) != 0)
-    abort ();
-  l->hs[l->nhs++] = c;
-  l->nthreads++;
-  pthread_attr_init (&attr);
-  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
-  r = pthread_create (&t, &attr, hs_thread, c);
-  pthread_attr_destroy (&attr);
-  if (r != 0) {
-    hs_remove_unlocked (l, c);
-    l->nthreads--;
-  }
-  if (pthread_mutex_unlock (&l->lock) != 0)
-    abort ();
-  if (r != 0) {
+  if (rmr_hs_start (&l->slots, &c->base, hs_thread, reason, sizeof reason) <
+      0) {
     tcp_conn_destroy (c);
-    snprintf (reason, sizeof reason, "cannot start a handshake thread: %s",
-              strerror (r));
     refuse (l, peer, reason);
   }
 }
@@ -304,21 +241,13 @@ tcp_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
   l = calloc (1, sizeof *l);
   if (!l)
     return rmr_err (ENOMEM, "out of memory");
-  if (opts)
-    l->opts = *opts;
-  if (!l->opts.max_handshakes)
-    l->opts.max_handshakes = RMR_DEFAULT_MAX_HANDSHAKES;
-  if (!l->opts.handshake_timeout_ms)
-    l->opts.handshake_timeout_ms = RMR_DEFAULT_HANDSHAKE_TIMEOUT_MS;
-  l->hs = calloc (l->opts.max_handshakes, sizeof *l->hs);
-  if (!l->hs) {
+  if (rmr_hs_init (&l->slots, opts, accept, opaque, hs_destroy, hs_shutdown) <
+      0) {
     free (l);
     return rmr_err (ENOMEM, "out of memory");
   }
   l->base.ops = &rmr_transport_tcp;
   l->tls = rmr_tls_current ();
-  pthread_mutex_init (&l->lock, NULL);
-  pthread_cond_init (&l->cond, NULL);
   l->wakefd = fd = -1;
   rmr_addr_format (addr, l->name, sizeof l->name);
   snprintf (port, sizeof port, "%u", addr->port);
@@ -326,7 +255,7 @@ tcp_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
   if (r != 0) {
     rmr_err (EADDRNOTAVAIL, "listen %s: cannot resolve: %s", l->name,
              gai_strerror (r));
-    free (l->hs);
+    rmr_hs_fini (&l->slots);
     free (l);
     return -EADDRNOTAVAIL;
   }
@@ -341,8 +270,6 @@ tcp_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
   freeaddrinfo (res);
   res = NULL;
   l->fd = fd;
-  l->accept = accept;
-  l->opaque = opaque;
   l->wakefd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (l->wakefd < 0)
     goto err;
@@ -363,7 +290,7 @@ err:
   if (l->wakefd >= 0)
     close (l->wakefd);
   rmr_err (r, "listen %s: %s", l->name, strerror (r));
-  free (l->hs);
+  rmr_hs_fini (&l->slots);
   free (l);
   return -r;
 }
@@ -372,23 +299,12 @@ void
 tcp_listener_close (struct rmr_listener *base)
 {
   struct tcp_listener *l = (struct tcp_listener *) base;
-  unsigned i;
 
   tcp_wake (l->wakefd);
   pthread_join (l->thread, NULL);
-  if (pthread_mutex_lock (&l->lock) != 0)
-    abort ();
-  l->closing = true;
-  for (i = 0; i < l->nhs; i++)
-    shutdown (l->hs[i]->fd, SHUT_RDWR);
-  while (l->nthreads > 0)
-    pthread_cond_wait (&l->cond, &l->lock);
-  if (pthread_mutex_unlock (&l->lock) != 0)
-    abort ();
+  rmr_hs_close (&l->slots);
   close (l->fd);
   close (l->wakefd);
-  pthread_mutex_destroy (&l->lock);
-  pthread_cond_destroy (&l->cond);
-  free (l->hs);
+  rmr_hs_fini (&l->slots);
   free (l);
 }

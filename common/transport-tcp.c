@@ -596,20 +596,6 @@ maybe_keepalive (struct tcp_conn *c, uint64_t now)
   send_msg (c, &ka, NULL, 0, true);
 }
 
-static int
-poll_timeout (struct tcp_conn *c, uint64_t now)
-{
-  uint64_t t = UINT64_MAX;
-
-  if (c->opts.keepalive_ms)
-    t = MIN (t, c->opts.keepalive_ms / 2 + 1);
-  if (c->opts.idle_timeout_ms) {
-    uint64_t deadline = c->last_rx_ms + c->opts.idle_timeout_ms;
-    t = MIN (t, deadline > now ? deadline - now : 0);
-  }
-  return t == UINT64_MAX ? -1 : (int) MIN (t, 1000000);
-}
-
 /* The connection whose receive thread this is: tcp_free, called from the
  * thread's own down (), leaves the freeing to the thread.  Not c->thread,
  * which pthread_create may store only after the thread runs (a peer
@@ -623,7 +609,7 @@ recv_thread (void *arg)
   struct tcp_conn *c = arg;
   struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
                         {.fd = c->wakefd, .events = POLLIN}};
-  int err = 0;
+  int err = 0, tmo;
   char reason[600] = "";
   uint64_t now, junk;
   ssize_t n;
@@ -650,12 +636,13 @@ recv_thread (void *arg)
       break;
     }
     maybe_keepalive (c, now);
+    tmo = rmr_conn_poll_timeout (&c->opts, c->last_rx_ms, now);
     if (c->tls && rmr_tls_pending (c->tls) > 0) {
       /* A record is decrypted already: the socket may have nothing. */
       p[0].revents = POLLIN;
       p[1].revents = 0;
     }
-    else if (poll (p, 2, poll_timeout (c, now)) < 0 && errno != EINTR) {
+    else if (poll (p, 2, tmo) < 0 && errno != EINTR) {
       err = errno;
       snprintf (reason, sizeof reason, "%s: poll: %s", c->base.peer_name,
                 strerror (err));

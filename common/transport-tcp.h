@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "tls.h"
+#include "transport-impl.h"
 #include "transport.h"
 
 struct tcp_listener;

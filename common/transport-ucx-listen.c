@@ -5,10 +5,12 @@
  * preamble (ucx-auth.h) runs on a handshake thread of its own; only then
  * the owner's accept callback (transport.h), as on tcp.
  *
- * Limits, as tcp's listener (DESIGN 9): at most max_handshakes
- * connections in their preamble at once (more are rejected at once:
+ * Limits, as tcp's listener and kept by the same handshake slots
+ * (transport-impl.h, DESIGN 9): at most max_handshakes connections in
+ * their preamble at once (more are rejected at once:
  * ucp_listener_reject, the peer's connect fails), each with
- * handshake_timeout_ms in all.
+ * handshake_timeout_ms in all.  The slots take no UCX lock, so the
+ * connection-request callback, under ucx_mu, may use them.
  *
  * The listening side of the preamble, under the process's key
  * configuration when the listener was opened (tcp's table):
@@ -19,10 +21,12 @@
  * An identity the key file does not know: refused (UNKNOWN_ID); a
  * client proof that does not match: the connection is closed.
  *
- * Closing: `closing` stops new requests and keeps handshakes from
- * reaching accept; those in their preamble (hs[]) are shut down, and
- * close waits until every handshake thread is done (nthreads == 0).  A
- * handshake thread leaves hs[] before it hands its connection over.
+ * Closing: the slots' closing flag (rmr_hs_closing ()) stops new
+ * requests and keeps handshakes from reaching accept; then the UCP
+ * listener goes, so no request comes any more; then those in their
+ * preamble are shut down, and close waits until every handshake thread
+ * is done (rmr_hs_close ()).  A handshake thread leaves its slot before
+ * it hands its connection over.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -46,26 +50,20 @@ struct ucx_listener {
   struct rmr_listener base; /* must be first */
   ucp_worker_h worker;
   ucp_listener_h ul; /* under ucx_mu */
-  rmr_accept_fn accept;
-  void *opaque;
-  struct rmr_listen_opts opts;
   const struct rmr_tls *tls;
   char name[300];
-
-  pthread_mutex_t lock; /* protects: hs, nhs, nthreads, closing */
-  pthread_cond_t cond;  /* nthreads went down */
-  struct ucx_conn **hs; /* connections in their preamble */
-  unsigned nhs;
-  unsigned nthreads;
-  bool closing;
+  /* opts, accept, the connections in their preamble (locking:
+   * transport-impl.h).
+   */
+  struct rmr_hs_slots slots;
 };
 
 static void
 refuse (struct ucx_listener *l, const char *peer, const char *identity,
         const char *reason)
 {
-  if (l->opts.refused)
-    l->opts.refused (l->opaque, peer, identity, reason);
+  if (l->slots.opts.refused)
+    l->slots.opts.refused (l->slots.opaque, peer, identity, reason);
 }
 
 /* The preamble: 0, or -errno with the reason recorded.  identity gets
@@ -75,7 +73,7 @@ static int
 server_preamble (struct ucx_listener *l, struct ucx_conn *c, char *identity)
 {
   enum rmr_tls_mode mode = rmr_tls_mode (l->tls);
-  uint64_t deadline = ucx_now_ms () + l->opts.handshake_timeout_ms;
+  uint64_t deadline = ucx_now_ms () + l->slots.opts.handshake_timeout_ms;
   struct rmr_ucx_c1 c1;
   struct rmr_ucx_s1 s1 = {0};
   uint8_t buf[RMR_UCX_C1_MAX], want[RMR_UCX_PROOF];
@@ -86,7 +84,7 @@ server_preamble (struct ucx_listener *l, struct ucx_conn *c, char *identity)
   r = ucx_hs_recv (c, buf, sizeof buf, &len, deadline);
   if (r == -ETIMEDOUT)
     return rmr_err (ETIMEDOUT, "no hello within %" PRIu64 " ms",
-                    l->opts.handshake_timeout_ms);
+                    l->slots.opts.handshake_timeout_ms);
   if (r < 0)
     return r;
   if (rmr_ucx_c1_decode (buf, len, &c1) < 0)
@@ -131,58 +129,24 @@ server_preamble (struct ucx_listener *l, struct ucx_conn *c, char *identity)
   return 0;
 }
 
-static void
-hs_remove_unlocked (struct ucx_listener *l, struct ucx_conn *c)
-{
-  unsigned i;
-
-  for (i = 0; i < l->nhs; i++)
-    if (l->hs[i] == c) {
-      l->hs[i] = l->hs[--l->nhs];
-      return;
-    }
-  abort ();
-}
-
 static void *
 hs_thread (void *arg)
 {
   struct ucx_conn *c = arg;
   struct ucx_listener *l = (struct ucx_listener *) c->listener;
-  const struct rmr_conn_handler *h;
   char identity[RMR_TLS_ID_MAX + 1] = "";
-  void *opaque;
-  bool closing, owned = false;
   int r;
 
   r = server_preamble (l, c, identity);
-
-  if (pthread_mutex_lock (&l->lock) != 0)
-    abort ();
-  hs_remove_unlocked (l, c);
-  closing = l->closing;
-  if (pthread_mutex_unlock (&l->lock) != 0)
-    abort ();
-
-  if (r < 0 && !closing)
-    refuse (l, c->base.peer_name, identity,
-            rmr_get_error () ? rmr_get_error () : strerror (-r));
-  if (r == 0 && !closing && l->accept (l->opaque, &c->base, &h, &opaque) == 0) {
-    owned = true;
-    r = ucx_conn_start (&c->base, h, opaque);
-    if (r < 0) /* the owner's down () frees it, as for any broken one */
-      h->down (opaque, -r, rmr_get_error ());
-  }
-  if (!owned)
-    ucx_conn_destroy (c);
-
-  if (pthread_mutex_lock (&l->lock) != 0)
-    abort ();
-  l->nthreads--;
-  pthread_cond_broadcast (&l->cond);
-  if (pthread_mutex_unlock (&l->lock) != 0)
-    abort ();
+  rmr_hs_done (&l->slots, &c->base, r, identity);
   return NULL;
+}
+
+/* The slots' callbacks (transport-impl.h); shutdown is the vtable's. */
+static void
+hs_destroy (struct rmr_conn *c)
+{
+  ucx_conn_destroy ((struct ucx_conn *) c);
 }
 
 /* Whether UCX's own tcp would carry a connection from an IPv6 address.
@@ -222,10 +186,7 @@ on_conn_request (ucp_conn_request_h req, void *arg)
   };
   char peer[300] = "ucx:?", reason[160];
   struct ucx_conn *c;
-  pthread_attr_t pa;
-  pthread_t t;
   ucs_status_t st;
-  bool busy;
   int r;
 
   if (ucp_conn_request_query (req, &attr) == UCS_OK)
@@ -238,16 +199,8 @@ on_conn_request (ucp_conn_request_h req, void *arg)
             "on both sides (UCX 1.13)");
     return;
   }
-  if (pthread_mutex_lock (&l->lock) != 0)
-    abort ();
-  busy = l->closing || l->nthreads >= l->opts.max_handshakes;
-  if (pthread_mutex_unlock (&l->lock) != 0)
-    abort ();
-  if (busy) {
+  if (rmr_hs_busy (&l->slots, reason, sizeof reason)) {
     ucp_listener_reject (l->ul, req);
-    snprintf (reason, sizeof reason,
-              "%u handshakes in progress already (max_handshakes)",
-              l->opts.max_handshakes);
     refuse (l, peer, "", reason);
     return;
   }
@@ -268,25 +221,10 @@ on_conn_request (ucp_conn_request_h req, void *arg)
     return;
   }
   ucx_ep_register_unlocked (c);
-  if (pthread_mutex_lock (&l->lock) != 0)
-    abort ();
-  l->hs[l->nhs++] = c;
-  l->nthreads++;
-  pthread_attr_init (&pa);
-  pthread_attr_setdetachstate (&pa, PTHREAD_CREATE_DETACHED);
-  r = pthread_create (&t, &pa, hs_thread, c);
-  pthread_attr_destroy (&pa);
-  if (r != 0) {
-    hs_remove_unlocked (l, c);
-    l->nthreads--;
-  }
-  if (pthread_mutex_unlock (&l->lock) != 0)
-    abort ();
-  if (r != 0) {
+  if (rmr_hs_start (&l->slots, &c->base, hs_thread, reason, sizeof reason) <
+      0) {
     ucx_ep_close_unlocked (c);
     ucx_conn_destroy (c); /* its endpoint closed: no UCX call */
-    snprintf (reason, sizeof reason, "cannot start a handshake thread: %s",
-              strerror (r));
     refuse (l, peer, "", reason);
   }
 }
@@ -299,9 +237,7 @@ listener_free (struct ucx_listener *l)
     ucp_listener_destroy (l->ul);
     ucx_unlock ();
   }
-  pthread_mutex_destroy (&l->lock);
-  pthread_cond_destroy (&l->cond);
-  free (l->hs);
+  rmr_hs_fini (&l->slots);
   free (l);
 }
 
@@ -330,23 +266,13 @@ ucx_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
     return rmr_err (ENOMEM, "out of memory");
   l->base.ops = &rmr_transport_ucx;
   l->worker = w;
-  pthread_mutex_init (&l->lock, NULL);
-  pthread_cond_init (&l->cond, NULL);
-  if (opts)
-    l->opts = *opts;
-  if (!l->opts.max_handshakes)
-    l->opts.max_handshakes = RMR_DEFAULT_MAX_HANDSHAKES;
-  if (!l->opts.handshake_timeout_ms)
-    l->opts.handshake_timeout_ms = RMR_DEFAULT_HANDSHAKE_TIMEOUT_MS;
-  l->tls = rmr_tls_current ();
-  l->accept = accept;
-  l->opaque = opaque;
-  rmr_addr_format (addr, l->name, sizeof l->name);
-  l->hs = calloc (l->opts.max_handshakes, sizeof *l->hs);
-  if (!l->hs) {
-    listener_free (l);
+  if (rmr_hs_init (&l->slots, opts, accept, opaque, hs_destroy,
+                   rmr_transport_ucx.shutdown) < 0) {
+    free (l);
     return rmr_err (ENOMEM, "out of memory");
   }
+  l->tls = rmr_tls_current ();
+  rmr_addr_format (addr, l->name, sizeof l->name);
   snprintf (port, sizeof port, "%u", addr->port);
   r = getaddrinfo (addr->host, port, &hints, &res);
   if (r != 0) {
@@ -380,13 +306,8 @@ void
 ucx_listener_close (struct rmr_listener *base)
 {
   struct ucx_listener *l = (struct ucx_listener *) base;
-  unsigned i;
 
-  if (pthread_mutex_lock (&l->lock) != 0)
-    abort ();
-  l->closing = true;
-  if (pthread_mutex_unlock (&l->lock) != 0)
-    abort ();
+  rmr_hs_closing (&l->slots);
   /* No connection request comes after this: they come only from inside
    * the worker's progress, under ucx_mu.
    */
@@ -394,13 +315,6 @@ ucx_listener_close (struct rmr_listener *base)
   ucp_listener_destroy (l->ul);
   l->ul = NULL;
   ucx_unlock ();
-  if (pthread_mutex_lock (&l->lock) != 0)
-    abort ();
-  for (i = 0; i < l->nhs; i++)
-    rmr_transport_ucx.shutdown (&l->hs[i]->base);
-  while (l->nthreads > 0)
-    pthread_cond_wait (&l->cond, &l->lock);
-  if (pthread_mutex_unlock (&l->lock) != 0)
-    abort ();
+  rmr_hs_close (&l->slots);
   listener_free (l);
 }

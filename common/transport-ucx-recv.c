@@ -422,20 +422,6 @@ ready (struct ucx_conn *c)
   return r;
 }
 
-static int
-poll_timeout (struct ucx_conn *c, uint64_t now)
-{
-  uint64_t t = UINT64_MAX;
-
-  if (c->opts.keepalive_ms)
-    t = MIN (t, c->opts.keepalive_ms / 2 + 1);
-  if (c->opts.idle_timeout_ms) {
-    uint64_t deadline = atomic_load (&c->last_rx_ms) + c->opts.idle_timeout_ms;
-    t = MIN (t, deadline > now ? deadline - now : 0);
-  }
-  return t == UINT64_MAX ? -1 : (int) MIN (t, 1000000);
-}
-
 /* A local close: tell the peer (am_bye), and give what was sent a
  * moment to arrive (a flush, at most BYE_FLUSH_MS) before the endpoint
  * is closed by force, which would drop it.
@@ -550,8 +536,10 @@ ucx_recv_thread (void *arg)
     maybe_keepalive (c, now);
     if (count)
       continue;
-    if (!ready (c))
-      sleep_on_wakefd (c, poll_timeout (c, now));
+    if (!ready (c)) {
+      last = atomic_load (&c->last_rx_ms);
+      sleep_on_wakefd (c, rmr_conn_poll_timeout (&c->opts, last, now));
+    }
   }
 
   /* Every later send fails at once and every waiting one completes;

@@ -18,6 +18,7 @@
 #include <ucp/api/ucp.h>
 
 #include "tls.h"
+#include "transport-impl.h"
 #include "transport.h"
 #include "ucx-auth.h"
 

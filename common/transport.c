@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Transport-independent entry points: pick the implementation by the
- * address's kind and forward through its vtable (transport.h).
+ * address's kind and forward through its vtable (transport.h); and the
+ * receive threads' poll timeout, the same for every transport
+ * (transport-impl.h).
  */
 #include <errno.h>
 
 #include "error.h"
+#include "transport-impl.h"
 #include "transport.h"
+#include "util.h"
 
 static const struct rmr_transport_ops *
 ops_for (enum rmr_transport_kind kind)
@@ -94,4 +98,19 @@ rmr_conn_close (struct rmr_conn *c)
 {
   if (c)
     c->ops->free (c);
+}
+
+int
+rmr_conn_poll_timeout (const struct rmr_conn_opts *opts, uint64_t last_rx_ms,
+                       uint64_t now)
+{
+  uint64_t t = UINT64_MAX;
+
+  if (opts->keepalive_ms)
+    t = MIN (t, opts->keepalive_ms / 2 + 1);
+  if (opts->idle_timeout_ms) {
+    uint64_t deadline = last_rx_ms + opts->idle_timeout_ms;
+    t = MIN (t, deadline > now ? deadline - now : 0);
+  }
+  return t == UINT64_MAX ? -1 : (int) MIN (t, 1000000);
 }
