@@ -101,7 +101,9 @@ static struct {
   int efd, wakefd, epfd;
   atomic_bool asleep; /* the progress thread armed the worker (under
                          ucx_mu) and sleeps, or is about to */
+  atomic_bool stop;   /* the progress thread must end (fini) */
   pthread_t thread;
+  pid_t pid; /* the process that made it (not a forked child) */
   GHashTable *eps; /* ucp_ep_h -> struct ucx_conn; under ucx_mu */
 } g = {.efd = -1, .wakefd = -1, .epfd = -1};
 
@@ -165,8 +167,9 @@ progress_thread (void *arg)
       /* Nothing written to wakefd: the worker woke us. */
     }
     atomic_store (&g.asleep, false);
+    if (atomic_load (&g.stop))
+      return NULL;
   }
-  return NULL;
 }
 
 static int
@@ -254,6 +257,41 @@ init (void)
   if (pthread_create (&g.thread, NULL, progress_thread, NULL) != 0) {
     snprintf (g_err, sizeof g_err, "cannot start UCX's progress thread");
     g.worker = NULL;
+    return;
+  }
+  g.pid = getpid ();
+}
+
+/* At exit, or when librmr is unloaded (nbdkit unloads its plugin at
+ * exit): the progress thread ends before the code it runs goes away,
+ * and the worker, the context and the table of endpoints are freed if
+ * no endpoint is left (one still open belongs to a thread that runs on
+ * until the process ends: everything stays then).  Not in a forked
+ * child, which has no progress thread.
+ */
+__attribute__ ((destructor)) static void
+fini (void)
+{
+  bool empty;
+
+  if (!g.worker || g.pid != getpid () ||
+      pthread_equal (pthread_self (), g.thread))
+    return;
+  atomic_store (&g.stop, true);
+  write_eventfd (g.wakefd);
+  pthread_join (g.thread, NULL);
+  ucx_lock ();
+  empty = g_hash_table_size (g.eps) == 0;
+  if (empty) {
+    ucp_worker_destroy (g.worker);
+    ucp_cleanup (g.ctx);
+    g_hash_table_destroy (g.eps);
+    g.worker = NULL;
+  }
+  ucx_unlock ();
+  if (empty) {
+    close (g.epfd);
+    close (g.wakefd);
   }
 }
 
