@@ -103,7 +103,7 @@ static struct {
                          ucx_mu) and sleeps, or is about to */
   atomic_bool stop;   /* the progress thread must end (fini) */
   pthread_t thread;
-  pid_t pid; /* the process that made it (not a forked child) */
+  pid_t pid;       /* the process that made it (not a forked child) */
   GHashTable *eps; /* ucp_ep_h -> struct ucx_conn; under ucx_mu */
 } g = {.efd = -1, .wakefd = -1, .epfd = -1};
 
