@@ -239,6 +239,7 @@ listener_free (struct ucx_listener *l)
   }
   rmr_hs_fini (&l->slots);
   free (l);
+  ucx_worker_put ();
 }
 
 int
@@ -262,13 +263,16 @@ ucx_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
   if (r < 0)
     return r;
   l = calloc (1, sizeof *l);
-  if (!l)
+  if (!l) {
+    ucx_worker_put ();
     return rmr_err (ENOMEM, "out of memory");
+  }
   l->base.ops = &rmr_transport_ucx;
   l->worker = w;
   if (rmr_hs_init (&l->slots, opts, accept, opaque, hs_destroy,
                    rmr_transport_ucx.shutdown) < 0) {
     free (l);
+    ucx_worker_put ();
     return rmr_err (ENOMEM, "out of memory");
   }
   l->tls = rmr_tls_current ();

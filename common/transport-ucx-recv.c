@@ -91,8 +91,6 @@ deliver_inline (struct ucx_conn *c, const struct rmr_hdr *hdr, void *data,
   if (dest)
     memcpy (dest, data, len);
   c->h->message (c->opaque, hdr, dest);
-  if (c->h->batch_end)
-    c->h->batch_end (c->opaque);
 }
 
 /* UCX_AM_MSG, from inside ucp_worker_progress: queue, or hand over
@@ -132,8 +130,8 @@ am_msg_unlocked (struct ucx_conn *c, const void *header, size_t hlen,
   }
   if (pthread_mutex_lock (&c->lock) != 0)
     abort ();
-  if (c->opts.inline_handler && c->h && !e.keepalive && !e.rndv &&
-      c->rx_n == 0 && !c->rx_busy && !atomic_load (&c->pause_req) &&
+  if (c->opts.inline_handler && c->h && !c->h->batch_end && !e.keepalive &&
+      !e.rndv && c->rx_n == 0 && !c->rx_busy && !atomic_load (&c->pause_req) &&
       !atomic_load (&c->shutdown_req) && !c->failed) {
     /* Nothing of this connection is ahead of it, and the receive
      * thread holds nothing: hand it over here (top of transport.h's
@@ -218,9 +216,27 @@ ucx_am_bye (void *arg, const void *header, size_t hlen, void *data, size_t len,
             const ucp_am_recv_param_t *param)
 {
   struct ucx_conn *c = conn_of_unlocked (param);
+  struct ucx_rx e = {.bye = true};
+  bool now, queued = false;
 
-  if (c)
+  if (!c)
+    return UCS_OK;
+  /* What the peer sent before it is handed over first, as a tcp peer's
+   * data before its FIN: behind anything queued or held (a rendezvous
+   * payload still on its way, sent before the goodbye but overtaken by
+   * it), the goodbye waits its turn.
+   */
+  if (pthread_mutex_lock (&c->lock) != 0)
+    abort ();
+  now = c->rx_n == 0 && !c->rx_busy;
+  if (!now)
+    queued = c->bye_queued = rx_push_unlocked (c, &e);
+  if (pthread_mutex_unlock (&c->lock) != 0)
+    abort ();
+  if (now || !queued)
     ucx_conn_fail (c, ECONNRESET, "connection closed by peer");
+  else
+    ucx_wake (c);
   return UCS_OK;
 }
 
@@ -380,10 +396,18 @@ deliver (struct ucx_conn *c, unsigned *count)
       (*count)++;
       continue;
     }
-    if (atomic_load (&c->shutdown_req) || atomic_load (&c->pause_req))
+    /* A failed endpoint: nothing more is handed over (nor a rendezvous
+     * receive started on it); the queue is drained on the way out.
+     */
+    if (atomic_load (&c->shutdown_req) || atomic_load (&c->pause_req) ||
+        ucx_failed (c))
       return 0;
     if (!ucx_rx_pop (c, &e))
       return 0;
+    if (e.bye) {
+      ucx_conn_fail (c, ECONNRESET, "connection closed by peer");
+      return 0;
+    }
     if (e.keepalive) {
       send_keepalive (c, &e.hdr);
       continue;

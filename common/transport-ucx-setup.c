@@ -22,8 +22,6 @@
 #include "util.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
-/* How long a hello's send may outlive its endpoint's close. */
-#define HELLO_GIVE_UP_MS 2000
 
 /* ---- the preamble ---- */
 
@@ -44,8 +42,9 @@ ucx_hs_send (struct ucx_conn *c, const uint8_t *buf, size_t len,
   /* The request holds w until it completes: a forced close of the
    * endpoint completes it (with an error), so it is waited for.
    */
-  while (req &&
-         !ucx_wait_flag (c, &w.done, MIN (deadline, ucx_now_ms () + 100))) {
+  while (req && !ucx_wait_flag (c, &w.done,
+                                closed ? ucx_now_ms () + 100
+                                       : MIN (deadline, ucx_now_ms () + 100))) {
     now = ucx_now_ms ();
     if (!closed &&
         (ucx_failed (c) || now >= deadline || atomic_load (&c->shutdown_req))) {

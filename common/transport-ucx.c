@@ -103,8 +103,9 @@ static struct {
                          ucx_mu) and sleeps, or is about to */
   atomic_bool stop;   /* the progress thread must end (fini) */
   pthread_t thread;
-  pid_t pid;       /* the process that made it (not a forked child) */
-  GHashTable *eps; /* ucp_ep_h -> struct ucx_conn; under ucx_mu */
+  pid_t pid;        /* the process that made it (not a forked child) */
+  atomic_uint live; /* connections and listeners not yet freed */
+  GHashTable *eps;  /* ucp_ep_h -> struct ucx_conn; under ucx_mu */
 } g = {.efd = -1, .wakefd = -1, .epfd = -1};
 
 uint64_t
@@ -162,7 +163,8 @@ progress_thread (void *arg)
       atomic_store (&g.asleep, false);
       continue;
     }
-    if (epoll_wait (g.epfd, ev, 2, -1) > 0 &&
+    /* Armed, or the arm failed (then look again soon). */
+    if (epoll_wait (g.epfd, ev, 2, st == UCS_OK ? -1 : 10) > 0 &&
         read (g.wakefd, &junk, sizeof junk) < 0) {
       /* Nothing written to wakefd: the worker woke us. */
     }
@@ -263,36 +265,32 @@ init (void)
 }
 
 /* At exit, or when librmr is unloaded (nbdkit unloads its plugin at
- * exit): the progress thread ends before the code it runs goes away,
- * and the worker, the context and the table of endpoints are freed if
- * no endpoint is left (one still open belongs to a thread that runs on
- * until the process ends: everything stays then).  Not in a forked
- * child, which has no progress thread.
+ * exit, after closing its pools): when no connection or listener is left
+ * (g.live), the progress thread ends before the code it runs goes away,
+ * and the worker, the context and the table of endpoints are freed.  A
+ * connection still alive belongs to a thread that may call UCX until the
+ * process ends: then everything stays.  Not in a forked child, which has
+ * no progress thread.
  */
 __attribute__ ((destructor)) static void
 fini (void)
 {
-  bool empty;
-
   if (!g.worker || g.pid != getpid () ||
       pthread_equal (pthread_self (), g.thread))
+    return;
+  if (atomic_load (&g.live) != 0)
     return;
   atomic_store (&g.stop, true);
   write_eventfd (g.wakefd);
   pthread_join (g.thread, NULL);
   ucx_lock ();
-  empty = g_hash_table_size (g.eps) == 0;
-  if (empty) {
-    ucp_worker_destroy (g.worker);
-    ucp_cleanup (g.ctx);
-    g_hash_table_destroy (g.eps);
-    g.worker = NULL;
-  }
+  ucp_worker_destroy (g.worker);
+  ucp_cleanup (g.ctx);
+  g_hash_table_destroy (g.eps);
+  g.worker = NULL;
   ucx_unlock ();
-  if (empty) {
-    close (g.epfd);
-    close (g.wakefd);
-  }
+  close (g.epfd);
+  close (g.wakefd);
 }
 
 int
@@ -301,8 +299,20 @@ ucx_worker (ucp_worker_h *out)
   pthread_once (&once, init);
   if (!g.worker)
     return rmr_err (EIO, "%s", g_err);
+  if (g.pid != getpid ())
+    return rmr_err (EIO, "UCX was started before this process forked "
+                         "(it does not survive a fork)");
+  atomic_fetch_add (&g.live, 1); /* may run under ucx_mu: no lock */
   *out = g.worker;
   return 0;
+}
+
+void
+ucx_worker_put (void)
+{
+  unsigned before = atomic_fetch_sub (&g.live, 1);
+
+  assert (before > 0);
 }
 
 void
@@ -363,7 +373,7 @@ void
 ucx_ep_error (void *arg, ucp_ep_h ep, ucs_status_t status)
 {
   struct ucx_conn *c = ucx_conn_of_ep_unlocked (ep);
-  bool setup;
+  bool setup, bye;
 
   if (!c)
     return;
@@ -374,8 +384,14 @@ ucx_ep_error (void *arg, ucp_ep_h ep, ucs_status_t status)
   if (pthread_mutex_lock (&c->lock) != 0)
     abort ();
   setup = !c->h;
+  bye = c->bye_queued;
   if (pthread_mutex_unlock (&c->lock) != 0)
     abort ();
+  /* The peer said goodbye and closed: what it sent before is handed
+   * over first, then the goodbye ends the connection (am_bye).
+   */
+  if (bye)
+    return;
   /* Before the preamble is done: the connect itself failed. */
   if (setup && (status == UCS_ERR_NOT_CONNECTED || status == UCS_ERR_REJECTED ||
                 status == UCS_ERR_UNREACHABLE))
@@ -414,8 +430,10 @@ ucx_conn_new (const struct rmr_conn_opts *opts, struct ucx_conn **out)
   if (r < 0)
     return r;
   c = calloc (1, sizeof *c);
-  if (!c)
+  if (!c) {
+    ucx_worker_put ();
     return rmr_err (ENOMEM, "out of memory");
+  }
   c->base.ops = &rmr_transport_ucx;
   c->worker = w;
   if (opts)
@@ -550,14 +568,20 @@ ucx_ep_close (struct ucx_conn *c)
      * connection the peer rejected was seen not to (under valgrind's
      * slowness), so the wait is bounded.
      */
-    ucx_kick ();
-    clock_gettime (CLOCK_REALTIME, &ts);
-    ts.tv_sec += EP_CLOSE_WAIT_MS / 1000;
+    uint64_t deadline = ucx_now_ms () + EP_CLOSE_WAIT_MS;
     if (pthread_mutex_lock (&close_mu) != 0)
       abort ();
-    while (!w->done &&
-           pthread_cond_timedwait (&close_cond, &close_mu, &ts) != ETIMEDOUT)
-      ;
+    while (!w->done && ucx_now_ms () < deadline) {
+      /* Kicked now and then: not every step of a close writes the
+       * worker's event fd.
+       */
+      ucx_kick ();
+      clock_gettime (CLOCK_REALTIME, &ts);
+      ts.tv_nsec += SEND_WAIT_MS * 1000000L;
+      ts.tv_sec += ts.tv_nsec / 1000000000L;
+      ts.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait (&close_cond, &close_mu, &ts);
+    }
     w->abandoned = !w->done;
     if (!w->abandoned)
       free (w);
@@ -593,7 +617,23 @@ ucx_conn_destroy (struct ucx_conn *c)
 {
   if (c->worker) {
     ucx_ep_close (c);
+    /* A receive thread paused (or never resumed) may have left a
+     * rendezvous receive or a keepalive in flight: UCX holds c through
+     * them until they complete, which the close brings about.
+     */
+    if (c->cur_active) {
+      ucx_wait_flag (c, &c->cur_done, 0);
+      c->cur_active = false;
+    }
+    ucx_lock ();
+    if (c->cur_req)
+      ucp_request_free (c->cur_req);
+    if (c->ka_req)
+      ucp_request_free (c->ka_req);
+    ucx_unlock ();
+    c->cur_req = c->ka_req = NULL;
     ucx_rx_drain_free (c);
+    ucx_worker_put ();
   }
   if (c->wakefd >= 0)
     close (c->wakefd);
@@ -819,6 +859,7 @@ ucx_conn_start (struct rmr_conn *base, const struct rmr_conn_handler *h,
   r = pthread_create (&c->thread, NULL, ucx_recv_thread, c);
   if (r != 0) {
     c->thread_started = false;
+    atomic_store (&c->pause_req, true); /* no inline delivery either */
     return rmr_err (r, "%s: cannot start the receive thread: %s",
                     base->peer_name, strerror (r));
   }

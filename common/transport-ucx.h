@@ -45,6 +45,8 @@ struct ucx_rx {
   void *data;     /* eager: UCX's persistent data; rndv: its descriptor */
   bool rndv;      /* data is a rendezvous descriptor */
   bool keepalive; /* a KEEPALIVE request to answer (no data) */
+  bool bye;       /* the peer's goodbye: down once what came before is
+                     handed over */
 };
 
 struct ucx_conn {
@@ -68,10 +70,12 @@ struct ucx_conn {
   bool hs_got;
   bool cur_done; /* the rendezvous receive of cur finished */
   int cur_status;
-  bool rx_busy; /* the receive thread holds a message of the queue or
+  bool rx_busy;    /* the receive thread holds a message of the queue or
                   a rendezvous one: no message is handed over inline
                   (opts.inline_handler) until it is done */
-  bool failed;  /* the endpoint failed (err, reason) */
+  bool bye_queued; /* the peer's goodbye waits in rxq: the endpoint's
+                      failure that follows it is no news */
+  bool failed;     /* the endpoint failed (err, reason) */
   int err;
   char reason[300];
 
@@ -129,6 +133,11 @@ ucx_unlock (void)
  * 0 or -errno.
  */
 int ucx_worker (ucp_worker_h *out);
+/* Each successful ucx_worker () is matched by one ucx_worker_put () when
+ * its connection or listener is freed (fini () frees the worker only
+ * when none is left).
+ */
+void ucx_worker_put (void);
 /* Make sure the progress thread runs UCX's progress soon: after a call
  * that left a request in flight (it may be asleep on the worker's event
  * fd, which not every kind of pending work writes).

@@ -66,7 +66,8 @@ struct rmr_conn_opts {
    * close (they only hand a reply over, as a client's do): a transport
    * may then call them from its own thread, with its locks held, and
    * save a thread hop per message (ucx does; tcp's receive thread calls
-   * them anyway).  batch_end () and down () come as usual.
+   * them anyway).  down () comes as usual; a handler with batch_end ()
+   * is never called so (its batches would overlap).
    */
   bool inline_handler;
 };

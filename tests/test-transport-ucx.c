@@ -589,6 +589,53 @@ churn (gpointer arg)
   return NULL;
 }
 
+/* A client that sends and closes at once (a goodbye behind its sends):
+ * the server's handler gets every message sent before the goodbye, then
+ * down (), as a tcp peer's data before its FIN.  Regression guard: the
+ * goodbye set the connection failed on arrival, and the messages still
+ * queued behind the receive thread were dropped.
+ */
+static void
+test_goodbye_after_sends (void)
+{
+  struct rmr_addr addr;
+  struct rmr_listener *l;
+  struct rmr_conn *c;
+  struct echo_client cc;
+  struct rmr_msg m[32];
+  unsigned i, round, downs;
+  gint64 end;
+
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
+  l = listen_here (&addr, NULL);
+  for (round = 0; round < 20; round++) {
+    g_mutex_lock (&echo_srv.lock);
+    echo_srv.order = g_array_new (false, false, sizeof (uint64_t));
+    downs = echo_srv.downs;
+    g_mutex_unlock (&echo_srv.lock);
+    echo_client_init (&cc);
+    g_assert_cmpint (echo_connect (&addr, &cc, NULL, &c), ==, 0);
+    memset (m, 0, sizeof m);
+    for (i = 0; i < G_N_ELEMENTS (m); i++) {
+      m[i].hdr.member_id = RMR_MEMBER_NONE;
+      m[i].hdr.group_id = 1;
+      m[i].hdr.tag = i;
+      m[i].hdr.type = RMR_MSG_FLUSH;
+    }
+    g_assert_cmpint (rmr_conn_send_many (c, m, G_N_ELEMENTS (m)), ==, 0);
+    rmr_conn_close (c);
+    echo_client_fini (&cc);
+    end = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+    g_mutex_lock (&echo_srv.lock);
+    while (echo_srv.downs == downs)
+      g_assert_true (g_cond_wait_until (&echo_srv.cond, &echo_srv.lock, end));
+    g_assert_cmpuint (echo_srv.order->len, ==, G_N_ELEMENTS (m));
+    g_clear_pointer (&echo_srv.order, g_array_unref);
+    g_mutex_unlock (&echo_srv.lock);
+  }
+  rmr_listener_close (l);
+}
+
 static void
 test_churn (void)
 {
@@ -648,6 +695,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ucx/peer-killed", test_peer_killed);
   g_test_add_func ("/ucx/peer-silent", test_peer_silent);
   g_test_add_func ("/ucx/shutdown-under-sends", test_shutdown_under_sends);
+  g_test_add_func ("/ucx/goodbye-after-sends", test_goodbye_after_sends);
   g_test_add_func ("/ucx/churn", test_churn);
   r = g_test_run ();
   stop_peers ();
