@@ -170,6 +170,21 @@ test_messages (void)
   rmr_listener_close (l);
 }
 
+/* n FLUSH messages of group 1, tags tag0, tag0 + 1, ... (no payload). */
+static void
+flushes (struct rmr_msg *m, unsigned n, uint64_t tag0)
+{
+  unsigned i;
+
+  memset (m, 0, n * sizeof *m);
+  for (i = 0; i < n; i++) {
+    m[i].hdr.member_id = RMR_MEMBER_NONE;
+    m[i].hdr.group_id = 1;
+    m[i].hdr.tag = tag0 + i;
+    m[i].hdr.type = RMR_MSG_FLUSH;
+  }
+}
+
 /* A rendezvous WRITE with small FLUSHes right behind it, in one
  * send_many: the flushes arrive while the write's payload is still to
  * be pulled, and must wait for it.
@@ -193,13 +208,7 @@ test_order (void)
   echo_srv.order = g_array_new (false, false, sizeof (uint64_t));
   g_mutex_unlock (&echo_srv.lock);
   for (round = 0; round < 20; round++) {
-    memset (m, 0, sizeof m);
-    for (i = 0; i < G_N_ELEMENTS (m); i++) {
-      m[i].hdr.member_id = RMR_MEMBER_NONE;
-      m[i].hdr.group_id = 1;
-      m[i].hdr.tag = round * 100 + i;
-      m[i].hdr.type = RMR_MSG_FLUSH;
-    }
+    flushes (m, G_N_ELEMENTS (m), round * 100);
     /* Writes at 0 and 4, the rest flushes. */
     for (i = 0; i < 8; i += 4) {
       m[i].hdr.type = RMR_MSG_WRITE;
@@ -250,14 +259,10 @@ reply_order (bool inline_handler)
   cc.order = g_array_new (false, false, sizeof (uint64_t));
   g_assert_cmpint (echo_connect (&addr, &cc, &opts, &c), ==, 0);
   for (round = 0; round < 20; round++) {
-    memset (m, 0, sizeof m);
-    for (i = 0; i < G_N_ELEMENTS (m); i++) {
-      m[i].hdr.member_id = RMR_MEMBER_NONE;
-      m[i].hdr.group_id = 1;
-      m[i].hdr.tag = round * 100 + i;
-      m[i].hdr.type = i % 2 ? RMR_MSG_FLUSH : RMR_MSG_READ;
-      if (m[i].hdr.type == RMR_MSG_READ)
-        m[i].hdr.length = i % 4 == 0 ? BIG / 2 : 4096;
+    flushes (m, G_N_ELEMENTS (m), round * 100);
+    for (i = 0; i < G_N_ELEMENTS (m); i += 2) {
+      m[i].hdr.type = RMR_MSG_READ;
+      m[i].hdr.length = i % 4 == 0 ? BIG / 2 : 4096;
     }
     g_assert_cmpint (rmr_conn_send_many (c, m, G_N_ELEMENTS (m)), ==, 0);
     echo_wait_replies (&cc, (round + 1) * G_N_ELEMENTS (m));
@@ -603,7 +608,7 @@ test_goodbye_after_sends (void)
   struct rmr_conn *c;
   struct echo_client cc;
   struct rmr_msg m[32];
-  unsigned i, round, downs;
+  unsigned round, downs;
   gint64 end;
 
   echo_set_tls (RMR_TLS_OFF, NULL, NULL);
@@ -615,13 +620,7 @@ test_goodbye_after_sends (void)
     g_mutex_unlock (&echo_srv.lock);
     echo_client_init (&cc);
     g_assert_cmpint (echo_connect (&addr, &cc, NULL, &c), ==, 0);
-    memset (m, 0, sizeof m);
-    for (i = 0; i < G_N_ELEMENTS (m); i++) {
-      m[i].hdr.member_id = RMR_MEMBER_NONE;
-      m[i].hdr.group_id = 1;
-      m[i].hdr.tag = i;
-      m[i].hdr.type = RMR_MSG_FLUSH;
-    }
+    flushes (m, G_N_ELEMENTS (m), 0);
     g_assert_cmpint (rmr_conn_send_many (c, m, G_N_ELEMENTS (m)), ==, 0);
     rmr_conn_close (c);
     echo_client_fini (&cc);
