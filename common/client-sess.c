@@ -16,15 +16,13 @@
  * lock (client.h).
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "client.h"
 #include "error.h"
+#include "futex.h"
 #include "parse.h"
 #include "util.h"
 
@@ -41,18 +39,6 @@ clt_leg_state_name (enum clt_leg_state s)
   case LEG_RECONNECTING: return "reconnecting";
   }
   return "unknown";
-}
-
-static void
-futex_wait (atomic_uint *addr, unsigned val, const struct timespec *tmo)
-{
-  syscall (SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tmo, NULL, 0);
-}
-
-static void
-futex_wake (atomic_uint *addr)
-{
-  syscall (SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 void
@@ -96,7 +82,7 @@ clt_sub_complete (struct clt_sub *sub, int status, const char *msg)
    * to its address only, which is harmless if nobody waits there.
    */
   if (atomic_fetch_sub (&req->pending, 1) == 1)
-    futex_wake (&req->pending);
+    rmr_futex_wake (&req->pending);
 }
 
 void
@@ -108,14 +94,14 @@ clt_req_wait (struct clt_req *req, int64_t deadline)
 
   while ((p = atomic_load (&req->pending)) != 0) {
     if (deadline == 0) {
-      futex_wait (&req->pending, p, NULL);
+      rmr_futex_wait (&req->pending, p, NULL);
       continue;
     }
     left = deadline - g_get_monotonic_time ();
     if (left > 0) {
       tmo.tv_sec = left / 1000000;
       tmo.tv_nsec = left % 1000000 * 1000;
-      futex_wait (&req->pending, p, &tmo);
+      rmr_futex_wait (&req->pending, p, &tmo);
       continue;
     }
     /* Deadline passed: the late legs' connections are broken, which
@@ -345,6 +331,22 @@ clt_sess_del_leg (struct clt_sess *s, struct clt_leg *leg)
   g_mutex_unlock (&s->lock);
 }
 
+/* The session's transport has written a sub's request (or failed to). */
+static void
+sub_sent (struct rmr_send *snd, int err)
+{
+  struct clt_sub *sub = container_of (snd, struct clt_sub, snd);
+  struct clt_req *req = sub->req;
+
+  /* The slot is in the table: breaking the connection makes its receive
+   * thread fail it (and every other request on it).
+   */
+  if (err < 0)
+    rmr_conn_shutdown (sub->sess->conn);
+  if (atomic_fetch_sub (&req->pending, 1) == 1)
+    rmr_futex_wake (&req->pending);
+}
+
 void
 clt_sess_submit (struct clt_sub *sub, struct rmr_hdr *hdr,
                  const struct iovec *iov, int iovcnt)
@@ -352,7 +354,7 @@ clt_sess_submit (struct clt_sub *sub, struct rmr_hdr *hdr,
   struct clt_leg *leg = sub->leg;
   struct clt_sess *s = sub->sess;
   char msg[700];
-  int i, r;
+  int i;
 
   g_mutex_lock (&s->lock);
   while (!s->down && (s->free_head < 0 || leg->inflight >= leg->queue_depth)) {
@@ -374,13 +376,13 @@ clt_sess_submit (struct clt_sub *sub, struct rmr_hdr *hdr,
   leg->inflight++;
   g_mutex_unlock (&s->lock);
 
-  r = rmr_conn_send (s->conn, hdr, iov, iovcnt);
-  if (r < 0) {
-    /* The slot is in the table: breaking the connection makes its
-     * receive thread fail it (and every other request on it).
-     */
-    rmr_conn_shutdown (s->conn);
-  }
+  /* Queued: a thread sending on the session meanwhile sends it with its
+   * own (transport-tcp-send.c); the caller's wait covers the send.
+   */
+  sub->snd = (struct rmr_send){
+    .hdr = *hdr, .iov = iov, .iovcnt = iovcnt, .done = sub_sent};
+  atomic_fetch_add (&sub->req->pending, 1);
+  rmr_conn_send_async (s->conn, &sub->snd);
 }
 
 int

@@ -56,11 +56,14 @@ struct clt_sub {
   uint32_t got_len; /* the reply's payload length */
   atomic_bool done;
   char errmsg[RMR_ERRMSG_MAX + 1];
+  struct rmr_send snd; /* the request, queued on the session */
 };
 
 /* A request of the caller, on its stack.  pending counts the subs not
- * done; the caller sleeps on it with a futex (one wake-up per request, no
- * lock), and a sub's results are written before its decrement.
+ * done and the subs' sends not finished (a queued send reads the
+ * caller's header and payload until its done ()); the caller sleeps on
+ * it with a futex (one wake-up per request, no lock), and a sub's
+ * results are written before its decrement.
  */
 struct clt_req {
   atomic_uint pending;

@@ -8,9 +8,10 @@
  * large payload is read straight into the destination (so a 1 MiB read
  * reply lands in the caller's buffer with no intermediate copy).
  *
- * Sends come from any thread: one sendmsg () of the header and the
- * caller's iovecs under send_lock (a write's payload goes to every leg
- * from the same buffer, never copied).
+ * Sends come from any thread, through the connection's send queue
+ * (transport-tcp-send.c): one sender at a time writes the headers and
+ * the callers' iovecs of every queued message (a write's payload goes to
+ * every leg from the same buffer, never copied).
  *
  * Setup (transport.h): connect sends the hello and reads the node's,
  * then runs the TLS handshake if the node offered it; the listening side
@@ -26,8 +27,8 @@
  * keepalive (transport.h) catches a peer whose kernel answers but whose
  * process does not.
  *
- * Locking: send_lock protects writing to fd (whole messages) and the
- * TLS session's send side.  The
+ * Locking: send_lock protects the send queue (transport-tcp-send.c);
+ * its sender owns writing to fd and the TLS session's send side.  The
  * receive buffer and the keepalive clocks belong to the receive thread.
  * Flags shared between threads are atomics.
  */
@@ -122,6 +123,7 @@ tcp_conn_new (int fd, const struct rmr_conn_opts *opts)
   if (opts)
     c->opts = *opts;
   pthread_mutex_init (&c->send_lock, NULL);
+  c->sq_tail = &c->sq_head;
   set_sockopts (fd, &c->opts);
   return c;
 }
@@ -302,167 +304,6 @@ tcp_connect (const struct rmr_addr *addr, const struct rmr_conn_opts *opts,
   return 0;
 }
 
-/* Send the whole of iov (modified), retrying partial writes. */
-static int
-send_all (int fd, struct iovec *iov, int iovcnt, int flags, size_t *sent)
-{
-  struct msghdr msg = {.msg_iov = iov, .msg_iovlen = iovcnt};
-  ssize_t n;
-
-  while (msg.msg_iovlen > 0) {
-    n = sendmsg (fd, &msg, MSG_NOSIGNAL | flags);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    *sent += n;
-    flags = 0; /* once started, finish the message */
-    while (n > 0 && msg.msg_iovlen > 0) {
-      if ((size_t) n >= msg.msg_iov->iov_len) {
-        n -= msg.msg_iov->iov_len;
-        msg.msg_iov++;
-        msg.msg_iovlen--;
-      }
-      else {
-        msg.msg_iov->iov_base = (char *) msg.msg_iov->iov_base + n;
-        msg.msg_iov->iov_len -= n;
-        n = 0;
-      }
-    }
-  }
-  return 0;
-}
-
-/* Write a whole message (iov may be modified): through TLS, or straight
- * to the socket.  Under send_lock.  *described: the error's reason is
- * recorded already (TLS's own).
- */
-static int
-conn_write (struct tcp_conn *c, struct iovec *iov, int iovcnt, int flags,
-            size_t *sent, bool *described)
-{
-  int r;
-
-  if (c->tls) {
-    r = rmr_tls_send (c->tls, iov, iovcnt, sent);
-    *described = r < 0;
-    return r;
-  }
-  return send_all (c->fd, iov, iovcnt, flags, sent);
-}
-
-static int
-send_fail (struct tcp_conn *c, int r, bool described)
-{
-  if (described) {
-    rmr_err_prefix ("%s: ", c->base.peer_name);
-    return r;
-  }
-  return rmr_err (-r, "%s: send: %s", c->base.peer_name, strerror (-r));
-}
-
-/* A TLS record cannot be sent in part without blocking the session for
- * the rest, so a send that must not block (keepalives from the receive
- * thread) only starts when the socket has room.
- */
-static bool
-writable_now (int fd)
-{
-  struct pollfd p = {.fd = fd, .events = POLLOUT};
-
-  return poll (&p, 1, 0) == 1 && (p.revents & POLLOUT);
-}
-
-#define MAX_IOV 64
-
-static int
-send_msg (struct tcp_conn *c, const struct rmr_hdr *hdr,
-          const struct iovec *iov, int iovcnt, bool nowait)
-{
-  uint8_t hbuf[RMR_HDR_SIZE];
-  struct iovec v[MAX_IOV + 1];
-  size_t total = 0, sent = 0;
-  bool described = false;
-  int i, r;
-
-  if (iovcnt > MAX_IOV)
-    return rmr_err (EINVAL, "%s: send: %d iovecs, at most %d",
-                    c->base.peer_name, iovcnt, MAX_IOV);
-  for (i = 0; i < iovcnt; i++)
-    total += iov[i].iov_len;
-  assert (total == hdr->payload_len);
-  rmr_hdr_encode (hdr, hbuf);
-  v[0].iov_base = hbuf;
-  v[0].iov_len = sizeof hbuf;
-  if (iovcnt)
-    memcpy (&v[1], iov, iovcnt * sizeof *iov);
-
-  if (nowait) {
-    if (pthread_mutex_trylock (&c->send_lock) != 0)
-      return -EAGAIN;
-  }
-  else if (pthread_mutex_lock (&c->send_lock) != 0)
-    abort ();
-  if (atomic_load (&c->down) || atomic_load (&c->shutdown_req))
-    r = -EPIPE;
-  else if (c->tls && nowait && !writable_now (c->fd))
-    r = -EAGAIN;
-  else
-    r = conn_write (c, v, iovcnt + 1, nowait ? MSG_DONTWAIT : 0, &sent,
-                    &described);
-  pthread_mutex_unlock (&c->send_lock);
-  atomic_fetch_add (&c->base.bytes_sent, sent);
-  if (r < 0 && !(nowait && r == -EAGAIN && sent == 0))
-    return send_fail (c, r, described);
-  return r;
-}
-
-static int
-tcp_send (struct rmr_conn *base, const struct rmr_hdr *hdr,
-          const struct iovec *iov, int iovcnt)
-{
-  return send_msg ((struct tcp_conn *) base, hdr, iov, iovcnt, false);
-}
-
-/* Up to MANY_BATCH messages per sendmsg (headers and payloads). */
-#define MANY_BATCH 32
-
-static int
-tcp_send_many (struct rmr_conn *base, const struct rmr_msg *msgs, int n)
-{
-  struct tcp_conn *c = (struct tcp_conn *) base;
-  uint8_t hbuf[MANY_BATCH][RMR_HDR_SIZE];
-  struct iovec v[2 * MANY_BATCH];
-  size_t sent = 0;
-  bool described = false;
-  int i, k, nv, r = 0;
-
-  if (pthread_mutex_lock (&c->send_lock) != 0)
-    abort ();
-  for (i = 0; i < n && r == 0; i += MANY_BATCH) {
-    nv = 0;
-    for (k = 0; k < MANY_BATCH && i + k < n; k++) {
-      const struct rmr_msg *m = &msgs[i + k];
-      assert (m->iov.iov_len == m->hdr.payload_len);
-      rmr_hdr_encode (&m->hdr, hbuf[k]);
-      v[nv].iov_base = hbuf[k];
-      v[nv++].iov_len = RMR_HDR_SIZE;
-      if (m->iov.iov_len)
-        v[nv++] = m->iov;
-    }
-    if (atomic_load (&c->down) || atomic_load (&c->shutdown_req))
-      r = -EPIPE;
-    else
-      r = conn_write (c, v, nv, 0, &sent, &described);
-  }
-  pthread_mutex_unlock (&c->send_lock);
-  atomic_fetch_add (&c->base.bytes_sent, sent);
-  if (r < 0)
-    return send_fail (c, r, described);
-  return 0;
-}
-
 /* Read exactly n bytes into p, or discard them if p is NULL: the rest of
  * a large payload.  The socket is not blocked on: between pieces the
  * thread polls with the same checks as the receive loop (a shutdown, the
@@ -527,7 +368,7 @@ keepalive_reply (struct tcp_conn *c, const struct rmr_hdr *req)
   /* If the socket is full the peer is receiving from us anyway, which
    * keeps it from timing out: skip rather than block this thread.
    */
-  send_msg (c, &rep, NULL, 0, true);
+  tcp_send_nowait (c, &rep);
 }
 
 /* Walk the complete messages in rbuf.  Returns 0 to go on, or -errno
@@ -593,7 +434,7 @@ maybe_keepalive (struct tcp_conn *c, uint64_t now)
       now - c->last_ka_ms < c->opts.keepalive_ms)
     return;
   c->last_ka_ms = now;
-  send_msg (c, &ka, NULL, 0, true);
+  tcp_send_nowait (c, &ka);
 }
 
 /* The connection whose receive thread this is: tcp_free, called from the
@@ -770,6 +611,7 @@ tcp_conn_destroy (struct tcp_conn *c)
   rmr_tls_sess_free (c->tls);
   close (c->fd);
   close (c->wakefd);
+  assert (c->sq_head == NULL && !c->sending);
   pthread_mutex_destroy (&c->send_lock);
   free (c->rbuf);
   free (c);
@@ -800,6 +642,7 @@ const struct rmr_transport_ops rmr_transport_tcp = {
   .start = tcp_conn_start,
   .send = tcp_send,
   .send_many = tcp_send_many,
+  .send_async = tcp_send_async,
   .pause = tcp_pause,
   .resume = tcp_resume,
   .shutdown = tcp_shutdown,

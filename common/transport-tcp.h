@@ -25,7 +25,14 @@ struct tcp_conn {
   struct rmr_tls_sess *tls;      /* NULL: plaintext */
   struct tcp_listener *listener; /* accepted: whose handshake it is in */
 
-  pthread_mutex_t send_lock; /* protects: writes to fd, tls's send side */
+  /* The send queue (transport-tcp-send.c), under send_lock; the thread
+   * that set sending owns writing to fd and tls's send side.
+   */
+  pthread_mutex_t send_lock;
+  struct rmr_send *sq_head, **sq_tail;
+  bool sending;
+  int send_err; /* sticky: -errno of the write that failed */
+  char send_errmsg[RMR_ERRMSG_MAX];
 
   const struct rmr_conn_handler *h;
   void *opaque;
@@ -55,6 +62,22 @@ void tcp_conn_describe (struct tcp_conn *c);
  * of tcp_now_ms): 0, -ETIMEDOUT, -ECONNRESET at end of stream, -errno.
  */
 int tcp_read_deadline (int fd, uint8_t *p, size_t n, uint64_t deadline);
+
+int tcp_send (struct rmr_conn *base, const struct rmr_hdr *hdr,
+              const struct iovec *iov, int iovcnt);
+int tcp_send_many (struct rmr_conn *base, const struct rmr_msg *msgs, int n);
+void tcp_send_async (struct rmr_conn *base, struct rmr_send *s);
+/* A send that never blocks (keepalives from the receive thread): -EAGAIN
+ * when another thread sends or the socket is full.
+ */
+int tcp_send_nowait (struct tcp_conn *c, const struct rmr_hdr *hdr);
+/* Become the sender (true), if nobody is and no write failed; the
+ * socket's and TLS's send side are then the caller's until
+ * tcp_sender_release, which records r (-errno, -EAGAIN: nothing) as the
+ * connection's send error and sends what was queued meanwhile.
+ */
+bool tcp_sender_claim (struct tcp_conn *c);
+void tcp_sender_release (struct tcp_conn *c, int r);
 
 int tcp_listen (const struct rmr_addr *addr, const struct rmr_listen_opts *opts,
                 rmr_accept_fn accept, void *opaque, struct rmr_listener **out);

@@ -76,6 +76,20 @@ rmr_conn_send_many (struct rmr_conn *c, const struct rmr_msg *msgs, int n)
 }
 
 void
+rmr_conn_send_async (struct rmr_conn *c, struct rmr_send *s)
+{
+  int r;
+
+  if (c->ops->send_async) {
+    c->ops->send_async (c, s);
+    return;
+  }
+  r = s->nmsgs ? c->ops->send_many (c, s->msgs, s->nmsgs)
+               : c->ops->send (c, &s->hdr, s->iov, s->iovcnt);
+  s->done (s, r);
+}
+
+void
 rmr_conn_pause (struct rmr_conn *c)
 {
   c->ops->pause (c);

@@ -78,6 +78,24 @@ struct rmr_msg {
   struct iovec iov; /* payload (iov_len == hdr.payload_len) */
 };
 
+/* A queued send (rmr_conn_send_async): one message (hdr and iov, iovcnt
+ * iovecs whose lengths add up to hdr.payload_len), or, with nmsgs > 0,
+ * the messages msgs[0..nmsgs).  The header, the iovecs and the payload
+ * belong to the transport until done () is called: exactly once, from
+ * the thread that sent it (maybe the caller's, before
+ * rmr_conn_send_async returns), with 0 once the bytes were written, or
+ * -errno.  done () must not block or send on the connection.
+ */
+struct rmr_send {
+  struct rmr_hdr hdr;
+  const struct iovec *iov;
+  int iovcnt;
+  const struct rmr_msg *msgs;
+  int nmsgs;
+  void (*done) (struct rmr_send *s, int err);
+  struct rmr_send *next; /* the transport's */
+};
+
 /* Base of every listener, embedded first in the implementation's. */
 struct rmr_listener {
   const struct rmr_transport_ops *ops;
@@ -121,6 +139,8 @@ struct rmr_transport_ops {
   int (*send) (struct rmr_conn *c, const struct rmr_hdr *hdr,
                const struct iovec *iov, int iovcnt);
   int (*send_many) (struct rmr_conn *c, const struct rmr_msg *msgs, int n);
+  /* Optional: without it rmr_conn_send_async sends at once. */
+  void (*send_async) (struct rmr_conn *c, struct rmr_send *s);
   void (*pause) (struct rmr_conn *c);
   int (*resume) (struct rmr_conn *c);
   void (*shutdown) (struct rmr_conn *c);
@@ -172,6 +192,14 @@ int rmr_conn_send (struct rmr_conn *c, const struct rmr_hdr *hdr,
  * whole).  Same errors as rmr_conn_send.
  */
 int rmr_conn_send_many (struct rmr_conn *c, const struct rmr_msg *msgs, int n);
+
+/* Queue s for sending (struct rmr_send): in order with every other send
+ * of the connection, without waiting for a thread that sends meanwhile
+ * (on tcp, that thread sends s with its own messages, in one sendmsg ()
+ * where they fit).  A failed send does not break the connection by
+ * itself; done () says so and the caller decides.
+ */
+void rmr_conn_send_async (struct rmr_conn *c, struct rmr_send *s);
 
 /* Stop the receive thread (the connection stays), and start it again:
  * around fork ().

@@ -319,9 +319,9 @@ test_limits (void)
 
 /* Key updates on both sides while the client streams writes and the
  * replies stream back.  Each is started where GnuTLS starts its own, on
- * the sending side (under the connection's send lock, between two
- * messages), while that session's receive thread receives; the peer's
- * receive thread takes it in while its sender sends.  Without the
+ * the sending side (as the connection's sender, between two messages),
+ * while that session's receive thread receives; the peer's receive
+ * thread takes it in while its sender sends.  Without the
  * session lock this failed two runs in three.
  */
 struct rekey {
@@ -333,11 +333,10 @@ struct rekey {
 static void
 rekey (struct tcp_conn *c)
 {
-  if (pthread_mutex_lock (&c->send_lock) != 0)
-    abort ();
+  while (!tcp_sender_claim (c))
+    g_usleep (100);
   g_assert_cmpint (rmr_tls_key_update (c->tls), ==, 0);
-  if (pthread_mutex_unlock (&c->send_lock) != 0)
-    abort ();
+  tcp_sender_release (c, 0);
 }
 
 static gpointer
