@@ -54,6 +54,7 @@ struct pool_cfg {
   uint64_t chunk_size;
   char **peers;           /* addresses of the other members */
   uint64_t sync_rate;     /* bytes/s, 0: unlimited */
+  uint64_t sync_min_rate; /* bytes/s while clients do IO, 0: off */
   uint64_t sync_parallel; /* 0: default */
   bool sync_manual;       /* sync_start=manual */
   uint64_t al_extents;    /* recent-write record: 0 = off */
@@ -74,9 +75,9 @@ static const char *const storaged_keys[] = {
   NULL,
 };
 static const char *const pool_keys[] = {
-  "member_id", "store",         "mapped_size", "chunk_size", "peers",
-  "sync_rate", "sync_parallel", "sync_start",  "al_extents", "al_extent_size",
-  NULL,
+  "member_id",  "store",      "mapped_size",    "chunk_size",
+  "peers",      "sync_rate",  "sync_min_rate",  "sync_parallel",
+  "sync_start", "al_extents", "al_extent_size", NULL,
 };
 
 static int
@@ -113,6 +114,7 @@ parse_pool (GKeyFile *kf, const char *file, const char *group,
   g_autofree char *chunk = get (kf, group, "chunk_size");
   g_autofree char *peers = get (kf, group, "peers");
   g_autofree char *rate = get (kf, group, "sync_rate");
+  g_autofree char *min_rate = get (kf, group, "sync_min_rate");
   g_autofree char *parallel = get (kf, group, "sync_parallel");
   g_autofree char *start = get (kf, group, "sync_start");
   g_autofree char *alx = get (kf, group, "al_extents");
@@ -167,6 +169,10 @@ parse_pool (GKeyFile *kf, const char *file, const char *group,
                     group, i, RMR_MAX_MEMBERS - 1);
   snprintf (what, sizeof what, "%s: [%s]: sync_rate", file, group);
   if (rate && rmr_parse_bytes (what, rate, &pc->sync_rate) < 0)
+    return -EINVAL;
+  pc->sync_min_rate = SYNC_MIN_RATE_DEFAULT;
+  snprintf (what, sizeof what, "%s: [%s]: sync_min_rate", file, group);
+  if (min_rate && rmr_parse_bytes (what, min_rate, &pc->sync_min_rate) < 0)
     return -EINVAL;
   snprintf (what, sizeof what, "%s: [%s]: sync_parallel", file, group);
   if (parallel &&
@@ -369,7 +375,7 @@ config_apply (const char *path)
     r = control_join_pool (pc->name, pc->member_id, pc->chunk_size);
     if (r == 0)
       r = control_sync_settings (pc->name, pc->sync_parallel, pc->sync_rate,
-                                 pc->sync_manual);
+                                 pc->sync_min_rate, pc->sync_manual);
     if (r == 0)
       r = control_al_settings (pc->name, pc->al_extents,
                                log_2_bits (pc->al_extent_size));

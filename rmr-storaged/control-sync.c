@@ -56,7 +56,7 @@ need_sync_pool (const char *name, GString *err)
 
 int
 control_sync_settings (const char *pool, unsigned parallel, uint64_t rate_bps,
-                       bool manual)
+                       uint64_t min_rate_bps, bool manual)
 {
   struct srv_pool *p = pool_find (pool);
 
@@ -66,6 +66,7 @@ control_sync_settings (const char *pool, unsigned parallel, uint64_t rate_bps,
   if (parallel)
     p->sync_parallel = parallel;
   p->sync_rate = rate_bps;
+  p->sync_min_rate = min_rate_bps;
   p->sync_manual = manual;
   g_mutex_unlock (&p->lock);
   pool_put (p);

@@ -301,10 +301,13 @@ struct srv_pool {
    * reach the store if it is still parked (sess.c submit_io).
    */
   atomic_uint sess_epoch;
+  /* Client IOs admitted (pool_io_begin): the resync's pace watches it. */
+  atomic_uint_fast64_t client_ios;
   bool write_failed;      /* since the last enable: no resync source */
   struct rmr_pool *peers; /* the sync pool: a session per peer */
   unsigned sync_parallel; /* chunks fetched at once */
   uint64_t sync_rate;     /* bytes/s, 0: unlimited */
+  uint64_t sync_min_rate; /* bytes/s while clients do IO, 0: no slowing */
   bool sync_manual;       /* background sync waits for sync start */
   /* The pool's identity from the store last removed (replace.c). */
   struct replace_known known;
@@ -582,9 +585,33 @@ struct sync_waiter {
   atomic_bool parked; /* queued on a chunk being fetched (s->lock) */
 };
 
+/* The pace of the background resync (sync-pace.c). */
+#define PACE_BUSY_US 200000 /* clients busy this long after their last IO */
+/* sync_min_rate unless configured: bytes/s (bench-resync chose it). */
+#define SYNC_MIN_RATE_DEFAULT (UINT64_C (16) << 20)
+struct sync_pace {
+  uint64_t rate;      /* bytes/s, 0: unlimited */
+  uint64_t min_rate;  /* bytes/s while clients do IO, 0: never slow down */
+  int64_t next;       /* token bucket: the next fetch may start, µs */
+  uint64_t seen_ios;  /* the client IO count at the last fetch */
+  int64_t busy_until; /* clients count as busy until then, µs */
+};
+void sync_pace_init (struct sync_pace *sp, uint64_t rate, uint64_t min_rate,
+                     uint64_t client_ios);
+/* Note the client IO count at now: true while clients count as busy. */
+bool sync_pace_note (struct sync_pace *sp, uint64_t client_ios, int64_t now);
+/* The rate in force at now (0: unlimited). */
+uint64_t sync_pace_rate (const struct sync_pace *sp, int64_t now);
+/* A background fetch of bytes at now, the pool's client IO count being
+ * client_ios: the µs to wait before it.
+ */
+int64_t sync_pace_take (struct sync_pace *sp, uint64_t bytes,
+                        uint64_t client_ios, int64_t now);
+
 int sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
                int slot, struct rmr_pool *peers, unsigned parallel,
-               uint64_t rate_bps, bool stopped, struct srv_sync **out);
+               uint64_t rate_bps, uint64_t min_rate_bps, bool stopped,
+               struct srv_sync **out);
 /* Stop the workers; IOs still waiting fail with EIO.  NULL allowed. */
 void sync_close (struct srv_sync *s);
 /* The pool turned normal (sync may run) or left it. */
@@ -753,7 +780,8 @@ int control_join_pool (const char *pool, uint32_t member_id,
  * default.
  */
 int control_sync_settings (const char *pool, unsigned parallel,
-                           uint64_t rate_bps, bool manual);
+                           uint64_t rate_bps, uint64_t min_rate_bps,
+                           bool manual);
 /* A peer of the sync pool (sessname NULL: "POOL@ADDR"). */
 /* Recent-write record settings (before the store is attached); extents
  * 0 turns the record off (measurements only).

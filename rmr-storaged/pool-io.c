@@ -150,6 +150,8 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
     io->wlinked = true;
   }
   p->inflight++;
+  if (!ps->sync)
+    atomic_fetch_add_explicit (&p->client_ios, 1, memory_order_relaxed);
   io->st = p->store;
   io->maps = p->maps;
   io->al = p->maps && p->al_extents ? maps_al (p->maps) : NULL;

@@ -63,7 +63,7 @@ start_sync_unlocked (struct srv_pool *p)
   if (p->sync || !p->maps || p->my_slot < 0)
     return;
   if (sync_open (p, p->store, p->maps, p->my_slot, p->peers, p->sync_parallel,
-                 p->sync_rate, p->sync_manual, &p->sync) < 0)
+                 p->sync_rate, p->sync_min_rate, p->sync_manual, &p->sync) < 0)
     g_warning ("pool %s: %s", p->name, rmr_get_error ());
   else
     sync_set_normal (p->sync, p->state == RMR_POOL_NORMAL, p->generation);
@@ -124,6 +124,7 @@ pool_create (const char *name, uint32_t member_id, uint32_t chunk_size)
   p->my_slot = -1;
   p->sessions = g_ptr_array_new ();
   p->sync_parallel = 4;
+  p->sync_min_rate = SYNC_MIN_RATE_DEFAULT;
   p->al_shift = AL_DEFAULT_SHIFT;
   p->al_extents = AL_DEFAULT_EXTENTS;
   g_hash_table_insert (g_pools, p->name, p);

@@ -5,8 +5,9 @@
  * The chunks dirty for this member (its own slot of the dirty map) are
  * fetched from a clean peer through the pool's sync pool (rmr_sync_read)
  * and written to the store.  Two ways in:
- *   - the background sync: worker threads walk the dirty chunks, rate
- *     limited, as soon as the pool is normal (unless stopped by `sync
+ *   - the background sync: worker threads walk the dirty chunks, at the
+ *     pace of sync-pace.c (sync_rate, and sync_min_rate while clients do
+ *     IO here), as soon as the pool is normal (unless stopped by `sync
  *     stop`);
  *   - on demand: a client IO that touches a dirty chunk waits while the
  *     chunk is fetched first (sync_gate), then goes on.  A write that
@@ -114,10 +115,9 @@ struct srv_sync {
   int64_t reconcile_at; /* ask the peers for our bits (idle), µs */
   /* Progress of the current run. */
   uint64_t done, bytes, failures;
-  int64_t started;      /* first chunk of this run, µs */
-  int64_t finished;     /* the last dirty bit cleared, µs */
-  uint64_t rate_bps;    /* 0: unlimited */
-  int64_t next_allowed; /* token bucket, monotonic µs */
+  int64_t started;       /* first chunk of this run, µs */
+  int64_t finished;      /* the last dirty bit cleared, µs */
+  struct sync_pace pace; /* the background's rate (sync-pace.c) */
   char last_error[RMR_ERRMSG_MAX + 200];
 };
 
@@ -546,20 +546,16 @@ next_work_unlocked (struct srv_sync *s)
   return new_ent_unlocked (s, c, CH_FETCHING);
 }
 
-/* Wait for the rate limit (background fetches only). */
+/* Wait for the pace (background fetches only). */
 static void
 throttle (struct srv_sync *s, uint64_t bytes)
 {
-  int64_t now, wait = 0;
+  uint64_t ios =
+    atomic_load_explicit (&s->pool->client_ios, memory_order_relaxed);
+  int64_t wait;
 
   g_mutex_lock (&s->lock);
-  if (s->rate_bps) {
-    now = g_get_monotonic_time ();
-    if (s->next_allowed < now)
-      s->next_allowed = now;
-    wait = s->next_allowed - now;
-    s->next_allowed += (int64_t) (bytes * 1000000 / s->rate_bps);
-  }
+  wait = sync_pace_take (&s->pace, bytes, ios, g_get_monotonic_time ());
   g_mutex_unlock (&s->lock);
   if (wait > 0)
     g_usleep (wait);
@@ -721,7 +717,8 @@ worker (gpointer arg)
 int
 sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
            int slot, struct rmr_pool *peers, unsigned parallel,
-           uint64_t rate_bps, bool stopped, struct srv_sync **out)
+           uint64_t rate_bps, uint64_t min_rate_bps, bool stopped,
+           struct srv_sync **out)
 {
   struct srv_sync *s;
   unsigned i;
@@ -737,7 +734,8 @@ sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
   s->shift = maps_chunk_shift (maps);
   s->nchunks = maps_nchunks (maps);
   s->mapped_size = st->sb.mapped_size;
-  s->rate_bps = rate_bps;
+  sync_pace_init (&s->pace, rate_bps, min_rate_bps,
+                  atomic_load (&p->client_ios));
   s->bg_stopped = stopped;
   s->nworkers = CLAMP (parallel, 1, MAX_WORKERS);
   g_mutex_init (&s->lock);
@@ -845,10 +843,22 @@ sync_status (struct srv_sync *s, GString *out)
                             (left << s->shift) / rate);
   else
     g_string_append (out, "eta: -\n");
-  if (s->rate_bps)
-    g_string_append_printf (out, "rate_limit: %.1f MB/s\n", s->rate_bps / 1e6);
+  if (s->pace.rate)
+    g_string_append_printf (out, "rate_limit: %.1f MB/s\n", s->pace.rate / 1e6);
   else
     g_string_append (out, "rate_limit: unlimited\n");
+  if (s->pace.min_rate)
+    g_string_append_printf (out, "min_rate: %.1f MB/s\n",
+                            s->pace.min_rate / 1e6);
+  else
+    g_string_append (out, "min_rate: off\n");
+  /* IO since the last fetch or the last look counts as busy. */
+  g_string_append_printf (out, "clients: %s\n",
+                          sync_pace_note (&s->pace,
+                                          atomic_load (&s->pool->client_ios),
+                                          g_get_monotonic_time ())
+                            ? "busy"
+                            : "idle");
   g_string_append_printf (out, "parallel: %u\n", s->nworkers);
   if (s->failures)
     g_string_append_printf (out, "failures: %" PRIu64 "\n", s->failures);

@@ -37,6 +37,11 @@ leg2_enable ()
   rmradm_c e set "$(leg_path e 2 enable)" "$1" >&2
 }
 
+sync_field ()
+{
+  rmradm_n 2 get rmr-server/pools/p/sync | awk -v k="$1:" '$1 == k { print $2 }'
+}
+
 sync_done ()
 {
   rmradm_n 2 get rmr-server/pools/p/sync | awk '$1 == "done:" { print $2 }'
@@ -89,9 +94,22 @@ wait_leg_normal e 2 20
 diag "leg 2 enabled again: node 2 has $(dirty_count 2 42) stale chunks"
 # And rewrites with both legs while the resync goes on (IO to a stale
 # chunk fetches it first).
-ok "write D on $(every legs) during the resync" \
-  "$checker" write "$uri" "$J" --blocks 1024 --queue 8 --flush-every 64 \
-  --seconds 2
+# Node 2 sees the client's IO (its resync would slow to sync_min_rate).
+"$checker" write "$uri" "$J" --blocks 1024 --queue 8 --flush-every 64 \
+  --seconds 2 &
+writer=$!
+busy ()
+{
+  [[ "$(sync_field clients)" == busy ]]
+}
+_wait_until 2 busy && ok "node 2 counts its clients busy during write D" ||
+  not_ok "node 2 counts its clients busy during write D ($(sync_field clients))"
+wait "$writer" && ok "write D on $(every legs) during the resync" ||
+  not_ok "write D on $(every legs) during the resync"
+sleep 0.3
+sync_field clients >/dev/null # the IO of write D, seen now
+sleep 0.3
+is "$(sync_field clients)" idle "and idle once the writer stopped"
 wait_leg_normal e 2 20
 wait_in_sync 2 60 && ok "node 2 finished its resync" ||
   not_ok "node 2 finished its resync"

@@ -51,6 +51,9 @@ config_fails "bad pool name" "pool name: 'p/q'"
 bad_conf "[pool p]" "member_id=4" "store=$tmpdir/s.img" "mapped_size=1M" \
   "chunk_size=3K"
 config_fails "bad chunk_size" "chunk_size: '3K'"
+bad_conf "[pool p]" "member_id=4" "store=$tmpdir/s.img" "mapped_size=1M" \
+  "sync_min_rate=fast"
+config_fails "bad sync_min_rate" "\[pool p\]: sync_min_rate: 'fast'"
 bad_conf "[storaged]" "listen=$(transport_url 127.0.0.1:0)"
 config_fails "bad listen address" "listen: '$(transport_url 127.0.0.1:0)'"
 bad_conf "[pool p]" "member_id=4" "store=$tmpdir/s.img" "mapped_size=1M" \

@@ -323,7 +323,7 @@ start (bool stopped)
   struct srv_sync *s;
 
   g_assert_cmpint (sync_open (&fake_pool, R.st, R.maps, R_SLOT,
-                              (struct rmr_pool *) &fake_pool, 1, 0, stopped,
+                              (struct rmr_pool *) &fake_pool, 1, 0, 0, stopped,
                               &s),
                    ==, 0);
   sync_set_normal (s, true, 1);
