@@ -429,6 +429,8 @@ bool pool_writes_overlap (struct srv_pool *p, uint64_t off, uint64_t len);
 void pool_write_failed (struct srv_pool *p);
 /* The IO admitted with io (NULL: a map message) is done. */
 void pool_io_end (struct srv_pool *p, struct io_ctx *io, bool write);
+/* Bits were added to this member's own slot: its resync looks now. */
+void pool_sync_kick (struct srv_pool *p);
 
 const char *pool_state_name (enum rmr_srv_pool_state s);
 void pool_shutdown_all (void);
@@ -621,6 +623,10 @@ int sync_gate (struct srv_sync *s, struct sync_waiter *w, uint64_t offset,
                uint32_t len, bool write);
 /* A write that went through the gate completed with res. */
 void sync_io_done (struct srv_sync *s, struct sync_waiter *w, int res);
+/* Work may have arrived (bits added to our own slot): wake the idle
+ * workers, which otherwise sleep until a deadline.  NULL allowed.
+ */
+void sync_kick (struct srv_sync *s);
 /* `sync start` / `sync stop` of the background sync. */
 int sync_command (struct srv_sync *s, bool start);
 /* Progress lines ("state: ...", "done: N", ...); true when in sync. */

@@ -5,8 +5,9 @@
  * range never served to a peer's resync, a peer's read of a range a
  * client write is in flight on refused with "try again"), map messages
  * (pool_map_begin), the in-flight count that a drain waits for
- * (pool_io_end), a failed write (pool_write_failed), and the injected
- * faults of the fault-injection option.
+ * (pool_io_end), a failed write (pool_write_failed), the resync's
+ * wake-up when a map add touched our own slot (pool_sync_kick), and the
+ * injected faults of the fault-injection option.
  *
  * Locking: everything under the pool's lock, as in pool.c; the in-flight
  * writes (p->wlist) are linked there and read by the resync
@@ -255,5 +256,17 @@ pool_io_end (struct srv_pool *p, struct io_ctx *io, bool write)
     p->reads++;
   if (--p->inflight == 0)
     g_cond_broadcast (&p->idle);
+  g_mutex_unlock (&p->lock);
+}
+
+void
+pool_sync_kick (struct srv_pool *p)
+{
+  /* Under p->lock: sync_close runs only after p->sync was taken away
+   * under it, so the object lives while we hold it (p->lock before the
+   * sync's lock, as in set_state_unlocked).
+   */
+  g_mutex_lock (&p->lock);
+  sync_kick (p->sync);
   g_mutex_unlock (&p->lock);
 }

@@ -315,6 +315,13 @@ map_added (struct map_waiter *w, int err)
   struct srv_req *r = container_of (w, struct srv_req, mw);
   static const char msg[] = "the dirty map could not be saved";
 
+  /* A hand-over (or any map add) for our own slot while the pool is
+   * normal: the resync's idle workers would otherwise see it only at
+   * their next deadline.
+   */
+  if (!err && r->hdr.type == RMR_MSG_MAP_ADD && r->ctx.my_slot >= 0 &&
+      (r->hdr.dirty_mask & 1u << r->ctx.my_slot))
+    pool_sync_kick (r->pool);
   pool_io_end (r->pool, &r->ctx, true);
   if (err)
     sess_reply (r->conn, &r->hdr, err, msg, sizeof msg - 1, r->pool->member_id);

@@ -43,6 +43,17 @@
  * at most every FLUSH_MS or FLUSH_CHUNKS).  A crash before that leaves
  * the bit set: the chunk is fetched again, never forgotten.
  *
+ * Idle workers sleep on cond until work arrives or something falls due,
+ * never on a fixed tick: with many pools per daemon and several workers
+ * per pool a 100 ms poll cost hundreds of wake-ups a second doing nothing
+ * (issue 12, item 5).  Whatever makes work (an IO waiting for a chunk,
+ * `sync start`, the pool turning normal, a map add for our own slot:
+ * sync_kick, a flush or a reconcile ending) broadcasts cond.  What falls
+ * due by time alone (a batched flush FLUSH_MS after the last one, the next
+ * reconcile) is waited for by one worker at a time, the one that armed
+ * the earliest deadline (timer_at); the others wait untimed.  No deadline
+ * is further than IDLE_MAX_MS away, a bound on anything missed.
+ *
  * Locking: lock protects everything below it in struct srv_sync; no
  * store, map-flusher or network call is made with it held.
  */
@@ -64,6 +75,7 @@
 #define RECONCILE_MS 2000       /* again soon: something was found */
 #define RECONCILE_IDLE_MS 10000 /* again later: all peers agreed */
 #define RECONCILE_CHUNKS (128 * 1024)
+#define IDLE_MAX_MS 1000 /* an idle worker looks again at the latest then */
 
 enum chunk_state { CH_FETCHING, CH_WATCHING, CH_CLAIMED, CH_SYNCED };
 
@@ -113,6 +125,7 @@ struct srv_sync {
   unsigned busy_workers;
   atomic_uint ntable;   /* entries in chunks (lock-free reads) */
   int64_t reconcile_at; /* ask the peers for our bits (idle), µs */
+  int64_t timer_at;     /* a worker waits until then; INT64_MAX: none */
   /* Progress of the current run. */
   uint64_t done, bytes, failures;
   int64_t started;       /* first chunk of this run, µs */
@@ -585,6 +598,39 @@ watch_for_claim (struct srv_sync *s, struct chunk_ent *e, uint64_t gen)
   run_waiters (go, fail);
 }
 
+/* Can the idle worker reconcile now, time aside?  (lock held) */
+static bool
+may_reconcile_unlocked (struct srv_sync *s)
+{
+  return s->normal && !s->bg_stopped && !s->flushing && s->busy_workers == 0 &&
+         s->synced->len == 0 && maps_count (s->maps, s->slot) == 0;
+}
+
+/* Nothing to do now: sleep until woken (cond) or until the earliest of
+ * what falls due by time alone, at most IDLE_MAX_MS.  Only the worker
+ * with the earliest deadline waits timed.  (lock held)
+ */
+static void
+idle_wait_unlocked (struct srv_sync *s)
+{
+  int64_t now = g_get_monotonic_time ();
+  int64_t due = now + IDLE_MAX_MS * 1000;
+
+  if (s->synced->len && !s->flushing)
+    due = MIN (due, s->last_flush + FLUSH_MS * 1000);
+  if (may_reconcile_unlocked (s))
+    due = MIN (due, s->reconcile_at);
+  if (due >= s->timer_at) {
+    g_cond_wait (&s->cond, &s->lock); /* an earlier timer is armed */
+    return;
+  }
+  s->timer_at = due;
+  g_cond_wait_until (&s->cond, &s->lock, due);
+  /* Whoever disarms looks again: a deadline is never dropped. */
+  if (s->timer_at == due)
+    s->timer_at = INT64_MAX;
+}
+
 static gpointer
 worker (gpointer arg)
 {
@@ -608,9 +654,8 @@ worker (gpointer arg)
     e = next_work_unlocked (s);
     if (!e) {
       /* Idle: every own bit done.  See whether a peer knows more. */
-      if (s->normal && !s->bg_stopped && !s->flushing && s->busy_workers == 0 &&
-          s->synced->len == 0 && g_get_monotonic_time () >= s->reconcile_at &&
-          maps_count (s->maps, s->slot) == 0) {
+      if (may_reconcile_unlocked (s) &&
+          g_get_monotonic_time () >= s->reconcile_at) {
         uint64_t added;
         bool missed = false;
         s->busy_workers++;
@@ -631,8 +676,7 @@ worker (gpointer arg)
         update_active_unlocked (s);
         continue;
       }
-      g_cond_wait_until (&s->cond, &s->lock,
-                         g_get_monotonic_time () + FLUSH_MS * 1000);
+      idle_wait_unlocked (s);
       continue;
     }
     s->busy_workers++;
@@ -744,6 +788,7 @@ sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
   g_queue_init (&s->demand);
   s->synced = g_array_new (FALSE, FALSE, sizeof (struct synced));
   s->last_flush = g_get_monotonic_time ();
+  s->timer_at = INT64_MAX;
   update_active_unlocked (s);
   for (i = 0; i < s->nworkers; i++)
     s->workers[i] = g_thread_new ("sync", worker, s);
@@ -796,6 +841,16 @@ sync_set_normal (struct srv_sync *s, bool normal, uint64_t generation)
   s->normal = normal;
   s->generation = generation;
   update_active_unlocked (s);
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+}
+
+void
+sync_kick (struct srv_sync *s)
+{
+  if (!s)
+    return;
+  g_mutex_lock (&s->lock);
   g_cond_broadcast (&s->cond);
   g_mutex_unlock (&s->lock);
 }
