@@ -194,6 +194,14 @@ rmr_sync_pool_del_sess (struct rmr_pool *pool, const char *sessname)
     g_mutex_unlock (&pool->reconn_lock);
     return rmr_err (ENOENT, "no such session '%s'", sessname);
   }
+  /* Leave first, so that when del_sess returns the peer has no session
+   * of ours (the admin guide's next step may be leave_pool there); a
+   * peer not reachable loses the session with the connection.  Network
+   * calls are made under reconn_lock, never legs_lock (as a join).
+   */
+  g_mutex_unlock (&pool->legs_lock);
+  clt_leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
+  g_mutex_lock (&pool->legs_lock);
   /* Requests may still point at the leg: it stays, marked deleted. */
   clt_leg_release (&pool->legs[i]);
   atomic_store (&pool->legs[i].state, LEG_FAILED);

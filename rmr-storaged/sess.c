@@ -600,10 +600,16 @@ handle_control (struct srv_conn *c, const struct rmr_hdr *hdr,
     sess_reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
     return;
   case RMR_MSG_AL_GET: reply_al (c, hdr, ps); return;
-  case RMR_MSG_LEAVE:
-    sess_reply (c, hdr, 0, NULL, 0, ps->pool->member_id);
+  case RMR_MSG_LEAVE: {
+    /* Gone before the reply: a peer whose del_sess returned may count
+     * on this pool having no session of it (the admin guide's next step
+     * is leave_pool here).
+     */
+    uint32_t member_id = ps->pool->member_id;
     drop_psess (c, ps, true, hdr->flags & RMR_HF_QUIESCED);
+    sess_reply (c, hdr, 0, NULL, 0, member_id);
     return;
+  }
   default: abort ();
   }
 }
