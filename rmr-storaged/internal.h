@@ -286,10 +286,11 @@ struct srv_pool {
   GMutex lock; /* protects everything below */
   GCond idle;  /* inflight reached 0 */
   enum rmr_srv_pool_state state;
-  struct store *store; /* NULL in state empty */
-  GPtrArray *sessions; /* struct srv_psess * */
-  uint64_t generation; /* in force (persisted) */
-  unsigned inflight;   /* IOs submitted to the store */
+  struct store *store;   /* NULL in state empty */
+  GPtrArray *sessions;   /* struct srv_psess * */
+  uint64_t generation;   /* in force (persisted) */
+  unsigned inflight;     /* IOs submitted to the store */
+  unsigned idle_waiters; /* threads waiting on idle */
   uint64_t reads, writes;
   struct srv_maps *maps;     /* once the chunk size is known */
   int my_slot;               /* this member's slot, -1 if none yet */

@@ -254,7 +254,10 @@ pool_io_end (struct srv_pool *p, struct io_ctx *io, bool write)
     p->writes++;
   else
     p->reads++;
-  if (--p->inflight == 0)
+  /* GLib's broadcast is a system call even with nobody waiting, and
+   * with IO done inline inflight reaches 0 after every request.
+   */
+  if (--p->inflight == 0 && p->idle_waiters)
     g_cond_broadcast (&p->idle);
   g_mutex_unlock (&p->lock);
 }

@@ -456,8 +456,10 @@ pool_remove_store (struct srv_pool *p, bool wipe)
   g_mutex_unlock (&p->lock);
   sync_close (sync);
   g_mutex_lock (&p->lock);
+  p->idle_waiters++;
   while (p->inflight > 0)
     g_cond_wait (&p->idle, &p->lock);
+  p->idle_waiters--;
   p->store = NULL;
   /* Nothing is in flight: a clean stop for the recent-write record. */
   if (p->maps && maps_mark_clean (p->maps) < 0)

@@ -123,7 +123,7 @@ pool_thread (gpointer arg)
     run_io (st, io);
 
     g_mutex_lock (&p->lock);
-    if (--p->inflight == 0)
+    if (--p->inflight == 0 && p->stopping) /* pool_stop waits */
       g_cond_broadcast (&p->idle);
   }
   g_mutex_unlock (&p->lock);
