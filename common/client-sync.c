@@ -7,7 +7,8 @@
  * A leg joins with the sync flag on first use; a leg that fails is joined
  * again on a later use, at most every RETRY_MS, and by the pool's rejoin
  * thread, which tries every failed leg each REJOIN_MS (at once when a leg
- * fails; every REFUSED_MS while the peer answers with a refusal): a peer
+ * fails or is added; every REFUSED_MS while the peer answers with a
+ * refusal; with every leg normal it sleeps until one of those): a peer
  * that comes back shows normal within seconds, not only once this node
  * happens to need a chunk from it (issue 10: a session stayed failed,
  * "connection closed by peer", for a minute after its peer was
@@ -43,10 +44,12 @@ rejoin_thread (gpointer arg)
 {
   struct rmr_pool *pool = arg;
   unsigned i, n;
+  bool pending;
 
   g_mutex_lock (&pool->thread_lock);
   while (!pool->stop) {
     pool->kick = false;
+    pending = false;
     g_mutex_unlock (&pool->thread_lock);
     n = rmr_sync_npeers (pool);
     for (i = 0; i < n; i++) {
@@ -63,15 +66,23 @@ rejoin_thread (gpointer arg)
          */
         if (join_leg_unlocked (pool, leg, &refused) < 0 && refused)
           leg->next_try = g_get_monotonic_time () + REFUSED_MS * 1000;
+        pending |= atomic_load (&leg->state) != LEG_NORMAL;
       }
       g_mutex_unlock (&pool->reconn_lock);
     }
     g_mutex_lock (&pool->thread_lock);
-    {
+    if (pending) {
       int64_t wake = g_get_monotonic_time () + REJOIN_MS * 1000;
       while (!pool->stop && !pool->kick &&
              g_cond_wait_until (&pool->thread_cond, &pool->thread_lock, wake))
         ;
+    }
+    else {
+      /* Every leg normal: nothing to do until one fails or is added
+       * (both kick), not a wake-up a second per pool.
+       */
+      while (!pool->stop && !pool->kick)
+        g_cond_wait (&pool->thread_cond, &pool->thread_lock);
     }
   }
   g_mutex_unlock (&pool->thread_lock);
@@ -176,6 +187,11 @@ rmr_sync_pool_add_sess (struct rmr_pool *pool, const char *sessname,
     return r;
   }
   g_mutex_unlock (&pool->reconn_lock);
+  /* Not joined yet (or not any more): the rejoin thread's business. */
+  g_mutex_lock (&pool->thread_lock);
+  pool->kick = true;
+  g_cond_signal (&pool->thread_cond);
+  g_mutex_unlock (&pool->thread_lock);
   return 0;
 }
 
