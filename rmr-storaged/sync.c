@@ -107,7 +107,7 @@ struct srv_sync {
   unsigned shift;
   uint64_t nchunks;
   uint64_t mapped_size;
-  unsigned nworkers;
+  unsigned nworkers; /* at most (sync_parallel) */
   GThread *workers[MAX_WORKERS];
 
   GMutex lock;        /* protects everything below */
@@ -123,6 +123,7 @@ struct srv_sync {
   uint64_t generation;
   uint64_t cursor; /* background: next chunk to look at */
   unsigned busy_workers;
+  unsigned nstarted;    /* workers[0..nstarted) run; more once all are busy */
   atomic_uint ntable;   /* entries in chunks (lock-free reads) */
   int64_t reconcile_at; /* ask the peers for our bits (idle), µs */
   int64_t timer_at;     /* a worker waits until then; INT64_MAX: none */
@@ -680,6 +681,15 @@ worker (gpointer arg)
       continue;
     }
     s->busy_workers++;
+    /* Every worker busy: one more, up to sync_parallel.  An idle pool
+     * keeps one thread, not sync_parallel (memory per pool).
+     */
+    if (s->busy_workers == s->nstarted && s->nstarted < s->nworkers &&
+        !s->stop) {
+      s->workers[s->nstarted] = g_thread_try_new ("sync", worker, s, NULL);
+      if (s->workers[s->nstarted])
+        s->nstarted++;
+    }
     if (s->started == 0)
       s->started = g_get_monotonic_time ();
     gen = s->generation;
@@ -765,7 +775,6 @@ sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
            struct srv_sync **out)
 {
   struct srv_sync *s;
-  unsigned i;
 
   if (slot < 0)
     return rmr_err (EINVAL, "sync: this member has no slot in the pool");
@@ -790,8 +799,8 @@ sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
   s->last_flush = g_get_monotonic_time ();
   s->timer_at = INT64_MAX;
   update_active_unlocked (s);
-  for (i = 0; i < s->nworkers; i++)
-    s->workers[i] = g_thread_new ("sync", worker, s);
+  s->nstarted = 1;
+  s->workers[0] = g_thread_new ("sync", worker, s);
   *out = s;
   return 0;
 }
@@ -810,7 +819,8 @@ sync_close (struct srv_sync *s)
   s->stop = true;
   g_cond_broadcast (&s->cond);
   g_mutex_unlock (&s->lock);
-  for (i = 0; i < s->nworkers; i++)
+  /* No worker starts once stop is set (under the lock). */
+  for (i = 0; i < s->nstarted; i++)
     g_thread_join (s->workers[i]);
   /* IOs still waiting fail: the store is going away. */
   g_hash_table_iter_init (&it, s->chunks);
