@@ -210,14 +210,30 @@ rmr_sync_pool_del_sess (struct rmr_pool *pool, const char *sessname)
     g_mutex_unlock (&pool->reconn_lock);
     return rmr_err (ENOENT, "no such session '%s'", sessname);
   }
-  /* Leave first, so that when del_sess returns the peer has no session
-   * of ours (the admin guide's next step may be leave_pool there); a
-   * peer not reachable loses the session with the connection.  Network
-   * calls are made under reconn_lock, never legs_lock (as a join).
+  /* Leave first, so that when del_sess returns a peer that answers has
+   * no session of ours (the admin guide's next step may be leave_pool
+   * there), also when the leg failed on an error while its connection
+   * stayed up (connections are shared between pools).  A peer that does
+   * not answer in time has the connection cut (clt_req_wait) and loses
+   * the session with it.  Network calls are made under reconn_lock,
+   * never legs_lock (as a join).
    */
-  g_mutex_unlock (&pool->legs_lock);
-  clt_leg_leave (&pool->legs[i], RMR_LEAVE_DISASSEMBLE);
-  g_mutex_lock (&pool->legs_lock);
+  {
+    struct clt_leg *leg = &pool->legs[i];
+    struct rmr_hdr hdr = {.type = RMR_MSG_LEAVE,
+                          .flags = RMR_HF_QUIESCED,
+                          .offset = RMR_LEAVE_DISASSEMBLE,
+                          .generation = pool->generation};
+    struct clt_sess *s = leg->sess;
+    if (s)
+      clt_sess_ref (s);
+    g_mutex_unlock (&pool->legs_lock);
+    if (s && !s->down)
+      clt_leg_call (leg, s, &hdr, NULL, 0, NULL, 0, NULL);
+    if (s)
+      clt_sess_put (s);
+    g_mutex_lock (&pool->legs_lock);
+  }
   /* Requests may still point at the leg: it stays, marked deleted. */
   clt_leg_release (&pool->legs[i]);
   atomic_store (&pool->legs[i].state, LEG_FAILED);
@@ -298,7 +314,9 @@ use_leg (struct rmr_pool *pool, unsigned i)
     return NULL;
   if (atomic_load (&leg->state) != LEG_NORMAL) {
     g_mutex_lock (&pool->reconn_lock);
-    if (atomic_load (&leg->state) != LEG_NORMAL)
+    /* Deleted meanwhile (del_sess holds reconn_lock): not joined again. */
+    if (!atomic_load (&leg->disabled) &&
+        atomic_load (&leg->state) != LEG_NORMAL)
       join_leg_unlocked (pool, leg, NULL);
     g_mutex_unlock (&pool->reconn_lock);
   }

@@ -14,7 +14,9 @@
  *
  * Only the pace is decided here; the wait itself is the caller's (pure,
  * so the unit test drives it with its own clock).  On-demand fetches (an
- * IO waits for the chunk) never go through the pace.
+ * IO waits for the chunk) never go through the pace, and a background
+ * fetch waiting for it goes at once when an IO starts waiting for its
+ * chunk (sync.c, throttle).
  */
 #include "internal.h"
 

@@ -229,8 +229,10 @@ gate_unlocked (struct srv_sync *s, struct sync_waiter *w)
       /* A background fetch that an IO now waits for gets the retries of
        * an on-demand one: a peer's "write in flight, try again" must not
        * fail the IO (it failed the client's leg, which then bounced).
+       * A worker waiting for the pace with it (throttle) goes now.
        */
-      e->on_demand = true;
+      if (!atomic_exchange (&e->on_demand, true))
+        g_cond_broadcast (&s->cond);
       /* Watched for a claim and not taken yet: a whole write takes it;
        * anything else makes it a fetch (the claim would never come).
        */
@@ -560,19 +562,24 @@ next_work_unlocked (struct srv_sync *s)
   return new_ent_unlocked (s, c, CH_FETCHING);
 }
 
-/* Wait for the pace (background fetches only). */
+/* Wait for the pace (background fetches only), on cond: an IO that
+ * starts waiting for e (on_demand) or a stop ends the wait at once, so
+ * neither waits out the pace of the background.
+ */
 static void
-throttle (struct srv_sync *s, uint64_t bytes)
+throttle (struct srv_sync *s, struct chunk_ent *e, uint64_t bytes)
 {
   uint64_t ios =
     atomic_load_explicit (&s->pool->client_ios, memory_order_relaxed);
-  int64_t wait;
+  int64_t now, wait;
 
   g_mutex_lock (&s->lock);
-  wait = sync_pace_take (&s->pace, bytes, ios, g_get_monotonic_time ());
+  now = g_get_monotonic_time ();
+  wait = sync_pace_take (&s->pace, bytes, ios, now);
+  while (wait > 0 && !s->stop && !atomic_load (&e->on_demand) &&
+         g_cond_wait_until (&s->cond, &s->lock, now + wait))
+    ;
   g_mutex_unlock (&s->lock);
-  if (wait > 0)
-    g_usleep (wait);
 }
 
 /* Watch chunk e for a claim (CH_WATCHING), lock not held: then it may be
@@ -597,6 +604,24 @@ watch_for_claim (struct srv_sync *s, struct chunk_ent *e, uint64_t gen)
   update_active_unlocked (s);
   g_mutex_unlock (&s->lock);
   run_waiters (go, fail);
+}
+
+static gpointer worker (gpointer arg);
+
+/* A worker turns busy (lock held): when every started one is, start one
+ * more, up to sync_parallel, so that a fetch an IO waits for always finds
+ * an idle worker (or sync_parallel busy ones).  An idle pool keeps one
+ * thread, not sync_parallel (memory per pool).
+ */
+static void
+busy_unlocked (struct srv_sync *s)
+{
+  s->busy_workers++;
+  if (s->busy_workers >= s->nstarted && s->nstarted < s->nworkers && !s->stop) {
+    s->workers[s->nstarted] = g_thread_try_new ("sync", worker, s, NULL);
+    if (s->workers[s->nstarted])
+      s->nstarted++;
+  }
 }
 
 /* Can the idle worker reconcile now, time aside?  (lock held) */
@@ -659,7 +684,7 @@ worker (gpointer arg)
           g_get_monotonic_time () >= s->reconcile_at) {
         uint64_t added;
         bool missed = false;
-        s->busy_workers++;
+        busy_unlocked (s);
         gen = s->generation;
         g_mutex_unlock (&s->lock);
         added = reconcile (s, gen, &missed);
@@ -673,6 +698,7 @@ worker (gpointer arg)
                      "still record for this member",
                      s->pool->name, added);
           s->cursor = 0;
+          g_cond_broadcast (&s->cond); /* work for every idle worker */
         }
         update_active_unlocked (s);
         continue;
@@ -680,16 +706,7 @@ worker (gpointer arg)
       idle_wait_unlocked (s);
       continue;
     }
-    s->busy_workers++;
-    /* Every worker busy: one more, up to sync_parallel.  An idle pool
-     * keeps one thread, not sync_parallel (memory per pool).
-     */
-    if (s->busy_workers == s->nstarted && s->nstarted < s->nworkers &&
-        !s->stop) {
-      s->workers[s->nstarted] = g_thread_try_new ("sync", worker, s, NULL);
-      if (s->workers[s->nstarted])
-        s->nstarted++;
-    }
+    busy_unlocked (s);
     if (s->started == 0)
       s->started = g_get_monotonic_time ();
     gen = s->generation;
@@ -704,7 +721,7 @@ worker (gpointer arg)
     off = e->chunk << s->shift;
     len = MIN (cs, s->mapped_size - off);
     if (!e->on_demand)
-      throttle (s, len);
+      throttle (s, e, len);
     /* A local write that passed the gate before the chunk turned dirty
      * here (a hand-over or a reconcile just added it) lands first: the
      * fetched data must not overwrite it.  Writes queued on this entry

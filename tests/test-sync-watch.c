@@ -20,7 +20,9 @@
  *   - reconcile (scenario 7): bits only P still holds for R are taken and
  *     drained, unless P is itself behind there;
  *   - a background fetch refused ("write in flight, try again") while a
- *     read starts waiting for it: the read gets the on-demand retries.
+ *     read starts waiting for it: the read gets the on-demand retries;
+ *   - a background fetch waiting for its pace while a read starts waiting
+ *     for it: it goes at once, and a close does not wait for the pace.
  */
 #undef NDEBUG
 
@@ -318,16 +320,22 @@ wait_clean (struct srv_sync *s, unsigned secs)
 }
 
 static struct srv_sync *
-start (bool stopped)
+start_paced (bool stopped, uint64_t rate)
 {
   struct srv_sync *s;
 
   g_assert_cmpint (sync_open (&fake_pool, R.st, R.maps, R_SLOT,
-                              (struct rmr_pool *) &fake_pool, 1, 0, 0, stopped,
-                              &s),
+                              (struct rmr_pool *) &fake_pool, 1, rate, 0,
+                              stopped, &s),
                    ==, 0);
   sync_set_normal (s, true, 1);
   return s;
+}
+
+static struct srv_sync *
+start (bool stopped)
+{
+  return start_paced (stopped, 0);
 }
 
 static void
@@ -561,6 +569,51 @@ test_refused_background_fetch (void)
   teardown ();
 }
 
+/* The background waits for its pace (sync_rate 1 byte/s: the second
+ * fetch would start in 18 hours) when a read starts waiting for that very
+ * chunk: the read is served at once, not after the pace; and a close
+ * while the background waits returns at once too.
+ */
+static void
+test_paced_background_fetch (void)
+{
+  struct done_flag f;
+  struct srv_sync *s;
+  gint64 t;
+  int r;
+
+  setup ();
+  fill (pdata, 3, 0x33);
+  fill (pdata, 4, 0x44);
+  fill (pdata, 6, 0x66);
+  mark (&R, R_SLOT, 3);
+  mark (&R, R_SLOT, 4);
+  mark (&R, R_SLOT, 6);
+  s = start_paced (false, 1);
+  /* Chunk 3 goes at once (the bucket starts full), and is cleared. */
+  t = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+  while (maps_test (R.maps, R_SLOT, 3) && g_get_monotonic_time () < t)
+    g_usleep (10000);
+  g_assert_false (maps_test (R.maps, R_SLOT, 3));
+  g_usleep (100000); /* the worker took chunk 4 and waits for the pace */
+  g_mutex_lock (&hook_lock);
+  g_assert_cmpuint (reads, ==, 1);
+  g_mutex_unlock (&hook_lock);
+  flag_init (&f);
+  f.sw.go = gate_done;
+  r = sync_gate (s, &f.sw, 4 * CS, 4096, false);
+  g_assert_cmpint (r, ==, 1);
+  g_assert_cmpint (flag_wait (&f), ==, 0);
+  g_assert_cmpuint (r_byte (4), ==, 0x44);
+  /* Chunk 6 is left to the background, which waits for the pace. */
+  g_usleep (100000);
+  g_assert_true (maps_test (R.maps, R_SLOT, 6));
+  t = g_get_monotonic_time ();
+  sync_close (s);
+  g_assert_cmpint (g_get_monotonic_time () - t, <, 5 * G_TIME_SPAN_SECOND);
+  teardown ();
+}
+
 /* Scenario 7: P still holds bits for R that R no longer has (a clear P
  * never got): R takes them where P is current and drains them; where P
  * is behind itself (chunk 14), they are not taken.
@@ -663,6 +716,8 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/gate-with-sync-stopped",
                    test_gate_with_sync_stopped);
   g_test_add_func ("/sync-watch/reconcile", test_reconcile);
+  g_test_add_func ("/sync-watch/paced-background-fetch",
+                   test_paced_background_fetch);
   g_test_add_func ("/sync-watch/refused-background-fetch",
                    test_refused_background_fetch);
   g_test_add_func ("/sync-watch/rf3/stale-source", test_rf3_stale_source);
