@@ -615,7 +615,12 @@ int sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
                int slot, struct rmr_pool *peers, unsigned parallel,
                uint64_t rate_bps, uint64_t min_rate_bps, bool stopped,
                struct srv_sync **out);
-/* Stop the workers; IOs still waiting fail with EIO.  NULL allowed. */
+/* Stop the workers; IOs still waiting, and any gated from now on, fail
+ * with EIO; the object stays valid for IOs that still hold it.  Again
+ * allowed; NULL allowed.
+ */
+void sync_stop (struct srv_sync *s);
+/* sync_stop, then free it: no IO may hold it any more.  NULL allowed. */
 void sync_close (struct srv_sync *s);
 /* The pool turned normal (sync may run) or left it. */
 void sync_set_normal (struct srv_sync *s, bool normal, uint64_t generation);

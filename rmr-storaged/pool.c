@@ -454,12 +454,16 @@ pool_remove_store (struct srv_pool *p, bool wipe)
   sync = p->sync;
   p->sync = NULL;
   g_mutex_unlock (&p->lock);
-  sync_close (sync);
+  /* IO admitted before holds sync (io->sync): stopped now (what waits
+   * for a fetch fails), freed once that IO is done.
+   */
+  sync_stop (sync);
   g_mutex_lock (&p->lock);
   p->idle_waiters++;
   while (p->inflight > 0)
     g_cond_wait (&p->idle, &p->lock);
   p->idle_waiters--;
+  sync_close (sync); /* stopped: frees only (p->lock before its lock) */
   p->store = NULL;
   /* Nothing is in flight: a clean stop for the recent-write record. */
   if (p->maps && maps_mark_clean (p->maps) < 0)

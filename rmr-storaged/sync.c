@@ -210,7 +210,7 @@ new_ent_unlocked (struct srv_sync *s, uint64_t c, enum chunk_state state)
 }
 
 /* The gate proper (lock held).  0: w may go now; 1: queued on an entry
- * (and a fetch requested if needed).
+ * (and a fetch requested if needed); -EIO: the sync is stopped.
  */
 static int
 gate_unlocked (struct srv_sync *s, struct sync_waiter *w)
@@ -219,6 +219,8 @@ gate_unlocked (struct srv_sync *s, struct sync_waiter *w)
   struct chunk_ent *e;
   bool whole;
 
+  if (s->stop)
+    return -EIO; /* sync_stop: nobody would fetch; the store goes away */
   for (c = w->first; c <= w->last; c++) {
     whole = w->write && w->offset <= c * cs &&
             w->offset + w->len >= MIN ((c + 1) * cs, s->mapped_size);
@@ -298,6 +300,10 @@ sync_gate (struct srv_sync *s, struct sync_waiter *w, uint64_t offset,
   g_mutex_lock (&s->lock);
   r = gate_unlocked (s, w);
   g_mutex_unlock (&s->lock);
+  if (r < 0) {
+    w->go (w, r);
+    return 1;
+  }
   return r;
 }
 
@@ -309,18 +315,20 @@ release_unlocked (struct srv_sync *s, struct chunk_ent *e, int err,
                   struct sync_waiter **go, struct sync_waiter **fail)
 {
   struct sync_waiter *w, *next, *head = e->head;
+  int r;
 
   /* Waiters may queue on e again while they are gated anew. */
   e->head = e->tail = NULL;
   for (w = head; w; w = next) {
     next = w->next;
     atomic_store (&w->parked, false);
-    if (err) {
-      w->err = err;
+    r = err ? err : gate_unlocked (s, w);
+    if (r < 0) {
+      w->err = r;
       w->next = *fail;
       *fail = w;
     }
-    else if (gate_unlocked (s, w) == 0) {
+    else if (r == 0) {
       w->next = *go;
       *go = w;
     }
@@ -823,27 +831,45 @@ sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
 }
 
 void
-sync_close (struct srv_sync *s)
+sync_stop (struct srv_sync *s)
 {
   struct sync_waiter *go = NULL, *fail = NULL;
   GHashTableIter it;
   gpointer k, v;
-  unsigned i;
+  unsigned i, n;
 
   if (!s)
     return;
   g_mutex_lock (&s->lock);
   s->stop = true;
   g_cond_broadcast (&s->cond);
+  n = s->nstarted;
+  s->nstarted = 0; /* joined once, here */
   g_mutex_unlock (&s->lock);
   /* No worker starts once stop is set (under the lock). */
-  for (i = 0; i < s->nstarted; i++)
+  for (i = 0; i < n; i++)
     g_thread_join (s->workers[i]);
-  /* IOs still waiting fail: the store is going away. */
+  /* IOs still waiting fail: the store is going away.  Gates from now on
+   * fail at once (gate_unlocked).
+   */
+  g_mutex_lock (&s->lock);
+  g_queue_clear (&s->demand);
   g_hash_table_iter_init (&it, s->chunks);
-  while (g_hash_table_iter_next (&it, &k, &v))
+  while (g_hash_table_iter_next (&it, &k, &v)) {
     release_unlocked (s, v, -EIO, &go, &fail);
+    g_hash_table_iter_remove (&it);
+  }
+  update_active_unlocked (s);
+  g_mutex_unlock (&s->lock);
   run_waiters (go, fail);
+}
+
+void
+sync_close (struct srv_sync *s)
+{
+  if (!s)
+    return;
+  sync_stop (s);
   g_hash_table_unref (s->chunks);
   g_queue_clear (&s->demand);
   g_array_unref (s->synced);

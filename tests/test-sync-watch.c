@@ -22,7 +22,9 @@
  *   - a background fetch refused ("write in flight, try again") while a
  *     read starts waiting for it: the read gets the on-demand retries;
  *   - a background fetch waiting for its pace while a read starts waiting
- *     for it: it goes at once, and a close does not wait for the pace.
+ *     for it: it goes at once, and a close does not wait for the pace;
+ *   - a gate after the sync was stopped (the store is going away) fails
+ *     the IO with EIO at once.
  */
 #undef NDEBUG
 
@@ -614,6 +616,33 @@ test_paced_background_fetch (void)
   teardown ();
 }
 
+/* The store goes away (pool_remove_store): the sync is stopped while IO
+ * admitted before still holds it; a gate then fails that IO with EIO at
+ * once (nobody would fetch its chunk), and the object stays valid until
+ * the close.
+ */
+static void
+test_gate_after_stop (void)
+{
+  struct done_flag f;
+  struct srv_sync *s;
+
+  setup ();
+  fill (pdata, 7, 0x77);
+  mark (&R, R_SLOT, 7);
+  s = start (true);
+  sync_stop (s);
+  sync_stop (s); /* again: nothing more */
+  flag_init (&f);
+  f.sw.go = gate_done;
+  g_assert_cmpint (sync_gate (s, &f.sw, 7 * CS, 4096, false), ==, 1);
+  g_assert_cmpint (flag_wait (&f), ==, -EIO);
+  g_assert_cmpuint (r_byte (7), !=, 0x77);
+  sync_io_done (s, &f.sw, -EIO);
+  sync_close (s);
+  teardown ();
+}
+
 /* Scenario 7: P still holds bits for R that R no longer has (a clear P
  * never got): R takes them where P is current and drains them; where P
  * is behind itself (chunk 14), they are not taken.
@@ -716,6 +745,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/gate-with-sync-stopped",
                    test_gate_with_sync_stopped);
   g_test_add_func ("/sync-watch/reconcile", test_reconcile);
+  g_test_add_func ("/sync-watch/gate-after-stop", test_gate_after_stop);
   g_test_add_func ("/sync-watch/paced-background-fetch",
                    test_paced_background_fetch);
   g_test_add_func ("/sync-watch/refused-background-fetch",
