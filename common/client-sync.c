@@ -489,6 +489,31 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
 }
 
 int
+rmr_sync_csum (struct rmr_pool *pool, unsigned i, uint64_t generation,
+               uint64_t offset, uint32_t count, uint32_t nchunks,
+               uint32_t *crc)
+{
+  char why[RMR_ERRMSG_MAX + 400] = "";
+  struct rmr_hdr hdr = {.type = RMR_MSG_CSUM,
+                        .generation = generation,
+                        .offset = offset,
+                        .length = count};
+  uint8_t *b = (uint8_t *) crc;
+  uint32_t k;
+  int r;
+
+  if (i >= rmr_sync_npeers (pool))
+    return rmr_err (ENOENT, "no such peer %u", i);
+  r = call (pool, i, &hdr, crc, 4 * nchunks, why, sizeof why);
+  if (r < 0)
+    return rmr_err (-r, "checksums: %s", why);
+  for (k = 0; k < nchunks; k++, b += 4)
+    crc[k] = b[0] | (uint32_t) b[1] << 8 | (uint32_t) b[2] << 16 |
+             (uint32_t) b[3] << 24;
+  return 0;
+}
+
+int
 rmr_sync_clear (struct rmr_pool *pool, uint64_t generation, uint32_t mask,
                 uint64_t first, uint64_t n)
 {

@@ -29,7 +29,7 @@ static const char *const type_names[] = {
   [RMR_MSG_TRIM] = "trim",           [RMR_MSG_ZERO] = "zero",
   [RMR_MSG_KEEPALIVE] = "keepalive", [RMR_MSG_MAP_ADD] = "map-add",
   [RMR_MSG_MAP_GET] = "map-get",     [RMR_MSG_MAP_CLEAR] = "map-clear",
-  [RMR_MSG_AL_GET] = "al-get",
+  [RMR_MSG_AL_GET] = "al-get",      [RMR_MSG_CSUM] = "checksum",
 };
 
 const char *
@@ -125,6 +125,15 @@ check_payload (const struct rmr_hdr *h)
     break;
   case RMR_MSG_ENABLE: want = reply ? 0 : RMR_ENABLE_REQ_SIZE; break;
   case RMR_MSG_READ: want = reply ? h->length : 0; break;
+  case RMR_MSG_CSUM:
+    want = 0;
+    if (!reply)
+      break;
+    if (h->payload_len == 0 || h->payload_len % 4 ||
+        h->payload_len > RMR_CSUM_REP_MAX (h->length))
+      return bad (h, "payload_len %u of checksums for %u bytes",
+                  h->payload_len, h->length);
+    return 0;
   case RMR_MSG_WRITE: want = reply ? 0 : h->length; break;
   case RMR_MSG_MAP_ADD:
     if (!reply && h->payload_len == 0)
@@ -160,6 +169,7 @@ check_io (const struct rmr_hdr *h)
   switch (h->type) {
   case RMR_MSG_READ:
   case RMR_MSG_WRITE:
+  case RMR_MSG_CSUM:
     if (h->length == 0 || h->length > RMR_MAX_IO_SIZE)
       return bad (h, "length %u not in 1..%u", h->length, RMR_MAX_IO_SIZE);
     break;

@@ -64,7 +64,8 @@ enum rmr_msg_type {
   RMR_MSG_MAP_GET = 11,   /* read one member's map as bits */
   RMR_MSG_MAP_CLEAR = 12, /* mark chunks clean */
   RMR_MSG_AL_GET = 13,    /* recent-write record: rmr_al_rep */
-  RMR_MSG_TYPE_MAX = 13,
+  RMR_MSG_CSUM = 14,      /* checksums of chunks (online verify, below) */
+  RMR_MSG_TYPE_MAX = 14,
 };
 
 /* Map messages count in chunks, not bytes: offset is the first chunk,
@@ -76,6 +77,16 @@ enum rmr_msg_type {
  * the member's store.
  */
 #define RMR_MAP_MAX_CHUNKS ((uint64_t) RMR_MAX_PAYLOAD * 8)
+
+/* Online verify: a checksum request names a byte range (offset, length
+ * as a read: 1..RMR_MAX_IO_SIZE) of whole units and carries no payload;
+ * the reply carries one little-endian crc32c per unit of the range, in
+ * order.  A unit is the pool's chunk, or RMR_CSUM_UNIT_MAX bytes of a
+ * larger chunk; the last unit may end at the device's end.
+ */
+#define RMR_CSUM_UNIT_MAX (1024U * 1024)
+#define RMR_CSUM_REP_MAX(length)                                               \
+  (4 * (((length) + RMR_MIN_CHUNK_SIZE - 1) / RMR_MIN_CHUNK_SIZE))
 
 /* Watched clears (resync, DESIGN 6 "Map clears are conditional").  A
  * map-get with RMR_HF_WATCH (one slot) also starts watching its chunks

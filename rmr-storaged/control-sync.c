@@ -418,3 +418,56 @@ ctl_sync_set (void *o, char **args, const char *value, const struct ctl_kv *kv,
   pool_put (p);
   return r;
 }
+
+/* rmr-server/pools/NAME/verify: the last online verify; write op=start
+ * [source=MEMBER] [rate=R] or op=stop (verify.c).
+ */
+int
+ctl_verify_get (void *o, char **args, GString *out, GString *err)
+{
+  struct srv_pool *p = need_pool (args[0], err);
+
+  if (!p)
+    return -1;
+  g_mutex_lock (&p->lock);
+  verify_status (p->verify, out);
+  g_mutex_unlock (&p->lock);
+  pool_put (p);
+  return 0;
+}
+
+int
+ctl_verify_set (void *o, char **args, const char *value,
+                const struct ctl_kv *kv, GString *out, GString *err)
+{
+  const char *op = ctl_kv_get (kv, "op"), *src = ctl_kv_get (kv, "source");
+  const char *rate_s = ctl_kv_get (kv, "rate");
+  uint32_t source = RMR_MEMBER_NONE;
+  uint64_t rate = 0;
+  struct srv_pool *p;
+  int r;
+
+  if (strcmp (op, "start") && strcmp (op, "stop")) {
+    g_string_append_printf (err, "op: '%s' is not start or stop", op);
+    return -1;
+  }
+  if (!strcmp (op, "stop") && (src || rate_s)) {
+    g_string_append (err, "op=stop takes no source or rate");
+    return -1;
+  }
+  if (src && rmr_parse_member_id ("source", src, &source) < 0)
+    return fail (err);
+  if (rate_s && rmr_parse_bytes ("rate", rate_s, &rate) < 0)
+    return fail (err);
+  p = need_pool (args[0], err);
+  if (!p)
+    return -1;
+  if (!strcmp (op, "stop")) {
+    verify_stop (p);
+    r = 0;
+  }
+  else
+    r = verify_start (p, source, rate, err);
+  pool_put (p);
+  return r;
+}

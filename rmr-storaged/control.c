@@ -657,6 +657,15 @@ static const struct ctl_cmd table[] = {
    .flags = CTL_F_RAW_VALUE,
    .help = "resync progress (done, total, rate, eta); write start or stop "
            "(the background sync; IO still resyncs what it touches)"},
+  {.path = "rmr-server/pools/*/verify",
+   .get = ctl_verify_get,
+   .set = ctl_verify_set,
+   .keys = "op! source rate",
+   .help = "online verify: the last one's result and progress; write "
+           "op=start [source=MEMBER] [rate=BYTES/s] to compare every chunk "
+           "with the peers by checksum (members that differ from the source, "
+           "or from a majority of three or more, are marked outdated and "
+           "resync the chunk), op=stop to end it"},
   {.path = "rmr-server/pools/*/add_clt",
    .set = ctl_sync_add_clt,
    .flags = CTL_F_RAW_VALUE,

@@ -185,6 +185,9 @@ store_submit (struct store *st, struct store_io *io)
  * to or from the page cache is cheaper than two thread hand-offs.
  */
 int store_submit_inline (struct store *st, struct store_io *io);
+/* One IO, waited for (a resync worker, the online verify): 0 or -errno. */
+int store_io_wait (struct store *st, enum store_op op, void *buf, uint64_t off,
+                   uint32_t len);
 
 /* store-file.c: the io_uring backend for files and block devices; one
  * ring, one completion thread per store.  store_file_start falls back to
@@ -310,6 +313,7 @@ struct srv_pool {
   uint64_t sync_rate;     /* bytes/s, 0: unlimited */
   uint64_t sync_min_rate; /* bytes/s while clients do IO, 0: no slowing */
   bool sync_manual;       /* background sync waits for sync start */
+  struct srv_verify *verify; /* the last online verify, or NULL */
   /* The pool's identity from the store last removed (replace.c). */
   struct replace_known known;
   /* The admin guide leaves the server pool (rmr-server) and its sync pool
@@ -432,6 +436,16 @@ void pool_write_failed (struct srv_pool *p);
 void pool_io_end (struct srv_pool *p, struct io_ctx *io, bool write);
 /* Bits were added to this member's own slot: its resync looks now. */
 void pool_sync_kick (struct srv_pool *p);
+/* The online verify's own reads and marks (verify.c), admitted like a
+ * peer's read: the pool normal in generation gen, no client write to
+ * [off, off + len) in flight (len 0: no range); counted in flight, so a
+ * store removal waits for pool_local_end.  0 (*st, *maps set), -EAGAIN
+ * (a write in flight: try again) or -ECANCELED (err says why).
+ */
+int pool_local_begin (struct srv_pool *p, uint64_t gen, uint64_t off,
+                      uint64_t len, struct store **st, struct srv_maps **maps,
+                      GString *err);
+void pool_local_end (struct srv_pool *p);
 
 const char *pool_state_name (enum rmr_srv_pool_state s);
 void pool_shutdown_all (void);
@@ -672,6 +686,48 @@ bool replace_joins_data (uint64_t generation, uint32_t sb_flags,
  */
 int replace_settle (struct store *st, struct srv_maps *m, int slot);
 
+/* verify.c, verify-rule.c: online verify --------------------------------- */
+
+/* The checksum unit of a pool with chunks of 1 << shift bytes: the chunk,
+ * or RMR_CSUM_UNIT_MAX bytes of a larger one (proto.h).
+ */
+static inline uint64_t
+csum_unit (unsigned shift)
+{
+  return MIN (UINT64_C (1) << shift, (uint64_t) RMR_CSUM_UNIT_MAX);
+}
+
+/* Of n members' checksums of one unit (index 0..n-1), the members to mark
+ * outdated: those that differ from member `source` (an index, or -1 for
+ * none); without a source, with three members or more, those that differ
+ * from a strict majority.  0 when every checksum is the same, and when
+ * no member can be named (two members and no source, or no majority):
+ * the difference is reported only.  *rule (if not NULL) says which rule
+ * decided: "source", "majority", "no majority" or "no source".
+ */
+uint32_t verify_outdated (const uint32_t *crc, unsigned n, int source,
+                          const char **rule);
+
+struct srv_verify;
+/* Start an online verify of p against its peers (source: a member id, or
+ * RMR_MEMBER_NONE; rate: bytes/s, 0: the pool's sync_rate).  Refused
+ * (-1, err) while one runs, unless the pool is normal, or when a peer
+ * cannot be reached.  No lock held.
+ */
+int verify_start (struct srv_pool *p, uint32_t source, uint64_t rate,
+                  GString *err);
+/* Stop a running verify and wait for its thread; the result stays.  No
+ * lock held.
+ */
+void verify_stop (struct srv_pool *p);
+/* Progress and result as "key: value" lines, and the one-line summary
+ * ("last verify: ..."); p->lock held or not (takes the verify's own).
+ */
+void verify_status (struct srv_verify *v, GString *out);
+void verify_summary (struct srv_verify *v, GString *out);
+/* Stopped first (verify_stop); NULL allowed. */
+void verify_free (struct srv_verify *v);
+
 /* role.c ----------------------------------------------------------------- */
 
 /* Who may send what (issue 9, DESIGN 9): the pool's client and a peer's
@@ -843,6 +899,9 @@ int ctl_sync_del_sess (void *o, char **args, const char *value,
 int ctl_sync_get (void *o, char **args, GString *out, GString *err);
 int ctl_sync_set (void *o, char **args, const char *value,
                   const struct ctl_kv *kv, GString *out, GString *err);
+int ctl_verify_get (void *o, char **args, GString *out, GString *err);
+int ctl_verify_set (void *o, char **args, const char *value,
+                    const struct ctl_kv *kv, GString *out, GString *err);
 
 /* config.c --------------------------------------------------------------- */
 

@@ -64,6 +64,30 @@ stale_here_unlocked (struct srv_pool *p, uint64_t off, uint32_t len)
                    ((off + len - 1) >> shift) - (off >> shift) + 1);
 }
 
+/* A checksum request covers whole units (proto.h; the last may end at
+ * the device's end): one checksum per unit (verify.c).  Lock held.
+ */
+static bool
+csum_range_ok_unlocked (struct srv_pool *p, const struct rmr_hdr *hdr,
+                        GString *err)
+{
+  uint64_t cs, end = hdr->offset + hdr->length;
+
+  if (!p->maps) {
+    g_string_printf (err, "pool '%s' has no dirty map yet", p->name);
+    return false;
+  }
+  cs = csum_unit (maps_chunk_shift (p->maps));
+  if (hdr->offset % cs || (hdr->length % cs && end != p->store->sb.mapped_size)) {
+    g_string_printf (err,
+                     "checksums of %" PRIu32 " bytes at %" PRIu64
+                     ": not whole units of %" PRIu64 " bytes",
+                     hdr->length, hdr->offset, cs);
+    return false;
+  }
+  return true;
+}
+
 int
 pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
                struct io_ctx *io, GString *err)
@@ -79,7 +103,7 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
     g_mutex_unlock (&p->lock);
     return -EAGAIN;
   }
-  if (ps->sync && hdr->type != RMR_MSG_READ) {
+  if (ps->sync && hdr->type != RMR_MSG_READ && hdr->type != RMR_MSG_CSUM) {
     g_string_printf (err, "a sync session only reads");
     g_mutex_unlock (&p->lock);
     return -EPERM;
@@ -97,6 +121,10 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
                      "offset %" PRIu64 " + length %" PRIu32
                      " beyond mapped_size %" PRIu64,
                      hdr->offset, hdr->length, p->store->sb.mapped_size);
+    g_mutex_unlock (&p->lock);
+    return -EINVAL;
+  }
+  if (hdr->type == RMR_MSG_CSUM && !csum_range_ok_unlocked (p, hdr, err)) {
     g_mutex_unlock (&p->lock);
     return -EINVAL;
   }
@@ -257,6 +285,42 @@ pool_io_end (struct srv_pool *p, struct io_ctx *io, bool write)
   /* GLib's broadcast is a system call even with nobody waiting, and
    * with IO done inline inflight reaches 0 after every request.
    */
+  if (--p->inflight == 0 && p->idle_waiters)
+    g_cond_broadcast (&p->idle);
+  g_mutex_unlock (&p->lock);
+}
+
+int
+pool_local_begin (struct srv_pool *p, uint64_t gen, uint64_t off, uint64_t len,
+                  struct store **st, struct srv_maps **maps, GString *err)
+{
+  struct io_ctx *w;
+
+  g_mutex_lock (&p->lock);
+  if (p->state != RMR_POOL_NORMAL || !p->maps || p->generation != gen) {
+    g_string_printf (err,
+                     "pool '%s' left normal or generation %" PRIu64
+                     " (now %s, generation %" PRIu64 ")",
+                     p->name, gen, pool_state_name (p->state), p->generation);
+    g_mutex_unlock (&p->lock);
+    return -ECANCELED;
+  }
+  for (w = p->wlist; w && len; w = w->wnext)
+    if (w->wstart < off + len && off < w->wend) {
+      g_mutex_unlock (&p->lock);
+      return -EAGAIN;
+    }
+  p->inflight++;
+  *st = p->store;
+  *maps = p->maps;
+  g_mutex_unlock (&p->lock);
+  return 0;
+}
+
+void
+pool_local_end (struct srv_pool *p)
+{
+  g_mutex_lock (&p->lock);
   if (--p->inflight == 0 && p->idle_waiters)
     g_cond_broadcast (&p->idle);
   g_mutex_unlock (&p->lock);

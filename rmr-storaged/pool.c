@@ -141,6 +141,7 @@ pool_put (struct srv_pool *p)
   if (!p || atomic_fetch_sub (&p->refs, 1) != 1)
     return;
   g_ptr_array_unref (p->sessions);
+  verify_free (p->verify); /* stopped with the store */
   rmr_sync_pool_close (p->peers);
   g_mutex_clear (&p->lock);
   g_cond_clear (&p->idle);
@@ -454,6 +455,10 @@ pool_remove_store (struct srv_pool *p, bool wipe)
   sync = p->sync;
   p->sync = NULL;
   g_mutex_unlock (&p->lock);
+  /* A verify reads the store and marks the maps: it ends first (the
+   * pool is empty now, so no new one starts).
+   */
+  verify_stop (p);
   /* IO admitted before holds sync (io->sync): stopped now (what waits
    * for a fetch fails), freed once that IO is done.
    */

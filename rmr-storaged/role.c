@@ -32,12 +32,14 @@ static const struct role_rule {
   [RMR_MSG_ZERO] = {ROLE_CLIENT, 0},
   /* The client hands maps over (add, get, clear of another member's
    * slot); a peer watches and clears what it resynced, and reads what it
-   * reconciles.
+   * reconciles (also the marks another member's online verify left in
+   * its own map for this one: verify.c).
    */
   [RMR_MSG_MAP_ADD] = {ROLE_CLIENT, 0},
   [RMR_MSG_MAP_GET] = {ROLE_CLIENT | ROLE_SYNC, RMR_HF_WATCH},
   [RMR_MSG_MAP_CLEAR] = {ROLE_CLIENT | ROLE_SYNC, RMR_HF_WATCH},
   [RMR_MSG_AL_GET] = {ROLE_CLIENT, 0},
+  [RMR_MSG_CSUM] = {ROLE_SYNC, 0}, /* a peer's online verify */
 };
 
 bool

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "crc32c.h"
 #include "error.h"
 #include "internal.h"
 #include "util.h"
@@ -46,9 +47,32 @@ io_fail (struct srv_req *r, int err, const char *msg)
   release_al (r);
   sync_io_done (r->ctx.sync, &r->sw, err);
   pool_io_end (r->pool, &r->ctx,
-               r->hdr.type != RMR_MSG_READ && r->hdr.type != RMR_MSG_FLUSH);
+               r->hdr.type != RMR_MSG_READ && r->hdr.type != RMR_MSG_CSUM &&
+                 r->hdr.type != RMR_MSG_FLUSH);
   sess_reply (r->conn, &r->hdr, err, msg, strlen (msg), r->pool->member_id);
   sess_req_put (r);
+}
+
+/* A checksum request's data is read: its units' crc32c replace it at
+ * the start of the buffer (unit k's 4 bytes land in unit 0's bytes,
+ * already summed).  Returns the reply's length.
+ */
+static uint32_t
+csum_units (struct srv_req *r)
+{
+  uint64_t cs = csum_unit (maps_chunk_shift (r->ctx.maps));
+  uint32_t n = 0, off, len;
+  uint8_t *b = r->buf;
+
+  for (off = 0; off < r->hdr.length; off += len, n++) {
+    len = MIN (cs, r->hdr.length - off);
+    uint32_t crc = rmr_crc32c (0, b + off, len);
+    b[4 * n] = crc;
+    b[4 * n + 1] = crc >> 8;
+    b[4 * n + 2] = crc >> 16;
+    b[4 * n + 3] = crc >> 24;
+  }
+  return 4 * n;
 }
 
 static void
@@ -56,7 +80,8 @@ io_done (struct store_io *io, int res)
 {
   struct srv_req *r = (struct srv_req *) io;
   struct srv_pool *p = r->pool;
-  bool is_read = r->hdr.type == RMR_MSG_READ;
+  bool is_read = r->hdr.type == RMR_MSG_READ || r->hdr.type == RMR_MSG_CSUM;
+  uint32_t rlen = r->hdr.length;
   char msg[RMR_ERRMSG_MAX];
 
   release_al (r);
@@ -78,6 +103,8 @@ io_done (struct store_io *io, int res)
     if (maps_sync (r->ctx.maps) < 0)
       g_warning ("pool %s: saving the suspect record failed", p->name);
   }
+  if (res >= 0 && r->hdr.type == RMR_MSG_CSUM)
+    rlen = csum_units (r); /* before the end: maps live until then */
   pool_io_end (p, &r->ctx, !is_read && r->hdr.type != RMR_MSG_FLUSH);
   if (res >= 0 && sess_on_receive_thread (r->conn)) {
     /* Completed on the receive thread: the reply goes with the batch. */
@@ -93,8 +120,8 @@ io_done (struct store_io *io, int res)
               .tag = r->hdr.tag,
               .offset = r->hdr.offset,
               .length = r->hdr.length,
-              .payload_len = is_read ? r->hdr.length : 0},
-      .iov = {.iov_base = r->buf, .iov_len = is_read ? r->hdr.length : 0},
+              .payload_len = is_read ? rlen : 0},
+      .iov = {.iov_base = r->buf, .iov_len = is_read ? rlen : 0},
     };
     c->pend_req[c->npend++] = r;
     return;
@@ -110,7 +137,7 @@ io_done (struct store_io *io, int res)
     sess_reply (r->conn, &r->hdr, res, msg, strlen (msg), p->member_id);
   }
   else
-    sess_reply (r->conn, &r->hdr, 0, r->buf, is_read ? r->hdr.length : 0,
+    sess_reply (r->conn, &r->hdr, 0, r->buf, is_read ? rlen : 0,
                 p->member_id);
   sess_req_put (r);
 }
@@ -119,7 +146,8 @@ static enum store_op
 store_op_of (uint8_t type)
 {
   switch (type) {
-  case RMR_MSG_READ: return STORE_READ;
+  case RMR_MSG_READ:
+  case RMR_MSG_CSUM: return STORE_READ;
   case RMR_MSG_WRITE: return STORE_WRITE;
   case RMR_MSG_FLUSH: return STORE_FLUSH;
   case RMR_MSG_TRIM: return STORE_TRIM;
@@ -265,7 +293,9 @@ sess_handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
   int ret;
 
   if (!r) {
-    r = sess_req_get (c, hdr->type == RMR_MSG_READ ? hdr->length : 0);
+    r = sess_req_get (c, hdr->type == RMR_MSG_READ || hdr->type == RMR_MSG_CSUM
+                           ? hdr->length
+                           : 0);
     if (!r) {
       sess_reply_error (c, hdr, ENOMEM, "out of memory for the IO buffer", ps);
       return;

@@ -218,3 +218,50 @@ store_thread_start (struct store *st)
   }
   return 0;
 }
+
+/* Synchronous store IO (internal.h). */
+struct sync_io {
+  struct store_io io;
+  GMutex lock;
+  GCond cond;
+  bool done;
+  int res;
+};
+
+static void
+sync_io_done_cb (struct store_io *io, int res)
+{
+  struct sync_io *s = container_of (io, struct sync_io, io);
+
+  g_mutex_lock (&s->lock);
+  s->res = res;
+  s->done = true;
+  g_cond_signal (&s->cond);
+  g_mutex_unlock (&s->lock);
+}
+
+int
+store_io_wait (struct store *st, enum store_op op, void *buf, uint64_t off,
+               uint32_t len)
+{
+  struct sync_io s = {.io = {.op = op,
+                             .buf = buf,
+                             .offset = off,
+                             .len = len,
+                             .done = sync_io_done_cb}};
+  int r;
+
+  g_mutex_init (&s.lock);
+  g_cond_init (&s.cond);
+  r = store_submit (st, &s.io);
+  if (r == 0) {
+    g_mutex_lock (&s.lock);
+    while (!s.done)
+      g_cond_wait (&s.cond, &s.lock);
+    g_mutex_unlock (&s.lock);
+    r = s.res;
+  }
+  g_mutex_clear (&s.lock);
+  g_cond_clear (&s.cond);
+  return r;
+}

@@ -51,6 +51,7 @@ static const struct role_case {
   {RMR_MSG_MAP_CLEAR, 0, true, true},
   {RMR_MSG_MAP_CLEAR, RMR_HF_WATCH, false, true},
   {RMR_MSG_AL_GET, 0, true, false},
+  {RMR_MSG_CSUM, 0, false, true},
 };
 
 /* A request of the case's type and flags that rmr_hdr_decode () accepts,
@@ -75,7 +76,8 @@ request (const struct role_case *rc)
   case RMR_MSG_JOIN: h.payload_len = RMR_JOIN_REQ_SIZE; break;
   case RMR_MSG_ENABLE: h.payload_len = RMR_ENABLE_REQ_SIZE; break;
   case RMR_MSG_LEAVE: h.offset = RMR_LEAVE_DELETE; break;
-  case RMR_MSG_READ: h.length = 4096; break;
+  case RMR_MSG_READ:
+  case RMR_MSG_CSUM: h.length = 4096; break;
   case RMR_MSG_WRITE: h.length = h.payload_len = 4096; break;
   case RMR_MSG_TRIM:
   case RMR_MSG_ZERO:

@@ -334,6 +334,15 @@ int rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
 int rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
                    void *buf, uint32_t count, uint64_t offset,
                    uint32_t *member);
+/* The crc32c of each chunk of [offset, offset + count) as peer i holds
+ * them (online verify; count: whole chunks, the last may end at the
+ * device's end; crc gets nchunks values).  0, -EAGAIN when the peer
+ * refuses for now (a client write to the range in flight there, or it is
+ * itself stale there), or -errno.
+ */
+int rmr_sync_csum (struct rmr_pool *pool, unsigned i, uint64_t generation,
+                   uint64_t offset, uint32_t count, uint32_t nchunks,
+                   uint32_t *crc);
 /* Tell every reachable peer that [first, first + n) chunks are clean for
  * the member slots in mask.  0 if every peer that was asked did.
  */

@@ -139,6 +139,9 @@ check_header_ok (const uint8_t *buf, const struct rmr_hdr *h)
   assert (h->payload_len <= RMR_MAX_PAYLOAD);
   if (reply && h->status != 0)
     assert (h->payload_len <= RMR_ERRMSG_MAX);
+  else if (reply && h->type == RMR_MSG_CSUM)
+    assert (h->payload_len > 0 && h->payload_len % 4 == 0 &&
+            h->payload_len <= RMR_CSUM_REP_MAX (h->length));
   else if (reply && h->type == RMR_MSG_AL_GET)
     assert (h->payload_len >= RMR_AL_REP_HDR &&
             (h->payload_len - RMR_AL_REP_HDR) % 4 == 0 &&
@@ -149,6 +152,7 @@ check_header_ok (const uint8_t *buf, const struct rmr_hdr *h)
   switch (h->type) {
   case RMR_MSG_READ:
   case RMR_MSG_WRITE:
+  case RMR_MSG_CSUM:
     assert (h->length >= 1 && h->length <= RMR_MAX_IO_SIZE);
     assert (!__builtin_add_overflow (h->offset, (uint64_t) h->length, &end));
     break;

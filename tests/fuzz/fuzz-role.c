@@ -126,6 +126,10 @@ check_decoded (const struct rmr_hdr *h)
     /* The client's alone. */
     assert (c && !s);
     break;
+  case RMR_MSG_CSUM:
+    /* A peer's verify alone. */
+    assert (s && !c);
+    break;
   case RMR_MSG_READ:
   case RMR_MSG_LEAVE: assert (c && s); break;
   case RMR_MSG_MAP_GET:
