@@ -490,8 +490,7 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
 
 int
 rmr_sync_csum (struct rmr_pool *pool, unsigned i, uint64_t generation,
-               uint64_t offset, uint32_t count, uint32_t nchunks,
-               uint32_t *crc)
+               uint64_t offset, uint32_t count, uint32_t nchunks, uint32_t *crc)
 {
   char why[RMR_ERRMSG_MAX + 400] = "";
   struct rmr_hdr hdr = {.type = RMR_MSG_CSUM,

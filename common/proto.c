@@ -29,7 +29,7 @@ static const char *const type_names[] = {
   [RMR_MSG_TRIM] = "trim",           [RMR_MSG_ZERO] = "zero",
   [RMR_MSG_KEEPALIVE] = "keepalive", [RMR_MSG_MAP_ADD] = "map-add",
   [RMR_MSG_MAP_GET] = "map-get",     [RMR_MSG_MAP_CLEAR] = "map-clear",
-  [RMR_MSG_AL_GET] = "al-get",      [RMR_MSG_CSUM] = "checksum",
+  [RMR_MSG_AL_GET] = "al-get",       [RMR_MSG_CSUM] = "checksum",
 };
 
 const char *
@@ -131,8 +131,8 @@ check_payload (const struct rmr_hdr *h)
       break;
     if (h->payload_len == 0 || h->payload_len % 4 ||
         h->payload_len > RMR_CSUM_REP_MAX (h->length))
-      return bad (h, "payload_len %u of checksums for %u bytes",
-                  h->payload_len, h->length);
+      return bad (h, "payload_len %u of checksums for %u bytes", h->payload_len,
+                  h->length);
     return 0;
   case RMR_MSG_WRITE: want = reply ? 0 : h->length; break;
   case RMR_MSG_MAP_ADD:

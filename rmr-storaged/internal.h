@@ -307,12 +307,12 @@ struct srv_pool {
   atomic_uint sess_epoch;
   /* Client IOs admitted (pool_io_begin): the resync's pace watches it. */
   atomic_uint_fast64_t client_ios;
-  bool write_failed;      /* since the last enable: no resync source */
-  struct rmr_pool *peers; /* the sync pool: a session per peer */
-  unsigned sync_parallel; /* chunks fetched at once */
-  uint64_t sync_rate;     /* bytes/s, 0: unlimited */
-  uint64_t sync_min_rate; /* bytes/s while clients do IO, 0: no slowing */
-  bool sync_manual;       /* background sync waits for sync start */
+  bool write_failed;         /* since the last enable: no resync source */
+  struct rmr_pool *peers;    /* the sync pool: a session per peer */
+  unsigned sync_parallel;    /* chunks fetched at once */
+  uint64_t sync_rate;        /* bytes/s, 0: unlimited */
+  uint64_t sync_min_rate;    /* bytes/s while clients do IO, 0: no slowing */
+  bool sync_manual;          /* background sync waits for sync start */
   struct srv_verify *verify; /* the last online verify, or NULL */
   /* The pool's identity from the store last removed (replace.c). */
   struct replace_known known;
@@ -707,6 +707,27 @@ csum_unit (unsigned shift)
  */
 uint32_t verify_outdated (const uint32_t *crc, unsigned n, int source,
                           const char **rule);
+
+/* Confirming a difference (verify.c): the same checksums must be seen
+ * VERIFY_SAME times in a row, within VERIFY_TRIES comparisons.
+ */
+#define VERIFY_SAME 3
+#define VERIFY_TRIES 8
+struct verify_confirm {
+  uint32_t crc[RMR_MAX_MEMBERS]; /* the last comparison's */
+  unsigned n, tries, same;
+};
+enum verify_verdict {
+  VERIFY_AGAIN,   /* compare once more (after a pause) */
+  VERIFY_EQUAL,   /* the members agree: a write was in flight */
+  VERIFY_DIFFER,  /* the same difference VERIFY_SAME times: in the data */
+  VERIFY_CHANGING /* still changing after VERIFY_TRIES: skipped */
+};
+/* Start with the comparison that differed, then feed every later one. */
+void verify_confirm_init (struct verify_confirm *vc, const uint32_t *crc,
+                          unsigned n);
+enum verify_verdict verify_confirm_next (struct verify_confirm *vc,
+                                         const uint32_t *crc);
 
 struct srv_verify;
 /* Start an online verify of p against its peers (source: a member id, or

@@ -78,7 +78,8 @@ csum_range_ok_unlocked (struct srv_pool *p, const struct rmr_hdr *hdr,
     return false;
   }
   cs = csum_unit (maps_chunk_shift (p->maps));
-  if (hdr->offset % cs || (hdr->length % cs && end != p->store->sb.mapped_size)) {
+  if (hdr->offset % cs ||
+      (hdr->length % cs && end != p->store->sb.mapped_size)) {
     g_string_printf (err,
                      "checksums of %" PRIu32 " bytes at %" PRIu64
                      ": not whole units of %" PRIu64 " bytes",

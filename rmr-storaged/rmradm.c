@@ -54,6 +54,8 @@ static const char usage_text[] =
   "  rmradm [-s SOCKET] status [--json] [PATH]\n"
   "  rmradm [-s SOCKET] help\n"
   "  rmradm [-s SOCKET] sync POOL [--start | --stop] [--wait] [--timeout S]\n"
+  "  rmradm [-s SOCKET] verify POOL [--source MEMBER] [--rate R] [--wait]\n"
+  "                     [--timeout S] | verify POOL --stop\n"
   "  rmradm [-s CLIENT] leg add POOL ADDR [--member N] [--sessname S]\n"
   "                     [--wait] [--timeout S]\n"
   "  rmradm [-s CLIENT] leg remove POOL MEMBER [--mode disassemble|delete]\n"
@@ -80,6 +82,15 @@ static const char usage_text[] =
   "                  --start/--stop the background sync; --wait until in\n"
   "                  sync (a progress bar on a terminal, else a line every\n"
   "                  few seconds; --timeout S: give up with status 1)\n"
+  "  verify POOL     compare every chunk of POOL with the peers by\n"
+  "                  checksum (IO goes on); members that differ from\n"
+  "                  --source MEMBER, or from a majority of three or more,\n"
+  "                  are marked outdated and resync the chunk; with two\n"
+  "                  members and no --source, differences are reported\n"
+  "                  only.  --rate R (bytes/s, K/M/G; default the pool's\n"
+  "                  sync_rate); --wait until done (a progress bar, then\n"
+  "                  the result; status 1 if it failed or was stopped);\n"
+  "                  --stop ends a running verify\n"
   "  leg add         (nbdkit's socket) add a leg to an open pool: ADDR's\n"
   "                  fresh store joins and resyncs from the others;\n"
   "                  --wait until it is up to date (a progress bar)\n"
@@ -502,6 +513,21 @@ status_str (const char *text, const char *key)
            : g_strdup ("?");
 }
 
+/* The progress bar of sync --wait and verify --wait (a terminal). */
+static void
+draw_bar (uint64_t done, uint64_t total, const char *rate, const char *eta)
+{
+  unsigned pct = total ? done * 100 / total : 100, i;
+  char bar[41];
+
+  for (i = 0; i < 40; i++)
+    bar[i] = i < pct * 40 / 100 ? '#' : '.';
+  bar[40] = '\0';
+  printf ("\r[%s] %3u%% %" PRIu64 "/%" PRIu64 " chunks  %s  eta %s  ", bar, pct,
+          done, total, rate, eta);
+  fflush (stdout);
+}
+
 static int
 cmd_sync (const char *sock, int argc, char **argv)
 {
@@ -567,16 +593,8 @@ cmd_sync (const char *sock, int argc, char **argv)
     rate = status_str (out->str, "rate");
     eta = status_str (out->str, "eta");
     state = status_str (out->str, "state");
-    if (tty) {
-      unsigned pct = total ? done * 100 / total : 100, i;
-      char bar[41];
-      for (i = 0; i < 40; i++)
-        bar[i] = i < pct * 40 / 100 ? '#' : '.';
-      bar[40] = '\0';
-      printf ("\r[%s] %3u%% %" PRIu64 "/%" PRIu64 " chunks  %s  eta %s  ", bar,
-              pct, done, total, rate, eta);
-      fflush (stdout);
-    }
+    if (tty)
+      draw_bar (done, total, rate, eta);
     else if (done != last_done && (now - last_print >= 2000000 || !dirty)) {
       printf ("%s: %" PRIu64 "/%" PRIu64 " chunks, %s, eta %s\n", state, done,
               total, rate, eta);
@@ -597,6 +615,115 @@ cmd_sync (const char *sock, int argc, char **argv)
         printf ("\n");
       die ("sync %s: not in sync after %" PRIu64 " s (%" PRIu64 " chunks left)",
            argv[optind], timeout, dirty);
+    }
+    g_usleep (tty ? 200000 : 100000);
+  }
+}
+
+/* verify POOL: an online verify of POOL from this storage node. */
+static int
+cmd_verify (const char *sock, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    {"wait", no_argument, NULL, 'w'},
+    {"stop", no_argument, NULL, 'o'},
+    {"source", required_argument, NULL, 's'},
+    {"rate", required_argument, NULL, 'r'},
+    {"timeout", required_argument, NULL, 't'},
+    {NULL, 0, NULL, 0},
+  };
+  g_autofree char *path = NULL, *line = NULL;
+  g_autoptr (GString) set = g_string_new (NULL);
+  bool wait = false, stop = false, tty = isatty (STDOUT_FILENO);
+  const char *source = NULL, *rate_s = NULL;
+  uint64_t timeout = 0, bytes, done, total, last_done = UINT64_MAX;
+  gint64 deadline = 0, last_print = 0;
+  uint32_t member;
+  int c;
+
+  optind = 0; /* re-initialise getopt: options anywhere */
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, ":", opts, NULL)) != -1) {
+    switch (c) {
+    case 'w': wait = true; break;
+    case 'o': stop = true; break;
+    case 's':
+      if (rmr_parse_member_id ("--source", optarg, &member) < 0)
+        usage_error ("verify: %s", rmr_get_error ());
+      source = optarg;
+      break;
+    case 'r':
+      if (rmr_parse_bytes ("--rate", optarg, &bytes) < 0)
+        usage_error ("verify: %s", rmr_get_error ());
+      rate_s = optarg;
+      break;
+    case 't':
+      if (rmr_parse_uint ("--timeout", optarg, 1, 86400 * 30, &timeout) < 0)
+        usage_error ("verify: %s", rmr_get_error ());
+      break;
+    default: bad_option ("verify", c, argv);
+    }
+  }
+  if (argc - optind != 1)
+    usage_error ("verify: expected one POOL");
+  if (rmr_check_pool_name ("verify", argv[optind]) < 0)
+    usage_error ("%s", rmr_get_error ());
+  if (stop && (source || rate_s || wait))
+    usage_error ("verify: --stop takes no --source, --rate or --wait");
+  path = g_strdup_printf ("rmr-server/pools/%s/verify", argv[optind]);
+  g_string_printf (set, "set %s op=%s", path, stop ? "stop" : "start");
+  if (source)
+    g_string_append_printf (set, " source=%s", source);
+  if (rate_s)
+    g_string_append_printf (set, " rate=%s", rate_s);
+  {
+    g_autoptr (GString) out = g_string_new (NULL);
+    g_autoptr (GString) err = g_string_new (NULL);
+    if (ctl_request (sock, set->str, out, err) != 0)
+      die ("%s", err->str);
+  }
+  line = g_strdup_printf ("get %s", path);
+  if (!wait)
+    return request (sock, line);
+  if (timeout)
+    deadline = g_get_monotonic_time () + (gint64) timeout * 1000000;
+
+  for (;;) {
+    g_autoptr (GString) out = g_string_new (NULL);
+    g_autoptr (GString) err = g_string_new (NULL);
+    g_autofree char *rate = NULL, *eta = NULL, *state = NULL;
+    gint64 now = g_get_monotonic_time ();
+
+    if (ctl_request (sock, line, out, err) != 0)
+      die ("%s", err->str);
+    done = status_u64 (out->str, "done", 0);
+    total = status_u64 (out->str, "total", 0);
+    rate = status_str (out->str, "rate");
+    eta = status_str (out->str, "eta");
+    state = status_str (out->str, "state");
+    if (strcmp (state, "running") != 0) {
+      if (tty)
+        printf ("\n");
+      write_out (out->str, out->len);
+      if (strcmp (state, "done") != 0)
+        die ("verify %s: %s", argv[optind], state);
+      return EXIT_SUCCESS;
+    }
+    if (tty)
+      draw_bar (done, total, rate, eta);
+    else if (done != last_done && now - last_print >= 2000000) {
+      printf ("verifying: %" PRIu64 "/%" PRIu64 " chunks, %s, eta %s\n", done,
+              total, rate, eta);
+      fflush (stdout);
+      last_done = done;
+      last_print = now;
+    }
+    if (deadline && now > deadline) {
+      if (tty)
+        printf ("\n");
+      die ("verify %s: not done after %" PRIu64 " s (%" PRIu64 "/%" PRIu64
+           " chunks; it goes on: rmradm verify --stop ends it)",
+           argv[optind], timeout, done, total);
     }
     g_usleep (tty ? 200000 : 100000);
   }
@@ -837,7 +964,7 @@ static const struct verb {
 } verbs[] = {
   {"get", cmd_get},       {"set", cmd_set},   {"ls", cmd_ls},
   {"status", cmd_status}, {"help", cmd_help}, {"store-info", cmd_store_info},
-  {"sync", cmd_sync},     {"leg", cmd_leg},
+  {"sync", cmd_sync},     {"leg", cmd_leg},   {"verify", cmd_verify},
 };
 
 int

@@ -137,8 +137,7 @@ io_done (struct store_io *io, int res)
     sess_reply (r->conn, &r->hdr, res, msg, strlen (msg), p->member_id);
   }
   else
-    sess_reply (r->conn, &r->hdr, 0, r->buf, is_read ? rlen : 0,
-                p->member_id);
+    sess_reply (r->conn, &r->hdr, 0, r->buf, is_read ? rlen : 0, p->member_id);
   sess_req_put (r);
 }
 

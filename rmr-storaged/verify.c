@@ -21,12 +21,15 @@
  *     skipped, never guessed;
  *   - chunks dirty for any member in this member's map are being resynced
  *     (or are known to differ): skipped, and counted;
- *   - a unit that differs is compared again, alone, twice more after a
- *     pause (CONFIRM_TRIES); only a difference seen every time counts.  A
- *     write in flight completes on every leg within the client's IO
- *     timeout or fails the leg (the survivors then record the chunk
- *     dirty: skipped next time), so a difference that outlives the
- *     pauses and no write in flight is in the data.
+ *   - a unit that differs is compared again, alone, after pauses, and
+ *     counts only once the very same checksums were seen VERIFY_SAME
+ *     times in a row (verify-rule.c): no write landed on any member
+ *     meanwhile, and the members still differ.  A write in flight
+ *     completes on every leg within the client's IO timeout or fails the
+ *     leg (the survivors then record the chunk dirty: skipped), so such a
+ *     difference is in the data.  A unit whose checksums keep changing (a
+ *     unit written all the time) is skipped after VERIFY_TRIES, and
+ *     counted so.
  * A false verdict still loses nothing: marking a member outdated only
  * makes it fetch the chunk again from a member current there (sync.c
  * chooses the source by the maps, not by the verify), so the worst a
@@ -73,9 +76,8 @@
 #define BATCH (UINT64_C (1) << 20) /* bytes read and compared at once */
 #define BUSY_TRIES 100             /* a write in flight: about 1 s */
 #define BUSY_US 10000
-#define CONFIRM_TRIES 3
-#define CONFIRM_US 100000
-#define NFIRST 10 /* differing chunks listed */
+#define CONFIRM_US 100000 /* between two comparisons of a unit */
+#define NFIRST 10         /* differing chunks listed */
 #define MAX_UNITS (BATCH / RMR_MIN_CHUNK_SIZE)
 
 enum verify_state { V_RUNNING, V_DONE, V_FAILED, V_STOPPED };
@@ -147,8 +149,8 @@ pause_us (struct srv_verify *v, int64_t us)
   return go;
 }
 
-static int
-fail (struct srv_verify *v, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+static int fail (struct srv_verify *v, const char *fmt, ...)
+  G_GNUC_PRINTF (2, 3);
 
 static int
 fail (struct srv_verify *v, const char *fmt, ...)
@@ -315,39 +317,49 @@ mark_outdated (struct srv_verify *v, uint64_t c, uint32_t mask)
   return 0;
 }
 
-/* Unit u of b differs: compare it alone again (CONFIRM_TRIES in all);
- * counted, and its outdated members marked, if it still differs.
+/* Unit u of b differs: compare it alone again, after pauses, until the
+ * verdict (verify-rule.c): counted, and its outdated members marked, if
+ * the same difference persists; skipped if it keeps changing.
  */
 static int
-confirm (struct srv_verify *v, const struct vbatch *b, uint32_t u,
-         uint8_t *buf)
+confirm (struct srv_verify *v, const struct vbatch *b, uint32_t u, uint8_t *buf)
 {
   g_autofree struct vbatch *one = g_new0 (struct vbatch, 1);
   uint64_t c = (b->off + u * v->unit) >> v->shift;
+  enum verify_verdict verdict = VERIFY_AGAIN;
   uint32_t crc[RMR_MAX_MEMBERS], mask;
+  struct verify_confirm vc;
   const char *rule;
-  unsigned i, t;
+  unsigned i;
   int r;
 
+  for (i = 0; i < v->n; i++)
+    crc[i] = b->crc[i][u];
+  verify_confirm_init (&vc, crc, v->n);
   one->off = b->off + u * v->unit;
   one->len = (uint32_t) MIN (v->unit, v->mapped_size - one->off);
-  for (t = 1; t < CONFIRM_TRIES; t++) {
+  while (verdict == VERIFY_AGAIN) {
     if (!pause_us (v, CONFIRM_US))
       return -1;
     r = sums (v, one, buf);
     if (r < 0)
       return -1;
     if (r == 1 || one->skip[0]) {
-      g_mutex_lock (&v->lock);
-      v->skipped++;
-      g_mutex_unlock (&v->lock);
-      return 0;
+      verdict = VERIFY_CHANGING; /* busy, or being resynced */
+      break;
     }
-    if (all_equal (v, one, 0))
-      return 0; /* a write was in flight */
+    for (i = 0; i < v->n; i++)
+      crc[i] = one->crc[i][0];
+    verdict = verify_confirm_next (&vc, crc);
   }
-  for (i = 0; i < v->n; i++)
-    crc[i] = one->crc[i][0];
+  if (verdict == VERIFY_EQUAL)
+    return 0; /* a write was in flight */
+  if (verdict == VERIFY_CHANGING) {
+    g_mutex_lock (&v->lock);
+    v->skipped++;
+    g_mutex_unlock (&v->lock);
+    return 0;
+  }
   mask = verify_outdated (crc, v->n, v->source, &rule);
   if (c == v->last_diff)
     return 0; /* another unit of a chunk already counted */
@@ -447,9 +459,9 @@ verify_thread (gpointer arg)
 
   for (off = 0; off < v->mapped_size; off += b->len) {
     g_mutex_lock (&v->lock);
-    wait = sync_pace_take (&v->pace, MIN (BATCH, v->mapped_size - off),
-                           atomic_load (&p->client_ios),
-                           g_get_monotonic_time ());
+    wait =
+      sync_pace_take (&v->pace, MIN (BATCH, v->mapped_size - off),
+                      atomic_load (&p->client_ios), g_get_monotonic_time ());
     g_mutex_unlock (&v->lock);
     if (wait > 0 && !pause_us (v, wait)) {
       end = V_STOPPED;
@@ -474,8 +486,7 @@ verify_thread (gpointer arg)
   v->finished = g_get_monotonic_time ();
   g_mutex_unlock (&v->lock);
   g_message ("pool %s: verify %s: %" PRIu64 " chunks checked, %" PRIu64
-             " differing, %" PRIu64 " marked outdated, %" PRIu64
-             " skipped%s%s",
+             " differing, %" PRIu64 " marked outdated, %" PRIu64 " skipped%s%s",
              p->name,
              end == V_DONE      ? "done"
              : end == V_STOPPED ? "stopped"
@@ -719,12 +730,11 @@ verify_status (struct srv_verify *v, GString *out)
   g_string_append (out, "members:");
   for (i = 0; i < v->n; i++)
     g_string_append_printf (out, " %" PRIu32, v->m[i].member_id);
-  g_string_append_printf (out,
-                          "\ndone: %" PRIu64 "\ntotal: %" PRIu64
-                          "\nchecked: %" PRIu64 "\ndiffering: %" PRIu64
-                          "\nrepaired: %" PRIu64 "\nskipped: %" PRIu64 "\n",
-                          v->done, v->nchunks, v->checked, v->differing,
-                          v->repaired, v->skipped);
+  g_string_append_printf (
+    out,
+    "\ndone: %" PRIu64 "\ntotal: %" PRIu64 "\nchecked: %" PRIu64
+    "\ndiffering: %" PRIu64 "\nrepaired: %" PRIu64 "\nskipped: %" PRIu64 "\n",
+    v->done, v->nchunks, v->checked, v->differing, v->repaired, v->skipped);
   g_string_append (out, "outdated:");
   for (i = 0; i < v->n; i++)
     if (v->m[i].outdated)
@@ -741,9 +751,9 @@ verify_status (struct srv_verify *v, GString *out)
     g_string_append (out, " none");
   g_string_append_printf (out, "\nrate: %.1f MB/s\n", rate / 1e6);
   if (v->state == V_RUNNING && rate > 0)
-    g_string_append_printf (
-      out, "eta: %" PRIu64 "s\n",
-      (v->mapped_size - MIN (v->bytes, v->mapped_size)) / rate);
+    g_string_append_printf (out, "eta: %" PRIu64 "s\n",
+                            (v->mapped_size - MIN (v->bytes, v->mapped_size)) /
+                              rate);
   else
     g_string_append (out, "eta: -\n");
   g_string_append_printf (out, "elapsed: %" PRId64 "s\n", secs);

@@ -1,5 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The online verify's rule (rmr-storaged/verify-rule.c), case by case:
+/* The online verify's decisions (rmr-storaged/verify-rule.c), case by
+ * case.  When a difference is real, interleavings with client writes:
+ *   - a write in flight between two members: the next comparison agrees;
+ *   - a unit written all the time: checksums change every comparison,
+ *     skipped after VERIFY_TRIES, never counted;
+ *   - a difference in the data: the same checksums VERIFY_SAME times;
+ *   - written a while, then still different and stable: counted, the
+ *     count of same restarting at each change;
+ *   - one member's checksum changes alone (a write landed there only,
+ *     the other member not yet): the run of same restarts.
+ * Which members are outdated:
  *   - equal checksums: nothing outdated, no rule;
  *   - a source: every member that differs from it, whatever the majority
  *     says (the operator named the good copy), the source never;
@@ -76,6 +86,78 @@ test_two_no_source (void)
   g_assert_cmpstr (rule, ==, "no source");
 }
 
+static void
+test_confirm_write_in_flight (void)
+{
+  struct verify_confirm vc;
+  const uint32_t first[] = {1, 2}, later[] = {2, 2};
+
+  verify_confirm_init (&vc, first, 2);
+  g_assert_cmpint (verify_confirm_next (&vc, later), ==, VERIFY_EQUAL);
+}
+
+static void
+test_confirm_changing (void)
+{
+  struct verify_confirm vc;
+  uint32_t crc[2] = {1, 2};
+  unsigned t;
+
+  verify_confirm_init (&vc, crc, 2);
+  for (t = 2; t < VERIFY_TRIES; t++) {
+    crc[0] += 10;
+    crc[1] += 10;
+    g_assert_cmpint (verify_confirm_next (&vc, crc), ==, VERIFY_AGAIN);
+  }
+  crc[0] += 10;
+  crc[1] += 10;
+  g_assert_cmpint (verify_confirm_next (&vc, crc), ==, VERIFY_CHANGING);
+}
+
+static void
+test_confirm_stable (void)
+{
+  struct verify_confirm vc;
+  const uint32_t crc[3] = {5, 5, 6};
+  unsigned t;
+
+  verify_confirm_init (&vc, crc, 3);
+  for (t = 2; t < VERIFY_SAME; t++)
+    g_assert_cmpint (verify_confirm_next (&vc, crc), ==, VERIFY_AGAIN);
+  g_assert_cmpint (verify_confirm_next (&vc, crc), ==, VERIFY_DIFFER);
+}
+
+static void
+test_confirm_written_then_stable (void)
+{
+  struct verify_confirm vc;
+  uint32_t a[2] = {1, 2}, b[2] = {3, 4};
+  unsigned t;
+
+  verify_confirm_init (&vc, a, 2);
+  g_assert_cmpint (verify_confirm_next (&vc, b), ==, VERIFY_AGAIN);
+  for (t = 2; t < VERIFY_SAME; t++)
+    g_assert_cmpint (verify_confirm_next (&vc, b), ==, VERIFY_AGAIN);
+  g_assert_cmpint (verify_confirm_next (&vc, b), ==, VERIFY_DIFFER);
+}
+
+static void
+test_confirm_one_member_moves (void)
+{
+  struct verify_confirm vc;
+  uint32_t crc[2] = {1, 2};
+
+  verify_confirm_init (&vc, crc, 2);
+  g_assert_cmpint (verify_confirm_next (&vc, crc), ==, VERIFY_AGAIN);
+  /* A write lands on member 1 alone: not the same difference, the run
+   * starts again from this one.
+   */
+  crc[1] = 9;
+  for (unsigned t = 1; t < VERIFY_SAME; t++)
+    g_assert_cmpint (verify_confirm_next (&vc, crc), ==, VERIFY_AGAIN);
+  g_assert_cmpint (verify_confirm_next (&vc, crc), ==, VERIFY_DIFFER);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -84,5 +166,13 @@ main (int argc, char **argv)
   g_test_add_func ("/verify-rule/source", test_source);
   g_test_add_func ("/verify-rule/majority", test_majority);
   g_test_add_func ("/verify-rule/two-no-source", test_two_no_source);
+  g_test_add_func ("/verify-rule/confirm-write-in-flight",
+                   test_confirm_write_in_flight);
+  g_test_add_func ("/verify-rule/confirm-changing", test_confirm_changing);
+  g_test_add_func ("/verify-rule/confirm-stable", test_confirm_stable);
+  g_test_add_func ("/verify-rule/confirm-written-then-stable",
+                   test_confirm_written_then_stable);
+  g_test_add_func ("/verify-rule/confirm-one-member-moves",
+                   test_confirm_one_member_moves);
   return g_test_run ();
 }
