@@ -150,7 +150,8 @@ clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
 }
 
 void
-clt_leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
+clt_leg_leave_sess (struct clt_leg *leg, struct clt_sess *s,
+                    enum rmr_leave_mode mode)
 {
   /* The pool is closing or never opened: no write is in flight. */
   struct rmr_hdr hdr = {.type = RMR_MSG_LEAVE,
@@ -158,8 +159,14 @@ clt_leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
                         .offset = mode,
                         .generation = leg->pool->generation};
 
+  clt_leg_call (leg, s, &hdr, NULL, 0, NULL, 0, NULL);
+}
+
+void
+clt_leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode)
+{
   if (atomic_load (&leg->state) != LEG_FAILED && leg->sess)
-    clt_leg_call (leg, leg->sess, &hdr, NULL, 0, NULL, 0, NULL);
+    clt_leg_leave_sess (leg, leg->sess, mode);
 }
 
 void

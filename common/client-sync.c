@@ -219,17 +219,12 @@ rmr_sync_pool_del_sess (struct rmr_pool *pool, const char *sessname)
    * never legs_lock (as a join).
    */
   {
-    struct clt_leg *leg = &pool->legs[i];
-    struct rmr_hdr hdr = {.type = RMR_MSG_LEAVE,
-                          .flags = RMR_HF_QUIESCED,
-                          .offset = RMR_LEAVE_DISASSEMBLE,
-                          .generation = pool->generation};
-    struct clt_sess *s = leg->sess;
+    struct clt_sess *s = pool->legs[i].sess;
     if (s)
       clt_sess_ref (s);
     g_mutex_unlock (&pool->legs_lock);
     if (s && !s->down)
-      clt_leg_call (leg, s, &hdr, NULL, 0, NULL, 0, NULL);
+      clt_leg_leave_sess (&pool->legs[i], s, RMR_LEAVE_DISASSEMBLE);
     if (s)
       clt_sess_put (s);
     g_mutex_lock (&pool->legs_lock);

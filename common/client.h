@@ -335,6 +335,9 @@ struct rmr_pool *clt_pool_alloc (void);
 void clt_pool_free (struct rmr_pool *pool);
 /* Leave gracefully on leg's session (a leg not failed; no IO in flight). */
 void clt_leg_leave (struct clt_leg *leg, enum rmr_leave_mode mode);
+/* The same on session s (a reference held), whatever the leg's state. */
+void clt_leg_leave_sess (struct clt_leg *leg, struct clt_sess *s,
+                         enum rmr_leave_mode mode);
 /* Drop a leg's session reference (the session lives on while shared). */
 void clt_leg_release (struct clt_leg *leg);
 /* Mark a leg failed (once), waking the reconnect thread. */

@@ -25,6 +25,7 @@ chunk=$((64 << 10))
 nchunks=$((size / chunk))
 requires fio --version
 requires nbdsh --version
+requires nbdcopy --version
 requires python3 --version
 requires_file "$RMR_STORAGED" "$RMRADM" "$RMR_PLUGIN"
 make_tmpdir
@@ -198,5 +199,17 @@ kill_pid "$NBDKIT_PID"
 _wait_until 30 all_clean || diag "not every map clean at the end"
 for ((i = 2; i <= rf; i++)); do
   ok "leg $i is byte-identical to leg 1" legs_identical 1 "$i" "$size"
+done
+# Every leg read alone through the export (an assemble whose reads go to
+# that member only).
+for ((i = 1; i <= rf; i++)); do
+  # shellcheck disable=SC2046
+  nbdkit_start "r$i" pool=p $(servers $(seq 1 "$rf")) \
+    read-policy=member:$((40 + i))
+  sum[i]=$(nbdcopy "$(nbd_uri "r$i")" - | sha256sum)
+  kill_pid "$NBDKIT_PID"
+done
+for ((i = 2; i <= rf; i++)); do
+  is "${sum[i]}" "${sum[1]}" "leg $i read alone matches leg 1 read alone"
 done
 done_testing
