@@ -96,6 +96,28 @@ again:
   g_mutex_unlock (&pool->ov_lock);
 }
 
+/* A flush's horizon: the oldest write in flight, or, with none, the next
+ * sequence number (every write so far is done on every leg).  It lets a
+ * member tell that the last writes before a pause are settled, which no
+ * write would tell it (the online verify compares only settled ranges).
+ */
+static uint32_t
+ov_horizon (struct rmr_pool *pool)
+{
+  struct clt_range *p;
+  uint32_t h;
+
+  g_mutex_lock (&pool->ov_lock);
+  h = pool->wseq + 1;
+  if (h == 0)
+    h = 1; /* as ov_enter numbers it */
+  for (p = pool->ov_head; p; p = p->next)
+    if (rmr_wseq_before (p->seq, h))
+      h = p->seq;
+  g_mutex_unlock (&pool->ov_lock);
+  return h;
+}
+
 static void
 ov_leave (struct rmr_pool *pool, struct clt_range *r)
 {
@@ -353,6 +375,8 @@ replicatev (struct rmr_pool *pool, const char *what, uint8_t type,
     ov_enter (pool, &range, &hdr.horizon);
     hdr.wseq = range.seq;
   }
+  else if (pool->wseq)
+    hdr.horizon = ov_horizon (pool);
   /* One snapshot decides both where the write goes and who misses it. */
   legs = normal_legs (pool);
   if (writes)

@@ -342,10 +342,12 @@ call (struct rmr_pool *pool, unsigned i, struct rmr_hdr *hdr, void *rbuf,
   r = clt_leg_call (leg, s, hdr, NULL, 0, rbuf, rlen, NULL);
   if (r < 0)
     snprintf (why, whylen, "%s", rmr_get_error ());
-  /* A refusal (the peer is dirty there, or not normal) is no failure of
-   * the connection; anything else is.
+  /* A refusal (the peer is dirty there, or not normal; for a checksum
+   * request also busy, canceled or without a record: pool-io.c) is no
+   * failure of the connection; anything else is.
    */
-  if (r < 0 && r != -EAGAIN && r != -ESTALE && r != -EINVAL)
+  if (r < 0 && r != -EAGAIN && r != -ESTALE && r != -EINVAL && r != -EBUSY &&
+      r != -ECANCELED && r != -EOPNOTSUPP)
     clt_leg_fail (leg, why);
   clt_sess_put (s);
   return r;

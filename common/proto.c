@@ -242,7 +242,7 @@ rmr_hdr_decode (const uint8_t *buf, struct rmr_hdr *h)
   if ((h->wseq || h->horizon) &&
       ((h->flags & RMR_HF_REPLY) ||
        (h->type != RMR_MSG_WRITE && h->type != RMR_MSG_TRIM &&
-        h->type != RMR_MSG_ZERO)))
+        h->type != RMR_MSG_ZERO && (h->type != RMR_MSG_FLUSH || h->wseq))))
     return bad (h, "reserved bytes (wseq, horizon) not zero");
   if (h->flags & ~(RMR_HF_REPLY | allowed_flags (h->type)))
     return bad (h, "flags 0x%x not allowed", h->flags);

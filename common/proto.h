@@ -22,9 +22,10 @@
  *   52  4    dirty_mask   writes: member slots that are not normal
  *   56  4    wseq         write, trim, zero requests: the client's write
  *                         sequence number (serial, wraps); else 0
- *   60  4    horizon      write, trim, zero requests: every write with an
- *                         older wseq has completed on every leg (or been
- *                         recorded missed); else 0
+ *   60  4    horizon      write, trim, zero requests, and a flush (with
+ *                         wseq 0): every write with an older wseq has
+ *                         completed on every leg (or been recorded
+ *                         missed); else 0
  *
  * A reply carries RMR_HF_REPLY, the request's type and tag.  A reply with
  * status != 0 may carry a one-line message (at most RMR_ERRMSG_MAX bytes,

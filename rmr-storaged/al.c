@@ -239,6 +239,24 @@ retire_unlocked (struct srv_al *al, unsigned want)
   return n;
 }
 
+/* The client's horizon only moves forward (lock held). */
+static void
+horizon_unlocked (struct srv_al *al, uint32_t horizon)
+{
+  if (!al->have_horizon || rmr_wseq_before (al->horizon, horizon)) {
+    al->horizon = horizon;
+    al->have_horizon = true;
+  }
+}
+
+void
+al_horizon (struct srv_al *al, uint32_t horizon)
+{
+  g_mutex_lock (&al->lock);
+  horizon_unlocked (al, horizon);
+  g_mutex_unlock (&al->lock);
+}
+
 int
 al_begin (struct srv_al *al, uint64_t off, uint32_t len, uint32_t wseq,
           uint32_t horizon, bool *need_save, struct al_waiter *w)
@@ -249,10 +267,8 @@ al_begin (struct srv_al *al, uint64_t off, uint32_t len, uint32_t wseq,
 
   *need_save = false;
   g_mutex_lock (&al->lock);
-  if (wseq && (!al->have_horizon || rmr_wseq_before (al->horizon, horizon))) {
-    al->horizon = horizon;
-    al->have_horizon = true;
-  }
+  if (wseq)
+    horizon_unlocked (al, horizon);
   size = g_hash_table_size (al->active);
   idle = al->lru.length;
   for (e = first; e <= last; e++)
@@ -504,6 +520,26 @@ al_consumed (struct srv_al *al)
     al->changed = true;
   }
   g_mutex_unlock (&al->lock);
+}
+
+bool
+al_settled (struct srv_al *al, uint64_t off, uint64_t len)
+{
+  uint32_t e, first, last;
+  struct al_ext *x;
+  bool ok = true;
+
+  if (len == 0)
+    return true;
+  first = off >> al->shift;
+  last = (off + len - 1) >> al->shift;
+  g_mutex_lock (&al->lock);
+  for (e = first; e <= last && ok; e++) {
+    x = g_hash_table_lookup (al->active, GUINT_TO_POINTER (e + 1));
+    ok = !x || retirable (al, x);
+  }
+  g_mutex_unlock (&al->lock);
+  return ok;
 }
 
 unsigned

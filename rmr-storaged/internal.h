@@ -436,16 +436,34 @@ void pool_write_failed (struct srv_pool *p);
 void pool_io_end (struct srv_pool *p, struct io_ctx *io, bool write);
 /* Bits were added to this member's own slot: its resync looks now. */
 void pool_sync_kick (struct srv_pool *p);
-/* The online verify's own reads and marks (verify.c), admitted like a
- * peer's read: the pool normal in generation gen, no client write to
- * [off, off + len) in flight (len 0: no range); counted in flight, so a
- * store removal waits for pool_local_end.  0 (*st, *maps set), -EAGAIN
- * (a write in flight: try again) or -ECANCELED (err says why).
+struct map_waiter;
+struct srv_maps;
+/* The online verify's own read of [off, off + len), admitted as a peer's
+ * checksum request is (pool-io.c csum_admit_unlocked: 0, -ECANCELED,
+ * -EINVAL, -EBUSY, -EAGAIN, -EOPNOTSUPP, err says why); counted in
+ * flight, so a store removal waits for pool_local_end.
  */
 int pool_local_begin (struct srv_pool *p, uint64_t gen, uint64_t off,
-                      uint64_t len, struct store **st, struct srv_maps **maps,
-                      GString *err);
+                      uint64_t len, struct store **st, GString *err);
 void pool_local_end (struct srv_pool *p);
+/* Mark chunk outdated for the member slots in `slots` in this member's
+ * maps (the online verify), while the pool is normal in generation gen
+ * and no client is joining; for this member's own slot only if the chunk
+ * is quiet here (no write it did there may still be on its way to
+ * another member: -EAGAIN) and dirty for nobody (-EBUSY).  Like
+ * maps_mark: 0 saved, 1 w is called once saved, or -errno (err set);
+ * unless -errno, counted in flight until pool_local_end.
+ */
+int pool_mark_outdated (struct srv_pool *p, uint64_t gen, uint64_t chunk,
+                        uint32_t slots, struct map_waiter *w, GString *err);
+/* The reconcile's take of bits for our own slot (sync.c): the chunks of
+ * bits (n from first) that are not quiet here are dropped from bits (a
+ * later reconcile takes them), the rest are ORed into slot's map, at
+ * once as far as a write's admission is concerned.  Without a record
+ * (al_extents=0) every bit is taken.
+ */
+void pool_take_quiet (struct srv_pool *p, struct srv_maps *maps, unsigned slot,
+                      uint64_t first, uint64_t n, uint8_t *bits);
 
 const char *pool_state_name (enum rmr_srv_pool_state s);
 void pool_shutdown_all (void);
@@ -513,6 +531,13 @@ void al_suspect (struct srv_al *al);
 /* No write is in flight on any leg: every extent may leave. */
 void al_settle (struct srv_al *al);
 unsigned al_count (struct srv_al *al);
+/* Is every write this member did to [off, off + len) done here and on
+ * every leg (no write in flight here, and the client's horizon past the
+ * newest one, or settled by an enable)?  An extent not in the record is.
+ */
+bool al_settled (struct srv_al *al, uint64_t off, uint64_t len);
+/* A flush's horizon (proto.h): every write older is done on every leg. */
+void al_horizon (struct srv_al *al, uint32_t horizon);
 
 /* map.c ------------------------------------------------------------------ */
 

@@ -64,29 +64,93 @@ stale_here_unlocked (struct srv_pool *p, uint64_t off, uint32_t len)
                    ((off + len - 1) >> shift) - (off >> shift) + 1);
 }
 
-/* A checksum request covers whole units (proto.h; the last may end at
- * the device's end): one checksum per unit (verify.c).  Lock held.
+/* Is [off, off + len) quiet here (lock held)?  0: no client write to it
+ * is in flight here, and every write this member did there is done on
+ * every leg (the recent-write record's horizon, al.c); -EAGAIN: not now;
+ * -EOPNOTSUPP: this member keeps no record (al_extents=0), so nothing
+ * can tell.  What a copy is compared or fetched on (verify.c, sync.c
+ * reconcile): a write done here but still on its way to another member
+ * would otherwise look like a difference, or be overwritten by a fetch
+ * from a member that does not have it yet.
+ */
+static int
+quiet_unlocked (struct srv_pool *p, uint64_t off, uint64_t len)
+{
+  struct io_ctx *w;
+
+  for (w = p->wlist; w; w = w->wnext)
+    if (w->wstart < off + len && off < w->wend)
+      return -EAGAIN;
+  if (!p->maps || !p->al_extents)
+    return -EOPNOTSUPP;
+  return al_settled (maps_al (p->maps), off, len) ? 0 : -EAGAIN;
+}
+
+/* A bit for any member in this member's maps over [off, off + len)
+ * (lock held, maps present).
  */
 static bool
-csum_range_ok_unlocked (struct srv_pool *p, const struct rmr_hdr *hdr,
-                        GString *err)
+dirty_any_unlocked (struct srv_pool *p, uint64_t off, uint64_t len)
 {
-  uint64_t cs, end = hdr->offset + hdr->length;
+  unsigned shift = maps_chunk_shift (p->maps), slot;
+  uint64_t first = off >> shift, n = ((off + len - 1) >> shift) - first + 1;
 
-  if (!p->maps) {
-    g_string_printf (err, "pool '%s' has no dirty map yet", p->name);
-    return false;
+  for (slot = 0; slot < RMR_MAX_MEMBERS; slot++)
+    if (maps_any (p->maps, slot, first, n))
+      return true;
+  return false;
+}
+
+/* The admission of a checksum request, and of the online verify's own
+ * read (lock held): whether this member's copy of [off, off + len) may be
+ * compared now.  0, or -errno with err set: -ECANCELED the pool is not
+ * normal or in another generation (the verify ends); -EINVAL not whole
+ * units (proto.h) or beyond the device; -EBUSY stale here, dirty for some
+ * member here, or a write failed here (not comparable: skipped);
+ * -EAGAIN a write may be in flight (try again); -EOPNOTSUPP no record.
+ */
+static int
+csum_admit_unlocked (struct srv_pool *p, uint64_t gen, uint64_t off,
+                     uint64_t len, GString *err)
+{
+  uint64_t unit;
+  int r;
+
+  if (p->state != RMR_POOL_NORMAL || !p->maps || p->generation != gen) {
+    g_string_printf (
+      err, "pool '%s' is %s in generation %" PRIu64 " (asked: %" PRIu64 ")",
+      p->name, pool_state_name (p->state), p->generation, gen);
+    return -ECANCELED;
   }
-  cs = csum_unit (maps_chunk_shift (p->maps));
-  if (hdr->offset % cs ||
-      (hdr->length % cs && end != p->store->sb.mapped_size)) {
+  unit = csum_unit (maps_chunk_shift (p->maps));
+  if (len == 0 || off + len > p->store->sb.mapped_size || off % unit ||
+      (len % unit && off + len != p->store->sb.mapped_size)) {
     g_string_printf (err,
-                     "checksums of %" PRIu32 " bytes at %" PRIu64
-                     ": not whole units of %" PRIu64 " bytes",
-                     hdr->length, hdr->offset, cs);
-    return false;
+                     "checksums of %" PRIu64 " bytes at %" PRIu64
+                     ": not whole units of %" PRIu64 " bytes of the device",
+                     len, off, unit);
+    return -EINVAL;
   }
-  return true;
+  if (p->write_failed || stale_here_unlocked (p, off, len) ||
+      dirty_any_unlocked (p, off, len)) {
+    g_string_printf (err,
+                     "member %" PRIu32 " has that range dirty, stale or "
+                     "after a failed write: not comparable now",
+                     p->member_id);
+    return -EBUSY;
+  }
+  r = quiet_unlocked (p, off, len);
+  if (r == -EAGAIN)
+    g_string_printf (err,
+                     "member %" PRIu32 ": a write to that range may be in "
+                     "flight; try again",
+                     p->member_id);
+  else if (r == -EOPNOTSUPP)
+    g_string_printf (err,
+                     "member %" PRIu32 " keeps no recent-write record "
+                     "(al_extents=0): it cannot tell a write in flight",
+                     p->member_id);
+  return r;
 }
 
 int
@@ -97,6 +161,14 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
   uint64_t end = hdr->offset + hdr->length; /* no overflow: decoder */
 
   g_mutex_lock (&p->lock);
+  if (hdr->type == RMR_MSG_CSUM) {
+    int r =
+      csum_admit_unlocked (p, hdr->generation, hdr->offset, hdr->length, err);
+    if (r < 0) {
+      g_mutex_unlock (&p->lock);
+      return r;
+    }
+  }
   if (p->state != RMR_POOL_NORMAL || (!ps->enabled && !ps->sync)) {
     g_string_printf (err, "pool '%s' is %s%s", p->name,
                      pool_state_name (p->state),
@@ -122,10 +194,6 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
                      "offset %" PRIu64 " + length %" PRIu32
                      " beyond mapped_size %" PRIu64,
                      hdr->offset, hdr->length, p->store->sb.mapped_size);
-    g_mutex_unlock (&p->lock);
-    return -EINVAL;
-  }
-  if (hdr->type == RMR_MSG_CSUM && !csum_range_ok_unlocked (p, hdr, err)) {
     g_mutex_unlock (&p->lock);
     return -EINVAL;
   }
@@ -293,29 +361,77 @@ pool_io_end (struct srv_pool *p, struct io_ctx *io, bool write)
 
 int
 pool_local_begin (struct srv_pool *p, uint64_t gen, uint64_t off, uint64_t len,
-                  struct store **st, struct srv_maps **maps, GString *err)
+                  struct store **st, GString *err)
 {
-  struct io_ctx *w;
+  int r;
 
   g_mutex_lock (&p->lock);
-  if (p->state != RMR_POOL_NORMAL || !p->maps || p->generation != gen) {
+  r = csum_admit_unlocked (p, gen, off, len, err);
+  if (r == 0) {
+    p->inflight++;
+    *st = p->store;
+  }
+  g_mutex_unlock (&p->lock);
+  return r;
+}
+
+int
+pool_mark_outdated (struct srv_pool *p, uint64_t gen, uint64_t chunk,
+                    uint32_t slots, struct map_waiter *w, GString *err)
+{
+  unsigned shift;
+  int r;
+
+  g_mutex_lock (&p->lock);
+  if (p->state != RMR_POOL_NORMAL || !p->maps || p->generation != gen ||
+      p->enabler) {
     g_string_printf (err,
-                     "pool '%s' left normal or generation %" PRIu64
-                     " (now %s, generation %" PRIu64 ")",
-                     p->name, gen, pool_state_name (p->state), p->generation);
+                     "pool '%s' is %s in generation %" PRIu64 "%s (the "
+                     "verify began in %" PRIu64 ")",
+                     p->name, pool_state_name (p->state), p->generation,
+                     p->enabler ? ", a client joining" : "", gen);
     g_mutex_unlock (&p->lock);
     return -ECANCELED;
   }
-  for (w = p->wlist; w && len; w = w->wnext)
-    if (w->wstart < off + len && off < w->wend) {
+  shift = maps_chunk_shift (p->maps);
+  /* This member's own copy is about to be fetched again: only if no
+   * write it did there may still be on its way to the member it fetches
+   * from; from here on a write waits for the fetch (sync_gate).
+   */
+  if (p->my_slot >= 0 && (slots & 1u << p->my_slot)) {
+    r = quiet_unlocked (p, chunk << shift, UINT64_C (1) << shift);
+    if (r == 0 && dirty_any_unlocked (p, chunk << shift, UINT64_C (1) << shift))
+      r = -EBUSY;
+    if (r < 0) {
+      g_string_printf (err, "chunk %" PRIu64 " is not quiet here", chunk);
       g_mutex_unlock (&p->lock);
-      return -EAGAIN;
+      return r;
     }
+  }
   p->inflight++;
-  *st = p->store;
-  *maps = p->maps;
+  r = maps_mark (p->maps, slots, chunk, 1, w);
   g_mutex_unlock (&p->lock);
-  return 0;
+  if (r < 0) {
+    g_string_printf (err, "%s", rmr_get_error () ? rmr_get_error () : "");
+    pool_local_end (p);
+  }
+  return r;
+}
+
+void
+pool_take_quiet (struct srv_pool *p, struct srv_maps *maps, unsigned slot,
+                 uint64_t first, uint64_t n, uint8_t *bits)
+{
+  unsigned shift = maps_chunk_shift (maps);
+  uint64_t k;
+
+  g_mutex_lock (&p->lock);
+  for (k = 0; k < n && p->al_extents; k++)
+    if ((bits[k / 8] & 1u << (k % 8)) &&
+        quiet_unlocked (p, (first + k) << shift, UINT64_C (1) << shift) < 0)
+      bits[k / 8] &= ~(1u << (k % 8));
+  maps_or_bits (maps, slot, first, n, bits, NULL);
+  g_mutex_unlock (&p->lock);
 }
 
 void

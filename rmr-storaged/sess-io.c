@@ -223,6 +223,8 @@ mark_and_submit (struct srv_req *r)
 
   /* The recent-write record holds the extents before the write goes. */
   r->al_held = false;
+  if (r->ctx.al && r->hdr.type == RMR_MSG_FLUSH && r->hdr.horizon)
+    al_horizon (r->ctx.al, r->hdr.horizon);
   if (r->ctx.al &&
       (r->hdr.type == RMR_MSG_WRITE || r->hdr.type == RMR_MSG_TRIM ||
        r->hdr.type == RMR_MSG_ZERO)) {

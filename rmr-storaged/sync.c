@@ -34,9 +34,15 @@
  *
  * Reconcile.  When this member's own bits run out, the background asks
  * every reachable peer for its bits of our slot and takes those where the
- * peer is itself current: bits a peer kept (a watched clear) or that it
- * never got cleared (it was away) are fetched again and cleared again, so
- * every map drains, and a bit only a peer knew of is never ignored.
+ * peer is itself current: bits a peer kept (a watched clear), that it
+ * never got cleared (it was away), or that its online verify set
+ * (verify.c) are fetched again and cleared again, so every map drains,
+ * and a bit only a peer knew of is never ignored.  A bit is taken only
+ * where the chunk is quiet here (pool_take_quiet): a client write this
+ * member already did there, still on its way to the member the chunk
+ * will come from, would be overwritten by the fetch and lost; from the
+ * take on, writes to the chunk wait for the fetch (sync_gate), as after
+ * a hand-over.
  *
  * Durability: a synced chunk's bit is cleared, here and at the peers,
  * only after an fdatasync of the store made the chunk durable (batched:
@@ -486,12 +492,16 @@ reconcile (struct srv_sync *s, uint64_t gen, bool *missed)
         *missed = true;
         break;
       }
-      maps_get_bits (s->maps, s->slot, c, len, have);
-      for (k = 0; k < (len + 7) / 8; k++) {
+      for (k = 0; k < (len + 7) / 8; k++)
         ours[k] &= ~theirs[k];
+      /* Taken only where no write we did may still be on its way to the
+       * member we will fetch from (pool_take_quiet): the others wait for
+       * a later reconcile.
+       */
+      maps_get_bits (s->maps, s->slot, c, len, have);
+      pool_take_quiet (s->pool, s->maps, s->slot, c, len, ours);
+      for (k = 0; k < (len + 7) / 8; k++)
         added += __builtin_popcount (ours[k] & ~have[k]);
-      }
-      maps_or_bits (s->maps, s->slot, c, len, ours, NULL);
     }
   }
   return added;

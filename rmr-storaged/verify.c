@@ -12,55 +12,53 @@
  * to sync_min_rate while clients do IO here).
  *
  * What this member knows, and when.  A client write reaches the members
- * one after the other, so two checksums taken a moment apart may differ
- * only because the write landed on one member and not yet on the other.
- * Hence:
- *   - a batch is read here only while no client write to it is in flight
- *     here, and a peer refuses (EAGAIN) while one is in flight there
- *     (pool_local_begin, pool_io_begin); refused for long, the units are
- *     skipped, never guessed;
- *   - chunks dirty for any member in this member's map are being resynced
- *     (or are known to differ): skipped, and counted;
- *   - a unit that differs is compared again, alone, after pauses, and
- *     counts only once the very same checksums were seen VERIFY_SAME
- *     times in a row (verify-rule.c): no write landed on any member
- *     meanwhile, and the members still differ.  A write in flight
- *     completes on every leg within the client's IO timeout or fails the
- *     leg (the survivors then record the chunk dirty: skipped), so such a
- *     difference is in the data.  A unit whose checksums keep changing (a
- *     unit written all the time) is skipped after VERIFY_TRIES, and
- *     counted so.
- * A false verdict still loses nothing: marking a member outdated only
- * makes it fetch the chunk again from a member current there (sync.c
- * chooses the source by the maps, not by the verify), so the worst a
- * race can do is an extra resync of one chunk.
+ * one after the other, so two copies compared a moment apart may differ
+ * only because a write landed on one member and is still on its way to
+ * another (in the compute host's send queue, say).  Hence a range is
+ * compared only where it is quiet on every member at its reading
+ * (pool-io.c csum_admit_unlocked, the same rule here and at the peers):
+ * no client write to it in flight there, and every write that member did
+ * there known done on every leg (the recent-write record's horizon, which
+ * every write and flush carries: al.c); a member that keeps no record
+ * cannot tell, and the verify refuses.  Ranges dirty for any member in a
+ * member's map (being resynced, or known to differ), stale there, or
+ * after a failed write there are not comparable: skipped, and counted.
+ * A unit that still differs is compared again, alone, after pauses, and
+ * counts only once the very same checksums came back VERIFY_SAME times in
+ * a row (verify-rule.c); one that keeps changing is skipped.
  *
  * Who is marked (verify-rule.c): the members that differ from --source;
  * without one, with three members or more, those that differ from a
  * strict majority; with two members and no source, nobody (reported
  * only).  The mark is set in this member's map, for the outdated member's
- * slot, and saved before it counts as repaired: this member's own slot
- * makes its resync fetch the chunk at once (pool_sync_kick); a peer's
- * slot is found by that peer's reconcile (sync.c), which takes the bits
- * a current peer holds for it, fetches the chunk from a current member
- * and clears the bit here.  No new privilege: a peer never writes
- * another member's map (the role table).
+ * slot, and saved before it counts as repaired.  This member's own slot
+ * is marked only while the chunk is quiet here (pool_mark_outdated, under
+ * the pool's lock, so a write admitted later waits for the fetch at the
+ * resync gate): no write this member did may be on its way to the member
+ * it fetches from, which would otherwise overwrite it with an older copy.
+ * A peer's slot is found by that peer's reconcile (sync.c), which takes
+ * the bits a current peer holds for it under the same quiet rule, fetches
+ * the chunk from a current member and clears the bit here.  No new
+ * privilege: a peer never writes another member's map (the role table).
  *
  * Next fault.  A crash of this node mid-verify: the marks saved stay in
- * its map (the resync goes on after the restart); the verify itself is
- * not resumed.  A peer lost: its checksum request fails and the verify
- * stops with that error (a verify compares every member).  The pool
- * leaving normal or a new generation: the verify stops (pool_local_begin)
- * before it compares anything more.  The store removed: verify_stop runs
- * first (pool_remove_store), and what the thread reads is counted in
- * flight until then.
+ * its map (its own resync goes on after the restart; a mark for a peer
+ * not yet taken is dropped by the hand-over that brings this node back,
+ * so verify again); the verify itself is not resumed.  A peer lost: its
+ * checksum request fails and the verify stops with that error (a verify
+ * compares every member of the table).  The pool leaving normal, a new
+ * generation, or a client joining (an assemble or a hand-over collects
+ * the maps): the verify stops before it compares or marks anything more.
+ * The store removed: verify_stop runs first (pool_remove_store), and what
+ * the thread reads is counted in flight until then.
  *
- * Locking: v->lock protects the progress and result below it and stop;
- * the thread takes the pool's lock only through pool_local_begin/_end.
- * p->verify is set and taken under p->lock; whoever takes v->thread out
- * joins it, once.  The thread holds no reference of the pool: a pool is
- * freed only once its store is gone, and pool_remove_store stops (joins)
- * the verify first.
+ * Locking: v->lock protects the progress and result below it, stop and
+ * exited; the thread takes the pool's lock only through pool-io.c.
+ * p->verify is set under p->lock.  The thread sets exited (and
+ * broadcasts) as its very last touch of v and p; every stopper waits for
+ * it, and v is freed only after it (whoever takes v->thread out joins
+ * it).  The thread holds no reference of the pool: a pool is freed only
+ * once its store is gone, and pool_remove_store stops the verify first.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -74,7 +72,8 @@
 #include "util.h"
 
 #define BATCH (UINT64_C (1) << 20) /* bytes read and compared at once */
-#define BUSY_TRIES 100             /* a write in flight: about 1 s */
+#define BUSY_TRIES 100             /* a batch not quiet: about 1 s */
+#define UNIT_TRIES 10              /* a unit not quiet: about 0.1 s */
 #define BUSY_US 10000
 #define CONFIRM_US 100000 /* between two comparisons of a unit */
 #define NFIRST 10         /* differing chunks listed */
@@ -98,13 +97,15 @@ struct srv_verify {
   uint64_t unit, nchunks, mapped_size;
   struct vmember m[RMR_MAX_MEMBERS];
   unsigned n;
-  int source; /* index in m, -1: none */
-  uint32_t all_slots;
+  int source;         /* index in m, -1: none */
   uint64_t last_diff; /* the thread's: the chunk counted last */
+  uint32_t last_mask; /* and the members marked there */
 
   GMutex lock; /* protects everything below */
-  GCond cond;  /* stop */
+  GCond cond;  /* stop, exited */
   bool stop;
+  bool exited;       /* the thread no longer touches v or the pool */
+  unsigned stoppers; /* verify_stop calls waiting (under p->lock) */
   struct sync_pace pace;
   enum verify_state state;
   uint64_t done, checked, differing, repaired, skipped, bytes;
@@ -120,8 +121,10 @@ struct vbatch {
   uint64_t off;
   uint32_t len, nunits;
   uint32_t crc[RMR_MAX_MEMBERS][MAX_UNITS];
-  bool skip[MAX_UNITS];
 };
+
+/* What sums () found. */
+enum { SUMS_OK, SUMS_BUSY, SUMS_NOT_COMPARABLE };
 
 static bool
 stopping (struct srv_verify *v)
@@ -165,44 +168,33 @@ fail (struct srv_verify *v, const char *fmt, ...)
   return -1;
 }
 
-/* Is chunk c dirty for any member here (being resynced, or known to
- * differ)?
- */
-static bool
-dirty_anywhere (struct srv_verify *v, struct srv_maps *maps, uint64_t c)
-{
-  for (unsigned s = 0; s < RMR_MAX_MEMBERS; s++)
-    if ((v->all_slots & 1u << s) && maps_test (maps, s, c))
-      return true;
-  return false;
-}
-
-/* Our own checksums of b's range into b->crc[0], and the units to skip.
- * 0, 1 (busy: a client write stayed in flight), -1 (stopped or failed).
+/* Our own checksums of b's range into b->crc[0] (tries: how often a
+ * range not quiet is tried).  SUMS_*, or -1 (stopped or failed).
  */
 static int
-local_sums (struct srv_verify *v, struct vbatch *b, uint8_t *buf)
+local_sums (struct srv_verify *v, struct vbatch *b, uint8_t *buf,
+            unsigned tries)
 {
   g_autoptr (GString) why = g_string_new (NULL);
-  struct srv_maps *maps;
   struct store *st;
   uint32_t u, len;
-  int r, tries;
+  unsigned t;
+  int r;
 
-  for (tries = 0;; tries++) {
-    r = pool_local_begin (v->pool, v->generation, b->off, b->len, &st, &maps,
-                          why);
+  for (t = 0;; t++) {
+    g_string_truncate (why, 0);
+    r = pool_local_begin (v->pool, v->generation, b->off, b->len, &st, why);
     if (r != -EAGAIN)
       break;
-    if (tries == BUSY_TRIES)
-      return 1;
+    if (t + 1 >= tries)
+      return SUMS_BUSY;
     if (!pause_us (v, BUSY_US))
       return -1;
   }
+  if (r == -EBUSY)
+    return SUMS_NOT_COMPARABLE;
   if (r < 0)
     return fail (v, "%s", why->str);
-  for (u = 0; u < b->nunits; u++)
-    b->skip[u] = dirty_anywhere (v, maps, (b->off + u * v->unit) >> v->shift);
   r = store_io_wait (st, STORE_READ, buf, b->off, b->len);
   pool_local_end (v->pool);
   if (r < 0)
@@ -212,38 +204,40 @@ local_sums (struct srv_verify *v, struct vbatch *b, uint8_t *buf)
     len = (uint32_t) MIN (v->unit, b->len - u * v->unit);
     b->crc[0][u] = rmr_crc32c (0, buf + u * v->unit, len);
   }
-  return 0;
+  return SUMS_OK;
 }
 
-/* The checksums of every member for b.  0; 1: busy (a member refused
- * for long: try the units alone, or skip); -1: stopped or failed.
+/* The checksums of every member for b.  SUMS_*, or -1 (stopped or
+ * failed).
  */
 static int
-sums (struct srv_verify *v, struct vbatch *b, uint8_t *buf)
+sums (struct srv_verify *v, struct vbatch *b, uint8_t *buf, unsigned tries)
 {
-  unsigned i;
-  int r, tries;
+  unsigned i, t;
+  int r;
 
   b->nunits = (uint32_t) ((b->len + v->unit - 1) / v->unit);
-  r = local_sums (v, b, buf);
-  if (r != 0)
+  r = local_sums (v, b, buf, tries);
+  if (r != SUMS_OK)
     return r;
   for (i = 1; i < v->n; i++) {
-    for (tries = 0;; tries++) {
+    for (t = 0;; t++) {
       r = rmr_sync_csum (v->peers, v->m[i].peer, v->generation, b->off, b->len,
                          b->nunits, b->crc[i]);
       if (r != -EAGAIN)
         break;
-      if (tries == BUSY_TRIES)
-        return 1;
+      if (t + 1 >= tries)
+        return SUMS_BUSY;
       if (!pause_us (v, BUSY_US))
         return -1;
     }
+    if (r == -EBUSY)
+      return SUMS_NOT_COMPARABLE;
     if (r < 0)
       return fail (v, "member %" PRIu32 ": %s", v->m[i].member_id,
                    rmr_get_error ());
   }
-  return 0;
+  return SUMS_OK;
 }
 
 static bool
@@ -277,28 +271,36 @@ map_marked (struct map_waiter *w, int err)
 }
 
 /* Mark chunk c outdated for the members in mask (indices of m), in our
- * map, saved.  0 or -1.
+ * map, saved (pool_mark_outdated; our own slot only while the chunk is
+ * quiet here: tried for a while).  1 marked, 0 not now (not quiet), -1
+ * stopped or failed.
  */
 static int
 mark_outdated (struct srv_verify *v, uint64_t c, uint32_t mask)
 {
   g_autoptr (GString) why = g_string_new (NULL);
   struct mark_wait m = {.w = {.done = map_marked}};
-  struct srv_maps *maps;
-  struct store *st;
   uint32_t slots = 0;
-  unsigned i;
+  unsigned i, t;
+  bool held;
   int r;
 
   for (i = 0; i < v->n; i++)
     if (mask & 1u << i)
       slots |= 1u << v->m[i].slot;
-  r = pool_local_begin (v->pool, v->generation, 0, 0, &st, &maps, why);
-  if (r < 0)
-    return fail (v, "%s", why->str);
   g_mutex_init (&m.lock);
   g_cond_init (&m.cond);
-  r = maps_mark (maps, slots, c, 1, &m.w);
+  for (t = 0;; t++) {
+    g_string_truncate (why, 0);
+    r = pool_mark_outdated (v->pool, v->generation, c, slots, &m.w, why);
+    if ((r != -EAGAIN && r != -EBUSY) || t + 1 >= BUSY_TRIES)
+      break;
+    if (!pause_us (v, BUSY_US)) {
+      r = -ECANCELED;
+      break;
+    }
+  }
+  held = r == 0 || r == 1; /* counted in flight by pool_mark_outdated */
   if (r == 1) {
     g_mutex_lock (&m.lock);
     while (!m.done)
@@ -308,18 +310,33 @@ mark_outdated (struct srv_verify *v, uint64_t c, uint32_t mask)
   }
   g_mutex_clear (&m.lock);
   g_cond_clear (&m.cond);
-  pool_local_end (v->pool);
+  if (held)
+    pool_local_end (v->pool);
+  if (r == -EAGAIN || r == -EBUSY)
+    return 0;
+  if (r == -ECANCELED && stopping (v))
+    return -1;
   if (r < 0)
     return fail (v, "marking chunk %" PRIu64 " outdated: %s", c,
-                 rmr_get_error () ? rmr_get_error () : strerror (-r));
+                 why->len ? why->str : strerror (-r));
   if (mask & 1u) /* this member: its resync fetches the chunk now */
     pool_sync_kick (v->pool);
-  return 0;
+  return 1;
+}
+
+static void
+count (struct srv_verify *v, uint64_t checked, uint64_t skipped)
+{
+  g_mutex_lock (&v->lock);
+  v->checked += checked;
+  v->skipped += skipped;
+  g_mutex_unlock (&v->lock);
 }
 
 /* Unit u of b differs: compare it alone again, after pauses, until the
  * verdict (verify-rule.c): counted, and its outdated members marked, if
- * the same difference persists; skipped if it keeps changing.
+ * the same difference persists; skipped if it keeps changing or turns
+ * not comparable.  0, or -1 (stopped or failed).
  */
 static int
 confirm (struct srv_verify *v, const struct vbatch *b, uint32_t u, uint8_t *buf)
@@ -327,11 +344,11 @@ confirm (struct srv_verify *v, const struct vbatch *b, uint32_t u, uint8_t *buf)
   g_autofree struct vbatch *one = g_new0 (struct vbatch, 1);
   uint64_t c = (b->off + u * v->unit) >> v->shift;
   enum verify_verdict verdict = VERIFY_AGAIN;
-  uint32_t crc[RMR_MAX_MEMBERS], mask;
+  uint32_t crc[RMR_MAX_MEMBERS], mask, todo;
   struct verify_confirm vc;
   const char *rule;
   unsigned i;
-  int r;
+  int r = 0;
 
   for (i = 0; i < v->n; i++)
     crc[i] = b->crc[i][u];
@@ -341,77 +358,87 @@ confirm (struct srv_verify *v, const struct vbatch *b, uint32_t u, uint8_t *buf)
   while (verdict == VERIFY_AGAIN) {
     if (!pause_us (v, CONFIRM_US))
       return -1;
-    r = sums (v, one, buf);
+    r = sums (v, one, buf, UNIT_TRIES);
     if (r < 0)
       return -1;
-    if (r == 1 || one->skip[0]) {
-      verdict = VERIFY_CHANGING; /* busy, or being resynced */
+    if (r != SUMS_OK) {
+      verdict = VERIFY_CHANGING; /* not quiet, or being resynced */
       break;
     }
     for (i = 0; i < v->n; i++)
       crc[i] = one->crc[i][0];
     verdict = verify_confirm_next (&vc, crc);
   }
-  if (verdict == VERIFY_EQUAL)
-    return 0; /* a write was in flight */
+  if (verdict == VERIFY_EQUAL) {
+    count (v, 1, 0); /* a write was in flight */
+    return 0;
+  }
   if (verdict == VERIFY_CHANGING) {
-    g_mutex_lock (&v->lock);
-    v->skipped++;
-    g_mutex_unlock (&v->lock);
+    count (v, 0, 1);
     return 0;
   }
   mask = verify_outdated (crc, v->n, v->source, &rule);
+  /* Units of one chunk (chunks over 1 MiB) count once; a later unit may
+   * still name a member an earlier one did not.
+   */
+  todo = mask;
   if (c == v->last_diff)
-    return 0; /* another unit of a chunk already counted */
+    todo &= ~v->last_mask;
+  r = 0;
+  if (todo && (r = mark_outdated (v, c, todo)) < 0)
+    return -1;
+  if (c == v->last_diff) {
+    if (r == 1)
+      v->last_mask |= todo;
+    count (v, 1, 0);
+    return 0;
+  }
   v->last_diff = c;
+  v->last_mask = r == 1 ? todo : 0;
   g_message ("pool %s: verify: chunk %" PRIu64 " (offset %" PRIu64
              ") differs between members (%s)%s",
-             v->pool->name, c, c << v->shift, rule, mask ? "" : ": reported");
-  if (mask && mark_outdated (v, c, mask) < 0)
-    return -1;
+             v->pool->name, c, c << v->shift, rule,
+             !mask    ? ": reported"
+             : r == 1 ? ""
+                      : ": not quiet here, not marked");
   g_mutex_lock (&v->lock);
+  v->checked++;
   v->differing++;
   if (v->nfirst < NFIRST)
     v->first[v->nfirst++] = c << v->shift;
-  if (mask) {
+  if (r == 1) {
     v->repaired++;
     for (i = 0; i < v->n; i++)
-      if (mask & 1u << i)
+      if (todo & 1u << i)
         v->m[i].outdated++;
   }
   g_mutex_unlock (&v->lock);
   return 0;
 }
 
-/* Units of b compared alone: a member refused the whole batch for long
- * (a write kept part of it busy).
+/* Units of b compared alone: a member refused the whole batch (a write
+ * kept part of it busy, or part of it is not comparable).
  */
 static int
 batch_by_unit (struct srv_verify *v, const struct vbatch *b, uint8_t *buf)
 {
   g_autofree struct vbatch *one = g_new0 (struct vbatch, 1);
-  uint64_t checked = 0, skipped = 0;
   uint32_t u;
   int r;
 
   for (u = 0; u < b->nunits; u++) {
     one->off = b->off + u * v->unit;
     one->len = (uint32_t) MIN (v->unit, v->mapped_size - one->off);
-    r = sums (v, one, buf);
+    r = sums (v, one, buf, UNIT_TRIES);
     if (r < 0)
       return -1;
-    if (r == 1 || one->skip[0]) {
-      skipped++;
-      continue;
-    }
-    checked++;
-    if (!all_equal (v, one, 0) && confirm (v, one, 0, buf) < 0)
+    if (r != SUMS_OK)
+      count (v, 0, 1);
+    else if (all_equal (v, one, 0))
+      count (v, 1, 0);
+    else if (confirm (v, one, 0, buf) < 0)
       return -1;
   }
-  g_mutex_lock (&v->lock);
-  v->checked += checked;
-  v->skipped += skipped;
-  g_mutex_unlock (&v->lock);
   return 0;
 }
 
@@ -419,30 +446,24 @@ static int
 verify_batch (struct srv_verify *v, uint64_t off, uint8_t *buf,
               struct vbatch *b)
 {
-  uint64_t checked = 0, skipped = 0;
+  uint64_t equal = 0;
   uint32_t u;
   int r;
 
   b->off = off;
   b->len = (uint32_t) MIN (BATCH, v->mapped_size - off);
-  r = sums (v, b, buf);
+  r = sums (v, b, buf, BUSY_TRIES);
   if (r < 0)
     return -1;
-  if (r == 1)
+  if (r != SUMS_OK)
     return batch_by_unit (v, b, buf);
   for (u = 0; u < b->nunits; u++) {
-    if (b->skip[u]) {
-      skipped++;
-      continue;
-    }
-    checked++;
-    if (!all_equal (v, b, u) && confirm (v, b, u, buf) < 0)
+    if (all_equal (v, b, u))
+      equal++;
+    else if (confirm (v, b, u, buf) < 0)
       return -1;
   }
-  g_mutex_lock (&v->lock);
-  v->checked += checked;
-  v->skipped += skipped;
-  g_mutex_unlock (&v->lock);
+  count (v, equal, 0);
   return 0;
 }
 
@@ -484,15 +505,19 @@ verify_thread (gpointer arg)
   g_mutex_lock (&v->lock);
   v->state = end;
   v->finished = g_get_monotonic_time ();
-  g_mutex_unlock (&v->lock);
-  g_message ("pool %s: verify %s: %" PRIu64 " chunks checked, %" PRIu64
-             " differing, %" PRIu64 " marked outdated, %" PRIu64 " skipped%s%s",
+  g_message ("pool %s: verify %s: %" PRIu64 " units checked, %" PRIu64
+             " chunks differing, %" PRIu64 " marked outdated, %" PRIu64
+             " units skipped%s%s",
              p->name,
              end == V_DONE      ? "done"
              : end == V_STOPPED ? "stopped"
                                 : "failed",
              v->checked, v->differing, v->repaired, v->skipped,
              end == V_FAILED ? ": " : "", end == V_FAILED ? v->error : "");
+  /* The last touch of v and p: a stopper may free v from here on. */
+  v->exited = true;
+  g_cond_broadcast (&v->cond);
+  g_mutex_unlock (&v->lock);
   return NULL;
 }
 
@@ -542,16 +567,33 @@ collect_members (struct srv_verify *v, struct srv_pool *p, uint32_t source,
   return 0;
 }
 
-/* Slots of the members compared, and every slot in use (lock held). */
+/* The slots of the members compared (lock held): every member of the
+ * store's table must be one of them, or a majority of those compared
+ * could be a tie of the whole.
+ */
 static int
 collect_slots_unlocked (struct srv_verify *v, struct srv_pool *p, GString *err)
 {
   unsigned i, s;
+  uint32_t id;
 
   g_mutex_lock (&p->store->md_lock);
-  for (s = 0; s < RMR_MAX_MEMBERS; s++)
-    if (p->store->sb.members[s].member_id != RMR_MEMBER_NONE)
-      v->all_slots |= 1u << s;
+  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
+    id = p->store->sb.members[s].member_id;
+    if (id == RMR_MEMBER_NONE)
+      continue;
+    for (i = 0; i < v->n && v->m[i].member_id != id; i++)
+      ;
+    if (i == v->n) {
+      g_mutex_unlock (&p->store->md_lock);
+      g_string_printf (err,
+                       "pool '%s': member %" PRIu32 " has no sync session "
+                       "here (peers=, or rmr-client/pools/%s/add_sess): a "
+                       "verify compares every member",
+                       p->name, id, p->name);
+      return -1;
+    }
+  }
   for (i = 0; i < v->n; i++) {
     for (s = 0; s < RMR_MAX_MEMBERS; s++)
       if (p->store->sb.members[s].member_id == v->m[i].member_id)
@@ -584,12 +626,12 @@ verify_start (struct srv_pool *p, uint32_t source, uint64_t rate, GString *err)
   g_mutex_lock (&p->lock);
   if (p->verify) {
     g_mutex_lock (&p->verify->lock);
-    bool running = p->verify->state == V_RUNNING;
+    bool busy = !p->verify->exited || p->verify->stoppers;
     g_mutex_unlock (&p->verify->lock);
-    if (running) {
+    if (busy) {
       g_string_printf (err,
-                       "pool '%s': a verify is running (rmradm verify "
-                       "--stop ends it)",
+                       "pool '%s': a verify is running or stopping "
+                       "(rmradm verify --stop ends it)",
                        p->name);
       g_mutex_unlock (&p->lock);
       return -1;
@@ -598,6 +640,15 @@ verify_start (struct srv_pool *p, uint32_t source, uint64_t rate, GString *err)
   if (p->state != RMR_POOL_NORMAL || !p->maps || !p->store) {
     g_string_printf (err, "pool '%s' is %s: a verify needs it normal", p->name,
                      pool_state_name (p->state));
+    g_mutex_unlock (&p->lock);
+    return -1;
+  }
+  if (!p->al_extents) {
+    g_string_printf (err,
+                     "pool '%s' keeps no recent-write record (al_extents=0): "
+                     "a verify could not tell a write in flight from a "
+                     "difference",
+                     p->name);
     g_mutex_unlock (&p->lock);
     return -1;
   }
@@ -623,7 +674,17 @@ verify_start (struct srv_pool *p, uint32_t source, uint64_t rate, GString *err)
     old_thread = old->thread;
     old->thread = NULL;
   }
-  v->thread = g_thread_new ("verify", verify_thread, v);
+  v->thread = g_thread_try_new ("verify", verify_thread, v, NULL);
+  if (!v->thread) {
+    g_string_printf (err, "pool '%s': cannot start the verify's thread",
+                     p->name);
+    g_mutex_clear (&v->lock);
+    g_cond_clear (&v->cond);
+    if (old)
+      old->thread = old_thread;
+    g_mutex_unlock (&p->lock);
+    return -1;
+  }
   p->verify = g_steal_pointer (&v);
   g_message ("pool %s: verify started against %u members (%s)", p->name,
              p->verify->n - 1,
@@ -645,17 +706,28 @@ verify_stop (struct srv_pool *p)
 
   g_mutex_lock (&p->lock);
   v = p->verify;
-  if (v) {
-    g_mutex_lock (&v->lock);
-    v->stop = true;
-    g_cond_broadcast (&v->cond);
-    g_mutex_unlock (&v->lock);
-    t = v->thread;
-    v->thread = NULL;
+  if (!v) {
+    g_mutex_unlock (&p->lock);
+    return;
   }
+  v->stoppers++; /* v stays until we are done (verify_start) */
+  t = v->thread;
+  v->thread = NULL;
   g_mutex_unlock (&p->lock);
+  /* Every stopper waits for the thread's last touch, not only the one
+   * that joins it: the store may go once verify_stop returns.
+   */
+  g_mutex_lock (&v->lock);
+  v->stop = true;
+  g_cond_broadcast (&v->cond);
+  while (!v->exited)
+    g_cond_wait (&v->cond, &v->lock);
+  g_mutex_unlock (&v->lock);
   if (t)
     g_thread_join (t);
+  g_mutex_lock (&p->lock);
+  v->stoppers--;
+  g_mutex_unlock (&p->lock);
 }
 
 void
@@ -689,6 +761,15 @@ append_time (GString *out, int64_t wall_us)
   g_string_append (out, s ? s : "?");
 }
 
+/* Units counted, in chunks (a chunk over 1 MiB has several units). */
+static uint64_t
+chunks_of (const struct srv_verify *v, uint64_t units, bool round_up)
+{
+  uint64_t per = (UINT64_C (1) << v->shift) / v->unit;
+
+  return round_up ? (units + per - 1) / per : units / per;
+}
+
 void
 verify_summary (struct srv_verify *v, GString *out)
 {
@@ -702,7 +783,8 @@ verify_summary (struct srv_verify *v, GString *out)
   g_string_append_printf (out,
                           ", %s, %" PRIu64 " chunks checked, %" PRIu64
                           " differing, %" PRIu64 " marked outdated\n",
-                          state_name (v->state), v->checked, v->differing,
+                          state_name (v->state),
+                          chunks_of (v, v->checked, false), v->differing,
                           v->repaired);
   g_mutex_unlock (&v->lock);
 }
@@ -734,7 +816,8 @@ verify_status (struct srv_verify *v, GString *out)
     out,
     "\ndone: %" PRIu64 "\ntotal: %" PRIu64 "\nchecked: %" PRIu64
     "\ndiffering: %" PRIu64 "\nrepaired: %" PRIu64 "\nskipped: %" PRIu64 "\n",
-    v->done, v->nchunks, v->checked, v->differing, v->repaired, v->skipped);
+    v->done, v->nchunks, chunks_of (v, v->checked, false), v->differing,
+    v->repaired, chunks_of (v, v->skipped, true));
   g_string_append (out, "outdated:");
   for (i = 0; i < v->n; i++)
     if (v->m[i].outdated)

@@ -97,7 +97,33 @@ test_rejections (void)
   b.offset = 0;
   b.payload_len = 0;
   b.dirty_mask = 0;
+  /* A flush carries a horizon (proto.h), never a write sequence. */
+  expect_bad (&b, 56, 1, "reserved");
+  {
+    uint8_t buf[RMR_HDR_SIZE];
+    struct rmr_hdr d;
+    b.horizon = 77;
+    rmr_hdr_encode (&b, buf);
+    g_assert_cmpint (rmr_hdr_decode (buf, &d), ==, 0);
+    g_assert_cmpuint (d.horizon, ==, 77);
+    b.horizon = 0;
+  }
+  b.type = RMR_MSG_READ;
+  b.length = 4096;
   expect_bad (&b, 60, 1, "reserved");
+  /* A checksum request has no payload; its reply 4 bytes per unit. */
+  b = h;
+  b.type = RMR_MSG_CSUM;
+  b.flags = 0;
+  b.dirty_mask = 0;
+  b.wseq = b.horizon = 0;
+  b.length = 65536;
+  expect_bad (&b, -1, 0, "payload_len");
+  b.flags = RMR_HF_REPLY;
+  b.payload_len = 6;
+  expect_bad (&b, -1, 0, "payload_len");
+  b.payload_len = 4 * 17; /* 65536 bytes hold at most 16 units of 4K */
+  expect_bad (&b, -1, 0, "payload_len");
 
   b = h;
   b.flags |= RMR_HF_FAST_ZERO;

@@ -18,7 +18,8 @@
  *   - gate with the background sync stopped (scenario 2): bits a
  *     hand-over adds are fetched on demand before a read goes on;
  *   - reconcile (scenario 7): bits only P still holds for R are taken and
- *     drained, unless P is itself behind there;
+ *     drained, unless P is itself behind there; and not while the chunk
+ *     is not quiet on R (a write R did may still be on its way to P);
  *   - a background fetch refused ("write in flight, try again") while a
  *     read starts waiting for it: the read gets the on-demand retries;
  *   - a background fetch waiting for its pace while a read starts waiting
@@ -221,6 +222,22 @@ bool
 pool_writes_overlap (struct srv_pool *p, uint64_t off, uint64_t len)
 {
   return false;
+}
+
+/* The reconcile's take (pool-io.c): every chunk is quiet on R but
+ * `unquiet` (a write R did there may still be on its way to P).
+ */
+static uint64_t unquiet = UINT64_MAX;
+
+void
+pool_take_quiet (struct srv_pool *p, struct srv_maps *maps, unsigned slot,
+                 uint64_t first, uint64_t n, uint8_t *bits)
+{
+  g_mutex_lock (&hook_lock);
+  if (unquiet >= first && unquiet < first + n)
+    bits[(unquiet - first) / 8] &= ~(1u << ((unquiet - first) % 8));
+  g_mutex_unlock (&hook_lock);
+  maps_or_bits (maps, slot, first, n, bits, NULL);
 }
 
 /* Helpers. */
@@ -667,6 +684,41 @@ test_reconcile (void)
   teardown ();
 }
 
+/* A bit only P holds for R (an online verify on P found R's copy of
+ * chunk 13 different) while a write R did to chunk 13 may still be on its
+ * way to P: R must not take it (its fetch from P would overwrite that
+ * write with P's older copy); once the chunk is quiet on R, a later
+ * reconcile takes it and R ends with P's copy.
+ */
+static void
+test_reconcile_not_quiet (void)
+{
+  struct srv_sync *s;
+
+  setup ();
+  fill (pdata, 13, 0xd1);
+  mark (&P, R_SLOT, 13);
+  g_mutex_lock (&hook_lock);
+  unquiet = 13;
+  g_mutex_unlock (&hook_lock);
+  s = start (false);
+  g_usleep (1000000);
+  g_assert_false (maps_test (R.maps, R_SLOT, 13));
+  g_assert_cmpuint (r_byte (13), !=, 0xd1);
+  g_assert_true (maps_test (P.maps, R_SLOT, 13));
+  g_mutex_lock (&hook_lock);
+  unquiet = UINT64_MAX;
+  g_mutex_unlock (&hook_lock);
+  /* The next reconcile (RECONCILE_IDLE_MS) takes and drains it. */
+  for (int i = 0; i < 150 && maps_test (P.maps, R_SLOT, 13); i++)
+    g_usleep (100000);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (r_byte (13), ==, 0xd1);
+  g_assert_false (maps_test (P.maps, R_SLOT, 13));
+  sync_close (s);
+  teardown ();
+}
+
 /* RF=3, scenario 6: peer Q (tried first) is behind at chunk 9 and does
  * not know it (its own map is clean there); R knows (the hand-over gave
  * it P's map of Q's slot).  R must take chunk 9 from P, never from Q.
@@ -745,6 +797,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/gate-with-sync-stopped",
                    test_gate_with_sync_stopped);
   g_test_add_func ("/sync-watch/reconcile", test_reconcile);
+  g_test_add_func ("/sync-watch/reconcile-not-quiet", test_reconcile_not_quiet);
   g_test_add_func ("/sync-watch/gate-after-stop", test_gate_after_stop);
   g_test_add_func ("/sync-watch/paced-background-fetch",
                    test_paced_background_fetch);

@@ -190,7 +190,8 @@ check_header_ok (const uint8_t *buf, const struct rmr_hdr *h)
           h->type == RMR_MSG_KEEPALIVE);
   assert ((h->wseq == 0 && h->horizon == 0) ||
           (!reply && (h->type == RMR_MSG_WRITE || h->type == RMR_MSG_TRIM ||
-                      h->type == RMR_MSG_ZERO)));
+                      h->type == RMR_MSG_ZERO)) ||
+          (!reply && h->type == RMR_MSG_FLUSH && h->wseq == 0));
 }
 
 static void
