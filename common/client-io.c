@@ -306,7 +306,8 @@ fanout (struct rmr_pool *pool, struct rmr_hdr *tmpl, const struct iovec *iov,
       continue;
     if (sub->status == 0) {
       *ok |= 1u << i;
-      atomic_fetch_add (&sub->leg->writes, 1);
+      if (op == CLT_OP_WRITE) /* flushes have their histogram only */
+        atomic_fetch_add (&sub->leg->writes, 1);
       if (tmpl->type == RMR_MSG_WRITE)
         metrics_add (&sub->leg->write_bytes, tmpl->length);
       metrics_hist_observe (&sub->leg->latency[op], MAX (sub->t_done - t0, 0));

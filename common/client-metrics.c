@@ -39,7 +39,7 @@ clt_pool_metrics (struct rmr_pool *pool, const char *name, struct prom *p)
     prom_counter (p, "rmr_leg_reads_total", "Reads this leg served", l,
                   atomic_load (&leg->reads));
     prom_counter (p, "rmr_leg_writes_total",
-                  "Writes, trims, zeroes and flushes this leg completed", l,
+                  "Writes, trims and zeroes this leg completed", l,
                   atomic_load (&leg->writes));
     prom_counter (p, "rmr_leg_read_bytes_total",
                   "Payload bytes of the reads this leg served", l,
