@@ -50,6 +50,10 @@ clt_pool_metrics (struct rmr_pool *pool, const char *name, struct prom *p)
     prom_counter (p, "rmr_leg_errors_total",
                   "Requests that failed on this leg (the leg failed)", l,
                   atomic_load (&leg->errors));
+    prom_counter (p, "rmr_leg_failures_total",
+                  "Times the leg turned failed (link down, IO error, "
+                  "timeout, disabled)",
+                  l, atomic_load (&leg->failures));
     prom_gauge (p, "rmr_leg_inflight_requests",
                 "Requests in flight on this leg", l,
                 atomic_load (&leg->inflight));

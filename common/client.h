@@ -114,9 +114,10 @@ struct clt_leg {
   unsigned queue_depth;
   atomic_uint_fast64_t reads, writes;
   /* Metrics (metrics.h): payload bytes of completed reads and writes,
-   * requests this leg failed, latency by op (enum clt_op).
+   * requests this leg failed, times it turned failed, latency by op
+   * (enum clt_op).
    */
-  atomic_uint_fast64_t read_bytes, write_bytes, errors;
+  atomic_uint_fast64_t read_bytes, write_bytes, errors, failures;
   struct metrics_hist latency[CLT_NOPS];
   atomic_bool disabled; /* by the admin: no reconnect */
   /* Sync pools: what the peer said of the pool at its last join. */

@@ -299,11 +299,12 @@ main (int argc, char **argv)
       return EXIT_FAILURE;
     }
   }
+  /* First the endpoint: a port in use stops us before any store opens. */
+  if (cfg.metrics && srv_metrics_start (cfg.metrics) < 0)
+    die (NULL);
   if (config && config_apply (config) < 0)
     die (NULL);
   if (control_start (cfg.control) < 0)
-    die (NULL);
-  if (cfg.metrics && srv_metrics_start (cfg.metrics) < 0)
     die (NULL);
   for (i = 0; i < cfg.listen->len; i++) {
     struct rmr_addr a;
