@@ -343,11 +343,16 @@ config_load (const char *path, struct config *cfg)
     cfg->max_handshakes = get (kf, "storaged", "max_handshakes");
   if (!cfg->handshake_timeout)
     cfg->handshake_timeout = get (kf, "storaged", "handshake_timeout");
-  if (!cfg->metrics) {
-    cfg->metrics = get (kf, "storaged", "metrics");
+  {
+    /* Checked even when --metrics wins: the file must be right for the
+     * next start without it.
+     */
+    g_autofree char *m = get (kf, "storaged", "metrics");
     snprintf (what, sizeof what, "%s: [storaged]: metrics", path);
-    if (cfg->metrics && metrics_addr_check (what, cfg->metrics) < 0)
+    if (m && metrics_addr_check (what, m) < 0)
       return -EINVAL;
+    if (!cfg->metrics)
+      cfg->metrics = g_steal_pointer (&m);
   }
   return 0;
 }

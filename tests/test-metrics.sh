@@ -333,6 +333,19 @@ diag "$(cat "$tmpdir/bad3.err")"
   not_ok "plugin metrics=bogus: refused"
 ok "plugin metrics=: one line naming it" one_line_error "$tmpdir/bad3.err" \
   'metrics'
+# The config file's key serves the same endpoint.
+mport3=$(free_port)
+printf '[storaged]\ncontrol=%s\nmetrics=tcp:127.0.0.1:%s\n' \
+  "$tmpdir/good.sock" "$mport3" >"$tmpdir/good.conf"
+start_bg "$tmpdir/good.pid" "$RMR_STORAGED" --foreground \
+  --config "$tmpdir/good.conf"
+good_pid=$BG_PID
+wait_for_socket "$tmpdir/good.sock" 10
+is "$(curl -sS -o /dev/null -w '%{http_code}' \
+  "http://127.0.0.1:$mport3/metrics")" 200 \
+  "[storaged] metrics= serves /metrics"
+kill_pid "$good_pid"
+
 # A port in use (node 1's) is refused at start, naming the field.
 rc=0
 "$RMR_STORAGED" --foreground --control "$tmpdir/bad.sock" \
