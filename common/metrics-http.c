@@ -35,9 +35,18 @@ metrics_addr_check (const char *what, const char *addr)
 {
   struct rmr_addr a;
 
-  if (!addr || strncasecmp (addr, "tcp:", 4) != 0)
-    return rmr_err (EINVAL, "%s: '%s': expected tcp:ADDR:PORT", what,
-                    addr ? addr : "");
+  if (!addr || strncasecmp (addr, "tcp:", 4) != 0) {
+    char shown[64];
+    size_t i;
+
+    /* One printable line whatever the value holds, as parse.c does. */
+    for (i = 0; addr && addr[i] && i < sizeof shown - 4; i++)
+      shown[i] = addr[i] >= 0x20 && addr[i] < 0x7f ? addr[i] : '?';
+    if (addr && addr[i])
+      memcpy (&shown[i], "...", 3), i += 3;
+    shown[i] = '\0';
+    return rmr_err (EINVAL, "%s: '%s': expected tcp:ADDR:PORT", what, shown);
+  }
   return rmr_addr_parse (what, addr, &a);
 }
 
