@@ -27,6 +27,8 @@
 #include "ctl.h"
 #include "parse.h"
 #include "admin.h"
+#include "client.h"
+#include "metrics.h"
 #include "util.h"
 
 static struct ctl_server *g_srv;
@@ -479,7 +481,39 @@ LEG_GETTER (get_security, L_SECURITY)
 LEG_GETTER (get_transport, L_TRANSPORT)
 LEG_GETTER (get_zcopy, L_ZCOPY)
 
+void
+pools_metrics (GString *out)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  struct prom *p = prom_new ();
+  unsigned i;
+
+  pools_names (names, false);
+  {
+    SCOPED_POOLS_LOCK;
+    for (i = 0; i < names->len; i++) {
+      struct plugin_pool *pp =
+        pools_find_unlocked (g_ptr_array_index (names, i));
+      if (pp && pp->rp)
+        clt_pool_metrics (pp->rp, pp->name, p);
+    }
+  }
+  prom_finish (p, out);
+}
+
+static int
+get_metrics (void *o, char **args, GString *out, GString *err)
+{
+  pools_metrics (out);
+  return 0;
+}
+
 static const struct ctl_cmd table[] = {
+  {.path = "rmr-client/metrics",
+   .get = get_metrics,
+   .flags = CTL_F_NO_STATUS,
+   .help = "every metric of the client pools in the Prometheus text "
+           "format (rmradm metrics)"},
   {.path = "rmr-client/ctl/join_pool",
    .set = set_join_pool,
    .keys = "poolname! chunk_size",

@@ -139,6 +139,12 @@ void pools_put (struct plugin_pool *pp);
  */
 char *pools_default_export (void);
 
+/* The metrics of every enabled pool in the Prometheus text format,
+ * appended to out (admin-control.c; also served by the plugin's
+ * metrics= endpoint).
+ */
+void pools_metrics (GString *out);
+
 /* admin-control.c: the control socket's tree (see the file); log gets
  * every request with its outcome.  0 or -errno with the error set.
  */

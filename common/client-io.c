@@ -210,6 +210,7 @@ read_into (struct rmr_pool *pool, const char *what, void *buf, uint32_t count,
                           .generation = pool->generation,
                           .offset = offset,
                           .length = count};
+    int64_t t0 = g_get_monotonic_time ();
     tried |= 1u << (leg - pool->legs);
     clt_req_init (&req);
     sub = clt_req_add (&req, 0, leg);
@@ -220,12 +221,16 @@ read_into (struct rmr_pool *pool, const char *what, void *buf, uint32_t count,
     r = sub->status;
     if (r == 0) {
       atomic_fetch_add (&leg->reads, 1);
+      metrics_add (&leg->read_bytes, count);
+      metrics_hist_observe (&leg->latency[CLT_OP_READ],
+                            MAX (sub->t_done - t0, 0));
       clt_req_clear (&req);
       clt_gate_leave (pool);
       return 0;
     }
     snprintf (last, sizeof last, "%s: %s", leg->addr_name,
               sub->errmsg[0] ? sub->errmsg : strerror (-r));
+    metrics_add (&leg->errors, 1);
     clt_leg_fail (leg, last);
     clt_req_clear (&req);
     if (r == -ESTALE) {
@@ -299,7 +304,10 @@ fanout (struct rmr_pool *pool, struct rmr_hdr *tmpl, const struct iovec *iov,
         int iovcnt, unsigned legs, unsigned *ok, unsigned *failed,
         unsigned *fast_refused, char *last, size_t lastlen)
 {
+  const enum clt_op op =
+    tmpl->type == RMR_MSG_FLUSH ? CLT_OP_FLUSH : CLT_OP_WRITE;
   struct clt_req req;
+  int64_t t0 = g_get_monotonic_time ();
   unsigned i;
 
   *ok = *failed = *fast_refused = 0;
@@ -320,7 +328,11 @@ fanout (struct rmr_pool *pool, struct rmr_hdr *tmpl, const struct iovec *iov,
       continue;
     if (sub->status == 0) {
       *ok |= 1u << i;
-      atomic_fetch_add (&sub->leg->writes, 1);
+      if (op == CLT_OP_WRITE) /* flushes have their histogram only */
+        atomic_fetch_add (&sub->leg->writes, 1);
+      if (tmpl->type == RMR_MSG_WRITE)
+        metrics_add (&sub->leg->write_bytes, tmpl->length);
+      metrics_hist_observe (&sub->leg->latency[op], MAX (sub->t_done - t0, 0));
     }
     else if (sub->status == -ENOTSUP && (tmpl->flags & RMR_HF_FAST_ZERO))
       *fast_refused |= 1u << i;
@@ -328,6 +340,7 @@ fanout (struct rmr_pool *pool, struct rmr_hdr *tmpl, const struct iovec *iov,
       snprintf (last, lastlen, "%s: %s", sub->leg->addr_name,
                 sub->errmsg[0] ? sub->errmsg : strerror (-sub->status));
       *failed |= 1u << i;
+      metrics_add (&sub->leg->errors, 1);
       clt_leg_fail (sub->leg, last);
       if (sub->status == -ESTALE)
         atomic_store (&pool->fenced, true);

@@ -144,6 +144,7 @@ clt_leg_fail (struct clt_leg *leg, const char *why)
 
   if (old == LEG_FAILED)
     return;
+  metrics_add (&leg->failures, 1);
   if (why)
     set_last_error (leg, why);
   /* Legs that never joined (pool still opening) are not reconnected. */

@@ -77,6 +77,7 @@ clt_sub_complete (struct clt_sub *sub, int status, const char *msg)
   if (msg)
     snprintf (sub->errmsg, sizeof sub->errmsg, "%s", msg);
   sub->status = status;
+  sub->t_done = g_get_monotonic_time ();
   sub->done = true;
   /* After the last decrement the request may be gone: the wake-up goes
    * to its address only, which is harmless if nobody waits there.

@@ -28,6 +28,7 @@
 
 #include <glib.h>
 
+#include "metrics.h"
 #include "proto.h"
 #include "rmr/rmr.h"
 #include "transport.h"
@@ -44,6 +45,10 @@ const char *clt_leg_state_name (enum clt_leg_state s);
 
 struct clt_req;
 
+/* Ops of the latency histograms: read; write, trim and zero; flush. */
+enum clt_op { CLT_OP_READ, CLT_OP_WRITE, CLT_OP_FLUSH, CLT_NOPS };
+extern const char *const clt_op_name[CLT_NOPS];
+
 /* One leg's part of a request. */
 struct clt_sub {
   struct clt_req *req;
@@ -55,6 +60,7 @@ struct clt_sub {
   bool any_len;     /* a reply of up to rlen bytes will do */
   uint32_t got_len; /* the reply's payload length */
   atomic_bool done;
+  int64_t t_done; /* monotonic µs of the completion (metrics) */
   char errmsg[RMR_ERRMSG_MAX + 1];
   struct rmr_send snd; /* the request, queued on the session */
 };
@@ -107,6 +113,12 @@ struct clt_leg {
   atomic_uint inflight; /* requests in flight (credits) */
   unsigned queue_depth;
   atomic_uint_fast64_t reads, writes;
+  /* Metrics (metrics.h): payload bytes of completed reads and writes,
+   * requests this leg failed, times it turned failed, latency by op
+   * (enum clt_op).
+   */
+  atomic_uint_fast64_t read_bytes, write_bytes, errors, failures;
+  struct metrics_hist latency[CLT_NOPS];
   atomic_bool disabled; /* by the admin: no reconnect */
   /* Sync pools: what the peer said of the pool at its last join. */
   uint64_t peer_size, peer_generation;
@@ -352,5 +364,10 @@ int clt_reconnect_leg_locked (struct rmr_pool *pool, struct clt_leg *leg,
                               const struct rmr_addr *addr);
 /* One reconnect attempt of leg (reconn_lock held). */
 int clt_reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg);
+
+/* client-metrics.c: the pool's metrics (labels pool=name, member), added
+ * to p.  Safe while IO runs.
+ */
+void clt_pool_metrics (struct rmr_pool *pool, const char *name, struct prom *p);
 
 #endif /* RMR_CLIENT_H */

@@ -43,6 +43,8 @@
 #include <nbdkit-plugin.h>
 
 #include "rmr/rmr.h"
+#include "admin.h"
+#include "metrics.h"
 #include "parse.h"
 #include "tls.h"
 
@@ -54,6 +56,12 @@ static const char *control_path;
 static const char *tls_mode; /* off, on, require; NULL: by tls_psk */
 static const char *tls_psk;
 static const char *tls_username;
+static const char *metrics_addr; /* metrics=tcp:ADDR:PORT */
+
+/* The /metrics endpoint, from .after_fork (its thread would not survive
+ * the fork) to .unload.
+ */
+static struct metrics_http *metrics_srv;
 
 /* librmr's threads were stopped in .get_ready (a command-line pool). */
 static bool suspended;
@@ -73,6 +81,8 @@ rmr_load (void)
 static void
 rmr_unload (void)
 {
+  metrics_http_stop (metrics_srv); /* it reads the pools */
+  metrics_srv = NULL;
   rmr_admin_stop ();
   rmr_tls_cleanup (); /* no connection is left */
 }
@@ -222,6 +232,11 @@ rmr_config (const char *key, const char *value)
     tls_psk = value;
   else if (strcmp (key, "tls-username") == 0)
     tls_username = value;
+  else if (strcmp (key, "metrics") == 0) {
+    if (metrics_addr_check ("metrics", value) < 0)
+      goto bad;
+    metrics_addr = value;
+  }
   else {
     nbdkit_error ("unknown parameter '%s' (see nbdkit rmr --help)", key);
     return -1;
@@ -338,7 +353,8 @@ rmr_config_complete (void)
   "tls=off|on|require        TLS on the legs (default: require with\n"         \
   "                          tls-psk, else off)\n"                             \
   "tls-psk=FILE              pre-shared keys, USERNAME:HEXKEY (psktool)\n"     \
-  "tls-username=NAME         our identity in FILE (default: host name)"
+  "tls-username=NAME         our identity in FILE (default: host name)\n"      \
+  "metrics=tcp:ADDR:PORT     serve Prometheus metrics on http://.../metrics"
 
 /* The control socket's requests: changes at debug level, refused
  * changes as errors (nbdkit -v shows everything).
@@ -397,6 +413,12 @@ rmr_get_ready (void)
   return 0;
 }
 
+static void
+render_metrics (void *opaque, GString *out)
+{
+  pools_metrics (out);
+}
+
 static int
 rmr_after_fork (void)
 {
@@ -413,6 +435,12 @@ rmr_after_fork (void)
   if (control_path &&
       (r = rmr_admin_start (control_path, log_control, NULL)) < 0)
     return fail ("control", r);
+  if (metrics_addr) {
+    metrics_srv =
+      metrics_http_start ("metrics", metrics_addr, render_metrics, NULL);
+    if (!metrics_srv)
+      return fail ("metrics", -errno);
+  }
   return 0;
 }
 

@@ -13,6 +13,7 @@
  *   max_connections=256              (sessions at once)
  *   max_handshakes=32                (hello + TLS in progress at once)
  *   handshake_timeout=10s
+ *   metrics=tcp:127.0.0.1:9750       (GET /metrics, Prometheus text)
  *
  *   [pool ionos_pool]
  *   member_id=42
@@ -72,6 +73,7 @@ static const char *const storaged_keys[] = {
   "max_connections",
   "max_handshakes",
   "handshake_timeout",
+  "metrics",
   NULL,
 };
 static const char *const pool_keys[] = {
@@ -341,6 +343,17 @@ config_load (const char *path, struct config *cfg)
     cfg->max_handshakes = get (kf, "storaged", "max_handshakes");
   if (!cfg->handshake_timeout)
     cfg->handshake_timeout = get (kf, "storaged", "handshake_timeout");
+  {
+    /* Checked even when --metrics wins: the file must be right for the
+     * next start without it.
+     */
+    g_autofree char *m = get (kf, "storaged", "metrics");
+    snprintf (what, sizeof what, "%s: [storaged]: metrics", path);
+    if (m && metrics_addr_check (what, m) < 0)
+      return -EINVAL;
+    if (!cfg->metrics)
+      cfg->metrics = g_steal_pointer (&m);
+  }
   return 0;
 }
 
@@ -357,6 +370,7 @@ config_clear (struct config *cfg)
   g_clear_pointer (&cfg->max_connections, g_free);
   g_clear_pointer (&cfg->max_handshakes, g_free);
   g_clear_pointer (&cfg->handshake_timeout, g_free);
+  g_clear_pointer (&cfg->metrics, g_free);
 }
 
 int

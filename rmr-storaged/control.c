@@ -604,7 +604,19 @@ get_fault (void *o, char **args, GString *out, GString *err)
   return 0;
 }
 
+static int
+get_metrics (void *o, char **args, GString *out, GString *err)
+{
+  srv_metrics_render (NULL, out);
+  return 0;
+}
+
 static const struct ctl_cmd table[] = {
+  {.path = "rmr-server/metrics",
+   .get = get_metrics,
+   .flags = CTL_F_NO_STATUS,
+   .help = "every metric of the pools and stores in the Prometheus text "
+           "format (rmradm metrics; --metrics serves it over HTTP)"},
   {.path = "rmr-server/ctl/join_pool",
    .set = set_join_pool,
    .keys = "poolname! member_id! chunk_size",

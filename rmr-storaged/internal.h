@@ -11,6 +11,7 @@
 
 #include "rmr/rmr.h"
 #include "md.h"
+#include "metrics.h"
 #include "proto.h"
 #include "transport.h"
 
@@ -110,6 +111,8 @@ struct store {
    */
   int no_punch;
   int no_zero_range;
+  /* Failed IOs (metrics), from the backends' completions. */
+  atomic_uint_fast64_t io_errors;
 
   /* IO not aligned for O_DIRECT goes through rmw_buf (store-io.c). */
   GMutex rmw_lock; /* protects rmw_buf and serialises RMW */
@@ -279,6 +282,19 @@ struct replace_known {
   char from[320]; /* where it was learnt, for messages */
 };
 
+/* What metrics.c shows of a pool's IO (relaxed atomics, no lock): client
+ * requests on this member, and what its resync fetched.
+ */
+enum srv_op { SRV_OP_READ, SRV_OP_WRITE, SRV_OP_FLUSH, SRV_NOPS };
+struct srv_metrics {
+  atomic_uint_fast64_t reads, writes; /* writes: also trims and zeroes */
+  atomic_uint_fast64_t read_bytes, write_bytes;
+  atomic_uint_fast64_t errors;
+  atomic_int inflight;
+  struct metrics_hist latency[SRV_NOPS];
+  atomic_uint_fast64_t resync_chunks, resync_bytes, resync_failures;
+};
+
 struct srv_pool {
   char name[RMR_POOL_NAME_MAX + 1];
   uint32_t group_id;
@@ -329,6 +345,7 @@ struct srv_pool {
   atomic_int fault_op;    /* enum fault_op */
   atomic_int fault_count; /* -1: every one */
   atomic_int fault_errno;
+  struct srv_metrics m;
 };
 
 enum fault_op { FAULT_OFF, FAULT_READ, FAULT_WRITE, FAULT_ANY };
@@ -676,6 +693,13 @@ void sync_kick (struct srv_sync *s);
 int sync_command (struct srv_sync *s, bool start);
 /* Progress lines ("state: ...", "done: N", ...); true when in sync. */
 bool sync_status (struct srv_sync *s, GString *out);
+/* The progress of the current run, for metrics.c. */
+struct sync_progress {
+  uint64_t done, total, left;
+  uint64_t rate;     /* bytes/s of the run while it runs, else 0 */
+  const char *state; /* idle, running, stopped, waiting */
+};
+void sync_progress (struct srv_sync *s, struct sync_progress *pr);
 /* Is any chunk of the range stale here (a peer must not read it)? */
 bool sync_dirty_here (struct srv_sync *s, uint64_t offset, uint32_t len);
 
@@ -812,6 +836,7 @@ struct srv_req {
   struct srv_pool *pool; /* outlives the IO: see pool.c */
   struct io_ctx ctx;
   bool al_held; /* its extents are pinned in the recent-write record */
+  int64_t t0;   /* admitted, monotonic µs (metrics) */
   struct rmr_hdr hdr;
   void *buf;
   size_t bufcap;
@@ -949,6 +974,14 @@ int ctl_verify_get (void *o, char **args, GString *out, GString *err);
 int ctl_verify_set (void *o, char **args, const char *value,
                     const struct ctl_kv *kv, GString *out, GString *err);
 
+/* metrics.c: every pool's and store's metrics in the text format (out);
+ * the /metrics endpoint (--metrics, [storaged] metrics=) and
+ * rmr-server/metrics of the control socket.
+ */
+void srv_metrics_render (void *opaque, GString *out);
+int srv_metrics_start (const char *addr);
+void srv_metrics_stop (void);
+
 /* config.c --------------------------------------------------------------- */
 
 struct config {
@@ -962,6 +995,7 @@ struct config {
   char *max_connections;
   char *max_handshakes;
   char *handshake_timeout;
+  char *metrics; /* tcp:ADDR:PORT of /metrics */
 };
 /* Load, check and apply a config file: every pool joined, every store
  * created or attached.  Nothing is applied unless the whole file is

@@ -37,6 +37,7 @@ usage (FILE *f)
            "[--tls-username NAME]\n"
            "                    [--max-connections N] [--max-handshakes N] "
            "[--handshake-timeout T]\n"
+           "                    [--metrics tcp:ADDR:PORT]\n"
            "\n"
            "  -c, --config FILE     pools and stores to serve (GLib key "
            "file)\n"
@@ -57,6 +58,9 @@ usage (FILE *f)
            "      --max-handshakes N   hellos and TLS handshakes at once "
            "(default 32)\n"
            "      --handshake-timeout T  to finish one (default 10s)\n"
+           "      --metrics ADDR    serve Prometheus metrics on "
+           "http://ADDR/metrics\n"
+           "                        (tcp:HOST:PORT, tcp:[V6]:PORT)\n"
            "      --enable-fault-injection\n"
            "                        allow brmr-server/stores/NAME/fault (tests "
            "only)\n"
@@ -192,6 +196,7 @@ main (int argc, char **argv)
     OPT_MAX_CONNECTIONS,
     OPT_MAX_HANDSHAKES,
     OPT_HANDSHAKE_TIMEOUT,
+    OPT_METRICS,
   };
   static const struct option opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -207,6 +212,7 @@ main (int argc, char **argv)
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"max-handshakes", required_argument, NULL, OPT_MAX_HANDSHAKES},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -237,6 +243,7 @@ main (int argc, char **argv)
     case OPT_HANDSHAKE_TIMEOUT:
       cfg.handshake_timeout = g_strdup (optarg);
       break;
+    case OPT_METRICS: cfg.metrics = g_strdup (optarg); break;
     case 'h': usage (stdout); return EXIT_SUCCESS;
     case 'V': printf ("rmr-storaged %s\n", RMR_VERSION); return EXIT_SUCCESS;
     default: usage (stderr); return 2;
@@ -267,6 +274,8 @@ main (int argc, char **argv)
     if (rmr_addr_parse ("listen", cfg.listen->pdata[i], &a) < 0)
       die (NULL);
   }
+  if (cfg.metrics && metrics_addr_check ("metrics", cfg.metrics) < 0)
+    die (NULL);
   if (!cfg.control)
     cfg.control = g_strdup (DEFAULT_CONTROL);
   setup_security (&cfg);
@@ -290,6 +299,9 @@ main (int argc, char **argv)
       return EXIT_FAILURE;
     }
   }
+  /* First the endpoint: a port in use stops us before any store opens. */
+  if (cfg.metrics && srv_metrics_start (cfg.metrics) < 0)
+    die (NULL);
   if (config && config_apply (config) < 0)
     die (NULL);
   if (control_start (cfg.control) < 0)
@@ -316,6 +328,7 @@ main (int argc, char **argv)
     g_message ("SIGHUP ignored (restart to reread the config)");
   g_message ("signal %d: shutting down", sig);
   sess_stop_listeners ();
+  srv_metrics_stop ();
   control_stop ();
   pool_shutdown_all ();
   if (cfg.pidfile)

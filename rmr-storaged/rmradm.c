@@ -53,6 +53,7 @@ static const char usage_text[] =
   "  rmradm [-s SOCKET] ls [PATH]\n"
   "  rmradm [-s SOCKET] status [--json] [PATH]\n"
   "  rmradm [-s SOCKET] help\n"
+  "  rmradm [-s SOCKET] metrics\n"
   "  rmradm [-s SOCKET] sync POOL [--start | --stop] [--wait] [--timeout S]\n"
   "  rmradm [-s SOCKET] verify POOL [--source MEMBER] [--rate R] [--wait]\n"
   "                     [--timeout S] | verify POOL --stop\n"
@@ -78,6 +79,8 @@ static const char usage_text[] =
   "  status          every readable attribute as \"PATH: VALUE\"; --json:\n"
   "                  one JSON object nesting the path segments\n"
   "  help            the paths the daemon knows, with their keys\n"
+  "  metrics         the daemon's or the plugin's metrics in the\n"
+  "                  Prometheus text format (as their /metrics serves)\n"
   "  sync POOL       the resync of POOL on this storage node: progress;\n"
   "                  --start/--stop the background sync; --wait until in\n"
   "                  sync (a progress bar on a terminal, else a line every\n"
@@ -271,6 +274,35 @@ cmd_status (const char *sock, int argc, char **argv)
   line = g_strdup_printf ("status%s%s%s", json ? " --json" : "",
                           argc - i ? " " : "", argc - i ? argv[i] : "");
   return request (sock, line);
+}
+
+/* The daemon answers rmr-server/metrics, the plugin rmr-client/metrics:
+ * ask for one, then the other.
+ */
+static int
+cmd_metrics (const char *sock, int argc, char **argv)
+{
+  static const char *const paths[] = {"get rmr-server/metrics",
+                                      "get rmr-client/metrics"};
+  g_autoptr (GString) first = g_string_new (NULL);
+  unsigned k;
+  int i = verb_options ("metrics", argc, argv, NULL);
+
+  if (argc - i != 0)
+    usage_error ("metrics: takes no argument");
+  for (k = 0; k < G_N_ELEMENTS (paths); k++) {
+    g_autoptr (GString) out = g_string_new (NULL);
+    g_autoptr (GString) err = g_string_new (NULL);
+    if (ctl_request (sock, paths[k], out, err) == 0) {
+      write_out (out->str, out->len);
+      return EXIT_SUCCESS;
+    }
+    if (k == 0)
+      g_string_assign (first, err->len ? err->str : "request failed");
+    if (strstr (err->str, "connect"))
+      break;
+  }
+  die ("%s", first->str);
 }
 
 static int
@@ -962,9 +994,10 @@ static const struct verb {
   const char *name;
   int (*run) (const char *sock, int argc, char **argv);
 } verbs[] = {
-  {"get", cmd_get},       {"set", cmd_set},   {"ls", cmd_ls},
-  {"status", cmd_status}, {"help", cmd_help}, {"store-info", cmd_store_info},
-  {"sync", cmd_sync},     {"leg", cmd_leg},   {"verify", cmd_verify},
+  {"get", cmd_get},         {"set", cmd_set},   {"ls", cmd_ls},
+  {"status", cmd_status},   {"help", cmd_help}, {"store-info", cmd_store_info},
+  {"sync", cmd_sync},       {"leg", cmd_leg},   {"verify", cmd_verify},
+  {"metrics", cmd_metrics},
 };
 
 int

@@ -37,6 +37,37 @@ release_al (struct srv_req *r)
   }
 }
 
+/* Metrics of a client IO that ends with res (0 or -errno). */
+static void
+io_account (struct srv_req *r, int res)
+{
+  struct srv_metrics *m = &r->pool->m;
+  enum srv_op op = r->hdr.type == RMR_MSG_READ    ? SRV_OP_READ
+                   : r->hdr.type == RMR_MSG_FLUSH ? SRV_OP_FLUSH
+                                                  : SRV_OP_WRITE;
+
+  if (!r->ctx.client)
+    return;
+  atomic_fetch_sub_explicit (&m->inflight, 1, memory_order_relaxed);
+  if (res < 0 && res != -ENOTSUP) {
+    metrics_add (&m->errors, 1);
+    return;
+  }
+  if (res < 0)
+    return;
+  if (op == SRV_OP_READ) {
+    metrics_add (&m->reads, 1);
+    metrics_add (&m->read_bytes, r->hdr.length);
+  }
+  else if (op == SRV_OP_WRITE) {
+    metrics_add (&m->writes, 1);
+    if (r->hdr.type == RMR_MSG_WRITE)
+      metrics_add (&m->write_bytes, r->hdr.length);
+  }
+  metrics_hist_observe (&m->latency[op],
+                        MAX (g_get_monotonic_time () - r->t0, 0));
+}
+
 /* The IO fails before it reached the store, or the store refused it:
  * undo what it holds (record extents, a claim of the resync gate, its
  * count), answer err with msg and release it.
@@ -46,6 +77,7 @@ io_fail (struct srv_req *r, int err, const char *msg)
 {
   release_al (r);
   sync_io_done (r->ctx.sync, &r->sw, err);
+  io_account (r, err);
   pool_io_end (r->pool, &r->ctx,
                r->hdr.type != RMR_MSG_READ && r->hdr.type != RMR_MSG_CSUM &&
                  r->hdr.type != RMR_MSG_FLUSH);
@@ -105,6 +137,7 @@ io_done (struct store_io *io, int res)
   }
   if (res >= 0 && r->hdr.type == RMR_MSG_CSUM)
     rlen = csum_units (r); /* before the end: maps live until then */
+  io_account (r, res);
   pool_io_end (p, &r->ctx, !is_read && r->hdr.type != RMR_MSG_FLUSH);
   if (res >= 0 && sess_on_receive_thread (r->conn)) {
     /* Completed on the receive thread: the reply goes with the batch. */
@@ -175,6 +208,7 @@ submit_io (struct srv_req *r)
   ret = pool_fault_hit (r->pool, r->io.op);
   if (ret) {
     /* As if the store had failed it: the reply goes the normal way. */
+    metrics_add (&r->ctx.st->io_errors, 1);
     r->io.done (&r->io, -ret);
     return;
   }
@@ -307,9 +341,15 @@ sess_handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
   r->al_held = false; /* a request is reused: nothing held yet */
   ret = pool_io_begin (ps, hdr, &r->ctx, err);
   if (ret < 0) {
+    if (!ps->sync)
+      metrics_add (&ps->pool->m.errors, 1);
     sess_reply_error (c, hdr, ret, err->str, ps);
     sess_req_put (r);
     return;
+  }
+  if (r->ctx.client) {
+    r->t0 = g_get_monotonic_time ();
+    atomic_fetch_add_explicit (&r->pool->m.inflight, 1, memory_order_relaxed);
   }
   memset (&r->io, 0, sizeof r->io);
   r->io.op = store_op_of (hdr->type);

@@ -153,6 +153,8 @@ ring_complete (struct store *st, struct ring *rg, struct store_io *io, int res)
     if (is_rmw (&s))
       res = store_rmw (st, &s);
     if (!store_io_step_done (st, io, res, &s, &result)) {
+      if (result < 0 && result != -ENOTSUP)
+        metrics_add (&st->io_errors, 1);
       io->done (io, result);
       return 1;
     }

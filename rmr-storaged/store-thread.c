@@ -78,6 +78,8 @@ run_io (struct store *st, struct store_io *io)
   store_io_step (st, io, &s);
   while (store_io_step_done (st, io, exec_step (st, &s), &s, &result))
     ;
+  if (result < 0 && result != -ENOTSUP)
+    metrics_add (&st->io_errors, 1);
   io->done (io, result);
 }
 

@@ -727,10 +727,13 @@ worker (gpointer arg)
       g_array_append_val (s->synced, sy);
       s->done++;
       s->bytes += len;
+      metrics_add (&s->pool->m.resync_chunks, 1);
+      metrics_add (&s->pool->m.resync_bytes, len);
       release_unlocked (s, e, 0, &go, &fail);
     }
     else {
       s->failures++;
+      metrics_add (&s->pool->m.resync_failures, 1);
       snprintf (s->last_error, sizeof s->last_error, "chunk %" PRIu64 ": %s",
                 e->chunk, rmr_get_error () ? rmr_get_error () : strerror (-r));
       release_unlocked (s, e, -EIO, &go, &fail);
@@ -937,6 +940,26 @@ sync_status (struct srv_sync *s, GString *out)
     g_string_append_printf (out, "last_error: %s\n", s->last_error);
   g_mutex_unlock (&s->lock);
   return left == 0;
+}
+
+void
+sync_progress (struct srv_sync *s, struct sync_progress *pr)
+{
+  int64_t elapsed;
+
+  g_mutex_lock (&s->lock);
+  pr->left = maps_count (s->maps, s->slot);
+  pr->done = s->done;
+  pr->total = s->done + pr->left;
+  pr->state = pr->left == 0   ? "idle"
+              : s->bg_stopped ? "stopped"
+              : !s->normal    ? "waiting"
+                              : "running";
+  elapsed = s->started ? g_get_monotonic_time () - s->started : 0;
+  pr->rate = strcmp (pr->state, "running") == 0 && elapsed > 0
+               ? s->bytes * 1000000 / elapsed
+               : 0;
+  g_mutex_unlock (&s->lock);
 }
 
 bool

@@ -12,7 +12,8 @@
  *     non-zero, hosts non-empty;
  *   - a parsed number printed in decimal parses back to itself, and an
  *     address printed by rmr_addr_format () parses back to the same
- *     address; formatting into any smaller buffer stays NUL-terminated.
+ *     address; formatting into any smaller buffer stays NUL-terminated;
+ *   - metrics_addr_check () accepts only tcp: addresses that parse.
  *
  * Built with clang -fsanitize=fuzzer, libFuzzer's main () drives it;
  * without libFuzzer, the weak main () of fuzz-main.c replays files or the
@@ -27,9 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "error.h"
 #include "fuzz.h"
+#include "metrics.h"
 #include "parse.h"
 #include "util.h"
 
@@ -208,6 +211,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     assert (id <= RMR_MEMBER_ID_MAX);
 
   check_addr (s);
+
+  /* metrics= (metrics-http.c): only tcp addresses, which parse. */
+  r = metrics_addr_check ("metrics", s);
+  if (r < 0)
+    check_failure (r, "metrics", true);
+  else {
+    struct rmr_addr a;
+    assert (strncasecmp (s, "tcp:", 4) == 0);
+    assert (rmr_addr_parse ("metrics", s, &a) == 0);
+  }
 
   free (s);
   return 0;
