@@ -543,8 +543,8 @@ remember (GKeyFile *kf, GArray *pools)
   unsigned i;
 
   if (!g_applied)
-    g_applied = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                       pool_cfg_free);
+    g_applied =
+      g_hash_table_new_full (g_str_hash, g_str_equal, NULL, pool_cfg_free);
   for (i = 0; i < pools->len; i++) {
     struct pool_cfg *pc =
       pool_cfg_steal (&g_array_index (pools, struct pool_cfg, i));

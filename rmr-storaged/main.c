@@ -212,10 +212,9 @@ notify_reloading (void)
   struct timespec ts;
 
   clock_gettime (CLOCK_MONOTONIC, &ts);
-  state =
-    g_strdup_printf ("RELOADING=1\nMONOTONIC_USEC=%" G_GUINT64_FORMAT
-                     "\nSTATUS=reloading the config",
-                     (guint64) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+  state = g_strdup_printf ("RELOADING=1\nMONOTONIC_USEC=%" G_GUINT64_FORMAT
+                           "\nSTATUS=reloading the config",
+                           (guint64) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
   notify (state);
 }
 
@@ -233,14 +232,13 @@ reload (const char *config)
     status = g_strdup ("serving (no config file)");
   }
   else if (config_reload (config, &added, &failed) < 0) {
-    g_warning ("SIGHUP: config refused, nothing changed: %s",
-               rmr_get_error ());
+    g_warning ("SIGHUP: config refused, nothing changed: %s", rmr_get_error ());
     status = g_strdup_printf ("serving; the last reload was refused: %s",
                               rmr_get_error ());
   }
   else {
-    g_message ("SIGHUP: config %s reloaded: %u pools added, %u failed",
-               config, added, failed);
+    g_message ("SIGHUP: config %s reloaded: %u pools added, %u failed", config,
+               added, failed);
     status = g_strdup_printf ("serving; reloaded: %u pools added, %u failed",
                               added, failed);
   }

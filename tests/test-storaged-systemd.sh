@@ -85,10 +85,12 @@ assert h.pread(4096, 8192) == b"reloaded" * 512'
 kill_pid "$NBDKIT_PID"
 
 # A running pool changed, a [storaged] key changed: logged, not applied.
-storaged_section "max_connections=99" >"$conf"
-pool_section a 1 16M >>"$conf"
-pool_section b 2 4M >>"$conf"
-echo "sync_rate=10M" >>"$conf"
+{
+  storaged_section "max_connections=99"
+  pool_section a 1 16M
+  pool_section b 2 4M
+  echo "sync_rate=10M"
+} >"$conf"
 kill -HUP "$dpid"
 ok "a changed running pool: one line naming the pool and its keys" \
   _wait_until 10 grep -q \

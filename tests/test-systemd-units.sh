@@ -63,6 +63,7 @@ ok "$svc: ... in the foreground (systemd tracks the main PID)" \
   grep -q -- ' --foreground ' <<<"$exec_start "
 is "$(sed -n 's/.* --config \([^ ]*\).*/\1/p' <<<"$exec_start")" \
   /etc/rmr/storaged.conf "$svc: the config file is the documented one"
+# shellcheck disable=SC2016 # $MAINPID is systemd's, literally
 ok "$svc: ExecReload sends SIGHUP" grep -q -- '-HUP \$MAINPID' \
   <<<"$(key $svc ExecReload)"
 for kv in ProtectSystem=strict NoNewPrivileges=yes ProtectHome=yes \
@@ -90,6 +91,7 @@ _known ()
   done
 }
 ok "the example's parameters are the plugin's" _known
+# shellcheck disable=SC2016 # $RMR_ARGS is systemd's, literally
 ok "nbdkit-rmr@.service runs the plugin with the example's variable" \
   grep -q '^ExecStart=.*nbdkit rmr \$RMR_ARGS ' "$units/nbdkit-rmr@.service"
 
