@@ -158,17 +158,27 @@ fi
 kill_pid "$dpid"
 ok "STOPPING=1 on SIGTERM" _notified '^STOPPING=1'
 
-# Without NOTIFY_SOCKET: nothing is sent (and it starts as before).
+# Without NOTIFY_SOCKET: nothing is sent (and it starts as before).  Its
+# stderr is the journal's stream (JOURNAL_STREAM names it, as systemd
+# does): each line starts with its syslog priority, without a timestamp.
 : >"$nlog"
+log=$tmpdir/journal.log
+: >"$log"
 { storaged_section; pool_section a 1 8M; pool_section b 2 4M; } >"$conf"
-start_bg "$tmpdir/d2.pid" "${CHECKED[@]}" "$RMR_STORAGED" --foreground \
-  --config "$conf" 2>>"$log"
+stream=$(stat -c %d:%i "$log")
+JOURNAL_STREAM=$stream start_bg "$tmpdir/d2.pid" \
+  "${CHECKED[@]}" "$RMR_STORAGED" --foreground --config "$conf" 2>>"$log"
 if ! _wait_until 15 grep -q "ready (pid $BG_PID)" "$log"; then
   diag "$(tail -n 5 "$log")"
   fail_test "the daemon did not start again"
 fi
+echo "colour=red" >>"$conf"
 kill -HUP "$BG_PID"
-_wait_until 10 grep -q "reloaded: 0 pools added" "$log" || true
+_wait_until 10 grep -q "config refused" "$log" || true
 kill_pid "$BG_PID"
 is "$(wc -c <"$nlog")" 0 "without NOTIFY_SOCKET nothing is sent"
+ok "to the journal: the priority first, no timestamp" \
+  grep -qx "<6>rmr-storaged: info: ready (pid $BG_PID)" "$log"
+_warn_prio () { grep -q "^<4>rmr-storaged: warning: " "$log"; }
+ok "... a warning at priority 4" _warn_prio
 done_testing
