@@ -21,6 +21,7 @@ CLUSTER_TLS=
 requires /usr/bin/python3 --version
 requires nbdsh --version
 requires nbdkit --version
+requires systemd-socket-activate --version
 requires_file "$RMR_STORAGED" "$RMRADM" "$RMR_PLUGIN"
 make_tmpdir
 
@@ -142,18 +143,14 @@ ok "... and it is undone: no pool d, server or sync side" _no_d
 is "$(adm get rmr-server/pools/e/state)" registered "pool e is added"
 
 # nbdkit socket-activated, as nbdkit-rmr@.socket starts it.
-if command -v systemd-socket-activate >/dev/null; then
-  start_bg "$tmpdir/sa.pid" systemd-socket-activate -l "$tmpdir/act.sock" \
-    "${CHECKED[@]}" nbdkit "$RMR_PLUGIN" pool=e "server=$listen" \
-    control="$tmpdir/act.ctl"
-  wait_for_socket "$tmpdir/act.sock" 10
-  ok "socket-activated nbdkit serves the pool" \
-    nbdsh -u "nbd+unix:///?socket=$tmpdir/act.sock" \
-    -c 'h.pwrite(b"socket!!" * 512, 0); assert h.pread(4096, 0) == b"socket!!" * 512'
-  kill_pid "$BG_PID"
-else
-  skip "socket-activated nbdkit serves the pool" "no systemd-socket-activate"
-fi
+start_bg "$tmpdir/sa.pid" systemd-socket-activate -l "$tmpdir/act.sock" \
+  "${CHECKED[@]}" nbdkit "$RMR_PLUGIN" pool=e "server=$listen" \
+  control="$tmpdir/act.ctl"
+wait_for_socket "$tmpdir/act.sock" 10
+ok "socket-activated nbdkit serves the pool" \
+  nbdsh -u "nbd+unix:///?socket=$tmpdir/act.sock" \
+  -c 'h.pwrite(b"socket!!" * 512, 0); assert h.pread(4096, 0) == b"socket!!" * 512'
+kill_pid "$BG_PID"
 
 kill_pid "$dpid"
 ok "STOPPING=1 on SIGTERM" _notified '^STOPPING=1'
