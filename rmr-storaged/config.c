@@ -452,15 +452,17 @@ config_clear (struct config *cfg)
 }
 
 /* Applying a pool, first step: join it, its resync and record settings,
- * its peers.  The error names the file and the pool.
+ * its peers.  The error names the file and the pool.  *joined: the join
+ * itself succeeded (so it is ours to undo).
  */
 static int
-apply_join (const char *path, const struct pool_cfg *pc)
+apply_join (const char *path, const struct pool_cfg *pc, bool *joined)
 {
   char **peer;
   int r;
 
   r = control_join_pool (pc->name, pc->member_id, pc->chunk_size);
+  *joined = r == 0;
   if (r == 0)
     r = control_sync_settings (pc->name, pc->sync_parallel, pc->sync_rate,
                                pc->sync_min_rate, pc->sync_manual);
@@ -512,12 +514,9 @@ undo_pool (const char *name, bool had_sync)
   g_autofree char *err = g_strdup (rmr_get_error ());
   g_autoptr (GPtrArray) sess = g_ptr_array_new_with_free_func (g_free);
   struct rmr_leg_info info;
-  struct srv_pool *p = pool_find (name);
+  struct srv_pool *p;
   unsigned i;
 
-  if (!p)
-    goto out; /* the join itself failed */
-  pool_put (p);
   p = pool_find_sync (name);
   if (p && !had_sync) {
     for (i = 0; i < rmr_pool_nlegs (p->peers); i++)
@@ -530,7 +529,6 @@ undo_pool (const char *name, bool had_sync)
     pool_put (p);
   if ((!had_sync && pool_sync_leave (name) < 0) || pool_delete (name) < 0)
     g_warning ("pool %s: undoing the join: %s", name, rmr_get_error ());
-out:
   rmr_err (EINVAL, "%s", err ? err : "failed");
 }
 
@@ -565,7 +563,8 @@ config_apply (const char *path)
   if (read_file (path, &kf, &pools) < 0)
     return -EINVAL;
   for (i = 0; i < pools->len; i++) {
-    r = apply_join (path, &g_array_index (pools, struct pool_cfg, i));
+    bool joined;
+    r = apply_join (path, &g_array_index (pools, struct pool_cfg, i), &joined);
     if (r < 0)
       return r;
   }
@@ -622,7 +621,7 @@ config_reload (const char *path, unsigned *added, unsigned *failed)
     const struct pool_cfg *was =
       g_applied ? g_hash_table_lookup (g_applied, pc->name) : NULL;
     struct srv_pool *p = pool_find (pc->name), *sync;
-    bool had_sync;
+    bool had_sync, joined;
 
     if (p) {
       g_autoptr (GString) keys = g_string_new (NULL);
@@ -651,8 +650,10 @@ config_reload (const char *path, unsigned *added, unsigned *failed)
     had_sync = sync != NULL;
     if (sync)
       pool_put (sync);
-    if (apply_join (path, pc) < 0 || apply_store (path, pc) < 0) {
-      undo_pool (pc->name, had_sync);
+    if (apply_join (path, pc, &joined) < 0 || apply_store (path, pc) < 0) {
+      /* Not a pool someone joined through the control socket meanwhile. */
+      if (joined)
+        undo_pool (pc->name, had_sync); /* keeps the error */
       g_warning ("%s", rmr_get_error ());
       (*failed)++;
       continue;
