@@ -453,6 +453,8 @@ leg_add_unlocked (struct rmr_pool *pool, const struct rmr_leg_config *lc)
   en.generation = pool->generation + 1;
   enable_table (pool, &en, leg);
   atomic_store (&leg->state, LEG_RECONNECTING);
+  clt_leg_log_state (leg, LEG_FAILED, LEG_RECONNECTING,
+                     "a new member, resyncing everything");
   atomic_store (&leg->catching_up, true);
   atomic_store (&leg->resync_total, ho_nchunks (pool));
   atomic_store (&leg->resync_left, ho_nchunks (pool));

@@ -253,8 +253,11 @@ enable_all (struct rmr_pool *pool, const struct rmr_enable_req *en,
       return r;
   }
   for (i = 0; i < pool->nlegs; i++)
-    if (joined & 1u << i)
-      atomic_store (&pool->legs[i].state, LEG_NORMAL);
+    if (joined & 1u << i) {
+      int old = atomic_exchange (&pool->legs[i].state, LEG_NORMAL);
+      if (old != LEG_NORMAL)
+        clt_leg_log_state (&pool->legs[i], old, LEG_NORMAL, "pool enabled");
+    }
   return 0;
 }
 

@@ -138,6 +138,21 @@ set_last_error (struct clt_leg *leg, const char *why)
 }
 
 void
+clt_leg_log_state (const struct clt_leg *leg, enum clt_leg_state from,
+                   enum clt_leg_state to, const char *why)
+{
+  char member[16] = "?";
+
+  if (leg->member_id != RMR_MEMBER_NONE)
+    snprintf (member, sizeof member, "%" PRIu32, leg->member_id);
+  g_message ("%spool %s: member %s (%s): %s -> %s%s%s%s",
+             leg->pool->sync ? "sync " : "", leg->pool->cfg.pool_name, member,
+             leg->addr_name, clt_leg_state_name (from), clt_leg_state_name (to),
+             why && *why ? " (" : "", why && *why ? why : "",
+             why && *why ? ")" : "");
+}
+
+void
 clt_leg_fail (struct clt_leg *leg, const char *why)
 {
   int old = atomic_exchange (&leg->state, LEG_FAILED);
@@ -145,6 +160,7 @@ clt_leg_fail (struct clt_leg *leg, const char *why)
   if (old == LEG_FAILED)
     return;
   metrics_add (&leg->failures, 1);
+  clt_leg_log_state (leg, old, LEG_FAILED, why);
   if (why)
     set_last_error (leg, why);
   /* Legs that never joined (pool still opening) are not reconnected. */
@@ -277,6 +293,10 @@ clt_handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
   if (from_peers)
     atomic_fetch_and (&pool->outdated, ~(1u << leg->slot));
   atomic_store (&leg->state, LEG_NORMAL);
+  clt_leg_log_state (leg, LEG_RECONNECTING, LEG_NORMAL,
+                     from_peers
+                       ? "handed its dirty map"
+                       : "enabled with no normal member to hand it a map");
   if (clt_pending_may_clear (pool)) {
     g_mutex_lock (&pool->pending_lock);
     g_array_set_size (pool->pending, 0);
@@ -346,6 +366,8 @@ clt_reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
     leg->new_member = rep.fresh;
   if (r == 0) {
     atomic_store (&leg->state, LEG_RECONNECTING);
+    clt_leg_log_state (leg, LEG_FAILED, LEG_RECONNECTING,
+                       "the server answers again");
     clt_freeze (pool);
     r = clt_handover (pool, leg, s);
     clt_thaw (pool);
@@ -353,7 +375,8 @@ clt_reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
       return 0;
   }
   /* Failed: the leg stays failed, on its old session. */
-  atomic_store (&leg->state, LEG_FAILED);
+  if (atomic_exchange (&leg->state, LEG_FAILED) == LEG_RECONNECTING)
+    clt_leg_log_state (leg, LEG_RECONNECTING, LEG_FAILED, rmr_get_error ());
   if (s != leg->sess)
     clt_sess_del_leg (s, leg);
   clt_sess_put (s);

@@ -285,7 +285,8 @@ join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg, bool *refused)
   leg->peer_size = rep.mapped_size;
   leg->peer_chunk_size = rep.chunk_size;
   leg->peer_generation = rep.generation;
-  atomic_store (&leg->state, LEG_NORMAL);
+  if (atomic_exchange (&leg->state, LEG_NORMAL) != LEG_NORMAL)
+    clt_leg_log_state (leg, LEG_FAILED, LEG_NORMAL, "joined");
   leg->last_error[0] = '\0';
   g_mutex_unlock (&pool->legs_lock);
   return 0;

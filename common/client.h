@@ -354,6 +354,13 @@ void clt_leg_leave_sess (struct clt_leg *leg, struct clt_sess *s,
 void clt_leg_release (struct clt_leg *leg);
 /* Mark a leg failed (once), waking the reconnect thread. */
 void clt_leg_fail (struct clt_leg *leg, const char *why);
+/* One info line per change of a leg's state (DESIGN 3: every transition
+ * is logged), naming the pool, the member, its address and why; never
+ * per IO.  Through GLib's log, which the process directs (the daemon's
+ * writer, the plugin's).
+ */
+void clt_leg_log_state (const struct clt_leg *leg, enum clt_leg_state from,
+                        enum clt_leg_state to, const char *why);
 int clt_recover_start (struct rmr_pool *pool);
 void clt_recover_stop (struct rmr_pool *pool);
 /* Reconnect leg i now (addr: a new address, or NULL). */

@@ -72,10 +72,39 @@ struct handle {
   struct rmr_pool *rp;    /* dev's open pool */
 };
 
+/* librmr logs through GLib (a leg's change of state, hand-overs,
+ * assemble warnings): one line each on nbdkit's stderr, the journal
+ * under systemd, as "nbdkit: rmr: info: pool p: member 42 (tcp:stor1:
+ * 7700): normal -> failed (reason)".  Debug lines go to nbdkit_debug
+ * (nbdkit -v), errors to nbdkit_error.  GLib's default writer dropped
+ * the info lines and formatted the others its own way.
+ */
+static GLogWriterOutput
+log_writer (GLogLevelFlags flags, const GLogField *fields, gsize n,
+            gpointer data)
+{
+  const char *msg = "";
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    if (strcmp (fields[i].key, "MESSAGE") == 0 && fields[i].length < 0)
+      msg = fields[i].value;
+  if (flags & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+    nbdkit_error ("%s", msg);
+  else if (flags & G_LOG_LEVEL_WARNING)
+    fprintf (stderr, "nbdkit: rmr: warning: %s\n", msg);
+  else if (flags & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO))
+    fprintf (stderr, "nbdkit: rmr: info: %s\n", msg);
+  else
+    nbdkit_debug ("%s", msg);
+  return G_LOG_WRITER_HANDLED;
+}
+
 static void
 rmr_load (void)
 {
   rmr_pool_config_init (&cfg);
+  g_log_set_writer_func (log_writer, NULL, NULL);
 }
 
 static void

@@ -35,6 +35,18 @@
  * "overwrite whatever is there" would one day format the wrong disk.
  * Forcing is a decision about one device, taken once, by create_store
  * force=1 (or wipefs).
+ *
+ * Reload (SIGHUP, config_reload): the file given at start is read and
+ * checked again, whole, before anything changes; a file that does not
+ * parse is refused with the same one-line error as at start.  Pools new
+ * in the file are applied as at start (join, settings, peers, store), one
+ * pool at a time: one that fails is undone and named, the others go on.
+ * A running pool whose section changed is left as it is, with one line
+ * naming the pool and the keys; so are [storaged] keys (restart to apply)
+ * and pools gone from the file (they keep running).  The file as last
+ * accepted (g_file) and each pool's section as applied (g_applied) are
+ * what a reload compares against; main's thread alone touches them (at
+ * start, and on SIGHUP through sigwait), so they need no lock.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -81,6 +93,13 @@ static const char *const pool_keys[] = {
   "peers",      "sync_rate",  "sync_min_rate",  "sync_parallel",
   "sync_start", "al_extents", "al_extent_size", NULL,
 };
+
+/* The file as last accepted, and each pool's section as applied from it
+ * (name -> struct pool_cfg *): what a reload compares against.  Main's
+ * thread only.
+ */
+static GKeyFile *g_file;
+static GHashTable *g_applied;
 
 static int
 check_keys (GKeyFile *kf, const char *file, const char *group,
@@ -214,6 +233,60 @@ pool_cfg_clear (gpointer p)
   g_strfreev (pc->peers);
 }
 
+static void
+pool_cfg_free (gpointer p)
+{
+  pool_cfg_clear (p);
+  g_free (p);
+}
+
+/* A heap copy of *pc that takes its strings (pc is left empty). */
+static struct pool_cfg *
+pool_cfg_steal (struct pool_cfg *pc)
+{
+  struct pool_cfg *copy = g_memdup2 (pc, sizeof *pc);
+
+  memset (pc, 0, sizeof *pc);
+  return copy;
+}
+
+/* The same peers, in the same order, empty entries aside. */
+static bool
+peers_equal (char **a, char **b)
+{
+  for (;;) {
+    while (*a && !**a)
+      a++;
+    while (*b && !**b)
+      b++;
+    if (!*a || !*b)
+      return !*a && !*b;
+    if (strcmp (*a++, *b++) != 0)
+      return false;
+  }
+}
+
+/* The keys whose values differ between a and b, comma-separated. */
+static void
+pool_cfg_diff (const struct pool_cfg *a, const struct pool_cfg *b, GString *out)
+{
+#define DIFF(cond, key)                                                        \
+  if (cond)                                                                    \
+    g_string_append_printf (out, "%s%s", out->len ? ", " : "", key);
+  DIFF (a->member_id != b->member_id, "member_id");
+  DIFF (strcmp (a->store, b->store) != 0, "store");
+  DIFF (a->mapped_size != b->mapped_size, "mapped_size");
+  DIFF (a->chunk_size != b->chunk_size, "chunk_size");
+  DIFF (!peers_equal (a->peers, b->peers), "peers");
+  DIFF (a->sync_rate != b->sync_rate, "sync_rate");
+  DIFF (a->sync_min_rate != b->sync_min_rate, "sync_min_rate");
+  DIFF (a->sync_parallel != b->sync_parallel, "sync_parallel");
+  DIFF (a->sync_manual != b->sync_manual, "sync_start");
+  DIFF (a->al_extents != b->al_extents, "al_extents");
+  DIFF (a->al_extent_size != b->al_extent_size, "al_extent_size");
+#undef DIFF
+}
+
 static int
 read_file (const char *path, GKeyFile **out, GArray **pools)
 {
@@ -297,6 +370,39 @@ check_security (GKeyFile *kf, const char *path)
   return 0;
 }
 
+/* Every value of [storaged] that main uses, checked so that an error
+ * names the file: the listen addresses, the log level, TLS and limits.
+ */
+static int
+check_storaged (GKeyFile *kf, const char *path)
+{
+  g_autofree char *listen = get (kf, "storaged", "listen");
+  g_autofree char *level = get (kf, "storaged", "log-level");
+  g_autofree char *metrics = get (kf, "storaged", "metrics");
+  g_auto (GStrv) addrs = NULL;
+  enum log_level l;
+  struct rmr_addr a;
+  char what[400];
+  unsigned i;
+
+  addrs = g_strsplit_set (listen ? listen : "", ";,", -1);
+  for (i = 0; addrs[i]; i++) {
+    g_strstrip (addrs[i]);
+    snprintf (what, sizeof what, "%s: [storaged]: listen", path);
+    if (*addrs[i] && rmr_addr_parse (what, addrs[i], &a) < 0)
+      return -EINVAL;
+  }
+  if (level && log_parse_level (level, &l) < 0)
+    return rmr_err (EINVAL,
+                    "%s: [storaged]: log-level: '%s' is not error, "
+                    "warning, info or debug",
+                    path, level);
+  snprintf (what, sizeof what, "%s: [storaged]: metrics", path);
+  if (metrics && metrics_addr_check (what, metrics) < 0)
+    return -EINVAL;
+  return check_security (kf, path);
+}
+
 int
 config_load (const char *path, struct config *cfg)
 {
@@ -304,24 +410,16 @@ config_load (const char *path, struct config *cfg)
   g_autoptr (GArray) pools = NULL;
   g_autofree char *listen = NULL;
   g_auto (GStrv) addrs = NULL;
-  struct rmr_addr a;
-  char what[400];
   unsigned i;
 
-  if (read_file (path, &kf, &pools) < 0)
+  if (read_file (path, &kf, &pools) < 0 || check_storaged (kf, path) < 0)
     return -EINVAL;
   listen = get (kf, "storaged", "listen");
-  if (listen) {
-    addrs = g_strsplit_set (listen, ";,", -1);
-    for (i = 0; addrs[i]; i++) {
-      g_strstrip (addrs[i]);
-      if (!*addrs[i])
-        continue;
-      snprintf (what, sizeof what, "%s: [storaged]: listen", path);
-      if (rmr_addr_parse (what, addrs[i], &a) < 0)
-        return -EINVAL;
+  addrs = g_strsplit_set (listen ? listen : "", ";,", -1);
+  for (i = 0; addrs[i]; i++) {
+    g_strstrip (addrs[i]);
+    if (*addrs[i])
       g_ptr_array_add (cfg->listen, g_strdup (addrs[i]));
-    }
   }
   if (!cfg->control)
     cfg->control = get (kf, "storaged", "control");
@@ -329,8 +427,6 @@ config_load (const char *path, struct config *cfg)
     cfg->pidfile = get (kf, "storaged", "pidfile");
   if (!cfg->log_level)
     cfg->log_level = get (kf, "storaged", "log-level");
-  if (check_security (kf, path) < 0)
-    return -EINVAL;
   if (!cfg->tls)
     cfg->tls = get (kf, "storaged", "tls");
   if (!cfg->tls_psk)
@@ -343,17 +439,11 @@ config_load (const char *path, struct config *cfg)
     cfg->max_handshakes = get (kf, "storaged", "max_handshakes");
   if (!cfg->handshake_timeout)
     cfg->handshake_timeout = get (kf, "storaged", "handshake_timeout");
-  {
-    /* Checked even when --metrics wins: the file must be right for the
-     * next start without it.
-     */
-    g_autofree char *m = get (kf, "storaged", "metrics");
-    snprintf (what, sizeof what, "%s: [storaged]: metrics", path);
-    if (m && metrics_addr_check (what, m) < 0)
-      return -EINVAL;
-    if (!cfg->metrics)
-      cfg->metrics = g_steal_pointer (&m);
-  }
+  /* Checked (check_storaged) even when --metrics wins: the file must be
+   * right for the next start without it.
+   */
+  if (!cfg->metrics)
+    cfg->metrics = get (kf, "storaged", "metrics");
   return 0;
 }
 
@@ -373,6 +463,107 @@ config_clear (struct config *cfg)
   g_clear_pointer (&cfg->metrics, g_free);
 }
 
+/* Applying a pool, first step: join it, its resync and record settings,
+ * its peers.  The error names the file and the pool.  *joined: the join
+ * itself succeeded (so it is ours to undo).
+ */
+static int
+apply_join (const char *path, const struct pool_cfg *pc, bool *joined)
+{
+  char **peer;
+  int r;
+
+  r = control_join_pool (pc->name, pc->member_id, pc->chunk_size);
+  *joined = r == 0;
+  if (r == 0)
+    r = control_sync_settings (pc->name, pc->sync_parallel, pc->sync_rate,
+                               pc->sync_min_rate, pc->sync_manual);
+  if (r == 0)
+    r = control_al_settings (pc->name, pc->al_extents,
+                             log_2_bits (pc->al_extent_size));
+  for (peer = pc->peers; r == 0 && *peer; peer++)
+    if (**peer)
+      r = control_add_peer (pc->name, NULL, *peer, false);
+  if (r < 0)
+    rmr_err_prefix ("config %s: [pool %s]: ", path, pc->name);
+  return r;
+}
+
+/* Second step: attach the store if it has metadata; format it only if
+ * it has none at all.
+ */
+static int
+apply_store (const char *path, const struct pool_cfg *pc)
+{
+  int r;
+
+  r = control_add_store (pc->store, pc->name, pc->mapped_size,
+                         STORE_MODE_ATTACH, false);
+  /* store_create refuses a missing path in /dev (a mistyped device). */
+  if (r == -ENODATA || r == -ENOENT)
+    r = control_add_store (pc->store, pc->name, pc->mapped_size,
+                           STORE_MODE_CREATE, false);
+  if (r == -EMEDIUMTYPE) {
+    g_autofree char *msg = g_strdup (rmr_get_error ());
+    rmr_err (EMEDIUMTYPE,
+             "%s; if it may go, wipe it (wipefs -a) or format it with "
+             "create_store force=1",
+             msg);
+  }
+  if (r < 0)
+    rmr_err_prefix ("config %s: [pool %s]: ", path, pc->name);
+  return r;
+}
+
+/* Undo apply_join of a pool that failed on reload: its peers, its sync
+ * half (unless it was there before: had_sync) and its server half go,
+ * so the reload leaves no trace of it.  The error of the failure is
+ * kept.
+ */
+static void
+undo_pool (const char *name, bool had_sync)
+{
+  g_autofree char *err = g_strdup (rmr_get_error ());
+  g_autoptr (GPtrArray) sess = g_ptr_array_new_with_free_func (g_free);
+  struct rmr_leg_info info;
+  struct srv_pool *p;
+  unsigned i;
+
+  p = pool_find_sync (name);
+  if (p && !had_sync) {
+    for (i = 0; i < rmr_pool_nlegs (p->peers); i++)
+      if (rmr_pool_leg_info (p->peers, i, &info) == 0 && info.sessname[0])
+        g_ptr_array_add (sess, g_strdup (info.sessname));
+    for (i = 0; i < sess->len; i++)
+      rmr_sync_pool_del_sess (p->peers, sess->pdata[i]);
+  }
+  if (p)
+    pool_put (p);
+  if ((!had_sync && pool_sync_leave (name) < 0) || pool_delete (name) < 0)
+    g_warning ("pool %s: undoing the join: %s", name, rmr_get_error ());
+  rmr_err (EINVAL, "%s", err ? err : "failed");
+}
+
+/* Keep pools as applied (pools is emptied), and the file of the start:
+ * its [storaged] is the one in force until a restart.
+ */
+static void
+remember (GKeyFile *kf, GArray *pools)
+{
+  unsigned i;
+
+  if (!g_applied)
+    g_applied =
+      g_hash_table_new_full (g_str_hash, g_str_equal, NULL, pool_cfg_free);
+  for (i = 0; i < pools->len; i++) {
+    struct pool_cfg *pc =
+      pool_cfg_steal (&g_array_index (pools, struct pool_cfg, i));
+    g_hash_table_replace (g_applied, pc->name, pc);
+  }
+  if (!g_file)
+    g_file = g_key_file_ref (kf);
+}
+
 int
 config_apply (const char *path)
 {
@@ -384,43 +575,122 @@ config_apply (const char *path)
   if (read_file (path, &kf, &pools) < 0)
     return -EINVAL;
   for (i = 0; i < pools->len; i++) {
-    struct pool_cfg *pc = &g_array_index (pools, struct pool_cfg, i);
-    char **peer;
-    r = control_join_pool (pc->name, pc->member_id, pc->chunk_size);
-    if (r == 0)
-      r = control_sync_settings (pc->name, pc->sync_parallel, pc->sync_rate,
-                                 pc->sync_min_rate, pc->sync_manual);
-    if (r == 0)
-      r = control_al_settings (pc->name, pc->al_extents,
-                               log_2_bits (pc->al_extent_size));
-    for (peer = pc->peers; r == 0 && *peer; peer++)
-      if (**peer)
-        r = control_add_peer (pc->name, NULL, *peer, false);
-    if (r < 0) {
-      rmr_err_prefix ("config %s: [pool %s]: ", path, pc->name);
+    bool joined;
+    r = apply_join (path, &g_array_index (pools, struct pool_cfg, i), &joined);
+    if (r < 0)
       return r;
-    }
   }
   for (i = 0; i < pools->len; i++) {
-    struct pool_cfg *pc = &g_array_index (pools, struct pool_cfg, i);
-    /* Attach what has metadata; format only what has none at all. */
-    r = control_add_store (pc->store, pc->name, pc->mapped_size,
-                           STORE_MODE_ATTACH, false);
-    /* store_create refuses a missing path in /dev (a mistyped device). */
-    if (r == -ENODATA || r == -ENOENT)
-      r = control_add_store (pc->store, pc->name, pc->mapped_size,
-                             STORE_MODE_CREATE, false);
-    if (r == -EMEDIUMTYPE) {
-      g_autofree char *msg = g_strdup (rmr_get_error ());
-      rmr_err (EMEDIUMTYPE,
-               "%s; if it may go, wipe it (wipefs -a) or format it with "
-               "create_store force=1",
-               msg);
-    }
-    if (r < 0) {
-      rmr_err_prefix ("config %s: [pool %s]: ", path, pc->name);
+    r = apply_store (path, &g_array_index (pools, struct pool_cfg, i));
+    if (r < 0)
       return r;
+  }
+  remember (kf, pools);
+  return 0;
+}
+
+/* Is name a [pool NAME] of pools? */
+static bool
+has_pool (GArray *pools, const char *name)
+{
+  unsigned i;
+
+  for (i = 0; i < pools->len; i++)
+    if (g_strcmp0 (g_array_index (pools, struct pool_cfg, i).name, name) == 0)
+      return true;
+  return false;
+}
+
+int
+config_reload (const char *path, unsigned *added, unsigned *failed)
+{
+  g_autoptr (GKeyFile) kf = NULL;
+  g_autoptr (GArray) pools = NULL;
+  g_autoptr (GArray) fresh = NULL;
+  GHashTableIter it;
+  gpointer key, value;
+  unsigned i;
+
+  *added = *failed = 0;
+  if (read_file (path, &kf, &pools) < 0 || check_storaged (kf, path) < 0)
+    return -EINVAL;
+
+  /* [storaged]: taken at start only. */
+  for (i = 0; storaged_keys[i]; i++) {
+    g_autofree char *was =
+      g_file ? get (g_file, "storaged", storaged_keys[i]) : NULL;
+    g_autofree char *now = get (kf, "storaged", storaged_keys[i]);
+    if (g_strcmp0 (was, now) != 0)
+      g_message ("config %s: [storaged]: %s changed in the config; left as "
+                 "it is (restart to apply)",
+                 path, storaged_keys[i]);
+  }
+
+  fresh = g_array_new (FALSE, TRUE, sizeof (struct pool_cfg));
+  g_array_set_clear_func (fresh, pool_cfg_clear);
+  for (i = 0; i < pools->len; i++) {
+    struct pool_cfg *pc = &g_array_index (pools, struct pool_cfg, i);
+    const struct pool_cfg *was =
+      g_applied ? g_hash_table_lookup (g_applied, pc->name) : NULL;
+    struct srv_pool *p = pool_find (pc->name), *sync;
+    bool had_sync, joined;
+
+    if (p) {
+      g_autoptr (GString) keys = g_string_new (NULL);
+      pool_put (p);
+      if (!was)
+        g_message ("config %s: [pool %s]: the pool exists already (joined "
+                   "through the control socket); left as it is",
+                   path, pc->name);
+      else {
+        pool_cfg_diff (was, pc, keys);
+        if (keys->len)
+          g_message ("config %s: [pool %s]: %s changed in the config; left "
+                     "as it is (restart, or apply it with rmradm)",
+                     path, pc->name, keys->str);
+      }
+      continue;
+    }
+    if (was) {
+      g_message ("config %s: [pool %s]: not running (it left through the "
+                 "control socket); left so (restart to apply the config)",
+                 path, pc->name);
+      continue;
+    }
+    /* New in the file: applied as at start, or not at all. */
+    sync = pool_find_sync (pc->name);
+    had_sync = sync != NULL;
+    if (sync)
+      pool_put (sync);
+    if (apply_join (path, pc, &joined) < 0 || apply_store (path, pc) < 0) {
+      /* Not a pool someone joined through the control socket meanwhile. */
+      if (joined)
+        undo_pool (pc->name, had_sync); /* keeps the error */
+      g_warning ("%s", rmr_get_error ());
+      (*failed)++;
+      continue;
+    }
+    g_message ("config %s: [pool %s]: added", path, pc->name);
+    g_array_append_val (fresh, *pc);
+    memset (pc, 0, sizeof *pc);
+    (*added)++;
+  }
+
+  if (g_applied) {
+    g_hash_table_iter_init (&it, g_applied);
+    while (g_hash_table_iter_next (&it, &key, &value)) {
+      struct srv_pool *p;
+      if (has_pool (pools, key) || has_pool (fresh, key))
+        continue;
+      p = pool_find (key);
+      if (p) {
+        g_message ("config %s: [pool %s]: gone from the config; still "
+                   "running (leave_pool through rmradm to remove it)",
+                   path, (const char *) key);
+        pool_put (p);
+      }
     }
   }
+  remember (kf, fresh);
   return 0;
 }

@@ -1004,5 +1004,13 @@ struct config {
 int config_load (const char *path, struct config *cfg);
 int config_apply (const char *path);
 void config_clear (struct config *cfg);
+/* Reload (SIGHUP): the file read and checked again, whole; -EINVAL with
+ * a one-line error naming the file, group and key, and nothing changed,
+ * if it does not parse.  Otherwise pools new in the file are applied as
+ * by config_apply (*added; *failed ones are undone and logged), and what
+ * changed in running pools or [storaged] is logged, not applied.  Main's
+ * thread only.
+ */
+int config_reload (const char *path, unsigned *added, unsigned *failed);
 
 #endif /* RMR_STORAGED_INTERNAL_H */

@@ -5,6 +5,14 @@
  * SIGINT.  The parent of a detaching daemon exits only when the child is
  * ready (status 0) or has failed (status 1, its error on stderr), so a
  * script that starts it can rely on the exit status.
+ *
+ * Signals are blocked in every thread and taken by the main thread with
+ * sigwait, so a SIGHUP's reload (config.c: new pools added, changes of
+ * running ones logged) runs as ordinary code on that thread, never in a
+ * handler.  Under systemd (Type=notify) the daemon tells the service
+ * manager through sd_notify: READY=1 once it listens with the config's
+ * pools in place, RELOADING=1 and READY=1 around a reload, STOPPING=1 on
+ * the way out.  Without NOTIFY_SOCKET sd_notify does nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +24,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "error.h"
 #include "internal.h"
@@ -184,6 +195,61 @@ ready (int fd, int status)
   close (fd);
 }
 
+/* The notify protocol is libsystemd's (the socket's address forms, the
+ * credentials, the datagram); systemd 253 wants MONOTONIC_USEC with
+ * RELOADING=1 (Type=notify-reload), 252 ignores it.  A failure to tell
+ * systemd is not the daemon's failure: logged at debug level.
+ */
+static void
+notify (const char *state)
+{
+  int r = sd_notify (0, state);
+
+  if (r < 0)
+    g_debug ("sd_notify: %s", g_strerror (-r));
+}
+
+static void
+notify_reloading (void)
+{
+  g_autofree char *state = NULL;
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  state = g_strdup_printf ("RELOADING=1\nMONOTONIC_USEC=%" G_GUINT64_FORMAT
+                           "\nSTATUS=reloading the config",
+                           (guint64) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+  notify (state);
+}
+
+/* SIGHUP: the config file again (config_reload), then ready again. */
+static void
+reload (const char *config)
+{
+  g_autofree char *status = NULL;
+  g_autofree char *state = NULL;
+  unsigned added, failed;
+
+  notify_reloading ();
+  if (!config) {
+    g_message ("SIGHUP: no --config to reload");
+    status = g_strdup ("serving (no config file)");
+  }
+  else if (config_reload (config, &added, &failed) < 0) {
+    g_warning ("SIGHUP: config refused, nothing changed: %s", rmr_get_error ());
+    status = g_strdup_printf ("serving; the last reload was refused: %s",
+                              rmr_get_error ());
+  }
+  else {
+    g_message ("SIGHUP: config %s reloaded: %u pools added, %u failed", config,
+               added, failed);
+    status = g_strdup_printf ("serving; reloaded: %u pools added, %u failed",
+                              added, failed);
+  }
+  state = g_strdup_printf ("READY=1\nSTATUS=%s", status);
+  notify (state);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -324,9 +390,12 @@ main (int argc, char **argv)
     }
   }
 
+  notify ("READY=1\nSTATUS=serving");
+
   while (sigwait (&set, &sig) == 0 && sig == SIGHUP)
-    g_message ("SIGHUP ignored (restart to reread the config)");
+    reload (config);
   g_message ("signal %d: shutting down", sig);
+  notify ("STOPPING=1\nSTATUS=shutting down");
   sess_stop_listeners ();
   srv_metrics_stop ();
   control_stop ();

@@ -20,6 +20,44 @@
 #include "internal.h"
 #include "util.h"
 
+/* A failing store fails every IO in flight on it (hundreds at a queue
+ * depth of 128 per session) before the client fails the leg: the first
+ * few of each second are logged, the rest counted in one line, so a bad
+ * disk gives a handful of lines, not one per IO.
+ */
+#define FAILED_IO_LOG_PER_S 5
+
+static GMutex g_failed_lock; /* protects the three below */
+static gint64 g_failed_second;
+static unsigned g_failed_logged, g_failed_dropped;
+
+static void
+log_failed_io (const char *msg)
+{
+  gint64 sec = g_get_monotonic_time () / G_USEC_PER_SEC;
+  unsigned dropped = 0;
+  bool log;
+
+  g_mutex_lock (&g_failed_lock);
+  if (sec != g_failed_second) {
+    dropped = g_failed_dropped;
+    g_failed_second = sec;
+    g_failed_logged = g_failed_dropped = 0;
+  }
+  log = g_failed_logged < FAILED_IO_LOG_PER_S;
+  if (log)
+    g_failed_logged++;
+  else
+    g_failed_dropped++;
+  g_mutex_unlock (&g_failed_lock);
+  if (dropped)
+    g_warning ("%u more failed IOs in an earlier second (not logged one "
+               "by one)",
+               dropped);
+  if (log)
+    g_warning ("%s", msg);
+}
+
 /* The write is done (or refused): unpin its extents, and let writes
  * that waited for room in the record go on.
  */
@@ -166,7 +204,7 @@ io_done (struct store_io *io, int res)
               p->name, p->member_id, rmr_msg_type_name (r->hdr.type),
               r->hdr.length, r->hdr.offset, strerror (-res));
     if (res != -ENOTSUP)
-      g_warning ("%s", msg);
+      log_failed_io (msg);
     sess_reply (r->conn, &r->hdr, res, msg, strlen (msg), p->member_id);
   }
   else
