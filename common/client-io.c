@@ -97,7 +97,8 @@ again:
 }
 
 /* A flush's horizon: the oldest write in flight, or, with none, the next
- * sequence number (every write so far is done on every leg).  It lets a
+ * sequence number (every write so far is done on every leg); 0 before
+ * the first write.  It lets a
  * member tell that the last writes before a pause are settled, which no
  * write would tell it (the online verify compares only settled ranges).
  */
@@ -108,6 +109,10 @@ ov_horizon (struct rmr_pool *pool)
   uint32_t h;
 
   g_mutex_lock (&pool->ov_lock);
+  if (pool->wseq == 0) {
+    g_mutex_unlock (&pool->ov_lock);
+    return 0; /* no write yet: nothing to tell */
+  }
   h = pool->wseq + 1;
   if (h == 0)
     h = 1; /* as ov_enter numbers it */
@@ -388,7 +393,7 @@ replicatev (struct rmr_pool *pool, const char *what, uint8_t type,
     ov_enter (pool, &range, &hdr.horizon);
     hdr.wseq = range.seq;
   }
-  else if (pool->wseq)
+  else
     hdr.horizon = ov_horizon (pool);
   /* One snapshot decides both where the write goes and who misses it. */
   legs = normal_legs (pool);
