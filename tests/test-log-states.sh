@@ -23,8 +23,18 @@ nlog=$tmpdir/nbdkit.log
 nbdkit_start e pool=p $(servers 1 2) timeout=3s 2>"$nlog"
 wait_leg_normal e 2 20
 
-# No line per IO, on either side.
+# No line per IO, on either side.  The start-up's own lines first: each
+# node's sync pool joins its peer on first use (asking its member id
+# joins it), logged on both sides; then the logs stay still.
 lines () { cat "$nlog" "$tmpdir/n1.log" "$tmpdir/n2.log" | wc -l; }
+for i in 1 2; do
+  for s in $(rmradm_n "$i" ls rmr-client/pools/p/sessions |
+    sed -n 's|.*/sessions/\([^/]*\)/member_id$|\1|p'); do
+    rmradm_n "$i" get "rmr-client/pools/p/sessions/$s/member_id" >/dev/null
+  done
+done
+_still () { local n; n=$(lines); sleep 1; [[ "$(lines)" == "$n" ]]; }
+_wait_until 20 _still || diag "the logs kept growing before the IO"
 before=$(lines)
 nbdsh -u "$(nbd_uri e)" -c '
 for i in range(1000):
