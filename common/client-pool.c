@@ -145,6 +145,7 @@ clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
              sub->errmsg[0] ? sub->errmsg : strerror (-r));
   else if (got)
     *got = sub->got_len;
+  hdr->member_id = sub->from;
   clt_req_clear (&req);
   return r;
 }

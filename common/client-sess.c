@@ -63,6 +63,7 @@ clt_req_add (struct clt_req *req, unsigned i, struct clt_leg *leg)
   sub->done = false;
   sub->any_len = false;
   sub->got_len = 0;
+  sub->from = RMR_MEMBER_NONE;
   sub->status = 0;
   sub->errmsg[0] = '\0';
   atomic_fetch_add (&req->pending, 1);
@@ -180,6 +181,7 @@ sess_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
 
   status = -(int) hdr->status;
   sub->got_len = hdr->payload_len;
+  sub->from = hdr->member_id;
   if (status == 0 && hdr->payload_len != sub->rlen &&
       !(sub->any_len && hdr->payload_len <= sub->rlen))
     status = -EPROTO;

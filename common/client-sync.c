@@ -325,10 +325,17 @@ use_leg (struct rmr_pool *pool, unsigned i)
   return s;
 }
 
-/* One request on leg i, waited for. */
+/* One request on leg i, waited for.  expect: the member the caller took
+ * leg i for (RMR_MEMBER_NONE: any).  A leg's index is no lasting name:
+ * del_sess frees it for the next add_sess, add_sess of the same name
+ * points it elsewhere, and a node replaced at the same address joins as
+ * another member.  An answer from another member is refused (ECANCELED):
+ * a resync must never read from, and a verify never compare with, a
+ * member it did not choose.
+ */
 static int
-call (struct rmr_pool *pool, unsigned i, struct rmr_hdr *hdr, void *rbuf,
-      uint32_t rlen, char *why, size_t whylen)
+call (struct rmr_pool *pool, unsigned i, uint32_t expect, struct rmr_hdr *hdr,
+      void *rbuf, uint32_t rlen, char *why, size_t whylen)
 {
   struct clt_leg *leg = &pool->legs[i];
   struct clt_sess *s = use_leg (pool, i);
@@ -351,6 +358,13 @@ call (struct rmr_pool *pool, unsigned i, struct rmr_hdr *hdr, void *rbuf,
       r != -ECANCELED && r != -EOPNOTSUPP)
     clt_leg_fail (leg, why);
   clt_sess_put (s);
+  if (r == 0 && expect != RMR_MEMBER_NONE && hdr->member_id != expect) {
+    snprintf (why, whylen,
+              "%s: peer session %u answered as member %" PRIu32 ", not %" PRIu32
+              " (its session changed)",
+              leg->addr_name, i, hdr->member_id, expect);
+    r = -ECANCELED;
+  }
   return r;
 }
 
@@ -408,11 +422,14 @@ rmr_sync_peer_pool (struct rmr_pool *pool, unsigned i, uint64_t *mapped_size,
   return 0;
 }
 
-/* A map message on peer i (rbuf: its reply bits, or NULL). */
+/* A map message on peer i (rbuf: its reply bits, or NULL).  *member:
+ * on entry the member expected (as call's expect), on return the member
+ * that answered.
+ */
 static int
-map_call (struct rmr_pool *pool, unsigned i, uint8_t type, uint16_t flags,
-          uint64_t generation, uint32_t mask, uint64_t first, uint64_t n,
-          void *rbuf, char *why, size_t whylen)
+map_call (struct rmr_pool *pool, unsigned i, uint32_t *member, uint8_t type,
+          uint16_t flags, uint64_t generation, uint32_t mask, uint64_t first,
+          uint64_t n, void *rbuf, char *why, size_t whylen)
 {
   struct rmr_hdr hdr = {.type = type,
                         .flags = flags,
@@ -420,35 +437,47 @@ map_call (struct rmr_pool *pool, unsigned i, uint8_t type, uint16_t flags,
                         .offset = first,
                         .length = n,
                         .dirty_mask = mask};
+  int r;
 
-  return call (pool, i, &hdr, rbuf, rbuf ? (n + 7) / 8 : 0, why, whylen);
+  r = call (pool, i, *member, &hdr, rbuf, rbuf ? (n + 7) / 8 : 0, why, whylen);
+  *member = hdr.member_id;
+  return r;
 }
 
 int
 rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
-                uint64_t first, uint64_t n, uint32_t *peers)
+                uint64_t first, uint64_t n, uint32_t *peers, uint32_t *members)
 {
   char why[RMR_ERRMSG_MAX + 400];
   g_autofree uint8_t *bits = g_malloc ((n + 7) / 8);
   unsigned i, nlegs = rmr_sync_npeers (pool);
+  uint32_t m;
 
   *peers = 0;
-  for (i = 0; i < nlegs; i++)
-    if (map_call (pool, i, RMR_MSG_MAP_GET, RMR_HF_WATCH, generation,
-                  1u << slot, first, n, bits, why, sizeof why) == 0)
-      *peers |= 1u << i;
+  for (i = 0; i < RMR_MAX_MEMBERS && members; i++)
+    members[i] = RMR_MEMBER_NONE;
+  for (i = 0; i < nlegs; i++) {
+    m = RMR_MEMBER_NONE;
+    if (map_call (pool, i, &m, RMR_MSG_MAP_GET, RMR_HF_WATCH, generation,
+                  1u << slot, first, n, bits, why, sizeof why) < 0)
+      continue;
+    *peers |= 1u << i;
+    if (members)
+      members[i] = m;
+  }
   return 0;
 }
 
 int
-rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint64_t generation,
-                  unsigned slot, uint64_t first, uint64_t n, uint8_t *bits)
+rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint32_t member,
+                  uint64_t generation, unsigned slot, uint64_t first,
+                  uint64_t n, uint8_t *bits)
 {
   char why[RMR_ERRMSG_MAX + 400] = "";
   int r;
 
-  r = map_call (pool, i, RMR_MSG_MAP_GET, 0, generation, 1u << slot, first, n,
-                bits, why, sizeof why);
+  r = map_call (pool, i, &member, RMR_MSG_MAP_GET, 0, generation, 1u << slot,
+                first, n, bits, why, sizeof why);
   if (r < 0)
     return rmr_err (-r, "map-get: %s", why);
   return 0;
@@ -456,7 +485,8 @@ rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint64_t generation,
 
 int
 rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
-               void *buf, uint32_t count, uint64_t offset, uint32_t *member)
+               const uint32_t *members, void *buf, uint32_t count,
+               uint64_t offset, uint32_t *member)
 {
   char why[RMR_ERRMSG_MAX + 400] = "no peer session";
   unsigned i, n, start;
@@ -472,11 +502,12 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
                           .length = count};
     if (!(peers & 1u << j))
       continue;
-    r = call (pool, j, &hdr, buf, count, why, sizeof why);
+    r = call (pool, j, members ? members[j] : RMR_MEMBER_NONE, &hdr, buf, count,
+              why, sizeof why);
     if (r == 0) {
       atomic_fetch_add (&pool->legs[j].reads, 1);
       if (member)
-        *member = pool->legs[j].member_id;
+        *member = hdr.member_id;
       return 0;
     }
   }
@@ -487,8 +518,9 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
 }
 
 int
-rmr_sync_csum (struct rmr_pool *pool, unsigned i, uint64_t generation,
-               uint64_t offset, uint32_t count, uint32_t nchunks, uint32_t *crc)
+rmr_sync_csum (struct rmr_pool *pool, unsigned i, uint32_t member,
+               uint64_t generation, uint64_t offset, uint32_t count,
+               uint32_t nchunks, uint32_t *crc)
 {
   char why[RMR_ERRMSG_MAX + 400] = "";
   struct rmr_hdr hdr = {.type = RMR_MSG_CSUM,
@@ -501,7 +533,7 @@ rmr_sync_csum (struct rmr_pool *pool, unsigned i, uint64_t generation,
 
   if (i >= rmr_sync_npeers (pool))
     return rmr_err (ENOENT, "no such peer %u", i);
-  r = call (pool, i, &hdr, crc, 4 * nchunks, why, sizeof why);
+  r = call (pool, i, member, &hdr, crc, 4 * nchunks, why, sizeof why);
   if (r < 0)
     return rmr_err (-r, "checksums: %s", why);
   for (k = 0; k < nchunks; k++, b += 4)
@@ -521,9 +553,10 @@ rmr_sync_clear (struct rmr_pool *pool, uint64_t generation, uint32_t mask,
   for (i = 0; i < nlegs; i++) {
     uint64_t c, len;
     for (c = first; c < first + n; c += len) {
+      uint32_t any = RMR_MEMBER_NONE;
       len = MIN (first + n - c, RMR_MAP_MAX_CHUNKS);
-      r = map_call (pool, i, RMR_MSG_MAP_CLEAR, 0, generation, mask, c, len,
-                    NULL, why, sizeof why);
+      r = map_call (pool, i, &any, RMR_MSG_MAP_CLEAR, 0, generation, mask, c,
+                    len, NULL, why, sizeof why);
       if (r == -ENOENT)
         break; /* a deleted session */
       if (r < 0) {
@@ -548,9 +581,13 @@ rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
 
   memset (kept, 0, (n + 7) / 8);
   for (i = 0; i < nlegs; i++) {
+    /* Whoever holds index i now: a member that did not watch keeps its
+     * bits (and tells them), so the clear is safe on any.
+     */
+    uint32_t any = RMR_MEMBER_NONE;
     if (!(peers & 1u << i))
       continue;
-    r = map_call (pool, i, RMR_MSG_MAP_CLEAR, RMR_HF_WATCH, generation,
+    r = map_call (pool, i, &any, RMR_MSG_MAP_CLEAR, RMR_HF_WATCH, generation,
                   1u << slot, first, n, bits, why, sizeof why);
     if (r < 0) {
       /* Not known whether it saw the chunks written again: keep. */

@@ -59,6 +59,7 @@ struct clt_sub {
   int status;       /* 0 or -errno, valid when done */
   bool any_len;     /* a reply of up to rlen bytes will do */
   uint32_t got_len; /* the reply's payload length */
+  uint32_t from;    /* the member that answered (RMR_MEMBER_NONE: none) */
   atomic_bool done;
   int64_t t_done; /* monotonic µs of the completion (metrics) */
   char errmsg[RMR_ERRMSG_MAX + 1];
@@ -235,7 +236,9 @@ int64_t clt_deadline (const struct rmr_pool *pool);
 /* One request on one session for leg, waited for the pool's timeout
  * (control messages).  The reply's payload goes to rbuf: exactly rlen
  * bytes, or with got != NULL up to rlen and its length in *got.  On
- * failure the error (the server's message if it sent one) is set.
+ * failure the error (the server's message if it sent one) is set.  On
+ * return hdr->member_id is the member that answered (RMR_MEMBER_NONE if
+ * none did).
  */
 int clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
                   const void *payload, size_t plen, void *rbuf, uint32_t rlen,

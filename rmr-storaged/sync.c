@@ -420,10 +420,12 @@ flush_unlocked (struct srv_sync *s)
 
 /* The peers in `watched` that may serve chunk c: current there in our
  * view (no bit for them in our map).  The peer refuses by itself if its
- * own bit is set.
+ * own bit is set.  by[i]: the member that watched through peer i, the
+ * one this decides on; the read refuses an answer from any other there
+ * (the session may lead elsewhere by then: rmr.h).
  */
 static uint32_t
-sources (struct srv_sync *s, uint32_t watched, uint64_t c)
+sources (struct srv_sync *s, uint32_t watched, const uint32_t *by, uint64_t c)
 {
   uint32_t ok = 0, member;
   unsigned i, k;
@@ -431,7 +433,7 @@ sources (struct srv_sync *s, uint32_t watched, uint64_t c)
   for (i = 0; i < RMR_MAX_MEMBERS; i++) {
     if (!(watched & 1u << i))
       continue;
-    member = rmr_sync_peer_member (s->peers, i);
+    member = by[i];
     if (member == RMR_MEMBER_NONE)
       continue;
     g_mutex_lock (&s->st->md_lock);
@@ -476,7 +478,8 @@ reconcile (struct srv_sync *s, uint64_t gen, bool *missed)
     for (c = 0; c < n; c += len) {
       bool any = false;
       len = MIN (n - c, RECONCILE_CHUNKS);
-      if (rmr_sync_map_get (s->peers, i, gen, s->slot, c, len, ours) < 0) {
+      if (rmr_sync_map_get (s->peers, i, member, gen, s->slot, c, len, ours) <
+          0) {
         *missed = true;
         break;
       }
@@ -488,7 +491,8 @@ reconcile (struct srv_sync *s, uint64_t gen, bool *missed)
        * cannot be a source, and what it says of us is older than what we
        * know.
        */
-      if (rmr_sync_map_get (s->peers, i, gen, pslot, c, len, theirs) < 0) {
+      if (rmr_sync_map_get (s->peers, i, member, gen, pslot, c, len, theirs) <
+          0) {
         *missed = true;
         break;
       }
@@ -562,7 +566,7 @@ watch_for_claim (struct srv_sync *s, struct chunk_ent *e, uint64_t gen)
   struct sync_waiter *go = NULL, *fail = NULL;
   uint32_t watched = 0;
 
-  rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched);
+  rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched, NULL);
   g_mutex_lock (&s->lock);
   e->watched = watched;
   e->state = CH_CLAIMED;
@@ -637,7 +641,7 @@ worker (gpointer arg)
   struct sync_waiter *go, *fail;
   struct chunk_ent *e;
   uint64_t off, gen;
-  uint32_t len, watched;
+  uint32_t len, watched, by[RMR_MAX_MEMBERS];
   int r;
 
   g_mutex_lock (&s->lock);
@@ -701,9 +705,9 @@ worker (gpointer arg)
     while (pool_writes_overlap (s->pool, off, len) && !s->stop)
       g_usleep (1000);
     watched = 0;
-    rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched);
-    r = rmr_sync_read (s->peers, gen, sources (s, watched, e->chunk), buf, len,
-                       off, NULL);
+    rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched, by);
+    r = rmr_sync_read (s->peers, gen, sources (s, watched, by, e->chunk), by,
+                       buf, len, off, NULL);
     /* A peer refuses while a client write to the chunk is in flight
      * there: that passes.  An IO waiting for this chunk gets a few tries
      * before it fails (the background simply comes back later).
@@ -711,8 +715,8 @@ worker (gpointer arg)
     for (int t = 0; r == -EAGAIN && e->on_demand && t < RETRY_TRIES && !s->stop;
          t++) {
       g_usleep (RETRY_US << MIN (t, 4));
-      r = rmr_sync_read (s->peers, gen, sources (s, watched, e->chunk), buf,
-                         len, off, NULL);
+      r = rmr_sync_read (s->peers, gen, sources (s, watched, by, e->chunk), by,
+                         buf, len, off, NULL);
     }
     if (r == 0)
       r = store_io_wait (s->st, STORE_WRITE, buf, off, len);

@@ -6,8 +6,12 @@
  * One thread per verify walks the device in batches of up to 1 MiB: it
  * reads the batch from its own store and asks every peer, through the
  * pool's sync pool, for the crc32c of each unit of the batch (a unit is
- * the chunk, or 1 MiB of a larger chunk: proto.h).  Only checksums cross
- * the network; the compute host is not involved.  Client IO goes on; the
+ * the chunk, or 1 MiB of a larger chunk: proto.h), naming the member it
+ * took each session for at the start: a session that leads to another
+ * member by then (re-pointed, its index reused, the node replaced) is
+ * refused (rmr.h) and ends the verify, never compared as the member it
+ * was.  Only checksums cross the network; the compute host is not
+ * involved.  Client IO goes on; the
  * walk is paced like the resync (sync-pace.c: the verify's rate, slowed
  * to sync_min_rate while clients do IO here).
  *
@@ -222,8 +226,8 @@ sums (struct srv_verify *v, struct vbatch *b, uint8_t *buf, unsigned tries)
     return r;
   for (i = 1; i < v->n; i++) {
     for (t = 0;; t++) {
-      r = rmr_sync_csum (v->peers, v->m[i].peer, v->generation, b->off, b->len,
-                         b->nunits, b->crc[i]);
+      r = rmr_sync_csum (v->peers, v->m[i].peer, v->m[i].member_id,
+                         v->generation, b->off, b->len, b->nunits, b->crc[i]);
       if (r != -EAGAIN)
         break;
       if (t + 1 >= tries)

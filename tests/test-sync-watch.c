@@ -25,7 +25,10 @@
  *   - a background fetch waiting for its pace while a read starts waiting
  *     for it: it goes at once, and a close does not wait for the pace;
  *   - a gate after the sync was stopped (the store is going away) fails
- *     the IO with EIO at once.
+ *     the IO with EIO at once;
+ *   - RF=3, a source's session re-pointed to a stale member between the
+ *     decision and the read: the read expects the member that watched
+ *     (rmr.h), so the stale member's answer is never taken.
  */
 #undef NDEBUG
 
@@ -67,10 +70,15 @@ static struct node *peer[2];
 static uint8_t *peer_data[2];
 static uint32_t peer_member[2];
 static unsigned peer_slot[2];
+/* Peer index i leads to node via[i] (i unless a test re-points it: its
+ * session now leads to another node, rmr.h).
+ */
+static unsigned via[2];
 
 /* Test hooks, called by the fake peer (under hook_lock). */
 static GMutex hook_lock;
 static void (*after_read) (uint64_t chunk);
+static void (*before_read) (void);
 static unsigned reads, watches;
 
 static void
@@ -111,19 +119,23 @@ rmr_sync_npeers (struct rmr_pool *pool)
 uint32_t
 rmr_sync_peer_member (struct rmr_pool *pool, unsigned i)
 {
-  return i < npeer ? peer_member[i] : RMR_MEMBER_NONE;
+  return i < npeer ? peer_member[via[i]] : RMR_MEMBER_NONE;
 }
 
 int
 rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
-                uint64_t first, uint64_t n, uint32_t *peers)
+                uint64_t first, uint64_t n, uint32_t *peers, uint32_t *members)
 {
   unsigned i;
 
   *peers = 0;
+  for (i = 0; i < RMR_MAX_MEMBERS && members; i++)
+    members[i] = RMR_MEMBER_NONE;
   for (i = 0; i < npeer; i++) {
-    g_assert_cmpint (maps_watch (peer[i]->maps, slot, first, n), ==, 0);
+    g_assert_cmpint (maps_watch (peer[via[i]]->maps, slot, first, n), ==, 0);
     *peers |= 1u << i;
+    if (members)
+      members[i] = peer_member[via[i]];
   }
   g_mutex_lock (&hook_lock);
   watches++;
@@ -163,28 +175,41 @@ refuse_reads (uint64_t c)
 
 int
 rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
-               void *buf, uint32_t count, uint64_t offset, uint32_t *member)
+               const uint32_t *members, void *buf, uint32_t count,
+               uint64_t offset, uint32_t *member)
 {
   uint64_t c = offset / CS;
-  unsigned i;
+  unsigned i, n;
 
   if (refuse_reads (c))
     return rmr_err (EAGAIN, "member 2: a write to that range is in flight "
                             "here; try again");
+  g_mutex_lock (&hook_lock);
+  if (before_read)
+    before_read ();
+  g_mutex_unlock (&hook_lock);
   for (i = 0; i < npeer; i++) {
     /* A peer refuses what it is behind on itself (pool.c,
      * sync_dirty_here).
      */
-    if (!(peers & 1u << i) || maps_test (peer[i]->maps, peer_slot[i], c))
+    g_mutex_lock (&hook_lock);
+    n = via[i];
+    g_mutex_unlock (&hook_lock);
+    if (!(peers & 1u << i) || maps_test (peer[n]->maps, peer_slot[n], c))
+      continue;
+    /* Another member answering there than the one chosen: refused as
+     * client-sync.c's call does.
+     */
+    if (members && members[i] != peer_member[n])
       continue;
     g_mutex_lock (&hook_lock);
-    memcpy (buf, peer_data[i] + offset, count);
+    memcpy (buf, peer_data[n] + offset, count);
     reads++;
     if (after_read)
       after_read (c);
     g_mutex_unlock (&hook_lock);
     if (member)
-      *member = peer_member[i];
+      *member = peer_member[n];
     return 0;
   }
   return rmr_err (EAGAIN, "no peer could serve chunk %" PRIu64, c);
@@ -202,7 +227,7 @@ rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
   memset (kept, 0, (n + 7) / 8);
   for (i = 0; i < npeer; i++)
     if (peers & 1u << i) {
-      maps_clear_watched (peer[i]->maps, slot, first, n, k);
+      maps_clear_watched (peer[via[i]]->maps, slot, first, n, k);
       for (j = 0; j < (n + 7) / 8; j++)
         kept[j] |= k[j];
     }
@@ -210,10 +235,14 @@ rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
 }
 
 int
-rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint64_t generation,
-                  unsigned slot, uint64_t first, uint64_t n, uint8_t *bits)
+rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint32_t member,
+                  uint64_t generation, unsigned slot, uint64_t first,
+                  uint64_t n, uint8_t *bits)
 {
-  maps_get_bits (peer[i]->maps, slot, first, n, bits);
+  if (member != RMR_MEMBER_NONE && member != peer_member[via[i]])
+    return rmr_err (ECANCELED, "peer %u answered as member %" PRIu32, i,
+                    peer_member[via[i]]);
+  maps_get_bits (peer[via[i]]->maps, slot, first, n, bits);
   return 0;
 }
 
@@ -376,7 +405,10 @@ setup_rf (unsigned rf)
     peer[0] = &P, peer_data[0] = pdata, peer_member[0] = 2;
     peer_slot[0] = P_SLOT;
   }
+  via[0] = 0;
+  via[1] = 1;
   after_read = NULL;
+  before_read = NULL;
   reads = watches = 0;
 }
 
@@ -745,6 +777,50 @@ test_rf3_stale_source (void)
   teardown ();
 }
 
+/* RF=3, a stale source through a session that changed: R decided on P
+ * (peer index 1, current at chunk 9) from its watch, and before the read
+ * index 1's session leads to Q (re-pointed by add_sess, or the index
+ * freed and taken again), which is behind there and does not know it.
+ * The read expects the member that watched: Q's answer is refused, the
+ * chunk stays dirty, never Q's data; once index 1 leads to P again, P's.
+ */
+static unsigned repoints;
+
+static void
+repoint_1_to_q (void)
+{
+  if (via[1] == 1 && repoints++ == 0)
+    via[1] = 0;
+}
+
+static void
+test_rf3_repointed_source (void)
+{
+  struct srv_sync *s;
+
+  setup_rf (3);
+  fill (pdata, 9, 0x99);
+  fill (qdata, 9, 0x11);
+  mark (&P, Q_SLOT, 9);
+  mark (&R, R_SLOT, 9);
+  mark (&R, Q_SLOT, 9);
+  repoints = 0;
+  before_read = repoint_1_to_q;
+  s = start (false);
+  g_usleep (500000);
+  g_assert_cmpuint (repoints, >=, 1);
+  g_assert_true (maps_test (R.maps, R_SLOT, 9));
+  g_assert_cmpuint (r_byte (9), !=, 0x11);
+  g_assert_cmpuint (reads, ==, 0);
+  g_mutex_lock (&hook_lock);
+  via[1] = 1;
+  g_mutex_unlock (&hook_lock);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (r_byte (9), ==, 0x99);
+  sync_close (s);
+  teardown ();
+}
+
 /* RF=3, scenario 3 on the peer that was not the source: R fetched chunk 5
  * from Q; a write R misses lands on P and Q right after.  P's and Q's
  * watches are flagged: R keeps the bit and fetches again.
@@ -805,5 +881,7 @@ main (int argc, char **argv)
                    test_refused_background_fetch);
   g_test_add_func ("/sync-watch/rf3/stale-source", test_rf3_stale_source);
   g_test_add_func ("/sync-watch/rf3/redirty", test_rf3_redirty);
+  g_test_add_func ("/sync-watch/rf3/repointed-source",
+                   test_rf3_repointed_source);
   return g_test_run ();
 }

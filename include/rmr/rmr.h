@@ -318,31 +318,43 @@ int rmr_sync_pool_del_sess (struct rmr_pool *pool, const char *sessname);
  * mask of peers has bit i for peer i.  rmr_sync_peer_member is the member
  * id of peer i as it answered its last join, joining it first if it never
  * did (RMR_MEMBER_NONE: it could not be reached).
+ *
+ * An index is no lasting name for a member: del_sess frees it for the
+ * next add_sess, add_sess of the same name points it elsewhere, and a node
+ * replaced at the same address joins as another member.  So the calls
+ * that act on what a chosen member holds take the member the caller chose
+ * and refuse an answer from any other with -ECANCELED.
  */
 unsigned rmr_sync_npeers (struct rmr_pool *pool);
 uint32_t rmr_sync_peer_member (struct rmr_pool *pool, unsigned i);
 /* Ask every reachable peer to watch chunks [first, first + n) of member
- * slot `slot` (DESIGN 6, watched clears); *peers gets the peers that did.
+ * slot `slot` (DESIGN 6, watched clears); *peers gets the peers that did,
+ * and members (if not NULL, RMR_MAX_MEMBERS entries) the member that
+ * answered through each of them (RMR_MEMBER_NONE for the others).
  * Returns 0 (even if none did).
  */
 int rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
-                    uint64_t first, uint64_t n, uint32_t *peers);
+                    uint64_t first, uint64_t n, uint32_t *peers,
+                    uint32_t *members);
 /* Read count bytes at offset from the first peer in `peers` that can
- * serve them; *member (if not NULL) is the member that did.  -EAGAIN when
- * no peer could (each was tried once).
+ * serve them; members[i] (if members is not NULL) is the member the caller
+ * chose peer i for: another member answering there does not count.
+ * *member (if not NULL) is the member that did.  -EAGAIN when no peer
+ * could (each was tried once).
  */
 int rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
-                   void *buf, uint32_t count, uint64_t offset,
-                   uint32_t *member);
+                   const uint32_t *members, void *buf, uint32_t count,
+                   uint64_t offset, uint32_t *member);
 /* The crc32c of each chunk of [offset, offset + count) as peer i holds
  * them (online verify; count: whole chunks, the last may end at the
- * device's end; crc gets nchunks values).  0, -EAGAIN when the peer
- * refuses for now (a client write to the range in flight there, or it is
- * itself stale there), or -errno.
+ * device's end; crc gets nchunks values), member: the member the caller
+ * took peer i for.  0, -EAGAIN when the peer refuses for now (a client
+ * write to the range in flight there, or it is itself stale there),
+ * -ECANCELED when another member answered, or -errno.
  */
-int rmr_sync_csum (struct rmr_pool *pool, unsigned i, uint64_t generation,
-                   uint64_t offset, uint32_t count, uint32_t nchunks,
-                   uint32_t *crc);
+int rmr_sync_csum (struct rmr_pool *pool, unsigned i, uint32_t member,
+                   uint64_t generation, uint64_t offset, uint32_t count,
+                   uint32_t nchunks, uint32_t *crc);
 /* Tell every reachable peer that [first, first + n) chunks are clean for
  * the member slots in mask.  0 if every peer that was asked did.
  */
@@ -357,10 +369,13 @@ int rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
                             unsigned slot, uint64_t first, uint64_t n,
                             uint32_t peers, uint8_t *kept);
 /* Read peer i's map of slot for chunks [first, first + n) into bits
- * (ceil (n / 8) bytes).  0 or -errno.
+ * (ceil (n / 8) bytes); member: the member the caller took peer i for
+ * (RMR_MEMBER_NONE: any).  0, -ECANCELED when another member answered, or
+ * -errno.
  */
-int rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint64_t generation,
-                      unsigned slot, uint64_t first, uint64_t n, uint8_t *bits);
+int rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint32_t member,
+                      uint64_t generation, unsigned slot, uint64_t first,
+                      uint64_t n, uint8_t *bits);
 /* The pool as peer i holds it, from its join (joining it now if it is
  * not joined): mapped_size in bytes, chunk_size (0: never created) and
  * generation (0: never enabled).  0, or -errno when it cannot be reached
