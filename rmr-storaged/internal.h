@@ -360,8 +360,11 @@ struct io_ctx {
   struct srv_al *al;
   struct srv_sync *sync;
   int my_slot;
-  /* A client write in flight, on the pool's list (p->lock). */
+  /* A client write in flight, on the pool's list (p->lock); wmask: the
+   * member slots that miss it (its dirty_mask).
+   */
   uint64_t wstart, wend;
+  uint32_t wmask;
   struct io_ctx *wprev, *wnext;
   bool wlinked;
   bool client;    /* from a client session (not a sync session) */
@@ -473,6 +476,17 @@ void pool_local_end (struct srv_pool *p);
  */
 int pool_mark_outdated (struct srv_pool *p, uint64_t gen, uint64_t chunk,
                         uint32_t slots, struct map_waiter *w, GString *err);
+/* A peer's resync watches chunks [first, first + n) of slot here (the
+ * map-get with the watch flag; maps is the session's): under the pool's
+ * lock, so that a client write that slot misses is either in flight now,
+ * and the watch of each chunk it touches begins flagged (its bit may be
+ * set already while the member fetched from has not the write yet), or
+ * marks after the watch began (maps_mark flags it).  A write the slot's
+ * member gets too flags nothing: it is not behind for it (a whole-chunk
+ * write that claims a chunk on it is one).  0 or -errno (maps_watch).
+ */
+int pool_watch (struct srv_pool *p, struct srv_maps *maps, unsigned slot,
+                uint64_t first, uint64_t n);
 /* The reconcile's take of bits for our own slot (sync.c): the chunks of
  * bits (n from first) that are not quiet here are dropped from bits (a
  * later reconcile takes them), the rest are ORed into slot's map, at
@@ -602,11 +616,13 @@ int maps_or_bits (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n,
 /* Clear [first, first + n) for every slot in mask (saved lazily). */
 void maps_clear (struct srv_maps *m, uint32_t mask, uint64_t first, uint64_t n);
 /* Watched clears (map.c's opening comment): start watching [first,
- * first + n) of slot (0, or -EINVAL for a bad range); clear those still
- * watched and unflagged, end the watches, and set in kept (ceil (n / 8)
- * bytes, zeroed first) the chunks whose bit stays.
+ * first + n) of slot (0, or -EINVAL for a bad range), flagged from the
+ * start where flagged (NULL, or ceil (n / 8) bytes) has the chunk's bit;
+ * clear those still watched and unflagged, end the watches, and set in
+ * kept (ceil (n / 8) bytes, zeroed first) the chunks whose bit stays.
  */
-int maps_watch (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n);
+int maps_watch (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n,
+                const uint8_t *flagged);
 void maps_clear_watched (struct srv_maps *m, unsigned slot, uint64_t first,
                          uint64_t n, uint8_t *kept);
 void maps_get_bits (struct srv_maps *m, unsigned slot, uint64_t first,

@@ -24,7 +24,10 @@
  * watch is still unflagged, and reports the others as kept: a bit set
  * again after the chunk was fetched is never lost to a clear that was
  * about older data.  A chunk without a watch (never asked, or dropped)
- * is kept too: not knowing costs an extra fetch, never a write.  Watches
+ * is kept too: not knowing costs an extra fetch, never a write.  A watch
+ * begins flagged where a client write to the chunk is in flight here
+ * (pool_watch): that write may have marked the bit already, before the
+ * watch, and not yet reached the member the resync fetches from.  Watches
  * of one slot are bounded (WATCH_MAX); when full they are all dropped,
  * which only makes the clears in progress keep their bits.
  *
@@ -395,7 +398,8 @@ flag_watches_unlocked (struct srv_maps *m, unsigned slot, uint64_t first,
 }
 
 int
-maps_watch (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n)
+maps_watch (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n,
+            const uint8_t *flagged)
 {
   GHashTable *h;
   uint64_t i;
@@ -417,8 +421,11 @@ maps_watch (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n)
     g_hash_table_remove_all (h);
   }
   for (i = 0; i < n; i++)
-    g_hash_table_insert (h, CHUNK_KEY (first + i),
-                         GINT_TO_POINTER (WATCH_CLEAN));
+    g_hash_table_insert (
+      h, CHUNK_KEY (first + i),
+      GINT_TO_POINTER (flagged && flagged[i / 8] & 1u << (i % 8)
+                         ? WATCH_FLAGGED
+                         : WATCH_CLEAN));
   g_mutex_unlock (&m->lock);
   return 0;
 }

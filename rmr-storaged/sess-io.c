@@ -470,8 +470,9 @@ sess_handle_map (struct srv_conn *c, const struct rmr_hdr *hdr,
   switch (hdr->type) {
   case RMR_MSG_MAP_GET:
     if ((hdr->flags & RMR_HF_WATCH) &&
-        (ret = maps_watch (r->ctx.maps, __builtin_ctz (hdr->dirty_mask),
-                           hdr->offset, hdr->length)) < 0) {
+        (ret =
+           pool_watch (r->pool, r->ctx.maps, __builtin_ctz (hdr->dirty_mask),
+                       hdr->offset, hdr->length)) < 0) {
       pool_io_end (r->pool, &r->ctx, false);
       sess_reply_error (c, hdr, ret, rmr_get_error (), ps);
       sess_req_put (r);

@@ -132,7 +132,8 @@ rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
   for (i = 0; i < RMR_MAX_MEMBERS && members; i++)
     members[i] = RMR_MEMBER_NONE;
   for (i = 0; i < npeer; i++) {
-    g_assert_cmpint (maps_watch (peer[via[i]]->maps, slot, first, n), ==, 0);
+    g_assert_cmpint (maps_watch (peer[via[i]]->maps, slot, first, n, NULL), ==,
+                     0);
     *peers |= 1u << i;
     if (members)
       members[i] = peer_member[via[i]];
