@@ -367,6 +367,16 @@ flush_unlocked (struct srv_sync *s)
   g_mutex_unlock (&s->lock);
 
   r = store_io_wait (s->st, STORE_FLUSH, NULL, 0, 0);
+  if (r < 0) {
+    /* As a client's failed flush (sess-io.c): writes acknowledged here
+     * before it may be gone, and a later flush that succeeds would not
+     * say so (the kernel reports a writeback error once).  The record
+     * says so, durably: they are resynced when this member comes back.
+     */
+    al_suspect (maps_al (s->maps));
+    if (maps_sync (s->maps) < 0)
+      g_warning ("pool %s: saving the suspect record failed", s->pool->name);
+  }
   for (i = 0; r == 0 && i < batch->len; i = j) {
     const struct synced *a = &g_array_index (batch, struct synced, i);
     uint64_t n = 1, k;

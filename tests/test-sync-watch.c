@@ -26,6 +26,8 @@
  *     for it: it goes at once, and a close does not wait for the pace;
  *   - a gate after the sync was stopped (the store is going away) fails
  *     the IO with EIO at once;
+ *   - the resync's flush of the store fails: the chunk stays dirty and the
+ *     recent-write record turns suspect, durably;
  *   - RF=3, a source's session re-pointed to a stale member between the
  *     decision and the read: the read expects the member that watched
  *     (rmr.h), so the stale member's answer is never taken.
@@ -33,6 +35,7 @@
 #undef NDEBUG
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,6 +82,34 @@ static unsigned via[2];
 static GMutex hook_lock;
 static void (*after_read) (uint64_t chunk);
 static void (*before_read) (void);
+
+/* The store's flush, wrapped (-Wl,--wrap=store_io_wait): the next
+ * fail_flushes flushes of R's store fail with EIO.
+ */
+static atomic_uint fail_flushes, failed_flushes;
+
+int __real_store_io_wait (struct store *st, enum store_op op, void *buf,
+                          uint64_t off, uint32_t len);
+int __wrap_store_io_wait (struct store *st, enum store_op op, void *buf,
+                          uint64_t off, uint32_t len);
+
+int
+__wrap_store_io_wait (struct store *st, enum store_op op, void *buf,
+                      uint64_t off, uint32_t len)
+{
+  unsigned n;
+
+  if (op == STORE_FLUSH && st == R.st) {
+    n = atomic_load (&fail_flushes);
+    while (n > 0 && !atomic_compare_exchange_weak (&fail_flushes, &n, n - 1))
+      ;
+    if (n > 0) {
+      atomic_fetch_add (&failed_flushes, 1);
+      return -EIO;
+    }
+  }
+  return __real_store_io_wait (st, op, buf, off, len);
+}
 static unsigned reads, watches;
 
 static void
@@ -822,6 +853,47 @@ test_rf3_repointed_source (void)
   teardown ();
 }
 
+/* The resync's flush of R's store fails: the chunk stays dirty (fetched
+ * again, cleared after a flush that worked), and R's recent-write record
+ * turns suspect, durably: writes acknowledged here before that flush may
+ * be gone although later flushes work (the kernel reports a writeback
+ * error once), as after a client's failed flush.
+ */
+static void
+test_flush_fails (void)
+{
+  struct srv_sync *s;
+  struct al_info info = {0};
+
+  setup ();
+  fill (pdata, 7, 0x77);
+  mark (&R, R_SLOT, 7);
+  mark (&P, R_SLOT, 7);
+  atomic_store (&failed_flushes, 0);
+  atomic_store (&fail_flushes, 1);
+  s = start (false);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (atomic_load (&failed_flushes), ==, 1);
+  g_assert_cmpuint (reads, >=, 2);
+  g_assert_cmpuint (r_byte (7), ==, 0x77);
+  g_assert_false (maps_test (P.maps, R_SLOT, 7));
+  al_info (maps_al (R.maps), &info);
+  g_assert_false (info.clean);
+  if (info.extents)
+    g_array_unref (info.extents);
+  sync_close (s);
+  /* Durably: the record read again says so. */
+  maps_close (R.maps);
+  g_assert_cmpint (
+    maps_open (R.st, false, AL_DEFAULT_SHIFT, AL_DEFAULT_EXTENTS, &R.maps), ==,
+    0);
+  al_info (maps_al (R.maps), &info);
+  g_assert_false (info.clean);
+  if (info.extents)
+    g_array_unref (info.extents);
+  teardown ();
+}
+
 /* RF=3, scenario 3 on the peer that was not the source: R fetched chunk 5
  * from Q; a write R misses lands on P and Q right after.  P's and Q's
  * watches are flagged: R keeps the bit and fetches again.
@@ -880,6 +952,7 @@ main (int argc, char **argv)
                    test_paced_background_fetch);
   g_test_add_func ("/sync-watch/refused-background-fetch",
                    test_refused_background_fetch);
+  g_test_add_func ("/sync-watch/flush-fails", test_flush_fails);
   g_test_add_func ("/sync-watch/rf3/stale-source", test_rf3_stale_source);
   g_test_add_func ("/sync-watch/rf3/redirty", test_rf3_redirty);
   g_test_add_func ("/sync-watch/rf3/repointed-source",
