@@ -683,6 +683,17 @@ uint64_t sync_pace_rate (const struct sync_pace *sp, int64_t now);
 int64_t sync_pace_take (struct sync_pace *sp, uint64_t bytes,
                         uint64_t client_ios, int64_t now);
 
+/* The slot of member in the store's member table, or -1 (md_lock taken). */
+int store_member_slot (struct store *st, uint32_t member);
+/* The reconcile (sync-reconcile.c, lock of the sync not held): take into
+ * slot's map of maps (n chunks) the bits of our slot that a current peer
+ * holds, where quiet here.  Returns how many chunks were added; *missed:
+ * a peer could not be asked.
+ */
+uint64_t sync_reconcile (struct srv_pool *pool, struct rmr_pool *peers,
+                         struct store *st, struct srv_maps *maps, int slot,
+                         uint64_t n, uint64_t gen, bool *missed);
+
 int sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
                int slot, struct rmr_pool *peers, unsigned parallel,
                uint64_t rate_bps, uint64_t min_rate_bps, bool stopped,

@@ -25,24 +25,20 @@
  * slot; the data comes only from a watching peer that is current there in
  * this member's view (its own bit clear at the peer, and no bit for it
  * in our map); the clear is conditional at every watching peer, and our
- * own bit goes only if none of them kept its bit.  So a write this member
+ * own bit goes only if none of them kept its bit and nothing set it here
+ * again meanwhile (our own slot is watched here too: a hand-over or an
+ * assemble that gives us the chunk again, a reconcile that takes it, a
+ * verify that marks it outdated, each after the fetch began, keep it).
+ * So a write this member
  * missed after the fetch (the client no longer counts it normal, and the
  * peers recorded the write for it) keeps the chunk dirty everywhere, and
  * a peer that is itself behind never serves it.  The peer refuses a read
  * while a client write to the range is in flight there (pool.c): that
  * write's mark may predate the watch.
  *
- * Reconcile.  When this member's own bits run out, the background asks
- * every reachable peer for its bits of our slot and takes those where the
- * peer is itself current: bits a peer kept (a watched clear), that it
- * never got cleared (it was away), or that its online verify set
- * (verify.c) are fetched again and cleared again, so every map drains,
- * and a bit only a peer knew of is never ignored.  A bit is taken only
- * where the chunk is quiet here (pool_take_quiet): a client write this
- * member already did there, still on its way to the member the chunk
- * will come from, would be overwritten by the fetch and lost; from the
- * take on, writes to the chunk wait for the fetch (sync_gate), as after
- * a hand-over.
+ * Reconcile (sync-reconcile.c): when this member's own bits run out, an
+ * idle worker takes the bits a current peer still holds for our slot,
+ * where the chunk is quiet here, and they are fetched like any other.
  *
  * Durability: a synced chunk's bit is cleared, here and at the peers,
  * only after an fdatasync of the store made the chunk durable (batched:
@@ -80,7 +76,6 @@
 #define RETRY_US 10000
 #define RECONCILE_MS 2000       /* again soon: something was found */
 #define RECONCILE_IDLE_MS 10000 /* again later: all peers agreed */
-#define RECONCILE_CHUNKS (128 * 1024)
 #define IDLE_MAX_MS 1000 /* an idle worker looks again at the latest then */
 
 enum chunk_state { CH_FETCHING, CH_WATCHING, CH_CLAIMED, CH_SYNCED };
@@ -393,11 +388,14 @@ flush_unlocked (struct srv_sync *s)
     else if (!a->watched)
       memset (kept, 0, sizeof kept);
     for (k = 0; k < n; k++) {
-      if (kept[k / 8] & 1 << (k % 8)) {
+      uint8_t own = 0;
+      /* A peer kept it, or it was set here again since the fetch began
+       * (our own watch): fetched again.
+       */
+      if (!(kept[k / 8] & 1 << (k % 8)))
+        maps_clear_watched (s->maps, s->slot, a->chunk + k, 1, &own);
+      if ((kept[k / 8] & 1 << (k % 8)) || own)
         nkept++;
-        continue;
-      }
-      maps_clear (s->maps, 1u << s->slot, a->chunk + k, 1);
     }
   }
   if (nkept)
@@ -438,7 +436,8 @@ static uint32_t
 sources (struct srv_sync *s, uint32_t watched, const uint32_t *by, uint64_t c)
 {
   uint32_t ok = 0, member;
-  unsigned i, k;
+  unsigned i;
+  int k;
 
   for (i = 0; i < RMR_MAX_MEMBERS; i++) {
     if (!(watched & 1u << i))
@@ -446,79 +445,11 @@ sources (struct srv_sync *s, uint32_t watched, const uint32_t *by, uint64_t c)
     member = by[i];
     if (member == RMR_MEMBER_NONE)
       continue;
-    g_mutex_lock (&s->st->md_lock);
-    for (k = 0; k < RMR_MAX_MEMBERS; k++)
-      if (s->st->sb.members[k].member_id == member)
-        break;
-    g_mutex_unlock (&s->st->md_lock);
-    if (k < RMR_MAX_MEMBERS && k != (unsigned) s->slot &&
-        !maps_test (s->maps, k, c))
+    k = store_member_slot (s->st, member);
+    if (k >= 0 && k != s->slot && !maps_test (s->maps, (unsigned) k, c))
       ok |= 1u << i;
   }
   return ok;
-}
-
-/* Reconcile (lock not held): take the bits of our slot that a current
- * peer holds.  Returns how many chunks were added; *missed: a peer could
- * not be asked.
- */
-static uint64_t
-reconcile (struct srv_sync *s, uint64_t gen, bool *missed)
-{
-  uint64_t n = s->nchunks, c, len, k, added = 0;
-  unsigned i, npeers = rmr_sync_npeers (s->peers), pslot;
-  g_autofree uint8_t *ours = g_malloc (RECONCILE_CHUNKS / 8);
-  g_autofree uint8_t *theirs = g_malloc (RECONCILE_CHUNKS / 8);
-  g_autofree uint8_t *have = g_malloc (RECONCILE_CHUNKS / 8);
-  uint32_t member;
-
-  for (i = 0; i < npeers; i++) {
-    member = rmr_sync_peer_member (s->peers, i);
-    if (member == RMR_MEMBER_NONE) {
-      *missed = true;
-      continue;
-    }
-    g_mutex_lock (&s->st->md_lock);
-    for (pslot = 0; pslot < RMR_MAX_MEMBERS; pslot++)
-      if (s->st->sb.members[pslot].member_id == member)
-        break;
-    g_mutex_unlock (&s->st->md_lock);
-    if (pslot == RMR_MAX_MEMBERS || pslot == (unsigned) s->slot)
-      continue;
-    for (c = 0; c < n; c += len) {
-      bool any = false;
-      len = MIN (n - c, RECONCILE_CHUNKS);
-      if (rmr_sync_map_get (s->peers, i, member, gen, s->slot, c, len, ours) <
-          0) {
-        *missed = true;
-        break;
-      }
-      for (k = 0; k < (len + 7) / 8 && !any; k++)
-        any = ours[k] != 0;
-      if (!any)
-        continue;
-      /* Only where the peer is current itself: a peer behind there
-       * cannot be a source, and what it says of us is older than what we
-       * know.
-       */
-      if (rmr_sync_map_get (s->peers, i, member, gen, pslot, c, len, theirs) <
-          0) {
-        *missed = true;
-        break;
-      }
-      for (k = 0; k < (len + 7) / 8; k++)
-        ours[k] &= ~theirs[k];
-      /* Taken only where no write we did may still be on its way to the
-       * member we will fetch from (pool_take_quiet): the others wait for
-       * a later reconcile.
-       */
-      maps_get_bits (s->maps, s->slot, c, len, have);
-      pool_take_quiet (s->pool, s->maps, s->slot, c, len, ours);
-      for (k = 0; k < (len + 7) / 8; k++)
-        added += __builtin_popcount (ours[k] & ~have[k]);
-    }
-  }
-  return added;
 }
 
 /* Next chunk for a worker (lock held): on-demand first, then the
@@ -576,6 +507,7 @@ watch_for_claim (struct srv_sync *s, struct chunk_ent *e, uint64_t gen)
   struct sync_waiter *go = NULL, *fail = NULL;
   uint32_t watched = 0;
 
+  maps_watch (s->maps, s->slot, e->chunk, 1, NULL);
   rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched, NULL);
   g_mutex_lock (&s->lock);
   e->watched = watched;
@@ -672,7 +604,8 @@ worker (gpointer arg)
         busy_unlocked (s);
         gen = s->generation;
         g_mutex_unlock (&s->lock);
-        added = reconcile (s, gen, &missed);
+        added = sync_reconcile (s->pool, s->peers, s->st, s->maps, s->slot,
+                                s->nchunks, gen, &missed);
         g_mutex_lock (&s->lock);
         s->busy_workers--;
         s->reconcile_at =
@@ -715,6 +648,7 @@ worker (gpointer arg)
     while (pool_writes_overlap (s->pool, off, len) && !s->stop)
       g_usleep (1000);
     watched = 0;
+    maps_watch (s->maps, s->slot, e->chunk, 1, NULL);
     rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched, by);
     r = rmr_sync_read (s->peers, gen, sources (s, watched, by, e->chunk), by,
                        buf, len, off, NULL);
