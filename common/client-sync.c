@@ -571,7 +571,7 @@ rmr_sync_clear (struct rmr_pool *pool, uint64_t generation, uint32_t mask,
 int
 rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
                         unsigned slot, uint64_t first, uint64_t n,
-                        uint32_t peers, uint8_t *kept)
+                        uint32_t peers, const uint32_t *members, uint8_t *kept)
 {
   char why[RMR_ERRMSG_MAX + 400] = "";
   g_autofree uint8_t *bits = g_malloc ((n + 7) / 8);
@@ -581,13 +581,13 @@ rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
 
   memset (kept, 0, (n + 7) / 8);
   for (i = 0; i < nlegs; i++) {
-    /* Whoever holds index i now: a member that did not watch keeps its
-     * bits (and tells them), so the clear is safe on any.
+    /* Only the member that watched: another answering there now (its
+     * session changed) may hold a watch of an earlier fetch that failed.
      */
-    uint32_t any = RMR_MEMBER_NONE;
+    uint32_t m = members ? members[i] : RMR_MEMBER_NONE;
     if (!(peers & 1u << i))
       continue;
-    r = map_call (pool, i, &any, RMR_MSG_MAP_CLEAR, RMR_HF_WATCH, generation,
+    r = map_call (pool, i, &m, RMR_MSG_MAP_CLEAR, RMR_HF_WATCH, generation,
                   1u << slot, first, n, bits, why, sizeof why);
     if (r < 0) {
       /* Not known whether it saw the chunks written again: keep. */

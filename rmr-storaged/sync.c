@@ -80,6 +80,14 @@
 
 enum chunk_state { CH_FETCHING, CH_WATCHING, CH_CLAIMED, CH_SYNCED };
 
+/* The sync peers that watch a chunk (mask), and the member that watched
+ * through each (by): the clear goes to that member only (rmr.h).
+ */
+struct watchers {
+  uint32_t mask;
+  uint32_t by[RMR_MAX_MEMBERS];
+};
+
 struct chunk_ent {
   uint64_t chunk;
   enum chunk_state state;
@@ -88,15 +96,15 @@ struct chunk_ent {
    * without it while it fetches).
    */
   atomic_bool on_demand;
-  bool owned;       /* claimed: a write holds the claim */
-  uint32_t watched; /* sync peers that watch it (rmr_sync_watch) */
+  bool owned;              /* claimed: a write holds the claim */
+  struct watchers watched; /* who watches it (rmr_sync_watch) */
   struct sync_waiter *head, *tail;
 };
 
 /* A synced chunk waiting for its clear. */
 struct synced {
   uint64_t chunk;
-  uint32_t watched;
+  struct watchers watched;
 };
 
 struct srv_sync {
@@ -378,14 +386,16 @@ flush_unlocked (struct srv_sync *s)
     /* Runs of consecutive chunks watched by the same peers go as one. */
     for (j = i + 1; j < batch->len && n < FLUSH_CHUNKS; j++, n++) {
       const struct synced *b = &g_array_index (batch, struct synced, j);
-      if (b->chunk != a->chunk + n || b->watched != a->watched)
+      if (b->chunk != a->chunk + n ||
+          memcmp (&b->watched, &a->watched, sizeof a->watched))
         break;
     }
-    if (a->watched && rmr_sync_clear_watched (s->peers, gen, s->slot, a->chunk,
-                                              n, a->watched, kept) < 0)
+    if (a->watched.mask &&
+        rmr_sync_clear_watched (s->peers, gen, s->slot, a->chunk, n,
+                                a->watched.mask, a->watched.by, kept) < 0)
       g_info ("pool %s: %s (the chunks stay dirty: fetched again later)",
               s->pool->name, rmr_get_error ());
-    else if (!a->watched)
+    else if (!a->watched.mask)
       memset (kept, 0, sizeof kept);
     for (k = 0; k < n; k++) {
       uint8_t own = 0;
@@ -426,23 +436,23 @@ flush_unlocked (struct srv_sync *s)
   g_cond_broadcast (&s->cond);
 }
 
-/* The peers in `watched` that may serve chunk c: current there in our
+/* The peers that watch chunk c and may serve it: current there in our
  * view (no bit for them in our map).  The peer refuses by itself if its
- * own bit is set.  by[i]: the member that watched through peer i, the
- * one this decides on; the read refuses an answer from any other there
- * (the session may lead elsewhere by then: rmr.h).
+ * own bit is set.  The member that watched through each peer is the one
+ * this decides on; the read refuses an answer from any other there (the
+ * session may lead elsewhere by then: rmr.h).
  */
 static uint32_t
-sources (struct srv_sync *s, uint32_t watched, const uint32_t *by, uint64_t c)
+sources (struct srv_sync *s, const struct watchers *w, uint64_t c)
 {
   uint32_t ok = 0, member;
   unsigned i;
   int k;
 
   for (i = 0; i < RMR_MAX_MEMBERS; i++) {
-    if (!(watched & 1u << i))
+    if (!(w->mask & 1u << i))
       continue;
-    member = by[i];
+    member = w->by[i];
     if (member == RMR_MEMBER_NONE)
       continue;
     k = store_member_slot (s->st, member);
@@ -505,10 +515,11 @@ static void
 watch_for_claim (struct srv_sync *s, struct chunk_ent *e, uint64_t gen)
 {
   struct sync_waiter *go = NULL, *fail = NULL;
-  uint32_t watched = 0;
+  struct watchers watched;
 
   maps_watch (s->maps, s->slot, e->chunk, 1, NULL);
-  rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched, NULL);
+  rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
+                  watched.by);
   g_mutex_lock (&s->lock);
   e->watched = watched;
   e->state = CH_CLAIMED;
@@ -583,7 +594,8 @@ worker (gpointer arg)
   struct sync_waiter *go, *fail;
   struct chunk_ent *e;
   uint64_t off, gen;
-  uint32_t len, watched, by[RMR_MAX_MEMBERS];
+  struct watchers watched;
+  uint32_t len;
   int r;
 
   g_mutex_lock (&s->lock);
@@ -647,11 +659,11 @@ worker (gpointer arg)
      */
     while (pool_writes_overlap (s->pool, off, len) && !s->stop)
       g_usleep (1000);
-    watched = 0;
     maps_watch (s->maps, s->slot, e->chunk, 1, NULL);
-    rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched, by);
-    r = rmr_sync_read (s->peers, gen, sources (s, watched, by, e->chunk), by,
-                       buf, len, off, NULL);
+    rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
+                    watched.by);
+    r = rmr_sync_read (s->peers, gen, sources (s, &watched, e->chunk),
+                       watched.by, buf, len, off, NULL);
     /* A peer refuses while a client write to the chunk is in flight
      * there: that passes.  An IO waiting for this chunk gets a few tries
      * before it fails (the background simply comes back later).
@@ -659,8 +671,8 @@ worker (gpointer arg)
     for (int t = 0; r == -EAGAIN && e->on_demand && t < RETRY_TRIES && !s->stop;
          t++) {
       g_usleep (RETRY_US << MIN (t, 4));
-      r = rmr_sync_read (s->peers, gen, sources (s, watched, by, e->chunk), by,
-                         buf, len, off, NULL);
+      r = rmr_sync_read (s->peers, gen, sources (s, &watched, e->chunk),
+                         watched.by, buf, len, off, NULL);
     }
     if (r == 0)
       r = store_io_wait (s->st, STORE_WRITE, buf, off, len);

@@ -191,11 +191,22 @@ expect_answers (struct rmr_pool *sp, uint32_t at0, uint32_t other)
   g_assert_cmpuint (buf[0], ==, at0);
   g_assert_cmpuint (buf[CS - 1], ==, at0);
 
-  /* The watch names who watched: the member a read then expects. */
+  /* The watch names who watched: the member a read and the clear then
+   * expect.  A clear answered by another member keeps every chunk.
+   */
   g_assert_cmpint (rmr_sync_watch (sp, GEN, 0, 0, 1, &peers, by), ==, 0);
   g_assert_cmpuint (peers, ==, 1);
   g_assert_cmpuint (by[0], ==, at0);
   g_assert_cmpuint (by[1], ==, RMR_MEMBER_NONE);
+  g_assert_cmpint (rmr_sync_clear_watched (sp, GEN, 0, 0, 16, 1, by, bits), ==,
+                   0);
+  g_assert_cmpuint (bits[0], ==, at0);
+  by[0] = other;
+  g_assert_cmpint (rmr_sync_clear_watched (sp, GEN, 0, 0, 16, 1, by, bits), ==,
+                   -ECANCELED);
+  assert_error_has (msg);
+  g_assert_cmpuint (bits[0], ==, 0xff);
+  g_assert_cmpuint (bits[1], ==, 0xff);
 }
 
 static void

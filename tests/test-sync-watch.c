@@ -97,16 +97,11 @@ int
 __wrap_store_io_wait (struct store *st, enum store_op op, void *buf,
                       uint64_t off, uint32_t len)
 {
-  unsigned n;
-
-  if (op == STORE_FLUSH && st == R.st) {
-    n = atomic_load (&fail_flushes);
-    while (n > 0 && !atomic_compare_exchange_weak (&fail_flushes, &n, n - 1))
-      ;
-    if (n > 0) {
-      atomic_fetch_add (&failed_flushes, 1);
-      return -EIO;
-    }
+  /* One flusher at a time (sync.c's flushing): no race on the count. */
+  if (op == STORE_FLUSH && st == R.st && atomic_load (&fail_flushes) > 0) {
+    atomic_fetch_sub (&fail_flushes, 1);
+    atomic_fetch_add (&failed_flushes, 1);
+    return -EIO;
   }
   return __real_store_io_wait (st, op, buf, off, len);
 }
@@ -250,7 +245,7 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
 int
 rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
                         unsigned slot, uint64_t first, uint64_t n,
-                        uint32_t peers, uint8_t *kept)
+                        uint32_t peers, const uint32_t *members, uint8_t *kept)
 {
   uint8_t k[64];
   unsigned i, j;
@@ -259,6 +254,10 @@ rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
   memset (kept, 0, (n + 7) / 8);
   for (i = 0; i < npeer; i++)
     if (peers & 1u << i) {
+      if (members && members[i] != peer_member[via[i]]) {
+        memset (kept, 0xff, (n + 7) / 8); /* as client-sync.c: kept */
+        continue;
+      }
       maps_clear_watched (peer[via[i]]->maps, slot, first, n, k);
       for (j = 0; j < (n + 7) / 8; j++)
         kept[j] |= k[j];

@@ -361,13 +361,16 @@ int rmr_sync_csum (struct rmr_pool *pool, unsigned i, uint32_t member,
 int rmr_sync_clear (struct rmr_pool *pool, uint64_t generation, uint32_t mask,
                     uint64_t first, uint64_t n);
 /* The watched clear of [first, first + n) for slot on the peers in
- * `peers`: kept (ceil (n / 8) bytes, zeroed here) gets the chunks that at
- * least one of them keeps (its bit was set again since its watch began,
- * or it could not be asked).  Returns 0, or -errno if a peer failed.
+ * `peers`, each by the member that watched through it (members[i], from
+ * rmr_sync_watch; NULL: any): kept (ceil (n / 8) bytes, zeroed here) gets
+ * the chunks that at least one of them keeps (its bit was set again since
+ * its watch began, it could not be asked, or another member answered).
+ * Returns 0, or -errno if a peer failed.
  */
 int rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
                             unsigned slot, uint64_t first, uint64_t n,
-                            uint32_t peers, uint8_t *kept);
+                            uint32_t peers, const uint32_t *members,
+                            uint8_t *kept);
 /* Read peer i's map of slot for chunks [first, first + n) into bits
  * (ceil (n / 8) bytes); member: the member the caller took peer i for
  * (RMR_MEMBER_NONE: any).  0, -ECANCELED when another member answered, or
