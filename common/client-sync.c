@@ -543,32 +543,6 @@ rmr_sync_csum (struct rmr_pool *pool, unsigned i, uint32_t member,
 }
 
 int
-rmr_sync_clear (struct rmr_pool *pool, uint64_t generation, uint32_t mask,
-                uint64_t first, uint64_t n)
-{
-  char why[RMR_ERRMSG_MAX + 400] = "";
-  unsigned i, nlegs = rmr_sync_npeers (pool);
-  int r, ret = 0;
-
-  for (i = 0; i < nlegs; i++) {
-    uint64_t c, len;
-    for (c = first; c < first + n; c += len) {
-      uint32_t any = RMR_MEMBER_NONE;
-      len = MIN (first + n - c, RMR_MAP_MAX_CHUNKS);
-      r = map_call (pool, i, &any, RMR_MSG_MAP_CLEAR, 0, generation, mask, c,
-                    len, NULL, why, sizeof why);
-      if (r == -ENOENT)
-        break; /* a deleted session */
-      if (r < 0) {
-        ret = rmr_err (-r, "map-clear: %s", why);
-        break;
-      }
-    }
-  }
-  return ret;
-}
-
-int
 rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
                         unsigned slot, uint64_t first, uint64_t n,
                         uint32_t peers, const uint32_t *members, uint8_t *kept)

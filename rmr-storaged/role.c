@@ -22,6 +22,7 @@
 static const struct role_rule {
   uint8_t roles;       /* who may send it */
   uint16_t sync_flags; /* flags only a sync session may set */
+  uint16_t sync_needs; /* flags a sync session must set */
 } role_table[RMR_MSG_TYPE_MAX + 1] = {
   [RMR_MSG_ENABLE] = {ROLE_CLIENT, 0},
   [RMR_MSG_LEAVE] = {ROLE_CLIENT | ROLE_SYNC, 0},
@@ -31,13 +32,14 @@ static const struct role_rule {
   [RMR_MSG_TRIM] = {ROLE_CLIENT, 0},
   [RMR_MSG_ZERO] = {ROLE_CLIENT, 0},
   /* The client hands maps over (add, get, clear of another member's
-   * slot); a peer watches and clears what it resynced, and reads what it
-   * reconciles (also the marks another member's online verify left in
-   * its own map for this one: verify.c).
+   * slot); a peer watches and clears what it resynced, only with the
+   * watch (a bit set again since is kept), and reads what it reconciles
+   * (also the marks another member's online verify left in its own map
+   * for this one: verify.c).
    */
   [RMR_MSG_MAP_ADD] = {ROLE_CLIENT, 0},
   [RMR_MSG_MAP_GET] = {ROLE_CLIENT | ROLE_SYNC, RMR_HF_WATCH},
-  [RMR_MSG_MAP_CLEAR] = {ROLE_CLIENT | ROLE_SYNC, RMR_HF_WATCH},
+  [RMR_MSG_MAP_CLEAR] = {ROLE_CLIENT | ROLE_SYNC, RMR_HF_WATCH, RMR_HF_WATCH},
   [RMR_MSG_AL_GET] = {ROLE_CLIENT, 0},
   [RMR_MSG_CSUM] = {ROLE_SYNC, 0}, /* a peer's online verify */
 };
@@ -57,6 +59,10 @@ role_allows (enum role role, const struct rmr_hdr *hdr, const char **why)
   else if (role == ROLE_CLIENT &&
            (hdr->flags & role_table[hdr->type].sync_flags))
     reason = "a flag only a sync session sets";
+  else if (role == ROLE_SYNC &&
+           (hdr->flags & role_table[hdr->type].sync_needs) !=
+             role_table[hdr->type].sync_needs)
+    reason = "a peer clears only what it watched (the watch flag)";
   if (why)
     *why = reason;
   return reason == NULL;

@@ -6,7 +6,8 @@
  *   enable, al-get, write, flush, trim, zero,      yes      no
  *   map-add
  *   read, leave                                    yes      yes
- *   map-get, map-clear                             yes      yes
+ *   map-get                                        yes      yes
+ *   map-clear                                      yes      no
  *   map-get, map-clear with watch                  no       yes
  *   join, keepalive (never after the join)         no       no
  *
@@ -48,7 +49,7 @@ static const struct role_case {
   {RMR_MSG_MAP_ADD, 0, true, false},
   {RMR_MSG_MAP_GET, 0, true, true},
   {RMR_MSG_MAP_GET, RMR_HF_WATCH, false, true},
-  {RMR_MSG_MAP_CLEAR, 0, true, true},
+  {RMR_MSG_MAP_CLEAR, 0, true, false},
   {RMR_MSG_MAP_CLEAR, RMR_HF_WATCH, false, true},
   {RMR_MSG_AL_GET, 0, true, false},
   {RMR_MSG_CSUM, 0, false, true},

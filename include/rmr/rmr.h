@@ -355,11 +355,6 @@ int rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
 int rmr_sync_csum (struct rmr_pool *pool, unsigned i, uint32_t member,
                    uint64_t generation, uint64_t offset, uint32_t count,
                    uint32_t nchunks, uint32_t *crc);
-/* Tell every reachable peer that [first, first + n) chunks are clean for
- * the member slots in mask.  0 if every peer that was asked did.
- */
-int rmr_sync_clear (struct rmr_pool *pool, uint64_t generation, uint32_t mask,
-                    uint64_t first, uint64_t n);
 /* The watched clear of [first, first + n) for slot on the peers in
  * `peers`, each by the member that watched through it (members[i], from
  * rmr_sync_watch; NULL: any): kept (ceil (n / 8) bytes, zeroed here) gets

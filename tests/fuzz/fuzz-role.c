@@ -23,8 +23,8 @@
  *     allowed to both roles;
  *   - each role keeps what it needs: the client its IO, enable, leave,
  *     al-get and the hand-over's map-add, map-get and map-clear; a sync
- *     session read, leave and map-get and map-clear with or without
- *     watch;
+ *     session read, leave, map-get with or without watch and map-clear
+ *     with it (never an unconditional clear);
  *   - join and keepalive (never after the join), type 0 and types beyond
  *     RMR_MSG_TYPE_MAX are refused to every role, and the table is never
  *     read out of bounds (ASan);
@@ -133,10 +133,16 @@ check_decoded (const struct rmr_hdr *h)
   case RMR_MSG_READ:
   case RMR_MSG_LEAVE: assert (c && s); break;
   case RMR_MSG_MAP_GET:
-  case RMR_MSG_MAP_CLEAR:
     /* Watched: the resync's alone; else both. */
     assert (s);
     assert (c == !watch);
+    break;
+  case RMR_MSG_MAP_CLEAR:
+    /* Watched: the resync's alone; else the client's alone (a peer
+     * clears only what it watched).
+     */
+    assert (c == !watch);
+    assert (s == watch);
     break;
   default: assert (!c && !s);
   }
