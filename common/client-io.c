@@ -421,7 +421,7 @@ replicatev (struct rmr_pool *pool, const char *what, uint8_t type,
    * legs that did it record it for them before it completes.
    */
   if (writes && failed && ok)
-    ok = clt_record_missed (pool, ok, failed, offset, count);
+    ok = clt_record_missed (pool, ok, failed, hdr.dirty_mask, offset, count);
   /* Done without them: the members that did not do it cannot come back
    * on their own (handover.c); a flush that failed on a leg may have
    * lost that leg's earlier writes.  Inside the gate, so that a hand-over

@@ -8,7 +8,11 @@
  * get it either, and the members that did were not told: before the
  * write completes they are sent an explicit map-add for the failed slots
  * (clt_record_missed), so no acknowledged write depends on a member that
- * does not know it is stale.
+ * does not know it is stale.  The map-add names again the slots the
+ * write's dirty mask named: a member resyncing meanwhile may have fetched
+ * the chunk from a failed leg that never got the write, and cleared the
+ * bits the others had set for it before its watch began; marked again,
+ * they stay (a watch still open is flagged, a clear done is undone).
  *
  * A member whose store is fresh when it comes back had its disk replaced
  * (rmr-storaged/replace.c): every normal member saves every chunk dirty
@@ -168,18 +172,28 @@ clt_leg_fail (struct clt_leg *leg, const char *why)
     kick (leg->pool);
 }
 
-unsigned
-clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
-                   unsigned failed_legs, uint64_t offset, uint64_t len)
+uint32_t
+clt_missed_slots (struct rmr_pool *pool, unsigned failed_legs, uint32_t missing)
 {
-  unsigned shift = log_2_bits (pool->chunk_size), i, done = 0;
-  uint64_t first = offset >> shift, last = (offset + len - 1) >> shift;
   uint32_t mask = 0;
-  struct clt_req req;
+  unsigned i;
 
   for (i = 0; i < pool->nlegs; i++)
     if ((failed_legs & 1u << i) && pool->legs[i].slot >= 0)
       mask |= 1u << pool->legs[i].slot;
+  return mask ? mask | missing : 0;
+}
+
+unsigned
+clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
+                   unsigned failed_legs, uint32_t missing, uint64_t offset,
+                   uint64_t len)
+{
+  unsigned shift = log_2_bits (pool->chunk_size), i, done = 0;
+  uint64_t first = offset >> shift, last = (offset + len - 1) >> shift;
+  uint32_t mask = clt_missed_slots (pool, failed_legs, missing);
+  struct clt_req req;
+
   if (!mask)
     return ok_legs;
 

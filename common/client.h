@@ -335,12 +335,18 @@ uint32_t clt_dirty_mask (struct rmr_pool *pool);
  */
 bool clt_pending_may_clear (struct rmr_pool *pool);
 /* A write (type, range) failed on the legs in failed_mask and was done
- * by those in ok_mask: record it on the latter before it may complete.
- * Returns the legs (mask) that did both.
+ * by those in ok_mask: record it on the latter before it may complete,
+ * for the failed legs' slots and again for missing, the slots its dirty
+ * mask already named.  Returns the legs (mask) that did both.
  */
 unsigned clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
-                            unsigned failed_legs, uint64_t offset,
-                            uint64_t len);
+                            unsigned failed_legs, uint32_t missing,
+                            uint64_t offset, uint64_t len);
+/* The slots clt_record_missed records: the failed legs' (those with a
+ * slot), and with them missing; 0 when no failed leg has a slot.
+ */
+uint32_t clt_missed_slots (struct rmr_pool *pool, unsigned failed_legs,
+                           uint32_t missing);
 /* A pool not joined yet with its legs set up from cfg (checked), or
  * NULL with the error set; freed with clt_pool_free ().
  */

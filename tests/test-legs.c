@@ -315,6 +315,32 @@ test_remove_verdict (void)
  * the legs differ for good (a read returns one leg's bytes or the
  * other's).
  */
+/* RF=3, the client counts B (slot 1) failed; a write W goes to A (slot
+ * 0) and C (slot 2) with B's slot in its dirty mask, and fails on A.
+ * The map-add to C names A and B again: B, resyncing meanwhile, may
+ * have fetched the chunk from A before W got there and cleared the bit C
+ * had set for it (its watch at C began after that mark); marked again,
+ * C's bit for B stays or comes back.
+ */
+static void
+test_record_missed_names_missing (void)
+{
+  struct rmr_pool *pool = pool_new (3);
+
+  pool->legs[0].slot = 0;
+  pool->legs[1].slot = 1;
+  pool->legs[2].slot = 2;
+  g_assert_cmphex (clt_missed_slots (pool, 1u << 0, 1u << 1), ==, 0x3);
+  g_assert_cmphex (clt_missed_slots (pool, 1u << 0 | 1u << 2, 1u << 1), ==,
+                   0x7);
+  /* Nothing failed: nothing to record (the write carried its mask). */
+  g_assert_cmphex (clt_missed_slots (pool, 0, 1u << 1), ==, 0);
+  /* A failed leg without a slot (never joined) records nothing. */
+  pool->legs[0].slot = -1;
+  g_assert_cmphex (clt_missed_slots (pool, 1u << 0, 1u << 1), ==, 0);
+  clt_pool_free (pool);
+}
+
 static void
 test_pending_kept_for_removed_member (void)
 {
@@ -354,6 +380,8 @@ main (int argc, char **argv)
   g_test_add_func ("/legs/deleted-member-refused", test_deleted_member_refused);
   g_test_add_func ("/legs/delete-at-assemble", test_delete_at_assemble);
   g_test_add_func ("/legs/apply-members-add", test_apply_members_add);
+  g_test_add_func ("/legs/record-missed-names-missing",
+                   test_record_missed_names_missing);
   g_test_add_func ("/legs/add-verdict", test_add_verdict);
   g_test_add_func ("/legs/remove-verdict", test_remove_verdict);
   g_test_add_func ("/legs/pending-kept-for-removed-member",
