@@ -25,11 +25,11 @@
  * slot; the data comes only from a watching peer that is current there in
  * this member's view (its own bit clear at the peer, and no bit for it
  * in our map); the clear is conditional at every watching peer, and our
- * own bit goes only if none of them kept its bit and nothing set it here
- * again meanwhile (our own slot is watched here too: a hand-over or an
- * assemble that gives us the chunk again, a reconcile that takes it, a
- * verify that marks it outdated, each after the fetch began, keep it).
- * So a write this member
+ * own bit goes only if none of them kept its bit.  (Our own bit is not
+ * watched: keeping it for a mark here during the fetch would fetch the
+ * chunk again after writes this member did there since, unguarded by the
+ * quiet rule; such a mark comes back through the reconcile, which is
+ * guarded.)  So a write this member
  * missed after the fetch (the client no longer counts it normal, and the
  * peers recorded the write for it) keeps the chunk dirty everywhere, and
  * a peer that is itself behind never serves it.  The peer refuses a read
@@ -398,14 +398,11 @@ flush_unlocked (struct srv_sync *s)
     else if (!a->watched.mask)
       memset (kept, 0, sizeof kept);
     for (k = 0; k < n; k++) {
-      uint8_t own = 0;
-      /* A peer kept it, or it was set here again since the fetch began
-       * (our own watch): fetched again.
-       */
-      if (!(kept[k / 8] & 1 << (k % 8)))
-        maps_clear_watched (s->maps, s->slot, a->chunk + k, 1, &own);
-      if ((kept[k / 8] & 1 << (k % 8)) || own)
+      if (kept[k / 8] & 1 << (k % 8)) {
         nkept++;
+        continue;
+      }
+      maps_clear (s->maps, 1u << s->slot, a->chunk + k, 1);
     }
   }
   if (nkept)
@@ -517,7 +514,6 @@ watch_for_claim (struct srv_sync *s, struct chunk_ent *e, uint64_t gen)
   struct sync_waiter *go = NULL, *fail = NULL;
   struct watchers watched;
 
-  maps_watch (s->maps, s->slot, e->chunk, 1, NULL);
   rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
                   watched.by);
   g_mutex_lock (&s->lock);
@@ -659,7 +655,6 @@ worker (gpointer arg)
      */
     while (pool_writes_overlap (s->pool, off, len) && !s->stop)
       g_usleep (1000);
-    maps_watch (s->maps, s->slot, e->chunk, 1, NULL);
     rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
                     watched.by);
     r = rmr_sync_read (s->peers, gen, sources (s, &watched, e->chunk),

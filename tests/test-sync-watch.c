@@ -24,8 +24,6 @@
  *     for it: it goes at once, and a close does not wait for the pace;
  *   - a gate after the sync was stopped (the store is going away) fails
  *     the IO with EIO at once;
- *   - R's own bit given again (an assemble after a compute-host crash)
- *     while the chunk is fetched: R keeps it and fetches again;
  *   - the resync's flush of the store fails: the chunk stays dirty and the
  *     recent-write record turns suspect, durably;
  *   - RF=3, a source's session re-pointed to a stale member between the
@@ -852,42 +850,6 @@ test_rf3_repointed_source (void)
   teardown ();
 }
 
-/* Scenario 2/5 of a compute-host crash during a resync: R fetched chunk
- * 11 from P, and before its clear the new client's assemble gives R its
- * bit for 11 again (the union of the maps and the records: 11 may differ
- * on R), and P's copy is the one to take now.  R's own bit must stay
- * (its own slot is watched here as at the peers), so R fetches 11 again
- * and ends with P's new copy, not the one it fetched before the give.
- */
-static void
-give_11 (uint64_t c)
-{
-  uint8_t bit = 1;
-
-  if (c != 11 || reads > 1)
-    return;
-  g_assert_cmpint (maps_or_bits (R.maps, R_SLOT, 11, 1, &bit, NULL), ==, 0);
-  fill (pdata, 11, 0xcd);
-}
-
-static void
-test_given_again_while_fetched (void)
-{
-  struct srv_sync *s;
-
-  setup ();
-  fill (pdata, 11, 0xab);
-  mark (&R, R_SLOT, 11);
-  mark (&P, R_SLOT, 11);
-  after_read = give_11;
-  s = start (false);
-  g_assert_true (wait_clean (s, 10));
-  g_assert_cmpuint (reads, >=, 2);
-  g_assert_cmpuint (r_byte (11), ==, 0xcd);
-  sync_close (s);
-  teardown ();
-}
-
 /* The resync's flush of R's store fails: the chunk stays dirty (fetched
  * again, cleared after a flush that worked), and R's recent-write record
  * turns suspect, durably: writes acknowledged here before that flush may
@@ -988,8 +950,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/refused-background-fetch",
                    test_refused_background_fetch);
   g_test_add_func ("/sync-watch/flush-fails", test_flush_fails);
-  g_test_add_func ("/sync-watch/given-again-while-fetched",
-                   test_given_again_while_fetched);
   g_test_add_func ("/sync-watch/rf3/stale-source", test_rf3_stale_source);
   g_test_add_func ("/sync-watch/rf3/redirty", test_rf3_redirty);
   g_test_add_func ("/sync-watch/rf3/repointed-source",
