@@ -24,24 +24,24 @@ static const struct role_rule {
   uint16_t sync_flags; /* flags only a sync session may set */
   uint16_t sync_needs; /* flags a sync session must set */
 } role_table[RMR_MSG_TYPE_MAX + 1] = {
-  [RMR_MSG_ENABLE] = {ROLE_CLIENT, 0},
-  [RMR_MSG_LEAVE] = {ROLE_CLIENT | ROLE_SYNC, 0},
-  [RMR_MSG_READ] = {ROLE_CLIENT | ROLE_SYNC, 0},
-  [RMR_MSG_WRITE] = {ROLE_CLIENT, 0},
-  [RMR_MSG_FLUSH] = {ROLE_CLIENT, 0},
-  [RMR_MSG_TRIM] = {ROLE_CLIENT, 0},
-  [RMR_MSG_ZERO] = {ROLE_CLIENT, 0},
+  [RMR_MSG_ENABLE] = {ROLE_CLIENT, 0, 0},
+  [RMR_MSG_LEAVE] = {ROLE_CLIENT | ROLE_SYNC, 0, 0},
+  [RMR_MSG_READ] = {ROLE_CLIENT | ROLE_SYNC, 0, 0},
+  [RMR_MSG_WRITE] = {ROLE_CLIENT, 0, 0},
+  [RMR_MSG_FLUSH] = {ROLE_CLIENT, 0, 0},
+  [RMR_MSG_TRIM] = {ROLE_CLIENT, 0, 0},
+  [RMR_MSG_ZERO] = {ROLE_CLIENT, 0, 0},
   /* The client hands maps over (add, get, clear of another member's
    * slot); a peer watches and clears what it resynced, only with the
    * watch (a bit set again since is kept), and reads what it reconciles
    * (also the marks another member's online verify left in its own map
    * for this one: verify.c).
    */
-  [RMR_MSG_MAP_ADD] = {ROLE_CLIENT, 0},
-  [RMR_MSG_MAP_GET] = {ROLE_CLIENT | ROLE_SYNC, RMR_HF_WATCH},
+  [RMR_MSG_MAP_ADD] = {ROLE_CLIENT, 0, 0},
+  [RMR_MSG_MAP_GET] = {ROLE_CLIENT | ROLE_SYNC, RMR_HF_WATCH, 0},
   [RMR_MSG_MAP_CLEAR] = {ROLE_CLIENT | ROLE_SYNC, RMR_HF_WATCH, RMR_HF_WATCH},
-  [RMR_MSG_AL_GET] = {ROLE_CLIENT, 0},
-  [RMR_MSG_CSUM] = {ROLE_SYNC, 0}, /* a peer's online verify */
+  [RMR_MSG_AL_GET] = {ROLE_CLIENT, 0, 0},
+  [RMR_MSG_CSUM] = {ROLE_SYNC, 0, 0}, /* a peer's online verify */
 };
 
 bool
