@@ -122,6 +122,15 @@ clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
               const void *payload, size_t plen, void *rbuf, uint32_t rlen,
               uint32_t *got)
 {
+  return clt_leg_call_to (leg, s, RMR_MEMBER_NONE, hdr, payload, plen, rbuf,
+                          rlen, got);
+}
+
+int
+clt_leg_call_to (struct clt_leg *leg, struct clt_sess *s, uint32_t to,
+                 struct rmr_hdr *hdr, const void *payload, size_t plen,
+                 void *rbuf, uint32_t rlen, uint32_t *got)
+{
   struct clt_req req;
   struct clt_sub *sub;
   struct iovec iov = {.iov_base = (void *) payload, .iov_len = plen};
@@ -134,7 +143,7 @@ clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
   sub->rlen = rlen;
   sub->any_len = got != NULL;
   hdr->group_id = leg->pool->group_id;
-  hdr->member_id = RMR_MEMBER_NONE;
+  hdr->member_id = to;
   hdr->payload_len = plen;
   clt_sess_submit (sub, hdr, &iov, plen ? 1 : 0);
   clt_req_wait (&req, clt_deadline (leg->pool));
@@ -146,6 +155,7 @@ clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
   else if (got)
     *got = sub->got_len;
   hdr->member_id = sub->from;
+  hdr->dirty_mask = r == 0 ? sub->rmask : 0;
   clt_req_clear (&req);
   return r;
 }

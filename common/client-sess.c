@@ -64,6 +64,7 @@ clt_req_add (struct clt_req *req, unsigned i, struct clt_leg *leg)
   sub->any_len = false;
   sub->got_len = 0;
   sub->from = RMR_MEMBER_NONE;
+  sub->rmask = 0;
   sub->status = 0;
   sub->errmsg[0] = '\0';
   atomic_fetch_add (&req->pending, 1);
@@ -182,6 +183,7 @@ sess_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
   status = -(int) hdr->status;
   sub->got_len = hdr->payload_len;
   sub->from = hdr->member_id;
+  sub->rmask = hdr->dirty_mask;
   if (status == 0 && hdr->payload_len != sub->rlen &&
       !(sub->any_len && hdr->payload_len <= sub->rlen))
     status = -EPROTO;

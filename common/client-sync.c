@@ -347,7 +347,10 @@ call (struct rmr_pool *pool, unsigned i, uint32_t expect, struct rmr_hdr *hdr,
     snprintf (why, whylen, "%s: %s", leg->addr_name, leg->last_error);
     return -ENOTCONN;
   }
-  r = clt_leg_call (leg, s, hdr, NULL, 0, rbuf, rlen, NULL);
+  /* Addressed to the member expected: another refuses before it acts
+   * (sess.c), and its answer is refused here too (below).
+   */
+  r = clt_leg_call_to (leg, s, expect, hdr, NULL, 0, rbuf, rlen, NULL);
   if (r < 0)
     snprintf (why, whylen, "%s", rmr_get_error ());
   /* A refusal (the peer is dirty there, or not normal; for a checksum
@@ -424,11 +427,12 @@ rmr_sync_peer_pool (struct rmr_pool *pool, unsigned i, uint64_t *mapped_size,
 
 /* A map message on peer i (rbuf: its reply bits, or NULL).  *member:
  * on entry the member expected (as call's expect), on return the member
- * that answered.
+ * that answered; *mask: on entry the request's slots, on return the
+ * reply's (a watch's: the other members behind there).
  */
 static int
 map_call (struct rmr_pool *pool, unsigned i, uint32_t *member, uint8_t type,
-          uint16_t flags, uint64_t generation, uint32_t mask, uint64_t first,
+          uint16_t flags, uint64_t generation, uint32_t *mask, uint64_t first,
           uint64_t n, void *rbuf, char *why, size_t whylen)
 {
   struct rmr_hdr hdr = {.type = type,
@@ -436,32 +440,37 @@ map_call (struct rmr_pool *pool, unsigned i, uint32_t *member, uint8_t type,
                         .generation = generation,
                         .offset = first,
                         .length = n,
-                        .dirty_mask = mask};
+                        .dirty_mask = *mask};
   int r;
 
   r = call (pool, i, *member, &hdr, rbuf, rbuf ? (n + 7) / 8 : 0, why, whylen);
   *member = hdr.member_id;
+  *mask = r == 0 ? hdr.dirty_mask : 0;
   return r;
 }
 
 int
 rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
-                uint64_t first, uint64_t n, uint32_t *peers, uint32_t *members)
+                uint64_t first, uint64_t n, uint32_t *peers, uint32_t *members,
+                uint32_t *behind)
 {
   char why[RMR_ERRMSG_MAX + 400];
   g_autofree uint8_t *bits = g_malloc ((n + 7) / 8);
   unsigned i, nlegs = rmr_sync_npeers (pool);
-  uint32_t m;
+  uint32_t m, mask;
 
   *peers = 0;
+  *behind = 0;
   for (i = 0; i < RMR_MAX_MEMBERS && members; i++)
     members[i] = RMR_MEMBER_NONE;
   for (i = 0; i < nlegs; i++) {
     m = RMR_MEMBER_NONE;
-    if (map_call (pool, i, &m, RMR_MSG_MAP_GET, RMR_HF_WATCH, generation,
-                  1u << slot, first, n, bits, why, sizeof why) < 0)
+    mask = 1u << slot;
+    if (map_call (pool, i, &m, RMR_MSG_MAP_GET, RMR_HF_WATCH, generation, &mask,
+                  first, n, bits, why, sizeof why) < 0)
       continue;
     *peers |= 1u << i;
+    *behind |= mask & ~(1u << slot);
     if (members)
       members[i] = m;
   }
@@ -474,10 +483,11 @@ rmr_sync_map_get (struct rmr_pool *pool, unsigned i, uint32_t member,
                   uint64_t n, uint8_t *bits)
 {
   char why[RMR_ERRMSG_MAX + 400] = "";
+  uint32_t mask = 1u << slot;
   int r;
 
-  r = map_call (pool, i, &member, RMR_MSG_MAP_GET, 0, generation, 1u << slot,
-                first, n, bits, why, sizeof why);
+  r = map_call (pool, i, &member, RMR_MSG_MAP_GET, 0, generation, &mask, first,
+                n, bits, why, sizeof why);
   if (r < 0)
     return rmr_err (-r, "map-get: %s", why);
   return 0;
@@ -558,11 +568,11 @@ rmr_sync_clear_watched (struct rmr_pool *pool, uint64_t generation,
     /* Only the member that watched: another answering there now (its
      * session changed) may hold a watch of an earlier fetch that failed.
      */
-    uint32_t m = members ? members[i] : RMR_MEMBER_NONE;
+    uint32_t m = members ? members[i] : RMR_MEMBER_NONE, mask = 1u << slot;
     if (!(peers & 1u << i))
       continue;
     r = map_call (pool, i, &m, RMR_MSG_MAP_CLEAR, RMR_HF_WATCH, generation,
-                  1u << slot, first, n, bits, why, sizeof why);
+                  &mask, first, n, bits, why, sizeof why);
     if (r < 0) {
       /* Not known whether it saw the chunks written again: keep. */
       memset (kept, 0xff, (n + 7) / 8);

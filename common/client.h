@@ -60,6 +60,7 @@ struct clt_sub {
   bool any_len;     /* a reply of up to rlen bytes will do */
   uint32_t got_len; /* the reply's payload length */
   uint32_t from;    /* the member that answered (RMR_MEMBER_NONE: none) */
+  uint32_t rmask;   /* the reply's dirty_mask (a watch's: slots behind) */
   atomic_bool done;
   int64_t t_done; /* monotonic µs of the completion (metrics) */
   char errmsg[RMR_ERRMSG_MAX + 1];
@@ -238,11 +239,18 @@ int64_t clt_deadline (const struct rmr_pool *pool);
  * bytes, or with got != NULL up to rlen and its length in *got.  On
  * failure the error (the server's message if it sent one) is set.  On
  * return hdr->member_id is the member that answered (RMR_MEMBER_NONE if
- * none did).
+ * none did), and hdr->dirty_mask the reply's.
  */
 int clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
                   const void *payload, size_t plen, void *rbuf, uint32_t rlen,
                   uint32_t *got);
+/* The same addressed to member `to` (a sync session's read, checksum and
+ * map requests; RMR_MEMBER_NONE: any): a node that is another member
+ * refuses it with ECANCELED before it acts (protocol.md).
+ */
+int clt_leg_call_to (struct clt_leg *leg, struct clt_sess *s, uint32_t to,
+                     struct rmr_hdr *hdr, const void *payload, size_t plen,
+                     void *rbuf, uint32_t rlen, uint32_t *got);
 /* JOIN the pool on session s for leg; fills rep. */
 int clt_leg_join (struct clt_leg *leg, struct clt_sess *s,
                   struct rmr_join_rep *rep);

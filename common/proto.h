@@ -12,14 +12,18 @@
  *   5   1    type         enum rmr_msg_type
  *   6   2    flags        RMR_HF_*
  *   8   4    group_id     jhash of the pool name (0 for KEEPALIVE)
- *   12  4    member_id    sender's member id (RMR_MEMBER_NONE: a client)
+ *   12  4    member_id    replies: the node's member; a sync session's
+ *                         read, checksum and map requests: the member
+ *                         they are meant for; else RMR_MEMBER_NONE
  *   16  8    generation   pool generation the sender believes in
  *   24  8    tag          chosen by the requester, echoed in the reply
  *   32  8    offset       IO: byte offset in the device
  *   40  4    length       IO: byte count
  *   44  4    payload_len  bytes following the header
  *   48  4    status       replies: 0 or a positive errno
- *   52  4    dirty_mask   writes: member slots that are not normal
+ *   52  4    dirty_mask   writes: member slots that are not normal;
+ *                         map messages: slots; a watch's reply: the
+ *                         other slots behind there (pool_watch)
  *   56  4    wseq         write, trim, zero requests: the client's write
  *                         sequence number (serial, wraps); else 0
  *   60  4    horizon      write, trim, zero requests, and a flush (with

@@ -483,10 +483,14 @@ int pool_mark_outdated (struct srv_pool *p, uint64_t gen, uint64_t chunk,
  * set already while the member fetched from has not the write yet), or
  * marks after the watch began (maps_mark flags it).  A write the slot's
  * member gets too flags nothing: it is not behind for it (a whole-chunk
- * write that claims a chunk on it is one).  0 or -errno (maps_watch).
+ * write that claims a chunk on it is one).  *behind gets the other
+ * slots that are behind there, by the maps or by a client write in
+ * flight that misses them: such a member must not serve the chunk to the
+ * watcher (it may not know; rmr.h, rmr_sync_watch).  0 or -errno
+ * (maps_watch).
  */
 int pool_watch (struct srv_pool *p, struct srv_maps *maps, unsigned slot,
-                uint64_t first, uint64_t n);
+                uint64_t first, uint64_t n, uint32_t *behind);
 /* The reconcile's take of bits for our own slot (sync.c): the chunks of
  * bits (n from first) that are not quiet here are dropped from bits (a
  * later reconcile takes them), the rest are ORed into slot's map, at
@@ -617,12 +621,13 @@ int maps_or_bits (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n,
 void maps_clear (struct srv_maps *m, uint32_t mask, uint64_t first, uint64_t n);
 /* Watched clears (map.c's opening comment): start watching [first,
  * first + n) of slot (0, or -EINVAL for a bad range), flagged from the
- * start where flagged (NULL, or ceil (n / 8) bytes) has the chunk's bit;
+ * start where flagged (NULL, or ceil (n / 8) bytes) has the chunk's bit,
+ * and OR into *behind (if not NULL) every other slot with a bit there;
  * clear those still watched and unflagged, end the watches, and set in
  * kept (ceil (n / 8) bytes, zeroed first) the chunks whose bit stays.
  */
 int maps_watch (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n,
-                const uint8_t *flagged);
+                const uint8_t *flagged, uint32_t *behind);
 void maps_clear_watched (struct srv_maps *m, unsigned slot, uint64_t first,
                          uint64_t n, uint8_t *kept);
 void maps_get_bits (struct srv_maps *m, unsigned slot, uint64_t first,
@@ -856,6 +861,12 @@ void sess_stop_listeners (void);
  */
 void sess_reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
                  const void *payload, size_t len, uint32_t member_id);
+/* A success reply whose header carries dirty_mask (a watch's reply:
+ * the other members behind there, pool_watch).
+ */
+void sess_reply_mask (struct srv_conn *c, const struct rmr_hdr *req,
+                      const void *payload, size_t len, uint32_t member_id,
+                      uint32_t dirty_mask);
 void sess_reply_error (struct srv_conn *c, const struct rmr_hdr *req,
                        int status, const char *msg, struct srv_psess *ps);
 /* A request for the message being received (len: buffer bytes), or NULL

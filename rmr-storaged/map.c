@@ -27,7 +27,10 @@
  * is kept too: not knowing costs an extra fetch, never a write.  A watch
  * begins flagged where a client write to the chunk is in flight here
  * (pool_watch): that write may have marked the bit already, before the
- * watch, and not yet reached the member the resync fetches from.  Watches
+ * watch, and not yet reached the member the resync fetches from.  The
+ * watch also tells which other slots are dirty there (behind): a member
+ * behind at c by this store's record may not know it itself (two members
+ * missed the same write), and must never serve c to the resync.  Watches
  * of one slot are bounded (WATCH_MAX); when full they are all dropped,
  * which only makes the clears in progress keep their bits.
  *
@@ -399,10 +402,11 @@ flag_watches_unlocked (struct srv_maps *m, unsigned slot, uint64_t first,
 
 int
 maps_watch (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n,
-            const uint8_t *flagged)
+            const uint8_t *flagged, uint32_t *behind)
 {
   GHashTable *h;
   uint64_t i;
+  unsigned s;
 
   if (slot >= RMR_MAX_MEMBERS || n == 0 || first >= m->nchunks ||
       n > m->nchunks - first || n > WATCH_MAX)
@@ -426,6 +430,9 @@ maps_watch (struct srv_maps *m, unsigned slot, uint64_t first, uint64_t n,
       GINT_TO_POINTER (flagged && flagged[i / 8] & 1u << (i % 8)
                          ? WATCH_FLAGGED
                          : WATCH_CLEAN));
+  for (s = 0; s < RMR_MAX_MEMBERS && behind; s++)
+    if (s != slot && dmap_any (m->m[s], first, n))
+      *behind |= 1u << s;
   g_mutex_unlock (&m->lock);
   return 0;
 }

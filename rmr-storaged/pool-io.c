@@ -6,9 +6,10 @@
  * client write is in flight on refused with "try again"), map messages
  * (pool_map_begin), the in-flight count that a drain waits for
  * (pool_io_end), a peer's resync watch that begins flagged over a client
- * write in flight that the peer misses (pool_watch), a failed write (pool_write_failed), the
- * resync's wake-up when a map add touched our own slot (pool_sync_kick),
- * and the injected faults of the fault-injection option.
+ * write in flight that the peer misses and names the other members behind
+ * there (pool_watch), a failed write (pool_write_failed), the resync's
+ * wake-up when a map add touched our own slot (pool_sync_kick), and the
+ * injected faults of the fault-injection option.
  *
  * Locking: everything under the pool's lock, as in pool.c; the in-flight
  * writes (p->wlist) are linked there and read by the resync
@@ -422,27 +423,34 @@ pool_mark_outdated (struct srv_pool *p, uint64_t gen, uint64_t chunk,
 
 int
 pool_watch (struct srv_pool *p, struct srv_maps *maps, unsigned slot,
-            uint64_t first, uint64_t n)
+            uint64_t first, uint64_t n, uint32_t *behind)
 {
   unsigned shift = maps_chunk_shift (maps);
-  g_autofree uint8_t *flagged = NULL;
+  uint8_t few[8] = {0}, *flagged = few;
+  g_autofree uint8_t *many = NULL;
   struct io_ctx *w;
   uint64_t a, b, c;
   int r;
 
+  *behind = 0;
   if (n == 0 || n > maps_nchunks (maps))
-    return maps_watch (maps, slot, first, n, NULL); /* its error */
-  flagged = g_malloc0 ((n + 7) / 8);
+    return maps_watch (maps, slot, first, n, NULL, NULL); /* its error */
+  if ((n + 7) / 8 > sizeof few)
+    flagged = many = g_malloc0 ((n + 7) / 8);
   g_mutex_lock (&p->lock);
   for (w = p->wlist; w; w = w->wnext) {
-    if (w->wend <= w->wstart || !(w->wmask & 1u << slot))
+    if (w->wend <= w->wstart || (w->wstart >> shift) >= first + n ||
+        ((w->wend - 1) >> shift) < first)
+      continue;
+    *behind |= w->wmask & ~(1u << slot);
+    if (!(w->wmask & 1u << slot))
       continue;
     a = MAX (w->wstart >> shift, first);
     b = MIN ((w->wend - 1) >> shift, first + n - 1);
     for (c = a; c <= b; c++)
       flagged[(c - first) / 8] |= 1u << ((c - first) % 8);
   }
-  r = maps_watch (maps, slot, first, n, flagged);
+  r = maps_watch (maps, slot, first, n, flagged, behind);
   g_mutex_unlock (&p->lock);
   return r;
 }

@@ -448,6 +448,7 @@ sess_handle_map (struct srv_conn *c, const struct rmr_hdr *hdr,
 {
   g_autoptr (GString) err = g_string_new (NULL);
   size_t nbytes = (hdr->length + 7) / 8;
+  uint32_t behind = 0;
   int ret;
 
   if (!r) {
@@ -469,10 +470,13 @@ sess_handle_map (struct srv_conn *c, const struct rmr_hdr *hdr,
   }
   switch (hdr->type) {
   case RMR_MSG_MAP_GET:
+    /* A watch's reply names in dirty_mask the other members behind at
+     * those chunks here (pool_watch).
+     */
     if ((hdr->flags & RMR_HF_WATCH) &&
         (ret =
            pool_watch (r->pool, r->ctx.maps, __builtin_ctz (hdr->dirty_mask),
-                       hdr->offset, hdr->length)) < 0) {
+                       hdr->offset, hdr->length, &behind)) < 0) {
       pool_io_end (r->pool, &r->ctx, false);
       sess_reply_error (c, hdr, ret, rmr_get_error (), ps);
       sess_req_put (r);
@@ -481,7 +485,7 @@ sess_handle_map (struct srv_conn *c, const struct rmr_hdr *hdr,
     maps_get_bits (r->ctx.maps, __builtin_ctz (hdr->dirty_mask), hdr->offset,
                    hdr->length, r->buf);
     pool_io_end (r->pool, &r->ctx, false);
-    sess_reply (c, hdr, 0, r->buf, nbytes, r->pool->member_id);
+    sess_reply_mask (c, hdr, r->buf, nbytes, r->pool->member_id, behind);
     sess_req_put (r);
     return;
   case RMR_MSG_MAP_CLEAR:

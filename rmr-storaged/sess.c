@@ -404,9 +404,10 @@ check_role (struct srv_conn *c, struct srv_psess *ps, const struct rmr_hdr *hdr)
   return false;
 }
 
-void
-sess_reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
-            const void *payload, size_t len, uint32_t member_id)
+static void
+send_reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
+            const void *payload, size_t len, uint32_t member_id,
+            uint32_t dirty_mask)
 {
   struct rmr_hdr h = {
     .type = req->type,
@@ -419,6 +420,7 @@ sess_reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
     .length = req->length,
     .payload_len = len,
     .status = status < 0 ? -status : status,
+    .dirty_mask = dirty_mask,
   };
   struct iovec iov = {.iov_base = (void *) payload, .iov_len = len};
 
@@ -426,6 +428,21 @@ sess_reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
    * thread tidies up.
    */
   rmr_conn_send (c->conn, &h, &iov, len ? 1 : 0);
+}
+
+void
+sess_reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
+            const void *payload, size_t len, uint32_t member_id)
+{
+  send_reply (c, req, status, payload, len, member_id, 0);
+}
+
+void
+sess_reply_mask (struct srv_conn *c, const struct rmr_hdr *req,
+                 const void *payload, size_t len, uint32_t member_id,
+                 uint32_t dirty_mask)
+{
+  send_reply (c, req, 0, payload, len, member_id, dirty_mask);
 }
 
 void
@@ -640,6 +657,33 @@ conn_batch_end (void *opaque)
   tl_conn = NULL;
 }
 
+/* A sync session's read, checksum and map messages name the member they
+ * are meant for (member_id; RMR_MEMBER_NONE: any): the peer chose this
+ * member, and acting as another (its session re-pointed, its index
+ * reused, a node replaced at the same address) could clear a bit by a
+ * watch of an earlier fetch, or serve data the peer did not choose.
+ * Refused with ECANCELED before anything is done.  Returns whether hdr
+ * may go on.
+ */
+static bool
+check_addressee (struct srv_conn *c, struct srv_psess *ps,
+                 const struct rmr_hdr *hdr)
+{
+  char msg[160];
+
+  if (!ps->sync || hdr->member_id == RMR_MEMBER_NONE ||
+      hdr->member_id == ps->pool->member_id ||
+      (hdr->type != RMR_MSG_READ && hdr->type != RMR_MSG_CSUM &&
+       hdr->type != RMR_MSG_MAP_GET && hdr->type != RMR_MSG_MAP_CLEAR))
+    return true;
+  snprintf (msg, sizeof msg,
+            "member_id %" PRIu32 ": addressed to another member; this is "
+            "member %" PRIu32,
+            hdr->member_id, ps->pool->member_id);
+  sess_reply_error (c, hdr, ECANCELED, msg, ps);
+  return false;
+}
+
 static void *
 conn_payload_buf (void *opaque, const struct rmr_hdr *hdr)
 {
@@ -694,7 +738,7 @@ conn_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
       sess_req_put (cur);
     return;
   }
-  if (!check_role (c, ps, hdr)) {
+  if (!check_role (c, ps, hdr) || !check_addressee (c, ps, hdr)) {
     if (cur)
       sess_req_put (cur);
     return;

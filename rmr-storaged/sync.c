@@ -23,16 +23,18 @@
  * Clears are watched (DESIGN 6, map.c): before a chunk is fetched or
  * claimed, every reachable peer starts watching it for this member's
  * slot; the data comes only from a watching peer that is current there in
- * this member's view (its own bit clear at the peer, and no bit for it
- * in our map); the clear is conditional at every watching peer, and our
- * own bit goes only if none of them kept its bit.  (Our own bit is not
- * watched: keeping it for a mark here during the fetch would fetch the
- * chunk again after writes this member did there since, unguarded by the
- * quiet rule; such a mark comes back through the reconcile, which is
- * guarded.)  So a write this member
- * missed after the fetch (the client no longer counts it normal, and the
- * peers recorded the write for it) keeps the chunk dirty everywhere, and
- * a peer that is itself behind never serves it.  The peer refuses a read
+ * this member's view (its own bit clear at the peer, no bit for it in our
+ * map, and none at any watcher: the watch's reply names the members a
+ * watcher holds behind there, for a member that missed the same write as
+ * we did knows it no more than we do); the clear is conditional at every
+ * watching peer, and our own bit goes only if none of them kept its bit.
+ * (Our own bit is not watched: keeping it for a mark here during the
+ * fetch would fetch the chunk again after writes this member did there
+ * since, unguarded by the quiet rule; such a mark comes back through the
+ * reconcile, which is guarded.)  So a write this member missed after the
+ * fetch (the client no longer counts it normal, and the peers recorded
+ * the write for it) keeps the chunk dirty everywhere, and a peer that is
+ * itself behind never serves it.  The peer refuses a read
  * while a client write to the range is in flight there (pool.c): that
  * write's mark may predate the watch.
  *
@@ -80,12 +82,14 @@
 
 enum chunk_state { CH_FETCHING, CH_WATCHING, CH_CLAIMED, CH_SYNCED };
 
-/* The sync peers that watch a chunk (mask), and the member that watched
- * through each (by): the clear goes to that member only (rmr.h).
+/* The sync peers that watch a chunk (mask), the member that watched
+ * through each (by): the clear goes to that member only (rmr.h), and the
+ * slots some watcher holds behind there (behind): never a source.
  */
 struct watchers {
   uint32_t mask;
   uint32_t by[RMR_MAX_MEMBERS];
+  uint32_t behind;
 };
 
 struct chunk_ent {
@@ -434,8 +438,10 @@ flush_unlocked (struct srv_sync *s)
 }
 
 /* The peers that watch chunk c and may serve it: current there in our
- * view (no bit for them in our map).  The peer refuses by itself if its
- * own bit is set.  The member that watched through each peer is the one
+ * view (no bit for them in our map) and in every watcher's (not behind:
+ * a member that missed the same write as we did does not know it, and
+ * neither did we).  The peer refuses by itself if its own bit is set.
+ * The member that watched through each peer is the one
  * this decides on; the read refuses an answer from any other there (the
  * session may lead elsewhere by then: rmr.h).
  */
@@ -453,7 +459,8 @@ sources (struct srv_sync *s, const struct watchers *w, uint64_t c)
     if (member == RMR_MEMBER_NONE)
       continue;
     k = store_member_slot (s->st, member);
-    if (k >= 0 && k != s->slot && !maps_test (s->maps, (unsigned) k, c))
+    if (k >= 0 && k != s->slot && !(w->behind & 1u << k) &&
+        !maps_test (s->maps, (unsigned) k, c))
       ok |= 1u << i;
   }
   return ok;
@@ -515,7 +522,7 @@ watch_for_claim (struct srv_sync *s, struct chunk_ent *e, uint64_t gen)
   struct watchers watched;
 
   rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
-                  watched.by);
+                  watched.by, &watched.behind);
   g_mutex_lock (&s->lock);
   e->watched = watched;
   e->state = CH_CLAIMED;
@@ -656,7 +663,7 @@ worker (gpointer arg)
     while (pool_writes_overlap (s->pool, off, len) && !s->stop)
       g_usleep (1000);
     rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
-                    watched.by);
+                    watched.by, &watched.behind);
     r = rmr_sync_read (s->peers, gen, sources (s, &watched, e->chunk),
                        watched.by, buf, len, off, NULL);
     /* A peer refuses while a client write to the chunk is in flight

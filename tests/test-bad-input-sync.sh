@@ -5,8 +5,9 @@
 # reconnect to an address where nothing listens (the leg stays as it
 # was), a peer that belongs to another pool, a map-get for chunks beyond
 # the device sent on the wire (the daemon answers with an error, keeps
-# the map and the connection), and a map-add from a sync session, which
-# only the pool's client may send (the role table: the daemon closes that
+# the map and the connection), a sync request addressed to another member
+# (refused before it acts), and a map-add from a sync session, which only
+# the pool's client may send (the role table: the daemon closes that
 # session's connection, the map unchanged).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
@@ -84,8 +85,9 @@ sys.path.insert(0, os.environ["SRC_DIR"] + "/tests")
 from rmrwire import connect, jhash  # noqa: E402
 
 HDR = "<IBBHIIQQQIIII8x"
-def hdr(type, gid, gen, tag, off, length, plen, mask, flags=0):
-    return struct.pack(HDR, 0x31524d52, 1, type, flags, gid, 0xffffffff, gen,
+def hdr(type, gid, gen, tag, off, length, plen, mask, flags=0,
+        member=0xffffffff):
+    return struct.pack(HDR, 0x31524d52, 1, type, flags, gid, member, gen,
                        tag, off, length, plen, 0, mask)
 def recv_msg(s):
     h = b""
@@ -109,6 +111,7 @@ join = (b"p".ljust(64, b"\0") + b"probe".ljust(64, b"\0") +
 s.sendall(hdr(1, gid, 0, 1, 0, 0, len(join), 0) + join)
 f, p = recv_msg(s)
 assert f[11] == 0, ("join refused", p)
+join_rep = p
 gen = struct.unpack_from("<Q", p, 24)[0]
 # 16 MiB in 64K chunks: 256 chunks.  A map-get of chunks 300..309.
 s.sendall(hdr(11, gid, gen, 2, 300, 10, 0, 1))
@@ -118,6 +121,12 @@ print("status", f[11], p.decode())
 s.sendall(hdr(11, gid, gen, 3, 0, 256, 0, 1))
 f, p = recv_msg(s)
 print("then", f[11], len(p))
+# A watched map-clear addressed to another member (its session was
+# re-pointed here): refused before anything is cleared.
+me = struct.unpack_from("<I", join_rep, 0)[0]
+s.sendall(hdr(12, gid, gen, 7, 0, 256, 0, 1, flags=0x10, member=me + 1))
+f, p = recv_msg(s)
+print("addressed", f[11], p.decode())
 # A map-add is the client's (the role table): the session is closed.
 s.sendall(hdr(10, gid, gen, 4, 0, 10, 0, 1))
 f, p = recv_msg(s)
@@ -155,6 +164,9 @@ PY
     not_ok "a map-get beyond the device is refused with EINVAL, naming why"
   [[ "$out" == *"then 0 32"* ]] && ok "and the connection goes on" ||
     not_ok "and the connection goes on"
+  [[ "$out" == *"addressed 125 member_id "*"addressed to another member"* ]] &&
+    ok "a sync request addressed to another member is refused (ECANCELED)" ||
+    not_ok "a sync request addressed to another member is refused (ECANCELED)"
   [[ "$out" == *"map-add closed"* ]] &&
     ok "a map-add from a sync session (the client's message) closes it" ||
     not_ok "a map-add from a sync session (the client's message) closes it"
@@ -169,6 +181,7 @@ PY
 else
   for d in "a map-get beyond the device is refused with EINVAL, naming why" \
     "and the connection goes on" \
+    "a sync request addressed to another member is refused (ECANCELED)" \
     "a map-add from a sync session (the client's message) closes it" \
     "an enable from a sync session closes it" \
     "a write from a sync session closes it" "and wrote nothing"; do

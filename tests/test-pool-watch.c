@@ -16,7 +16,9 @@
  * Also: a write that marks after the watch began flags it (maps_mark); a
  * write outside the watched chunks, or one R gets too (a whole-chunk
  * write claiming the chunk on R), flags nothing; with no write in flight
- * every watched bit is cleared.
+ * every watched bit is cleared; the watch names the other members behind
+ * at those chunks here, by the maps or by a write in flight, so that
+ * none of them serves R.
  */
 #undef NDEBUG
 
@@ -27,6 +29,7 @@
 #include <glib.h>
 
 #include "internal.h"
+#include "test-map-mark.h"
 #include "test-tmp.h"
 
 #define MiB (1024 * 1024)
@@ -56,44 +59,13 @@ static struct tmp tmp;
 static struct store *st;
 static struct srv_maps *maps;
 static struct srv_pool pool = {.name = "p"};
-
-struct done_flag {
-  struct map_waiter w;
-  GMutex lock;
-  GCond cond;
-  bool done;
-  int err;
-};
-
-static void
-map_done (struct map_waiter *w, int err)
-{
-  struct done_flag *f = container_of (w, struct done_flag, w);
-
-  g_mutex_lock (&f->lock);
-  f->done = true;
-  f->err = err;
-  g_cond_broadcast (&f->cond);
-  g_mutex_unlock (&f->lock);
-}
+static uint32_t behind; /* pool_watch's */
 
 /* Mark chunks [first, first + n) of R's slot, durably. */
 static void
 mark (uint64_t first, uint64_t n)
 {
-  struct done_flag f = {.w.done = map_done};
-
-  g_mutex_init (&f.lock);
-  g_cond_init (&f.cond);
-  if (maps_mark (maps, 1u << R_SLOT, first, n, &f.w) == 1) {
-    g_mutex_lock (&f.lock);
-    while (!f.done)
-      g_cond_wait (&f.cond, &f.lock);
-    g_mutex_unlock (&f.lock);
-    g_assert_cmpint (f.err, ==, 0);
-  }
-  g_mutex_clear (&f.lock);
-  g_cond_clear (&f.cond);
+  map_mark (maps, 1u << R_SLOT, first, n);
 }
 
 /* A client write of [off, off + len) in flight here (pool_io_begin's
@@ -177,7 +149,8 @@ test_write_in_flight (void)
    */
   write_begin (&w1, 3 * CS + 512, 4096, 1u << R_SLOT);
   write_begin (&w2, 5 * CS + CS / 2, CS, 1u << R_SLOT | 1u << 2);
-  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 0, 8), ==, 0);
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 0, 8, &behind), ==, 0);
+  g_assert_cmphex (behind, ==, 1u << 2); /* w2 misses slot 2 too */
   write_done (&w1);
   write_done (&w2);
   g_assert_cmphex (clear_8 (0), ==, 1u << 3 | 1u << 5 | 1u << 6);
@@ -187,7 +160,7 @@ test_write_in_flight (void)
   g_assert_false (maps_test (maps, R_SLOT, 4));
   g_assert_cmpuint (maps_count (maps, R_SLOT), ==, 3);
   /* R fetches them again once the writes are done: now cleared. */
-  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 0, 8), ==, 0);
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 0, 8, &behind), ==, 0);
   g_assert_cmphex (clear_8 (0), ==, 0);
   g_assert_cmpuint (maps_count (maps, R_SLOT), ==, 0);
   teardown ();
@@ -198,7 +171,7 @@ test_write_after_watch (void)
 {
   setup ();
   mark (8, 8);
-  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 8, 8), ==, 0);
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 8, 8, &behind), ==, 0);
   mark (10, 1); /* a write R missed lands after the watch began */
   g_assert_cmphex (clear_8 (8), ==, 1u << 2);
   g_assert_true (maps_test (maps, R_SLOT, 10));
@@ -214,10 +187,10 @@ test_write_elsewhere (void)
   mark (16, 8);
   /* In flight on chunk 3 and on the chunk right after the range. */
   write_begin (&w, 3 * CS, 2 * CS, 1u << R_SLOT);
-  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 16, 8), ==, 0);
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 16, 8, &behind), ==, 0);
   write_done (&w);
   write_begin (&w, 24 * CS, 4096, 1u << R_SLOT);
-  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 16, 8), ==, 0);
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 16, 8, &behind), ==, 0);
   write_done (&w);
   g_assert_cmphex (clear_8 (16), ==, 0);
   g_assert_cmpuint (maps_count (maps, R_SLOT), ==, 0);
@@ -237,10 +210,38 @@ test_write_r_gets_too (void)
   mark (0, 8);
   write_begin (&w1, 2 * CS, CS, 0);
   write_begin (&w2, 4 * CS, CS, 1u << 2);
-  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 0, 8), ==, 0);
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 0, 8, &behind), ==, 0);
   write_done (&w1);
   write_done (&w2);
   g_assert_cmphex (clear_8 (0), ==, 0);
+  teardown ();
+}
+
+/* The other slots behind at the watched chunks here: by the maps (two
+ * members missed the same write, and the other does not know), or by a
+ * client write in flight that misses them.  Not those behind elsewhere.
+ */
+static void
+test_behind (void)
+{
+  struct io_ctx w;
+
+  setup ();
+  mark (0, 8);
+  map_mark (maps, 1u << 2, 4, 1);
+  map_mark (maps, 1u << 3, 12, 1);
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 4, 1, &behind), ==, 0);
+  g_assert_cmphex (behind, ==, 1u << 2);
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 0, 4, &behind), ==, 0);
+  g_assert_cmphex (behind, ==, 0);
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 0, 16, &behind), ==, 0);
+  g_assert_cmphex (behind, ==, 1u << 2 | 1u << 3);
+  write_begin (&w, 6 * CS, 4096, 1u << R_SLOT | 1u << 5);
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 6, 1, &behind), ==, 0);
+  g_assert_cmphex (behind, ==, 1u << 5);
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 7, 1, &behind), ==, 0);
+  g_assert_cmphex (behind, ==, 0);
+  write_done (&w);
   teardown ();
 }
 
@@ -248,11 +249,12 @@ static void
 test_bad_range (void)
 {
   setup ();
-  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, MAPPED / CS, 1), ==,
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, MAPPED / CS, 1, &behind),
+                   ==, -EINVAL);
+  g_assert_cmpint (
+    pool_watch (&pool, maps, R_SLOT, 0, MAPPED / CS + 1, &behind), ==, -EINVAL);
+  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 0, 0, &behind), ==,
                    -EINVAL);
-  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 0, MAPPED / CS + 1), ==,
-                   -EINVAL);
-  g_assert_cmpint (pool_watch (&pool, maps, R_SLOT, 0, 0), ==, -EINVAL);
   teardown ();
 }
 
@@ -264,6 +266,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pool-watch/write-after-watch", test_write_after_watch);
   g_test_add_func ("/pool-watch/write-elsewhere", test_write_elsewhere);
   g_test_add_func ("/pool-watch/write-r-gets-too", test_write_r_gets_too);
+  g_test_add_func ("/pool-watch/behind", test_behind);
   g_test_add_func ("/pool-watch/bad-range", test_bad_range);
   return g_test_run ();
 }

@@ -44,6 +44,11 @@ struct fconn {
   uint8_t buf[2 * CS];
 };
 
+/* The member_id of the last request a fake peer got: the member the
+ * caller addressed it to (a node refuses another's, sess.c).
+ */
+static atomic_uint last_to;
+
 static void *
 f_payload_buf (void *opaque, const struct rmr_hdr *hdr)
 {
@@ -67,9 +72,16 @@ f_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
   struct iovec iov = {.iov_base = c->buf};
   unsigned i;
 
+  if (hdr->type != RMR_MSG_JOIN)
+    atomic_store (&last_to, hdr->member_id);
   rep.flags |= RMR_HF_REPLY;
   rep.wseq = rep.horizon = 0;
   rep.member_id = m;
+  /* A watch's reply names the other slots behind there: slot 6 here. */
+  if (hdr->type == RMR_MSG_MAP_GET && (hdr->flags & RMR_HF_WATCH))
+    rep.dirty_mask = hdr->dirty_mask | 1u << 6;
+  else
+    rep.dirty_mask = 0;
   switch (hdr->type) {
   case RMR_MSG_JOIN:
     for (i = 0; i < RMR_MAX_MEMBERS; i++)
@@ -162,7 +174,7 @@ expect_answers (struct rmr_pool *sp, uint32_t at0, uint32_t other)
   uint8_t bits[2];
   g_autofree char *msg =
     g_strdup_printf ("answered as member %u, not %u", at0, other);
-  uint32_t peers;
+  uint32_t peers, behind;
   unsigned i;
 
   g_assert_cmpint (rmr_sync_csum (sp, 0, at0, GEN, 0, 2 * CS, 2, crc), ==, 0);
@@ -172,11 +184,14 @@ expect_answers (struct rmr_pool *sp, uint32_t at0, uint32_t other)
   assert_error_has (msg);
 
   g_assert_cmpint (rmr_sync_map_get (sp, 0, at0, GEN, 1, 0, 16, bits), ==, 0);
+  g_assert_cmpuint (atomic_load (&last_to), ==, at0);
   g_assert_cmpint (rmr_sync_map_get (sp, 0, other, GEN, 1, 0, 16, bits), ==,
                    -ECANCELED);
   assert_error_has (msg);
+  g_assert_cmpuint (atomic_load (&last_to), ==, other);
   g_assert_cmpint (
     rmr_sync_map_get (sp, 0, RMR_MEMBER_NONE, GEN, 1, 0, 16, bits), ==, 0);
+  g_assert_cmpuint (atomic_load (&last_to), ==, RMR_MEMBER_NONE);
 
   for (i = 0; i < RMR_MAX_MEMBERS; i++)
     members[i] = RMR_MEMBER_NONE;
@@ -194,8 +209,10 @@ expect_answers (struct rmr_pool *sp, uint32_t at0, uint32_t other)
   /* The watch names who watched: the member a read and the clear then
    * expect.  A clear answered by another member keeps every chunk.
    */
-  g_assert_cmpint (rmr_sync_watch (sp, GEN, 0, 0, 1, &peers, by), ==, 0);
+  g_assert_cmpint (rmr_sync_watch (sp, GEN, 0, 0, 1, &peers, by, &behind), ==,
+                   0);
   g_assert_cmpuint (peers, ==, 1);
+  g_assert_cmphex (behind, ==, 1u << 6);
   g_assert_cmpuint (by[0], ==, at0);
   g_assert_cmpuint (by[1], ==, RMR_MEMBER_NONE);
   g_assert_cmpint (rmr_sync_clear_watched (sp, GEN, 0, 0, 16, 1, by, bits), ==,

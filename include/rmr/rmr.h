@@ -331,11 +331,14 @@ uint32_t rmr_sync_peer_member (struct rmr_pool *pool, unsigned i);
  * slot `slot` (DESIGN 6, watched clears); *peers gets the peers that did,
  * and members (if not NULL, RMR_MAX_MEMBERS entries) the member that
  * answered through each of them (RMR_MEMBER_NONE for the others).
- * Returns 0 (even if none did).
+ * *behind gets the other slots that some watching peer holds dirty there
+ * (or has a client write in flight to there that misses them): a member
+ * may be behind without knowing it (two members missed the same write),
+ * and none of those may be the source.  Returns 0 (even if none did).
  */
 int rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
                     uint64_t first, uint64_t n, uint32_t *peers,
-                    uint32_t *members);
+                    uint32_t *members, uint32_t *behind);
 /* Read count bytes at offset from the first peer in `peers` that can
  * serve them; members[i] (if members is not NULL) is the member the caller
  * chose peer i for: another member answering there does not count.
