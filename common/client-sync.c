@@ -264,7 +264,7 @@ join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg, bool *refused)
   snprintf (jr.pool_name, sizeof jr.pool_name, "%s", pool->cfg.pool_name);
   snprintf (jr.sessname, sizeof jr.sessname, "%s", leg->sessname);
   jr.mode = RMR_MODE_AUTO;
-  jr.sync = 1;
+  jr.sync = RMR_JOIN_SYNC;
   jr.queue_depth = pool->cfg.queue_depth;
   rmr_join_req_encode (&jr, req_buf);
   r = clt_leg_call (leg, s, &hdr, req_buf, sizeof req_buf, rep_buf,

@@ -367,7 +367,12 @@ rmr_join_req_decode (const uint8_t *buf, struct rmr_join_req *r)
   r->mapped_size = get_le64 (buf + 144);
   if (r->mode > RMR_MODE_ASSEMBLE)
     return rmr_err (EPROTO, "bad message: join mode %u", r->mode);
-  if (r->sync > 1)
+  if (r->sync == 1)
+    return rmr_err (EPROTO,
+                    "bad message: join sync 1: a sync session of an older "
+                    "rmr-storaged (it does not name the member it reads "
+                    "from, nor learn which members are behind): upgrade it");
+  if (r->sync > RMR_JOIN_SYNC)
     return rmr_err (EPROTO, "bad message: join sync %u", r->sync);
   if (r->flags & ~RMR_JOIN_REQ_F_PROBE)
     return rmr_err (EPROTO, "bad message: join flags 0x%x", r->flags);

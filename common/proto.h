@@ -152,7 +152,8 @@ const char *rmr_msg_type_name (unsigned type);
  *   0   u8[64] pool_name (NUL padded)
  *   64  u8[64] sessname (NUL padded)
  *   128 u8     mode (enum rmr_pool_mode; AUTO: either)
- *   129 u8     sync (1: a sync pool session from a peer member)
+ *   129 u8     sync (RMR_JOIN_SYNC: a sync pool session from a peer
+ *              member; 0: a client)
  *   130 u16    flags (RMR_JOIN_REQ_F_*; others 0)
  *   132 u32    chunk_size (0: any)
  *   136 u32    queue_depth
@@ -160,6 +161,13 @@ const char *rmr_msg_type_name (unsigned type);
  *   144 u64    mapped_size (0: any)
  */
 #define RMR_JOIN_REQ_SIZE 152
+/* The sync byte of a peer's sync session.  Its read, checksum and map
+ * requests name the member they are meant for, and it learns from a
+ * watch which other members are behind (protocol.md).  1 was an older
+ * peer's, which did neither: refused, for its resync could take a
+ * member that is behind as its source.
+ */
+#define RMR_JOIN_SYNC 2
 /* A probe: the member checks the request and answers as to a join, but
  * the session does not join (the pool's state, its sessions and its IO
  * are untouched).  A client learns so whether it has a leg to every

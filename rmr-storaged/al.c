@@ -404,10 +404,9 @@ al_mark_clean (struct srv_al *al)
   }
   g_mutex_unlock (&al->lock);
   /* The data first, then a record that says nothing is in flight. */
-  if (fdatasync (al->st->fd) < 0) {
-    e = errno;
+  e = -store_fdatasync (al->st);
+  if (e)
     al_suspect (al);
-  }
   g_mutex_lock (&al->lock);
   /* Idle extents leave the record (their writes are durable now), but
    * not one a write may still be in flight to on another leg.
@@ -419,8 +418,8 @@ al_mark_clean (struct srv_al *al)
   if (!e)
     e =
       -rmr_pwrite_full (al->st->fd, buf, AL_BLOCK, al_copy_offset (al, buf), 0);
-  if (!e && fdatasync (al->st->fd) < 0)
-    e = errno;
+  if (!e)
+    e = -store_fdatasync (al->st);
   if (!e)
     al_saved (al, buf);
   g_free (buf);

@@ -113,6 +113,13 @@ struct store {
   int no_zero_range;
   /* Failed IOs (metrics), from the backends' completions. */
   atomic_uint_fast64_t io_errors;
+  /* Failed syncs of the store (fdatasync, a FUA write's range sync, a
+   * superblock write), wherever they came from: the kernel reports a
+   * writeback error once, to whichever sync of the file comes first, so
+   * a sync that succeeds says nothing of writes made before another one
+   * failed (store_flush_failed, store_flush_errors).
+   */
+  atomic_uint_fast64_t flush_errors;
 
   /* IO not aligned for O_DIRECT goes through rmw_buf (store-io.c). */
   GMutex rmw_lock; /* protects rmw_buf and serialises RMW */
@@ -170,6 +177,26 @@ int store_open (const char *path, const char *pool_name, uint32_t member_id,
  * a retry rewrites the copy that failed, never the last good one.
  */
 int store_write_sb_unlocked (struct store *st);
+
+/* fdatasync (st->fd), counted in flush_errors when it fails: 0 or
+ * -errno.  Every sync of a store's fd goes through it or the store IO
+ * path (store-io.c), which counts the same way.
+ */
+int store_fdatasync (struct store *st);
+static inline void
+store_flush_failed (struct store *st)
+{
+  atomic_fetch_add (&st->flush_errors, 1);
+}
+/* The count of failed syncs so far: sampled before a write, and compared
+ * after the flush that makes it durable, it says whether a writeback
+ * error of that write may have gone to another sync.
+ */
+static inline uint64_t
+store_flush_errors (struct store *st)
+{
+  return atomic_load (&st->flush_errors);
+}
 
 /* Wipe the superblock (delete_store); takes md_lock. */
 int store_wipe (struct store *st);
@@ -323,7 +350,12 @@ struct srv_pool {
   atomic_uint sess_epoch;
   /* Client IOs admitted (pool_io_begin): the resync's pace watches it. */
   atomic_uint_fast64_t client_ios;
-  bool write_failed;         /* since the last enable: no resync source */
+  bool write_failed; /* since the last enable: no resync source */
+  /* store_flush_errors at the last enable: a sync of the store failed
+   * since (a client's flush, the map flusher, the resync's flush), so
+   * writes acknowledged here may be gone: no resync source either.
+   */
+  uint64_t flush_errors_seen;
   struct rmr_pool *peers;    /* the sync pool: a session per peer */
   unsigned sync_parallel;    /* chunks fetched at once */
   uint64_t sync_rate;        /* bytes/s, 0: unlimited */

@@ -132,16 +132,16 @@ save_unlocked (struct srv_maps *m)
   /* An extent left the record: the writes it held must be durable before
    * a record without it is.
    */
-  if (sync_first && fdatasync (m->st->fd) < 0)
-    r = -errno;
+  if (sync_first)
+    r = store_fdatasync (m->st);
   for (i = 0; i < n && r == 0; i++)
     r = rmr_pwrite_full (m->st->fd, bufs + i * RMR_MAP_PAGE_SIZE,
                          RMR_MAP_PAGE_SIZE, offs[i], 0);
   if (r == 0 && al_save)
     r = rmr_pwrite_full (m->st->fd, albuf, sizeof albuf,
                          al_copy_offset (m->al, albuf), 0);
-  if (r == 0 && fdatasync (m->st->fd) < 0)
-    r = -errno;
+  if (r == 0)
+    r = store_fdatasync (m->st);
   if (r == 0 && al_save)
     al_saved (m->al, albuf);
   g_mutex_lock (&m->lock);

@@ -66,6 +66,19 @@ stale_here_unlocked (struct srv_pool *p, uint64_t off, uint32_t len)
                    ((off + len - 1) >> shift) - (off >> shift) + 1);
 }
 
+/* May writes acknowledged here since the last enable be gone (lock
+ * held)?  A client write failed here, or a sync of the store failed
+ * (whichever sync it was: the kernel reports a writeback error once).
+ * Then this member is no resync source, and compares with nobody, until
+ * the client hands it over again (its record is suspect: al.c).
+ */
+static bool
+lost_writes_unlocked (struct srv_pool *p)
+{
+  return p->write_failed ||
+         (p->store && store_flush_errors (p->store) != p->flush_errors_seen);
+}
+
 /* Is [off, off + len) quiet here (lock held)?  0: no client write to it
  * is in flight here, and every write this member did there is done on
  * every leg (the recent-write record's horizon, al.c); -EAGAIN: not now;
@@ -133,11 +146,11 @@ csum_admit_unlocked (struct srv_pool *p, uint64_t gen, uint64_t off,
                      len, off, unit);
     return -EINVAL;
   }
-  if (p->write_failed || stale_here_unlocked (p, off, len) ||
+  if (lost_writes_unlocked (p) || stale_here_unlocked (p, off, len) ||
       dirty_any_unlocked (p, off, len)) {
     g_string_printf (err,
                      "member %" PRIu32 " has that range dirty, stale or "
-                     "after a failed write: not comparable now",
+                     "after a failed write or flush: not comparable now",
                      p->member_id);
     return -EBUSY;
   }
@@ -209,10 +222,10 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
    * write's mark for the peer may predate the peer's watch, so its
    * watched clear could not tell (map.c).
    */
-  if (ps->sync && p->write_failed) {
+  if (ps->sync && lost_writes_unlocked (p)) {
     g_string_printf (err,
-                     "member %" PRIu32 " had a write fail: no resync "
-                     "source until the client hands it over again",
+                     "member %" PRIu32 " had a write or a flush fail: no "
+                     "resync source until the client hands it over again",
                      p->member_id);
     g_mutex_unlock (&p->lock);
     return -EAGAIN;

@@ -788,6 +788,7 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
    */
   if (!relive) {
     p->write_failed = false;
+    p->flush_errors_seen = store_flush_errors (p->store);
     al_consumed (maps_al (p->maps));
   }
   set_state_unlocked (p, RMR_POOL_NORMAL, "pool enabled");

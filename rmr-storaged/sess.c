@@ -529,7 +529,7 @@ handle_join (struct srv_conn *c, const struct rmr_hdr *hdr,
   ps->pool = p;
   ps->conn = c;
   ps->mode = req.mode;
-  ps->sync = req.sync;
+  ps->sync = req.sync != 0;
   snprintf (ps->sessname, sizeof ps->sessname, "%s", req.sessname);
   snprintf (ps->peer, sizeof ps->peer, "%s", c->conn->peer_name);
   r = pool_sess_join (p, ps, &req, hdr->generation, &rep, err);

@@ -45,7 +45,8 @@
  *
  * Durability: fd and dfd are the same inode, so fdatasync (fd) covers
  * both (and the metadata of extents that O_DIRECT writes allocated):
- * FLUSH and SYNC use fd.
+ * FLUSH and SYNC use fd.  A failed sync (and a failed FUA write: its
+ * range sync) is counted in st->flush_errors (internal.h).
  *
  *
  * Locking: none here but rmw_lock (struct store), which serialises RMW
@@ -318,6 +319,10 @@ step_done (struct store *st, struct store_io *io, int res, int *result)
 
   if (res == -EINTR || res == -EAGAIN)
     return true; /* the same step again */
+  if (res < 0 && (io->stage == ST_FLUSH || io->stage == ST_SYNC ||
+                  (io->stage == ST_RW && io->op == STORE_WRITE &&
+                   (io->flags & STORE_F_FUA))))
+    store_flush_failed (st);
   switch ((enum stage) io->stage) {
   case ST_RW: return transfer_done (io, res, io->len, result);
   case ST_ZWRITE:

@@ -215,11 +215,10 @@ store_wipe_foreign (struct store *st)
       return rmr_err (EIO, "store %s: signatures keep appearing while wiping",
                       st->path);
   }
-  if (n > 0 && fdatasync (st->fd) < 0) {
-    e = errno;
+  e = n > 0 ? -store_fdatasync (st) : 0;
+  if (e)
     return rmr_err (e, "store %s: flushing the wiped signatures: %s", st->path,
                     g_strerror (e));
-  }
   /* The kernel still lists the partitions of the table just wiped: have it
    * read the device again, so no stale /dev/sdX1 points into the store.
    * EINVAL: a device the kernel does not partition (a partition, a loop

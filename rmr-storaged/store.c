@@ -609,6 +609,15 @@ store_open (const char *path, const char *pool_name, uint32_t member_id,
 }
 
 int
+store_fdatasync (struct store *st)
+{
+  if (fdatasync (st->fd) == 0)
+    return 0;
+  store_flush_failed (st);
+  return -errno;
+}
+
+int
 store_write_sb_unlocked (struct store *st)
 {
   uint64_t seq = st->sb.seq;
@@ -618,6 +627,7 @@ store_write_sb_unlocked (struct store *st)
   assert (st->sb.mapped_size == st->mapped_size);
   r = md_write (st->fd, &st->sb);
   if (r < 0) {
+    store_flush_failed (st); /* its fdatasync, or the write before it */
     st->sb.seq = seq;
     rmr_err_prefix ("store %s: writing metadata: ", st->path);
   }

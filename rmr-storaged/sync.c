@@ -44,8 +44,11 @@
  *
  * Durability: a synced chunk's bit is cleared, here and at the peers,
  * only after an fdatasync of the store made the chunk durable (batched:
- * at most every FLUSH_MS or FLUSH_CHUNKS).  A crash before that leaves
- * the bit set: the chunk is fetched again, never forgotten.
+ * at most every FLUSH_MS or FLUSH_CHUNKS), and no other sync of the store
+ * failed since its data was written (the kernel reports a writeback error
+ * once, to whichever sync comes first: store_flush_errors).  A crash
+ * before that leaves the bit set: the chunk is fetched again, never
+ * forgotten.
  *
  * Idle workers sleep on cond until work arrives or something falls due,
  * never on a fixed tick: with many pools per daemon and several workers
@@ -102,6 +105,7 @@ struct chunk_ent {
   atomic_bool on_demand;
   bool owned;              /* claimed: a write holds the claim */
   struct watchers watched; /* who watches it (rmr_sync_watch) */
+  uint64_t ferr;           /* store_flush_errors before its data write */
   struct sync_waiter *head, *tail;
 };
 
@@ -109,6 +113,7 @@ struct chunk_ent {
 struct synced {
   uint64_t chunk;
   struct watchers watched;
+  uint64_t ferr; /* store_flush_errors before its data write */
 };
 
 struct srv_sync {
@@ -340,7 +345,7 @@ sync_io_done (struct srv_sync *s, struct sync_waiter *w, int res)
     if (!e || e->state != CH_CLAIMED || !e->owned)
       continue;
     if (res == 0) {
-      struct synced sy = {.chunk = c, .watched = e->watched};
+      struct synced sy = {.chunk = c, .watched = e->watched, .ferr = e->ferr};
       e->state = CH_SYNCED;
       g_array_append_val (s->synced, sy);
       s->done++;
@@ -374,6 +379,15 @@ flush_unlocked (struct srv_sync *s)
   g_mutex_unlock (&s->lock);
 
   r = store_io_wait (s->st, STORE_FLUSH, NULL, 0, 0);
+  /* Another sync of the store failed since a chunk's data was written
+   * (a client's flush, the map flusher): the writeback error of that
+   * data may have gone to it, and ours succeeding says nothing.  As if
+   * ours had failed.
+   */
+  for (i = 0; r == 0 && i < batch->len; i++)
+    if (g_array_index (batch, struct synced, i).ferr !=
+        store_flush_errors (s->st))
+      r = -EIO;
   if (r < 0) {
     /* As a client's failed flush (sess-io.c): writes acknowledged here
      * before it may be gone, and a later flush that succeeds would not
@@ -390,8 +404,8 @@ flush_unlocked (struct srv_sync *s)
     /* Runs of consecutive chunks watched by the same peers go as one. */
     for (j = i + 1; j < batch->len && n < FLUSH_CHUNKS; j++, n++) {
       const struct synced *b = &g_array_index (batch, struct synced, j);
-      if (b->chunk != a->chunk + n ||
-          memcmp (&b->watched, &a->watched, sizeof a->watched))
+      if (b->chunk != a->chunk + n || b->watched.mask != a->watched.mask ||
+          memcmp (b->watched.by, a->watched.by, sizeof a->watched.by))
         break;
     }
     if (a->watched.mask &&
@@ -466,6 +480,26 @@ sources (struct srv_sync *s, const struct watchers *w, uint64_t c)
   return ok;
 }
 
+/* Read chunk c (len bytes at off) from one of its sources.  None: say
+ * why, so that an operator sees which members' records hold it back
+ * (a watcher's record of a member may outlive that member's clear where
+ * the watcher could not be reached; that member's reconcile drains it).
+ */
+static int
+fetch (struct srv_sync *s, const struct watchers *w, uint64_t c, void *buf,
+       uint32_t len, uint64_t off, uint64_t gen)
+{
+  uint32_t src = sources (s, w, c);
+
+  if (!src && w->mask)
+    return rmr_err (EAGAIN,
+                    "no source: every peer that watched is behind there "
+                    "by this member's map or by a watcher's record (slots "
+                    "0x%" PRIx32 " behind at a watcher)",
+                    w->behind);
+  return rmr_sync_read (s->peers, gen, src, w->by, buf, len, off, NULL);
+}
+
 /* Next chunk for a worker (lock held): on-demand first, then the
  * background walk.  Returns an entry in state fetching, or NULL.
  */
@@ -525,6 +559,7 @@ watch_for_claim (struct srv_sync *s, struct chunk_ent *e, uint64_t gen)
                   watched.by, &watched.behind);
   g_mutex_lock (&s->lock);
   e->watched = watched;
+  e->ferr = store_flush_errors (s->st); /* before the claiming write */
   e->state = CH_CLAIMED;
   release_unlocked (s, e, 0, &go, &fail);
   if (!e->owned && !e->head && e->state == CH_CLAIMED) {
@@ -596,7 +631,7 @@ worker (gpointer arg)
   void *buf = store_buf_alloc (cs);
   struct sync_waiter *go, *fail;
   struct chunk_ent *e;
-  uint64_t off, gen;
+  uint64_t off, gen, ferr;
   struct watchers watched;
   uint32_t len;
   int r;
@@ -664,8 +699,7 @@ worker (gpointer arg)
       g_usleep (1000);
     rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
                     watched.by, &watched.behind);
-    r = rmr_sync_read (s->peers, gen, sources (s, &watched, e->chunk),
-                       watched.by, buf, len, off, NULL);
+    r = fetch (s, &watched, e->chunk, buf, len, off, gen);
     /* A peer refuses while a client write to the chunk is in flight
      * there: that passes.  An IO waiting for this chunk gets a few tries
      * before it fails (the background simply comes back later).
@@ -673,9 +707,9 @@ worker (gpointer arg)
     for (int t = 0; r == -EAGAIN && e->on_demand && t < RETRY_TRIES && !s->stop;
          t++) {
       g_usleep (RETRY_US << MIN (t, 4));
-      r = rmr_sync_read (s->peers, gen, sources (s, &watched, e->chunk),
-                         watched.by, buf, len, off, NULL);
+      r = fetch (s, &watched, e->chunk, buf, len, off, gen);
     }
+    ferr = store_flush_errors (s->st);
     if (r == 0)
       r = store_io_wait (s->st, STORE_WRITE, buf, off, len);
 
@@ -683,7 +717,7 @@ worker (gpointer arg)
     s->busy_workers--;
     go = fail = NULL;
     if (r == 0) {
-      struct synced sy = {.chunk = e->chunk, .watched = watched};
+      struct synced sy = {.chunk = e->chunk, .watched = watched, .ferr = ferr};
       e->state = CH_SYNCED;
       e->watched = watched;
       g_array_append_val (s->synced, sy);

@@ -18,7 +18,8 @@
  * write claiming the chunk on R), flags nothing; with no write in flight
  * every watched bit is cleared; the watch names the other members behind
  * at those chunks here, by the maps or by a write in flight, so that
- * none of them serves R.
+ * none of them serves R; a member where a sync of the store failed
+ * serves no resync read until it is handed over again.
  */
 #undef NDEBUG
 
@@ -245,6 +246,48 @@ test_behind (void)
   teardown ();
 }
 
+/* A peer's resync read of this member (a sync session's read): served
+ * while nothing failed here; refused once a sync of the store failed,
+ * wherever (a client's flush, the map flusher): writes acknowledged here
+ * may be gone, and the peer would take them as current.  Until the
+ * client hands this member over again (an enable: flush_errors_seen).
+ */
+static int
+sync_read (GString *err)
+{
+  struct srv_psess ps = {.pool = &pool, .sync = true};
+  struct rmr_hdr h = {.type = RMR_MSG_READ, .generation = 1, .length = 4096};
+  struct io_ctx io = {0};
+  int r;
+
+  g_string_truncate (err, 0);
+  r = pool_io_begin (&ps, &h, &io, err);
+  if (r == 0)
+    pool_io_end (&pool, &io, false);
+  return r;
+}
+
+static void
+test_failed_flush_no_source (void)
+{
+  g_autoptr (GString) err = g_string_new (NULL);
+
+  setup ();
+  pool.state = RMR_POOL_NORMAL;
+  pool.generation = 1;
+  pool.store = st;
+  pool.my_slot = 2;
+  pool.flush_errors_seen = store_flush_errors (st);
+  g_assert_cmpint (sync_read (err), ==, 0);
+  store_flush_failed (st);
+  g_assert_cmpint (sync_read (err), ==, -EAGAIN);
+  g_assert_nonnull (strstr (err->str, "flush fail"));
+  pool.flush_errors_seen = store_flush_errors (st); /* handed over */
+  g_assert_cmpint (sync_read (err), ==, 0);
+  pool.store = NULL;
+  teardown ();
+}
+
 static void
 test_bad_range (void)
 {
@@ -267,6 +310,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pool-watch/write-elsewhere", test_write_elsewhere);
   g_test_add_func ("/pool-watch/write-r-gets-too", test_write_r_gets_too);
   g_test_add_func ("/pool-watch/behind", test_behind);
+  g_test_add_func ("/pool-watch/failed-flush-no-source",
+                   test_failed_flush_no_source);
   g_test_add_func ("/pool-watch/bad-range", test_bad_range);
   return g_test_run ();
 }

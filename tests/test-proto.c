@@ -287,10 +287,26 @@ test_join (void)
   g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, -EPROTO);
   g_assert_nonnull (strstr (rmr_get_error (), "join flags 0x4"));
   r.flags = RMR_JOIN_REQ_F_PROBE;
-  r.sync = 1;
+  r.sync = RMR_JOIN_SYNC;
   rmr_join_req_encode (&r, buf);
   g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, -EPROTO);
   g_assert_nonnull (strstr (rmr_get_error (), "probe"));
+
+  /* A sync session: carried; an older peer's (sync 1) refused, saying
+   * what to do.
+   */
+  r.flags = 0;
+  rmr_join_req_encode (&r, buf);
+  g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, 0);
+  g_assert_cmpuint (d.sync, ==, RMR_JOIN_SYNC);
+  r.sync = 1;
+  rmr_join_req_encode (&r, buf);
+  g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, -EPROTO);
+  g_assert_nonnull (strstr (rmr_get_error (), "join sync 1"));
+  g_assert_nonnull (strstr (rmr_get_error (), "upgrade"));
+  r.sync = 3;
+  rmr_join_req_encode (&r, buf);
+  g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, -EPROTO);
 }
 
 static void

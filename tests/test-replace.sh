@@ -191,7 +191,7 @@ s = connect(int(sys.argv[2]), host=sys.argv[1])
 s.settimeout(20)
 gid = jhash(b"p")
 join = (b"p".ljust(64, b"\0") + b"probe".ljust(64, b"\0") +
-        struct.pack("<BBHIIIQ", 0, 1, 0, 0, 16, 0, 0))
+        struct.pack("<BBHIIIQ", 0, 2, 0, 0, 16, 0, 0))
 s.sendall(hdr(1, gid, 0, 1, 0, 0, len(join), 0) + join)
 f, p = recv_msg(s)
 assert f[11] == 0, ("join refused", p)

@@ -70,7 +70,7 @@ def recv_msg(s):
 def join(port, sessname, qd):
     s = connect(port)
     payload = (b"p".ljust(64, b"\0") + sessname.encode().ljust(64, b"\0") +
-               struct.pack("<BBHIIIQ", 0, 1, 0, 0, qd, 0, 0))
+               struct.pack("<BBHIIIQ", 0, 2, 0, 0, qd, 0, 0))
     s.sendall(hdr(1, 0, 1, 0, 0, len(payload)) + payload)
     f, p = recv_msg(s)
     assert f[11] == 0, ("join refused", bytes(p))

@@ -42,7 +42,7 @@ void (*before_read) (void);
 /* The store's flush, wrapped (-Wl,--wrap=store_io_wait): the next
  * fail_flushes flushes of R's store fail with EIO.
  */
-atomic_uint fail_flushes, failed_flushes;
+atomic_uint fail_flushes, failed_flushes, fail_elsewhere;
 
 int __real_store_io_wait (struct store *st, enum store_op op, void *buf,
                           uint64_t off, uint32_t len);
@@ -54,12 +54,19 @@ __wrap_store_io_wait (struct store *st, enum store_op op, void *buf,
                       uint64_t off, uint32_t len)
 {
   /* One flusher at a time (sync.c's flushing): no race on the count. */
+  int r;
+
   if (op == STORE_FLUSH && st == R.st && atomic_load (&fail_flushes) > 0) {
     atomic_fetch_sub (&fail_flushes, 1);
     atomic_fetch_add (&failed_flushes, 1);
     return -EIO;
   }
-  return __real_store_io_wait (st, op, buf, off, len);
+  r = __real_store_io_wait (st, op, buf, off, len);
+  if (op == STORE_WRITE && st == R.st && atomic_load (&fail_elsewhere) > 0) {
+    atomic_fetch_sub (&fail_elsewhere, 1);
+    store_flush_failed (st);
+  }
+  return r;
 }
 unsigned reads, watches;
 

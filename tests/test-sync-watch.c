@@ -20,7 +20,9 @@
  *   - a gate after the sync was stopped (the store is going away) fails
  *     the IO with EIO at once;
  *   - the resync's flush of the store fails: the chunk stays dirty and the
- *     recent-write record turns suspect, durably.
+ *     recent-write record turns suspect, durably; the same when another
+ *     sync of the store failed since the chunk was written (the writeback
+ *     error went there).
  * RF=3: test-sync-watch-rf3.c.
  */
 #undef NDEBUG
@@ -393,6 +395,36 @@ test_flush_fails (void)
   teardown ();
 }
 
+/* Another sync of R's store fails after the fetched chunk was written
+ * (a client's flush, the map flusher took the writeback error); the
+ * resync's own flush then succeeds, and says nothing of that write.  The
+ * chunk stays dirty and is fetched again; the record turns suspect.
+ */
+static void
+test_flush_fails_elsewhere (void)
+{
+  struct srv_sync *s;
+  struct al_info info = {0};
+
+  setup ();
+  fill (pdata, 7, 0x77);
+  mark (&R, R_SLOT, 7);
+  mark (&P, R_SLOT, 7);
+  atomic_store (&fail_elsewhere, 1);
+  s = start (false);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (atomic_load (&fail_elsewhere), ==, 0);
+  g_assert_cmpuint (reads, >=, 2);
+  g_assert_cmpuint (r_byte (7), ==, 0x77);
+  g_assert_false (maps_test (P.maps, R_SLOT, 7));
+  al_info (maps_al (R.maps), &info);
+  g_assert_false (info.clean);
+  if (info.extents)
+    g_array_unref (info.extents);
+  sync_close (s);
+  teardown ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -413,5 +445,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/refused-background-fetch",
                    test_refused_background_fetch);
   g_test_add_func ("/sync-watch/flush-fails", test_flush_fails);
+  g_test_add_func ("/sync-watch/flush-fails-elsewhere",
+                   test_flush_fails_elsewhere);
   return g_test_run ();
 }

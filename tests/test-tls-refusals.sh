@@ -108,9 +108,9 @@ def hdr(type, gid, gen, tag, off, length, plen, mask, flags=0):
                        gen, tag, off, length, plen, 0, mask)
 gid = jhash(b"p")
 join = (b"p".ljust(64, b"\0") + b"intruder".ljust(64, b"\0") +
-        struct.pack("<BBHIIIQ", 0, 1, 0, 0, 16, 0, 0))
+        struct.pack("<BBHIIIQ", 0, 2, 0, 0, 16, 0, 0))
 sync_join = (b"p".ljust(64, b"\0") + b"intruder".ljust(64, b"\0") +
-             struct.pack("<BBHIIIQ", 1, 1, 0, 0, 16, 0, 0))
+             struct.pack("<BBHIIIQ", 1, 2, 0, 0, 16, 0, 0))
 enable = struct.pack("<QQIIB7x", 99, 16 << 20, 65536, 128, 2) + \
     struct.pack("<8I", *([0xffffffff] * 8))
 attacks = {
