@@ -480,6 +480,12 @@ int pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
  * reach it)?  A fetch must not overwrite it (sync.c).
  */
 bool pool_writes_overlap (struct srv_pool *p, uint64_t off, uint64_t len);
+/* Whether [off, off + len) is quiet here: no client write to it in
+ * flight here, and every write this member did there done on every leg
+ * (the recent-write record's horizon).  Without a record (al_extents=0)
+ * nothing can tell: true (for measurements only, as the reconcile).
+ */
+bool pool_quiet (struct srv_pool *p, uint64_t off, uint64_t len);
 /* A client write failed here: no resync reads are served until the
  * next pool enable (the client's hand-over).
  */

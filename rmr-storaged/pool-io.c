@@ -337,6 +337,17 @@ pool_write_failed (struct srv_pool *p)
 }
 
 bool
+pool_quiet (struct srv_pool *p, uint64_t off, uint64_t len)
+{
+  int r;
+
+  g_mutex_lock (&p->lock);
+  r = quiet_unlocked (p, off, len);
+  g_mutex_unlock (&p->lock);
+  return r != -EAGAIN;
+}
+
+bool
 pool_writes_overlap (struct srv_pool *p, uint64_t off, uint64_t len)
 {
   struct io_ctx *w;

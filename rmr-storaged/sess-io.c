@@ -406,6 +406,12 @@ sess_handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
   /* Chunks this member is itself stale for are fetched from a peer
    * first (or claimed by a write covering them whole).
    */
+  /* The client's horizon counts from the message's arrival, before any
+   * wait at the gate: a fetch kept waiting for the chunk to be quiet
+   * (sync-flush.c) may be what this very write waits for.
+   */
+  if (r->ctx.al && hdr->horizon && (hdr->wseq || hdr->type == RMR_MSG_FLUSH))
+    al_horizon (r->ctx.al, hdr->horizon);
   r->sw.go = io_gated;
   atomic_store (&r->sw.parked, false);
   r->ctx.parked = &r->sw.parked;

@@ -36,19 +36,20 @@
  * the write for it) keeps the chunk dirty everywhere, and a peer that is
  * itself behind never serves it.  The peer refuses a read
  * while a client write to the range is in flight there (pool.c): that
- * write's mark may predate the watch.
+ * write's mark may predate the watch.  A chunk kept at its clear is
+ * fetched again only once quiet here (sync-flush.c): this member took
+ * client writes to it since, and one may still be on its way to the
+ * source.
  *
  * Reconcile (sync-reconcile.c): when this member's own bits run out, an
  * idle worker takes the bits a current peer still holds for our slot,
  * where the chunk is quiet here, and they are fetched like any other.
  *
- * Durability: a synced chunk's bit is cleared, here and at the peers,
- * only after an fdatasync of the store made the chunk durable (batched:
- * at most every FLUSH_MS or FLUSH_CHUNKS), and no other sync of the store
- * failed since its data was written (the kernel reports a writeback error
- * once, to whichever sync comes first: store_flush_errors).  A crash
- * before that leaves the bit set: the chunk is fetched again, never
- * forgotten.
+ * Durability (sync-flush.c): a synced chunk's bit is cleared, here and
+ * at the peers, only after an fdatasync of the store made the chunk
+ * durable (batched: at most every FLUSH_MS or FLUSH_CHUNKS), and no other
+ * sync of the store failed since its data was written.  A crash before
+ * that leaves the bit set: the chunk is fetched again, never forgotten.
  *
  * Idle workers sleep on cond until work arrives or something falls due,
  * never on a fixed tick: with many pools per daemon and several workers
@@ -72,92 +73,8 @@
 #include "dmap.h"
 #include "error.h"
 #include "internal.h"
+#include "sync-internal.h"
 #include "util.h"
-
-#define FLUSH_MS 100
-#define FLUSH_CHUNKS 256
-#define MAX_WORKERS 16
-#define RETRY_TRIES 12 /* an on-demand fetch refused: about 2 s */
-#define RETRY_US 10000
-#define RECONCILE_MS 2000       /* again soon: something was found */
-#define RECONCILE_IDLE_MS 10000 /* again later: all peers agreed */
-#define IDLE_MAX_MS 1000 /* an idle worker looks again at the latest then */
-
-enum chunk_state { CH_FETCHING, CH_WATCHING, CH_CLAIMED, CH_SYNCED };
-
-/* The sync peers that watch a chunk (mask), the member that watched
- * through each (by): the clear goes to that member only (rmr.h), and the
- * slots some watcher holds behind there (behind): never a source.
- */
-struct watchers {
-  uint32_t mask;
-  uint32_t by[RMR_MAX_MEMBERS];
-  uint32_t behind;
-};
-
-struct chunk_ent {
-  uint64_t chunk;
-  enum chunk_state state;
-  /* An IO waits for it: queued ahead of the background, and a refused
-   * fetch is tried again (set under the lock, read by the worker
-   * without it while it fetches).
-   */
-  atomic_bool on_demand;
-  bool owned;              /* claimed: a write holds the claim */
-  struct watchers watched; /* who watches it (rmr_sync_watch) */
-  uint64_t ferr;           /* store_flush_errors before its data write */
-  struct sync_waiter *head, *tail;
-};
-
-/* A synced chunk waiting for its clear. */
-struct synced {
-  uint64_t chunk;
-  struct watchers watched;
-  uint64_t ferr; /* store_flush_errors before its data write */
-};
-
-struct srv_sync {
-  struct srv_pool *pool;
-  struct store *st;
-  struct srv_maps *maps;
-  struct rmr_pool *peers;
-  int slot;
-  unsigned shift;
-  uint64_t nchunks;
-  uint64_t mapped_size;
-  unsigned nworkers; /* at most (sync_parallel) */
-  GThread *workers[MAX_WORKERS];
-
-  GMutex lock;        /* protects everything below */
-  GCond cond;         /* work for the workers; idle for stop */
-  GHashTable *chunks; /* chunk -> struct chunk_ent */
-  GQueue demand;      /* chunks to fetch first */
-  GArray *synced;     /* struct synced: bits to clear */
-  int64_t last_flush;
-  bool flushing;
-  bool stop;       /* workers end */
-  bool normal;     /* pool normal: sync may run */
-  bool bg_stopped; /* `sync stop` */
-  uint64_t generation;
-  uint64_t cursor; /* background: next chunk to look at */
-  unsigned busy_workers;
-  unsigned nstarted;    /* workers[0..nstarted) run; more once all are busy */
-  atomic_uint ntable;   /* entries in chunks (lock-free reads) */
-  int64_t reconcile_at; /* ask the peers for our bits (idle), µs */
-  int64_t timer_at;     /* a worker waits until then; INT64_MAX: none */
-  /* Progress of the current run. */
-  uint64_t done, bytes, failures;
-  int64_t started;       /* first chunk of this run, µs */
-  int64_t finished;      /* the last dirty bit cleared, µs */
-  struct sync_pace pace; /* the background's rate (sync-pace.c) */
-  char last_error[RMR_ERRMSG_MAX + 200];
-};
-
-static void
-update_active_unlocked (struct srv_sync *s)
-{
-  atomic_store (&s->ntable, g_hash_table_size (s->chunks));
-}
 
 /* Anything to do for an IO: own bits set, or chunks being handled.  Read
  * from the maps themselves, so bits a hand-over or an assemble just
@@ -361,96 +278,6 @@ sync_io_done (struct srv_sync *s, struct sync_waiter *w, int res)
   run_waiters (go, fail);
 }
 
-/* Make the synced chunks durable, then clear them at the peers that
- * watched them, and here unless one of those kept its bit.  Called by one
- * worker at a time (flushing), lock held on entry and exit.
- */
-static void
-flush_unlocked (struct srv_sync *s)
-{
-  g_autoptr (GArray) batch = s->synced;
-  uint64_t gen = s->generation, nkept = 0;
-  uint8_t kept[FLUSH_CHUNKS / 8 + 1];
-  int r;
-  guint i, j;
-
-  s->synced = g_array_new (FALSE, FALSE, sizeof (struct synced));
-  s->flushing = true;
-  g_mutex_unlock (&s->lock);
-
-  r = store_io_wait (s->st, STORE_FLUSH, NULL, 0, 0);
-  /* Another sync of the store failed since a chunk's data was written
-   * (a client's flush, the map flusher): the writeback error of that
-   * data may have gone to it, and ours succeeding says nothing.  As if
-   * ours had failed.
-   */
-  for (i = 0; r == 0 && i < batch->len; i++)
-    if (g_array_index (batch, struct synced, i).ferr !=
-        store_flush_errors (s->st))
-      r = -EIO;
-  if (r < 0) {
-    /* As a client's failed flush (sess-io.c): writes acknowledged here
-     * before it may be gone, and a later flush that succeeds would not
-     * say so (the kernel reports a writeback error once).  The record
-     * says so, durably: they are resynced when this member comes back.
-     */
-    al_suspect (maps_al (s->maps));
-    if (maps_sync (s->maps) < 0)
-      g_warning ("pool %s: saving the suspect record failed", s->pool->name);
-  }
-  for (i = 0; r == 0 && i < batch->len; i = j) {
-    const struct synced *a = &g_array_index (batch, struct synced, i);
-    uint64_t n = 1, k;
-    /* Runs of consecutive chunks watched by the same peers go as one. */
-    for (j = i + 1; j < batch->len && n < FLUSH_CHUNKS; j++, n++) {
-      const struct synced *b = &g_array_index (batch, struct synced, j);
-      if (b->chunk != a->chunk + n || b->watched.mask != a->watched.mask ||
-          memcmp (b->watched.by, a->watched.by, sizeof a->watched.by))
-        break;
-    }
-    if (a->watched.mask &&
-        rmr_sync_clear_watched (s->peers, gen, s->slot, a->chunk, n,
-                                a->watched.mask, a->watched.by, kept) < 0)
-      g_info ("pool %s: %s (the chunks stay dirty: fetched again later)",
-              s->pool->name, rmr_get_error ());
-    else if (!a->watched.mask)
-      memset (kept, 0, sizeof kept);
-    for (k = 0; k < n; k++) {
-      if (kept[k / 8] & 1 << (k % 8)) {
-        nkept++;
-        continue;
-      }
-      maps_clear (s->maps, 1u << s->slot, a->chunk + k, 1);
-    }
-  }
-  if (nkept)
-    g_info ("pool %s: sync: %" PRIu64 " chunks were written again while "
-            "being fetched; they are fetched again",
-            s->pool->name, nkept);
-
-  g_mutex_lock (&s->lock);
-  for (i = 0; i < batch->len; i++) {
-    uint64_t c = g_array_index (batch, struct synced, i).chunk;
-    struct chunk_ent *e = g_hash_table_lookup (s->chunks, &c);
-    /* Done, or not durable (the bit stays, fetched again). */
-    if (e && e->state == CH_SYNCED)
-      g_hash_table_remove (s->chunks, &c);
-  }
-  if (r < 0)
-    snprintf (s->last_error, sizeof s->last_error, "flushing the store: %s",
-              strerror (-r));
-  if (nkept)
-    s->done -= MIN (s->done, nkept);
-  s->last_flush = g_get_monotonic_time ();
-  s->flushing = false;
-  update_active_unlocked (s);
-  if (s->started && !s->finished && maps_count (s->maps, s->slot) == 0)
-    s->finished = s->last_flush;
-  if (maps_count (s->maps, s->slot) == 0)
-    s->reconcile_at = 0; /* done: see what the peers say */
-  g_cond_broadcast (&s->cond);
-}
-
 /* The peers that watch chunk c and may serve it: current there in our
  * view (no bit for them in our map) and in every watcher's (not behind:
  * a member that missed the same write as we did does not know it, and
@@ -500,12 +327,31 @@ fetch (struct srv_sync *s, const struct watchers *w, uint64_t c, void *buf,
   return rmr_sync_read (s->peers, gen, src, w->by, buf, len, off, NULL);
 }
 
+/* A background fetch put off (lock not held): its entry goes, the bit
+ * stays for later.  Not if an IO waits for it by now (false).
+ */
+static bool
+put_off (struct srv_sync *s, struct chunk_ent *e)
+{
+  g_mutex_lock (&s->lock);
+  if (atomic_load (&e->on_demand)) {
+    g_mutex_unlock (&s->lock);
+    return false;
+  }
+  s->busy_workers--;
+  g_hash_table_remove (s->chunks, &e->chunk);
+  update_active_unlocked (s);
+  g_mutex_unlock (&s->lock);
+  return true;
+}
+
 /* Next chunk for a worker (lock held): on-demand first, then the
  * background walk.  Returns an entry in state fetching, or NULL.
  */
 static struct chunk_ent *
 next_work_unlocked (struct srv_sync *s)
 {
+  int64_t now = g_get_monotonic_time ();
   struct chunk_ent *e;
   uint64_t c;
 
@@ -516,7 +362,8 @@ next_work_unlocked (struct srv_sync *s)
     return NULL;
   for (c = maps_next (s->maps, s->slot, s->cursor); c != DMAP_NONE;
        c = maps_next (s->maps, s->slot, c + 1))
-    if (!g_hash_table_lookup (s->chunks, &c))
+    if (!g_hash_table_lookup (s->chunks, &c) &&
+        !sync_requiet_deferred_unlocked (s, c, now))
       break;
   if (c == DMAP_NONE) {
     s->cursor = 0; /* a later hand-over may add chunks */
@@ -641,7 +488,7 @@ worker (gpointer arg)
     if (s->synced->len && !s->flushing &&
         (s->synced->len >= FLUSH_CHUNKS || s->busy_workers == 0 ||
          g_get_monotonic_time () - s->last_flush >= FLUSH_MS * 1000)) {
-      flush_unlocked (s);
+      sync_flush_unlocked (s);
       continue;
     }
     e = next_work_unlocked (s);
@@ -697,9 +544,24 @@ worker (gpointer arg)
      */
     while (pool_writes_overlap (s->pool, off, len) && !s->stop)
       g_usleep (1000);
-    rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
-                    watched.by, &watched.behind);
-    r = fetch (s, &watched, e->chunk, buf, len, off, gen);
+    /* Kept at its clear: only once quiet here (sync-flush.c).  Not yet:
+     * the background comes back later, an IO gets the retries below.
+     */
+    r = sync_requiet_check (s, e->chunk, off, len);
+    if (r == -EAGAIN && put_off (s, e)) {
+      g_mutex_lock (&s->lock);
+      continue;
+    }
+    for (int t = 0; r == -EAGAIN && e->on_demand && t < RETRY_TRIES && !s->stop;
+         t++) {
+      g_usleep (RETRY_US << MIN (t, 4));
+      r = sync_requiet_check (s, e->chunk, off, len);
+    }
+    if (r == 0) {
+      rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
+                      watched.by, &watched.behind);
+      r = fetch (s, &watched, e->chunk, buf, len, off, gen);
+    }
     /* A peer refuses while a client write to the chunk is in flight
      * there: that passes.  An IO waiting for this chunk gets a few tries
      * before it fails (the background simply comes back later).
@@ -749,7 +611,7 @@ worker (gpointer arg)
     g_mutex_lock (&s->lock);
   }
   if (s->synced->len && !s->flushing)
-    flush_unlocked (s);
+    sync_flush_unlocked (s);
   g_mutex_unlock (&s->lock);
   store_buf_free (buf);
   return NULL;
@@ -781,6 +643,7 @@ sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
   g_mutex_init (&s->lock);
   g_cond_init (&s->cond);
   s->chunks = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_free);
+  s->requiet = g_hash_table_new (g_direct_hash, g_direct_equal);
   g_queue_init (&s->demand);
   s->synced = g_array_new (FALSE, FALSE, sizeof (struct synced));
   s->last_flush = g_get_monotonic_time ();
@@ -833,6 +696,7 @@ sync_close (struct srv_sync *s)
     return;
   sync_stop (s);
   g_hash_table_unref (s->chunks);
+  g_hash_table_unref (s->requiet);
   g_queue_clear (&s->demand);
   g_array_unref (s->synced);
   g_mutex_clear (&s->lock);

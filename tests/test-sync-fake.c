@@ -254,6 +254,19 @@ pool_writes_overlap (struct srv_pool *p, uint64_t off, uint64_t len)
  */
 uint64_t unquiet = UINT64_MAX;
 
+/* The quiet rule of a chunk fetched again (sync-flush.c): the same. */
+bool
+pool_quiet (struct srv_pool *p, uint64_t off, uint64_t len)
+{
+  bool r;
+
+  g_mutex_lock (&hook_lock);
+  r = unquiet == UINT64_MAX || unquiet < off / CS ||
+      unquiet > (off + len - 1) / CS;
+  g_mutex_unlock (&hook_lock);
+  return r;
+}
+
 void
 pool_take_quiet (struct srv_pool *p, struct srv_maps *maps, unsigned slot,
                  uint64_t first, uint64_t n, uint8_t *bits)

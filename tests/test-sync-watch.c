@@ -5,7 +5,9 @@
  *   - plain: what P records for R is fetched, and cleared on both;
  *   - re-dirty (issue 8, scenario 3): a write R missed marks P right after
  *     R fetched (or a whole-chunk write claimed) the chunk: the watched
- *     clear keeps the bit on P and R, R fetches again, ends with it;
+ *     clear keeps the bit on P and R, R fetches again, ends with it; but
+ *     only once the chunk is quiet on R (a write R did there since the
+ *     first fetch may still be on its way to P);
  *   - stale source (scenario 6): a peer R knows to be behind there never
  *     serves the chunk;
  *   - gate with the background sync stopped (scenario 2): bits a
@@ -84,6 +86,47 @@ test_redirty_after_fetch (void)
   g_assert_cmpuint (reads, >=, 2);
   g_assert_cmpuint (r_byte (5), ==, 0x77); /* the missed write is here */
   g_assert_false (maps_test (P.maps, R_SLOT, 5));
+  sync_close (s);
+  teardown ();
+}
+
+/* The clear of chunk 8 is kept (a write R missed marks P right after the
+ * fetch), and meanwhile R took a client write to chunk 8 that may still
+ * be on its way to P (the chunk is not quiet on R).  The second fetch
+ * waits until the chunk is quiet: before, P could serve the chunk without
+ * R's write, and the fetch would overwrite an acknowledged write on R.
+ */
+static void
+redirty_8_unquiet (uint64_t c)
+{
+  if (c != 8 || reads > 1)
+    return;
+  fill (pdata, 8, 0x88);
+  unquiet = 8; /* hook_lock held */
+  mark (&P, R_SLOT, 8);
+}
+
+static void
+test_refetch_waits_for_quiet (void)
+{
+  struct srv_sync *s;
+
+  setup ();
+  fill (pdata, 8, 0x80);
+  mark (&P, R_SLOT, 8);
+  mark (&R, R_SLOT, 8);
+  after_read = redirty_8_unquiet;
+  s = start (false);
+  g_usleep (1500000);
+  g_mutex_lock (&hook_lock);
+  g_assert_cmpuint (reads, ==, 1);
+  unquiet = UINT64_MAX;
+  g_mutex_unlock (&hook_lock);
+  g_assert_true (maps_test (R.maps, R_SLOT, 8));
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (reads, ==, 2);
+  g_assert_cmpuint (r_byte (8), ==, 0x88);
+  g_assert_false (maps_test (P.maps, R_SLOT, 8));
   sync_close (s);
   teardown ();
 }
@@ -434,6 +477,8 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/plain", test_plain);
   g_test_add_func ("/sync-watch/redirty-after-fetch", test_redirty_after_fetch);
   g_test_add_func ("/sync-watch/redirty-after-claim", test_redirty_after_claim);
+  g_test_add_func ("/sync-watch/refetch-waits-for-quiet",
+                   test_refetch_waits_for_quiet);
   g_test_add_func ("/sync-watch/stale-source", test_stale_source);
   g_test_add_func ("/sync-watch/gate-with-sync-stopped",
                    test_gate_with_sync_stopped);
