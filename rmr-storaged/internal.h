@@ -61,6 +61,7 @@ struct store_io {
   /* backend private */
   int stage;
   uint32_t done_bytes;
+  uint64_t sync_ticket;  /* the step in flight syncs (store-sync.c), or 0 */
   struct store_io *next; /* queue link (store-thread.c) */
 };
 
@@ -120,6 +121,11 @@ struct store {
    * failed (store_flush_failed, store_flush_errors).
    */
   atomic_uint_fast64_t flush_errors;
+  /* The syncs in flight (store-sync.c): their tickets, under sync_lock. */
+  GMutex sync_lock;
+  GCond sync_cond;
+  uint64_t sync_next; /* the next sync's ticket */
+  GArray *syncs;      /* uint64_t tickets in flight */
 
   /* IO not aligned for O_DIRECT goes through rmw_buf (store-io.c). */
   GMutex rmw_lock; /* protects rmw_buf and serialises RMW */
@@ -178,11 +184,21 @@ int store_open (const char *path, const char *pool_name, uint32_t member_id,
  */
 int store_write_sb_unlocked (struct store *st);
 
-/* fdatasync (st->fd), counted in flush_errors when it fails: 0 or
- * -errno.  Every sync of a store's fd goes through it or the store IO
- * path (store-io.c), which counts the same way.
+/* The syncs of a store (store-sync.c).  fdatasync (st->fd), counted:
+ * 0 or -errno.  Every sync of a store's fd goes through it, or through
+ * store_sync_begin/end around it (the store IO path, superblock writes).
  */
 int store_fdatasync (struct store *st);
+void store_syncs_init (struct store *st);
+void store_syncs_fini (struct store *st);
+uint64_t store_sync_begin (struct store *st);
+/* res < 0 (but EINTR, EAGAIN): counted in flush_errors. */
+void store_sync_end (struct store *st, uint64_t ticket, int res);
+/* Wait until every sync that began before this call ended (false: one
+ * did not within a few seconds).  Then store_flush_errors counts every
+ * failure of those.
+ */
+bool store_syncs_wait (struct store *st);
 static inline void
 store_flush_failed (struct store *st)
 {
@@ -268,6 +284,10 @@ int store_io_begin (struct store *st, struct store_io *io,
 /* The step io is at, again (for a backend that did not keep it). */
 void store_io_step (struct store *st, struct store_io *io,
                     struct store_step *step);
+/* A sync step of io ended with res, or never ran (res 0): no longer
+ * counted in flight (store-sync.c).  Done by store_io_step_done.
+ */
+void store_io_sync_end (struct store *st, struct store_io *io, int res);
 /* The step io was at returned res (bytes, 0 or -errno): true with the
  * next step in *step, or false with the final result in *result.
  */
@@ -481,8 +501,9 @@ int pool_map_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
  */
 bool pool_writes_overlap (struct srv_pool *p, uint64_t off, uint64_t len);
 /* Whether [off, off + len) is quiet here: no client write to it in
- * flight here, and every write this member did there done on every leg
- * (the recent-write record's horizon).  Without a record (al_extents=0)
+ * flight here (but those parked at the gate, which wait for the resync),
+ * and every write this member did there done on every leg (the
+ * recent-write record's horizon).  Without a record (al_extents=0)
  * nothing can tell: true (for measurements only, as the reconcile).
  */
 bool pool_quiet (struct srv_pool *p, uint64_t off, uint64_t len);

@@ -339,12 +339,20 @@ pool_write_failed (struct srv_pool *p)
 bool
 pool_quiet (struct srv_pool *p, uint64_t off, uint64_t len)
 {
-  int r;
+  struct io_ctx *w;
+  bool r;
 
   g_mutex_lock (&p->lock);
-  r = quiet_unlocked (p, off, len);
+  /* A write parked at the gate waits for the fetch this is asked for:
+   * not in flight in the sense that matters (pool_writes_overlap).
+   */
+  for (w = p->wlist, r = true; w && r; w = w->wnext)
+    r = !(w->wstart < off + len && off < w->wend) ||
+        (w->parked && atomic_load (w->parked));
+  if (r && p->maps && p->al_extents)
+    r = al_settled (maps_al (p->maps), off, len);
   g_mutex_unlock (&p->lock);
-  return r != -EAGAIN;
+  return r;
 }
 
 bool

@@ -125,6 +125,7 @@ ring_submit (struct store *st, struct store_io *io)
   }
   if (rg->stopping) {
     g_mutex_unlock (&rg->lock);
+    store_io_sync_end (st, io, 0); /* never ran */
     return -ESHUTDOWN;
   }
   g_atomic_int_inc (&rg->inflight);

@@ -45,8 +45,8 @@
  *
  * Durability: fd and dfd are the same inode, so fdatasync (fd) covers
  * both (and the metadata of extents that O_DIRECT writes allocated):
- * FLUSH and SYNC use fd.  A failed sync (and a failed FUA write: its
- * range sync) is counted in st->flush_errors (internal.h).
+ * FLUSH and SYNC use fd.  Their steps, and FUA writes (a range sync),
+ * are counted while in flight and when they fail (store-sync.c).
  *
  *
  * Locking: none here but rmw_lock (struct store), which serialises RMW
@@ -203,6 +203,25 @@ note_unsupported (struct store *st, int *flag, const char *what)
     g_message ("store %s: %s", st->path, what);
 }
 
+/* A step that syncs the file is counted while in flight (store-sync.c):
+ * once, however often the step is built again before it completes.
+ */
+static void
+sync_begin (struct store *st, struct store_io *io)
+{
+  if (!io->sync_ticket)
+    io->sync_ticket = store_sync_begin (st);
+}
+
+void
+store_io_sync_end (struct store *st, struct store_io *io, int res)
+{
+  if (io->sync_ticket) {
+    store_sync_end (st, io->sync_ticket, res);
+    io->sync_ticket = 0;
+  }
+}
+
 void
 store_io_step (struct store *st, struct store_io *io, struct store_step *s)
 {
@@ -216,11 +235,16 @@ store_io_step (struct store *st, struct store_io *io, struct store_step *s)
     data_step (st, s, io->op == STORE_WRITE, (char *) io->buf + io->done_bytes,
                st->data_offset + io->offset + io->done_bytes,
                io->len - io->done_bytes);
-    if (io->op == STORE_WRITE && (io->flags & STORE_F_FUA))
+    if (io->op == STORE_WRITE && (io->flags & STORE_F_FUA)) {
       s->mode = RWF_DSYNC;
+      sync_begin (st, io);
+    }
     break;
   case ST_FLUSH:
-  case ST_SYNC: s->kind = STORE_STEP_FSYNC; break;
+  case ST_SYNC:
+    s->kind = STORE_STEP_FSYNC;
+    sync_begin (st, io);
+    break;
   case ST_TRIM:
   case ST_ZPUNCH:
   case ST_ZRANGE:
@@ -255,6 +279,7 @@ store_io_begin (struct store *st, struct store_io *io, struct store_step *s)
       (ADD_OVERFLOW (io->offset, io->len, &end) || end > st->mapped_size))
     return -EINVAL;
   io->done_bytes = 0;
+  io->sync_ticket = 0;
   switch (io->op) {
   case STORE_READ:
   case STORE_WRITE:
@@ -317,12 +342,9 @@ step_done (struct store *st, struct store_io *io, int res, int *result)
   uint64_t off, len;
   int next;
 
+  store_io_sync_end (st, io, res);
   if (res == -EINTR || res == -EAGAIN)
     return true; /* the same step again */
-  if (res < 0 && (io->stage == ST_FLUSH || io->stage == ST_SYNC ||
-                  (io->stage == ST_RW && io->op == STORE_WRITE &&
-                   (io->flags & STORE_F_FUA))))
-    store_flush_failed (st);
   switch ((enum stage) io->stage) {
   case ST_RW: return transfer_done (io, res, io->len, result);
   case ST_ZWRITE:

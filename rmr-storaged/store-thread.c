@@ -147,6 +147,7 @@ pool_submit (struct store *st, struct store_io *io)
   g_mutex_lock (&p->lock);
   if (p->stopping) {
     g_mutex_unlock (&p->lock);
+    store_io_sync_end (st, io, 0); /* never ran */
     return -ESHUTDOWN;
   }
   if (p->tail)

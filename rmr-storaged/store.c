@@ -99,6 +99,7 @@ store_new (const char *path)
   st->bdev_name = g_path_get_basename (path);
   g_mutex_init (&st->rmw_lock);
   g_mutex_init (&st->md_lock);
+  store_syncs_init (st);
   return st;
 }
 
@@ -116,6 +117,7 @@ store_close (struct store *st)
   store_buf_free (st->rmw_buf);
   g_mutex_clear (&st->rmw_lock);
   g_mutex_clear (&st->md_lock);
+  store_syncs_fini (st);
   g_free (st->path);
   g_free (st->bdev_name);
   g_free (st);
@@ -609,25 +611,17 @@ store_open (const char *path, const char *pool_name, uint32_t member_id,
 }
 
 int
-store_fdatasync (struct store *st)
-{
-  if (fdatasync (st->fd) == 0)
-    return 0;
-  store_flush_failed (st);
-  return -errno;
-}
-
-int
 store_write_sb_unlocked (struct store *st)
 {
-  uint64_t seq = st->sb.seq;
+  uint64_t seq = st->sb.seq, t;
   int r;
 
   assert (st->sb.data_offset == st->data_offset);
   assert (st->sb.mapped_size == st->mapped_size);
+  t = store_sync_begin (st);
   r = md_write (st->fd, &st->sb);
+  store_sync_end (st, t, r); /* its fdatasync, or the write before it */
   if (r < 0) {
-    store_flush_failed (st); /* its fdatasync, or the write before it */
     st->sb.seq = seq;
     rmr_err_prefix ("store %s: writing metadata: ", st->path);
   }

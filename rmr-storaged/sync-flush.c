@@ -9,8 +9,8 @@
  * goes only if every watching peer cleared its bit.
  *
  * A chunk whose clear was kept (a peer marked it again since its watch
- * began, or could not be asked) is fetched again, but only once it is
- * quiet here: no client write to it in flight here, and every write this
+ * began, or could not be asked), or whose batch was not durable, is
+ * fetched again, but only once it is quiet here: no client write to it in flight here, and every write this
  * member did there done on every leg (pool_quiet: the recent-write
  * record's horizon).  After the first fetch this member took client
  * writes to the chunk; one may still be on its way to the member the
@@ -38,6 +38,7 @@ sync_flush_unlocked (struct srv_sync *s)
 {
   g_autoptr (GArray) batch = s->synced;
   g_autoptr (GArray) again = g_array_new (FALSE, FALSE, sizeof (uint64_t));
+  g_autoptr (GArray) cleared = g_array_new (FALSE, FALSE, sizeof (uint64_t));
   uint64_t gen = s->generation, nkept = 0;
   uint8_t kept[FLUSH_CHUNKS / 8 + 1];
   int r;
@@ -51,8 +52,11 @@ sync_flush_unlocked (struct srv_sync *s)
   /* Another sync of the store failed since a chunk's data was written
    * (a client's flush, the map flusher): the writeback error of that
    * data may have gone to it, and ours succeeding says nothing.  As if
-   * ours had failed.
+   * ours had failed.  One still in flight may have taken it and not
+   * counted it yet: they end first (store-sync.c).
    */
+  if (r == 0 && !store_syncs_wait (s->st))
+    r = -ETIMEDOUT;
   for (i = 0; r == 0 && i < batch->len; i++)
     if (g_array_index (batch, struct synced, i).ferr !=
         store_flush_errors (s->st))
@@ -91,7 +95,9 @@ sync_flush_unlocked (struct srv_sync *s)
         g_array_append_val (again, c);
         continue;
       }
-      maps_clear (s->maps, 1u << s->slot, a->chunk + k, 1);
+      uint64_t c = a->chunk + k;
+      maps_clear (s->maps, 1u << s->slot, c, 1);
+      g_array_append_val (cleared, c);
     }
   }
   if (nkept)
@@ -100,13 +106,22 @@ sync_flush_unlocked (struct srv_sync *s)
             s->pool->name, nkept);
 
   g_mutex_lock (&s->lock);
+  /* Fetched again only once quiet: the kept ones, and all of a batch
+   * that is not durable (client writes passed the gate meanwhile).
+   */
   for (i = 0; i < again->len; i++)
     g_hash_table_insert (s->requiet,
                          GSIZE_TO_POINTER (g_array_index (again, uint64_t, i)),
                          GSIZE_TO_POINTER (0));
+  for (i = 0; i < cleared->len; i++)
+    g_hash_table_remove (
+      s->requiet, GSIZE_TO_POINTER (g_array_index (cleared, uint64_t, i)));
   for (i = 0; i < batch->len; i++) {
     uint64_t c = g_array_index (batch, struct synced, i).chunk;
     struct chunk_ent *e = g_hash_table_lookup (s->chunks, &c);
+    if (r < 0)
+      g_hash_table_insert (s->requiet, GSIZE_TO_POINTER (c),
+                           GSIZE_TO_POINTER (0));
     /* Done, or not durable (the bit stays, fetched again). */
     if (e && e->state == CH_SYNCED)
       g_hash_table_remove (s->chunks, &c);

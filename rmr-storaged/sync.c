@@ -535,17 +535,9 @@ worker (gpointer arg)
 
     off = e->chunk << s->shift;
     len = MIN (cs, s->mapped_size - off);
-    if (!e->on_demand)
-      throttle (s, e, len);
-    /* A local write that passed the gate before the chunk turned dirty
-     * here (a hand-over or a reconcile just added it) lands first: the
-     * fetched data must not overwrite it.  Writes queued on this entry
-     * are parked and wait for us instead.
-     */
-    while (pool_writes_overlap (s->pool, off, len) && !s->stop)
-      g_usleep (1000);
     /* Kept at its clear: only once quiet here (sync-flush.c).  Not yet:
-     * the background comes back later, an IO gets the retries below.
+     * the background comes back later (before its pace is charged), an
+     * IO gets a few tries, then fails.
      */
     r = sync_requiet_check (s, e->chunk, off, len);
     if (r == -EAGAIN && put_off (s, e)) {
@@ -557,19 +549,28 @@ worker (gpointer arg)
       g_usleep (RETRY_US << MIN (t, 4));
       r = sync_requiet_check (s, e->chunk, off, len);
     }
+    if (r == 0 && !e->on_demand)
+      throttle (s, e, len);
+    /* A local write that passed the gate before the chunk turned dirty
+     * here (a hand-over or a reconcile just added it) lands first: the
+     * fetched data must not overwrite it.  Writes queued on this entry
+     * are parked and wait for us instead.
+     */
+    while (r == 0 && pool_writes_overlap (s->pool, off, len) && !s->stop)
+      g_usleep (1000);
     if (r == 0) {
       rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
                       watched.by, &watched.behind);
       r = fetch (s, &watched, e->chunk, buf, len, off, gen);
-    }
-    /* A peer refuses while a client write to the chunk is in flight
-     * there: that passes.  An IO waiting for this chunk gets a few tries
-     * before it fails (the background simply comes back later).
-     */
-    for (int t = 0; r == -EAGAIN && e->on_demand && t < RETRY_TRIES && !s->stop;
-         t++) {
-      g_usleep (RETRY_US << MIN (t, 4));
-      r = fetch (s, &watched, e->chunk, buf, len, off, gen);
+      /* A peer refuses while a client write to the chunk is in flight
+       * there: that passes.  An IO waiting for this chunk gets a few
+       * tries before it fails (the background comes back later).
+       */
+      for (int t = 0;
+           r == -EAGAIN && e->on_demand && t < RETRY_TRIES && !s->stop; t++) {
+        g_usleep (RETRY_US << MIN (t, 4));
+        r = fetch (s, &watched, e->chunk, buf, len, off, gen);
+      }
     }
     ferr = store_flush_errors (s->st);
     if (r == 0)

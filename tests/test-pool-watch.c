@@ -288,6 +288,28 @@ test_failed_flush_no_source (void)
   teardown ();
 }
 
+/* The quiet rule of a chunk fetched again (sync-flush.c): a client write
+ * in flight to it here makes it not quiet, but not one parked at the
+ * resync's gate, which waits for that very fetch.
+ */
+static void
+test_quiet_parked (void)
+{
+  atomic_bool parked = false;
+  struct io_ctx w;
+
+  setup ();
+  g_assert_true (pool_quiet (&pool, 3 * CS, CS));
+  write_begin (&w, 3 * CS + 512, 4096, 0);
+  w.parked = &parked;
+  g_assert_false (pool_quiet (&pool, 3 * CS, CS));
+  g_assert_true (pool_quiet (&pool, 4 * CS, CS));
+  atomic_store (&parked, true);
+  g_assert_true (pool_quiet (&pool, 3 * CS, CS));
+  write_done (&w);
+  teardown ();
+}
+
 static void
 test_bad_range (void)
 {
@@ -312,6 +334,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pool-watch/behind", test_behind);
   g_test_add_func ("/pool-watch/failed-flush-no-source",
                    test_failed_flush_no_source);
+  g_test_add_func ("/pool-watch/quiet-parked", test_quiet_parked);
   g_test_add_func ("/pool-watch/bad-range", test_bad_range);
   return g_test_run ();
 }

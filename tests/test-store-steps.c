@@ -49,6 +49,15 @@ fake_store (struct store *st)
   st->data_offset = BASE;
   st->mapped_size = MAPPED;
   st->path = (char *) "fake";
+  store_syncs_init (st);
+}
+
+/* Every sync step counted in flight ended (store-sync.c). */
+static void
+fake_store_done (struct store *st)
+{
+  g_assert_cmpuint (st->syncs->len, ==, 0);
+  store_syncs_fini (st);
 }
 
 static void
@@ -146,6 +155,8 @@ test_read_write (void)
   g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
   g_assert_cmpint (s.kind, ==, STORE_STEP_RMW_WRITE);
   g_assert_cmpint (s.mode, ==, RWF_DSYNC);
+  g_assert_cmpuint (st.syncs->len, ==, 1); /* a FUA write syncs */
+  store_io_sync_end (&st, &io, 0);         /* not run here */
 
   /* Without dfd everything is buffered, aligned or not. */
   st.dfd = -1;
@@ -161,8 +172,10 @@ test_read_write (void)
   set_io (&io, STORE_FLUSH, 0, NULL, 0, 0);
   g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
   assert_step (&s, STORE_STEP_FSYNC, FD, 0, 0);
+  g_assert_cmpuint (st.syncs->len, ==, 1);
   g_assert_false (store_io_step_done (&st, &io, -EIO, &s, &res));
   g_assert_cmpint (res, ==, -EIO);
+  g_assert_cmpuint (store_flush_errors (&st), ==, 1); /* counted */
 
   /* Zero length; out of range; bad op; no buffer. */
   set_io (&io, STORE_READ, 0, buf, 0, 0);
@@ -178,6 +191,7 @@ test_read_write (void)
   g_assert_cmpint (store_io_begin (&st, &io, &s), ==, -EINVAL);
   set_io (&io, STORE_WRITE, 0, NULL, 0, 512);
   g_assert_cmpint (store_io_begin (&st, &io, &s), ==, -EINVAL);
+  fake_store_done (&st);
 }
 
 static void
@@ -227,6 +241,7 @@ test_trim (void)
   g_assert_cmpint (store_io_begin (&st, &io, &s), ==, 0);
   g_assert_false (store_io_step_done (&st, &io, -EIO, &s, &res));
   g_assert_cmpint (res, ==, -EIO);
+  fake_store_done (&st);
 }
 
 static void
@@ -333,6 +348,7 @@ test_zero (void)
   assert_step (&s, STORE_STEP_FALLOCATE, FD, BASE + 100, 200);
   g_assert_true (store_io_step_done (&st, &io, -EOPNOTSUPP, &s, &res));
   assert_step (&s, STORE_STEP_WRITE, FD, BASE + 100, 200);
+  fake_store_done (&st);
 }
 
 int

@@ -42,12 +42,28 @@ void (*before_read) (void);
 /* The store's flush, wrapped (-Wl,--wrap=store_io_wait): the next
  * fail_flushes flushes of R's store fail with EIO.
  */
-atomic_uint fail_flushes, failed_flushes, fail_elsewhere;
+atomic_uint fail_flushes, failed_flushes, fail_elsewhere, fail_late;
 
 int __real_store_io_wait (struct store *st, enum store_op op, void *buf,
                           uint64_t off, uint32_t len);
 int __wrap_store_io_wait (struct store *st, enum store_op op, void *buf,
                           uint64_t off, uint32_t len);
+
+/* The other sync in flight of fail_late: it fails 200 ms after the
+ * resync's own flush returned.
+ */
+static uint64_t late_ticket;
+
+static gpointer
+end_late (gpointer arg)
+{
+  uint64_t t = late_ticket;
+
+  late_ticket = 0;
+  g_usleep (200000);
+  store_sync_end (R.st, t, -EIO);
+  return NULL;
+}
 
 int
 __wrap_store_io_wait (struct store *st, enum store_op op, void *buf,
@@ -66,6 +82,12 @@ __wrap_store_io_wait (struct store *st, enum store_op op, void *buf,
     atomic_fetch_sub (&fail_elsewhere, 1);
     store_flush_failed (st);
   }
+  if (op == STORE_WRITE && st == R.st && atomic_load (&fail_late) > 0) {
+    atomic_fetch_sub (&fail_late, 1);
+    late_ticket = store_sync_begin (st);
+  }
+  if (op == STORE_FLUSH && st == R.st && late_ticket)
+    g_thread_unref (g_thread_new ("late", end_late, NULL));
   return r;
 }
 unsigned reads, watches;

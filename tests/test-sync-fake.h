@@ -57,9 +57,11 @@ extern void (*after_read) (uint64_t chunk);
 extern void (*before_read) (void);
 /* The next fail_flushes flushes of R's store fail with EIO; after each
  * of the next fail_elsewhere writes to R's store, another sync of it
- * fails (a client's flush, the map flusher: store_flush_failed).
+ * fails (a client's flush, the map flusher: store_flush_failed); after
+ * the next fail_late writes, another sync of it begins, and fails only
+ * after the resync's own flush returned.
  */
-extern atomic_uint fail_flushes, failed_flushes, fail_elsewhere;
+extern atomic_uint fail_flushes, failed_flushes, fail_elsewhere, fail_late;
 extern unsigned reads, watches;
 /* The peer's "a write to that range is in flight here; try again": the
  * next `refusals` reads are refused; the first waits for refusal_go

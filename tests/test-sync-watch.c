@@ -468,6 +468,29 @@ test_flush_fails_elsewhere (void)
   teardown ();
 }
 
+/* The same when that other sync was still in flight as the resync's own
+ * flush returned, and counts its failure only later: the resync waits for
+ * it before it decides.
+ */
+static void
+test_flush_fails_late (void)
+{
+  struct srv_sync *s;
+
+  setup ();
+  fill (pdata, 7, 0x77);
+  mark (&R, R_SLOT, 7);
+  mark (&P, R_SLOT, 7);
+  atomic_store (&fail_late, 1);
+  s = start (false);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (atomic_load (&fail_late), ==, 0);
+  g_assert_cmpuint (reads, >=, 2);
+  g_assert_cmpuint (r_byte (7), ==, 0x77);
+  sync_close (s);
+  teardown ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -492,5 +515,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/flush-fails", test_flush_fails);
   g_test_add_func ("/sync-watch/flush-fails-elsewhere",
                    test_flush_fails_elsewhere);
+  g_test_add_func ("/sync-watch/flush-fails-late", test_flush_fails_late);
   return g_test_run ();
 }
