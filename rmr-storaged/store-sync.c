@@ -94,7 +94,8 @@ store_syncs_wait (struct store *st)
   g_mutex_lock (&st->sync_lock);
   before = st->sync_next;
   while (ok && older_unlocked (st, before))
-    ok = g_cond_wait_until (&st->sync_cond, &st->sync_lock, until);
+    ok = g_cond_wait_until (&st->sync_cond, &st->sync_lock, until) ||
+         !older_unlocked (st, before);
   g_mutex_unlock (&st->sync_lock);
   return ok;
 }

@@ -10,9 +10,9 @@
  *
  * A chunk whose clear was kept (a peer marked it again since its watch
  * began, or could not be asked), or whose batch was not durable, is
- * fetched again, but only once it is quiet here: no client write to it in flight here, and every write this
- * member did there done on every leg (pool_quiet: the recent-write
- * record's horizon).  After the first fetch this member took client
+ * fetched again, but only once it is quiet here: no client write to it
+ * in flight here, and every write this member did there done on every
+ * leg (pool_quiet: the recent-write record's horizon).  After the first fetch this member took client
  * writes to the chunk; one may still be on its way to the member the
  * next fetch reads from, which would serve the chunk without it, and the
  * fetch would overwrite an acknowledged write here.  (The first fetch
@@ -56,12 +56,12 @@ sync_flush_unlocked (struct srv_sync *s)
    * counted it yet: they end first (store-sync.c).
    */
   if (r == 0 && !store_syncs_wait (s->st))
-    r = -ETIMEDOUT;
+    r = -ETIMEDOUT; /* not known yet: fetched again, nothing failed */
   for (i = 0; r == 0 && i < batch->len; i++)
     if (g_array_index (batch, struct synced, i).ferr !=
         store_flush_errors (s->st))
       r = -EIO;
-  if (r < 0) {
+  if (r < 0 && r != -ETIMEDOUT) {
     /* As a client's failed flush (sess-io.c): writes acknowledged here
      * before it may be gone, and a later flush that succeeds would not
      * say so (the kernel reports a writeback error once).  The record
@@ -126,7 +126,11 @@ sync_flush_unlocked (struct srv_sync *s)
     if (e && e->state == CH_SYNCED)
       g_hash_table_remove (s->chunks, &c);
   }
-  if (r < 0)
+  if (r == -ETIMEDOUT)
+    snprintf (s->last_error, sizeof s->last_error,
+              "another sync of the store did not end in time: the chunks "
+              "just synced are fetched again");
+  else if (r < 0)
     snprintf (s->last_error, sizeof s->last_error, "flushing the store: %s",
               strerror (-r));
   if (nkept)

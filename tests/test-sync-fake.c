@@ -52,14 +52,13 @@ int __wrap_store_io_wait (struct store *st, enum store_op op, void *buf,
 /* The other sync in flight of fail_late: it fails 200 ms after the
  * resync's own flush returned.
  */
-static uint64_t late_ticket;
+static _Atomic uint64_t late_ticket;
 
 static gpointer
 end_late (gpointer arg)
 {
-  uint64_t t = late_ticket;
+  uint64_t t = GPOINTER_TO_SIZE (arg);
 
-  late_ticket = 0;
   g_usleep (200000);
   store_sync_end (R.st, t, -EIO);
   return NULL;
@@ -84,10 +83,13 @@ __wrap_store_io_wait (struct store *st, enum store_op op, void *buf,
   }
   if (op == STORE_WRITE && st == R.st && atomic_load (&fail_late) > 0) {
     atomic_fetch_sub (&fail_late, 1);
-    late_ticket = store_sync_begin (st);
+    atomic_store (&late_ticket, store_sync_begin (st));
   }
-  if (op == STORE_FLUSH && st == R.st && late_ticket)
-    g_thread_unref (g_thread_new ("late", end_late, NULL));
+  if (op == STORE_FLUSH && st == R.st && atomic_load (&late_ticket)) {
+    uint64_t t = atomic_exchange (&late_ticket, 0);
+    if (t)
+      g_thread_unref (g_thread_new ("late", end_late, GSIZE_TO_POINTER (t)));
+  }
   return r;
 }
 unsigned reads, watches;
