@@ -81,6 +81,8 @@
 #define BUSY_US 10000
 #define CONFIRM_US 100000 /* between two comparisons of a unit */
 #define NFIRST 10         /* differing chunks listed */
+#define PEER_TRIES 6      /* a peer session in its join back-off: 0.6 s */
+#define PEER_TRY_US 100000
 #define MAX_UNITS (BATCH / RMR_MIN_CHUNK_SIZE)
 
 enum verify_state { V_RUNNING, V_DONE, V_FAILED, V_STOPPED };
@@ -538,6 +540,13 @@ collect_members (struct srv_verify *v, struct srv_pool *p, uint32_t source,
   v->n = 1;
   for (i = 0; i < npeers && v->n < RMR_MAX_MEMBERS; i++) {
     id = rmr_sync_peer_member (v->peers, i);
+    /* A session that tried a moment ago (its peer was not listening yet)
+     * joins again once its back-off ends: wait for that much.
+     */
+    for (k = 0; id == RMR_MEMBER_NONE && k < PEER_TRIES; k++) {
+      g_usleep (PEER_TRY_US);
+      id = rmr_sync_peer_member (v->peers, i);
+    }
     if (id == RMR_MEMBER_NONE) {
       g_string_printf (err,
                        "pool '%s': peer session %u cannot be reached: a "
