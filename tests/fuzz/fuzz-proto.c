@@ -231,7 +231,7 @@ check_join_req (const uint8_t *buf)
   assert (rmr_check_pool_name ("pool_name", r.pool_name) == 0);
   assert (rmr_check_sess_name ("sessname", r.sessname) == 0);
   assert (r.mode <= RMR_MODE_ASSEMBLE);
-  assert (r.sync <= 1);
+  assert (r.sync == 0 || r.sync == RMR_JOIN_SYNC);
   assert (r.chunk_size == 0 || is_valid_chunk_size (r.chunk_size));
   assert (r.queue_depth >= 1 && r.queue_depth <= RMR_MAX_QUEUE_DEPTH);
   assert (r.mapped_size % 512 == 0);
@@ -489,7 +489,7 @@ builtin_payloads (uint32_t gid)
   h.payload_len = RMR_JOIN_REQ_SIZE;
   rmr_join_req_encode (&jq, p);
   message (&h, p, RMR_JOIN_REQ_SIZE);
-  jq.sync = 1;
+  jq.sync = RMR_JOIN_SYNC;
   jq.mode = RMR_MODE_ASSEMBLE;
   jq.chunk_size = 0;
   rmr_join_req_encode (&jq, p);
