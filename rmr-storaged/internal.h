@@ -490,6 +490,8 @@ void sync_stop (struct srv_sync *s);
 void sync_close (struct srv_sync *s);
 /* The pool turned normal (sync may run) or left it. */
 void sync_set_normal (struct srv_sync *s, bool normal, uint64_t generation);
+/* Whether the resync has anything in hand or to do (NULL: false). */
+bool sync_active (struct srv_sync *s);
 /* Client IO: 0 to go now, 1 when w->go will be called (0, or -errno). */
 int sync_gate (struct srv_sync *s, struct sync_waiter *w, uint64_t offset,
                uint32_t len, bool write);

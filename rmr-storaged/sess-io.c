@@ -406,11 +406,12 @@ sess_handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
   /* Chunks this member is itself stale for are fetched from a peer
    * first (or claimed by a write covering them whole).
    */
-  /* The client's horizon counts from the message's arrival, before any
-   * wait at the gate: a fetch kept waiting for the chunk to be quiet
-   * (sync-flush.c) may be what this very write waits for.
+  /* While this member resyncs, the client's horizon counts from the
+   * message's arrival, not after a wait at the gate: a fetch kept waiting
+   * for the chunk to be quiet (sync-flush.c) may be what this very write
+   * waits for.
    */
-  if (r->ctx.al && hdr->horizon && (hdr->wseq || hdr->type == RMR_MSG_FLUSH))
+  if (r->ctx.al && hdr->horizon && hdr->wseq && sync_active (r->ctx.sync))
     al_horizon (r->ctx.al, hdr->horizon);
   r->sw.go = io_gated;
   atomic_store (&r->sw.parked, false);
@@ -418,7 +419,7 @@ sess_handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
   ret = sync_gate (r->ctx.sync, &r->sw, hdr->offset, hdr->length,
                    hdr->type == RMR_MSG_WRITE || hdr->type == RMR_MSG_ZERO);
   if (ret == 1)
-    return; /* io_gated goes on */
+    return; /* io_gated goes on (r may be gone already) */
   mark_and_submit (r);
 }
 

@@ -171,6 +171,12 @@ wait:
   return 1;
 }
 
+bool
+sync_active (struct srv_sync *s)
+{
+  return s && active (s);
+}
+
 int
 sync_gate (struct srv_sync *s, struct sync_waiter *w, uint64_t offset,
            uint32_t len, bool write)
