@@ -67,7 +67,8 @@ is "$(adm get rmr-server/pools/a/state)" registered \
 # SIGHUP: pool b is new in the file.
 pool_section b 2 4M >>"$conf"
 kill -HUP "$dpid"
-_has_b () { adm get rmr-server/pools/b/state >/dev/null 2>&1; }
+# The pool appears (state empty) a moment before its store is attached.
+_has_b () { [[ "$(adm get rmr-server/pools/b/state 2>/dev/null)" == registered ]]; }
 _wait_until 15 _has_b || true
 is "$(adm get rmr-server/pools/b/state 2>&1)" registered \
   "SIGHUP: the pool new in the file is joined, its store created"
