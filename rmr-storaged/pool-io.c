@@ -86,15 +86,17 @@ lost_writes_unlocked (struct srv_pool *p)
  * can tell.  What a copy is compared or fetched on (verify.c, sync.c
  * reconcile): a write done here but still on its way to another member
  * would otherwise look like a difference, or be overwritten by a fetch
- * from a member that does not have it yet.
+ * from a member that does not have it yet.  parked_ok: a write parked at
+ * the resync's gate does not count (it waits for the fetch asked about).
  */
 static int
-quiet_unlocked (struct srv_pool *p, uint64_t off, uint64_t len)
+quiet_unlocked (struct srv_pool *p, uint64_t off, uint64_t len, bool parked_ok)
 {
   struct io_ctx *w;
 
   for (w = p->wlist; w; w = w->wnext)
-    if (w->wstart < off + len && off < w->wend)
+    if (w->wstart < off + len && off < w->wend &&
+        !(parked_ok && w->parked && atomic_load (w->parked)))
       return -EAGAIN;
   if (!p->maps || !p->al_extents)
     return -EOPNOTSUPP;
@@ -154,7 +156,7 @@ csum_admit_unlocked (struct srv_pool *p, uint64_t gen, uint64_t off,
                      p->member_id);
     return -EBUSY;
   }
-  r = quiet_unlocked (p, off, len);
+  r = quiet_unlocked (p, off, len, false);
   if (r == -EAGAIN)
     g_string_printf (err,
                      "member %" PRIu32 ": a write to that range may be in "
@@ -339,20 +341,12 @@ pool_write_failed (struct srv_pool *p)
 bool
 pool_quiet (struct srv_pool *p, uint64_t off, uint64_t len)
 {
-  struct io_ctx *w;
-  bool r;
+  int r;
 
   g_mutex_lock (&p->lock);
-  /* A write parked at the gate waits for the fetch this is asked for:
-   * not in flight in the sense that matters (pool_writes_overlap).
-   */
-  for (w = p->wlist, r = true; w && r; w = w->wnext)
-    r = !(w->wstart < off + len && off < w->wend) ||
-        (w->parked && atomic_load (w->parked));
-  if (r && p->maps && p->al_extents)
-    r = al_settled (maps_al (p->maps), off, len);
+  r = quiet_unlocked (p, off, len, true);
   g_mutex_unlock (&p->lock);
-  return r;
+  return r != -EAGAIN;
 }
 
 bool
@@ -434,7 +428,7 @@ pool_mark_outdated (struct srv_pool *p, uint64_t gen, uint64_t chunk,
    * from; from here on a write waits for the fetch (sync_gate).
    */
   if (p->my_slot >= 0 && (slots & 1u << p->my_slot)) {
-    r = quiet_unlocked (p, chunk << shift, UINT64_C (1) << shift);
+    r = quiet_unlocked (p, chunk << shift, UINT64_C (1) << shift, false);
     if (r == 0 && dirty_any_unlocked (p, chunk << shift, UINT64_C (1) << shift))
       r = -EBUSY;
     if (r < 0) {
@@ -497,7 +491,8 @@ pool_take_quiet (struct srv_pool *p, struct srv_maps *maps, unsigned slot,
   g_mutex_lock (&p->lock);
   for (k = 0; k < n && p->al_extents; k++)
     if ((bits[k / 8] & 1u << (k % 8)) &&
-        quiet_unlocked (p, (first + k) << shift, UINT64_C (1) << shift) < 0)
+        quiet_unlocked (p, (first + k) << shift, UINT64_C (1) << shift, false) <
+          0)
       bits[k / 8] &= ~(1u << (k % 8));
   maps_or_bits (maps, slot, first, n, bits, NULL);
   g_mutex_unlock (&p->lock);
