@@ -397,6 +397,41 @@ test_reconcile_not_quiet (void)
   teardown ();
 }
 
+/* R's record says writes may be lost (suspect). */
+static void
+assert_record_suspect (void)
+{
+  struct al_info info = {0};
+
+  al_info (maps_al (R.maps), &info);
+  g_assert_false (info.clean);
+  if (info.extents)
+    g_array_unref (info.extents);
+}
+
+/* Chunk 7 is resynced with one flush fault set (*fault = 1): the fault
+ * is used up, the chunk stays dirty through it and is fetched again,
+ * and ends current and clean.  Returns the sync, still open.
+ */
+static struct srv_sync *
+resync_through (atomic_uint *fault)
+{
+  struct srv_sync *s;
+
+  setup ();
+  fill (pdata, 7, 0x77);
+  mark (&R, R_SLOT, 7);
+  mark (&P, R_SLOT, 7);
+  atomic_store (fault, 1);
+  s = start (false);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (atomic_load (fault), ==, 0);
+  g_assert_cmpuint (reads, >=, 2);
+  g_assert_cmpuint (r_byte (7), ==, 0x77);
+  g_assert_false (maps_test (P.maps, R_SLOT, 7));
+  return s;
+}
+
 /* The resync's flush of R's store fails: the chunk stays dirty (fetched
  * again, cleared after a flush that worked), and R's recent-write record
  * turns suspect, durably: writes acknowledged here before that flush may
@@ -407,34 +442,18 @@ static void
 test_flush_fails (void)
 {
   struct srv_sync *s;
-  struct al_info info = {0};
 
-  setup ();
-  fill (pdata, 7, 0x77);
-  mark (&R, R_SLOT, 7);
-  mark (&P, R_SLOT, 7);
   atomic_store (&failed_flushes, 0);
-  atomic_store (&fail_flushes, 1);
-  s = start (false);
-  g_assert_true (wait_clean (s, 10));
+  s = resync_through (&fail_flushes);
   g_assert_cmpuint (atomic_load (&failed_flushes), ==, 1);
-  g_assert_cmpuint (reads, >=, 2);
-  g_assert_cmpuint (r_byte (7), ==, 0x77);
-  g_assert_false (maps_test (P.maps, R_SLOT, 7));
-  al_info (maps_al (R.maps), &info);
-  g_assert_false (info.clean);
-  if (info.extents)
-    g_array_unref (info.extents);
+  assert_record_suspect ();
   sync_close (s);
   /* Durably: the record read again says so. */
   maps_close (R.maps);
   g_assert_cmpint (
     maps_open (R.st, false, AL_DEFAULT_SHIFT, AL_DEFAULT_EXTENTS, &R.maps), ==,
     0);
-  al_info (maps_al (R.maps), &info);
-  g_assert_false (info.clean);
-  if (info.extents)
-    g_array_unref (info.extents);
+  assert_record_suspect ();
   teardown ();
 }
 
@@ -446,24 +465,9 @@ test_flush_fails (void)
 static void
 test_flush_fails_elsewhere (void)
 {
-  struct srv_sync *s;
-  struct al_info info = {0};
+  struct srv_sync *s = resync_through (&fail_elsewhere);
 
-  setup ();
-  fill (pdata, 7, 0x77);
-  mark (&R, R_SLOT, 7);
-  mark (&P, R_SLOT, 7);
-  atomic_store (&fail_elsewhere, 1);
-  s = start (false);
-  g_assert_true (wait_clean (s, 10));
-  g_assert_cmpuint (atomic_load (&fail_elsewhere), ==, 0);
-  g_assert_cmpuint (reads, >=, 2);
-  g_assert_cmpuint (r_byte (7), ==, 0x77);
-  g_assert_false (maps_test (P.maps, R_SLOT, 7));
-  al_info (maps_al (R.maps), &info);
-  g_assert_false (info.clean);
-  if (info.extents)
-    g_array_unref (info.extents);
+  assert_record_suspect ();
   sync_close (s);
   teardown ();
 }
@@ -475,18 +479,8 @@ test_flush_fails_elsewhere (void)
 static void
 test_flush_fails_late (void)
 {
-  struct srv_sync *s;
+  struct srv_sync *s = resync_through (&fail_late);
 
-  setup ();
-  fill (pdata, 7, 0x77);
-  mark (&R, R_SLOT, 7);
-  mark (&P, R_SLOT, 7);
-  atomic_store (&fail_late, 1);
-  s = start (false);
-  g_assert_true (wait_clean (s, 10));
-  g_assert_cmpuint (atomic_load (&fail_late), ==, 0);
-  g_assert_cmpuint (reads, >=, 2);
-  g_assert_cmpuint (r_byte (7), ==, 0x77);
   sync_close (s);
   teardown ();
 }
