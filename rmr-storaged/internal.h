@@ -262,8 +262,8 @@ int pool_mark_outdated (struct srv_pool *p, uint64_t gen, uint64_t chunk,
  * marks after the watch began (maps_mark flags it).  A write the slot's
  * member gets too flags nothing: it is not behind for it (a whole-chunk
  * write that claims a chunk on it is one).  *behind gets the other
- * slots that are behind there, by the maps or by a client write in
- * flight that misses them: such a member must not serve the chunk to the
+ * slots that are behind there, by the maps (only where this member is
+ * current itself) or by a client write in flight that misses them: such a member must not serve the chunk to the
  * watcher (it may not know; rmr.h, rmr_sync_watch).  0 or -errno
  * (maps_watch).
  */

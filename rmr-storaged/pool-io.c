@@ -476,7 +476,16 @@ pool_watch (struct srv_pool *p, struct srv_maps *maps, unsigned slot,
     for (c = a; c <= b; c++)
       flagged[(c - first) / 8] |= 1u << ((c - first) % 8);
   }
-  r = maps_watch (maps, slot, first, n, flagged, behind);
+  /* What this member's maps say of others counts only where it is
+   * current itself: a bit it marked for a write that then failed here,
+   * or one whose clear it missed while it was away, may be stale, and
+   * every leg that did the write records the same, current there.
+   */
+  r = maps_watch (maps, slot, first, n, flagged,
+                  p->my_slot >= 0 && (unsigned) p->my_slot != slot &&
+                      maps_any (maps, (unsigned) p->my_slot, first, n)
+                    ? NULL
+                    : behind);
   g_mutex_unlock (&p->lock);
   return r;
 }
