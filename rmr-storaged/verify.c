@@ -81,7 +81,7 @@
 #define BUSY_US 10000
 #define CONFIRM_US 100000 /* between two comparisons of a unit */
 #define NFIRST 10         /* differing chunks listed */
-#define PEER_TRIES 6      /* a peer session in its join back-off: 0.6 s */
+#define PEER_TRIES 15     /* a peer session in its join back-off: 1.5 s */
 #define PEER_TRY_US 100000
 #define MAX_UNITS (BATCH / RMR_MIN_CHUNK_SIZE)
 
@@ -527,6 +527,20 @@ verify_thread (gpointer arg)
   return NULL;
 }
 
+/* Peer i's member if its session is up (joined now if it can be), or
+ * RMR_MEMBER_NONE.
+ */
+static uint32_t
+peer_reached (struct rmr_pool *peers, unsigned i)
+{
+  uint64_t size, gen;
+  uint32_t cs;
+
+  if (rmr_sync_peer_pool (peers, i, &size, &cs, &gen) < 0)
+    return RMR_MEMBER_NONE;
+  return rmr_sync_peer_member (peers, i);
+}
+
 /* Members to compare: this one, and every peer, which must answer. */
 static int
 collect_members (struct srv_verify *v, struct srv_pool *p, uint32_t source,
@@ -539,13 +553,14 @@ collect_members (struct srv_verify *v, struct srv_pool *p, uint32_t source,
   v->m[0] = (struct vmember){.member_id = p->member_id, .peer = -1};
   v->n = 1;
   for (i = 0; i < npeers && v->n < RMR_MAX_MEMBERS; i++) {
-    id = rmr_sync_peer_member (v->peers, i);
-    /* A session that tried a moment ago (its peer was not listening yet)
-     * joins again once its back-off ends: wait for that much.
+    /* A session that tried a moment ago (its peer was not listening
+     * yet, or just restarted) joins again once its back-off ends: wait
+     * for that much.
      */
+    id = peer_reached (v->peers, i);
     for (k = 0; id == RMR_MEMBER_NONE && k < PEER_TRIES; k++) {
       g_usleep (PEER_TRY_US);
-      id = rmr_sync_peer_member (v->peers, i);
+      id = peer_reached (v->peers, i);
     }
     if (id == RMR_MEMBER_NONE) {
       g_string_printf (err,
