@@ -604,8 +604,9 @@ static const struct ctl_cmd table[] = {
    .get = get_data_state,
    .help = "the member's data as this client knows it: up-to-date, "
            "outdated (it missed acknowledged writes; it comes back only "
-           "through a member that has them), or syncing (a leg added live "
-           "that catches up: it serves no read yet)"},
+           "through a member that has them), or syncing (it was handed "
+           "chunks it missed, or added live, and resyncs them: it serves "
+           "reads only when no other leg can)"},
   {.path = "rmr-client/pools/*/sessions/*/resync",
    .get = get_resync,
    .help = "LEFT/TOTAL: the chunks a leg added live still misses, of all "

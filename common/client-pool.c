@@ -394,6 +394,18 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
        ho_assemble_give (pool, joined & ~old_legs, &u) < 0) ||
       clt_recover_start (pool) < 0)
     goto fail;
+  /* A member handed chunks it missed catches up (client-legs.c). */
+  for (i = 0; i < pool->nlegs && en.mode == RMR_MODE_ASSEMBLE; i++) {
+    struct clt_leg *leg = &pool->legs[i];
+    uint64_t n = !(joined & 1u << i) ? 0
+                 : leg->new_member   ? ho_nchunks (pool)
+                                     : ho_union_count (pool, &u, leg->slot);
+    if (n) {
+      atomic_store (&leg->resync_total, n);
+      atomic_store (&leg->resync_left, n);
+      atomic_store (&leg->catching_up, true);
+    }
+  }
   for (i = 0; i < pool->nlegs; i++)
     pool->legs[i].new_member = false;
   /* force is for this open only: a later refusal (an outdated member

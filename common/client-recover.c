@@ -251,6 +251,7 @@ clt_handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
   uint8_t en[RMR_ENABLE_REQ_SIZE];
   struct rmr_hdr hdr = {.type = RMR_MSG_ENABLE};
   struct clt_sess *old;
+  uint64_t ndirty;
   bool from_peers;
   int r;
 
@@ -282,7 +283,7 @@ clt_handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
     if (r < 0)
       return r;
   }
-  r = ho_reconnect (pool, leg, s, &from_peers);
+  r = ho_reconnect (pool, leg, s, &from_peers, &ndirty);
   if (r < 0)
     return r;
   if (!leg->new_member) {
@@ -306,6 +307,15 @@ clt_handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
   /* It knows all it missed now (or the admin forced it in). */
   if (from_peers)
     atomic_fetch_and (&pool->outdated, ~(1u << leg->slot));
+  /* Handed chunks it lacks: it resyncs them, and is up to date only
+   * once every member records it clean (clt_legs_poll_unlocked).  Until
+   * then reads go to a current leg if there is one.
+   */
+  if (ndirty) {
+    atomic_store (&leg->resync_total, ndirty);
+    atomic_store (&leg->resync_left, ndirty);
+    atomic_store (&leg->catching_up, true);
+  }
   atomic_store (&leg->state, LEG_NORMAL);
   clt_leg_log_state (leg, LEG_RECONNECTING, LEG_NORMAL,
                      from_peers

@@ -125,8 +125,9 @@ struct clt_leg {
   /* Sync pools: what the peer said of the pool at its last join. */
   uint64_t peer_size, peer_generation;
   uint32_t peer_chunk_size;
-  /* Added to the open pool (client-legs.c): serves reads only when no
-   * other leg can, until no member records a chunk dirty for it.
+  /* Added to the open pool (client-legs.c), or handed chunks it missed
+   * (a reconnect, an assemble): serves reads only when no other leg can,
+   * until no member records a chunk dirty for it.
    */
   atomic_bool catching_up;
   atomic_uint_fast64_t resync_left, resync_total;

@@ -307,13 +307,13 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
 
 int
 ho_reconnect (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
-              bool *from_peers)
+              bool *from_peers, uint64_t *ndirty)
 {
   uint32_t used = used_slots (pool);
   unsigned i, normal = 0, holders = 0;
-  uint64_t ndirty = 0;
   int r;
 
+  *ndirty = 0;
   for (i = 0; i < pool->nlegs; i++) {
     struct clt_leg *l = &pool->legs[i];
     if (l == leg)
@@ -339,14 +339,14 @@ ho_reconnect (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
 
   {
     struct ho_union u = {{NULL}};
-    r = reconnect_give (pool, leg, s, normal, used, &u, &ndirty);
+    r = reconnect_give (pool, leg, s, normal, used, &u, ndirty);
     ho_union_free (&u);
     if (r < 0)
       return r;
   }
-  if (ndirty)
+  if (*ndirty)
     g_info ("pool %s: member %" PRIu32 " is handed %" PRIu64 " dirty chunks",
-            pool->cfg.pool_name, leg->member_id, ndirty);
+            pool->cfg.pool_name, leg->member_id, *ndirty);
   return 0;
 }
 
@@ -407,6 +407,19 @@ ho_assemble_give (struct rmr_pool *pool, unsigned give,
       }
   }
   return 0;
+}
+
+uint64_t
+ho_union_count (const struct rmr_pool *pool, const struct ho_union *u,
+                int slot)
+{
+  uint64_t nchunks = ho_nchunks (pool), c, n = 0;
+
+  if (slot < 0 || !u->umap[slot])
+    return 0;
+  for (c = 0; c < nchunks; c++)
+    n += bit (u->umap[slot], c);
+  return n;
 }
 
 void

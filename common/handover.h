@@ -51,10 +51,10 @@ int ho_collect (struct rmr_pool *pool, struct clt_leg *from, struct clt_sess *s,
  * missed acknowledged writes when no member is normal;
  * else gives it every slot's union of the normal members' maps, and its
  * recent-write record if it stopped uncleanly.  *from_peers: a normal
- * member took part.
+ * member took part; *ndirty: the chunks it was handed for itself.
  */
 int ho_reconnect (struct rmr_pool *pool, struct clt_leg *leg,
-                  struct clt_sess *s, bool *from_peers);
+                  struct clt_sess *s, bool *from_peers, uint64_t *ndirty);
 
 /* Assemble: every slot's union of the maps of the joined members that
  * are not new, with the record chunks (al) made dirty for all but one
@@ -70,6 +70,9 @@ int ho_assemble_prepare (struct rmr_pool *pool, unsigned joined,
                          const struct clt_plan *plan, struct ho_union *u);
 int ho_assemble_give (struct rmr_pool *pool, unsigned give,
                       const struct ho_union *u);
+/* The chunks of slot's union (0 for an unused slot). */
+uint64_t ho_union_count (const struct rmr_pool *pool, const struct ho_union *u,
+                         int slot);
 void ho_union_free (struct ho_union *u);
 
 #endif /* RMR_HANDOVER_H */

@@ -48,6 +48,9 @@ started ()
 }
 _wait_until 20 started && ok "node 3 resyncs slowly ($(sync_done) chunks done)" ||
   not_ok "node 3 resyncs slowly (done: '$(sync_done)')"
+# Handed what it missed, it is no up-to-date leg for the client (a
+# remove of another leg counts on that) until every member says so.
+is "$(leg_get e 3 data_state)" syncing "the client sees node 3's leg syncing"
 node_kill 2 KILL
 diag "node 2 killed at $(sync_done) chunks done"
 ok "write C while node 2 is down and node 3 resyncs" \
@@ -57,6 +60,8 @@ wait_leg_normal e 2 30
 is "$(leg_state e 1) $(leg_state e 2) $(leg_state e 3)" "normal normal normal" \
   "every leg is back"
 maps_clean 45 "within 45 s every map on every node is clean"
+uptodate () { [[ "$(leg_get e 3 data_state)" == up-to-date ]]; }
+ok "the client sees node 3's leg up to date" _wait_until 10 uptodate
 for i in 1 2 3; do
   wait_in_sync "$i" 10 && ok "node $i's resync is idle" ||
     not_ok "node $i's resync is idle: $(rmradm_n "$i" get rmr-server/pools/p/sync | head -n 4)"
