@@ -410,8 +410,7 @@ ho_assemble_give (struct rmr_pool *pool, unsigned give,
 }
 
 uint64_t
-ho_union_count (const struct rmr_pool *pool, const struct ho_union *u,
-                int slot)
+ho_union_count (const struct rmr_pool *pool, const struct ho_union *u, int slot)
 {
   uint64_t nchunks = ho_nchunks (pool), c, n = 0;
 
