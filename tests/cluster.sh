@@ -234,6 +234,21 @@ node_restore ()
   netns_restore "n$1"
 }
 
+# client_block I / client_unblock I (cluster_init N net): node I drops
+# what the client sends, its links to its peers stay up.
+client_block ()
+{
+  netns_exec "n$1" nft add table inet rmrtest
+  netns_exec "n$1" nft add chain inet rmrtest in \
+    '{ type filter hook input priority 0; }'
+  netns_exec "n$1" nft add rule inet rmrtest in ip saddr 10.199.0.100 drop
+}
+
+client_unblock ()
+{
+  netns_exec "n$1" nft delete table inet rmrtest
+}
+
 servers ()
 {
   local i out=""

@@ -34,20 +34,8 @@ nchunks=16
 ok "write A on every leg" nbdsh -u "$uri" \
   -c "h.pwrite(b'A' * ($nchunks << 16), 0); h.flush()"
 
-# block_client I / unblock_client I: node I drops what the client sends.
-block_client ()
-{
-  netns_exec "n$1" nft add table inet rmrtest
-  netns_exec "n$1" nft add chain inet rmrtest in \
-    '{ type filter hook input priority 0; }'
-  netns_exec "n$1" nft add rule inet rmrtest in ip saddr 10.199.0.100 drop
-}
-unblock_client ()
-{
-  netns_exec "n$1" nft delete table inet rmrtest
-}
-block_client 2
-block_client 3
+client_block 2
+client_block 3
 ok "nodes 2 and 3 drop the client's packets (their daemons stay up)" true
 
 ok "write B, acknowledged by node 1 alone" nbdsh -u "$uri" -c "
@@ -80,8 +68,8 @@ for i in 2 3; do
   fi
 done
 
-unblock_client 2
-unblock_client 3
+client_unblock 2
+client_unblock 3
 wait_leg_normal e 2 60
 wait_leg_normal e 3 60
 for i in 1 2 3; do wait_in_sync "$i" 60; done

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # test-sync-ondemand.sh: IO to chunks that are still stale on a returning
-# node, with its background sync stopped (`sync stop`): a read or a
-# partial write waits while the chunk is fetched from the peer, a write
+# node, with its background sync stopped (`sync stop`): a read (the
+# client cut from the node that has the data, so that it reads from the
+# returning one; each node in its own netns) or a partial write waits
+# while the chunk is fetched from the peer, a write
 # covering whole stale chunks makes them current without a fetch; the
 # data is right every time, and after `sync start` the node finishes and
 # the legs are byte-identical.
@@ -11,9 +13,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 
 requires nbdsh --version
+requires nft --version
+requires ip -V
 requires_file "$RMR_STORAGED" "$RMRADM" "$RMR_PLUGIN"
 make_tmpdir
-cluster_init 2
+cluster_init 2 net
 
 node_start 1 p 16M
 node_start 2 p 16M
@@ -43,13 +47,21 @@ rx ()
   rmradm_n 2 get "rmr-client/pools/p/sessions/p@${NODE_ADDR[1]}/bytes_received"
 }
 
-# Reads: every chunk twice, so that round-robin sends one to each leg.
+leg2=$(rmradm_c e ls rmr-client/pools/p/sessions |
+  grep -F "@${NODE_ADDR[2]}/state")
+is "$(rmradm_c e get "${leg2%/state}/data_state")" syncing \
+  "the client sees node 2 syncing (it reads from node 1 while it can)"
+
+# Reads through node 2: node 1 drops the client's packets (the nodes
+# still reach each other), and the client fails its leg.
+client_block 1
+leg1_failed () { [[ "$(leg_state e 1)" == failed ]]; }
+ok "node 1 cut from the client: its leg fails" _wait_until 20 leg1_failed
 rx0=$(rx)
 ok "reads of stale chunks return the current data" nbdsh -u "$uri" -c "
 for c in range(10, 20):
-    for _ in range(2):
-        d = h.pread($K, c * $K)
-        assert d == b'A' * 8192 + b'B' * 4096 + b'A' * ($K - 12288), c
+    d = h.pread($K, c * $K)
+    assert d == b'A' * 8192 + b'B' * 4096 + b'A' * ($K - 12288), c
 "
 rx1=$(rx)
 [[ $((rx1 - rx0)) -ge $((10 * K)) ]] &&
@@ -57,6 +69,8 @@ rx1=$(rx)
   not_ok "the reads fetched those chunks from the peer ($((rx1 - rx0)) bytes)"
 is "$(rmradm_n 2 get rmr-server/pools/p/sync | grep '^dirty:')" "dirty: 20" \
   "they are current on node 2 now"
+client_unblock 1
+wait_leg_normal e 1 30
 
 # Whole-chunk writes on stale chunks: no fetch.
 nbdsh -u "$uri" -c "
