@@ -150,11 +150,13 @@ pick_read_leg (struct rmr_pool *pool, unsigned tried)
   struct clt_leg *best = NULL;
   unsigned i, start, n = pool->nlegs, best_inflight = UINT32_MAX;
 
+  /* The member named by the policy, while normal, even catching up (its
+   * node fetches what it lacks): the administrator chose it.
+   */
   if (pool->cfg.read_policy == RMR_READ_MEMBER)
     for (i = 0; i < n; i++)
       if (pool->legs[i].member_id == pool->cfg.read_member &&
-          !(tried & 1u << i) && leg_normal (&pool->legs[i]) &&
-          !atomic_load (&pool->legs[i].catching_up))
+          !(tried & 1u << i) && leg_normal (&pool->legs[i]))
         return &pool->legs[i];
 
   if (pool->cfg.read_policy == RMR_READ_LEAST_BUSY) {

@@ -126,8 +126,9 @@ struct clt_leg {
   uint64_t peer_size, peer_generation;
   uint32_t peer_chunk_size;
   /* Added to the open pool (client-legs.c), or handed chunks it missed
-   * (a reconnect, an assemble): serves reads only when no other leg can,
-   * until no member records a chunk dirty for it.
+   * (a reconnect, an assemble): serves reads only when no other leg can
+   * (or read-policy names it), until no member records a chunk dirty for
+   * it.
    */
   atomic_bool catching_up;
   atomic_uint_fast64_t resync_left, resync_total;
