@@ -16,7 +16,14 @@
  * missed), and an idle extent whose newest write is older than the
  * horizon is retirable.  While none is, the record grows past its window
  * up to what a copy holds (AL_MAX_EXTENTS), and past that a write waits.
- * A pool enable settles every extent (no write in flight then).
+ * A pool enable settles every extent (no write in flight then).  A new
+ * client numbers its writes afresh, so a horizon counts only in the era
+ * of the settle it followed: a write of a departed client, parked here
+ * (resync gate, room in the record) and released after the new client's
+ * enable, must not bring its horizon, which in the new numbering could
+ * say that writes still on their way to other legs are done everywhere
+ * (their extents would leave early, and the resync's quiet rule would
+ * trust it).  Ignoring a horizon only keeps extents longer.
  *
  * Cost: a write to an extent already in the record changes nothing on
  * disk (but waits, like the write that added it, while the copy that
@@ -86,6 +93,7 @@ struct srv_al {
   uint32_t horizon; /* client writes older than this are done on every
                      * leg (hdr.horizon) */
   bool have_horizon;
+  atomic_uint era; /* settles so far: whose numbering horizon is in */
   uint64_t writes;
   uint32_t loaded_shift; /* extent size of the record found */
   GArray *loaded;        /* extents of the record found */
@@ -239,10 +247,12 @@ retire_unlocked (struct srv_al *al, unsigned want)
   return n;
 }
 
-/* The client's horizon only moves forward (lock held). */
+/* The client's horizon only moves forward, within its era (lock held). */
 static void
-horizon_unlocked (struct srv_al *al, uint32_t horizon)
+horizon_unlocked (struct srv_al *al, uint32_t horizon, unsigned era)
 {
+  if (era != atomic_load (&al->era))
+    return;
   if (!al->have_horizon || rmr_wseq_before (al->horizon, horizon)) {
     al->horizon = horizon;
     al->have_horizon = true;
@@ -250,16 +260,16 @@ horizon_unlocked (struct srv_al *al, uint32_t horizon)
 }
 
 void
-al_horizon (struct srv_al *al, uint32_t horizon)
+al_horizon (struct srv_al *al, uint32_t horizon, unsigned era)
 {
   g_mutex_lock (&al->lock);
-  horizon_unlocked (al, horizon);
+  horizon_unlocked (al, horizon, era);
   g_mutex_unlock (&al->lock);
 }
 
 int
 al_begin (struct srv_al *al, uint64_t off, uint32_t len, uint32_t wseq,
-          uint32_t horizon, bool *need_save, struct al_waiter *w)
+          uint32_t horizon, unsigned era, bool *need_save, struct al_waiter *w)
 {
   uint32_t e, first = off >> al->shift, last = (off + len - 1) >> al->shift;
   unsigned size, idle, need = 0;
@@ -268,7 +278,7 @@ al_begin (struct srv_al *al, uint64_t off, uint32_t len, uint32_t wseq,
   *need_save = false;
   g_mutex_lock (&al->lock);
   if (wseq)
-    horizon_unlocked (al, horizon);
+    horizon_unlocked (al, horizon, era);
   size = g_hash_table_size (al->active);
   idle = al->lru.length;
   for (e = first; e <= last; e++)
@@ -492,6 +502,7 @@ settle_unlocked (struct srv_al *al)
   while (g_hash_table_iter_next (&it, &k, &v))
     ((struct al_ext *) v)->settled = true;
   al->have_horizon = false;
+  atomic_fetch_add (&al->era, 1);
 }
 
 void
@@ -500,6 +511,12 @@ al_settle (struct srv_al *al)
   g_mutex_lock (&al->lock);
   settle_unlocked (al);
   g_mutex_unlock (&al->lock);
+}
+
+unsigned
+al_era (struct srv_al *al)
+{
+  return atomic_load (&al->era);
 }
 
 void

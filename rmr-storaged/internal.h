@@ -138,8 +138,9 @@ struct io_ctx {
   uint32_t wmask;
   struct io_ctx *wprev, *wnext;
   bool wlinked;
-  bool client;    /* from a client session (not a sync session) */
-  unsigned epoch; /* p->sess_epoch at admission */
+  bool client;     /* from a client session (not a sync session) */
+  unsigned epoch;  /* p->sess_epoch at admission */
+  unsigned al_era; /* al_era (al) at admission */
   /* Its resync gate waiter's parked flag (writes of wlist), or NULL. */
   const atomic_bool *parked;
 };
@@ -321,9 +322,13 @@ struct al_waiter {
  */
 /* wseq and horizon are the write's (hdr.wseq, hdr.horizon): an extent
  * leaves the record only once every write to it completed on every leg.
+ * era: al_era () when the write was admitted; a horizon of an older era
+ * (a client that has left, its numbering not the current client's) is
+ * ignored.
  */
 int al_begin (struct srv_al *al, uint64_t off, uint32_t len, uint32_t wseq,
-              uint32_t horizon, bool *need_save, struct al_waiter *w);
+              uint32_t horizon, unsigned era, bool *need_save,
+              struct al_waiter *w);
 struct al_waiter *al_end (struct srv_al *al, uint64_t off, uint32_t len);
 /* Flusher: encode the record into buf if it changed; *sync_data_first
  * when an extent was evicted (its writes must be durable before).
@@ -349,8 +354,15 @@ unsigned al_count (struct srv_al *al);
  * newest one, or settled by an enable)?  An extent not in the record is.
  */
 bool al_settled (struct srv_al *al, uint64_t off, uint64_t len);
-/* A flush's horizon (proto.h): every write older is done on every leg. */
-void al_horizon (struct srv_al *al, uint32_t horizon);
+/* A flush's horizon (proto.h): every write older is done on every leg;
+ * era as for al_begin.
+ */
+void al_horizon (struct srv_al *al, uint32_t horizon, unsigned era);
+/* The client numbering the record's horizons follows: it changes with
+ * every settle (an enable, a clean leave).  Read at admission, under the
+ * pool lock that al_consumed and al_settle are called under.
+ */
+unsigned al_era (struct srv_al *al);
 
 /* map.c ------------------------------------------------------------------ */
 

@@ -271,6 +271,7 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
   io->st = p->store;
   io->maps = p->maps;
   io->al = p->maps && p->al_extents ? maps_al (p->maps) : NULL;
+  io->al_era = io->al ? al_era (io->al) : 0;
   io->sync = ps->sync ? NULL : p->sync;
   io->my_slot = p->my_slot;
   g_mutex_unlock (&p->lock);

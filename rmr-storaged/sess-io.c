@@ -296,13 +296,13 @@ mark_and_submit (struct srv_req *r)
   /* The recent-write record holds the extents before the write goes. */
   r->al_held = false;
   if (r->ctx.al && r->hdr.type == RMR_MSG_FLUSH && r->hdr.horizon)
-    al_horizon (r->ctx.al, r->hdr.horizon);
+    al_horizon (r->ctx.al, r->hdr.horizon, r->ctx.al_era);
   if (r->ctx.al &&
       (r->hdr.type == RMR_MSG_WRITE || r->hdr.type == RMR_MSG_TRIM ||
        r->hdr.type == RMR_MSG_ZERO)) {
     r->aw.resume = al_resumed;
     ret = al_begin (r->ctx.al, r->hdr.offset, r->hdr.length, r->hdr.wseq,
-                    r->hdr.horizon, &al_save, &r->aw);
+                    r->hdr.horizon, r->ctx.al_era, &al_save, &r->aw);
     if (ret == 1)
       return; /* al_resumed goes on */
     if (ret < 0) {
@@ -412,7 +412,7 @@ sess_handle_io (struct srv_conn *c, const struct rmr_hdr *hdr,
    * waits for.
    */
   if (r->ctx.al && hdr->horizon && hdr->wseq && sync_active (r->ctx.sync))
-    al_horizon (r->ctx.al, hdr->horizon);
+    al_horizon (r->ctx.al, hdr->horizon, r->ctx.al_era);
   r->sw.go = io_gated;
   atomic_store (&r->sw.parked, false);
   r->ctx.parked = &r->sw.parked;

@@ -51,24 +51,28 @@ test_second_write_waits (void)
   fix_open (&f, 16);
 
   /* First write to extent 0: the record must be saved first. */
-  g_assert_cmpint (al_begin (f.al, 0, 4096, 1, 1, &need, &w), ==, 0);
+  g_assert_cmpint (al_begin (f.al, 0, 4096, 1, 1, al_era (f.al), &need, &w), ==,
+                   0);
   g_assert_true (need);
   /* The flusher encodes the copy that holds it... */
   g_assert_true (al_prepare_save (f.al, buf, &first));
   /* ...and before it is durable a second write to the same extent
    * comes: it must wait for that save too.
    */
-  g_assert_cmpint (al_begin (f.al, 8192, 4096, 2, 1, &need, &w), ==, 0);
+  g_assert_cmpint (al_begin (f.al, 8192, 4096, 2, 1, al_era (f.al), &need, &w),
+                   ==, 0);
   g_assert_true (need);
   al_saved (f.al, buf);
   /* Durable now: a third write goes at once. */
-  g_assert_cmpint (al_begin (f.al, 16384, 4096, 3, 1, &need, &w), ==, 0);
+  g_assert_cmpint (al_begin (f.al, 16384, 4096, 3, 1, al_era (f.al), &need, &w),
+                   ==, 0);
   g_assert_false (need);
   g_assert_null (al_end (f.al, 0, 4096));
   g_assert_null (al_end (f.al, 8192, 4096));
   g_assert_null (al_end (f.al, 16384, 4096));
   /* A new extent added after the encode is not covered by that copy. */
-  g_assert_cmpint (al_begin (f.al, 1 << 20, 4096, 4, 4, &need, &w), ==, 0);
+  g_assert_cmpint (
+    al_begin (f.al, 1 << 20, 4096, 4, 4, al_era (f.al), &need, &w), ==, 0);
   g_assert_true (need);
   g_assert_null (al_end (f.al, 1 << 20, 4096));
 
@@ -91,18 +95,21 @@ test_retire_after_horizon (void)
   fix_open (&f, 2);
   /* Writes 1 and 2 done here, not yet on the other leg (horizon 1). */
   for (e = 0; e < 2; e++) {
-    g_assert_cmpint (
-      al_begin (f.al, (uint64_t) e << 20, 4096, e + 1, 1, &need, &w), ==, 0);
+    g_assert_cmpint (al_begin (f.al, (uint64_t) e << 20, 4096, e + 1, 1,
+                               al_era (f.al), &need, &w),
+                     ==, 0);
     g_assert_null (al_end (f.al, (uint64_t) e << 20, 4096));
   }
   g_assert_true (al_prepare_save (f.al, buf, &first));
   al_saved (f.al, buf);
   /* Write 3 to a cold extent: neither may leave, the record grows. */
-  g_assert_cmpint (al_begin (f.al, 2 << 20, 4096, 3, 1, &need, &w), ==, 0);
+  g_assert_cmpint (
+    al_begin (f.al, 2 << 20, 4096, 3, 1, al_era (f.al), &need, &w), ==, 0);
   g_assert_null (al_end (f.al, 2 << 20, 4096));
   g_assert_cmpuint (al_count (f.al), ==, 3);
   /* Writes 1 and 2 are done everywhere (horizon 3): they leave. */
-  g_assert_cmpint (al_begin (f.al, 3 << 20, 4096, 4, 3, &need, &w), ==, 0);
+  g_assert_cmpint (
+    al_begin (f.al, 3 << 20, 4096, 4, 3, al_era (f.al), &need, &w), ==, 0);
   g_assert_null (al_end (f.al, 3 << 20, 4096));
   g_assert_cmpuint (al_count (f.al), ==, 2);
   /* A pool enable settles everything: they may all leave. */
@@ -121,9 +128,9 @@ test_retire_after_horizon (void)
     };
     for (e = 0; e < G_N_ELEMENTS (step); e++) {
       uint64_t off = (uint64_t) (4 + e) << 20;
-      g_assert_cmpint (
-        al_begin (f.al, off, 4096, step[e].wseq, step[e].horizon, &need, &w),
-        ==, 0);
+      g_assert_cmpint (al_begin (f.al, off, 4096, step[e].wseq, step[e].horizon,
+                                 al_era (f.al), &need, &w),
+                       ==, 0);
       g_assert_null (al_end (f.al, off, 4096));
       g_assert_cmpuint (al_count (f.al), ==, step[e].count);
     }
@@ -148,7 +155,8 @@ test_suspect_after_failed_flush (void)
   bool need, first;
 
   fix_open (&f, 16);
-  g_assert_cmpint (al_begin (f.al, 0, 4096, 1, 1, &need, &w), ==, 0);
+  g_assert_cmpint (al_begin (f.al, 0, 4096, 1, 1, al_era (f.al), &need, &w), ==,
+                   0);
   g_assert_null (al_end (f.al, 0, 4096));
   al_suspect (f.al);
   al_info (f.al, &info);
@@ -193,7 +201,8 @@ test_settled (void)
   /* Nothing written: settled. */
   g_assert_true (al_settled (f.al, 0, 4 << 20));
   /* Write 1 in flight here: not settled. */
-  g_assert_cmpint (al_begin (f.al, 0, 4096, 1, 1, &need, &w), ==, 0);
+  g_assert_cmpint (al_begin (f.al, 0, 4096, 1, 1, al_era (f.al), &need, &w), ==,
+                   0);
   g_assert_false (al_settled (f.al, 0, 4096));
   /* Done here, maybe not on the other leg yet (horizon 1): not settled,
    * also as part of a larger range; the next extent is.
@@ -202,23 +211,61 @@ test_settled (void)
   g_assert_false (al_settled (f.al, 0, 2 << 20));
   g_assert_true (al_settled (f.al, 1 << 20, 1 << 20));
   /* Write 2 elsewhere brings horizon 2: write 1 is done everywhere. */
-  g_assert_cmpint (al_begin (f.al, 5 << 20, 4096, 2, 2, &need, &w), ==, 0);
+  g_assert_cmpint (
+    al_begin (f.al, 5 << 20, 4096, 2, 2, al_era (f.al), &need, &w), ==, 0);
   g_assert_true (al_settled (f.al, 0, 4096));
   g_assert_false (al_settled (f.al, 5 << 20, 4096));
   g_assert_null (al_end (f.al, 5 << 20, 4096));
   /* Nothing in flight at the client any more: a flush's horizon 3. */
-  al_horizon (f.al, 3);
+  al_horizon (f.al, 3, al_era (f.al));
   g_assert_true (al_settled (f.al, 5 << 20, 4096));
   /* An older horizon does not move it back. */
-  g_assert_cmpint (al_begin (f.al, 6 << 20, 4096, 3, 3, &need, &w), ==, 0);
+  g_assert_cmpint (
+    al_begin (f.al, 6 << 20, 4096, 3, 3, al_era (f.al), &need, &w), ==, 0);
   g_assert_null (al_end (f.al, 6 << 20, 4096));
-  al_horizon (f.al, 2);
+  al_horizon (f.al, 2, al_era (f.al));
   g_assert_false (al_settled (f.al, 6 << 20, 4096));
-  al_horizon (f.al, 4);
+  al_horizon (f.al, 4, al_era (f.al));
   g_assert_true (al_settled (f.al, 6 << 20, 4096));
   /* A pool enable settles what is left. */
   al_consumed (f.al);
   g_assert_true (al_settled (f.al, 0, MAPPED));
+  fix_close (&f);
+}
+
+/* A write of a client that has left, parked here until after the new
+ * client's enable, brings a horizon in the old client's numbering: it
+ * must not make the new client's writes look done on every leg.
+ */
+static void
+test_departed_horizon (void)
+{
+  struct al_waiter w = {0};
+  struct fix f;
+  unsigned old_era;
+  bool need;
+
+  fix_open (&f, 16);
+  /* The old client's write 5000, admitted here, then parked. */
+  old_era = al_era (f.al);
+  /* The old client goes, a new one enables: numbering from 1. */
+  al_consumed (f.al);
+  g_assert_cmpuint (al_era (f.al), !=, old_era);
+  /* New write 1, done here, maybe not on the other leg. */
+  g_assert_cmpint (al_begin (f.al, 0, 4096, 1, 1, al_era (f.al), &need, &w), ==,
+                   0);
+  g_assert_null (al_end (f.al, 0, 4096));
+  g_assert_false (al_settled (f.al, 0, 4096));
+  /* The parked write is released: its horizon 5001 is ignored. */
+  g_assert_cmpint (
+    al_begin (f.al, 8 << 20, 4096, 5000, 5001, old_era, &need, &w), ==, 0);
+  g_assert_null (al_end (f.al, 8 << 20, 4096));
+  g_assert_false (al_settled (f.al, 0, 4096));
+  al_horizon (f.al, 5001, old_era);
+  g_assert_false (al_settled (f.al, 0, 4096));
+  /* ...and the new client's own horizon still moves it. */
+  al_horizon (f.al, 2, al_era (f.al));
+  g_assert_true (al_settled (f.al, 0, 4096));
   fix_close (&f);
 }
 
@@ -230,6 +277,7 @@ main (int argc, char **argv)
   g_test_add_func ("/al/second-write-waits", test_second_write_waits);
   g_test_add_func ("/al/retire-after-horizon", test_retire_after_horizon);
   g_test_add_func ("/al/settled", test_settled);
+  g_test_add_func ("/al/departed-horizon", test_departed_horizon);
   g_test_add_func ("/al/suspect-after-failed-flush",
                    test_suspect_after_failed_flush);
   return g_test_run ();
