@@ -79,14 +79,15 @@ struct srv_al {
   unsigned shift;
   unsigned capacity;
 
-  GMutex lock;        /* protects everything below */
-  GHashTable *active; /* extent -> struct al_ext */
-  GQueue lru;         /* idle extents, least recent first */
-  bool changed;       /* the record differs from the saved one */
-  bool evicted;       /* an extent left since the last save */
-  bool lost;          /* the saved record could not be read */
-  bool was_clean;     /* the store was shut down cleanly */
-  bool suspect;       /* a flush failed since the last enable */
+  GMutex lock;         /* protects everything below */
+  GHashTable *active;  /* extent -> struct al_ext */
+  GQueue lru;          /* idle extents, least recent first */
+  bool changed;        /* the record differs from the saved one */
+  bool evicted;        /* an extent left since the last save */
+  bool lost;           /* the saved record could not be read */
+  bool was_clean;      /* the store was shut down cleanly */
+  bool suspect;        /* a flush failed since the last enable */
+  unsigned suspicions; /* al_suspect calls so far */
   struct al_waiter *wait_head, *wait_tail; /* writes waiting for room */
   uint64_t seq;                            /* of the copy in force */
   uint64_t saved_seq;                      /* the last copy known durable */
@@ -487,6 +488,7 @@ al_suspect (struct srv_al *al)
                "lost; they are resynced when this member comes back",
                al->st->path);
   al->suspect = true;
+  al->suspicions++;
   al->was_clean = false;
   al->changed = true;
   g_mutex_unlock (&al->lock);
@@ -519,8 +521,19 @@ al_era (struct srv_al *al)
   return atomic_load (&al->era);
 }
 
+unsigned
+al_suspicions (struct srv_al *al)
+{
+  unsigned n;
+
+  g_mutex_lock (&al->lock);
+  n = al->suspicions;
+  g_mutex_unlock (&al->lock);
+  return n;
+}
+
 void
-al_consumed (struct srv_al *al)
+al_consumed (struct srv_al *al, unsigned seen)
 {
   g_mutex_lock (&al->lock);
   /* An enable: no write is in flight (a hand-over freezes IO; an
@@ -529,12 +542,15 @@ al_consumed (struct srv_al *al)
    */
   settle_unlocked (al);
   g_array_set_size (al->loaded, 0);
-  al->was_clean = true;
   al->lost = false;
-  if (al->suspect) {
+  /* A flush that failed after the client read the record: what it may
+   * have lost is not in the client's decision; still suspect here.
+   */
+  if (al->suspect && al->suspicions == seen) {
     al->suspect = false;
     al->changed = true;
   }
+  al->was_clean = !al->suspect;
   g_mutex_unlock (&al->lock);
 }
 

@@ -155,6 +155,11 @@ struct srv_psess {
   bool sync;
   bool enabled;
   uint64_t generation; /* of its last enable (under the pool lock) */
+  /* What a client session was told by its last AL_GET (or saw at its
+   * join): its enable forgets only failures up to then (pool lock).
+   */
+  uint64_t flush_errors_mark;
+  unsigned suspicions_mark;
 };
 
 /* join_pool: a new pool in state empty.  -EEXIST etc. with a message. */
@@ -188,6 +193,11 @@ int pool_attach_store (struct srv_pool *p, struct store *st);
 int pool_remove_store (struct srv_pool *p, bool wipe);
 /* The pool whose store is at path (canonicalised), or NULL. */
 struct srv_pool *pool_find_store_path (const char *path);
+
+/* A client session is told of the store's failures so far (its join,
+ * an AL_GET): its enable forgets only those (pool lock held).
+ */
+void pool_mark_seen_unlocked (struct srv_pool *p, struct srv_psess *ps);
 
 /* The client protocol, called by sess.c on a connection's receive
  * thread.  Each fills err with a one-line reason on failure and returns
@@ -340,8 +350,13 @@ void al_saved (struct srv_al *al, const uint8_t *buf);
 /* Clean stop: data durable, then a record with nothing in flight. */
 int al_mark_clean (struct srv_al *al);
 void al_info (struct srv_al *al, struct al_info *info);
-/* A pool enable took the record found at start into account. */
-void al_consumed (struct srv_al *al);
+/* A pool enable took the record into account, as the enabling client
+ * read it (AL_GET) when al_suspicions () was seen: a flush that failed
+ * since keeps the record suspect.
+ */
+void al_consumed (struct srv_al *al, unsigned seen);
+/* Failed flushes so far (al_suspect). */
+unsigned al_suspicions (struct srv_al *al);
 /* A flush failed: the extents are suspect here (saved with the next
  * save; maps_sync makes it durable).
  */

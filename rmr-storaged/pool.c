@@ -491,6 +491,15 @@ pool_remove_store (struct srv_pool *p, bool wipe)
   return r;
 }
 
+void
+pool_mark_seen_unlocked (struct srv_pool *p, struct srv_psess *ps)
+{
+  if (p->store)
+    ps->flush_errors_mark = store_flush_errors (p->store);
+  if (p->maps)
+    ps->suspicions_mark = al_suspicions (maps_al (p->maps));
+}
+
 int
 pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
                 const struct rmr_join_req *req, uint64_t generation,
@@ -600,6 +609,7 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   }
   g_ptr_array_add (p->sessions, ps);
   if (!ps->sync) {
+    pool_mark_seen_unlocked (p, ps);
     atomic_fetch_add (&p->sess_epoch, 1);
     p->enabler = ps;
     bool creates = fresh && !replaced && req->mode != RMR_MODE_ASSEMBLE;
@@ -788,8 +798,8 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
    */
   if (!relive) {
     p->write_failed = false;
-    p->flush_errors_seen = store_flush_errors (p->store);
-    al_consumed (maps_al (p->maps));
+    p->flush_errors_seen = ps->flush_errors_mark;
+    al_consumed (maps_al (p->maps), ps->suspicions_mark);
   }
   set_state_unlocked (p, RMR_POOL_NORMAL, "pool enabled");
   r = 0;

@@ -571,6 +571,9 @@ reply_al (struct srv_conn *c, const struct rmr_hdr *hdr, struct srv_psess *ps)
                       ps);
     return;
   }
+  /* Before the record is read: a failure in between is kept. */
+  if (!ps->sync)
+    pool_mark_seen_unlocked (p, ps);
   al_info (maps_al (p->maps), &info);
   g_mutex_lock (&p->store->md_lock);
   for (i = 0; i < RMR_MAX_MEMBERS; i++)
