@@ -391,8 +391,7 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
                             en.mode == RMR_MODE_ASSEMBLE ? joined & ~old_legs
                                                          : joined) < 0 ||
       (en.mode == RMR_MODE_ASSEMBLE &&
-       ho_assemble_give (pool, joined & ~old_legs, &u) < 0) ||
-      clt_recover_start (pool) < 0)
+       ho_assemble_give (pool, joined & ~old_legs, &u) < 0))
     goto fail;
   /* A member handed chunks it missed catches up (client-legs.c). */
   for (i = 0; i < pool->nlegs && en.mode == RMR_MODE_ASSEMBLE; i++) {
@@ -412,6 +411,11 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
    * coming back alone) takes a new decision, a new open with force.
    */
   pool->cfg.force = false;
+  /* Only now: the reconnect thread takes absent legs (new_member set by
+   * their join) and polls the legs that catch up.
+   */
+  if (clt_recover_start (pool) < 0)
+    goto fail;
   ho_union_free (&u);
   clt_plan_clear (&plan);
   g_mutex_lock (&g_pools_lock);

@@ -23,7 +23,9 @@
  * enable, must not bring its horizon, which in the new numbering could
  * say that writes still on their way to other legs are done everywhere
  * (their extents would leave early, and the resync's quiet rule would
- * trust it).  Ignoring a horizon only keeps extents longer.
+ * trust it), nor its number (an extent would wait for the new numbering
+ * to pass it): al_begin refuses it.  Ignoring a flush's horizon only
+ * keeps extents longer.
  *
  * Cost: a write to an extent already in the record changes nothing on
  * disk (but waits, like the write that added it, while the copy that
@@ -278,6 +280,15 @@ al_begin (struct srv_al *al, uint64_t off, uint32_t len, uint32_t wseq,
 
   *need_save = false;
   g_mutex_lock (&al->lock);
+  /* Admitted before a settle: its client has left (a new one enabled,
+   * numbering afresh), and it must not land; its number on an extent
+   * would keep that extent from leaving for as long as the new
+   * numbering stays behind it.
+   */
+  if (era != atomic_load (&al->era)) {
+    g_mutex_unlock (&al->lock);
+    return rmr_err (ECANCELED, "the session that sent it has left");
+  }
   if (wseq)
     horizon_unlocked (al, horizon, era);
   size = g_hash_table_size (al->active);

@@ -332,9 +332,9 @@ struct al_waiter {
  */
 /* wseq and horizon are the write's (hdr.wseq, hdr.horizon): an extent
  * leaves the record only once every write to it completed on every leg.
- * era: al_era () when the write was admitted; a horizon of an older era
- * (a client that has left, its numbering not the current client's) is
- * ignored.
+ * era: al_era () when the write was admitted; a write of an older era
+ * (its client has left, its numbering is not the current client's) is
+ * refused (-ECANCELED), and so is a flush's horizon (ignored).
  */
 int al_begin (struct srv_al *al, uint64_t off, uint32_t len, uint32_t wseq,
               uint32_t horizon, unsigned era, bool *need_save,

@@ -798,7 +798,9 @@ pool_sess_enable (struct srv_psess *ps, const struct rmr_enable_req *req,
    */
   if (!relive) {
     p->write_failed = false;
-    p->flush_errors_seen = ps->flush_errors_mark;
+    /* MIN: a mark taken on a store since replaced says nothing here. */
+    p->flush_errors_seen =
+      MIN (ps->flush_errors_mark, store_flush_errors (p->store));
     al_consumed (maps_al (p->maps), ps->suspicions_mark);
   }
   set_state_unlocked (p, RMR_POOL_NORMAL, "pool enabled");
