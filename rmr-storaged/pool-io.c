@@ -69,8 +69,9 @@ stale_here_unlocked (struct srv_pool *p, uint64_t off, uint32_t len)
 /* May writes acknowledged here since the last enable be gone (lock
  * held)?  A client write failed here, or a sync of the store failed
  * (whichever sync it was: the kernel reports a writeback error once).
- * Then this member is no resync source, and compares with nobody, until
- * the client hands it over again (its record is suspect: al.c).
+ * Then this member is no resync source, compares with nobody and serves
+ * no client IO, until the client hands it over again (its record is
+ * suspect: al.c).
  */
 static bool
 lost_writes_unlocked (struct srv_pool *p)
@@ -192,6 +193,20 @@ pool_io_begin (struct srv_psess *ps, const struct rmr_hdr *hdr,
                      ps->enabled || ps->sync ? "" : " (session not enabled)");
     g_mutex_unlock (&p->lock);
     return -EAGAIN;
+  }
+  /* Writes acknowledged here may be gone, and the client may not know
+   * (a sync of the store failed in the background: the map flusher, the
+   * resync, the probe): no more client IO until it hands this member
+   * over again, reading its suspect record, as for a failed flush.
+   */
+  if (!ps->sync && lost_writes_unlocked (p)) {
+    g_string_printf (err,
+                     "member %" PRIu32 ": a write or a sync of its store "
+                     "failed, writes acknowledged here may be lost; it "
+                     "serves again once handed over (reconnect)",
+                     p->member_id);
+    g_mutex_unlock (&p->lock);
+    return -EIO;
   }
   if (ps->sync && hdr->type != RMR_MSG_READ && hdr->type != RMR_MSG_CSUM) {
     g_string_printf (err, "a sync session only reads");

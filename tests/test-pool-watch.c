@@ -260,10 +260,11 @@ test_behind (void)
  * may be gone, and the peer would take them as current.  Until the
  * client hands this member over again (an enable: flush_errors_seen).
  */
+/* A read of a peer's sync session (sync), or of the enabled client. */
 static int
-sync_read (GString *err)
+read_as (bool sync, GString *err)
 {
-  struct srv_psess ps = {.pool = &pool, .sync = true};
+  struct srv_psess ps = {.pool = &pool, .sync = sync, .enabled = !sync};
   struct rmr_hdr h = {.type = RMR_MSG_READ, .generation = 1, .length = 4096};
   struct io_ctx io = {0};
   int r;
@@ -286,12 +287,19 @@ test_failed_flush_no_source (void)
   pool.store = st;
   pool.my_slot = 2;
   pool.flush_errors_seen = store_flush_errors (st);
-  g_assert_cmpint (sync_read (err), ==, 0);
+  g_assert_cmpint (read_as (true, err), ==, 0);
+  g_assert_cmpint (read_as (false, err), ==, 0);
   store_flush_failed (st);
-  g_assert_cmpint (sync_read (err), ==, -EAGAIN);
+  g_assert_cmpint (read_as (true, err), ==, -EAGAIN);
   g_assert_nonnull (strstr (err->str, "flush fail"));
+  /* Nor does the client read or write here (it may not know: a map save
+   * or the resync's flush failed): it fails the leg and hands it over.
+   */
+  g_assert_cmpint (read_as (false, err), ==, -EIO);
+  g_assert_nonnull (strstr (err->str, "may be lost"));
   pool.flush_errors_seen = store_flush_errors (st); /* handed over */
-  g_assert_cmpint (sync_read (err), ==, 0);
+  g_assert_cmpint (read_as (true, err), ==, 0);
+  g_assert_cmpint (read_as (false, err), ==, 0);
   pool.store = NULL;
   teardown ();
 }
