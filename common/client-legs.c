@@ -220,6 +220,14 @@ clean_everywhere (const struct rmr_pool *pool,
   return true;
 }
 
+void
+clt_leg_catch_up (struct clt_leg *leg, uint64_t n)
+{
+  atomic_store (&leg->resync_total, n);
+  atomic_store (&leg->resync_left, n);
+  atomic_store (&leg->catching_up, true);
+}
+
 bool
 clt_legs_poll_unlocked (struct rmr_pool *pool)
 {
@@ -426,9 +434,7 @@ leg_add_unlocked (struct rmr_pool *pool, const struct rmr_leg_config *lc)
      */
     leg->new_member = false;
     atomic_store (&leg->state, LEG_FAILED);
-    atomic_store (&leg->catching_up, true);
-    atomic_store (&leg->resync_total, ho_nchunks (pool));
-    atomic_store (&leg->resync_left, ho_nchunks (pool));
+    clt_leg_catch_up (leg, ho_nchunks (pool));
     g_mutex_lock (&pool->legs_lock);
     pool->cfg.legs[n] = *lc;
     pool->nlegs = pool->cfg.nlegs = n + 1;
@@ -455,9 +461,7 @@ leg_add_unlocked (struct rmr_pool *pool, const struct rmr_leg_config *lc)
   atomic_store (&leg->state, LEG_RECONNECTING);
   clt_leg_log_state (leg, LEG_FAILED, LEG_RECONNECTING,
                      "a new member, resyncing everything");
-  atomic_store (&leg->catching_up, true);
-  atomic_store (&leg->resync_total, ho_nchunks (pool));
-  atomic_store (&leg->resync_left, ho_nchunks (pool));
+  clt_leg_catch_up (leg, ho_nchunks (pool));
   atomic_fetch_or (&pool->outdated, 1u << slot);
   g_mutex_lock (&pool->legs_lock);
   pool->cfg.legs[n] = *lc;

@@ -399,11 +399,8 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
     uint64_t n = !(joined & 1u << i) ? 0
                  : leg->new_member   ? ho_nchunks (pool)
                                      : ho_union_count (pool, &u, leg->slot);
-    if (n) {
-      atomic_store (&leg->resync_total, n);
-      atomic_store (&leg->resync_left, n);
-      atomic_store (&leg->catching_up, true);
-    }
+    if (n)
+      clt_leg_catch_up (leg, n);
   }
   for (i = 0; i < pool->nlegs; i++)
     pool->legs[i].new_member = false;

@@ -311,11 +311,8 @@ clt_handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
    * once every member records it clean (clt_legs_poll_unlocked).  Until
    * then reads go to a current leg if there is one.
    */
-  if (ndirty) {
-    atomic_store (&leg->resync_total, ndirty);
-    atomic_store (&leg->resync_left, ndirty);
-    atomic_store (&leg->catching_up, true);
-  }
+  if (ndirty)
+    clt_leg_catch_up (leg, ndirty);
   atomic_store (&leg->state, LEG_NORMAL);
   clt_leg_log_state (leg, LEG_RECONNECTING, LEG_NORMAL,
                      from_peers

@@ -321,6 +321,10 @@ int clt_leg_remove_verdict (const struct clt_leg_view *legs, unsigned nlegs,
  * progress, and the end of their resync.  Returns whether any leg still
  * catches up (poll again soon).
  */
+/* leg lacks n chunks (n > 0): it catches up until every member records
+ * it clean (clt_legs_poll_unlocked).
+ */
+void clt_leg_catch_up (struct clt_leg *leg, uint64_t n);
 bool clt_legs_poll_unlocked (struct rmr_pool *pool);
 /* MAP_ADD every chunk for slot on leg (its session). */
 int clt_mark_all (struct rmr_pool *pool, struct clt_leg *leg, int slot);
