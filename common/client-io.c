@@ -65,6 +65,14 @@ fenced_error (struct rmr_pool *pool, const char *what)
                   what, pool->cfg.pool_name, pool->generation);
 }
 
+/* A horizon goes out (ov_lock held): clt_horizon_due's record. */
+static void
+hz_sent_unlocked (struct rmr_pool *pool, uint32_t h)
+{
+  pool->hz_sent = h;
+  pool->hz_sends++;
+}
+
 /* Wait while range overlaps a write in flight, then add it with the
  * next write sequence number; *horizon: the oldest write in flight (every
  * older one has completed on every leg), which lets the members retire
@@ -74,6 +82,7 @@ static void
 ov_enter (struct rmr_pool *pool, struct clt_range *r, uint32_t *horizon)
 {
   struct clt_range *p;
+  bool idle;
 
   g_mutex_lock (&pool->ov_lock);
 again:
@@ -93,34 +102,79 @@ again:
   for (p = r->next; p; p = p->next)
     if (rmr_wseq_before (p->seq, *horizon))
       *horizon = p->seq;
+  hz_sent_unlocked (pool, *horizon);
+  idle = pool->hz_idle;
+  pool->hz_idle = false;
   g_mutex_unlock (&pool->ov_lock);
+  if (idle)
+    clt_recover_kick (pool); /* once per idle spell: its horizon is due */
 }
 
-/* A flush's horizon: the oldest write in flight, or, with none, the next
- * sequence number (every write so far is done on every leg); 0 before
- * the first write.  It lets a
- * member tell that the last writes before a pause are settled, which no
- * write would tell it (the online verify compares only settled ranges).
+/* The horizon now (ov_lock held): the oldest write in flight, or, with
+ * none, the next sequence number (every write so far is done on every
+ * leg); 0 before the first write (nothing to tell).
  */
 static uint32_t
-ov_horizon (struct rmr_pool *pool)
+horizon_unlocked (struct rmr_pool *pool)
 {
   struct clt_range *p;
   uint32_t h;
 
-  g_mutex_lock (&pool->ov_lock);
-  if (pool->wseq == 0) {
-    g_mutex_unlock (&pool->ov_lock);
-    return 0; /* no write yet: nothing to tell */
-  }
+  if (pool->wseq == 0)
+    return 0;
   h = pool->wseq + 1;
   if (h == 0)
     h = 1; /* as ov_enter numbers it */
   for (p = pool->ov_head; p; p = p->next)
     if (rmr_wseq_before (p->seq, h))
       h = p->seq;
+  return h;
+}
+
+/* A flush's horizon.  It lets a member tell that the last writes before
+ * a pause are settled, which no write would tell it (the online verify
+ * compares only settled ranges; a resync fetches a chunk kept at its
+ * clear only once settled).
+ */
+static uint32_t
+ov_horizon (struct rmr_pool *pool)
+{
+  uint32_t h;
+
+  g_mutex_lock (&pool->ov_lock);
+  h = horizon_unlocked (pool);
+  if (h)
+    hz_sent_unlocked (pool, h);
   g_mutex_unlock (&pool->ov_lock);
   return h;
+}
+
+/* The members learn that a write is done on every leg only from a later
+ * request's horizon.  A client that stops writing would leave its last
+ * writes unsettled on the members for as long as it stays idle: an IO
+ * on a member that waits for such a chunk to settle (a resync fetching
+ * it again) would time out and fail the leg, and a verify would skip
+ * it.  So a client idle since a look at its horizon sends it (the
+ * reconnect thread's flush, client-recover.c).
+ */
+enum clt_hz
+clt_horizon_due (struct rmr_pool *pool)
+{
+  enum clt_hz r;
+  uint32_t h;
+
+  g_mutex_lock (&pool->ov_lock);
+  h = horizon_unlocked (pool);
+  if (pool->hz_sends != pool->hz_seen)
+    r = CLT_HZ_WAIT;
+  else if (h == 0 || h == pool->hz_sent)
+    r = CLT_HZ_IDLE;
+  else
+    r = CLT_HZ_DUE;
+  pool->hz_seen = pool->hz_sends;
+  pool->hz_idle = r == CLT_HZ_IDLE;
+  g_mutex_unlock (&pool->ov_lock);
+  return r;
 }
 
 static void

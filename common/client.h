@@ -163,11 +163,18 @@ struct rmr_pool {
   GMutex pending_lock;
   GArray *pending; /* struct clt_range, in chunks */
 
-  GMutex ov_lock; /* protects ov_head and ov_waiters */
+  GMutex ov_lock; /* protects ov_head, ov_waiters and the horizon fields */
   GCond ov_cond;
   struct clt_range *ov_head; /* writes in flight */
   unsigned ov_waiters;
   uint32_t wseq; /* the last write sequence number given */
+  /* The idle horizon (clt_horizon_due): the last horizon sent, how many
+   * requests carried one, that count at the last look, and whether that
+   * look found the client idle (its next write kicks the thread).
+   */
+  uint32_t hz_sent;
+  uint64_t hz_sends, hz_seen;
+  bool hz_idle;
 
   /* Slots of the members deleted at this open (cfg.delete_members). */
   uint32_t deleted_slots;
@@ -339,6 +346,13 @@ void clt_thaw (struct rmr_pool *pool);
 int clt_handover (struct rmr_pool *pool, struct clt_leg *leg,
                   struct clt_sess *s);
 void clt_gate_enter (struct rmr_pool *pool);
+/* client-io.c: the idle horizon, at a look.  CLT_HZ_WAIT: requests went
+ * out since the last look (they carry it; look again soon); CLT_HZ_DUE:
+ * none did, and the members have not been sent the horizon: send a
+ * flush, which carries it; CLT_HZ_IDLE: none did, nothing to send.
+ */
+enum clt_hz { CLT_HZ_IDLE, CLT_HZ_WAIT, CLT_HZ_DUE };
+enum clt_hz clt_horizon_due (struct rmr_pool *pool);
 void clt_gate_leave (struct rmr_pool *pool);
 /* Slots of the members that miss writes now (legs not normal, members of
  * the pool without a leg).
@@ -385,6 +399,7 @@ void clt_leg_fail (struct clt_leg *leg, const char *why);
 void clt_leg_log_state (const struct clt_leg *leg, enum clt_leg_state from,
                         enum clt_leg_state to, const char *why);
 int clt_recover_start (struct rmr_pool *pool);
+void clt_recover_kick (struct rmr_pool *pool);
 void clt_recover_stop (struct rmr_pool *pool);
 /* Reconnect leg i now (addr: a new address, or NULL). */
 int clt_reconnect (struct rmr_pool *pool, unsigned i,
