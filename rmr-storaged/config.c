@@ -489,6 +489,28 @@ apply_join (const char *path, const struct pool_cfg *pc, bool *joined)
   return r;
 }
 
+/* A running pool's resync rates changed in the file: applied at once,
+ * also to a resync running (DRBD's resync-rate, changed live); was, the
+ * applied config, takes them.
+ */
+static void
+apply_rates (const char *path, const struct pool_cfg *pc, struct pool_cfg *was)
+{
+  if (was->sync_rate == pc->sync_rate &&
+      was->sync_min_rate == pc->sync_min_rate)
+    return;
+  if (control_sync_rate (pc->name, pc->sync_rate, pc->sync_min_rate) < 0) {
+    g_warning ("config %s: [pool %s]: sync_rate: %s", path, pc->name,
+               rmr_get_error ());
+    return;
+  }
+  g_message ("config %s: [pool %s]: sync_rate=%" PRIu64
+             " sync_min_rate=%" PRIu64 " (bytes/s) applied",
+             path, pc->name, pc->sync_rate, pc->sync_min_rate);
+  was->sync_rate = pc->sync_rate;
+  was->sync_min_rate = pc->sync_min_rate;
+}
+
 /* Second step: attach the store if it has metadata; format it only if
  * it has none at all.
  */
@@ -643,6 +665,7 @@ config_reload (const char *path, unsigned *added, unsigned *failed)
                    "through the control socket); left as it is",
                    path, pc->name);
       else {
+        apply_rates (path, pc, (struct pool_cfg *) was);
         pool_cfg_diff (was, pc, keys);
         if (keys->len)
           g_message ("config %s: [pool %s]: %s changed in the config; left "

@@ -74,6 +74,23 @@ control_sync_settings (const char *pool, unsigned parallel, uint64_t rate_bps,
 }
 
 int
+control_sync_rate (const char *pool, uint64_t rate_bps, uint64_t min_rate_bps)
+{
+  struct srv_pool *p = pool_find (pool);
+
+  if (!p)
+    return rmr_err (ENOENT, "no such pool '%s'", pool);
+  g_mutex_lock (&p->lock);
+  p->sync_rate = rate_bps;
+  p->sync_min_rate = min_rate_bps;
+  if (p->sync)
+    sync_set_rate (p->sync, rate_bps, min_rate_bps);
+  g_mutex_unlock (&p->lock);
+  pool_put (p);
+  return 0;
+}
+
+int
 control_al_settings (const char *pool, unsigned extents, unsigned shift)
 {
   struct srv_pool *p = pool_find (pool);

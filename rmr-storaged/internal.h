@@ -530,6 +530,8 @@ void sync_io_done (struct srv_sync *s, struct sync_waiter *w, int res);
 void sync_kick (struct srv_sync *s);
 /* `sync start` / `sync stop` of the background sync. */
 int sync_command (struct srv_sync *s, bool start);
+void sync_set_rate (struct srv_sync *s, uint64_t rate_bps,
+                    uint64_t min_rate_bps);
 /* Progress lines ("state: ...", "done: N", ...); true when in sync. */
 bool sync_status (struct srv_sync *s, GString *out);
 /* The progress of the current run, for metrics.c. */
@@ -706,6 +708,9 @@ int control_join_pool (const char *pool, uint32_t member_id,
 int control_sync_settings (const char *pool, unsigned parallel,
                            uint64_t rate_bps, uint64_t min_rate_bps,
                            bool manual);
+/* The resync's rates, also of a resync running (a config reload). */
+int control_sync_rate (const char *pool, uint64_t rate_bps,
+                       uint64_t min_rate_bps);
 /* A peer of the sync pool (sessname NULL: "POOL@ADDR"). */
 /* Recent-write record settings (before the store is attached); extents
  * 0 turns the record off (measurements only).

@@ -90,6 +90,7 @@ struct srv_sync {
   int64_t started;       /* first chunk of this run, µs */
   int64_t finished;      /* the last dirty bit cleared, µs */
   struct sync_pace pace; /* the background's rate (sync-pace.c) */
+  uint64_t pace_gen;     /* bumped by sync_set_rate */
   char last_error[RMR_ERRMSG_MAX + 200];
   /* Chunks some watcher kept at their clear (or could not be asked):
    * chunk -> the time (µs) before which they are not looked at again.

@@ -381,7 +381,8 @@ next_work_unlocked (struct srv_sync *s)
 
 /* Wait for the pace (background fetches only), on cond: an IO that
  * starts waiting for e (on_demand) or a stop ends the wait at once, so
- * neither waits out the pace of the background.
+ * neither waits out the pace of the background; a new rate takes the
+ * pace again.
  */
 static void
 throttle (struct srv_sync *s, struct chunk_ent *e, uint64_t bytes)
@@ -389,13 +390,20 @@ throttle (struct srv_sync *s, struct chunk_ent *e, uint64_t bytes)
   uint64_t ios =
     atomic_load_explicit (&s->pool->client_ios, memory_order_relaxed);
   int64_t now, wait;
+  uint64_t gen;
 
   g_mutex_lock (&s->lock);
+again:
   now = g_get_monotonic_time ();
   wait = sync_pace_take (&s->pace, bytes, ios, now);
+  gen = s->pace_gen;
   while (wait > 0 && !s->stop && !atomic_load (&e->on_demand) &&
+         s->pace_gen == gen &&
          g_cond_wait_until (&s->cond, &s->lock, now + wait))
     ;
+  if (wait > 0 && !s->stop && !atomic_load (&e->on_demand) &&
+      s->pace_gen != gen)
+    goto again; /* a new rate (sync_set_rate) */
   g_mutex_unlock (&s->lock);
 }
 
@@ -737,6 +745,21 @@ sync_kick (struct srv_sync *s)
   if (!s)
     return;
   g_mutex_lock (&s->lock);
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+}
+
+void
+sync_set_rate (struct srv_sync *s, uint64_t rate_bps, uint64_t min_rate_bps)
+{
+  g_mutex_lock (&s->lock);
+  s->pace.rate = rate_bps;
+  s->pace.min_rate = min_rate_bps;
+  /* What was owed at the old rate is forgiven; a worker waiting for the
+   * pace takes it again at the new one (throttle).
+   */
+  s->pace.next = g_get_monotonic_time ();
+  s->pace_gen++;
   g_cond_broadcast (&s->cond);
   g_mutex_unlock (&s->lock);
 }

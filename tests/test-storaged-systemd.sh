@@ -8,7 +8,8 @@
 #   - SIGHUP: a pool new in the file is added, its store created, and it
 #     serves IO; RELOADING=1 (with MONOTONIC_USEC) then READY=1;
 #   - a changed running pool and a changed [storaged] key are logged,
-#     naming pool and key, and left as they are;
+#     naming pool and key, and left as they are; a changed resync rate
+#     is applied at once, also to the resync running;
 #   - a file that no longer parses is refused with one line naming the
 #     bad key, nothing changes, and the daemon goes on serving;
 #   - a new pool whose store fails is undone: no half-joined pool stays;
@@ -97,8 +98,12 @@ kill -HUP "$dpid"
 ok "a changed running pool: one line naming the pool and its keys" \
   _wait_until 10 grep -q \
   "\[pool a\]: mapped_size changed in the config; left as it is" "$log"
-ok "... and for every pool that changed" grep -q \
-  "\[pool b\]: sync_rate changed in the config; left as it is" "$log"
+ok "a changed resync rate is applied at once, logged" grep -q \
+  "\[pool b\]: sync_rate=10485760 sync_min_rate=16777216 (bytes/s) applied" "$log"
+ok "... and not listed as left as it is" bash -c \
+  "! grep -q 'pool b.*changed in the config' '$log'"
+ok "... the pool's resync runs at it" grep -q "^rate_limit: 10.5 MB/s" \
+  <<<"$(adm get rmr-server/pools/b/sync)"
 ok "a changed [storaged] key: named, left for a restart" grep -q \
   "\[storaged\]: max_connections changed in the config; left as it is (restart to apply)" \
   "$log"

@@ -311,6 +311,36 @@ test_paced_background_fetch (void)
   teardown ();
 }
 
+/* The rate changes while the background waits for its pace (sync_rate 1
+ * byte/s: the next fetch would start in 18 hours): a config reload lifts
+ * the limit (sync_set_rate), and the waiting worker takes the pace again
+ * at the new rate and goes at once; the debt of the old rate is gone.
+ */
+static void
+test_paced_rate_change (void)
+{
+  struct srv_sync *s;
+  gint64 t;
+
+  setup ();
+  fill (pdata, 3, 0x33);
+  fill (pdata, 4, 0x44);
+  mark (&R, R_SLOT, 3);
+  mark (&R, R_SLOT, 4);
+  s = start_paced (false, 1);
+  t = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+  while (maps_test (R.maps, R_SLOT, 3) && g_get_monotonic_time () < t)
+    g_usleep (10000);
+  g_assert_false (maps_test (R.maps, R_SLOT, 3));
+  g_usleep (100000); /* the worker took chunk 4 and waits for the pace */
+  g_assert_true (maps_test (R.maps, R_SLOT, 4));
+  sync_set_rate (s, 0, 0);
+  g_assert_true (wait_clean (s, 5));
+  g_assert_cmpuint (r_byte (4), ==, 0x44);
+  sync_close (s);
+  teardown ();
+}
+
 /* The store goes away (pool_remove_store): the sync is stopped while IO
  * admitted before still holds it; a gate then fails that IO with EIO at
  * once (nobody would fetch its chunk), and the object stays valid until
@@ -502,6 +532,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/reconcile", test_reconcile);
   g_test_add_func ("/sync-watch/reconcile-not-quiet", test_reconcile_not_quiet);
   g_test_add_func ("/sync-watch/gate-after-stop", test_gate_after_stop);
+  g_test_add_func ("/sync-watch/paced-rate-change", test_paced_rate_change);
   g_test_add_func ("/sync-watch/paced-background-fetch",
                    test_paced_background_fetch);
   g_test_add_func ("/sync-watch/refused-background-fetch",
