@@ -107,7 +107,7 @@ again:
   pool->hz_idle = false;
   g_mutex_unlock (&pool->ov_lock);
   if (idle)
-    clt_recover_kick (pool); /* once per idle spell: its horizon is due */
+    clt_horizon_kick (pool); /* once per idle spell */
 }
 
 /* The horizon now (ov_lock held): the oldest write in flight, or, with
@@ -154,8 +154,8 @@ ov_horizon (struct rmr_pool *pool)
  * writes unsettled on the members for as long as it stays idle: an IO
  * on a member that waits for such a chunk to settle (a resync fetching
  * it again) would time out and fail the leg, and a verify would skip
- * it.  So a client idle since a look at its horizon sends it (the
- * reconnect thread's flush, client-recover.c).
+ * it.  So a client idle since a look at its horizon sends it (a flush
+ * from client-horizon.c's thread).
  */
 enum clt_hz
 clt_horizon_due (struct rmr_pool *pool)
@@ -165,7 +165,9 @@ clt_horizon_due (struct rmr_pool *pool)
 
   g_mutex_lock (&pool->ov_lock);
   h = horizon_unlocked (pool);
-  if (pool->hz_sends != pool->hz_seen)
+  if (atomic_load (&pool->fenced))
+    r = CLT_HZ_IDLE;
+  else if (pool->hz_sends != pool->hz_seen || pool->ov_head)
     r = CLT_HZ_WAIT;
   else if (h == 0 || h == pool->hz_sent)
     r = CLT_HZ_IDLE;

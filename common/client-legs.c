@@ -226,6 +226,7 @@ clt_leg_catch_up (struct clt_leg *leg, uint64_t n)
   atomic_store (&leg->resync_total, n);
   atomic_store (&leg->resync_left, n);
   atomic_store (&leg->catching_up, true);
+  clt_horizon_kick (leg->pool); /* its shorter look (client-horizon.c) */
 }
 
 bool

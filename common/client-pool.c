@@ -285,6 +285,8 @@ clt_pool_alloc (void)
   g_mutex_init (&pool->legs_lock);
   g_mutex_init (&pool->thread_lock);
   g_cond_init (&pool->thread_cond);
+  g_mutex_init (&pool->hz_lock);
+  g_cond_init (&pool->hz_cond);
   g_mutex_init (&pool->pending_lock);
   pool->pending = g_array_new (FALSE, FALSE, sizeof (struct clt_range));
   return pool;
@@ -301,6 +303,8 @@ clt_pool_free (struct rmr_pool *pool)
   g_mutex_clear (&pool->legs_lock);
   g_mutex_clear (&pool->thread_lock);
   g_cond_clear (&pool->thread_cond);
+  g_mutex_clear (&pool->hz_lock);
+  g_cond_clear (&pool->hz_cond);
   g_mutex_clear (&pool->pending_lock);
   g_array_unref (pool->pending);
   g_free (pool);

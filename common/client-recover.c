@@ -30,10 +30,6 @@
  * The IO gate is a counter of requests in flight and a frozen flag:
  * entering is two atomic operations while the pool is not frozen.
  *
- * The same thread sends the client's horizon when the client went idle
- * with writes the members do not know to be done everywhere yet
- * (client-io.c clt_horizon_due), as a flush.
- *
  * Locking: reconn_lock serialises reconnects (thread and admin);
  * legs_lock guards the swap of a leg's session against status readers;
  * thread_lock guards the thread's stop and kick flags.
@@ -52,13 +48,6 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define POLL_MS 1000 /* legs catching up: progress and end */
-/* A client sending requests has its horizon looked at again after this
- * long; sent by a flush if no request went out meanwhile (clt_horizon_due).  Shorter while a
- * leg catches up: an IO there may wait for a chunk to settle, and gives
- * up after about 2 s (rmr-storaged/sync-internal.h RETRY_TRIES).
- */
-#define HZ_LOOK_MS 1000
-#define HZ_CATCH_UP_MS 200
 
 void
 clt_gate_enter (struct rmr_pool *pool)
@@ -135,8 +124,8 @@ clt_pending_may_clear (struct rmr_pool *pool)
   return all && clt_dirty_mask (pool) == 0;
 }
 
-void
-clt_recover_kick (struct rmr_pool *pool)
+static void
+kick (struct rmr_pool *pool)
 {
   g_mutex_lock (&pool->thread_lock);
   pool->kick = true;
@@ -180,7 +169,7 @@ clt_leg_fail (struct clt_leg *leg, const char *why)
     set_last_error (leg, why);
   /* Legs that never joined (pool still opening) are not reconnected. */
   if (old != LEG_CREATED)
-    clt_recover_kick (leg->pool);
+    kick (leg->pool);
 }
 
 uint32_t
@@ -468,7 +457,7 @@ clt_reconnect_leg_locked (struct rmr_pool *pool, struct clt_leg *leg,
          */
         leg->addr = old_addr;
         rmr_addr_format (&old_addr, leg->addr_name, sizeof leg->addr_name);
-        clt_recover_kick (pool);
+        kick (pool);
       }
     }
   }
@@ -480,8 +469,6 @@ reconnect_thread (gpointer arg)
 {
   struct rmr_pool *pool = arg;
   int64_t now, wake;
-  enum clt_hz hz;
-  bool catching_up;
   unsigned i;
 
   g_mutex_lock (&pool->thread_lock);
@@ -512,23 +499,9 @@ reconnect_thread (gpointer arg)
         wake = MIN (wake, leg->next_try);
       }
     }
-    catching_up = clt_legs_poll_unlocked (pool);
-    if (catching_up)
+    if (clt_legs_poll_unlocked (pool))
       wake = MIN (wake, g_get_monotonic_time () + POLL_MS * 1000);
     g_mutex_unlock (&pool->reconn_lock);
-
-    /* Looked at again soon while requests go out; an idle client's
-     * next write kicks the thread (client-io.c ov_enter).
-     */
-    hz = clt_horizon_due (pool);
-    if (hz == CLT_HZ_WAIT)
-      wake = MIN (wake, g_get_monotonic_time () +
-                          (catching_up ? HZ_CATCH_UP_MS : HZ_LOOK_MS) * 1000);
-    /* Outside reconn_lock: the flush passes the IO gate, which a
-     * hand-over freezes.  A leg that fails it is failed as by any flush.
-     */
-    if (hz == CLT_HZ_DUE)
-      (void) rmr_pool_flush (pool, 0);
 
     g_mutex_lock (&pool->thread_lock);
     while (!pool->stop && !pool->kick &&
@@ -547,12 +520,13 @@ clt_recover_start (struct rmr_pool *pool)
     g_thread_try_new ("rmr-reconnect", reconnect_thread, pool, NULL);
   if (!pool->reconn_thread)
     return rmr_err (EAGAIN, "cannot start the reconnect thread");
-  return 0;
+  return clt_horizon_start (pool);
 }
 
 void
 clt_recover_stop (struct rmr_pool *pool)
 {
+  clt_horizon_stop (pool);
   if (!pool->reconn_thread)
     return;
   g_mutex_lock (&pool->thread_lock);

@@ -197,6 +197,11 @@ struct rmr_pool {
   GCond thread_cond;
   bool stop, kick;
   GThread *reconn_thread;
+  /* The idle horizon's thread (client-horizon.c). */
+  GMutex hz_lock; /* protects hz_stop, hz_kick */
+  GCond hz_cond;
+  bool hz_stop, hz_kick;
+  GThread *hz_thread;
 };
 
 /* A write's byte range, on the writer's stack while it is in flight. */
@@ -347,12 +352,17 @@ int clt_handover (struct rmr_pool *pool, struct clt_leg *leg,
                   struct clt_sess *s);
 void clt_gate_enter (struct rmr_pool *pool);
 /* client-io.c: the idle horizon, at a look.  CLT_HZ_WAIT: requests went
- * out since the last look (they carry it; look again soon); CLT_HZ_DUE:
- * none did, and the members have not been sent the horizon: send a
- * flush, which carries it; CLT_HZ_IDLE: none did, nothing to send.
+ * out since the last look, or writes are in flight (the horizon will
+ * move; look again soon); CLT_HZ_DUE: neither, and the members have not
+ * been sent the horizon: send a flush, which carries it; CLT_HZ_IDLE:
+ * nothing to send (or the pool is fenced: nothing may be sent).
  */
 enum clt_hz { CLT_HZ_IDLE, CLT_HZ_WAIT, CLT_HZ_DUE };
 enum clt_hz clt_horizon_due (struct rmr_pool *pool);
+/* client-horizon.c: the thread that sends an idle client's horizon. */
+int clt_horizon_start (struct rmr_pool *pool);
+void clt_horizon_stop (struct rmr_pool *pool);
+void clt_horizon_kick (struct rmr_pool *pool);
 void clt_gate_leave (struct rmr_pool *pool);
 /* Slots of the members that miss writes now (legs not normal, members of
  * the pool without a leg).
@@ -399,7 +409,6 @@ void clt_leg_fail (struct clt_leg *leg, const char *why);
 void clt_leg_log_state (const struct clt_leg *leg, enum clt_leg_state from,
                         enum clt_leg_state to, const char *why);
 int clt_recover_start (struct rmr_pool *pool);
-void clt_recover_kick (struct rmr_pool *pool);
 void clt_recover_stop (struct rmr_pool *pool);
 /* Reconnect leg i now (addr: a new address, or NULL). */
 int clt_reconnect (struct rmr_pool *pool, unsigned i,

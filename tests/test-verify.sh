@@ -41,9 +41,9 @@ import os
 for off in range(0, 32 << 20, 1 << 20):
     h.pwrite(os.urandom(1 << 20), off)'
 # No flush: the members learn that the last writes are done on every leg
-# from the horizon the client sends once idle (about 2 s; the verify
-# compares only settled ranges, and would skip the last ones).
-sleep 3
+# from the horizon the client sends once idle (1-2 s; the verify compares
+# only settled ranges, and would skip the last ones).
+sleep 4
 
 # verify_field OUT KEY: the value of "KEY: value" in a verify's output.
 verify_field ()
