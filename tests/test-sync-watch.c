@@ -266,6 +266,34 @@ test_refused_background_fetch (void)
   teardown ();
 }
 
+/* A background paced at 1 byte/s over chunks 3, 4 (and 6 if with6),
+ * filled from P: chunk 3 goes at once (the bucket starts full) and is
+ * cleared, then the worker takes chunk 4 and waits for the pace (the
+ * next fetch would start in 18 hours).
+ */
+static struct srv_sync *
+start_paced_waiting (bool with6)
+{
+  struct srv_sync *s;
+  gint64 t;
+
+  fill (pdata, 3, 0x33);
+  fill (pdata, 4, 0x44);
+  mark (&R, R_SLOT, 3);
+  mark (&R, R_SLOT, 4);
+  if (with6) {
+    fill (pdata, 6, 0x66);
+    mark (&R, R_SLOT, 6);
+  }
+  s = start_paced (false, 1);
+  t = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+  while (maps_test (R.maps, R_SLOT, 3) && g_get_monotonic_time () < t)
+    g_usleep (10000);
+  g_assert_false (maps_test (R.maps, R_SLOT, 3));
+  g_usleep (100000);
+  return s;
+}
+
 /* The background waits for its pace (sync_rate 1 byte/s: the second
  * fetch would start in 18 hours) when a read starts waiting for that very
  * chunk: the read is served at once, not after the pace; and a close
@@ -280,19 +308,7 @@ test_paced_background_fetch (void)
   int r;
 
   setup ();
-  fill (pdata, 3, 0x33);
-  fill (pdata, 4, 0x44);
-  fill (pdata, 6, 0x66);
-  mark (&R, R_SLOT, 3);
-  mark (&R, R_SLOT, 4);
-  mark (&R, R_SLOT, 6);
-  s = start_paced (false, 1);
-  /* Chunk 3 goes at once (the bucket starts full), and is cleared. */
-  t = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
-  while (maps_test (R.maps, R_SLOT, 3) && g_get_monotonic_time () < t)
-    g_usleep (10000);
-  g_assert_false (maps_test (R.maps, R_SLOT, 3));
-  g_usleep (100000); /* the worker took chunk 4 and waits for the pace */
+  s = start_paced_waiting (true);
   g_mutex_lock (&hook_lock);
   g_assert_cmpuint (reads, ==, 1);
   g_mutex_unlock (&hook_lock);
@@ -320,19 +336,9 @@ static void
 test_paced_rate_change (void)
 {
   struct srv_sync *s;
-  gint64 t;
 
   setup ();
-  fill (pdata, 3, 0x33);
-  fill (pdata, 4, 0x44);
-  mark (&R, R_SLOT, 3);
-  mark (&R, R_SLOT, 4);
-  s = start_paced (false, 1);
-  t = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
-  while (maps_test (R.maps, R_SLOT, 3) && g_get_monotonic_time () < t)
-    g_usleep (10000);
-  g_assert_false (maps_test (R.maps, R_SLOT, 3));
-  g_usleep (100000); /* the worker took chunk 4 and waits for the pace */
+  s = start_paced_waiting (false);
   g_assert_true (maps_test (R.maps, R_SLOT, 4));
   sync_set_rate (s, 0, 0);
   g_assert_true (wait_clean (s, 5));
