@@ -16,6 +16,7 @@
  * lock (client.h).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +26,11 @@
 #include "futex.h"
 #include "parse.h"
 #include "util.h"
+
+/* A request still pending this long after its late connections were
+ * shut down is reported (clt_req_wait), and again each time as long.
+ */
+#define SHUT_WARN_MS 30000
 
 static GMutex g_sess_lock;
 static GHashTable *g_sessions; /* key -> struct clt_sess */
@@ -93,7 +99,7 @@ clt_req_wait (struct clt_req *req, int64_t deadline)
 {
   struct timespec tmo;
   unsigned p, i;
-  int64_t left;
+  int64_t left, shut = 0;
 
   while ((p = atomic_load (&req->pending)) != 0) {
     if (deadline == 0) {
@@ -108,14 +114,24 @@ clt_req_wait (struct clt_req *req, int64_t deadline)
       continue;
     }
     /* Deadline passed: the late legs' connections are broken, which
-     * fails every request on them (from their receive threads).
+     * fails every request on them (from their receive threads).  That
+     * is the transport's promise; should it not keep it, the wait (which
+     * must go on: the transport may still write into the reply buffers)
+     * says so every SHUT_WARN_MS instead of hanging silently.
      */
     for (i = 0; i < RMR_MAX_MEMBERS; i++) {
       struct clt_sub *sub = &req->sub[i];
-      if (sub->req == req && !atomic_load (&sub->done) && sub->sess)
+      if (sub->req != req || atomic_load (&sub->done) || !sub->sess)
+        continue;
+      if (shut)
+        g_warning ("a request to %s is still pending %" PRId64
+                   " s after its connection was shut down",
+                   sub->sess->conn->peer_name, shut * SHUT_WARN_MS / 1000);
+      else
         rmr_conn_shutdown (sub->sess->conn);
     }
-    deadline = 0;
+    shut++;
+    deadline = g_get_monotonic_time () + SHUT_WARN_MS * 1000;
   }
 }
 

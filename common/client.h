@@ -351,6 +351,7 @@ void clt_thaw (struct rmr_pool *pool);
 int clt_handover (struct rmr_pool *pool, struct clt_leg *leg,
                   struct clt_sess *s);
 void clt_gate_enter (struct rmr_pool *pool);
+void clt_gate_leave (struct rmr_pool *pool);
 /* client-io.c: the idle horizon, at a look.  CLT_HZ_WAIT: requests went
  * out since the last look, or writes are in flight (the horizon will
  * move; look again soon); CLT_HZ_DUE: neither, and the members have not
@@ -363,7 +364,6 @@ enum clt_hz clt_horizon_due (struct rmr_pool *pool);
 int clt_horizon_start (struct rmr_pool *pool);
 void clt_horizon_stop (struct rmr_pool *pool);
 void clt_horizon_kick (struct rmr_pool *pool);
-void clt_gate_leave (struct rmr_pool *pool);
 /* Slots of the members that miss writes now (legs not normal, members of
  * the pool without a leg).
  */

@@ -652,7 +652,7 @@ config_reload (const char *path, unsigned *added, unsigned *failed)
   g_array_set_clear_func (fresh, pool_cfg_clear);
   for (i = 0; i < pools->len; i++) {
     struct pool_cfg *pc = &g_array_index (pools, struct pool_cfg, i);
-    const struct pool_cfg *was =
+    struct pool_cfg *was =
       g_applied ? g_hash_table_lookup (g_applied, pc->name) : NULL;
     struct srv_pool *p = pool_find (pc->name), *sync;
     bool had_sync, joined;
@@ -665,7 +665,7 @@ config_reload (const char *path, unsigned *added, unsigned *failed)
                    "through the control socket); left as it is",
                    path, pc->name);
       else {
-        apply_rates (path, pc, (struct pool_cfg *) was);
+        apply_rates (path, pc, was);
         pool_cfg_diff (was, pc, keys);
         if (keys->len)
           g_message ("config %s: [pool %s]: %s changed in the config; left "

@@ -21,7 +21,8 @@
 #define RETRY_US 10000
 #define RECONCILE_MS 2000       /* again soon: something was found */
 #define RECONCILE_IDLE_MS 10000 /* again later: all peers agreed */
-#define IDLE_MAX_MS 1000 /* an idle worker looks again at the latest then */
+#define IDLE_MAX_MS 1000   /* an idle worker looks again at the latest then */
+#define SLOW_STEP_MS 10000 /* a step of one chunk this long is logged */
 
 enum chunk_state { CH_FETCHING, CH_WATCHING, CH_CLAIMED, CH_SYNCED };
 
@@ -47,6 +48,11 @@ struct chunk_ent {
   struct watchers watched; /* who watches it (rmr_sync_watch) */
   uint64_t ferr;           /* store_flush_errors before its data write */
   struct sync_waiter *head, *tail;
+  /* What the status shows of it (sync_status): since when it is in
+   * hand, and the step its worker is at (NULL: the state says it).
+   */
+  int64_t since;
+  _Atomic (const char *) doing;
 };
 
 /* A synced chunk waiting for its clear. */
@@ -87,6 +93,7 @@ struct srv_sync {
   int64_t timer_at;     /* a worker waits until then; INT64_MAX: none */
   /* Progress of the current run. */
   uint64_t done, bytes, failures;
+  int64_t last_done;     /* the last chunk synced, µs */
   int64_t started;       /* first chunk of this run, µs */
   int64_t finished;      /* the last dirty bit cleared, µs */
   struct sync_pace pace; /* the background's rate (sync-pace.c) */

@@ -93,6 +93,7 @@ new_ent_unlocked (struct srv_sync *s, uint64_t c, enum chunk_state state)
 
   e->chunk = c;
   e->state = state;
+  e->since = g_get_monotonic_time ();
   g_hash_table_insert (s->chunks, &e->chunk, e);
   return e;
 }
@@ -271,6 +272,7 @@ sync_io_done (struct srv_sync *s, struct sync_waiter *w, int res)
       struct synced sy = {.chunk = c, .watched = e->watched, .ferr = e->ferr};
       e->state = CH_SYNCED;
       g_array_append_val (s->synced, sy);
+      s->last_done = g_get_monotonic_time ();
       s->done++;
     }
     release_unlocked (s, e, 0, &go, &fail);
@@ -405,6 +407,30 @@ again:
       s->pace_gen != gen)
     goto again; /* a new rate (sync_set_rate) */
   g_mutex_unlock (&s->lock);
+}
+
+/* A local write that passed the gate before the chunk turned dirty here
+ * (a hand-over or a reconcile just added it) lands first: the fetched
+ * data must not overwrite it.  Writes queued on e are parked and wait
+ * for us instead.  One that does not land is logged, once.
+ */
+static void
+wait_local_writes (struct srv_sync *s, struct chunk_ent *e, uint64_t off,
+                   uint32_t len)
+{
+  int64_t t0 = g_get_monotonic_time ();
+  bool said = false;
+
+  atomic_store (&e->doing, "waiting for a local write to land");
+  while (pool_writes_overlap (s->pool, off, len) && !s->stop) {
+    if (!said && g_get_monotonic_time () - t0 >= SLOW_STEP_MS * 1000) {
+      g_warning ("pool %s: sync: chunk %" PRIu64 " waits for a client write "
+                 "in flight here for %d s",
+                 s->pool->name, e->chunk, SLOW_STEP_MS / 1000);
+      said = true;
+    }
+    g_usleep (1000);
+  }
 }
 
 /* Watch chunk e for a claim (CH_WATCHING), lock not held: then it may be
@@ -558,21 +584,19 @@ worker (gpointer arg)
       g_mutex_lock (&s->lock);
       continue;
     }
+    atomic_store (&e->doing, "waiting until quiet here");
     for (int t = 0; r == -EAGAIN && e->on_demand && t < RETRY_TRIES && !s->stop;
          t++) {
       g_usleep (RETRY_US << MIN (t, 4));
       r = sync_requiet_check (s, e->chunk, off, len);
     }
+    atomic_store (&e->doing, "waiting for the pace");
     if (r == 0 && !e->on_demand)
       throttle (s, e, len);
-    /* A local write that passed the gate before the chunk turned dirty
-     * here (a hand-over or a reconcile just added it) lands first: the
-     * fetched data must not overwrite it.  Writes queued on this entry
-     * are parked and wait for us instead.
-     */
-    while (r == 0 && pool_writes_overlap (s->pool, off, len) && !s->stop)
-      g_usleep (1000);
+    if (r == 0)
+      wait_local_writes (s, e, off, len);
     if (r == 0) {
+      atomic_store (&e->doing, "reading from a peer");
       rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
                       watched.by, &watched.behind);
       r = fetch (s, &watched, e->chunk, buf, len, off, gen);
@@ -587,6 +611,7 @@ worker (gpointer arg)
       }
     }
     ferr = store_flush_errors (s->st);
+    atomic_store (&e->doing, "writing to the store");
     if (r == 0)
       r = store_io_wait (s->st, STORE_WRITE, buf, off, len);
 
@@ -598,6 +623,7 @@ worker (gpointer arg)
       e->state = CH_SYNCED;
       e->watched = watched;
       g_array_append_val (s->synced, sy);
+      s->last_done = g_get_monotonic_time ();
       s->done++;
       s->bytes += len;
       metrics_add (&s->pool->m.resync_chunks, 1);
@@ -772,84 +798,6 @@ sync_command (struct srv_sync *s, bool start)
   g_cond_broadcast (&s->cond);
   g_mutex_unlock (&s->lock);
   return 0;
-}
-
-bool
-sync_status (struct srv_sync *s, GString *out)
-{
-  uint64_t left, total, rate = 0;
-  int64_t elapsed;
-  bool running;
-
-  g_mutex_lock (&s->lock);
-  left = maps_count (s->maps, s->slot);
-  total = s->done + left;
-  elapsed =
-    !s->started
-      ? 0
-      : (s->finished ? s->finished : g_get_monotonic_time ()) - s->started;
-  if (elapsed > 0)
-    rate = s->bytes * 1000000 / elapsed;
-  running = s->normal && !s->bg_stopped && left > 0;
-  g_string_append_printf (out, "state: %s\n",
-                          left == 0       ? "idle (in sync)"
-                          : s->bg_stopped ? "stopped"
-                          : !s->normal    ? "waiting (pool not normal)"
-                                          : "running");
-  g_string_append_printf (
-    out, "done: %" PRIu64 "\ntotal: %" PRIu64 "\ndirty: %" PRIu64 "\n", s->done,
-    total, left);
-  g_string_append_printf (out, "bytes: %" PRIu64 "\n", s->bytes);
-  g_string_append_printf (out, "elapsed: %.3f s\n", elapsed / 1e6);
-  g_string_append_printf (out, "rate: %.1f MB/s\n", rate / 1e6);
-  if (running && rate)
-    g_string_append_printf (out, "eta: %" PRIu64 " s\n",
-                            (left << s->shift) / rate);
-  else
-    g_string_append (out, "eta: -\n");
-  if (s->pace.rate)
-    g_string_append_printf (out, "rate_limit: %.1f MB/s\n", s->pace.rate / 1e6);
-  else
-    g_string_append (out, "rate_limit: unlimited\n");
-  if (s->pace.min_rate)
-    g_string_append_printf (out, "min_rate: %.1f MB/s\n",
-                            s->pace.min_rate / 1e6);
-  else
-    g_string_append (out, "min_rate: off\n");
-  /* IO since the last fetch or the last look counts as busy. */
-  g_string_append_printf (out, "clients: %s\n",
-                          sync_pace_note (&s->pace,
-                                          atomic_load (&s->pool->client_ios),
-                                          g_get_monotonic_time ())
-                            ? "busy"
-                            : "idle");
-  g_string_append_printf (out, "parallel: %u\n", s->nworkers);
-  if (s->failures)
-    g_string_append_printf (out, "failures: %" PRIu64 "\n", s->failures);
-  if (s->last_error[0])
-    g_string_append_printf (out, "last_error: %s\n", s->last_error);
-  g_mutex_unlock (&s->lock);
-  return left == 0;
-}
-
-void
-sync_progress (struct srv_sync *s, struct sync_progress *pr)
-{
-  int64_t elapsed;
-
-  g_mutex_lock (&s->lock);
-  pr->left = maps_count (s->maps, s->slot);
-  pr->done = s->done;
-  pr->total = s->done + pr->left;
-  pr->state = pr->left == 0   ? "idle"
-              : s->bg_stopped ? "stopped"
-              : !s->normal    ? "waiting"
-                              : "running";
-  elapsed = s->started ? g_get_monotonic_time () - s->started : 0;
-  pr->rate = strcmp (pr->state, "running") == 0 && elapsed > 0
-               ? s->bytes * 1000000 / elapsed
-               : 0;
-  g_mutex_unlock (&s->lock);
 }
 
 bool

@@ -356,9 +356,24 @@ _in_sync ()
   grep -q '^dirty: 0$' <<<"$out"
 }
 
+# wait_in_sync I SECS: node I's resync of pool p ends; if it does not,
+# what it waits for goes to the log (node_diag).
 wait_in_sync ()
 {
-  _wait_until "$2" _in_sync "$1"
+  _wait_until "$2" _in_sync "$1" && return 0
+  node_diag "$1"
+  return 1
+}
+
+# node_diag I [POOL]: why node I's resync of POOL (default p) does not
+# end: its sync status (the chunks in hand and what the oldest waits
+# for) and every thread's stack.
+node_diag ()
+{
+  diag "node $1: sync status of pool ${2:-p}:"
+  diag "$(rmradm_n "$1" get "rmr-server/pools/${2:-p}/sync" 2>&1 || true)"
+  _is_ours_alive "${NODE_PID[$1]}" && _stacks "${NODE_PID[$1]}"
+  return 0
 }
 
 leg_state ()

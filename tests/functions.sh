@@ -307,6 +307,19 @@ track_pidfile ()
   _track "$pid" || diag "track_pidfile: $pid is not running"
 }
 
+# _stacks PID: every thread's stack of a process we started, as diag
+# lines (what a hung process was doing: the next failure explains
+# itself).  Needs gdb; without it, says so.
+_stacks ()
+{
+  if ! command -v gdb >/dev/null 2>&1; then
+    diag "stacks of $1: gdb not installed"
+    return 0
+  fi
+  diag "$(timeout 60 gdb -p "$1" -batch -nx -ex 'set pagination off' \
+    -ex 'thread apply all bt 16' 2>&1 | grep -E '^(Thread|#)' || true)"
+}
+
 # kill_pid PID [SIGNAL]: signal (default TERM) a process we started, wait
 # up to KILL_GRACE seconds (default 10) for it to exit, then SIGKILL it.
 # Only for PIDs from start_bg or track_pidfile; a process already gone is
@@ -326,6 +339,7 @@ kill_pid ()
     done
     if _is_ours_alive "$pid"; then
       diag "kill_pid: $pid still alive after SIG$sig, sending SIGKILL"
+      _stacks "$pid"
       kill -s KILL "$pid" 2>/dev/null || true
     fi
   fi

@@ -225,8 +225,10 @@ for i in 2 3; do
     "sessname=$(sess "$i") path=$(node_url "$i")"
 done
 for i in 2 3; do
-  _wait_until 60 _uptodate "$i" && ok "node $i turns up to date" ||
+  _wait_until 60 _uptodate "$i" && ok "node $i turns up to date" || {
     not_ok "node $i turns up to date ($(leg_get e "$i" data_state))"
+    node_diag "$i"
+  }
 done
 ok "unmap and leave_pool" close_pool
 kill_pid "$NBDKIT_PID"

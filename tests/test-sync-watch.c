@@ -96,6 +96,17 @@ test_redirty_after_fetch (void)
  * waits until the chunk is quiet: before, P could serve the chunk without
  * R's write, and the fetch would overwrite an acknowledged write on R.
  */
+/* The sync status of s holds want. */
+static void
+assert_status (struct srv_sync *s, const char *want)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  sync_status (s, out);
+  if (!strstr (out->str, want))
+    g_error ("sync status lacks '%s':\n%s", want, out->str);
+}
+
 static void
 redirty_8_unquiet (uint64_t c)
 {
@@ -118,6 +129,7 @@ test_refetch_waits_for_quiet (void)
   after_read = redirty_8_unquiet;
   s = start (false);
   g_usleep (1500000);
+  assert_status (s, "kept_until_quiet: 1 ");
   g_mutex_lock (&hook_lock);
   g_assert_cmpuint (reads, ==, 1);
   unquiet = UINT64_MAX;
@@ -340,6 +352,10 @@ test_paced_rate_change (void)
   setup ();
   s = start_paced_waiting (false);
   g_assert_true (maps_test (R.maps, R_SLOT, 4));
+  /* The status says what the resync waits for. */
+  assert_status (s, "in_hand: 1 (oldest: chunk 4, fetching: waiting for "
+                    "the pace, for ");
+  assert_status (s, "last_chunk_synced: ");
   sync_set_rate (s, 0, 0);
   g_assert_true (wait_clean (s, 5));
   g_assert_cmpuint (r_byte (4), ==, 0x44);
