@@ -436,6 +436,61 @@ ctl_sync_set (void *o, char **args, const char *value, const struct ctl_kv *kv,
   return r;
 }
 
+/* rmr-server/pools/NAME/sync_rate: the resync's pace, read and set on a
+ * running pool (also a running resync: sync_set_rate).  The config's
+ * sync_rate and sync_min_rate, until a restart or a reload that changes
+ * them in the file.
+ */
+int
+ctl_sync_rate_get (void *o, char **args, GString *out, GString *err)
+{
+  struct srv_pool *p = need_pool (args[0], err);
+
+  if (!p)
+    return -1;
+  g_mutex_lock (&p->lock);
+  g_string_append_printf (out, "rate: %" PRIu64 "\nmin_rate: %" PRIu64 "\n",
+                          p->sync_rate, p->sync_min_rate);
+  g_mutex_unlock (&p->lock);
+  pool_put (p);
+  return 0;
+}
+
+int
+ctl_sync_rate_set (void *o, char **args, const char *value,
+                   const struct ctl_kv *kv, GString *out, GString *err)
+{
+  const char *rate_s = ctl_kv_get (kv, "rate");
+  const char *min_s = ctl_kv_get (kv, "min_rate");
+  uint64_t rate, min_rate;
+  struct srv_pool *p;
+
+  if (!rate_s && !min_s) {
+    g_string_append (err, "give rate=BYTES/s, min_rate=BYTES/s or both");
+    return -1;
+  }
+  if (rate_s && rmr_parse_bytes ("rate", rate_s, &rate) < 0)
+    return fail (err);
+  if (min_s && rmr_parse_bytes ("min_rate", min_s, &min_rate) < 0)
+    return fail (err);
+  p = need_pool (args[0], err);
+  if (!p)
+    return -1;
+  g_mutex_lock (&p->lock);
+  if (!rate_s)
+    rate = p->sync_rate;
+  if (!min_s)
+    min_rate = p->sync_min_rate;
+  g_mutex_unlock (&p->lock);
+  pool_put (p);
+  if (control_sync_rate (args[0], rate, min_rate) < 0)
+    return fail (err);
+  g_message ("pool %s: sync_rate=%" PRIu64 " sync_min_rate=%" PRIu64
+             " (bytes/s) set through the control socket",
+             args[0], rate, min_rate);
+  return 0;
+}
+
 /* rmr-server/pools/NAME/verify: the last online verify; write op=start
  * [source=MEMBER] [rate=R] or op=stop (verify.c).
  */

@@ -669,6 +669,15 @@ static const struct ctl_cmd table[] = {
    .flags = CTL_F_RAW_VALUE,
    .help = "resync progress (done, total, rate, eta); write start or stop "
            "(the background sync; IO still resyncs what it touches)"},
+  {.path = "rmr-server/pools/*/sync_rate",
+   .get = ctl_sync_rate_get,
+   .set = ctl_sync_rate_set,
+   .keys = "rate min_rate",
+   .help = "the resync's pace in bytes/s (0: unlimited) and its floor while "
+           "clients do IO here (min_rate, 0: no slowing); write rate=R "
+           "and/or min_rate=R to change it at once, also for a running "
+           "resync (until a restart, or a reload that changes the config's "
+           "sync_rate or sync_min_rate)"},
   {.path = "rmr-server/pools/*/verify",
    .get = ctl_verify_get,
    .set = ctl_verify_set,

@@ -760,6 +760,9 @@ int ctl_sync_del_sess (void *o, char **args, const char *value,
 int ctl_sync_get (void *o, char **args, GString *out, GString *err);
 int ctl_sync_set (void *o, char **args, const char *value,
                   const struct ctl_kv *kv, GString *out, GString *err);
+int ctl_sync_rate_get (void *o, char **args, GString *out, GString *err);
+int ctl_sync_rate_set (void *o, char **args, const char *value,
+                       const struct ctl_kv *kv, GString *out, GString *err);
 int ctl_verify_get (void *o, char **args, GString *out, GString *err);
 int ctl_verify_set (void *o, char **args, const char *value,
                     const struct ctl_kv *kv, GString *out, GString *err);

@@ -193,4 +193,41 @@ is "$(rmradm_n 1 get rmr-server/pools/p/generation)" "$gen_before" \
   "the generation is unchanged"
 is "$(rmradm_n 1 get rmr-server/pools/p/map)" "$map_before" "the map is unchanged"
 ok "node 1 still serves" nbdsh -u "$uri" -c 'h.pwrite(b"y" * 4096, 0)'
+
+# The resync's pace through the control socket (sync_rate): bad values
+# are refused and change nothing; a good one applies at once, also to a
+# resync that waits for its pace.
+rate_attr=rmr-server/pools/p/sync_rate
+is "$(rmradm_n 1 get $rate_attr | tr '\n' ' ')" "rate: 0 min_rate: 16777216 " \
+  "sync_rate: unlimited, and 16 MiB/s while clients do IO (the defaults)"
+refused "sync_rate without a value" "give rate=" \
+  rmradm_n 1 set $rate_attr ""
+refused "sync_rate with a bad rate" "rate" rmradm_n 1 set $rate_attr rate=fast
+refused "sync_rate with a bad min_rate" "min_rate" \
+  rmradm_n 1 set $rate_attr "rate=1M min_rate=-3"
+refused "sync_rate with an unknown key" "colour" \
+  rmradm_n 1 set $rate_attr "rate=1M colour=red"
+refused "sync_rate of a pool that does not exist" "nope" \
+  rmradm_n 1 set rmr-server/pools/nope/sync_rate rate=1M
+is "$(rmradm_n 1 get $rate_attr | tr '\n' ' ')" "rate: 0 min_rate: 16777216 " \
+  "sync_rate is unchanged"
+
+# Node 2 misses 16 chunks, and comes back at 1 byte/s: after its first
+# chunk the next one would wait 18 hours.
+node_kill 2 KILL
+nbdsh -u "$uri" -c 'h.pwrite(b"r" * (1 << 20), 2 << 20); h.flush()'
+node_start 2 p 16M sync_rate=1
+_paced ()
+{
+  rmradm_n 2 get rmr-server/pools/p/sync | grep -q "waiting for the pace"
+}
+_wait_until 20 _paced && ok "node 2's resync waits for its pace" || {
+  not_ok "node 2's resync waits for its pace"
+  node_diag 2
+}
+ok "sync_rate rate=0 on node 2" rmradm_n 2 set $rate_attr rate=0
+is "$(rmradm_n 2 get $rate_attr | tr '\n' ' ')" "rate: 0 min_rate: 16777216 " \
+  "node 2's sync_rate reads back unlimited, min_rate kept"
+wait_in_sync 2 20 && ok "node 2's resync ends at once" ||
+  not_ok "node 2's resync ends at once"
 done_testing
