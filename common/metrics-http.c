@@ -8,7 +8,9 @@
  * twice at once.
  *
  * GET /metrics: 200, "text/plain; version=0.0.4"; another path: 404;
- * another method: 405 with "Allow: GET".
+ * another method: 405 with "Allow: GET"; without the credentials an auth
+ * file asks for (metrics-access.c), 401 with a Basic challenge, whatever
+ * the path.  With a certificate, HTTPS only.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -26,9 +28,46 @@
 
 struct metrics_http {
   struct MHD_Daemon *d;
+  struct metrics_creds *creds;
   metrics_render_fn render;
   void *opaque;
 };
+
+#define REALM "rmr metrics"
+
+/* Whether the request carries credentials the auth file allows. */
+static bool
+allowed (struct metrics_http *h, struct MHD_Connection *conn)
+{
+  char *user, *password = NULL;
+  bool ok;
+
+  if (!metrics_creds_auth (h->creds))
+    return true;
+  user = MHD_basic_auth_get_username_password (conn, &password);
+  ok = metrics_creds_allow (h->creds, user, password);
+  if (password)
+    memset (password, 0, strlen (password));
+  MHD_free (user);
+  MHD_free (password);
+  return ok;
+}
+
+static enum MHD_Result
+unauthorized (struct MHD_Connection *conn)
+{
+  static const char text[] = "unauthorized\n";
+  struct MHD_Response *r = MHD_create_response_from_buffer (
+    strlen (text), (void *) text, MHD_RESPMEM_PERSISTENT);
+  enum MHD_Result ret;
+
+  if (!r)
+    return MHD_NO;
+  MHD_add_response_header (r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
+  ret = MHD_queue_basic_auth_fail_response (conn, REALM, r);
+  MHD_destroy_response (r);
+  return ret;
+}
 
 int
 metrics_addr_check (const char *what, const char *addr)
@@ -78,6 +117,8 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
   GString *out;
   size_t len;
 
+  if (!allowed (h, conn))
+    return unauthorized (conn);
   if (strcmp (method, MHD_HTTP_METHOD_GET) != 0)
     return reply (conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
   if (strcmp (url, "/metrics") != 0)
@@ -138,35 +179,70 @@ listen_on (const char *what, const char *addr, int *family)
   return fd;
 }
 
+/* Anyone who reaches a port beyond loopback reads the metrics. */
+static void
+warn_open (const char *what, const char *addr, const struct metrics_creds *c)
+{
+  struct rmr_addr a;
+
+  if (metrics_creds_auth (c) || rmr_addr_parse (what, addr, &a) < 0 ||
+      g_str_has_prefix (a.host, "127.") || strcmp (a.host, "::1") == 0 ||
+      strcmp (a.host, "localhost") == 0)
+    return;
+  g_warning ("%s: '%s' without authentication: anyone who reaches it reads "
+             "the pools' names, states and counters (set an auth file, or "
+             "listen where only the monitoring host reaches)",
+             what, addr);
+}
+
 struct metrics_http *
 metrics_http_start (const char *what, const char *addr,
+                    const struct metrics_access *access,
                     metrics_render_fn render, void *opaque)
 {
   struct metrics_http *h;
+  struct metrics_creds *creds;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
   int fd, family = AF_INET;
 
+  if (metrics_creds_load (what, access, &creds) < 0) {
+    errno = EINVAL;
+    return NULL;
+  }
   fd = listen_on (what, addr, &family);
   if (fd < 0) {
+    metrics_creds_free (creds);
     errno = -fd;
     return NULL;
   }
   if (family == AF_INET6)
     flags |= MHD_USE_IPv6;
+  if (metrics_creds_cert (creds))
+    flags |= MHD_USE_TLS;
   h = g_new0 (struct metrics_http, 1);
+  h->creds = creds;
   h->render = render;
   h->opaque = opaque;
-  /* The port argument is ignored with MHD_OPTION_LISTEN_SOCKET. */
+  /* The port argument is ignored with MHD_OPTION_LISTEN_SOCKET; the TLS
+   * options only count with MHD_USE_TLS.
+   */
+  struct MHD_OptionItem tls[] = {
+    {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *) metrics_creds_cert (creds)},
+    {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *) metrics_creds_key (creds)},
+    {MHD_OPTION_END, 0, NULL}};
   h->d = MHD_start_daemon (
     flags, 0, NULL, NULL, answer, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
     MHD_OPTION_CONNECTION_LIMIT, (unsigned) 16, MHD_OPTION_CONNECTION_TIMEOUT,
-    (unsigned) 10, MHD_OPTION_END);
+    (unsigned) 10, MHD_OPTION_ARRAY, (flags & MHD_USE_TLS) ? tls : &tls[2],
+    MHD_OPTION_END);
   if (!h->d) {
     close (fd);
+    metrics_creds_free (creds);
     g_free (h);
     rmr_err (EIO, "%s: '%s': the HTTP server did not start", what, addr);
     return NULL;
   }
+  warn_open (what, addr, creds);
   return h;
 }
 
@@ -176,5 +252,6 @@ metrics_http_stop (struct metrics_http *h)
   if (!h)
     return;
   MHD_stop_daemon (h->d); /* closes the listening socket */
+  metrics_creds_free (h->creds);
   g_free (h);
 }

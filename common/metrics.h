@@ -14,6 +14,7 @@
 #define RMR_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <glib.h>
@@ -87,13 +88,41 @@ typedef void (*metrics_render_fn) (void *opaque, GString *out);
  */
 int metrics_addr_check (const char *what, const char *addr);
 
+/* Who may scrape (metrics-access.c): HTTPS with tls_cert and tls_key
+ * (PEM files), HTTP basic authentication against the USER:PASSWORD lines
+ * of the file auth; each NULL: off.  sep spells the settings' names in
+ * errors: '_' (metrics_tls_cert, a config key) or '-' (a parameter).
+ */
+struct metrics_access {
+  const char *tls_cert;
+  const char *tls_key;
+  const char *auth;
+  char sep;
+};
+/* The files of a, read and checked (a NULL: nothing).  0, or -EINVAL
+ * with a one-line message naming what and the setting.
+ */
+int metrics_access_check (const char *what, const struct metrics_access *a);
+struct metrics_creds;
+int metrics_creds_load (const char *what, const struct metrics_access *a,
+                        struct metrics_creds **out);
+void metrics_creds_free (struct metrics_creds *c);
+const char *metrics_creds_cert (const struct metrics_creds *c); /* or NULL */
+const char *metrics_creds_key (const struct metrics_creds *c);
+bool metrics_creds_auth (const struct metrics_creds *c);
+/* May user with password scrape?  Always, without an auth file. */
+bool metrics_creds_allow (const struct metrics_creds *c, const char *user,
+                          const char *password);
+
 /* Listen on addr (as above) and serve GET /metrics with render's text
- * (404 for another path, 405 for another method) from libmicrohttpd's
- * own thread.  NULL with errno set and a message naming what on failure
- * (a bad address, the port in use).
+ * (404 for another path, 405 for another method, 401 without the
+ * credentials access asks for) from libmicrohttpd's own thread, over
+ * HTTPS if access has a certificate.  NULL with errno set and a message
+ * naming what on failure (a bad address or file, the port in use).
  */
 struct metrics_http;
 struct metrics_http *metrics_http_start (const char *what, const char *addr,
+                                         const struct metrics_access *access,
                                          metrics_render_fn render,
                                          void *opaque);
 /* Stop and free; NULL allowed. */

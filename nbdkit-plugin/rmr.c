@@ -57,6 +57,7 @@ static const char *tls_mode; /* off, on, require; NULL: by tls_psk */
 static const char *tls_psk;
 static const char *tls_username;
 static const char *metrics_addr; /* metrics=tcp:ADDR:PORT */
+static struct metrics_access metrics_acc = {.sep = '-'};
 
 /* The /metrics endpoint, from .after_fork (its thread would not survive
  * the fork) to .unload.
@@ -266,6 +267,12 @@ rmr_config (const char *key, const char *value)
       goto bad;
     metrics_addr = value;
   }
+  else if (strcmp (key, "metrics-tls-cert") == 0)
+    metrics_acc.tls_cert = value;
+  else if (strcmp (key, "metrics-tls-key") == 0)
+    metrics_acc.tls_key = value;
+  else if (strcmp (key, "metrics-auth") == 0)
+    metrics_acc.auth = value;
   else {
     nbdkit_error ("unknown parameter '%s' (see nbdkit rmr --help)", key);
     return -1;
@@ -331,6 +338,17 @@ rmr_config_complete (void)
 {
   if (setup_tls () < 0)
     return -1;
+  /* The files are read now, so that a bad one stops nbdkit at start. */
+  if ((metrics_acc.tls_cert || metrics_acc.tls_key || metrics_acc.auth) &&
+      !metrics_addr) {
+    nbdkit_error ("%s: needs metrics=tcp:ADDR:PORT",
+                  metrics_acc.auth ? "metrics-auth" : "metrics-tls-cert");
+    return -1;
+  }
+  if (metrics_access_check ("metrics", &metrics_acc) < 0) {
+    nbdkit_error ("%s", rmr_get_error ());
+    return -1;
+  }
   rmr_admin_set_template (&cfg);
   if (!cfg.pool_name[0]) {
     if (!control_path) {
@@ -383,7 +401,9 @@ rmr_config_complete (void)
   "                          tls-psk, else off)\n"                             \
   "tls-psk=FILE              pre-shared keys, USERNAME:HEXKEY (psktool)\n"     \
   "tls-username=NAME         our identity in FILE (default: host name)\n"      \
-  "metrics=tcp:ADDR:PORT     serve Prometheus metrics on http://.../metrics"
+  "metrics=tcp:ADDR:PORT     serve Prometheus metrics on http://.../metrics\n" \
+  "metrics-tls-cert=FILE     with metrics-tls-key=FILE (PEM): HTTPS only\n"    \
+  "metrics-auth=FILE         USER:PASSWORD lines: basic authentication"
 
 /* The control socket's requests: changes at debug level, refused
  * changes as errors (nbdkit -v shows everything).
@@ -465,8 +485,8 @@ rmr_after_fork (void)
       (r = rmr_admin_start (control_path, log_control, NULL)) < 0)
     return fail ("control", r);
   if (metrics_addr) {
-    metrics_srv =
-      metrics_http_start ("metrics", metrics_addr, render_metrics, NULL);
+    metrics_srv = metrics_http_start ("metrics", metrics_addr, &metrics_acc,
+                                      render_metrics, NULL);
     if (!metrics_srv)
       return fail ("metrics", -errno);
   }

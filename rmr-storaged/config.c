@@ -14,6 +14,8 @@
  *   max_handshakes=32                (hello + TLS in progress at once)
  *   handshake_timeout=10s
  *   metrics=tcp:127.0.0.1:9750       (GET /metrics, Prometheus text)
+ *   metrics_tls_cert=FILE, metrics_tls_key=FILE (PEM: HTTPS only)
+ *   metrics_auth=FILE                 (USER:PASSWORD lines: basic auth)
  *
  *   [pool ionos_pool]
  *   member_id=42
@@ -86,6 +88,9 @@ static const char *const storaged_keys[] = {
   "max_handshakes",
   "handshake_timeout",
   "metrics",
+  "metrics_tls_cert",
+  "metrics_tls_key",
+  "metrics_auth",
   NULL,
 };
 static const char *const pool_keys[] = {
@@ -379,6 +384,11 @@ check_storaged (GKeyFile *kf, const char *path)
   g_autofree char *listen = get (kf, "storaged", "listen");
   g_autofree char *level = get (kf, "storaged", "log-level");
   g_autofree char *metrics = get (kf, "storaged", "metrics");
+  g_autofree char *cert = get (kf, "storaged", "metrics_tls_cert");
+  g_autofree char *key = get (kf, "storaged", "metrics_tls_key");
+  g_autofree char *auth = get (kf, "storaged", "metrics_auth");
+  struct metrics_access acc = {
+    .tls_cert = cert, .tls_key = key, .auth = auth, .sep = '_'};
   g_auto (GStrv) addrs = NULL;
   enum log_level l;
   struct rmr_addr a;
@@ -399,6 +409,9 @@ check_storaged (GKeyFile *kf, const char *path)
                     path, level);
   snprintf (what, sizeof what, "%s: [storaged]: metrics", path);
   if (metrics && metrics_addr_check (what, metrics) < 0)
+    return -EINVAL;
+  snprintf (what, sizeof what, "%s: [storaged]", path);
+  if (metrics_access_check (what, &acc) < 0)
     return -EINVAL;
   return check_security (kf, path);
 }
@@ -444,6 +457,12 @@ config_load (const char *path, struct config *cfg)
    */
   if (!cfg->metrics)
     cfg->metrics = get (kf, "storaged", "metrics");
+  if (!cfg->metrics_tls_cert)
+    cfg->metrics_tls_cert = get (kf, "storaged", "metrics_tls_cert");
+  if (!cfg->metrics_tls_key)
+    cfg->metrics_tls_key = get (kf, "storaged", "metrics_tls_key");
+  if (!cfg->metrics_auth)
+    cfg->metrics_auth = get (kf, "storaged", "metrics_auth");
   return 0;
 }
 
@@ -461,6 +480,9 @@ config_clear (struct config *cfg)
   g_clear_pointer (&cfg->max_handshakes, g_free);
   g_clear_pointer (&cfg->handshake_timeout, g_free);
   g_clear_pointer (&cfg->metrics, g_free);
+  g_clear_pointer (&cfg->metrics_tls_cert, g_free);
+  g_clear_pointer (&cfg->metrics_tls_key, g_free);
+  g_clear_pointer (&cfg->metrics_auth, g_free);
 }
 
 /* Applying a pool, first step: join it, its resync and record settings,

@@ -772,7 +772,7 @@ int ctl_verify_set (void *o, char **args, const char *value,
  * rmr-server/metrics of the control socket.
  */
 void srv_metrics_render (void *opaque, GString *out);
-int srv_metrics_start (const char *addr);
+int srv_metrics_start (const char *addr, const struct metrics_access *a);
 void srv_metrics_stop (void);
 
 /* config.c --------------------------------------------------------------- */
@@ -789,6 +789,7 @@ struct config {
   char *max_handshakes;
   char *handshake_timeout;
   char *metrics; /* tcp:ADDR:PORT of /metrics */
+  char *metrics_tls_cert, *metrics_tls_key, *metrics_auth; /* files */
 };
 /* Load, check and apply a config file: every pool joined, every store
  * created or attached.  Nothing is applied unless the whole file is

@@ -39,45 +39,52 @@
 static void
 usage (FILE *f)
 {
-  fprintf (f,
-           "usage: rmr-storaged [--config FILE] [--listen ADDR]... "
-           "[--control PATH]\n"
-           "                    [--pidfile PATH] [--foreground] "
-           "[--log-level LEVEL]\n"
-           "                    [--tls MODE] [--tls-psk FILE] "
-           "[--tls-username NAME]\n"
-           "                    [--max-connections N] [--max-handshakes N] "
-           "[--handshake-timeout T]\n"
-           "                    [--metrics tcp:ADDR:PORT]\n"
-           "\n"
-           "  -c, --config FILE     pools and stores to serve (GLib key "
-           "file)\n"
-           "  -l, --listen ADDR     tcp:HOST:PORT, ucx:HOST:PORT (RDMA "
-           "through UCX), [V6]\n"
-           "                        in brackets (repeatable)\n"
-           "  -s, --control PATH    control socket for rmradm (default %s)\n"
-           "  -p, --pidfile PATH    write the daemon's PID here\n"
-           "  -f, --foreground      do not detach\n"
-           "      --log-level L     error, warning, info (default) or debug\n"
-           "      --tls MODE        off, on or require (default: require "
-           "with a key file)\n"
-           "      --tls-psk FILE    TLS pre-shared keys, USERNAME:HEXKEY "
-           "lines (psktool)\n"
-           "      --tls-username N  identity for sync sessions (default: "
-           "host name)\n"
-           "      --max-connections N  sessions at once (default 256)\n"
-           "      --max-handshakes N   hellos and TLS handshakes at once "
-           "(default 32)\n"
-           "      --handshake-timeout T  to finish one (default 10s)\n"
-           "      --metrics ADDR    serve Prometheus metrics on "
-           "http://ADDR/metrics\n"
-           "                        (tcp:HOST:PORT, tcp:[V6]:PORT)\n"
-           "      --enable-fault-injection\n"
-           "                        allow brmr-server/stores/NAME/fault (tests "
-           "only)\n"
-           "  -h, --help            this help\n"
-           "  -V, --version         print the version\n",
-           DEFAULT_CONTROL);
+  fprintf (
+    f,
+    "usage: rmr-storaged [--config FILE] [--listen ADDR]... "
+    "[--control PATH]\n"
+    "                    [--pidfile PATH] [--foreground] "
+    "[--log-level LEVEL]\n"
+    "                    [--tls MODE] [--tls-psk FILE] "
+    "[--tls-username NAME]\n"
+    "                    [--max-connections N] [--max-handshakes N] "
+    "[--handshake-timeout T]\n"
+    "                    [--metrics tcp:ADDR:PORT] [--metrics-auth FILE]\n"
+    "                    [--metrics-tls-cert FILE --metrics-tls-key "
+    "FILE]\n"
+    "\n"
+    "  -c, --config FILE     pools and stores to serve (GLib key "
+    "file)\n"
+    "  -l, --listen ADDR     tcp:HOST:PORT, ucx:HOST:PORT (RDMA "
+    "through UCX), [V6]\n"
+    "                        in brackets (repeatable)\n"
+    "  -s, --control PATH    control socket for rmradm (default %s)\n"
+    "  -p, --pidfile PATH    write the daemon's PID here\n"
+    "  -f, --foreground      do not detach\n"
+    "      --log-level L     error, warning, info (default) or debug\n"
+    "      --tls MODE        off, on or require (default: require "
+    "with a key file)\n"
+    "      --tls-psk FILE    TLS pre-shared keys, USERNAME:HEXKEY "
+    "lines (psktool)\n"
+    "      --tls-username N  identity for sync sessions (default: "
+    "host name)\n"
+    "      --max-connections N  sessions at once (default 256)\n"
+    "      --max-handshakes N   hellos and TLS handshakes at once "
+    "(default 32)\n"
+    "      --handshake-timeout T  to finish one (default 10s)\n"
+    "      --metrics ADDR    serve Prometheus metrics on "
+    "http://ADDR/metrics\n"
+    "                        (tcp:HOST:PORT, tcp:[V6]:PORT)\n"
+    "      --metrics-auth FILE  USER:PASSWORD lines: HTTP basic "
+    "authentication\n"
+    "      --metrics-tls-cert FILE, --metrics-tls-key FILE\n"
+    "                        PEM certificate and key: HTTPS only\n"
+    "      --enable-fault-injection\n"
+    "                        allow brmr-server/stores/NAME/fault (tests "
+    "only)\n"
+    "  -h, --help            this help\n"
+    "  -V, --version         print the version\n",
+    DEFAULT_CONTROL);
 }
 
 static void
@@ -263,6 +270,9 @@ main (int argc, char **argv)
     OPT_MAX_HANDSHAKES,
     OPT_HANDSHAKE_TIMEOUT,
     OPT_METRICS,
+    OPT_METRICS_CERT,
+    OPT_METRICS_KEY,
+    OPT_METRICS_AUTH,
   };
   static const struct option opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -279,6 +289,9 @@ main (int argc, char **argv)
     {"max-handshakes", required_argument, NULL, OPT_MAX_HANDSHAKES},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"metrics-tls-cert", required_argument, NULL, OPT_METRICS_CERT},
+    {"metrics-tls-key", required_argument, NULL, OPT_METRICS_KEY},
+    {"metrics-auth", required_argument, NULL, OPT_METRICS_AUTH},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -310,6 +323,9 @@ main (int argc, char **argv)
       cfg.handshake_timeout = g_strdup (optarg);
       break;
     case OPT_METRICS: cfg.metrics = g_strdup (optarg); break;
+    case OPT_METRICS_CERT: cfg.metrics_tls_cert = g_strdup (optarg); break;
+    case OPT_METRICS_KEY: cfg.metrics_tls_key = g_strdup (optarg); break;
+    case OPT_METRICS_AUTH: cfg.metrics_auth = g_strdup (optarg); break;
     case 'h': usage (stdout); return EXIT_SUCCESS;
     case 'V': printf ("rmr-storaged %s\n", RMR_VERSION); return EXIT_SUCCESS;
     default: usage (stderr); return 2;
@@ -342,6 +358,17 @@ main (int argc, char **argv)
   }
   if (cfg.metrics && metrics_addr_check ("metrics", cfg.metrics) < 0)
     die (NULL);
+  struct metrics_access macc = {.tls_cert = cfg.metrics_tls_cert,
+                                .tls_key = cfg.metrics_tls_key,
+                                .auth = cfg.metrics_auth,
+                                .sep = '-'};
+  if ((macc.tls_cert || macc.tls_key || macc.auth) && !cfg.metrics) {
+    rmr_err (EINVAL, "%s: needs --metrics (or metrics= in [storaged])",
+             macc.auth ? "metrics-auth" : "metrics-tls-cert");
+    die (NULL);
+  }
+  if (metrics_access_check ("metrics", &macc) < 0)
+    die (NULL);
   if (!cfg.control)
     cfg.control = g_strdup (DEFAULT_CONTROL);
   setup_security (&cfg);
@@ -366,7 +393,7 @@ main (int argc, char **argv)
     }
   }
   /* First the endpoint: a port in use stops us before any store opens. */
-  if (cfg.metrics && srv_metrics_start (cfg.metrics) < 0)
+  if (cfg.metrics && srv_metrics_start (cfg.metrics, &macc) < 0)
     die (NULL);
   if (config && config_apply (config) < 0)
     die (NULL);

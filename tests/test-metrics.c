@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <glib/gstdio.h>
 
 #include "metrics.h"
 #include "test-assert.h"
@@ -170,11 +171,11 @@ test_http (void)
   /* A free port: try a few. */
   for (port = 39100; port < 39200 && !h; port++) {
     snprintf (addr, sizeof addr, "tcp:127.0.0.1:%u", port);
-    h = metrics_http_start ("metrics", addr, render_cb, NULL);
+    h = metrics_http_start ("metrics", addr, NULL, render_cb, NULL);
   }
   g_assert_nonnull (h);
   port--;
-  busy = metrics_http_start ("metrics", addr, render_cb, NULL);
+  busy = metrics_http_start ("metrics", addr, NULL, render_cb, NULL);
   g_assert_null (busy);
   g_assert_cmpint (errno, ==, EADDRINUSE);
   g_assert_nonnull (strstr (rmr_get_error (), "metrics"));
@@ -191,6 +192,120 @@ test_http (void)
   metrics_http_stop (h);
 }
 
+/* A file in dir with text; its path (freed by the caller). */
+static char *
+write_file (const char *dir, const char *name, const char *text)
+{
+  char *path = g_build_filename (dir, name, NULL);
+
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+  return path;
+}
+
+/* The access settings: the auth file's lines, the pair of TLS files,
+ * and the errors naming the setting as the caller spells it.
+ */
+static void
+test_access (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("rmr-metrics-XXXXXX", NULL);
+  g_autofree char *good =
+    write_file (dir, "good", "# scrapers\nprom:s3cret\n\n  ops:a:b  \n");
+  g_autofree char *bad = write_file (dir, "bad", "prom:s3cret\nnocolon\n");
+  g_autofree char *empty = write_file (dir, "empty", "# nobody\n");
+  g_autofree char *nopw = write_file (dir, "nopw", "prom:\n");
+  g_autofree char *missing = g_build_filename (dir, "missing", NULL);
+  struct metrics_access a = {.auth = good, .sep = '_'};
+  struct metrics_creds *c;
+
+  g_assert_cmpint (metrics_creds_load ("cfg", &a, &c), ==, 0);
+  g_assert_true (metrics_creds_auth (c));
+  g_assert_null (metrics_creds_cert (c));
+  g_assert_true (metrics_creds_allow (c, "prom", "s3cret"));
+  g_assert_true (metrics_creds_allow (c, "ops", "a:b")); /* the first ':' */
+  g_assert_false (metrics_creds_allow (c, "prom", "s3cre"));
+  g_assert_false (metrics_creds_allow (c, "prom", "s3cret!"));
+  g_assert_false (metrics_creds_allow (c, "prom", "a:b"));
+  g_assert_false (metrics_creds_allow (c, "nobody", "s3cret"));
+  g_assert_false (metrics_creds_allow (c, NULL, NULL));
+  g_assert_false (metrics_creds_allow (c, "prom", ""));
+  metrics_creds_free (c);
+
+  a.auth = bad;
+  assert_error (metrics_access_check ("cfg", &a), EINVAL, "metrics_auth: '");
+  g_assert_nonnull (
+    strstr (rmr_get_error (), "line 2: expected USER:PASSWORD"));
+  a.auth = empty;
+  assert_error (metrics_access_check ("cfg", &a), EINVAL, "no USER:PASSWORD");
+  a.auth = nopw;
+  assert_error (metrics_access_check ("cfg", &a), EINVAL, "line 1");
+  a.auth = missing;
+  a.sep = '-';
+  assert_error (metrics_access_check ("cfg", &a), EINVAL, "cfg: metrics-auth");
+  a = (struct metrics_access){.tls_cert = good, .sep = '_'};
+  assert_error (metrics_access_check ("cfg", &a), EINVAL,
+                "metrics_tls_key: needed with metrics_tls_cert");
+  a = (struct metrics_access){.tls_key = good, .sep = '_'};
+  assert_error (metrics_access_check ("cfg", &a), EINVAL,
+                "metrics_tls_cert: needed with metrics_tls_key");
+  a = (struct metrics_access){.tls_cert = good, .tls_key = good, .sep = '_'};
+  assert_error (metrics_access_check ("cfg", &a), EINVAL, "metrics_tls_cert '");
+  /* Nothing set: anyone may scrape. */
+  g_assert_cmpint (metrics_creds_load ("cfg", NULL, &c), ==, 0);
+  g_assert_true (metrics_creds_allow (c, NULL, NULL));
+  metrics_creds_free (c);
+  g_assert_cmpint (metrics_access_check ("cfg", NULL), ==, 0);
+  for (const char *const *f =
+         (const char *const[]){good, bad, empty, nopw, NULL};
+       *f; f++)
+    g_unlink (*f);
+  g_rmdir (dir);
+}
+
+/* With an auth file: 401 and a Basic challenge without the right
+ * credentials (whatever the path), the metrics with them.
+ */
+static void
+test_http_auth (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("rmr-metrics-XXXXXX", NULL);
+  g_autofree char *auth = write_file (dir, "auth", "prom:s3cret\n");
+  g_autofree char *good = g_base64_encode ((const guchar *) "prom:s3cret", 11);
+  g_autofree char *wrong = g_base64_encode ((const guchar *) "prom:s3crex", 11);
+  g_autofree char *req_good = NULL, *req_wrong = NULL;
+  g_autofree char *none = NULL, *bad = NULL, *ok = NULL, *other = NULL;
+  struct metrics_access a = {.auth = auth, .sep = '_'};
+  struct metrics_http *h = NULL;
+  char addr[64];
+  uint16_t port;
+
+  for (port = 39200; port < 39300 && !h; port++) {
+    snprintf (addr, sizeof addr, "tcp:127.0.0.1:%u", port);
+    h = metrics_http_start ("metrics", addr, &a, render_cb, NULL);
+  }
+  g_assert_nonnull (h);
+  port--;
+  req_good = g_strdup_printf (
+    "GET /metrics HTTP/1.0\r\nAuthorization: Basic %s\r\n\r\n", good);
+  req_wrong = g_strdup_printf (
+    "GET /metrics HTTP/1.0\r\nAuthorization: Basic %s\r\n\r\n", wrong);
+  none = http (port, "GET /metrics HTTP/1.0\r\n\r\n");
+  g_assert_nonnull (strstr (none, " 401 "));
+  g_assert_nonnull (strstr (none, "WWW-Authenticate: Basic realm="));
+  g_assert_null (strstr (none, "x 1"));
+  bad = http (port, req_wrong);
+  g_assert_nonnull (strstr (bad, " 401 "));
+  g_assert_null (strstr (bad, "x 1"));
+  other = http (port, "GET /other HTTP/1.0\r\n\r\n");
+  g_assert_nonnull (strstr (other, " 401 "));
+  ok = http (port, req_good);
+  g_assert_nonnull (strstr (ok, " 200 "));
+  g_assert_true (g_str_has_suffix (ok, "\r\n\r\nx 1\n"));
+  metrics_http_stop (h);
+  g_unlink (auth);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -200,5 +315,7 @@ main (int argc, char **argv)
   g_test_add_func ("/metrics/histogram", test_histogram);
   g_test_add_func ("/metrics/addr", test_addr);
   g_test_add_func ("/metrics/http", test_http);
+  g_test_add_func ("/metrics/access", test_access);
+  g_test_add_func ("/metrics/http-auth", test_http_auth);
   return g_test_run ();
 }

@@ -8,7 +8,12 @@
 # back: dirty chunks > 0, the resync's progress moves, then dirty 0).
 # rmradm metrics prints the same families from the control sockets; the
 # text passes a format check; /other is 404, POST 405; a bad metrics=
-# value gets one line naming the field and starts nothing.
+# value gets one line naming the field and starts nothing.  Who may
+# scrape: a daemon serving HTTPS (a self-signed certificate from
+# certtool) with basic authentication answers curl with the right
+# password only, not plain HTTP; nbdkit's metrics-auth= the same over
+# HTTP; a missing file, a bad line, a certificate without its key or
+# with another's are refused, naming the setting.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
@@ -355,6 +360,137 @@ diag "$(cat "$tmpdir/bad4.err")"
   ok "a port in use: refused, naming metrics" ||
   not_ok "a port in use: refused, naming metrics"
 [[ ! -e "$tmpdir/bad.sock" ]] && ok "nothing started" || not_ok "nothing started"
+
+# --- who may scrape -----------------------------------------------------------
+
+# A self-signed certificate for 127.0.0.1, a key of another one, and an
+# auth file; a daemon serving HTTPS with basic authentication.
+requires certtool --version
+certtool --generate-privkey --key-type=ecdsa --outfile "$tmpdir/m.key" \
+  >/dev/null 2>&1
+certtool --generate-privkey --key-type=ecdsa --outfile "$tmpdir/other.key" \
+  >/dev/null 2>&1
+printf 'cn = "127.0.0.1"\nip_address = "127.0.0.1"\nexpiration_days = 2\n%s\n' \
+  'tls_www_server' >"$tmpdir/m.tmpl"
+certtool --generate-self-signed --load-privkey "$tmpdir/m.key" \
+  --template "$tmpdir/m.tmpl" --outfile "$tmpdir/m.crt" >/dev/null 2>&1
+printf '# scrapers\nprom:s3cret\n' >"$tmpdir/m.auth"
+mport4=$(free_port)
+cat >"$tmpdir/sec.conf" <<EOF
+[storaged]
+control=$tmpdir/sec.sock
+metrics=tcp:127.0.0.1:$mport4
+metrics_tls_cert=$tmpdir/m.crt
+metrics_tls_key=$tmpdir/m.key
+metrics_auth=$tmpdir/m.auth
+
+[pool s]
+member_id=1
+store=$tmpdir/sec.img
+mapped_size=16M
+EOF
+start_bg "$tmpdir/sec.pid" "$RMR_STORAGED" --foreground \
+  --config "$tmpdir/sec.conf"
+sec_pid=$BG_PID
+wait_for_socket "$tmpdir/sec.sock" 10
+urls=https://127.0.0.1:$mport4/metrics
+# code [CURL-ARGS...]: the HTTP status of a scrape of urls ("000": none).
+code ()
+{
+  curl -sS --max-time 10 -o "$tmpdir/sec.out" -w '%{http_code}' \
+    --cacert "$tmpdir/m.crt" "$@" "$urls" 2>/dev/null || true
+}
+is "$(code -u prom:s3cret)" 200 "HTTPS with the password: 200"
+grep -q '^rmr_pool_state{pool="s"' "$tmpdir/sec.out" &&
+  ok "and the metrics" || not_ok "and the metrics"
+is "$(code -u prom:s3crex)" 401 "a wrong password: 401"
+grep -q rmr_ "$tmpdir/sec.out" && not_ok "and no metrics" || ok "and no metrics"
+is "$(code)" 401 "no password: 401"
+is "$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -u prom:s3cret \
+  "http://127.0.0.1:$mport4/metrics" 2>/dev/null || true)" 000 \
+  "plain HTTP to the HTTPS port: no answer"
+kill_pid "$sec_pid"
+
+# The plugin: basic authentication over HTTP.
+mport5=$(free_port)
+start_bg "$tmpdir/nbdsec.pid" nbdkit -f -U "$tmpdir/sec.nbd" "$RMR_PLUGIN" \
+  "control=$tmpdir/secc.sock" "metrics=tcp:127.0.0.1:$mport5" \
+  "metrics-auth=$tmpdir/m.auth"
+nbdsec_pid=$BG_PID
+wait_for_socket "$tmpdir/secc.sock" 10
+is "$(curl -sS -o /dev/null -w '%{http_code}' -u prom:s3cret \
+  "http://127.0.0.1:$mport5/metrics")" 200 "plugin metrics-auth: 200 with it"
+is "$(curl -sS -o /dev/null -w '%{http_code}' \
+  "http://127.0.0.1:$mport5/metrics")" 401 "and 401 without"
+kill_pid "$nbdsec_pid"
+
+# A port beyond loopback without an auth file is warned about; with one
+# it is not (in a namespace of its own: 0.0.0.0 there reaches nothing).
+requires ip -V
+netns_add w
+for auth in "" "$tmpdir/m.auth"; do
+  start_bg "$tmpdir/w.pid" ip netns exec "$(netns_name w)" "$RMR_STORAGED" \
+    --foreground --control "$tmpdir/w.sock" --metrics tcp:0.0.0.0:9750 \
+    ${auth:+--metrics-auth "$auth"} 2>"$tmpdir/w.err"
+  wait_for_socket "$tmpdir/w.sock" 10
+  kill_pid "$BG_PID"
+  if [[ -z "$auth" ]]; then
+    grep -q "metrics: 'tcp:0.0.0.0:9750' without authentication" \
+      "$tmpdir/w.err" && ok "0.0.0.0 without an auth file: warned" ||
+      not_ok "0.0.0.0 without an auth file: warned"
+  else
+    grep -q "without authentication" "$tmpdir/w.err" &&
+      not_ok "0.0.0.0 with an auth file: no warning" ||
+      ok "0.0.0.0 with an auth file: no warning"
+  fi
+done
+
+# Bad settings: one line naming the setting, and nothing starts.
+# refused_conf DESC PATTERN KEY=VALUE...: a daemon with metrics= and
+# these [storaged] keys does not start.
+refused_conf ()
+{
+  local desc=$1 pat=$2 rc=0
+  shift 2
+  printf '[storaged]\ncontrol=%s\nmetrics=tcp:127.0.0.1:%s\n' \
+    "$tmpdir/bad.sock" "$(free_port)" >"$tmpdir/badm.conf"
+  printf '%s\n' "$@" >>"$tmpdir/badm.conf"
+  "$RMR_STORAGED" --foreground --config "$tmpdir/badm.conf" \
+    2>"$tmpdir/badm.err" || rc=$?
+  if [[ $rc -ne 0 ]] && one_line_error "$tmpdir/badm.err" "$pat" &&
+    [[ ! -e "$tmpdir/bad.sock" ]]; then
+    ok "$desc"
+  else
+    not_ok "$desc"
+    diag "status $rc: $(cat "$tmpdir/badm.err")"
+  fi
+}
+printf 'prom:s3cret\nnocolon\n' >"$tmpdir/bad.auth"
+refused_conf "metrics_auth: a missing file refused" \
+  "metrics_auth: '$tmpdir/none': No such file" "metrics_auth=$tmpdir/none"
+refused_conf "metrics_auth: a line without its colon refused" \
+  "metrics_auth: .* line 2: expected USER:PASSWORD" \
+  "metrics_auth=$tmpdir/bad.auth"
+refused_conf "metrics_tls_cert without its key refused" \
+  "metrics_tls_key: needed with metrics_tls_cert" \
+  "metrics_tls_cert=$tmpdir/m.crt"
+refused_conf "metrics_tls_key of another certificate refused" \
+  "metrics_tls_cert .*, metrics_tls_key .*other.key" \
+  "metrics_tls_cert=$tmpdir/m.crt" "metrics_tls_key=$tmpdir/other.key"
+rc=0
+"$RMR_STORAGED" --foreground --control "$tmpdir/bad.sock" \
+  --metrics-auth "$tmpdir/m.auth" 2>"$tmpdir/badm.err" || rc=$?
+[[ $rc -ne 0 ]] && one_line_error "$tmpdir/badm.err" "metrics-auth: needs --metrics" &&
+  ok "--metrics-auth without --metrics refused" ||
+  not_ok "--metrics-auth without --metrics refused"
+rc=0
+nbdkit -f -U "$tmpdir/bad.nbd" "$RMR_PLUGIN" pool=p "server=$(node_url 1)" \
+  "metrics-auth=$tmpdir/bad.auth" "metrics=tcp:127.0.0.1:$(free_port)" \
+  2>"$tmpdir/bad5.err" || rc=$?
+[[ $rc -ne 0 ]] && grep -q "metrics-auth: .* line 2" "$tmpdir/bad5.err" &&
+  ok "plugin metrics-auth with a bad line refused, naming it" ||
+  not_ok "plugin metrics-auth with a bad line refused, naming it"
+diag "$(cat "$tmpdir/bad5.err")"
 
 kill_pid "$NBDKIT_PID"
 done_testing
