@@ -15,8 +15,11 @@
  * where it differs.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <gnutls/gnutls.h>
 
@@ -25,9 +28,18 @@
 
 struct metrics_creds {
   char *cert_pem, *key_pem; /* NULL: plain HTTP */
-  GPtrArray *users;         /* char *; empty: no authentication */
-  GPtrArray *passwords;     /* char *, by users' index */
+  size_t cert_len, key_len;
+  GPtrArray *users;     /* char *; empty: no authentication */
+  GPtrArray *passwords; /* char *, by users' index */
 };
+
+static void wipe_free (char *p, size_t n);
+
+static void
+wipe_str (gpointer p)
+{
+  wipe_free (p, strlen (p));
+}
 
 void
 metrics_creds_free (struct metrics_creds *c)
@@ -35,14 +47,8 @@ metrics_creds_free (struct metrics_creds *c)
   if (!c)
     return;
   g_free (c->cert_pem);
-  if (c->key_pem)
-    memset (c->key_pem, 0, strlen (c->key_pem));
-  g_free (c->key_pem);
+  wipe_free (c->key_pem, c->key_len);
   g_ptr_array_unref (c->users);
-  for (guint i = 0; i < c->passwords->len; i++) {
-    char *p = g_ptr_array_index (c->passwords, i);
-    memset (p, 0, strlen (p));
-  }
   g_ptr_array_unref (c->passwords);
   g_free (c);
 }
@@ -61,32 +67,60 @@ key_name (const struct metrics_access *a, const char *key)
 
 #define MAX_FILE (1 << 20) /* a certificate chain, a key, an auth file */
 
+/* Wipe and free a secret's buffer. */
+static void
+wipe_free (char *p, size_t n)
+{
+  if (!p)
+    return;
+  explicit_bzero (p, n);
+  g_free (p);
+}
+
+/* The whole of the regular file path, in one buffer of its size (no
+ * copies left behind by growing or by stdio); *len its length.
+ */
 static int
 read_whole (const char *what, const struct metrics_access *a, const char *key,
-            const char *path, char **text)
+            const char *path, char **text, size_t *len)
 {
   g_autofree char *name = key_name (a, key);
-  GString *g = g_string_new (NULL);
-  FILE *f = fopen (path, "re");
-  char buf[4096];
-  size_t n;
-  int err;
+  const char *why = NULL;
+  struct stat st;
+  size_t got = 0;
+  char *buf = NULL;
+  ssize_t n;
+  int fd, err = 0;
 
-  if (!f)
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
     err = errno;
+  else if (fstat (fd, &st) < 0)
+    err = errno;
+  else if (!S_ISREG (st.st_mode))
+    why = "not a regular file";
+  else if (st.st_size > MAX_FILE)
+    why = "larger than 1 MiB";
   else {
-    while ((n = fread (buf, 1, sizeof buf, f)) > 0 && g->len <= MAX_FILE)
-      g_string_append_len (g, buf, n);
-    err = ferror (f) ? EIO : g->len > MAX_FILE ? EFBIG : 0;
-    fclose (f);
+    buf = g_malloc (st.st_size + 1);
+    while (got < (size_t) st.st_size &&
+           ((n = read (fd, buf + got, st.st_size - got)) > 0 ||
+            (n < 0 && errno == EINTR)))
+      if (n > 0)
+        got += n;
+    if (got < (size_t) st.st_size)
+      err = errno ? errno : EIO;
+    buf[got] = '\0';
   }
-  if (err) {
-    memset (g->str, 0, g->len);
-    g_string_free (g, TRUE);
+  if (fd >= 0)
+    close (fd);
+  if (err || why) {
+    wipe_free (buf, got + 1);
     return rmr_err (EINVAL, "%s: %s: '%s': %s", what, name, path,
-                    err == EFBIG ? "larger than 1 MiB" : strerror (err));
+                    why ? why : strerror (err));
   }
-  *text = g_string_free (g, FALSE);
+  *text = buf;
+  *len = got;
   return 0;
 }
 
@@ -106,16 +140,17 @@ load_tls (const char *what, const struct metrics_access *a,
                     a->tls_cert ? cert_name : key_name_);
   if (!a->tls_cert)
     return 0;
-  if (read_whole (what, a, "tls_cert", a->tls_cert, &c->cert_pem) < 0 ||
-      read_whole (what, a, "tls_key", a->tls_key, &c->key_pem) < 0)
+  if (read_whole (what, a, "tls_cert", a->tls_cert, &c->cert_pem,
+                  &c->cert_len) < 0 ||
+      read_whole (what, a, "tls_key", a->tls_key, &c->key_pem, &c->key_len) < 0)
     return -EINVAL;
   /* libmicrohttpd would only fail to start: GnuTLS says why. */
   if (gnutls_certificate_allocate_credentials (&cred) < 0)
     return rmr_err (ENOMEM, "%s: %s: no memory", what, cert_name);
   cd = (gnutls_datum_t){.data = (unsigned char *) c->cert_pem,
-                        .size = strlen (c->cert_pem)};
-  kd = (gnutls_datum_t){.data = (unsigned char *) c->key_pem,
-                        .size = strlen (c->key_pem)};
+                        .size = c->cert_len};
+  kd =
+    (gnutls_datum_t){.data = (unsigned char *) c->key_pem, .size = c->key_len};
   r = gnutls_certificate_set_x509_key_mem (cred, &cd, &kd, GNUTLS_X509_FMT_PEM);
   gnutls_certificate_free_credentials (cred);
   if (r < 0)
@@ -124,38 +159,60 @@ load_tls (const char *what, const struct metrics_access *a,
   return 0;
 }
 
+/* The auth file's lines, parsed where they lie (no copies but the
+ * entries): USER:PASSWORD, the password everything after the first
+ * colon up to the end of the line (a CR before it dropped); blank lines
+ * and lines starting with '#' skipped.
+ */
+static int
+parse_auth (const char *what, const char *name, const char *path, char *text,
+            size_t len, struct metrics_creds *c)
+{
+  char *l = text, *end = text + len;
+  unsigned n = 0;
+
+  for (; l < end; l++) {
+    char *eol = memchr (l, '\n', end - l), *colon, *p;
+    if (!eol)
+      eol = end;
+    n++;
+    if (eol > l && eol[-1] == '\r')
+      eol[-1] = '\0';
+    *eol = '\0';
+    for (p = l; *p == ' ' || *p == '\t'; p++)
+      ;
+    if (*p && *p != '#') {
+      colon = strchr (p, ':');
+      if (!colon || colon == p || !colon[1])
+        return rmr_err (EINVAL, "%s: %s: '%s' line %u: expected USER:PASSWORD",
+                        what, name, path, n);
+      g_ptr_array_add (c->users, g_strndup (p, colon - p));
+      g_ptr_array_add (c->passwords, g_strdup (colon + 1));
+    }
+    l = eol;
+  }
+  if (!c->users->len)
+    return rmr_err (EINVAL, "%s: %s: '%s' has no USER:PASSWORD line", what,
+                    name, path);
+  return 0;
+}
+
 static int
 load_auth (const char *what, const struct metrics_access *a,
            struct metrics_creds *c)
 {
   g_autofree char *name = key_name (a, "auth");
-  g_autofree char *text = NULL;
-  g_auto (GStrv) lines = NULL;
-  unsigned i;
+  char *text = NULL;
+  size_t len;
+  int r;
 
   if (!a->auth)
     return 0;
-  if (read_whole (what, a, "auth", a->auth, &text) < 0)
+  if (read_whole (what, a, "auth", a->auth, &text, &len) < 0)
     return -EINVAL;
-  lines = g_strsplit (text, "\n", -1);
-  memset (text, 0, strlen (text));
-  for (i = 0; lines[i]; i++) {
-    char *l = g_strstrip (lines[i]), *colon;
-    if (!*l || *l == '#')
-      continue;
-    colon = strchr (l, ':');
-    if (!colon || colon == l || !colon[1])
-      return rmr_err (EINVAL, "%s: %s: '%s' line %u: expected USER:PASSWORD",
-                      what, name, a->auth, i + 1);
-    g_ptr_array_add (c->users, g_strndup (l, colon - l));
-    g_ptr_array_add (c->passwords, g_strdup (colon + 1));
-  }
-  for (i = 0; lines[i]; i++)
-    memset (lines[i], 0, strlen (lines[i]));
-  if (!c->users->len)
-    return rmr_err (EINVAL, "%s: %s: '%s' has no USER:PASSWORD line", what,
-                    name, a->auth);
-  return 0;
+  r = parse_auth (what, name, a->auth, text, len, c);
+  wipe_free (text, len + 1);
+  return r;
 }
 
 int
@@ -165,7 +222,7 @@ metrics_creds_load (const char *what, const struct metrics_access *a,
   struct metrics_creds *c = g_new0 (struct metrics_creds, 1);
 
   c->users = g_ptr_array_new_with_free_func (g_free);
-  c->passwords = g_ptr_array_new_with_free_func (g_free);
+  c->passwords = g_ptr_array_new_with_free_func (wipe_str);
   *out = NULL;
   if (a && (load_tls (what, a, c) < 0 || load_auth (what, a, c) < 0)) {
     metrics_creds_free (c);
@@ -226,8 +283,11 @@ metrics_creds_allow (const struct metrics_creds *c, const char *user,
     return true;
   if (!user || !password)
     return false;
+  /* Every line, user and password compared alike: neither the time nor
+   * anything else tells a user that exists from one that does not.
+   */
   for (guint i = 0; i < c->users->len; i++)
-    ok |= strcmp (user, g_ptr_array_index (c->users, i)) == 0 &&
+    ok |= same (user, g_ptr_array_index (c->users, i)) &
           same (password, g_ptr_array_index (c->passwords, i));
   return ok;
 }

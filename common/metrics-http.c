@@ -35,21 +35,37 @@ struct metrics_http {
 
 #define REALM "rmr metrics"
 
-/* Whether the request carries credentials the auth file allows. */
+/* Whether the request carries credentials the auth file allows.  The
+ * Authorization header is decoded here, into a buffer wiped after the
+ * compare (libmicrohttpd's own copy would keep the password).
+ */
 static bool
 allowed (struct metrics_http *h, struct MHD_Connection *conn)
 {
-  char *user, *password = NULL;
+  const char *v;
+  char *buf, *dec, *colon;
+  size_t size;
+  gsize len = 0;
   bool ok;
 
   if (!metrics_creds_auth (h->creds))
     return true;
-  user = MHD_basic_auth_get_username_password (conn, &password);
-  ok = metrics_creds_allow (h->creds, user, password);
-  if (password)
-    memset (password, 0, strlen (password));
-  MHD_free (user);
-  MHD_free (password);
+  v = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
+                                   MHD_HTTP_HEADER_AUTHORIZATION);
+  if (!v || g_ascii_strncasecmp (v, "Basic ", 6) != 0)
+    return false;
+  /* Decoded in place: never longer than the text, so room for a NUL. */
+  buf = g_strdup (v + 6);
+  size = strlen (buf) + 1;
+  dec = (char *) g_base64_decode_inplace (buf, &len);
+  dec[len] = '\0';
+  colon = memchr (dec, ':', len);
+  if (colon)
+    *colon = '\0';
+  ok = colon && strlen (dec) == (size_t) (colon - dec) &&
+       metrics_creds_allow (h->creds, dec, colon + 1);
+  explicit_bzero (buf, size);
+  g_free (buf);
   return ok;
 }
 
@@ -197,16 +213,15 @@ warn_open (const char *what, const char *addr, const struct metrics_creds *c)
 
 struct metrics_http *
 metrics_http_start (const char *what, const char *addr,
-                    const struct metrics_access *access,
-                    metrics_render_fn render, void *opaque)
+                    struct metrics_creds *creds, metrics_render_fn render,
+                    void *opaque)
 {
   struct metrics_http *h;
-  struct metrics_creds *creds;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
   int fd, family = AF_INET;
 
-  if (metrics_creds_load (what, access, &creds) < 0) {
-    errno = EINVAL;
+  if (!creds && metrics_creds_load (what, NULL, &creds) < 0) {
+    errno = ENOMEM;
     return NULL;
   }
   fd = listen_on (what, addr, &family);

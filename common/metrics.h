@@ -116,13 +116,16 @@ bool metrics_creds_allow (const struct metrics_creds *c, const char *user,
 
 /* Listen on addr (as above) and serve GET /metrics with render's text
  * (404 for another path, 405 for another method, 401 without the
- * credentials access asks for) from libmicrohttpd's own thread, over
- * HTTPS if access has a certificate.  NULL with errno set and a message
- * naming what on failure (a bad address or file, the port in use).
+ * credentials creds ask for) from libmicrohttpd's own thread, over HTTPS
+ * if creds have a certificate.  creds (loaded before: at start, with the
+ * paths and rights the process had then; NULL: anyone, plain HTTP) are
+ * the server's from now on, also when it fails.  NULL with errno set
+ * and a message naming what on failure (a bad address, the port in
+ * use).
  */
 struct metrics_http;
 struct metrics_http *metrics_http_start (const char *what, const char *addr,
-                                         const struct metrics_access *access,
+                                         struct metrics_creds *creds,
                                          metrics_render_fn render,
                                          void *opaque);
 /* Stop and free; NULL allowed. */

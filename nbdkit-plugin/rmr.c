@@ -58,6 +58,8 @@ static const char *tls_psk;
 static const char *tls_username;
 static const char *metrics_addr; /* metrics=tcp:ADDR:PORT */
 static struct metrics_access metrics_acc = {.sep = '-'};
+/* Read at .config_complete, before nbdkit changes user and directory. */
+static struct metrics_creds *metrics_creds;
 
 /* The /metrics endpoint, from .after_fork (its thread would not survive
  * the fork) to .unload.
@@ -113,6 +115,8 @@ rmr_unload (void)
 {
   metrics_http_stop (metrics_srv); /* it reads the pools */
   metrics_srv = NULL;
+  metrics_creds_free (metrics_creds); /* never started */
+  metrics_creds = NULL;
   rmr_admin_stop ();
   rmr_tls_cleanup (); /* no connection is left */
 }
@@ -342,10 +346,13 @@ rmr_config_complete (void)
   if ((metrics_acc.tls_cert || metrics_acc.tls_key || metrics_acc.auth) &&
       !metrics_addr) {
     nbdkit_error ("%s: needs metrics=tcp:ADDR:PORT",
-                  metrics_acc.auth ? "metrics-auth" : "metrics-tls-cert");
+                  metrics_acc.auth       ? "metrics-auth"
+                  : metrics_acc.tls_cert ? "metrics-tls-cert"
+                                         : "metrics-tls-key");
     return -1;
   }
-  if (metrics_access_check ("metrics", &metrics_acc) < 0) {
+  if (metrics_addr &&
+      metrics_creds_load ("metrics", &metrics_acc, &metrics_creds) < 0) {
     nbdkit_error ("%s", rmr_get_error ());
     return -1;
   }
@@ -485,8 +492,9 @@ rmr_after_fork (void)
       (r = rmr_admin_start (control_path, log_control, NULL)) < 0)
     return fail ("control", r);
   if (metrics_addr) {
-    metrics_srv = metrics_http_start ("metrics", metrics_addr, &metrics_acc,
+    metrics_srv = metrics_http_start ("metrics", metrics_addr, metrics_creds,
                                       render_metrics, NULL);
+    metrics_creds = NULL; /* the server's now */
     if (!metrics_srv)
       return fail ("metrics", -errno);
   }

@@ -457,10 +457,11 @@ config_load (const char *path, struct config *cfg)
    */
   if (!cfg->metrics)
     cfg->metrics = get (kf, "storaged", "metrics");
-  if (!cfg->metrics_tls_cert)
+  /* A certificate and its key come as a pair, from one place. */
+  if (!cfg->metrics_tls_cert && !cfg->metrics_tls_key) {
     cfg->metrics_tls_cert = get (kf, "storaged", "metrics_tls_cert");
-  if (!cfg->metrics_tls_key)
     cfg->metrics_tls_key = get (kf, "storaged", "metrics_tls_key");
+  }
   if (!cfg->metrics_auth)
     cfg->metrics_auth = get (kf, "storaged", "metrics_auth");
   return 0;

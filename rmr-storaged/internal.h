@@ -772,7 +772,7 @@ int ctl_verify_set (void *o, char **args, const char *value,
  * rmr-server/metrics of the control socket.
  */
 void srv_metrics_render (void *opaque, GString *out);
-int srv_metrics_start (const char *addr, const struct metrics_access *a);
+int srv_metrics_start (const char *addr, struct metrics_creds *creds);
 void srv_metrics_stop (void);
 
 /* config.c --------------------------------------------------------------- */

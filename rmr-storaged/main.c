@@ -298,6 +298,8 @@ main (int argc, char **argv)
   };
   struct config cfg = {.listen = g_ptr_array_new_with_free_func (g_free)};
   g_autoptr (GPtrArray) cli_listen = g_ptr_array_new_with_free_func (g_free);
+  struct metrics_creds *mcreds = NULL; /* read before daemonize () */
+  struct metrics_access macc;
   const char *config = NULL;
   bool foreground = false;
   enum log_level level = LOG_INFO;
@@ -358,16 +360,19 @@ main (int argc, char **argv)
   }
   if (cfg.metrics && metrics_addr_check ("metrics", cfg.metrics) < 0)
     die (NULL);
-  struct metrics_access macc = {.tls_cert = cfg.metrics_tls_cert,
-                                .tls_key = cfg.metrics_tls_key,
-                                .auth = cfg.metrics_auth,
-                                .sep = '-'};
+  macc = (struct metrics_access){.tls_cert = cfg.metrics_tls_cert,
+                                 .tls_key = cfg.metrics_tls_key,
+                                 .auth = cfg.metrics_auth,
+                                 .sep = '-'};
   if ((macc.tls_cert || macc.tls_key || macc.auth) && !cfg.metrics) {
     rmr_err (EINVAL, "%s: needs --metrics (or metrics= in [storaged])",
-             macc.auth ? "metrics-auth" : "metrics-tls-cert");
+             macc.auth       ? "metrics-auth"
+             : macc.tls_cert ? "metrics-tls-cert"
+                             : "metrics-tls-key");
     die (NULL);
   }
-  if (metrics_access_check ("metrics", &macc) < 0)
+  /* Read now, before daemonize () changes the directory. */
+  if (cfg.metrics && metrics_creds_load ("metrics", &macc, &mcreds) < 0)
     die (NULL);
   if (!cfg.control)
     cfg.control = g_strdup (DEFAULT_CONTROL);
@@ -393,7 +398,7 @@ main (int argc, char **argv)
     }
   }
   /* First the endpoint: a port in use stops us before any store opens. */
-  if (cfg.metrics && srv_metrics_start (cfg.metrics, &macc) < 0)
+  if (cfg.metrics && srv_metrics_start (cfg.metrics, mcreds) < 0)
     die (NULL);
   if (config && config_apply (config) < 0)
     die (NULL);

@@ -167,9 +167,10 @@ srv_metrics_render (void *opaque, GString *out)
 }
 
 int
-srv_metrics_start (const char *addr, const struct metrics_access *a)
+srv_metrics_start (const char *addr, struct metrics_creds *creds)
 {
-  g_http = metrics_http_start ("metrics", addr, a, srv_metrics_render, NULL);
+  g_http =
+    metrics_http_start ("metrics", addr, creds, srv_metrics_render, NULL);
   return g_http ? 0 : -errno;
 }
 

@@ -209,8 +209,8 @@ static void
 test_access (void)
 {
   g_autofree char *dir = g_dir_make_tmp ("rmr-metrics-XXXXXX", NULL);
-  g_autofree char *good =
-    write_file (dir, "good", "# scrapers\nprom:s3cret\n\n  ops:a:b  \n");
+  g_autofree char *good = write_file (
+    dir, "good", "# scrapers\nprom:s3cret\n\n  ops:a:b\r\nsp: x \n  \n");
   g_autofree char *bad = write_file (dir, "bad", "prom:s3cret\nnocolon\n");
   g_autofree char *empty = write_file (dir, "empty", "# nobody\n");
   g_autofree char *nopw = write_file (dir, "nopw", "prom:\n");
@@ -223,6 +223,9 @@ test_access (void)
   g_assert_null (metrics_creds_cert (c));
   g_assert_true (metrics_creds_allow (c, "prom", "s3cret"));
   g_assert_true (metrics_creds_allow (c, "ops", "a:b")); /* the first ':' */
+  g_assert_true (metrics_creds_allow (c, "sp", " x "));  /* as written */
+  g_assert_false (metrics_creds_allow (c, "sp", "x"));
+  g_assert_false (metrics_creds_allow (c, "ops", "s3cret")); /* prom's */
   g_assert_false (metrics_creds_allow (c, "prom", "s3cre"));
   g_assert_false (metrics_creds_allow (c, "prom", "s3cret!"));
   g_assert_false (metrics_creds_allow (c, "prom", "a:b"));
@@ -239,6 +242,8 @@ test_access (void)
   assert_error (metrics_access_check ("cfg", &a), EINVAL, "no USER:PASSWORD");
   a.auth = nopw;
   assert_error (metrics_access_check ("cfg", &a), EINVAL, "line 1");
+  a.auth = dir;
+  assert_error (metrics_access_check ("cfg", &a), EINVAL, "not a regular file");
   a.auth = missing;
   a.sep = '-';
   assert_error (metrics_access_check ("cfg", &a), EINVAL, "cfg: metrics-auth");
@@ -274,6 +279,7 @@ test_http_auth (void)
   g_autofree char *wrong = g_base64_encode ((const guchar *) "prom:s3crex", 11);
   g_autofree char *req_good = NULL, *req_wrong = NULL;
   g_autofree char *none = NULL, *bad = NULL, *ok = NULL, *other = NULL;
+  g_autofree char *post = NULL, *bearer = NULL, *nocolon = NULL;
   struct metrics_access a = {.auth = auth, .sep = '_'};
   struct metrics_http *h = NULL;
   char addr[64];
@@ -281,7 +287,9 @@ test_http_auth (void)
 
   for (port = 39200; port < 39300 && !h; port++) {
     snprintf (addr, sizeof addr, "tcp:127.0.0.1:%u", port);
-    h = metrics_http_start ("metrics", addr, &a, render_cb, NULL);
+    struct metrics_creds *c;
+    g_assert_cmpint (metrics_creds_load ("metrics", &a, &c), ==, 0);
+    h = metrics_http_start ("metrics", addr, c, render_cb, NULL);
   }
   g_assert_nonnull (h);
   port--;
@@ -298,6 +306,14 @@ test_http_auth (void)
   g_assert_null (strstr (bad, "x 1"));
   other = http (port, "GET /other HTTP/1.0\r\n\r\n");
   g_assert_nonnull (strstr (other, " 401 "));
+  post = http (port, "POST /metrics HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc");
+  g_assert_nonnull (strstr (post, " 401 "));
+  bearer = http (port, "GET /metrics HTTP/1.0\r\nAuthorization: Bearer "
+                       "cHJvbTpzM2NyZXQ=\r\n\r\n");
+  g_assert_nonnull (strstr (bearer, " 401 "));
+  nocolon = http (port, "GET /metrics HTTP/1.0\r\nAuthorization: Basic "
+                        "cHJvbXMzY3JldA==\r\n\r\n"); /* "proms3cret" */
+  g_assert_nonnull (strstr (nocolon, " 401 "));
   ok = http (port, req_good);
   g_assert_nonnull (strstr (ok, " 200 "));
   g_assert_true (g_str_has_suffix (ok, "\r\n\r\nx 1\n"));

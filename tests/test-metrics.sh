@@ -417,10 +417,10 @@ start_bg "$tmpdir/nbdsec.pid" nbdkit -f -U "$tmpdir/sec.nbd" "$RMR_PLUGIN" \
   "control=$tmpdir/secc.sock" "metrics=tcp:127.0.0.1:$mport5" \
   "metrics-auth=$tmpdir/m.auth"
 nbdsec_pid=$BG_PID
-wait_for_socket "$tmpdir/secc.sock" 10
-is "$(curl -sS -o /dev/null -w '%{http_code}' -u prom:s3cret \
+wait_for_port 127.0.0.1 "$mport5" 10
+is "$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -u prom:s3cret \
   "http://127.0.0.1:$mport5/metrics")" 200 "plugin metrics-auth: 200 with it"
-is "$(curl -sS -o /dev/null -w '%{http_code}' \
+is "$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' \
   "http://127.0.0.1:$mport5/metrics")" 401 "and 401 without"
 kill_pid "$nbdsec_pid"
 
