@@ -384,14 +384,17 @@ next_work_unlocked (struct srv_sync *s)
 /* Wait for the pace (background fetches only), on cond: an IO that
  * starts waiting for e (on_demand) or a stop ends the wait at once, so
  * neither waits out the pace of the background; a new rate takes the
- * pace again.
+ * pace again.  Chunks synced meanwhile are made durable and cleared
+ * when due, from here: every worker may be waiting for the pace (at a
+ * low rate, for long), and the flush is otherwise a worker's between
+ * two chunks.
  */
 static void
 throttle (struct srv_sync *s, struct chunk_ent *e, uint64_t bytes)
 {
   uint64_t ios =
     atomic_load_explicit (&s->pool->client_ios, memory_order_relaxed);
-  int64_t now, wait;
+  int64_t now, wait, t, until, due;
   uint64_t gen;
 
   g_mutex_lock (&s->lock);
@@ -400,9 +403,21 @@ again:
   wait = sync_pace_take (&s->pace, bytes, ios, now);
   gen = s->pace_gen;
   while (wait > 0 && !s->stop && !atomic_load (&e->on_demand) &&
-         s->pace_gen == gen &&
-         g_cond_wait_until (&s->cond, &s->lock, now + wait))
-    ;
+         s->pace_gen == gen) {
+    t = g_get_monotonic_time ();
+    until = now + wait;
+    if (t >= until)
+      break;
+    if (s->synced->len && !s->flushing) {
+      due = s->last_flush + FLUSH_MS * 1000;
+      if (t >= due) {
+        sync_flush_unlocked (s);
+        continue;
+      }
+      until = MIN (until, due);
+    }
+    g_cond_wait_until (&s->cond, &s->lock, until);
+  }
   if (wait > 0 && !s->stop && !atomic_load (&e->on_demand) &&
       s->pace_gen != gen)
     goto again; /* a new rate (sync_set_rate) */

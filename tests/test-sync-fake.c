@@ -386,16 +386,22 @@ wait_clean (struct srv_sync *s, unsigned secs)
 }
 
 struct srv_sync *
-start_paced (bool stopped, uint64_t rate)
+start_parallel (bool stopped, uint64_t rate, unsigned parallel)
 {
   struct srv_sync *s;
 
   g_assert_cmpint (sync_open (&fake_pool, R.st, R.maps, R_SLOT,
-                              (struct rmr_pool *) &fake_pool, 1, rate, 0,
+                              (struct rmr_pool *) &fake_pool, parallel, rate, 0,
                               stopped, &s),
                    ==, 0);
   sync_set_normal (s, true, 1);
   return s;
+}
+
+struct srv_sync *
+start_paced (bool stopped, uint64_t rate)
+{
+  return start_parallel (stopped, rate, 1);
 }
 
 struct srv_sync *

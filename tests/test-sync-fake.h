@@ -96,6 +96,9 @@ uint8_t r_byte (uint64_t c);
 /* Wait until R's own bits are gone and its sync has nothing in hand. */
 bool wait_clean (struct srv_sync *s, unsigned secs);
 struct srv_sync *start_paced (bool stopped, uint64_t rate);
+/* The same with parallel workers. */
+struct srv_sync *start_parallel (bool stopped, uint64_t rate,
+                                 unsigned parallel);
 struct srv_sync *start (bool stopped);
 void setup_rf (unsigned rf);
 void setup (void);

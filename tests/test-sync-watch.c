@@ -363,6 +363,34 @@ test_paced_rate_change (void)
   teardown ();
 }
 
+/* Every worker waits for the pace (1 byte/s, two workers) right after
+ * the first chunk was synced, within FLUSH_MS of the sync's start: that
+ * chunk is still made durable and cleared within a flush's delay, not
+ * after the pace (18 hours).
+ */
+static void
+test_paced_flush_while_waiting (void)
+{
+  struct srv_sync *s;
+  gint64 t;
+
+  setup ();
+  fill (pdata, 3, 0x33);
+  fill (pdata, 4, 0x44);
+  fill (pdata, 6, 0x66);
+  mark (&R, R_SLOT, 3);
+  mark (&R, R_SLOT, 4);
+  mark (&R, R_SLOT, 6);
+  s = start_parallel (false, 1, 2);
+  t = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+  while (maps_count (R.maps, R_SLOT) > 2 && g_get_monotonic_time () < t)
+    g_usleep (10000);
+  g_assert_cmpuint (maps_count (R.maps, R_SLOT), ==, 2);
+  assert_status (s, "fetching: waiting for the pace");
+  sync_close (s);
+  teardown ();
+}
+
 /* The store goes away (pool_remove_store): the sync is stopped while IO
  * admitted before still holds it; a gate then fails that IO with EIO at
  * once (nobody would fetch its chunk), and the object stays valid until
@@ -555,6 +583,8 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/reconcile-not-quiet", test_reconcile_not_quiet);
   g_test_add_func ("/sync-watch/gate-after-stop", test_gate_after_stop);
   g_test_add_func ("/sync-watch/paced-rate-change", test_paced_rate_change);
+  g_test_add_func ("/sync-watch/paced-flush-while-waiting",
+                   test_paced_flush_while_waiting);
   g_test_add_func ("/sync-watch/paced-background-fetch",
                    test_paced_background_fetch);
   g_test_add_func ("/sync-watch/refused-background-fetch",
