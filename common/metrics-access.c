@@ -286,8 +286,10 @@ metrics_creds_allow (const struct metrics_creds *c, const char *user,
   /* Every line, user and password compared alike: neither the time nor
    * anything else tells a user that exists from one that does not.
    */
-  for (guint i = 0; i < c->users->len; i++)
-    ok |= same (user, g_ptr_array_index (c->users, i)) &
-          same (password, g_ptr_array_index (c->passwords, i));
+  for (guint i = 0; i < c->users->len; i++) {
+    unsigned u = same (user, g_ptr_array_index (c->users, i));
+    unsigned p = same (password, g_ptr_array_index (c->passwords, i));
+    ok |= (u & p) != 0; /* both compared, whatever the user */
+  }
   return ok;
 }
