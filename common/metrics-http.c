@@ -69,22 +69,6 @@ allowed (struct metrics_http *h, struct MHD_Connection *conn)
   return ok;
 }
 
-static enum MHD_Result
-unauthorized (struct MHD_Connection *conn)
-{
-  static const char text[] = "unauthorized\n";
-  struct MHD_Response *r = MHD_create_response_from_buffer (
-    strlen (text), (void *) text, MHD_RESPMEM_PERSISTENT);
-  enum MHD_Result ret;
-
-  if (!r)
-    return MHD_NO;
-  MHD_add_response_header (r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
-  ret = MHD_queue_basic_auth_fail_response (conn, REALM, r);
-  MHD_destroy_response (r);
-  return ret;
-}
-
 int
 metrics_addr_check (const char *what, const char *addr)
 {
@@ -117,7 +101,10 @@ reply (struct MHD_Connection *conn, unsigned status, const char *text)
   MHD_add_response_header (r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
   if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
     MHD_add_response_header (r, MHD_HTTP_HEADER_ALLOW, "GET");
-  ret = MHD_queue_response (conn, status, r);
+  if (status == MHD_HTTP_UNAUTHORIZED) /* with the Basic challenge */
+    ret = MHD_queue_basic_auth_fail_response (conn, REALM, r);
+  else
+    ret = MHD_queue_response (conn, status, r);
   MHD_destroy_response (r);
   return ret;
 }
@@ -134,7 +121,7 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
   size_t len;
 
   if (!allowed (h, conn))
-    return unauthorized (conn);
+    return reply (conn, MHD_HTTP_UNAUTHORIZED, "unauthorized\n");
   if (strcmp (method, MHD_HTTP_METHOD_GET) != 0)
     return reply (conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
   if (strcmp (url, "/metrics") != 0)
