@@ -159,22 +159,46 @@ http (uint16_t port, const char *req)
   return g_string_free (out, FALSE);
 }
 
+/* The answer to req on port holds want. */
+static void
+assert_answer (uint16_t port, const char *req, const char *want)
+{
+  g_autofree char *a = http (port, req);
+
+  if (!strstr (a, want))
+    g_error ("%s -> %s (wanted '%s')", req, a, want);
+}
+
+/* A server on a free port from first on (a few tried), with creds read
+ * from a (NULL: open); its address in addr, the port in *port.
+ */
+static struct metrics_http *
+start_free (const struct metrics_access *a, uint16_t first, char *addr,
+            size_t n, uint16_t *port)
+{
+  struct metrics_http *h = NULL;
+  struct metrics_creds *c = NULL;
+
+  for (*port = first; *port < first + 100 && !h; (*port)++) {
+    snprintf (addr, n, "tcp:127.0.0.1:%u", *port);
+    if (a)
+      g_assert_cmpint (metrics_creds_load ("metrics", a, &c), ==, 0);
+    h = metrics_http_start ("metrics", addr, c, render_cb, NULL);
+  }
+  g_assert_nonnull (h);
+  (*port)--;
+  return h;
+}
+
 static void
 test_http (void)
 {
-  struct metrics_http *h = NULL;
-  struct metrics_http *busy;
+  struct metrics_http *h, *busy;
   char addr[64];
   uint16_t port;
-  g_autofree char *ok = NULL, *nf = NULL, *na = NULL;
+  g_autofree char *ok = NULL;
 
-  /* A free port: try a few. */
-  for (port = 39100; port < 39200 && !h; port++) {
-    snprintf (addr, sizeof addr, "tcp:127.0.0.1:%u", port);
-    h = metrics_http_start ("metrics", addr, NULL, render_cb, NULL);
-  }
-  g_assert_nonnull (h);
-  port--;
+  h = start_free (NULL, 39100, addr, sizeof addr, &port);
   busy = metrics_http_start ("metrics", addr, NULL, render_cb, NULL);
   g_assert_null (busy);
   g_assert_cmpint (errno, ==, EADDRINUSE);
@@ -185,10 +209,9 @@ test_http (void)
                  g_str_has_prefix (ok, "HTTP/1.1 200"));
   g_assert_nonnull (strstr (ok, "text/plain; version=0.0.4"));
   g_assert_true (g_str_has_suffix (ok, "\r\n\r\nx 1\n"));
-  nf = http (port, "GET /other HTTP/1.0\r\n\r\n");
-  g_assert_nonnull (strstr (nf, " 404 "));
-  na = http (port, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
-  g_assert_nonnull (strstr (na, " 405 "));
+  assert_answer (port, "GET /other HTTP/1.0\r\n\r\n", " 404 ");
+  assert_answer (port, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+                 " 405 ");
   metrics_http_stop (h);
 }
 
@@ -278,21 +301,13 @@ test_http_auth (void)
   g_autofree char *good = g_base64_encode ((const guchar *) "prom:s3cret", 11);
   g_autofree char *wrong = g_base64_encode ((const guchar *) "prom:s3crex", 11);
   g_autofree char *req_good = NULL, *req_wrong = NULL;
-  g_autofree char *none = NULL, *bad = NULL, *ok = NULL, *other = NULL;
-  g_autofree char *post = NULL, *bearer = NULL, *nocolon = NULL;
+  g_autofree char *none = NULL, *bad = NULL, *ok = NULL;
   struct metrics_access a = {.auth = auth, .sep = '_'};
-  struct metrics_http *h = NULL;
+  struct metrics_http *h;
   char addr[64];
   uint16_t port;
 
-  for (port = 39200; port < 39300 && !h; port++) {
-    snprintf (addr, sizeof addr, "tcp:127.0.0.1:%u", port);
-    struct metrics_creds *c;
-    g_assert_cmpint (metrics_creds_load ("metrics", &a, &c), ==, 0);
-    h = metrics_http_start ("metrics", addr, c, render_cb, NULL);
-  }
-  g_assert_nonnull (h);
-  port--;
+  h = start_free (&a, 39200, addr, sizeof addr, &port);
   req_good = g_strdup_printf (
     "GET /metrics HTTP/1.0\r\nAuthorization: Basic %s\r\n\r\n", good);
   req_wrong = g_strdup_printf (
@@ -304,16 +319,18 @@ test_http_auth (void)
   bad = http (port, req_wrong);
   g_assert_nonnull (strstr (bad, " 401 "));
   g_assert_null (strstr (bad, "x 1"));
-  other = http (port, "GET /other HTTP/1.0\r\n\r\n");
-  g_assert_nonnull (strstr (other, " 401 "));
-  post = http (port, "POST /metrics HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc");
-  g_assert_nonnull (strstr (post, " 401 "));
-  bearer = http (port, "GET /metrics HTTP/1.0\r\nAuthorization: Bearer "
-                       "cHJvbTpzM2NyZXQ=\r\n\r\n");
-  g_assert_nonnull (strstr (bearer, " 401 "));
-  nocolon = http (port, "GET /metrics HTTP/1.0\r\nAuthorization: Basic "
-                        "cHJvbXMzY3JldA==\r\n\r\n"); /* "proms3cret" */
-  g_assert_nonnull (strstr (nocolon, " 401 "));
+  assert_answer (port, "GET /other HTTP/1.0\r\n\r\n", " 401 ");
+  assert_answer (port, "POST /metrics HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc",
+                 " 401 ");
+  assert_answer (port,
+                 "GET /metrics HTTP/1.0\r\nAuthorization: Bearer "
+                 "cHJvbTpzM2NyZXQ=\r\n\r\n",
+                 " 401 ");
+  /* "proms3cret": no colon */
+  assert_answer (port,
+                 "GET /metrics HTTP/1.0\r\nAuthorization: Basic "
+                 "cHJvbXMzY3JldA==\r\n\r\n",
+                 " 401 ");
   ok = http (port, req_good);
   g_assert_nonnull (strstr (ok, " 200 "));
   g_assert_true (g_str_has_suffix (ok, "\r\n\r\nx 1\n"));
