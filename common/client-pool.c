@@ -142,6 +142,7 @@ clt_leg_call_to (struct clt_leg *leg, struct clt_sess *s, uint32_t to,
   sub->rbuf = rbuf;
   sub->rlen = rlen;
   sub->any_len = got != NULL;
+  sub->may_zero = hdr->type == RMR_MSG_READ && (hdr->flags & RMR_HF_ZEROES);
   hdr->group_id = leg->pool->group_id;
   hdr->member_id = to;
   hdr->payload_len = plen;
@@ -156,6 +157,8 @@ clt_leg_call_to (struct clt_leg *leg, struct clt_sess *s, uint32_t to,
     *got = sub->got_len;
   hdr->member_id = sub->from;
   hdr->dirty_mask = r == 0 ? sub->rmask : 0;
+  if (!sub->zeroed)
+    hdr->flags &= ~RMR_HF_ZEROES;
   clt_req_clear (&req);
   return r;
 }

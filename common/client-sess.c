@@ -68,6 +68,8 @@ clt_req_add (struct clt_req *req, unsigned i, struct clt_leg *leg)
   sub->sess = leg->sess;
   sub->done = false;
   sub->any_len = false;
+  sub->may_zero = false;
+  sub->zeroed = false;
   sub->got_len = 0;
   sub->from = RMR_MEMBER_NONE;
   sub->rmask = 0;
@@ -200,18 +202,27 @@ sess_message (void *opaque, const struct rmr_hdr *hdr, void *payload)
   sub->got_len = hdr->payload_len;
   sub->from = hdr->member_id;
   sub->rmask = hdr->dirty_mask;
-  if (status == 0 && hdr->payload_len != sub->rlen &&
-      !(sub->any_len && hdr->payload_len <= sub->rlen))
-    status = -EPROTO;
   if (status != 0 && payload == sub->errmsg) {
     sub->errmsg[hdr->payload_len] = '\0';
     clt_sub_complete (sub, status, NULL);
   }
+  else if (status == 0 && (hdr->flags & RMR_HF_ZEROES)) {
+    /* Zeroes without payload (proto.h): only where they were asked for. */
+    if (!sub->may_zero) {
+      clt_sub_complete (sub, -EPROTO,
+                        "zeroes answered to a read that did not ask for them");
+      return;
+    }
+    memset (sub->rbuf, 0, sub->rlen);
+    sub->got_len = sub->rlen;
+    sub->zeroed = true;
+    clt_sub_complete (sub, 0, NULL);
+  }
+  else if (status == 0 && hdr->payload_len != sub->rlen &&
+           !(sub->any_len && hdr->payload_len <= sub->rlen))
+    clt_sub_complete (sub, -EPROTO, "reply with an unexpected payload length");
   else
-    clt_sub_complete (sub, status,
-                      status == -EPROTO && !hdr->status
-                        ? "reply with an unexpected payload length"
-                        : NULL);
+    clt_sub_complete (sub, status, NULL);
 }
 
 static void

@@ -498,6 +498,16 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
                const uint32_t *members, void *buf, uint32_t count,
                uint64_t offset, uint32_t *member)
 {
+  return rmr_sync_read_sparse (pool, generation, peers, members, buf, count,
+                               offset, member, NULL);
+}
+
+int
+rmr_sync_read_sparse (struct rmr_pool *pool, uint64_t generation,
+                      uint32_t peers, const uint32_t *members, void *buf,
+                      uint32_t count, uint64_t offset, uint32_t *member,
+                      int *zeroes)
+{
   char why[RMR_ERRMSG_MAX + 400] = "no peer session";
   unsigned i, n, start;
   int r;
@@ -507,6 +517,7 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
   for (i = 0; i < n; i++) {
     unsigned j = (start + i) % n;
     struct rmr_hdr hdr = {.type = RMR_MSG_READ,
+                          .flags = zeroes ? RMR_HF_ZEROES : 0,
                           .generation = generation,
                           .offset = offset,
                           .length = count};
@@ -518,6 +529,8 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
       atomic_fetch_add (&pool->legs[j].reads, 1);
       if (member)
         *member = hdr.member_id;
+      if (zeroes)
+        *zeroes = (hdr.flags & RMR_HF_ZEROES) != 0;
       return 0;
     }
   }

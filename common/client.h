@@ -58,6 +58,8 @@ struct clt_sub {
   uint32_t rlen;
   int status;       /* 0 or -errno, valid when done */
   bool any_len;     /* a reply of up to rlen bytes will do */
+  bool may_zero;    /* READ: zeroes without payload will do (proto.h) */
+  bool zeroed;      /* ...and that is what came: rbuf was zeroed */
   uint32_t got_len; /* the reply's payload length */
   uint32_t from;    /* the member that answered (RMR_MEMBER_NONE: none) */
   uint32_t rmask;   /* the reply's dirty_mask (a watch's: slots behind) */
@@ -253,7 +255,9 @@ int64_t clt_deadline (const struct rmr_pool *pool);
  * bytes, or with got != NULL up to rlen and its length in *got.  On
  * failure the error (the server's message if it sent one) is set.  On
  * return hdr->member_id is the member that answered (RMR_MEMBER_NONE if
- * none did), and hdr->dirty_mask the reply's.
+ * none did), and hdr->dirty_mask the reply's.  A read with RMR_HF_ZEROES
+ * in hdr->flags takes zeroes without payload (rbuf is zeroed); on return
+ * the flag says whether that is what came.
  */
 int clt_leg_call (struct clt_leg *leg, struct clt_sess *s, struct rmr_hdr *hdr,
                   const void *payload, size_t plen, void *rbuf, uint32_t rlen,

@@ -320,17 +320,6 @@ dmap_page_encode (const struct dmap *m, unsigned slot, uint32_t page,
   put_le32 (buf, rmr_crc32c (0, buf, RMR_MAP_PAGE_SIZE));
 }
 
-static bool
-all_zero (const uint8_t *buf, size_t n)
-{
-  size_t i;
-
-  for (i = 0; i < n; i++)
-    if (buf[i])
-      return false;
-  return true;
-}
-
 int
 dmap_page_decode (struct dmap *m, unsigned slot, uint32_t page,
                   const uint8_t *buf)
@@ -346,7 +335,7 @@ dmap_page_decode (struct dmap *m, unsigned slot, uint32_t page,
     return rmr_err (EINVAL, "dirty map: page %" PRIu32 " beyond %" PRIu32, page,
                     m->npages);
   dmap_clear_range (m, base, valid);
-  if (all_zero (buf, RMR_MAP_PAGE_SIZE)) {
+  if (buf_is_zero (buf, RMR_MAP_PAGE_SIZE)) {
     m->unsaved[page] = 0;
     return 0;
   }

@@ -205,17 +205,6 @@ md_encode (const struct rmr_sb *sb, uint8_t *buf)
   put_le32 (buf + OFF_CRC, rmr_crc32c (0, buf, RMR_SB_SIZE));
 }
 
-static bool
-all_zero (const uint8_t *p, size_t n)
-{
-  size_t i;
-
-  for (i = 0; i < n; i++)
-    if (p[i] != 0)
-      return false;
-  return true;
-}
-
 /* The pool_name field: NUL-terminated within its 64 bytes, NUL-padded,
  * and "" or a valid pool name.
  */
@@ -230,7 +219,7 @@ decode_pool_name (const uint8_t *field, char *name, char *why, size_t n)
     return false;
   }
   len = nul - field;
-  if (!all_zero (nul, POOL_NAME_FIELD - len)) {
+  if (!buf_is_zero (nul, POOL_NAME_FIELD - len)) {
     snprintf (why, n, "pool_name: bytes after the NUL are not zero");
     return false;
   }
@@ -402,7 +391,7 @@ decode (const uint8_t *buf, struct rmr_sb *sb, char *why, size_t n)
       }
   }
 
-  if (!all_zero (buf + OFF_END, RMR_SB_SIZE - OFF_END)) {
+  if (!buf_is_zero (buf + OFF_END, RMR_SB_SIZE - OFF_END)) {
     for (i = OFF_END; buf[i] == 0; i++)
       ;
     snprintf (why, n, "unused byte %zu: not zero", i);

@@ -85,6 +85,7 @@ allowed_flags (unsigned type)
   case RMR_MSG_MAP_GET:
   case RMR_MSG_MAP_CLEAR: return RMR_HF_WATCH;
   case RMR_MSG_LEAVE: return RMR_HF_QUIESCED;
+  case RMR_MSG_READ: return RMR_HF_ZEROES;
   default: return 0;
   }
 }
@@ -124,7 +125,9 @@ check_payload (const struct rmr_hdr *h)
     want = reply ? RMR_JOIN_REP_SIZE : RMR_JOIN_REQ_SIZE;
     break;
   case RMR_MSG_ENABLE: want = reply ? 0 : RMR_ENABLE_REQ_SIZE; break;
-  case RMR_MSG_READ: want = reply ? h->length : 0; break;
+  case RMR_MSG_READ:
+    want = reply && !(h->flags & RMR_HF_ZEROES) ? h->length : 0;
+    break;
   case RMR_MSG_CSUM:
     want = 0;
     if (!reply)

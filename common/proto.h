@@ -103,16 +103,24 @@ enum rmr_msg_type {
  * the watch of the range ends.
  */
 
+/* Zeroes without payload (a resync's fetch of a chunk that holds no
+ * data).  A read request with RMR_HF_ZEROES takes an answer without the
+ * bytes when every byte of the range reads as zero: a successful reply
+ * with RMR_HF_ZEROES carries no payload and means exactly that.  A node
+ * may answer such a request with the bytes anyway; a reply with
+ * RMR_HF_ZEROES to a request without it is refused by the requester.
+ */
+
 /* Header flags. */
 #define RMR_HF_REPLY 0x0001
 #define RMR_HF_FUA 0x0002       /* write, trim, zero */
 #define RMR_HF_MAY_TRIM 0x0004  /* zero */
 #define RMR_HF_FAST_ZERO 0x0008 /* zero */
 #define RMR_HF_WATCH 0x0010     /* map-get, map-clear: see above */
-#define RMR_HF_QUIESCED                                                        \
-  0x0020 /* leave: no write of this client is in
-                                 * flight on any leg */
-#define RMR_HF_ALL 0x003f
+/* leave: no write of this client is in flight on any leg */
+#define RMR_HF_QUIESCED 0x0020
+#define RMR_HF_ZEROES 0x0040 /* read: see above */
+#define RMR_HF_ALL 0x007f
 
 /* Leave modes (the header's offset field of a LEAVE). */
 enum rmr_leave_mode {

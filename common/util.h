@@ -48,6 +48,21 @@ cleanup_close (int *fd)
 }
 #define CLEANUP_CLOSE __attribute__ ((cleanup (cleanup_close)))
 
+/* Whether n bytes at p are all zero: the first 16 one by one, then each
+ * byte equal to the one 16 before it (memcmp runs vectorised).
+ */
+static inline bool
+buf_is_zero (const void *p, size_t n)
+{
+  const uint8_t *b = p;
+  size_t i;
+
+  for (i = 0; i < n && i < 16; i++)
+    if (b[i])
+      return false;
+  return n <= 16 || memcmp (b, b + 16, n - 16) == 0;
+}
+
 static inline bool
 is_power_of_2 (uint64_t v)
 {

@@ -59,6 +59,7 @@ struct srv_metrics {
   atomic_int inflight;
   struct metrics_hist latency[SRV_NOPS];
   atomic_uint_fast64_t resync_chunks, resync_bytes, resync_failures;
+  atomic_uint_fast64_t resync_zero_chunks;
 };
 
 struct srv_pool {
@@ -676,6 +677,9 @@ void sess_reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
 void sess_reply_mask (struct srv_conn *c, const struct rmr_hdr *req,
                       const void *payload, size_t len, uint32_t member_id,
                       uint32_t dirty_mask);
+/* A read's success reply of zeroes without payload (RMR_HF_ZEROES). */
+void sess_reply_zeroes (struct srv_conn *c, const struct rmr_hdr *req,
+                        uint32_t member_id);
 void sess_reply_error (struct srv_conn *c, const struct rmr_hdr *req,
                        int status, const char *msg, struct srv_psess *ps);
 /* A request for the message being received (len: buffer bytes), or NULL

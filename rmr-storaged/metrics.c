@@ -142,6 +142,9 @@ pool_metrics_unlocked (struct srv_pool *p, struct prom *pr)
   prom_counter (pr, "rmr_resync_bytes_total",
                 "Bytes this member fetched from its peers", l,
                 atomic_load (&m->resync_bytes));
+  prom_counter (pr, "rmr_resync_zero_chunks_total",
+                "Chunks of those that came as zeroes, without their bytes", l,
+                atomic_load (&m->resync_zero_chunks));
   prom_counter (pr, "rmr_resync_failures_total",
                 "Chunk fetches of the resync that failed", l,
                 atomic_load (&m->resync_failures));

@@ -152,6 +152,7 @@ io_done (struct store_io *io, int res)
   struct srv_pool *p = r->pool;
   bool is_read = r->hdr.type == RMR_MSG_READ || r->hdr.type == RMR_MSG_CSUM;
   uint32_t rlen = r->hdr.length;
+  uint16_t zeroes = 0;
   char msg[RMR_ERRMSG_MAX];
 
   release_al (r);
@@ -175,6 +176,11 @@ io_done (struct store_io *io, int res)
   }
   if (res >= 0 && r->hdr.type == RMR_MSG_CSUM)
     rlen = csum_units (r); /* before the end: maps live until then */
+  /* A resync's fetch of zeroes: no payload (proto.h, RMR_HF_ZEROES). */
+  if (res >= 0 && (r->hdr.flags & RMR_HF_ZEROES) && buf_is_zero (r->buf, rlen))
+    zeroes = RMR_HF_ZEROES;
+  if (zeroes)
+    rlen = 0;
   io_account (r, res);
   pool_io_end (p, &r->ctx, !is_read && r->hdr.type != RMR_MSG_FLUSH);
   if (res >= 0 && sess_on_receive_thread (r->conn)) {
@@ -184,7 +190,7 @@ io_done (struct store_io *io, int res)
       sess_flush_replies (c);
     c->pend[c->npend] = (struct rmr_msg){
       .hdr = {.type = r->hdr.type,
-              .flags = RMR_HF_REPLY,
+              .flags = RMR_HF_REPLY | zeroes,
               .group_id = r->hdr.group_id,
               .member_id = p->member_id,
               .generation = r->hdr.generation,
@@ -207,6 +213,8 @@ io_done (struct store_io *io, int res)
       log_failed_io (msg);
     sess_reply (r->conn, &r->hdr, res, msg, strlen (msg), p->member_id);
   }
+  else if (zeroes)
+    sess_reply_zeroes (r->conn, &r->hdr, p->member_id);
   else
     sess_reply (r->conn, &r->hdr, 0, r->buf, is_read ? rlen : 0, p->member_id);
   sess_req_put (r);

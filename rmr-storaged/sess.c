@@ -407,11 +407,11 @@ check_role (struct srv_conn *c, struct srv_psess *ps, const struct rmr_hdr *hdr)
 static void
 send_reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
             const void *payload, size_t len, uint32_t member_id,
-            uint32_t dirty_mask)
+            uint32_t dirty_mask, uint16_t flags)
 {
   struct rmr_hdr h = {
     .type = req->type,
-    .flags = RMR_HF_REPLY | (req->flags & RMR_HF_WATCH),
+    .flags = RMR_HF_REPLY | (req->flags & RMR_HF_WATCH) | flags,
     .group_id = req->group_id,
     .member_id = member_id,
     .generation = req->generation,
@@ -434,7 +434,14 @@ void
 sess_reply (struct srv_conn *c, const struct rmr_hdr *req, int status,
             const void *payload, size_t len, uint32_t member_id)
 {
-  send_reply (c, req, status, payload, len, member_id, 0);
+  send_reply (c, req, status, payload, len, member_id, 0, 0);
+}
+
+void
+sess_reply_zeroes (struct srv_conn *c, const struct rmr_hdr *req,
+                   uint32_t member_id)
+{
+  send_reply (c, req, 0, NULL, 0, member_id, 0, RMR_HF_ZEROES);
 }
 
 void
@@ -442,7 +449,7 @@ sess_reply_mask (struct srv_conn *c, const struct rmr_hdr *req,
                  const void *payload, size_t len, uint32_t member_id,
                  uint32_t dirty_mask)
 {
-  send_reply (c, req, 0, payload, len, member_id, dirty_mask);
+  send_reply (c, req, 0, payload, len, member_id, dirty_mask, 0);
 }
 
 void

@@ -268,3 +268,16 @@ store_io_wait (struct store *st, enum store_op op, void *buf, uint64_t off,
   g_cond_clear (&s.cond);
   return r;
 }
+
+int
+store_zero_wait (struct store *st, uint64_t off, uint32_t len)
+{
+  off_t start = (off_t) (st->data_offset + off), d;
+
+  if (!st->is_bdev) {
+    d = lseek (st->fd, start, SEEK_DATA);
+    if ((d < 0 && errno == ENXIO) || (d >= 0 && d >= start + (off_t) len))
+      return 0;
+  }
+  return store_io_wait (st, STORE_ZERO, NULL, off, len);
+}

@@ -224,6 +224,12 @@ int store_submit_inline (struct store *st, struct store_io *io);
 /* One IO, waited for (a resync worker, the online verify): 0 or -errno. */
 int store_io_wait (struct store *st, enum store_op op, void *buf, uint64_t off,
                    uint32_t len);
+/* Make [off, off + len) read as zeroes, waited for (a resync's fetch of
+ * zeroes): nothing where the file has a hole there already (a sparse
+ * store stays sparse), else a zero range, which keeps the blocks (a
+ * later write there cannot fail for want of space).
+ */
+int store_zero_wait (struct store *st, uint64_t off, uint32_t len);
 
 /* store-file.c: the io_uring backend for files and block devices; one
  * ring, one completion thread per store.  store_file_start falls back to

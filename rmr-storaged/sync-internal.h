@@ -93,6 +93,7 @@ struct srv_sync {
   int64_t timer_at;     /* a worker waits until then; INT64_MAX: none */
   /* Progress of the current run. */
   uint64_t done, bytes, failures;
+  uint64_t zero_chunks;  /* of done: came as zeroes, without payload */
   int64_t last_done;     /* the last chunk synced, µs */
   int64_t started;       /* first chunk of this run, µs */
   int64_t finished;      /* the last dirty bit cleared, µs */

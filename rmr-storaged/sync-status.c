@@ -87,6 +87,7 @@ sync_status (struct srv_sync *s, GString *out)
     out, "done: %" PRIu64 "\ntotal: %" PRIu64 "\ndirty: %" PRIu64 "\n", s->done,
     total, left);
   g_string_append_printf (out, "bytes: %" PRIu64 "\n", s->bytes);
+  g_string_append_printf (out, "zero_chunks: %" PRIu64 "\n", s->zero_chunks);
   g_string_append_printf (out, "elapsed: %.3f s\n", elapsed / 1e6);
   g_string_append_printf (out, "rate: %.1f MB/s\n", rate / 1e6);
   if (running && rate)

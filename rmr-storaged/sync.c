@@ -322,7 +322,7 @@ sources (struct srv_sync *s, const struct watchers *w, uint64_t c)
  */
 static int
 fetch (struct srv_sync *s, const struct watchers *w, uint64_t c, void *buf,
-       uint32_t len, uint64_t off, uint64_t gen)
+       uint32_t len, uint64_t off, uint64_t gen, int *zeroes)
 {
   uint32_t src = sources (s, w, c);
 
@@ -332,7 +332,8 @@ fetch (struct srv_sync *s, const struct watchers *w, uint64_t c, void *buf,
                     "by this member's map or by a watcher's record (slots "
                     "0x%" PRIx32 " behind at a watcher)",
                     w->behind);
-  return rmr_sync_read (s->peers, gen, src, w->by, buf, len, off, NULL);
+  return rmr_sync_read_sparse (s->peers, gen, src, w->by, buf, len, off, NULL,
+                               zeroes);
 }
 
 /* A background fetch put off (lock not held): its entry goes, the bit
@@ -536,7 +537,7 @@ worker (gpointer arg)
   uint64_t off, gen, ferr;
   struct watchers watched;
   uint32_t len;
-  int r;
+  int r, zeroes;
 
   g_mutex_lock (&s->lock);
   while (!s->stop) {
@@ -590,6 +591,7 @@ worker (gpointer arg)
 
     off = e->chunk << s->shift;
     len = MIN (cs, s->mapped_size - off);
+    zeroes = 0;
     /* Kept at its clear: only once quiet here (sync-flush.c).  Not yet:
      * the background comes back later (before its pace is charged), an
      * IO gets a few tries, then fails.
@@ -614,7 +616,7 @@ worker (gpointer arg)
       atomic_store (&e->doing, "reading from a peer");
       rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
                       watched.by, &watched.behind);
-      r = fetch (s, &watched, e->chunk, buf, len, off, gen);
+      r = fetch (s, &watched, e->chunk, buf, len, off, gen, &zeroes);
       /* A peer refuses while a client write to the chunk is in flight
        * there: that passes.  An IO waiting for this chunk gets a few
        * tries before it fails (the background comes back later).
@@ -622,13 +624,14 @@ worker (gpointer arg)
       for (int t = 0;
            r == -EAGAIN && e->on_demand && t < RETRY_TRIES && !s->stop; t++) {
         g_usleep (RETRY_US << MIN (t, 4));
-        r = fetch (s, &watched, e->chunk, buf, len, off, gen);
+        r = fetch (s, &watched, e->chunk, buf, len, off, gen, &zeroes);
       }
     }
     ferr = store_flush_errors (s->st);
     atomic_store (&e->doing, "writing to the store");
     if (r == 0)
-      r = store_io_wait (s->st, STORE_WRITE, buf, off, len);
+      r = zeroes ? store_zero_wait (s->st, off, len)
+                 : store_io_wait (s->st, STORE_WRITE, buf, off, len);
 
     g_mutex_lock (&s->lock);
     s->busy_workers--;
@@ -641,8 +644,10 @@ worker (gpointer arg)
       s->last_done = g_get_monotonic_time ();
       s->done++;
       s->bytes += len;
+      s->zero_chunks += zeroes;
       metrics_add (&s->pool->m.resync_chunks, 1);
       metrics_add (&s->pool->m.resync_bytes, len);
+      metrics_add (&s->pool->m.resync_zero_chunks, zeroes);
       release_unlocked (s, e, 0, &go, &fail);
     }
     else {

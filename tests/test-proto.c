@@ -168,6 +168,14 @@ test_rejections (void)
   b.status = 5000;
   b.payload_len = 0;
   expect_bad (&b, -1, 0, "errno");
+  /* Zeroes without payload: only a read's, and then no payload at all. */
+  b.status = 0;
+  b.flags = RMR_HF_REPLY | RMR_HF_ZEROES;
+  b.payload_len = b.length;
+  expect_bad (&b, -1, 0, "payload_len");
+  b = h;
+  b.flags = RMR_HF_ZEROES;
+  expect_bad (&b, -1, 0, "flags"); /* not on a write */
 
   b = h;
   b.type = RMR_MSG_FLUSH;
@@ -225,6 +233,16 @@ test_valid_types (void)
   b.payload_len = 20; /* error reply with a message */
   rmr_hdr_encode (&b, buf);
   g_assert_cmpint (rmr_hdr_decode (buf, &d), ==, 0);
+  /* A read that takes zeroes without payload, and such an answer. */
+  b.status = 0;
+  b.flags = RMR_HF_ZEROES;
+  b.payload_len = 0;
+  rmr_hdr_encode (&b, buf);
+  g_assert_cmpint (rmr_hdr_decode (buf, &d), ==, 0);
+  b.flags = RMR_HF_REPLY | RMR_HF_ZEROES;
+  rmr_hdr_encode (&b, buf);
+  g_assert_cmpint (rmr_hdr_decode (buf, &d), ==, 0);
+  g_assert_cmpuint (d.flags, ==, RMR_HF_REPLY | RMR_HF_ZEROES);
   g_assert_cmpstr (rmr_msg_type_name (RMR_MSG_ZERO), ==, "zero");
   g_assert_cmpstr (rmr_msg_type_name (99), ==, "unknown");
 }

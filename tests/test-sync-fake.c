@@ -190,9 +190,10 @@ refuse_reads (uint64_t c)
 }
 
 int
-rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
-               const uint32_t *members, void *buf, uint32_t count,
-               uint64_t offset, uint32_t *member)
+rmr_sync_read_sparse (struct rmr_pool *pool, uint64_t generation,
+                      uint32_t peers, const uint32_t *members, void *buf,
+                      uint32_t count, uint64_t offset, uint32_t *member,
+                      int *zeroes)
 {
   uint64_t c = offset / CS;
   unsigned i, n;
@@ -226,6 +227,9 @@ rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
     g_mutex_unlock (&hook_lock);
     if (member)
       *member = peer_member[n];
+    /* Zeroes without payload, as sess-io.c answers them. */
+    if (zeroes)
+      *zeroes = buf_is_zero (buf, count);
     return 0;
   }
   return rmr_err (EAGAIN, "no peer could serve chunk %" PRIu64, c);

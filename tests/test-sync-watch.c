@@ -24,13 +24,17 @@
  *   - the resync's flush of the store fails: the chunk stays dirty and the
  *     recent-write record turns suspect, durably; the same when another
  *     sync of the store failed since the chunk was written (the writeback
- *     error went there).
+ *     error went there);
+ *   - zero chunks: a chunk P reads as zeroes comes without payload, and
+ *     R writes nothing where its store has a hole (it stays sparse),
+ *     zeroes where it holds older data.
  * RF=3: test-sync-watch-rf3.c.
  */
 #undef NDEBUG
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fdio.h"
 #include "test-sync-fake.h"
@@ -565,6 +569,51 @@ test_flush_fails_late (void)
   teardown ();
 }
 
+/* Whether R's store holds no data block in chunk c (a hole). */
+static bool
+r_hole (uint64_t c)
+{
+  off_t at = (off_t) (R.st->data_offset + c * CS);
+  off_t d = lseek (R.st->fd, at, SEEK_DATA);
+
+  return (d < 0 && errno == ENXIO) || (d >= 0 && d >= at + CS);
+}
+
+static void
+test_zero_chunks (void)
+{
+  g_autoptr (GString) st = g_string_new (NULL);
+  g_autofree uint8_t *old = g_malloc (CS);
+  uint64_t zeroed = atomic_load (&fake_pool.m.resync_zero_chunks);
+  struct srv_sync *s;
+
+  setup ();
+  /* Chunk 2: zeroes on P, older data on R; chunk 4: zeroes on P, a hole
+   * on R; chunk 6: data on P.
+   */
+  memset (old, 0x55, CS);
+  g_assert_cmpint (
+    rmr_pwrite_full (R.st->fd, old, CS, R.st->data_offset + 2 * CS, 0), ==, 0);
+  g_assert_true (r_hole (4));
+  fill (pdata, 6, 0x66);
+  for (uint64_t c = 2; c <= 6; c += 2) {
+    mark (&P, R_SLOT, c);
+    mark (&R, R_SLOT, c);
+  }
+  s = start (false);
+  g_assert_true (wait_clean (s, 10));
+  g_assert_cmpuint (r_byte (2), ==, 0);
+  g_assert_cmpuint (r_byte (4), ==, 0);
+  g_assert_true (r_hole (4));
+  g_assert_cmpuint (r_byte (6), ==, 0x66);
+  sync_status (s, st);
+  g_assert_nonnull (strstr (st->str, "zero_chunks: 2\n"));
+  g_assert_cmpuint (atomic_load (&fake_pool.m.resync_zero_chunks) - zeroed, ==,
+                    2);
+  sync_close (s);
+  teardown ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -593,5 +642,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/flush-fails-elsewhere",
                    test_flush_fails_elsewhere);
   g_test_add_func ("/sync-watch/flush-fails-late", test_flush_fails_late);
+  g_test_add_func ("/sync-watch/zero-chunks", test_zero_chunks);
   return g_test_run ();
 }

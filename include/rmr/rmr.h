@@ -348,6 +348,15 @@ int rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
 int rmr_sync_read (struct rmr_pool *pool, uint64_t generation, uint32_t peers,
                    const uint32_t *members, void *buf, uint32_t count,
                    uint64_t offset, uint32_t *member);
+/* The same for a resync: a peer may answer a range that reads as zeroes
+ * without sending them; *zeroes says whether it did (buf is zeroed
+ * then), so that the caller need not write them where its store already
+ * reads as zeroes.
+ */
+int rmr_sync_read_sparse (struct rmr_pool *pool, uint64_t generation,
+                          uint32_t peers, const uint32_t *members, void *buf,
+                          uint32_t count, uint64_t offset, uint32_t *member,
+                          int *zeroes);
 /* The crc32c of each chunk of [offset, offset + count) as peer i holds
  * them (online verify; count: whole chunks, the last may end at the
  * device's end; crc gets nchunks values), member: the member the caller
