@@ -50,6 +50,10 @@
  * tcp, for a peer that is alive to UCX but silent.  Either way the
  * receive thread closes the endpoint (force: every request on it
  * completes, so no sender waits for ever), then calls down () once.  A
+ * peer that answers keepalives but takes no data (a rendezvous payload
+ * it never pulls) is what tcp's TCP_USER_TIMEOUT catches: here a sender
+ * that sees none of its requests complete for user_timeout_ms fails the
+ * connection itself (ETIMEDOUT) and closes the endpoint.  A
  * restarted node is a new UCX endpoint: nothing of the old connection is
  * reused, and its requests failed with it.
  *
@@ -86,6 +90,10 @@
 
 /* How long a waiting sender sleeps before it kicks the progress thread. */
 #define SEND_WAIT_MS 20
+/* A send that makes no progress for so long fails the connection (as
+ * TCP_USER_TIMEOUT on tcp) when the options give no user_timeout_ms.
+ */
+#define SEND_STALL_MS 30000
 /* The longest ucx_ep_close () waits for UCX to finish the close. */
 #define EP_CLOSE_WAIT_MS 5000
 #define MAX_IOV 64
@@ -731,20 +739,32 @@ ucx_send_start (struct ucx_conn *c, unsigned id, const void *hbuf, size_t hlen,
 /* Wait for the n requests (NULL ones are done).  Frees them.  0, or
  * -errno if any failed.
  */
+/* How many of the n requests are done (c->lock held). */
+static int
+sends_done_unlocked (void **req, const struct ucx_send_wait *w, int n)
+{
+  int i, k = 0;
+
+  for (i = 0; i < n; i++)
+    k += !req[i] || w[i].done;
+  return k;
+}
+
 int
 ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
                    int n)
 {
+  const uint64_t stall =
+    c->opts.user_timeout_ms ? c->opts.user_timeout_ms : SEND_STALL_MS;
+  uint64_t moved = ucx_now_ms ();
   struct timespec ts;
-  bool all;
-  int i, r = 0;
+  int i, r = 0, done, before = -1;
 
   for (;;) {
     if (pthread_mutex_lock (&c->lock) != 0)
       abort ();
-    for (all = true, i = 0; i < n && all; i++)
-      all = !req[i] || w[i].done;
-    if (!all) {
+    done = sends_done_unlocked (req, w, n);
+    if (done < n) {
       clock_gettime (CLOCK_REALTIME, &ts);
       ts.tv_nsec += SEND_WAIT_MS * 1000000L;
       if (ts.tv_nsec >= 1000000000L) {
@@ -753,13 +773,21 @@ ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
       }
       if (pthread_cond_timedwait (&c->cond, &c->lock, &ts) == ETIMEDOUT)
         ucx_kick ();
-      for (all = true, i = 0; i < n && all; i++)
-        all = !req[i] || w[i].done;
+      done = sends_done_unlocked (req, w, n);
     }
     if (pthread_mutex_unlock (&c->lock) != 0)
       abort ();
-    if (all)
+    if (done == n)
       break;
+    if (done != before) {
+      before = done;
+      moved = ucx_now_ms ();
+    }
+    else if (ucx_now_ms () - moved >= stall && !ucx_failed (c))
+      ucx_conn_fail (c, ETIMEDOUT,
+                     "a send made no progress for %" PRIu64
+                     " ms (the peer takes no data)",
+                     stall);
     /* A failed or closing endpoint: close it, which completes what is
      * left.
      */

@@ -59,7 +59,8 @@ struct rmr_conn_handler {
 
 struct rmr_conn_opts {
   uint64_t connect_timeout_ms; /* 0: 10 s */
-  uint64_t user_timeout_ms;    /* TCP_USER_TIMEOUT; 0: 30 s */
+  uint64_t user_timeout_ms;    /* TCP_USER_TIMEOUT; ucx: the same bound on a
+                                * send without progress; 0: 30 s */
   uint64_t keepalive_ms;       /* send KEEPALIVE when idle; 0: never */
   uint64_t idle_timeout_ms;    /* down when silent; 0: never */
   /* The handler's payload_buf () and message () never block, send or

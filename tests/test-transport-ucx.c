@@ -12,7 +12,8 @@
  *   refusals), a wrong key and an unknown identity refused on both
  *   sides, accept never called for them;
  * - a peer killed with SIGKILL: down () at once; a peer stopped with
- *   SIGSTOP (alive to the kernel, silent): down () by the idle timeout;
+ *   SIGSTOP (alive to the kernel, silent): down () by the idle timeout,
+ *   and without one a send to it fails by the user timeout;
  * - a connection shut down while another thread streams 1 MiB sends:
  *   every send returns, none hangs (the endpoint's close completes them);
  * - churn: four threads connect, send and close 40 times each while a
@@ -29,6 +30,7 @@
 #undef NDEBUG
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -507,6 +509,72 @@ test_peer_silent (void)
   echo_client_fini (&cc);
 }
 
+struct blocked_send {
+  struct rmr_conn *c;
+  uint8_t *buf;
+  int r;
+  atomic_bool back;
+};
+
+static gpointer
+send_big (gpointer arg)
+{
+  struct blocked_send *b = arg;
+  struct rmr_hdr h = {.type = RMR_MSG_WRITE,
+                      .tag = 2,
+                      .length = BIG,
+                      .payload_len = BIG,
+                      .member_id = RMR_MEMBER_NONE,
+                      .group_id = 1};
+  struct iovec iov = {.iov_base = b->buf, .iov_len = BIG};
+
+  b->r = rmr_conn_send (b->c, &h, &iov, 1);
+  atomic_store (&b->back, true);
+  return NULL;
+}
+
+/* A peer that takes no data, with no keepalive to notice it (as one
+ * that answers keepalives but never pulls a rendezvous payload): the
+ * send fails after user_timeout_ms without progress, as tcp's does by
+ * TCP_USER_TIMEOUT, and the connection goes down with it.
+ */
+static void
+test_peer_takes_no_data (void)
+{
+  struct rmr_conn_opts o = {.connect_timeout_ms = 2000,
+                            .user_timeout_ms = 1000};
+  struct blocked_send b = {.buf = g_malloc0 (BIG)};
+  struct echo_client cc;
+  GThread *t;
+  gint64 t0;
+  double secs;
+
+  echo_set_tls (RMR_TLS_OFF, NULL, NULL);
+  echo_client_init (&cc);
+  connect_peer (1, &cc, &o, &b.c);
+  write_msg (b.c, 1, b.buf, BIG);
+  echo_wait_replies (&cc, 1);
+  g_assert_cmpint (kill (peer_pid[1], SIGSTOP), ==, 0);
+  t0 = g_get_monotonic_time ();
+  t = g_thread_new ("send", send_big, &b);
+  while (!atomic_load (&b.back) &&
+         g_get_monotonic_time () - t0 < 10 * G_TIME_SPAN_SECOND)
+    g_usleep (10000);
+  secs = (g_get_monotonic_time () - t0) / 1e6;
+  g_test_message ("a send to a stopped peer returned after %.3f s", secs);
+  g_assert_true (atomic_load (&b.back));
+  g_thread_join (t);
+  g_assert_cmpint (b.r, <, 0);
+  g_assert_cmpfloat (secs, >=, 0.9);
+  echo_wait_down (&cc, 5.0);
+  g_assert_cmpint (cc.down_err, ==, ETIMEDOUT);
+  g_assert_nonnull (strstr (cc.down_reason, "made no progress"));
+  kill (peer_pid[1], SIGCONT);
+  rmr_conn_close (b.c);
+  echo_client_fini (&cc);
+  g_free (b.buf);
+}
+
 struct streamer {
   struct rmr_conn *c;
   uint8_t *buf;
@@ -693,6 +761,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ucx/auth", test_auth);
   g_test_add_func ("/ucx/peer-killed", test_peer_killed);
   g_test_add_func ("/ucx/peer-silent", test_peer_silent);
+  g_test_add_func ("/ucx/peer-takes-no-data", test_peer_takes_no_data);
   g_test_add_func ("/ucx/shutdown-under-sends", test_shutdown_under_sends);
   g_test_add_func ("/ucx/goodbye-after-sends", test_goodbye_after_sends);
   g_test_add_func ("/ucx/churn", test_churn);
