@@ -269,6 +269,16 @@ join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg, bool *refused)
   rmr_join_req_encode (&jr, req_buf);
   r = clt_leg_call (leg, s, &hdr, req_buf, sizeof req_buf, rep_buf,
                     sizeof rep_buf, NULL);
+  /* A peer of the version before refuses sync 3 (proto.h): joined with
+   * 2, and its reads never ask for zeroes.
+   */
+  if (r == -EPROTO && !s->down) {
+    jr.sync = RMR_JOIN_SYNC_NO_ZEROES;
+    rmr_join_req_encode (&jr, req_buf);
+    hdr = (struct rmr_hdr){.type = RMR_MSG_JOIN};
+    r = clt_leg_call (leg, s, &hdr, req_buf, sizeof req_buf, rep_buf,
+                      sizeof rep_buf, NULL);
+  }
   if (r == 0 && rmr_join_rep_decode (rep_buf, &rep) < 0)
     r = -EPROTO;
   if (r < 0 && refused)
@@ -285,8 +295,13 @@ join_leg_unlocked (struct rmr_pool *pool, struct clt_leg *leg, bool *refused)
   leg->peer_size = rep.mapped_size;
   leg->peer_chunk_size = rep.chunk_size;
   leg->peer_generation = rep.generation;
+  atomic_store (&leg->zeroes, jr.sync == RMR_JOIN_SYNC);
   if (atomic_exchange (&leg->state, LEG_NORMAL) != LEG_NORMAL)
-    clt_leg_log_state (leg, LEG_FAILED, LEG_NORMAL, "joined");
+    clt_leg_log_state (leg, LEG_FAILED, LEG_NORMAL,
+                       jr.sync == RMR_JOIN_SYNC
+                         ? "joined"
+                         : "joined (a peer of the version before: its "
+                           "reads send every byte)");
   leg->last_error[0] = '\0';
   g_mutex_unlock (&pool->legs_lock);
   return 0;
@@ -517,7 +532,9 @@ rmr_sync_read_sparse (struct rmr_pool *pool, uint64_t generation,
   for (i = 0; i < n; i++) {
     unsigned j = (start + i) % n;
     struct rmr_hdr hdr = {.type = RMR_MSG_READ,
-                          .flags = zeroes ? RMR_HF_ZEROES : 0,
+                          .flags = zeroes && atomic_load (&pool->legs[j].zeroes)
+                                     ? RMR_HF_ZEROES
+                                     : 0,
                           .generation = generation,
                           .offset = offset,
                           .length = count};

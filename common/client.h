@@ -134,6 +134,10 @@ struct clt_leg {
    */
   atomic_bool catching_up;
   atomic_uint_fast64_t resync_left, resync_total;
+  /* A sync pool's leg joined with sync 3: its reads may ask for zeroes
+   * without payload (proto.h, RMR_JOIN_SYNC).
+   */
+  atomic_bool zeroes;
   /* Reconnection (under pool->reconn_lock). */
   unsigned backoff_ms;
   int64_t next_try; /* monotonic µs */

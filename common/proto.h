@@ -171,11 +171,15 @@ const char *rmr_msg_type_name (unsigned type);
 #define RMR_JOIN_REQ_SIZE 152
 /* The sync byte of a peer's sync session.  Its read, checksum and map
  * requests name the member they are meant for, and it learns from a
- * watch which other members are behind (protocol.md).  1 was an older
+ * watch which other members are behind (protocol.md); with 3 its reads
+ * may also ask for zeroes without payload (RMR_HF_ZEROES).  2 is the
+ * previous version's (served: it never asks for zeroes); a peer of that
+ * version refuses 3, and is joined with 2 again.  1 was an older
  * peer's, which did neither: refused, for its resync could take a
  * member that is behind as its source.
  */
-#define RMR_JOIN_SYNC 2
+#define RMR_JOIN_SYNC 3
+#define RMR_JOIN_SYNC_NO_ZEROES 2
 /* A probe: the member checks the request and answers as to a join, but
  * the session does not join (the pool's state, its sessions and its IO
  * are untouched).  A client learns so whether it has a leg to every

@@ -52,8 +52,9 @@
  * completes, so no sender waits for ever), then calls down () once.  A
  * peer that answers keepalives but takes no data (a rendezvous payload
  * it never pulls) is what tcp's TCP_USER_TIMEOUT catches: here a sender
- * that sees none of its requests complete for user_timeout_ms fails the
- * connection itself (ETIMEDOUT) and closes the endpoint.  A
+ * that sees none of its requests complete for user_timeout_ms (at least
+ * SEND_STALL_MIN_MS) fails the connection itself (ETIMEDOUT) and closes
+ * the endpoint.  A
  * restarted node is a new UCX endpoint: nothing of the old connection is
  * reused, and its requests failed with it.
  *
@@ -91,9 +92,14 @@
 /* How long a waiting sender sleeps before it kicks the progress thread. */
 #define SEND_WAIT_MS 20
 /* A send that makes no progress for so long fails the connection (as
- * TCP_USER_TIMEOUT on tcp) when the options give no user_timeout_ms.
+ * TCP_USER_TIMEOUT on tcp) when the options give no user_timeout_ms, and
+ * never sooner than SEND_STALL_MIN_MS: progress here is a whole message
+ * done (a large rendezvous payload counts only once it is all in), and a
+ * busy node may hold its receive thread for seconds (sess.c: up to 10 s
+ * for a payload buffer), where tcp's socket buffers would absorb it.
  */
 #define SEND_STALL_MS 30000
+#define SEND_STALL_MIN_MS 15000
 /* The longest ucx_ep_close () waits for UCX to finish the close. */
 #define EP_CLOSE_WAIT_MS 5000
 #define MAX_IOV 64
@@ -755,7 +761,8 @@ ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
                    int n)
 {
   const uint64_t stall =
-    c->opts.user_timeout_ms ? c->opts.user_timeout_ms : SEND_STALL_MS;
+    MAX (c->opts.user_timeout_ms ? c->opts.user_timeout_ms : SEND_STALL_MS,
+         SEND_STALL_MIN_MS);
   uint64_t moved = ucx_now_ms ();
   struct timespec ts;
   int i, r = 0, done, before = -1;
@@ -802,6 +809,15 @@ ucx_send_wait_for (struct ucx_conn *c, void **req, struct ucx_send_wait *w,
     ucx_lock ();
     ucp_request_free (req[i]);
     ucx_unlock ();
+  }
+  /* Ended by the close of a failed connection: why it failed. */
+  if (r < 0) {
+    if (pthread_mutex_lock (&c->lock) != 0)
+      abort ();
+    if (c->failed && c->err)
+      r = -c->err;
+    if (pthread_mutex_unlock (&c->lock) != 0)
+      abort ();
   }
   return r;
 }

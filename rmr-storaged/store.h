@@ -227,7 +227,10 @@ int store_io_wait (struct store *st, enum store_op op, void *buf, uint64_t off,
 /* Make [off, off + len) read as zeroes, waited for (a resync's fetch of
  * zeroes): nothing where the file has a hole there already (a sparse
  * store stays sparse), else a zero range, which keeps the blocks (a
- * later write there cannot fail for want of space).
+ * later write there cannot fail for want of space).  The hole is asked
+ * of SEEK_DATA, which counts data still in the page cache on the file
+ * systems a store lives on (ext4, xfs, btrfs, tmpfs); block devices
+ * always get the zero range.
  */
 int store_zero_wait (struct store *st, uint64_t off, uint32_t len);
 

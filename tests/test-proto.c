@@ -322,7 +322,12 @@ test_join (void)
   g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, -EPROTO);
   g_assert_nonnull (strstr (rmr_get_error (), "join sync 1"));
   g_assert_nonnull (strstr (rmr_get_error (), "upgrade"));
-  r.sync = 3;
+  /* The version before's (2: never asks for zeroes) is served. */
+  r.sync = RMR_JOIN_SYNC_NO_ZEROES;
+  rmr_join_req_encode (&r, buf);
+  g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, 0);
+  g_assert_cmpuint (d.sync, ==, 2);
+  r.sync = RMR_JOIN_SYNC + 1;
   rmr_join_req_encode (&r, buf);
   g_assert_cmpint (rmr_join_req_decode (buf, &d), ==, -EPROTO);
 }

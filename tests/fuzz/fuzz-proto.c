@@ -84,7 +84,7 @@ check_members (const uint32_t *members)
 
 /* The flags a type may carry besides RMR_HF_REPLY (proto.h: FUA on write,
  * trim and zero; MAY_TRIM and FAST_ZERO on zero; WATCH on map-get and
- * map-clear; QUIESCED on leave).
+ * map-clear; QUIESCED on leave; ZEROES on read).
  */
 static uint16_t
 flags_allowed (unsigned type)
@@ -96,6 +96,7 @@ flags_allowed (unsigned type)
   case RMR_MSG_MAP_GET:
   case RMR_MSG_MAP_CLEAR: return RMR_HF_WATCH;
   case RMR_MSG_LEAVE: return RMR_HF_QUIESCED;
+  case RMR_MSG_READ: return RMR_HF_ZEROES;
   default: return 0;
   }
 }
@@ -109,7 +110,9 @@ payload_expected (const struct rmr_hdr *h)
   switch (h->type) {
   case RMR_MSG_JOIN: return reply ? RMR_JOIN_REP_SIZE : RMR_JOIN_REQ_SIZE;
   case RMR_MSG_ENABLE: return reply ? 0 : RMR_ENABLE_REQ_SIZE;
-  case RMR_MSG_READ: return reply ? h->length : 0;
+  case RMR_MSG_READ:
+    /* Zeroes without payload: no payload at all. */
+    return reply && !(h->flags & RMR_HF_ZEROES) ? h->length : 0;
   case RMR_MSG_WRITE: return reply ? 0 : h->length;
   case RMR_MSG_MAP_ADD:
     /* The range form has no payload, the bitmap form one bit a chunk. */
@@ -231,7 +234,8 @@ check_join_req (const uint8_t *buf)
   assert (rmr_check_pool_name ("pool_name", r.pool_name) == 0);
   assert (rmr_check_sess_name ("sessname", r.sessname) == 0);
   assert (r.mode <= RMR_MODE_ASSEMBLE);
-  assert (r.sync == 0 || r.sync == RMR_JOIN_SYNC);
+  assert (r.sync == 0 || r.sync == RMR_JOIN_SYNC ||
+          r.sync == RMR_JOIN_SYNC_NO_ZEROES);
   assert (r.chunk_size == 0 || is_valid_chunk_size (r.chunk_size));
   assert (r.queue_depth >= 1 && r.queue_depth <= RMR_MAX_QUEUE_DEPTH);
   assert (r.mapped_size % 512 == 0);
@@ -432,6 +436,16 @@ builtin_headers (uint32_t gid)
   h.type = RMR_MSG_READ; /* wseq on a read */
   h.payload_len = 0;
   message (&h, NULL, 0);
+  /* A read that takes zeroes without payload, and such an answer. */
+  h = (struct rmr_hdr){.type = RMR_MSG_READ,
+                       .flags = RMR_HF_ZEROES,
+                       .group_id = gid,
+                       .length = 4096};
+  message (&h, NULL, 0);
+  h.flags = RMR_HF_REPLY | RMR_HF_ZEROES;
+  message (&h, NULL, 0);
+  h.payload_len = 4096; /* zeroes with a payload */
+  message (&h, NULL, 0);
 
   h = (struct rmr_hdr){.type = RMR_MSG_KEEPALIVE, .member_id = RMR_MEMBER_NONE};
   message (&h, NULL, 0);
@@ -492,6 +506,12 @@ builtin_payloads (uint32_t gid)
   jq.sync = RMR_JOIN_SYNC;
   jq.mode = RMR_MODE_ASSEMBLE;
   jq.chunk_size = 0;
+  rmr_join_req_encode (&jq, p);
+  message (&h, p, RMR_JOIN_REQ_SIZE);
+  jq.sync = RMR_JOIN_SYNC_NO_ZEROES; /* a peer of the version before */
+  rmr_join_req_encode (&jq, p);
+  message (&h, p, RMR_JOIN_REQ_SIZE);
+  jq.sync = RMR_JOIN_SYNC;
   rmr_join_req_encode (&jq, p);
   message (&h, p, RMR_JOIN_REQ_SIZE);
   p[70] = '/'; /* sessname */

@@ -224,6 +224,7 @@ fuzz_builtin (void)
     {.type = RMR_MSG_ENABLE, .payload_len = RMR_ENABLE_REQ_SIZE},
     {.type = RMR_MSG_LEAVE, .flags = RMR_HF_QUIESCED},
     {.type = RMR_MSG_READ, .length = 4096},
+    {.type = RMR_MSG_READ, .flags = RMR_HF_ZEROES, .length = 4096},
     {.type = RMR_MSG_WRITE,
      .flags = RMR_HF_FUA,
      .length = 4096,
