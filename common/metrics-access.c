@@ -8,11 +8,13 @@
  * sends the password in the clear: it keeps out the curious, not a
  * listener on the path.
  *
- * Everything is read and checked once, at start: a missing or unreadable
+ * Everything is read and checked at start: a missing or unreadable
  * file, a certificate and key that do not belong together, a line of the
  * auth file without its colon, are one-line errors naming the setting,
- * and nothing starts.  A password is compared in time independent of
- * where it differs.
+ * and nothing starts.  A daemon reads the same files again on a reload
+ * (a renewed certificate, a rotated password): the same checks, and a
+ * failure leaves the endpoint as it was.  A password is compared in time
+ * independent of where it differs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -259,6 +261,35 @@ bool
 metrics_creds_auth (const struct metrics_creds *c)
 {
   return c->users->len > 0;
+}
+
+static bool
+same_bytes (const char *x, size_t n, const char *y, size_t m)
+{
+  return n == m && (n == 0 || memcmp (x, y, n) == 0);
+}
+
+static bool
+same_strv (GPtrArray *x, GPtrArray *y)
+{
+  guint i;
+
+  if (x->len != y->len)
+    return false;
+  for (i = 0; i < x->len; i++)
+    if (strcmp (g_ptr_array_index (x, i), g_ptr_array_index (y, i)) != 0)
+      return false;
+  return true;
+}
+
+bool
+metrics_creds_equal (const struct metrics_creds *a,
+                     const struct metrics_creds *b)
+{
+  return same_bytes (a->cert_pem, a->cert_len, b->cert_pem, b->cert_len) &&
+         same_bytes (a->key_pem, a->key_len, b->key_pem, b->key_len) &&
+         same_strv (a->users, b->users) &&
+         same_strv (a->passwords, b->passwords);
 }
 
 /* Equal, in time that depends on the lengths only. */

@@ -11,8 +11,17 @@
  * another method: 405 with "Allow: GET"; without the credentials an auth
  * file asks for (metrics-access.c), 401 with a Basic challenge, whatever
  * the path.  With a certificate, HTTPS only.
+ *
+ * A reload (metrics_http_reload: a renewed certificate, a rotated
+ * password) starts a second MHD daemon with the new credentials on the
+ * same listening socket, after the first stopped accepting
+ * (MHD_quiesce_daemon), then stops the first: the port never closes.
+ * Each daemon answers with its own credentials (struct served); render
+ * is called under render_lock, so it never runs twice at once even while
+ * the two overlap.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,11 +35,28 @@
 #include "metrics.h"
 #include "parse.h"
 
-struct metrics_http {
+struct metrics_http;
+
+/* One MHD daemon and the credentials it answers with.  It listens on a
+ * duplicate of the socket: MHD closes it when it stops, unless it was
+ * quiesced first, which hands it back to us.
+ */
+struct served {
   struct MHD_Daemon *d;
   struct metrics_creds *creds;
+  struct metrics_http *h;
+  int fd;
+  bool quiesced;
+};
+
+struct metrics_http {
+  struct served *s; /* NULL after a reload whose server did not start */
+  int fd;           /* the listening socket, ours */
+  int family;
+  char *what, *addr;
   metrics_render_fn render;
   void *opaque;
+  GMutex render_lock;
 };
 
 #define REALM "rmr metrics"
@@ -40,7 +66,7 @@ struct metrics_http {
  * compare (libmicrohttpd's own copy would keep the password).
  */
 static bool
-allowed (struct metrics_http *h, struct MHD_Connection *conn)
+allowed (struct served *s, struct MHD_Connection *conn)
 {
   const char *v;
   char *buf, *dec, *colon;
@@ -48,7 +74,7 @@ allowed (struct metrics_http *h, struct MHD_Connection *conn)
   gsize len = 0;
   bool ok;
 
-  if (!metrics_creds_auth (h->creds))
+  if (!metrics_creds_auth (s->creds))
     return true;
   v = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
                                    MHD_HTTP_HEADER_AUTHORIZATION);
@@ -63,7 +89,7 @@ allowed (struct metrics_http *h, struct MHD_Connection *conn)
   if (colon)
     *colon = '\0';
   ok = colon && strlen (dec) == (size_t) (colon - dec) &&
-       metrics_creds_allow (h->creds, dec, colon + 1);
+       metrics_creds_allow (s->creds, dec, colon + 1);
   explicit_bzero (buf, size);
   g_free (buf);
   return ok;
@@ -114,20 +140,23 @@ answer (void *cls, struct MHD_Connection *conn, const char *url,
         const char *method, const char *version, const char *upload_data,
         size_t *upload_data_size, void **con_cls)
 {
-  struct metrics_http *h = cls;
+  struct served *s = cls;
+  struct metrics_http *h = s->h;
   struct MHD_Response *r;
   enum MHD_Result ret;
   GString *out;
   size_t len;
 
-  if (!allowed (h, conn))
+  if (!allowed (s, conn))
     return reply (conn, MHD_HTTP_UNAUTHORIZED, "unauthorized\n");
   if (strcmp (method, MHD_HTTP_METHOD_GET) != 0)
     return reply (conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
   if (strcmp (url, "/metrics") != 0)
     return reply (conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics\n");
   out = g_string_new (NULL);
+  g_mutex_lock (&h->render_lock);
   h->render (h->opaque, out);
+  g_mutex_unlock (&h->render_lock);
   len = out->len;
   r = MHD_create_response_from_buffer_with_free_callback (
     len, g_string_free (out, FALSE), g_free);
@@ -198,13 +227,77 @@ warn_open (const char *what, const char *addr, const struct metrics_creds *c)
              what, addr);
 }
 
+/* An MHD daemon on h's socket answering with creds (owned, also on
+ * failure).  NULL with a message if it does not start.
+ */
+static struct served *
+serve (struct metrics_http *h, struct metrics_creds *creds)
+{
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
+  struct served *s = g_new0 (struct served, 1);
+
+  if (h->family == AF_INET6)
+    flags |= MHD_USE_IPv6;
+  if (metrics_creds_cert (creds))
+    flags |= MHD_USE_TLS;
+  s->creds = creds;
+  s->h = h;
+  s->fd = fcntl (h->fd, F_DUPFD_CLOEXEC, 0);
+  if (s->fd < 0) {
+    rmr_err (errno, "%s: '%s': %s", h->what, h->addr, strerror (errno));
+    metrics_creds_free (creds);
+    g_free (s);
+    return NULL;
+  }
+  /* The port argument is ignored with MHD_OPTION_LISTEN_SOCKET; the TLS
+   * options only count with MHD_USE_TLS.
+   */
+  struct MHD_OptionItem tls[] = {
+    {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *) metrics_creds_cert (creds)},
+    {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *) metrics_creds_key (creds)},
+    {MHD_OPTION_END, 0, NULL}};
+  s->d = MHD_start_daemon (
+    flags, 0, NULL, NULL, answer, s, MHD_OPTION_LISTEN_SOCKET,
+    (MHD_socket) s->fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 16,
+    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10, MHD_OPTION_ARRAY,
+    (flags & MHD_USE_TLS) ? tls : &tls[2], MHD_OPTION_END);
+  if (!s->d) {
+    close (s->fd);
+    metrics_creds_free (creds);
+    g_free (s);
+    rmr_err (EIO, "%s: '%s': the HTTP server did not start", h->what, h->addr);
+    return NULL;
+  }
+  return s;
+}
+
+/* Stop accepting on s's socket (the scrapes it has go on). */
+static void
+quiesce (struct served *s)
+{
+  if (s)
+    s->quiesced = MHD_quiesce_daemon (s->d) != MHD_INVALID_SOCKET;
+}
+
+/* Stop s and free it with its creds and its socket. */
+static void
+unserve (struct served *s)
+{
+  if (!s)
+    return;
+  MHD_stop_daemon (s->d);
+  if (s->quiesced)
+    close (s->fd);
+  metrics_creds_free (s->creds);
+  g_free (s);
+}
+
 struct metrics_http *
 metrics_http_start (const char *what, const char *addr,
                     struct metrics_creds *creds, metrics_render_fn render,
                     void *opaque)
 {
   struct metrics_http *h;
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
   int fd, family = AF_INET;
 
   if (!creds && metrics_creds_load (what, NULL, &creds) < 0) {
@@ -217,35 +310,40 @@ metrics_http_start (const char *what, const char *addr,
     errno = -fd;
     return NULL;
   }
-  if (family == AF_INET6)
-    flags |= MHD_USE_IPv6;
-  if (metrics_creds_cert (creds))
-    flags |= MHD_USE_TLS;
   h = g_new0 (struct metrics_http, 1);
-  h->creds = creds;
+  h->fd = fd;
+  h->family = family;
+  h->what = g_strdup (what);
+  h->addr = g_strdup (addr);
   h->render = render;
   h->opaque = opaque;
-  /* The port argument is ignored with MHD_OPTION_LISTEN_SOCKET; the TLS
-   * options only count with MHD_USE_TLS.
-   */
-  struct MHD_OptionItem tls[] = {
-    {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *) metrics_creds_cert (creds)},
-    {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *) metrics_creds_key (creds)},
-    {MHD_OPTION_END, 0, NULL}};
-  h->d = MHD_start_daemon (
-    flags, 0, NULL, NULL, answer, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
-    MHD_OPTION_CONNECTION_LIMIT, (unsigned) 16, MHD_OPTION_CONNECTION_TIMEOUT,
-    (unsigned) 10, MHD_OPTION_ARRAY, (flags & MHD_USE_TLS) ? tls : &tls[2],
-    MHD_OPTION_END);
-  if (!h->d) {
-    close (fd);
-    metrics_creds_free (creds);
-    g_free (h);
-    rmr_err (EIO, "%s: '%s': the HTTP server did not start", what, addr);
+  g_mutex_init (&h->render_lock);
+  h->s = serve (h, creds);
+  if (!h->s) {
+    metrics_http_stop (h);
+    errno = EIO;
     return NULL;
   }
-  warn_open (what, addr, creds);
+  warn_open (what, addr, h->s->creds);
   return h;
+}
+
+int
+metrics_http_reload (struct metrics_http *h, struct metrics_creds *creds)
+{
+  struct served *old = h->s;
+
+  if (old && metrics_creds_equal (old->creds, creds)) {
+    metrics_creds_free (creds);
+    return 0;
+  }
+  quiesce (old);
+  h->s = serve (h, creds);
+  unserve (old);
+  if (!h->s)
+    return -EIO;
+  warn_open (h->what, h->addr, h->s->creds);
+  return 1;
 }
 
 void
@@ -253,7 +351,11 @@ metrics_http_stop (struct metrics_http *h)
 {
   if (!h)
     return;
-  MHD_stop_daemon (h->d); /* closes the listening socket */
-  metrics_creds_free (h->creds);
+  quiesce (h->s);
+  unserve (h->s);
+  close (h->fd);
+  g_mutex_clear (&h->render_lock);
+  g_free (h->what);
+  g_free (h->addr);
   g_free (h);
 }

@@ -110,6 +110,11 @@ void metrics_creds_free (struct metrics_creds *c);
 const char *metrics_creds_cert (const struct metrics_creds *c); /* or NULL */
 const char *metrics_creds_key (const struct metrics_creds *c);
 bool metrics_creds_auth (const struct metrics_creds *c);
+/* The same certificate, key and users with their passwords (a reload
+ * that changes nothing).
+ */
+bool metrics_creds_equal (const struct metrics_creds *a,
+                          const struct metrics_creds *b);
 /* May user with password scrape?  Always, without an auth file. */
 bool metrics_creds_allow (const struct metrics_creds *c, const char *user,
                           const char *password);
@@ -128,6 +133,15 @@ struct metrics_http *metrics_http_start (const char *what, const char *addr,
                                          struct metrics_creds *creds,
                                          metrics_render_fn render,
                                          void *opaque);
+/* Serve with creds from now on (owned, also on failure): a renewed
+ * certificate, a rotated password.  The listening socket stays open
+ * throughout (a scrape that arrives meanwhile waits in its backlog); the
+ * scrapes already being answered end with the old creds.  1 if creds
+ * differ from the ones served (the HTTP server restarted with them), 0
+ * if they do not (nothing changed), -errno with a message if the server
+ * did not restart: nothing is served until a reload that succeeds.
+ */
+int metrics_http_reload (struct metrics_http *h, struct metrics_creds *creds);
 /* Stop and free; NULL allowed. */
 void metrics_http_stop (struct metrics_http *h);
 

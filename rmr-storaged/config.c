@@ -376,10 +376,13 @@ check_security (GKeyFile *kf, const char *path)
 }
 
 /* Every value of [storaged] that main uses, checked so that an error
- * names the file: the listen addresses, the log level, TLS and limits.
+ * names the file: the listen addresses, the log level, TLS and limits;
+ * at start also the files of /metrics' access (a reload reads those
+ * again on its own, main.c, and a broken one there refuses nothing
+ * else).
  */
 static int
-check_storaged (GKeyFile *kf, const char *path)
+check_storaged (GKeyFile *kf, const char *path, bool at_start)
 {
   g_autofree char *listen = get (kf, "storaged", "listen");
   g_autofree char *level = get (kf, "storaged", "log-level");
@@ -411,7 +414,7 @@ check_storaged (GKeyFile *kf, const char *path)
   if (metrics && metrics_addr_check (what, metrics) < 0)
     return -EINVAL;
   snprintf (what, sizeof what, "%s: [storaged]", path);
-  if (metrics_access_check (what, &acc) < 0)
+  if (at_start && metrics_access_check (what, &acc) < 0)
     return -EINVAL;
   return check_security (kf, path);
 }
@@ -425,7 +428,7 @@ config_load (const char *path, struct config *cfg)
   g_auto (GStrv) addrs = NULL;
   unsigned i;
 
-  if (read_file (path, &kf, &pools) < 0 || check_storaged (kf, path) < 0)
+  if (read_file (path, &kf, &pools) < 0 || check_storaged (kf, path, true) < 0)
     return -EINVAL;
   listen = get (kf, "storaged", "listen");
   addrs = g_strsplit_set (listen ? listen : "", ";,", -1);
@@ -657,7 +660,8 @@ config_reload (const char *path, unsigned *added, unsigned *failed)
   unsigned i;
 
   *added = *failed = 0;
-  if (read_file (path, &kf, &pools) < 0 || check_storaged (kf, path) < 0)
+  if (read_file (path, &kf, &pools) < 0 ||
+      check_storaged (kf, path, false) < 0) /* a reload */
     return -EINVAL;
 
   /* [storaged]: taken at start only. */

@@ -777,6 +777,10 @@ int ctl_verify_set (void *o, char **args, const char *value,
  */
 void srv_metrics_render (void *opaque, GString *out);
 int srv_metrics_start (const char *addr, struct metrics_creds *creds);
+/* SIGHUP: serve with creds (owned) from now on; metrics_http_reload's
+ * answer (0 also without --metrics).
+ */
+int srv_metrics_reload (struct metrics_creds *creds);
 void srv_metrics_stop (void);
 
 /* config.c --------------------------------------------------------------- */

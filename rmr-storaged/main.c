@@ -229,15 +229,43 @@ notify_reloading (void)
   notify (state);
 }
 
-/* SIGHUP: the config file again (config_reload), then ready again. */
+/* SIGHUP, the files of /metrics' access (macc, NULL: none) read again: a
+ * renewed certificate, a rotated password.  What fails to load changes
+ * nothing.
+ */
 static void
-reload (const char *config)
+reload_metrics (const struct metrics_access *macc)
+{
+  struct metrics_creds *c;
+  int r;
+
+  if (!macc)
+    return;
+  if (metrics_creds_load ("metrics", macc, &c) < 0) {
+    g_warning ("SIGHUP: %s; /metrics goes on as it was", rmr_get_error ());
+    return;
+  }
+  r = srv_metrics_reload (c);
+  if (r < 0)
+    g_warning ("SIGHUP: %s; /metrics is not served until a reload succeeds",
+               rmr_get_error ());
+  else if (r > 0)
+    g_message ("SIGHUP: metrics: serving with the access files as they are "
+               "now");
+}
+
+/* SIGHUP: /metrics' access files and the config file again
+ * (config_reload), then ready again.
+ */
+static void
+reload (const char *config, const struct metrics_access *macc)
 {
   g_autofree char *status = NULL;
   g_autofree char *state = NULL;
   unsigned added, failed;
 
   notify_reloading ();
+  reload_metrics (macc);
   if (!config) {
     g_message ("SIGHUP: no --config to reload");
     status = g_strdup ("serving (no config file)");
@@ -299,7 +327,9 @@ main (int argc, char **argv)
   struct config cfg = {.listen = g_ptr_array_new_with_free_func (g_free)};
   g_autoptr (GPtrArray) cli_listen = g_ptr_array_new_with_free_func (g_free);
   struct metrics_creds *mcreds = NULL; /* read before daemonize () */
+  g_autofree char *abs_cert = NULL, *abs_key = NULL, *abs_auth = NULL;
   struct metrics_access macc;
+  char macc_sep;
   const char *config = NULL;
   bool foreground = false;
   enum log_level level = LOG_INFO;
@@ -338,6 +368,11 @@ main (int argc, char **argv)
     return 2;
   }
 
+  /* Errors about /metrics' files spell the settings as they were given:
+   * a parameter (metrics-auth) or a config key (metrics_auth).
+   */
+  macc_sep =
+    cfg.metrics_tls_cert || cfg.metrics_tls_key || cfg.metrics_auth ? '-' : '_';
   /* Everything is checked before anything starts. */
   if (config && config_load (config, &cfg) < 0)
     die (NULL);
@@ -363,7 +398,7 @@ main (int argc, char **argv)
   macc = (struct metrics_access){.tls_cert = cfg.metrics_tls_cert,
                                  .tls_key = cfg.metrics_tls_key,
                                  .auth = cfg.metrics_auth,
-                                 .sep = '-'};
+                                 .sep = macc_sep};
   if ((macc.tls_cert || macc.tls_key || macc.auth) && !cfg.metrics) {
     rmr_err (EINVAL, "%s: needs --metrics (or metrics= in [storaged])",
              macc.auth       ? "metrics-auth"
@@ -371,9 +406,18 @@ main (int argc, char **argv)
                              : "metrics-tls-key");
     die (NULL);
   }
-  /* Read now, before daemonize () changes the directory. */
+  /* Read now, before daemonize () changes the directory; a reload reads
+   * them again by their absolute paths.
+   */
   if (cfg.metrics && metrics_creds_load ("metrics", &macc, &mcreds) < 0)
     die (NULL);
+  abs_cert =
+    macc.tls_cert ? g_canonicalize_filename (macc.tls_cert, NULL) : NULL;
+  abs_key = macc.tls_key ? g_canonicalize_filename (macc.tls_key, NULL) : NULL;
+  abs_auth = macc.auth ? g_canonicalize_filename (macc.auth, NULL) : NULL;
+  macc.tls_cert = abs_cert;
+  macc.tls_key = abs_key;
+  macc.auth = abs_auth;
   if (!cfg.control)
     cfg.control = g_strdup (DEFAULT_CONTROL);
   setup_security (&cfg);
@@ -425,7 +469,7 @@ main (int argc, char **argv)
   notify ("READY=1\nSTATUS=serving");
 
   while (sigwait (&set, &sig) == 0 && sig == SIGHUP)
-    reload (config);
+    reload (config, macc.tls_cert || macc.auth ? &macc : NULL);
   g_message ("signal %d: shutting down", sig);
   notify ("STOPPING=1\nSTATUS=shutting down");
   sess_stop_listeners ();

@@ -140,7 +140,7 @@ pool_metrics_unlocked (struct srv_pool *p, struct prom *pr)
                 "Chunks this member fetched from its peers", l,
                 atomic_load (&m->resync_chunks));
   prom_counter (pr, "rmr_resync_bytes_total",
-                "Bytes this member fetched from its peers", l,
+                "Bytes of the chunks this member synced from its peers", l,
                 atomic_load (&m->resync_bytes));
   prom_counter (pr, "rmr_resync_zero_chunks_total",
                 "Chunks of those that came as zeroes, without their bytes", l,
@@ -175,6 +175,16 @@ srv_metrics_start (const char *addr, struct metrics_creds *creds)
   g_http =
     metrics_http_start ("metrics", addr, creds, srv_metrics_render, NULL);
   return g_http ? 0 : -errno;
+}
+
+int
+srv_metrics_reload (struct metrics_creds *creds)
+{
+  if (!g_http) {
+    metrics_creds_free (creds);
+    return 0;
+  }
+  return metrics_http_reload (g_http, creds);
 }
 
 void

@@ -339,6 +339,57 @@ test_http_auth (void)
   g_rmdir (dir);
 }
 
+/* Basic credentials as a request header line's value. */
+static char *
+basic_req (const char *userpass)
+{
+  g_autofree char *b64 =
+    g_base64_encode ((const guchar *) userpass, strlen (userpass));
+
+  return g_strdup_printf (
+    "GET /metrics HTTP/1.0\r\nAuthorization: Basic %s\r\n\r\n", b64);
+}
+
+/* A reload: the same files change nothing; a rotated password serves at
+ * once on the same port, the old one no more; a server without auth
+ * gets it.
+ */
+static void
+test_http_reload (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("rmr-metrics-XXXXXX", NULL);
+  g_autofree char *auth = write_file (dir, "auth", "prom:one\n");
+  g_autofree char *one = basic_req ("prom:one");
+  g_autofree char *two = basic_req ("prom:two");
+  struct metrics_access a = {.auth = auth, .sep = '_'};
+  struct metrics_creds *c;
+  struct metrics_http *h;
+  char addr[64];
+  uint16_t port;
+
+  h = start_free (&a, 39300, addr, sizeof addr, &port);
+  assert_answer (port, one, " 200 ");
+  g_assert_cmpint (metrics_creds_load ("metrics", &a, &c), ==, 0);
+  g_assert_cmpint (metrics_http_reload (h, c), ==, 0); /* unchanged */
+  assert_answer (port, one, " 200 ");
+  g_assert_true (g_file_set_contents (auth, "prom:two\n", -1, NULL));
+  g_assert_cmpint (metrics_creds_load ("metrics", &a, &c), ==, 0);
+  g_assert_cmpint (metrics_http_reload (h, c), ==, 1);
+  assert_answer (port, two, " 200 ");
+  assert_answer (port, one, " 401 ");
+  /* To no authentication and back, on the same socket throughout. */
+  g_assert_cmpint (metrics_creds_load ("metrics", NULL, &c), ==, 0);
+  g_assert_cmpint (metrics_http_reload (h, c), ==, 1);
+  assert_answer (port, "GET /metrics HTTP/1.0\r\n\r\n", " 200 ");
+  g_assert_cmpint (metrics_creds_load ("metrics", &a, &c), ==, 0);
+  g_assert_cmpint (metrics_http_reload (h, c), ==, 1);
+  assert_answer (port, "GET /metrics HTTP/1.0\r\n\r\n", " 401 ");
+  assert_answer (port, two, " 200 ");
+  metrics_http_stop (h);
+  g_unlink (auth);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -350,5 +401,6 @@ main (int argc, char **argv)
   g_test_add_func ("/metrics/http", test_http);
   g_test_add_func ("/metrics/access", test_access);
   g_test_add_func ("/metrics/http-auth", test_http_auth);
+  g_test_add_func ("/metrics/http-reload", test_http_reload);
   return g_test_run ();
 }

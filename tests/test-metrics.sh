@@ -390,7 +390,7 @@ store=$tmpdir/sec.img
 mapped_size=16M
 EOF
 start_bg "$tmpdir/sec.pid" "$RMR_STORAGED" --foreground \
-  --config "$tmpdir/sec.conf"
+  --config "$tmpdir/sec.conf" 2>"$tmpdir/sec.err"
 sec_pid=$BG_PID
 wait_for_socket "$tmpdir/sec.sock" 10
 urls=https://127.0.0.1:$mport4/metrics
@@ -409,7 +409,35 @@ is "$(code)" 401 "no password: 401"
 is "$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -u prom:s3cret \
   "http://127.0.0.1:$mport4/metrics" 2>/dev/null || true)" 000 \
   "plain HTTP to the HTTPS port: no answer"
+
+# SIGHUP reads the files again: a renewed certificate (a new key) and a
+# rotated password serve at once, on the same port; a broken auth file
+# is refused, naming it, and the access before goes on.
+cp "$tmpdir/m.crt" "$tmpdir/old.crt"
+certtool --generate-privkey --key-type=ecdsa --outfile "$tmpdir/m.key" \
+  >/dev/null 2>&1
+certtool --generate-self-signed --load-privkey "$tmpdir/m.key" \
+  --template "$tmpdir/m.tmpl" --outfile "$tmpdir/m.crt" >/dev/null 2>&1
+printf 'prom:n3w\n' >"$tmpdir/m.auth"
+kill -HUP "$sec_pid"
+_wait_until 10 grep -q "metrics: serving with the access files as they are" \
+  "$tmpdir/sec.err" && ok "SIGHUP: the new access files are served" ||
+  not_ok "SIGHUP: the new access files are served"
+is "$(code -u prom:n3w)" 200 "the new certificate and password: 200"
+is "$(code -u prom:s3cret)" 401 "the old password: 401"
+is "$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' \
+  --cacert "$tmpdir/old.crt" -u prom:n3w "$urls" 2>/dev/null || true)" 000 \
+  "the old certificate is served no more"
+printf 'nocolon\n' >"$tmpdir/m.auth"
+kill -HUP "$sec_pid"
+_wait_until 10 grep -q \
+  "metrics_auth: '$tmpdir/m.auth' line 1: expected USER:PASSWORD; /metrics goes on as it was" \
+  "$tmpdir/sec.err" && ok "SIGHUP with a broken auth file: refused, naming it" ||
+  { not_ok "SIGHUP with a broken auth file: refused, naming it"
+    diag "$(tail -3 "$tmpdir/sec.err")"; }
+is "$(code -u prom:n3w)" 200 "and the access before goes on"
 kill_pid "$sec_pid"
+printf '# scrapers\nprom:s3cret\n' >"$tmpdir/m.auth"
 
 # The plugin: basic authentication over HTTP.
 mport5=$(free_port)
