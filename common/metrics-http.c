@@ -14,11 +14,14 @@
  *
  * A reload (metrics_http_reload: a renewed certificate, a rotated
  * password) starts a second MHD daemon with the new credentials on the
- * same listening socket, after the first stopped accepting
- * (MHD_quiesce_daemon), then stops the first: the port never closes.
- * Each daemon answers with its own credentials (struct served); render
- * is called under render_lock, so it never runs twice at once even while
- * the two overlap.
+ * same listening socket (non-blocking: whichever daemon loses an accept
+ * gets EAGAIN), then makes the first stop accepting (MHD_quiesce_daemon)
+ * and stops it: the port never closes, and a second daemon that does not
+ * start leaves the first serving.  Each daemon answers with its own
+ * credentials (struct served); render is called under render_lock, so
+ * it never runs twice at once even while the two overlap.  MHD_USE_AUTO:
+ * epoll, not select (which refuses a socket numbered 1024 or more, and a
+ * reload's new one may be, on a node with many stores and sessions).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -188,7 +191,8 @@ listen_on (const char *what, const char *addr, int *family)
   if (r != 0)
     return rmr_err (EINVAL, "%s: '%s': %s", what, addr, gai_strerror (r));
   for (ai = res; ai; ai = ai->ai_next) {
-    fd = socket (ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+    fd =
+      socket (ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
       err = errno;
       continue;
@@ -233,7 +237,7 @@ warn_open (const char *what, const char *addr, const struct metrics_creds *c)
 static struct served *
 serve (struct metrics_http *h, struct metrics_creds *creds)
 {
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC;
   struct served *s = g_new0 (struct served, 1);
 
   if (h->family == AF_INET6)
@@ -271,7 +275,7 @@ serve (struct metrics_http *h, struct metrics_creds *creds)
   return s;
 }
 
-/* Stop accepting on s's socket (the scrapes it has go on). */
+/* Stop accepting on s's socket. */
 static void
 quiesce (struct served *s)
 {
@@ -331,18 +335,19 @@ metrics_http_start (const char *what, const char *addr,
 int
 metrics_http_reload (struct metrics_http *h, struct metrics_creds *creds)
 {
-  struct served *old = h->s;
+  struct served *old = h->s, *s;
 
   if (old && metrics_creds_equal (old->creds, creds)) {
     metrics_creds_free (creds);
     return 0;
   }
+  s = serve (h, creds);
+  if (!s)
+    return -EIO; /* the old one goes on */
+  h->s = s;
   quiesce (old);
-  h->s = serve (h, creds);
   unserve (old);
-  if (!h->s)
-    return -EIO;
-  warn_open (h->what, h->addr, h->s->creds);
+  warn_open (h->what, h->addr, s->creds);
   return 1;
 }
 

@@ -135,11 +135,10 @@ struct metrics_http *metrics_http_start (const char *what, const char *addr,
                                          void *opaque);
 /* Serve with creds from now on (owned, also on failure): a renewed
  * certificate, a rotated password.  The listening socket stays open
- * throughout (a scrape that arrives meanwhile waits in its backlog); the
- * scrapes already being answered end with the old creds.  1 if creds
- * differ from the ones served (the HTTP server restarted with them), 0
- * if they do not (nothing changed), -errno with a message if the server
- * did not restart: nothing is served until a reload that succeeds.
+ * throughout; a connection the old server had open is closed (a scraper
+ * connects again).  1 if creds differ from the ones served (a new HTTP
+ * server serves them), 0 if they do not (nothing changed), -errno with a
+ * message if the new server did not start: the old one goes on.
  */
 int metrics_http_reload (struct metrics_http *h, struct metrics_creds *creds);
 /* Stop and free; NULL allowed. */

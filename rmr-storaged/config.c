@@ -376,10 +376,10 @@ check_security (GKeyFile *kf, const char *path)
 }
 
 /* Every value of [storaged] that main uses, checked so that an error
- * names the file: the listen addresses, the log level, TLS and limits;
- * at start also the files of /metrics' access (a reload reads those
- * again on its own, main.c, and a broken one there refuses nothing
- * else).
+ * names the file: the listen addresses, the log level, TLS and limits,
+ * and the files of /metrics' access.  On a reload a bad one of those is
+ * only warned about (main.c reads them again on its own, and a broken
+ * one refuses nothing else), for the next start would fail on it.
  */
 static int
 check_storaged (GKeyFile *kf, const char *path, bool at_start)
@@ -414,8 +414,11 @@ check_storaged (GKeyFile *kf, const char *path, bool at_start)
   if (metrics && metrics_addr_check (what, metrics) < 0)
     return -EINVAL;
   snprintf (what, sizeof what, "%s: [storaged]", path);
-  if (at_start && metrics_access_check (what, &acc) < 0)
-    return -EINVAL;
+  if (metrics_access_check (what, &acc) < 0) {
+    if (at_start)
+      return -EINVAL;
+    g_warning ("%s (the next start would fail on it)", rmr_get_error ());
+  }
   return check_security (kf, path);
 }
 

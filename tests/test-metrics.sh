@@ -435,6 +435,12 @@ _wait_until 10 grep -q \
   "$tmpdir/sec.err" && ok "SIGHUP with a broken auth file: refused, naming it" ||
   { not_ok "SIGHUP with a broken auth file: refused, naming it"
     diag "$(tail -3 "$tmpdir/sec.err")"; }
+grep -q "line 1: expected USER:PASSWORD (the next start would fail on it)" \
+  "$tmpdir/sec.err" &&
+  ok "the config's reload warns that the next start would fail on it" ||
+  not_ok "the config's reload warns that the next start would fail on it"
+grep -q "SIGHUP: config refused" "$tmpdir/sec.err" &&
+  not_ok "and is not refused for it" || ok "and is not refused for it"
 is "$(code -u prom:n3w)" 200 "and the access before goes on"
 kill_pid "$sec_pid"
 printf '# scrapers\nprom:s3cret\n' >"$tmpdir/m.auth"
