@@ -247,8 +247,7 @@ reload_metrics (const struct metrics_access *macc)
   }
   r = srv_metrics_reload (c);
   if (r < 0)
-    g_warning ("SIGHUP: %s; /metrics is not served until a reload succeeds",
-               rmr_get_error ());
+    g_warning ("SIGHUP: %s; /metrics goes on as it was", rmr_get_error ());
   else if (r > 0)
     g_message ("SIGHUP: metrics: serving with the access files as they are "
                "now");
