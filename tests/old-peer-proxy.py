@@ -67,39 +67,43 @@ def close(*socks):
         s.close()
 
 
-def to_node(c, s, c_lock, f):
+def relay(src, c, s, handle):
+    """Messages from src to handle (hdr, payload) until it returns False
+    or either side closes; then both close."""
     try:
-        while True:
-            hdr, payload = recv_msg(c)
-            h = struct.unpack(HDR, hdr)
-            mtype, flags = h[2], h[3]
-            if mtype == MSG_JOIN and not flags & HF_REPLY and \
-                    len(payload) > 129 and payload[129] == 3:
-                log(f, "join-refused 3")
-                with c_lock:
-                    c.sendall(refusal(hdr, b"bad message: join sync 3"))
-                continue
-            if mtype == MSG_JOIN and not flags & HF_REPLY and \
-                    len(payload) > 129:
-                log(f, "join %d" % payload[129])
-            if mtype == MSG_READ and flags & HF_ZEROES:
-                log(f, "zeroes-asked")
-                break
-            s.sendall(hdr + payload)
+        while handle(*recv_msg(src)):
+            pass
     except (ConnectionError, OSError):
         pass
     close(c, s)
+
+
+def to_node(c, s, c_lock, f):
+    def handle(hdr, payload):
+        h = struct.unpack(HDR, hdr)
+        mtype, flags = h[2], h[3]
+        join = mtype == MSG_JOIN and not flags & HF_REPLY and len(payload) > 129
+        if join and payload[129] == 3:
+            log(f, "join-refused 3")
+            with c_lock:
+                c.sendall(refusal(hdr, b"bad message: join sync 3"))
+            return True
+        if join:
+            log(f, "join %d" % payload[129])
+        if mtype == MSG_READ and flags & HF_ZEROES:
+            log(f, "zeroes-asked")
+            return False
+        s.sendall(hdr + payload)
+        return True
+    relay(c, c, s, handle)
 
 
 def to_peer(c, s, c_lock):
-    try:
-        while True:
-            hdr, payload = recv_msg(s)
-            with c_lock:
-                c.sendall(hdr + payload)
-    except (ConnectionError, OSError):
-        pass
-    close(c, s)
+    def handle(hdr, payload):
+        with c_lock:
+            c.sendall(hdr + payload)
+        return True
+    relay(s, c, s, handle)
 
 
 def serve(c, target, f):
