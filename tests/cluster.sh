@@ -20,7 +20,8 @@
 #       pool (default "p") with store $tmpdir/storeI.img of SIZE (default
 #       64M) and the other nodes of the cluster as peers.  Sets
 #       NODE_CTL[I], NODE_PID[I], NODE_STORE[I].  Starting a node again
-#       reuses its store (a restart).  POOL "-": no pool at all (the admin
+#       reuses its store (a restart).  NODE_PREFIX[I], if set: words run
+#       before the daemon (a wrapper that execs it, tests/power.sh).  POOL "-": no pool at all (the admin
 #       guide's bare node, configured through its control socket).
 #   cluster_tls [MODE]
 #       TLS with pre-shared keys from here on (DESIGN 9): a key file
@@ -53,7 +54,7 @@
 # tmpdir comes from functions.sh; NBDKIT_PID and the NODE_* arrays are
 # read by the tests that source this file.
 # shellcheck disable=SC2154,SC2034
-declare -A NODE_ADDR NODE_CTL NODE_PID NODE_STORE
+declare -A NODE_ADDR NODE_CTL NODE_PID NODE_STORE NODE_PREFIX
 
 RMR_TEST_TRANSPORT=${RMR_TEST_TRANSPORT:-tcp}
 case $RMR_TEST_TRANSPORT in
@@ -191,11 +192,11 @@ EOF
   if $CLUSTER_NET; then
     # shellcheck disable=SC2086 # NODE_ARGS: words
     start_bg "$tmpdir/n$i.pid" ip netns exec "$(netns_name "n$i")" \
-      "${CHECKED[@]}" "$RMR_STORAGED" --config "$tmpdir/n$i.conf" --foreground \
+      ${NODE_PREFIX[$i]:-} "${CHECKED[@]}" "$RMR_STORAGED" --config "$tmpdir/n$i.conf" --foreground \
       --log-level "${NODE_LOG_LEVEL:-info}" ${NODE_ARGS:-}
   else
     # shellcheck disable=SC2086 # NODE_ARGS: words
-    start_bg "$tmpdir/n$i.pid" "${CHECKED[@]}" "$RMR_STORAGED" \
+    start_bg "$tmpdir/n$i.pid" ${NODE_PREFIX[$i]:-} "${CHECKED[@]}" "$RMR_STORAGED" \
       --config "$tmpdir/n$i.conf" \
       --foreground --log-level "${NODE_LOG_LEVEL:-info}" ${NODE_ARGS:-}
   fi

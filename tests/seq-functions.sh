@@ -16,8 +16,9 @@
 #   try_nbdkit NAME ARGS    like nbdkit_start, but returns 1 (the output
 #                           in $tmpdir/NAME.log) if nbdkit exits instead
 #                           of serving; sets NBDKIT_PID
-#   verify DESC URI|STORE:I
-#       ok DESC if the checker's verify of journal $J passes, through the
+#   verify DESC URI|STORE:I [ARGS...]
+#       ok DESC if the checker's verify of journal $J (with ARGS, such as
+#       --strict-flushed) passes, through the
 #       pool at URI or offline on node I's data area (first $size bytes,
 #       nbdkit's file plugin, read only); else not_ok DESC and the
 #       checker's report (its first VERIFY_LINES lines, default 25) as
@@ -26,8 +27,8 @@
 #       ok DESC once every node's map_summary has 0 dirty for every
 #       member (_maps_clean, reads CLUSTER_N) within SECS; else not_ok and
 #       each node's map_summary as diag
-#   verify_member I DESC
-#       verify DESC through $uri (nbdkit e started with
+#   verify_member I DESC [ARGS...]
+#       verify DESC (ARGS: the checker's) through $uri (nbdkit e started with
 #       read-policy=member:(40+I)): leg I must be normal and serve reads
 #   all_nodes               the node numbers 1..CLUSTER_N, one a line
 #   every NOUNS             "both NOUNS" (CLUSTER_N 2), else "all N
@@ -104,7 +105,7 @@ _serving_or_gone ()
   [[ -S "$tmpdir/$1.ctl" ]] || ! _is_ours_alive "$NBDKIT_PID"
 }
 
-# verify DESC URI|STORE:I: the checker's verify of journal $J, through
+# verify DESC URI|STORE:I [ARGS...]: the checker's verify of journal $J, through
 # the pool or offline on node I's data area (nbdkit's file plugin, read
 # only); its report (the first VERIFY_LINES lines, default 25) goes to the
 # TAP log when it fails.  Returns 0; the checker's status is left in
@@ -112,13 +113,14 @@ _serving_or_gone ()
 verify ()
 {
   local desc=$1 what=$2 out rc=0 off
+  shift 2
   if [[ "$what" == STORE:* ]]; then
     off=$(store_data_offset "${what#STORE:}")
     out=$(nbdkit -r -U - --filter=offset file "${NODE_STORE[${what#STORE:}]}" \
       offset="$off" range="$size" \
-      --run "'$checker' verify \"\$uri\" '$J'" 2>&1) || rc=$?
+      --run "'$checker' verify \"\$uri\" '$J' $*" 2>&1) || rc=$?
   else
-    out=$(timeout 120 "$checker" verify "$what" "$J" 2>&1) || rc=$?
+    out=$(timeout 120 "$checker" verify "$what" "$J" "$@" 2>&1) || rc=$?
   fi
   VERIFY_RC=$rc
   if [[ $rc -eq 0 ]]; then
@@ -156,14 +158,16 @@ maps_clean ()   # maps_clean SECS DESC
   fi
 }
 
-# verify_member I DESC: the checker's verify through nbdkit e started with
-# read-policy=member:(40+I): leg I must be normal and serve the reads.
+# verify_member I DESC [ARGS...]: the checker's verify through nbdkit e
+# started with read-policy=member:(40+I): leg I must be normal and serve
+# the reads.
 verify_member ()
 {
   local i=$1 desc=$2 r0 r1
+  shift 2
   wait_leg_normal e "$i" 20
   r0=$(leg_get e "$i" reads)
-  verify "$desc" "$uri"
+  verify "$desc" "$uri" "$@"
   r1=$(leg_get e "$i" reads)
   [[ "$(leg_get e "$i" state)" == normal && $((r1 - r0)) -gt 0 ]] &&
     ok "member $((40 + i)) served those reads ($((r1 - r0)))" ||
