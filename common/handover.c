@@ -21,8 +21,14 @@
  *   - every map slot of every normal member is read; R's maps of the other
  *     members are replaced by that union (so R knows which peers are
  *     behind where, and forgets a bit whose clear it missed), and its own
- *     slot gets the union ORed in, plus its recent-write record if R
- *     stopped uncleanly;
+ *     slot gets the union ORed in, plus the chunks of its recent-write
+ *     record if R stopped uncleanly, wherever another member may be
+ *     current (ho_record_bits): a normal one current there, or one away
+ *     that neither the normal members nor R itself recorded behind there.
+ *     Where every other member is behind, R keeps the chunk: it lost at
+ *     most writes nobody else has (not yet durable when its power went),
+ *     and waiting there for a member that missed acknowledged writes
+ *     would leave the chunk dirty for everyone, never readable again;
  *   - if no member is normal and R missed acknowledged writes since it
  *     was last handed its map (the client's `outdated` mask: set when a
  *     request is acknowledged without R, cleared by a hand-over from a
@@ -113,6 +119,35 @@ ho_assemble_bits (uint64_t nchunks, const uint8_t *al,
         set_bit (umap[s], c);
   }
   return nosource;
+}
+
+uint64_t
+ho_record_bits (uint64_t nchunks, const uint8_t *rec,
+                uint8_t *const umap[RMR_MAX_MEMBERS], uint32_t normal,
+                uint8_t *const own[RMR_MAX_MEMBERS], uint32_t used, int self)
+{
+  uint64_t c, lossy = 0;
+  unsigned s;
+
+  for (c = 0; c < nchunks; c++) {
+    bool may = false;
+    if (!bit (rec, c))
+      continue;
+    for (s = 0; s < RMR_MAX_MEMBERS && !may; s++) {
+      if (!(used & 1u << s) || (int) s == self || bit (umap[s], c))
+        continue;
+      /* A normal member's own maps were read: its union bit is the
+       * truth.  One that is away is behind where this member recorded
+       * it so, too.
+       */
+      may = (normal & 1u << s) || !own[s] || !bit (own[s], c);
+    }
+    if (may)
+      set_bit (umap[self], c);
+    else
+      lossy++;
+  }
+  return lossy;
 }
 
 bool
@@ -234,35 +269,39 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
 
   /* A member that lost power (or whose flush failed) may have lost
    * writes it had acknowledged but not made durable: what its recent-
-   * write record holds is stale there too (DESIGN 6), where a normal
-   * member is current to give it back.  With no normal member those
-   * chunks fail with EIO rather than be served old; where every normal
-   * member is behind too (all of them lost power), this member is the
-   * best there is, and the possible loss is logged.
+   * write record holds is stale there too (DESIGN 6), wherever another
+   * member may be current (ho_record_bits).  What this member's own maps
+   * say of the members that are away counts for that: it recorded them
+   * missing writes before those writes were acknowledged.
    */
   r = clt_al_get (leg, s, al);
   if (r < 0)
     return r;
   if (!(al->flags & RMR_AL_F_CLEAN)) {
+    uint8_t *own[RMR_MAX_MEMBERS] = {NULL};
+    uint32_t normal_slots = 0;
     rec = g_malloc0 (nbytes);
     clt_al_to_bits (pool, al, rec);
-    for (c = 0; c < nchunks; c++) {
-      bool current = !normal;
-      if (!(rec[c / 8] & 1 << (c % 8)))
-        continue;
-      for (i = 0; i < pool->nlegs && !current; i++)
-        if ((normal & 1u << i) && pool->legs[i].slot >= 0 &&
-            !(u->umap[pool->legs[i].slot][c / 8] & 1 << (c % 8)))
-          current = true;
-      if (current)
-        u->umap[leg->slot][c / 8] |= 1 << (c % 8);
-      else
-        lossy++;
-    }
+    for (i = 0; i < pool->nlegs; i++)
+      if ((normal & 1u << i) && pool->legs[i].slot >= 0)
+        normal_slots |= 1u << pool->legs[i].slot;
+    for (slot = 0, r = 0; slot < RMR_MAX_MEMBERS && r == 0; slot++)
+      if ((used & ~normal_slots & 1u << slot) && (int) slot != leg->slot) {
+        own[slot] = g_malloc0 (nbytes);
+        r = ho_collect (pool, leg, s, slot, own[slot]);
+      }
+    if (r == 0)
+      lossy = ho_record_bits (nchunks, rec, u->umap, normal_slots, own, used,
+                              leg->slot);
+    for (slot = 0; slot < RMR_MAX_MEMBERS; slot++)
+      g_free (own[slot]);
+    if (r < 0)
+      return r;
     if (lossy)
-      g_warning ("pool %s: member %" PRIu32 " stopped uncleanly and no normal "
-                 "member is current for %" PRIu64 " chunks of its record: it "
-                 "keeps them (a write acknowledged there may be lost)",
+      g_warning ("pool %s: member %" PRIu32 " stopped uncleanly and every "
+                 "other member is behind for %" PRIu64 " chunks of its "
+                 "record: it keeps them (a write acknowledged there may be "
+                 "lost)",
                  pool->cfg.pool_name, leg->member_id, lossy);
   }
 

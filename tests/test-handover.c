@@ -195,6 +195,76 @@ test_enable_alone (void)
   g_assert_true (ho_may_enable_alone (0, 1));
 }
 
+/* A member (slot 0) comes back after a power loss; its record holds
+ * chunks 5, 6 and 7.  Found by the nemesis (kill_node(2), then power(1),
+ * at RF=2): slot 1 had been killed first and missed writes that slot 0
+ * recorded for it at chunk 5; slot 0 then lost power and came back alone.
+ * Waiting at chunk 5 for slot 1, which is behind there, left the chunk
+ * dirty for both for ever (every IO to it failed with EIO): slot 0 is the
+ * best copy there is and keeps it.  Where the member away may be current
+ * (chunk 6: nobody recorded it behind) the chunk waits for it.
+ */
+static void
+test_record_bits_alone (void)
+{
+  struct maps m, own;
+  uint8_t rec[NCH / 8 + 8] = {0};
+  uint8_t *ownp[RMR_MAX_MEMBERS] = {NULL};
+  uint32_t used = 1u << 0 | 1u << 1;
+
+  maps_init (&m);
+  maps_init (&own);
+  ownp[1] = own.p[1];
+  set (rec, 5);
+  set (rec, 6);
+  set (own.p[1], 5);
+  g_assert_cmpuint (ho_record_bits (NCH, rec, m.p, 0, ownp, used, 0), ==, 1);
+  g_assert_false (bit (m.p[0], 5));
+  g_assert_true (bit (m.p[0], 6));
+  g_assert_false (bit (m.p[0], 7));
+}
+
+/* RF=3, slot 0 back after a power loss, slot 1 normal, slot 2 away.
+ * Chunk 5: slot 1 current there: fetched from it.  Chunk 6: slot 1
+ * behind (its union bit), slot 2 not known behind: wait for slot 2 (it
+ * may hold the newest write).  Chunk 7: slot 1 behind, and slot 0
+ * recorded slot 2 behind: keep.  A bit of slot 0's own map for a normal
+ * member is never read: the normal member's own maps are the truth (a
+ * clear slot 0 missed while it was away).
+ */
+static void
+test_record_bits_rf3 (void)
+{
+  struct maps m, own;
+  uint8_t rec[NCH / 8 + 8] = {0};
+  uint8_t *ownp[RMR_MAX_MEMBERS] = {NULL};
+  uint32_t used = 1u << 0 | 1u << 1 | 1u << 2;
+
+  maps_init (&m);
+  maps_init (&own);
+  ownp[2] = own.p[2];
+  set (rec, 5);
+  set (rec, 6);
+  set (rec, 7);
+  set (m.p[1], 6);
+  set (m.p[1], 7);
+  set (own.p[2], 7);
+  g_assert_cmpuint (ho_record_bits (NCH, rec, m.p, 1u << 1, ownp, used, 0), ==,
+                    1);
+  g_assert_true (bit (m.p[0], 5));
+  g_assert_true (bit (m.p[0], 6));
+  g_assert_false (bit (m.p[0], 7));
+
+  /* Slot 2 behind at 6 in the normal member's union: keep there too. */
+  maps_init (&m);
+  set (m.p[1], 6);
+  set (m.p[2], 6);
+  g_assert_cmpuint (ho_record_bits (NCH, rec, m.p, 1u << 1, ownp, used, 0), ==,
+                    1);
+  g_assert_false (bit (m.p[0], 6));
+  g_assert_true (bit (m.p[0], 5));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -207,5 +277,7 @@ main (int argc, char **argv)
   g_test_add_func ("/handover/unclean-record-not-source",
                    test_unclean_record_not_source);
   g_test_add_func ("/handover/enable-alone", test_enable_alone);
+  g_test_add_func ("/handover/record-bits-alone", test_record_bits_alone);
+  g_test_add_func ("/handover/record-bits-rf3", test_record_bits_rf3);
   return g_test_run ();
 }
