@@ -23,12 +23,17 @@
  *     behind where, and forgets a bit whose clear it missed), and its own
  *     slot gets the union ORed in, plus the chunks of its recent-write
  *     record if R stopped uncleanly, wherever another member may be
- *     current (ho_record_bits): a normal one current there, or one away
- *     that neither the normal members nor R itself recorded behind there.
- *     Where every other member is behind, R keeps the chunk: it lost at
- *     most writes nobody else has (not yet durable when its power went),
- *     and waiting there for a member that missed acknowledged writes
- *     would leave the chunk dirty for everyone, never readable again;
+ *     current (ho_record_bits): with normal members, one of them current
+ *     there; with none, any member that R's own map does not prove
+ *     behind there.  R's map proves it only for a member the client knows
+ *     missed acknowledged writes since its last hand-over (`outdated`):
+ *     such a write carried its mark to R, and R saved its map (with any
+ *     clear still pending) before acknowledging it, so no bit of R's can
+ *     be a clear lost in R's power loss.  Where every other member is
+ *     behind, R keeps the chunk: it lost at most writes nobody else has
+ *     (not yet durable when its power went), and waiting there for a
+ *     member that missed acknowledged writes would leave the chunk dirty
+ *     for everyone, never readable again;
  *   - if no member is normal and R missed acknowledged writes since it
  *     was last handed its map (the client's `outdated` mask: set when a
  *     request is acknowledged without R, cleared by a hand-over from a
@@ -134,13 +139,12 @@ ho_record_bits (uint64_t nchunks, const uint8_t *rec,
     if (!bit (rec, c))
       continue;
     for (s = 0; s < RMR_MAX_MEMBERS && !may; s++) {
-      if (!(used & 1u << s) || (int) s == self || bit (umap[s], c))
+      if (!(used & 1u << s) || (int) s == self)
         continue;
-      /* A normal member's own maps were read: its union bit is the
-       * truth.  One that is away is behind where this member recorded
-       * it so, too.
-       */
-      may = (normal & 1u << s) || !own[s] || !bit (own[s], c);
+      if (normal)
+        may = (normal & 1u << s) && !bit (umap[s], c);
+      else
+        may = !own[s] || !bit (own[s], c);
     }
     if (may)
       set_bit (umap[self], c);
@@ -270,9 +274,9 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
   /* A member that lost power (or whose flush failed) may have lost
    * writes it had acknowledged but not made durable: what its recent-
    * write record holds is stale there too (DESIGN 6), wherever another
-   * member may be current (ho_record_bits).  What this member's own maps
-   * say of the members that are away counts for that: it recorded them
-   * missing writes before those writes were acknowledged.
+   * member may be current (ho_record_bits).  With no normal member, what
+   * this member's own maps say of the members known to have missed
+   * acknowledged writes counts for that (see the top of this file).
    */
   r = clt_al_get (leg, s, al);
   if (r < 0)
@@ -285,8 +289,9 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
     for (i = 0; i < pool->nlegs; i++)
       if ((normal & 1u << i) && pool->legs[i].slot >= 0)
         normal_slots |= 1u << pool->legs[i].slot;
-    for (slot = 0, r = 0; slot < RMR_MAX_MEMBERS && r == 0; slot++)
-      if ((used & ~normal_slots & 1u << slot) && (int) slot != leg->slot) {
+    for (slot = 0, r = 0; slot < RMR_MAX_MEMBERS && r == 0 && !normal; slot++)
+      if ((used & atomic_load (&pool->outdated) & 1u << slot) &&
+          (int) slot != leg->slot) {
         own[slot] = g_malloc0 (nbytes);
         r = ho_collect (pool, leg, s, slot, own[slot]);
       }

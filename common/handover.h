@@ -37,15 +37,15 @@ uint64_t ho_assemble_bits (uint64_t nchunks, const uint8_t *al,
 /* A returning member (slot self) stopped uncleanly: the chunks of its
  * record (rec) may have lost writes it acknowledged and had not made
  * durable.  Each of them is made dirty for it (umap[self]) if another
- * used member may be current there: a normal one (slot mask normal)
- * whose union bit (umap[s]) is clear, from which it is fetched; or one
- * that is away, whose union bit is clear and whose bit in the returning
- * member's own map of it (own[s], NULL: none read) is clear too, for
- * which it waits (IO there fails with EIO until that member is back).
- * Where every other member is behind, the returning member is the best
- * copy there is and keeps the chunk: counted in the return (a write
- * acknowledged there may be lost).  umap[s] must be allocated for every
- * slot in used.
+ * used member may be current there.  With normal members (slot mask
+ * normal): one of them whose union bit (umap[s]) is clear, from which it
+ * is fetched.  With none: any other member s unless own[s] (the
+ * returning member's own map of s, read only where it is proof: NULL
+ * otherwise) has the bit; the chunk then waits for s (IO there fails
+ * with EIO until s is back).  Where no other member may be current, the
+ * returning member is the best copy there is and keeps the chunk:
+ * counted in the return (a write acknowledged there may be lost).
+ * umap[s] must be allocated for every slot in normal.
  */
 uint64_t ho_record_bits (uint64_t nchunks, const uint8_t *rec,
                          uint8_t *const umap[RMR_MAX_MEMBERS], uint32_t normal,
