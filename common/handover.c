@@ -22,18 +22,17 @@
  *     members are replaced by that union (so R knows which peers are
  *     behind where, and forgets a bit whose clear it missed), and its own
  *     slot gets the union ORed in, plus the chunks of its recent-write
- *     record if R stopped uncleanly, wherever another member may be
- *     current (ho_record_bits): with normal members, one of them current
- *     there; with none, any member that R's own map does not prove
- *     behind there.  R's map proves it only for a member the client knows
- *     missed acknowledged writes since its last hand-over (`outdated`):
- *     such a write carried its mark to R, and R saved its map (with any
- *     clear still pending) before acknowledging it, so no bit of R's can
- *     be a clear lost in R's power loss.  Where every other member is
- *     behind, R keeps the chunk: it lost at most writes nobody else has
- *     (not yet durable when its power went), and waiting there for a
- *     member that missed acknowledged writes would leave the chunk dirty
- *     for everyone, never readable again;
+ *     record if R stopped uncleanly (ho_record_bits): with normal
+ *     members, where one of them is current (else R keeps the chunk: the
+ *     normal members are behind there, R's copy is the best there is);
+ *     with none, every chunk of the record, which waits for a member
+ *     that may be current (IO to it fails with EIO meanwhile).  R's own
+ *     map of the members away proves nothing here: a bit in it says that
+ *     member missed a write there once, not that it lacks the writes R
+ *     lost; it may have caught up and taken newer ones before it went,
+ *     and nothing makes R's data durable when a member leaves.  So a
+ *     chunk both R's record and R's map of the member away hold ends
+ *     dirty for both once that member is back (README, "Not done yet");
  *   - if no member is normal and R missed acknowledged writes since it
  *     was last handed its map (the client's `outdated` mask: set when a
  *     request is acknowledged without R, cleared by a hand-over from a
@@ -128,24 +127,17 @@ ho_assemble_bits (uint64_t nchunks, const uint8_t *al,
 
 uint64_t
 ho_record_bits (uint64_t nchunks, const uint8_t *rec,
-                uint8_t *const umap[RMR_MAX_MEMBERS], uint32_t normal,
-                uint8_t *const own[RMR_MAX_MEMBERS], uint32_t used, int self)
+                uint8_t *const umap[RMR_MAX_MEMBERS], uint32_t normal, int self)
 {
   uint64_t c, lossy = 0;
   unsigned s;
 
   for (c = 0; c < nchunks; c++) {
-    bool may = false;
+    bool may = !normal;
     if (!bit (rec, c))
       continue;
-    for (s = 0; s < RMR_MAX_MEMBERS && !may; s++) {
-      if (!(used & 1u << s) || (int) s == self)
-        continue;
-      if (normal)
-        may = (normal & 1u << s) && !bit (umap[s], c);
-      else
-        may = !own[s] || !bit (own[s], c);
-    }
+    for (s = 0; s < RMR_MAX_MEMBERS && !may; s++)
+      may = (int) s != self && (normal & 1u << s) && !bit (umap[s], c);
     if (may)
       set_bit (umap[self], c);
     else
@@ -274,37 +266,22 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
   /* A member that lost power (or whose flush failed) may have lost
    * writes it had acknowledged but not made durable: what its recent-
    * write record holds is stale there too (DESIGN 6), wherever another
-   * member may be current (ho_record_bits).  With no normal member, what
-   * this member's own maps say of the members known to have missed
-   * acknowledged writes counts for that (see the top of this file).
+   * member may be current (ho_record_bits).
    */
   r = clt_al_get (leg, s, al);
   if (r < 0)
     return r;
   if (!(al->flags & RMR_AL_F_CLEAN)) {
-    uint8_t *own[RMR_MAX_MEMBERS] = {NULL};
     uint32_t normal_slots = 0;
     rec = g_malloc0 (nbytes);
     clt_al_to_bits (pool, al, rec);
     for (i = 0; i < pool->nlegs; i++)
       if ((normal & 1u << i) && pool->legs[i].slot >= 0)
         normal_slots |= 1u << pool->legs[i].slot;
-    for (slot = 0, r = 0; slot < RMR_MAX_MEMBERS && r == 0 && !normal; slot++)
-      if ((used & atomic_load (&pool->outdated) & 1u << slot) &&
-          (int) slot != leg->slot) {
-        own[slot] = g_malloc0 (nbytes);
-        r = ho_collect (pool, leg, s, slot, own[slot]);
-      }
-    if (r == 0)
-      lossy = ho_record_bits (nchunks, rec, u->umap, normal_slots, own, used,
-                              leg->slot);
-    for (slot = 0; slot < RMR_MAX_MEMBERS; slot++)
-      g_free (own[slot]);
-    if (r < 0)
-      return r;
+    lossy = ho_record_bits (nchunks, rec, u->umap, normal_slots, leg->slot);
     if (lossy)
       g_warning ("pool %s: member %" PRIu32 " stopped uncleanly and every "
-                 "other member is behind for %" PRIu64 " chunks of its "
+                 "normal member is behind for %" PRIu64 " chunks of its "
                  "record: it keeps them (a write acknowledged there may be "
                  "lost)",
                  pool->cfg.pool_name, leg->member_id, lossy);

@@ -36,20 +36,17 @@ uint64_t ho_assemble_bits (uint64_t nchunks, const uint8_t *al,
 
 /* A returning member (slot self) stopped uncleanly: the chunks of its
  * record (rec) may have lost writes it acknowledged and had not made
- * durable.  Each of them is made dirty for it (umap[self]) if another
- * used member may be current there.  With normal members (slot mask
- * normal): one of them whose union bit (umap[s]) is clear, from which it
- * is fetched.  With none: any other member s unless own[s] (the
- * returning member's own map of s, read only where it is proof: NULL
- * otherwise) has the bit; the chunk then waits for s (IO there fails
- * with EIO until s is back).  Where no other member may be current, the
- * returning member is the best copy there is and keeps the chunk:
- * counted in the return (a write acknowledged there may be lost).
- * umap[s] must be allocated for every slot in normal.
+ * durable.  With normal members (slot mask normal), each is made dirty for
+ * it (umap[self]) where one of them is current (its union bit umap[s]
+ * clear), to be fetched from there; where every normal member is behind,
+ * the returning member is the best copy there is and keeps the chunk:
+ * counted in the return (a write acknowledged there may be lost).  With
+ * none, every chunk is made dirty for it: it waits for a member that may
+ * be current (IO there fails with EIO until one is back).  umap[s] must
+ * be allocated for self and every slot in normal.
  */
 uint64_t ho_record_bits (uint64_t nchunks, const uint8_t *rec,
                          uint8_t *const umap[RMR_MAX_MEMBERS], uint32_t normal,
-                         uint8_t *const own[RMR_MAX_MEMBERS], uint32_t used,
                          int self);
 
 /* May the member of slot come back while no member is normal?  Only if
