@@ -412,11 +412,117 @@ fanout (struct rmr_pool *pool, struct rmr_hdr *tmpl, const struct iovec *iov,
   clt_req_clear (&req);
 }
 
+void
+clt_outdated_clear (struct rmr_pool *pool, uint32_t mask)
+{
+  unsigned s;
+
+  g_mutex_lock (&pool->barrier_lock);
+  atomic_fetch_and (&pool->outdated, ~mask);
+  atomic_fetch_add (&pool->dep_clears, 1);
+  for (s = 0; s < RMR_MAX_MEMBERS; s++)
+    if (mask & 1u << s)
+      pool->dep_synced[s] = 0;
+  atomic_fetch_and (&pool->dep_tried, ~mask);
+  g_mutex_unlock (&pool->barrier_lock);
+}
+
+uint32_t
+clt_dep_proven (struct rmr_pool *pool, int slot)
+{
+  uint32_t m = 0, out;
+  unsigned s;
+
+  if (slot < 0)
+    return 0;
+  g_mutex_lock (&pool->barrier_lock);
+  out = atomic_load (&pool->outdated);
+  for (s = 0; s < RMR_MAX_MEMBERS; s++)
+    if ((out & 1u << s) && (pool->dep_synced[s] & 1u << slot))
+      m |= 1u << s;
+  g_mutex_unlock (&pool->barrier_lock);
+  return m;
+}
+
+static int replicatev_ok (struct rmr_pool *pool, const char *what, uint8_t type,
+                          const struct iovec *iov, int iovcnt, uint32_t count,
+                          uint64_t offset, unsigned flags, unsigned *ok_out);
+
+/* The departure barrier.  A write was just done without the members of
+ * slots gone: before it is acknowledged, once for each departure, every
+ * write issued so far completes (each one that was in flight to them,
+ * which they may hold), and then the legs left flush, making all of
+ * those durable; their slots are recorded in dep_synced.  So a member
+ * whose power goes later, and that comes back with no member normal,
+ * holds durably every write the departed members can have: where its
+ * record and its map of them meet, it is the best copy (handover.c).
+ * Without the barrier a member that left might hold a write the one
+ * back lost, and the chunk could only wait, dirty for both.  A failed
+ * barrier records nothing (those chunks wait, as before); one during
+ * which a departed member came back and left again records nothing
+ * either (dep_clears).  Other writers do not wait for a barrier in
+ * progress: their acknowledgement changes nothing it proves.
+ */
+static void
+dep_barrier (struct rmr_pool *pool, uint32_t gone)
+{
+  struct clt_range *p;
+  unsigned ok = 0, s, clears;
+  uint32_t upto;
+  bool busy;
+  int r;
+
+  g_mutex_lock (&pool->barrier_lock);
+  gone &= ~atomic_fetch_or (&pool->dep_tried, gone);
+  clears = atomic_load (&pool->dep_clears);
+  g_mutex_unlock (&pool->barrier_lock);
+  if (!gone)
+    return;
+
+  g_mutex_lock (&pool->ov_lock);
+  upto = pool->wseq;
+  do {
+    busy = false;
+    for (p = pool->ov_head; p && !busy; p = p->next)
+      busy = !rmr_wseq_before (upto, p->seq);
+    if (busy) {
+      pool->ov_waiters++;
+      g_cond_wait (&pool->ov_cond, &pool->ov_lock);
+      pool->ov_waiters--;
+    }
+  } while (busy);
+  g_mutex_unlock (&pool->ov_lock);
+
+  r = replicatev_ok (pool, "flush", RMR_MSG_FLUSH, NULL, 0, 0, 0, 0, &ok);
+  g_mutex_lock (&pool->barrier_lock);
+  if (r == 0 && atomic_load (&pool->dep_clears) == clears)
+    for (s = 0; s < RMR_MAX_MEMBERS; s++)
+      if (gone & atomic_load (&pool->outdated) & 1u << s)
+        pool->dep_synced[s] = slots_of (pool, ok);
+  g_mutex_unlock (&pool->barrier_lock);
+  if (r < 0)
+    g_info ("pool %s: the flush after members left failed (%s): a member "
+            "back alone from a power loss waits for them",
+            pool->cfg.pool_name, rmr_get_error ());
+}
+
 /* Replicate a request; a write's payload is iov (count bytes in all). */
 static int
 replicatev (struct rmr_pool *pool, const char *what, uint8_t type,
             const struct iovec *iov, int iovcnt, uint32_t count,
             uint64_t offset, unsigned flags)
+{
+  unsigned ok;
+
+  return replicatev_ok (pool, what, type, iov, iovcnt, count, offset, flags,
+                        &ok);
+}
+
+/* replicatev; *ok_out: the legs that did it. */
+static int
+replicatev_ok (struct rmr_pool *pool, const char *what, uint8_t type,
+               const struct iovec *iov, int iovcnt, uint32_t count,
+               uint64_t offset, unsigned flags, unsigned *ok_out)
 {
   struct rmr_hdr hdr = {.type = type,
                         .group_id = pool->group_id,
@@ -427,6 +533,8 @@ replicatev (struct rmr_pool *pool, const char *what, uint8_t type,
   char last[RMR_ERRMSG_MAX + 400] = "no leg is in state normal";
   const bool writes = type != RMR_MSG_FLUSH;
   unsigned legs, ok, failed, refused, ok2, failed2, refused2;
+
+  *ok_out = 0;
 
   if (writes && check_range (pool, what, count, offset) < 0)
     return -EINVAL;
@@ -504,6 +612,9 @@ replicatev (struct rmr_pool *pool, const char *what, uint8_t type,
                     "(last failure: %s)",
                     what, __builtin_popcount (ok), pool->nlegs,
                     pool->cfg.min_legs, last);
+  *ok_out = ok;
+  if (writes && (missing_slots (pool, ok) & ~atomic_load (&pool->dep_tried)))
+    dep_barrier (pool, missing_slots (pool, ok));
   return 0;
 }
 

@@ -534,7 +534,7 @@ rmr_pool_leg_remove (struct rmr_pool *pool, unsigned i,
     en.members[slot] = RMR_MEMBER_NONE;
     en.generation = pool->generation + 1;
     enable_table (pool, &en, leg);
-    atomic_fetch_and (&pool->outdated, ~(1u << slot));
+    clt_outdated_clear (pool, 1u << slot);
   }
   else if (slot >= 0)
     atomic_fetch_or (&pool->outdated, 1u << slot);

@@ -291,6 +291,7 @@ clt_pool_alloc (void)
   g_mutex_init (&pool->hz_lock);
   g_cond_init (&pool->hz_cond);
   g_mutex_init (&pool->pending_lock);
+  g_mutex_init (&pool->barrier_lock);
   pool->pending = g_array_new (FALSE, FALSE, sizeof (struct clt_range));
   return pool;
 }
@@ -309,6 +310,7 @@ clt_pool_free (struct rmr_pool *pool)
   g_mutex_clear (&pool->hz_lock);
   g_cond_clear (&pool->hz_cond);
   g_mutex_clear (&pool->pending_lock);
+  g_mutex_clear (&pool->barrier_lock);
   g_array_unref (pool->pending);
   g_free (pool);
 }
@@ -392,7 +394,11 @@ rmr_pool_open (const struct rmr_pool_config *cfg)
   /* Members away now miss whatever is written next (set before the
    * reconnect thread may hand one its map).
    */
+  g_mutex_lock (&pool->barrier_lock);
   atomic_store (&pool->outdated, plan.absent);
+  memset (pool->dep_synced, 0, sizeof pool->dep_synced);
+  atomic_store (&pool->dep_tried, 0);
+  g_mutex_unlock (&pool->barrier_lock);
   if (enable_all (pool, &en, joined) < 0 ||
       clt_mark_new_members (pool, joined,
                             en.mode == RMR_MODE_ASSEMBLE ? joined & ~old_legs

@@ -306,7 +306,7 @@ clt_handover (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s)
     clt_sess_put (s); /* the extra reference of the reconnect */
   /* It knows all it missed now (or the admin forced it in). */
   if (from_peers)
-    atomic_fetch_and (&pool->outdated, ~(1u << leg->slot));
+    clt_outdated_clear (pool, 1u << leg->slot);
   /* Handed chunks it lacks: it resyncs them, and is up to date only
    * once every member records it clean (clt_legs_poll_unlocked).  Until
    * then reads go to a current leg if there is one.

@@ -161,6 +161,18 @@ struct rmr_pool {
    * member last handed them their map (handover.c).
    */
   atomic_uint outdated;
+  /* The departure barrier (client-io.c): for a slot in outdated, the
+   * slots of the members that made every write it may hold durable (a
+   * flush, once each write that was in flight when it left had
+   * completed), or 0.  A member back alone from a power loss keeps its
+   * record's chunks against members whose departure it made durable
+   * (handover.c).  Under barrier_lock; dep_clears counts the clears of
+   * outdated bits (a barrier that saw one go by records nothing).
+   */
+  GMutex barrier_lock;
+  uint32_t dep_synced[RMR_MAX_MEMBERS];
+  atomic_uint dep_tried; /* slots whose barrier ran (or runs) */
+  atomic_uint dep_clears;
   /* Chunk ranges a write changed on some legs and not others with no
    * member left to record it (every map-add failed): the legs differ
    * there, so each leg handed over while one is normal resyncs them
@@ -385,6 +397,15 @@ bool clt_pending_may_clear (struct rmr_pool *pool);
  * for the failed legs' slots and again for missing, the slots its dirty
  * mask already named.  Returns the legs (mask) that did both.
  */
+/* client-io.c: the departure barrier.  Clear slots (mask) from
+ * outdated, and what the barrier knew of them.
+ */
+void clt_outdated_clear (struct rmr_pool *pool, uint32_t mask);
+/* The slots in outdated whose departure the member of slot made durable
+ * (pool->dep_synced).
+ */
+uint32_t clt_dep_proven (struct rmr_pool *pool, int slot);
+
 unsigned clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
                             unsigned failed_legs, uint32_t missing,
                             uint64_t offset, uint64_t len);

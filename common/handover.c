@@ -25,14 +25,16 @@
  *     record if R stopped uncleanly (ho_record_bits): with normal
  *     members, where one of them is current (else R keeps the chunk: the
  *     normal members are behind there, R's copy is the best there is);
- *     with none, every chunk of the record, which waits for a member
- *     that may be current (IO to it fails with EIO meanwhile).  R's own
- *     map of the members away proves nothing here: a bit in it says that
- *     member missed a write there once, not that it lacks the writes R
- *     lost; it may have caught up and taken newer ones before it went,
- *     and nothing makes R's data durable when a member leaves.  So a
- *     chunk both R's record and R's map of the member away hold ends
- *     dirty for both once that member is back (README, "Not done yet");
+ *     with none, every chunk of the record waits for a member that may
+ *     be current (IO to it fails with EIO meanwhile), unless every other
+ *     member left while R was normal and R made every write it may hold
+ *     durable then (the departure barrier, client-io.c): R's data holds
+ *     all that those members can have, and R keeps the chunk.  (R's own
+ *     map of a member away proves nothing: a bit in it says the member
+ *     missed a write there once, not that it lacks the writes R lost; it
+ *     may have caught up and taken newer ones before it went.)  Without
+ *     that, a chunk dirty in R's record and for a member away ended dirty
+ *     for both once that member was back, and never readable;
  *   - if no member is normal and R missed acknowledged writes since it
  *     was last handed its map (the client's `outdated` mask: set when a
  *     request is acknowledged without R, cleared by a hand-over from a
@@ -127,17 +129,20 @@ ho_assemble_bits (uint64_t nchunks, const uint8_t *al,
 
 uint64_t
 ho_record_bits (uint64_t nchunks, const uint8_t *rec,
-                uint8_t *const umap[RMR_MAX_MEMBERS], uint32_t normal, int self)
+                uint8_t *const umap[RMR_MAX_MEMBERS], uint32_t normal,
+                uint32_t used, uint32_t proven, int self)
 {
   uint64_t c, lossy = 0;
   unsigned s;
 
   for (c = 0; c < nchunks; c++) {
-    bool may = !normal;
+    bool may = false;
     if (!bit (rec, c))
       continue;
     for (s = 0; s < RMR_MAX_MEMBERS && !may; s++)
-      may = (int) s != self && (normal & 1u << s) && !bit (umap[s], c);
+      if ((int) s != self)
+        may = normal ? (normal & 1u << s) && !bit (umap[s], c)
+                     : (used & ~proven & 1u << s) != 0;
     if (may)
       set_bit (umap[self], c);
     else
@@ -278,12 +283,13 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
     for (i = 0; i < pool->nlegs; i++)
       if ((normal & 1u << i) && pool->legs[i].slot >= 0)
         normal_slots |= 1u << pool->legs[i].slot;
-    lossy = ho_record_bits (nchunks, rec, u->umap, normal_slots, leg->slot);
+    lossy = ho_record_bits (nchunks, rec, u->umap, normal_slots, used,
+                            clt_dep_proven (pool, leg->slot), leg->slot);
     if (lossy)
-      g_warning ("pool %s: member %" PRIu32 " stopped uncleanly and every "
-                 "normal member is behind for %" PRIu64 " chunks of its "
-                 "record: it keeps them (a write acknowledged there may be "
-                 "lost)",
+      g_warning ("pool %s: member %" PRIu32 " stopped uncleanly and no "
+                 "other member can hold newer data for %" PRIu64 " chunks "
+                 "of its record: it keeps them (a write acknowledged there "
+                 "and not flushed may be lost)",
                  pool->cfg.pool_name, leg->member_id, lossy);
   }
 

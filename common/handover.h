@@ -41,13 +41,16 @@ uint64_t ho_assemble_bits (uint64_t nchunks, const uint8_t *al,
  * clear), to be fetched from there; where every normal member is behind,
  * the returning member is the best copy there is and keeps the chunk:
  * counted in the return (a write acknowledged there may be lost).  With
- * none, every chunk is made dirty for it: it waits for a member that may
- * be current (IO there fails with EIO until one is back).  umap[s] must
- * be allocated for self and every slot in normal.
+ * none, every chunk is made dirty for it (it waits for a member that may
+ * be current: IO there fails with EIO until one is back), unless every
+ * other used member (used) is in proven: members whose every write the
+ * returning one holds durably (the departure barrier); then it keeps
+ * them all, counted.  umap[s] must be allocated for self and every slot in
+ * normal.
  */
 uint64_t ho_record_bits (uint64_t nchunks, const uint8_t *rec,
                          uint8_t *const umap[RMR_MAX_MEMBERS], uint32_t normal,
-                         int self);
+                         uint32_t used, uint32_t proven, int self);
 
 /* May the member of slot come back while no member is normal?  Only if
  * it missed no acknowledged request (outdated: slot mask) since it was
