@@ -446,7 +446,8 @@ clt_dep_proven (struct rmr_pool *pool, int slot)
 
 static int replicatev_ok (struct rmr_pool *pool, const char *what, uint8_t type,
                           const struct iovec *iov, int iovcnt, uint32_t count,
-                          uint64_t offset, unsigned flags, unsigned *ok_out);
+                          uint64_t offset, unsigned flags, uint32_t *ok_slots,
+                          uint32_t *gone);
 
 /* The departure barrier.  A write was just done without the members of
  * slots gone: before it is acknowledged, once for each departure, every
@@ -467,12 +468,17 @@ static void
 dep_barrier (struct rmr_pool *pool, uint32_t gone)
 {
   struct clt_range *p;
-  unsigned ok = 0, s, clears;
-  uint32_t upto;
+  uint32_t upto, ok = 0, unused;
+  unsigned s, clears;
   bool busy;
   int r;
 
+  /* A member handed over since (back to normal) is no longer gone; if it
+   * left again before this, the writes in flight to it then are older
+   * than upto, read below.
+   */
   g_mutex_lock (&pool->barrier_lock);
+  gone &= atomic_load (&pool->outdated);
   gone &= ~atomic_fetch_or (&pool->dep_tried, gone);
   clears = atomic_load (&pool->dep_clears);
   g_mutex_unlock (&pool->barrier_lock);
@@ -493,12 +499,20 @@ dep_barrier (struct rmr_pool *pool, uint32_t gone)
   } while (busy);
   g_mutex_unlock (&pool->ov_lock);
 
-  r = replicatev_ok (pool, "flush", RMR_MSG_FLUSH, NULL, 0, 0, 0, 0, &ok);
+  r = replicatev_ok (pool, "flush", RMR_MSG_FLUSH, NULL, 0, 0, 0, 0, &ok,
+                     &unused);
   g_mutex_lock (&pool->barrier_lock);
-  if (r == 0 && atomic_load (&pool->dep_clears) == clears)
+  if (r == 0 && atomic_load (&pool->dep_clears) == clears) {
     for (s = 0; s < RMR_MAX_MEMBERS; s++)
       if (gone & atomic_load (&pool->outdated) & 1u << s)
-        pool->dep_synced[s] = slots_of (pool, ok);
+        pool->dep_synced[s] = ok;
+  }
+  else if (r == 0)
+    /* A hand-over went by: the next write done without them tries again
+     * (a failed flush does not: the writes fail too).
+     */
+    atomic_fetch_and (&pool->dep_tried,
+                      ~(gone & atomic_load (&pool->outdated)));
   g_mutex_unlock (&pool->barrier_lock);
   if (r < 0)
     g_info ("pool %s: the flush after members left failed (%s): a member "
@@ -512,17 +526,25 @@ replicatev (struct rmr_pool *pool, const char *what, uint8_t type,
             const struct iovec *iov, int iovcnt, uint32_t count,
             uint64_t offset, unsigned flags)
 {
-  unsigned ok;
+  uint32_t ok, gone;
+  int r;
 
-  return replicatev_ok (pool, what, type, iov, iovcnt, count, offset, flags,
-                        &ok);
+  r = replicatev_ok (pool, what, type, iov, iovcnt, count, offset, flags, &ok,
+                     &gone);
+  if (r == 0 && (gone & ~atomic_load (&pool->dep_tried)))
+    dep_barrier (pool, gone);
+  return r;
 }
 
-/* replicatev; *ok_out: the legs that did it. */
+/* replicatev; *ok_slots: the member slots of the legs that did it, and
+ * for a write *gone those that did not: read inside the gate (a live leg
+ * change renumbers the legs).
+ */
 static int
 replicatev_ok (struct rmr_pool *pool, const char *what, uint8_t type,
                const struct iovec *iov, int iovcnt, uint32_t count,
-               uint64_t offset, unsigned flags, unsigned *ok_out)
+               uint64_t offset, unsigned flags, uint32_t *ok_slots,
+               uint32_t *gone)
 {
   struct rmr_hdr hdr = {.type = type,
                         .group_id = pool->group_id,
@@ -534,7 +556,7 @@ replicatev_ok (struct rmr_pool *pool, const char *what, uint8_t type,
   const bool writes = type != RMR_MSG_FLUSH;
   unsigned legs, ok, failed, refused, ok2, failed2, refused2;
 
-  *ok_out = 0;
+  *ok_slots = *gone = 0;
 
   if (writes && check_range (pool, what, count, offset) < 0)
     return -EINVAL;
@@ -593,10 +615,13 @@ replicatev_ok (struct rmr_pool *pool, const char *what, uint8_t type,
    * lost that leg's earlier writes.  Inside the gate, so that a hand-over
    * (IO frozen) sees it.
    */
-  if (ok && writes)
-    atomic_fetch_or (&pool->outdated, missing_slots (pool, ok));
+  if (ok && writes) {
+    *gone = missing_slots (pool, ok);
+    atomic_fetch_or (&pool->outdated, *gone);
+  }
   else if (ok && failed)
     atomic_fetch_or (&pool->outdated, slots_of (pool, failed));
+  *ok_slots = slots_of (pool, ok);
   if (writes)
     ov_leave (pool, &range);
   clt_gate_leave (pool);
@@ -612,9 +637,6 @@ replicatev_ok (struct rmr_pool *pool, const char *what, uint8_t type,
                     "(last failure: %s)",
                     what, __builtin_popcount (ok), pool->nlegs,
                     pool->cfg.min_legs, last);
-  *ok_out = ok;
-  if (writes && (missing_slots (pool, ok) & ~atomic_load (&pool->dep_tried)))
-    dep_barrier (pool, missing_slots (pool, ok));
   return 0;
 }
 
