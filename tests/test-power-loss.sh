@@ -66,6 +66,21 @@ writer ()
   w=$BG_PID
 }
 
+# settled AFTER N: both nodes resynced and every map clean AFTER (a
+# description), and every flushed write reads back through member 41
+# (nbdkit e reads from it), in sequence N.
+settled ()
+{
+  local i
+  for i in 1 2; do
+    wait_in_sync "$i" 60 && ok "node $i resynced after $1" ||
+      not_ok "node $i resynced after $1"
+  done
+  maps_clean 20 "every map is clean on both nodes after $1"
+  verify_member 1 "every flushed write reads back through member 41 ($2)" \
+    --strict-flushed
+}
+
 acked ()
 {
   [[ $(_acks) -ge $1 ]]
@@ -144,13 +159,7 @@ wait_leg_normal e 1 20
 wait_leg_normal e 2 20
 ok "writes go on after both are back" \
   "$checker" write "$uri" "$J" --blocks 4096 --writes 1000 --timeout 30
-for i in 1 2; do
-  wait_in_sync "$i" 60 && ok "node $i resynced after the lone power loss" ||
-    not_ok "node $i resynced after the lone power loss"
-done
-maps_clean 20 "every map is clean on both nodes after the lone power loss"
-verify_member 1 "every flushed write reads back through member 41 (3)" \
-  --strict-flushed
+settled "the lone power loss" 3
 ok "the legs are byte-identical after the lone power loss" \
   legs_identical 1 2 "$size"
 
@@ -175,13 +184,7 @@ nbdkit_start e pool=p $(servers 1 2) timeout=3s read-policy=member:41
 is "$(rmr_states)" "normal
 normal" "nbdkit assembled the pool on both members after the blackout"
 verify "every flushed write reads back through the pool" "$uri" --strict-flushed
-for i in 1 2; do
-  wait_in_sync "$i" 60 && ok "node $i resynced after the blackout" ||
-    not_ok "node $i resynced after the blackout"
-done
-maps_clean 20 "every map is clean on both nodes after the blackout"
-verify_member 1 "every flushed write reads back through member 41 (4)" \
-  --strict-flushed
+settled "the blackout" 4
 kill_pid "$NBDKIT_PID"
 for i in 1 2; do
   verify "node $i's data area holds every flushed write (4)" "STORE:$i" \
