@@ -46,6 +46,7 @@
 #include "admin.h"
 #include "metrics.h"
 #include "parse.h"
+#include "ratelimit.h"
 #include "tls.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
@@ -131,6 +132,29 @@ fail (const char *what, int r)
     nbdkit_error ("%s: %s", what, msg);
   else
     nbdkit_error ("%s: %s", what, strerror (-r));
+  nbdkit_set_error (-r);
+  return -1;
+}
+
+/* A request that failed: its error goes back to the NBD client always,
+ * to the log at most five lines a second.  A client that keeps writing
+ * to a pool with no leg left would otherwise log a line per request,
+ * hundreds of thousands a minute of the compute host's CPU and journal.
+ */
+static struct rmr_ratelimit io_errors = RMR_RATELIMIT_INIT (5);
+
+static int
+fail_io (const char *what, int r)
+{
+  unsigned dropped;
+  bool log = rmr_ratelimit (&io_errors, g_get_monotonic_time (), &dropped);
+
+  if (dropped)
+    nbdkit_error ("%u more failed requests in an earlier second (not "
+                  "logged one by one)",
+                  dropped);
+  if (log)
+    return fail (what, r);
   nbdkit_set_error (-r);
   return -1;
 }
@@ -637,7 +661,7 @@ rmr_pread (void *h, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
 {
   int r = rmr_pool_pread (pool_of (h), buf, count, offset, 0);
 
-  return r < 0 ? fail ("pread", r) : 0;
+  return r < 0 ? fail_io ("pread", r) : 0;
 }
 
 static int
@@ -646,7 +670,7 @@ rmr_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset,
 {
   int r = rmr_pool_pwrite (pool_of (h), buf, count, offset, io_flags (flags));
 
-  return r < 0 ? fail ("pwrite", r) : 0;
+  return r < 0 ? fail_io ("pwrite", r) : 0;
 }
 
 static int
@@ -654,7 +678,7 @@ rmr_flush (void *h, uint32_t flags)
 {
   int r = rmr_pool_flush (pool_of (h), 0);
 
-  return r < 0 ? fail ("flush", r) : 0;
+  return r < 0 ? fail_io ("flush", r) : 0;
 }
 
 static int
@@ -662,7 +686,7 @@ rmr_trim (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
   int r = rmr_pool_trim (pool_of (h), count, offset, io_flags (flags));
 
-  return r < 0 ? fail ("trim", r) : 0;
+  return r < 0 ? fail_io ("trim", r) : 0;
 }
 
 static int
@@ -675,7 +699,7 @@ rmr_zero (void *h, uint32_t count, uint64_t offset, uint32_t flags)
     nbdkit_set_error (ENOTSUP);
     return -1;
   }
-  return r < 0 ? fail ("zero", r) : 0;
+  return r < 0 ? fail_io ("zero", r) : 0;
 }
 
 static struct nbdkit_plugin plugin = {

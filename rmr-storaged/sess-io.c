@@ -18,6 +18,7 @@
 #include "crc32c.h"
 #include "error.h"
 #include "internal.h"
+#include "ratelimit.h"
 #include "util.h"
 
 /* A failing store fails every IO in flight on it (hundreds at a queue
@@ -25,31 +26,14 @@
  * few of each second are logged, the rest counted in one line, so a bad
  * disk gives a handful of lines, not one per IO.
  */
-#define FAILED_IO_LOG_PER_S 5
-
-static GMutex g_failed_lock; /* protects the three below */
-static gint64 g_failed_second;
-static unsigned g_failed_logged, g_failed_dropped;
+static struct rmr_ratelimit g_failed_io = RMR_RATELIMIT_INIT (5);
 
 static void
 log_failed_io (const char *msg)
 {
-  gint64 sec = g_get_monotonic_time () / G_USEC_PER_SEC;
-  unsigned dropped = 0;
-  bool log;
+  unsigned dropped;
+  bool log = rmr_ratelimit (&g_failed_io, g_get_monotonic_time (), &dropped);
 
-  g_mutex_lock (&g_failed_lock);
-  if (sec != g_failed_second) {
-    dropped = g_failed_dropped;
-    g_failed_second = sec;
-    g_failed_logged = g_failed_dropped = 0;
-  }
-  log = g_failed_logged < FAILED_IO_LOG_PER_S;
-  if (log)
-    g_failed_logged++;
-  else
-    g_failed_dropped++;
-  g_mutex_unlock (&g_failed_lock);
   if (dropped)
     g_warning ("%u more failed IOs in an earlier second (not logged one "
                "by one)",

@@ -52,6 +52,7 @@
 #include "jhash.h"
 #include "tls.h"
 #include "parse.h"
+#include "ratelimit.h"
 #include "transport.h"
 #include "util.h"
 
@@ -99,14 +100,10 @@ static struct sess_limits g_limits = {
 };
 static atomic_uint g_nconns; /* srv_conns alive */
 
-/* Refusals are logged at most REFUSED_LOG_PER_S a second (a scan or a
- * flood must not fill the log); the rest are counted and summed up.
+/* Refusals are logged at most ten a second (a scan or a flood must not
+ * fill the log); the rest are counted and summed up.
  */
-#define REFUSED_LOG_PER_S 10
-static GMutex g_refused_lock; /* protects: the three below */
-static gint64 g_refused_second;
-static unsigned g_refused_logged;
-static unsigned g_refused_dropped;
+static struct rmr_ratelimit g_refused = RMR_RATELIMIT_INIT (10);
 
 static void *
 req_buf_alloc (size_t cap)
@@ -816,22 +813,9 @@ static void
 on_refused (void *opaque, const char *peer, const char *identity,
             const char *reason)
 {
-  gint64 sec = g_get_monotonic_time () / G_TIME_SPAN_SECOND;
-  unsigned dropped = 0;
-  bool log;
+  unsigned dropped;
+  bool log = rmr_ratelimit (&g_refused, g_get_monotonic_time (), &dropped);
 
-  g_mutex_lock (&g_refused_lock);
-  if (sec != g_refused_second) {
-    dropped = g_refused_dropped;
-    g_refused_second = sec;
-    g_refused_logged = g_refused_dropped = 0;
-  }
-  log = g_refused_logged < REFUSED_LOG_PER_S;
-  if (log)
-    g_refused_logged++;
-  else
-    g_refused_dropped++;
-  g_mutex_unlock (&g_refused_lock);
   if (dropped)
     g_warning ("%u more connections refused in the last second (not logged "
                "one by one)",

@@ -6,7 +6,9 @@
 # stops, failed -> reconnecting and reconnecting -> normal when it is
 # back); the storage daemon logs its pool's changes of state with the
 # reason; and neither logs anything per IO: a thousand writes and reads
-# add no line to either log.
+# add no line to either log; and with every leg gone, a client that
+# keeps writing gets each failure back while the log gets a few lines a
+# second, not one per request.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
@@ -68,5 +70,33 @@ _storaged_line ()
 ok "rmr-storaged: its pool's changes of state, with the reason" \
   _storaged_line "$tmpdir/n1.log"
 ok "... on the restarted node too" _storaged_line "$tmpdir/n2.log"
+
+# Every leg gone while a client keeps writing: each request fails, and
+# the log gets at most a few lines a second, not one per request.
+node_kill 1 TERM
+node_kill 2 TERM
+_down () { [[ "$(leg_state e 1)" != normal && "$(leg_state e 2)" != normal ]]; }
+_wait_until 15 _down || diag "the legs did not leave normal"
+before=$(grep -c 'pwrite: ' "$nlog" || true)
+t0=$(date +%s)
+failed=$(nbdsh -u "$(nbd_uri e)" -c '
+n = 0
+for i in range(3000):
+    try:
+        h.pwrite(b"z" * 4096, (i * 4096) % (16 << 20))
+    except nbd.Error:
+        n += 1
+print(n)')
+secs=$(($(date +%s) - t0 + 1))
+is "$failed" 3000 "3000 writes with no leg left all fail"
+n=$(($(grep -c 'pwrite: ' "$nlog" || true) - before))
+[[ $n -ge 1 && $n -le $((5 * secs)) ]] &&
+  ok "... and log at most five lines a second ($n lines in ${secs}s)" ||
+  not_ok "... and log at most five lines a second ($n lines in ${secs}s)"
+nbdsh -u "$(nbd_uri e)" -c 'h.pwrite(b"z" * 4096, 0)' 2>/dev/null || true
+sleep 1.1
+nbdsh -u "$(nbd_uri e)" -c 'h.pwrite(b"z" * 4096, 0)' 2>/dev/null || true
+ok "... the rest counted in one line" \
+  grep -Eq "error: [0-9]+ more failed requests in an earlier second \(not logged one by one\)$" "$nlog"
 kill_pid "$NBDKIT_PID"
 done_testing
