@@ -50,6 +50,15 @@
  * whose machine lost power or crashed treats its record as stale for
  * itself.  Either way the extents are reported to an assemble.
  *
+ * The record found at start is kept until a pool enable took it into
+ * account (al_consumed), whatever happens first: every copy saved before
+ * that (a clean stop, a failed flush) holds its extents too, keeps the
+ * boot id it was written under (so a power loss stays one after any
+ * number of restarts), and is never marked clean; a lost record is not
+ * overwritten at all.  A clean stop between a compute-host crash and the
+ * assemble would otherwise erase the only trace of a write that reached
+ * this member alone, or of the writes a power loss took from it.
+ *
  * Locking: lock protects everything in struct srv_al; the IO path holds
  * it for a hash lookup and a list move.
  */
@@ -100,6 +109,11 @@ struct srv_al {
   uint64_t writes;
   uint32_t loaded_shift; /* extent size of the record found */
   GArray *loaded;        /* extents of the record found */
+  /* The record found was written under another boot and not at a clean
+   * stop (a power loss), under this boot id; until consumed.
+   */
+  bool boot_lost;
+  uint8_t loaded_boot[RMR_ALREC_BOOT_ID_LEN];
 };
 
 static gint
@@ -116,28 +130,69 @@ ext_free (gpointer p)
   g_free (p);
 }
 
+/* The extents of the record in force and of the record found at start
+ * (until consumed), sorted and unique, in units of 1 << *shift: the
+ * larger of the two sizes, larger still if they would not fit one copy
+ * (a coarser record only resyncs more).  Returns how many (lock held).
+ */
+static uint32_t
+collect (struct srv_al *al, uint32_t *ext, uint32_t *shift)
+{
+  g_autoptr (GArray) all = g_array_new (FALSE, FALSE, sizeof (uint32_t));
+  unsigned sh, i, n;
+  GHashTableIter it;
+  gpointer k, v;
+  uint32_t e;
+
+  sh = al->loaded->len ? MAX (al->loaded_shift, al->shift) : al->shift;
+  for (i = 0; i < al->loaded->len; i++) {
+    e = g_array_index (al->loaded, uint32_t, i) >> (sh - al->loaded_shift);
+    g_array_append_val (all, e);
+  }
+  g_hash_table_iter_init (&it, al->active);
+  while (g_hash_table_iter_next (&it, &k, &v)) {
+    e = ((struct al_ext *) v)->extent >> (sh - al->shift);
+    g_array_append_val (all, e);
+  }
+  g_array_sort (all, cmp_u32);
+  for (;;) {
+    for (i = n = 0; i < all->len; i++) {
+      e = g_array_index (all, uint32_t, i);
+      if (n == 0 || e != g_array_index (all, uint32_t, n - 1))
+        g_array_index (all, uint32_t, n++) = e;
+    }
+    g_array_set_size (all, n);
+    if (n <= AL_MAX_EXTENTS)
+      break;
+    for (i = 0; i < n; i++)
+      g_array_index (all, uint32_t, i) >>= 1;
+    sh++;
+  }
+  memcpy (ext, all->data, n * sizeof *ext);
+  *shift = sh;
+  return n;
+}
+
+/* One copy of the record (lock held); clean if asked and nothing is in
+ * it, and no record found at start is left to consume.
+ */
 static void
 encode (struct srv_al *al, uint8_t *buf, bool clean)
 {
-  struct rmr_alrec rec = {
-    .seq = al->seq,
-    .shift = al->shift,
-    .flags = clean         ? RMR_ALREC_F_CLEAN
-             : al->suspect ? RMR_ALREC_F_SUSPECT
-                           : 0,
-    .writes = al->writes,
-  };
+  struct rmr_alrec rec = {.seq = al->seq, .writes = al->writes};
   uint32_t ext[AL_MAX_EXTENTS];
-  GHashTableIter it;
-  gpointer k, v;
-  uint32_t n = 0;
+  uint32_t n = collect (al, ext, &rec.shift);
 
-  rmr_boot_id (rec.boot_id);
-  if (!clean) {
-    g_hash_table_iter_init (&it, al->active);
-    while (g_hash_table_iter_next (&it, &k, &v))
-      ext[n++] = ((struct al_ext *) v)->extent;
-  }
+  clean = clean && n == 0 && !al->boot_lost;
+  rec.flags = clean         ? RMR_ALREC_F_CLEAN
+              : al->suspect ? RMR_ALREC_F_SUSPECT
+                            : 0;
+  if (clean)
+    n = 0;
+  if (al->boot_lost)
+    memcpy (rec.boot_id, al->loaded_boot, sizeof rec.boot_id);
+  else
+    rmr_boot_id (rec.boot_id);
   rmr_alrec_encode (&rec, ext, n, buf);
 }
 
@@ -174,6 +229,8 @@ load (struct srv_al *al)
   al->was_clean =
     !al->suspect && ((rec.flags & RMR_ALREC_F_CLEAN) ||
                      (now[0] && !memcmp (now, rec.boot_id, sizeof now)));
+  al->boot_lost = !al->suspect && !al->was_clean;
+  memcpy (al->loaded_boot, rec.boot_id, sizeof al->loaded_boot);
   al->loaded_shift = rec.shift;
   return 0;
 }
@@ -383,7 +440,10 @@ al_prepare_save (struct srv_al *al, uint8_t *buf, bool *sync_data_first)
   bool r;
 
   g_mutex_lock (&al->lock);
-  r = al->changed;
+  /* A lost record stays lost (damaged) until consumed: no write comes
+   * before that, only a failed flush's mark, which lost covers.
+   */
+  r = al->changed && !al->lost;
   *sync_data_first = al->evicted;
   if (r) {
     al->seq++;
@@ -416,10 +476,10 @@ al_mark_clean (struct srv_al *al)
 
   /* A failed flush: a later good one does not bring back what it lost
    * (the kernel reports a writeback error once), so the record stays
-   * until a hand-over took it into account.
+   * until a hand-over took it into account; so does a lost one.
    */
   g_mutex_lock (&al->lock);
-  if (al->suspect) {
+  if (al->suspect || al->lost) {
     g_mutex_unlock (&al->lock);
     g_free (buf);
     return 0;
@@ -457,37 +517,17 @@ al_mark_clean (struct srv_al *al)
 void
 al_info (struct srv_al *al, struct al_info *info)
 {
-  GHashTableIter it;
-  gpointer k, v;
-  unsigned sh, i;
-  uint32_t e, prev = UINT32_MAX;
-  g_autoptr (GArray) all = g_array_new (FALSE, FALSE, sizeof (uint32_t));
+  uint32_t ext[AL_MAX_EXTENTS], n, sh;
 
   g_mutex_lock (&al->lock);
   info->clean = al->was_clean;
   info->lost = al->lost;
   info->writes = al->writes;
-  sh = al->loaded->len ? MAX (al->loaded_shift, al->shift) : al->shift;
-  for (i = 0; i < al->loaded->len; i++) {
-    e = g_array_index (al->loaded, uint32_t, i) >> (sh - al->loaded_shift);
-    g_array_append_val (all, e);
-  }
-  g_hash_table_iter_init (&it, al->active);
-  while (g_hash_table_iter_next (&it, &k, &v)) {
-    e = ((struct al_ext *) v)->extent >> (sh - al->shift);
-    g_array_append_val (all, e);
-  }
+  n = collect (al, ext, &sh);
   g_mutex_unlock (&al->lock);
-
-  g_array_sort (all, cmp_u32);
   info->shift = sh;
   info->extents = g_array_new (FALSE, FALSE, sizeof (uint32_t));
-  for (i = 0; i < all->len; i++) {
-    e = g_array_index (all, uint32_t, i);
-    if (e != prev)
-      g_array_append_val (info->extents, e);
-    prev = e;
-  }
+  g_array_append_vals (info->extents, ext, n);
 }
 
 void
@@ -552,8 +592,11 @@ al_consumed (struct srv_al *al, unsigned seen)
    * writes afresh.
    */
   settle_unlocked (al);
+  if (al->loaded->len || al->lost || al->boot_lost)
+    al->changed = true; /* the next save forgets them */
   g_array_set_size (al->loaded, 0);
   al->lost = false;
+  al->boot_lost = false;
   /* A flush that failed after the client read the record: what it may
    * have lost is not in the client's decision; still suspect here.
    */

@@ -235,7 +235,7 @@ bool pool_writes_overlap (struct srv_pool *p, uint64_t off, uint64_t len);
  * flight here (but those parked at the gate, which wait for the resync),
  * and every write this member did there done on every leg (the
  * recent-write record's horizon).  Without a record (al_extents=0)
- * nothing can tell: true (for measurements only, as the reconcile).
+ * nothing can tell: false, always (the reconcile takes nothing then).
  */
 bool pool_quiet (struct srv_pool *p, uint64_t off, uint64_t len);
 /* A client write failed here: no resync reads are served until the
@@ -285,7 +285,7 @@ int pool_watch (struct srv_pool *p, struct srv_maps *maps, unsigned slot,
  * bits (n from first) that are not quiet here are dropped from bits (a
  * later reconcile takes them), the rest are ORed into slot's map, at
  * once as far as a write's admission is concerned.  Without a record
- * (al_extents=0) every bit is taken.
+ * (al_extents=0) none is quiet, none taken.
  */
 void pool_take_quiet (struct srv_pool *p, struct srv_maps *maps, unsigned slot,
                       uint64_t first, uint64_t n, uint8_t *bits);

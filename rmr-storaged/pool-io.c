@@ -362,7 +362,11 @@ pool_quiet (struct srv_pool *p, uint64_t off, uint64_t len)
   g_mutex_lock (&p->lock);
   r = quiet_unlocked (p, off, len, true);
   g_mutex_unlock (&p->lock);
-  return r != -EAGAIN;
+  /* No record (al_extents=0): nothing tells when a write done here is on
+   * every leg, so never; the chunk stays kept (a map that does not
+   * drain, never a fetch over a write still on its way).
+   */
+  return r == 0;
 }
 
 bool
@@ -514,7 +518,8 @@ pool_take_quiet (struct srv_pool *p, struct srv_maps *maps, unsigned slot,
   uint64_t k;
 
   g_mutex_lock (&p->lock);
-  for (k = 0; k < n && p->al_extents; k++)
+  /* Without a record nothing is known quiet (pool_quiet): none taken. */
+  for (k = 0; k < n; k++)
     if ((bits[k / 8] & 1u << (k % 8)) &&
         quiet_unlocked (p, (first + k) << shift, UINT64_C (1) << shift, false) <
           0)

@@ -35,6 +35,8 @@
 #       test setup).
 #   node_kill I [SIG]       stop node I (by PID; KILL for a crash)
 #   node_cut I / node_restore I   take node I's links down / up (net)
+#   client_block I / peer_block I (and _unblock): node I drops what the
+#                  client / its peers send (net, nftables)
 #   servers I...            "server=SCHEME:ADDR ..." for those nodes
 #   node_url I              node I's address with the scheme: SCHEME:ADDR
 #   transport_url ADDR      any HOST:PORT with the scheme: SCHEME:ADDR
@@ -248,6 +250,23 @@ client_block ()
 client_unblock ()
 {
   netns_exec "n$1" nft delete table inet rmrtest
+}
+
+# peer_block I / peer_unblock I (cluster_init N net): node I drops what
+# its peers send, so its links to them break both ways, while the
+# client still reaches every node.
+peer_block ()
+{
+  netns_exec "n$1" nft add table inet rmrpeer
+  netns_exec "n$1" nft add chain inet rmrpeer in \
+    '{ type filter hook input priority 0; }'
+  netns_exec "n$1" nft add rule inet rmrpeer in ip saddr 10.199.0.0/24 \
+    ip saddr != 10.199.0.100 drop
+}
+
+peer_unblock ()
+{
+  netns_exec "n$1" nft delete table inet rmrpeer
 }
 
 servers ()

@@ -9,9 +9,11 @@
 #undef NDEBUG
 
 #include <errno.h>
+#include <string.h>
 
 #include <glib.h>
 
+#include "alrec.h"
 #include "fdio.h"
 #include "internal.h"
 #include "test-tmp.h"
@@ -290,6 +292,147 @@ test_departed_horizon (void)
   fix_close (&f);
 }
 
+/* Save what the record would save now (the map flusher's part). */
+static void
+save_now (struct fix *f)
+{
+  uint8_t buf[4096];
+  bool first;
+
+  g_assert_true (al_prepare_save (f->al, buf, &first));
+  g_assert_cmpint (rmr_pwrite_full (f->st->fd, buf, sizeof buf,
+                                    al_copy_offset (f->al, buf), 0),
+                   ==, 0);
+  al_saved (f->al, buf);
+}
+
+/* The daemon stops (cleanly or not) and starts again on the store. */
+static void
+restart (struct fix *f, bool clean)
+{
+  if (clean)
+    g_assert_cmpint (al_mark_clean (f->al), ==, 0);
+  al_close (f->al);
+  g_assert_cmpint (al_open (f->st, 20, 16, &f->al), ==, 0);
+}
+
+/* What the member would tell an assemble: clean?, extents. */
+static void
+check_info (struct fix *f, bool clean, unsigned nextents)
+{
+  struct al_info info;
+
+  al_info (f->al, &info);
+  g_assert_cmpint (info.clean, ==, clean);
+  g_assert_cmpuint (info.extents->len, ==, nextents);
+  g_array_unref (info.extents);
+}
+
+/* The compute host crashed with writes in flight here (extents 0 and 3),
+ * the daemon was killed and restarted, then stopped cleanly before any
+ * assemble: the record found at start must survive the clean stop, or
+ * a write that reached this member alone is in no record anywhere.
+ */
+static void
+test_clean_stop_keeps_found_record (void)
+{
+  struct al_waiter w = {0};
+  struct fix f;
+  bool need;
+
+  fix_open (&f, 16);
+  g_assert_cmpint (al_begin (f.al, 0, 4096, 1, 1, al_era (f.al), &need, &w), ==,
+                   0);
+  g_assert_cmpint (
+    al_begin (f.al, 3 << 20, 4096, 2, 1, al_era (f.al), &need, &w), ==, 0);
+  save_now (&f);
+  restart (&f, false); /* kill -9: same boot */
+  check_info (&f, true, 2);
+  restart (&f, true); /* a clean stop, no assemble yet */
+  check_info (&f, true, 2);
+  restart (&f, true); /* and another */
+  check_info (&f, true, 2);
+  /* An enable took it into account: the next clean stop forgets it. */
+  al_consumed (f.al, al_suspicions (f.al));
+  restart (&f, true);
+  check_info (&f, true, 0);
+  fix_close (&f);
+}
+
+/* A record of another boot (a power loss here) stays one of another
+ * boot across clean stops and restarts until an enable took it into
+ * account, with its extents; a failed flush's save keeps them too.
+ */
+static void
+test_power_loss_survives_restarts (void)
+{
+  struct rmr_alrec rec = {.seq = 7, .shift = 20, .writes = 9};
+  uint32_t ext[] = {1, 5};
+  uint8_t buf[4096];
+  struct fix f;
+
+  fix_open (&f, 16);
+  al_close (f.al);
+  memcpy (rec.boot_id, "another-boot", 12);
+  rmr_alrec_encode (&rec, ext, 2, buf);
+  g_assert_cmpint (rmr_pwrite_full (f.st->fd, buf, sizeof buf,
+                                    f.st->sb.al_offset + 4096, 0),
+                   ==, 0);
+  g_assert_cmpint (al_open (f.st, 20, 16, &f.al), ==, 0);
+  check_info (&f, false, 2);
+  restart (&f, true);
+  check_info (&f, false, 2);
+  restart (&f, false);
+  check_info (&f, false, 2);
+  al_suspect (f.al);
+  save_now (&f);
+  restart (&f, false);
+  check_info (&f, false, 2);
+  al_consumed (f.al, al_suspicions (f.al));
+  save_now (&f);
+  restart (&f, true);
+  check_info (&f, true, 0);
+  fix_close (&f);
+}
+
+/* A damaged record (both copies) stays damaged until consumed: a clean
+ * stop or a failed flush before any assemble must not replace it with a
+ * valid record that says less.
+ */
+static void
+test_lost_record_stays_lost (void)
+{
+  g_autofree uint8_t *junk = g_malloc (8192);
+  struct al_info info;
+  uint8_t buf[4096];
+  struct fix f;
+  bool first;
+
+  fix_open (&f, 16);
+  al_close (f.al);
+  memset (junk, 0x5a, 8192);
+  g_assert_cmpint (
+    rmr_pwrite_full (f.st->fd, junk, 8192, f.st->sb.al_offset, 0), ==, 0);
+  g_assert_cmpint (al_open (f.st, 20, 16, &f.al), ==, 0);
+  al_info (f.al, &info);
+  g_assert_true (info.lost);
+  g_array_unref (info.extents);
+  al_suspect (f.al);
+  g_assert_false (al_prepare_save (f.al, buf, &first));
+  restart (&f, true);
+  al_info (f.al, &info);
+  g_assert_true (info.lost);
+  g_array_unref (info.extents);
+  al_consumed (f.al, al_suspicions (f.al));
+  save_now (&f);
+  restart (&f, true);
+  al_info (f.al, &info);
+  g_assert_false (info.lost);
+  g_assert_true (info.clean);
+  g_array_unref (info.extents);
+  fix_close (&f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -301,5 +444,10 @@ main (int argc, char **argv)
   g_test_add_func ("/al/departed-horizon", test_departed_horizon);
   g_test_add_func ("/al/suspect-after-failed-flush",
                    test_suspect_after_failed_flush);
+  g_test_add_func ("/al/clean-stop-keeps-found-record",
+                   test_clean_stop_keeps_found_record);
+  g_test_add_func ("/al/power-loss-survives-restarts",
+                   test_power_loss_survives_restarts);
+  g_test_add_func ("/al/lost-record-stays-lost", test_lost_record_stays_lost);
   return g_test_run ();
 }

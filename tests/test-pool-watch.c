@@ -116,6 +116,7 @@ setup (void)
   g_assert_cmpint (
     maps_open (st, true, AL_DEFAULT_SHIFT, AL_DEFAULT_EXTENTS, &maps), ==, 0);
   pool.maps = maps;
+  pool.al_extents = AL_DEFAULT_EXTENTS;
   pool.wlist = NULL;
 }
 
@@ -326,6 +327,29 @@ test_quiet_parked (void)
   teardown ();
 }
 
+/* Without a record (al_extents=0) nothing tells when a write done here
+ * is on every leg: no chunk is quiet, and the reconcile takes no bit (a
+ * fetch then could overwrite a write still on its way to the source).
+ */
+static void
+test_no_record_never_quiet (void)
+{
+  uint8_t bits[1] = {0x18};
+
+  setup ();
+  pool.al_extents = 0;
+  g_assert_false (pool_quiet (&pool, 3 * CS, CS));
+  pool_take_quiet (&pool, maps, R_SLOT, 0, 8, bits);
+  g_assert_cmphex (bits[0], ==, 0);
+  g_assert_false (maps_any (maps, R_SLOT, 0, 8));
+  pool.al_extents = AL_DEFAULT_EXTENTS;
+  bits[0] = 0x18;
+  pool_take_quiet (&pool, maps, R_SLOT, 0, 8, bits);
+  g_assert_cmphex (bits[0], ==, 0x18);
+  g_assert_true (maps_any (maps, R_SLOT, 3, 1));
+  teardown ();
+}
+
 static void
 test_bad_range (void)
 {
@@ -351,6 +375,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pool-watch/failed-flush-no-source",
                    test_failed_flush_no_source);
   g_test_add_func ("/pool-watch/quiet-parked", test_quiet_parked);
+  g_test_add_func ("/pool-watch/no-record-never-quiet",
+                   test_no_record_never_quiet);
   g_test_add_func ("/pool-watch/bad-range", test_bad_range);
   return g_test_run ();
 }

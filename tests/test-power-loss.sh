@@ -18,7 +18,9 @@
 #      It comes back; every acknowledged write reads back through member
 #      41 alone, and from its data area.
 #   2. node 1 loses power and the compute host crashes at the same time;
-#      the next nbdkit assembles: the same.
+#      node 1 comes back, is stopped cleanly and started again (its
+#      record, not yet read by any client, must survive that); the next
+#      nbdkit assembles: the same.
 #   3. node 2 is killed, the writes go on to node 1 alone, and node 1
 #      loses power; node 2 comes back first, then node 1.  Node 1's record
 #      says it may have lost writes, and its map says node 2 missed
@@ -124,6 +126,10 @@ cut_lost 1 "node 1 loses power as the compute host crashes"
 rc=0
 wait "$w" || rc=$?
 is "$rc" 3 "the checker saw the compute host die"
+node_start 1 p 32M "$AL1"
+# A clean stop and start before the assemble: the record found after
+# the power loss must come through it, whole and still of the old boot.
+node_kill 1 TERM
 node_start 1 p 32M "$AL1"
 # shellcheck disable=SC2046
 nbdkit_start e pool=p $(servers 1 2) timeout=3s read-policy=member:41

@@ -10,7 +10,7 @@
 
 #include "ratelimit.h"
 
-#define SEC G_USEC_PER_SEC
+#define SEC ((gint64) G_USEC_PER_SEC)
 
 /* n events at now; how many were to be logged; *dropped the sum. */
 static unsigned
