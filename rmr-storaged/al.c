@@ -184,9 +184,7 @@ encode (struct srv_al *al, uint8_t *buf, bool clean)
   uint32_t n = collect (al, ext, &rec.shift);
 
   clean = clean && n == 0 && !al->boot_lost;
-  rec.flags = clean         ? RMR_ALREC_F_CLEAN
-              : al->suspect ? RMR_ALREC_F_SUSPECT
-                            : 0;
+  rec.flags = clean ? RMR_ALREC_F_CLEAN : al->suspect ? RMR_ALREC_F_SUSPECT : 0;
   if (clean)
     n = 0;
   if (al->boot_lost)

@@ -375,9 +375,9 @@ test_power_loss_survives_restarts (void)
   al_close (f.al);
   memcpy (rec.boot_id, "another-boot", 12);
   rmr_alrec_encode (&rec, ext, 2, buf);
-  g_assert_cmpint (rmr_pwrite_full (f.st->fd, buf, sizeof buf,
-                                    f.st->sb.al_offset + 4096, 0),
-                   ==, 0);
+  g_assert_cmpint (
+    rmr_pwrite_full (f.st->fd, buf, sizeof buf, f.st->sb.al_offset + 4096, 0),
+    ==, 0);
   g_assert_cmpint (al_open (f.st, 20, 16, &f.al), ==, 0);
   check_info (&f, false, 2);
   restart (&f, true);
