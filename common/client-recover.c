@@ -383,8 +383,10 @@ clt_reconnect_unlocked (struct rmr_pool *pool, struct clt_leg *leg)
                  (rep.chunk_size != pool->chunk_size && !rep.fresh)))
     r = rmr_err (EINVAL, "server %s: its store no longer matches the pool",
                  leg->addr_name);
-  if (r == 0)
+  if (r == 0) {
     leg->new_member = rep.fresh;
+    leg->missed_open = rep.generation < pool->generation;
+  }
   if (r == 0) {
     atomic_store (&leg->state, LEG_RECONNECTING);
     clt_leg_log_state (leg, LEG_FAILED, LEG_RECONNECTING,

@@ -113,6 +113,9 @@ struct clt_leg {
   uint32_t block_size;
   bool new_member;      /* joined with a fresh store (opening) */
   bool new_slot;        /* ...and its member was not in the table */
+  bool missed_open;     /* its generation was older than the pool's at its
+                         * last join: an open (assemble) went on without
+                         * it, and nobody read its recent-write record */
   atomic_int state;     /* enum clt_leg_state */
   atomic_uint inflight; /* requests in flight (credits) */
   unsigned queue_depth;

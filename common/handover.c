@@ -22,7 +22,9 @@
  *     members are replaced by that union (so R knows which peers are
  *     behind where, and forgets a bit whose clear it missed), and its own
  *     slot gets the union ORed in, plus the chunks of its recent-write
- *     record if R stopped uncleanly (ho_record_bits): with normal
+ *     record if R stopped uncleanly or an open went on without it (its
+ *     generation is older: no assemble read that record, and a write of
+ *     the crashed client may have reached R alone) (ho_record_bits): with normal
  *     members, where one of them is current (else R keeps the chunk: the
  *     normal members are behind there, R's copy is the best there is);
  *     with none, every chunk of the record waits for a member that may
@@ -271,12 +273,15 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
   /* A member that lost power (or whose flush failed) may have lost
    * writes it had acknowledged but not made durable: what its recent-
    * write record holds is stale there too (DESIGN 6), wherever another
-   * member may be current (ho_record_bits).
+   * member may be current (ho_record_bits).  So is the record of a
+   * member that an open went on without (missed_open), clean or not: a
+   * write of the crashed client may have reached it alone, and the
+   * assemble, which never read that record, made the others the source.
    */
   r = clt_al_get (leg, s, al);
   if (r < 0)
     return r;
-  if (!(al->flags & RMR_AL_F_CLEAN)) {
+  if (!(al->flags & RMR_AL_F_CLEAN) || leg->missed_open) {
     uint32_t normal_slots = 0;
     rec = g_malloc0 (nbytes);
     clt_al_to_bits (pool, al, rec);
@@ -286,10 +291,10 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
     lossy = ho_record_bits (nchunks, rec, u->umap, normal_slots, used,
                             clt_dep_proven (pool, leg->slot), leg->slot);
     if (lossy)
-      g_warning ("pool %s: member %" PRIu32 " stopped uncleanly and no "
-                 "other member can hold newer data for %" PRIu64 " chunks "
-                 "of its record: it keeps them (a write acknowledged there "
-                 "and not flushed may be lost)",
+      g_warning ("pool %s: member %" PRIu32 " stopped uncleanly or missed "
+                 "an open, and no other member can hold newer data for "
+                 "%" PRIu64 " chunks of its record: it keeps them (a write "
+                 "acknowledged there and not flushed may be lost)",
                  pool->cfg.pool_name, leg->member_id, lossy);
   }
 
