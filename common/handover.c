@@ -37,6 +37,12 @@
  *     may have caught up and taken newer ones before it went.)  Without
  *     that, a chunk dirty in R's record and for a member away ended dirty
  *     for both once that member was back, and never readable;
+ *     The bits for R's own slot that only the client knows (its record's,
+ *     and the ranges a write left different with nobody to record them)
+ *     are given to the normal members first: a resync of such a chunk
+ *     already under way on R (its daemon ran on) clears R's own bit only
+ *     if no watching peer kept a bit for it, and a peer keeps only what
+ *     it holds;
  *   - if no member is normal and R missed acknowledged writes since it
  *     was last handed its map (the client's `outdated` mask: set when a
  *     request is acknowledged without R, cleared by a hand-over from a
@@ -250,7 +256,9 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
   size_t nbytes = (nchunks + 7) / 8 + 8;
   g_autofree struct rmr_al_rep *al = g_new0 (struct rmr_al_rep, 1);
   g_autofree uint8_t *rec = NULL;
+  g_autofree uint8_t *known = NULL;
   unsigned i, slot;
+  bool extra = false;
   int r;
 
   for (slot = 0; slot < RMR_MAX_MEMBERS; slot++) {
@@ -269,6 +277,11 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
       }
     }
   }
+
+  /* What the normal members hold for the member itself, before the bits
+   * only the client knows (its record's, the pending ranges') join.
+   */
+  known = g_memdup2 (u->umap[leg->slot], nbytes);
 
   /* A member that lost power (or whose flush failed) may have lost
    * writes it had acknowledged but not made durable: what its recent-
@@ -311,6 +324,30 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
     }
     g_mutex_unlock (&pool->pending_lock);
   }
+
+  /* Those bits go to the normal members first, for the member's slot:
+   * a resync of the chunk already under way on the member (its daemon
+   * ran on) clears its own bit only if no watching peer kept its bit,
+   * and a peer keeps one only if it holds it.  Given to the member
+   * alone, such a bit could be cleared by that resync, on the strength
+   * of a fetch made before the write it stands for.
+   */
+  for (c = 0; c < nbytes; c++) {
+    u->umap[leg->slot][c] &= ~known[c]; /* the extra bits, for a moment */
+    extra = extra || u->umap[leg->slot][c];
+  }
+  for (i = 0; i < pool->nlegs && extra; i++) {
+    struct clt_leg *to = &pool->legs[i];
+    if (!(normal & 1u << i))
+      continue;
+    r = clt_send_bits (pool, to, to->sess, leg->slot, u->umap[leg->slot], NULL);
+    if (r < 0) {
+      clt_leg_fail (to, rmr_get_error ());
+      return r;
+    }
+  }
+  for (c = 0; c < nbytes; c++)
+    u->umap[leg->slot][c] |= known[c];
 
   for (slot = 0; slot < RMR_MAX_MEMBERS; slot++) {
     uint64_t nd;

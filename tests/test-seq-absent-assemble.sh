@@ -14,7 +14,8 @@
 # fix the hand-over ignored it: node 1 kept W and nodes 2 and 3 did not,
 # with no dirty bit anywhere, and reads of that block depended on the
 # leg.  A member that missed an open has its record's chunks taken from
-# the others; the legs end byte-identical.
+# the others (recorded on them too, before it is given them); the legs
+# end byte-identical.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
@@ -65,9 +66,20 @@ is "$(leg_state e 2) $(leg_state e 3)" "normal normal" \
   "nbdkit assembles with nodes 2 and 3 (node 1 is away)"
 ok "every acknowledged write reads back" "$checker" verify "$uri" "$J"
 
-node_start 1 p 32M
+# Node 1 back with its background resync stopped, so that what the
+# hand-over recorded stays to be seen: W's chunks, dirty for member 41
+# on node 1 and, before node 1 is given them, on the members that serve
+# them (a resync already under way on node 1 clears its own bit only if
+# no watching peer holds one).
+d2=$(dirty_count 2 41)
+d3=$(dirty_count 3 41)
+node_start 1 p 32M sync_start=manual
 wait_leg_normal e 1 30
 is "$(leg_state e 1)" normal "node 1 comes back"
+_more () { [[ "$(dirty_count 2 41)" -gt "$d2" && "$(dirty_count 3 41)" -gt "$d3" ]]; }
+ok "nodes 2 and 3 record W's chunks for member 41 ($d2, $d3 before)" \
+  _wait_until 10 _more
+rmradm_n 1 set rmr-server/pools/p/sync start >&2
 for i in 1 2 3; do
   wait_in_sync "$i" 60 && ok "node $i resynced" || not_ok "node $i resynced"
 done
