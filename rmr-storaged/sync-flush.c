@@ -106,6 +106,27 @@ sync_flush_unlocked (struct srv_sync *s)
             s->pool->name, nkept);
 
   g_mutex_lock (&s->lock);
+  /* A map add for our own slot since the fetch began (sync_readded):
+   * its bit stands for a write the fetch may predate, and no watching
+   * peer may hold it.  Set again if the clear above took it (the add
+   * came first) or left for the add to set (it comes after this look):
+   * kept either way.
+   */
+  for (i = 0; i < cleared->len;) {
+    uint64_t c = g_array_index (cleared, uint64_t, i);
+    if (!g_hash_table_contains (s->readded, GSIZE_TO_POINTER (c))) {
+      i++;
+      continue;
+    }
+    maps_mark (s->maps, 1u << s->slot, c, 1, NULL);
+    g_array_append_val (again, c);
+    g_array_remove_index_fast (cleared, i);
+    nkept++;
+  }
+  for (i = 0; i < batch->len; i++)
+    g_hash_table_remove (
+      s->readded,
+      GSIZE_TO_POINTER (g_array_index (batch, struct synced, i).chunk));
   /* Fetched again only once quiet: the kept ones, and all of a batch
    * that is not durable (client writes passed the gate meanwhile).
    */

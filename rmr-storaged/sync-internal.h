@@ -105,6 +105,11 @@ struct srv_sync {
    * Fetched again only where quiet here (sync-flush.c).
    */
   GHashTable *requiet;
+  /* Chunks in hand that a map add for our own slot named since their
+   * fetch began (sync_readded): their own bit is not cleared on the
+   * strength of that fetch (sync-flush.c).
+   */
+  GHashTable *readded;
 };
 
 static inline void
