@@ -162,8 +162,19 @@ collect (struct srv_al *al, uint32_t *ext, uint32_t *shift)
         g_array_index (all, uint32_t, n++) = e;
     }
     g_array_set_size (all, n);
-    if (n <= AL_MAX_EXTENTS)
+    /* AL_MAX_EXTENTS extents of 1 TiB (the format's largest) cover any
+     * device up to 1000 TiB; past that a sparse record keeps only its
+     * first ones.
+     */
+    if (n <= AL_MAX_EXTENTS || sh >= 40) {
+      if (n > AL_MAX_EXTENTS) {
+        g_warning ("store %s: the recent-write record does not fit one "
+                   "copy even in extents of 1 TiB: %u extents are left out",
+                   al->st->path, n - AL_MAX_EXTENTS);
+        n = AL_MAX_EXTENTS;
+      }
       break;
+    }
     for (i = 0; i < n; i++)
       g_array_index (all, uint32_t, i) >>= 1;
     sh++;

@@ -106,8 +106,9 @@ struct srv_sync {
    */
   GHashTable *requiet;
   /* Chunks in hand that a map add for our own slot named since their
-   * fetch began (sync_readded): their own bit is not cleared on the
-   * strength of that fetch (sync-flush.c).
+   * fetch began (sync_readded): chunk -> the start (since) of the entry
+   * it named.  Their own bit is not cleared on the strength of that
+   * fetch (sync-flush.c).
    */
   GHashTable *readded;
 };

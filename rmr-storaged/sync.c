@@ -813,9 +813,13 @@ sync_readded (struct srv_sync *s, uint64_t first, uint64_t n,
   g_hash_table_iter_init (&it, s->chunks);
   while (g_hash_table_iter_next (&it, NULL, &v)) {
     uint64_t c = ((struct chunk_ent *) v)->chunk;
+    /* By the entry's start: one of an earlier fetch of the chunk, left
+     * when that entry went another way than a flush, does not count.
+     */
     if (c >= first && c - first < n &&
         (!bits || bits[(c - first) / 8] & 1 << ((c - first) % 8)))
-      g_hash_table_add (s->readded, GSIZE_TO_POINTER (c));
+      g_hash_table_insert (s->readded, GSIZE_TO_POINTER (c),
+                           GSIZE_TO_POINTER (((struct chunk_ent *) v)->since));
   }
   g_mutex_unlock (&s->lock);
 }
