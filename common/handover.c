@@ -24,9 +24,10 @@
  *     slot gets the union ORed in, plus the chunks of its recent-write
  *     record if R stopped uncleanly or an open went on without it (its
  *     generation is older: no assemble read that record, and a write of
- *     the crashed client may have reached R alone) (ho_record_bits): with normal
- *     members, where one of them is current (else R keeps the chunk: the
- *     normal members are behind there, R's copy is the best there is);
+ *     the crashed client may have reached R alone), by ho_record_bits:
+ *     with normal members, where one of them is current (else R keeps
+ *     the chunk: the normal members are behind there, R's copy is the
+ *     best there is);
  *     with none, every chunk of the record waits for a member that may
  *     be current (IO to it fails with EIO meanwhile), unless every other
  *     member left while R was normal and R made every write it may hold
@@ -36,7 +37,7 @@
  *     missed a write there once, not that it lacks the writes R lost; it
  *     may have caught up and taken newer ones before it went.)  Without
  *     that, a chunk dirty in R's record and for a member away ended dirty
- *     for both once that member was back, and never readable;
+ *     for both once that member was back, and never readable.
  *     The bits for R's own slot that only the client knows (its record's,
  *     and the ranges a write left different with nobody to record them)
  *     are given to the normal members first: a resync of such a chunk
