@@ -53,7 +53,7 @@ node_kill 1 TERM
 kill_pid "$wpid" KILL
 client_unblock 2
 client_unblock 3
-legs_identical 1 2 "$size" && not_ok "node 1 alone holds W" ||
+legs_identical 1 2 "$size" >&2 && not_ok "node 1 alone holds W" ||
   ok "node 1 alone holds W"
 
 node_start 2 p 32M
