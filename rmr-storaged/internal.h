@@ -246,9 +246,6 @@ void pool_write_failed (struct srv_pool *p);
 void pool_io_end (struct srv_pool *p, struct io_ctx *io, bool write);
 /* Bits were added to this member's own slot: its resync looks now. */
 void pool_sync_kick (struct srv_pool *p);
-/* sync_readded of the pool's sync (under the pool's lock). */
-void pool_sync_readded (struct srv_pool *p, uint64_t first, uint64_t n,
-                        const uint8_t *bits);
 struct map_waiter;
 struct srv_maps;
 /* The online verify's own read of [off, off + len), admitted as a peer's
@@ -532,15 +529,6 @@ void sync_io_done (struct srv_sync *s, struct sync_waiter *w, int res);
  * workers, which otherwise sleep until a deadline.  NULL allowed.
  */
 void sync_kick (struct srv_sync *s);
-/* A map add for our own slot is about to set the bits of chunks first..
- * first + n (bits: which of them, NULL all): a chunk of them in hand (its
- * fetch begun, its bit not yet cleared) keeps its bit at its clear, and
- * is fetched again once quiet: the fetch may predate the write the bit
- * stands for, and no watching peer may hold that bit (a hand-over's).
- * Called before the bits are set.  NULL allowed.
- */
-void sync_readded (struct srv_sync *s, uint64_t first, uint64_t n,
-                   const uint8_t *bits);
 /* `sync start` / `sync stop` of the background sync. */
 int sync_command (struct srv_sync *s, bool start);
 void sync_set_rate (struct srv_sync *s, uint64_t rate_bps,

@@ -538,15 +538,6 @@ pool_local_end (struct srv_pool *p)
 }
 
 void
-pool_sync_readded (struct srv_pool *p, uint64_t first, uint64_t n,
-                   const uint8_t *bits)
-{
-  g_mutex_lock (&p->lock);
-  sync_readded (p->sync, first, n, bits);
-  g_mutex_unlock (&p->lock);
-}
-
-void
 pool_sync_kick (struct srv_pool *p)
 {
   /* Under p->lock: sync_close runs only after p->sync was taken away

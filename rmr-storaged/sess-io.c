@@ -511,9 +511,6 @@ sess_handle_map (struct srv_conn *c, const struct rmr_hdr *hdr,
   default: break;
   }
   r->mw.done = map_added;
-  if (r->ctx.my_slot >= 0 && (hdr->dirty_mask & 1u << r->ctx.my_slot))
-    pool_sync_readded (r->pool, hdr->offset, hdr->length,
-                       hdr->payload_len ? r->buf : NULL);
   if (hdr->payload_len == 0)
     ret = maps_mark (r->ctx.maps, hdr->dirty_mask, hdr->offset, hdr->length,
                      &r->mw);

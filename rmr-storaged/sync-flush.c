@@ -33,31 +33,6 @@
 #include "sync-internal.h"
 #include "util.h"
 
-/* Clear our own bit of synced chunk c, unless a map add for our own slot
- * named it since its fetch began (sync_readded): that bit stands for a
- * write the fetch may predate, and no watching peer may hold it.  The
- * look and the clear are one step under the lock: an add registers
- * before it sets its bit, so one that comes after sets it after the
- * clear.  False: kept (fetched again once quiet).
- */
-static bool
-clear_own (struct srv_sync *s, uint64_t c)
-{
-  struct chunk_ent *e;
-  gpointer since;
-  bool named;
-
-  g_mutex_lock (&s->lock);
-  e = g_hash_table_lookup (s->chunks, &c);
-  named = g_hash_table_lookup_extended (s->readded, GSIZE_TO_POINTER (c), NULL,
-                                        &since) &&
-          e && (gsize) e->since == GPOINTER_TO_SIZE (since);
-  if (!named)
-    maps_clear (s->maps, 1u << s->slot, c, 1);
-  g_mutex_unlock (&s->lock);
-  return !named;
-}
-
 void
 sync_flush_unlocked (struct srv_sync *s)
 {
@@ -121,11 +96,7 @@ sync_flush_unlocked (struct srv_sync *s)
         continue;
       }
       uint64_t c = a->chunk + k;
-      if (!clear_own (s, c)) {
-        nkept++;
-        g_array_append_val (again, c);
-        continue;
-      }
+      maps_clear (s->maps, 1u << s->slot, c, 1);
       g_array_append_val (cleared, c);
     }
   }
@@ -135,10 +106,6 @@ sync_flush_unlocked (struct srv_sync *s)
             s->pool->name, nkept);
 
   g_mutex_lock (&s->lock);
-  for (i = 0; i < batch->len; i++)
-    g_hash_table_remove (
-      s->readded,
-      GSIZE_TO_POINTER (g_array_index (batch, struct synced, i).chunk));
   /* Fetched again only once quiet: the kept ones, and all of a batch
    * that is not durable (client writes passed the gate meanwhile).
    */

@@ -105,12 +105,6 @@ struct srv_sync {
    * Fetched again only where quiet here (sync-flush.c).
    */
   GHashTable *requiet;
-  /* Chunks in hand that a map add for our own slot named since their
-   * fetch began (sync_readded): chunk -> the start (since) of the entry
-   * it named.  Their own bit is not cleared on the strength of that
-   * fetch (sync-flush.c).
-   */
-  GHashTable *readded;
 };
 
 static inline void

@@ -31,10 +31,7 @@
  * (Our own bit is not watched: keeping it for a mark here during the
  * fetch would fetch the chunk again after writes this member did there
  * since, unguarded by the quiet rule; such a mark comes back through the
- * reconcile, which is guarded.  But a map add for our own slot from the
- * client (a hand-over) during the fetch keeps the bit, and the chunk is
- * fetched again once quiet (sync_readded): a bit only the client knew
- * may be held by no peer.)  So a write this member missed after the
+ * reconcile, which is guarded.)  So a write this member missed after the
  * fetch (the client no longer counts it normal, and the peers recorded
  * the write for it) keeps the chunk dirty everywhere, and a peer that is
  * itself behind never serves it.  The peer refuses a read
@@ -708,7 +705,6 @@ sync_open (struct srv_pool *p, struct store *st, struct srv_maps *maps,
   g_cond_init (&s->cond);
   s->chunks = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_free);
   s->requiet = g_hash_table_new (g_direct_hash, g_direct_equal);
-  s->readded = g_hash_table_new (g_direct_hash, g_direct_equal);
   g_queue_init (&s->demand);
   s->synced = g_array_new (FALSE, FALSE, sizeof (struct synced));
   s->last_flush = g_get_monotonic_time ();
@@ -762,7 +758,6 @@ sync_close (struct srv_sync *s)
   sync_stop (s);
   g_hash_table_unref (s->chunks);
   g_hash_table_unref (s->requiet);
-  g_hash_table_unref (s->readded);
   g_queue_clear (&s->demand);
   g_array_unref (s->synced);
   g_mutex_clear (&s->lock);
@@ -797,30 +792,6 @@ sync_kick (struct srv_sync *s)
     return;
   g_mutex_lock (&s->lock);
   g_cond_broadcast (&s->cond);
-  g_mutex_unlock (&s->lock);
-}
-
-void
-sync_readded (struct srv_sync *s, uint64_t first, uint64_t n,
-              const uint8_t *bits)
-{
-  GHashTableIter it;
-  gpointer v;
-
-  if (!s)
-    return;
-  g_mutex_lock (&s->lock);
-  g_hash_table_iter_init (&it, s->chunks);
-  while (g_hash_table_iter_next (&it, NULL, &v)) {
-    uint64_t c = ((struct chunk_ent *) v)->chunk;
-    /* By the entry's start: one of an earlier fetch of the chunk, left
-     * when that entry went another way than a flush, does not count.
-     */
-    if (c >= first && c - first < n &&
-        (!bits || bits[(c - first) / 8] & 1 << ((c - first) % 8)))
-      g_hash_table_insert (s->readded, GSIZE_TO_POINTER (c),
-                           GSIZE_TO_POINTER (((struct chunk_ent *) v)->since));
-  }
   g_mutex_unlock (&s->lock);
 }
 

@@ -56,12 +56,6 @@ sync_kick (struct srv_sync *s)
 {
 }
 
-void
-sync_readded (struct srv_sync *s, uint64_t first, uint64_t n,
-              const uint8_t *bits)
-{
-}
-
 static struct tmp tmp;
 static struct store *st;
 static struct srv_maps *maps;

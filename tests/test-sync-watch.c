@@ -8,9 +8,6 @@
  *     clear keeps the bit on P and R, R fetches again, ends with it; but
  *     only once the chunk is quiet on R (a write R did there since the
  *     first fetch may still be on its way to P);
- *   - handed during the fetch: a hand-over adds a chunk to R's own slot
- *     right after R fetched it, for a write no peer records for R: R
- *     keeps the bit and fetches again;
  *   - stale source (scenario 6): a peer R knows to be behind there never
  *     serves the chunk;
  *   - gate with the background sync stopped (scenario 2): bits a
@@ -94,45 +91,6 @@ test_redirty_after_fetch (void)
   g_assert_cmpuint (r_byte (5), ==, 0x77); /* the missed write is here */
   g_assert_false (maps_test (P.maps, R_SLOT, 5));
   sync_close (s);
-  teardown ();
-}
-
-/* A hand-over adds chunk 6 to R's own slot right after R fetched it: the
- * bit stands for write W that P took after serving the fetch, and that
- * P does not record for R (the client's map add to P failed; only the
- * client remembered the range, and gave it to R alone).  No watch of P
- * is flagged, so only the add itself can keep R's bit: R fetches again
- * and ends with W.  Before, the clear took the bit and R kept the older
- * data, with no bit anywhere.
- */
-static struct srv_sync *handed_sync;
-
-static void
-handed_6 (uint64_t c)
-{
-  if (c != 6 || reads > 1)
-    return;
-  fill (pdata, 6, 0x66); /* W on P */
-  sync_readded (handed_sync, 6, 1, NULL);
-  mark (&R, R_SLOT, 6);
-}
-
-static void
-test_handed_during_fetch (void)
-{
-  setup ();
-  fill (pdata, 6, 0x60);
-  mark (&P, R_SLOT, 6);
-  mark (&R, R_SLOT, 6);
-  g_mutex_lock (&hook_lock);
-  handed_sync = start (true);
-  after_read = handed_6;
-  g_mutex_unlock (&hook_lock);
-  g_assert_cmpint (sync_command (handed_sync, true), ==, 0);
-  g_assert_true (wait_clean (handed_sync, 10));
-  g_assert_cmpuint (reads, >=, 2);
-  g_assert_cmpuint (r_byte (6), ==, 0x66);
-  sync_close (handed_sync);
   teardown ();
 }
 
@@ -667,7 +625,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/redirty-after-claim", test_redirty_after_claim);
   g_test_add_func ("/sync-watch/refetch-waits-for-quiet",
                    test_refetch_waits_for_quiet);
-  g_test_add_func ("/sync-watch/handed-during-fetch", test_handed_during_fetch);
   g_test_add_func ("/sync-watch/stale-source", test_stale_source);
   g_test_add_func ("/sync-watch/gate-with-sync-stopped",
                    test_gate_with_sync_stopped);
