@@ -375,6 +375,83 @@ better (const struct rmr_join_rep *rep, const struct rmr_al_rep *al,
   return al[a].writes > al[b].writes;
 }
 
+/* The members of the pool that an assemble goes on without: those not
+ * here, and those whose store is new (a replaced disk holds none of the
+ * pool's writes).  Going on without
+ * one is safe only when every acknowledged write reached min-legs
+ * members, so that with N - min-legs + 1 members here each write is on
+ * one of them.  What a member here records of the absent one does not
+ * make it safe: that record may be older than what the absent member
+ * did after (this member may itself have been failed since, and not
+ * know it), so it is no proof that the absent member holds nothing
+ * newer (DESIGN 6; DRBD asks the same of a lone node).  A member here
+ * with a replaced disk counts as a member without its writes: its old
+ * disk may have held writes no member here has (this member was failed,
+ * the other took writes alone, then the compute host died), and it
+ * will not come back, so without a quorum the assemble is refused as
+ * for an absent member, and force=1 is the operator's decision to go on
+ * without them.
+ *
+ * Returns 0 with *absent the slots of the members not here (recorded
+ * dirty for what is written meanwhile), or -ENXIO naming the first
+ * member whose writes may be lost.
+ */
+int
+clt_assemble_absent (const char *pool_name, const uint32_t *members,
+                     const struct clt_presence *pr, unsigned min_legs,
+                     bool force, uint32_t *absent)
+{
+  const bool *present = pr->present, *newslot = pr->newslot;
+  const bool *replaced = pr->replaced, *stale = pr->stale;
+  unsigned s, nmembers = 0, npresent = 0;
+  bool quorum;
+
+  *absent = 0;
+  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
+    if (members[s] == RMR_MEMBER_NONE || newslot[s])
+      continue;
+    nmembers++;
+    npresent += present[s];
+  }
+  quorum = npresent + min_legs >= nmembers + 1;
+  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
+    if (members[s] == RMR_MEMBER_NONE || present[s] || newslot[s])
+      continue;
+    if (replaced[s]) {
+      if (!quorum && !force)
+        return rmr_err (ENXIO,
+                        "pool '%s': member %" PRIu32 " has a new store (a "
+                        "replaced disk) and its old disk may have held the "
+                        "latest writes (%u of %u members here with their "
+                        "data, min-legs %u: a write may have been on it "
+                        "alone): assemble with force=1 to go on without "
+                        "them (writes only its old disk held are lost)",
+                        pool_name, members[s], npresent, nmembers, min_legs);
+      if (!quorum)
+        g_warning ("pool %s: force: member %" PRIu32 " has a new store (a "
+                   "replaced disk): writes only its old disk held are lost",
+                   pool_name, members[s]);
+      continue;
+    }
+    if (!quorum && !force)
+      return rmr_err (ENXIO,
+                      "pool '%s': member %" PRIu32 " is missing and may hold "
+                      "the latest writes (%u of %u members here, min-legs %u: "
+                      "a write may be on it alone%s): bring it back, or "
+                      "assemble with force=1 (writes only it holds are lost)",
+                      pool_name, members[s], npresent, nmembers, min_legs,
+                      stale[s] ? "; a member here records it stale, but that "
+                                 "record may be older than what it did since"
+                               : "");
+    if (!quorum)
+      g_warning ("pool %s: force: assembling without member %" PRIu32
+                 "; writes only it holds are lost",
+                 pool_name, members[s]);
+    *absent |= 1u << s;
+  }
+  return 0;
+}
+
 /* The assemble plan: the member slots to mark dirty for the chunks in
  * bits, once the pool is enabled.
  */
@@ -385,15 +462,15 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
   const struct rmr_enable_req *en = &pool->md;
   g_autofree struct rmr_al_rep *al =
     g_new0 (struct rmr_al_rep, RMR_MAX_MEMBERS);
-  bool present[RMR_MAX_MEMBERS] = {false}, stale[RMR_MAX_MEMBERS] = {false};
-  bool newslot[RMR_MAX_MEMBERS] = {false}, replaced[RMR_MAX_MEMBERS] = {false};
-  unsigned i, s, nmembers = 0, npresent = 0;
-  bool quorum;
+  struct clt_presence pr;
+  bool *present = pr.present, *stale = pr.stale;
+  unsigned i, s;
   unsigned min_legs;
   int src = -1;
   int r;
 
   memset (plan, 0, sizeof *plan);
+  memset (&pr, 0, sizeof pr);
   plan->bits = g_malloc0 ((nchunks_of (pool) + 7) / 8 + 8);
   for (i = 0; i < pool->nlegs; i++) {
     struct clt_leg *leg = &pool->legs[i];
@@ -412,31 +489,16 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
       clt_al_to_bits (pool, &al[i], plan->unclean[leg->slot]);
     }
   }
-  /* Members of the pool that are not here, or whose store is new (a
-   * replaced disk holds none of the pool's writes).  Going on without
-   * one is safe only when every acknowledged write reached min-legs
-   * members, so that with N - min-legs + 1 members here each write is on
-   * one of them.  What a member here records of the absent one does not
-   * make it safe: that record may be older than what the absent member
-   * did after (this member may itself have been failed since, and not
-   * know it), so it is no proof that the absent member holds nothing
-   * newer (DESIGN 6; DRBD asks the same of a lone node).  A member here
-   * with a replaced disk counts as a member without its writes, but does
-   * not block: its old disk will not come back.
+  /* Members whose store is new: a member being added (a new slot), or a
+   * replaced disk.
    */
   for (i = 0; i < pool->nlegs; i++) {
     if (!(joined & 1u << i) || !pool->legs[i].new_member)
       continue;
     if (pool->legs[i].new_slot)
-      newslot[pool->legs[i].slot] = true;
+      pr.newslot[pool->legs[i].slot] = true;
     else
-      replaced[pool->legs[i].slot] = true;
-  }
-  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
-    if (en->members[s] == RMR_MEMBER_NONE || newslot[s])
-      continue;
-    nmembers++;
-    npresent += present[s];
+      pr.replaced[pool->legs[i].slot] = true;
   }
   /* Writes were acknowledged under the min-legs of the clients before
    * this one, saved on the members at each enable: the lowest of those
@@ -449,34 +511,10 @@ clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
     if ((joined & 1u << i) && !pool->legs[i].new_member && rep[i].min_legs &&
         rep[i].min_legs < min_legs)
       min_legs = rep[i].min_legs;
-  quorum = npresent + min_legs >= nmembers + 1;
-  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
-    if (en->members[s] == RMR_MEMBER_NONE || present[s] || newslot[s])
-      continue;
-    if (replaced[s]) {
-      if (!quorum)
-        g_warning ("pool %s: member %" PRIu32 " has a new store (a replaced "
-                   "disk): writes only its old disk held are lost",
-                   pool->cfg.pool_name, en->members[s]);
-      continue;
-    }
-    if (!quorum && !pool->cfg.force)
-      return rmr_err (ENXIO,
-                      "pool '%s': member %" PRIu32 " is missing and may hold "
-                      "the latest writes (%u of %u members here, min-legs %u: "
-                      "a write may be on it alone%s): bring it back, or "
-                      "assemble with force=1 (writes only it holds are lost)",
-                      pool->cfg.pool_name, en->members[s], npresent, nmembers,
-                      min_legs,
-                      stale[s] ? "; a member here records it stale, but that "
-                                 "record may be older than what it did since"
-                               : "");
-    if (!quorum)
-      g_warning ("pool %s: force: assembling without member %" PRIu32
-                 "; writes only it holds are lost",
-                 pool->cfg.pool_name, en->members[s]);
-    plan->absent |= 1u << s;
-  }
+  r = clt_assemble_absent (pool->cfg.pool_name, en->members, &pr, min_legs,
+                           pool->cfg.force, &plan->absent);
+  if (r < 0)
+    return r;
 
   /* The source: a member nobody records as stale; the newest generation,
    * then the most writes.  With every member here (none absent) a member

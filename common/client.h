@@ -328,6 +328,19 @@ int clt_send_bits (struct rmr_pool *pool, struct clt_leg *leg,
                    uint64_t *ndirty);
 int clt_assemble_plan (struct rmr_pool *pool, const struct rmr_join_rep *rep,
                        unsigned joined, struct clt_plan *plan);
+/* What each slot of the member table is at an assemble, for
+ * clt_assemble_absent.
+ */
+struct clt_presence {
+  bool present[RMR_MAX_MEMBERS];  /* here, with its store's data */
+  bool newslot[RMR_MAX_MEMBERS];  /* being added: not a member yet */
+  bool replaced[RMR_MAX_MEMBERS]; /* here, with a new store */
+  bool stale[RMR_MAX_MEMBERS];    /* recorded stale by a member here */
+};
+/* The members an assemble may go on without (see the file). */
+int clt_assemble_absent (const char *pool_name, const uint32_t *members,
+                         const struct clt_presence *pr, unsigned min_legs,
+                         bool force, uint32_t *absent);
 /* Mark every chunk dirty for the new members (fresh stores) on the legs
  * in `on`.
  */

@@ -14,7 +14,9 @@
  *     member B (old table with C): the assemble takes A's table, B drops
  *     C and its bits when it is enabled with it, and C coming back is
  *     refused as no member (never a source, never resurrected);
- *   - the refusals of add and remove, each with the field named.
+ *   - the refusals of add and remove, each with the field named;
+ *   - who an assemble may go on without: a member away, or here with a
+ *     replaced disk, counts against the quorum of min-legs.
  */
 #undef NDEBUG
 
@@ -368,6 +370,82 @@ test_pending_kept_for_removed_member (void)
   clt_pool_free (pool);
 }
 
+/* Who an assemble may go on without (clt_assemble_absent).  A member
+ * whose disk was replaced is here with nothing: its old disk may have
+ * held writes the others lack (it was the one leg left when the compute
+ * host died) and it will never come back, so it counts as absent for the
+ * quorum, and without one the assemble is refused until force=1, as for
+ * a member that is away.
+ */
+static void
+test_absent_verdict (void)
+{
+  uint32_t members[RMR_MAX_MEMBERS], absent;
+  struct clt_presence pr;
+  unsigned s;
+
+  for (s = 0; s < RMR_MAX_MEMBERS; s++)
+    members[s] = NONE;
+  members[0] = 41;
+  members[1] = 42;
+  memset (&pr, 0, sizeof pr);
+  pr.present[0] = pr.present[1] = true;
+  g_assert_cmpint (clt_assemble_absent ("p", members, &pr, 1, false, &absent),
+                   ==, 0);
+  g_assert_cmpuint (absent, ==, 0);
+
+  /* RF=2, min-legs 1: 42 replaced. */
+  pr.present[1] = false;
+  pr.replaced[1] = true;
+  assert_error (clt_assemble_absent ("p", members, &pr, 1, false, &absent),
+                ENXIO, "member 42 has a new store");
+  assert_error (clt_assemble_absent ("p", members, &pr, 1, false, &absent),
+                ENXIO, "force=1");
+  g_test_expect_message (NULL, G_LOG_LEVEL_WARNING,
+                         "*force: member 42 has a new store*lost");
+  g_assert_cmpint (clt_assemble_absent ("p", members, &pr, 1, true, &absent),
+                   ==, 0);
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (absent, ==, 0); /* here: not recorded absent */
+  /* min-legs 2: every write reached 41 too. */
+  g_assert_cmpint (clt_assemble_absent ("p", members, &pr, 2, false, &absent),
+                   ==, 0);
+
+  /* 42 away (not replaced): refused, then absent with force. */
+  pr.replaced[1] = false;
+  assert_error (clt_assemble_absent ("p", members, &pr, 1, false, &absent),
+                ENXIO, "member 42 is missing");
+  g_test_expect_message (NULL, G_LOG_LEVEL_WARNING,
+                         "*force: assembling without member 42*");
+  g_assert_cmpint (clt_assemble_absent ("p", members, &pr, 1, true, &absent),
+                   ==, 0);
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (absent, ==, 1u << 1);
+
+  /* RF=3, min-legs 2: one replaced is within the quorum; one replaced
+   * and one away is not.
+   */
+  members[2] = 43;
+  pr.present[1] = true;
+  pr.present[2] = false;
+  pr.replaced[2] = true;
+  g_assert_cmpint (clt_assemble_absent ("p", members, &pr, 2, false, &absent),
+                   ==, 0);
+  g_assert_cmpuint (absent, ==, 0);
+  pr.present[1] = false;
+  assert_error (clt_assemble_absent ("p", members, &pr, 2, false, &absent),
+                ENXIO, "member 42 is missing");
+  /* A member being added (new slot) is no member yet: it counts for
+   * nothing either way.
+   */
+  pr.present[1] = true;
+  pr.replaced[2] = false;
+  pr.newslot[2] = true;
+  g_assert_cmpint (clt_assemble_absent ("p", members, &pr, 1, false, &absent),
+                   ==, 0);
+  g_assert_cmpuint (absent, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -386,5 +464,6 @@ main (int argc, char **argv)
   g_test_add_func ("/legs/remove-verdict", test_remove_verdict);
   g_test_add_func ("/legs/pending-kept-for-removed-member",
                    test_pending_kept_for_removed_member);
+  g_test_add_func ("/legs/absent-verdict", test_absent_verdict);
   return g_test_run ();
 }

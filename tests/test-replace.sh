@@ -230,8 +230,10 @@ wait_in_sync 2 90 && ok "node 2 resynced everything again" ||
 maps_clean 30 "every map is clean on both nodes"
 
 # 6. The compute host dies, and the disk is replaced before it is back:
-#    the assemble finds a replacement and takes it as a member without
-#    data (not a source), dirty for everything.
+#    the assemble finds a replacement, a member without data whose old
+#    disk may have held writes node 1 lacks (min-legs 1), so it refuses
+#    until force=1; then it takes it as a member without data (not a
+#    source), dirty for everything.
 write_more ()
 {
   ok "$1" "$checker" write "$uri" "$J" --blocks 4096 --writes 2000 \
@@ -248,8 +250,17 @@ ok "add_store mode=replace before the client is back" \
 NODE_STORE[2]=$new3
 like "$("$RMRADM" store-info "$new3")" "^state: +replacement" \
   "store-info says replacement"
+rc=0
 # shellcheck disable=SC2046
-nbdkit_start e pool=p $(servers $(all_nodes)) timeout=3s
+out=$(netns_exec cli timeout 60 nbdkit -f -U "$tmpdir/x.sock" "$RMR_PLUGIN" \
+  pool=p $(servers $(all_nodes)) timeout=3s $(plugin_tls_args) 2>&1) || rc=$?
+[[ $rc -ne 0 && "$out" == *"member 42 has a new store"*"force=1"* ]] &&
+  ok "assemble with member 42's disk replaced is refused, naming it" ||
+  { not_ok "assemble with member 42's disk replaced is refused, naming it"; diag "$out"; }
+like "$("$RMRADM" store-info "$new3")" "^state: +replacement" \
+  "the refusal changed nothing on the new store"
+# shellcheck disable=SC2046
+nbdkit_start e pool=p $(servers $(all_nodes)) timeout=3s force=1
 wait_leg_normal e 2 30
 is "$(dirty_count 1 42)" "$chunks" "assemble: node 1 records every chunk for member 42"
 is "$(dirty_count 2 42)" "$chunks" "assemble: node 2 is behind everywhere"
