@@ -195,6 +195,24 @@ clt_decide (struct rmr_pool *pool, const struct rmr_join_rep *rep,
   en->min_legs = cfg->min_legs ? cfg->min_legs : 1;
 
   if (nfresh == njoined) {
+    g_autoptr (GString) repl = g_string_new (NULL);
+    for (i = 0; i < pool->nlegs; i++)
+      if ((joined & 1u << i) && (rep[i].flags & RMR_JOIN_F_REPLACED))
+        g_string_append_printf (repl, "%s%" PRIu32, repl->len ? ", " : "",
+                                rep[i].member_id);
+    /* A replacement disk joins a pool that holds data: with no store
+     * here holding it, creating the pool would found it on disks that
+     * hold nothing, and each replacement would then wait for a source
+     * that is not there (replace.c, 3).
+     */
+    if (repl->len)
+      return rmr_err (
+        ENXIO,
+        "pool '%s': no store here holds the pool, and the "
+        "store of member %s is a replaced disk: bring back a "
+        "member with the pool's data (or, to start anew "
+        "without it, delete_store every store and create the pool anew)",
+        cfg->pool_name, repl->str);
     if (njoined < pool->nlegs)
       return rmr_err (EINVAL,
                       "mode: every store that answered is fresh, but not "
@@ -393,8 +411,9 @@ better (const struct rmr_join_rep *rep, const struct rmr_al_rep *al,
  * without them.
  *
  * Returns 0 with *absent the slots of the members not here (recorded
- * dirty for what is written meanwhile), or -ENXIO naming the first
- * member whose writes may be lost.
+ * dirty for what is written meanwhile), or -ENXIO naming a member whose
+ * writes may be lost: one away before a replaced disk, since bringing
+ * it back may make the quorum.
  */
 int
 clt_assemble_absent (const char *pool_name, const uint32_t *members,
@@ -414,25 +433,14 @@ clt_assemble_absent (const char *pool_name, const uint32_t *members,
     npresent += present[s];
   }
   quorum = npresent + min_legs >= nmembers + 1;
+  /* Members away first: bringing one back may make the quorum that a
+   * replaced disk needs, so a refusal names them before any replaced
+   * disk (which only force=1 gets past).
+   */
   for (s = 0; s < RMR_MAX_MEMBERS; s++) {
-    if (members[s] == RMR_MEMBER_NONE || present[s] || newslot[s])
+    if (members[s] == RMR_MEMBER_NONE || present[s] || newslot[s] ||
+        replaced[s])
       continue;
-    if (replaced[s]) {
-      if (!quorum && !force)
-        return rmr_err (ENXIO,
-                        "pool '%s': member %" PRIu32 " has a new store (a "
-                        "replaced disk) and its old disk may have held the "
-                        "latest writes (%u of %u members here with their "
-                        "data, min-legs %u: a write may have been on it "
-                        "alone): assemble with force=1 to go on without "
-                        "them (writes only its old disk held are lost)",
-                        pool_name, members[s], npresent, nmembers, min_legs);
-      if (!quorum)
-        g_warning ("pool %s: force: member %" PRIu32 " has a new store (a "
-                   "replaced disk): writes only its old disk held are lost",
-                   pool_name, members[s]);
-      continue;
-    }
     if (!quorum && !force)
       return rmr_err (ENXIO,
                       "pool '%s': member %" PRIu32 " is missing and may hold "
@@ -448,6 +456,22 @@ clt_assemble_absent (const char *pool_name, const uint32_t *members,
                  "; writes only it holds are lost",
                  pool_name, members[s]);
     *absent |= 1u << s;
+  }
+  for (s = 0; s < RMR_MAX_MEMBERS; s++) {
+    if (members[s] == RMR_MEMBER_NONE || !replaced[s] || quorum)
+      continue;
+    if (!force)
+      return rmr_err (ENXIO,
+                      "pool '%s': member %" PRIu32 " has a new store (a "
+                      "replaced disk) and its old disk may have held the "
+                      "latest writes (%u of %u members here with their "
+                      "data, min-legs %u: a write may have been on it "
+                      "alone): assemble with force=1 to go on without "
+                      "them (writes only its old disk held are lost)",
+                      pool_name, members[s], npresent, nmembers, min_legs);
+    g_warning ("pool %s: force: member %" PRIu32 " has a new store (a "
+               "replaced disk): writes only its old disk held are lost",
+               pool_name, members[s]);
   }
   return 0;
 }

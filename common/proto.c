@@ -435,7 +435,8 @@ rmr_join_rep_decode (const uint8_t *buf, struct rmr_join_rep *r)
     return rmr_err (EPROTO, "bad message: join reply min_legs %u", r->min_legs);
   if (get_le32 (buf + 36))
     return rmr_err (EPROTO, "bad message: join reply reserved bytes");
-  if (r->flags & ~RMR_JOIN_F_ZEROED || (r->flags && !r->fresh))
+  if (r->flags & ~(RMR_JOIN_F_ZEROED | RMR_JOIN_F_REPLACED) ||
+      (r->flags && !r->fresh))
     return rmr_err (EPROTO, "bad message: join reply flags 0x%x", r->flags);
   if (check_chunk_size (r->chunk_size, r->fresh) < 0)
     return -EPROTO;

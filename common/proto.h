@@ -212,7 +212,8 @@ struct rmr_join_req {
  *   40  8 x u32 members (slot table: member ids, RMR_MEMBER_NONE = empty)
  */
 #define RMR_JOIN_REP_SIZE 72
-#define RMR_JOIN_F_ZEROED 0x1 /* fresh store whose data reads as zeroes */
+#define RMR_JOIN_F_ZEROED 0x1   /* fresh store whose data reads as zeroes */
+#define RMR_JOIN_F_REPLACED 0x2 /* fresh store that replaces a member's disk */
 struct rmr_join_rep {
   uint32_t member_id;
   uint8_t state;

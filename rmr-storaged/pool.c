@@ -531,6 +531,8 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   rep->fresh = fresh;
   if (fresh && (st->sb.flags & RMR_SB_F_ZEROED))
     rep->flags |= RMR_JOIN_F_ZEROED;
+  if (replaced)
+    rep->flags |= RMR_JOIN_F_REPLACED;
   rep->chunk_size = st->sb.chunk_size;
   rep->queue_depth = st->sb.queue_depth ? st->sb.queue_depth : req->queue_depth;
   rep->mapped_size = st->sb.mapped_size;

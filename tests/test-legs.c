@@ -435,6 +435,20 @@ test_absent_verdict (void)
   pr.present[1] = false;
   assert_error (clt_assemble_absent ("p", members, &pr, 2, false, &absent),
                 ENXIO, "member 42 is missing");
+  /* The same with the replaced disk in the lower slot: the refusal still
+   * names the member away, whose return makes the quorum (2 + 2 >= 4),
+   * not only force=1.
+   */
+  pr.replaced[1] = true;
+  pr.replaced[2] = false;
+  assert_error (clt_assemble_absent ("p", members, &pr, 2, false, &absent),
+                ENXIO, "member 43 is missing");
+  pr.present[2] = true;
+  g_assert_cmpint (clt_assemble_absent ("p", members, &pr, 2, false, &absent),
+                   ==, 0);
+  g_assert_cmpuint (absent, ==, 0);
+  pr.replaced[1] = false;
+  pr.present[2] = false;
   /* A member being added (new slot) is no member yet: it counts for
    * nothing either way.
    */
@@ -444,6 +458,38 @@ test_absent_verdict (void)
   g_assert_cmpint (clt_assemble_absent ("p", members, &pr, 1, false, &absent),
                    ==, 0);
   g_assert_cmpuint (absent, ==, 0);
+}
+
+/* Both disks of an RF=2 pool replaced (add_store mode=replace) while no
+ * client was up: every store answers fresh, and one that is a
+ * replacement must not let the pool be created on it (its data is
+ * nowhere here), whatever the mode; without the flag it is a create.
+ */
+static void
+test_all_replaced_refused (void)
+{
+  struct rmr_pool *pool = pool_new (2);
+  struct rmr_join_rep rep[2];
+  struct rmr_enable_req en;
+
+  rep_init (&rep[0], 41, 0, 0, 0, 0);
+  rep_init (&rep[1], 42, 0, 0, 0, 0);
+  rep[0].flags = RMR_JOIN_F_REPLACED;
+  rep[1].flags = RMR_JOIN_F_REPLACED;
+  assert_error (clt_decide (pool, rep, 3, &en), ENXIO,
+                "store of member 41, 42 is a replaced disk");
+  pool->cfg.mode = RMR_MODE_ASSEMBLE;
+  assert_error (clt_decide (pool, rep, 3, &en), ENXIO, "replaced disk");
+  /* One replaced, the other a store formatted anew (a config file). */
+  pool->cfg.mode = RMR_MODE_AUTO;
+  rep[0].flags = 0;
+  assert_error (clt_decide (pool, rep, 3, &en), ENXIO,
+                "store of member 42 is a replaced disk");
+  rep[1].flags = RMR_JOIN_F_ZEROED;
+  g_assert_cmpint (clt_decide (pool, rep, 3, &en), ==, 0);
+  g_assert_cmpuint (en.mode, ==, RMR_MODE_CREATE);
+  g_assert_cmpuint (en.generation, ==, 1);
+  clt_pool_free (pool);
 }
 
 int
@@ -465,5 +511,6 @@ main (int argc, char **argv)
   g_test_add_func ("/legs/pending-kept-for-removed-member",
                    test_pending_kept_for_removed_member);
   g_test_add_func ("/legs/absent-verdict", test_absent_verdict);
+  g_test_add_func ("/legs/all-replaced-refused", test_all_replaced_refused);
   return g_test_run ();
 }

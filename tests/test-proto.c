@@ -362,6 +362,14 @@ test_join_rep_enable (void)
   g_assert_cmpuint (d.members[1], ==, 43);
   g_assert_cmpuint (d.min_legs, ==, 1);
   g_assert_cmpuint (d.members[2], ==, RMR_MEMBER_NONE);
+  r.flags = RMR_JOIN_F_REPLACED;
+  rmr_join_rep_encode (&r, buf);
+  g_assert_cmpint (rmr_join_rep_decode (buf, &d), ==, 0);
+  g_assert_cmpuint (d.flags, ==, RMR_JOIN_F_REPLACED);
+  r.flags = 0x4; /* unknown */
+  rmr_join_rep_encode (&r, buf);
+  g_assert_cmpint (rmr_join_rep_decode (buf, &d), ==, -EPROTO);
+  r.flags = 0;
   r.members[2] = 42; /* the same member in two slots */
   rmr_join_rep_encode (&r, buf);
   g_assert_cmpint (rmr_join_rep_decode (buf, &d), ==, -EPROTO);

@@ -26,6 +26,8 @@
 #   9. every acknowledged write reads back through the pool, through each
 #      member alone, and from each store's data area; the data areas are
 #      identical.
+#  10. both disks replaced with no client up: the open is refused (the
+#      pool is not created anew on disks that hold nothing).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
@@ -369,4 +371,25 @@ for i in 1 2; do
   verify "node $i's data area alone holds every acknowledged write" "STORE:$i"
 done
 ok "the data areas are identical" all_legs_identical "$size"
+
+# 10. Both disks replaced while no client is up: every store is new, so
+#     the pool's data is on none of them; the client must not create the
+#     pool on them (each would wait forever for a source) but refuse,
+#     naming the replaced disks.
+for i in 1 2; do
+  ok "remove_store on node $i" rmradm_n "$i" set brmr-server/stores/p/remove_store 1
+  ok "add_store mode=replace on node $i" rmradm_n "$i" set brmr-server/ctl/add_store \
+    "device=$tmpdir/store$i-last.img pool=p mode=replace"
+done
+rc=0
+# shellcheck disable=SC2046
+out=$(netns_exec cli timeout 60 nbdkit -f -U "$tmpdir/y.sock" "$RMR_PLUGIN" \
+  pool=p $(servers $(all_nodes)) timeout=3s $(plugin_tls_args) 2>&1) || rc=$?
+[[ $rc -ne 0 && "$out" == *"no store here holds the pool"*"member 41, 42 is a replaced disk"* ]] &&
+  ok "every disk replaced: the open is refused, naming them" ||
+  { not_ok "every disk replaced: the open is refused, naming them"; diag "$out"; }
+for i in 1 2; do
+  like "$("$RMRADM" store-info "$tmpdir/store$i-last.img")" "^state: +replacement" \
+    "and node $i's new store is untouched"
+done
 done_testing
