@@ -12,7 +12,9 @@
  *   - on demand: a client IO that touches a dirty chunk waits while the
  *     chunk is fetched first (sync_gate), then goes on.  A write that
  *     covers whole dirty chunks claims them instead: no fetch, the write
- *     itself makes them current.
+ *     itself makes them current; only while every other member of the
+ *     table watches (else a member away keeps its record of us there,
+ *     and an assemble's union gives it back: see every_member_watches).
  *
  * A chunk being handled has an entry in `chunks`: fetching (a worker
  * reads it), watching (a worker asks the peers to watch it for a write
@@ -449,10 +451,41 @@ wait_local_writes (struct srv_sync *s, struct chunk_ent *e, uint64_t off,
   }
 }
 
-/* Watch chunk e for a claim (CH_WATCHING), lock not held: then it may be
- * taken by a whole-chunk write.
+/* Does every other member of the pool's table watch?  A claim clears
+ * our bit with no source behind it: a member that did not watch keeps
+ * its record of us there, and an assemble gives that record back to us
+ * (the union of the maps) while what we wrote there may be on us alone:
+ * the chunk would then be dirty for every member, its acknowledged write
+ * readable nowhere.  A fetch has a watching source by construction.
  */
-static void
+static bool
+every_member_watches (struct srv_sync *s, const struct watchers *w)
+{
+  uint32_t member;
+  unsigned k, i;
+  bool all = true;
+
+  g_mutex_lock (&s->st->md_lock);
+  for (k = 0; k < RMR_MAX_MEMBERS && all; k++) {
+    member = s->st->sb.members[k].member_id;
+    if (k == (unsigned) s->slot || member == RMR_MEMBER_NONE)
+      continue;
+    for (i = 0; i < RMR_MAX_MEMBERS; i++)
+      if ((w->mask & 1u << i) && w->by[i] == member)
+        break;
+    all = i < RMR_MAX_MEMBERS;
+  }
+  g_mutex_unlock (&s->st->md_lock);
+  return all;
+}
+
+/* Watch chunk e for a claim (CH_WATCHING), lock not held: then it may be
+ * taken by a whole-chunk write.  Unless a member of the table did not
+ * watch (it is away): then e is fetched instead (false: the caller goes
+ * on with the fetch), and with no source the write fails, as a partial
+ * one does.
+ */
+static bool
 watch_for_claim (struct srv_sync *s, struct chunk_ent *e, uint64_t gen)
 {
   struct sync_waiter *go = NULL, *fail = NULL;
@@ -460,6 +493,12 @@ watch_for_claim (struct srv_sync *s, struct chunk_ent *e, uint64_t gen)
 
   rmr_sync_watch (s->peers, gen, s->slot, e->chunk, 1, &watched.mask,
                   watched.by, &watched.behind);
+  if (!every_member_watches (s, &watched)) {
+    g_mutex_lock (&s->lock);
+    e->state = CH_FETCHING;
+    g_mutex_unlock (&s->lock);
+    return false;
+  }
   g_mutex_lock (&s->lock);
   e->watched = watched;
   e->ferr = store_flush_errors (s->st); /* before the claiming write */
@@ -473,6 +512,7 @@ watch_for_claim (struct srv_sync *s, struct chunk_ent *e, uint64_t gen)
   update_active_unlocked (s);
   g_mutex_unlock (&s->lock);
   run_waiters (go, fail);
+  return true;
 }
 
 static gpointer worker (gpointer arg);
@@ -583,8 +623,7 @@ worker (gpointer arg)
     gen = s->generation;
     g_mutex_unlock (&s->lock);
 
-    if (e->state == CH_WATCHING) {
-      watch_for_claim (s, e, gen);
+    if (e->state == CH_WATCHING && watch_for_claim (s, e, gen)) {
       g_mutex_lock (&s->lock);
       continue;
     }

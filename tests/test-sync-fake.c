@@ -93,6 +93,7 @@ __wrap_store_io_wait (struct store *st, enum store_op op, void *buf,
   return r;
 }
 unsigned reads, watches;
+unsigned away;
 
 static void
 node_init (struct node *n, uint32_t member)
@@ -147,6 +148,8 @@ rmr_sync_watch (struct rmr_pool *pool, uint64_t generation, unsigned slot,
   for (i = 0; i < RMR_MAX_MEMBERS && members; i++)
     members[i] = RMR_MEMBER_NONE;
   for (i = 0; i < npeer; i++) {
+    if (away & 1u << i)
+      continue; /* unreachable: it neither watches nor answers */
     g_assert_cmpint (
       maps_watch (peer[via[i]]->maps, slot, first, n, NULL, behind), ==, 0);
     *peers |= 1u << i;
@@ -430,6 +433,9 @@ setup_rf (unsigned rf)
     peer_slot[1] = P_SLOT;
   }
   else {
+    /* RF=2: the table holds R and P only. */
+    R.st->sb.members[Q_SLOT].member_id = RMR_MEMBER_NONE;
+    P.st->sb.members[Q_SLOT].member_id = RMR_MEMBER_NONE;
     peer[0] = &P, peer_data[0] = pdata, peer_member[0] = 2;
     peer_slot[0] = P_SLOT;
   }
@@ -438,6 +444,7 @@ setup_rf (unsigned rf)
   after_read = NULL;
   before_read = NULL;
   reads = watches = 0;
+  away = 0;
 }
 
 void

@@ -63,6 +63,8 @@ extern void (*before_read) (void);
  */
 extern atomic_uint fail_flushes, failed_flushes, fail_elsewhere, fail_late;
 extern unsigned reads, watches;
+/* Peers (by index) that are unreachable: no watch, no read. */
+extern unsigned away;
 /* The peer's "a write to that range is in flight here; try again": the
  * next `refusals` reads are refused; the first waits for refusal_go
  * (under refuse_lock, refuse_cond), with refusing set meanwhile.

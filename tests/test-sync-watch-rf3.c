@@ -9,6 +9,8 @@
  *     takes the chunk from Q;
  *   - re-dirty on the peer that was not the source: both watches flagged,
  *     R fetches again;
+ *   - a whole-chunk write while Q is away is fetched from P, not
+ *     claimed;
  *   - a source's session re-pointed to a stale member between the
  *     decision and the read: the read expects the member that watched
  *     (rmr.h), never takes the stale member's answer.
@@ -128,6 +130,36 @@ test_rf3_redirty (void)
   teardown ();
 }
 
+/* RF=3, a whole-chunk write while Q is unreachable: not a claim (Q keeps
+ * its record of R there, which an assemble would give back to R) but a
+ * fetch from P, which watched; then the write goes.
+ */
+static void
+test_rf3_claim_with_one_away (void)
+{
+  struct done_flag f;
+  struct srv_sync *s;
+  int r;
+
+  setup_rf (3);
+  fill (pdata, 6, 0x66);
+  mark (&P, R_SLOT, 6);
+  mark (&Q, R_SLOT, 6);
+  mark (&R, R_SLOT, 6);
+  away = 1u << 0; /* Q */
+  s = start (true);
+  flag_init (&f);
+  f.sw.go = gate_done;
+  r = sync_gate (s, &f.sw, 6 * CS, CS, true);
+  if (r == 1)
+    g_assert_cmpint (flag_wait (&f), ==, 0);
+  g_assert_cmpuint (f.sw.claimed, ==, 0);
+  g_assert_cmpuint (reads, ==, 1);
+  g_assert_cmpuint (r_byte (6), ==, 0x66);
+  sync_close (s);
+  teardown ();
+}
+
 /* RF=3, two members missed the same write: write W reached P only; the
  * client counted R and Q failed, so W's dirty mask named both, and P
  * recorded chunk 9 for R and for Q.  R learns of its own bit (the
@@ -165,6 +197,8 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/rf3/unknown-stale-source",
                    test_rf3_unknown_stale_source);
   g_test_add_func ("/sync-watch/rf3/redirty", test_rf3_redirty);
+  g_test_add_func ("/sync-watch/rf3/claim-with-one-away",
+                   test_rf3_claim_with_one_away);
   g_test_add_func ("/sync-watch/rf3/repointed-source",
                    test_rf3_repointed_source);
   return g_test_run ();

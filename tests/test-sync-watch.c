@@ -15,6 +15,8 @@
  *   - reconcile (scenario 7): bits only P still holds for R are taken and
  *     drained, unless P is itself behind there; and not while the chunk
  *     is not quiet on R (a write R did may still be on its way to P);
+ *   - a whole-chunk write while P is unreachable is no claim: it fails
+ *     as a partial one does (a claim would leave P's record of R);
  *   - a background fetch refused ("write in flight, try again") while a
  *     read starts waiting for it: the read gets the on-demand retries;
  *   - a background fetch waiting for its pace while a read starts waiting
@@ -182,6 +184,51 @@ test_redirty_after_claim (void)
   sync_command (s, true);
   g_assert_true (wait_clean (s, 10));
   g_assert_cmpuint (r_byte (6), ==, 0x62);
+  g_assert_false (maps_test (P.maps, R_SLOT, 6));
+  sync_close (s);
+  teardown ();
+}
+
+/* A whole-chunk write while P is unreachable: no claim.  Claimed, R's bit
+ * would go while P (which did not watch) keeps its record of R there;
+ * the write would be on R alone, and an assemble's union of the maps
+ * would give R its bit back: dirty on both, the write readable nowhere.
+ * So it is a fetch, which has no source: the write fails as a partial
+ * one does, and both bits stay.  With P back, the write claims it.
+ */
+static void
+test_claim_needs_every_watcher (void)
+{
+  struct done_flag f;
+  struct srv_sync *s;
+  int r;
+
+  setup ();
+  mark (&P, R_SLOT, 6);
+  mark (&R, R_SLOT, 6);
+  away = 1u << 0;
+  s = start (true);
+  flag_init (&f);
+  f.sw.go = gate_done;
+  r = sync_gate (s, &f.sw, 6 * CS, CS, true);
+  g_assert_cmpint (r, ==, 1);
+  g_assert_cmpint (flag_wait (&f), ==, -EIO);
+  g_assert_cmpuint (f.sw.claimed, ==, 0);
+  g_assert_cmpuint (reads, ==, 0);
+  g_assert_true (maps_test (R.maps, R_SLOT, 6));
+  g_assert_true (maps_test (P.maps, R_SLOT, 6));
+
+  away = 0;
+  flag_init (&f);
+  f.sw.go = gate_done;
+  r = sync_gate (s, &f.sw, 6 * CS, CS, true);
+  if (r == 1)
+    g_assert_cmpint (flag_wait (&f), ==, 0);
+  g_assert_cmpuint (f.sw.claimed, ==, 1);
+  g_assert_cmpuint (reads, ==, 0);
+  sync_io_done (s, &f.sw, 0);
+  sync_command (s, true);
+  g_assert_true (wait_clean (s, 10));
   g_assert_false (maps_test (P.maps, R_SLOT, 6));
   sync_close (s);
   teardown ();
@@ -623,6 +670,8 @@ main (int argc, char **argv)
   g_test_add_func ("/sync-watch/plain", test_plain);
   g_test_add_func ("/sync-watch/redirty-after-fetch", test_redirty_after_fetch);
   g_test_add_func ("/sync-watch/redirty-after-claim", test_redirty_after_claim);
+  g_test_add_func ("/sync-watch/claim-needs-every-watcher",
+                   test_claim_needs_every_watcher);
   g_test_add_func ("/sync-watch/refetch-waits-for-quiet",
                    test_refetch_waits_for_quiet);
   g_test_add_func ("/sync-watch/stale-source", test_stale_source);
