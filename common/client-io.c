@@ -610,6 +610,13 @@ replicatev_ok (struct rmr_pool *pool, const char *what, uint8_t type,
    */
   if (writes && failed && ok)
     ok = clt_record_missed (pool, ok, failed, hdr.dirty_mask, offset, count);
+  /* Failed on every leg: not acknowledged, but some leg may have done it
+   * (its reply was lost), and no leg records it for the others.  The
+   * first member back alone serves its copy; the others resync the range
+   * from it.
+   */
+  else if (writes && failed && !ok)
+    clt_remember_range (pool, offset, count);
   /* Done without them: the members that did not do it cannot come back
    * on their own (handover.c); a flush that failed on a leg may have
    * lost that leg's earlier writes.  Inside the gate, so that a hand-over

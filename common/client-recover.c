@@ -226,16 +226,23 @@ clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
     }
   clt_req_clear (&req);
   /* Nobody could record it: the write fails, but the legs that did it and
-   * those that did not now differ.  The client remembers the range, and
-   * every leg that comes back through a normal one resyncs it.
+   * those that did not now differ.
    */
-  if (!done) {
-    struct clt_range r = {.start = first, .end = last + 1};
-    g_mutex_lock (&pool->pending_lock);
-    g_array_append_val (pool->pending, r);
-    g_mutex_unlock (&pool->pending_lock);
-  }
+  if (!done)
+    clt_remember_range (pool, offset, len);
   return done;
+}
+
+void
+clt_remember_range (struct rmr_pool *pool, uint64_t offset, uint64_t len)
+{
+  unsigned shift = log_2_bits (pool->chunk_size);
+  struct clt_range r = {.start = offset >> shift,
+                        .end = ((offset + len - 1) >> shift) + 1};
+
+  g_mutex_lock (&pool->pending_lock);
+  g_array_append_val (pool->pending, r);
+  g_mutex_unlock (&pool->pending_lock);
 }
 
 /* The hand-over (IO frozen): map of the returning leg from every normal

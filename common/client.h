@@ -422,6 +422,11 @@ void clt_outdated_clear (struct rmr_pool *pool, uint32_t mask);
  */
 uint32_t clt_dep_proven (struct rmr_pool *pool, int slot);
 
+/* A range the legs may hold differently with nobody recording it (a
+ * write that failed on every leg, or whose record failed): every leg
+ * that comes back through a normal one resyncs it (handover.c).
+ */
+void clt_remember_range (struct rmr_pool *pool, uint64_t offset, uint64_t len);
 unsigned clt_record_missed (struct rmr_pool *pool, unsigned ok_legs,
                             unsigned failed_legs, uint32_t missing,
                             uint64_t offset, uint64_t len);
