@@ -240,8 +240,20 @@ clt_remember_range (struct rmr_pool *pool, uint64_t offset, uint64_t len)
   struct clt_range r = {.start = offset >> shift,
                         .end = ((offset + len - 1) >> shift) + 1};
 
+  unsigned i;
+
   g_mutex_lock (&pool->pending_lock);
-  g_array_append_val (pool->pending, r);
+  /* The same range again (a write retried while the legs are down) adds
+   * nothing.
+   */
+  for (i = 0; i < pool->pending->len; i++) {
+    const struct clt_range *p =
+      &g_array_index (pool->pending, struct clt_range, i);
+    if (p->start <= r.start && r.end <= p->end)
+      break;
+  }
+  if (i == pool->pending->len)
+    g_array_append_val (pool->pending, r);
   g_mutex_unlock (&pool->pending_lock);
 }
 

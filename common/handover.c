@@ -259,6 +259,7 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
   g_autofree uint8_t *rec = NULL;
   g_autofree uint8_t *known = NULL;
   unsigned i, slot;
+  uint32_t normal_slots = 0;
   bool extra = false;
   int r;
 
@@ -292,16 +293,15 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
    * write of the crashed client may have reached it alone, and the
    * assemble, which never read that record, made the others the source.
    */
+  for (i = 0; i < pool->nlegs; i++)
+    if ((normal & 1u << i) && pool->legs[i].slot >= 0)
+      normal_slots |= 1u << pool->legs[i].slot;
   r = clt_al_get (leg, s, al);
   if (r < 0)
     return r;
   if (!(al->flags & RMR_AL_F_CLEAN) || leg->missed_open) {
-    uint32_t normal_slots = 0;
     rec = g_malloc0 (nbytes);
     clt_al_to_bits (pool, al, rec);
-    for (i = 0; i < pool->nlegs; i++)
-      if ((normal & 1u << i) && pool->legs[i].slot >= 0)
-        normal_slots |= 1u << pool->legs[i].slot;
     lossy = ho_record_bits (nchunks, rec, u->umap, normal_slots, used,
                             clt_dep_proven (pool, leg->slot), leg->slot);
     if (lossy)
@@ -313,17 +313,31 @@ reconnect_give (struct rmr_pool *pool, struct clt_leg *leg, struct clt_sess *s,
   }
 
   /* Ranges a write left different on the legs with nobody to record it
-   * (client-recover.c): this member takes them from a normal one.
+   * (client-recover.c): this member takes them from a normal one, where
+   * one is current.  Where none is (the normal members are behind there
+   * themselves: the write failed on the last leg because that leg had no
+   * source for the chunk), this member's copy is the best there is, and
+   * may hold an acknowledged write no other has: it keeps it, and the
+   * others fetch it from there (ho_record_bits).
    */
   if (normal) {
+    g_autofree uint8_t *pend = g_malloc0 (nbytes);
+    bool any = false;
     g_mutex_lock (&pool->pending_lock);
     for (i = 0; i < pool->pending->len; i++) {
       const struct clt_range *p =
         &g_array_index (pool->pending, struct clt_range, i);
       for (c = p->start; c < p->end && c < nchunks; c++)
-        u->umap[leg->slot][c / 8] |= 1 << (c % 8);
+        pend[c / 8] |= 1 << (c % 8);
+      any = true;
     }
     g_mutex_unlock (&pool->pending_lock);
+    if (any && ho_record_bits (nchunks, pend, u->umap, normal_slots, used, 0,
+                               leg->slot))
+      g_message ("pool %s: member %" PRIu32 " keeps its copy of chunks a "
+                 "failed write left different, where no normal member is "
+                 "current",
+                 pool->cfg.pool_name, leg->member_id);
   }
 
   /* Those bits go to the normal members first, for the member's slot:

@@ -531,7 +531,10 @@ pool_sess_join (struct srv_pool *p, struct srv_psess *ps,
   rep->fresh = fresh;
   if (fresh && (st->sb.flags & RMR_SB_F_ZEROED))
     rep->flags |= RMR_JOIN_F_ZEROED;
-  if (replaced)
+  /* For a client only: a peer's sync session never creates a pool, and
+   * a peer daemon of the version before would refuse the flag.
+   */
+  if (replaced && !req->sync)
     rep->flags |= RMR_JOIN_F_REPLACED;
   rep->chunk_size = st->sb.chunk_size;
   rep->queue_depth = st->sb.queue_depth ? st->sb.queue_depth : req->queue_depth;
