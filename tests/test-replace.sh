@@ -231,6 +231,19 @@ wait_in_sync 2 90 && ok "node 2 resynced everything again" ||
   not_ok "node 2 resynced everything again"
 maps_clean 30 "every map is clean on both nodes"
 
+# open_refused SOCK PATTERN DESC: an nbdkit open of pool p on every node
+# (socket $tmpdir/SOCK.sock) exits with an error whose output matches the
+# glob PATTERN.
+open_refused ()
+{
+  local rc=0 out
+  # shellcheck disable=SC2046
+  out=$(netns_exec cli timeout 60 nbdkit -f -U "$tmpdir/$1.sock" "$RMR_PLUGIN" \
+    pool=p $(servers $(all_nodes)) timeout=3s $(plugin_tls_args) 2>&1) || rc=$?
+  # shellcheck disable=SC2053
+  [[ $rc -ne 0 && "$out" == $2 ]] && ok "$3" || { not_ok "$3"; diag "$out"; }
+}
+
 # 6. The compute host dies, and the disk is replaced before it is back:
 #    the assemble finds a replacement, a member without data whose old
 #    disk may have held writes node 1 lacks (min-legs 1), so it refuses
@@ -252,13 +265,8 @@ ok "add_store mode=replace before the client is back" \
 NODE_STORE[2]=$new3
 like "$("$RMRADM" store-info "$new3")" "^state: +replacement" \
   "store-info says replacement"
-rc=0
-# shellcheck disable=SC2046
-out=$(netns_exec cli timeout 60 nbdkit -f -U "$tmpdir/x.sock" "$RMR_PLUGIN" \
-  pool=p $(servers $(all_nodes)) timeout=3s $(plugin_tls_args) 2>&1) || rc=$?
-[[ $rc -ne 0 && "$out" == *"member 42 has a new store"*"force=1"* ]] &&
-  ok "assemble with member 42's disk replaced is refused, naming it" ||
-  { not_ok "assemble with member 42's disk replaced is refused, naming it"; diag "$out"; }
+open_refused x "*member 42 has a new store*force=1*" \
+  "assemble with member 42's disk replaced is refused, naming it"
 like "$("$RMRADM" store-info "$new3")" "^state: +replacement" \
   "the refusal changed nothing on the new store"
 # shellcheck disable=SC2046
@@ -381,13 +389,8 @@ for i in 1 2; do
   ok "add_store mode=replace on node $i" rmradm_n "$i" set brmr-server/ctl/add_store \
     "device=$tmpdir/store$i-last.img pool=p mode=replace"
 done
-rc=0
-# shellcheck disable=SC2046
-out=$(netns_exec cli timeout 60 nbdkit -f -U "$tmpdir/y.sock" "$RMR_PLUGIN" \
-  pool=p $(servers $(all_nodes)) timeout=3s $(plugin_tls_args) 2>&1) || rc=$?
-[[ $rc -ne 0 && "$out" == *"no store here holds the pool"*"member 41, 42 is a replaced disk"* ]] &&
-  ok "every disk replaced: the open is refused, naming them" ||
-  { not_ok "every disk replaced: the open is refused, naming them"; diag "$out"; }
+open_refused y "*no store here holds the pool*member 41, 42 is a replaced disk*" \
+  "every disk replaced: the open is refused, naming them"
 for i in 1 2; do
   like "$("$RMRADM" store-info "$tmpdir/store$i-last.img")" "^state: +replacement" \
     "and node $i's new store is untouched"

@@ -376,6 +376,15 @@ r_byte (uint64_t c)
 }
 
 /* Wait until R's own bits are gone and its sync has nothing in hand. */
+int
+gate_wait (struct srv_sync *s, struct done_flag *f, uint64_t offset,
+           uint32_t len, bool write)
+{
+  flag_init (f);
+  f->sw.go = gate_done;
+  return sync_gate (s, &f->sw, offset, len, write) == 1 ? flag_wait (f) : 0;
+}
+
 bool
 wait_clean (struct srv_sync *s, unsigned secs)
 {

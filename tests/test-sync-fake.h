@@ -96,6 +96,9 @@ void fill (uint8_t *p, uint64_t c, uint8_t v);
 /* R's byte at the start of chunk c. */
 uint8_t r_byte (uint64_t c);
 /* Wait until R's own bits are gone and its sync has nothing in hand. */
+/* Gate an IO on s and wait until it may go: 0, or the error it got. */
+int gate_wait (struct srv_sync *s, struct done_flag *f, uint64_t offset,
+               uint32_t len, bool write);
 bool wait_clean (struct srv_sync *s, unsigned secs);
 struct srv_sync *start_paced (bool stopped, uint64_t rate);
 /* The same with parallel workers. */

@@ -139,7 +139,6 @@ test_rf3_claim_with_one_away (void)
 {
   struct done_flag f;
   struct srv_sync *s;
-  int r;
 
   setup_rf (3);
   fill (pdata, 6, 0x66);
@@ -148,11 +147,7 @@ test_rf3_claim_with_one_away (void)
   mark (&R, R_SLOT, 6);
   away = 1u << 0; /* Q */
   s = start (true);
-  flag_init (&f);
-  f.sw.go = gate_done;
-  r = sync_gate (s, &f.sw, 6 * CS, CS, true);
-  if (r == 1)
-    g_assert_cmpint (flag_wait (&f), ==, 0);
+  g_assert_cmpint (gate_wait (s, &f, 6 * CS, CS, true), ==, 0);
   g_assert_cmpuint (f.sw.claimed, ==, 0);
   g_assert_cmpuint (reads, ==, 1);
   g_assert_cmpuint (r_byte (6), ==, 0x66);

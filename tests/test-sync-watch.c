@@ -158,17 +158,12 @@ test_redirty_after_claim (void)
   g_autofree uint8_t *buf = g_malloc (CS);
   struct done_flag f, m;
   struct srv_sync *s;
-  int r;
 
   setup ();
   mark (&P, R_SLOT, 6);
   mark (&R, R_SLOT, 6);
   s = start (true); /* background stopped: only the claim works */
-  flag_init (&f);
-  f.sw.go = gate_done;
-  r = sync_gate (s, &f.sw, 6 * CS, CS, true);
-  if (r == 1)
-    g_assert_cmpint (flag_wait (&f), ==, 0);
+  g_assert_cmpint (gate_wait (s, &f, 6 * CS, CS, true), ==, 0);
   g_assert_cmpuint (f.sw.claimed, ==, 1);
   g_assert_cmpuint (watches, ==, 1);
   /* The claiming write lands on R; then one R misses lands on P. */
@@ -201,29 +196,20 @@ test_claim_needs_every_watcher (void)
 {
   struct done_flag f;
   struct srv_sync *s;
-  int r;
 
   setup ();
   mark (&P, R_SLOT, 6);
   mark (&R, R_SLOT, 6);
   away = 1u << 0;
   s = start (true);
-  flag_init (&f);
-  f.sw.go = gate_done;
-  r = sync_gate (s, &f.sw, 6 * CS, CS, true);
-  g_assert_cmpint (r, ==, 1);
-  g_assert_cmpint (flag_wait (&f), ==, -EIO);
+  g_assert_cmpint (gate_wait (s, &f, 6 * CS, CS, true), ==, -EIO);
   g_assert_cmpuint (f.sw.claimed, ==, 0);
   g_assert_cmpuint (reads, ==, 0);
   g_assert_true (maps_test (R.maps, R_SLOT, 6));
   g_assert_true (maps_test (P.maps, R_SLOT, 6));
 
   away = 0;
-  flag_init (&f);
-  f.sw.go = gate_done;
-  r = sync_gate (s, &f.sw, 6 * CS, CS, true);
-  if (r == 1)
-    g_assert_cmpint (flag_wait (&f), ==, 0);
+  g_assert_cmpint (gate_wait (s, &f, 6 * CS, CS, true), ==, 0);
   g_assert_cmpuint (f.sw.claimed, ==, 1);
   g_assert_cmpuint (reads, ==, 0);
   sync_io_done (s, &f.sw, 0);
